@@ -1,0 +1,74 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+// Layers, each depending only downward:
+//   SlipwayCore    plain values and pure logic (spec, DAG, cache keys, metric lines)
+//   SlipwayStore   the registry: protocols + the SQLite (GRDB) implementation
+//   SlipwayEngine  workspace, content-addressed store, executor, scheduler
+//   SlipwayConsole terminal text handling shared by every face (grows into the console)
+//   slipway        the command line, thin over the engine
+let package = Package(
+    name: "Slipway",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "slipway", targets: ["slipway"]),
+        .executable(name: "slipway-bench", targets: ["slipway-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", exact: "4.5.2"),
+    ],
+    targets: [
+        .target(
+            name: "SlipwayCore",
+            dependencies: [
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(
+            name: "SlipwayStore",
+            dependencies: [
+                "SlipwayCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .target(
+            name: "SlipwayEngine",
+            dependencies: [
+                "SlipwayCore",
+                "SlipwayStore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .target(
+            name: "SlipwayConsole",
+            dependencies: ["SlipwayCore"]
+        ),
+        .executableTarget(
+            name: "slipway",
+            dependencies: [
+                "SlipwayCore",
+                "SlipwayStore",
+                "SlipwayEngine",
+                "SlipwayConsole",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "slipway-bench",
+            dependencies: [
+                "SlipwayCore",
+                "SlipwayStore",
+                "SlipwayEngine",
+            ]
+        ),
+        .testTarget(name: "SlipwayCoreTests", dependencies: ["SlipwayCore"]),
+        .testTarget(name: "SlipwayStoreTests", dependencies: ["SlipwayStore", "SlipwayCore"]),
+        .testTarget(name: "SlipwayEngineTests", dependencies: ["SlipwayEngine", "SlipwayStore", "SlipwayCore"]),
+        .testTarget(name: "SlipwayEndToEndTests", dependencies: ["SlipwayCore"]),
+    ]
+)

@@ -1,0 +1,54 @@
+/// Lexical rules for paths written in `slipway.yaml`.
+///
+/// Every dep, out, metrics file and env file is a path relative to the
+/// workspace. These rules run before anything touches the file system: an
+/// absolute path, or one whose `..` steps leave the workspace, is refused.
+/// (Symlinks that leave the workspace are caught by the engine, which can look.)
+public enum WorkspacePath {
+    public enum Problem: Error, Equatable, Sendable, CustomStringConvertible {
+        case empty
+        case absolute
+        case escapes
+        case invalidCharacter
+
+        public var description: String {
+            switch self {
+            case .empty: return "is empty"
+            case .absolute: return "is absolute; paths must be relative to the workspace"
+            case .escapes: return "leaves the workspace"
+            case .invalidCharacter: return "contains a NUL or newline character"
+            }
+        }
+    }
+
+    /// The path in normal form (`a/./b/../c/` → `a/c`), or the reason it is refused.
+    public static func normalize(_ raw: String) -> Result<String, Problem> {
+        if raw.isEmpty { return .failure(.empty) }
+        if raw.contains("\0") || raw.contains("\n") || raw.contains("\r") {
+            return .failure(.invalidCharacter)
+        }
+        if raw.hasPrefix("/") || raw.hasPrefix("~") { return .failure(.absolute) }
+        var parts: [Substring] = []
+        for component in raw.split(separator: "/", omittingEmptySubsequences: true) {
+            switch component {
+            case ".": continue
+            case "..":
+                if parts.isEmpty { return .failure(.escapes) }
+                parts.removeLast()
+            default: parts.append(component)
+            }
+        }
+        if parts.isEmpty { return .failure(.empty) }
+        return .success(parts.joined(separator: "/"))
+    }
+
+    /// True when `inner` is `outer` or lies below it (both normalised).
+    public static func contains(_ outer: String, _ inner: String) -> Bool {
+        inner == outer || inner.hasPrefix(outer + "/")
+    }
+
+    /// True when one path is the other or lies inside it.
+    public static func overlaps(_ a: String, _ b: String) -> Bool {
+        contains(a, b) || contains(b, a)
+    }
+}

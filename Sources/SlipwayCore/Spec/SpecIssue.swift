@@ -1,0 +1,83 @@
+import Yams
+
+/// A place in a YAML file, 1-based.
+public struct SourceLocation: Sendable, Hashable, Codable {
+    public var file: String
+    public var line: Int
+    public var column: Int
+
+    public init(file: String, line: Int, column: Int) {
+        self.file = file
+        self.line = line
+        self.column = column
+    }
+}
+
+/// One problem in a spec file: where it is, which key, and what is wrong.
+///
+/// Its description is one line, `file:line:col: key.path: message`, the form
+/// editors and CI logs turn into links.
+public struct SpecIssue: Error, Sendable, Hashable, CustomStringConvertible {
+    public var file: String
+    public var line: Int?
+    public var column: Int?
+    /// The dotted path of the key, e.g. `pipelines.weather.stages.train.needs[0]`.
+    public var keyPath: String
+    public var message: String
+
+    public init(file: String, line: Int? = nil, column: Int? = nil, keyPath: String, message: String) {
+        self.file = file
+        self.line = line
+        self.column = column
+        self.keyPath = keyPath
+        self.message = message
+    }
+
+    public init(file: String, mark: Mark?, keyPath: String, message: String) {
+        self.init(file: file, line: mark?.line, column: mark?.column, keyPath: keyPath, message: message)
+    }
+
+    public init(at location: SourceLocation?, file: String, keyPath: String, message: String) {
+        self.init(file: location?.file ?? file, line: location?.line, column: location?.column, keyPath: keyPath, message: message)
+    }
+
+    public var description: String {
+        var place = file
+        if let line { place += ":\(line)" }
+        if let column { place += ":\(column)" }
+        return keyPath.isEmpty ? "\(place): \(message)" : "\(place): \(keyPath): \(message)"
+    }
+}
+
+/// Every problem found in a spec, reported together so one edit fixes all.
+public struct SpecErrors: Error, Sendable, CustomStringConvertible {
+    public var issues: [SpecIssue]
+
+    public init(_ issues: [SpecIssue]) { self.issues = issues }
+
+    public var description: String { issues.map(\.description).joined(separator: "\n") }
+}
+
+enum YAMLErrors {
+    /// Turns a Yams parse error into an issue with its line and column.
+    static func issue(from error: any Error, file: String) -> SpecIssue {
+        guard let yaml = error as? YamlError else {
+            return SpecIssue(file: file, keyPath: "", message: "cannot be read: \(error)")
+        }
+        switch yaml {
+        case .scanner(let context, let problem, let mark, _),
+             .parser(let context, let problem, let mark, _),
+             .composer(let context, let problem, let mark, _):
+            var message = "invalid YAML: \(problem)"
+            if let context { message += " (\(context.text) at line \(context.mark.line))" }
+            return SpecIssue(file: file, mark: mark, keyPath: "", message: message)
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return SpecIssue(file: file, mark: context.mark, keyPath: "",
+                             message: "duplicate key(s): \(duplicates.joined(separator: ", "))")
+        case .reader(let problem, let offset, _, _):
+            return SpecIssue(file: file, keyPath: "", message: "invalid text: \(problem)" + (offset.map { " at byte \($0)" } ?? ""))
+        default:
+            return SpecIssue(file: file, keyPath: "", message: "invalid YAML: \(yaml)")
+        }
+    }
+}

@@ -1,0 +1,334 @@
+import Yams
+
+/// Reads `slipway.yaml` text into a ``WorkspaceSpec``.
+///
+/// Parsing never stops at the first problem: every unknown key, wrong type,
+/// unknown stage in `needs`, cycle, clashing out and bad path is collected and
+/// thrown together as ``SpecErrors``, each with its file, line, column and key.
+public struct SpecParser {
+    public static let topLevelKeys = ["project", "pipelines", "environments", "policy", "monitors"]
+    public static let pipelineKeys = ["stages", "triggers", "model", "description"]
+    public static let stageKeys = ["cmd", "uses", "deps", "params", "outs", "metrics", "needs",
+                                   "timeout", "env", "gates", "baseline", "on_no_baseline", "description"]
+    public static let environmentKeys = ["deploy", "canary", "description", "requires_approval"]
+
+    let file: String
+    private var issues: [SpecIssue] = []
+
+    public init(file: String = "slipway.yaml") { self.file = file }
+
+    /// Parses and checks the spec. `params` (from `params.yaml`), when given,
+    /// is used to report params that stages read but the file does not define.
+    public static func parse(_ text: String, file: String = "slipway.yaml", params: Params? = nil) throws(SpecErrors) -> WorkspaceSpec {
+        var parser = SpecParser(file: file)
+        let spec = parser.read(text)
+        if let spec {
+            parser.issues += SpecChecks.check(spec, params: params)
+        }
+        if !parser.issues.isEmpty { throw SpecErrors(parser.issues) }
+        return spec!
+    }
+
+    // MARK: - Reading
+
+    private mutating func read(_ text: String) -> WorkspaceSpec? {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            issues.append(YAMLErrors.issue(from: error, file: file))
+            return nil
+        }
+        guard let root else {
+            issues.append(SpecIssue(file: file, line: 1, column: 1, keyPath: "", message: "is empty; it needs at least `project:` and `pipelines:`"))
+            return nil
+        }
+        guard let top = mapping(root, "") else { return nil }
+        checkKeys(top, allowed: Self.topLevelKeys, path: "")
+
+        var spec = WorkspaceSpec(file: file, project: "")
+        if let project = value(top, "project") {
+            spec.project = string(project, "project") ?? ""
+        } else {
+            issues.append(issue(root, "project", "is missing: name the project, e.g. `project: my-model`"))
+        }
+        if let pipelines = value(top, "pipelines"), let map = mapping(pipelines, "pipelines") {
+            for (key, node) in map {
+                guard let name = key.string else { continue }
+                if let p = pipeline(name, node, key) { spec.pipelines.append(p) }
+            }
+            if map.count == 0 { issues.append(issue(pipelines, "pipelines", "declares no pipeline")) }
+        } else if value(top, "pipelines") == nil {
+            issues.append(issue(root, "pipelines", "is missing: declare at least one pipeline"))
+        }
+        if let envs = value(top, "environments"), let map = mapping(envs, "environments") {
+            for (key, node) in map {
+                guard let name = key.string else { continue }
+                let path = "environments.\(name)"
+                var env = EnvironmentSpec(name: name, location: loc(key), settings: specValue(node))
+                if let m = mapping(node, path) {
+                    checkKeys(m, allowed: Self.environmentKeys, path: path)
+                    if let d = value(m, "deploy") { env.deploy = string(d, path + ".deploy") }
+                }
+                spec.environments.append(env)
+            }
+        }
+        if let policy = value(top, "policy") {
+            if mapping(policy, "policy") != nil { spec.policy = specValue(policy) }
+        }
+        if let monitors = value(top, "monitors"), let map = mapping(monitors, "monitors") {
+            for (key, node) in map {
+                guard let name = key.string else { continue }
+                _ = mapping(node, "monitors.\(name)")
+                spec.monitors.append(.init(key: name, value: specValue(node)))
+            }
+        }
+        return spec
+    }
+
+    private mutating func pipeline(_ name: String, _ node: Node, _ key: Node) -> PipelineSpec? {
+        let path = "pipelines.\(name)"
+        guard let map = mapping(node, path) else { return nil }
+        checkKeys(map, allowed: Self.pipelineKeys, path: path)
+        var pipeline = PipelineSpec(name: name, location: loc(key), stages: [])
+        if let model = value(map, "model") { pipeline.model = string(model, path + ".model") }
+        if let triggers = value(map, "triggers") {
+            pipeline.triggers = self.triggers(triggers, path + ".triggers")
+        }
+        guard let stagesNode = value(map, "stages") else {
+            issues.append(issue(node, path + ".stages", "is missing: a pipeline needs at least one stage"))
+            return pipeline
+        }
+        guard let stages = mapping(stagesNode, path + ".stages") else { return pipeline }
+        for (k, v) in stages {
+            guard let stageName = k.string else { continue }
+            if let s = stage(stageName, v, k, path: "\(path).stages.\(stageName)") {
+                pipeline.stages.append(s)
+            }
+        }
+        if stages.count == 0 { issues.append(issue(stagesNode, path + ".stages", "declares no stage")) }
+        return pipeline
+    }
+
+    private mutating func triggers(_ node: Node, _ path: String) -> [TriggerSpec] {
+        guard let list = sequence(node, path) else { return [] }
+        var result: [TriggerSpec] = []
+        for (i, item) in list.enumerated() {
+            let p = "\(path)[\(i)]"
+            if case .scalar(let s) = item {
+                switch s.string {
+                case "commit": result.append(.commit)
+                case "manual": result.append(.manual)
+                default:
+                    issues.append(issue(item, p, "unknown trigger '\(s.string)'" + didYouMean(s.string, ["commit", "manual"])))
+                }
+                continue
+            }
+            guard let m = mapping(item, p), m.count == 1, let (k, v) = m.first, let kind = k.string else {
+                issues.append(issue(item, p, "a trigger is `commit`, `manual`, `{data: PATH}`, `{schedule: CRON}` or `{drift: MONITOR}`"))
+                continue
+            }
+            guard let arg = string(v, "\(p).\(kind)") else { continue }
+            switch kind {
+            case "data": result.append(.data(path: arg))
+            case "schedule":
+                if arg.split(separator: " ").count != 5 {
+                    issues.append(issue(v, "\(p).schedule", "'\(arg)' is not a cron expression of five fields (minute hour day month weekday)"))
+                }
+                result.append(.schedule(cron: arg))
+            case "drift": result.append(.drift(monitor: arg))
+            default:
+                issues.append(issue(k, "\(p).\(kind)", "unknown trigger" + didYouMean(kind, ["data", "schedule", "drift"])))
+            }
+        }
+        return result
+    }
+
+    private mutating func stage(_ name: String, _ node: Node, _ key: Node, path: String) -> StageSpec? {
+        guard let map = mapping(node, path) else { return nil }
+        var stage = StageSpec(name: name, location: loc(key))
+        var allowed = Self.stageKeys
+        if let uses = value(map, "uses"), let u = string(uses, path + ".uses") {
+            if let builtin = BuiltinStage(rawValue: u) {
+                stage.builtin = builtin
+                allowed += builtin.optionKeys
+            } else {
+                issues.append(issue(uses, path + ".uses", "unknown built-in stage '\(u)'"
+                    + didYouMean(u, BuiltinStage.allCases.map(\.rawValue))
+                    + "; built-ins are " + BuiltinStage.allCases.map(\.rawValue).joined(separator: ", ")))
+            }
+        }
+        checkKeys(map, allowed: allowed, path: path)
+        if let cmd = value(map, "cmd"), let text = string(cmd, path + ".cmd") {
+            if text.trimmingWhitespace().isEmpty {
+                issues.append(issue(cmd, path + ".cmd", "is empty"))
+            }
+            stage.command = Located(text, at: loc(cmd))
+        }
+        if stage.command != nil && value(map, "uses") != nil {
+            issues.append(issue(key, path, "has both `cmd` and `uses`: a stage is either a command or a built-in"))
+        } else if stage.command == nil && value(map, "uses") == nil {
+            issues.append(issue(key, path, "needs `cmd` (a command to run) or `uses` (a built-in stage)"))
+        }
+        stage.deps = paths(map, "deps", path)
+        stage.outs = paths(map, "outs", path)
+        stage.metrics = paths(map, "metrics", path)
+        stage.env = paths(map, "env", path)
+        stage.params = strings(map, "params", path)
+        stage.needs = strings(map, "needs", path)
+        if let t = value(map, "timeout") {
+            if case .scalar(let s) = t, let seconds = Durations.seconds(from: s.string), seconds > 0 {
+                stage.timeout = seconds
+            } else {
+                issues.append(issue(t, path + ".timeout", "must be a duration such as `90s`, `30m` or `2h`"))
+            }
+        }
+        if let g = value(map, "gates"), let gm = mapping(g, path + ".gates") {
+            for (k, v) in gm {
+                guard let metric = k.string, let cond = string(v, "\(path).gates.\(metric)") else { continue }
+                stage.gates.append(GateSpec(metric: metric, condition: cond, location: loc(v)))
+            }
+        }
+        let common = Set(Self.stageKeys).subtracting(["baseline", "on_no_baseline", "description"])
+        for (k, v) in map {
+            guard let key = k.string, !common.contains(key) else { continue }
+            stage.options[key] = specValue(v)
+        }
+        if let builtin = stage.builtin {
+            for required in builtin.requiredOptions where value(map, required) == nil {
+                issues.append(issue(key, "\(path).\(required)", "is missing: `uses: \(builtin.rawValue)` needs `\(required):`"))
+            }
+            for option in builtin.pathOptions {
+                guard let v = value(map, option) else { continue }
+                let items: [Node]
+                if case .sequence(let seq) = v { items = Array(seq) } else { items = [v] }
+                for (i, item) in items.enumerated() {
+                    let p = items.count > 1 || v.sequence != nil ? "\(path).\(option)[\(i)]" : "\(path).\(option)"
+                    if let raw = string(item, p), let normal = checkedPath(raw, item, p) {
+                        stage.deps.append(Located(normal, at: loc(item)))
+                    }
+                }
+            }
+        }
+        return stage
+    }
+
+    // MARK: - Node helpers
+
+    private func loc(_ node: Node) -> SourceLocation? {
+        node.mark.map { SourceLocation(file: file, line: $0.line, column: $0.column) }
+    }
+
+    private func issue(_ node: Node, _ keyPath: String, _ message: String) -> SpecIssue {
+        SpecIssue(file: file, mark: node.mark, keyPath: keyPath, message: message)
+    }
+
+    private func value(_ map: Node.Mapping, _ key: String) -> Node? {
+        for (k, v) in map where k.string == key { return v }
+        return nil
+    }
+
+    private mutating func mapping(_ node: Node, _ path: String) -> Node.Mapping? {
+        if case .mapping(let m) = node { return m }
+        issues.append(issue(node, path, "must be a mapping (key: value), found \(kind(node))"))
+        return nil
+    }
+
+    private mutating func sequence(_ node: Node, _ path: String) -> Node.Sequence? {
+        if case .sequence(let s) = node { return s }
+        issues.append(issue(node, path, "must be a list, found \(kind(node))"))
+        return nil
+    }
+
+    private mutating func string(_ node: Node, _ path: String) -> String? {
+        if case .scalar(let s) = node {
+            if s.style == .plain, s.string.isEmpty || s.string == "~" || s.string == "null" {
+                issues.append(issue(node, path, "is empty"))
+                return nil
+            }
+            return s.string
+        }
+        issues.append(issue(node, path, "must be a string, found \(kind(node))"))
+        return nil
+    }
+
+    /// A list of strings; a single string is accepted as a list of one.
+    private mutating func strings(_ map: Node.Mapping, _ key: String, _ path: String) -> [Located<String>] {
+        guard let node = value(map, key) else { return [] }
+        let p = "\(path).\(key)"
+        if case .scalar = node {
+            return string(node, p).map { [Located($0, at: loc(node))] } ?? []
+        }
+        guard let seq = sequence(node, p) else { return [] }
+        var result: [Located<String>] = []
+        for (i, item) in seq.enumerated() {
+            if let s = string(item, "\(p)[\(i)]") { result.append(Located(s, at: loc(item))) }
+        }
+        return result
+    }
+
+    private mutating func paths(_ map: Node.Mapping, _ key: String, _ path: String) -> [Located<String>] {
+        guard let node = value(map, key) else { return [] }
+        let p = "\(path).\(key)"
+        let items: [Node]
+        if case .scalar = node { items = [node] } else if let seq = sequence(node, p) { items = Array(seq) } else { return [] }
+        var result: [Located<String>] = []
+        for (i, item) in items.enumerated() {
+            let ip = node.sequence != nil ? "\(p)[\(i)]" : p
+            if let raw = string(item, ip), let normal = checkedPath(raw, item, ip) {
+                result.append(Located(normal, at: loc(item)))
+            }
+        }
+        return result
+    }
+
+    private mutating func checkedPath(_ raw: String, _ node: Node, _ path: String) -> String? {
+        switch WorkspacePath.normalize(raw) {
+        case .success(let p): return p
+        case .failure(let problem):
+            issues.append(issue(node, path, "'\(raw)' \(problem)"))
+            return nil
+        }
+    }
+
+    private mutating func checkKeys(_ map: Node.Mapping, allowed: [String], path: String) {
+        for (k, _) in map {
+            guard let key = k.string else { continue }
+            if !allowed.contains(key) {
+                let p = path.isEmpty ? key : "\(path).\(key)"
+                issues.append(issue(k, p, "unknown key" + didYouMean(key, allowed)))
+            }
+        }
+    }
+
+    private func didYouMean(_ word: String, _ candidates: [String]) -> String {
+        Suggestions.closest(to: word, in: candidates).map { " (did you mean '\($0)'?)" } ?? ""
+    }
+
+    private func kind(_ node: Node) -> String {
+        switch node {
+        case .scalar(let s):
+            if s.string.isEmpty || s.tag.description == Tag.Name.null.rawValue { return "nothing" }
+            return "'\(s.string)'"
+        case .mapping: return "a mapping"
+        case .sequence: return "a list"
+        case .alias: return "an alias"
+        }
+    }
+
+    private func specValue(_ node: Node) -> SpecValue {
+        switch node {
+        case .scalar(let s):
+            if s.style == .plain {
+                if s.string.isEmpty || ["null", "~", "Null", "NULL"].contains(s.string) { return .null }
+                if let b = node.bool { return .bool(b) }
+                if let i = node.int { return .number(Double(i)) }
+                if let f = node.float { return .number(f) }
+            }
+            return .string(s.string)
+        case .sequence(let seq): return .list(seq.map(specValue))
+        case .mapping(let m): return .map(m.map { .init(key: $0.key.string ?? "", value: specValue($0.value)) })
+        case .alias: return .null
+        }
+    }
+}

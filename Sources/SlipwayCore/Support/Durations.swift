@@ -1,0 +1,65 @@
+/// Parses durations written the way people write them in YAML: `30s`, `5m`,
+/// `1h30m`, `2d`, `250ms`, or a bare number of seconds.
+public enum Durations {
+    public static func seconds(from text: String) -> Double? {
+        let s = text.trimmingWhitespace()
+        if s.isEmpty { return nil }
+        if let n = Double(s), n.isFinite, n >= 0 { return n }
+        var total = 0.0
+        var number = ""
+        var unit = ""
+        var sawAny = false
+        func flush() -> Bool {
+            guard let value = Double(number), value >= 0 else { return false }
+            let factor: Double
+            switch unit {
+            case "ms": factor = 0.001
+            case "s": factor = 1
+            case "m": factor = 60
+            case "h": factor = 3600
+            case "d": factor = 86400
+            default: return false
+            }
+            total += value * factor
+            number = ""; unit = ""; sawAny = true
+            return true
+        }
+        for ch in s {
+            if ch.isNumber || ch == "." {
+                if !unit.isEmpty { guard flush() else { return nil } }
+                number.append(ch)
+            } else if ch.isLetter {
+                guard !number.isEmpty else { return nil }
+                unit.append(ch)
+            } else {
+                return nil
+            }
+        }
+        guard !number.isEmpty, !unit.isEmpty, flush() else { return nil }
+        return sawAny ? total : nil
+    }
+
+    /// A short human form: `0.8s`, `1:42`, `1:02:03`.
+    public static func format(_ seconds: Double) -> String {
+        if seconds < 10 { return String(format1: seconds) + "s" }
+        let total = Int(seconds.rounded())
+        let h = total / 3600, m = (total % 3600) / 60, s = total % 60
+        func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return h > 0 ? "\(h):\(two(m)):\(two(s))" : "\(m):\(two(s))"
+    }
+}
+
+extension String {
+    init(format1 value: Double) {
+        let tenths = Int((value * 10).rounded())
+        self = "\(tenths / 10).\(tenths % 10)"
+    }
+
+    /// The string without leading and trailing spaces, tabs and newlines.
+    public func trimmingWhitespace() -> String {
+        var view = Substring(self)
+        while let f = view.first, f.isWhitespace { view.removeFirst() }
+        while let l = view.last, l.isWhitespace { view.removeLast() }
+        return String(view)
+    }
+}

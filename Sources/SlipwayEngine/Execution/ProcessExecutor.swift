@@ -1,0 +1,169 @@
+import Foundation
+
+/// Runs stage commands as local processes: `/bin/sh -c CMD` in the workspace,
+/// each in its own process group so a timeout or cancel stops everything the
+/// command started, not just the shell.
+///
+/// posix_spawn is used directly (rather than Foundation's Process) for that
+/// process-group control and for unbuffered streaming of both pipes.
+public struct ProcessExecutor: Executor {
+    /// Seconds between SIGTERM and SIGKILL when stopping a job.
+    public var gracePeriod: Double
+
+    public init(gracePeriod: Double = 5) { self.gracePeriod = gracePeriod }
+
+    private static let spawnLock = NSLock()
+
+    public func run(_ job: Job, observer: any JobObserver, cancellation: CancellationFlag) -> JobOutcome {
+        let logFD = open(job.logPath, O_CREAT | O_WRONLY | O_APPEND | O_CLOEXEC, 0o644)
+        guard logFD >= 0 else { return .failedToStart("cannot open log \(job.logPath): \(String(cString: strerror(errno)))") }
+        defer { close(logFD) }
+
+        // Pipes are made close-on-exec under one lock with the spawn, so a stage
+        // started in parallel never inherits another stage's pipe (which would
+        // hold that stage's output open past its end).
+        Self.spawnLock.lock()
+        var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
+        guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else {
+            Self.spawnLock.unlock()
+            return .failedToStart("pipe: \(String(cString: strerror(errno)))")
+        }
+        for fd in outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+
+        var attrs = posix_spawnattr_t()
+        posix_spawnattr_init(&attrs)
+        defer { posix_spawnattr_destroy(&attrs) }
+        posix_spawnattr_setpgroup(&attrs, 0)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        sigaddset(&defaults, SIGINT); sigaddset(&defaults, SIGTERM); sigaddset(&defaults, SIGPIPE)
+        posix_spawnattr_setsigdefault(&attrs, &defaults)
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        posix_spawnattr_setsigmask(&attrs, &mask)
+        posix_spawnattr_setflags(&attrs, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in job.environment { env[k] = v }
+        let envStrings = env.map { "\($0.key)=\($0.value)" }
+        // The shell enters the working directory, then runs the command as given.
+        let args = ["/bin/sh", "-c", "cd -- \"$0\" && exec /bin/sh -c \"$1\"", job.workingDirectory, job.command]
+
+        var pid: pid_t = 0
+        let rc = withCStrings(args) { argv in
+            withCStrings(envStrings) { envp in
+                posix_spawn(&pid, "/bin/sh", &actions, &attrs, argv, envp)
+            }
+        }
+        close(outPipe[1]); close(errPipe[1])
+        Self.spawnLock.unlock()
+        guard rc == 0 else {
+            close(outPipe[0]); close(errPipe[0])
+            return .failedToStart(String(cString: strerror(rc)))
+        }
+        observer.started(handle: pid)
+
+        let logLock = NSLock()
+        let group = DispatchGroup()
+        for (fd, isStdout) in [(outPipe[0], true), (errPipe[0], false)] {
+            group.enter()
+            Thread.detachNewThread {
+                Self.pump(fd: fd, log: logFD, lock: logLock, lines: isStdout ? observer : nil)
+                close(fd)
+                group.leave()
+            }
+        }
+
+        // Wait for the child, watching the clock and the cancel flag.
+        let start = DispatchTime.now().uptimeNanoseconds
+        var status: Int32 = 0
+        var stopReason: JobOutcome?
+        var termSentAt: UInt64?
+        while true {
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid { break }
+            if r < 0 && errno != EINTR { break }
+            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            if stopReason == nil {
+                if cancellation.isCancelled {
+                    stopReason = .cancelled
+                } else if let t = job.timeout, elapsed >= t {
+                    stopReason = .timedOut(after: t)
+                }
+                if stopReason != nil {
+                    kill(-pid, SIGTERM)
+                    termSentAt = DispatchTime.now().uptimeNanoseconds
+                }
+            } else if let sent = termSentAt, Double(DispatchTime.now().uptimeNanoseconds - sent) / 1e9 >= gracePeriod {
+                kill(-pid, SIGKILL)
+                termSentAt = nil
+            }
+            usleep(stopReason == nil && elapsed < 1 ? 2_000 : 20_000)
+        }
+        // Anything the command left running in its group goes with it.
+        kill(-pid, SIGKILL)
+        group.wait()
+
+        if let stopReason { return stopReason }
+        if (status & 0x7f) == 0 { return .exited((status >> 8) & 0xff) }
+        return .signalled(status & 0x7f)
+    }
+
+    /// Copies a pipe into the log, handing complete stdout lines to `lines`.
+    private static func pump(fd: Int32, log: Int32, lock: NSLock, lines: (any JobObserver)?) {
+        let size = 64 * 1024
+        let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: size)
+        defer { buffer.deallocate() }
+        var partial: [UInt8] = []
+        // A line longer than this is still logged but not parsed for metrics.
+        let maxLine = 64 * 1024
+        var overlong = false
+        while true {
+            let n = read(fd, buffer, size)
+            if n < 0 { if errno == EINTR { continue }; break }
+            if n == 0 { break }
+            lock.withLock {
+                var off = 0
+                while off < n {
+                    let w = write(log, buffer + off, n - off)
+                    if w <= 0 { if errno == EINTR { continue }; break }
+                    off += w
+                }
+            }
+            guard let lines else { continue }
+            var start = 0
+            for i in 0..<n where buffer[i] == UInt8(ascii: "\n") {
+                if !overlong {
+                    partial.append(contentsOf: UnsafeBufferPointer(start: buffer + start, count: i - start))
+                    let text = String(decoding: partial, as: UTF8.self)
+                    lines.stdoutLine(Substring(text))
+                }
+                partial.removeAll(keepingCapacity: true)
+                overlong = false
+                start = i + 1
+            }
+            if start < n, !overlong {
+                partial.append(contentsOf: UnsafeBufferPointer(start: buffer + start, count: n - start))
+                if partial.count > maxLine { overlong = true; partial.removeAll() }
+            }
+        }
+        if !partial.isEmpty, !overlong, let lines {
+            lines.stdoutLine(Substring(String(decoding: partial, as: UTF8.self)))
+        }
+    }
+}
+
+/// Calls `body` with a NULL-terminated C array of the strings.
+func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+    let pointers = strings.map { strdup($0) }
+    defer { pointers.forEach { free($0) } }
+    var array: [UnsafeMutablePointer<CChar>?] = pointers + [nil]
+    return array.withUnsafeMutableBufferPointer { body(UnsafePointer($0.baseAddress!)) }
+}

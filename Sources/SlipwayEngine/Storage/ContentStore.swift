@@ -1,0 +1,93 @@
+import Foundation
+
+/// The content-addressed store under `.slipway/store/`.
+///
+/// Objects live at `objects/ab/cdef…` named by their hash and are read-only.
+/// A file is saved by hard link when the file system allows (no copy, no extra
+/// space), else by copy. A folder is saved as its files plus its manifest
+/// object (`….dir`). Restoring links (or copies) objects back into place.
+public struct ContentStore: Sendable {
+    public let root: String
+    let workspaceRoot: String
+
+    public init(workspace: Workspace) {
+        root = workspace.storeDir
+        workspaceRoot = workspace.root
+    }
+
+    func objectPath(_ hash: String) -> String {
+        let h = hash
+        return root + "/objects/" + h.prefix(2) + "/" + h.dropFirst(2)
+    }
+
+    public func contains(_ hash: String) -> Bool {
+        guard FileSystem.isFile(objectPath(hash)) else { return false }
+        if hash.hasSuffix(".dir") {
+            guard let manifest = try? manifest(hash) else { return false }
+            return manifest.entries.allSatisfy { FileSystem.isFile(objectPath($0.hash)) }
+        }
+        return true
+    }
+
+    func manifest(_ hash: String) throws -> DirectoryManifest {
+        DirectoryManifest.parse(String(decoding: try FileSystem.readFile(objectPath(hash)), as: UTF8.self))
+    }
+
+    /// Saves a workspace-relative file or folder; returns its hash.
+    @discardableResult
+    public func save(_ relative: String, hasher: FileHasher) throws -> String {
+        let path = workspaceRoot + "/" + relative
+        guard let st = FileSystem.status(path) else { throw FileHasher.Missing(path: relative) }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            let manifest = try DirectoryManifest.build(root: workspaceRoot, relative: relative, hasher: hasher)
+            for entry in manifest.entries {
+                try saveObject(from: path + "/" + entry.path, hash: entry.hash)
+            }
+            let object = objectPath(manifest.hash)
+            if !FileSystem.isFile(object) {
+                try FileSystem.makeDirectory((object as NSString).deletingLastPathComponent)
+                try FileSystem.writeFile(object, Data(manifest.text.utf8), mode: 0o444)
+            }
+            return manifest.hash
+        }
+        let hash = try hasher.hash(relative)
+        try saveObject(from: path, hash: hash)
+        return hash
+    }
+
+    private func saveObject(from path: String, hash: String) throws {
+        let object = objectPath(hash)
+        if FileSystem.isFile(object) { return }
+        try FileSystem.makeDirectory((object as NSString).deletingLastPathComponent)
+        let tmp = object + ".tmp-\(getpid())"
+        if link(path, tmp) == 0 {
+            chmod(tmp, 0o444)
+            if rename(tmp, object) != 0 { unlink(tmp) }
+            return
+        }
+        try FileSystem.copyFile(from: path, to: object, mode: 0o444)
+    }
+
+    /// Puts the object `hash` at the workspace-relative path, replacing what is there.
+    public func restore(_ relative: String, hash: String) throws {
+        let path = workspaceRoot + "/" + relative
+        try FileSystem.remove(path)
+        try FileSystem.makeDirectory((path as NSString).deletingLastPathComponent)
+        if hash.hasSuffix(".dir") {
+            let manifest = try manifest(hash)
+            try FileSystem.makeDirectory(path)
+            for entry in manifest.entries {
+                let target = path + "/" + entry.path
+                try FileSystem.makeDirectory((target as NSString).deletingLastPathComponent)
+                try place(object: objectPath(entry.hash), at: target)
+            }
+        } else {
+            try place(object: objectPath(hash), at: path)
+        }
+    }
+
+    private func place(object: String, at path: String) throws {
+        if link(object, path) == 0 { return }
+        try FileSystem.copyFile(from: object, to: path, mode: 0o444)
+    }
+}

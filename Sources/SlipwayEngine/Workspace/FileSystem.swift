@@ -1,0 +1,134 @@
+import Foundation
+
+/// Thin, errno-reporting wrappers over the POSIX calls the engine needs.
+public enum FileSystem {
+    public struct Failure: Error, CustomStringConvertible {
+        public var path: String
+        public var operation: String
+        public var code: Int32
+        public var description: String { "\(operation) \(path): \(String(cString: strerror(code)))" }
+    }
+
+    public static func realPath(_ path: String) -> String? {
+        guard let p = realpath(path, nil) else { return nil }
+        defer { free(p) }
+        return String(cString: p)
+    }
+
+    /// lstat(2): the entry itself, not what a symlink points to.
+    public static func linkStatus(_ path: String) -> Glibc.stat? {
+        var st = Glibc.stat()
+        return Glibc.lstat(path, &st) == 0 ? st : nil
+    }
+
+    /// stat(2), following symlinks.
+    public static func status(_ path: String) -> Glibc.stat? {
+        var st = Glibc.stat()
+        return fstatat(AT_FDCWD, path, &st, 0) == 0 ? st : nil
+    }
+
+    public static func exists(_ path: String) -> Bool { linkStatus(path) != nil }
+
+    public static func isFile(_ path: String) -> Bool {
+        guard let st = status(path) else { return false }
+        return (st.st_mode & S_IFMT) == S_IFREG
+    }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        guard let st = status(path) else { return false }
+        return (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    public static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws {
+        if isDirectory(path) { return }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty, parent != path, !isDirectory(parent) { try makeDirectory(parent) }
+        if mkdir(path, mode) != 0, errno != EEXIST { throw Failure(path: path, operation: "mkdir", code: errno) }
+    }
+
+    /// Removes a file, symlink or whole folder; nothing if it is not there.
+    public static func remove(_ path: String) throws {
+        guard let st = linkStatus(path) else { return }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            chmod(path, 0o755)
+            for name in try FileManager.default.contentsOfDirectory(atPath: path) {
+                try remove(path + "/" + name)
+            }
+            if rmdir(path) != 0 { throw Failure(path: path, operation: "rmdir", code: errno) }
+        } else if unlink(path) != 0, errno != ENOENT {
+            throw Failure(path: path, operation: "unlink", code: errno)
+        }
+    }
+
+    public static func readFile(_ path: String) throws -> Data {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw Failure(path: path, operation: "read", code: errno == 0 ? ENOENT : errno)
+        }
+        return data
+    }
+
+    /// Writes atomically: a temporary file beside it, then rename.
+    public static func writeFile(_ path: String, _ data: Data, mode: mode_t = 0o644) throws {
+        let tmp = path + ".tmp-\(getpid())"
+        let fd = open(tmp, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw Failure(path: path, operation: "create", code: errno) }
+        var ok = true
+        data.withUnsafeBytes { buf in
+            var off = 0
+            while off < buf.count {
+                let n = write(fd, buf.baseAddress! + off, buf.count - off)
+                if n <= 0 { if errno == EINTR { continue }; ok = false; break }
+                off += n
+            }
+        }
+        let err = errno
+        close(fd)
+        guard ok else { unlink(tmp); throw Failure(path: path, operation: "write", code: err) }
+        guard rename(tmp, path) == 0 else { let e = errno; unlink(tmp); throw Failure(path: path, operation: "rename", code: e) }
+    }
+
+    /// Copies a regular file's bytes (and mode).
+    public static func copyFile(from source: String, to destination: String, mode: mode_t) throws {
+        let input = open(source, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { throw Failure(path: source, operation: "open", code: errno) }
+        defer { close(input) }
+        let tmp = destination + ".tmp-\(getpid())"
+        let output = open(tmp, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o600)
+        guard output >= 0 else { throw Failure(path: destination, operation: "create", code: errno) }
+        let size = 1 << 20
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let n = read(input, buffer, size)
+            if n < 0 { if errno == EINTR { continue }; let e = errno; close(output); unlink(tmp); throw Failure(path: source, operation: "read", code: e) }
+            if n == 0 { break }
+            var off = 0
+            while off < n {
+                let w = write(output, buffer + off, n - off)
+                if w < 0 { if errno == EINTR { continue }; let e = errno; close(output); unlink(tmp); throw Failure(path: destination, operation: "write", code: e) }
+                off += w
+            }
+        }
+        fchmod(output, mode)
+        close(output)
+        guard rename(tmp, destination) == 0 else { let e = errno; unlink(tmp); throw Failure(path: destination, operation: "rename", code: e) }
+    }
+
+    /// True when `relative` (inside `root`) resolves, through any symlinks on
+    /// its existing part, to a place inside `root`.
+    public static func staysInside(root: String, relative: String) -> Bool {
+        let realRoot = realPath(root) ?? root
+        var existing = root + "/" + relative
+        // Resolve the longest existing prefix: a path not written yet can't hold a symlink.
+        while !exists(existing) {
+            let parent = (existing as NSString).deletingLastPathComponent
+            if parent == existing || parent.count < root.count { return true }
+            existing = parent
+        }
+        guard let resolved = realPath(existing) else {
+            // A dangling symlink: judge by where it points.
+            return false
+        }
+        return resolved == realRoot || resolved.hasPrefix(realRoot + "/")
+    }
+}

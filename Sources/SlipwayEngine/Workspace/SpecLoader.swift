@@ -1,0 +1,67 @@
+import Foundation
+
+/// A workspace's spec and params, read and checked.
+public struct LoadedSpec: Sendable {
+    public var spec: WorkspaceSpec
+    public var params: Params
+}
+
+extension Workspace {
+    /// Reads `slipway.yaml` and `params.yaml` and checks them, including what
+    /// only the file system can tell (a path through a symlink that leaves the
+    /// workspace). Every problem is reported at once.
+    public func loadSpec() throws(SpecErrors) -> LoadedSpec {
+        let specText = try readText(specPath, name: Self.specFileName)
+        var params = Params()
+        var issues: [SpecIssue] = []
+        if FileSystem.exists(paramsPath) {
+            let text = try readText(paramsPath, name: Self.paramsFileName)
+            do { params = try Params.parse(yaml: text, file: Self.paramsFileName) } catch { issues += error.issues }
+        }
+        var spec: WorkspaceSpec?
+        do {
+            spec = try SpecParser.parse(specText, file: Self.specFileName, params: params)
+        } catch {
+            issues += error.issues
+        }
+        if let spec {
+            for pipeline in spec.pipelines {
+                for stage in pipeline.stages {
+                    let base = "pipelines.\(pipeline.name).stages.\(stage.name)"
+                    for (key, paths) in [("deps", stage.deps), ("outs", stage.outs), ("metrics", stage.metrics), ("env", stage.env)] {
+                        for p in paths where !FileSystem.staysInside(root: root, relative: p.value) {
+                            issues.append(SpecIssue(at: p.location, file: Self.specFileName, keyPath: "\(base).\(key)",
+                                                    message: "'\(p.value)' leaves the workspace through a symlink"))
+                        }
+                    }
+                }
+            }
+        }
+        if !issues.isEmpty { throw SpecErrors(issues) }
+        return LoadedSpec(spec: spec!, params: params)
+    }
+
+    private func readText(_ path: String, name: String) throws(SpecErrors) -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SpecErrors([SpecIssue(file: name, keyPath: "", message: "cannot be read")])
+        }
+        guard let text = String(validating: data, as: UTF8.self) else {
+            // Find the first bad byte to point at it.
+            var line = 1, column = 1
+            var valid = data.startIndex
+            var decoder = UTF8()
+            var it = data.makeIterator()
+            loop: while true {
+                switch decoder.decode(&it) {
+                case .scalarValue(let s):
+                    valid += String(s).utf8.count
+                    if s == "\n" { line += 1; column = 1 } else { column += 1 }
+                case .emptyInput, .error: break loop
+                }
+            }
+            _ = valid
+            throw SpecErrors([SpecIssue(file: name, line: line, column: column, keyPath: "", message: "is not valid UTF-8 text")])
+        }
+        return text
+    }
+}

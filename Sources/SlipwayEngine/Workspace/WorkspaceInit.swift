@@ -1,0 +1,73 @@
+import Foundation
+
+extension Workspace {
+    public struct AlreadyExists: Error, CustomStringConvertible {
+        public var path: String
+        public var description: String {
+            "\(path) is already a Slipway workspace (it has \(Workspace.specFileName) or \(Workspace.stateDirName)/); nothing was changed"
+        }
+    }
+
+    /// Makes a workspace in `directory`: a commented `slipway.yaml`, a
+    /// `params.yaml` and `.slipway/`; with `demo`, the bundled example too.
+    /// Refuses to touch a folder that already is a workspace.
+    public static func initialize(at directory: String, demo: Bool) throws -> Workspace {
+        try FileSystem.makeDirectory(directory)
+        let root = FileSystem.realPath(directory) ?? directory
+        for existing in [specFileName, stateDirName] where FileSystem.exists(root + "/" + existing) {
+            throw AlreadyExists(path: root)
+        }
+        let files = demo ? DemoProject.files : [(specFileName, Templates.skeleton), (paramsFileName, Templates.params)]
+        if demo {
+            for (name, _) in files where FileSystem.exists(root + "/" + name) {
+                throw AlreadyExists(path: root + "/" + name)
+            }
+        }
+        for (name, content) in files {
+            let path = root + "/" + name
+            try FileSystem.makeDirectory((path as NSString).deletingLastPathComponent)
+            let executable = name.hasSuffix(".sh")
+            try FileSystem.writeFile(path, Data(content.utf8), mode: executable ? 0o755 : 0o644)
+        }
+        let ws = Workspace(root: root)
+        let registry = try ws.openRegistry()
+        try registry.appendAudit(AuditDraft(actor: Provenance.currentUser(), kind: "workspace.created", subject: "workspace",
+                                            payload: AuditChain.payload(["demo": demo ? "true" : "false"])))
+        return ws
+    }
+}
+
+enum Templates {
+    static let skeleton = """
+    # slipway.yaml: the pipelines, environments, policy and monitors of this workspace.
+    # Reference: docs/spec.md. Check it with `slipway lint`; run it with `slipway run`.
+    project: my-model
+
+    pipelines:
+      main:
+        stages:
+          # A stage is a command (cmd:) or a built-in (uses:).
+          # It re-runs only when its command, deps (by content), params or env files change.
+          train:
+            cmd: echo "train here, e.g. python3 train.py" && echo '{"loss": 0.5}' > metrics.json
+            # deps: [train.py, data/train.csv]   # files or folders it reads
+            params: [train.epochs]                # keys of params.yaml; reach the command as SLIPWAY_PARAM_TRAIN_EPOCHS
+            # outs: [model.bin]                  # what it writes; cached in .slipway/store
+            metrics: [metrics.json]               # JSON metrics files; also `::metric name=loss value=0.4 step=1` lines
+            # needs: [prepare]                   # stages that must finish first
+            # timeout: 2h
+            # env: [requirements.txt]            # environment files that enter the cache key
+
+    # environments:
+    #   staging: {deploy: "./deploy.sh staging"}
+    #   production: {deploy: "./deploy.sh production"}
+
+    """
+
+    static let params = """
+    # params.yaml: hyperparameters. Stages list the keys they read under `params:`.
+    train:
+      epochs: 10
+
+    """
+}

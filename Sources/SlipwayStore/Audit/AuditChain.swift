@@ -1,0 +1,84 @@
+import SlipwayCore
+
+/// An event to append: who did what to which thing, with its evidence.
+public struct AuditDraft: Sendable, Hashable {
+    public var actor: String
+    public var kind: String
+    public var subject: String
+    /// Canonical JSON with the details (see ``AuditChain/payload(_:)``).
+    public var payload: String
+
+    public init(actor: String, kind: String, subject: String, payload: String = "{}") {
+        self.actor = actor
+        self.kind = kind
+        self.subject = subject
+        self.payload = payload
+    }
+}
+
+/// One event of the append-only log. `hash` covers every field and the hash
+/// of the event before it, so altering or removing any event breaks the chain
+/// from that point on.
+public struct AuditEvent: Codable, Sendable, Hashable {
+    public var seq: Int64
+    public var timestamp: Millis
+    public var actor: String
+    public var kind: String
+    public var subject: String
+    public var payload: String
+    public var prevHash: String
+    public var hash: String
+}
+
+/// The rules of the chain, shared by every store implementation.
+public enum AuditChain {
+    /// The `prevHash` of the first event.
+    public static let genesis = String(repeating: "0", count: 64)
+
+    public static func hash(seq: Int64, timestamp: Millis, actor: String, kind: String,
+                            subject: String, payload: String, prevHash: String) -> String {
+        var text = "slipway-audit/1\n"
+        for field in [String(seq), String(timestamp), actor, kind, subject, payload, prevHash] {
+            text += "\(field.utf8.count):\(field)\n"
+        }
+        return Digests.sha256Hex(Array(text.utf8))
+    }
+
+    public static func expectedHash(of e: AuditEvent) -> String {
+        hash(seq: e.seq, timestamp: e.timestamp, actor: e.actor, kind: e.kind,
+             subject: e.subject, payload: e.payload, prevHash: e.prevHash)
+    }
+
+    /// Canonical JSON for a flat payload (keys sorted, strings escaped).
+    public static func payload(_ fields: [String: String]) -> String {
+        SpecValue.map(fields.map { .init(key: $0.key, value: .string($0.value)) }).canonical
+    }
+
+    public enum Problem: Sendable, Hashable, CustomStringConvertible {
+        case altered(seq: Int64)
+        case brokenLink(seq: Int64)
+        case missing(afterSeq: Int64, foundSeq: Int64)
+
+        public var description: String {
+            switch self {
+            case .altered(let s): return "event \(s) was altered (its hash does not match its contents)"
+            case .brokenLink(let s): return "event \(s) does not follow the event before it (an event was altered or removed)"
+            case .missing(let a, let f): return "events \(a + 1)…\(f - 1) are missing"
+            }
+        }
+    }
+
+    /// Checks events in sequence order, continuing from `previous` (nil at the
+    /// start of the log). Returns the first problem found.
+    public static func verify(_ events: [AuditEvent], after previous: AuditEvent? = nil) -> Problem? {
+        var prev = previous
+        for e in events {
+            if let p = prev, e.seq != p.seq + 1 { return .missing(afterSeq: p.seq, foundSeq: e.seq) }
+            if prev == nil, e.seq != 1 { return .missing(afterSeq: 0, foundSeq: e.seq) }
+            if e.prevHash != (prev?.hash ?? genesis) { return .brokenLink(seq: e.seq) }
+            if expectedHash(of: e) != e.hash { return .altered(seq: e.seq) }
+            prev = e
+        }
+        return nil
+    }
+}

@@ -1,0 +1,178 @@
+import Foundation
+
+/// Milliseconds since the Unix epoch: the registry's one time format, exact and
+/// portable across databases.
+public typealias Millis = Int64
+
+public enum Clock {
+    public static func nowMillis() -> Millis { Millis((Date().timeIntervalSince1970 * 1000).rounded()) }
+    public static func date(_ ms: Millis) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
+}
+
+public enum RunStatus: String, Codable, Sendable, CaseIterable {
+    case running, succeeded, failed, cancelled, interrupted
+
+    public var isFinished: Bool { self != .running }
+}
+
+public enum StageStatus: String, Codable, Sendable, CaseIterable {
+    case pending, running, succeeded, failed, cached, cancelled, interrupted
+
+    public var isFinished: Bool { ![.pending, .running].contains(self) }
+    /// Finished with its outputs in place.
+    public var isSuccess: Bool { self == .succeeded || self == .cached }
+}
+
+/// Where a run came from: enough to reproduce it.
+public struct Provenance: Codable, Sendable, Hashable {
+    public var gitCommit: String?
+    public var gitDirty: Bool?
+    public var user: String
+    public var host: String
+    public var slipwayVersion: String
+
+    public init(gitCommit: String? = nil, gitDirty: Bool? = nil, user: String, host: String, slipwayVersion: String) {
+        self.gitCommit = gitCommit
+        self.gitDirty = gitDirty
+        self.user = user
+        self.host = host
+        self.slipwayVersion = slipwayVersion
+    }
+}
+
+public struct NewRun: Sendable {
+    public var pipeline: String
+    public var trigger: String
+    public var provenance: Provenance
+    public var pid: Int32
+    public var params: [String: String]
+
+    public init(pipeline: String, trigger: String, provenance: Provenance, pid: Int32, params: [String: String]) {
+        self.pipeline = pipeline
+        self.trigger = trigger
+        self.provenance = provenance
+        self.pid = pid
+        self.params = params
+    }
+}
+
+public struct RunRecord: Codable, Sendable, Hashable, Identifiable {
+    public var id: Int64
+    public var pipeline: String
+    public var trigger: String
+    public var status: RunStatus
+    public var startedAt: Millis
+    public var endedAt: Millis?
+    /// The `slipway` process that owns the run, and its host.
+    public var pid: Int32
+    public var host: String
+    /// Refreshed every second while the owner lives.
+    public var heartbeatAt: Millis
+    public var user: String
+    public var gitCommit: String?
+    public var gitDirty: Bool?
+    public var slipwayVersion: String
+    public var message: String?
+
+    public var duration: Double? { endedAt.map { Double($0 - startedAt) / 1000 } }
+}
+
+public struct StageRunRecord: Codable, Sendable, Hashable, Identifiable {
+    public var id: Int64
+    public var runID: Int64
+    public var stage: String
+    public var status: StageStatus
+    public var startedAt: Millis?
+    public var endedAt: Millis?
+    public var exitCode: Int32?
+    public var cacheKey: String?
+    /// Why it ran, or why it was cached or skipped, in words.
+    public var reason: String
+    /// The ``SlipwayCore/CacheInputs`` it ran with, as JSON.
+    public var inputs: String?
+    /// The log file, relative to the workspace.
+    public var logPath: String?
+    /// A one-line explanation of a failure.
+    public var message: String?
+    /// The process group of the running command (to stop it if its owner died).
+    public var pid: Int32?
+
+    public var duration: Double? {
+        guard let s = startedAt, let e = endedAt else { return nil }
+        return Double(e - s) / 1000
+    }
+}
+
+public struct MetricRecord: Codable, Sendable, Hashable {
+    public var runID: Int64
+    public var stageRunID: Int64?
+    public var stage: String
+    public var key: String
+    public var step: Int64?
+    public var value: Double
+    public var timestamp: Millis
+
+    public init(runID: Int64, stageRunID: Int64?, stage: String, key: String, step: Int64?, value: Double, timestamp: Millis) {
+        self.runID = runID
+        self.stageRunID = stageRunID
+        self.stage = stage
+        self.key = key
+        self.step = step
+        self.value = value
+        self.timestamp = timestamp
+    }
+}
+
+public struct DatasetRecord: Codable, Sendable, Hashable, Identifiable {
+    public var id: Int64
+    public var path: String
+    public var hash: String
+    public var size: Int64
+    public var addedBy: String
+    public var addedAt: Millis
+}
+
+public struct RunDatasetRecord: Codable, Sendable, Hashable {
+    public var runID: Int64
+    public var stage: String
+    public var path: String
+    public var hash: String
+}
+
+/// A reusable stage result: the outputs (path → content hash) a stage with
+/// these inputs produced.
+public struct CacheEntry: Codable, Sendable, Hashable {
+    public var key: String
+    public var pipeline: String
+    public var stage: String
+    public var stageRunID: Int64
+    public var outputs: [String: String]
+    public var createdAt: Millis
+
+    public init(key: String, pipeline: String, stage: String, stageRunID: Int64, outputs: [String: String], createdAt: Millis) {
+        self.key = key
+        self.pipeline = pipeline
+        self.stage = stage
+        self.stageRunID = stageRunID
+        self.outputs = outputs
+        self.createdAt = createdAt
+    }
+}
+
+/// What a file looked like when it was hashed: an unchanged size, mtime and
+/// inode means an unchanged hash.
+public struct FileState: Codable, Sendable, Hashable {
+    public var path: String
+    public var size: Int64
+    public var mtimeNanos: Int64
+    public var inode: Int64
+    public var hash: String
+
+    public init(path: String, size: Int64, mtimeNanos: Int64, inode: Int64, hash: String) {
+        self.path = path
+        self.size = size
+        self.mtimeNanos = mtimeNanos
+        self.inode = inode
+        self.hash = hash
+    }
+}

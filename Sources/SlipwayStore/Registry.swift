@@ -1,0 +1,82 @@
+/// SlipwayStore: the registry, where every run, stage run, param, metric,
+/// dataset version, cache entry and audit event is kept.
+///
+/// Callers (the engine, the console, the command line) see only the protocols
+/// in this file and the plain record values in `Records/`. The SQLite
+/// implementation (``SQLiteRegistry``, through GRDB) is one conformance; a
+/// PostgreSQL one can be added beside it without changing any caller.
+/// This target must not import the engine or the console.
+import SlipwayCore
+
+/// Runs and their stage runs: the life of a pipeline execution.
+public protocol RunStore: Sendable {
+    /// Creates a run in `running` state, with its provenance and params, and
+    /// audits it. Returns the new run with its id.
+    func startRun(_ run: NewRun) throws -> RunRecord
+    /// Sets a finished run's status and end time, and audits it.
+    func finishRun(id: Int64, status: RunStatus, message: String?) throws
+    /// Proves the owning process is alive (see ``RunRecord/heartbeatAt``).
+    func heartbeat(runID: Int64) throws
+    func run(id: Int64) throws -> RunRecord?
+    /// Newest first.
+    func runs(limit: Int, offset: Int) throws -> [RunRecord]
+    func runCount() throws -> Int
+    /// Runs whose status is still `running` (alive or not).
+    func activeRuns() throws -> [RunRecord]
+    /// Marks a run whose process died as `interrupted`, and its unfinished stage
+    /// runs too, keeping everything already recorded.
+    func markInterrupted(runID: Int64, reason: String) throws
+
+    /// Creates the stage runs of a run, all `pending`.
+    func addStageRuns(runID: Int64, stages: [String]) throws -> [StageRunRecord]
+    /// Saves a stage run's new state, auditing the transitions that end it.
+    func updateStageRun(_ stageRun: StageRunRecord) throws
+    func stageRuns(runID: Int64) throws -> [StageRunRecord]
+    func stageRun(id: Int64) throws -> StageRunRecord?
+    /// The most recent stage run of this pipeline's stage that finished with
+    /// known inputs (succeeded or cached): what "why did it run" compares with.
+    func lastCompletedStageRun(pipeline: String, stage: String) throws -> StageRunRecord?
+    func params(runID: Int64) throws -> [String: String]
+}
+
+/// Metric points, written in batches while stages run.
+public protocol MetricStore: Sendable {
+    func appendMetrics(_ points: [MetricRecord]) throws
+    func metrics(runID: Int64) throws -> [MetricRecord]
+    /// Copies the metrics one stage run reported into another (for a cache hit).
+    func copyMetrics(fromStageRun source: Int64, to target: StageRunRecord) throws
+}
+
+/// Dataset versions by content hash.
+public protocol DatasetStore: Sendable {
+    /// Records a dataset version; an unchanged (path, hash) returns the existing
+    /// record with `isNew` false.
+    func addDataset(path: String, hash: String, size: Int64, addedBy: String) throws -> (record: DatasetRecord, isNew: Bool)
+    func datasets() throws -> [DatasetRecord]
+    func recordRunDatasets(runID: Int64, stage: String, versions: [(path: String, hash: String)]) throws
+    func runDatasets(runID: Int64) throws -> [RunDatasetRecord]
+}
+
+/// The stage run cache and the file stat cache.
+public protocol CacheStore: Sendable {
+    func cacheEntry(key: String) throws -> CacheEntry?
+    func saveCacheEntry(_ entry: CacheEntry) throws
+    func fileStates(paths: [String]) throws -> [String: FileState]
+    func saveFileStates(_ states: [FileState]) throws
+}
+
+/// The append-only, hash-chained audit log.
+public protocol AuditStore: Sendable {
+    @discardableResult
+    func appendAudit(_ event: AuditDraft) throws -> AuditEvent
+    func auditEvents(after seq: Int64, limit: Int) throws -> [AuditEvent]
+}
+
+/// Cheap change detection for live views: the value changes whenever any
+/// process commits a write.
+public protocol ChangeSource: Sendable {
+    func changeToken() throws -> Int64
+}
+
+/// Everything a caller needs from the registry.
+public typealias Registry = RunStore & MetricStore & DatasetStore & CacheStore & AuditStore & ChangeSource

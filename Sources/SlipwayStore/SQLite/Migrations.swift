@@ -1,0 +1,130 @@
+import GRDB
+
+/// The registry's schema, one migration per released change. Migrations are
+/// never edited once shipped: a change is a new migration appended here.
+enum RegistryMigrations {
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1-foundation") { db in
+            try db.execute(sql: """
+                CREATE TABLE run (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    pipeline TEXT NOT NULL,
+                    trigger TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    startedAt INTEGER NOT NULL,
+                    endedAt INTEGER,
+                    pid INTEGER NOT NULL,
+                    host TEXT NOT NULL,
+                    heartbeatAt INTEGER NOT NULL,
+                    user TEXT NOT NULL,
+                    gitCommit TEXT,
+                    gitDirty BOOLEAN,
+                    slipwayVersion TEXT NOT NULL,
+                    message TEXT
+                );
+                CREATE INDEX run_status ON run(status);
+                CREATE INDEX run_pipeline ON run(pipeline, id);
+
+                CREATE TABLE stageRun (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    runID INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE,
+                    stage TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    startedAt INTEGER,
+                    endedAt INTEGER,
+                    exitCode INTEGER,
+                    cacheKey TEXT,
+                    reason TEXT NOT NULL DEFAULT '',
+                    inputs TEXT,
+                    logPath TEXT,
+                    message TEXT,
+                    pid INTEGER,
+                    UNIQUE(runID, stage)
+                );
+                CREATE INDEX stageRun_stage ON stageRun(stage, status);
+
+                CREATE TABLE param (
+                    runID INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE,
+                    key TEXT NOT NULL,
+                    value TEXT NOT NULL,
+                    PRIMARY KEY (runID, key)
+                ) WITHOUT ROWID;
+
+                CREATE TABLE metric (
+                    runID INTEGER NOT NULL,
+                    stageRunID INTEGER,
+                    stage TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    step INTEGER,
+                    value REAL NOT NULL,
+                    timestamp INTEGER NOT NULL
+                );
+                CREATE INDEX metric_run ON metric(runID, key, step);
+
+                CREATE TABLE dataset (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    path TEXT NOT NULL,
+                    hash TEXT NOT NULL,
+                    size INTEGER NOT NULL,
+                    addedBy TEXT NOT NULL,
+                    addedAt INTEGER NOT NULL,
+                    UNIQUE(path, hash)
+                );
+
+                CREATE TABLE runDataset (
+                    runID INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE,
+                    stage TEXT NOT NULL,
+                    path TEXT NOT NULL,
+                    hash TEXT NOT NULL,
+                    PRIMARY KEY (runID, stage, path)
+                ) WITHOUT ROWID;
+
+                CREATE TABLE artifact (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    runID INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE,
+                    stageRunID INTEGER NOT NULL,
+                    path TEXT NOT NULL,
+                    hash TEXT NOT NULL
+                );
+                CREATE INDEX artifact_run ON artifact(runID);
+
+                CREATE TABLE cacheEntry (
+                    key TEXT PRIMARY KEY NOT NULL,
+                    pipeline TEXT NOT NULL,
+                    stage TEXT NOT NULL,
+                    stageRunID INTEGER NOT NULL,
+                    outputs TEXT NOT NULL,
+                    createdAt INTEGER NOT NULL
+                ) WITHOUT ROWID;
+
+                CREATE TABLE fileState (
+                    path TEXT PRIMARY KEY NOT NULL,
+                    size INTEGER NOT NULL,
+                    mtimeNanos INTEGER NOT NULL,
+                    inode INTEGER NOT NULL,
+                    hash TEXT NOT NULL
+                ) WITHOUT ROWID;
+
+                CREATE TABLE auditEvent (
+                    seq INTEGER PRIMARY KEY,
+                    timestamp INTEGER NOT NULL,
+                    actor TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    subject TEXT NOT NULL,
+                    payload TEXT NOT NULL,
+                    prevHash TEXT NOT NULL,
+                    hash TEXT NOT NULL
+                );
+                CREATE TRIGGER auditEvent_no_update BEFORE UPDATE ON auditEvent
+                    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                CREATE TRIGGER auditEvent_no_delete BEFORE DELETE ON auditEvent
+                    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                """)
+        }
+        return m
+    }
+
+    /// The identifiers of every migration, oldest first.
+    static var identifiers: [String] { migrator.migrations }
+}

@@ -1,0 +1,347 @@
+import Foundation
+import GRDB
+import SlipwayCore
+
+/// The embedded registry: one SQLite file in WAL mode, shared by every
+/// `slipway` process of a workspace (a console, a CI run, an approver).
+///
+/// Writes are immediate transactions with a busy timeout, so concurrent
+/// processes queue rather than fail; every write that matters appends its
+/// audit event in the same transaction, so the trail never misses a change.
+public final class SQLiteRegistry: Sendable {
+    let pool: DatabasePool
+    public let path: String
+
+    public struct OpenError: Error, CustomStringConvertible {
+        public var path: String
+        public var reason: String
+        public var description: String { "cannot open the registry \(path): \(reason)" }
+    }
+
+    /// Opens (creating if needed, with mode 0600) and migrates the registry.
+    public init(path: String, readOnly: Bool = false) throws {
+        self.path = path
+        if !readOnly, !FileManager.default.fileExists(atPath: path) {
+            let fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
+            if fd < 0 { throw OpenError(path: path, reason: String(cString: strerror(errno))) }
+            close(fd)
+        }
+        var config = Configuration()
+        config.busyMode = .timeout(15)
+        config.readonly = readOnly
+        config.label = "slipway.registry"
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            if !readOnly { try RegistryMigrations.migrator.migrate(pool) }
+        } catch let error as DatabaseError {
+            throw OpenError(path: path, reason: error.message ?? "\(error)")
+        }
+        for suffix in ["-wal", "-shm"] { chmod(path + suffix, 0o600) }
+    }
+
+    /// Identifiers of the migrations applied to this database.
+    public func appliedMigrations() throws -> [String] {
+        try pool.read { try RegistryMigrations.migrator.appliedIdentifiers($0) }.sorted()
+    }
+
+    /// Every migration this build knows, oldest first.
+    public static var knownMigrations: [String] { RegistryMigrations.identifiers }
+
+    /// Applies migrations up to `identifier` only (for tests of upgrades).
+    public static func create(path: String, upTo identifier: String) throws {
+        let pool = try DatabasePool(path: path)
+        try RegistryMigrations.migrator.migrate(pool, upTo: identifier)
+    }
+
+    func appendAudit(_ db: Database, _ draft: AuditDraft, at time: Millis = Clock.nowMillis()) throws -> AuditEvent {
+        let last = try Row.fetchOne(db, sql: "SELECT seq, hash FROM auditEvent ORDER BY seq DESC LIMIT 1")
+        let seq: Int64 = (last?["seq"] ?? 0) + 1
+        let prev: String = last?["hash"] ?? AuditChain.genesis
+        let event = AuditEvent(
+            seq: seq, timestamp: time, actor: draft.actor, kind: draft.kind, subject: draft.subject,
+            payload: draft.payload, prevHash: prev,
+            hash: AuditChain.hash(seq: seq, timestamp: time, actor: draft.actor, kind: draft.kind,
+                                  subject: draft.subject, payload: draft.payload, prevHash: prev))
+        try event.insert(db)
+        return event
+    }
+}
+
+// MARK: - Runs
+
+extension SQLiteRegistry: RunStore {
+    public func startRun(_ new: NewRun) throws -> RunRecord {
+        try pool.write { db in
+            let now = Clock.nowMillis()
+            var run = RunRecord(
+                id: 0, pipeline: new.pipeline, trigger: new.trigger, status: .running,
+                startedAt: now, endedAt: nil, pid: new.pid, host: new.provenance.host, heartbeatAt: now,
+                user: new.provenance.user, gitCommit: new.provenance.gitCommit, gitDirty: new.provenance.gitDirty,
+                slipwayVersion: new.provenance.slipwayVersion, message: nil)
+            try db.execute(sql: """
+                INSERT INTO run (pipeline, trigger, status, startedAt, pid, host, heartbeatAt, user, gitCommit, gitDirty, slipwayVersion)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [run.pipeline, run.trigger, run.status.rawValue, now, run.pid, run.host, now,
+                                 run.user, run.gitCommit, run.gitDirty, run.slipwayVersion])
+            run.id = db.lastInsertedRowID
+            for (k, v) in new.params {
+                try db.execute(sql: "INSERT INTO param (runID, key, value) VALUES (?, ?, ?)", arguments: [run.id, k, v])
+            }
+            var fields = ["pipeline": run.pipeline, "trigger": run.trigger, "host": run.host]
+            if let c = run.gitCommit { fields["commit"] = c + (run.gitDirty == true ? "-dirty" : "") }
+            _ = try appendAudit(db, AuditDraft(actor: run.user, kind: "run.started", subject: "run/\(run.id)",
+                                               payload: AuditChain.payload(fields)), at: now)
+            return run
+        }
+    }
+
+    public func finishRun(id: Int64, status: RunStatus, message: String?) throws {
+        try pool.write { db in
+            guard let run = try RunRecord.fetchOne(db, key: id) else { return }
+            let now = Clock.nowMillis()
+            try db.execute(sql: "UPDATE run SET status = ?, endedAt = ?, message = ? WHERE id = ?",
+                           arguments: [status.rawValue, now, message, id])
+            var fields = ["status": status.rawValue]
+            if let message { fields["message"] = message }
+            _ = try appendAudit(db, AuditDraft(actor: run.user, kind: "run.finished", subject: "run/\(id)",
+                                               payload: AuditChain.payload(fields)), at: now)
+        }
+    }
+
+    public func heartbeat(runID: Int64) throws {
+        try pool.write { db in
+            try db.execute(sql: "UPDATE run SET heartbeatAt = ? WHERE id = ? AND status = 'running'",
+                           arguments: [Clock.nowMillis(), runID])
+        }
+    }
+
+    public func run(id: Int64) throws -> RunRecord? {
+        try pool.read { try RunRecord.fetchOne($0, key: id) }
+    }
+
+    public func runs(limit: Int, offset: Int) throws -> [RunRecord] {
+        try pool.read { db in
+            try RunRecord.fetchAll(db, sql: "SELECT * FROM run ORDER BY id DESC LIMIT ? OFFSET ?", arguments: [limit, offset])
+        }
+    }
+
+    public func runCount() throws -> Int {
+        try pool.read { try RunRecord.fetchCount($0) }
+    }
+
+    public func activeRuns() throws -> [RunRecord] {
+        try pool.read { db in
+            try RunRecord.fetchAll(db, sql: "SELECT * FROM run WHERE status = 'running' ORDER BY id")
+        }
+    }
+
+    public func markInterrupted(runID: Int64, reason: String) throws {
+        try pool.write { db in
+            guard let run = try RunRecord.fetchOne(db, key: runID), run.status == .running else { return }
+            let now = Clock.nowMillis()
+            try db.execute(sql: "UPDATE run SET status = 'interrupted', endedAt = ?, message = ? WHERE id = ?",
+                           arguments: [now, reason, runID])
+            try db.execute(sql: """
+                UPDATE stageRun SET status = 'interrupted', endedAt = CASE WHEN startedAt IS NULL THEN NULL ELSE ? END,
+                    message = COALESCE(message, ?)
+                WHERE runID = ? AND status IN ('pending', 'running')
+                """, arguments: [now, reason, runID])
+            _ = try appendAudit(db, AuditDraft(actor: "slipway", kind: "run.interrupted", subject: "run/\(runID)",
+                                               payload: AuditChain.payload(["reason": reason])), at: now)
+        }
+    }
+
+    public func addStageRuns(runID: Int64, stages: [String]) throws -> [StageRunRecord] {
+        try pool.write { db in
+            var result: [StageRunRecord] = []
+            for stage in stages {
+                try db.execute(sql: "INSERT INTO stageRun (runID, stage, status, reason) VALUES (?, ?, 'pending', '')",
+                               arguments: [runID, stage])
+                result.append(StageRunRecord(id: db.lastInsertedRowID, runID: runID, stage: stage, status: .pending,
+                                             reason: ""))
+            }
+            return result
+        }
+    }
+
+    public func updateStageRun(_ stageRun: StageRunRecord) throws {
+        try pool.write { db in
+            let old = try StageRunRecord.fetchOne(db, key: stageRun.id)
+            try stageRun.update(db)
+            if stageRun.status.isFinished, old?.status != stageRun.status {
+                var fields = ["stage": stageRun.stage, "status": stageRun.status.rawValue, "reason": stageRun.reason]
+                if let key = stageRun.cacheKey { fields["cache_key"] = key }
+                if let code = stageRun.exitCode { fields["exit_code"] = String(code) }
+                if let m = stageRun.message { fields["message"] = m }
+                let actor = try String.fetchOne(db, sql: "SELECT user FROM run WHERE id = ?", arguments: [stageRun.runID]) ?? "slipway"
+                _ = try appendAudit(db, AuditDraft(actor: actor, kind: "stage.finished",
+                                                   subject: "run/\(stageRun.runID)/\(stageRun.stage)",
+                                                   payload: AuditChain.payload(fields)))
+            }
+        }
+    }
+
+    public func stageRuns(runID: Int64) throws -> [StageRunRecord] {
+        try pool.read { db in
+            try StageRunRecord.fetchAll(db, sql: "SELECT * FROM stageRun WHERE runID = ? ORDER BY id", arguments: [runID])
+        }
+    }
+
+    public func stageRun(id: Int64) throws -> StageRunRecord? {
+        try pool.read { try StageRunRecord.fetchOne($0, key: id) }
+    }
+
+    public func lastCompletedStageRun(pipeline: String, stage: String) throws -> StageRunRecord? {
+        try pool.read { db in
+            try StageRunRecord.fetchOne(db, sql: """
+                SELECT stageRun.* FROM stageRun JOIN run ON run.id = stageRun.runID
+                WHERE run.pipeline = ? AND stageRun.stage = ? AND stageRun.status IN ('succeeded', 'cached')
+                  AND stageRun.inputs IS NOT NULL
+                ORDER BY stageRun.id DESC LIMIT 1
+                """, arguments: [pipeline, stage])
+        }
+    }
+
+    public func params(runID: Int64) throws -> [String: String] {
+        try pool.read { db in
+            var result: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT key, value FROM param WHERE runID = ?", arguments: [runID]) {
+                result[row["key"]] = row["value"]
+            }
+            return result
+        }
+    }
+}
+
+// MARK: - Metrics
+
+extension SQLiteRegistry: MetricStore {
+    public func appendMetrics(_ points: [MetricRecord]) throws {
+        guard !points.isEmpty else { return }
+        try pool.write { db in
+            let statement = try db.cachedStatement(sql: """
+                INSERT INTO metric (runID, stageRunID, stage, key, step, value, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """)
+            for p in points {
+                try statement.execute(arguments: [p.runID, p.stageRunID, p.stage, p.key, p.step, p.value, p.timestamp])
+            }
+        }
+    }
+
+    public func metrics(runID: Int64) throws -> [MetricRecord] {
+        try pool.read { db in
+            try MetricRecord.fetchAll(db, sql: "SELECT * FROM metric WHERE runID = ? ORDER BY rowid", arguments: [runID])
+        }
+    }
+
+    public func copyMetrics(fromStageRun source: Int64, to target: StageRunRecord) throws {
+        try pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO metric (runID, stageRunID, stage, key, step, value, timestamp)
+                SELECT ?, ?, stage, key, step, value, timestamp FROM metric WHERE stageRunID = ? ORDER BY rowid
+                """, arguments: [target.runID, target.id, source])
+        }
+    }
+}
+
+// MARK: - Datasets
+
+extension SQLiteRegistry: DatasetStore {
+    public func addDataset(path: String, hash: String, size: Int64, addedBy: String) throws -> (record: DatasetRecord, isNew: Bool) {
+        try pool.write { db in
+            if let existing = try DatasetRecord.fetchOne(db, sql: "SELECT * FROM dataset WHERE path = ? AND hash = ?",
+                                                          arguments: [path, hash]) {
+                return (existing, false)
+            }
+            let now = Clock.nowMillis()
+            try db.execute(sql: "INSERT INTO dataset (path, hash, size, addedBy, addedAt) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [path, hash, size, addedBy, now])
+            let record = DatasetRecord(id: db.lastInsertedRowID, path: path, hash: hash, size: size, addedBy: addedBy, addedAt: now)
+            _ = try appendAudit(db, AuditDraft(actor: addedBy, kind: "dataset.added", subject: "dataset/\(path)",
+                                               payload: AuditChain.payload(["hash": hash, "size": String(size)])), at: now)
+            return (record, true)
+        }
+    }
+
+    public func datasets() throws -> [DatasetRecord] {
+        try pool.read { try DatasetRecord.fetchAll($0, sql: "SELECT * FROM dataset ORDER BY path, id") }
+    }
+
+    public func recordRunDatasets(runID: Int64, stage: String, versions: [(path: String, hash: String)]) throws {
+        guard !versions.isEmpty else { return }
+        try pool.write { db in
+            for v in versions {
+                try db.execute(sql: "INSERT OR REPLACE INTO runDataset (runID, stage, path, hash) VALUES (?, ?, ?, ?)",
+                               arguments: [runID, stage, v.path, v.hash])
+            }
+        }
+    }
+
+    public func runDatasets(runID: Int64) throws -> [RunDatasetRecord] {
+        try pool.read { try RunDatasetRecord.fetchAll($0, sql: "SELECT * FROM runDataset WHERE runID = ? ORDER BY stage, path", arguments: [runID]) }
+    }
+}
+
+// MARK: - Caches
+
+extension SQLiteRegistry: CacheStore {
+    public func cacheEntry(key: String) throws -> CacheEntry? {
+        try pool.read { try CacheEntry.fetchOne($0, key: key) }
+    }
+
+    public func saveCacheEntry(_ entry: CacheEntry) throws {
+        try pool.write { db in
+            try entry.save(db)
+            try db.execute(sql: "DELETE FROM artifact WHERE stageRunID = ?", arguments: [entry.stageRunID])
+            let runID = try Int64.fetchOne(db, sql: "SELECT runID FROM stageRun WHERE id = ?", arguments: [entry.stageRunID]) ?? 0
+            for (path, hash) in entry.outputs.sorted(by: { $0.key < $1.key }) {
+                try db.execute(sql: "INSERT INTO artifact (runID, stageRunID, path, hash) VALUES (?, ?, ?, ?)",
+                               arguments: [runID, entry.stageRunID, path, hash])
+            }
+        }
+    }
+
+    public func fileStates(paths: [String]) throws -> [String: FileState] {
+        guard !paths.isEmpty else { return [:] }
+        return try pool.read { db in
+            var result: [String: FileState] = [:]
+            for state in try FileState.fetchAll(db, keys: paths) { result[state.path] = state }
+            return result
+        }
+    }
+
+    public func saveFileStates(_ states: [FileState]) throws {
+        guard !states.isEmpty else { return }
+        try pool.write { db in
+            for s in states { try s.save(db) }
+        }
+    }
+}
+
+// MARK: - Audit and change detection
+
+extension SQLiteRegistry: AuditStore, ChangeSource {
+    public func appendAudit(_ event: AuditDraft) throws -> AuditEvent {
+        try pool.write { try appendAudit($0, event) }
+    }
+
+    public func auditEvents(after seq: Int64, limit: Int) throws -> [AuditEvent] {
+        try pool.read { db in
+            try AuditEvent.fetchAll(db, sql: "SELECT * FROM auditEvent WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, limit])
+        }
+    }
+
+    /// SQLite's `PRAGMA data_version` changes when another connection commits;
+    /// combined with the last audit seq it changes on every write by anyone.
+    public func changeToken() throws -> Int64 {
+        try pool.read { db in
+            let seq = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM auditEvent") ?? 0
+            let hb = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(heartbeatAt), 0) FROM run WHERE status = 'running'") ?? 0
+            let metrics = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(rowid), 0) FROM metric") ?? 0
+            return seq &* 1_000_003 &+ hb &+ metrics &* 7
+        }
+    }
+}

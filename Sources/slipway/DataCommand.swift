@@ -1,0 +1,126 @@
+import ArgumentParser
+import Foundation
+import SlipwayEngine
+
+struct DataCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "data", abstract: "Version datasets by content hash.",
+        subcommands: [Add.self, List.self])
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Record the current content of a file or folder as a dataset version.")
+
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The dataset's path, relative to the workspace or the current folder.") var path: String
+        @Flag(help: "Print as JSON.") var json = false
+
+        func run() throws {
+            let (ws, registry) = try global.open()
+            let relative = try workspaceRelative(path, in: ws)
+            let absolute = ws.absolute(relative)
+            guard FileSystem.exists(absolute) else { throw Failure(status: .usage, message: "\(path) does not exist") }
+            let size = DataCommand.size(of: absolute)
+            let progress = Output.stderrIsTTY && !json && size >= 64 << 20 ? HashProgress(total: size, name: relative) : nil
+            progress?.start()
+            let hasher = FileHasher(root: ws.root, cache: registry)
+            let hash: String
+            do {
+                hash = try ContentStore(workspace: ws).save(relative, hasher: hasher)
+            } catch {
+                progress?.stop()
+                throw Failure(status: .usage, message: "cannot add \(relative): \(error)")
+            }
+            hasher.flush()
+            progress?.stop()
+            let (record, isNew) = try registry.addDataset(path: relative, hash: hash, size: size, addedBy: Provenance.currentUser())
+            if json { try Output.json(DatasetJSON(record, current: true)); return }
+            print("\(relative)  \(hash.prefix(12))  \(DataCommand.bytes(size))  " + (isNew ? "new version" : "unchanged (version from \(Output.timestamp(record.addedAt)))"))
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "ls", abstract: "List dataset versions.")
+
+        @OptionGroup var global: GlobalOptions
+        @Flag(help: "Print as JSON.") var json = false
+
+        func run() throws {
+            let (ws, registry) = try global.open()
+            let all = try registry.datasets()
+            let hasher = FileHasher(root: ws.root, cache: registry)
+            var current: [String: String] = [:]
+            for path in Set(all.map(\.path)) { current[path] = try? hasher.hash(path) }
+            hasher.flush()
+            if json { try Output.json(all.map { DatasetJSON($0, current: current[$0.path] == $0.hash) }); return }
+            if all.isEmpty { print("No datasets yet. Add one with `slipway data add PATH`."); return }
+            let rows = all.map { d in
+                [(current[d.path] == d.hash ? "* " : "  ") + Output.safe(d.path), String(d.hash.prefix(12)), DataCommand.bytes(d.size),
+                 d.addedBy, Output.timestamp(d.addedAt)]
+            }
+            print(Output.table(["  path", "hash", "size", "added by", "added"], rows))
+            print("(* the version the file has now)")
+        }
+    }
+
+    static func size(of path: String) -> Int64 {
+        guard let st = FileSystem.status(path) else { return 0 }
+        if (st.st_mode & S_IFMT) != S_IFDIR { return Int64(st.st_size) }
+        var total: Int64 = 0
+        if let walker = FileManager.default.enumerator(atPath: path) {
+            while let item = walker.nextObject() as? String {
+                if let s = FileSystem.linkStatus(path + "/" + item), (s.st_mode & S_IFMT) == S_IFREG { total += Int64(s.st_size) }
+            }
+        }
+        return total
+    }
+
+    static func bytes(_ n: Int64) -> String {
+        let units = ["B", "KB", "MB", "GB", "TB"]
+        var v = Double(n), i = 0
+        while v >= 1000 && i < units.count - 1 { v /= 1000; i += 1 }
+        return i == 0 ? "\(n) B" : String(format: "%.1f %@", v, units[i])
+    }
+}
+
+/// A path given on the command line, as a normalised workspace-relative path.
+func workspaceRelative(_ path: String, in ws: Workspace) throws -> String {
+    let cwd = FileManager.default.currentDirectoryPath
+    let absolute = path.hasPrefix("/") ? path : cwd + "/" + path
+    let resolvedParent = FileSystem.realPath((absolute as NSString).deletingLastPathComponent) ?? (absolute as NSString).deletingLastPathComponent
+    let full = resolvedParent + "/" + (absolute as NSString).lastPathComponent
+    guard full.hasPrefix(ws.root + "/") else {
+        throw Failure(status: .usage, message: "\(path) is outside the workspace \(ws.root)")
+    }
+    switch WorkspacePath.normalize(String(full.dropFirst(ws.root.count + 1))) {
+    case .success(let p): return p
+    case .failure(let problem): throw Failure(status: .usage, message: "\(path) \(problem)")
+    }
+}
+
+/// A progress line on stderr while a big file is hashed (by watching how far
+/// the stat cache's hashing has read is not possible, so it shows elapsed time
+/// and the rate so far against the total size).
+final class HashProgress: @unchecked Sendable {
+    let total: Int64
+    let name: String
+    private var timer: DispatchSourceTimer?
+    private let started = Date()
+
+    init(total: Int64, name: String) { self.total = total; self.name = name }
+
+    func start() {
+        let t = DispatchSource.makeTimerSource(queue: .global())
+        t.schedule(deadline: .now() + 0.5, repeating: 0.5)
+        t.setEventHandler { [self] in
+            let s = Date().timeIntervalSince(started)
+            FileHandle.standardError.write(Data("\r\u{1B}[Khashing \(name) (\(DataCommand.bytes(total))) … \(String(format: "%.1f", s))s".utf8))
+        }
+        t.resume()
+        timer = t
+    }
+
+    func stop() {
+        timer?.cancel()
+        if Date().timeIntervalSince(started) >= 0.5 { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}

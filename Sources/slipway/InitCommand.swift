@@ -1,0 +1,37 @@
+import ArgumentParser
+import Foundation
+import SlipwayEngine
+
+struct Init: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Make a workspace here: slipway.yaml, params.yaml and .slipway/.",
+        discussion: "Refuses to overwrite an existing workspace. With --demo, the bundled Seattle weather example.")
+
+    @OptionGroup var global: GlobalOptions
+    @Flag(help: "Set up the bundled example project.") var demo = false
+
+    func run() throws {
+        let dir = global.directory ?? FileManager.default.currentDirectoryPath
+        let ws = try Workspace.initialize(at: dir, demo: demo)
+        print("Initialised a Slipway workspace in \(ws.root)")
+        if demo {
+            print("Next: slipway -C \(ws.root) run      # runs the weather pipeline")
+        } else {
+            print("Next: edit slipway.yaml, then `slipway lint` and `slipway run`.")
+        }
+    }
+}
+
+struct Lint: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check slipway.yaml and params.yaml; print every problem with its file, line and column.")
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        let ws = try global.workspace()
+        let loaded = try ws.loadSpec()
+        let stages = loaded.spec.pipelines.reduce(0) { $0 + $1.stages.count }
+        print("\(Workspace.specFileName): OK (\(loaded.spec.pipelines.count) pipeline\(loaded.spec.pipelines.count == 1 ? "" : "s"), \(stages) stage\(stages == 1 ? "" : "s"))")
+    }
+}

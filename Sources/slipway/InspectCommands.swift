@@ -1,0 +1,236 @@
+import ArgumentParser
+import Foundation
+import SlipwayEngine
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "One screen of text: running runs, recent runs, environments, approvals, drift.")
+
+    @OptionGroup var global: GlobalOptions
+    @Flag(help: "Print as JSON.") var json = false
+
+    struct StatusJSON: Encodable {
+        var project: String?
+        var workspace: String
+        var running: [RunJSON]
+        var recent: [RunJSON]
+        var environments: [String]
+        var pendingApprovals: Int
+        var driftAlerts: Int
+    }
+
+    func run() throws {
+        let (ws, registry) = try global.open()
+        let project = (try? ws.loadSpec())?.spec
+        let active = try registry.activeRuns()
+        let recent = try registry.runs(limit: 5, offset: 0).filter { $0.status != .running }
+        if json {
+            var running: [RunJSON] = []
+            for r in active { running.append(RunJSON(r, stages: try registry.stageRuns(runID: r.id))) }
+            try Output.json(StatusJSON(project: project?.project, workspace: ws.root, running: running,
+                                       recent: recent.map { RunJSON($0) },
+                                       environments: project?.environments.map(\.name) ?? [],
+                                       pendingApprovals: 0, driftAlerts: 0))
+            return
+        }
+        print("\(project?.project ?? "(slipway.yaml does not parse: run `slipway lint`)")  ·  \(ws.root)")
+        if active.isEmpty {
+            print("running      none")
+        } else {
+            for r in active {
+                let stages = try registry.stageRuns(runID: r.id)
+                let now = stages.filter { $0.status == .running }.map(\.stage)
+                let done = stages.filter { $0.status.isFinished }.count
+                print("running      ● run \(r.id) \(r.pipeline)  \(done)/\(stages.count) stages" +
+                      (now.isEmpty ? "" : "  now: \(now.joined(separator: ", "))") + "  started \(Output.age(r.startedAt)) ago")
+            }
+        }
+        if recent.isEmpty {
+            print("recent       no runs yet (start one with `slipway run`)")
+        } else {
+            for (i, r) in recent.enumerated() {
+                let took = r.duration.map { " in \(Durations.format($0))" } ?? ""
+                print("\(i == 0 ? "recent      " : "            ") \(Output.symbol(r.status)) run \(r.id) \(r.pipeline)  \(r.status.rawValue)\(took)  \(Output.age(r.endedAt ?? r.startedAt)) ago")
+            }
+        }
+        let envs = project?.environments.map(\.name) ?? []
+        print("environments " + (envs.isEmpty ? "none declared" : envs.joined(separator: ", ") + " (no model promoted yet)"))
+        print("approvals    none pending")
+        print("drift        no alerts")
+    }
+}
+
+struct Runs: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List runs, newest first.")
+
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "How many runs to list.") var limit = 20
+    @Flag(help: "Print as JSON.") var json = false
+
+    func run() throws {
+        let (_, registry) = try global.open()
+        let runs = try registry.runs(limit: limit, offset: 0)
+        if json { try Output.json(runs.map { RunJSON($0) }); return }
+        if runs.isEmpty { print("No runs yet. Start one with `slipway run`."); return }
+        let rows = runs.map { r in
+            ["\(Output.symbol(r.status)) \(r.id)", r.pipeline, r.status.rawValue, r.trigger,
+             r.gitCommit.map { String($0.prefix(7)) + (r.gitDirty == true ? "+" : "") } ?? "—",
+             Output.age(r.startedAt) + " ago", r.duration.map(Durations.format) ?? "—"]
+        }
+        print(Output.table(["  #", "pipeline", "status", "trigger", "commit", "started", "took"], rows))
+    }
+}
+
+/// Resolves `latest` or a number to a run.
+func resolveRun(_ text: String, in registry: SQLiteRegistry) throws -> RunRecord {
+    if text == "latest" {
+        guard let r = try registry.runs(limit: 1, offset: 0).first else { throw Failure(status: .usage, message: "there are no runs yet") }
+        return r
+    }
+    guard let id = Int64(text) else { throw Failure(status: .usage, message: "'\(text)' is not a run id (a number, or `latest`)") }
+    guard let r = try registry.run(id: id) else { throw Failure(status: .usage, message: "no run \(id)") }
+    return r
+}
+
+struct Show: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show one run: provenance, params, stages, metrics, datasets.")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The run id, or `latest`.") var runID: String
+    @Flag(help: "Print as JSON.") var json = false
+
+    struct ShowJSON: Encodable {
+        var run: RunJSON
+        var params: [String: String]
+        var metrics: [MetricJSON]
+        var datasets: [[String: String]]
+    }
+
+    func run() throws {
+        let (_, registry) = try global.open()
+        let r = try resolveRun(runID, in: registry)
+        let stages = try registry.stageRuns(runID: r.id)
+        let params = try registry.params(runID: r.id)
+        let metrics = try registry.metrics(runID: r.id)
+        let datasets = try registry.runDatasets(runID: r.id)
+        if json {
+            try Output.json(ShowJSON(run: RunJSON(r, stages: stages), params: params, metrics: metrics.map(MetricJSON.init),
+                                     datasets: datasets.map { ["stage": $0.stage, "path": $0.path, "hash": $0.hash] }))
+            return
+        }
+        print("run \(r.id) · \(r.pipeline) · \(Output.symbol(r.status)) \(r.status.rawValue)" + (r.duration.map { " in \(Durations.format($0))" } ?? ""))
+        print("  started   \(Output.timestamp(r.startedAt)) by \(r.user) on \(r.host) (trigger: \(r.trigger))")
+        print("  commit    " + (r.gitCommit.map { $0 + (r.gitDirty == true ? " (uncommitted changes)" : "") } ?? "not a git repository"))
+        print("  slipway   \(r.slipwayVersion)")
+        if let m = r.message { print("  message   \(Output.safe(m))") }
+        if !params.isEmpty {
+            print("params")
+            for (k, v) in params.sorted(by: { $0.key < $1.key }) { print("  \(k) = \(Output.safe(v))") }
+        }
+        print("stages")
+        let rows = stages.map { s in
+            ["  \(Output.symbol(s.status)) \(s.stage)", s.status.rawValue, s.duration.map(Durations.format) ?? "—",
+             Output.safe(s.status == .failed ? (s.message ?? s.reason) : s.reason)]
+        }
+        print(Output.table(["  stage", "status", "took", "why"], rows).split(separator: "\n").dropFirst().joined(separator: "\n"))
+        if !metrics.isEmpty {
+            print("metrics (last value of each)")
+            var last: [String: MetricRecord] = [:]
+            var order: [String] = []
+            for m in metrics {
+                let k = m.stage + "\u{0}" + m.key
+                if last[k] == nil { order.append(k) }
+                last[k] = m
+            }
+            for k in order {
+                let m = last[k]!
+                print("  \(Output.safe(m.stage)).\(Output.safe(m.key)) = \(m.value)" + (m.step.map { " (step \($0))" } ?? ""))
+            }
+        }
+        if !datasets.isEmpty {
+            print("inputs")
+            for d in datasets { print("  \(d.stage): \(Output.safe(d.path)) \(d.hash.prefix(12))") }
+        }
+    }
+}
+
+struct Logs: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print a run's stage logs (all stages, or one).")
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The run id, or `latest`.") var runID: String
+    @Argument(help: "One stage.") var stage: String?
+    @Flag(name: .shortAndLong, help: "Keep printing as the stage writes, until it finishes.") var follow = false
+
+    func run() throws {
+        let (ws, registry) = try global.open()
+        let r = try resolveRun(runID, in: registry)
+        var stages = try registry.stageRuns(runID: r.id)
+        if let stage {
+            guard stages.contains(where: { $0.stage == stage }) else {
+                let names = stages.map(\.stage)
+                let hint = Suggestions.closest(to: stage, in: names).map { " (did you mean '\($0)'?)" } ?? ""
+                throw Failure(status: .usage, message: "run \(r.id) has no stage '\(stage)'\(hint)")
+            }
+            stages = stages.filter { $0.stage == stage }
+        }
+        let writer = LogWriter()
+        for s in stages {
+            if stages.count > 1 { writer.write("==> \(s.stage) (\(s.status.rawValue)) <==\n") }
+            guard let rel = s.logPath else { writer.write("(not started)\n"); continue }
+            let path = ws.root + "/" + rel
+            var offset: UInt64 = 0
+            while true {
+                offset = writer.copy(path: path, from: offset)
+                guard follow else { break }
+                let stageDone = try registry.stageRun(id: s.id)?.status.isFinished == true
+                let runDone = try registry.run(id: r.id)?.status.isFinished == true
+                if stageDone || runDone {
+                    offset = writer.copy(path: path, from: offset)
+                    break
+                }
+                usleep(200_000)
+            }
+        }
+        writer.finish()
+    }
+}
+
+/// Copies log bytes to stdout, sanitising them when stdout is a terminal.
+final class LogWriter {
+    private var pending = Data()
+
+    func write(_ text: String) { FileHandle.standardOutput.write(Data(text.utf8)) }
+
+    func copy(path: String, from offset: UInt64) -> UInt64 {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return offset }
+        defer { try? handle.close() }
+        try? handle.seek(toOffset: offset)
+        var position = offset
+        while true {
+            let chunk = handle.readData(ofLength: 1 << 20)
+            if chunk.isEmpty { break }
+            position += UInt64(chunk.count)
+            emit(chunk)
+        }
+        return position
+    }
+
+    private func emit(_ chunk: Data) {
+        guard Output.stdoutIsTTY else { FileHandle.standardOutput.write(chunk); return }
+        // Sanitise whole lines so an escape sequence split across reads is still caught.
+        pending.append(chunk)
+        if let last = pending.lastIndex(of: UInt8(ascii: "\n")) {
+            let lines = pending[...last]
+            FileHandle.standardOutput.write(Data(Output.safe(String(decoding: lines, as: UTF8.self)).utf8))
+            pending = Data(pending[pending.index(after: last)...])
+        }
+    }
+
+    func finish() {
+        if !pending.isEmpty {
+            FileHandle.standardOutput.write(Data(Output.safe(String(decoding: pending, as: UTF8.self)).utf8 + [10]))
+            pending.removeAll()
+        }
+    }
+}

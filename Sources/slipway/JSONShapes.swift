@@ -1,0 +1,78 @@
+import Foundation
+import SlipwayEngine
+
+// The JSON that `--json` prints. Field names are part of the command-line
+// contract (docs/cli.md): add fields, never rename them.
+
+struct RunJSON: Encodable {
+    var id: Int64
+    var pipeline: String
+    var trigger: String
+    var status: String
+    var startedAt: String?
+    var endedAt: String?
+    var durationSeconds: Double?
+    var user: String
+    var host: String
+    var pid: Int32
+    var gitCommit: String?
+    var gitDirty: Bool?
+    var slipwayVersion: String
+    var message: String?
+    var stages: [StageJSON]?
+
+    init(_ r: RunRecord, stages: [StageRunRecord]? = nil) {
+        id = r.id; pipeline = r.pipeline; trigger = r.trigger; status = r.status.rawValue
+        startedAt = Output.iso(r.startedAt); endedAt = Output.iso(r.endedAt); durationSeconds = r.duration
+        user = r.user; host = r.host; pid = r.pid; gitCommit = r.gitCommit; gitDirty = r.gitDirty
+        slipwayVersion = r.slipwayVersion; message = r.message
+        self.stages = stages?.map(StageJSON.init)
+    }
+}
+
+struct StageJSON: Encodable {
+    var stage: String
+    var status: String
+    var startedAt: String?
+    var endedAt: String?
+    var durationSeconds: Double?
+    var exitCode: Int32?
+    var cacheKey: String?
+    var reason: String
+    var log: String?
+    var message: String?
+
+    init(_ s: StageRunRecord) {
+        stage = s.stage; status = s.status.rawValue; startedAt = Output.iso(s.startedAt); endedAt = Output.iso(s.endedAt)
+        durationSeconds = s.duration; exitCode = s.exitCode; cacheKey = s.cacheKey; reason = s.reason
+        log = s.logPath; message = s.message
+    }
+}
+
+struct MetricJSON: Encodable {
+    var stage: String
+    var key: String
+    var step: Int64?
+    var value: Double?
+    var timestamp: String?
+
+    init(_ m: MetricRecord) {
+        stage = m.stage; key = m.key; step = m.step
+        value = m.value.isFinite ? m.value : nil
+        timestamp = Output.iso(m.timestamp)
+    }
+}
+
+struct DatasetJSON: Encodable {
+    var path: String
+    var hash: String
+    var size: Int64
+    var addedBy: String
+    var addedAt: String?
+    var current: Bool?
+
+    init(_ d: DatasetRecord, current: Bool?) {
+        path = d.path; hash = d.hash; size = d.size; addedBy = d.addedBy; addedAt = Output.iso(d.addedAt)
+        self.current = current
+    }
+}

@@ -1,0 +1,98 @@
+import ArgumentParser
+import Foundation
+import SlipwayEngine
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a pipeline now; prints the run id.",
+        discussion: """
+        Stages whose command, deps, params and env files are unchanged come from the cache.
+        Exit status: 0 all stages succeeded, 1 a stage failed or the run was cancelled, 3 a check or gate failed.
+        """)
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The pipeline (optional when slipway.yaml has one).") var pipeline: String?
+    @Option(help: "Stages to run at once (default: the number of cores).") var jobs: Int?
+    @Flag(help: "Run every stage, ignoring the cache.") var force = false
+    @Flag(help: "Print why each stage will run or come from the cache, then run.") var explain = false
+    @Flag(help: "With --explain: print the plan only.") var dryRun = false
+    @Flag(help: "Print the result as JSON.") var json = false
+
+    func validate() throws {
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        if dryRun && !explain { throw ValidationError("--dry-run goes with --explain") }
+    }
+
+    func run() throws {
+        let (ws, registry) = try global.open()
+        let loaded = try ws.loadSpec()
+        let cancellation = CancellationFlag()
+        let reporter: ProgressPrinter? = Output.stderrIsTTY && !json ? ProgressPrinter() : nil
+        let runner = try PipelineRunner(workspace: ws, loaded: loaded, pipeline: pipeline, registry: registry,
+                                        cancellation: cancellation, reporter: reporter)
+        if explain {
+            for plan in runner.plan(force: force) {
+                Output.err("  \(plan.stage): \(plan.explanation)")
+            }
+            if dryRun { return }
+        }
+        let signals = SignalTrap(signals: [SIGINT, SIGTERM, SIGHUP]) { cancellation.cancel() }
+        defer { signals.release() }
+        let result = try runner.run(options: .init(jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount,
+                                                   force: force, trigger: "manual"))
+        if json {
+            try Output.json(RunJSON(result.run, stages: result.stages.map(\.record)))
+        } else if Output.stdoutIsTTY {
+            print("run \(result.run.id) \(result.run.status.rawValue)" + (result.run.duration.map { " in \(Durations.format($0))" } ?? ""))
+        } else {
+            print(result.run.id)
+        }
+        if result.exitStatus != .success {
+            var msg = "run \(result.run.id) \(result.run.status.rawValue)"
+            if let failed = result.stages.first(where: { $0.record.status == .failed }) {
+                msg += ": stage '\(failed.record.stage)' failed (\(failed.record.message ?? "see its log")); see `slipway logs \(result.run.id) \(failed.record.stage)`"
+            }
+            throw Failure(status: result.exitStatus, message: msg)
+        }
+    }
+}
+
+/// Prints stage progress to stderr on a terminal.
+final class ProgressPrinter: RunReporter, @unchecked Sendable {
+    private let lock = NSLock()
+
+    func runStarted(_ run: RunRecord) {
+        say("run \(run.id) · \(run.pipeline)" + (run.gitCommit.map { " · \($0.prefix(7))" } ?? ""))
+    }
+
+    func stageStarted(_ stage: StageRunRecord) {
+        say("  ● \(stage.stage)  running")
+    }
+
+    func stageFinished(_ stage: StageRunRecord) {
+        var line = "  \(Output.symbol(stage.status)) \(stage.stage)  \(stage.status.rawValue)"
+        if let d = stage.duration { line += "  \(Durations.format(d))" }
+        if let m = stage.message, stage.status == .failed { line += "  \(m)" } else if !stage.reason.isEmpty { line += "  (\(stage.reason))" }
+        say(line)
+    }
+
+    private func say(_ s: String) { lock.withLock { Output.err(s) } }
+}
+
+/// Turns SIGINT/SIGTERM into a cancel, so children are stopped and the run is
+/// recorded as cancelled rather than left running.
+final class SignalTrap: @unchecked Sendable {
+    private var sources: [DispatchSourceSignal] = []
+
+    init(signals: [Int32], handler: @escaping @Sendable () -> Void) {
+        for sig in signals {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler(handler: handler)
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    func release() { sources.forEach { $0.cancel() } }
+}

@@ -1,0 +1,180 @@
+import ArgumentParser
+import Foundation
+import SlipwayConsole
+import SlipwayEngine
+
+/// The `slipway` command: thin over the engine. Each subcommand parses its
+/// arguments, calls the engine and prints; errors are mapped to the exit codes
+/// in docs/cli.md by ``main()``.
+@main
+struct SlipwayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "slipway",
+        abstract: "CI/CD for machine-learning models.",
+        discussion: "Exit codes: 0 success, 1 a stage failed, 2 usage or spec error, 3 a check or gate failed, 4 internal error.",
+        version: Slipway.version,
+        subcommands: [Init.self, Run.self, Status.self, Runs.self, Show.self, Logs.self, DataCommand.self, Lint.self]
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        // No subcommand: the console on a terminal; `status` otherwise.
+        var status = Status()
+        status.global = global
+        try status.run()
+    }
+
+    static func main() {
+        signal(SIGPIPE, SIG_IGN)
+        let command: any ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            let code = exitCode(for: error)
+            let message = fullMessage(for: error)
+            if code == .success {
+                print(message)
+                Foundation.exit(0)
+            }
+            FileHandle.standardError.write(Data((message + "\n").utf8))
+            Foundation.exit(ExitStatus.usage.rawValue)
+        }
+        do {
+            var c = command
+            try c.run()
+            Foundation.exit(0)
+        } catch {
+            Foundation.exit(CLIError.report(error))
+        }
+    }
+}
+
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .customShort("C"), help: ArgumentHelp("Use the workspace in DIR (else $SLIPWAY_WORKSPACE, else the current folder and its parents).", valueName: "DIR"))
+    var directory: String?
+
+    func workspace() throws -> Workspace {
+        try Workspace.discover(explicit: directory)
+    }
+
+    /// The workspace and its registry, with dead runs already marked interrupted.
+    func open() throws -> (Workspace, SQLiteRegistry) {
+        let ws = try workspace()
+        let registry = try ws.openRegistry()
+        try RunReaper().reap(registry)
+        return (ws, registry)
+    }
+}
+
+/// A failure already explained, with the exit status to report.
+struct Failure: Error {
+    var status: ExitStatus
+    var message: String?
+}
+
+enum CLIError {
+    /// Prints the error as one line (or one per spec issue) and returns the exit code.
+    static func report(_ error: any Error) -> Int32 {
+        func say(_ text: String) { FileHandle.standardError.write(Data(("slipway: " + text + "\n").utf8)) }
+        switch error {
+        case let f as Failure:
+            if let m = f.message { say(m) }
+            return f.status.rawValue
+        case let e as SpecErrors:
+            for issue in e.issues { FileHandle.standardError.write(Data((issue.description + "\n").utf8)) }
+            let n = e.issues.count
+            say("\(n) problem\(n == 1 ? "" : "s") in the spec; nothing was run")
+            return ExitStatus.usage.rawValue
+        case let e as Workspace.NotFound:
+            say(e.description); return ExitStatus.usage.rawValue
+        case let e as Workspace.AlreadyExists:
+            say(e.description); return ExitStatus.usage.rawValue
+        case let e as PipelineRunner.Failure:
+            say(e.description); return ExitStatus.usage.rawValue
+        case let e as ExitCode:
+            return e.rawValue
+        case let e as SQLiteRegistry.OpenError:
+            say(e.description); return ExitStatus.internalError.rawValue
+        default:
+            say("internal error: \(error)")
+            return ExitStatus.internalError.rawValue
+        }
+    }
+}
+
+enum Output {
+    static let stdoutIsTTY = isatty(1) == 1
+    static let stderrIsTTY = isatty(2) == 1
+
+    static func json<T: Encodable>(_ value: T) throws {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        print(String(decoding: try e.encode(value), as: UTF8.self))
+    }
+
+    static func err(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+
+    /// Text from outside, made safe when it goes to a terminal.
+    static func safe(_ text: String) -> String {
+        stdoutIsTTY ? TerminalText.sanitize(text) : text
+    }
+
+    static func age(_ ms: Millis, now: Millis = Clock.nowMillis()) -> String {
+        let s = max(0, (now - ms) / 1000)
+        if s < 60 { return "\(s)s" }
+        if s < 3600 { return "\(s / 60)m" }
+        if s < 86400 { return "\(s / 3600)h" }
+        return "\(s / 86400)d"
+    }
+
+    static func timestamp(_ ms: Millis) -> String {
+        let f = DateFormatter()
+        f.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        f.timeZone = TimeZone.current
+        return f.string(from: Clock.date(ms))
+    }
+
+    static func iso(_ ms: Millis?) -> String? {
+        guard let ms else { return nil }
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: Clock.date(ms))
+    }
+
+    static func symbol(_ s: StageStatus) -> String {
+        switch s {
+        case .pending: return "○"
+        case .running: return "●"
+        case .succeeded: return "✓"
+        case .failed: return "✗"
+        case .cached: return "≡"
+        case .cancelled: return "⊘"
+        case .interrupted: return "!"
+        }
+    }
+
+    static func symbol(_ s: RunStatus) -> String {
+        switch s {
+        case .running: return "●"
+        case .succeeded: return "✓"
+        case .failed: return "✗"
+        case .cancelled: return "⊘"
+        case .interrupted: return "!"
+        }
+    }
+
+    /// Left-aligned columns, two spaces apart.
+    static func table(_ header: [String], _ rows: [[String]]) -> String {
+        let all = [header] + rows
+        var widths = Array(repeating: 0, count: header.count)
+        for row in all { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
+        return all.map { row in
+            row.enumerated().map { i, cell in
+                i == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[i] - cell.count)
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+}
