@@ -67,8 +67,12 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SlipwayCoreTests", dependencies: ["SlipwayCore"]),
-        .testTarget(name: "SlipwayStoreTests", dependencies: ["SlipwayStore", "SlipwayCore"]),
+        .testTarget(
+            name: "SlipwayStoreTests",
+            dependencies: ["SlipwayStore", "SlipwayCore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .testTarget(name: "SlipwayEngineTests", dependencies: ["SlipwayEngine", "SlipwayStore", "SlipwayCore"]),
-        .testTarget(name: "SlipwayEndToEndTests", dependencies: ["SlipwayCore"]),
+        // Drives the built `slipway` binary; depending on it makes sure it is built.
+        .testTarget(name: "SlipwayEndToEndTests", dependencies: ["slipway", "SlipwayStore", "SlipwayCore"]),
     ]
 )

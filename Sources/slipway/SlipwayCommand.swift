@@ -97,6 +97,11 @@ enum CLIError {
         case let e as SQLiteRegistry.OpenError:
             say(e.description); return ExitStatus.internalError.rawValue
         default:
+            // --help and --version arrive as errors that mean "done".
+            if SlipwayCommand.exitCode(for: error) == .success {
+                print(SlipwayCommand.fullMessage(for: error))
+                return 0
+            }
             say("internal error: \(error)")
             return ExitStatus.internalError.rawValue
         }

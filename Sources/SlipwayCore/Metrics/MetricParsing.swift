@@ -33,7 +33,9 @@ public enum MetricParsing {
             switch k {
             case "name": name = v.isEmpty ? nil : String(v)
             case "value": value = Double(v)
-            case "step": step = Int64(v)
+            case "step":
+                guard let s = Int64(v) else { return nil }
+                step = s
             default: continue
             }
         }

@@ -49,7 +49,7 @@ public protocol JobObserver: Sendable {
     /// The job started; `handle` identifies it to the executor (a process group
     /// for the local executor, a job id for a cluster).
     func started(handle: Int32)
-    /// A complete line the job wrote to stdout.
+    /// A complete line the job wrote (stdout and stderr share one stream).
     func stdoutLine(_ line: Substring)
 }
 

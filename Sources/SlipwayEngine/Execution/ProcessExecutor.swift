@@ -23,18 +23,19 @@ public struct ProcessExecutor: Executor {
         // started in parallel never inherits another stage's pipe (which would
         // hold that stage's output open past its end).
         Self.spawnLock.lock()
-        var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
-        guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else {
+        // One pipe for stdout and stderr keeps their lines in the order written.
+        var outPipe: [Int32] = [0, 0]
+        guard pipe(&outPipe) == 0 else {
             Self.spawnLock.unlock()
             return .failedToStart("pipe: \(String(cString: strerror(errno)))")
         }
-        for fd in outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        for fd in outPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 2)
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
 
         var attrs = posix_spawnattr_t()
@@ -62,23 +63,21 @@ public struct ProcessExecutor: Executor {
                 posix_spawn(&pid, "/bin/sh", &actions, &attrs, argv, envp)
             }
         }
-        close(outPipe[1]); close(errPipe[1])
+        close(outPipe[1])
         Self.spawnLock.unlock()
         guard rc == 0 else {
-            close(outPipe[0]); close(errPipe[0])
+            close(outPipe[0])
             return .failedToStart(String(cString: strerror(rc)))
         }
         observer.started(handle: pid)
 
-        let logLock = NSLock()
         let group = DispatchGroup()
-        for (fd, isStdout) in [(outPipe[0], true), (errPipe[0], false)] {
-            group.enter()
-            Thread.detachNewThread {
-                Self.pump(fd: fd, log: logFD, lock: logLock, lines: isStdout ? observer : nil)
-                close(fd)
-                group.leave()
-            }
+        group.enter()
+        let readEnd = outPipe[0]
+        Thread.detachNewThread {
+            Self.pump(fd: readEnd, log: logFD, lines: observer)
+            close(readEnd)
+            group.leave()
         }
 
         // Wait for the child, watching the clock and the cancel flag.
@@ -116,8 +115,8 @@ public struct ProcessExecutor: Executor {
         return .signalled(status & 0x7f)
     }
 
-    /// Copies a pipe into the log, handing complete stdout lines to `lines`.
-    private static func pump(fd: Int32, log: Int32, lock: NSLock, lines: (any JobObserver)?) {
+    /// Copies the pipe into the log, handing complete lines to `lines`.
+    private static func pump(fd: Int32, log: Int32, lines: (any JobObserver)?) {
         let size = 64 * 1024
         let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: size)
         defer { buffer.deallocate() }
@@ -129,13 +128,11 @@ public struct ProcessExecutor: Executor {
             let n = read(fd, buffer, size)
             if n < 0 { if errno == EINTR { continue }; break }
             if n == 0 { break }
-            lock.withLock {
-                var off = 0
-                while off < n {
-                    let w = write(log, buffer + off, n - off)
-                    if w <= 0 { if errno == EINTR { continue }; break }
-                    off += w
-                }
+            var off = 0
+            while off < n {
+                let w = write(log, buffer + off, n - off)
+                if w <= 0 { if errno == EINTR { continue }; break }
+                off += w
             }
             guard let lines else { continue }
             var start = 0

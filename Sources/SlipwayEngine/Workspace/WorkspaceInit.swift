@@ -49,7 +49,7 @@ enum Templates {
           # A stage is a command (cmd:) or a built-in (uses:).
           # It re-runs only when its command, deps (by content), params or env files change.
           train:
-            cmd: echo "train here, e.g. python3 train.py" && echo '{"loss": 0.5}' > metrics.json
+            cmd: echo "train here, e.g. python3 train.py" && echo '{"loss":0.5}' > metrics.json
             # deps: [train.py, data/train.csv]   # files or folders it reads
             params: [train.epochs]                # keys of params.yaml; reach the command as SLIPWAY_PARAM_TRAIN_EPOCHS
             # outs: [model.bin]                  # what it writes; cached in .slipway/store

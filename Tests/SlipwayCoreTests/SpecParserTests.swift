@@ -1,0 +1,250 @@
+import Testing
+@testable import SlipwayCore
+
+@Suite struct SpecParserTests {
+    func issues(_ yaml: String, params: Params? = nil) -> [SpecIssue] {
+        do {
+            _ = try SpecParser.parse(yaml, params: params)
+            return []
+        } catch {
+            return error.issues
+        }
+    }
+
+    @Test func parsesTheBriefShape() throws {
+        let spec = try SpecParser.parse("""
+        project: seattle-weather
+        pipelines:
+          weather:
+            triggers: [commit, {data: data/train.csv}, {schedule: "0 3 * * 1"}, {drift: inputs}]
+            stages:
+              validate: {uses: validate, data: data/train.csv, schema: schema.yaml, reference: data/reference.csv}
+              train:
+                cmd: python3 train.py --out model.json
+                deps: [train.py, data/train.csv]
+                params: [train.lr, train.epochs, model.arch]
+                outs: [model.json]
+                metrics: [train_metrics.json]
+                needs: [validate]
+                timeout: 1h30m
+              evaluate:
+                cmd: python3 evaluate.py model.json data/test.csv --out eval.json
+                deps: [evaluate.py, model.json, data/test.csv]
+                metrics: [eval.json]
+                gates: {accuracy: ">= production - 0.01", latency_p95_ms: "<= 50"}
+                needs: [train]
+              package: {uses: package, model: model.json, include: [predict.py], needs: [evaluate]}
+              deploy: {uses: deploy, model: weather-classifier, needs: [package]}
+        environments:
+          dev: {deploy: "./deploy.sh dev"}
+          production:
+            deploy: "./deploy.sh production"
+            canary: {steps: [10, 50, 100], interval: 30s}
+        policy:
+          required_approvals: 1
+        monitors:
+          inputs: {reference: data/train.csv, method: psi, threshold: 0.2}
+        """, params: Params(values: ["train.lr": "0.1", "train.epochs": "3", "model.arch": "gbm"]))
+        #expect(spec.project == "seattle-weather")
+        let p = try #require(spec.pipeline(named: "weather"))
+        #expect(p.stages.map(\.name) == ["validate", "train", "evaluate", "package", "deploy"])
+        #expect(p.triggers == [.commit, .data(path: "data/train.csv"), .schedule(cron: "0 3 * * 1"), .drift(monitor: "inputs")])
+        #expect(p.modelName == "weather-classifier")
+        let train = try #require(p.stage(named: "train"))
+        #expect(train.timeout == 5400)
+        #expect(train.params.map(\.value) == ["train.lr", "train.epochs", "model.arch"])
+        #expect(train.command?.location?.line == 8)
+        let validate = try #require(p.stage(named: "validate"))
+        #expect(validate.builtin == .validate)
+        #expect(validate.deps.map(\.value) == ["data/train.csv", "schema.yaml", "data/reference.csv"])
+        #expect(p.stage(named: "evaluate")?.gates.map(\.metric) == ["accuracy", "latency_p95_ms"])
+        #expect(spec.environments.map(\.name) == ["dev", "production"])
+        #expect(spec.environments[1].deploy == "./deploy.sh production")
+    }
+
+    @Test func unknownNeedsNamesTheStageWithASuggestion() {
+        let found = issues("""
+        project: p
+        pipelines:
+          main:
+            stages:
+              train: {cmd: "true"}
+              evaluate: {cmd: "true", needs: [trian]}
+        """)
+        #expect(found.count == 1)
+        #expect(found[0].keyPath == "pipelines.main.stages.evaluate.needs[0]")
+        #expect(found[0].line == 6)
+        #expect(found[0].column == 39)
+        #expect(found[0].message.contains("unknown stage 'trian' (did you mean 'train'?)"))
+    }
+
+    @Test func cycleNamesItsStages() {
+        let found = issues("""
+        project: p
+        pipelines:
+          main:
+            stages:
+              a: {cmd: "true", needs: [c]}
+              b: {cmd: "true", needs: [a]}
+              c: {cmd: "true", needs: [b]}
+              d: {cmd: "true"}
+        """)
+        #expect(found.count == 1)
+        let message = found[0].message
+        #expect(message.hasPrefix("stages form a cycle: "))
+        for name in ["a", "b", "c"] { #expect(message.contains(name)) }
+        #expect(!message.contains("d"))
+        #expect(found[0].line == 3)
+    }
+
+    @Test func cycleThroughDataEdges() {
+        let found = issues("""
+        project: p
+        pipelines:
+          main:
+            stages:
+              a: {cmd: "true", deps: [b.out], outs: [a.out]}
+              b: {cmd: "true", deps: [a.out], outs: [b.out]}
+        """)
+        #expect(found.map(\.message).contains { $0.contains("cycle") })
+    }
+
+    @Test func twoStagesWritingOneOut() {
+        let found = issues("""
+        project: p
+        pipelines:
+          main:
+            stages:
+              a: {cmd: "true", outs: [model.json]}
+              b: {cmd: "true", outs: [model.json]}
+              c: {cmd: "true", outs: [dir]}
+              d: {cmd: "true", outs: [dir/inner.txt]}
+        """)
+        #expect(found.count == 2)
+        #expect(found[0].message == "'model.json' is also written by stage 'a'; each path has one writer")
+        #expect(found[0].line == 6)
+        #expect(found[1].message.contains("overlaps 'dir' written by stage 'c'"))
+    }
+
+    @Test(arguments: ["../escape", "/etc/passwd", "a/../../b", "~/x"])
+    func pathsOutsideTheWorkspace(path: String) {
+        let found = issues("""
+        project: p
+        pipelines:
+          main:
+            stages:
+              a: {cmd: "true", outs: ["\(path)"]}
+        """)
+        #expect(found.count == 1)
+        #expect(found[0].keyPath == "pipelines.main.stages.a.outs[0]")
+        #expect(found[0].message.contains("'\(path)'"))
+        #expect(found[0].message.contains("workspace"))
+    }
+
+    @Test func pathsAreNormalised() throws {
+        let spec = try SpecParser.parse("""
+        project: p
+        pipelines:
+          main:
+            stages:
+              a: {cmd: "true", deps: [./data//x.csv, data/sub/../y.csv], outs: [out/]}
+        """)
+        #expect(spec.pipelines[0].stages[0].deps.map(\.value) == ["data/x.csv", "data/y.csv"])
+        #expect(spec.pipelines[0].stages[0].outs.map(\.value) == ["out"])
+    }
+
+    @Test func unknownKeysSuggestTheRightOne() {
+        let found = issues("""
+        project: p
+        pipelnes: {}
+        pipelines:
+          main:
+            stages:
+              a: {cmd: "true", dep: [x], output: [y]}
+        """)
+        #expect(found.count == 3)
+        #expect(found[0].description == "slipway.yaml:2:1: pipelnes: unknown key (did you mean 'pipelines'?)")
+        #expect(found[1].description.contains("pipelines.main.stages.a.dep: unknown key (did you mean 'deps'?)"))
+        #expect(found[2].description.contains("pipelines.main.stages.a.output: unknown key"))
+    }
+
+    @Test func wrongTypes() {
+        let found = issues("""
+        project: [a, b]
+        pipelines:
+          main:
+            stages:
+              a: {cmd: {x: 1}, deps: {a: b}, timeout: soon}
+              b: just-a-string
+        """)
+        let messages = found.map(\.description)
+        #expect(messages.contains { $0.hasPrefix("slipway.yaml:1:10: project: must be a string, found a list") })
+        #expect(messages.contains { $0.contains("stages.a.cmd: must be a string, found a mapping") })
+        #expect(messages.contains { $0.contains("stages.a.deps: must be a list, found a mapping") })
+        #expect(messages.contains { $0.contains("stages.a.timeout: must be a duration") })
+        #expect(messages.contains { $0.contains("stages.b: must be a mapping (key: value), found 'just-a-string'") })
+    }
+
+    @Test func missingParams() {
+        let found = issues("""
+        project: p
+        pipelines:
+          main:
+            stages:
+              a: {cmd: "true", params: [train.lr, train.epoch]}
+        """, params: Params(values: ["train.lr": "0.1", "train.epochs": "3"]))
+        #expect(found.count == 1)
+        #expect(found[0].keyPath == "pipelines.main.stages.a.params[1]")
+        #expect(found[0].message == "param 'train.epoch' is not defined in params.yaml (did you mean 'train.epochs'?)")
+    }
+
+    @Test func reportsEveryProblemAtOnce() {
+        let found = issues("""
+        project: p
+        pipelines:
+          main:
+            stages:
+              a: {cmd: "true", outs: [../x], needs: [zz]}
+              b: {cmd: "true", bogus: 1}
+              c: {}
+        """)
+        #expect(found.count == 4)
+    }
+
+    @Test func stageNeedsCommandOrBuiltin() {
+        let found = issues("""
+        project: p
+        pipelines:
+          main:
+            stages:
+              a: {deps: [x]}
+              b: {cmd: "true", uses: package, model: m}
+              c: {uses: validat, data: d.csv}
+              d: {uses: package}
+        """)
+        let text = found.map(\.description).joined(separator: "\n")
+        #expect(text.contains("stages.a: needs `cmd` (a command to run) or `uses` (a built-in stage)"))
+        #expect(text.contains("stages.b: has both `cmd` and `uses`"))
+        #expect(text.contains("unknown built-in stage 'validat' (did you mean 'validate'?)"))
+        #expect(text.contains("stages.d.model: is missing: `uses: package` needs `model:`"))
+    }
+
+    @Test func invalidYAMLHasItsPlace() {
+        let found = issues("project: p\npipelines:\n  main: [unclosed\n")
+        #expect(found.count == 1)
+        #expect(found[0].line != nil)
+        #expect(found[0].message.hasPrefix("invalid YAML"))
+    }
+
+    @Test func duplicateKeys() {
+        let found = issues("project: p\nproject: q\npipelines: {m: {stages: {a: {cmd: x}}}}\n")
+        #expect(found.count == 1)
+        #expect(found[0].message.contains("duplicate"))
+    }
+
+    @Test func emptyAndMissing() {
+        #expect(issues("").first?.message.contains("is empty") == true)
+        let found = issues("project: p\n")
+        #expect(found.first?.keyPath == "pipelines")
+    }
+}
