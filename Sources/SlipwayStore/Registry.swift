@@ -47,6 +47,36 @@ public protocol MetricStore: Sendable {
     func copyMetrics(fromStageRun source: Int64, to target: StageRunRecord) throws
 }
 
+/// Registered models, their immutable versions, and which version is live in
+/// each environment (with the full history of those assignments).
+public protocol ModelStore: Sendable {
+    /// Registers the next version of `model` (numbered 1, 2, … per model, never
+    /// reused), created from a run, and audits it.
+    func registerVersion(_ new: NewModelVersion) throws -> ModelVersionRecord
+    func modelVersion(model: String, version: Int) throws -> ModelVersionRecord?
+    /// The version registered from a run, if any.
+    func modelVersion(runID: Int64) throws -> ModelVersionRecord?
+    /// Newest first.
+    func modelVersions(model: String, limit: Int) throws -> [ModelVersionRecord]
+    func models() throws -> [ModelSummary]
+    /// Points `environment` at `version` (nil to clear it) and audits the change.
+    @discardableResult
+    func setAlias(model: String, environment: String, version: Int?, actor: String, reason: String) throws -> AliasEvent
+    /// The version live in `environment` at `time` (now when nil).
+    func alias(model: String, environment: String, at time: Millis?) throws -> Int?
+    /// Alias changes, oldest first, optionally for one environment and up to a time.
+    func aliasHistory(model: String, environment: String?, until time: Millis?) throws -> [AliasEvent]
+    /// Sets tags (nil value removes one) and/or the description; audited.
+    func editVersion(model: String, version: Int, tags: [String: String?], description: String?, actor: String) throws -> ModelVersionRecord
+    func recordGateResults(_ results: [GateResultRecord], actor: String) throws
+    func gateResults(runID: Int64) throws -> [GateResultRecord]
+    /// Outputs (path → hash) every stage run of a run produced or restored.
+    func recordArtifacts(runID: Int64, stageRunID: Int64, outputs: [String: String]) throws
+    func artifacts(runID: Int64) throws -> [String: String]
+    /// Newest run of a pipeline (any status).
+    func latestRun(pipeline: String) throws -> RunRecord?
+}
+
 /// Dataset versions by content hash.
 public protocol DatasetStore: Sendable {
     /// Records a dataset version; an unchanged (path, hash) returns the existing
@@ -79,4 +109,4 @@ public protocol ChangeSource: Sendable {
 }
 
 /// Everything a caller needs from the registry.
-public typealias Registry = RunStore & MetricStore & DatasetStore & CacheStore & AuditStore & ChangeSource
+public typealias Registry = RunStore & MetricStore & DatasetStore & CacheStore & AuditStore & ChangeSource & ModelStore

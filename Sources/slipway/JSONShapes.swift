@@ -20,6 +20,8 @@ struct RunJSON: Encodable {
     var slipwayVersion: String
     var message: String?
     var stages: [StageJSON]?
+    var gates: [GateJSON]?
+    var registered: String?
 
     init(_ r: RunRecord, stages: [StageRunRecord]? = nil) {
         id = r.id; pipeline = r.pipeline; trigger = r.trigger; status = r.status.rawValue
@@ -74,5 +76,26 @@ struct DatasetJSON: Encodable {
     init(_ d: DatasetRecord, current: Bool?) {
         path = d.path; hash = d.hash; size = d.size; addedBy = d.addedBy; addedAt = Output.iso(d.addedAt)
         self.current = current
+    }
+}
+
+struct GateJSON: Encodable {
+    var stage: String
+    var metric: String
+    var condition: String
+    var candidate: Double?
+    var production: Double?
+    var threshold: Double?
+    var baseline: String?
+    var passed: Bool
+    var explanation: String
+
+    init(_ g: GateResultRecord) {
+        stage = g.stage; metric = g.metric; condition = g.condition
+        candidate = g.candidate.flatMap { $0.isFinite ? $0 : nil }
+        production = g.production.flatMap { $0.isFinite ? $0 : nil }
+        threshold = g.threshold.flatMap { $0.isFinite ? $0 : nil }
+        baseline = g.baselineModel.flatMap { m in g.baselineVersion.map { "\(m):\($0)" } }
+        passed = g.passed; explanation = g.explanation
     }
 }

@@ -17,6 +17,8 @@ struct Run: ParsableCommand {
     @Flag(help: "Print why each stage will run or come from the cache, then run.") var explain = false
     @Flag(help: "With --explain: print the plan only.") var dryRun = false
     @Flag(help: "Print the result as JSON.") var json = false
+    @Option(help: ArgumentHelp("Write a JUnit XML report (a test case per gate, check and stage) to FILE.", valueName: "FILE"))
+    var junit: String?
 
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
@@ -40,13 +42,23 @@ struct Run: ParsableCommand {
         defer { signals.release() }
         let result = try runner.run(options: .init(jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount,
                                                    force: force, trigger: "manual"))
+        let ci = CIReport(result: result, pipeline: runner.pipelineName, registry: registry, spec: loaded.spec)
+        if let junit { try ci.writeJUnit(to: junit) }
+        if ProcessInfo.processInfo.environment["GITHUB_ACTIONS"] == "true" { ci.writeGitHub() }
         if json {
-            try Output.json(RunJSON(result.run, stages: result.stages.map(\.record)))
+            var j = RunJSON(result.run, stages: result.stages.map(\.record))
+            j.gates = result.gates.map(GateJSON.init)
+            j.registered = result.registered.map { "\($0.model):\($0.version)" }
+            try Output.json(j)
         } else if Output.stdoutIsTTY {
             print("run \(result.run.id) \(result.run.status.rawValue)" + (result.run.duration.map { " in \(Durations.format($0))" } ?? ""))
+            for g in result.gates { print("  gate  \(g.passed ? "✓" : "✗") \(g.explanation)") }
+            if let v = result.registered { print("registered \(v.model):\(v.version)") }
+            if let v = result.unchangedVersion { print("model unchanged: same artifacts as \(v.model):\(v.version)") }
         } else {
             print(result.run.id)
         }
+        if let error = result.registrationError { Output.err("slipway: the run succeeded but its model version was not registered: \(error)") }
         if result.exitStatus != .success {
             var msg = "run \(result.run.id) \(result.run.status.rawValue)"
             if let failed = result.stages.first(where: { $0.record.status == .failed }) {

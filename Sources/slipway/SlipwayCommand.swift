@@ -13,7 +13,8 @@ struct SlipwayCommand: ParsableCommand {
         abstract: "CI/CD for machine-learning models.",
         discussion: "Exit codes: 0 success, 1 a stage failed, 2 usage or spec error, 3 a check or gate failed, 4 internal error.",
         version: Slipway.version,
-        subcommands: [Init.self, Run.self, Status.self, Runs.self, Show.self, Logs.self, DataCommand.self, Lint.self]
+        subcommands: [Init.self, Run.self, Status.self, Runs.self, Show.self, Logs.self, DataCommand.self, Models.self,
+                      Compare.self, ParamsCommand.self, Promote.self, Lint.self]
     )
 
     @OptionGroup var global: GlobalOptions
@@ -94,6 +95,8 @@ enum CLIError {
             say(e.description); return ExitStatus.usage.rawValue
         case let e as ExitCode:
             return e.rawValue
+        case let e as NotFound:
+            say(e.description); return ExitStatus.usage.rawValue
         case let e as SQLiteRegistry.OpenError:
             say(e.description); return ExitStatus.internalError.rawValue
         default:

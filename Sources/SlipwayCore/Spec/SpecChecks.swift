@@ -34,6 +34,12 @@ enum SpecChecks {
                     }
                 }
             }
+            let envNames = spec.environments.map(\.name)
+            for stage in pipeline.stages where !envNames.isEmpty && !stage.gates.isEmpty && !envNames.contains(stage.baseline) {
+                let hint = Suggestions.closest(to: stage.baseline, in: envNames).map { " (did you mean '\($0)'?)" } ?? ""
+                issues.append(SpecIssue(at: stage.location, file: file, keyPath: "\(base).\(stage.name).baseline",
+                                        message: "environment '\(stage.baseline)' is not declared\(hint); environments: \(envNames.joined(separator: ", "))"))
+            }
             let graph = StageGraph(pipeline: pipeline)
             if let cycle = graph.findCycle() {
                 issues.append(SpecIssue(at: pipeline.location, file: file, keyPath: "pipelines.\(pipeline.name)",

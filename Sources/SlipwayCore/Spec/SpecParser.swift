@@ -185,11 +185,25 @@ public struct SpecParser {
         }
         if let g = value(map, "gates"), let gm = mapping(g, path + ".gates") {
             for (k, v) in gm {
-                guard let metric = k.string, let cond = string(v, "\(path).gates.\(metric)") else { continue }
-                stage.gates.append(GateSpec(metric: metric, condition: cond, location: loc(v)))
+                guard let metric = k.string, let text = string(v, "\(path).gates.\(metric)") else { continue }
+                do {
+                    stage.gates.append(GateSpec(metric: metric, condition: try GateCondition(parsing: text), location: loc(v)))
+                } catch {
+                    issues.append(issue(v, "\(path).gates.\(metric)", error.message))
+                }
             }
         }
-        let common = Set(Self.stageKeys).subtracting(["baseline", "on_no_baseline", "description"])
+        if let b = value(map, "baseline"), let env = string(b, path + ".baseline") {
+            stage.baseline = env
+        }
+        if let n = value(map, "on_no_baseline"), let text = string(n, path + ".on_no_baseline") {
+            if let policy = NoBaselinePolicy(rawValue: text) {
+                stage.onNoBaseline = policy
+            } else {
+                issues.append(issue(n, path + ".on_no_baseline", "must be `pass` or `fail`, found '\(text)'"))
+            }
+        }
+        let common = Set(Self.stageKeys).subtracting(["description"])
         for (k, v) in map {
             guard let key = k.string, !common.contains(key) else { continue }
             stage.options[key] = specValue(v)

@@ -114,10 +114,10 @@ public enum BuiltinStage: String, Sendable, Hashable, CaseIterable {
 /// One condition on an evaluation metric, e.g. `accuracy: ">= production - 0.01"`.
 public struct GateSpec: Sendable, Hashable {
     public var metric: String
-    public var condition: String
+    public var condition: GateCondition
     public var location: SourceLocation?
 
-    public init(metric: String, condition: String, location: SourceLocation? = nil) {
+    public init(metric: String, condition: GateCondition, location: SourceLocation? = nil) {
         self.metric = metric
         self.condition = condition
         self.location = location
@@ -146,6 +146,10 @@ public struct StageSpec: Sendable, Hashable {
     /// Seconds before the stage is stopped, if set.
     public var timeout: Double?
     public var gates: [GateSpec]
+    /// The environment whose live version `production` in a gate refers to.
+    public var baseline: String = "production"
+    /// What relative gates do when nothing is live in the baseline environment.
+    public var onNoBaseline: NoBaselinePolicy = .pass
     /// Every other key, kept as data (built-in options, `baseline`, …).
     public var options: [String: SpecValue]
 

@@ -92,7 +92,7 @@ public final class PipelineRunner: @unchecked Sendable {
         if let b = stage.builtin {
             builtin = "uses=" + b.rawValue + " " + SpecValue.map(stage.options.map { .init(key: $0.key, value: $0.value) }).canonical
         }
-        let gates = stage.gates.map { "\($0.metric)\u{1F}\($0.condition)" }.sorted().joined(separator: "\u{1E}")
+        let gates = stage.gates.map { "\($0.metric)\u{1F}\($0.condition.text)" }.sorted().joined(separator: "\u{1E}")
         if !gates.isEmpty { builtin += " gates=" + gates }
         return .success(CacheInputs(command: stage.command?.value ?? "", deps: deps, params: params,
                                     envFiles: env, builtin: builtin, outputs: stage.cachedOutputs))
@@ -111,7 +111,7 @@ public final class PipelineRunner: @unchecked Sendable {
 
     /// What a run would do now, stage by stage (for `run --explain`).
     public func plan(force: Bool = false) -> [StagePlan] {
-        hasher.preload(pipeline.stages.flatMap { $0.deps.map(\.value) + $0.env.map(\.value) })
+        hasher.preload(pipeline.stages.flatMap { $0.deps.map(\.value) + $0.env.map(\.value) + $0.cachedOutputs })
         var willRun: Set<String> = []
         var plans: [StagePlan] = []
         for name in graph.topologicalOrder() ?? graph.names {
@@ -170,7 +170,7 @@ public final class PipelineRunner: @unchecked Sendable {
         reporter?.runStarted(run)
         let order = graph.topologicalOrder() ?? graph.names
         for r in try registry.addStageRuns(runID: run.id, stages: order) { records[r.stage] = r }
-        hasher.preload(pipeline.stages.flatMap { $0.deps.map(\.value) + $0.env.map(\.value) })
+        hasher.preload(pipeline.stages.flatMap { $0.deps.map(\.value) + $0.env.map(\.value) + $0.cachedOutputs })
 
         let heartbeat = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
         heartbeat.schedule(deadline: .now() + 1, repeating: 1)
@@ -217,6 +217,9 @@ public final class PipelineRunner: @unchecked Sendable {
                     let started = r
                     Thread.detachNewThread { [self] in
                         let (result, isCheck) = execute(stage: stage, record: started, run: run, force: options.force, metrics: metrics)
+                        if stage.builtin == .package, result.status.isSuccess {
+                            registerVersion(run: run, outputs: (try? registry.artifacts(runID: run.id)) ?? [:])
+                        }
                         lock.lock()
                         records[name] = result
                         if isCheck { checkFailures.insert(name) }
@@ -247,10 +250,40 @@ public final class PipelineRunner: @unchecked Sendable {
         let failedNames = finals.filter { $0.status == .failed }.map(\.stage)
         let message: String? = failedNames.isEmpty ? (status == .cancelled ? "cancelled" : nil)
             : "stage \(failedNames.joined(separator: ", ")) failed: " + (finals.first { $0.status == .failed }?.message ?? "")
+        if status == .succeeded, !pipeline.stages.contains(where: { $0.builtin == .package }) {
+            registerVersion(run: run, outputs: try registry.artifacts(runID: run.id))
+        }
         try registry.finishRun(id: run.id, status: status, message: message)
         let finalRun = try registry.run(id: run.id) ?? run
-        return RunResult(run: finalRun, stages: finals.map { StageOutcome(record: $0, isCheckFailure: checkFailures.contains($0.stage)) })
+        return RunResult(run: finalRun, stages: finals.map { StageOutcome(record: $0, isCheckFailure: checkFailures.contains($0.stage)) },
+                         gates: (try? registry.gateResults(runID: run.id)) ?? [],
+                         registered: lock.withLock { registered }, unchangedVersion: lock.withLock { unchangedVersion },
+                         registrationError: lock.withLock { registrationError })
     }
+
+    private var registered: ModelVersionRecord?
+    private var unchangedVersion: ModelVersionRecord?
+
+    /// Registers the run's model as a new version, unless its artifacts are the
+    /// same as the newest version's (a no-op re-run makes no new version).
+    private func registerVersion(run: RunRecord, outputs: [String: String]) {
+        let digest = Digests.sha256Hex(Array(outputs.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)\n" }.joined().utf8))
+        let model = pipeline.modelName
+        do {
+            if let latest = try registry.modelVersions(model: model, limit: 1).first, latest.artifactDigest == digest {
+                lock.withLock { unchangedVersion = latest }
+                return
+            }
+            let version = try registry.registerVersion(NewModelVersion(model: model, runID: run.id, pipeline: pipeline.name,
+                                                                       gitCommit: run.gitCommit, artifactDigest: digest,
+                                                                       createdBy: run.user))
+            lock.withLock { registered = version }
+        } catch {
+            lock.withLock { registrationError = "\(error)" }
+        }
+    }
+
+    private var registrationError: String?
 
     /// Runs (or restores) one stage; returns its final record and whether a
     /// failure was a failed check.
@@ -284,12 +317,21 @@ public final class PipelineRunner: @unchecked Sendable {
 
         if !force, let entry = usableCacheEntry(key) {
             do {
-                for (path, hash) in entry.outputs.sorted(by: { $0.key < $1.key }) { try store.restore(path, hash: hash) }
+                for (path, hash) in entry.outputs.sorted(by: { $0.key < $1.key }) {
+                    // An out already in place with the right content stays as it is.
+                    if FileSystem.exists(workspace.absolute(path)), (try? hasher.hash(path)) == hash { continue }
+                    try store.restore(path, hash: hash)
+                }
                 let from = (try? registry.stageRun(id: entry.stageRunID))??.runID
                 r.reason = "same inputs as " + (from.map { "run \($0)" } ?? "an earlier run") + ": outs restored from the store"
                 try? registry.copyMetrics(fromStageRun: entry.stageRunID, to: r)
+                try? registry.recordArtifacts(runID: run.id, stageRunID: r.id, outputs: entry.outputs)
                 let log = workspace.root + "/" + (r.logPath ?? "")
                 try? FileSystem.writeFile(log, Data("[slipway] cached: \(r.reason)\n".utf8))
+                if let failure = decideGates(stage: stage, stageRun: r, run: run) {
+                    isCheck = true
+                    return finish(.failed, failure)
+                }
                 return finish(.cached)
             } catch {
                 r.reason = "cache restore failed (\(error)); running"
@@ -369,10 +411,30 @@ public final class PipelineRunner: @unchecked Sendable {
         do {
             try registry.saveCacheEntry(CacheEntry(key: key, pipeline: pipeline.name, stage: stage.name, stageRunID: r.id,
                                                    outputs: outputs, createdAt: Clock.nowMillis()))
+            try registry.recordArtifacts(runID: run.id, stageRunID: r.id, outputs: outputs)
         } catch {
             return finish(.failed, "cannot record the stage's outputs: \(error)")
         }
+        if let failure = decideGates(stage: stage, stageRun: r, run: run) {
+            isCheck = true
+            return finish(.failed, failure)
+        }
         return finish(.succeeded)
+    }
+
+    /// Decides and records the stage's gates; returns the failure message when
+    /// any gate failed.
+    private func decideGates(stage: StageSpec, stageRun: StageRunRecord, run: RunRecord) -> String? {
+        guard !stage.gates.isEmpty else { return nil }
+        do {
+            let results = try GateEvaluator(registry: registry, model: pipeline.modelName).evaluate(stage: stage, stageRun: stageRun)
+            try registry.recordGateResults(results, actor: run.user)
+            let failed = results.filter { !$0.passed }
+            guard !failed.isEmpty else { return nil }
+            return "gate failed: " + failed.map(\.explanation).joined(separator: "; ")
+        } catch {
+            return "cannot decide gates: \(error)"
+        }
     }
 }
 

@@ -5,7 +5,7 @@ extension Provenance {
     public static func collect(workspace: Workspace) -> Provenance {
         let env = ProcessInfo.processInfo.environment
         var git: (commit: String?, dirty: Bool?) = (nil, nil)
-        if let commit = runGit(["rev-parse", "HEAD"], in: workspace.root) {
+        if isInsideGitRepository(workspace.root), let commit = runGit(["rev-parse", "HEAD"], in: workspace.root) {
             let status = runGit(["status", "--porcelain", "--untracked-files=no"], in: workspace.root)
             git = (commit, status.map { !$0.isEmpty })
         }
@@ -25,8 +25,18 @@ extension Provenance {
         return String(cString: buf)
     }
 
+    /// True when the folder or a parent has `.git` (checked without spawning git).
+    static func isInsideGitRepository(_ dir: String) -> Bool {
+        var d = dir
+        while true {
+            if FileSystem.exists(d + "/.git") { return true }
+            let parent = (d as NSString).deletingLastPathComponent
+            if parent == d || parent.isEmpty { return false }
+            d = parent
+        }
+    }
+
     private static func runGit(_ args: [String], in dir: String) -> String? {
-        guard FileSystem.exists(dir + "/.git") || FileSystem.exists("/usr/bin/git") else { return nil }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["git", "-C", dir] + args

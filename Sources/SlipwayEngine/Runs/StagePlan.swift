@@ -36,6 +36,13 @@ public struct StageOutcome: Sendable {
 public struct RunResult: Sendable {
     public var run: RunRecord
     public var stages: [StageOutcome]
+    public var gates: [GateResultRecord]
+    /// The model version this run registered, if any.
+    public var registered: ModelVersionRecord?
+    /// The newest version, when the run produced exactly its artifacts again.
+    public var unchangedVersion: ModelVersionRecord?
+    /// Why registering the version failed, if it did.
+    public var registrationError: String?
 
     /// The exit status the command line should report.
     public var exitStatus: ExitStatus {

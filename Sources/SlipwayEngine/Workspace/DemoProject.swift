@@ -16,11 +16,13 @@ enum DemoProject {
 
     static let spec = """
     # The Slipway demo: predict Seattle's weather (sun, rain, drizzle, snow, fog)
-    # from a day's measurements. Try: slipway run, then edit params.yaml and run again.
+    # from a day's measurements. Try: slipway run, then edit params.yaml and run again;
+    # slipway promote weather-classifier:1 --to production; slipway compare.
     project: seattle-weather
 
     pipelines:
       weather:
+        model: weather-classifier
         stages:
           prepare:
             cmd: python3 prepare.py data/seattle-weather.csv
@@ -38,6 +40,12 @@ enum DemoProject {
             deps: [evaluate.py, model.json, data/test.csv]
             metrics: [eval.json]
             timeout: 5m
+            # `production` is the same metric of the version live in production.
+            gates: {accuracy: ">= production - 0.02", latency_p95_ms: "<= 50"}
+
+    environments:
+      staging: {deploy: "echo deploying to staging"}
+      production: {deploy: "echo deploying to production"}
 
     """
 

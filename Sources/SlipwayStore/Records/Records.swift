@@ -176,3 +176,92 @@ public struct FileState: Codable, Sendable, Hashable {
         self.hash = hash
     }
 }
+
+public struct NewModelVersion: Sendable {
+    public var model: String
+    public var runID: Int64
+    public var pipeline: String
+    public var gitCommit: String?
+    public var artifactDigest: String
+    public var createdBy: String
+
+    public init(model: String, runID: Int64, pipeline: String, gitCommit: String?, artifactDigest: String, createdBy: String) {
+        self.model = model
+        self.runID = runID
+        self.pipeline = pipeline
+        self.gitCommit = gitCommit
+        self.artifactDigest = artifactDigest
+        self.createdBy = createdBy
+    }
+}
+
+/// An immutable model version; only `tags` and `description` may be edited.
+public struct ModelVersionRecord: Codable, Sendable, Hashable {
+    public var id: Int64
+    public var model: String
+    public var version: Int
+    public var runID: Int64
+    public var pipeline: String
+    public var gitCommit: String?
+    public var artifactDigest: String
+    public var createdAt: Millis
+    public var createdBy: String
+    public var description: String
+    public var tags: [String: String]
+
+    /// `weather:3-1a2b3c4`: the version with a short digest.
+    public var label: String { "\(model):\(version)" }
+}
+
+public struct ModelSummary: Codable, Sendable, Hashable {
+    public var name: String
+    public var latestVersion: Int?
+    public var versionCount: Int
+    /// Environment → live version.
+    public var environments: [String: Int]
+}
+
+/// One change of which version is live in an environment.
+public struct AliasEvent: Codable, Sendable, Hashable {
+    public var id: Int64
+    public var model: String
+    public var environment: String
+    /// nil when the environment was cleared.
+    public var version: Int?
+    public var previousVersion: Int?
+    public var at: Millis
+    public var actor: String
+    public var reason: String
+}
+
+public struct GateResultRecord: Codable, Sendable, Hashable {
+    public var runID: Int64
+    public var stageRunID: Int64
+    public var stage: String
+    public var metric: String
+    public var condition: String
+    public var candidate: Double?
+    public var production: Double?
+    public var threshold: Double?
+    public var baselineModel: String?
+    public var baselineVersion: Int?
+    public var passed: Bool
+    public var explanation: String
+
+    public init(runID: Int64, stageRunID: Int64, stage: String, metric: String, condition: String, candidate: Double?,
+                production: Double?, threshold: Double?, baselineModel: String?, baselineVersion: Int?, passed: Bool,
+                explanation: String) {
+        self.runID = runID
+        self.stageRunID = stageRunID
+        self.stage = stage
+        self.metric = metric
+        self.condition = condition
+        self.candidate = candidate
+        self.production = production
+        self.threshold = threshold
+        self.baselineModel = baselineModel
+        self.baselineVersion = baselineVersion
+        self.passed = passed
+        self.explanation = explanation
+    }
+}

@@ -57,7 +57,7 @@ enum RegistryMigrations {
                     stage TEXT NOT NULL,
                     key TEXT NOT NULL,
                     step INTEGER,
-                    value REAL NOT NULL,
+                    value REAL,  -- NULL holds NaN (SQLite has no NaN)
                     timestamp INTEGER NOT NULL
                 );
                 CREATE INDEX metric_run ON metric(runID, key, step);
@@ -120,6 +120,61 @@ enum RegistryMigrations {
                     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
                 CREATE TRIGGER auditEvent_no_delete BEFORE DELETE ON auditEvent
                     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                """)
+        }
+        m.registerMigration("v2-models-and-gates") { db in
+            try db.execute(sql: """
+                CREATE TABLE model (
+                    name TEXT PRIMARY KEY NOT NULL,
+                    createdAt INTEGER NOT NULL
+                ) WITHOUT ROWID;
+
+                CREATE TABLE modelVersion (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    model TEXT NOT NULL REFERENCES model(name),
+                    version INTEGER NOT NULL,
+                    runID INTEGER NOT NULL REFERENCES run(id),
+                    pipeline TEXT NOT NULL,
+                    gitCommit TEXT,
+                    artifactDigest TEXT NOT NULL,
+                    createdAt INTEGER NOT NULL,
+                    createdBy TEXT NOT NULL,
+                    description TEXT NOT NULL DEFAULT '',
+                    tags TEXT NOT NULL DEFAULT '{}',
+                    UNIQUE(model, version)
+                );
+                CREATE INDEX modelVersion_run ON modelVersion(runID);
+
+                CREATE TABLE aliasEvent (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    model TEXT NOT NULL,
+                    environment TEXT NOT NULL,
+                    version INTEGER,
+                    previousVersion INTEGER,
+                    at INTEGER NOT NULL,
+                    actor TEXT NOT NULL,
+                    reason TEXT NOT NULL
+                );
+                CREATE INDEX aliasEvent_lookup ON aliasEvent(model, environment, at, id);
+
+                CREATE TABLE gateResult (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    runID INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE,
+                    stageRunID INTEGER NOT NULL,
+                    stage TEXT NOT NULL,
+                    metric TEXT NOT NULL,
+                    condition TEXT NOT NULL,
+                    candidate REAL,
+                    production REAL,
+                    threshold REAL,
+                    baselineModel TEXT,
+                    baselineVersion INTEGER,
+                    passed BOOLEAN NOT NULL,
+                    explanation TEXT NOT NULL
+                );
+                CREATE INDEX gateResult_run ON gateResult(runID);
+                CREATE INDEX metric_stageRun ON metric(stageRunID);
+                CREATE INDEX artifact_stageRun ON artifact(stageRunID);
                 """)
         }
         return m

@@ -13,6 +13,12 @@ extension StageRunRecord: FetchableRecord, PersistableRecord {
 
 extension MetricRecord: FetchableRecord, PersistableRecord {
     public static var databaseTableName: String { "metric" }
+
+    /// SQLite stores NaN as NULL; read it back as NaN.
+    public init(row: Row) {
+        self.init(runID: row["runID"], stageRunID: row["stageRunID"], stage: row["stage"], key: row["key"],
+                  step: row["step"], value: row["value"] ?? .nan, timestamp: row["timestamp"])
+    }
 }
 
 extension DatasetRecord: FetchableRecord, PersistableRecord {
@@ -33,4 +39,16 @@ extension FileState: FetchableRecord, PersistableRecord {
 
 extension AuditEvent: FetchableRecord, PersistableRecord {
     public static var databaseTableName: String { "auditEvent" }
+}
+
+extension ModelVersionRecord: FetchableRecord, PersistableRecord {
+    public static var databaseTableName: String { "modelVersion" }
+}
+
+extension AliasEvent: FetchableRecord, PersistableRecord {
+    public static var databaseTableName: String { "aliasEvent" }
+}
+
+extension GateResultRecord: FetchableRecord, PersistableRecord {
+    public static var databaseTableName: String { "gateResult" }
 }

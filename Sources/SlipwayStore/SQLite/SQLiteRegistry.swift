@@ -1,6 +1,10 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import SlipwayCore
+
+/// SQLite's "copy the bytes now" destructor, which Swift cannot import as a macro.
+let SQLITE_TRANSIENT_ = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
 
 /// The embedded registry: one SQLite file in WAL mode, shared by every
 /// `slipway` process of a workspace (a console, a CI run, an approver).
@@ -225,9 +229,25 @@ extension SQLiteRegistry: MetricStore {
             let statement = try db.cachedStatement(sql: """
                 INSERT INTO metric (runID, stageRunID, stage, key, step, value, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?)
                 """)
+            // Bound directly: this is the registry's hottest write (a stage may
+            // report millions of points), and building GRDB argument arrays per
+            // row costs more than SQLite's own insert.
+            let stmt = statement.sqliteStatement
             for p in points {
-                try statement.execute(arguments: [p.runID, p.stageRunID, p.stage, p.key, p.step, p.value, p.timestamp])
+                sqlite3_reset(stmt)
+                sqlite3_bind_int64(stmt, 1, p.runID)
+                if let id = p.stageRunID { sqlite3_bind_int64(stmt, 2, id) } else { sqlite3_bind_null(stmt, 2) }
+                _ = p.stage.withCString { sqlite3_bind_text(stmt, 3, $0, -1, SQLITE_TRANSIENT_) }
+                _ = p.key.withCString { sqlite3_bind_text(stmt, 4, $0, -1, SQLITE_TRANSIENT_) }
+                if let step = p.step { sqlite3_bind_int64(stmt, 5, step) } else { sqlite3_bind_null(stmt, 5) }
+                if p.value.isNaN { sqlite3_bind_null(stmt, 6) } else { sqlite3_bind_double(stmt, 6, p.value) }
+                sqlite3_bind_int64(stmt, 7, p.timestamp)
+                let rc = sqlite3_step(stmt)
+                guard rc == SQLITE_DONE else {
+                    throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+                }
             }
+            sqlite3_reset(stmt)
         }
     }
 
@@ -293,15 +313,7 @@ extension SQLiteRegistry: CacheStore {
     }
 
     public func saveCacheEntry(_ entry: CacheEntry) throws {
-        try pool.write { db in
-            try entry.save(db)
-            try db.execute(sql: "DELETE FROM artifact WHERE stageRunID = ?", arguments: [entry.stageRunID])
-            let runID = try Int64.fetchOne(db, sql: "SELECT runID FROM stageRun WHERE id = ?", arguments: [entry.stageRunID]) ?? 0
-            for (path, hash) in entry.outputs.sorted(by: { $0.key < $1.key }) {
-                try db.execute(sql: "INSERT INTO artifact (runID, stageRunID, path, hash) VALUES (?, ?, ?, ?)",
-                               arguments: [runID, entry.stageRunID, path, hash])
-            }
-        }
+        try pool.write { try entry.save($0) }
     }
 
     public func fileStates(paths: [String]) throws -> [String: FileState] {

@@ -1,0 +1,182 @@
+import Foundation
+import GRDB
+import SlipwayCore
+
+extension SQLiteRegistry: ModelStore {
+    public func registerVersion(_ new: NewModelVersion) throws -> ModelVersionRecord {
+        // One immediate transaction: the next number is read and taken while no
+        // other process can write, so two registrations never share a number.
+        try pool.write { db in
+            let now = Clock.nowMillis()
+            try db.execute(sql: "INSERT OR IGNORE INTO model (name, createdAt) VALUES (?, ?)", arguments: [new.model, now])
+            let next = (try Int.fetchOne(db, sql: "SELECT MAX(version) FROM modelVersion WHERE model = ?", arguments: [new.model]) ?? 0) + 1
+            var record = ModelVersionRecord(
+                id: 0, model: new.model, version: next, runID: new.runID, pipeline: new.pipeline, gitCommit: new.gitCommit,
+                artifactDigest: new.artifactDigest, createdAt: now, createdBy: new.createdBy, description: "", tags: [:])
+            try db.execute(sql: """
+                INSERT INTO modelVersion (model, version, runID, pipeline, gitCommit, artifactDigest, createdAt, createdBy)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [record.model, record.version, record.runID, record.pipeline, record.gitCommit,
+                                 record.artifactDigest, now, record.createdBy])
+            record.id = db.lastInsertedRowID
+            _ = try appendAudit(db, AuditDraft(actor: new.createdBy, kind: "model.registered", subject: "model/\(new.model)/\(next)",
+                                               payload: AuditChain.payload(["run": String(new.runID), "digest": new.artifactDigest])), at: now)
+            return record
+        }
+    }
+
+    public func modelVersion(model: String, version: Int) throws -> ModelVersionRecord? {
+        try pool.read { db in
+            try ModelVersionRecord.fetchOne(db, sql: "SELECT * FROM modelVersion WHERE model = ? AND version = ?", arguments: [model, version])
+        }
+    }
+
+    public func modelVersion(runID: Int64) throws -> ModelVersionRecord? {
+        try pool.read { db in
+            try ModelVersionRecord.fetchOne(db, sql: "SELECT * FROM modelVersion WHERE runID = ? ORDER BY id DESC LIMIT 1", arguments: [runID])
+        }
+    }
+
+    public func modelVersions(model: String, limit: Int) throws -> [ModelVersionRecord] {
+        try pool.read { db in
+            try ModelVersionRecord.fetchAll(db, sql: "SELECT * FROM modelVersion WHERE model = ? ORDER BY version DESC LIMIT ?",
+                                            arguments: [model, limit])
+        }
+    }
+
+    public func models() throws -> [ModelSummary] {
+        try pool.read { db in
+            var result: [ModelSummary] = []
+            for row in try Row.fetchAll(db, sql: """
+                SELECT model.name AS name, MAX(v.version) AS latest, COUNT(v.id) AS n
+                FROM model LEFT JOIN modelVersion v ON v.model = model.name
+                GROUP BY model.name ORDER BY model.name
+                """) {
+                let name: String = row["name"]
+                var envs: [String: Int] = [:]
+                for e in try Row.fetchAll(db, sql: """
+                    SELECT environment, version FROM aliasEvent a
+                    WHERE model = ? AND id = (SELECT MAX(id) FROM aliasEvent b WHERE b.model = a.model AND b.environment = a.environment)
+                    """, arguments: [name]) {
+                    if let v: Int = e["version"] { envs[e["environment"]] = v }
+                }
+                result.append(ModelSummary(name: name, latestVersion: row["latest"], versionCount: row["n"], environments: envs))
+            }
+            return result
+        }
+    }
+
+    public func setAlias(model: String, environment: String, version: Int?, actor: String, reason: String) throws -> AliasEvent {
+        try pool.write { db in
+            let now = Clock.nowMillis()
+            let previous = try Int.fetchOne(db, sql: """
+                SELECT version FROM aliasEvent WHERE model = ? AND environment = ? ORDER BY id DESC LIMIT 1
+                """, arguments: [model, environment])
+            var event = AliasEvent(id: 0, model: model, environment: environment, version: version, previousVersion: previous,
+                                   at: now, actor: actor, reason: reason)
+            try db.execute(sql: """
+                INSERT INTO aliasEvent (model, environment, version, previousVersion, at, actor, reason) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [model, environment, version, previous, now, actor, reason])
+            event.id = db.lastInsertedRowID
+            var fields = ["environment": environment, "reason": reason]
+            fields["version"] = version.map(String.init) ?? "none"
+            fields["previous"] = previous.map(String.init) ?? "none"
+            _ = try appendAudit(db, AuditDraft(actor: actor, kind: "alias.changed", subject: "model/\(model)",
+                                               payload: AuditChain.payload(fields)), at: now)
+            return event
+        }
+    }
+
+    public func alias(model: String, environment: String, at time: Millis?) throws -> Int? {
+        try pool.read { db in
+            try Int.fetchOne(db, sql: """
+                SELECT version FROM aliasEvent WHERE model = ? AND environment = ? AND at <= ? ORDER BY at DESC, id DESC LIMIT 1
+                """, arguments: [model, environment, time ?? Int64.max])
+        }
+    }
+
+    public func aliasHistory(model: String, environment: String?, until time: Millis?) throws -> [AliasEvent] {
+        try pool.read { db in
+            if let environment {
+                return try AliasEvent.fetchAll(db, sql: """
+                    SELECT * FROM aliasEvent WHERE model = ? AND environment = ? AND at <= ? ORDER BY at, id
+                    """, arguments: [model, environment, time ?? Int64.max])
+            }
+            return try AliasEvent.fetchAll(db, sql: "SELECT * FROM aliasEvent WHERE model = ? AND at <= ? ORDER BY at, id",
+                                           arguments: [model, time ?? Int64.max])
+        }
+    }
+
+    public func editVersion(model: String, version: Int, tags: [String: String?], description: String?, actor: String) throws -> ModelVersionRecord {
+        try pool.write { db in
+            guard var record = try ModelVersionRecord.fetchOne(db, sql: "SELECT * FROM modelVersion WHERE model = ? AND version = ?",
+                                                               arguments: [model, version]) else {
+                throw NotFound(what: "\(model):\(version)")
+            }
+            var fields: [String: String] = [:]
+            for (k, v) in tags {
+                record.tags[k] = v
+                fields["tag." + k] = v ?? "(removed)"
+            }
+            if let description {
+                record.description = description
+                fields["description"] = description
+            }
+            try record.update(db)
+            _ = try appendAudit(db, AuditDraft(actor: actor, kind: "model.edited", subject: "model/\(model)/\(version)",
+                                               payload: AuditChain.payload(fields)))
+            return record
+        }
+    }
+
+    public func recordGateResults(_ results: [GateResultRecord], actor: String) throws {
+        guard !results.isEmpty else { return }
+        try pool.write { db in
+            for r in results {
+                try r.insert(db)
+                _ = try appendAudit(db, AuditDraft(actor: actor, kind: "gate.decided", subject: "run/\(r.runID)/\(r.stage)/\(r.metric)",
+                                                   payload: AuditChain.payload(["passed": r.passed ? "true" : "false",
+                                                                                "explanation": r.explanation])))
+            }
+        }
+    }
+
+    public func gateResults(runID: Int64) throws -> [GateResultRecord] {
+        try pool.read { db in
+            try GateResultRecord.fetchAll(db, sql: "SELECT * FROM gateResult WHERE runID = ? ORDER BY id", arguments: [runID])
+        }
+    }
+
+    public func recordArtifacts(runID: Int64, stageRunID: Int64, outputs: [String: String]) throws {
+        guard !outputs.isEmpty else { return }
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM artifact WHERE stageRunID = ?", arguments: [stageRunID])
+            for (path, hash) in outputs.sorted(by: { $0.key < $1.key }) {
+                try db.execute(sql: "INSERT INTO artifact (runID, stageRunID, path, hash) VALUES (?, ?, ?, ?)",
+                               arguments: [runID, stageRunID, path, hash])
+            }
+        }
+    }
+
+    public func artifacts(runID: Int64) throws -> [String: String] {
+        try pool.read { db in
+            var result: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT path, hash FROM artifact WHERE runID = ?", arguments: [runID]) {
+                result[row["path"]] = row["hash"]
+            }
+            return result
+        }
+    }
+
+    public func latestRun(pipeline: String) throws -> RunRecord? {
+        try pool.read { db in
+            try RunRecord.fetchOne(db, sql: "SELECT * FROM run WHERE pipeline = ? ORDER BY id DESC LIMIT 1", arguments: [pipeline])
+        }
+    }
+}
+
+/// A model version (or other record) that does not exist.
+public struct NotFound: Error, Sendable, CustomStringConvertible {
+    public var what: String
+    public var description: String { "no \(what)" }
+}

@@ -1,0 +1,183 @@
+import Foundation
+import SlipwayEngine
+
+/// Benchmarks for docs/benchmarks.md. Build and run in release mode:
+///
+///     swift build -c release && .build/release/slipway-bench [NAME…]
+///
+/// Each benchmark prints one line: what it measured, the median (and spread)
+/// of its repetitions, and the target. Whole-process timings run the real
+/// `slipway` binary found next to this one.
+@main
+struct Bench {
+    static let all: [(String, @Sendable () throws -> Void)] = [
+        ("hash", hashLargeFile),
+        ("noop-rerun", noopRerun),
+        ("metrics-batched", metricsBatched),
+        ("metrics-lines", metricsFromLines),
+        ("status", statusCommand),
+    ]
+
+    static func main() throws {
+        let chosen = CommandLine.arguments.dropFirst()
+        for (name, body) in all where chosen.isEmpty || chosen.contains(name) {
+            try body()
+        }
+    }
+
+    static let slipway: String = {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("slipway").path
+    }()
+
+    static func scratch(_ name: String) -> String {
+        let dir = (ProcessInfo.processInfo.environment["BENCH_DIR"] ?? NSTemporaryDirectory()) + "/slipway-bench-\(name)-\(getpid())"
+        try? FileManager.default.removeItem(atPath: dir)
+        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// Writes `bytes` pseudo-random bytes (not compressible, not all zero).
+    static func makeFile(_ path: String, bytes: Int, seed: UInt64) {
+        let fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0o644)
+        precondition(fd >= 0)
+        var state = seed | 1
+        let chunk = 1 << 20
+        var buffer = [UInt64](repeating: 0, count: chunk / 8)
+        var written = 0
+        while written < bytes {
+            for i in 0..<buffer.count {
+                state ^= state << 13; state ^= state >> 7; state ^= state << 17
+                buffer[i] = state
+            }
+            let n = min(chunk, bytes - written)
+            _ = buffer.withUnsafeBytes { write(fd, $0.baseAddress, n) }
+            written += n
+        }
+        close(fd)
+    }
+
+    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+    static func median(_ xs: [Double]) -> Double {
+        let s = xs.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+
+    static func report(_ name: String, _ value: String, _ detail: String) {
+        print(name.padding(toLength: 34, withPad: " ", startingAt: 0) + value.padding(toLength: 22, withPad: " ", startingAt: 0) + detail)
+        fflush(nil)
+    }
+
+    /// Runs the slipway binary (posix_spawn + waitpid, so the timing is the
+    /// process's own and not a polling interval); returns wall seconds.
+    @discardableResult
+    static func runSlipway(_ args: [String], in dir: String, expect: Int32 = 0) -> Double {
+        let argv = [slipway, "-C", dir] + args
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        let cargs = argv.map { strdup($0) } + [nil]
+        defer { cargs.forEach { free($0) } }
+        var pid: pid_t = 0
+        let t = now()
+        let rc = cargs.withUnsafeBufferPointer { posix_spawn(&pid, slipway, &actions, nil, UnsafeMutablePointer(mutating: $0.baseAddress!), environ) }
+        precondition(rc == 0, "spawn failed")
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        let elapsed = now() - t
+        precondition((status >> 8) & 0xff == expect, "slipway \(args) exited \((status >> 8) & 0xff)")
+        return elapsed
+    }
+
+    // MARK: - Benchmarks
+
+    static func hashLargeFile() throws {
+        let dir = scratch("hash")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let size = 1 << 30
+        makeFile(dir + "/big.bin", bytes: size, seed: 42)
+        var rates: [Double] = []
+        for _ in 0..<5 {
+            let t = now()
+            _ = try FileHasher.sha256(file: dir + "/big.bin")
+            rates.append(Double(size) / (now() - t) / 1e9)
+        }
+        report("hash 1 GiB file (SHA-256)", String(format: "%.2f GB/s", median(rates)),
+               String(format: "min %.2f max %.2f over 5; target >= 1.1 GB/s (file in page cache)", rates.min()!, rates.max()!))
+    }
+
+    static func noopRerun() throws {
+        let dir = scratch("noop")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Five stages, each reading a 205 MiB input (1 GiB in all) and writing a small out.
+        var stages = ""
+        for i in 1...5 {
+            makeFile(dir + "/input\(i).bin", bytes: 205 << 20, seed: UInt64(i))
+            let needs = i > 1 ? ", needs: [s\(i - 1)]" : ""
+            stages += "      s\(i): {cmd: \"wc -c < input\(i).bin > out\(i).txt\", deps: [input\(i).bin], outs: [out\(i).txt]\(needs)}\n"
+        }
+        try "project: bench\npipelines:\n  main:\n    stages:\n\(stages)".write(toFile: dir + "/slipway.yaml", atomically: true, encoding: .utf8)
+        let first = runSlipway(["run"], in: dir)
+        var times: [Double] = []
+        for _ in 0..<15 { times.append(runSlipway(["run"], in: dir)) }
+        report("no-op re-run, 5 stages, 1 GiB deps", String(format: "%.1f ms", median(times) * 1000),
+               String(format: "min %.1f max %.1f over 15 whole-process runs (first run %.2f s); target <= 50 ms",
+                      times.min()! * 1000, times.max()! * 1000, first))
+    }
+
+    static func metricsBatched() throws {
+        let dir = scratch("metrics")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let registry = try SQLiteRegistry(path: dir + "/r.sqlite")
+        let run = try registry.startRun(NewRun(pipeline: "p", trigger: "bench",
+                                               provenance: Provenance(user: "b", host: "h", slipwayVersion: "0"), pid: getpid(), params: [:]))
+        let total = 1_000_000
+        let recorder = MetricsRecorder(store: registry)
+        let t = now()
+        for i in 0..<total {
+            recorder.record(MetricRecord(runID: run.id, stageRunID: nil, stage: "train", key: i % 2 == 0 ? "loss" : "acc",
+                                         step: Int64(i / 2), value: Double(i) * 1e-6, timestamp: 0))
+        }
+        try recorder.close()
+        let rate = Double(total) / (now() - t)
+        let stored = try registry.metrics(runID: run.id).count
+        precondition(stored == total)
+        report("metrics, batched writes", String(format: "%.0f points/s", rate),
+               "1,000,000 points through MetricsRecorder into SQLite; target >= 500,000/s")
+    }
+
+    static func metricsFromLines() throws {
+        let dir = scratch("lines")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let count = 500_000
+        try """
+        project: bench
+        pipelines:
+          main:
+            stages:
+              emit: {cmd: "awk 'BEGIN { for (i = 1; i <= \(count); i++) printf \\"::metric name=loss step=%d value=%.6f\\\\n\\", i, 1/i }'"}
+        """.write(toFile: dir + "/slipway.yaml", atomically: true, encoding: .utf8)
+        let wall = runSlipway(["run"], in: dir)
+        let registry = try SQLiteRegistry(path: dir + "/.slipway/registry.sqlite")
+        let stored = try registry.metrics(runID: 1).count
+        precondition(stored == count, "stored \(stored)")
+        let stage = try registry.stageRuns(runID: 1)[0]
+        let stageSeconds = stage.duration ?? wall
+        report("metrics from ::metric lines", String(format: "%.0f points/s", Double(count) / wall),
+               String(format: "500,000 lines, whole `slipway run` %.2f s (stage %.2f s), all stored; target >= 50,000/s", wall, stageSeconds))
+    }
+
+    static func statusCommand() throws {
+        let dir = scratch("status")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "project: bench\npipelines:\n  main:\n    stages:\n      a: {cmd: 'true'}\n".write(toFile: dir + "/slipway.yaml", atomically: true, encoding: .utf8)
+        for _ in 0..<20 { runSlipway(["run", "--force"], in: dir) }
+        var times: [Double] = []
+        for _ in 0..<25 { times.append(runSlipway(["status"], in: dir)) }
+        report("slipway status", String(format: "%.1f ms", median(times) * 1000),
+               String(format: "min %.1f max %.1f over 25 whole-process runs, 20 runs in the registry; target <= 30 ms",
+                      times.min()! * 1000, times.max()! * 1000))
+    }
+}

@@ -1,0 +1,142 @@
+import ArgumentParser
+import Foundation
+import SlipwayEngine
+
+/// What a comparison compares: a registered version, or a run's candidate.
+struct ComparedSide {
+    var label: String
+    var runID: Int64?
+    var metrics: [MetricRecord]
+    var exists: Bool
+}
+
+struct Compare: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Metric table of two model versions, with the pipeline's gates.",
+        discussion: """
+        With no versions: the newest run's candidate (registered or not) against the version live in the \
+        gated stage's baseline environment (default production). Exit status 3 when a gate fails.
+        """)
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "MODEL:A (the baseline)") var a: ModelRef?
+    @Argument(help: "MODEL:B (the candidate)") var b: ModelRef?
+    @Option(help: "The pipeline, when slipway.yaml has several.") var pipeline: String?
+    @Flag(help: "Print as JSON.") var json = false
+
+    struct RowJSON: Encodable {
+        var metric: String
+        var stage: String
+        var a: Double?
+        var b: Double?
+        var delta: Double?
+        var gate: String?
+        var passed: Bool?
+        var explanation: String?
+    }
+
+    struct CompareJSON: Encodable {
+        var a: String
+        var b: String
+        var rows: [RowJSON]
+        var gates: Int
+        var failed: Int
+    }
+
+    func validate() throws {
+        if (a == nil) != (b == nil) { throw ValidationError("give both MODEL:A and MODEL:B, or neither") }
+    }
+
+    func run() throws {
+        let (ws, registry) = try global.open()
+        let spec = (try? ws.loadSpec())?.spec
+        let chosen: PipelineSpec?
+        if let pipeline {
+            guard let p = spec?.pipeline(named: pipeline) else { throw Failure(status: .usage, message: "no pipeline '\(pipeline)' in slipway.yaml") }
+            chosen = p
+        } else if let a {
+            chosen = spec?.pipelines.first { $0.modelName == a.model } ?? (spec?.pipelines.count == 1 ? spec?.pipelines.first : nil)
+        } else {
+            guard let spec else { _ = try ws.loadSpec(); return }
+            guard spec.pipelines.count == 1 else { throw Failure(status: .usage, message: "slipway.yaml has several pipelines: pass --pipeline") }
+            chosen = spec.pipelines.first
+        }
+        let gates = (chosen?.stages ?? []).flatMap { s in s.gates.map { (stage: s.name, gate: $0, policy: s.onNoBaseline) } }
+        let baselineEnv = chosen?.stages.first { !$0.gates.isEmpty }?.baseline ?? "production"
+
+        let left: ComparedSide, right: ComparedSide
+        if let a, let b {
+            let va = try a.resolve(in: registry), vb = try b.resolve(in: registry)
+            left = ComparedSide(label: "\(va.model):\(va.version)", runID: va.runID, metrics: try registry.metrics(runID: va.runID), exists: true)
+            right = ComparedSide(label: "\(vb.model):\(vb.version)", runID: vb.runID, metrics: try registry.metrics(runID: vb.runID), exists: true)
+        } else {
+            let p = chosen!
+            guard let latest = try registry.latestRun(pipeline: p.name) else {
+                throw Failure(status: .usage, message: "pipeline '\(p.name)' has no runs yet: `slipway run` first")
+            }
+            right = ComparedSide(label: "run \(latest.id)", runID: latest.id, metrics: try registry.metrics(runID: latest.id), exists: true)
+            if let live = try registry.alias(model: p.modelName, environment: baselineEnv, at: nil),
+               let v = try registry.modelVersion(model: p.modelName, version: live) {
+                left = ComparedSide(label: "\(v.model):\(v.version) (\(baselineEnv))", runID: v.runID, metrics: try registry.metrics(runID: v.runID), exists: true)
+            } else {
+                left = ComparedSide(label: "\(baselineEnv): none", runID: nil, metrics: [], exists: false)
+            }
+        }
+        let comparison = MetricComparison.build(baseline: left.metrics, candidate: right.metrics, gates: gates, hasBaseline: left.exists)
+        if json {
+            try Output.json(CompareJSON(a: left.label, b: right.label, rows: comparison.rows.map { r in
+                RowJSON(metric: r.metric, stage: r.stage, a: r.baseline.flatMap { $0.isFinite ? $0 : nil },
+                        b: r.candidate.flatMap { $0.isFinite ? $0 : nil }, delta: r.delta, gate: r.gate?.condition,
+                        passed: r.gate?.passed, explanation: r.gate?.explanation)
+            }, gates: comparison.gateCount, failed: comparison.failedGates.count))
+        } else {
+            print("\(right.label) (candidate) vs \(left.label)")
+            print(CompareTable.render(comparison, baselineLabel: "A", candidateLabel: "B"))
+            if comparison.gateCount > 0 {
+                let failed = comparison.failedGates.count
+                print("\(comparison.gateCount) gates · \(comparison.gateCount - failed) pass · \(failed) fail")
+            }
+        }
+        if !comparison.failedGates.isEmpty { throw Failure(status: .checkFailed, message: nil) }
+    }
+}
+
+enum CompareTable {
+    static func render(_ c: MetricComparison, baselineLabel: String, candidateLabel: String) -> String {
+        let rows = c.rows.map { r -> [String] in
+            [Output.safe(r.metric), r.baseline.map(Gates.format) ?? "—", r.candidate.map(Gates.format) ?? "—",
+             r.delta.map(MetricComparison.signed) ?? "—", r.gate?.condition ?? "",
+             r.gate.map { $0.passed ? "✓ pass" : "✗ FAIL" } ?? ""]
+        }
+        var text = Output.table(["metric", baselineLabel, candidateLabel, "delta", "gate", "result"], rows)
+        let explained = c.rows.compactMap(\.gate).map { "  " + $0.explanation }
+        if !explained.isEmpty { text += "\n" + explained.joined(separator: "\n") }
+        return text
+    }
+}
+
+struct ParamsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "params", abstract: "Params of model versions.",
+                                                    subcommands: [Diff.self])
+
+    struct Diff: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The params that differ between two versions.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "MODEL:A") var a: ModelRef
+        @Argument(help: "MODEL:B") var b: ModelRef
+        @Flag(help: "List every param, not only those that differ.") var all = false
+        @Flag(help: "Print as JSON.") var json = false
+
+        struct RowJSON: Encodable { var param: String; var a: String?; var b: String? }
+
+        func run() throws {
+            let (_, registry) = try global.open()
+            let va = try a.resolve(in: registry), vb = try b.resolve(in: registry)
+            let pa = try registry.params(runID: va.runID), pb = try registry.params(runID: vb.runID)
+            let keys = Set(pa.keys).union(pb.keys).sorted().filter { all || pa[$0] != pb[$0] }
+            if json { try Output.json(keys.map { RowJSON(param: $0, a: pa[$0], b: pb[$0]) }); return }
+            if keys.isEmpty { print("\(va.label) and \(vb.label) have the same params"); return }
+            print(Output.table(["param", va.label, vb.label], keys.map { [$0, Output.safe(pa[$0] ?? "—"), Output.safe(pb[$0] ?? "—")] }))
+        }
+    }
+}

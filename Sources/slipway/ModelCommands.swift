@@ -1,0 +1,265 @@
+import ArgumentParser
+import Foundation
+import SlipwayEngine
+
+/// `MODEL[:VERSION]` on the command line.
+struct ModelRef: ExpressibleByArgument, CustomStringConvertible {
+    var model: String
+    var version: Int?
+
+    init?(argument: String) {
+        let parts = argument.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let name = parts.first, !name.isEmpty else { return nil }
+        model = String(name)
+        if parts.count == 2 {
+            // Accept `model:3` and `model:3-1a2b3c4` (the package tag form).
+            guard let v = Int(parts[1].split(separator: "-").first ?? ""), v > 0 else { return nil }
+            version = v
+        }
+    }
+
+    var description: String { version.map { "\(model):\($0)" } ?? model }
+
+    /// The version named, or the newest.
+    func resolve(in registry: SQLiteRegistry) throws -> ModelVersionRecord {
+        if let version {
+            guard let v = try registry.modelVersion(model: model, version: version) else {
+                throw Failure(status: .usage, message: "no version \(version) of model '\(model)'" + hint(registry))
+            }
+            return v
+        }
+        guard let v = try registry.modelVersions(model: model, limit: 1).first else {
+            throw Failure(status: .usage, message: "no model '\(model)'" + hint(registry))
+        }
+        return v
+    }
+
+    private func hint(_ registry: SQLiteRegistry) -> String {
+        let names = ((try? registry.models()) ?? []).map(\.name)
+        if names.isEmpty { return " (no model is registered yet: a successful run registers its pipeline's model)" }
+        return Suggestions.closest(to: model, in: names).map { " (did you mean '\($0)'?)" } ?? "; models: \(names.joined(separator: ", "))"
+    }
+}
+
+struct VersionJSON: Encodable {
+    var model: String
+    var version: Int
+    var run: Int64
+    var pipeline: String
+    var gitCommit: String?
+    var artifactDigest: String
+    var createdAt: String?
+    var createdBy: String
+    var description: String
+    var tags: [String: String]
+    var environments: [String]?
+    var params: [String: String]?
+    var metrics: [String: Double]?
+    var datasets: [[String: String]]?
+
+    init(_ v: ModelVersionRecord) {
+        model = v.model; version = v.version; run = v.runID; pipeline = v.pipeline; gitCommit = v.gitCommit
+        artifactDigest = v.artifactDigest; createdAt = Output.iso(v.createdAt); createdBy = v.createdBy
+        description = v.description; tags = v.tags
+    }
+}
+
+struct Models: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The model registry: models, versions, where each version is live.",
+        subcommands: [List.self, ShowVersion.self, History.self, Tag.self, Describe.self],
+        defaultSubcommand: List.self)
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "ls", abstract: "List models with their newest version and live versions.")
+        @OptionGroup var global: GlobalOptions
+        @Flag(help: "Print as JSON.") var json = false
+
+        func run() throws {
+            let (_, registry) = try global.open()
+            let models = try registry.models()
+            if json { try Output.json(models); return }
+            if models.isEmpty { print("No models yet. A successful run registers its pipeline's model."); return }
+            let rows = models.map { m in
+                [m.name, m.latestVersion.map { ":\($0)" } ?? "—", "\(m.versionCount)",
+                 m.environments.sorted { $0.key < $1.key }.map { "\($0.key)=:\($0.value)" }.joined(separator: " ")]
+            }
+            print(Output.table(["model", "newest", "versions", "live"], rows))
+        }
+    }
+
+    struct ShowVersion: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "A version with its lineage: run, commit, datasets, params, metrics, digest.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "MODEL or MODEL:VERSION (default: the newest).") var ref: ModelRef
+        @Flag(help: "Print as JSON.") var json = false
+
+        func run() throws {
+            let (_, registry) = try global.open()
+            let v = try ref.resolve(in: registry)
+            let params = try registry.params(runID: v.runID)
+            let metrics = GateEvaluator.lastValues(try registry.metrics(runID: v.runID))
+            let datasets = try registry.runDatasets(runID: v.runID)
+            let summary = try registry.models().first { $0.name == v.model }
+            let live = (summary?.environments ?? [:]).filter { $0.value == v.version }.map(\.key).sorted()
+            if json {
+                var j = VersionJSON(v)
+                j.environments = live; j.params = params; j.metrics = metrics.filter { $0.value.isFinite }
+                j.datasets = datasets.map { ["stage": $0.stage, "path": $0.path, "hash": $0.hash] }
+                try Output.json(j)
+                return
+            }
+            print("\(v.model):\(v.version)" + (live.isEmpty ? "" : "  live in \(live.joined(separator: ", "))"))
+            print("  registered  \(Output.timestamp(v.createdAt)) by \(v.createdBy)")
+            print("  run         \(v.runID) (pipeline \(v.pipeline))")
+            print("  commit      \(v.gitCommit ?? "not a git repository")")
+            print("  digest      \(v.artifactDigest)")
+            if !v.description.isEmpty { print("  description \(Output.safe(v.description))") }
+            if !v.tags.isEmpty { print("  tags        " + v.tags.sorted { $0.key < $1.key }.map { "\($0.key)=\(Output.safe($0.value))" }.joined(separator: " ")) }
+            if !params.isEmpty {
+                print("params")
+                for (k, val) in params.sorted(by: { $0.key < $1.key }) { print("  \(k) = \(Output.safe(val))") }
+            }
+            if !metrics.isEmpty {
+                print("metrics")
+                for (k, val) in metrics.sorted(by: { $0.key < $1.key }) { print("  \(Output.safe(k)) = \(Gates.format(val))") }
+            }
+            if !datasets.isEmpty {
+                print("inputs")
+                for d in datasets { print("  \(d.stage): \(Output.safe(d.path)) \(d.hash.prefix(12))") }
+            }
+        }
+    }
+
+    struct History: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Which version was live in each environment, and when it changed.",
+            discussion: "With --at TIME: what was live then (TIME: 2026-11-24, '2026-11-24 03:00', 2026-11-24T03:00:00Z).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The model.") var model: String
+        @Option(help: "One environment.") var env: String?
+        @Option(help: "Answer for this moment (local time unless it has a zone).") var at: String?
+        @Flag(help: "Print as JSON.") var json = false
+
+        struct AtJSON: Encodable { var environment: String; var version: Int?; var at: String? }
+
+        func run() throws {
+            let (_, registry) = try global.open()
+            let time = try at.map { text -> Millis in
+                guard let t = TimeParsing.millis(text) else {
+                    throw Failure(status: .usage, message: "'\(text)' is not a time: write 2026-11-24, '2026-11-24 03:00' or 2026-11-24T03:00:00Z")
+                }
+                return t
+            }
+            let events = try registry.aliasHistory(model: model, environment: env, until: time)
+            if let time {
+                let envs = env.map { [$0] } ?? Array(Set(events.map(\.environment))).sorted()
+                let answers = try envs.map { AtJSON(environment: $0, version: try registry.alias(model: model, environment: $0, at: time), at: Output.iso(time)) }
+                if json { try Output.json(answers); return }
+                if answers.isEmpty { print("Nothing of '\(model)' was live anywhere at \(Output.timestamp(time))."); return }
+                for a in answers {
+                    print("\(a.environment): " + (a.version.map { "\(model):\($0)" } ?? "nothing") + " at \(Output.timestamp(time))")
+                }
+                return
+            }
+            if json {
+                try Output.json(events.map { e in
+                    ["environment": e.environment, "version": e.version.map(String.init) ?? "", "previous": e.previousVersion.map(String.init) ?? "",
+                     "at": Output.iso(e.at) ?? "", "actor": e.actor, "reason": e.reason]
+                })
+                return
+            }
+            if events.isEmpty { print("No version of '\(model)' has been promoted yet."); return }
+            let rows = events.map { e in
+                [Output.timestamp(e.at), e.environment,
+                 (e.previousVersion.map { ":\($0)" } ?? "—") + " → " + (e.version.map { ":\($0)" } ?? "—"), e.actor, Output.safe(e.reason)]
+            }
+            print(Output.table(["when", "environment", "change", "by", "why"], rows))
+        }
+    }
+
+    struct Tag: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Set (KEY=VALUE) or remove (KEY=) tags of a version; audited.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "MODEL:VERSION") var ref: ModelRef
+        @Argument(help: "KEY=VALUE pairs.") var pairs: [String]
+
+        func run() throws {
+            let (_, registry) = try global.open()
+            let v = try ref.resolve(in: registry)
+            var tags: [String: String?] = [:]
+            for pair in pairs {
+                guard let eq = pair.firstIndex(of: "="), eq != pair.startIndex else {
+                    throw Failure(status: .usage, message: "'\(pair)' is not KEY=VALUE")
+                }
+                let value = String(pair[pair.index(after: eq)...])
+                tags[String(pair[..<eq])] = value.isEmpty ? .some(nil) : value
+            }
+            let edited = try registry.editVersion(model: v.model, version: v.version, tags: tags, description: nil, actor: Provenance.currentUser())
+            print("\(edited.model):\(edited.version) tags: " + edited.tags.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+        }
+    }
+
+    struct Describe: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Set the description of a version; audited.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "MODEL:VERSION") var ref: ModelRef
+        @Argument(help: "The description.") var text: String
+
+        func run() throws {
+            let (_, registry) = try global.open()
+            let v = try ref.resolve(in: registry)
+            _ = try registry.editVersion(model: v.model, version: v.version, tags: [:], description: text, actor: Provenance.currentUser())
+            print("\(v.model):\(v.version) described")
+        }
+    }
+}
+
+struct Promote: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Make a version the live one in an environment (recorded and audited).")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "MODEL:VERSION") var ref: ModelRef
+    @Option(help: "The environment (declared under environments: in slipway.yaml).") var to: String
+    @Option(help: "Why (kept in the history and the audit trail).") var reason: String?
+
+    func run() throws {
+        let (ws, registry) = try global.open()
+        let loaded = try ws.loadSpec()
+        let envs = loaded.spec.environments.map(\.name)
+        guard envs.contains(to) else {
+            let hint = Suggestions.closest(to: to, in: envs).map { " (did you mean '\($0)'?)" } ?? ""
+            throw Failure(status: .usage, message: envs.isEmpty
+                ? "slipway.yaml declares no environments: add `environments: {\(to): {}}` first"
+                : "no environment '\(to)'\(hint); environments: \(envs.joined(separator: ", "))")
+        }
+        guard ref.version != nil else { throw Failure(status: .usage, message: "name the version: \(ref.model):VERSION") }
+        let v = try ref.resolve(in: registry)
+        let current = try registry.alias(model: v.model, environment: to, at: nil)
+        if current == v.version {
+            print("\(v.model):\(v.version) is already live in \(to)")
+            return
+        }
+        let event = try registry.setAlias(model: v.model, environment: to, version: v.version, actor: Provenance.currentUser(),
+                                          reason: reason ?? "promoted")
+        print("\(v.model):\(v.version) → \(to)" + (event.previousVersion.map { " (was :\($0))" } ?? " (first version there)"))
+    }
+}
+
+enum TimeParsing {
+    /// Parses `2026-11-24`, `2026-11-24 03:00[:ss]`, `2026-11-24T03:00[:ss][Z|±hh:mm]`.
+    static func millis(_ text: String) -> Millis? {
+        let iso = ISO8601DateFormatter()
+        for options: ISO8601DateFormatter.Options in [[.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime]] {
+            iso.formatOptions = options
+            if let d = iso.date(from: text) { return Millis((d.timeIntervalSince1970 * 1000).rounded()) }
+        }
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone.current
+        for format in ["yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd'T'HH:mm", "yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd HH:mm", "yyyy-MM-dd"] {
+            f.dateFormat = format
+            if let d = f.date(from: text) { return Millis((d.timeIntervalSince1970 * 1000).rounded()) }
+        }
+        return nil
+    }
+}
