@@ -73,6 +73,8 @@ struct Run: ParsableCommand {
 final class ProgressPrinter: RunReporter, @unchecked Sendable {
     private let lock = NSLock()
 
+    func waiting(_ why: String) { say(why) }
+
     func runStarted(_ run: RunRecord) {
         say("run \(run.id) · \(run.pipeline)" + (run.gitCommit.map { " · \($0.prefix(7))" } ?? ""))
     }

@@ -35,7 +35,8 @@ enum SpecChecks {
                 }
             }
             let envNames = spec.environments.map(\.name)
-            for stage in pipeline.stages where !envNames.isEmpty && !stage.gates.isEmpty && !envNames.contains(stage.baseline) {
+            for stage in pipeline.stages where !envNames.isEmpty && (stage.options["baseline"] != nil || !stage.gates.isEmpty)
+                && !envNames.contains(stage.baseline) {
                 let hint = Suggestions.closest(to: stage.baseline, in: envNames).map { " (did you mean '\($0)'?)" } ?? ""
                 issues.append(SpecIssue(at: stage.location, file: file, keyPath: "\(base).\(stage.name).baseline",
                                         message: "environment '\(stage.baseline)' is not declared\(hint); environments: \(envNames.joined(separator: ", "))"))

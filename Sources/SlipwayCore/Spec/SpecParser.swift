@@ -195,6 +195,7 @@ public struct SpecParser {
         }
         if let b = value(map, "baseline"), let env = string(b, path + ".baseline") {
             stage.baseline = env
+            stage.options["baseline"] = .string(env)
         }
         if let n = value(map, "on_no_baseline"), let text = string(n, path + ".on_no_baseline") {
             if let policy = NoBaselinePolicy(rawValue: text) {

@@ -162,6 +162,12 @@ public final class PipelineRunner: @unchecked Sendable {
     /// Runs the pipeline to the end and returns what happened. Throws only when
     /// the registry itself fails.
     public func run(options: Options) throws -> RunResult {
+        // One run of a pipeline at a time per workspace: runs of the same
+        // pipeline write the same outs. The lock dies with its process.
+        let runLock = try RunLock.acquire(workspace: workspace, pipeline: pipeline.name) { [reporter] in
+            reporter?.waiting("another run of pipeline '\(self.pipeline.name)' is in progress; waiting for it to finish")
+        }
+        defer { runLock.release() }
         var params: [String: String] = [:]
         for stage in pipeline.stages { for p in stage.params { params[p.value] = loaded.params[p.value] ?? "" } }
         let run = try registry.startRun(NewRun(pipeline: pipeline.name, trigger: options.trigger,

@@ -56,6 +56,8 @@ public struct RunResult: Sendable {
 
 /// Hears what a run does as it happens (the command line prints it on a TTY).
 public protocol RunReporter: Sendable {
+    /// The run waits for something (another run of the pipeline).
+    func waiting(_ why: String)
     func runStarted(_ run: RunRecord)
     func stageStarted(_ stage: StageRunRecord)
     func stageFinished(_ stage: StageRunRecord)

@@ -51,16 +51,24 @@ enum RegistryMigrations {
                     PRIMARY KEY (runID, key)
                 ) WITHOUT ROWID;
 
-                CREATE TABLE metric (
+                -- A metric series is one key reported by one stage run; its
+                -- points are stored narrow (ids and numbers only) so millions
+                -- of them stay small and fast to write and to read back.
+                CREATE TABLE metricSeries (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
                     runID INTEGER NOT NULL,
-                    stageRunID INTEGER,
+                    stageRunID INTEGER NOT NULL DEFAULT 0,
                     stage TEXT NOT NULL,
                     key TEXT NOT NULL,
+                    UNIQUE(runID, stageRunID, stage, key)
+                );
+                CREATE TABLE metricPoint (
+                    seriesID INTEGER NOT NULL,
                     step INTEGER,
                     value REAL,  -- NULL holds NaN (SQLite has no NaN)
                     timestamp INTEGER NOT NULL
                 );
-                CREATE INDEX metric_run ON metric(runID, key, step);
+                CREATE INDEX metricPoint_series ON metricPoint(seriesID);
 
                 CREATE TABLE dataset (
                     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -173,7 +181,6 @@ enum RegistryMigrations {
                     explanation TEXT NOT NULL
                 );
                 CREATE INDEX gateResult_run ON gateResult(runID);
-                CREATE INDEX metric_stageRun ON metric(stageRunID);
                 CREATE INDEX artifact_stageRun ON artifact(stageRunID);
                 """)
         }

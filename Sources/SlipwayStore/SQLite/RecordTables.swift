@@ -11,8 +11,7 @@ extension StageRunRecord: FetchableRecord, PersistableRecord {
     public static var databaseTableName: String { "stageRun" }
 }
 
-extension MetricRecord: FetchableRecord, PersistableRecord {
-    public static var databaseTableName: String { "metric" }
+extension MetricRecord: FetchableRecord {
 
     /// SQLite stores NaN as NULL; read it back as NaN.
     public init(row: Row) {
