@@ -59,6 +59,8 @@ public protocol ModelStore: Sendable {
     /// Newest first.
     func modelVersions(model: String, limit: Int) throws -> [ModelVersionRecord]
     func models() throws -> [ModelSummary]
+    /// Environment → the version live there now.
+    func liveVersions(model: String) throws -> [String: Int]
     /// Points `environment` at `version` (nil to clear it) and audits the change.
     @discardableResult
     func setAlias(model: String, environment: String, version: Int?, actor: String, reason: String) throws -> AliasEvent

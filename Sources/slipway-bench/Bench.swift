@@ -16,6 +16,7 @@ struct Bench {
         ("metrics-batched", metricsBatched),
         ("metrics-lines", metricsFromLines),
         ("status", statusCommand),
+        ("registry-10k", registryTenThousandVersions),
     ]
 
     static func main() throws {
@@ -179,5 +180,55 @@ struct Bench {
         report("slipway status", String(format: "%.1f ms", median(times) * 1000),
                String(format: "min %.1f max %.1f over 25 whole-process runs, 20 runs in the registry; target <= 30 ms",
                       times.min()! * 1000, times.max()! * 1000))
+    }
+
+    static func registryTenThousandVersions() throws {
+        let dir = scratch("registry")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try """
+        project: bench
+        pipelines:
+          main:
+            model: clf
+            stages:
+              evaluate: {cmd: 'true', gates: {accuracy: ">= production - 0.01", latency_ms: "<= 50"}}
+        environments: {staging: {}, production: {}}
+        """.write(toFile: dir + "/slipway.yaml", atomically: true, encoding: .utf8)
+        let ws = Workspace(root: dir)
+        let registry = try ws.openRegistry()
+        let provenance = Provenance(gitCommit: "abc", gitDirty: false, user: "bench", host: "h", slipwayVersion: "0")
+        let versions = 10_000
+        let t0 = now()
+        for i in 1...versions {
+            let run = try registry.startRun(NewRun(pipeline: "main", trigger: "bench", provenance: provenance, pid: 1,
+                                                   params: ["train.lr": "\(Double(i) * 1e-4)", "model.arch": "gbm"]))
+            let stage = try registry.addStageRuns(runID: run.id, stages: ["evaluate"])[0]
+            try registry.appendMetrics(["accuracy", "f1", "latency_ms", "loss"].map {
+                MetricRecord(runID: run.id, stageRunID: stage.id, stage: "evaluate", key: $0, step: nil, value: Double(i % 100) / 100, timestamp: 0)
+            })
+            try registry.finishRun(id: run.id, status: .succeeded, message: nil)
+            _ = try registry.registerVersion(NewModelVersion(model: "clf", runID: run.id, pipeline: "main", gitCommit: "abc",
+                                                             artifactDigest: "d\(i)", createdBy: "bench"))
+            if i % 10 == 0 { try registry.setAlias(model: "clf", environment: i % 20 == 0 ? "production" : "staging", version: i, actor: "bench", reason: "bench") }
+        }
+        let setup = now() - t0
+        var lookups: [Double] = []
+        for _ in 0..<2_000 {
+            let t = now()
+            _ = try registry.alias(model: "clf", environment: "production", at: nil)
+            lookups.append(now() - t)
+        }
+        var compare: [Double] = [], show: [Double] = []
+        for _ in 0..<15 {
+            compare.append(runSlipway(["compare", "clf:9000", "clf:10000"], in: dir))
+            show.append(runSlipway(["models", "show", "clf:5000"], in: dir))
+        }
+        report("alias lookup, 10,000 versions", String(format: "%.3f ms", median(lookups) * 1000),
+               String(format: "p99 %.3f ms over 2,000 in-process lookups (setup %.0f s); target <= 0.5 ms",
+                      lookups.sorted()[Int(Double(lookups.count) * 0.99)] * 1000, setup))
+        report("slipway compare, 10,000 versions", String(format: "%.1f ms", median(compare) * 1000),
+               String(format: "min %.1f max %.1f over 15 whole-process runs; target <= 30 ms", compare.min()! * 1000, compare.max()! * 1000))
+        report("slipway models show, 10,000 versions", String(format: "%.1f ms", median(show) * 1000),
+               String(format: "min %.1f max %.1f over 15 whole-process runs; target <= 30 ms", show.min()! * 1000, show.max()! * 1000))
     }
 }

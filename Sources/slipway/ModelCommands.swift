@@ -100,8 +100,7 @@ struct Models: ParsableCommand {
             let params = try registry.params(runID: v.runID)
             let metrics = GateEvaluator.lastValues(try registry.metrics(runID: v.runID))
             let datasets = try registry.runDatasets(runID: v.runID)
-            let summary = try registry.models().first { $0.name == v.model }
-            let live = (summary?.environments ?? [:]).filter { $0.value == v.version }.map(\.key).sorted()
+            let live = try registry.liveVersions(model: v.model).filter { $0.value == v.version }.map(\.key).sorted()
             if json {
                 var j = VersionJSON(v)
                 j.environments = live; j.params = params; j.metrics = metrics.filter { $0.value.isFinite }

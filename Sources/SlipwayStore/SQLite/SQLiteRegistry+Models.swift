@@ -53,17 +53,26 @@ extension SQLiteRegistry: ModelStore {
                 GROUP BY model.name ORDER BY model.name
                 """) {
                 let name: String = row["name"]
-                var envs: [String: Int] = [:]
-                for e in try Row.fetchAll(db, sql: """
-                    SELECT environment, version FROM aliasEvent a
-                    WHERE model = ? AND id = (SELECT MAX(id) FROM aliasEvent b WHERE b.model = a.model AND b.environment = a.environment)
-                    """, arguments: [name]) {
-                    if let v: Int = e["version"] { envs[e["environment"]] = v }
-                }
+                let envs = try liveVersions(db, model: name)
                 result.append(ModelSummary(name: name, latestVersion: row["latest"], versionCount: row["n"], environments: envs))
             }
             return result
         }
+    }
+
+    public func liveVersions(model: String) throws -> [String: Int] {
+        try pool.read { try liveVersions($0, model: model) }
+    }
+
+    func liveVersions(_ db: Database, model: String) throws -> [String: Int] {
+        var envs: [String: Int] = [:]
+        for e in try Row.fetchAll(db, sql: """
+            SELECT environment, version FROM aliasEvent
+            WHERE id IN (SELECT MAX(id) FROM aliasEvent WHERE model = ? GROUP BY environment)
+            """, arguments: [model]) {
+            if let v: Int = e["version"] { envs[e["environment"]] = v }
+        }
+        return envs
     }
 
     public func setAlias(model: String, environment: String, version: Int?, actor: String, reason: String) throws -> AliasEvent {
