@@ -79,6 +79,14 @@ public protocol ModelStore: Sendable {
     func latestRun(pipeline: String) throws -> RunRecord?
 }
 
+/// Data validation reports (schema checks and drift), kept as JSON.
+public protocol ValidationStore: Sendable {
+    func recordValidation(_ record: ValidationRecord) throws
+    func validations(runID: Int64) throws -> [ValidationRecord]
+    /// Copies a stage run's reports to another stage run (for a cache hit).
+    func copyValidations(fromStageRun source: Int64, to target: StageRunRecord) throws
+}
+
 /// Dataset versions by content hash.
 public protocol DatasetStore: Sendable {
     /// Records a dataset version; an unchanged (path, hash) returns the existing
@@ -111,4 +119,4 @@ public protocol ChangeSource: Sendable {
 }
 
 /// Everything a caller needs from the registry.
-public typealias Registry = RunStore & MetricStore & DatasetStore & CacheStore & AuditStore & ChangeSource & ModelStore
+public typealias Registry = RunStore & MetricStore & DatasetStore & CacheStore & AuditStore & ChangeSource & ModelStore & ValidationStore

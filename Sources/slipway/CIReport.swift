@@ -11,6 +11,12 @@ struct CIReport {
 
     var cases: [JUnitReport.Case] {
         var cases: [JUnitReport.Case] = []
+        for v in validations {
+            for c in v.checks {
+                cases.append(.init(suite: "validation: \(v.dataset)", name: (c.column.map { "\($0): " } ?? "") + c.check,
+                                   failure: c.passed || c.warning ? nil : c.message))
+            }
+        }
         for g in result.gates {
             cases.append(.init(suite: "gates", name: "\(g.stage): \(g.metric) \(g.condition)", failure: g.passed ? nil : g.explanation))
         }
@@ -31,12 +37,26 @@ struct CIReport {
         }
     }
 
+    /// The validation reports this run recorded.
+    var validations: [ValidationReport] {
+        ((try? registry.validations(runID: result.run.id)) ?? []).compactMap {
+            try? ValidationReport.decoder.decode(ValidationReport.self, from: Data($0.report.utf8))
+        }
+    }
+
     /// `::error` annotations on stdout and a summary appended to $GITHUB_STEP_SUMMARY.
     func writeGitHub() {
+        for v in validations {
+            for c in v.failures {
+                print("::error title=\(Self.property("Validation failed: \(v.dataset)" + (c.column.map { " \($0)" } ?? "") + " \(c.check)"))::\(Self.data(c.message))")
+            }
+        }
         for g in result.gates where !g.passed {
             print("::error title=\(Self.property("Gate failed: \(g.stage) \(g.metric)"))::\(Self.data(g.explanation))")
         }
-        for s in result.stages.map(\.record) where s.status == .failed && !result.gates.contains(where: { $0.stageRunID == s.id }) {
+        let validatedStages = Set(((try? registry.validations(runID: result.run.id)) ?? []).compactMap(\.stageRunID))
+        for s in result.stages.map(\.record) where s.status == .failed && !result.gates.contains(where: { $0.stageRunID == s.id })
+            && !validatedStages.contains(s.id) {
             print("::error title=\(Self.property("Stage failed: \(s.stage)"))::\(Self.data(s.message ?? "failed; see slipway logs \(result.run.id) \(s.stage)"))")
         }
         guard let summaryPath = ProcessInfo.processInfo.environment["GITHUB_STEP_SUMMARY"], !summaryPath.isEmpty else { return }

@@ -5,7 +5,59 @@ import SlipwayEngine
 struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data", abstract: "Version datasets by content hash.",
-        subcommands: [Add.self, List.self])
+        subcommands: [Add.self, List.self, Check.self, Schema.self])
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check a dataset against a schema and, with a reference, for drift.",
+            discussion: "Exit status: 0 every check passed, 3 a check failed, 2 unreadable input or a bad schema.")
+        @Argument(help: "The dataset (CSV, or JSON Lines as .jsonl/.ndjson).") var data: String
+        @Option(help: "The schema YAML.") var schema: String?
+        @Option(help: "A reference dataset to compare distributions with.") var reference: String?
+        @Flag(help: "Print the report as JSON (every statistic as a number).") var json = false
+
+        func run() throws {
+            var parsed: DataSchema?
+            if let schema {
+                guard let text = FileManager.default.contents(atPath: schema) else { throw Failure(status: .usage, message: "\(schema): cannot be read") }
+                parsed = try DataSchema.parse(yaml: String(decoding: text, as: UTF8.self), file: schema)
+            }
+            let report: ValidationReport
+            do {
+                report = try DataValidator.validate(dataPath: data, dataName: data, schema: parsed, referencePath: reference, referenceName: reference)
+            } catch let e as DataFileError {
+                throw Failure(status: .usage, message: e.description)
+            }
+            if json {
+                print(String(decoding: try ValidationReport.encoder(pretty: true).encode(report), as: UTF8.self))
+            } else {
+                print(Output.safe(ValidationText.render(report)), terminator: "")
+            }
+            if !report.passed { throw Failure(status: .checkFailed, message: "validation failed: " + report.failureSummary) }
+        }
+    }
+
+    struct Schema: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Schemas for datasets.", subcommands: [Infer.self])
+
+        struct Infer: ParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Print a schema inferred from data: types, observed ranges, few-valued categories, missing limits.")
+            @Argument(help: "The dataset.") var data: String
+            @Option(help: "A second dataset whose values the schema must also accept.") var reference: String?
+
+            func run() throws {
+                do {
+                    var profiles = [try DatasetProfile.read(path: data, displayName: data, types: [:])]
+                    if let reference { profiles.append(try DatasetProfile.read(path: reference, displayName: reference, types: [:])) }
+                    for i in profiles.indices { for j in profiles[i].columns.indices { profiles[i].columns[j].sortNumbers() } }
+                    print(SchemaInference.infer(profiles), terminator: "")
+                } catch let e as DataFileError {
+                    throw Failure(status: .usage, message: e.description)
+                }
+            }
+        }
+    }
 
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Record the current content of a file or folder as a dataset version.")

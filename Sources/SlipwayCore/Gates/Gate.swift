@@ -1,3 +1,5 @@
+import Foundation
+
 /// A gate condition on one metric: `">= 0.8"`, `"<= 50"`,
 /// `">= production - 0.01"`, `">= production * 1.005"`, `"> production"`.
 ///
@@ -174,6 +176,16 @@ public enum Gates {
         if v.isNaN { return "NaN" }
         if v.isInfinite { return v > 0 ? "inf" : "-inf" }
         if v == v.rounded(), abs(v) < 1e12 { return String(Int64(v)) }
+        if abs(v) < 1e-4 || abs(v) >= 1e12 {
+            var s = String(format: "%.6g", v)
+            if let e = s.firstIndex(of: "e"), s[..<e].contains(".") {
+                var mantissa = String(s[..<e])
+                while mantissa.hasSuffix("0") { mantissa.removeLast() }
+                if mantissa.hasSuffix(".") { mantissa.removeLast() }
+                s = mantissa + s[e...]
+            }
+            return s
+        }
         var digits = 1
         while digits < 6 {
             let s = formatted(v, significant: digits)

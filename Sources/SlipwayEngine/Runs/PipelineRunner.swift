@@ -46,7 +46,8 @@ public final class PipelineRunner: @unchecked Sendable {
 
     public init(workspace: Workspace, loaded: LoadedSpec, pipeline name: String?, registry: any Registry,
                 executor: any Executor = ProcessExecutor(), cancellation: CancellationFlag = CancellationFlag(),
-                reporter: (any RunReporter)? = nil, builtins: [BuiltinStage: any BuiltinStageHandler] = [:]) throws {
+                reporter: (any RunReporter)? = nil,
+                builtins: [BuiltinStage: any BuiltinStageHandler] = [.validate: ValidateStage()]) throws {
         let names = loaded.spec.pipelines.map(\.name)
         let chosen: PipelineSpec
         if let name {
@@ -331,6 +332,7 @@ public final class PipelineRunner: @unchecked Sendable {
                 let from = (try? registry.stageRun(id: entry.stageRunID))??.runID
                 r.reason = "same inputs as " + (from.map { "run \($0)" } ?? "an earlier run") + ": outs restored from the store"
                 try? registry.copyMetrics(fromStageRun: entry.stageRunID, to: r)
+                try? registry.copyValidations(fromStageRun: entry.stageRunID, to: r)
                 try? registry.recordArtifacts(runID: run.id, stageRunID: r.id, outputs: entry.outputs)
                 let log = workspace.root + "/" + (r.logPath ?? "")
                 try? FileSystem.writeFile(log, Data("[slipway] cached: \(r.reason)\n".utf8))

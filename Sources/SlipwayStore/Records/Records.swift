@@ -265,3 +265,22 @@ public struct GateResultRecord: Codable, Sendable, Hashable {
         self.explanation = explanation
     }
 }
+
+public struct ValidationRecord: Codable, Sendable, Hashable {
+    public var runID: Int64?
+    public var stageRunID: Int64?
+    public var dataset: String
+    public var passed: Bool
+    /// The report as JSON.
+    public var report: String
+    public var createdAt: Millis
+
+    public init(runID: Int64?, stageRunID: Int64?, dataset: String, passed: Bool, report: String, createdAt: Millis = Clock.nowMillis()) {
+        self.runID = runID
+        self.stageRunID = stageRunID
+        self.dataset = dataset
+        self.passed = passed
+        self.report = report
+        self.createdAt = createdAt
+    }
+}

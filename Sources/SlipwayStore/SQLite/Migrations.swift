@@ -184,6 +184,21 @@ enum RegistryMigrations {
                 CREATE INDEX artifact_stageRun ON artifact(stageRunID);
                 """)
         }
+        m.registerMigration("v3-validation-reports") { db in
+            try db.execute(sql: """
+                CREATE TABLE validationReport (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    runID INTEGER,
+                    stageRunID INTEGER,
+                    dataset TEXT NOT NULL,
+                    passed BOOLEAN NOT NULL,
+                    report TEXT NOT NULL,
+                    createdAt INTEGER NOT NULL
+                );
+                CREATE INDEX validationReport_run ON validationReport(runID);
+                CREATE INDEX validationReport_stageRun ON validationReport(stageRunID);
+                """)
+        }
         return m
     }
 

@@ -51,3 +51,7 @@ extension AliasEvent: FetchableRecord, PersistableRecord {
 extension GateResultRecord: FetchableRecord, PersistableRecord {
     public static var databaseTableName: String { "gateResult" }
 }
+
+extension ValidationRecord: FetchableRecord, PersistableRecord {
+    public static var databaseTableName: String { "validationReport" }
+}

@@ -184,6 +184,33 @@ extension SQLiteRegistry: ModelStore {
     }
 }
 
+extension SQLiteRegistry: ValidationStore {
+    public func recordValidation(_ record: ValidationRecord) throws {
+        try pool.write { db in
+            try record.insert(db)
+            if let runID = record.runID {
+                let actor = try String.fetchOne(db, sql: "SELECT user FROM run WHERE id = ?", arguments: [runID]) ?? "slipway"
+                _ = try appendAudit(db, AuditDraft(actor: actor, kind: "data.validated", subject: "run/\(runID)/\(record.dataset)",
+                                                   payload: AuditChain.payload(["passed": record.passed ? "true" : "false",
+                                                                                "report_sha256": Digests.sha256Hex(Array(record.report.utf8))])))
+            }
+        }
+    }
+
+    public func validations(runID: Int64) throws -> [ValidationRecord] {
+        try pool.read { try ValidationRecord.fetchAll($0, sql: "SELECT * FROM validationReport WHERE runID = ? ORDER BY id", arguments: [runID]) }
+    }
+
+    public func copyValidations(fromStageRun source: Int64, to target: StageRunRecord) throws {
+        try pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO validationReport (runID, stageRunID, dataset, passed, report, createdAt)
+                SELECT ?, ?, dataset, passed, report, createdAt FROM validationReport WHERE stageRunID = ? ORDER BY id
+                """, arguments: [target.runID, target.id, source])
+        }
+    }
+}
+
 /// A model version (or other record) that does not exist.
 public struct NotFound: Error, Sendable, CustomStringConvertible {
     public var what: String

@@ -1,0 +1,64 @@
+import Foundation
+
+/// The built-in `uses: validate` stage: checks `data:` against `schema:` and,
+/// with `reference:`, for drift. A failed check fails the stage as a check
+/// failure (exit 3), before any dependent stage starts.
+public struct ValidateStage: BuiltinStageHandler {
+    public init() {}
+
+    public func execute(stage: StageSpec, context: BuiltinContext) -> (message: String, isCheckFailure: Bool)? {
+        let ws = context.workspace
+        let data = stage.options["data"]?.stringValue ?? ""
+        let schemaPath = stage.options["schema"]?.stringValue
+        let referencePath = stage.options["reference"]?.stringValue
+        var log = ""
+        defer { try? FileSystem.writeFile(context.logPath, Data(log.utf8)) }
+        do {
+            var schema: DataSchema?
+            if let schemaPath {
+                let text = String(decoding: try FileSystem.readFile(ws.absolute(schemaPath)), as: UTF8.self)
+                schema = try DataSchema.parse(yaml: text, file: schemaPath)
+            }
+            if let share = stage.options["drift_share"]?.numberValue {
+                if schema == nil { schema = DataSchema() }
+                schema?.driftShare = share
+            }
+            let report = try DataValidator.validate(dataPath: ws.absolute(data), dataName: data, schema: schema,
+                                                    referencePath: referencePath.map(ws.absolute), referenceName: referencePath)
+            log = ValidationText.render(report)
+            let json = String(decoding: try ValidationReport.encoder().encode(report), as: UTF8.self)
+            try context.registry.recordValidation(ValidationRecord(runID: context.run.id, stageRunID: context.stageRun.id,
+                                                                   dataset: data, passed: report.passed, report: json))
+            if !report.passed { return ("validation failed: " + report.failureSummary, true) }
+            return nil
+        } catch let e as SpecErrors {
+            log = e.description + "\n"
+            return ("bad schema: " + e.issues.map(\.description).joined(separator: "; "), false)
+        } catch let e as DataFileError {
+            log = e.description + "\n"
+            return (e.description, false)
+        } catch {
+            log = "\(error)\n"
+            return ("\(error)", false)
+        }
+    }
+}
+
+/// The human-readable form of a report (logs, `slipway data check`).
+public enum ValidationText {
+    public static func render(_ r: ValidationReport) -> String {
+        var out = "\(r.dataset): \(r.rows) rows" + (r.reference.map { " · reference \($0) (\(r.referenceRows ?? 0) rows)" } ?? "")
+        out += " · " + (r.passed ? "PASS" : "FAIL") + "\n"
+        for c in r.checks {
+            let mark = c.passed ? "✓" : (c.warning ? "!" : "✗")
+            out += "  \(mark) \((c.column.map { $0 + " " } ?? ""))\(c.check): \(c.message)\n"
+        }
+        if !r.drift.isEmpty {
+            out += "drift (\(r.drift.filter(\.drifted).count) of \(r.drift.count) columns)\n"
+            for d in r.drift {
+                out += "  \(d.drifted ? "▲" : "·") \(d.column) [\(d.kind)] \(d.detail)\n"
+            }
+        }
+        return out
+    }
+}
