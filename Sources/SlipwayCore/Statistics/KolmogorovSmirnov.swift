@@ -284,17 +284,25 @@ public enum Smirnov {
         let last = Int((nd * (1 - x)).rounded(.down))
         let logNFact = logGamma(nd + 1)
         var terms: [Double] = []
-        terms.reserveCapacity(last + 1)
-        var maxTerm = -Double.infinity
+        terms.reserveCapacity(min(last + 1, 1 << 16))
+        var maxTerm = -Double.infinity, argMax = 0
+        var logBinomial = 0.0  // log C(n, j), by recurrence, re-anchored exactly every 256 steps
         for j in 0...last {
             let jd = Double(j)
+            if j % 256 == 0 {
+                logBinomial = logNFact - logGamma(jd + 1) - logGamma(nd - jd + 1)
+            } else {
+                logBinomial += log((nd - jd + 1) / jd)
+            }
             let a = 1 - x - jd / nd
             let b = x + jd / nd
-            var t = logNFact - logGamma(jd + 1) - logGamma(nd - jd + 1)
+            var t = logBinomial
             if nd - jd > 0 { t += (nd - jd) * (a > 0 ? log(a) : -Double.infinity) }
             t += (jd - 1) * log(b)
             terms.append(t)
-            maxTerm = max(maxTerm, t)
+            if t > maxTerm { maxTerm = t; argMax = j }
+            // Past the peak, once terms are 1e-26 of it they no longer change the sum.
+            if j > argMax + 16 && t < maxTerm - 60 { break }
         }
         guard maxTerm.isFinite else { return 0 }
         var sum = 0.0

@@ -106,6 +106,9 @@ public enum DataValidator {
     /// Sorts every numeric column of both datasets, spread over the cores.
     static func sortAll(_ a: inout DatasetProfile, _ b: inout DatasetProfile) {
         let box = SortBox(a.columns, b.columns)
+        // Drop the originals so each column's numbers have one owner and sort in place.
+        a.columns = []
+        b.columns = []
         let jobs = a.columns.indices.map { (0, $0) } + b.columns.indices.map { (1, $0) }
         DispatchQueue.concurrentPerform(iterations: jobs.count) { k in
             let (which, i) = jobs[k]
