@@ -68,7 +68,7 @@ struct Bench {
     }
 
     static func report(_ name: String, _ value: String, _ detail: String) {
-        print(name.padding(toLength: 34, withPad: " ", startingAt: 0) + value.padding(toLength: 22, withPad: " ", startingAt: 0) + detail)
+        print(name.padding(toLength: 40, withPad: " ", startingAt: 0) + value.padding(toLength: 22, withPad: " ", startingAt: 0) + detail)
         fflush(nil)
     }
 

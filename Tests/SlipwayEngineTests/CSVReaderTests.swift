@@ -122,6 +122,12 @@ func csvError(_ bytes: [UInt8]) -> DataFileError? {
         #expect(r.failures.count == 9)
     }
 
+    @Test func rangesAreJudgedOnSortedValues() throws {
+        let r = try validate("x\n70\n3\n-9\n60\n5\n", schema: "columns:\n  x: {type: float, min: -5, max: 50}\n", reference: "x\n1\n2\n")
+        #expect(r.checks.first { $0.check == "min" }?.message == "1 value below min -5 (smallest -9, 4 under)")
+        #expect(r.checks.first { $0.check == "max" }?.message == "2 values above max 50 (largest 70, 20 over)")
+    }
+
     @Test func specialNumbersAreInvalidNotCrashes() throws {
         let r = try validate("x\n1\n1e400\ninf\n-inf\nnan\n2\n", schema: "columns:\n  x: {type: float, max_missing: 0.5}\n")
         let type = r.checks.first { $0.check == "type" }

@@ -90,7 +90,7 @@ public enum FastNumbers {
                 keys[i] = bits & (1 << 63) != 0 ? ~bits : bits | (1 << 63)
             }
         }
-        let radix = 11, buckets = 1 << radix, mask = UInt64(buckets - 1)
+        let radix = 16, buckets = 1 << radix, mask = UInt64(buckets - 1)
         var counts = [Int](repeating: 0, count: buckets)
         var shift: UInt64 = 0
         while shift < 64 {

@@ -15,8 +15,6 @@ public struct ColumnProfile: Sendable {
     public var missing = 0
     public var invalid = 0
     public var firstInvalid: (line: Int, value: String)?
-    /// For int inference: every number so far is integral.
-    public var allIntegral = true
     public var sorted = false
 
     public var total: Int { present + missing + invalid }
@@ -115,7 +113,6 @@ struct ColumnCollector: RecordSink {
                 if profiles[i].type == .int && v != v.rounded() { invalid(i, bytes, line); return }
                 profiles[i].numbers.append(v)
                 profiles[i].present += 1
-                if v != v.rounded() { profiles[i].allIntegral = false }
                 return
             }
             if isMissing(bytes) { profiles[i].missing += 1 } else { invalid(i, bytes, line) }

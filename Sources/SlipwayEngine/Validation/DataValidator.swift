@@ -87,9 +87,13 @@ public enum DataValidator {
         guard var data = results.data else { throw DataFileError(file: dataName, message: "could not be read") }
         // A column typed differently in the two files (no schema type) is
         // compared as categories; see columnDrift.
+        let hasReference = results.reference != nil
         var reference = results.reference ?? DatasetProfile(path: "", rows: 0, columns: [])
+        // Let go of the box's copies so the numbers sort in place (no copy on write).
+        results.data = nil
+        results.reference = nil
         sortAll(&data, &reference)
-        return check(data: data, schema: schema, reference: results.reference == nil ? nil : reference)
+        return check(data: data, schema: schema, reference: hasReference ? reference : nil)
     }
 
     final class ResultBox: @unchecked Sendable {
@@ -105,11 +109,11 @@ public enum DataValidator {
 
     /// Sorts every numeric column of both datasets, spread over the cores.
     static func sortAll(_ a: inout DatasetProfile, _ b: inout DatasetProfile) {
+        let jobs = a.columns.indices.map { (0, $0) } + b.columns.indices.map { (1, $0) }
         let box = SortBox(a.columns, b.columns)
         // Drop the originals so each column's numbers have one owner and sort in place.
         a.columns = []
         b.columns = []
-        let jobs = a.columns.indices.map { (0, $0) } + b.columns.indices.map { (1, $0) }
         DispatchQueue.concurrentPerform(iterations: jobs.count) { k in
             let (which, i) = jobs[k]
             if which == 0 { box.a[i].sortNumbers() } else { box.b[i].sortNumbers() }
@@ -222,15 +226,17 @@ public enum DataValidator {
         var drift: [ValidationReport.ColumnDrift] = []
         var share: Double?
         if let reference {
-            for col in data.columns {
-                guard let ref = reference.column(col.name) else { continue }
+            // Columns are independent: compare them on every core.
+            let slots = DriftSlots(count: data.columns.count)
+            DispatchQueue.concurrentPerform(iterations: data.columns.count) { i in
+                let col = data.columns[i]
+                guard let ref = reference.column(col.name) else { return }
                 let rule = schema?.column(col.name)?.drift
-                if case .some(.none) = rule { continue }
-                if let d = columnDrift(current: col, reference: ref, referenceRows: reference.rows,
-                                       rule: rule ?? schema?.driftMethod) {
-                    drift.append(d)
-                }
+                if case .some(.none) = rule { return }
+                slots.set(i, columnDrift(current: col, reference: ref, referenceRows: reference.rows,
+                                         rule: rule ?? schema?.driftMethod))
             }
+            drift = slots.values.compactMap { $0 }
             if !drift.isEmpty {
                 let drifted = drift.filter(\.drifted).count
                 let s = Double(drifted) / Double(drift.count)
@@ -360,6 +366,15 @@ public enum DataValidator {
         let f = ISO8601DateFormatter()
         return f.string(from: Date(timeIntervalSince1970: v))
     }
+}
+
+/// One result slot per column, filled from several threads.
+final class DriftSlots: @unchecked Sendable {
+    private let lock = NSLock()
+    private var slots: [ValidationReport.ColumnDrift?]
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ value: ValidationReport.ColumnDrift?) { lock.withLock { slots[i] = value } }
+    var values: [ValidationReport.ColumnDrift?] { lock.withLock { slots } }
 }
 
 enum TerminalSafe {

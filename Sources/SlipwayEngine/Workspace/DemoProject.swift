@@ -6,6 +6,7 @@ enum DemoProject {
         [
             ("slipway.yaml", spec),
             ("params.yaml", params),
+            ("schema.yaml", schema),
             ("prepare.py", prepare),
             ("train.py", train),
             ("evaluate.py", evaluate),
@@ -24,8 +25,13 @@ enum DemoProject {
       weather:
         model: weather-classifier
         stages:
+          validate:
+            uses: validate
+            data: data/seattle-weather.csv
+            schema: schema.yaml
           prepare:
             cmd: python3 prepare.py data/seattle-weather.csv
+            needs: [validate]
             deps: [prepare.py, data/seattle-weather.csv]
             params: [prepare.test_fraction]
             outs: [data/train.csv, data/test.csv]
@@ -46,6 +52,20 @@ enum DemoProject {
     environments:
       staging: {deploy: "echo deploying to staging"}
       production: {deploy: "echo deploying to production"}
+
+    """
+
+    static let schema = """
+    # What the weather data must look like (see docs/validation.md).
+    min_rows: 365
+    extra_columns: warn
+    columns:
+      date: {type: string, unique: true, max_missing: 0}
+      precipitation: {type: float, min: 0, max: 200, max_missing: 0}
+      temp_max: {type: float, min: -30, max: 50, max_missing: 0}
+      temp_min: {type: float, min: -40, max: 40, max_missing: 0}
+      wind: {type: float, min: 0, max: 40, max_missing: 0}
+      weather: {type: string, allowed: [drizzle, rain, sun, snow, fog], max_missing: 0}
 
     """
 

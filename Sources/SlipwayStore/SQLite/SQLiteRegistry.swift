@@ -39,11 +39,27 @@ public final class SQLiteRegistry: Sendable {
         }
         do {
             pool = try DatabasePool(path: path, configuration: config)
-            if !readOnly { try RegistryMigrations.migrator.migrate(pool) }
+            if !readOnly { try Self.migrate(pool, path: path) }
         } catch let error as DatabaseError {
             throw OpenError(path: path, reason: error.message ?? "\(error)")
         }
         for suffix in ["-wal", "-shm"] { chmod(path + suffix, 0o600) }
+    }
+
+    /// Brings the schema up to date. Processes that open a new or old registry
+    /// at the same moment take turns under a file lock, so each migration runs once.
+    static func migrate(_ pool: DatabasePool, path: String) throws {
+        let migrator = RegistryMigrations.migrator
+        if try pool.read({ try migrator.hasCompletedMigrations($0) }) { return }
+        let lockPath = path + ".migrate-lock"
+        let fd = open(lockPath, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        if fd >= 0 {
+            while flock(fd, LOCK_EX) != 0 && errno == EINTR {}
+        }
+        defer {
+            if fd >= 0 { flock(fd, LOCK_UN); close(fd) }
+        }
+        try migrator.migrate(pool)
     }
 
     /// Identifiers of the migrations applied to this database.
