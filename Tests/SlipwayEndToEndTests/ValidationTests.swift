@@ -42,6 +42,15 @@ import Testing
         #expect(junit.contains("message=\"1 value above max 50 (largest 99, 49 over)\""))
     }
 
+    @Test func stageLevelDriftRule() throws {
+        let s = workspace()
+        var yaml = s.read("slipway.yaml")!
+        yaml = yaml.replacingOccurrences(of: "reference: data/reference.csv}", with: "reference: data/reference.csv, method: psi, threshold: 0.3}")
+        s.write("slipway.yaml", yaml)
+        #expect(s.run("run").status == 0)
+        #expect(s.run("logs", "1", "validate").stdout.contains("temp [numeric] PSI 0 < 0.3"))
+    }
+
     @Test func cachedValidationKeepsItsReport() throws {
         let s = workspace()
         #expect(s.run("run").status == 0)

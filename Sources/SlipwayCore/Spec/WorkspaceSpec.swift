@@ -86,7 +86,7 @@ public enum BuiltinStage: String, Sendable, Hashable, CaseIterable {
     /// Option keys this stage accepts besides the common stage keys.
     public var optionKeys: [String] {
         switch self {
-        case .validate: return ["data", "schema", "reference", "drift_share", "columns", "method", "threshold"]
+        case .validate: return ["data", "schema", "reference", "drift_share", "method", "threshold"]
         case .package: return ["model", "include"]
         case .deploy: return ["model", "to"]
         }

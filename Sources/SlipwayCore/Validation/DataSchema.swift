@@ -42,6 +42,11 @@ public struct DataSchema: Sendable, Hashable {
     public struct DriftRule: Sendable, Hashable {
         public var method: DriftMethod
         public var threshold: Double
+
+        public init(method: DriftMethod, threshold: Double) {
+            self.method = method
+            self.threshold = threshold
+        }
     }
 
     public struct Column: Sendable, Hashable {

@@ -23,6 +23,15 @@ public struct ValidateStage: BuiltinStageHandler {
                 if schema == nil { schema = DataSchema() }
                 schema?.driftShare = share
             }
+            // `method:` / `threshold:` on the stage set the drift rule of every
+            // column the schema gives no rule of its own.
+            if let name = stage.options["method"]?.stringValue {
+                guard let method = DataSchema.DriftMethod(rawValue: name) else {
+                    return ("unknown drift method '\(name)'; methods: " + DataSchema.DriftMethod.allCases.map(\.rawValue).joined(separator: ", "), false)
+                }
+                if schema == nil { schema = DataSchema() }
+                schema?.driftMethod = DataSchema.DriftRule(method: method, threshold: stage.options["threshold"]?.numberValue ?? method.defaultThreshold)
+            }
             let report = try DataValidator.validate(dataPath: ws.absolute(data), dataName: data, schema: schema,
                                                     referencePath: referencePath.map(ws.absolute), referenceName: referencePath)
             log = ValidationText.render(report)
