@@ -44,9 +44,10 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        .systemLibrary(name: "CNcursesw", path: "Sources/CNcursesw"),
         .target(
             name: "SlipwayConsole",
-            dependencies: ["SlipwayCore"]
+            dependencies: ["SlipwayEngine", "CNcursesw"]
         ),
         .executableTarget(
             name: "slipway",
@@ -72,6 +73,7 @@ let package = Package(
             dependencies: ["SlipwayStore", "SlipwayCore", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(name: "SlipwayEngineTests", dependencies: ["SlipwayEngine", "SlipwayStore", "SlipwayCore"]),
+        .testTarget(name: "SlipwayConsoleTests", dependencies: ["SlipwayConsole", "SlipwayEngine", "SlipwayStore"]),
         // Drives the built `slipway` binary; depending on it makes sure it is built.
         .testTarget(name: "SlipwayEndToEndTests", dependencies: ["slipway", "SlipwayStore", "SlipwayCore"]),
     ]

@@ -14,13 +14,19 @@ struct SlipwayCommand: ParsableCommand {
         discussion: "Exit codes: 0 success, 1 a stage failed, 2 usage or spec error, 3 a check or gate failed, 4 internal error.",
         version: Slipway.version,
         subcommands: [Init.self, Run.self, Status.self, Runs.self, Show.self, Logs.self, DataCommand.self, Models.self,
-                      Compare.self, ParamsCommand.self, Promote.self, Lint.self]
+                      Compare.self, ParamsCommand.self, Promote.self, Console.self, Lint.self]
     )
 
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
         // No subcommand: the console on a terminal; `status` otherwise.
+        if isatty(0) == 1 && isatty(1) == 1 {
+            var console = Console()
+            console.global = global
+            try console.run()
+            return
+        }
         var status = Status()
         status.global = global
         try status.run()

@@ -1,0 +1,155 @@
+import Foundation
+
+/// Runs the console: one thread owns the terminal and the state; a poller
+/// thread reads the registry when it changes (any process's write) and posts
+/// snapshots; only changed cells are written.
+public final class ConsoleApp: @unchecked Sendable {
+    let workspace: Workspace
+    let loader: ConsoleLoader
+    let device: TerminalDevice
+    let slipwayPath: String
+    var state: ConsoleState
+    var theme: ResolvedTheme
+    let renderer = Renderer()
+    let noColor: Bool
+
+    // Poller ↔ UI.
+    private let lock = NSCondition()
+    private var inbox: [Message] = []
+    private var wanted: (run: Int64?, model: String?) = (nil, nil)
+    private var reloadRequested = true
+    private var stopping = false
+
+    public init(workspace: Workspace, registry: SQLiteRegistry, device: TerminalDevice, themeName: String, ascii: Bool,
+                noColor: Bool, keyMap: KeyMap, slipwayPath: String) throws {
+        self.workspace = workspace
+        self.loader = ConsoleLoader(workspace: workspace, registry: registry)
+        self.device = device
+        self.slipwayPath = slipwayPath
+        self.noColor = noColor
+        state = ConsoleState()
+        state.ascii = ascii
+        state.keyMap = keyMap
+        state.themeName = noColor ? "monochrome" : themeName
+        theme = ResolvedTheme(try Theme.named(state.themeName), colors: device.colorCount, noColor: noColor)
+        (state.width, state.height) = device.size
+    }
+
+    /// The main loop; returns when the user quits.
+    public func run() {
+        let poller = Thread { [self] in poll() }
+        poller.start()
+        defer {
+            lock.withLock { stopping = true; lock.broadcast() }
+        }
+        var dirty = true
+        var lastSecond = Int(Date().timeIntervalSince1970)
+        while !state.quit {
+            if dirty {
+                renderer.render(ConsoleView.render(state), to: device, theme: theme)
+                dirty = false
+            }
+            var messages: [Message] = []
+            if let event = device.nextEvent(timeoutMs: 50) {
+                if case .resize = event { renderer.invalidate() }
+                messages.append(.event(event))
+            }
+            messages += lock.withLock { defer { inbox.removeAll() }; return inbox }
+            for m in messages {
+                for effect in state.update(m) { perform(effect) }
+                dirty = true
+            }
+            // The header clock.
+            let second = Int(Date().timeIntervalSince1970)
+            if second != lastSecond { lastSecond = second; state.snapshot.now = Millis(second) * 1000; dirty = true }
+        }
+    }
+
+    /// Runs one frame cycle without a terminal loop (tests): applies the
+    /// messages and returns the frame.
+    public func step(_ messages: [Message]) -> ScreenBuffer {
+        for m in messages { for effect in state.update(m) { perform(effect) } }
+        let frame = ConsoleView.render(state)
+        renderer.render(frame, to: device, theme: theme)
+        return frame
+    }
+
+    /// Loads a snapshot now, on this thread (tests and the first frame).
+    public func loadNow() {
+        _ = state.update(.data(loader.load(selectedRun: wanted.run, selectedModel: wanted.model)))
+    }
+
+    func post(_ m: Message) { lock.withLock { inbox.append(m); lock.broadcast() } }
+
+    func poll() {
+        var lastToken: Int64 = -1
+        while true {
+            let (stop, forced, want) = lock.withLock { () -> (Bool, Bool, (Int64?, String?)) in
+                if !stopping && !reloadRequested { _ = lock.wait(until: Date().addingTimeInterval(0.25)) }
+                defer { reloadRequested = false }
+                return (stopping, reloadRequested, wanted)
+            }
+            if stop { return }
+            let token = (try? loader.registry.changeToken()) ?? 0
+            guard forced || token != lastToken else { continue }
+            lastToken = token
+            post(.data(loader.load(selectedRun: want.0, selectedModel: want.1)))
+        }
+    }
+
+    func perform(_ effect: Effect) {
+        switch effect {
+        case .quit: break
+        case .reload: lock.withLock { reloadRequested = true; lock.broadcast() }
+        case .select(let run, let model):
+            lock.withLock {
+                wanted = (run ?? wanted.run, model ?? wanted.model)
+                reloadRequested = true
+                lock.broadcast()
+            }
+        case .startRun(let pipeline):
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: slipwayPath)
+            p.arguments = ["-C", workspace.root, "run", pipeline]
+            p.standardInput = FileHandle.nullDevice
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            do {
+                try p.run()
+                post(.notice("started a run of \(pipeline) (pid \(p.processIdentifier))", isError: false))
+            } catch {
+                post(.notice("could not start \(pipeline): \(error)", isError: true))
+            }
+            lock.withLock { reloadRequested = true; lock.broadcast() }
+        case .cancelRun(let id):
+            guard let run = try? loader.registry.run(id: id) else { return }
+            guard run.host == Provenance.hostName() else {
+                post(.notice("run \(id) runs on \(run.host): cancel it there", isError: true))
+                return
+            }
+            if kill(run.pid, SIGTERM) == 0 {
+                post(.notice("cancelling run \(id): its stages are being stopped", isError: false))
+            } else {
+                post(.notice("run \(id)'s process \(run.pid) is gone; the next command marks it interrupted", isError: true))
+            }
+        case .promote(let model, let version, let env):
+            do {
+                let e = try loader.registry.setAlias(model: model, environment: env, version: version, actor: Provenance.currentUser(),
+                                                     reason: "promoted from the console")
+                post(.notice("\(model):\(version) → \(env)" + (e.previousVersion.map { " (was :\($0))" } ?? ""), isError: false))
+            } catch {
+                post(.notice("promotion failed: \(error)", isError: true))
+            }
+        case .setTheme(let name):
+            do {
+                let t = try Theme.named(name)
+                theme = ResolvedTheme(t, colors: device.colorCount, noColor: noColor)
+                state.themeName = name
+                renderer.invalidate()
+                post(.notice("theme \(name)" + (noColor ? " (NO_COLOR is set: shown without colour)" : ""), isError: false))
+            } catch {
+                post(.notice("\(error)", isError: true))
+            }
+        }
+    }
+}

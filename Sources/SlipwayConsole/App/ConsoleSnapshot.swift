@@ -1,0 +1,162 @@
+import Foundation
+import SlipwayEngine
+
+/// Everything the console shows, read from the registry in one go off the UI
+/// thread. Plain values: screens render from this and never touch the registry.
+public struct ConsoleSnapshot: Sendable {
+    public struct RunDetail: Sendable {
+        public var run: RunRecord
+        public var stages: [StageRunRecord]
+        /// Stage → metric key → points (step order).
+        public var series: [String: [String: [Double]]]
+        public var logTail: [String]
+        public var logStage: String?
+    }
+
+    public struct DriftRow: Sendable {
+        public var runID: Int64
+        public var dataset: String
+        public var report: ValidationReport
+    }
+
+    public var project = ""
+    public var workspace = ""
+    public var pipelines: [String] = []
+    public var environments: [String] = []
+    public var runs: [RunRecord] = []
+    public var runCount = 0
+    public var detail: RunDetail?
+    public var models: [ModelSummary] = []
+    public var versions: [ModelVersionRecord] = []
+    public var versionParams: [String: String] = [:]
+    public var versionMetrics: [String: Double] = [:]
+    public var comparison: MetricComparison?
+    public var comparisonLabels = ("", "")
+    /// Per gated metric: its value in each registered version, oldest first.
+    public var metricHistory: [String: [Double]] = [:]
+    public var drift: [DriftRow] = []
+    public var audit: [AuditEvent] = []
+    public var auditProblem: String?
+    public var auditVerified = false
+    public var now: Millis = 0
+    public var specError: String?
+
+    public init() {}
+}
+
+/// Reads a snapshot. Cheap enough to run four times a second on big registries:
+/// every list is bounded.
+public final class ConsoleLoader: @unchecked Sendable {
+    public let workspace: Workspace
+    public let registry: SQLiteRegistry
+    public static let runLimit = 500
+    public static let auditLimit = 1_000
+    /// The audit chain is verified incrementally: each load checks only new events.
+    private var verifiedUpTo: AuditEvent?
+    private var chainProblem: String?
+    private let lock = NSLock()
+
+    public init(workspace: Workspace, registry: SQLiteRegistry) {
+        self.workspace = workspace
+        self.registry = registry
+    }
+
+    public func load(selectedRun: Int64?, selectedModel: String?, logLines: Int = 200) -> ConsoleSnapshot {
+        var s = ConsoleSnapshot()
+        s.now = Clock.nowMillis()
+        s.workspace = workspace.root
+        var spec: WorkspaceSpec?
+        do { spec = try workspace.loadSpec().spec } catch { s.specError = "\(error)".split(separator: "\n").first.map(String.init) }
+        s.project = spec?.project ?? "(slipway.yaml does not parse)"
+        s.pipelines = spec?.pipelines.map(\.name) ?? []
+        s.environments = spec?.environments.map(\.name) ?? []
+        s.runs = (try? registry.runs(limit: Self.runLimit, offset: 0)) ?? []
+        s.runCount = (try? registry.runCount()) ?? s.runs.count
+        if let id = selectedRun ?? s.runs.first?.id, let run = try? registry.run(id: id) {
+            let stages = (try? registry.stageRuns(runID: id)) ?? []
+            var series: [String: [String: [Double]]] = [:]
+            for m in (try? registry.metrics(runID: id)) ?? [] { series[m.stage, default: [:]][m.key, default: []].append(m.value) }
+            let logStage = stages.last { $0.status == .running }?.stage ?? stages.last { $0.status == .failed }?.stage
+                ?? stages.last { $0.startedAt != nil }?.stage
+            var tail: [String] = []
+            if let name = logStage, let rel = stages.first(where: { $0.stage == name })?.logPath {
+                tail = Self.tail(path: workspace.root + "/" + rel, lines: logLines)
+            }
+            s.detail = .init(run: run, stages: stages, series: series, logTail: tail, logStage: logStage)
+        }
+        s.models = (try? registry.models()) ?? []
+        let model = selectedModel ?? s.models.first?.name
+        if let model {
+            s.versions = (try? registry.modelVersions(model: model, limit: 200)) ?? []
+            if let v = s.versions.first {
+                s.versionParams = (try? registry.params(runID: v.runID)) ?? [:]
+                s.versionMetrics = GateEvaluator.lastValues((try? registry.metrics(runID: v.runID)) ?? [])
+            }
+        }
+        if let spec, let pipeline = spec.pipelines.first(where: { $0.modelName == model }) ?? spec.pipelines.first {
+            let gates = pipeline.stages.flatMap { st in st.gates.map { (stage: st.name, gate: $0, policy: st.onNoBaseline) } }
+            let env = pipeline.stages.first { !$0.gates.isEmpty }?.baseline ?? "production"
+            // The candidate: the newest run of the pipeline that reported a gated metric
+            // (a run still training has nothing to compare yet), else the newest run.
+            let gatedKeys = Set(gates.map(\.gate.metric))
+            let recent = s.runs.filter { $0.pipeline == pipeline.name }.prefix(20)
+            let candidate = recent.first { r in ((try? registry.metrics(runID: r.id)) ?? []).contains { gatedKeys.contains($0.key) } }
+                ?? recent.first
+            if let latest = candidate ?? (try? registry.latestRun(pipeline: pipeline.name)) {
+                var base: [MetricRecord] = []
+                var label = "\(env): none"
+                var has = false
+                if let live = try? registry.alias(model: pipeline.modelName, environment: env, at: nil),
+                   let v = try? registry.modelVersion(model: pipeline.modelName, version: live) {
+                    base = (try? registry.metrics(runID: v.runID)) ?? []
+                    label = "\(v.model):\(v.version) (\(env))"
+                    has = true
+                }
+                let cand = (try? registry.metrics(runID: latest.id)) ?? []
+                s.comparison = MetricComparison.build(baseline: base, candidate: cand, gates: gates, hasBaseline: has)
+                s.comparisonLabels = (label, "run \(latest.id)")
+                let versions = ((try? registry.modelVersions(model: pipeline.modelName, limit: 50)) ?? []).reversed()
+                for v in versions {
+                    let values = GateEvaluator.lastValues((try? registry.metrics(runID: v.runID)) ?? [])
+                    for g in gates { if let x = values[g.gate.metric] { s.metricHistory[g.gate.metric, default: []].append(x) } }
+                }
+            }
+        }
+        for run in s.runs.prefix(100) {
+            for v in (try? registry.validations(runID: run.id)) ?? [] {
+                if let report = try? ValidationReport.decoder.decode(ValidationReport.self, from: Data(v.report.utf8)) {
+                    s.drift.append(.init(runID: run.id, dataset: v.dataset, report: report))
+                }
+            }
+        }
+        lock.withLock {
+            if chainProblem == nil {
+                while true {
+                    let batch = (try? registry.auditEvents(after: verifiedUpTo?.seq ?? 0, limit: 50_000)) ?? []
+                    if batch.isEmpty { break }
+                    if let problem = AuditChain.verify(batch, after: verifiedUpTo) { chainProblem = problem.description; break }
+                    verifiedUpTo = batch.last
+                }
+            }
+            s.auditProblem = chainProblem
+        }
+        s.auditVerified = true
+        let lastSeq = lock.withLock { verifiedUpTo?.seq ?? 0 }
+        let from = max(0, lastSeq - Int64(Self.auditLimit))
+        s.audit = ((try? registry.auditEvents(after: from, limit: Self.auditLimit + 10_000)) ?? []).suffix(Self.auditLimit).reversed()
+        return s
+    }
+
+    /// The last lines of a log, read from its end.
+    static func tail(path: String, lines: Int) -> [String] {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return [] }
+        defer { try? handle.close() }
+        let size = (try? handle.seekToEnd()) ?? 0
+        let chunk: UInt64 = min(size, 256 * 1024)
+        try? handle.seek(toOffset: size - chunk)
+        let data = handle.readData(ofLength: Int(chunk))
+        let text = String(decoding: data, as: UTF8.self)
+        return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines + 1).map { TerminalText.sanitize($0) }
+            .reversed().drop { $0.isEmpty }.reversed()
+    }
+}

@@ -1,0 +1,364 @@
+import Foundation
+
+public enum Tab: Int, Sendable, CaseIterable {
+    case runs, evals, drift, approvals, registry, deployments, audit
+
+    public var title: String {
+        switch self {
+        case .runs: return "Runs"
+        case .evals: return "Evals"
+        case .drift: return "Drift"
+        case .approvals: return "Approvals"
+        case .registry: return "Registry"
+        case .deployments: return "Deployments"
+        case .audit: return "Audit"
+        }
+    }
+
+    var scope: Scope {
+        switch self {
+        case .runs: return .runs
+        case .registry: return .registry
+        default: return .global
+        }
+    }
+}
+
+/// A dialog that asks before anything changes.
+public struct Dialog: Sendable, Equatable {
+    public enum Purpose: Sendable, Equatable {
+        case startRun(pipelines: [String])
+        case cancelRun(runID: Int64)
+        case promote(model: String, version: Int, environments: [String])
+        case info
+    }
+
+    public var title: String
+    public var lines: [String]
+    public var purpose: Purpose
+    /// The choice list (pipelines, environments), if any, and the chosen one.
+    public var choices: [String] = []
+    public var choice = 0
+    public var buttons: [String]
+    public var button = 0
+}
+
+/// What the console asks the outside world to do.
+public enum Effect: Sendable, Equatable {
+    case reload
+    case select(run: Int64?, model: String?)
+    case startRun(pipeline: String)
+    case cancelRun(runID: Int64)
+    case promote(model: String, version: Int, environment: String)
+    case setTheme(String)
+    case quit
+}
+
+public enum Message: Sendable {
+    case event(InputEvent)
+    case data(ConsoleSnapshot)
+    case notice(String, isError: Bool)
+}
+
+/// The whole state of the console; screens are pure functions of it.
+public struct ConsoleState: Sendable {
+    public var tab: Tab = .runs
+    public var snapshot = ConsoleSnapshot()
+    public var rows: [Tab: Int] = [:]
+    public var filter = ""
+    public var editingFilter = false
+    public var commandLine: String?
+    public var helpVisible = false
+    public var helpScroll = 0
+    public var dialog: Dialog?
+    public var notice: (text: String, isError: Bool)?
+    public var themeName = "dark"
+    public var ascii = false
+    public var width = 120
+    public var height = 40
+    public var followLog = true
+    public var keyMap = KeyMap.defaults
+    public var quit = false
+
+    public init() {}
+
+    public var glyphs: Glyphs { Glyphs(ascii: ascii) }
+    public var row: Int { rows[tab] ?? 0 }
+
+    /// Rows of the current tab's list after the filter.
+    public var listCount: Int { visibleIndices.count }
+
+    public var visibleIndices: [Int] {
+        let items = listTexts
+        guard !filter.isEmpty else { return Array(items.indices) }
+        let needle = filter.lowercased()
+        return items.indices.filter { items[$0].lowercased().contains(needle) }
+    }
+
+    /// A text per list row, for the filter.
+    var listTexts: [String] {
+        let s = snapshot
+        switch tab {
+        case .runs: return s.runs.map { "\($0.id) \($0.pipeline) \($0.status.rawValue) \($0.trigger) \($0.gitCommit ?? "")" }
+        case .evals: return s.comparison?.rows.map(\.metric) ?? []
+        case .drift: return s.drift.flatMap { d in d.report.drift.map { "\(d.runID) \(d.dataset) \($0.column)" } }
+        case .registry: return s.versions.map { "\($0.model):\($0.version) \($0.createdBy) \($0.gitCommit ?? "")" }
+        case .audit: return s.audit.map { "\($0.seq) \($0.kind) \($0.subject) \($0.actor) \($0.payload)" }
+        case .approvals, .deployments: return s.environments
+        }
+    }
+
+    public var selectedRun: RunRecord? {
+        guard tab == .runs else { return snapshot.detail?.run }
+        let vis = visibleIndices
+        guard row < vis.count else { return nil }
+        return snapshot.runs[vis[row]]
+    }
+
+    public var selectedVersion: ModelVersionRecord? {
+        let vis = visibleIndices
+        guard tab == .registry, row < vis.count else { return nil }
+        return snapshot.versions[vis[row]]
+    }
+
+    // MARK: - Update
+
+    /// Applies one message; returns the effects to carry out.
+    public mutating func update(_ message: Message) -> [Effect] {
+        switch message {
+        case .data(let snap):
+            let selected = selectedRun?.id
+            snapshot = snap
+            // Keep the same run selected when new runs arrive on top.
+            if tab == .runs, let selected, let i = visibleIndices.firstIndex(where: { snapshot.runs[$0].id == selected }) { rows[.runs] = i }
+            clampRow()
+            return []
+        case .notice(let text, let isError):
+            notice = (text, isError)
+            return []
+        case .event(.resize(let w, let h)):
+            width = w
+            height = h
+            return []
+        case .event(.mouse(let x, let y, let kind)):
+            return mouse(x: x, y: y, kind: kind)
+        case .event(.key(let key)):
+            return self.key(key)
+        }
+    }
+
+    mutating func clampRow() {
+        let n = listCount
+        rows[tab] = n == 0 ? 0 : min(max(0, row), n - 1)
+    }
+
+    mutating func key(_ key: Key) -> [Effect] {
+        if key == .ctrl("c") { quit = true; return [.quit] }
+        if dialog != nil { return dialogKey(key) }
+        if commandLine != nil { return commandKey(key) }
+        if editingFilter { return filterKey(key) }
+        if helpVisible {
+            switch key {
+            case .escape, .char("?"), .char("q"): helpVisible = false
+            case .char("j"), .down: helpScroll += 1
+            case .char("k"), .up: helpScroll = max(0, helpScroll - 1)
+            default: break
+            }
+            return []
+        }
+        guard let action = keyMap.action(for: key, scope: tab.scope) else { return [] }
+        return perform(action)
+    }
+
+    mutating func perform(_ action: Action) -> [Effect] {
+        notice = nil
+        let page = max(1, height - 8)
+        switch action {
+        case .down: rows[tab] = row + 1; clampRow(); return selectionEffects()
+        case .up: rows[tab] = row - 1; clampRow(); return selectionEffects()
+        case .top: rows[tab] = 0; return selectionEffects()
+        case .bottom: rows[tab] = max(0, listCount - 1); return selectionEffects()
+        case .pageDown: rows[tab] = row + page; clampRow(); return selectionEffects()
+        case .pageUp: rows[tab] = row - page; clampRow(); return selectionEffects()
+        case .open:
+            if tab == .runs { return selectionEffects() }
+            if tab == .registry, let v = selectedVersion { notice = ("\(v.model):\(v.version) · run \(v.runID) · digest \(v.artifactDigest.prefix(12))", false) }
+            return []
+        case .back:
+            if !filter.isEmpty { filter = ""; clampRow() }
+            return []
+        case .nextTab: switchTab(Tab(rawValue: (tab.rawValue + 1) % Tab.allCases.count)!); return selectionEffects()
+        case .previousTab: switchTab(Tab(rawValue: (tab.rawValue + Tab.allCases.count - 1) % Tab.allCases.count)!); return selectionEffects()
+        case .tab1, .tab2, .tab3, .tab4, .tab5, .tab6, .tab7:
+            let n = Int(action.rawValue.dropFirst(3))! - 1
+            switchTab(Tab(rawValue: n)!)
+            return selectionEffects()
+        case .filter: editingFilter = true; filter = ""; return []
+        case .nextMatch, .previousMatch:
+            guard listCount > 0 else { return [] }
+            rows[tab] = (row + (action == .nextMatch ? 1 : listCount - 1)) % listCount
+            return selectionEffects()
+        case .command: commandLine = ""; return []
+        case .help: helpVisible = true; helpScroll = 0; return []
+        case .quit, .forceQuit: quit = true; return [.quit]
+        case .refresh: return [.reload]
+        case .follow: followLog.toggle(); notice = (followLog ? "following the log" : "log paused", false); return []
+        case .startRun:
+            let pipelines = snapshot.pipelines
+            guard !pipelines.isEmpty else { notice = ("cannot start a run: slipway.yaml declares no pipeline (or does not parse)", true); return [] }
+            dialog = Dialog(title: "Start a run?", lines: ["Runs the chosen pipeline now, in the background,", "as `slipway run PIPELINE` would."],
+                            purpose: .startRun(pipelines: pipelines), choices: pipelines, buttons: ["Start", "Cancel"])
+            return []
+        case .cancelRun:
+            guard let run = selectedRun else { notice = ("no run selected", true); return [] }
+            guard run.status == .running else { notice = ("run \(run.id) is \(run.status.rawValue): only a running run can be cancelled", true); return [] }
+            let running = snapshot.detail?.run.id == run.id ? snapshot.detail!.stages.filter { $0.status == .running }.map(\.stage) : []
+            dialog = Dialog(title: "Cancel run \(run.id)?",
+                            lines: ["Stops run \(run.id) (\(run.pipeline)) on \(run.host):",
+                                    running.isEmpty ? "its running stages get SIGTERM, then SIGKILL after 5 s;"
+                                                    : "stage \(running.joined(separator: ", ")) gets SIGTERM, then SIGKILL after 5 s;",
+                                    "stages not yet started are cancelled; finished ones stay cached."],
+                            purpose: .cancelRun(runID: run.id), buttons: ["Cancel the run", "Keep it running"])
+            return []
+        case .promote:
+            guard let v = selectedVersion else { notice = ("select a version in the Registry tab first", true); return [] }
+            let envs = snapshot.environments
+            guard !envs.isEmpty else { notice = ("cannot promote: slipway.yaml declares no environments", true); return [] }
+            let live = snapshot.models.first { $0.name == v.model }?.environments ?? [:]
+            dialog = Dialog(title: "Promote \(v.model):\(v.version)?",
+                            lines: ["Makes \(v.model):\(v.version) the live version in the chosen environment.",
+                                    "Now live: " + (envs.map { "\($0) \(live[$0].map { ":\($0)" } ?? "—")" }.joined(separator: ", ")),
+                                    "Recorded in the alias history and the audit trail."],
+                            purpose: .promote(model: v.model, version: v.version, environments: envs), choices: envs,
+                            choice: envs.firstIndex(of: "production") ?? 0, buttons: ["Promote", "Cancel"])
+            return []
+        }
+    }
+
+    mutating func switchTab(_ t: Tab) {
+        tab = t
+        filter = ""
+        editingFilter = false
+        clampRow()
+    }
+
+    func selectionEffects() -> [Effect] {
+        switch tab {
+        case .runs: return [.select(run: selectedRun?.id, model: nil)]
+        case .registry: return []
+        default: return []
+        }
+    }
+
+    mutating func dialogKey(_ key: Key) -> [Effect] {
+        guard var d = dialog else { return [] }
+        switch key {
+        case .escape: dialog = nil; return []
+        case .char("j"), .down: if !d.choices.isEmpty { d.choice = min(d.choices.count - 1, d.choice + 1) }
+        case .char("k"), .up: if !d.choices.isEmpty { d.choice = max(0, d.choice - 1) }
+        case .tab, .right, .char("l"): d.button = (d.button + 1) % d.buttons.count
+        case .backTab, .left, .char("h"): d.button = (d.button + d.buttons.count - 1) % d.buttons.count
+        case .enter:
+            dialog = nil
+            guard d.button == 0 else { return [] }
+            return confirm(d)
+        default: break
+        }
+        dialog = d
+        return []
+    }
+
+    /// The effect of confirming a dialog.
+    func confirm(_ d: Dialog) -> [Effect] {
+        switch d.purpose {
+        case .startRun(let pipelines): return [.startRun(pipeline: pipelines[d.choice])]
+        case .cancelRun(let id): return [.cancelRun(runID: id)]
+        case .promote(let model, let version, let envs): return [.promote(model: model, version: version, environment: envs[d.choice])]
+        case .info: return []
+        }
+    }
+
+    mutating func filterKey(_ key: Key) -> [Effect] {
+        switch key {
+        case .escape: editingFilter = false; filter = ""
+        case .enter: editingFilter = false
+        case .backspace: if !filter.isEmpty { filter.removeLast() }
+        case .char(let c): filter.append(c); rows[tab] = 0
+        default: break
+        }
+        clampRow()
+        return []
+    }
+
+    mutating func commandKey(_ key: Key) -> [Effect] {
+        guard var line = commandLine else { return [] }
+        switch key {
+        case .escape: commandLine = nil; return []
+        case .backspace: if line.isEmpty { commandLine = nil; return [] }; line.removeLast()
+        case .char(let c): line.append(c)
+        case .enter:
+            commandLine = nil
+            return run(command: line.trimmingWhitespace())
+        default: break
+        }
+        commandLine = line
+        return []
+    }
+
+    /// `:runs`, `:evals` … `:audit`, `:theme NAME`, `:ascii`, `:q`.
+    mutating func run(command: String) -> [Effect] {
+        let parts = command.split(separator: " ").map(String.init)
+        guard let name = parts.first else { return [] }
+        if let t = Tab.allCases.first(where: { $0.title.lowercased() == name.lowercased() }) { switchTab(t); return selectionEffects() }
+        switch name {
+        case "q", "quit": quit = true; return [.quit]
+        case "theme":
+            guard parts.count == 2 else { notice = ("usage: :theme NAME (dark, light, high-contrast, monochrome)", true); return [] }
+            return [.setTheme(parts[1])]
+        case "ascii": ascii.toggle(); return []
+        case "help": helpVisible = true; return []
+        case "run": return perform(.startRun)
+        default:
+            notice = ("unknown command :\(name); try :runs, :evals, :drift, :approvals, :registry, :deployments, :audit, :theme NAME, :ascii, :q", true)
+            return []
+        }
+    }
+
+    mutating func mouse(x: Int, y: Int, kind: MouseKind) -> [Effect] {
+        switch kind {
+        case .wheelDown: return perform(.down)
+        case .wheelUp: return perform(.up)
+        case .click:
+            if y == 1 {
+                // The tab bar: find which title was clicked.
+                var col = 1
+                for t in Tab.allCases {
+                    let label = " \(t.rawValue + 1) \(t.title) "
+                    if x >= col && x < col + label.count { switchTab(t); return selectionEffects() }
+                    col += label.count + 1
+                }
+                return []
+            }
+            if let d = dialog, let (bx, by, _) = ConsoleView.dialogFrame(d, width: width, height: height) {
+                let buttonsY = by + ConsoleView.dialogHeight(d) - 2
+                if y == buttonsY {
+                    var col = bx + 2
+                    for (i, label) in d.buttons.enumerated() {
+                        let w = label.count + 4
+                        if x >= col && x < col + w { dialog?.button = i; return dialogKey(.enter) }
+                        col += w + 2
+                    }
+                }
+                return []
+            }
+            // A row of the main list.
+            let listTop = ConsoleView.listTop
+            if y >= listTop && y < height - 2 {
+                let offset = ConsoleView.scrollOffset(row: row, visible: height - 2 - listTop - 1)
+                let target = y - listTop + offset
+                if target < listCount { rows[tab] = target; return selectionEffects() }
+            }
+            return []
+        }
+    }
+}

@@ -1,0 +1,318 @@
+import Foundation
+
+/// A list with a header line inside a box, scrolled to keep the selection visible.
+enum ListView {
+    /// `rows` are (text, style) for each visible list index (already filtered).
+    static func draw(_ b: inout ScreenBuffer, _ s: ConsoleState, x: Int, y: Int, w: Int, h: Int, title: String,
+                     header: String, rows: [(String, Style)], focused: Bool = true) {
+        Widgets.box(&b, x, y, w, h, title: title, glyphs: s.glyphs, focused: focused)
+        b.put(x + 1, y + 1, Widgets.fit(header, w - 2, glyphs: s.glyphs), Style(fg: .muted, bold: true))
+        let visible = h - 3
+        let offset = ConsoleView.scrollOffset(row: s.row, visible: visible)
+        if rows.isEmpty {
+            b.put(x + 2, y + 2, s.filter.isEmpty ? "(nothing here yet)" : "(no row matches /\(s.filter))", .muted, maxWidth: w - 4)
+        }
+        for i in 0..<min(visible, max(0, rows.count - offset)) {
+            let (text, style) = rows[offset + i]
+            let selected = offset + i == s.row && focused
+            b.put(x + 1, y + 2 + i, Widgets.fit(text, w - 2, glyphs: s.glyphs), selected ? .selected : style)
+        }
+        if rows.count > visible {
+            b.put(x + w - 12, y + h - 1, " \(offset + 1)-\(min(rows.count, offset + visible))/\(rows.count) ", .muted)
+        }
+    }
+}
+
+enum RunsScreen {
+    static func render(_ b: inout ScreenBuffer, _ s: ConsoleState, y: Int, h: Int) {
+        let g = s.glyphs
+        let snap = s.snapshot
+        let leftW = max(36, s.width * 45 / 100)
+        let wide = leftW >= 52
+        let rows = s.visibleIndices.map { i -> (String, Style) in
+            let r = snap.runs[i]
+            let took = r.duration.map(Durations.format) ?? (r.status == .running ? Durations.format(Double(snap.now - r.startedAt) / 1000) : "—")
+            let commit = r.gitCommit.map { String($0.prefix(7)) } ?? "—"
+            var text = "\(g.symbol(StageStatusSymbol(rawValue: r.status.rawValue) ?? .pending)) "
+                + Widgets.fit(String(r.id), 5, glyphs: g, alignRight: true) + " " + Widgets.fit(r.pipeline, 10, glyphs: g) + " "
+            if wide { text += Widgets.fit(r.trigger, 12, glyphs: g) + " " + Widgets.fit(commit, 7, glyphs: g) + " " }
+            text += Widgets.fit(Widgets.age(r.startedAt, now: snap.now), 4, glyphs: g, alignRight: true) + " "
+                + Widgets.fit(took, 6, glyphs: g, alignRight: true)
+            return (text, runStyle(r.status))
+        }
+        ListView.draw(&b, s, x: 0, y: y, w: leftW, h: h, title: "Runs (\(snap.runCount))",
+                      header: wide ? "      # pipeline   trigger      commit   age   took" : "      # pipeline    age   took", rows: rows)
+        detail(&b, s, x: leftW, y: y, w: s.width - leftW, h: h)
+    }
+
+    static func runStyle(_ status: RunStatus) -> Style {
+        switch status {
+        case .running: return Style(fg: .accent)
+        case .succeeded: return .plain
+        case .failed: return Style(fg: .error)
+        case .cancelled, .interrupted: return Style(fg: .warning)
+        }
+    }
+
+    static func stageStyle(_ status: StageStatus) -> Style {
+        switch status {
+        case .running: return Style(fg: .accent, bold: true)
+        case .succeeded: return Style(fg: .success)
+        case .cached: return Style(fg: .muted)
+        case .failed: return Style(fg: .error, bold: true)
+        case .cancelled, .interrupted: return Style(fg: .warning)
+        case .pending: return .muted
+        }
+    }
+
+    static func detail(_ b: inout ScreenBuffer, _ s: ConsoleState, x: Int, y: Int, w: Int, h: Int) {
+        let g = s.glyphs
+        guard let d = s.snapshot.detail, d.run.id == s.selectedRun?.id || s.selectedRun == nil else {
+            Widgets.box(&b, x, y, w, h, title: "run", glyphs: g)
+            b.put(x + 2, y + 2, s.snapshot.runs.isEmpty ? "No runs yet: press r to start one." : "loading…", .muted)
+            return
+        }
+        let r = d.run
+        let title = "run \(r.id) · \(r.pipeline) · \(r.trigger)" + (r.gitCommit.map { " · \($0.prefix(7))" } ?? "")
+        let stagesH = min(d.stages.count + 2, max(4, h / 3))
+        Widgets.box(&b, x, y, w, stagesH, title: TerminalText.sanitize(title), glyphs: g, focused: false)
+        for (i, st) in d.stages.prefix(stagesH - 2).enumerated() {
+            let yy = y + 1 + i
+            var col = b.put(x + 2, yy, g.symbol(StageStatusSymbol(rawValue: st.status.rawValue) ?? .pending), stageStyle(st.status))
+            col = b.put(col + 1, yy, Widgets.fit(TerminalText.sanitize(st.stage), 12, glyphs: g), stageStyle(st.status))
+            let took: String
+            if let dur = st.duration { took = Durations.format(dur) }
+            else if st.status == .running, let start = st.startedAt { took = Durations.format(Double(s.snapshot.now - start) / 1000) }
+            else { took = "—" }
+            col = b.put(col + 1, yy, Widgets.fit(took, 6, glyphs: g, alignRight: true), .plain)
+            var why = st.status == .failed ? (st.message ?? st.reason) : st.reason
+            if st.status == .running {
+                // Progress from the last step the stage reported against the most steps any metric reached.
+                let steps = d.series[st.stage]?.values.map(\.count).max() ?? 0
+                why = steps > 0 ? "step \(steps) · " + why : why
+            } else if st.status == .pending { why = "waits for its upstream" }
+            b.put(col + 2, yy, TerminalText.sanitize(why), st.status == .failed ? .error : .muted, maxWidth: x + w - col - 4)
+        }
+        // Metrics: a sparkline per key of the stage in focus (running, else the last one with metrics).
+        let focusStage = d.stages.last { $0.status == .running }?.stage ?? d.stages.last { d.series[$0.stage] != nil }?.stage
+        let metrics = focusStage.flatMap { d.series[$0] } ?? [:]
+        let metricsH = min(metrics.count + 2, max(3, (h - stagesH) / 3))
+        var yy = y + stagesH
+        if !metrics.isEmpty {
+            Widgets.box(&b, x, yy, w, metricsH, title: "metrics · \(focusStage ?? "")", glyphs: g)
+            for (i, key) in metrics.keys.sorted().prefix(metricsH - 2).enumerated() {
+                let values = metrics[key]!
+                let last = values.last.map(Gates.format) ?? "—"
+                var col = b.put(x + 2, yy + 1 + i, Widgets.fit(TerminalText.sanitize(key), 14, glyphs: g), .plain)
+                col = b.put(col + 1, yy + 1 + i, Widgets.fit(last, 9, glyphs: g, alignRight: true), Style(fg: .foreground, bold: true))
+                b.put(col + 1, yy + 1 + i, Widgets.sparkline(values, width: max(4, w - (col - x) - 16), ascii: s.ascii), Style(fg: .series1))
+                if values.count > 1 { b.put(x + w - 13, yy + 1 + i, "(\(values.count) pts)", .muted) }
+            }
+            yy += metricsH
+        }
+        let logH = y + h - yy
+        guard logH >= 3 else { return }
+        let logTitle = "\(d.logStage ?? "") · log" + (s.followLog ? " (follow)" : " (paused: f follows)")
+        Widgets.box(&b, x, yy, w, logH, title: TerminalText.sanitize(logTitle), glyphs: g)
+        let lines = d.logTail.suffix(logH - 2)
+        for (i, line) in lines.enumerated() {
+            b.put(x + 2, yy + 1 + i, line.replacingOccurrences(of: "\t", with: "    "), .plain, maxWidth: w - 4)
+        }
+    }
+}
+
+enum EvalsScreen {
+    static func render(_ b: inout ScreenBuffer, _ s: ConsoleState, y: Int, h: Int) {
+        let g = s.glyphs
+        guard let c = s.snapshot.comparison else {
+            Widgets.box(&b, 0, y, s.width, h, title: "Evals", glyphs: g)
+            b.put(2, y + 2, "No evaluation yet: run a pipeline with metrics (and gates:) to compare it with production.", .muted, maxWidth: s.width - 4)
+            return
+        }
+        let (base, cand) = s.snapshot.comparisonLabels
+        let rows = s.visibleIndices.map { i -> (String, Style) in
+            let r = c.rows[i]
+            var text = Widgets.fit(TerminalText.sanitize(r.metric), 18, glyphs: g) + " "
+            text += Widgets.fit(r.baseline.map(Gates.format) ?? "—", 11, glyphs: g, alignRight: true) + " "
+            text += Widgets.fit(r.candidate.map(Gates.format) ?? "—", 11, glyphs: g, alignRight: true) + " "
+            text += Widgets.fit(r.delta.map(MetricComparison.signed) ?? "—", 10, glyphs: g, alignRight: true) + "  "
+            text += Widgets.fit(r.gate?.condition ?? "", 22, glyphs: g) + " "
+            text += r.gate.map { $0.passed ? "\(s.ascii ? "+" : "✓") pass" : "\(s.ascii ? "x" : "✗") FAIL" } ?? ""
+            return (text, r.gate.map { $0.passed ? Style.success : Style.error } ?? .plain)
+        }
+        let tableH = max(6, h * 55 / 100)
+        ListView.draw(&b, s, x: 0, y: y, w: s.width, h: tableH, title: TerminalText.sanitize("\(cand) (candidate) vs \(base)"),
+                      header: "metric               production   candidate      delta  gate                   result", rows: rows)
+        let failed = c.failedGates.count
+        let summary = c.gateCount == 0 ? "no gates declared" : "\(c.gateCount) gates · \(c.gateCount - failed) pass · \(failed) fail"
+        b.put(2, y + tableH - 1, " \(summary) ", failed > 0 ? .error : .success)
+        // The arithmetic of each gate, then the history of the selected metric across versions.
+        var yy = y + tableH
+        let lowerH = h - tableH
+        Widgets.box(&b, 0, yy, s.width, lowerH, title: "gate arithmetic · history across versions", glyphs: g)
+        yy += 1
+        for gate in c.rows.compactMap(\.gate).prefix(max(0, lowerH / 2 - 1)) {
+            b.put(2, yy, TerminalText.sanitize(gate.explanation), gate.passed ? .plain : .error, maxWidth: s.width - 4)
+            yy += 1
+        }
+        let vis = s.visibleIndices
+        if s.row < vis.count {
+            let metric = c.rows[vis[s.row]].key
+            if let history = s.snapshot.metricHistory[metric], history.count > 1, y + h - 1 - yy > 2 {
+                b.put(2, yy, "\(metric) in the last \(history.count) versions:", .muted)
+                Widgets.lineChart(&b, 2, yy + 1, s.width - 4, y + h - 2 - yy - 1, values: history,
+                                  threshold: c.rows[vis[s.row]].gate?.threshold, ascii: s.ascii)
+            }
+        }
+    }
+}
+
+enum DriftScreen {
+    struct Item { var run: Int64; var dataset: String; var drift: ValidationReport.ColumnDrift }
+
+    static func items(_ s: ConsoleState) -> [Item] {
+        s.snapshot.drift.flatMap { d in d.report.drift.map { Item(run: d.runID, dataset: d.dataset, drift: $0) } }
+    }
+
+    static func render(_ b: inout ScreenBuffer, _ s: ConsoleState, y: Int, h: Int) {
+        let g = s.glyphs
+        let all = items(s)
+        let rows = s.visibleIndices.map { i -> (String, Style) in
+            let it = all[i]
+            let mark = it.drift.drifted ? (s.ascii ? "^" : "▲") : (s.ascii ? "." : "·")
+            let text = "\(mark) " + Widgets.fit(String(it.run), 5, glyphs: g, alignRight: true) + " "
+                + Widgets.fit(TerminalText.sanitize(it.dataset), 18, glyphs: g) + " " + Widgets.fit(TerminalText.sanitize(it.drift.column), 14, glyphs: g) + " "
+                + Widgets.fit(it.drift.method, 20, glyphs: g) + " " + Widgets.fit(Gates.format(it.drift.statistic), 11, glyphs: g, alignRight: true)
+                + " / " + Gates.format(it.drift.threshold)
+            return (text, it.drift.drifted ? .warning : .plain)
+        }
+        let listH = max(6, h / 2)
+        ListView.draw(&b, s, x: 0, y: y, w: s.width, h: listH, title: "Drift (validation stages)",
+                      header: "    run dataset            column         method                  score / threshold", rows: rows)
+        let lowerY = y + listH, lowerH = h - listH
+        let vis = s.visibleIndices
+        guard s.row < vis.count else {
+            Widgets.box(&b, 0, lowerY, s.width, lowerH, title: "score over runs", glyphs: g)
+            b.put(2, lowerY + 1, "No drift reports yet: a `uses: validate` stage with `reference:` produces them.", .muted, maxWidth: s.width - 4)
+            return
+        }
+        let sel = all[vis[s.row]]
+        // The same column's score in every run, oldest first.
+        let history = all.filter { $0.dataset == sel.dataset && $0.drift.column == sel.drift.column }.reversed().map(\.drift.statistic)
+        Widgets.box(&b, 0, lowerY, s.width, lowerH, title: TerminalText.sanitize("\(sel.drift.column) · \(sel.drift.method) over runs · threshold \(Gates.format(sel.drift.threshold))"), glyphs: g)
+        b.put(2, lowerY + 1, TerminalText.sanitize(sel.drift.detail), sel.drift.drifted ? .warning : .plain, maxWidth: s.width - 4)
+        if lowerH > 4 {
+            Widgets.lineChart(&b, 2, lowerY + 2, s.width - 4, lowerH - 3, values: Array(history), threshold: sel.drift.threshold, ascii: s.ascii)
+        }
+    }
+}
+
+enum RegistryScreen {
+    static func render(_ b: inout ScreenBuffer, _ s: ConsoleState, y: Int, h: Int) {
+        let g = s.glyphs
+        let snap = s.snapshot
+        let model = snap.versions.first?.model ?? snap.models.first?.name
+        let live = snap.models.first { $0.name == model }?.environments ?? [:]
+        let rows = s.visibleIndices.map { i -> (String, Style) in
+            let v = snap.versions[i]
+            let envs = live.filter { $0.value == v.version }.map(\.key).sorted().joined(separator: ",")
+            let text = Widgets.fit(":\(v.version)", 6, glyphs: g) + " " + Widgets.fit("run \(v.runID)", 9, glyphs: g) + " "
+                + Widgets.fit(v.gitCommit.map { String($0.prefix(7)) } ?? "—", 8, glyphs: g) + " "
+                + Widgets.fit(Widgets.age(v.createdAt, now: snap.now), 5, glyphs: g, alignRight: true) + " "
+                + Widgets.fit(v.createdBy, 10, glyphs: g) + " " + Widgets.fit(String(v.artifactDigest.prefix(12)), 12, glyphs: g) + " " + envs
+            return (text, envs.isEmpty ? .plain : Style(fg: .success, bold: true))
+        }
+        let leftW = max(60, s.width * 58 / 100)
+        let title = model.map { "Registry · \($0) (\(snap.models.count) model\(snap.models.count == 1 ? "" : "s"))" } ?? "Registry"
+        ListView.draw(&b, s, x: 0, y: y, w: leftW, h: h, title: title,
+                      header: "version run       commit     age by         digest       live", rows: rows)
+        Widgets.box(&b, leftW, y, s.width - leftW, h, title: "lineage", glyphs: g)
+        guard let v = s.selectedVersion else {
+            b.put(leftW + 2, y + 2, model == nil ? "No model yet: a successful run registers one." : "", .muted, maxWidth: s.width - leftW - 4)
+            return
+        }
+        var yy = y + 1
+        let w = s.width - leftW - 4
+        func line(_ text: String, _ style: Style = .plain) { if yy < y + h - 1 { b.put(leftW + 2, yy, TerminalText.sanitize(text), style, maxWidth: w); yy += 1 } }
+        line("\(v.model):\(v.version)", .accent)
+        line("run \(v.runID) · pipeline \(v.pipeline)")
+        line("commit \(v.gitCommit ?? "—")")
+        line("by \(v.createdBy) · \(Widgets.age(v.createdAt, now: snap.now)) ago")
+        line("digest \(v.artifactDigest.prefix(24))")
+        if !v.description.isEmpty { line(v.description) }
+        let envs = snap.environments.map { "\($0) \(live[$0].map { ":\($0)" } ?? "—")" }.joined(separator: "  ")
+        if !envs.isEmpty { line("live: " + envs) }
+        if v.version == snap.versions.first?.version {
+            if !snap.versionParams.isEmpty { line("params", .muted) }
+            for (k, val) in snap.versionParams.sorted(by: { $0.key < $1.key }) { line("  \(k) = \(val)") }
+            if !snap.versionMetrics.isEmpty { line("metrics", .muted) }
+            for (k, val) in snap.versionMetrics.sorted(by: { $0.key < $1.key }) { line("  \(k) = \(Gates.format(val))") }
+        } else {
+            line("(params and metrics: `slipway models show \(v.model):\(v.version)`)", .muted)
+        }
+    }
+}
+
+enum AuditScreen {
+    static func render(_ b: inout ScreenBuffer, _ s: ConsoleState, y: Int, h: Int) {
+        let g = s.glyphs
+        let snap = s.snapshot
+        var top = y
+        if let problem = snap.auditProblem {
+            b.fill(0, y, s.width, 1, Style(fg: .background, bg: .error, bold: true))
+            b.put(1, y, "AUDIT CHAIN DOES NOT VERIFY: \(problem)", Style(fg: .background, bg: .error, bold: true, reverse: true), maxWidth: s.width - 2)
+            top += 1
+        }
+        let f = DateFormatter()
+        f.dateFormat = "MM-dd HH:mm:ss"
+        let rows = s.visibleIndices.map { i -> (String, Style) in
+            let e = snap.audit[i]
+            let text = Widgets.fit(String(e.seq), 6, glyphs: g, alignRight: true) + " "
+                + f.string(from: Date(timeIntervalSince1970: Double(e.timestamp) / 1000)) + " " + Widgets.fit(TerminalText.sanitize(e.actor), 10, glyphs: g) + " "
+                + Widgets.fit(e.kind, 16, glyphs: g) + " " + Widgets.fit(TerminalText.sanitize(e.subject), 24, glyphs: g) + " " + TerminalText.sanitize(e.payload)
+            return (text, e.kind.contains("interrupted") || e.payload.contains("\"failed\"") ? .warning : .plain)
+        }
+        let verified = snap.auditProblem == nil ? (snap.auditVerified ? " · chain verified" : "") : " · chain BROKEN"
+        ListView.draw(&b, s, x: 0, y: top, w: s.width, h: h - (top - y), title: "Audit (\(snap.audit.count) newest\(verified))",
+                      header: "   seq time           actor      kind             subject                  details", rows: rows)
+    }
+}
+
+enum InfoScreens {
+    static func approvals(_ b: inout ScreenBuffer, _ s: ConsoleState, y: Int, h: Int) {
+        Widgets.box(&b, 0, y, s.width, h, title: "Approvals", glyphs: s.glyphs)
+        let lines = [
+            "Nothing is pending.",
+            "",
+            "High-risk promotions (by the policy in slipway.yaml) will wait here for a named approver,",
+            "who signs them off with an Ed25519 key or rejects them with a comment. That arrives with",
+            "the approvals feature; until then `slipway promote` applies promotions directly.",
+        ]
+        for (i, l) in lines.enumerated() { b.put(2, y + 2 + i, l, i == 0 ? .plain : .muted, maxWidth: s.width - 4) }
+    }
+
+    static func deployments(_ b: inout ScreenBuffer, _ s: ConsoleState, y: Int, h: Int) {
+        let g = s.glyphs
+        Widgets.box(&b, 0, y, s.width, h, title: "Deployments", glyphs: g)
+        var yy = y + 2
+        let envs = s.snapshot.environments
+        if envs.isEmpty {
+            b.put(2, yy, "slipway.yaml declares no environments.", .muted)
+            return
+        }
+        b.put(2, yy, Widgets.fit("environment", 16, glyphs: g) + "live version", Style(fg: .muted, bold: true))
+        yy += 1
+        for env in envs {
+            let live = s.snapshot.models.compactMap { m in m.environments[env].map { "\(m.name):\($0)" } }
+            b.put(2, yy, Widgets.fit(env, 16, glyphs: g), .accent)
+            b.put(18, yy, live.isEmpty ? "nothing yet" : live.joined(separator: ", "), live.isEmpty ? .muted : .plain, maxWidth: s.width - 20)
+            yy += 1
+        }
+        yy += 1
+        for l in ["Deploy commands, canary steps with analysis, and roll back arrive with the deployments feature;",
+                  "for now a version goes live with `slipway promote MODEL:VERSION --to ENV` (or p in the Registry tab)."] {
+            b.put(2, yy, l, .muted, maxWidth: s.width - 4)
+            yy += 1
+        }
+    }
+}

@@ -1,0 +1,142 @@
+import Foundation
+
+/// Box drawing, bars and charts, in Unicode or plain ASCII.
+public struct Glyphs: Sendable {
+    public var ascii: Bool
+
+    public var h: String { ascii ? "-" : "─" }
+    public var v: String { ascii ? "|" : "│" }
+    public var tl: String { ascii ? "+" : "┌" }
+    public var tr: String { ascii ? "+" : "┐" }
+    public var bl: String { ascii ? "+" : "└" }
+    public var br: String { ascii ? "+" : "┘" }
+    public var barFull: String { ascii ? "#" : "█" }
+    public var barEmpty: String { ascii ? "." : "░" }
+    public var ellipsis: String { ascii ? "~" : "…" }
+
+    public func symbol(_ s: StageStatusSymbol) -> String {
+        switch s {
+        case .pending: return ascii ? "o" : "○"
+        case .running: return ascii ? "*" : "●"
+        case .succeeded: return ascii ? "+" : "✓"
+        case .failed: return ascii ? "x" : "✗"
+        case .cached: return ascii ? "=" : "≡"
+        case .cancelled: return ascii ? "-" : "⊘"
+        case .interrupted: return "!"
+        }
+    }
+}
+
+public enum StageStatusSymbol: String { case pending, running, succeeded, failed, cached, cancelled, interrupted }
+
+public enum Widgets {
+    /// A bordered box with a title in the top edge.
+    public static func box(_ b: inout ScreenBuffer, _ x: Int, _ y: Int, _ w: Int, _ h: Int, title: String, glyphs g: Glyphs, focused: Bool = false) {
+        guard w >= 2, h >= 2 else { return }
+        let style = focused ? Style(fg: .accent) : Style.border
+        b.put(x, y, g.tl, style)
+        b.put(x + w - 1, y, g.tr, style)
+        b.put(x, y + h - 1, g.bl, style)
+        b.put(x + w - 1, y + h - 1, g.br, style)
+        for xx in (x + 1)..<(x + w - 1) {
+            b.put(xx, y, g.h, style)
+            b.put(xx, y + h - 1, g.h, style)
+        }
+        for yy in (y + 1)..<(y + h - 1) {
+            b.put(x, yy, g.v, style)
+            b.put(x + w - 1, yy, g.v, style)
+        }
+        if !title.isEmpty { b.put(x + 2, y, " \(title) ", focused ? Style.accent : Style(fg: .foreground, bold: true), maxWidth: w - 4) }
+    }
+
+    /// `████████░░░░ 64%`
+    public static func progress(_ fraction: Double, width: Int, glyphs g: Glyphs) -> String {
+        let f = max(0, min(1, fraction.isFinite ? fraction : 0))
+        let filled = Int((f * Double(width)).rounded())
+        return String(repeating: g.barFull, count: filled) + String(repeating: g.barEmpty, count: width - filled)
+    }
+
+    /// A one-line chart of the last `width` values.
+    public static func sparkline(_ values: [Double], width: Int, ascii: Bool) -> String {
+        let vs = Array(values.suffix(width)).filter(\.isFinite)
+        guard let lo = vs.min(), let hi = vs.max() else { return "" }
+        let levels = ascii ? Array("_.-=+*#%@") : Array("▁▂▃▄▅▆▇█")
+        return String(vs.map { v in
+            let t = hi > lo ? (v - lo) / (hi - lo) : 0.5
+            return levels[min(levels.count - 1, Int(t * Double(levels.count - 1) + 0.5))]
+        })
+    }
+
+    /// A line chart in braille dots (2 × 4 dots a cell), with an optional
+    /// horizontal threshold line; ASCII draws `*` points and `-` for the threshold.
+    public static func lineChart(_ b: inout ScreenBuffer, _ x: Int, _ y: Int, _ w: Int, _ h: Int, values: [Double],
+                                 threshold: Double?, ascii: Bool) {
+        let vs = values.filter(\.isFinite)
+        guard w > 0, h > 0, !vs.isEmpty else { return }
+        var lo = vs.min()!, hi = vs.max()!
+        if let t = threshold { lo = min(lo, t); hi = max(hi, t) }
+        if hi == lo { hi = lo + 1 }
+        let dotsW = ascii ? w : w * 2, dotsH = ascii ? h : h * 4
+        var dots = Array(repeating: Array(repeating: false, count: dotsW), count: dotsH)
+        func row(_ v: Double) -> Int { dotsH - 1 - Int(((v - lo) / (hi - lo) * Double(dotsH - 1)).rounded()) }
+        var thresholdRow: Int?
+        if let t = threshold { thresholdRow = row(t) }
+        let n = vs.count
+        var previous: (Int, Int)?
+        for dx in 0..<dotsW {
+            let i = n == 1 ? 0 : Int((Double(dx) / Double(max(1, dotsW - 1)) * Double(n - 1)).rounded())
+            let r = row(vs[i])
+            if let (px, pr) = previous, px == dx - 1 {
+                for rr in min(pr, r)...max(pr, r) { dots[rr][dx] = true }
+            }
+            dots[r][dx] = true
+            previous = (dx, r)
+        }
+        if ascii {
+            for cy in 0..<h {
+                for cx in 0..<w {
+                    if dots[cy][cx] { b.put(x + cx, y + cy, "*", Style(fg: .series1)) }
+                    else if thresholdRow == cy { b.put(x + cx, y + cy, "-", Style(fg: .warning)) }
+                }
+            }
+            return
+        }
+        let bits: [[UInt32]] = [[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]]
+        for cy in 0..<h {
+            for cx in 0..<w {
+                var code: UInt32 = 0
+                for ry in 0..<4 { for rx in 0..<2 where dots[cy * 4 + ry][cx * 2 + rx] { code |= bits[ry][rx] } }
+                if code != 0 {
+                    b.put(x + cx, y + cy, String(UnicodeScalar(0x2800 + code)!), Style(fg: .series1))
+                } else if let tr = thresholdRow, tr / 4 == cy {
+                    b.put(x + cx, y + cy, "┄", Style(fg: .warning))
+                }
+            }
+        }
+    }
+
+    /// Pads or cuts text to exactly `width` columns.
+    public static func fit(_ text: String, _ width: Int, glyphs g: Glyphs, alignRight: Bool = false) -> String {
+        let w = ScreenBuffer.width(of: text)
+        if w <= width {
+            let pad = String(repeating: " ", count: width - w)
+            return alignRight ? pad + text : text + pad
+        }
+        var out = "", used = 0
+        for ch in text {
+            let cw = ScreenBuffer.width(of: ch)
+            if used + cw > width - 1 { break }
+            out.append(ch)
+            used += cw
+        }
+        return out + g.ellipsis + String(repeating: " ", count: max(0, width - used - 1))
+    }
+
+    public static func age(_ ms: Millis, now: Millis) -> String {
+        let s = max(0, (now - ms) / 1000)
+        if s < 60 { return "\(s)s" }
+        if s < 3600 { return "\(s / 60)m" }
+        if s < 86400 { return "\(s / 3600)h" }
+        return "\(s / 86400)d"
+    }
+}

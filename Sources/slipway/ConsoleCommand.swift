@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+import SlipwayConsole
+import SlipwayEngine
+
+struct Console: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The full-screen console (the default on a terminal).",
+        discussion: "Keys: ? in the console, or docs/keybindings.md. Themes: dark, light, high-contrast, monochrome, or ~/.config/slipway/themes/NAME.theme.")
+
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Colour theme (default $SLIPWAY_THEME, else dark).") var theme: String?
+    @Flag(help: "Draw with ASCII only (automatic when the locale is not UTF-8).") var ascii = false
+
+    func run() throws {
+        guard isatty(0) == 1, isatty(1) == 1 else {
+            throw Failure(status: .usage, message: "the console needs a terminal; use `slipway status` in scripts")
+        }
+        let (ws, registry) = try global.open()
+        let env = ProcessInfo.processInfo.environment
+        let themeName = theme ?? env["SLIPWAY_THEME"] ?? "dark"
+        do { _ = try Theme.named(themeName) } catch { throw Failure(status: .usage, message: "\(error)") }
+        var keyMap = KeyMap.defaults
+        let keyFile = (env["XDG_CONFIG_HOME"] ?? ((env["HOME"] ?? "") + "/.config")) + "/slipway/keys.conf"
+        if let data = FileManager.default.contents(atPath: keyFile) {
+            do { try keyMap.apply(overrides: String(decoding: data, as: UTF8.self), file: keyFile) }
+            catch { throw Failure(status: .usage, message: "\(error)") }
+        }
+        let noColor = !(env["NO_COLOR"] ?? "").isEmpty
+        let device = NcursesTerminal()
+        let restore = SignalTrap(signals: [SIGTERM, SIGHUP, SIGINT]) {
+            NcursesTerminal.current?.shutdown()
+            Foundation.exit(0)
+        }
+        defer {
+            restore.release()
+            device.shutdown()
+        }
+        let app = try ConsoleApp(workspace: ws, registry: registry, device: device, themeName: themeName,
+                                 ascii: ascii || !device.utf8, noColor: noColor, keyMap: keyMap,
+                                 slipwayPath: CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0]
+                                    : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0])
+        app.loadNow()
+        app.run()
+    }
+}

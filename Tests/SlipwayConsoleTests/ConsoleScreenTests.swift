@@ -1,0 +1,268 @@
+import Foundation
+import Testing
+@testable import SlipwayConsole
+@testable import SlipwayStore
+
+@Suite(.serialized) struct ConsoleScreenTests {
+    static let seeded: (Workspace, SQLiteRegistry) = try! seededWorkspace()
+
+    func state(width: Int, height: Int, ascii: Bool = false, selectedRun: Int64? = nil) -> ConsoleState {
+        let (ws, registry) = Self.seeded
+        var s = ConsoleState()
+        s.width = width
+        s.height = height
+        s.ascii = ascii
+        _ = s.update(.data(normalized(ConsoleLoader(workspace: ws, registry: registry).load(selectedRun: selectedRun, selectedModel: nil))))
+        return s
+    }
+
+    @Test(arguments: [(80, 24), (120, 40)])
+    func everyTab(size: (Int, Int)) {
+        for tab in Tab.allCases {
+            var s = state(width: size.0, height: size.1)
+            s.tab = tab
+            assertSnapshot(styled(ConsoleView.render(s)), named: "\(tab.title.lowercased())-\(size.0)x\(size.1)")
+        }
+    }
+
+    @Test func asciiVariant() {
+        for tab in [Tab.runs, .evals, .drift] {
+            var s = state(width: 120, height: 40, ascii: true)
+            s.tab = tab
+            let text = ConsoleView.render(s).text
+            #expect(text.unicodeScalars.allSatisfy { $0.isASCII }, "\(tab) has non-ASCII")
+            assertSnapshot(text, named: "\(tab.title.lowercased())-ascii")
+        }
+    }
+
+    @Test func noColorKeepsStateReadableWithoutColour() {
+        // Monochrome: the same words and symbols; emphasis by attributes only.
+        let theme = ResolvedTheme(try! Theme.named("dark"), colors: 256, noColor: true)
+        #expect(theme.depth == .none)
+        #expect(theme.index.values.allSatisfy { $0 == -1 })
+        let s = state(width: 120, height: 40)
+        let text = ConsoleView.render(s).text
+        #expect(text.contains("✓") && text.contains("✗") && text.contains("●"))
+        #expect(text.contains("failed") || text.contains("✗"))
+    }
+
+    @Test func tooSmallAsksToEnlarge() {
+        let s = state(width: 60, height: 20)
+        assertSnapshot(ConsoleView.render(s).text, named: "too-small")
+    }
+
+    @Test func escapeSequencesInLogsNeverReachTheScreen() {
+        var s = state(width: 120, height: 40, selectedRun: 1)
+        _ = s.update(.event(.key(.char("G"))))  // run 1, the detail loaded above
+        let text = ConsoleView.render(s).text
+        #expect(!text.contains("\u{1B}"))
+        #expect(!text.contains("\u{07}"))
+        #expect(text.contains("epoch 3/3 loss=0.41"))
+    }
+
+    @Test func helpAndDialogs() {
+        var s = state(width: 120, height: 40)
+        _ = s.update(.event(.key(.char("?"))))
+        assertSnapshot(ConsoleView.render(s).text, named: "help-120x40")
+        _ = s.update(.event(.key(.escape)))
+        _ = s.update(.event(.key(.char("r"))))
+        assertSnapshot(ConsoleView.render(s).text, named: "dialog-start-run")
+        _ = s.update(.event(.key(.escape)))
+        _ = s.update(.event(.key(.char("5"))))
+        _ = s.update(.event(.key(.char("p"))))
+        assertSnapshot(ConsoleView.render(s).text, named: "dialog-promote")
+    }
+}
+
+@Suite struct ConsoleUpdateTests {
+    func loaded() -> ConsoleState {
+        var s = ConsoleState()
+        var snap = ConsoleSnapshot()
+        snap.pipelines = ["weather", "nightly"]
+        snap.environments = ["staging", "production"]
+        let base = RunRecord(id: 0, pipeline: "weather", trigger: "manual", status: .succeeded, startedAt: 0, endedAt: 1, pid: 1, host: Provenance.hostName(),
+                             heartbeatAt: 0, user: "ana", gitCommit: nil, gitDirty: nil, slipwayVersion: "0", message: nil)
+        snap.runs = (1...30).reversed().map { i in var r = base; r.id = Int64(i); r.status = i == 30 ? .running : (i % 7 == 0 ? .failed : .succeeded); return r }
+        snap.models = [ModelSummary(name: "clf", latestVersion: 2, versionCount: 2, environments: ["production": 1])]
+        snap.versions = [2, 1].map { ModelVersionRecord(id: Int64($0), model: "clf", version: $0, runID: Int64($0), pipeline: "weather", gitCommit: nil,
+                                                        artifactDigest: "d", createdAt: 0, createdBy: "ana", description: "", tags: [:]) }
+        _ = s.update(.data(snap))
+        return s
+    }
+
+    @Test func movingAndPaging() {
+        var s = loaded()
+        #expect(s.row == 0 && s.selectedRun?.id == 30)
+        _ = s.update(.event(.key(.char("j"))))
+        _ = s.update(.event(.key(.down)))
+        #expect(s.selectedRun?.id == 28)
+        _ = s.update(.event(.key(.char("G"))))
+        #expect(s.selectedRun?.id == 1)
+        _ = s.update(.event(.key(.char("g"))))
+        #expect(s.row == 0)
+        _ = s.update(.event(.key(.pageDown)))
+        #expect(s.row == 29)  // clamped to the last row
+        _ = s.update(.event(.key(.char("k"))))
+        #expect(s.row == 28)
+    }
+
+    @Test func tabsByNumberTabAndMouse() {
+        var s = loaded()
+        _ = s.update(.event(.key(.char("7"))))
+        #expect(s.tab == .audit)
+        _ = s.update(.event(.key(.tab)))
+        #expect(s.tab == .runs)
+        _ = s.update(.event(.key(.backTab)))
+        #expect(s.tab == .audit)
+        _ = s.update(.event(.mouse(x: 10, y: 1, kind: .click)))  // " 2 Evals "
+        #expect(s.tab == .evals)
+    }
+
+    @Test func filterWithNextAndPrevious() {
+        var s = loaded()
+        for key in ["/", "f", "a", "i", "l"] { _ = s.update(.event(.key(.char(Character(key))))) }
+        _ = s.update(.event(.key(.enter)))
+        #expect(s.listCount == 4)  // runs 28, 21, 14, 7 failed
+        #expect(s.selectedRun?.id == 28)
+        _ = s.update(.event(.key(.char("n"))))
+        #expect(s.selectedRun?.id == 21)
+        _ = s.update(.event(.key(.char("N"))))
+        _ = s.update(.event(.key(.char("N"))))
+        #expect(s.selectedRun?.id == 7)
+        _ = s.update(.event(.key(.escape)))
+        #expect(s.listCount == 30)
+    }
+
+    @Test func cancelNeedsARunningRunAndAConfirmation() {
+        var s = loaded()
+        _ = s.update(.event(.key(.char("j"))))
+        _ = s.update(.event(.key(.char("c"))))
+        #expect(s.dialog == nil)
+        #expect(s.notice?.text == "run 29 is succeeded: only a running run can be cancelled")
+        _ = s.update(.event(.key(.char("k"))))
+        _ = s.update(.event(.key(.char("c"))))
+        #expect(s.dialog?.title == "Cancel run 30?")
+        // Tab to "Keep it running": nothing happens.
+        _ = s.update(.event(.key(.tab)))
+        #expect(s.update(.event(.key(.enter))).isEmpty)
+        _ = s.update(.event(.key(.char("c"))))
+        #expect(s.update(.event(.key(.enter))) == [.cancelRun(runID: 30)])
+    }
+
+    @Test func startRunChoosesThePipeline() {
+        var s = loaded()
+        _ = s.update(.event(.key(.char("r"))))
+        _ = s.update(.event(.key(.down)))
+        #expect(s.update(.event(.key(.enter))) == [.startRun(pipeline: "nightly")])
+    }
+
+    @Test func promoteFromTheRegistry() {
+        var s = loaded()
+        _ = s.update(.event(.key(.char("p"))))
+        #expect(s.dialog == nil)  // p means nothing on the Runs tab
+        _ = s.update(.event(.key(.char("5"))))
+        _ = s.update(.event(.key(.char("p"))))
+        #expect(s.dialog?.title == "Promote clf:2?")
+        #expect(s.dialog?.choices[s.dialog!.choice] == "production")
+        #expect(s.update(.event(.key(.enter))) == [.promote(model: "clf", version: 2, environment: "production")])
+    }
+
+    @Test func commandLine() {
+        var s = loaded()
+        for c in ":theme light" { _ = s.update(.event(.key(.char(c)))) }
+        #expect(s.update(.event(.key(.enter))) == [.setTheme("light")])
+        for c in ":audit" { _ = s.update(.event(.key(.char(c)))) }
+        _ = s.update(.event(.key(.enter)))
+        #expect(s.tab == .audit)
+        for c in ":bogus" { _ = s.update(.event(.key(.char(c)))) }
+        _ = s.update(.event(.key(.enter)))
+        #expect(s.notice?.isError == true)
+        for c in ":q" { _ = s.update(.event(.key(.char(c)))) }
+        #expect(s.update(.event(.key(.enter))) == [.quit])
+    }
+
+    @Test func ctrlCAlwaysQuits() {
+        var s = loaded()
+        _ = s.update(.event(.key(.char("r"))))
+        #expect(s.update(.event(.key(.ctrl("c")))) == [.quit])
+        #expect(s.quit)
+    }
+
+    @Test func newRunsKeepTheSelection() {
+        var s = loaded()
+        _ = s.update(.event(.key(.char("j"))))
+        #expect(s.selectedRun?.id == 29)
+        var snap = s.snapshot
+        var newer = snap.runs[0]
+        newer.id = 31
+        snap.runs.insert(newer, at: 0)
+        _ = s.update(.data(snap))
+        #expect(s.selectedRun?.id == 29)
+    }
+}
+
+@Suite struct ConsoleResourcesTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test func keybindingsDocIsCurrent() throws {
+        let path = Self.root.appendingPathComponent("docs/keybindings.md").path
+        let expected = KeyMap.defaults.markdown
+        if ProcessInfo.processInfo.environment["SLIPWAY_RECORD_SNAPSHOTS"] == "1" { try expected.write(toFile: path, atomically: true, encoding: .utf8) }
+        let current = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(current == expected, "docs/keybindings.md is stale: re-run with SLIPWAY_RECORD_SNAPSHOTS=1")
+    }
+
+    @Test func shippedThemesMatchTheFiles() throws {
+        for (name, text) in Theme.builtIn {
+            let file = try String(contentsOf: Self.root.appendingPathComponent("themes/\(name).theme"), encoding: .utf8)
+            #expect(file.trimmingCharacters(in: .newlines) == text.trimmingCharacters(in: .newlines), "\(name)")
+            let theme = try Theme.named(name, environment: [:])
+            #expect(theme.colors.count == ColorRole.allCases.count)
+        }
+        #expect(try Theme.named("monochrome", environment: [:]).isMonochrome)
+    }
+
+    @Test func coloursDegrade() {
+        let c = Theme.RGB(r: 0x88, g: 0xc0, b: 0xd0)
+        #expect(ResolvedTheme.nearest256(c) == 110)
+        #expect(ResolvedTheme.nearest256(Theme.RGB(r: 128, g: 128, b: 128)) == 244)
+        #expect(ResolvedTheme.nearest8(Theme.RGB(r: 250, g: 10, b: 10)) == 1)
+        let dark = try! Theme.named("dark", environment: [:])
+        #expect(ResolvedTheme(dark, colors: 8, noColor: false).depth == .eight)
+        #expect(ResolvedTheme(dark, colors: 256, noColor: false).index[.error] == ResolvedTheme.nearest256(Theme.RGB(r: 0xbf, g: 0x61, b: 0x6a)))
+    }
+
+    @Test func badThemeAndKeyFilesNameTheLine() {
+        #expect(throws: Theme.ParseError.self) { try Theme.parse("foreground = #12\n", name: "x", file: "x.theme") }
+        do { _ = try Theme.parse("# c\nforegrund = #ffffff\n", name: "x", file: "x.theme") } catch {
+            #expect("\(error)" == "x.theme:2: unknown role 'foregrund' (did you mean 'foreground'?)")
+        }
+        var map = KeyMap.defaults
+        #expect(throws: Theme.ParseError.self) { try map.apply(overrides: "down = Nope\n", file: "keys.conf") }
+        try? map.apply(overrides: "down = s, Down\n", file: "keys.conf")
+        #expect(map.action(for: .char("s"), scope: .global) == .down)
+        #expect(map.action(for: .char("j"), scope: .global) == nil)
+    }
+
+    @Test func rendererWritesOnlyChangedCells() {
+        let device = MemoryTerminal(width: 20, height: 3)
+        let renderer = Renderer()
+        let theme = ResolvedTheme(try! Theme.named("dark", environment: [:]), colors: 256, noColor: false)
+        var frame = ScreenBuffer(width: 20, height: 3)
+        frame.put(0, 0, "hello")
+        renderer.render(frame, to: device, theme: theme)
+        #expect(renderer.cellsWritten == 60)
+        renderer.render(frame, to: device, theme: theme)
+        #expect(renderer.cellsWritten == 0)
+        frame.put(0, 0, "help!")
+        renderer.render(frame, to: device, theme: theme)
+        #expect(renderer.cellsWritten == 2)
+        #expect(device.screen.text.hasPrefix("help!"))
+    }
+
+    @Test func sanitizerStripsEscapes() {
+        #expect(TerminalText.sanitize("a\u{1B}]0;title\u{07}b\u{1B}[31mc\u{1B}[0m\u{1B}]52;c;Zm9v\u{1B}\\d") == "abcd")
+        #expect(TerminalText.sanitize("bell\u{07} del\u{7F} c1\u{9B}x") == "bell^G del^? c1<9B>x")
+        #expect(TerminalText.sanitize("tab\tnew\nline\r") == "tab\tnew\nline")
+    }
+}
