@@ -20,6 +20,13 @@ public final class NcursesTerminal: TerminalDevice {
             if setlocale(LC_CTYPE, "C.UTF-8") != nil { codeset = String(cString: slipway_codeset()) }
         }
         utf8 = codeset.uppercased().replacingOccurrences(of: "-", with: "") == "UTF8"
+        // A parent may have left SIGWINCH ignored or blocked (both are inherited);
+        // ncurses then never sees a resize. Restore the default and unblock it.
+        signal(SIGWINCH, SIG_DFL)
+        var winch = sigset_t()
+        sigemptyset(&winch)
+        sigaddset(&winch, SIGWINCH)
+        pthread_sigmask(SIG_UNBLOCK, &winch, nil)
         initscr()
         active = true
         raw()
