@@ -110,6 +110,8 @@ public protocol AuditStore: Sendable {
     @discardableResult
     func appendAudit(_ event: AuditDraft) throws -> AuditEvent
     func auditEvents(after seq: Int64, limit: Int) throws -> [AuditEvent]
+    /// The sequence number of the newest event (0 when the log is empty).
+    func latestAuditSeq() throws -> Int64
 }
 
 /// Cheap change detection for live views: the value changes whenever any

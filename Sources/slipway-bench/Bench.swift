@@ -18,6 +18,7 @@ struct Bench {
         ("status", statusCommand),
         ("registry-10k", registryTenThousandVersions),
         ("validate-1m", validateMillionRows),
+        ("console-100k", consoleLargeRegistry),
     ]
 
     static func main() throws {
@@ -305,5 +306,114 @@ struct Bench {
         let elapsed = now() - t
         precondition(expect.contains((status >> 8) & 0xff), "\(argv) exited \((status >> 8) & 0xff)")
         return (elapsed, Int(usage.ru_maxrss))
+    }
+
+    /// Runs a command to completion; returns its stdout.
+    @discardableResult
+    static func sh(_ argv: [String]) -> String {
+        let out = NSTemporaryDirectory() + "bench-sh-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).out"
+        FileManager.default.createFile(atPath: out, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_TRUNC, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        let cargs = argv.map { strdup($0) } + [nil]
+        defer { cargs.forEach { free($0) } }
+        var pid: pid_t = 0
+        guard cargs.withUnsafeBufferPointer({ posix_spawnp(&pid, argv[0], &actions, nil, UnsafeMutablePointer(mutating: $0.baseAddress!), environ) }) == 0 else { return "" }
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        return (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+    }
+
+    static func cpuTicks(_ pid: String) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return 0 }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)
+    }
+
+    static func consoleLargeRegistry() throws {
+        let dir = scratch("console")
+        defer { if !keep { try? FileManager.default.removeItem(atPath: dir) } }
+        try """
+        project: bench
+        pipelines:
+          main:
+            model: clf
+            stages:
+              train: {cmd: 'true'}
+              evaluate: {cmd: 'true', needs: [train], gates: {accuracy: ">= production - 0.01"}}
+        environments: {staging: {}, production: {}}
+        """.write(toFile: dir + "/slipway.yaml", atomically: true, encoding: .utf8)
+        let ws = Workspace(root: dir)
+        let registry = try ws.openRegistry()
+        let provenance = Provenance(gitCommit: "abc1234", gitDirty: false, user: "bench", host: "elsewhere", slipwayVersion: "0")
+        let runs = 100_000, pointsPerRun = 100
+        let t0 = now()
+        var batch: [MetricRecord] = []
+        for i in 1...runs {
+            let run = try registry.startRun(NewRun(pipeline: "main", trigger: "bench", provenance: provenance, pid: 1, params: [:]))
+            let stages = try registry.addStageRuns(runID: run.id, stages: ["train", "evaluate"])
+            for k in 0..<(pointsPerRun - 1) {
+                batch.append(MetricRecord(runID: run.id, stageRunID: stages[0].id, stage: "train", key: "loss", step: Int64(k), value: 1 / Double(k + 1), timestamp: 0))
+            }
+            batch.append(MetricRecord(runID: run.id, stageRunID: stages[1].id, stage: "evaluate", key: "accuracy", step: nil, value: 0.9, timestamp: 0))
+            if batch.count >= 20_000 { try registry.appendMetrics(batch); batch.removeAll(keepingCapacity: true) }
+            try registry.finishRun(id: run.id, status: .succeeded, message: nil)
+            if i % 1000 == 0 {
+                _ = try registry.registerVersion(NewModelVersion(model: "clf", runID: run.id, pipeline: "main", gitCommit: "abc1234",
+                                                                 artifactDigest: "d\(i)", createdBy: "bench"))
+            }
+        }
+        try registry.appendMetrics(batch)
+        try registry.setAlias(model: "clf", environment: "production", version: 50, actor: "bench", reason: "bench")
+        let setup = now() - t0
+
+        let trace = dir + "/trace.txt"
+        let socket = "slipway-bench-\(getpid())"
+        sh(["tmux", "-L", socket, "new-session", "-d", "-s", "c", "-x", "120", "-y", "40",
+            "env TERM=xterm-256color LANG=C.UTF-8 SLIPWAY_CONSOLE_TRACE=\(trace) \(slipway) -C \(dir) console"])
+        defer { sh(["tmux", "-L", socket, "kill-server"]) }
+        var firstFrame: Double?
+        let deadline = now() + 30
+        while now() < deadline {
+            if let text = try? String(contentsOfFile: trace, encoding: .utf8),
+               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("first-frame-ms") }) {
+                firstFrame = Double(line.split(separator: " ")[1])
+                break
+            }
+            usleep(20_000)
+        }
+        let pid = sh(["pgrep", "-f", "\(slipway) -C \(dir) console"]).split(separator: "\n").first.map(String.init) ?? ""
+        usleep(1_500_000)  // let the poller finish verifying the audit chain
+        // Key presses: move through the runs, switch tabs, back.
+        let keys = (0..<150).map { i -> String in
+            switch i % 10 { case 3: return "Tab"; case 7: return "BTab"; default: return i % 2 == 0 ? "j" : "k" }
+        }
+        for k in keys {
+            sh(["tmux", "-L", socket, "send-keys", "-t", "c", k])
+            usleep(30_000)
+        }
+        usleep(500_000)
+        let latencies = ((try? String(contentsOfFile: trace, encoding: .utf8)) ?? "").split(separator: "\n")
+            .filter { $0.hasPrefix("key-frame-us") }.compactMap { Double($0.split(separator: " ")[1]) }.sorted()
+        // Idle: no keys, nothing changing, for 10 s.
+        let hz = Double(sysconf(Int32(_SC_CLK_TCK)))
+        let c0 = cpuTicks(pid), w0 = now()
+        usleep(10_000_000)
+        let idle = (cpuTicks(pid) - c0) / hz / (now() - w0) * 100
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let hwm = status.split(separator: "\n").first { $0.hasPrefix("VmHWM") }.map { $0.split(separator: " ", omittingEmptySubsequences: true)[1] } ?? "?"
+        let p99 = latencies.isEmpty ? .nan : latencies[min(latencies.count - 1, Int(Double(latencies.count) * 0.99))]
+        report("console first frame, 100k runs / 10M pts", firstFrame.map { String(format: "%.0f ms", $0) } ?? "none",
+               String(format: "from main() to the first frame with data; setup %.0f s; target <= 150 ms", setup))
+        report("console key -> frame", String(format: "p99 %.2f ms", p99 / 1000),
+               String(format: "median %.2f ms over %d key presses (j/k, Tab); target p99 <= 16 ms", latencies.isEmpty ? .nan : latencies[latencies.count / 2] / 1000, latencies.count))
+        report("console memory and idle CPU", "RSS \(Int(hwm).map { "\($0 / 1024) MB" } ?? hwm)",
+               String(format: "peak RSS (VmHWM); idle CPU %.2f%% over 10 s; targets <= 150 MB, <= 1%%", idle))
     }
 }

@@ -3,6 +3,9 @@ import Foundation
 import SlipwayConsole
 import SlipwayEngine
 
+/// When this process started (monotonic), for the console's first-frame trace.
+nonisolated(unsafe) var launchTime = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+
 struct Console: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The full-screen console (the default on a terminal).",
@@ -40,6 +43,7 @@ struct Console: ParsableCommand {
                                  ascii: ascii || !device.utf8, noColor: noColor, keyMap: keyMap,
                                  slipwayPath: CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0]
                                     : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0])
+        app.launchedAt = launchTime
         app.loadNow()
         app.run()
     }

@@ -33,6 +33,7 @@ struct SlipwayCommand: ParsableCommand {
     }
 
     static func main() {
+        launchTime = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
         signal(SIGPIPE, SIG_IGN)
         let command: any ParsableCommand
         do {

@@ -35,6 +35,19 @@ public final class ConsoleApp: @unchecked Sendable {
         (state.width, state.height) = device.size
     }
 
+    /// With SLIPWAY_CONSOLE_TRACE=FILE, timings go to FILE (for the benchmark):
+    /// `first-frame-ms N` once, then `key-frame-us N` per key press.
+    let trace: FileHandle? = ProcessInfo.processInfo.environment["SLIPWAY_CONSOLE_TRACE"].flatMap {
+        FileManager.default.createFile(atPath: $0, contents: nil)
+        return FileHandle(forWritingAtPath: $0)
+    }
+    /// When the process started (monotonic seconds), for the first-frame time.
+    public var launchedAt: Double?
+
+    func traceLine(_ text: String) { trace?.write(Data((text + "\n").utf8)) }
+
+    static func monotonic() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
     /// The main loop; returns when the user quits.
     public func run() {
         let poller = Thread { [self] in poll() }
@@ -43,15 +56,23 @@ public final class ConsoleApp: @unchecked Sendable {
             lock.withLock { stopping = true; lock.broadcast() }
         }
         var dirty = true
+        var firstFrame = true
+        var keyAt: Double?
         var lastSecond = Int(Date().timeIntervalSince1970)
         while !state.quit {
             if dirty {
                 renderer.render(ConsoleView.render(state), to: device, theme: theme)
                 dirty = false
+                if firstFrame, let start = launchedAt {
+                    traceLine("first-frame-ms \(Int(((Self.monotonic() - start) * 1000).rounded()))")
+                    firstFrame = false
+                }
+                if let k = keyAt { traceLine("key-frame-us \(Int(((Self.monotonic() - k) * 1e6).rounded()))"); keyAt = nil }
             }
             var messages: [Message] = []
             if let event = device.nextEvent(timeoutMs: 50) {
                 if case .resize = event { renderer.invalidate() }
+                if case .key = event { keyAt = Self.monotonic() }
                 messages.append(.event(event))
             }
             messages += lock.withLock { defer { inbox.removeAll() }; return inbox }
@@ -83,6 +104,7 @@ public final class ConsoleApp: @unchecked Sendable {
 
     func poll() {
         var lastToken: Int64 = -1
+        var verifying = false
         while true {
             let (stop, forced, want) = lock.withLock { () -> (Bool, Bool, (Int64?, String?)) in
                 if !stopping && !reloadRequested { _ = lock.wait(until: Date().addingTimeInterval(0.25)) }
@@ -91,9 +113,11 @@ public final class ConsoleApp: @unchecked Sendable {
             }
             if stop { return }
             let token = (try? loader.registry.changeToken()) ?? 0
-            guard forced || token != lastToken else { continue }
+            guard forced || token != lastToken || verifying else { continue }
             lastToken = token
-            post(.data(loader.load(selectedRun: want.0, selectedModel: want.1)))
+            let snapshot = loader.load(selectedRun: want.0, selectedModel: want.1)
+            verifying = !snapshot.auditVerified
+            post(.data(snapshot))
         }
     }
 

@@ -55,6 +55,8 @@ public final class ConsoleLoader: @unchecked Sendable {
     private var verifiedUpTo: AuditEvent?
     private var chainProblem: String?
     private let lock = NSLock()
+    /// Audit events verified per load.
+    public var verifySlice = 20_000
 
     public init(workspace: Workspace, registry: SQLiteRegistry) {
         self.workspace = workspace
@@ -129,21 +131,23 @@ public final class ConsoleLoader: @unchecked Sendable {
                 }
             }
         }
+        // The chain is verified a bounded slice per load (the poller keeps loading
+        // until it is done), so a long trail never delays a frame.
+        var done = false
         lock.withLock {
             if chainProblem == nil {
-                while true {
-                    let batch = (try? registry.auditEvents(after: verifiedUpTo?.seq ?? 0, limit: 50_000)) ?? []
-                    if batch.isEmpty { break }
-                    if let problem = AuditChain.verify(batch, after: verifiedUpTo) { chainProblem = problem.description; break }
-                    verifiedUpTo = batch.last
-                }
+                let batch = (try? registry.auditEvents(after: verifiedUpTo?.seq ?? 0, limit: verifySlice)) ?? []
+                if let problem = AuditChain.verify(batch, after: verifiedUpTo) { chainProblem = problem.description }
+                else if let last = batch.last { verifiedUpTo = last }
+                done = chainProblem != nil || batch.count < verifySlice
+            } else {
+                done = true
             }
             s.auditProblem = chainProblem
         }
-        s.auditVerified = true
-        let lastSeq = lock.withLock { verifiedUpTo?.seq ?? 0 }
-        let from = max(0, lastSeq - Int64(Self.auditLimit))
-        s.audit = ((try? registry.auditEvents(after: from, limit: Self.auditLimit + 10_000)) ?? []).suffix(Self.auditLimit).reversed()
+        s.auditVerified = done
+        let newest = (try? registry.latestAuditSeq()) ?? 0
+        s.audit = ((try? registry.auditEvents(after: max(0, newest - Int64(Self.auditLimit)), limit: Self.auditLimit)) ?? []).reversed()
         return s
     }
 

@@ -272,7 +272,7 @@ enum AuditScreen {
                 + Widgets.fit(e.kind, 16, glyphs: g) + " " + Widgets.fit(TerminalText.sanitize(e.subject), 24, glyphs: g) + " " + TerminalText.sanitize(e.payload)
             return (text, e.kind.contains("interrupted") || e.payload.contains("\"failed\"") ? .warning : .plain)
         }
-        let verified = snap.auditProblem == nil ? (snap.auditVerified ? " · chain verified" : "") : " · chain BROKEN"
+        let verified = snap.auditProblem == nil ? (snap.auditVerified ? " · chain verified" : " · verifying the chain…") : " · chain BROKEN"
         ListView.draw(&b, s, x: 0, y: top, w: s.width, h: h - (top - y), title: "Audit (\(snap.audit.count) newest\(verified))",
                       header: "   seq time           actor      kind             subject                  details", rows: rows)
     }

@@ -389,6 +389,10 @@ extension SQLiteRegistry: AuditStore, ChangeSource {
         }
     }
 
+    public func latestAuditSeq() throws -> Int64 {
+        try pool.read { try Int64.fetchOne($0, sql: "SELECT COALESCE(MAX(seq), 0) FROM auditEvent") ?? 0 }
+    }
+
     /// SQLite's `PRAGMA data_version` changes when another connection commits;
     /// combined with the last audit seq it changes on every write by anyone.
     public func changeToken() throws -> Int64 {
