@@ -388,7 +388,10 @@ struct Bench {
             }
             usleep(20_000)
         }
-        let pid = sh(["pgrep", "-f", "\(slipway) -C \(dir) console"]).split(separator: "\n").first.map(String.init) ?? ""
+        // The slipway process itself (not the shell tmux started it from).
+        let pid = sh(["pgrep", "-f", "\(slipway) -C \(dir) console"]).split(separator: "\n").map(String.init).first { p in
+            ((try? String(contentsOfFile: "/proc/\(p)/comm", encoding: .utf8)) ?? "").hasPrefix("slipway")
+        } ?? ""
         usleep(1_500_000)  // let the poller finish verifying the audit chain
         // Key presses: move through the runs, switch tabs, back.
         let keys = (0..<150).map { i -> String in

@@ -12,7 +12,9 @@ import Testing
         s.width = width
         s.height = height
         s.ascii = ascii
-        _ = s.update(.data(normalized(ConsoleLoader(workspace: ws, registry: registry).load(selectedRun: selectedRun, selectedModel: nil))))
+        let loader = ConsoleLoader(workspace: ws, registry: registry)
+        while !loader.verifyMore(slice: 4) {}  // several slices, as the poller does
+        _ = s.update(.data(normalized(loader.load(selectedRun: selectedRun, selectedModel: nil))))
         return s
     }
 
@@ -49,6 +51,30 @@ import Testing
     @Test func tooSmallAsksToEnlarge() {
         let s = state(width: 60, height: 20)
         assertSnapshot(ConsoleView.render(s).text, named: "too-small")
+    }
+
+    @Test func brokenAuditChainShowsARedBanner() throws {
+        let (ws, registry) = Self.seeded
+        let copy = NSTemporaryDirectory() + "slipway-broken-\(UUID().uuidString.prefix(6))"
+        try FileManager.default.copyItem(atPath: ws.root, toPath: copy)
+        _ = registry
+        // Rewrite one event's actor behind the registry's back (the triggers are dropped first).
+        let db = copy + "/.slipway/registry.sqlite"
+        let sql = "DROP TRIGGER auditEvent_no_update; UPDATE auditEvent SET actor = 'eve' WHERE seq = 7;"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()", db, sql]
+        try p.run()
+        p.waitUntilExit()
+        let broken = Workspace(root: copy)
+        let loader = ConsoleLoader(workspace: broken, registry: try broken.openRegistry())
+        #expect(loader.verifyMore())
+        var s = ConsoleState()
+        s.tab = .audit
+        _ = s.update(.data(normalized(loader.load(selectedRun: nil, selectedModel: nil))))
+        let text = ConsoleView.render(s).text
+        #expect(text.contains("AUDIT CHAIN DOES NOT VERIFY: event 7 was altered"))
+        #expect(text.contains("AUDIT CHAIN BROKEN"))
     }
 
     @Test func escapeSequencesInLogsNeverReachTheScreen() {

@@ -104,7 +104,7 @@ public final class ConsoleApp: @unchecked Sendable {
 
     func poll() {
         var lastToken: Int64 = -1
-        var verifying = false
+        var verified = false
         while true {
             let (stop, forced, want) = lock.withLock { () -> (Bool, Bool, (Int64?, String?)) in
                 if !stopping && !reloadRequested { _ = lock.wait(until: Date().addingTimeInterval(0.25)) }
@@ -113,11 +113,12 @@ public final class ConsoleApp: @unchecked Sendable {
             }
             if stop { return }
             let token = (try? loader.registry.changeToken()) ?? 0
-            guard forced || token != lastToken || verifying else { continue }
+            // New events (by anyone) are verified too; a finished pass reloads once to show it.
+            let wasVerified = verified
+            verified = loader.verifyMore()
+            guard forced || token != lastToken || verified != wasVerified else { continue }
             lastToken = token
-            let snapshot = loader.load(selectedRun: want.0, selectedModel: want.1)
-            verifying = !snapshot.auditVerified
-            post(.data(snapshot))
+            post(.data(loader.load(selectedRun: want.0, selectedModel: want.1)))
         }
     }
 

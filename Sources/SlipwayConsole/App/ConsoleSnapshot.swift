@@ -55,8 +55,24 @@ public final class ConsoleLoader: @unchecked Sendable {
     private var verifiedUpTo: AuditEvent?
     private var chainProblem: String?
     private let lock = NSLock()
-    /// Audit events verified per load.
-    public var verifySlice = 20_000
+    private var chainComplete = false
+
+    /// Verifies the next `slice` audit events; returns true when the whole chain
+    /// (as far as it goes now) has been checked or a problem was found.
+    @discardableResult
+    public func verifyMore(slice: Int = 20_000) -> Bool {
+        lock.withLock {
+            if chainProblem != nil { return true }
+            let batch = (try? registry.auditEvents(after: verifiedUpTo?.seq ?? 0, limit: slice)) ?? []
+            if let problem = AuditChain.verify(batch, after: verifiedUpTo) {
+                chainProblem = problem.description
+                return true
+            }
+            if let last = batch.last { verifiedUpTo = last }
+            chainComplete = batch.count < slice
+            return chainComplete
+        }
+    }
 
     public init(workspace: Workspace, registry: SQLiteRegistry) {
         self.workspace = workspace
@@ -131,21 +147,12 @@ public final class ConsoleLoader: @unchecked Sendable {
                 }
             }
         }
-        // The chain is verified a bounded slice per load (the poller keeps loading
-        // until it is done), so a long trail never delays a frame.
-        var done = false
+        // The chain is verified by ``verifyMore(slice:)`` on the poller thread,
+        // so a long trail never delays a frame; the snapshot reports how far it got.
         lock.withLock {
-            if chainProblem == nil {
-                let batch = (try? registry.auditEvents(after: verifiedUpTo?.seq ?? 0, limit: verifySlice)) ?? []
-                if let problem = AuditChain.verify(batch, after: verifiedUpTo) { chainProblem = problem.description }
-                else if let last = batch.last { verifiedUpTo = last }
-                done = chainProblem != nil || batch.count < verifySlice
-            } else {
-                done = true
-            }
             s.auditProblem = chainProblem
+            s.auditVerified = chainProblem != nil || chainComplete
         }
-        s.auditVerified = done
         let newest = (try? registry.latestAuditSeq()) ?? 0
         s.audit = ((try? registry.auditEvents(after: max(0, newest - Int64(Self.auditLimit)), limit: Self.auditLimit)) ?? []).reversed()
         return s
