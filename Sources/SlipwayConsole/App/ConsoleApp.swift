@@ -70,7 +70,7 @@ public final class ConsoleApp: @unchecked Sendable {
                 if let k = keyAt { traceLine("key-frame-us \(Int(((Self.monotonic() - k) * 1e6).rounded()))"); keyAt = nil }
             }
             var messages: [Message] = []
-            if let event = device.nextEvent(timeoutMs: 50) {
+            if let event = device.nextEvent(timeoutMs: 200) {
                 if case .resize = event { renderer.invalidate() }
                 if case .key = event { keyAt = Self.monotonic() }
                 messages.append(.event(event))
