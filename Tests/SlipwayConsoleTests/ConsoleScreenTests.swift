@@ -207,6 +207,28 @@ import Testing
         #expect(s.update(.event(.key(.enter))) == [.quit])
     }
 
+    @Test func dialogTextFieldTakesTypedText() {
+        var s = loaded()
+        s.dialog = Dialog(title: "Reject clf:2?", lines: ["Rejects the promotion."], purpose: .info, buttons: ["Reject", "Cancel"],
+                          field: ("Comment", ""))
+        for c in "not yet, q" { _ = s.update(.event(.key(.char(c)))) }
+        _ = s.update(.event(.key(.backspace)))
+        #expect(s.dialog?.field?.text == "not yet, ")
+        #expect(!s.quit)  // `q` went into the field
+        let frame = ConsoleView.render(s).text
+        #expect(frame.contains("Comment: not yet, ▏"))
+        _ = s.update(.event(.key(.escape)))
+        #expect(s.dialog == nil)
+    }
+
+    @Test func logScrollStopsAndResumesFollowing() {
+        var s = loaded()
+        _ = s.update(.event(.key(.char("["))))
+        #expect(!s.followLog && s.logScroll > 0)
+        _ = s.update(.event(.key(.char("]"))))
+        #expect(s.followLog && s.logScroll == 0)
+    }
+
     @Test func ctrlCAlwaysQuits() {
         var s = loaded()
         _ = s.update(.event(.key(.char("r"))))

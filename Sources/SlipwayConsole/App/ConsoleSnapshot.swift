@@ -11,6 +11,8 @@ public struct ConsoleSnapshot: Sendable {
         public var series: [String: [String: [Double]]]
         public var logTail: [String]
         public var logStage: String?
+        /// How long each stage took in the pipeline's last finished run (for progress bars).
+        public var previousDurations: [String: Double] = [:]
     }
 
     public struct DriftRow: Sendable {
@@ -30,6 +32,7 @@ public struct ConsoleSnapshot: Sendable {
     public var versions: [ModelVersionRecord] = []
     public var versionParams: [String: String] = [:]
     public var versionMetrics: [String: Double] = [:]
+    public var versionDatasets: [RunDatasetRecord] = []
     public var comparison: MetricComparison?
     public var comparisonLabels = ("", "")
     /// Per gated metric: its value in each registered version, oldest first.
@@ -79,7 +82,7 @@ public final class ConsoleLoader: @unchecked Sendable {
         self.registry = registry
     }
 
-    public func load(selectedRun: Int64?, selectedModel: String?, logLines: Int = 200) -> ConsoleSnapshot {
+    public func load(selectedRun: Int64?, selectedModel: String?, logLines: Int = 400) -> ConsoleSnapshot {
         var s = ConsoleSnapshot()
         s.now = Clock.nowMillis()
         s.workspace = workspace.root
@@ -101,6 +104,12 @@ public final class ConsoleLoader: @unchecked Sendable {
                 tail = Self.tail(path: workspace.root + "/" + rel, lines: logLines)
             }
             s.detail = .init(run: run, stages: stages, series: series, logTail: tail, logStage: logStage)
+            if stages.contains(where: { $0.status == .running }),
+               let previous = s.runs.first(where: { $0.pipeline == run.pipeline && $0.id < run.id && $0.status == .succeeded }) {
+                for st in (try? registry.stageRuns(runID: previous.id)) ?? [] where st.status == .succeeded {
+                    if let d = st.duration { s.detail?.previousDurations[st.stage] = d }
+                }
+            }
         }
         s.models = (try? registry.models()) ?? []
         let model = selectedModel ?? s.models.first?.name
@@ -109,6 +118,7 @@ public final class ConsoleLoader: @unchecked Sendable {
             if let v = s.versions.first {
                 s.versionParams = (try? registry.params(runID: v.runID)) ?? [:]
                 s.versionMetrics = GateEvaluator.lastValues((try? registry.metrics(runID: v.runID)) ?? [])
+                s.versionDatasets = (try? registry.runDatasets(runID: v.runID)) ?? []
             }
         }
         if let spec, let pipeline = spec.pipelines.first(where: { $0.modelName == model }) ?? spec.pipelines.first {

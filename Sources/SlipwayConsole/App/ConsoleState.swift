@@ -41,6 +41,13 @@ public struct Dialog: Sendable, Equatable {
     public var choice = 0
     public var buttons: [String]
     public var button = 0
+    /// A text field (a comment for an approval or rejection), when the dialog has one.
+    public var field: (label: String, text: String)?
+
+    public static func == (a: Dialog, b: Dialog) -> Bool {
+        a.title == b.title && a.lines == b.lines && a.purpose == b.purpose && a.choices == b.choices && a.choice == b.choice
+            && a.buttons == b.buttons && a.button == b.button && a.field?.label == b.field?.label && a.field?.text == b.field?.text
+    }
 }
 
 /// What the console asks the outside world to do.
@@ -77,6 +84,8 @@ public struct ConsoleState: Sendable {
     public var width = 120
     public var height = 40
     public var followLog = true
+    /// Lines scrolled up from the end of the log (when not following).
+    public var logScroll = 0
     public var keyMap = KeyMap.defaults
     public var quit = false
 
@@ -202,7 +211,12 @@ public struct ConsoleState: Sendable {
         case .help: helpVisible = true; helpScroll = 0; return []
         case .quit, .forceQuit: quit = true; return [.quit]
         case .refresh: return [.reload]
-        case .follow: followLog.toggle(); notice = (followLog ? "following the log" : "log paused", false); return []
+        case .follow: followLog.toggle(); logScroll = 0; notice = (followLog ? "following the log" : "log paused", false); return []
+        case .logUp: followLog = false; logScroll += max(1, height / 4); return []
+        case .logDown:
+            logScroll = max(0, logScroll - max(1, height / 4))
+            if logScroll == 0 { followLog = true }
+            return []
         case .startRun:
             let pipelines = snapshot.pipelines
             guard !pipelines.isEmpty else { notice = ("cannot start a run: slipway.yaml declares no pipeline (or does not parse)", true); return [] }
@@ -252,6 +266,22 @@ public struct ConsoleState: Sendable {
 
     mutating func dialogKey(_ key: Key) -> [Effect] {
         guard var d = dialog else { return [] }
+        // A dialog with a text field takes printable keys as text.
+        if var field = d.field {
+            switch key {
+            case .char(let c):
+                field.text.append(c)
+                d.field = field
+                dialog = d
+                return []
+            case .backspace:
+                if !field.text.isEmpty { field.text.removeLast() }
+                d.field = field
+                dialog = d
+                return []
+            default: break
+            }
+        }
         switch key {
         case .escape: dialog = nil; return []
         case .char("j"), .down: if !d.choices.isEmpty { d.choice = min(d.choices.count - 1, d.choice + 1) }

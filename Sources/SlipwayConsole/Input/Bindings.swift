@@ -6,7 +6,7 @@ public enum Action: String, Sendable, CaseIterable, Hashable {
     case down, up, top, bottom, pageDown, pageUp, open, back
     case nextTab, previousTab, tab1, tab2, tab3, tab4, tab5, tab6, tab7
     case filter, nextMatch, previousMatch, command, help, quit, forceQuit
-    case startRun, cancelRun, promote, follow, refresh
+    case startRun, cancelRun, promote, follow, logUp, logDown, refresh
 }
 
 public enum Scope: String, Sendable, Hashable {
@@ -69,6 +69,8 @@ public struct KeyMap: Sendable {
         Binding([.char("r")], .startRun, "start a run (choose the pipeline)", scope: .runs, hint: "run", dangerous: true),
         Binding([.char("c")], .cancelRun, "cancel the selected running run", scope: .runs, hint: "cancel", dangerous: true),
         Binding([.char("f")], .follow, "follow the log / stop following", scope: .runs),
+        Binding([.char("[")], .logUp, "scroll the log up (stops following)", scope: .runs),
+        Binding([.char("]")], .logDown, "scroll the log down (follows again at the end)", scope: .runs),
         Binding([.char("p")], .promote, "promote the selected version to an environment", scope: .registry, hint: "promote", dangerous: true),
         Binding([.ctrl("r")], .refresh, "reload from the registry now"),
     ])

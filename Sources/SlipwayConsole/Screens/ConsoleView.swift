@@ -116,7 +116,9 @@ public enum ConsoleView {
         }
     }
 
-    static func dialogHeight(_ d: Dialog) -> Int { d.lines.count + (d.choices.isEmpty ? 0 : d.choices.count + 1) + 5 }
+    static func dialogHeight(_ d: Dialog) -> Int {
+        d.lines.count + (d.choices.isEmpty ? 0 : d.choices.count + 1) + (d.field == nil ? 0 : 2) + 5
+    }
 
     static func dialogFrame(_ d: Dialog, width: Int, height: Int) -> (Int, Int, Int)? {
         let w = min(width - 4, max(50, (d.lines.map { ScreenBuffer.width(of: $0) }.max() ?? 0) + 6))
@@ -138,6 +140,12 @@ public enum ConsoleView {
                 b.put(x + 4, yy, "\(mark) \(c)", i == d.choice ? .selected : .plain, maxWidth: w - 6)
                 yy += 1
             }
+        }
+        if let field = d.field {
+            yy += 1
+            let cursor = s.ascii ? "_" : "▏"
+            b.put(x + 2, yy, "\(field.label): ", .muted)
+            b.put(x + 4 + field.label.count, yy, TerminalText.sanitize(field.text) + cursor, .accent, maxWidth: w - field.label.count - 6)
         }
         var bx = x + 2
         let by = y + h - 2

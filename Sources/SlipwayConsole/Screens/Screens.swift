@@ -87,9 +87,15 @@ enum RunsScreen {
             col = b.put(col + 1, yy, Widgets.fit(took, 6, glyphs: g, alignRight: true), .plain)
             var why = st.status == .failed ? (st.message ?? st.reason) : st.reason
             if st.status == .running {
-                // Progress from the last step the stage reported against the most steps any metric reached.
                 let steps = d.series[st.stage]?.values.map(\.count).max() ?? 0
-                why = steps > 0 ? "step \(steps) · " + why : why
+                if steps > 0 { why = "step \(steps) · " + why }
+                // Progress against the same stage's duration in the last finished run.
+                if let expected = d.previousDurations[st.stage], expected > 0, let start = st.startedAt {
+                    let fraction = Double(s.snapshot.now - start) / 1000 / expected
+                    let bar = Widgets.progress(min(fraction, 0.99), width: 12, glyphs: g)
+                    col = b.put(col + 2, yy, bar, Style(fg: .accent))
+                    col = b.put(col + 1, yy, Widgets.fit("\(Int(min(fraction, 0.99) * 100))%", 4, glyphs: g, alignRight: true), .plain) - 1
+                }
             } else if st.status == .pending { why = "waits for its upstream" }
             b.put(col + 2, yy, TerminalText.sanitize(why), st.status == .failed ? .error : .muted, maxWidth: x + w - col - 4)
         }
@@ -114,7 +120,10 @@ enum RunsScreen {
         guard logH >= 3 else { return }
         let logTitle = "\(d.logStage ?? "") · log" + (s.followLog ? " (follow)" : " (paused: f follows)")
         Widgets.box(&b, x, yy, w, logH, title: TerminalText.sanitize(logTitle), glyphs: g)
-        let lines = d.logTail.suffix(logH - 2)
+        // Following shows the newest lines; scrolled, it stays where it was put.
+        let visible = logH - 2
+        let end = s.followLog ? d.logTail.count : max(visible, d.logTail.count - s.logScroll)
+        let lines = d.logTail[max(0, end - visible)..<min(end, d.logTail.count)]
         for (i, line) in lines.enumerated() {
             b.put(x + 2, yy + 1 + i, line.replacingOccurrences(of: "\t", with: "    "), .plain, maxWidth: w - 4)
         }
@@ -247,6 +256,8 @@ enum RegistryScreen {
             for (k, val) in snap.versionParams.sorted(by: { $0.key < $1.key }) { line("  \(k) = \(val)") }
             if !snap.versionMetrics.isEmpty { line("metrics", .muted) }
             for (k, val) in snap.versionMetrics.sorted(by: { $0.key < $1.key }) { line("  \(k) = \(Gates.format(val))") }
+            if !snap.versionDatasets.isEmpty { line("inputs", .muted) }
+            for ds in snap.versionDatasets { line("  \(ds.stage): \(ds.path) \(ds.hash.prefix(12))") }
         } else {
             line("(params and metrics: `slipway models show \(v.model):\(v.version)`)", .muted)
         }
