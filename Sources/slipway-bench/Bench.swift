@@ -77,23 +77,7 @@ struct Bench {
     /// process's own and not a polling interval); returns wall seconds.
     @discardableResult
     static func runSlipway(_ args: [String], in dir: String, expect: Int32 = 0) -> Double {
-        let argv = [slipway, "-C", dir] + args
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        let cargs = argv.map { strdup($0) } + [nil]
-        defer { cargs.forEach { free($0) } }
-        var pid: pid_t = 0
-        let t = now()
-        let rc = cargs.withUnsafeBufferPointer { posix_spawn(&pid, slipway, &actions, nil, UnsafeMutablePointer(mutating: $0.baseAddress!), environ) }
-        precondition(rc == 0, "spawn failed")
-        var status: Int32 = 0
-        waitpid(pid, &status, 0)
-        let elapsed = now() - t
-        precondition((status >> 8) & 0xff == expect, "slipway \(args) exited \((status >> 8) & 0xff)")
-        return elapsed
+        timedWithRSS([slipway, "-C", dir] + args, expect: [expect]).0
     }
 
     // MARK: - Benchmarks
