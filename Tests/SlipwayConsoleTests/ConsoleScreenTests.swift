@@ -48,6 +48,17 @@ import Testing
         #expect(text.contains("failed") || text.contains("✗"))
     }
 
+    @Test func noColorVariant() {
+        // Frames carry roles, not colours: with NO_COLOR the words and symbols below
+        // are all there is, so every state must read from them alone.
+        for tab in [Tab.runs, .evals, .audit] {
+            var s = state(width: 120, height: 40)
+            s.themeName = "monochrome"
+            s.tab = tab
+            assertSnapshot(ConsoleView.render(s).text, named: "\(tab.title.lowercased())-no-color")
+        }
+    }
+
     @Test func tooSmallAsksToEnlarge() {
         let s = state(width: 60, height: 20)
         assertSnapshot(ConsoleView.render(s).text, named: "too-small")
@@ -142,6 +153,23 @@ import Testing
         #expect(s.tab == .audit)
         _ = s.update(.event(.mouse(x: 10, y: 1, kind: .click)))  // " 2 Evals "
         #expect(s.tab == .evals)
+    }
+
+    @Test func mouseSelectsRowsAndPressesButtons() {
+        var s = loaded()
+        _ = s.update(.event(.mouse(x: 10, y: ConsoleView.listTop + 3, kind: .click)))
+        #expect(s.selectedRun?.id == 27)
+        _ = s.update(.event(.mouse(x: 10, y: 10, kind: .wheelDown)))
+        #expect(s.selectedRun?.id == 26)
+        _ = s.update(.event(.key(.char("r"))))
+        let d = s.dialog!
+        let (bx, by, _) = ConsoleView.dialogFrame(d, width: s.width, height: s.height)!
+        let buttonsY = by + ConsoleView.dialogHeight(d) - 2
+        // The second button, "[ Cancel ]", starts after "[ Start ]" and two spaces.
+        let effects = s.update(.event(.mouse(x: bx + 2 + "[ Start ]".count + 2 + 1, y: buttonsY, kind: .click)))
+        #expect(effects.isEmpty && s.dialog == nil)
+        _ = s.update(.event(.key(.char("r"))))
+        #expect(s.update(.event(.mouse(x: bx + 3, y: buttonsY, kind: .click))) == [.startRun(pipeline: "weather")])
     }
 
     @Test func filterWithNextAndPrevious() {
