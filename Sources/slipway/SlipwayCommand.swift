@@ -21,15 +21,12 @@ struct SlipwayCommand: ParsableCommand {
 
     func run() throws {
         // No subcommand: the console on a terminal; `status` otherwise.
+        let args = global.directory.map { ["-C", $0] } ?? []
         if isatty(0) == 1 && isatty(1) == 1 {
-            var console = Console()
-            console.global = global
-            try console.run()
+            try Console.parse(args).run()
             return
         }
-        var status = Status()
-        status.global = global
-        try status.run()
+        try Status.parse(args).run()
     }
 
     static func main() {

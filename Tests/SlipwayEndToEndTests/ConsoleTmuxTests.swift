@@ -131,7 +131,8 @@ final class TmuxSession {
               a: {cmd: "echo hi"}
         """)
         #expect(s.run("run").status == 0)
-        let t = TmuxSession(command: "\(Sandbox.binary) -C \(s.root) console")
+        // No command on a terminal opens the console.
+        let t = TmuxSession(command: "\(Sandbox.binary) -C \(s.root)")
         defer { t.kill() }
         #expect(t.wait(for: "✓     1 main"))
         t.keys("/")

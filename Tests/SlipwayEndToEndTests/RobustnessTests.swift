@@ -249,6 +249,18 @@ import Testing
         #expect(s.run("data", "add", "../x").status == 2)
     }
 
+    @Test func noCommandWithoutATerminalPrintsStatus() {
+        let s = Sandbox()
+        #expect(s.run("init").status == 0)
+        let r = s.run()
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("recent       no runs yet"))
+        #expect(s.run(["-C", s.root], directory: "/").stdout.contains("my-model"))
+        let console = s.run("console")
+        #expect(console.status == 2)
+        #expect(console.stderr.contains("the console needs a terminal"))
+    }
+
     @Test func usageErrorsExitTwo() {
         let s = Sandbox()
         #expect(s.run("init").status == 0)
