@@ -21,10 +21,13 @@ struct Console: ParsableCommand {
         }
         let (ws, registry) = try global.open()
         let env = ProcessInfo.processInfo.environment
-        let themeName = theme ?? env["SLIPWAY_THEME"] ?? "dark"
+        let configDir = (env["XDG_CONFIG_HOME"] ?? ((env["HOME"] ?? "") + "/.config")) + "/slipway"
+        let config = try ConsoleConfig.load(path: configDir + "/console.conf")
+        let themeName = theme ?? env["SLIPWAY_THEME"] ?? config.theme ?? "dark"
+        let ascii = self.ascii || config.ascii
         do { _ = try Theme.named(themeName) } catch { throw Failure(status: .usage, message: "\(error)") }
         var keyMap = KeyMap.defaults
-        let keyFile = (env["XDG_CONFIG_HOME"] ?? ((env["HOME"] ?? "") + "/.config")) + "/slipway/keys.conf"
+        let keyFile = configDir + "/keys.conf"
         if let data = FileManager.default.contents(atPath: keyFile) {
             do { try keyMap.apply(overrides: String(decoding: data, as: UTF8.self), file: keyFile) }
             catch { throw Failure(status: .usage, message: "\(error)") }
@@ -46,5 +49,28 @@ struct Console: ParsableCommand {
         app.launchedAt = launchTime
         app.loadNow()
         app.run()
+    }
+}
+
+/// `~/.config/slipway/console.conf`: `theme = NAME`, `ascii = true|false`.
+struct ConsoleConfig {
+    var theme: String?
+    var ascii = false
+
+    static func load(path: String) throws -> ConsoleConfig {
+        var config = ConsoleConfig()
+        guard let data = FileManager.default.contents(atPath: path) else { return config }
+        for (i, raw) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = String(raw).trimmingWhitespace()
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            let parts = line.split(separator: "=", maxSplits: 1).map { String($0).trimmingWhitespace() }
+            switch (parts.first, parts.count) {
+            case ("theme", 2): config.theme = parts[1]
+            case ("ascii", 2) where ["true", "false"].contains(parts[1]): config.ascii = parts[1] == "true"
+            default:
+                throw Failure(status: .usage, message: "\(path):\(i + 1): expected `theme = NAME` or `ascii = true|false`")
+            }
+        }
+        return config
     }
 }

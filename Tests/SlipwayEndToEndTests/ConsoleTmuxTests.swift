@@ -35,7 +35,7 @@ final class TmuxSession {
 
     init(command: String, width: Int = 120, height: Int = 40) {
         tmux(["new-session", "-d", "-s", name, "-x", "\(width)", "-y", "\(height)",
-              "env TERM=xterm-256color LANG=C.UTF-8 \(command); echo EXITED:$?; sleep 30"])
+              "env -u NO_COLOR TERM=xterm-256color LANG=C.UTF-8 \(command); echo EXITED:$?; sleep 30"])
     }
 
     var screen: String { tmux(["capture-pane", "-p", "-t", name]) }
@@ -131,10 +131,13 @@ final class TmuxSession {
               a: {cmd: "echo hi"}
         """)
         #expect(s.run("run").status == 0)
-        // No command on a terminal opens the console.
-        let t = TmuxSession(command: "\(Sandbox.binary) -C \(s.root)")
+        // No command on a terminal opens the console; the config file picks the theme.
+        s.write("config/slipway/console.conf", "# console settings\ntheme = high-contrast\n")
+        let t = TmuxSession(command: "XDG_CONFIG_HOME=\(s.root)/config \(Sandbox.binary) -C \(s.root)")
         defer { t.kill() }
         #expect(t.wait(for: "✓     1 main"))
+        // high-contrast's accent #00ffff is colour 51 in the 256-colour palette.
+        #expect(t.tmux(["capture-pane", "-p", "-e", "-t", t.name]).contains("38;5;51"))
         t.keys("/")
         t.type("nomatch")
         #expect(t.wait(for: "(no row matches /nomatch)"))
@@ -168,10 +171,14 @@ final class TmuxSession {
               evil: {cmd: "printf 'before\\\\033]0;pwned\\\\007after\\\\n'; printf '\\\\033]52;c;Zm9v\\\\007clip\\\\n'"}
         """)
         #expect(s.run("run").status == 0)
-        let t = TmuxSession(command: "\(Sandbox.binary) -C \(s.root) console")
+        let t = TmuxSession(command: "NO_COLOR=1 \(Sandbox.binary) -C \(s.root) console")
         defer { t.kill() }
         let before = t.tmux(["display-message", "-p", "-t", t.name, "#{pane_title}"])
         #expect(t.wait(for: "beforeafter"), "\(t.screen)")
+        // NO_COLOR: no colour at all, emphasis by attributes.
+        let styled = t.tmux(["capture-pane", "-p", "-e", "-t", t.name])
+        #expect(!styled.contains("38;5;") && !styled.contains("48;5;"))
+        #expect(styled.contains("\u{1B}[7m") || styled.contains(";7m"))
         #expect(t.screen.contains("clip"))
         let after = t.tmux(["display-message", "-p", "-t", t.name, "#{pane_title}"])
         #expect(after == before)
