@@ -15,6 +15,7 @@ struct Status: ParsableCommand {
         var running: [RunJSON]
         var recent: [RunJSON]
         var environments: [String]
+        var live: [String: [String: Int]]
         var pendingApprovals: Int
         var driftAlerts: Int
     }
@@ -30,6 +31,7 @@ struct Status: ParsableCommand {
             try Output.json(StatusJSON(project: project?.project, workspace: ws.root, running: running,
                                        recent: recent.map { RunJSON($0) },
                                        environments: project?.environments.map(\.name) ?? [],
+                                       live: Dictionary(uniqueKeysWithValues: try registry.models().map { ($0.name, $0.environments) }),
                                        pendingApprovals: 0, driftAlerts: 0))
             return
         }
@@ -54,9 +56,28 @@ struct Status: ParsableCommand {
             }
         }
         let envs = project?.environments.map(\.name) ?? []
-        print("environments " + (envs.isEmpty ? "none declared" : envs.joined(separator: ", ") + " (no model promoted yet)"))
+        let models = try registry.models()
+        if envs.isEmpty {
+            print("environments none declared")
+        } else {
+            for (i, env) in envs.enumerated() {
+                let live = models.compactMap { m in m.environments[env].map { "\(m.name):\($0)" } }
+                print((i == 0 ? "environments " : "             ") + env + "  " + (live.isEmpty ? "nothing live" : live.joined(separator: ", ")))
+            }
+        }
         print("approvals    none pending")
-        print("drift        no alerts")
+        // The newest validation report with a reference says whether data drifted.
+        var drift = "no drift reports"
+        for r in try registry.runs(limit: 20, offset: 0) {
+            guard let v = try registry.validations(runID: r.id).last,
+                  let report = try? ValidationReport.decoder.decode(ValidationReport.self, from: Data(v.report.utf8)),
+                  !report.drift.isEmpty else { continue }
+            let drifted = report.drift.filter(\.drifted).map(\.column)
+            drift = drifted.isEmpty ? "no drift in \(v.dataset) (run \(r.id))"
+                : "▲ \(drifted.count) of \(report.drift.count) columns drifted in \(v.dataset) (run \(r.id)): \(drifted.joined(separator: ", "))"
+            break
+        }
+        print("drift        " + Output.safe(drift))
     }
 }
 

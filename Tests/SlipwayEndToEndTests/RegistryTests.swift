@@ -45,6 +45,8 @@ func gatedWorkspace(gates: String = #"{accuracy: ">= production - 0.01", latency
         #expect((gates1[0]["explanation"] as? String)?.contains("nothing is in production yet (on_no_baseline: pass)") == true)
 
         #expect(s.run("promote", "clf:1", "--to", "production").stdout == "clf:1 → production (first version there)\n")
+        #expect(s.run("status").stdout.contains("production  clf:1"))
+        #expect(s.run("status").stdout.contains("staging  nothing live"))
 
         // A worse candidate fails its gate: exit 3, nothing registered, nothing after it runs.
         s.write("scores.env", "ACC=0.85\nLAT=12\n")

@@ -26,6 +26,7 @@ import Testing
         #expect(ok.status == 0, "\(ok.stderr)")
         #expect(s.exists("model.txt"))
         #expect(s.run("logs", "1", "validate").stdout.contains("data/train.csv: 200 rows · reference data/reference.csv (200 rows) · PASS"))
+        #expect(s.run("status").stdout.contains("drift        no drift in data/train.csv (run 1)"))
 
         s.remove("model.txt")
         s.write("data/train.csv", "temp,weather\n10,sun\n99,snow\n12,rain\n")
