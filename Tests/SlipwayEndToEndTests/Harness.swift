@@ -92,6 +92,12 @@ struct Sandbox {
         return try JSONSerialization.jsonObject(with: Data(r.stdout.utf8))
     }
 
+    /// The stages of a run, as `slipway show RUN --json` gives them.
+    func stageRecords(_ run: String) throws -> [[String: Any]] {
+        let show = try #require(try json("show", run, "--json") as? [String: Any])
+        return try #require((show["run"] as? [String: Any])?["stages"] as? [[String: Any]])
+    }
+
     /// Waits for a process started with ``process(_:environment:directory:)``
     /// to end; returns its wait status. (Reaps it directly: Foundation's own
     /// reaping has been seen to stall for a child killed by a signal.)

@@ -62,8 +62,7 @@ func stageCounts(_ s: Sandbox) -> [Int] {
         #expect(s.read("model.txt")?.hasPrefix("lr=0.1") == true)
         #expect(s.read("data/clean.csv") == "a,b\n1,2\n3,4\n")
 
-        let show = try #require(try s.json("show", "3", "--json") as? [String: Any])
-        let stages = try #require((show["run"] as? [String: Any])?["stages"] as? [[String: Any]])
+        let stages = try s.stageRecords("3")
         #expect(stages.map { $0["status"] as? String } == ["cached", "cached", "cached"])
         #expect((stages[1]["reason"] as? String)?.contains("same inputs as run 1") == true)
     }
@@ -152,8 +151,7 @@ func stageCounts(_ s: Sandbox) -> [Int] {
         """)
         #expect(s.run("run", "--jobs", "2").status == 1)
         #expect(s.exists("slow.txt"))
-        let show = try #require(try s.json("show", "latest", "--json") as? [String: Any])
-        let stages = try #require((show["run"] as? [String: Any])?["stages"] as? [[String: Any]])
+        let stages = try s.stageRecords("latest")
         #expect(stages.map { $0["status"] as? String } == ["succeeded", "failed"])
     }
 

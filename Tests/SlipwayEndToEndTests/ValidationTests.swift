@@ -35,8 +35,7 @@ import Testing
         #expect(bad.stderr.contains("column temp: 1 value above max 50 (largest 99, 49 over)"))
         #expect(bad.stderr.contains("column weather: 1 value not allowed: 'snow' ×1"))
         #expect(!s.exists("model.txt"))
-        let show = try #require(try s.json("show", "2", "--json") as? [String: Any])
-        let stages = try #require((show["run"] as? [String: Any])?["stages"] as? [[String: Any]])
+        let stages = try s.stageRecords("2")
         #expect(stages.map { $0["status"] as? String } == ["failed", "cancelled"])
         let junit = try #require(s.read("junit.xml"))
         #expect(junit.contains("<testsuite name=\"validation: data/train.csv\""))
@@ -56,8 +55,7 @@ import Testing
         let s = workspace()
         #expect(s.run("run").status == 0)
         #expect(s.run("run").status == 0)
-        let show = try #require(try s.json("show", "2", "--json") as? [String: Any])
-        let stages = try #require((show["run"] as? [String: Any])?["stages"] as? [[String: Any]])
+        let stages = try s.stageRecords("2")
         #expect(stages.first?["status"] as? String == "cached")
     }
 
