@@ -83,10 +83,7 @@ final class TmuxSession {
         let t = TmuxSession(command: "\(Sandbox.binary) -C \(s.root) console")
         defer { t.kill() }
         #expect(t.wait(for: "No runs yet"))
-        let p = s.process(["run"])
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try s.start(["run"])
         #expect(t.wait(for: "● first"), "\(t.screen)")
         #expect(t.wait(for: "✓ second", timeout: 20), "\(t.screen)")
         #expect(t.wait(for: "second-done"))
@@ -103,10 +100,7 @@ final class TmuxSession {
             stages:
               slow: {cmd: "sleep 60"}
         """)
-        let p = s.process(["run"])
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try s.start(["run"])
         #expect(s.waitUntil { s.exists(".slipway/logs/run-1/slow.log") })
         let t = TmuxSession(command: "\(Sandbox.binary) -C \(s.root) console")
         defer { t.kill() }

@@ -59,6 +59,15 @@ struct Sandbox {
         return p
     }
 
+    /// Starts `slipway ARGS` in the background, its output discarded.
+    func start(_ args: [String]) throws -> Process {
+        let p = process(args)
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
     @discardableResult
     func run(_ args: String..., environment: [String: String] = [:], directory: String? = nil) -> Result {
         run(args, environment: environment, directory: directory)

@@ -84,10 +84,7 @@ import Testing
               quick: {cmd: "echo run >> .count-quick && echo q > q.txt", outs: [q.txt]}
               slow: {cmd: "echo run >> .count-slow && sleep 61 && echo s > s.txt", deps: [q.txt], outs: [s.txt]}
         """)
-        let p = s.process(["run"])
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try s.start(["run"])
         #expect(s.waitUntil { s.count(".count-slow") == 1 })
         kill(p.processIdentifier, SIGKILL)
         s.reap(p)
@@ -288,10 +285,7 @@ import Testing
     @Test func followStreamsALiveLog() throws {
         let s = Sandbox()
         s.write("slipway.yaml", "project: p\npipelines: {main: {stages: {a: {cmd: 'echo one; sleep 1; echo two'}}}}\n")
-        let p = s.process(["run"])
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try s.start(["run"])
         #expect(s.waitUntil { s.exists(".slipway/logs/run-1/a.log") })
         let follow = s.run("logs", "1", "a", "--follow")
         s.reap(p)

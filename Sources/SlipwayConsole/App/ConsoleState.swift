@@ -256,12 +256,9 @@ public struct ConsoleState: Sendable {
         clampRow()
     }
 
+    /// On the Runs tab, a new selection asks for that run's details.
     func selectionEffects() -> [Effect] {
-        switch tab {
-        case .runs: return [.select(run: selectedRun?.id, model: nil)]
-        case .registry: return []
-        default: return []
-        }
+        tab == .runs ? [.select(run: selectedRun?.id, model: nil)] : []
     }
 
     mutating func dialogKey(_ key: Key) -> [Effect] {

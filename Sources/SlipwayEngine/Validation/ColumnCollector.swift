@@ -171,12 +171,12 @@ public struct DatasetProfile: Sendable {
     /// Reads a CSV (or, for `.jsonl`/`.ndjson`, JSON Lines) file into profiles.
     public static func read(path: String, displayName: String, types: [String: DataSchema.ColumnType]) throws -> DatasetProfile {
         let size = (FileSystem.status(path).map { Int($0.st_size) }) ?? 0
-        var collector = ColumnCollector(declared: types, expectedRows: 0)
-        if path.hasSuffix(".jsonl") || path.hasSuffix(".ndjson") {
+        let jsonLines = path.hasSuffix(".jsonl") || path.hasSuffix(".ndjson")
+        // Numeric columns reserve room for the whole file, estimated from its first MiB.
+        var collector = ColumnCollector(declared: types, expectedRows: jsonLines ? 0 : estimateRows(path: path, size: size))
+        if jsonLines {
             try JSONLinesReader(path: path, displayName: displayName).read(into: &collector)
         } else {
-            // Reserve for the whole file once the first rows show the row size.
-            collector = ColumnCollector(declared: types, expectedRows: estimateRows(path: path, size: size))
             try CSVReader(path: path, displayName: displayName).read(into: &collector)
         }
         collector.finish()

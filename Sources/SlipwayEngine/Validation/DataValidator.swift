@@ -103,10 +103,6 @@ public enum DataValidator {
         var errors: [any Error] = []
     }
 
-    static func unused() -> ValidationReport? {
-        return nil
-    }
-
     /// Sorts every numeric column of both datasets, spread over the cores.
     static func sortAll(_ a: inout DatasetProfile, _ b: inout DatasetProfile) {
         let jobs = a.columns.indices.map { (0, $0) } + b.columns.indices.map { (1, $0) }

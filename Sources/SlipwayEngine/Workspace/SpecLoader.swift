@@ -48,18 +48,15 @@ extension Workspace {
         guard let text = String(validating: data, as: UTF8.self) else {
             // Find the first bad byte to point at it.
             var line = 1, column = 1
-            var valid = data.startIndex
             var decoder = UTF8()
             var it = data.makeIterator()
             loop: while true {
                 switch decoder.decode(&it) {
                 case .scalarValue(let s):
-                    valid += String(s).utf8.count
                     if s == "\n" { line += 1; column = 1 } else { column += 1 }
                 case .emptyInput, .error: break loop
                 }
             }
-            _ = valid
             throw SpecErrors([SpecIssue(file: name, line: line, column: column, keyPath: "", message: "is not valid UTF-8 text")])
         }
         return text
