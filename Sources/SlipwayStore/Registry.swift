@@ -13,13 +13,19 @@ public protocol RunStore: Sendable {
     /// Creates a run in `running` state, with its provenance and params, and
     /// audits it. Returns the new run with its id.
     func startRun(_ run: NewRun) throws -> RunRecord
-    /// Sets a finished run's status and end time, and audits it.
-    func finishRun(id: Int64, status: RunStatus, message: String?) throws
+    /// Sets a finished run's status and end time, and audits it. With
+    /// `registering`, the run's model version is registered in the same
+    /// transaction (a run that is not marked finished never has a version),
+    /// unless the newest version of the model has the same artifact digest.
+    @discardableResult
+    func finishRun(id: Int64, status: RunStatus, message: String?, registering: NewModelVersion?) throws -> Registration?
     /// Proves the owning process is alive (see ``RunRecord/heartbeatAt``).
     func heartbeat(runID: Int64) throws
     func run(id: Int64) throws -> RunRecord?
     /// Newest first.
     func runs(limit: Int, offset: Int) throws -> [RunRecord]
+    /// A pipeline's runs, newest first.
+    func runs(pipeline: String, limit: Int) throws -> [RunRecord]
     func runCount() throws -> Int
     /// Runs whose status is still `running` (alive or not).
     func activeRuns() throws -> [RunRecord]
@@ -31,6 +37,10 @@ public protocol RunStore: Sendable {
     func addStageRuns(runID: Int64, stages: [String]) throws -> [StageRunRecord]
     /// Saves a stage run's new state, auditing the transitions that end it.
     func updateStageRun(_ stageRun: StageRunRecord) throws
+    /// Records the job a running stage started (its process group and the executor's handle).
+    func setStageJob(stageRunID: Int64, pid: Int32?, job: String) throws
+    /// Records a running stage's reported progress.
+    func setStageProgress(stageRunID: Int64, done: Int64, total: Int64) throws
     func stageRuns(runID: Int64) throws -> [StageRunRecord]
     func stageRun(id: Int64) throws -> StageRunRecord?
     /// The most recent stage run of this pipeline's stage that finished with
@@ -45,6 +55,19 @@ public protocol MetricStore: Sendable {
     func metrics(runID: Int64) throws -> [MetricRecord]
     /// Copies the metrics one stage run reported into another (for a cache hit).
     func copyMetrics(fromStageRun source: Int64, to target: StageRunRecord) throws
+}
+
+/// What registering a run's model did.
+public enum Registration: Sendable, Hashable {
+    case registered(ModelVersionRecord)
+    /// The artifacts are those of this, the newest, version: nothing new.
+    case unchanged(ModelVersionRecord)
+}
+
+extension RunStore {
+    public func finishRun(id: Int64, status: RunStatus, message: String?) throws {
+        try finishRun(id: id, status: status, message: message, registering: nil)
+    }
 }
 
 /// Registered models, their immutable versions, and which version is live in
@@ -110,8 +133,36 @@ public protocol AuditStore: Sendable {
     @discardableResult
     func appendAudit(_ event: AuditDraft) throws -> AuditEvent
     func auditEvents(after seq: Int64, limit: Int) throws -> [AuditEvent]
+    /// Calls `body` with each event after `seq` in order, without holding them
+    /// all in memory, until it returns false.
+    func forEachAuditEvent(after seq: Int64, _ body: (AuditEvent) throws -> Bool) throws
+    /// Events matching a query, oldest first.
+    func auditEvents(matching query: AuditQuery) throws -> [AuditEvent]
     /// The sequence number of the newest event (0 when the log is empty).
     func latestAuditSeq() throws -> Int64
+    /// The chain head as kept in the store's second place (nil when that
+    /// record is missing, which itself means tampering).
+    func auditHeadWitness() throws -> AuditHeadWitness?
+    /// Record key → digest of that record as it is now, for every record an
+    /// event describes (see ``RecordDigest``).
+    func auditedRecordDigests() throws -> [String: String]
+}
+
+/// A filter over the audit log; nil fields match everything.
+public struct AuditQuery: Sendable, Hashable {
+    public var since: Millis?
+    public var kinds: Set<String>?
+    /// A subject, or a prefix of one ending in `/` (`run/12/` matches every stage of run 12).
+    public var subject: String?
+    /// The newest `limit` matching events.
+    public var limit: Int?
+
+    public init(since: Millis? = nil, kinds: Set<String>? = nil, subject: String? = nil, limit: Int? = nil) {
+        self.since = since
+        self.kinds = kinds
+        self.subject = subject
+        self.limit = limit
+    }
 }
 
 /// Cheap change detection for live views: the value changes whenever any

@@ -6,7 +6,7 @@ import SlipwayEngine
 struct CIReport {
     let result: RunResult
     let pipeline: String
-    let registry: SQLiteRegistry
+    let registry: any Registry
     let spec: WorkspaceSpec
 
     var cases: [JUnitReport.Case] {
@@ -65,21 +65,10 @@ struct CIReport {
         for s in result.stages.map(\.record) {
             md += "| \(s.stage) | \(s.status.rawValue) | \(s.duration.map(Durations.format) ?? "—") | \(Self.cell(s.status == .failed ? (s.message ?? "") : s.reason)) |\n"
         }
-        if let p = spec.pipeline(named: pipeline), p.stages.contains(where: { !$0.gates.isEmpty }) {
-            let gates = p.stages.flatMap { s in s.gates.map { (stage: s.name, gate: $0, policy: s.onNoBaseline) } }
-            let env = p.stages.first { !$0.gates.isEmpty }?.baseline ?? "production"
-            var baseline: [MetricRecord] = []
-            var label = "\(env): none"
-            var hasBaseline = false
-            if let live = try? registry.alias(model: p.modelName, environment: env, at: nil),
-               let v = try? registry.modelVersion(model: p.modelName, version: live) {
-                baseline = (try? registry.metrics(runID: v.runID)) ?? []
-                label = "\(v.model):\(v.version) (\(env))"
-                hasBaseline = true
-            }
-            let candidate = (try? registry.metrics(runID: result.run.id)) ?? []
-            let comparison = MetricComparison.build(baseline: baseline, candidate: candidate, gates: gates, hasBaseline: hasBaseline)
-            md += "\n### Evaluation: run \(result.run.id) vs \(label)\n\n" + comparison.markdown(baselineLabel: label, candidateLabel: "run \(result.run.id)") + "\n"
+        if let p = spec.pipeline(named: pipeline), p.stages.contains(where: { !$0.gates.isEmpty }),
+           let c = try? ComparisonService(registry: registry, spec: spec).candidateVsBaseline(pipeline: p, candidateRun: result.run.id) {
+            md += "\n### Evaluation: \(c.candidate.label) vs \(c.baseline.label)\n\n"
+                + c.comparison.markdown(baselineLabel: c.baseline.label, candidateLabel: c.candidate.label) + "\n"
         }
         if let v = result.registered { md += "\nRegistered **\(v.model):\(v.version)**.\n" }
         guard let handle = FileHandle(forWritingAtPath: summaryPath) ?? {

@@ -2,14 +2,6 @@ import ArgumentParser
 import Foundation
 import SlipwayEngine
 
-/// What a comparison compares: a registered version, or a run's candidate.
-struct ComparedSide {
-    var label: String
-    var runID: Int64?
-    var metrics: [MetricRecord]
-    var exists: Bool
-}
-
 struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Metric table of two model versions, with the pipeline's gates.",
@@ -49,40 +41,21 @@ struct Compare: ParsableCommand {
 
     func run() throws {
         let (ws, registry) = try global.open()
-        let spec = (try? ws.loadSpec())?.spec
-        let chosen: PipelineSpec?
-        if let pipeline {
-            guard let p = spec?.pipeline(named: pipeline) else { throw Failure(status: .usage, message: "no pipeline '\(pipeline)' in slipway.yaml") }
-            chosen = p
-        } else if let a {
-            chosen = spec?.pipelines.first { $0.modelName == a.model } ?? (spec?.pipelines.count == 1 ? spec?.pipelines.first : nil)
-        } else {
-            guard let spec else { _ = try ws.loadSpec(); return }
-            guard spec.pipelines.count == 1 else { throw Failure(status: .usage, message: "slipway.yaml has several pipelines: pass --pipeline") }
-            chosen = spec.pipelines.first
-        }
-        let gates = (chosen?.stages ?? []).flatMap { s in s.gates.map { (stage: s.name, gate: $0, policy: s.onNoBaseline) } }
-        let baselineEnv = chosen?.stages.first { !$0.gates.isEmpty }?.baseline ?? "production"
-
-        let left: ComparedSide, right: ComparedSide
+        let spec: WorkspaceSpec?
+        if a == nil { spec = try ws.loadSpec().spec } else { spec = (try? ws.loadSpec())?.spec }
+        let service = ComparisonService(registry: registry, spec: spec)
+        let result: ComparisonService.Result
         if let a, let b {
-            let va = try a.resolve(in: registry), vb = try b.resolve(in: registry)
-            left = ComparedSide(label: "\(va.model):\(va.version)", runID: va.runID, metrics: try registry.metrics(runID: va.runID), exists: true)
-            right = ComparedSide(label: "\(vb.model):\(vb.version)", runID: vb.runID, metrics: try registry.metrics(runID: vb.runID), exists: true)
+            let chosen = try service.pipeline(named: pipeline, model: a.model)
+            result = try service.versions(try a.resolve(in: registry), try b.resolve(in: registry), pipeline: chosen)
         } else {
-            let p = chosen!
-            guard let latest = try registry.latestRun(pipeline: p.name) else {
-                throw Failure(status: .usage, message: "pipeline '\(p.name)' has no runs yet: `slipway run` first")
+            guard let chosen = try service.pipeline(named: pipeline) else {
+                throw Failure(status: .usage, message: "slipway.yaml has several pipelines: pass --pipeline")
             }
-            right = ComparedSide(label: "run \(latest.id)", runID: latest.id, metrics: try registry.metrics(runID: latest.id), exists: true)
-            if let live = try registry.alias(model: p.modelName, environment: baselineEnv, at: nil),
-               let v = try registry.modelVersion(model: p.modelName, version: live) {
-                left = ComparedSide(label: "\(v.model):\(v.version) (\(baselineEnv))", runID: v.runID, metrics: try registry.metrics(runID: v.runID), exists: true)
-            } else {
-                left = ComparedSide(label: "\(baselineEnv): none", runID: nil, metrics: [], exists: false)
-            }
+            result = try service.candidateVsBaseline(pipeline: chosen)
         }
-        let comparison = MetricComparison.build(baseline: left.metrics, candidate: right.metrics, gates: gates, hasBaseline: left.exists)
+        let comparison = result.comparison
+        let left = result.baseline, right = result.candidate
         if json {
             try Output.json(CompareJSON(a: left.label, b: right.label, rows: comparison.rows.map { r in
                 RowJSON(metric: r.metric, stage: r.stage, a: r.baseline.flatMap { $0.isFinite ? $0 : nil },
@@ -90,7 +63,7 @@ struct Compare: ParsableCommand {
                         passed: r.gate?.passed, explanation: r.gate?.explanation)
             }, gates: comparison.gateCount, failed: comparison.failedGates.count))
         } else {
-            print("\(right.label) (candidate) vs \(left.label)")
+            print("\(Output.safe(right.label)) (candidate) vs \(Output.safe(left.label))")
             print(CompareTable.render(comparison, baselineLabel: "A", candidateLabel: "B"))
             if comparison.gateCount > 0 {
                 let failed = comparison.failedGates.count

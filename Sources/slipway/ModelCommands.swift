@@ -12,8 +12,10 @@ struct ModelRef: ExpressibleByArgument, CustomStringConvertible {
         guard let name = parts.first, !name.isEmpty else { return nil }
         model = String(name)
         if parts.count == 2 {
-            // Accept `model:3` and `model:3-1a2b3c4` (the package tag form).
-            guard let v = Int(parts[1].split(separator: "-").first ?? ""), v > 0 else { return nil }
+            // Accept `model:3` and `model:3-1a2b3c4` (the package tag form);
+            // versions are positive whole numbers (`model:-1` names none).
+            let number = parts[1].prefix { $0 != "-" }
+            guard !number.isEmpty, number.allSatisfy(\.isASCII), number.allSatisfy(\.isNumber), let v = Int(number), v > 0 else { return nil }
             version = v
         }
     }
@@ -21,23 +23,8 @@ struct ModelRef: ExpressibleByArgument, CustomStringConvertible {
     var description: String { version.map { "\(model):\($0)" } ?? model }
 
     /// The version named, or the newest.
-    func resolve(in registry: SQLiteRegistry) throws -> ModelVersionRecord {
-        if let version {
-            guard let v = try registry.modelVersion(model: model, version: version) else {
-                throw Failure(status: .usage, message: "no version \(version) of model '\(model)'" + hint(registry))
-            }
-            return v
-        }
-        guard let v = try registry.modelVersions(model: model, limit: 1).first else {
-            throw Failure(status: .usage, message: "no model '\(model)'" + hint(registry))
-        }
-        return v
-    }
-
-    private func hint(_ registry: SQLiteRegistry) -> String {
-        let names = ((try? registry.models()) ?? []).map(\.name)
-        if names.isEmpty { return " (no model is registered yet: a successful run registers its pipeline's model)" }
-        return Suggestions.closest(to: model, in: names).map { " (did you mean '\($0)'?)" } ?? "; models: \(names.joined(separator: ", "))"
+    func resolve(in registry: any Registry) throws -> ModelVersionRecord {
+        try ModelLookup(registry: registry).version(model: model, version)
     }
 }
 
@@ -224,23 +211,16 @@ struct Promote: ParsableCommand {
     func run() throws {
         let (ws, registry) = try global.open()
         let loaded = try ws.loadSpec()
-        let envs = loaded.spec.environments.map(\.name)
-        guard envs.contains(to) else {
-            let hint = Suggestions.closest(to: to, in: envs).map { " (did you mean '\($0)'?)" } ?? ""
-            throw Failure(status: .usage, message: envs.isEmpty
-                ? "slipway.yaml declares no environments: add `environments: {\(to): {}}` first"
-                : "no environment '\(to)'\(hint); environments: \(envs.joined(separator: ", "))")
+        guard let version = ref.version else { throw Failure(status: .usage, message: "name the version: \(ref.model):VERSION") }
+        let promotion = PromotionService(registry: registry, spec: loaded.spec)
+        let request = PromotionService.Request(model: ref.model, version: version, environment: to,
+                                               actor: Provenance.currentUser(), reason: reason ?? "promoted")
+        switch try promotion.promote(request) {
+        case .alreadyLive:
+            print("\(Output.safe(ref.model)):\(version) is already live in \(Output.safe(to))")
+        case .promoted(let event):
+            print("\(Output.safe(ref.model)):\(version) → \(Output.safe(to))" + (event.previousVersion.map { " (was :\($0))" } ?? " (first version there)"))
         }
-        guard ref.version != nil else { throw Failure(status: .usage, message: "name the version: \(ref.model):VERSION") }
-        let v = try ref.resolve(in: registry)
-        let current = try registry.alias(model: v.model, environment: to, at: nil)
-        if current == v.version {
-            print("\(v.model):\(v.version) is already live in \(to)")
-            return
-        }
-        let event = try registry.setAlias(model: v.model, environment: to, version: v.version, actor: Provenance.currentUser(),
-                                          reason: reason ?? "promoted")
-        print("\(v.model):\(v.version) → \(to)" + (event.previousVersion.map { " (was :\($0))" } ?? " (first version there)"))
     }
 }
 

@@ -58,7 +58,7 @@ struct Run: ParsableCommand {
         } else {
             print(result.run.id)
         }
-        if let error = result.registrationError { Output.err("slipway: the run succeeded but its model version was not registered: \(error)") }
+        for warning in result.warnings { Output.err("slipway: warning: \(Output.safeErr(warning))") }
         if result.exitStatus != .success {
             var msg = "run \(result.run.id) \(result.run.status.rawValue)"
             if let failed = result.stages.first(where: { $0.record.status == .failed }) {

@@ -64,7 +64,7 @@ struct GlobalOptions: ParsableArguments {
     }
 
     /// The workspace and its registry, with dead runs already marked interrupted.
-    func open() throws -> (Workspace, SQLiteRegistry) {
+    func open() throws -> (Workspace, any Registry) {
         let ws = try workspace()
         let registry = try ws.openRegistry()
         try RunReaper().reap(registry)
@@ -73,9 +73,11 @@ struct GlobalOptions: ParsableArguments {
 }
 
 /// A failure already explained, with the exit status to report.
-struct Failure: Error {
+struct Failure: SlipwayError {
     var status: ExitStatus
     var message: String?
+    var exitStatus: ExitStatus { status }
+    var description: String { message ?? "" }
 }
 
 enum CLIError {
@@ -90,19 +92,13 @@ enum CLIError {
             for issue in e.issues { FileHandle.standardError.write(Data((issue.description + "\n").utf8)) }
             let n = e.issues.count
             say("\(n) problem\(n == 1 ? "" : "s") in the spec; nothing was run")
-            return ExitStatus.usage.rawValue
-        case let e as Workspace.NotFound:
-            say(e.description); return ExitStatus.usage.rawValue
-        case let e as Workspace.AlreadyExists:
-            say(e.description); return ExitStatus.usage.rawValue
-        case let e as PipelineRunner.Failure:
-            say(e.description); return ExitStatus.usage.rawValue
+            return e.exitStatus.rawValue
+        case let e as any SlipwayError:
+            // Every error of the project says its own exit status.
+            say(e.description)
+            return e.exitStatus.rawValue
         case let e as ExitCode:
             return e.rawValue
-        case let e as NotFound:
-            say(e.description); return ExitStatus.usage.rawValue
-        case let e as SQLiteRegistry.OpenError:
-            say(e.description); return ExitStatus.internalError.rawValue
         default:
             // --help and --version arrive as errors that mean "done".
             if SlipwayCommand.exitCode(for: error) == .success {
@@ -132,6 +128,11 @@ enum Output {
     /// Text from outside, made safe when it goes to a terminal.
     static func safe(_ text: String) -> String {
         stdoutIsTTY ? TerminalText.sanitize(text) : text
+    }
+
+    /// Text from outside, made safe when it goes to standard error on a terminal.
+    static func safeErr(_ text: String) -> String {
+        stderrIsTTY ? TerminalText.sanitize(text) : text
     }
 
     static func age(_ ms: Millis, now: Millis = Clock.nowMillis()) -> String {

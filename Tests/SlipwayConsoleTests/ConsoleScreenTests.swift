@@ -4,7 +4,7 @@ import Testing
 @testable import SlipwayStore
 
 @Suite(.serialized) struct ConsoleScreenTests {
-    static let seeded: (Workspace, SQLiteRegistry) = try! seededWorkspace()
+    static let seeded: (Workspace, any Registry) = try! seededWorkspace()
 
     func state(width: Int, height: Int, ascii: Bool = false, selectedRun: Int64? = nil) -> ConsoleState {
         let (ws, registry) = Self.seeded

@@ -82,7 +82,7 @@ func normalized(_ snap: ConsoleSnapshot) -> ConsoleSnapshot {
 
 /// A workspace with a few runs, a registered and promoted model, a failed
 /// gate, a validation report with drift, all at fixed times.
-func seededWorkspace() throws -> (Workspace, SQLiteRegistry) {
+func seededWorkspace() throws -> (Workspace, any Registry) {
     setenv("TZ", "UTC", 1)
     tzset()
     let dir = NSTemporaryDirectory() + "slipway-console-\(UUID().uuidString.prefix(8))"

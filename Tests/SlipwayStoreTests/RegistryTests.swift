@@ -83,7 +83,7 @@ let provenance = Provenance(gitCommit: "abc123", gitDirty: false, user: "ana", h
         let path = temporaryDirectory() + "/r.sqlite"
         let registry = try SQLiteRegistry(path: path)
         for i in 0..<n {
-            try registry.appendAudit(AuditDraft(actor: "ana", kind: "test", subject: "thing/\(i)", payload: AuditChain.payload(["i": "\(i)"])))
+            try registry.appendAudit(AuditDraft(actor: "ana", kind: .datasetAdded, subject: "thing/\(i)", payload: AuditChain.payload(["i": "\(i)"])))
         }
         return (registry, path)
     }

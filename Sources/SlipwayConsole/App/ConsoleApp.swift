@@ -20,7 +20,7 @@ public final class ConsoleApp: @unchecked Sendable {
     private var reloadRequested = true
     private var stopping = false
 
-    public init(workspace: Workspace, registry: SQLiteRegistry, device: TerminalDevice, themeName: String, ascii: Bool,
+    public init(workspace: Workspace, registry: any Registry, device: TerminalDevice, themeName: String, ascii: Bool,
                 noColor: Bool, keyMap: KeyMap, slipwayPath: String) throws {
         self.workspace = workspace
         self.loader = ConsoleLoader(workspace: workspace, registry: registry)
@@ -159,11 +159,17 @@ public final class ConsoleApp: @unchecked Sendable {
             }
         case .promote(let model, let version, let env):
             do {
-                let e = try loader.registry.setAlias(model: model, environment: env, version: version, actor: Provenance.currentUser(),
-                                                     reason: "promoted from the console")
-                post(.notice("\(model):\(version) → \(env)" + (e.previousVersion.map { " (was :\($0))" } ?? ""), isError: false))
+                let spec = try workspace.loadSpec().spec
+                let request = PromotionService.Request(model: model, version: version, environment: env,
+                                                       actor: Provenance.currentUser(), reason: "promoted from the console")
+                switch try PromotionService(registry: loader.registry, spec: spec).promote(request) {
+                case .alreadyLive:
+                    post(.notice("\(model):\(version) is already live in \(env)", isError: false))
+                case .promoted(let e):
+                    post(.notice("\(model):\(version) → \(env)" + (e.previousVersion.map { " (was :\($0))" } ?? ""), isError: false))
+                }
             } catch {
-                post(.notice("promotion failed: \(error)", isError: true))
+                post(.notice("promotion refused: \(error)", isError: true))
             }
         case .setTheme(let name):
             do {

@@ -37,6 +37,8 @@ public struct ConsoleSnapshot: Sendable {
     public var comparisonLabels = ("", "")
     /// Per gated metric: its value in each registered version, oldest first.
     public var metricHistory: [String: [Double]] = [:]
+    /// The version numbers `metricHistory` runs over (oldest first).
+    public var metricHistoryVersions: [Int] = []
     public var drift: [DriftRow] = []
     public var audit: [AuditEvent] = []
     public var auditProblem: String?
@@ -51,7 +53,7 @@ public struct ConsoleSnapshot: Sendable {
 /// every list is bounded.
 public final class ConsoleLoader: @unchecked Sendable {
     public let workspace: Workspace
-    public let registry: SQLiteRegistry
+    public let registry: any Registry
     public static let runLimit = 500
     public static let auditLimit = 1_000
     /// The audit chain is verified incrementally: each load checks only new events.
@@ -77,7 +79,7 @@ public final class ConsoleLoader: @unchecked Sendable {
         }
     }
 
-    public init(workspace: Workspace, registry: SQLiteRegistry) {
+    public init(workspace: Workspace, registry: any Registry) {
         self.workspace = workspace
         self.registry = registry
     }
@@ -122,31 +124,13 @@ public final class ConsoleLoader: @unchecked Sendable {
             }
         }
         if let spec, let pipeline = spec.pipelines.first(where: { $0.modelName == model }) ?? spec.pipelines.first {
-            let gates = pipeline.stages.flatMap { st in st.gates.map { (stage: st.name, gate: $0, policy: st.onNoBaseline) } }
-            let env = pipeline.stages.first { !$0.gates.isEmpty }?.baseline ?? "production"
-            // The candidate: the newest run of the pipeline that reported a gated metric
-            // (a run still training has nothing to compare yet), else the newest run.
-            let gatedKeys = Set(gates.map(\.gate.metric))
-            let recent = s.runs.filter { $0.pipeline == pipeline.name }.prefix(20)
-            let candidate = recent.first { r in ((try? registry.metrics(runID: r.id)) ?? []).contains { gatedKeys.contains($0.key) } }
-                ?? recent.first
-            if let latest = candidate ?? (try? registry.latestRun(pipeline: pipeline.name)) {
-                var base: [MetricRecord] = []
-                var label = "\(env): none"
-                var has = false
-                if let live = try? registry.alias(model: pipeline.modelName, environment: env, at: nil),
-                   let v = try? registry.modelVersion(model: pipeline.modelName, version: live) {
-                    base = (try? registry.metrics(runID: v.runID)) ?? []
-                    label = "\(v.model):\(v.version) (\(env))"
-                    has = true
-                }
-                let cand = (try? registry.metrics(runID: latest.id)) ?? []
-                s.comparison = MetricComparison.build(baseline: base, candidate: cand, gates: gates, hasBaseline: has)
-                s.comparisonLabels = (label, "run \(latest.id)")
-                let versions = ((try? registry.modelVersions(model: pipeline.modelName, limit: 50)) ?? []).reversed()
-                for v in versions {
-                    let values = GateEvaluator.lastValues((try? registry.metrics(runID: v.runID)) ?? [])
-                    for g in gates { if let x = values[g.gate.metric] { s.metricHistory[g.gate.metric, default: []].append(x) } }
+            let service = ComparisonService(registry: registry, spec: spec)
+            if let c = try? service.candidateVsBaseline(pipeline: pipeline, recent: s.runs) {
+                s.comparison = c.comparison
+                s.comparisonLabels = (c.baseline.label, c.candidate.label)
+                if let history = try? service.gatedMetricHistory(pipeline: pipeline) {
+                    s.metricHistory = history.values
+                    s.metricHistoryVersions = history.versions
                 }
             }
         }

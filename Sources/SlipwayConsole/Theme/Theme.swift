@@ -11,7 +11,8 @@ public struct Theme: Sendable, Equatable {
 
     public var isMonochrome: Bool { colors.values.allSatisfy { $0 == nil } }
 
-    public struct ParseError: Error, CustomStringConvertible {
+    public struct ParseError: SlipwayError {
+        public var exitStatus: ExitStatus { .usage }
         public var file: String
         public var line: Int
         public var message: String

@@ -50,7 +50,8 @@ public struct GateCondition: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { text }
 
-    public struct ParseError: Error, Sendable, CustomStringConvertible {
+    public struct ParseError: SlipwayError, Sendable {
+        public var exitStatus: ExitStatus { .usage }
         public var message: String
         public var description: String { message }
     }

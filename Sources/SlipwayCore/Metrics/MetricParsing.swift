@@ -16,6 +16,42 @@ public struct MetricPoint: Sendable, Hashable, Codable {
 /// Reads the two ways a stage reports metrics: `::metric` lines on stdout and
 /// JSON metrics files.
 public enum MetricParsing {
+    /// What one line a stage printed means to Slipway.
+    public enum StageLine: Sendable, Hashable {
+        /// Plain output.
+        case text
+        case metric(MetricPoint)
+        /// `::progress step=N total=M`: N of M units of work done.
+        case progress(done: Int64, total: Int64)
+        /// A `::metric` or `::progress` line that does not parse (reported, not dropped silently).
+        case malformed(String)
+    }
+
+    /// Reads one line a stage printed.
+    public static func classify(_ line: some StringProtocol) -> StageLine {
+        var text = Substring(line)
+        while let f = text.first, f == " " || f == "\t" { text.removeFirst() }
+        guard text.hasPrefix("::") else { return .text }
+        if text.hasPrefix("::metric") {
+            let rest = text.dropFirst("::metric".count)
+            guard rest.isEmpty || rest.first == " " || rest.first == "\t" else { return .text }
+            return parseLine(text).map { .metric($0) } ?? .malformed(String(text.prefix(200)))
+        }
+        if text.hasPrefix("::progress") {
+            let rest = text.dropFirst("::progress".count)
+            guard rest.isEmpty || rest.first == " " || rest.first == "\t" else { return .text }
+            var done: Int64?, total: Int64?
+            for field in rest.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }) {
+                guard let eq = field.firstIndex(of: "=") else { return .malformed(String(text.prefix(200))) }
+                let k = field[..<eq], v = field[field.index(after: eq)...]
+                if k == "step" { done = Int64(v) } else if k == "total" { total = Int64(v) }
+            }
+            guard let done, let total, total > 0, done >= 0 else { return .malformed(String(text.prefix(200))) }
+            return .progress(done: min(done, total), total: total)
+        }
+        return .text
+    }
+
     /// Parses `::metric name=loss value=0.42 step=3` (fields in any order, step
     /// optional). Returns nil for any other line, or a malformed one.
     public static func parseLine(_ line: some StringProtocol) -> MetricPoint? {
@@ -43,7 +79,8 @@ public enum MetricParsing {
         return MetricPoint(key: name, value: value, step: step)
     }
 
-    public enum FileError: Error, CustomStringConvertible {
+    public enum FileError: SlipwayError {
+        public var exitStatus: ExitStatus { .stageFailed }
         case notJSON(String)
         case notObject
 
@@ -55,13 +92,55 @@ public enum MetricParsing {
         }
     }
 
+    /// Python's `json.dump` writes `NaN`, `Infinity` and `-Infinity` bare, which
+    /// strict JSON refuses. Outside strings they are quoted here, so they read
+    /// as the non-finite numbers they stand for (and a gate on them fails).
+    static func quotingNonFinite(_ data: Data) -> Data {
+        let bytes = [UInt8](data)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count + 16)
+        var inString = false, escaped = false
+        var i = 0
+        func matches(_ word: String, at j: Int) -> Bool {
+            let w = Array(word.utf8)
+            guard j + w.count <= bytes.count, Array(bytes[j..<(j + w.count)]) == w else { return false }
+            // A whole token: not followed by a letter or digit.
+            if j + w.count < bytes.count, bytes[j + w.count] < 0x80,
+               Character(Unicode.Scalar(bytes[j + w.count])).isLetter || Character(Unicode.Scalar(bytes[j + w.count])).isNumber {
+                return false
+            }
+            return true
+        }
+        while i < bytes.count {
+            let b = bytes[i]
+            if inString {
+                out.append(b)
+                if escaped { escaped = false } else if b == UInt8(ascii: "\\") { escaped = true } else if b == UInt8(ascii: "\"") { inString = false }
+                i += 1
+                continue
+            }
+            if b == UInt8(ascii: "\"") { inString = true; out.append(b); i += 1; continue }
+            var replaced = false
+            for word in ["-Infinity", "Infinity", "NaN"] where matches(word, at: i) {
+                out.append(UInt8(ascii: "\""))
+                out.append(contentsOf: Array(word.utf8))
+                out.append(UInt8(ascii: "\""))
+                i += word.utf8.count
+                replaced = true
+                break
+            }
+            if !replaced { out.append(b); i += 1 }
+        }
+        return Data(out)
+    }
+
     /// Flattens a metrics JSON object: nested objects become dotted keys
     /// (`{"eval": {"acc": 0.9}}` → `eval.acc`); numbers and booleans are kept,
     /// strings that hold numbers are read, other values are skipped.
     public static func parseJSON(_ data: Data) throws(FileError) -> [MetricPoint] {
         let root: JSONValue
         do {
-            root = try JSONDecoder().decode(JSONValue.self, from: data)
+            root = try JSONDecoder().decode(JSONValue.self, from: quotingNonFinite(data))
         } catch let DecodingError.dataCorrupted(context) {
             throw .notJSON(context.underlyingError.map { "\($0)" } ?? context.debugDescription)
         } catch {

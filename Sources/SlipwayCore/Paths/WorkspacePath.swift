@@ -5,7 +5,8 @@
 /// absolute path, or one whose `..` steps leave the workspace, is refused.
 /// (Symlinks that leave the workspace are caught by the engine, which can look.)
 public enum WorkspacePath {
-    public enum Problem: Error, Equatable, Sendable, CustomStringConvertible {
+    public enum Problem: SlipwayError, Equatable, Sendable {
+        public var exitStatus: ExitStatus { .usage }
         case empty
         case absolute
         case escapes

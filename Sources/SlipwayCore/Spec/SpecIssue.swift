@@ -50,7 +50,8 @@ public struct SpecIssue: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Every problem found in a spec, reported together so one edit fixes all.
-public struct SpecErrors: Error, Sendable, CustomStringConvertible {
+public struct SpecErrors: SlipwayError, Sendable {
+    public var exitStatus: ExitStatus { .usage }
     public var issues: [SpecIssue]
 
     public init(_ issues: [SpecIssue]) { self.issues = issues }

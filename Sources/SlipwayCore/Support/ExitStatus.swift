@@ -13,3 +13,12 @@ public enum ExitStatus: Int32, Sendable, CaseIterable {
     /// Slipway itself failed (a bug, a full disk, a corrupt registry).
     case internalError = 4
 }
+
+/// An error that knows how the `slipway` command reports it: one line of text
+/// and its exit status. Every error type of the project conforms, so a new
+/// kind of failure chooses its exit code where it is defined, and only errors
+/// from outside the project (a database driver, the OS) end as
+/// ``ExitStatus/internalError`` by default.
+public protocol SlipwayError: Error, CustomStringConvertible {
+    var exitStatus: ExitStatus { get }
+}

@@ -12,6 +12,20 @@ public struct ProcessExecutor: Executor {
 
     public init(gracePeriod: Double = 5) { self.gracePeriod = gracePeriod }
 
+    public var name: String { "local" }
+
+    /// The handle of a process group started here.
+    public static func handle(processGroup: pid_t, host: String = Provenance.hostName()) -> JobHandle {
+        JobHandle(executor: "local", location: host, id: String(processGroup))
+    }
+
+    /// Kills the process group of a job started on this host.
+    public func cancel(_ handle: JobHandle) -> Bool {
+        guard handle.executor == name, handle.location == Provenance.hostName(),
+              let pgid = pid_t(handle.id), pgid > 1 else { return false }
+        return kill(-pgid, SIGKILL) == 0
+    }
+
     private static let spawnLock = NSLock()
 
     public func run(_ job: Job, observer: any JobObserver, cancellation: CancellationFlag) -> JobOutcome {
@@ -69,7 +83,7 @@ public struct ProcessExecutor: Executor {
             close(outPipe[0])
             return .failedToStart(String(cString: strerror(rc)))
         }
-        observer.started(handle: pid)
+        observer.started(handle: Self.handle(processGroup: pid))
 
         let group = DispatchGroup()
         group.enter()

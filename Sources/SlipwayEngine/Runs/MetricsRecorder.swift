@@ -49,6 +49,12 @@ public final class MetricsRecorder: @unchecked Sendable {
         do { try store.appendMetrics(batch) } catch { lock.withLock { lastError = error } }
     }
 
+    /// Writes what is buffered now, and reports any write that failed so far.
+    public func flushReportingErrors() throws {
+        flush()
+        if let e = lock.withLock({ lastError }) { throw e }
+    }
+
     /// Stops the timer and writes the rest.
     public func close() throws {
         timer?.cancel()

@@ -69,10 +69,16 @@ public struct ContentStore: Sendable {
     }
 
     /// Puts the object `hash` at the workspace-relative path, replacing what is there.
+    ///
+    /// The folder that will hold it is opened without following symlinks
+    /// (``ContainedFiles``), and everything is placed through that open folder,
+    /// so a symlink planted on the way cannot send the restore outside the workspace.
     public func restore(_ relative: String, hash: String) throws {
-        let path = workspaceRoot + "/" + relative
-        try FileSystem.remove(path)
-        try FileSystem.makeDirectory((path as NSString).deletingLastPathComponent)
+        let files = ContainedFiles(root: workspaceRoot)
+        try files.remove(relative)
+        let parent = try files.openParent(relative, create: true)
+        defer { parent.close() }
+        let path = parent.pinnedLeaf
         if hash.hasSuffix(".dir") {
             let manifest = try manifest(hash)
             try FileSystem.makeDirectory(path)

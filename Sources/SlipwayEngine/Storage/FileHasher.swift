@@ -19,7 +19,8 @@ public final class FileHasher: @unchecked Sendable {
         self.cache = cache
     }
 
-    public struct Missing: Error, CustomStringConvertible {
+    public struct Missing: SlipwayError {
+        public var exitStatus: ExitStatus { .usage }
         public var path: String
         public var description: String { "\(path) does not exist" }
     }

@@ -1,7 +1,8 @@
 import Foundation
 
 /// A problem in a data file, with its place.
-public struct DataFileError: Error, Sendable, CustomStringConvertible {
+public struct DataFileError: SlipwayError, Sendable {
+    public var exitStatus: ExitStatus { .usage }
     public var file: String
     public var line: Int?
     public var column: Int?

@@ -6,12 +6,13 @@ import Foundation
 public struct ValidateStage: BuiltinStageHandler {
     public init() {}
 
-    public func execute(stage: StageSpec, context: BuiltinContext) -> (message: String, isCheckFailure: Bool)? {
+    public func execute(stage: StageSpec, context: BuiltinContext) throws -> StageFailure? {
         let ws = context.workspace
         let data = stage.options["data"]?.stringValue ?? ""
         let schemaPath = stage.options["schema"]?.stringValue
         let referencePath = stage.options["reference"]?.stringValue
         var log = ""
+        var json = "", passed = false, summary = ""
         defer { try? FileSystem.writeFile(context.logPath, Data(log.utf8)) }
         do {
             var schema: DataSchema?
@@ -27,7 +28,7 @@ public struct ValidateStage: BuiltinStageHandler {
             // column the schema gives no rule of its own.
             if let name = stage.options["method"]?.stringValue {
                 guard let method = DataSchema.DriftMethod(rawValue: name) else {
-                    return ("unknown drift method '\(name)'; methods: " + DataSchema.DriftMethod.allCases.map(\.rawValue).joined(separator: ", "), false)
+                    return .slipway("unknown drift method '\(name)'; methods: " + DataSchema.DriftMethod.allCases.map(\.rawValue).joined(separator: ", "))
                 }
                 if schema == nil { schema = DataSchema() }
                 schema?.driftMethod = DataSchema.DriftRule(method: method, threshold: stage.options["threshold"]?.numberValue ?? method.defaultThreshold)
@@ -35,21 +36,23 @@ public struct ValidateStage: BuiltinStageHandler {
             let report = try DataValidator.validate(dataPath: ws.absolute(data), dataName: data, schema: schema,
                                                     referencePath: referencePath.map(ws.absolute), referenceName: referencePath)
             log = ValidationText.render(report)
-            let json = String(decoding: try ValidationReport.encoder().encode(report), as: UTF8.self)
-            try context.registry.recordValidation(ValidationRecord(runID: context.run.id, stageRunID: context.stageRun.id,
-                                                                   dataset: data, passed: report.passed, report: json))
-            if !report.passed { return ("validation failed: " + report.failureSummary, true) }
-            return nil
+            json = String(decoding: try ValidationReport.encoder().encode(report), as: UTF8.self)
+            passed = report.passed
+            summary = report.failureSummary
         } catch let e as SpecErrors {
             log = e.description + "\n"
-            return ("bad schema: " + e.issues.map(\.description).joined(separator: "; "), false)
+            return .slipway("bad schema: " + e.issues.map(\.description).joined(separator: "; "))
         } catch let e as DataFileError {
             log = e.description + "\n"
-            return (e.description, false)
+            return .input(e.description)
         } catch {
             log = "\(error)\n"
-            return ("\(error)", false)
+            return .slipway("\(error)")
         }
+        // The report is evidence for the audit trail: a failure to record it fails the run.
+        try context.registry.recordValidation(ValidationRecord(runID: context.run.id, stageRunID: context.stageRun.id,
+                                                               dataset: data, passed: passed, report: json))
+        return passed ? nil : .check("validation failed: " + summary)
     }
 }
 

@@ -2,7 +2,8 @@ import Foundation
 
 /// Thin, errno-reporting wrappers over the POSIX calls the engine needs.
 public enum FileSystem {
-    public struct Failure: Error, CustomStringConvertible {
+    public struct Failure: SlipwayError {
+        public var exitStatus: ExitStatus { .internalError }
         public var path: String
         public var operation: String
         public var code: Int32

@@ -22,7 +22,8 @@ public struct Workspace: Sendable {
 
     public func absolute(_ relative: String) -> String { root + "/" + relative }
 
-    public struct NotFound: Error, CustomStringConvertible {
+    public struct NotFound: SlipwayError {
+        public var exitStatus: ExitStatus { .usage }
         public var searchedFrom: String
         public var description: String {
             "no Slipway workspace at \(searchedFrom) or above it (no \(Workspace.specFileName)); run `slipway init` to make one, or pass -C DIR"
@@ -56,7 +57,9 @@ public struct Workspace: Sendable {
     }
 
     /// Opens the registry, creating it on first use.
-    public func openRegistry() throws -> SQLiteRegistry {
+    /// The workspace's registry: the one place above the store that names the
+    /// SQLite implementation.
+    public func openRegistry() throws -> any Registry {
         try prepareStateDirectory()
         return try SQLiteRegistry(path: registryPath)
     }

@@ -1,7 +1,8 @@
 import Foundation
 
 extension Workspace {
-    public struct AlreadyExists: Error, CustomStringConvertible {
+    public struct AlreadyExists: SlipwayError {
+        public var exitStatus: ExitStatus { .usage }
         public var path: String
         public var description: String {
             "\(path) is already a Slipway workspace (it has \(Workspace.specFileName) or \(Workspace.stateDirName)/); nothing was changed"
@@ -31,7 +32,7 @@ extension Workspace {
         }
         let ws = Workspace(root: root)
         let registry = try ws.openRegistry()
-        try registry.appendAudit(AuditDraft(actor: Provenance.currentUser(), kind: "workspace.created", subject: "workspace",
+        try registry.appendAudit(AuditDraft(actor: Provenance.currentUser(), kind: .workspaceCreated, subject: "workspace",
                                             payload: AuditChain.payload(["demo": demo ? "true" : "false"])))
         return ws
     }

@@ -3,12 +3,12 @@ import SlipwayCore
 /// An event to append: who did what to which thing, with its evidence.
 public struct AuditDraft: Sendable, Hashable {
     public var actor: String
-    public var kind: String
+    public var kind: AuditKind
     public var subject: String
     /// Canonical JSON with the details (see ``AuditChain/payload(_:)``).
     public var payload: String
 
-    public init(actor: String, kind: String, subject: String, payload: String = "{}") {
+    public init(actor: String, kind: AuditKind, subject: String, payload: String = "{}") {
         self.actor = actor
         self.kind = kind
         self.subject = subject
@@ -28,6 +28,9 @@ public struct AuditEvent: Codable, Sendable, Hashable {
     public var payload: String
     public var prevHash: String
     public var hash: String
+
+    /// The kind, when this build knows it (a newer Slipway may log kinds this one does not).
+    public var knownKind: AuditKind? { AuditKind(rawValue: kind) }
 }
 
 /// The rules of the chain, shared by every store implementation.

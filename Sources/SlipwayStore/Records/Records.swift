@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayCore
 
 /// Milliseconds since the Unix epoch: the registry's one time format, exact and
 /// portable across databases.
@@ -7,20 +8,6 @@ public typealias Millis = Int64
 public enum Clock {
     public static func nowMillis() -> Millis { Millis((Date().timeIntervalSince1970 * 1000).rounded()) }
     public static func date(_ ms: Millis) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
-}
-
-public enum RunStatus: String, Codable, Sendable, CaseIterable {
-    case running, succeeded, failed, cancelled, interrupted
-
-    public var isFinished: Bool { self != .running }
-}
-
-public enum StageStatus: String, Codable, Sendable, CaseIterable {
-    case pending, running, succeeded, failed, cached, cancelled, interrupted
-
-    public var isFinished: Bool { ![.pending, .running].contains(self) }
-    /// Finished with its outputs in place.
-    public var isSuccess: Bool { self == .succeeded || self == .cached }
 }
 
 /// Where a run came from: enough to reproduce it.
@@ -96,6 +83,12 @@ public struct StageRunRecord: Codable, Sendable, Hashable, Identifiable {
     public var message: String?
     /// The process group of the running command (to stop it if its owner died).
     public var pid: Int32?
+    /// The executor's handle of the running job (see `JobHandle` in the
+    /// engine): which executor owns it and how that executor names it.
+    public var job: String? = nil
+    /// What a running stage reported with `::progress step=N total=M`.
+    public var progressDone: Int64? = nil
+    public var progressTotal: Int64? = nil
 
     public var duration: Double? {
         guard let s = startedAt, let e = endedAt else { return nil }

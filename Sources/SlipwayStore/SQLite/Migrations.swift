@@ -199,8 +199,24 @@ enum RegistryMigrations {
                 CREATE INDEX validationReport_stageRun ON validationReport(stageRunID);
                 """)
         }
+        m.registerMigration(auditWitness) { db in
+            // The executor's handle of a running job (`local:<host>:<pgid>`,
+            // later `slurm:<cluster>:<job id>` …), so a dead run's jobs are
+            // cancelled by the executor that owns them.
+            try db.execute(sql: """
+                ALTER TABLE stageRun ADD COLUMN job TEXT;
+                ALTER TABLE stageRun ADD COLUMN progressDone INTEGER;
+                ALTER TABLE stageRun ADD COLUMN progressTotal INTEGER;
+                CREATE INDEX auditEvent_kind ON auditEvent(kind, seq);
+                CREATE INDEX auditEvent_subject ON auditEvent(subject, seq);
+                CREATE INDEX auditEvent_time ON auditEvent(timestamp);
+                """)
+        }
         return m
     }
+
+    /// The migration after which the chain head is also kept outside the database.
+    static let auditWitness = "v4-audit-witness-and-job-handles"
 
     /// The identifiers of every migration, oldest first.
     static var identifiers: [String] { migrator.migrations }

@@ -7,22 +7,36 @@ extension SQLiteRegistry: ModelStore {
         // One immediate transaction: the next number is read and taken while no
         // other process can write, so two registrations never share a number.
         try pool.write { db in
-            let now = Clock.nowMillis()
-            try db.execute(sql: "INSERT OR IGNORE INTO model (name, createdAt) VALUES (?, ?)", arguments: [new.model, now])
-            let next = (try Int.fetchOne(db, sql: "SELECT MAX(version) FROM modelVersion WHERE model = ?", arguments: [new.model]) ?? 0) + 1
-            var record = ModelVersionRecord(
-                id: 0, model: new.model, version: next, runID: new.runID, pipeline: new.pipeline, gitCommit: new.gitCommit,
-                artifactDigest: new.artifactDigest, createdAt: now, createdBy: new.createdBy, description: "", tags: [:])
-            try db.execute(sql: """
-                INSERT INTO modelVersion (model, version, runID, pipeline, gitCommit, artifactDigest, createdAt, createdBy)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [record.model, record.version, record.runID, record.pipeline, record.gitCommit,
-                                 record.artifactDigest, now, record.createdBy])
-            record.id = db.lastInsertedRowID
-            _ = try appendAudit(db, AuditDraft(actor: new.createdBy, kind: "model.registered", subject: "model/\(new.model)/\(next)",
-                                               payload: AuditChain.payload(["run": String(new.runID), "digest": new.artifactDigest])), at: now)
-            return record
+            guard case .registered(let v) = try registerVersion(db, new, unlessSameAsNewest: false) else {
+                throw RegistryConflict(reason: "unreachable: registration skipped")
+            }
+            return v
         }
+    }
+
+    func registerVersion(_ db: Database, _ new: NewModelVersion, unlessSameAsNewest: Bool) throws -> Registration {
+        if unlessSameAsNewest, let newest = try ModelVersionRecord.fetchOne(db, sql: """
+            SELECT * FROM modelVersion WHERE model = ? ORDER BY version DESC LIMIT 1
+            """, arguments: [new.model]), newest.artifactDigest == new.artifactDigest {
+            return .unchanged(newest)
+        }
+        let now = Clock.nowMillis()
+        try db.execute(sql: "INSERT OR IGNORE INTO model (name, createdAt) VALUES (?, ?)", arguments: [new.model, now])
+        let next = (try Int.fetchOne(db, sql: "SELECT MAX(version) FROM modelVersion WHERE model = ?", arguments: [new.model]) ?? 0) + 1
+        var record = ModelVersionRecord(
+            id: 0, model: new.model, version: next, runID: new.runID, pipeline: new.pipeline, gitCommit: new.gitCommit,
+            artifactDigest: new.artifactDigest, createdAt: now, createdBy: new.createdBy, description: "", tags: [:])
+        try db.execute(sql: """
+            INSERT INTO modelVersion (model, version, runID, pipeline, gitCommit, artifactDigest, createdAt, createdBy)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [record.model, record.version, record.runID, record.pipeline, record.gitCommit,
+                             record.artifactDigest, now, record.createdBy])
+        record.id = db.lastInsertedRowID
+        _ = try appendAudit(db, AuditDraft(actor: new.createdBy, kind: .modelRegistered, subject: "model/\(new.model)/\(next)",
+                                           payload: AuditChain.payload(["run": String(new.runID), "digest": new.artifactDigest,
+                                                                        "record": RecordDigest.key(modelVersion: record.id),
+                                                                        "record_sha256": RecordDigest.of(record)])), at: now)
+        return .registered(record)
     }
 
     public func modelVersion(model: String, version: Int) throws -> ModelVersionRecord? {
@@ -90,7 +104,9 @@ extension SQLiteRegistry: ModelStore {
             var fields = ["environment": environment, "reason": reason]
             fields["version"] = version.map(String.init) ?? "none"
             fields["previous"] = previous.map(String.init) ?? "none"
-            _ = try appendAudit(db, AuditDraft(actor: actor, kind: "alias.changed", subject: "model/\(model)",
+            fields["record"] = RecordDigest.key(alias: event.id)
+            fields["record_sha256"] = RecordDigest.of(event)
+            _ = try appendAudit(db, AuditDraft(actor: actor, kind: .aliasChanged, subject: "model/\(model)",
                                                payload: AuditChain.payload(fields)), at: now)
             return event
         }
@@ -132,7 +148,7 @@ extension SQLiteRegistry: ModelStore {
                 fields["description"] = description
             }
             try record.update(db)
-            _ = try appendAudit(db, AuditDraft(actor: actor, kind: "model.edited", subject: "model/\(model)/\(version)",
+            _ = try appendAudit(db, AuditDraft(actor: actor, kind: .modelEdited, subject: "model/\(model)/\(version)",
                                                payload: AuditChain.payload(fields)))
             return record
         }
@@ -143,9 +159,11 @@ extension SQLiteRegistry: ModelStore {
         try pool.write { db in
             for r in results {
                 try r.insert(db)
-                _ = try appendAudit(db, AuditDraft(actor: actor, kind: "gate.decided", subject: "run/\(r.runID)/\(r.stage)/\(r.metric)",
+                _ = try appendAudit(db, AuditDraft(actor: actor, kind: .gateDecided, subject: "run/\(r.runID)/\(r.stage)/\(r.metric)",
                                                    payload: AuditChain.payload(["passed": r.passed ? "true" : "false",
-                                                                                "explanation": r.explanation])))
+                                                                                "explanation": r.explanation,
+                                                                                "record": RecordDigest.key(gate: db.lastInsertedRowID),
+                                                                                "record_sha256": RecordDigest.of(r)])))
             }
         }
     }
@@ -188,11 +206,14 @@ extension SQLiteRegistry: ValidationStore {
     public func recordValidation(_ record: ValidationRecord) throws {
         try pool.write { db in
             try record.insert(db)
+            let id = db.lastInsertedRowID
             if let runID = record.runID {
                 let actor = try String.fetchOne(db, sql: "SELECT user FROM run WHERE id = ?", arguments: [runID]) ?? "slipway"
-                _ = try appendAudit(db, AuditDraft(actor: actor, kind: "data.validated", subject: "run/\(runID)/\(record.dataset)",
+                _ = try appendAudit(db, AuditDraft(actor: actor, kind: .dataValidated, subject: "run/\(runID)/\(record.dataset)",
                                                    payload: AuditChain.payload(["passed": record.passed ? "true" : "false",
-                                                                                "report_sha256": Digests.sha256Hex(Array(record.report.utf8))])))
+                                                                                "report_sha256": Digests.sha256Hex(Array(record.report.utf8)),
+                                                                                "record": RecordDigest.key(validation: id),
+                                                                                "record_sha256": RecordDigest.of(record)])))
             }
         }
     }
@@ -211,8 +232,17 @@ extension SQLiteRegistry: ValidationStore {
     }
 }
 
+/// A write refused because the registry's state does not allow it (a run
+/// finished twice, say).
+public struct RegistryConflict: SlipwayError, Sendable {
+    public var reason: String
+    public var exitStatus: ExitStatus { .internalError }
+    public var description: String { reason }
+}
+
 /// A model version (or other record) that does not exist.
-public struct NotFound: Error, Sendable, CustomStringConvertible {
+public struct NotFound: SlipwayError, Sendable {
+    public var exitStatus: ExitStatus { .usage }
     public var what: String
     public var description: String { "no \(what)" }
 }

@@ -15,8 +15,10 @@ let SQLITE_TRANSIENT_ = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3
 public final class SQLiteRegistry: Sendable {
     let pool: DatabasePool
     public let path: String
+    let head: AuditHeadFile
 
-    public struct OpenError: Error, CustomStringConvertible {
+    public struct OpenError: SlipwayError {
+        public var exitStatus: ExitStatus { .internalError }
         public var path: String
         public var reason: String
         public var description: String { "cannot open the registry \(path): \(reason)" }
@@ -25,6 +27,7 @@ public final class SQLiteRegistry: Sendable {
     /// Opens (creating if needed, with mode 0600) and migrates the registry.
     public init(path: String, readOnly: Bool = false) throws {
         self.path = path
+        self.head = AuditHeadFile(path: path + ".head")
         if !readOnly, !FileManager.default.fileExists(atPath: path) {
             let fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
             if fd < 0 { throw OpenError(path: path, reason: String(cString: strerror(errno))) }
@@ -39,7 +42,19 @@ public final class SQLiteRegistry: Sendable {
         }
         do {
             pool = try DatabasePool(path: path, configuration: config)
-            if !readOnly { try Self.migrate(pool, path: path) }
+            if !readOnly {
+                let hadWitness = try pool.read { try RegistryMigrations.migrator.appliedIdentifiers($0) }
+                    .contains(RegistryMigrations.auditWitness)
+                try Self.migrate(pool, path: path)
+                // The head file is made once, with the registry (or when an older
+                // registry is upgraded); a missing one is never re-created after.
+                if !hadWitness, !head.exists {
+                    let newest = try pool.read { db in
+                        try Row.fetchOne(db, sql: "SELECT seq, hash FROM auditEvent ORDER BY seq DESC LIMIT 1")
+                    }
+                    try head.create(AuditHeadWitness(seq: newest?["seq"] ?? 0, hash: newest?["hash"] ?? AuditChain.genesis))
+                }
+            }
         } catch let error as DatabaseError {
             throw OpenError(path: path, reason: error.message ?? "\(error)")
         }
@@ -81,11 +96,13 @@ public final class SQLiteRegistry: Sendable {
         let seq: Int64 = (last?["seq"] ?? 0) + 1
         let prev: String = last?["hash"] ?? AuditChain.genesis
         let event = AuditEvent(
-            seq: seq, timestamp: time, actor: draft.actor, kind: draft.kind, subject: draft.subject,
+            seq: seq, timestamp: time, actor: draft.actor, kind: draft.kind.rawValue, subject: draft.subject,
             payload: draft.payload, prevHash: prev,
-            hash: AuditChain.hash(seq: seq, timestamp: time, actor: draft.actor, kind: draft.kind,
+            hash: AuditChain.hash(seq: seq, timestamp: time, actor: draft.actor, kind: draft.kind.rawValue,
                                   subject: draft.subject, payload: draft.payload, prevHash: prev))
         try event.insert(db)
+        let witness = AuditHeadWitness(seq: seq, hash: event.hash)
+        db.afterNextTransaction(onCommit: { [head] _ in head.advance(to: witness) })
         return event
     }
 }
@@ -112,22 +129,30 @@ extension SQLiteRegistry: RunStore {
             }
             var fields = ["pipeline": run.pipeline, "trigger": run.trigger, "host": run.host]
             if let c = run.gitCommit { fields["commit"] = c + (run.gitDirty == true ? "-dirty" : "") }
-            _ = try appendAudit(db, AuditDraft(actor: run.user, kind: "run.started", subject: "run/\(run.id)",
+            _ = try appendAudit(db, AuditDraft(actor: run.user, kind: .runStarted, subject: "run/\(run.id)",
                                                payload: AuditChain.payload(fields)), at: now)
             return run
         }
     }
 
-    public func finishRun(id: Int64, status: RunStatus, message: String?) throws {
+    public func finishRun(id: Int64, status: RunStatus, message: String?, registering: NewModelVersion?) throws -> Registration? {
         try pool.write { db in
-            guard let run = try RunRecord.fetchOne(db, key: id) else { return }
+            guard let run = try RunRecord.fetchOne(db, key: id) else { throw NotFound(what: "run \(id)") }
+            guard run.status == .running else {
+                throw RegistryConflict(reason: "run \(id) is already \(run.status.rawValue)")
+            }
+            var registration: Registration?
+            if let registering {
+                registration = try registerVersion(db, registering, unlessSameAsNewest: true)
+            }
             let now = Clock.nowMillis()
             try db.execute(sql: "UPDATE run SET status = ?, endedAt = ?, message = ? WHERE id = ?",
                            arguments: [status.rawValue, now, message, id])
             var fields = ["status": status.rawValue]
             if let message { fields["message"] = message }
-            _ = try appendAudit(db, AuditDraft(actor: run.user, kind: "run.finished", subject: "run/\(id)",
+            _ = try appendAudit(db, AuditDraft(actor: run.user, kind: .runFinished, subject: "run/\(id)",
                                                payload: AuditChain.payload(fields)), at: now)
+            return registration
         }
     }
 
@@ -145,6 +170,12 @@ extension SQLiteRegistry: RunStore {
     public func runs(limit: Int, offset: Int) throws -> [RunRecord] {
         try pool.read { db in
             try RunRecord.fetchAll(db, sql: "SELECT * FROM run ORDER BY id DESC LIMIT ? OFFSET ?", arguments: [limit, offset])
+        }
+    }
+
+    public func runs(pipeline: String, limit: Int) throws -> [RunRecord] {
+        try pool.read { db in
+            try RunRecord.fetchAll(db, sql: "SELECT * FROM run WHERE pipeline = ? ORDER BY id DESC LIMIT ?", arguments: [pipeline, limit])
         }
     }
 
@@ -169,7 +200,7 @@ extension SQLiteRegistry: RunStore {
                     message = COALESCE(message, ?)
                 WHERE runID = ? AND status IN ('pending', 'running')
                 """, arguments: [now, reason, runID])
-            _ = try appendAudit(db, AuditDraft(actor: "slipway", kind: "run.interrupted", subject: "run/\(runID)",
+            _ = try appendAudit(db, AuditDraft(actor: "slipway", kind: .runInterrupted, subject: "run/\(runID)",
                                                payload: AuditChain.payload(["reason": reason])), at: now)
         }
     }
@@ -190,17 +221,33 @@ extension SQLiteRegistry: RunStore {
     public func updateStageRun(_ stageRun: StageRunRecord) throws {
         try pool.write { db in
             let old = try StageRunRecord.fetchOne(db, key: stageRun.id)
-            try stageRun.update(db)
+            // The job handle and progress are written by the job's observer
+            // (setStageJob, setStageProgress); the stage's own copy does not overwrite them.
+            try stageRun.update(db, columns: ["status", "startedAt", "endedAt", "exitCode", "cacheKey", "reason", "inputs",
+                                              "logPath", "message", "pid"])
             if stageRun.status.isFinished, old?.status != stageRun.status {
                 var fields = ["stage": stageRun.stage, "status": stageRun.status.rawValue, "reason": stageRun.reason]
                 if let key = stageRun.cacheKey { fields["cache_key"] = key }
                 if let code = stageRun.exitCode { fields["exit_code"] = String(code) }
                 if let m = stageRun.message { fields["message"] = m }
                 let actor = try String.fetchOne(db, sql: "SELECT user FROM run WHERE id = ?", arguments: [stageRun.runID]) ?? "slipway"
-                _ = try appendAudit(db, AuditDraft(actor: actor, kind: "stage.finished",
+                _ = try appendAudit(db, AuditDraft(actor: actor, kind: .stageFinished,
                                                    subject: "run/\(stageRun.runID)/\(stageRun.stage)",
                                                    payload: AuditChain.payload(fields)))
             }
+        }
+    }
+
+    public func setStageJob(stageRunID: Int64, pid: Int32?, job: String) throws {
+        try pool.write { db in
+            try db.execute(sql: "UPDATE stageRun SET pid = ?, job = ? WHERE id = ?", arguments: [pid, job, stageRunID])
+        }
+    }
+
+    public func setStageProgress(stageRunID: Int64, done: Int64, total: Int64) throws {
+        try pool.write { db in
+            try db.execute(sql: "UPDATE stageRun SET progressDone = ?, progressTotal = ? WHERE id = ? AND status = 'running'",
+                           arguments: [done, total, stageRunID])
         }
     }
 
@@ -323,7 +370,7 @@ extension SQLiteRegistry: DatasetStore {
             try db.execute(sql: "INSERT INTO dataset (path, hash, size, addedBy, addedAt) VALUES (?, ?, ?, ?, ?)",
                            arguments: [path, hash, size, addedBy, now])
             let record = DatasetRecord(id: db.lastInsertedRowID, path: path, hash: hash, size: size, addedBy: addedBy, addedAt: now)
-            _ = try appendAudit(db, AuditDraft(actor: addedBy, kind: "dataset.added", subject: "dataset/\(path)",
+            _ = try appendAudit(db, AuditDraft(actor: addedBy, kind: .datasetAdded, subject: "dataset/\(path)",
                                                payload: AuditChain.payload(["hash": hash, "size": String(size)])), at: now)
             return (record, true)
         }
@@ -386,6 +433,66 @@ extension SQLiteRegistry: AuditStore, ChangeSource {
     public func auditEvents(after seq: Int64, limit: Int) throws -> [AuditEvent] {
         try pool.read { db in
             try AuditEvent.fetchAll(db, sql: "SELECT * FROM auditEvent WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, limit])
+        }
+    }
+
+    public func forEachAuditEvent(after seq: Int64, _ body: (AuditEvent) throws -> Bool) throws {
+        try pool.read { db in
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT seq, timestamp, actor, kind, subject, payload, prevHash, hash FROM auditEvent WHERE seq > ? ORDER BY seq
+                """, arguments: [seq])
+            while let row = try rows.next() {
+                let event = AuditEvent(seq: row[0], timestamp: row[1], actor: row[2], kind: row[3], subject: row[4],
+                                       payload: row[5], prevHash: row[6], hash: row[7])
+                if try !body(event) { break }
+            }
+        }
+    }
+
+    public func auditEvents(matching query: AuditQuery) throws -> [AuditEvent] {
+        var clauses: [String] = []
+        var arguments: [any DatabaseValueConvertible] = []
+        if let since = query.since { clauses.append("timestamp >= ?"); arguments.append(since) }
+        if let kinds = query.kinds {
+            clauses.append("kind IN (" + kinds.map { _ in "?" }.joined(separator: ",") + ")")
+            for k in kinds.sorted() { arguments.append(k) }
+        }
+        if let subject = query.subject {
+            if subject.hasSuffix("/") {
+                clauses.append("substr(subject, 1, ?) = ?")
+                arguments.append(subject.utf8.count); arguments.append(subject)
+            } else {
+                clauses.append("subject = ?"); arguments.append(subject)
+            }
+        }
+        let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+        let sql: String
+        if let limit = query.limit {
+            sql = "SELECT * FROM (SELECT * FROM auditEvent \(filter) ORDER BY seq DESC LIMIT \(max(0, limit))) ORDER BY seq"
+        } else {
+            sql = "SELECT * FROM auditEvent \(filter) ORDER BY seq"
+        }
+        return try pool.read { try AuditEvent.fetchAll($0, sql: sql, arguments: StatementArguments(arguments)) }
+    }
+
+    public func auditHeadWitness() throws -> AuditHeadWitness? { head.read() }
+
+    public func auditedRecordDigests() throws -> [String: String] {
+        try pool.read { db in
+            var digests: [String: String] = [:]
+            let gates = try Row.fetchCursor(db, sql: "SELECT * FROM gateResult")
+            while let r = try gates.next() {
+                digests[RecordDigest.key(gate: r["id"])] = RecordDigest.of(try GateResultRecord(row: r))
+            }
+            let aliases = try AliasEvent.fetchCursor(db, sql: "SELECT * FROM aliasEvent")
+            while let a = try aliases.next() { digests[RecordDigest.key(alias: a.id)] = RecordDigest.of(a) }
+            let versions = try ModelVersionRecord.fetchCursor(db, sql: "SELECT * FROM modelVersion")
+            while let v = try versions.next() { digests[RecordDigest.key(modelVersion: v.id)] = RecordDigest.of(v) }
+            let reports = try Row.fetchCursor(db, sql: "SELECT * FROM validationReport")
+            while let r = try reports.next() {
+                digests[RecordDigest.key(validation: r["id"])] = RecordDigest.of(try ValidationRecord(row: r))
+            }
+            return digests
         }
     }
 

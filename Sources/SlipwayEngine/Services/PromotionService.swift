@@ -1,0 +1,97 @@
+import Foundation
+
+/// The one place a version becomes live in an environment. The command line
+/// (`slipway promote`), the console and the agent call it; approvals and
+/// deployments plug in here.
+///
+/// It checks that the environment is declared, that the version exists and
+/// that its run succeeded with every gate passed, then records the alias
+/// change and its audit event in one transaction.
+public struct PromotionService: Sendable {
+    let registry: any Registry
+    let spec: WorkspaceSpec
+
+    public init(registry: any Registry, spec: WorkspaceSpec) {
+        self.registry = registry
+        self.spec = spec
+    }
+
+    public struct Request: Sendable {
+        public var model: String
+        public var version: Int
+        public var environment: String
+        public var actor: String
+        public var reason: String
+
+        public init(model: String, version: Int, environment: String, actor: String, reason: String) {
+            self.model = model
+            self.version = version
+            self.environment = environment
+            self.actor = actor
+            self.reason = reason
+        }
+    }
+
+    public enum Outcome: Sendable, Hashable {
+        /// The alias moved (`event.previousVersion` was live before).
+        case promoted(AliasEvent)
+        /// The version was already live there; nothing was recorded.
+        case alreadyLive
+    }
+
+    /// Why a promotion was refused.
+    public struct Refusal: SlipwayError {
+        public enum Reason: Sendable, Hashable {
+            case noEnvironments
+            case unknownEnvironment(suggestion: String?)
+            case runDidNotSucceed(run: Int64, status: RunStatus)
+            case gatesFailed([String])
+        }
+        public var request: String
+        public var reason: Reason
+        public var message: String
+        public var exitStatus: ExitStatus {
+            if case .gatesFailed = reason { return .checkFailed }
+            return .usage
+        }
+        public var description: String { message }
+    }
+
+    /// Checks the request without changing anything; the version it names.
+    public func check(_ request: Request) throws -> ModelVersionRecord {
+        let label = "\(request.model):\(request.version) → \(request.environment)"
+        let envs = spec.environments.map(\.name)
+        guard !envs.isEmpty else {
+            throw Refusal(request: label, reason: .noEnvironments,
+                          message: "slipway.yaml declares no environments: add `environments: {\(request.environment): {}}` first")
+        }
+        guard envs.contains(request.environment) else {
+            let hint = Suggestions.closest(to: request.environment, in: envs)
+            throw Refusal(request: label, reason: .unknownEnvironment(suggestion: hint),
+                          message: "no environment '\(request.environment)'" + (hint.map { " (did you mean '\($0)'?)" } ?? "")
+                              + "; environments: \(envs.joined(separator: ", "))")
+        }
+        let version = try ModelLookup(registry: registry).version(model: request.model, request.version)
+        if let run = try registry.run(id: version.runID), run.status != .succeeded {
+            throw Refusal(request: label, reason: .runDidNotSucceed(run: run.id, status: run.status),
+                          message: "\(version.label) came from run \(run.id), which \(run.status.rawValue): only a succeeded run's version can be promoted")
+        }
+        let failed = try registry.gateResults(runID: version.runID).filter { !$0.passed }
+        if !failed.isEmpty {
+            throw Refusal(request: label, reason: .gatesFailed(failed.map(\.explanation)),
+                          message: "\(version.label) failed its gates: " + failed.map(\.explanation).joined(separator: "; "))
+        }
+        return version
+    }
+
+    /// Checks the request, then makes the version live (recorded and audited).
+    public func promote(_ request: Request) throws -> Outcome {
+        let version = try check(request)
+        if try registry.alias(model: version.model, environment: request.environment, at: nil) == version.version {
+            return .alreadyLive
+        }
+        let event = try registry.setAlias(model: version.model, environment: request.environment, version: version.version,
+                                          actor: request.actor, reason: request.reason)
+        return .promoted(event)
+    }
+}

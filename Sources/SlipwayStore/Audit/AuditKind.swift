@@ -1,0 +1,24 @@
+/// What an audit event records. The raw value is what the log stores and
+/// what `slipway audit --kind` takes; a value never changes meaning.
+public enum AuditKind: String, Sendable, CaseIterable, Codable {
+    case workspaceCreated = "workspace.created"
+    case runStarted = "run.started"
+    case runFinished = "run.finished"
+    case runInterrupted = "run.interrupted"
+    case stageFinished = "stage.finished"
+    case datasetAdded = "dataset.added"
+    case dataValidated = "data.validated"
+    case gateDecided = "gate.decided"
+    case modelRegistered = "model.registered"
+    case modelEdited = "model.edited"
+    case aliasChanged = "alias.changed"
+
+    /// The kinds whose payload carries `record_sha256`, the digest of the
+    /// registry record the decision stands on (see ``RecordDigest``).
+    public var describesRecord: Bool {
+        switch self {
+        case .gateDecided, .modelRegistered, .aliasChanged, .dataValidated: return true
+        default: return false
+        }
+    }
+}
