@@ -18,6 +18,18 @@ struct Status: ParsableCommand {
         var live: [String: [String: Int]]
         var pendingApprovals: Int
         var driftAlerts: Int
+        /// `verified`, `broken` or `unverified` (see docs/cli.md).
+        var auditChain: String
+        var auditProblem: String?
+    }
+
+    /// The audit chain's state, read cheaply (see AuditVerifier.quickCheck).
+    static func chain(_ ws: Workspace, _ registry: any Registry) throws -> (state: String, text: String, problem: String?) {
+        switch try AuditVerifier(registry: registry, workspace: ws).quickCheck() {
+        case .verified(let head): return ("verified", "verified (\(head) events)", nil)
+        case .broken(let p): return ("broken", "✗ DOES NOT VERIFY: \(p.message) (see `slipway audit verify`)", p.message)
+        case .unverified(let n): return ("unverified", "\(n) events not verified yet: run `slipway audit verify`", nil)
+        }
     }
 
     func run() throws {
@@ -26,13 +38,15 @@ struct Status: ParsableCommand {
         let active = try registry.activeRuns()
         let recent = try registry.runs(limit: 5, offset: 0).filter { $0.status != .running }
         if json {
+            let chain = try Self.chain(ws, registry)
             var running: [RunJSON] = []
             for r in active { running.append(RunJSON(r, stages: try registry.stageRuns(runID: r.id))) }
             try Output.json(StatusJSON(project: project?.project, workspace: ws.root, running: running,
                                        recent: recent.map { RunJSON($0) },
                                        environments: project?.environments.map(\.name) ?? [],
                                        live: Dictionary(uniqueKeysWithValues: try registry.models().map { ($0.name, $0.environments) }),
-                                       pendingApprovals: 0, driftAlerts: 0))
+                                       pendingApprovals: 0, driftAlerts: 0,
+                                       auditChain: chain.state, auditProblem: chain.problem))
             return
         }
         print("\(project?.project ?? "(slipway.yaml does not parse: run `slipway lint`)")  ·  \(ws.root)")
@@ -78,6 +92,7 @@ struct Status: ParsableCommand {
             break
         }
         print("drift        " + Output.safe(drift))
+        print("audit        " + (try Self.chain(ws, registry).text))
     }
 }
 

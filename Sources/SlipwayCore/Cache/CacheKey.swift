@@ -86,6 +86,10 @@ public enum Digests {
         return hex(hasher.finalize())
     }
 
+    public static func sha256Hex(_ bytes: [UInt8]) -> String {
+        hex(SHA256.hash(data: bytes))
+    }
+
     public static func hex(_ digest: some Sequence<UInt8>) -> String {
         let digits: [UInt8] = Array("0123456789abcdef".utf8)
         var out = [UInt8]()

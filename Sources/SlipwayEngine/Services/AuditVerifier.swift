@@ -1,0 +1,198 @@
+import Foundation
+
+/// Checks the audit trail: the hash chain event by event, the chain head
+/// kept outside the event table (so deleting the newest events shows), and
+/// the digest of every record an event describes (so editing a gate result,
+/// an alias change, a model version or a validation report shows).
+///
+/// `slipway audit verify` runs ``verify()``; `status` and the console use
+/// ``quickCheck()``, which continues from the last full verification and so
+/// costs only the events added since.
+public struct AuditVerifier: Sendable {
+    let registry: any Registry
+    /// Where the last verification's result is kept (`.slipway/audit-verified`).
+    let statePath: String?
+
+    public init(registry: any Registry, workspace: Workspace?) {
+        self.registry = registry
+        self.statePath = workspace.map { $0.stateDir + "/audit-verified" }
+    }
+
+    public struct Problem: Sendable, Hashable, Codable, CustomStringConvertible {
+        public enum Kind: String, Sendable, Hashable, Codable {
+            case altered, removed, reordered, headMissing, recordAltered, recordRemoved
+        }
+        public var kind: Kind
+        /// The first event concerned.
+        public var seq: Int64
+        public var message: String
+        public var description: String { message }
+    }
+
+    public struct Report: Sendable, Hashable, Codable {
+        /// Events checked.
+        public var events: Int64
+        /// The newest event's seq and hash.
+        public var headSeq: Int64
+        public var headHash: String
+        /// Record digests checked.
+        public var records: Int
+        public var problem: Problem?
+        public var verifiedAt: Millis
+        public var ok: Bool { problem == nil }
+    }
+
+    /// Failing verification, for the command line (exit 3).
+    public struct Failed: SlipwayError {
+        public var report: Report
+        public var exitStatus: ExitStatus { .checkFailed }
+        public var description: String { "the audit trail does not verify: " + (report.problem?.message ?? "") }
+    }
+
+    /// Checks everything. Never throws for tampering (that is the report's
+    /// problem); throws when the registry cannot be read.
+    public func verify() throws -> Report {
+        var previous: (seq: Int64, hash: String)?
+        var problem: Problem?
+        var count: Int64 = 0
+        var expectations: [(record: String, digest: String, seq: Int64)] = []
+        try registry.forEachAuditEvent(after: 0) { e in
+            count += 1
+            if let p = Self.chainProblem(e, previous: previous) { problem = p; return false }
+            if AuditKind(rawValue: e.kind)?.describesRecord == true,
+               let key = Self.field("record", in: e.payload), let digest = Self.field("record_sha256", in: e.payload) {
+                expectations.append((key, digest, e.seq))
+            }
+            previous = (e.seq, e.hash)
+            return true
+        }
+        let head = previous ?? (0, AuditChain.genesis)
+        if problem == nil { problem = try headProblem(lastSeq: head.seq) }
+        var checkedRecords = 0
+        if problem == nil, !expectations.isEmpty {
+            let current = try registry.auditedRecordDigests()
+            for x in expectations {
+                checkedRecords += 1
+                guard let now = current[x.record] else {
+                    problem = Problem(kind: .recordRemoved, seq: x.seq,
+                                      message: "event \(x.seq) describes \(x.record), which is no longer in the registry")
+                    break
+                }
+                if now != x.digest {
+                    problem = Problem(kind: .recordAltered, seq: x.seq,
+                                      message: "\(x.record) was altered after event \(x.seq) recorded it (its digest no longer matches)")
+                    break
+                }
+            }
+        }
+        let report = Report(events: count, headSeq: head.seq, headHash: head.hash, records: checkedRecords, problem: problem,
+                            verifiedAt: Clock.nowMillis())
+        save(report)
+        return report
+    }
+
+    /// The chain's state for `status` and the console: the last full result,
+    /// extended over the events added since (at most `budget` of them; more
+    /// than that is reported as not verified rather than read on every call).
+    public enum QuickState: Sendable, Hashable {
+        case verified(headSeq: Int64)
+        case broken(Problem)
+        /// Never fully verified, or too many events since: run `slipway audit verify`.
+        case unverified(events: Int64)
+    }
+
+    public func quickCheck(budget: Int64 = 50_000) throws -> QuickState {
+        let latest = try registry.latestAuditSeq()
+        guard let saved = load() else { return .unverified(events: latest) }
+        if let p = saved.problem { return .broken(p) }
+        if latest - saved.headSeq > budget { return .unverified(events: latest - saved.headSeq) }
+        // The event the last verification ended on must still be there, unchanged.
+        var previous: (seq: Int64, hash: String)?
+        if saved.headSeq > 0 {
+            guard let anchor = try registry.auditEvents(after: saved.headSeq - 1, limit: 1).first, anchor.seq == saved.headSeq else {
+                return .broken(Problem(kind: .removed, seq: saved.headSeq, message: "event \(saved.headSeq), verified before, is gone"))
+            }
+            guard anchor.hash == saved.headHash else {
+                return .broken(Problem(kind: .altered, seq: saved.headSeq, message: "event \(saved.headSeq) changed since it was verified"))
+            }
+            previous = (anchor.seq, anchor.hash)
+        }
+        var problem: Problem?
+        try registry.forEachAuditEvent(after: saved.headSeq) { e in
+            if let p = Self.chainProblem(e, previous: previous) { problem = p; return false }
+            previous = (e.seq, e.hash)
+            return true
+        }
+        if problem == nil { problem = try headProblem(lastSeq: previous?.seq ?? 0) }
+        if let problem { return .broken(problem) }
+        if let previous, previous.seq != saved.headSeq {
+            var updated = saved
+            updated.events += previous.seq - saved.headSeq
+            updated.headSeq = previous.seq
+            updated.headHash = previous.hash
+            save(updated)
+        }
+        return .verified(headSeq: previous?.seq ?? 0)
+    }
+
+    // MARK: - Rules
+
+    static func chainProblem(_ e: AuditEvent, previous: (seq: Int64, hash: String)?) -> Problem? {
+        let expectedSeq = (previous?.seq ?? 0) + 1
+        if e.seq > expectedSeq {
+            return Problem(kind: .removed, seq: expectedSeq,
+                           message: expectedSeq == e.seq - 1 ? "event \(expectedSeq) was removed" : "events \(expectedSeq)…\(e.seq - 1) were removed")
+        }
+        if e.seq < expectedSeq {
+            return Problem(kind: .reordered, seq: e.seq, message: "event \(e.seq) appears out of order")
+        }
+        if e.prevHash != (previous?.hash ?? AuditChain.genesis) {
+            return Problem(kind: .reordered, seq: e.seq,
+                           message: "event \(e.seq) does not follow event \(e.seq - 1) (an event before it was altered, replaced or moved)")
+        }
+        if AuditChain.expectedHash(of: e) != e.hash {
+            return Problem(kind: .altered, seq: e.seq, message: "event \(e.seq) was altered (its hash does not match its contents)")
+        }
+        return nil
+    }
+
+    /// Compares the newest event with the head kept in the store's second place.
+    func headProblem(lastSeq: Int64) throws -> Problem? {
+        guard let witness = try registry.auditHeadWitness() else {
+            return Problem(kind: .headMissing, seq: lastSeq,
+                           message: "the record of the chain head (kept outside the event table) is missing: the newest events cannot be vouched for")
+        }
+        if witness.seq > lastSeq {
+            return Problem(kind: .removed, seq: lastSeq + 1,
+                           message: witness.seq == lastSeq + 1 ? "event \(witness.seq), the newest, was removed"
+                               : "events \(lastSeq + 1)…\(witness.seq), the newest, were removed")
+        }
+        if witness.seq > 0 {
+            guard let e = try registry.auditEvents(after: witness.seq - 1, limit: 1).first, e.seq == witness.seq,
+                  e.hash == witness.hash else {
+                return Problem(kind: .altered, seq: witness.seq, message: "event \(witness.seq) is not the one recorded as the chain head")
+            }
+        }
+        return nil
+    }
+
+    /// A string field of a canonical flat JSON payload.
+    static func field(_ name: String, in payload: String) -> String? {
+        guard let start = payload.range(of: "\"\(name)\":\"") else { return nil }
+        let rest = payload[start.upperBound...]
+        guard let end = rest.firstIndex(of: "\"") else { return nil }
+        return String(rest[..<end])
+    }
+
+    // MARK: - The saved result
+
+    func load() -> Report? {
+        guard let statePath, let data = FileManager.default.contents(atPath: statePath) else { return nil }
+        return try? JSONDecoder().decode(Report.self, from: data)
+    }
+
+    func save(_ report: Report) {
+        guard let statePath, let data = try? JSONEncoder.sorted.encode(report) else { return }
+        try? FileSystem.writeFile(statePath, data, mode: 0o600)
+    }
+}
