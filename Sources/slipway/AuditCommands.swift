@@ -61,12 +61,12 @@ struct Audit: ParsableCommand {
             let events = try registry.auditEvents(matching: AuditQuery(since: time, kinds: kind.isEmpty ? nil : Set(kind),
                                                                        subject: subject, limit: limit))
             if json { try Output.json(events.map(EventJSON.init)); return }
-            if events.isEmpty { print("No audit events match."); return }
+            if events.isEmpty { Output.say("No audit events match."); return }
             let rows = events.map { e in
                 [String(e.seq), Output.timestamp(e.timestamp), Output.safe(e.actor), Output.safe(e.kind), Output.safe(e.subject),
                  Output.safe(e.payload)]
             }
-            print(Output.table(["seq", "time", "actor", "kind", "subject", "details"], rows))
+            Output.say(Output.table(["seq", "time", "actor", "kind", "subject", "details"], rows))
         }
     }
 
@@ -93,7 +93,7 @@ struct Audit: ParsableCommand {
                 try Output.json(ReportJSON(ok: report.ok, events: report.events, headSeq: report.headSeq, headHash: report.headHash,
                                            records: report.records, problem: report.problem))
             } else if report.ok {
-                print("audit trail verified: \(report.events) events, chain head \(report.headSeq) (\(report.headHash.prefix(12))), \(report.records) records")
+                Output.say("audit trail verified: \(report.events) events, chain head \(report.headSeq) (\(report.headHash.prefix(12))), \(report.records) records")
             }
             if !report.ok {
                 throw Failure(status: .checkFailed, message: "the audit trail does not verify: " + (report.problem?.message ?? ""))

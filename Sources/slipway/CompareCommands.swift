@@ -63,11 +63,11 @@ struct Compare: ParsableCommand {
                         passed: r.gate?.passed, explanation: r.gate?.explanation)
             }, gates: comparison.gateCount, failed: comparison.failedGates.count))
         } else {
-            print("\(Output.safe(right.label)) (candidate) vs \(Output.safe(left.label))")
-            print(CompareTable.render(comparison, baselineLabel: "A", candidateLabel: "B"))
+            Output.say("\(Output.safe(right.label)) (candidate) vs \(Output.safe(left.label))")
+            Output.say(CompareTable.render(comparison, baselineLabel: "A", candidateLabel: "B"))
             if comparison.gateCount > 0 {
                 let failed = comparison.failedGates.count
-                print("\(comparison.gateCount) gates · \(comparison.gateCount - failed) pass · \(failed) fail")
+                Output.say("\(comparison.gateCount) gates · \(comparison.gateCount - failed) pass · \(failed) fail")
             }
         }
         if !comparison.failedGates.isEmpty { throw Failure(status: .checkFailed, message: nil) }
@@ -108,8 +108,8 @@ struct ParamsCommand: ParsableCommand {
             let pa = try registry.params(runID: va.runID), pb = try registry.params(runID: vb.runID)
             let keys = Set(pa.keys).union(pb.keys).sorted().filter { all || pa[$0] != pb[$0] }
             if json { try Output.json(keys.map { RowJSON(param: $0, a: pa[$0], b: pb[$0]) }); return }
-            if keys.isEmpty { print("\(va.label) and \(vb.label) have the same params"); return }
-            print(Output.table(["param", va.label, vb.label], keys.map { [$0, Output.safe(pa[$0] ?? "—"), Output.safe(pb[$0] ?? "—")] }))
+            if keys.isEmpty { Output.say("\(va.label) and \(vb.label) have the same params"); return }
+            Output.say(Output.table(["param", va.label, vb.label], keys.map { [$0, Output.safe(pa[$0] ?? "—"), Output.safe(pb[$0] ?? "—")] }))
         }
     }
 }

@@ -29,9 +29,9 @@ struct DataCommand: ParsableCommand {
                 throw Failure(status: .usage, message: e.description)
             }
             if json {
-                print(String(decoding: try ValidationReport.encoder(pretty: true).encode(report), as: UTF8.self))
+                Output.say(String(decoding: try ValidationReport.encoder(pretty: true).encode(report), as: UTF8.self))
             } else {
-                print(Output.safe(ValidationText.render(report)), terminator: "")
+                Output.say(Output.safe(ValidationText.render(report)), terminator: "")
             }
             if !report.passed { throw Failure(status: .checkFailed, message: "validation failed: " + report.failureSummary) }
         }
@@ -51,7 +51,7 @@ struct DataCommand: ParsableCommand {
                     var profiles = [try DatasetProfile.read(path: data, displayName: data, types: [:])]
                     if let reference { profiles.append(try DatasetProfile.read(path: reference, displayName: reference, types: [:])) }
                     for i in profiles.indices { for j in profiles[i].columns.indices { profiles[i].columns[j].sortNumbers() } }
-                    print(SchemaInference.infer(profiles), terminator: "")
+                    Output.say(SchemaInference.infer(profiles), terminator: "")
                 } catch let e as DataFileError {
                     throw Failure(status: .usage, message: e.description)
                 }
@@ -86,7 +86,7 @@ struct DataCommand: ParsableCommand {
             progress?.stop()
             let (record, isNew) = try registry.addDataset(path: relative, hash: hash, size: size, addedBy: Provenance.currentUser())
             if json { try Output.json(DatasetJSON(record, current: true)); return }
-            print("\(relative)  \(hash.prefix(12))  \(DataCommand.bytes(size))  " + (isNew ? "new version" : "unchanged (version from \(Output.timestamp(record.addedAt)))"))
+            Output.say("\(relative)  \(hash.prefix(12))  \(DataCommand.bytes(size))  " + (isNew ? "new version" : "unchanged (version from \(Output.timestamp(record.addedAt)))"))
         }
     }
 
@@ -104,13 +104,13 @@ struct DataCommand: ParsableCommand {
             for path in Set(all.map(\.path)) { current[path] = try? hasher.hash(path) }
             hasher.flush()
             if json { try Output.json(all.map { DatasetJSON($0, current: current[$0.path] == $0.hash) }); return }
-            if all.isEmpty { print("No datasets yet. Add one with `slipway data add PATH`."); return }
+            if all.isEmpty { Output.say("No datasets yet. Add one with `slipway data add PATH`."); return }
             let rows = all.map { d in
                 [(current[d.path] == d.hash ? "* " : "  ") + Output.safe(d.path), String(d.hash.prefix(12)), DataCommand.bytes(d.size),
                  d.addedBy, Output.timestamp(d.addedAt)]
             }
-            print(Output.table(["  path", "hash", "size", "added by", "added"], rows))
-            print("(* the version the file has now)")
+            Output.say(Output.table(["  path", "hash", "size", "added by", "added"], rows))
+            Output.say("(* the version the file has now)")
         }
     }
 
@@ -135,15 +135,25 @@ struct DataCommand: ParsableCommand {
 }
 
 /// A path given on the command line, as a normalised workspace-relative path.
-func workspaceRelative(_ path: String, in ws: Workspace) throws -> String {
-    let cwd = FileManager.default.currentDirectoryPath
-    let absolute = path.hasPrefix("/") ? path : cwd + "/" + path
+/// A relative path is read against the workspace when it exists there (so
+/// `slipway -C DIR data add data/train.csv` works from anywhere), else against
+/// the current folder.
+func workspaceRelative(_ path: String, in ws: Workspace, cwd: String = FileManager.default.currentDirectoryPath) throws -> String {
+    let absolute: String
+    if path.hasPrefix("/") {
+        absolute = path
+    } else if FileSystem.exists(ws.root + "/" + path) || !FileSystem.exists(cwd + "/" + path) {
+        absolute = ws.root + "/" + path
+    } else {
+        absolute = cwd + "/" + path
+    }
     let resolvedParent = FileSystem.realPath((absolute as NSString).deletingLastPathComponent) ?? (absolute as NSString).deletingLastPathComponent
     let full = resolvedParent + "/" + (absolute as NSString).lastPathComponent
-    guard full.hasPrefix(ws.root + "/") else {
+    let root = FileSystem.realPath(ws.root) ?? ws.root
+    guard full.hasPrefix(root + "/") else {
         throw Failure(status: .usage, message: "\(path) is outside the workspace \(ws.root)")
     }
-    switch WorkspacePath.normalize(String(full.dropFirst(ws.root.count + 1))) {
+    switch WorkspacePath.normalize(String(full.dropFirst(root.count + 1))) {
     case .success(let p): return p
     case .failure(let problem): throw Failure(status: .usage, message: "\(path) \(problem)")
     }

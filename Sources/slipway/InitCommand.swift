@@ -13,11 +13,11 @@ struct Init: ParsableCommand {
     func run() throws {
         let dir = global.directory ?? FileManager.default.currentDirectoryPath
         let ws = try Workspace.initialize(at: dir, demo: demo)
-        print("Initialised a Slipway workspace in \(ws.root)")
+        Output.say("Initialised a Slipway workspace in \(ws.root)")
         if demo {
-            print("Next: slipway -C \(ws.root) run      # runs the weather pipeline")
+            Output.say("Next: slipway -C \(ws.root) run      # runs the weather pipeline")
         } else {
-            print("Next: edit slipway.yaml, then `slipway lint` and `slipway run`.")
+            Output.say("Next: edit slipway.yaml, then `slipway lint` and `slipway run`.")
         }
     }
 }
@@ -32,6 +32,6 @@ struct Lint: ParsableCommand {
         let ws = try global.workspace()
         let loaded = try ws.loadSpec()
         let stages = loaded.spec.pipelines.reduce(0) { $0 + $1.stages.count }
-        print("\(Workspace.specFileName): OK (\(loaded.spec.pipelines.count) pipeline\(loaded.spec.pipelines.count == 1 ? "" : "s"), \(stages) stage\(stages == 1 ? "" : "s"))")
+        Output.say("\(Workspace.specFileName): OK (\(loaded.spec.pipelines.count) pipeline\(loaded.spec.pipelines.count == 1 ? "" : "s"), \(stages) stage\(stages == 1 ? "" : "s"))")
     }
 }

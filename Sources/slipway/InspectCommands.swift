@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SlipwayConsole
 import SlipwayEngine
 
 struct Status: ParsableCommand {
@@ -49,37 +50,37 @@ struct Status: ParsableCommand {
                                        auditChain: chain.state, auditProblem: chain.problem))
             return
         }
-        print("\(project?.project ?? "(slipway.yaml does not parse: run `slipway lint`)")  ·  \(ws.root)")
+        Output.say("\(project?.project ?? "(slipway.yaml does not parse: run `slipway lint`)")  ·  \(ws.root)")
         if active.isEmpty {
-            print("running      none")
+            Output.say("running      none")
         } else {
             for r in active {
                 let stages = try registry.stageRuns(runID: r.id)
                 let now = stages.filter { $0.status == .running }.map(\.stage)
                 let done = stages.filter { $0.status.isFinished }.count
-                print("running      ● run \(r.id) \(r.pipeline)  \(done)/\(stages.count) stages" +
+                Output.say("running      ● run \(r.id) \(r.pipeline)  \(done)/\(stages.count) stages" +
                       (now.isEmpty ? "" : "  now: \(now.joined(separator: ", "))") + "  started \(Output.age(r.startedAt)) ago")
             }
         }
         if recent.isEmpty {
-            print("recent       no runs yet (start one with `slipway run`)")
+            Output.say("recent       no runs yet (start one with `slipway run`)")
         } else {
             for (i, r) in recent.enumerated() {
                 let took = r.duration.map { " in \(Durations.format($0))" } ?? ""
-                print("\(i == 0 ? "recent      " : "            ") \(Output.symbol(r.status)) run \(r.id) \(r.pipeline)  \(r.status.rawValue)\(took)  \(Output.age(r.endedAt ?? r.startedAt)) ago")
+                Output.say("\(i == 0 ? "recent      " : "            ") \(Output.symbol(r.status)) run \(r.id) \(r.pipeline)  \(r.status.rawValue)\(took)  \(Output.age(r.endedAt ?? r.startedAt)) ago")
             }
         }
         let envs = project?.environments.map(\.name) ?? []
         let models = try registry.models()
         if envs.isEmpty {
-            print("environments none declared")
+            Output.say("environments none declared")
         } else {
             for (i, env) in envs.enumerated() {
                 let live = models.compactMap { m in m.environments[env].map { "\(m.name):\($0)" } }
-                print((i == 0 ? "environments " : "             ") + env + "  " + (live.isEmpty ? "nothing live" : live.joined(separator: ", ")))
+                Output.say((i == 0 ? "environments " : "             ") + env + "  " + (live.isEmpty ? "nothing live" : live.joined(separator: ", ")))
             }
         }
-        print("approvals    none pending")
+        Output.say("approvals    none pending")
         // The newest validation report with a reference says whether data drifted.
         var drift = "no drift reports"
         for r in try registry.runs(limit: 20, offset: 0) {
@@ -91,8 +92,8 @@ struct Status: ParsableCommand {
                 : "▲ \(drifted.count) of \(report.drift.count) columns drifted in \(v.dataset) (run \(r.id)): \(drifted.joined(separator: ", "))"
             break
         }
-        print("drift        " + Output.safe(drift))
-        print("audit        " + (try Self.chain(ws, registry).text))
+        Output.say("drift        " + Output.safe(drift))
+        Output.say("audit        " + (try Self.chain(ws, registry).text))
     }
 }
 
@@ -103,17 +104,21 @@ struct Runs: ParsableCommand {
     @Option(help: "How many runs to list.") var limit = 20
     @Flag(help: "Print as JSON.") var json = false
 
+    func validate() throws {
+        if limit < 1 { throw ValidationError("--limit must be at least 1") }
+    }
+
     func run() throws {
         let (_, registry) = try global.open()
         let runs = try registry.runs(limit: limit, offset: 0)
         if json { try Output.json(runs.map { RunJSON($0) }); return }
-        if runs.isEmpty { print("No runs yet. Start one with `slipway run`."); return }
+        if runs.isEmpty { Output.say("No runs yet. Start one with `slipway run`."); return }
         let rows = runs.map { r in
             ["\(Output.symbol(r.status)) \(r.id)", r.pipeline, r.status.rawValue, r.trigger,
              r.gitCommit.map { String($0.prefix(7)) + (r.gitDirty == true ? "+" : "") } ?? "—",
              Output.age(r.startedAt) + " ago", r.duration.map(Durations.format) ?? "—"]
         }
-        print(Output.table(["  #", "pipeline", "status", "trigger", "commit", "started", "took"], rows))
+        Output.say(Output.table(["  #", "pipeline", "status", "trigger", "commit", "started", "took"], rows))
     }
 }
 
@@ -154,23 +159,23 @@ struct Show: ParsableCommand {
                                      datasets: datasets.map { ["stage": $0.stage, "path": $0.path, "hash": $0.hash] }))
             return
         }
-        print("run \(r.id) · \(r.pipeline) · \(Output.symbol(r.status)) \(r.status.rawValue)" + (r.duration.map { " in \(Durations.format($0))" } ?? ""))
-        print("  started   \(Output.timestamp(r.startedAt)) by \(r.user) on \(r.host) (trigger: \(r.trigger))")
-        print("  commit    " + (r.gitCommit.map { $0 + (r.gitDirty == true ? " (uncommitted changes)" : "") } ?? "not a git repository"))
-        print("  slipway   \(r.slipwayVersion)")
-        if let m = r.message { print("  message   \(Output.safe(m))") }
+        Output.say("run \(r.id) · \(r.pipeline) · \(Output.symbol(r.status)) \(r.status.rawValue)" + (r.duration.map { " in \(Durations.format($0))" } ?? ""))
+        Output.say("  started   \(Output.timestamp(r.startedAt)) by \(r.user) on \(r.host) (trigger: \(r.trigger))")
+        Output.say("  commit    " + (r.gitCommit.map { $0 + (r.gitDirty == true ? " (uncommitted changes)" : "") } ?? "not a git repository"))
+        Output.say("  slipway   \(r.slipwayVersion)")
+        if let m = r.message { Output.say("  message   \(Output.safe(m))") }
         if !params.isEmpty {
-            print("params")
-            for (k, v) in params.sorted(by: { $0.key < $1.key }) { print("  \(k) = \(Output.safe(v))") }
+            Output.say("params")
+            for (k, v) in params.sorted(by: { $0.key < $1.key }) { Output.say("  \(k) = \(Output.safe(v))") }
         }
-        print("stages")
+        Output.say("stages")
         let rows = stages.map { s in
             ["  \(Output.symbol(s.status)) \(s.stage)", s.status.rawValue, s.duration.map(Durations.format) ?? "—",
              Output.safe(s.status == .failed ? (s.message ?? s.reason) : s.reason)]
         }
-        print(Output.table(["  stage", "status", "took", "why"], rows).split(separator: "\n").dropFirst().joined(separator: "\n"))
+        Output.say(Output.table(["  stage", "status", "took", "why"], rows).split(separator: "\n").dropFirst().joined(separator: "\n"))
         if !metrics.isEmpty {
-            print("metrics (last value of each)")
+            Output.say("metrics (last value of each)")
             var last: [String: MetricRecord] = [:]
             var order: [String] = []
             for m in metrics {
@@ -180,12 +185,12 @@ struct Show: ParsableCommand {
             }
             for k in order {
                 let m = last[k]!
-                print("  \(Output.safe(m.stage)).\(Output.safe(m.key)) = \(m.value)" + (m.step.map { " (step \($0))" } ?? ""))
+                Output.say("  \(Output.safe(m.stage)).\(Output.safe(m.key)) = \(m.value)" + (m.step.map { " (step \($0))" } ?? ""))
             }
         }
         if !datasets.isEmpty {
-            print("inputs")
-            for d in datasets { print("  \(d.stage): \(Output.safe(d.path)) \(d.hash.prefix(12))") }
+            Output.say("inputs")
+            for d in datasets { Output.say("  \(d.stage): \(Output.safe(d.path)) \(d.hash.prefix(12))") }
         }
     }
 }
@@ -232,9 +237,10 @@ struct Logs: ParsableCommand {
     }
 }
 
-/// Copies log bytes to stdout, sanitising them when stdout is a terminal.
+/// Copies log bytes to stdout, sanitising them when stdout is a terminal
+/// (chunk by chunk, in time linear in the log, however long its lines).
 final class LogWriter {
-    private var pending = Data()
+    private var sanitizer = TerminalText.Sanitizer()
 
     func write(_ text: String) { FileHandle.standardOutput.write(Data(text.utf8)) }
 
@@ -254,19 +260,11 @@ final class LogWriter {
 
     private func emit(_ chunk: Data) {
         guard Output.stdoutIsTTY else { FileHandle.standardOutput.write(chunk); return }
-        // Sanitise whole lines so an escape sequence split across reads is still caught.
-        pending.append(chunk)
-        if let last = pending.lastIndex(of: UInt8(ascii: "\n")) {
-            let lines = pending[...last]
-            FileHandle.standardOutput.write(Data(Output.safe(String(decoding: lines, as: UTF8.self)).utf8))
-            pending = Data(pending[pending.index(after: last)...])
-        }
+        FileHandle.standardOutput.write(Data(sanitizer.feed([UInt8](chunk))))
     }
 
     func finish() {
-        if !pending.isEmpty {
-            FileHandle.standardOutput.write(Data(Output.safe(String(decoding: pending, as: UTF8.self)).utf8 + [10]))
-            pending.removeAll()
-        }
+        guard Output.stdoutIsTTY else { return }
+        FileHandle.standardOutput.write(Data(sanitizer.finish()))
     }
 }

@@ -66,12 +66,12 @@ struct Models: ParsableCommand {
             let (_, registry) = try global.open()
             let models = try registry.models()
             if json { try Output.json(models); return }
-            if models.isEmpty { print("No models yet. A successful run registers its pipeline's model."); return }
+            if models.isEmpty { Output.say("No models yet. A successful run registers its pipeline's model."); return }
             let rows = models.map { m in
                 [m.name, m.latestVersion.map { ":\($0)" } ?? "—", "\(m.versionCount)",
                  m.environments.sorted { $0.key < $1.key }.map { "\($0.key)=:\($0.value)" }.joined(separator: " ")]
             }
-            print(Output.table(["model", "newest", "versions", "live"], rows))
+            Output.say(Output.table(["model", "newest", "versions", "live"], rows))
         }
     }
 
@@ -95,24 +95,24 @@ struct Models: ParsableCommand {
                 try Output.json(j)
                 return
             }
-            print("\(v.model):\(v.version)" + (live.isEmpty ? "" : "  live in \(live.joined(separator: ", "))"))
-            print("  registered  \(Output.timestamp(v.createdAt)) by \(v.createdBy)")
-            print("  run         \(v.runID) (pipeline \(v.pipeline))")
-            print("  commit      \(v.gitCommit ?? "not a git repository")")
-            print("  digest      \(v.artifactDigest)")
-            if !v.description.isEmpty { print("  description \(Output.safe(v.description))") }
-            if !v.tags.isEmpty { print("  tags        " + v.tags.sorted { $0.key < $1.key }.map { "\($0.key)=\(Output.safe($0.value))" }.joined(separator: " ")) }
+            Output.say("\(v.model):\(v.version)" + (live.isEmpty ? "" : "  live in \(live.joined(separator: ", "))"))
+            Output.say("  registered  \(Output.timestamp(v.createdAt)) by \(v.createdBy)")
+            Output.say("  run         \(v.runID) (pipeline \(v.pipeline))")
+            Output.say("  commit      \(v.gitCommit ?? "not a git repository")")
+            Output.say("  digest      \(v.artifactDigest)")
+            if !v.description.isEmpty { Output.say("  description \(Output.safe(v.description))") }
+            if !v.tags.isEmpty { Output.say("  tags        " + v.tags.sorted { $0.key < $1.key }.map { "\($0.key)=\(Output.safe($0.value))" }.joined(separator: " ")) }
             if !params.isEmpty {
-                print("params")
-                for (k, val) in params.sorted(by: { $0.key < $1.key }) { print("  \(k) = \(Output.safe(val))") }
+                Output.say("params")
+                for (k, val) in params.sorted(by: { $0.key < $1.key }) { Output.say("  \(k) = \(Output.safe(val))") }
             }
             if !metrics.isEmpty {
-                print("metrics")
-                for (k, val) in metrics.sorted(by: { $0.key < $1.key }) { print("  \(Output.safe(k)) = \(Gates.format(val))") }
+                Output.say("metrics")
+                for (k, val) in metrics.sorted(by: { $0.key < $1.key }) { Output.say("  \(Output.safe(k)) = \(Gates.format(val))") }
             }
             if !datasets.isEmpty {
-                print("inputs")
-                for d in datasets { print("  \(d.stage): \(Output.safe(d.path)) \(d.hash.prefix(12))") }
+                Output.say("inputs")
+                for d in datasets { Output.say("  \(d.stage): \(Output.safe(d.path)) \(d.hash.prefix(12))") }
             }
         }
     }
@@ -142,9 +142,9 @@ struct Models: ParsableCommand {
                 let envs = env.map { [$0] } ?? Array(Set(events.map(\.environment))).sorted()
                 let answers = try envs.map { AtJSON(environment: $0, version: try registry.alias(model: model, environment: $0, at: time), at: Output.iso(time)) }
                 if json { try Output.json(answers); return }
-                if answers.isEmpty { print("Nothing of '\(model)' was live anywhere at \(Output.timestamp(time))."); return }
+                if answers.isEmpty { Output.say("Nothing of '\(model)' was live anywhere at \(Output.timestamp(time))."); return }
                 for a in answers {
-                    print("\(a.environment): " + (a.version.map { "\(model):\($0)" } ?? "nothing") + " at \(Output.timestamp(time))")
+                    Output.say("\(a.environment): " + (a.version.map { "\(model):\($0)" } ?? "nothing") + " at \(Output.timestamp(time))")
                 }
                 return
             }
@@ -155,12 +155,12 @@ struct Models: ParsableCommand {
                 })
                 return
             }
-            if events.isEmpty { print("No version of '\(model)' has been promoted yet."); return }
+            if events.isEmpty { Output.say("No version of '\(model)' has been promoted yet."); return }
             let rows = events.map { e in
                 [Output.timestamp(e.at), e.environment,
                  (e.previousVersion.map { ":\($0)" } ?? "—") + " → " + (e.version.map { ":\($0)" } ?? "—"), e.actor, Output.safe(e.reason)]
             }
-            print(Output.table(["when", "environment", "change", "by", "why"], rows))
+            Output.say(Output.table(["when", "environment", "change", "by", "why"], rows))
         }
     }
 
@@ -182,7 +182,7 @@ struct Models: ParsableCommand {
                 tags[String(pair[..<eq])] = value.isEmpty ? .some(nil) : value
             }
             let edited = try registry.editVersion(model: v.model, version: v.version, tags: tags, description: nil, actor: Provenance.currentUser())
-            print("\(edited.model):\(edited.version) tags: " + edited.tags.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+            Output.say("\(edited.model):\(edited.version) tags: " + edited.tags.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
         }
     }
 
@@ -196,7 +196,7 @@ struct Models: ParsableCommand {
             let (_, registry) = try global.open()
             let v = try ref.resolve(in: registry)
             _ = try registry.editVersion(model: v.model, version: v.version, tags: [:], description: text, actor: Provenance.currentUser())
-            print("\(v.model):\(v.version) described")
+            Output.say("\(v.model):\(v.version) described")
         }
     }
 }
@@ -217,9 +217,9 @@ struct Promote: ParsableCommand {
                                                actor: Provenance.currentUser(), reason: reason ?? "promoted")
         switch try promotion.promote(request) {
         case .alreadyLive:
-            print("\(Output.safe(ref.model)):\(version) is already live in \(Output.safe(to))")
+            Output.say("\(Output.safe(ref.model)):\(version) is already live in \(Output.safe(to))")
         case .promoted(let event):
-            print("\(Output.safe(ref.model)):\(version) → \(Output.safe(to))" + (event.previousVersion.map { " (was :\($0))" } ?? " (first version there)"))
+            Output.say("\(Output.safe(ref.model)):\(version) → \(Output.safe(to))" + (event.previousVersion.map { " (was :\($0))" } ?? " (first version there)"))
         }
     }
 }

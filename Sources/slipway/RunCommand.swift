@@ -51,12 +51,12 @@ struct Run: ParsableCommand {
             j.registered = result.registered.map { "\($0.model):\($0.version)" }
             try Output.json(j)
         } else if Output.stdoutIsTTY {
-            print("run \(result.run.id) \(result.run.status.rawValue)" + (result.run.duration.map { " in \(Durations.format($0))" } ?? ""))
-            for g in result.gates { print("  gate  \(g.passed ? "✓" : "✗") \(g.explanation)") }
-            if let v = result.registered { print("registered \(v.model):\(v.version)") }
-            if let v = result.unchangedVersion { print("model unchanged: same artifacts as \(v.model):\(v.version)") }
+            Output.say("run \(result.run.id) \(result.run.status.rawValue)" + (result.run.duration.map { " in \(Durations.format($0))" } ?? ""))
+            for g in result.gates { Output.say("  gate  \(g.passed ? "✓" : "✗") \(g.explanation)") }
+            if let v = result.registered { Output.say("registered \(v.model):\(v.version)") }
+            if let v = result.unchangedVersion { Output.say("model unchanged: same artifacts as \(v.model):\(v.version)") }
         } else {
-            print(result.run.id)
+            Output.say(String(result.run.id))
         }
         for warning in result.warnings { Output.err("slipway: warning: \(Output.safeErr(warning))") }
         if result.exitStatus != .success {

@@ -122,7 +122,14 @@ enum Output {
     }
 
     static func err(_ text: String) {
-        FileHandle.standardError.write(Data((text + "\n").utf8))
+        FileHandle.standardError.write(Data((safeErr(text) + "\n").utf8))
+    }
+
+    /// Prints a line of a listing or report. Names, paths and messages in it
+    /// come from outside (slipway.yaml, the registry, stages), so on a
+    /// terminal the whole line is sanitised.
+    static func say(_ text: String, terminator: String = "\n") {
+        print(safe(text), terminator: terminator)
     }
 
     /// Text from outside, made safe when it goes to a terminal.

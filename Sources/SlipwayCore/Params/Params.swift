@@ -13,12 +13,7 @@ public struct Params: Sendable, Equatable {
     /// Parses the text of a params file. Nested mappings become dotted keys;
     /// lists become their flow-style text (`[1, 2]`).
     public static func parse(yaml text: String, file: String = "params.yaml") throws(SpecErrors) -> Params {
-        let node: Node?
-        do {
-            node = try Yams.compose(yaml: text)
-        } catch {
-            throw SpecErrors([YAMLErrors.issue(from: error, file: file)])
-        }
+        let node = try BoundedYAML.compose(text, file: file)
         var values: [String: String] = [:]
         guard let node else { return Params() }
         guard case .mapping = node else {

@@ -4,6 +4,9 @@ enum SpecChecks {
     static func check(_ spec: WorkspaceSpec, params: Params?) -> [SpecIssue] {
         var issues: [SpecIssue] = []
         let file = spec.file
+        // Every out has one writer across the whole workspace: two pipelines
+        // may run at once, and their runs lock per pipeline.
+        var writers: [(pipeline: String, stage: String, path: Located<String>)] = []
         for pipeline in spec.pipelines {
             let base = "pipelines.\(pipeline.name).stages"
             let names = pipeline.stages.map(\.name)
@@ -20,17 +23,17 @@ enum SpecChecks {
                 }
             }
             // Two stages writing the same path (or one inside the other).
-            var writers: [(stage: String, path: Located<String>)] = []
             for stage in pipeline.stages {
                 for out in stage.outs + stage.metrics {
                     if let clash = writers.first(where: { WorkspacePath.overlaps($0.path.value, out.value) }) {
                         let how = clash.path.value == out.value ? "is also written by" : "overlaps '\(clash.path.value)' written by"
                         let key = stage.outs.contains(out) ? "outs" : "metrics"
+                        let writer = clash.pipeline == pipeline.name ? "stage '\(clash.stage)'" : "stage '\(clash.stage)' of pipeline '\(clash.pipeline)'"
                         issues.append(SpecIssue(at: out.location, file: file, keyPath: "\(base).\(stage.name).\(key)",
-                                                message: "'\(out.value)' \(how) stage '\(clash.stage)'"
-                                                    + (clash.stage == stage.name ? "" : "; each path has one writer")))
+                                                message: "'\(out.value)' \(how) \(writer)"
+                                                    + (clash.stage == stage.name && clash.pipeline == pipeline.name ? "" : "; each path has one writer")))
                     } else {
-                        writers.append((stage.name, out))
+                        writers.append((pipeline.name, stage.name, out))
                     }
                 }
             }

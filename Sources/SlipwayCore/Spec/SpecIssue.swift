@@ -82,3 +82,39 @@ enum YAMLErrors {
         }
     }
 }
+
+/// Reading YAML that comes from users with limits: a document larger than
+/// `maxBytes`, or whose aliases expand to more than `maxNodes` values (a
+/// "billion laughs" of a few hundred bytes), is refused with its place
+/// instead of making every command spin and grow.
+public enum BoundedYAML {
+    public static let maxBytes = 4 << 20
+    public static let maxNodes = 250_000
+
+    public static func compose(_ text: String, file: String) throws(SpecErrors) -> Node? {
+        if text.utf8.count > maxBytes {
+            throw SpecErrors([SpecIssue(file: file, line: 1, column: 1, keyPath: "",
+                                        message: "is \(text.utf8.count) bytes; the limit is \(maxBytes >> 20) MiB")])
+        }
+        let root: Node?
+        do { root = try Yams.compose(yaml: text) } catch { throw SpecErrors([YAMLErrors.issue(from: error, file: file)]) }
+        guard let root else { return nil }
+        // Count values as a reader would see them, with every alias expanded;
+        // stop at the first node past the budget.
+        var budget = maxNodes
+        var stack: [Node] = [root]
+        while let node = stack.popLast() {
+            budget -= 1
+            if budget < 0 {
+                throw SpecErrors([SpecIssue(file: file, mark: node.mark, keyPath: "",
+                                            message: "YAML aliases here expand to more than \(maxNodes) values; refusing to read it (an alias bomb?)")])
+            }
+            switch node {
+            case .mapping(let m): for (k, v) in m { stack.append(k); stack.append(v) }
+            case .sequence(let s): stack.append(contentsOf: s)
+            default: break
+            }
+        }
+        return root
+    }
+}

@@ -34,9 +34,9 @@ public struct SpecParser {
     private mutating func read(_ text: String) -> WorkspaceSpec? {
         let root: Node?
         do {
-            root = try Yams.compose(yaml: text)
+            root = try BoundedYAML.compose(text, file: file)
         } catch {
-            issues.append(YAMLErrors.issue(from: error, file: file))
+            issues.append(contentsOf: error.issues)
             return nil
         }
         guard let root else {
@@ -54,7 +54,7 @@ public struct SpecParser {
         }
         if let pipelines = value(top, "pipelines"), let map = mapping(pipelines, "pipelines") {
             for (key, node) in map {
-                guard let name = key.string else { continue }
+                guard let name = self.name(key, "pipelines", what: "pipeline") else { continue }
                 if let p = pipeline(name, node, key) { spec.pipelines.append(p) }
             }
             if map.count == 0 { issues.append(issue(pipelines, "pipelines", "declares no pipeline")) }
@@ -63,7 +63,7 @@ public struct SpecParser {
         }
         if let envs = value(top, "environments"), let map = mapping(envs, "environments") {
             for (key, node) in map {
-                guard let name = key.string else { continue }
+                guard let name = self.name(key, "environments", what: "environment") else { continue }
                 let path = "environments.\(name)"
                 var env = EnvironmentSpec(name: name, location: loc(key), settings: specValue(node))
                 if let m = mapping(node, path) {
@@ -78,7 +78,7 @@ public struct SpecParser {
         }
         if let monitors = value(top, "monitors"), let map = mapping(monitors, "monitors") {
             for (key, node) in map {
-                guard let name = key.string else { continue }
+                guard let name = self.name(key, "monitors", what: "monitor") else { continue }
                 _ = mapping(node, "monitors.\(name)")
                 spec.monitors.append(.init(key: name, value: specValue(node)))
             }
@@ -91,7 +91,9 @@ public struct SpecParser {
         guard let map = mapping(node, path) else { return nil }
         checkKeys(map, allowed: Self.pipelineKeys, path: path)
         var pipeline = PipelineSpec(name: name, location: loc(key), stages: [])
-        if let model = value(map, "model") { pipeline.model = string(model, path + ".model") }
+        if let model = value(map, "model"), let m = string(model, path + ".model") {
+            pipeline.model = checkedName(m, model, path + ".model", what: "model") ? m : nil
+        }
         if let triggers = value(map, "triggers") {
             pipeline.triggers = self.triggers(triggers, path + ".triggers")
         }
@@ -101,7 +103,7 @@ public struct SpecParser {
         }
         guard let stages = mapping(stagesNode, path + ".stages") else { return pipeline }
         for (k, v) in stages {
-            guard let stageName = k.string else { continue }
+            guard let stageName = self.name(k, path + ".stages", what: "stage") else { continue }
             if let s = stage(stageName, v, k, path: "\(path).stages.\(stageName)") {
                 pipeline.stages.append(s)
             }
@@ -290,6 +292,10 @@ public struct SpecParser {
         var result: [Located<String>] = []
         for (i, item) in items.enumerated() {
             let ip = node.sequence != nil ? "\(p)[\(i)]" : p
+            if case .scalar(let s) = item, s.style == .plain, item.int != nil || item.float != nil || item.bool != nil {
+                issues.append(issue(item, ip, "must be a path or a list of paths, found \(kind(item)) (quote it if a file has that name)"))
+                continue
+            }
             if let raw = string(item, ip), let normal = checkedPath(raw, item, ip) {
                 result.append(Located(normal, at: loc(item)))
             }
@@ -314,6 +320,25 @@ public struct SpecParser {
                 issues.append(issue(k, p, "unknown key" + didYouMean(key, allowed)))
             }
         }
+    }
+
+    /// The name a mapping key gives (a pipeline, stage, environment, monitor),
+    /// refused unless it is a plain string of the safe set: names become file
+    /// names (logs) and reach terminals.
+    private mutating func name(_ key: Node, _ path: String, what: String) -> String? {
+        guard case .scalar(let s) = key else {
+            issues.append(issue(key, path, "a \(what) name must be a string, found \(kind(key))"))
+            return nil
+        }
+        return checkedName(s.string, key, "\(path).\(s.string)", what: what) ? s.string : nil
+    }
+
+    private mutating func checkedName(_ name: String, _ node: Node, _ path: String, what: String) -> Bool {
+        if let problem = SafeName.problem(name) {
+            issues.append(issue(node, path, "\(what) name \(problem)"))
+            return false
+        }
+        return true
     }
 
     private func didYouMean(_ word: String, _ candidates: [String]) -> String {

@@ -83,7 +83,7 @@ public struct DataSchema: Sendable, Hashable {
     /// Parses schema YAML; every problem is reported with its line and column.
     public static func parse(yaml text: String, file: String) throws(SpecErrors) -> DataSchema {
         let root: Node?
-        do { root = try Yams.compose(yaml: text) } catch { throw SpecErrors([YAMLErrors.issue(from: error, file: file)]) }
+        root = try BoundedYAML.compose(text, file: file)
         var issues: [SpecIssue] = []
         var schema = DataSchema()
         func issue(_ node: Node, _ key: String, _ message: String) {

@@ -42,6 +42,7 @@ public final class SQLiteRegistry: Sendable {
         }
         do {
             pool = try DatabasePool(path: path, configuration: config)
+            try Self.checkIntegrity(pool, path: path)
             if !readOnly {
                 let hadWitness = try pool.read { try RegistryMigrations.migrator.appliedIdentifiers($0) }
                     .contains(RegistryMigrations.auditWitness)
@@ -59,6 +60,29 @@ public final class SQLiteRegistry: Sendable {
             throw OpenError(path: path, reason: error.message ?? "\(error)")
         }
         for suffix in ["-wal", "-shm"] { chmod(path + suffix, 0o600) }
+    }
+
+    /// Registries up to this size are fully checked (`PRAGMA quick_check`,
+    /// a few milliseconds) every time they are opened; larger ones have their
+    /// schema read, and corruption elsewhere is reported by the read that meets it.
+    static let fullCheckLimit: Int64 = 32 << 20
+
+    /// Refuses a corrupt registry before anything reads or writes it, so a
+    /// command never acts on half-readable state.
+    static func checkIntegrity(_ pool: DatabasePool, path: String) throws {
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? 0
+        let problem: String? = try pool.read { db in
+            if size > 0, size <= fullCheckLimit {
+                let rows = try String.fetchAll(db, sql: "PRAGMA quick_check(5)")
+                return rows == ["ok"] ? nil : rows.joined(separator: "; ")
+            }
+            _ = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sqlite_master")
+            return nil
+        }
+        if let problem {
+            throw OpenError(path: path, reason: "the registry is corrupt (\(problem)); nothing was read or written. "
+                                + "Restore it from a backup; `sqlite3 \(path) .recover` may save what is left")
+        }
     }
 
     /// Brings the schema up to date. Processes that open a new or old registry
