@@ -35,7 +35,16 @@ struct Status: ParsableCommand {
 
     func run() throws {
         let (ws, registry) = try global.open()
-        let project = (try? ws.loadSpec())?.spec
+        // A spec that does not load still leaves the registry to report on:
+        // status says what it can, then fails with the spec's problems (exit 2).
+        var specError: (any Error)?
+        let project: WorkspaceSpec?
+        do { project = try ws.loadSpec().spec } catch { project = nil; specError = error }
+        try report(ws, registry, project)
+        if let specError { throw specError }
+    }
+
+    func report(_ ws: Workspace, _ registry: any Registry, _ project: WorkspaceSpec?) throws {
         let active = try registry.activeRuns()
         let recent = try registry.runs(limit: 5, offset: 0).filter { $0.status != .running }
         if json {

@@ -51,17 +51,43 @@ struct StageJSON: Encodable {
     }
 }
 
+/// A metric point. JSON has no NaN or infinities: such a value is written as
+/// `"value": null` with `"nonFinite": "NaN"`, `"Infinity"` or `"-Infinity"`
+/// (docs/cli.md), so the point is never dropped.
 struct MetricJSON: Encodable {
     var stage: String
     var key: String
     var step: Int64?
     var value: Double?
+    var nonFinite: String?
     var timestamp: String?
 
     init(_ m: MetricRecord) {
         stage = m.stage; key = m.key; step = m.step
         value = m.value.isFinite ? m.value : nil
+        nonFinite = NonFinite.name(m.value)
         timestamp = Output.iso(m.timestamp)
+    }
+
+    enum CodingKeys: String, CodingKey { case stage, key, step, value, nonFinite, timestamp }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(stage, forKey: .stage)
+        try c.encode(key, forKey: .key)
+        try c.encodeIfPresent(step, forKey: .step)
+        try c.encode(value, forKey: .value)
+        try c.encodeIfPresent(nonFinite, forKey: .nonFinite)
+        try c.encodeIfPresent(timestamp, forKey: .timestamp)
+    }
+}
+
+enum NonFinite {
+    /// `NaN`, `Infinity` or `-Infinity` for a value JSON cannot hold; nil for a finite one.
+    static func name(_ v: Double) -> String? {
+        if v.isNaN { return "NaN" }
+        if v.isInfinite { return v > 0 ? "Infinity" : "-Infinity" }
+        return nil
     }
 }
 

@@ -41,7 +41,9 @@ struct VersionJSON: Encodable {
     var tags: [String: String]
     var environments: [String]?
     var params: [String: String]?
-    var metrics: [String: Double]?
+    /// Non-finite values are null here, named in `nonFiniteMetrics`.
+    var metrics: [String: Double?]?
+    var nonFiniteMetrics: [String: String]?
     var datasets: [[String: String]]?
 
     init(_ v: ModelVersionRecord) {
@@ -90,7 +92,9 @@ struct Models: ParsableCommand {
             let live = try registry.liveVersions(model: v.model).filter { $0.value == v.version }.map(\.key).sorted()
             if json {
                 var j = VersionJSON(v)
-                j.environments = live; j.params = params; j.metrics = metrics.filter { $0.value.isFinite }
+                j.environments = live; j.params = params; j.metrics = metrics.mapValues { $0.isFinite ? $0 : nil }
+                let nonFinite = metrics.compactMapValues(NonFinite.name)
+                j.nonFiniteMetrics = nonFinite.isEmpty ? nil : nonFinite
                 j.datasets = datasets.map { ["stage": $0.stage, "path": $0.path, "hash": $0.hash] }
                 try Output.json(j)
                 return

@@ -92,6 +92,27 @@ public enum MetricParsing {
         }
     }
 
+    /// Where JSON text first goes wrong, as `line L, column C: what`.
+    static func syntaxProblem(in data: Data) -> String? {
+        do {
+            _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+            return nil
+        } catch {
+            let text = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
+            // Foundation names a character offset ("… around character 15."); turn it into a line and column.
+            guard let r = text.range(of: "character "), let offset = Int(text[r.upperBound...].prefix { $0.isNumber }) else {
+                return text
+            }
+            var line = 1, column = 1
+            for (i, b) in data.enumerated() {
+                if i >= offset { break }
+                if b == UInt8(ascii: "\n") { line += 1; column = 1 } else if b & 0xC0 != 0x80 { column += 1 }
+            }
+            let what = text.components(separatedBy: " around").first ?? text
+            return "line \(line), column \(column): \(what.lowercased())"
+        }
+    }
+
     /// Python's `json.dump` writes `NaN`, `Infinity` and `-Infinity` bare, which
     /// strict JSON refuses. Outside strings they are quoted here, so they read
     /// as the non-finite numbers they stand for (and a gate on them fails).
@@ -139,12 +160,11 @@ public enum MetricParsing {
     /// strings that hold numbers are read, other values are skipped.
     public static func parseJSON(_ data: Data) throws(FileError) -> [MetricPoint] {
         let root: JSONValue
+        let quoted = quotingNonFinite(data)
         do {
-            root = try JSONDecoder().decode(JSONValue.self, from: quotingNonFinite(data))
-        } catch let DecodingError.dataCorrupted(context) {
-            throw .notJSON(context.underlyingError.map { "\($0)" } ?? context.debugDescription)
+            root = try JSONDecoder().decode(JSONValue.self, from: quoted)
         } catch {
-            throw .notJSON("\(error)")
+            throw .notJSON(syntaxProblem(in: quoted) ?? "\(error)")
         }
         guard case .object = root else { throw .notObject }
         var points: [MetricPoint] = []

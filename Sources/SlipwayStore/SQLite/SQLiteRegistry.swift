@@ -41,8 +41,8 @@ public final class SQLiteRegistry: Sendable {
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
         do {
+            try Self.checkIntegrity(path: path)
             pool = try DatabasePool(path: path, configuration: config)
-            try Self.checkIntegrity(pool, path: path)
             if !readOnly {
                 let hadWitness = try pool.read { try RegistryMigrations.migrator.appliedIdentifiers($0) }
                     .contains(RegistryMigrations.auditWitness)
@@ -69,9 +69,19 @@ public final class SQLiteRegistry: Sendable {
 
     /// Refuses a corrupt registry before anything reads or writes it, so a
     /// command never acts on half-readable state.
-    static func checkIntegrity(_ pool: DatabasePool, path: String) throws {
+    ///
+    /// The check runs on its own read-only connection, opened before the pool:
+    /// a read-only connection never checkpoints, so a corrupt file is left
+    /// exactly as it was found.
+    static func checkIntegrity(path: String) throws {
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? 0
-        let problem: String? = try pool.read { db in
+        guard size > 0 else { return }
+        var config = Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(15)
+        let queue = try DatabaseQueue(path: path, configuration: config)
+        defer { try? queue.close() }
+        let problem: String? = try queue.read { db in
             if size > 0, size <= fullCheckLimit {
                 let rows = try String.fetchAll(db, sql: "PRAGMA quick_check(5)")
                 return rows == ["ok"] ? nil : rows.joined(separator: "; ")
@@ -80,7 +90,9 @@ public final class SQLiteRegistry: Sendable {
             return nil
         }
         if let problem {
-            throw OpenError(path: path, reason: "the registry is corrupt (\(problem)); nothing was read or written. "
+            let summary = problem.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty && !$0.hasPrefix("***") }.joined(separator: "; ")
+            throw OpenError(path: path, reason: "the registry is corrupt (\(summary)); nothing was read or written. "
                                 + "Restore it from a backup; `sqlite3 \(path) .recover` may save what is left")
         }
     }
