@@ -162,6 +162,8 @@ public final class PipelineRunner: @unchecked Sendable {
                     if let failure { state.fatal = state.fatal ?? failure }
                     state.outcomes[name] = outcome
                     state.records[name] = outcome.record
+                    // A cancel settles what waits as cancelled, not as "upstream failed".
+                    if self.cancellation.isCancelled, !state.scheduler.isCancelled { state.settle(state.scheduler.cancel()) }
                     state.settle(state.scheduler.finish(name, outcome.record.status))
                     lock.broadcast()
                     lock.unlock()
