@@ -32,47 +32,6 @@ import Testing
         #expect(models[0].latestVersion == 2 && models[0].versionCount == 2)
     }
 
-    @Test func concurrentRegistrationsGetDistinctNumbers() throws {
-        let (_, path, runs) = try registryWithRuns(1)
-        let writers = try (0..<2).map { _ in try SQLiteRegistry(path: path) }
-        let perWriter = 60
-        let numbers = Mutex([Int]())
-        DispatchQueue.concurrentPerform(iterations: 2) { w in
-            for _ in 0..<perWriter {
-                if let v = try? writers[w].registerVersion(new(runs[0])) { numbers.withLock { $0.append(v.version) } }
-            }
-        }
-        let got = numbers.withLock { $0 }.sorted()
-        #expect(got == Array(1...(2 * perWriter)))
-    }
-
-    @Test func aliasHistoryAnswersForAnyTime() throws {
-        let (registry, path, runs) = try registryWithRuns(3)
-        for r in runs { _ = try registry.registerVersion(new(r)) }
-        try registry.setAlias(model: "clf", environment: "production", version: 1, actor: "ana", reason: "first")
-        try registry.setAlias(model: "clf", environment: "staging", version: 2, actor: "ana", reason: "try")
-        try registry.setAlias(model: "clf", environment: "production", version: 2, actor: "dana", reason: "approved")
-        try registry.setAlias(model: "clf", environment: "production", version: 1, actor: "oncall", reason: "rollback")
-        // Spread the events over known times.
-        let queue = try DatabaseQueue(path: path)
-        try queue.write { db in
-            for (id, at) in [(1, 1_000), (2, 2_000), (3, 3_000), (4, 4_000)] {
-                try db.execute(sql: "UPDATE aliasEvent SET at = ? WHERE id = ?", arguments: [at, id])
-            }
-        }
-        #expect(try registry.alias(model: "clf", environment: "production", at: 999) == nil)
-        #expect(try registry.alias(model: "clf", environment: "production", at: 1_000) == 1)
-        #expect(try registry.alias(model: "clf", environment: "production", at: 3_500) == 2)
-        #expect(try registry.alias(model: "clf", environment: "production", at: nil) == 1)
-        #expect(try registry.alias(model: "clf", environment: "staging", at: nil) == 2)
-        let history = try registry.aliasHistory(model: "clf", environment: "production", until: nil)
-        #expect(history.map(\.version) == [1, 2, 1])
-        #expect(history.map(\.previousVersion) == [nil, 1, 2])
-        #expect(history.last?.reason == "rollback")
-        #expect(try registry.aliasHistory(model: "clf", environment: nil, until: 2_500).count == 2)
-        #expect(try registry.models()[0].environments == ["production": 1, "staging": 2])
-    }
-
     @Test func editsAndDecisionsAreAudited() throws {
         let (registry, _, runs) = try registryWithRuns(1)
         _ = try registry.registerVersion(new(runs[0]))
