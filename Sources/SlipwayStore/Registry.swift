@@ -132,6 +132,8 @@ public protocol CacheStore: Sendable {
 public protocol AuditStore: Sendable {
     @discardableResult
     func appendAudit(_ event: AuditDraft) throws -> AuditEvent
+    /// Appends several events in one transaction, in order.
+    func appendAudit(_ events: [AuditDraft]) throws
     func auditEvents(after seq: Int64, limit: Int) throws -> [AuditEvent]
     /// Calls `body` with each event after `seq` in order, without holding them
     /// all in memory, until it returns false.

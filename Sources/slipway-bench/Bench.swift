@@ -19,6 +19,9 @@ struct Bench {
         ("registry-10k", registryTenThousandVersions),
         ("validate-1m", validateMillionRows),
         ("console-100k", consoleLargeRegistry),
+        ("noop-rerun-git", noopRerunInGit),
+        ("runs-json", runsJSON),
+        ("audit-verify-1m", auditVerifyMillion),
     ]
 
     static func main() throws {
@@ -114,6 +117,101 @@ struct Bench {
         report("no-op re-run, 5 stages, 1 GiB deps", String(format: "%.1f ms", median(times) * 1000),
                String(format: "min %.1f max %.1f over 15 whole-process runs (first run %.2f s); target <= 50 ms",
                       times.min()! * 1000, times.max()! * 1000, first))
+    }
+
+    /// The no-op re-run again, in the case users meet: the workspace inside a
+    /// git repository with 2,000 tracked files and 50 commits of history.
+    static func noopRerunInGit() throws {
+        let dir = scratch("noop-git")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var stages = ""
+        for i in 1...5 {
+            makeFile(dir + "/input\(i).bin", bytes: 205 << 20, seed: UInt64(i))
+            let needs = i > 1 ? ", needs: [s\(i - 1)]" : ""
+            stages += "      s\(i): {cmd: \"wc -c < input\(i).bin > out\(i).txt\", deps: [input\(i).bin], outs: [out\(i).txt]\(needs)}\n"
+        }
+        try "project: bench\npipelines:\n  main:\n    stages:\n\(stages)".write(toFile: dir + "/slipway.yaml", atomically: true, encoding: .utf8)
+        try "*.bin\nout*.txt\n.slipway/\n".write(toFile: dir + "/.gitignore", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: dir + "/src", withIntermediateDirectories: true)
+        let git = ["git", "-C", dir, "-c", "user.email=b@example.org", "-c", "user.name=B"]
+        _ = sh(git + ["init", "-q"])
+        for c in 0..<50 {
+            for f in stride(from: c, to: 2_000, by: 50) {
+                try "file \(f) at commit \(c)\n".write(toFile: dir + "/src/f\(f).py", atomically: false, encoding: .utf8)
+            }
+            _ = sh(git + ["add", "-A"])
+            _ = sh(git + ["commit", "-q", "-m", "commit \(c)"])
+        }
+        let first = runSlipway(["run"], in: dir)
+        var times: [Double] = []
+        for _ in 0..<15 { times.append(runSlipway(["run"], in: dir)) }
+        let t0 = now()
+        for _ in 0..<100 { _ = GitState.read(workspace: Workspace(root: dir)) }
+        let provenance = (now() - t0) / 100
+        report("no-op re-run in a git work tree", String(format: "%.1f ms", median(times) * 1000),
+               String(format: "min %.1f max %.1f over 15 runs (first %.2f s); provenance %.2f ms; 2,000 tracked files; target <= 50 ms, provenance <= 10 ms",
+                      times.min()! * 1000, times.max()! * 1000, first, provenance * 1000))
+    }
+
+    /// `runs --json` against the text listing, 1,000 and 100,000 runs.
+    static func runsJSON() throws {
+        let dir = scratch("runs-json")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "project: bench\npipelines:\n  main:\n    stages:\n      a: {cmd: 'true'}\n".write(toFile: dir + "/slipway.yaml", atomically: true, encoding: .utf8)
+        let registry = try Workspace(root: dir).openRegistry()
+        let provenance = Provenance(gitCommit: "abc1234def", gitDirty: false, user: "bench", host: "elsewhere", slipwayVersion: "0")
+        let t0 = now()
+        for i in 0..<100_000 {
+            let run = try registry.startRun(NewRun(pipeline: "main", trigger: "bench", provenance: provenance, pid: 1, params: [:]))
+            try registry.finishRun(id: run.id, status: i % 7 == 0 ? .failed : .succeeded, message: i % 7 == 0 ? "stage a failed: exit code 1" : nil)
+        }
+        let setup = now() - t0
+        for limit in [1_000, 100_000] {
+            var json: [Double] = [], text: [Double] = []
+            for _ in 0..<9 {
+                json.append(runSlipway(["runs", "--limit", String(limit), "--json"], in: dir))
+                text.append(runSlipway(["runs", "--limit", String(limit)], in: dir))
+            }
+            report("runs --json, \(limit) runs", String(format: "%.1f ms", median(json) * 1000),
+                   String(format: "text %.1f ms; min %.1f max %.1f over 9 (setup %.0f s); target <= %@",
+                          median(text) * 1000, json.min()! * 1000, json.max()! * 1000, setup, limit == 1_000 ? "50 ms" : "1 s"))
+        }
+    }
+
+    /// `slipway audit verify` over a trail of 1,000,000 events.
+    static func auditVerifyMillion() throws {
+        let dir = scratch("audit")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "project: bench\npipelines:\n  main:\n    stages:\n      a: {cmd: 'true'}\n".write(toFile: dir + "/slipway.yaml", atomically: true, encoding: .utf8)
+        let registry = try Workspace(root: dir).openRegistry()
+        let provenance = Provenance(gitCommit: "abc1234def", gitDirty: false, user: "bench", host: "elsewhere", slipwayVersion: "0")
+        let t0 = now()
+        // Real decision records among them: runs, gate results, versions, promotions.
+        for i in 1...1_000 {
+            let run = try registry.startRun(NewRun(pipeline: "main", trigger: "bench", provenance: provenance, pid: 1, params: [:]))
+            try registry.recordGateResults([GateResultRecord(runID: run.id, stageRunID: 0, stage: "eval", metric: "accuracy",
+                                                             condition: ">= production - 0.01", candidate: 0.9, production: 0.89,
+                                                             threshold: 0.88, baselineModel: "clf", baselineVersion: 1, passed: true,
+                                                             explanation: "accuracy 0.9 >= 0.89 - 0.01 = 0.88 → pass")], actor: "bench")
+            try registry.finishRun(id: run.id, status: .succeeded, message: nil,
+                                   registering: NewModelVersion(model: "clf", runID: run.id, pipeline: "main", gitCommit: "abc",
+                                                                artifactDigest: "d\(i)", createdBy: "bench"))
+            if i % 10 == 0 { try registry.setAlias(model: "clf", environment: "production", version: i, actor: "bench", reason: "bench") }
+        }
+        var total = try registry.latestAuditSeq()
+        while total < 1_000_000 {
+            let n = Int(min(10_000, 1_000_000 - total))
+            try registry.appendAudit((0..<n).map { i in
+                AuditDraft(actor: "bench", kind: .stageFinished, subject: "run/\(total)/stage\(i % 5)",
+                           payload: AuditChain.payload(["stage": "stage\(i % 5)", "status": "succeeded", "reason": "same inputs as run 12"]))
+            })
+            total += Int64(n)
+        }
+        let setup = now() - t0
+        var times: [Double] = []
+        for _ in 0..<3 { times.append(runSlipway(["audit", "verify"], in: dir)) }
+        report("audit verify, 1,000,000 events", String(format: "%.2f s", median(times)),
+               String(format: "min %.2f max %.2f over 3 whole-process runs (setup %.0f s); target <= 3 s", times.min()!, times.max()!, setup))
     }
 
     static func metricsBatched() throws {

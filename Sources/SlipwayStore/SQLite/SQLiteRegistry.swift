@@ -63,9 +63,12 @@ public final class SQLiteRegistry: Sendable {
     }
 
     /// Registries up to this size are fully checked (`PRAGMA quick_check`,
-    /// a few milliseconds) every time they are opened; larger ones have their
-    /// schema read, and corruption elsewhere is reported by the read that meets it.
-    static let fullCheckLimit: Int64 = 32 << 20
+    /// about 6 ms a MiB) every time they are opened. Larger ones have the
+    /// tables that promotions and approvals decide on checked (models,
+    /// versions, alias changes, gate results: small even in a long history);
+    /// corruption elsewhere fails the read that meets it (exit 4).
+    static let fullCheckLimit: Int64 = 2 << 20
+    static let decisionTables = ["model", "modelVersion", "aliasEvent", "gateResult"]
 
     /// Refuses a corrupt registry before anything reads or writes it, so a
     /// command never acts on half-readable state.
@@ -82,11 +85,15 @@ public final class SQLiteRegistry: Sendable {
         let queue = try DatabaseQueue(path: path, configuration: config)
         defer { try? queue.close() }
         let problem: String? = try queue.read { db in
-            if size > 0, size <= fullCheckLimit {
+            if size <= fullCheckLimit {
                 let rows = try String.fetchAll(db, sql: "PRAGMA quick_check(5)")
                 return rows == ["ok"] ? nil : rows.joined(separator: "; ")
             }
-            _ = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sqlite_master")
+            let tables = Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'"))
+            for table in decisionTables where tables.contains(table) {
+                let rows = try String.fetchAll(db, sql: "PRAGMA quick_check(\(table))")
+                if rows != ["ok"] { return rows.joined(separator: "; ") }
+            }
             return nil
         }
         if let problem {
@@ -464,6 +471,13 @@ extension SQLiteRegistry: CacheStore {
 extension SQLiteRegistry: AuditStore, ChangeSource {
     public func appendAudit(_ event: AuditDraft) throws -> AuditEvent {
         try pool.write { try appendAudit($0, event) }
+    }
+
+    public func appendAudit(_ events: [AuditDraft]) throws {
+        guard !events.isEmpty else { return }
+        try pool.write { db in
+            for e in events { _ = try appendAudit(db, e) }
+        }
     }
 
     public func auditEvents(after seq: Int64, limit: Int) throws -> [AuditEvent] {
