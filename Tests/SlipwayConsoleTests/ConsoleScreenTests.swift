@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import SlipwayConsole
 @testable import SlipwayStore
+@testable import SlipwayEngine
 
 @Suite(.serialized) struct ConsoleScreenTests {
     static let seeded: (Workspace, any Registry) = try! seededWorkspace()
@@ -274,6 +275,72 @@ import Testing
         snap.runs.insert(newer, at: 0)
         _ = s.update(.data(snap))
         #expect(s.selectedRun?.id == 29)
+    }
+
+    @Test func withTheNewestSelectedTheSelectionFollowsNewRuns() {
+        var s = loaded()
+        #expect(s.selectedRun?.id == 30)
+        var snap = s.snapshot
+        var newer = snap.runs[0]
+        newer.id = 31
+        snap.runs.insert(newer, at: 0)
+        // The snapshot's detail is still run 30's: the new selection asks for run 31's.
+        snap.detail = .init(run: snap.runs[1], stages: [], series: [:], logTail: [], logStage: nil)
+        let effects = s.update(.data(snap))
+        #expect(s.selectedRun?.id == 31)
+        #expect(effects == [.select(run: 31, model: nil)])
+        // Once the detail is the selected run's, nothing more is asked.
+        snap.detail = .init(run: snap.runs[0], stages: [], series: [:], logTail: [], logStage: nil)
+        #expect(s.update(.data(snap)).isEmpty)
+        s.width = 120
+        s.height = 40
+        #expect(!styled(ConsoleView.render(s)).contains("loading…"))
+    }
+
+    func runningStage(progress: (Int64, Int64)?, previous: Double?) -> ConsoleState {
+        var s = loaded()
+        s.width = 120
+        s.height = 30
+        var snap = s.snapshot
+        let run = snap.runs[0]
+        var stage = StageRunRecord(id: 1, runID: run.id, stage: "train", status: .running, startedAt: 0, reason: "param changed: lr")
+        stage.progressDone = progress?.0
+        stage.progressTotal = progress?.1
+        snap.now = 53_000
+        snap.detail = .init(run: run, stages: [stage], series: [:], logTail: [], logStage: "train",
+                            previousDurations: previous.map { ["train": $0] } ?? [:])
+        _ = s.update(.data(snap))
+        return s
+    }
+
+    @Test func progressBarsDoNotLie() {
+        // Reported progress: a real fraction and an ETA from the pace so far (53 s for 25 of 100 → 2:39 to go).
+        let reported = styled(ConsoleView.render(runningStage(progress: (25, 100), previous: 6)))
+        #expect(reported.contains("25%"))
+        #expect(reported.contains("25/100 · ETA 2:39"))
+        // No progress reported: elapsed against the last run's time, as words; no bar pinned at 99 %.
+        let unreported = styled(ConsoleView.render(runningStage(progress: nil, previous: 6)))
+        #expect(unreported.contains("0:53 · last 0:06"))
+        #expect(!unreported.contains("99%") && !unreported.contains("█"))
+    }
+
+    @Test func chartsLabelTheirAxes() {
+        var s = loaded()
+        s.width = 100
+        s.height = 40
+        var snap = s.snapshot
+        snap.comparison = MetricComparison(rows: [MetricComparison.Row(metric: "accuracy", stage: "evaluate", key: "accuracy",
+                                                                       baseline: 0.9, candidate: 0.91, gate: nil)])
+        snap.comparisonLabels = ("clf:1 (production)", "run 30")
+        snap.metricHistory = ["accuracy": [0.81, 0.85, 0.9, 0.88]]
+        snap.metricHistoryVersions = ["accuracy": [3, 4, 6, 7]]
+        _ = s.update(.data(snap))
+        _ = s.update(.event(.key(.char("2"))))
+        let frame = styled(ConsoleView.render(s))
+        #expect(frame.contains("0.9┤"))
+        #expect(frame.contains("0.81┤"))
+        let axis = frame.split(separator: "\n").first { $0.contains(":3") && $0.contains("version") && $0.contains(":7") }
+        #expect(axis != nil, "\(frame)")
     }
 }
 

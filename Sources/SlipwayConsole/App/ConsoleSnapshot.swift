@@ -37,8 +37,8 @@ public struct ConsoleSnapshot: Sendable {
     public var comparisonLabels = ("", "")
     /// Per gated metric: its value in each registered version, oldest first.
     public var metricHistory: [String: [Double]] = [:]
-    /// The version numbers `metricHistory` runs over (oldest first).
-    public var metricHistoryVersions: [Int] = []
+    /// Per gated metric: the version each value of `metricHistory` belongs to.
+    public var metricHistoryVersions: [String: [Int]] = [:]
     public var drift: [DriftRow] = []
     public var audit: [AuditEvent] = []
     public var auditProblem: String?
@@ -129,8 +129,8 @@ public final class ConsoleLoader: @unchecked Sendable {
                 s.comparison = c.comparison
                 s.comparisonLabels = (c.baseline.label, c.candidate.label)
                 if let history = try? service.gatedMetricHistory(pipeline: pipeline) {
-                    s.metricHistory = history.values
-                    s.metricHistoryVersions = history.versions
+                    s.metricHistory = history.mapValues { $0.map(\.value) }
+                    s.metricHistoryVersions = history.mapValues { $0.map(\.version) }
                 }
             }
         }

@@ -136,11 +136,22 @@ public struct ConsoleState: Sendable {
     public mutating func update(_ message: Message) -> [Effect] {
         switch message {
         case .data(let snap):
+            // With the newest run selected, the selection follows the new newest
+            // (as `tail -f` would); otherwise it stays on the same run.
+            let runsVisible = tab == .runs ? visibleIndices : []
             let selected = selectedRun?.id
+            let followedNewest = selected != nil && selected == runsVisible.first.map { snapshot.runs[$0].id }
             snapshot = snap
-            // Keep the same run selected when new runs arrive on top.
-            if tab == .runs, let selected, let i = visibleIndices.firstIndex(where: { snapshot.runs[$0].id == selected }) { rows[.runs] = i }
+            if tab == .runs {
+                if followedNewest {
+                    rows[.runs] = 0
+                } else if let selected, let i = visibleIndices.firstIndex(where: { snapshot.runs[$0].id == selected }) {
+                    rows[.runs] = i
+                }
+            }
             clampRow()
+            // The detail always shows the selected run: ask for it when the snapshot holds another.
+            if tab == .runs, let want = selectedRun?.id, snapshot.detail?.run.id != want { return [.select(run: want, model: nil)] }
             return []
         case .notice(let text, let isError):
             notice = (text, isError)

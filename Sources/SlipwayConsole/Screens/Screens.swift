@@ -89,18 +89,26 @@ enum RunsScreen {
             if st.status == .running {
                 let steps = d.series[st.stage]?.values.map(\.count).max() ?? 0
                 if steps > 0 { why = "step \(steps) · " + why }
-                // Progress against the same stage's duration in the last finished run.
-                if let expected = d.previousDurations[st.stage], expected > 0, let start = st.startedAt {
-                    let fraction = Double(s.snapshot.now - start) / 1000 / expected
-                    let bar = Widgets.progress(min(fraction, 0.99), width: 12, glyphs: g)
-                    col = b.put(col + 2, yy, bar, Style(fg: .accent))
-                    col = b.put(col + 1, yy, Widgets.fit("\(Int(min(fraction, 0.99) * 100))%", 4, glyphs: g, alignRight: true), .plain) - 1
+                let elapsed = st.startedAt.map { Double(s.snapshot.now - $0) / 1000 } ?? 0
+                if let done = st.progressDone, let total = st.progressTotal, total > 0 {
+                    // The stage reports its progress: a real fraction and an ETA from its pace so far.
+                    let fraction = Double(done) / Double(total)
+                    col = b.put(col + 2, yy, Widgets.progress(fraction, width: 12, glyphs: g), Style(fg: .accent))
+                    col = b.put(col + 1, yy, Widgets.fit("\(Int(fraction * 100))%", 4, glyphs: g, alignRight: true), .plain) - 1
+                    let eta = done > 0 ? Durations.format(elapsed * Double(total - done) / Double(done)) : "?"
+                    why = "\(done)/\(total) · ETA \(eta) · " + why
+                } else if let expected = d.previousDurations[st.stage], expected > 0 {
+                    // No progress reported: time so far against the last run's, as words, not a bar.
+                    why = "\(Durations.clock(elapsed)) · last \(Durations.clock(expected)) · " + why
                 }
             } else if st.status == .pending { why = "waits for its upstream" }
             b.put(col + 2, yy, TerminalText.sanitize(why), st.status == .failed ? .error : .muted, maxWidth: x + w - col - 4)
         }
-        // Metrics: a sparkline per key of the stage in focus (running, else the last one with metrics).
-        let focusStage = d.stages.last { $0.status == .running }?.stage ?? d.stages.last { d.series[$0.stage] != nil }?.stage
+        // Metrics: a sparkline per key of the stage in focus: the running one,
+        // else a failed one (what the on-call engineer looks at first), else the last with metrics.
+        let focusStage = d.stages.last { $0.status == .running }?.stage
+            ?? d.stages.first { $0.status == .failed && d.series[$0.stage] != nil }?.stage
+            ?? d.stages.last { d.series[$0.stage] != nil }?.stage
         let metrics = focusStage.flatMap { d.series[$0] } ?? [:]
         let metricsH = min(metrics.count + 2, max(3, (h - stagesH) / 3))
         var yy = y + stagesH
@@ -167,10 +175,13 @@ enum EvalsScreen {
         let vis = s.visibleIndices
         if s.row < vis.count {
             let metric = c.rows[vis[s.row]].key
-            if let history = s.snapshot.metricHistory[metric], history.count > 1, y + h - 1 - yy > 2 {
-                b.put(2, yy, "\(metric) in the last \(history.count) versions:", .muted)
-                Widgets.lineChart(&b, 2, yy + 1, s.width - 4, y + h - 2 - yy - 1, values: history,
-                                  threshold: c.rows[vis[s.row]].gate?.threshold, ascii: s.ascii)
+            if let history = s.snapshot.metricHistory[metric], history.count > 1, y + h - 1 - yy > 3 {
+                let versions = s.snapshot.metricHistoryVersions[metric] ?? []
+                b.put(2, yy, TerminalText.sanitize("\(metric) in the last \(history.count) versions:"), .muted)
+                Widgets.labeledLineChart(&b, 2, yy + 1, s.width - 4, y + h - 2 - yy, values: history,
+                                         threshold: c.rows[vis[s.row]].gate?.threshold, ascii: s.ascii,
+                                         xFirst: versions.first.map { ":\($0)" } ?? "", xLast: versions.last.map { ":\($0)" } ?? "",
+                                         xCaption: "version")
             }
         }
     }
@@ -207,11 +218,14 @@ enum DriftScreen {
         }
         let sel = all[vis[s.row]]
         // The same column's score in every run, oldest first.
-        let history = all.filter { $0.dataset == sel.dataset && $0.drift.column == sel.drift.column }.reversed().map(\.drift.statistic)
+        let same = all.filter { $0.dataset == sel.dataset && $0.drift.column == sel.drift.column }.reversed()
+        let history = same.map(\.drift.statistic)
         Widgets.box(&b, 0, lowerY, s.width, lowerH, title: TerminalText.sanitize("\(sel.drift.column) · \(sel.drift.method) over runs · threshold \(Gates.format(sel.drift.threshold))"), glyphs: g)
         b.put(2, lowerY + 1, TerminalText.sanitize(sel.drift.detail), sel.drift.drifted ? .warning : .plain, maxWidth: s.width - 4)
         if lowerH > 4 {
-            Widgets.lineChart(&b, 2, lowerY + 2, s.width - 4, lowerH - 3, values: Array(history), threshold: sel.drift.threshold, ascii: s.ascii)
+            Widgets.labeledLineChart(&b, 2, lowerY + 2, s.width - 4, lowerH - 3, values: Array(history), threshold: sel.drift.threshold,
+                                     ascii: s.ascii, xFirst: same.first.map { "run \($0.run)" } ?? "",
+                                     xLast: same.last.map { "run \($0.run)" } ?? "", xCaption: "validation runs")
         }
     }
 }

@@ -67,15 +67,52 @@ public enum Widgets {
         })
     }
 
+    /// A line chart with its axes labelled: the value range on the left (the
+    /// top and bottom of the plotted range), and along the bottom the first
+    /// and last x labels with a caption between them (`versions`, `runs`).
+    public static func labeledLineChart(_ b: inout ScreenBuffer, _ x: Int, _ y: Int, _ w: Int, _ h: Int, values: [Double],
+                                        threshold: Double?, ascii: Bool, xFirst: String, xLast: String, xCaption: String) {
+        let vs = values.filter(\.isFinite)
+        guard h >= 3, !vs.isEmpty else {
+            lineChart(&b, x, y, w, h, values: values, threshold: threshold, ascii: ascii)
+            return
+        }
+        let range = chartRange(vs, threshold: threshold)
+        let top = Gates.format(range.hi), bottom = Gates.format(range.lo)
+        let axisW = max(top.count, bottom.count) + 1
+        guard w > axisW + 8 else {
+            lineChart(&b, x, y, w, h, values: values, threshold: threshold, ascii: ascii)
+            return
+        }
+        let chartH = h - 1
+        let edge = ascii ? "|" : "┤"
+        b.put(x, y, fit(top, axisW - 1, glyphs: Glyphs(ascii: ascii), alignRight: true) + edge, .muted)
+        b.put(x, y + chartH - 1, fit(bottom, axisW - 1, glyphs: Glyphs(ascii: ascii), alignRight: true) + edge, .muted)
+        for row in 1..<max(1, chartH - 1) { b.put(x + axisW - 1, y + row, ascii ? "|" : "│", .muted) }
+        lineChart(&b, x + axisW, y, w - axisW, chartH, values: values, threshold: threshold, ascii: ascii)
+        // The x axis: first and last labels at the ends, the caption in the middle.
+        let plotW = w - axisW
+        b.put(x + axisW, y + chartH, xFirst, .muted, maxWidth: plotW)
+        let mid = x + axisW + max(xFirst.count + 2, (plotW - xCaption.count) / 2)
+        if mid + xCaption.count < x + w - xLast.count - 1 { b.put(mid, y + chartH, xCaption, .muted) }
+        if xLast != xFirst, plotW > xFirst.count + xLast.count + 2 { b.put(x + w - xLast.count, y + chartH, xLast, .muted) }
+    }
+
+    /// The value range a chart plots: the values and the threshold, never empty.
+    static func chartRange(_ vs: [Double], threshold: Double?) -> (lo: Double, hi: Double) {
+        var lo = vs.min()!, hi = vs.max()!
+        if let t = threshold, t.isFinite { lo = min(lo, t); hi = max(hi, t) }
+        if hi == lo { hi = lo + 1 }
+        return (lo, hi)
+    }
+
     /// A line chart in braille dots (2 × 4 dots a cell), with an optional
     /// horizontal threshold line; ASCII draws `*` points and `-` for the threshold.
     public static func lineChart(_ b: inout ScreenBuffer, _ x: Int, _ y: Int, _ w: Int, _ h: Int, values: [Double],
                                  threshold: Double?, ascii: Bool) {
         let vs = values.filter(\.isFinite)
         guard w > 0, h > 0, !vs.isEmpty else { return }
-        var lo = vs.min()!, hi = vs.max()!
-        if let t = threshold { lo = min(lo, t); hi = max(hi, t) }
-        if hi == lo { hi = lo + 1 }
+        let (lo, hi) = chartRange(vs, threshold: threshold)
         let dotsW = ascii ? w : w * 2, dotsH = ascii ? h : h * 4
         var dots = Array(repeating: Array(repeating: false, count: dotsW), count: dotsH)
         func row(_ v: Double) -> Int { dotsH - 1 - Int(((v - lo) / (hi - lo) * Double(dotsH - 1)).rounded()) }

@@ -121,15 +121,15 @@ public struct ComparisonService: Sendable {
         return Result(baseline: left, candidate: right, comparison: comparison, baselineEnvironment: nil)
     }
 
-    /// Per gated metric: its value in each registered version (oldest first), up to `limit` versions.
-    public func gatedMetricHistory(pipeline: PipelineSpec, limit: Int = 50) throws -> (versions: [Int], values: [String: [Double]]) {
+    /// Per gated metric: (version, value) in each registered version that
+    /// reported it, oldest first, over the newest `limit` versions.
+    public func gatedMetricHistory(pipeline: PipelineSpec, limit: Int = 50) throws -> [String: [(version: Int, value: Double)]] {
         let gates = Self.gates(of: pipeline)
-        var history: [String: [Double]] = [:]
-        let versions = try registry.modelVersions(model: pipeline.modelName, limit: limit).reversed()
-        for v in versions {
+        var history: [String: [(version: Int, value: Double)]] = [:]
+        for v in try registry.modelVersions(model: pipeline.modelName, limit: limit).reversed() {
             let values = GateEvaluator.lastValues(try registry.metrics(runID: v.runID))
-            for g in gates { if let x = values[g.gate.metric] { history[g.gate.metric, default: []].append(x) } }
+            for g in gates { if let x = values[g.gate.metric] { history[g.gate.metric, default: []].append((v.version, x)) } }
         }
-        return (versions.map(\.version), history)
+        return history
     }
 }
