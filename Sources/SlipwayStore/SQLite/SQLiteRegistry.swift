@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import GRDBSQLite
 import SlipwayCore
+import Synchronization
 
 /// SQLite's "copy the bytes now" destructor, which Swift cannot import as a macro.
 let SQLITE_TRANSIENT_ = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
@@ -16,6 +17,8 @@ public final class SQLiteRegistry: Sendable {
     let pool: DatabasePool
     public let path: String
     let head: AuditHeadFile
+    /// The newest event of the write transaction in progress (writes are serialised).
+    let pendingHead = Mutex<AuditHeadWitness?>(nil)
 
     public struct OpenError: SlipwayError {
         public var exitStatus: ExitStatus { .internalError }
@@ -144,8 +147,16 @@ public final class SQLiteRegistry: Sendable {
             hash: AuditChain.hash(seq: seq, timestamp: time, actor: draft.actor, kind: draft.kind.rawValue,
                                   subject: draft.subject, payload: draft.payload, prevHash: prev))
         try event.insert(db)
-        let witness = AuditHeadWitness(seq: seq, hash: event.hash)
-        db.afterNextTransaction(onCommit: { [head] _ in head.advance(to: witness) })
+        // The head file moves once per transaction, to its newest event.
+        let firstInTransaction = pendingHead.withLock { pending in
+            defer { pending = AuditHeadWitness(seq: seq, hash: event.hash) }
+            return pending == nil
+        }
+        if firstInTransaction {
+            db.afterNextTransaction(onCommit: { [self] _ in
+                if let witness = pendingHead.withLock({ p in defer { p = nil }; return p }) { head.advance(to: witness) }
+            }, onRollback: { [self] _ in pendingHead.withLock { $0 = nil } })
+        }
         return event
     }
 }
