@@ -180,4 +180,34 @@ final class TmuxSession {
         t.keys("C-c")
         #expect(t.wait(for: "EXITED:0"))
     }
+
+    @Test func logsOnATerminalShowEveryLineAfterAnUnterminatedSequence() throws {
+        let s = workspace("""
+        project: osc
+        pipelines:
+          main:
+            stages:
+              evil: {cmd: "printf 'first\\\\033]52;c;QUFBQQ== never terminated\\\\n'; echo second-line; echo third-line"}
+        """)
+        #expect(s.run("run").status == 0)
+        let t = TmuxSession(command: "\(Sandbox.binary) -C \(s.root) logs latest evil")
+        defer { t.kill() }
+        #expect(t.wait(for: "EXITED:0"), "\(t.screen)")
+        #expect(t.screen.contains("first"))
+        #expect(t.screen.contains("second-line") && t.screen.contains("third-line"), "\(t.screen)")
+    }
+
+    @Test func namesFromTheRegistryAreSanitisedInListings() throws {
+        let s = workspace("project: p\npipelines:\n  main:\n    stages:\n      a: {cmd: 'true'}\n")
+        #expect(s.run("run").status == 0)
+        // A pipeline name written before names were checked, with an escape sequence in it.
+        tamper(s, "UPDATE run SET pipeline = 'x' || char(27) || ']0;pwned' || char(7) || 'y';")
+        let t = TmuxSession(command: "\(Sandbox.binary) -C \(s.root) runs; \(Sandbox.binary) -C \(s.root) status")
+        defer { t.kill() }
+        let before = t.tmux(["display-message", "-p", "-t", t.name, "#{pane_title}"])
+        #expect(t.wait(for: "EXITED:0"), "\(t.screen)")
+        #expect(t.screen.contains("xy"), "\(t.screen)")
+        let after = t.tmux(["display-message", "-p", "-t", t.name, "#{pane_title}"])
+        #expect(after == before && !after.contains("pwned"))
+    }
 }
