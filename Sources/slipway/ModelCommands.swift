@@ -216,7 +216,7 @@ struct Promote: ParsableCommand {
         let (ws, registry) = try global.open()
         let loaded = try ws.loadSpec()
         guard let version = ref.version else { throw Failure(status: .usage, message: "name the version: \(ref.model):VERSION") }
-        let promotion = PromotionService(registry: registry, spec: loaded.spec)
+        let promotion = PromotionService(registry: registry, spec: loaded.spec, workspace: ws)
         let request = PromotionService.Request(model: ref.model, version: version, environment: to,
                                                actor: Provenance.currentUser(), reason: reason ?? "promoted")
         switch try promotion.promote(request) {

@@ -162,7 +162,7 @@ public final class ConsoleApp: @unchecked Sendable {
                 let spec = try workspace.loadSpec().spec
                 let request = PromotionService.Request(model: model, version: version, environment: env,
                                                        actor: Provenance.currentUser(), reason: "promoted from the console")
-                switch try PromotionService(registry: loader.registry, spec: spec).promote(request) {
+                switch try PromotionService(registry: loader.registry, spec: spec, workspace: workspace).promote(request) {
                 case .alreadyLive:
                     post(.notice("\(model):\(version) is already live in \(env)", isError: false))
                 case .promoted(let e):

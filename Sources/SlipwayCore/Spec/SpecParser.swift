@@ -6,7 +6,9 @@ import Yams
 /// unknown stage in `needs`, cycle, clashing out and bad path is collected and
 /// thrown together as ``SpecErrors``, each with its file, line, column and key.
 public struct SpecParser {
-    public static let topLevelKeys = ["project", "pipelines", "environments", "policy", "monitors"]
+    public static let topLevelKeys = ["project", "pipelines", "environments", "policy", "monitors", "signing"]
+    public static let signingKeys = ["key", "signers"]
+    public static let packageConfigKeys = ["entrypoint", "cmd", "env", "labels", "exposed_ports", "workdir", "user"]
     public static let pipelineKeys = ["stages", "triggers", "model", "description"]
     public static let stageKeys = ["cmd", "uses", "deps", "params", "outs", "metrics", "needs",
                                    "timeout", "env", "gates", "baseline", "on_no_baseline", "description"]
@@ -73,6 +75,17 @@ public struct SpecParser {
                 spec.environments.append(env)
             }
         }
+        if let signing = value(top, "signing"), let m = mapping(signing, "signing") {
+            checkKeys(m, allowed: Self.signingKeys, path: "signing")
+            if let k = value(m, "key") { spec.signing.key = string(k, "signing.key") }
+            for line in strings(m, "signers", "signing") {
+                do {
+                    spec.signing.signers.append(Located(try SSHSig.PublicKey(line: line.value), at: line.location))
+                } catch {
+                    issues.append(SpecIssue(at: line.location, file: file, keyPath: "signing.signers", message: error.message))
+                }
+            }
+        }
         if let policy = value(top, "policy") {
             if mapping(policy, "policy") != nil { spec.policy = specValue(policy) }
         }
@@ -81,6 +94,14 @@ public struct SpecParser {
                 guard let name = self.name(key, "monitors", what: "monitor") else { continue }
                 _ = mapping(node, "monitors.\(name)")
                 spec.monitors.append(.init(key: name, value: specValue(node)))
+            }
+        }
+        // A package stage's result depends on the key it signs with: part of its cache key.
+        if let key = spec.signing.key {
+            for p in spec.pipelines.indices {
+                for s in spec.pipelines[p].stages.indices where spec.pipelines[p].stages[s].builtin == .package {
+                    spec.pipelines[p].stages[s].options["signing_key"] = .string(key)
+                }
             }
         }
         return spec
@@ -210,6 +231,24 @@ public struct SpecParser {
         for (k, v) in map {
             guard let key = k.string, !common.contains(key) else { continue }
             stage.options[key] = specValue(v)
+        }
+        if stage.builtin == .package {
+            // The image layout the stage writes is its out (default `image`).
+            var out = "image"
+            if let o = value(map, "out"), let raw = string(o, path + ".out") { out = checkedPath(raw, o, path + ".out") ?? out }
+            if !stage.outs.contains(where: { $0.value == out }) { stage.outs.append(Located(out, at: loc(key))) }
+            stage.options["out"] = .string(out)
+            if let c = value(map, "config"), let cm = mapping(c, path + ".config") {
+                checkKeys(cm, allowed: Self.packageConfigKeys, path: path + ".config")
+            }
+            if let b = value(map, "base"), let text = string(b, path + ".base") {
+                // `DIR:TAG`, a local OCI layout (the folder is a dep).
+                guard let colon = text.lastIndex(of: ":"), colon != text.startIndex, text.index(after: colon) != text.endIndex else {
+                    issues.append(issue(b, path + ".base", "must be `DIR:TAG`, a local OCI layout and a tag in it (e.g. base:3.12)"))
+                    return stage
+                }
+                if let normal = checkedPath(String(text[..<colon]), b, path + ".base") { stage.deps.append(Located(normal, at: loc(b))) }
+            }
         }
         if let builtin = stage.builtin {
             for required in builtin.requiredOptions where value(map, required) == nil {

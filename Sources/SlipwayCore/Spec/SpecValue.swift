@@ -41,6 +41,11 @@ public enum SpecValue: Sendable, Hashable, Codable, CustomStringConvertible {
         return nil
     }
 
+    public var mapEntries: [MapEntry]? {
+        if case .map(let m) = self { return m }
+        return nil
+    }
+
     /// Canonical text: the same value always gives the same text (map keys sorted),
     /// so it can enter a cache key.
     public var canonical: String {

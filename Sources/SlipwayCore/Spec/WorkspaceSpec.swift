@@ -17,6 +17,8 @@ public struct WorkspaceSpec: Sendable {
     public var environments: [EnvironmentSpec]
     public var policy: SpecValue?
     public var monitors: [SpecValue.MapEntry]
+    /// `signing:`: the key packages are signed with, and the keys that count.
+    public var signing = SigningSpec()
 
     public init(file: String, project: String, pipelines: [PipelineSpec] = [],
                 environments: [EnvironmentSpec] = [], policy: SpecValue? = nil,
@@ -36,6 +38,19 @@ public struct WorkspaceSpec: Sendable {
     /// Every param key any stage reads.
     public var referencedParams: [Located<String>] {
         pipelines.flatMap { $0.stages.flatMap(\.params) }
+    }
+}
+
+/// `signing: {key: PATH, signers: [ssh-ed25519 AAAA… who@where, …]}`.
+public struct SigningSpec: Sendable, Hashable {
+    /// The private key (or its `.pub`, with the private half in ssh-agent) the package stage signs with.
+    public var key: String?
+    /// Public keys whose signatures count for `slipway verify`.
+    public var signers: [Located<SSHSig.PublicKey>] = []
+
+    public init(key: String? = nil, signers: [Located<SSHSig.PublicKey>] = []) {
+        self.key = key
+        self.signers = signers
     }
 }
 
@@ -87,7 +102,7 @@ public enum BuiltinStage: String, Sendable, Hashable, CaseIterable {
     public var optionKeys: [String] {
         switch self {
         case .validate: return ["data", "schema", "reference", "drift_share", "method", "threshold"]
-        case .package: return ["model", "include"]
+        case .package: return ["model", "include", "config", "base", "out"]
         case .deploy: return ["model", "to"]
         }
     }

@@ -61,7 +61,7 @@ public final class PipelineRunner: @unchecked Sendable {
     public init(workspace: Workspace, loaded: LoadedSpec, pipeline name: String?, registry: any Registry,
                 executor: any Executor = ProcessExecutor(), cancellation: CancellationFlag = CancellationFlag(),
                 reporter: (any RunReporter)? = nil,
-                builtins: [BuiltinStage: any BuiltinStageHandler] = [.validate: ValidateStage()]) throws {
+                builtins: [BuiltinStage: any BuiltinStageHandler] = [.validate: ValidateStage(), .package: PackageStage()]) throws {
         let names = loaded.spec.pipelines.map(\.name)
         let chosen: PipelineSpec
         if let name {
@@ -129,7 +129,8 @@ public final class PipelineRunner: @unchecked Sendable {
         }
         facts.preload()
         let execution = StageExecution(workspace: workspace, facts: facts, registry: registry, executor: executor,
-                                       cancellation: cancellation, reporter: reporter, builtins: builtins, metrics: metrics)
+                                       cancellation: cancellation, reporter: reporter, builtins: builtins, metrics: metrics,
+                                       signing: loaded.spec.signing)
 
         let lock = state.lock
         lock.lock()
@@ -186,11 +187,32 @@ public final class PipelineRunner: @unchecked Sendable {
             : "stage \(failedNames.joined(separator: ", ")) failed: " + (finals.first { $0.status == .failed }?.message ?? "")
         if let fatal { message = "the registry failed: \(fatal)" }
         var registering: NewModelVersion?
+        var packaged: OCILayoutDirectory?
         if status == .succeeded {
             registering = ModelRegistration.newVersion(run: run, pipeline: pipeline, outputs: try registry.artifacts(runID: run.id))
+            // A package stage's image: its digest goes into the version record.
+            if let stage = pipeline.stages.first(where: { $0.builtin == .package }),
+               let out = stage.options["out"]?.stringValue {
+                let layout = OCILayoutDirectory(path: workspace.absolute(out))
+                if let built = try? ImageCatalog.built(in: layout) {
+                    // The package is the model: the same image is the same version.
+                    registering?.artifactDigest = built.manifest.digest
+                    registering?.imageDigest = built.manifest.digest
+                    registering?.expectedVersion = built.version
+                    packaged = layout
+                }
+            }
         }
-        let registration = try registry.finishRun(id: run.id, status: status, message: message, registering: registering)
+        var registration = try registry.finishRun(id: run.id, status: status, message: message, registering: registering)
         if let fatal { throw RegistryWriteFailed(runID: run.id, underlying: "\(fatal)") }
+        if case .registered(let v) = registration, let packaged {
+            do {
+                try ImageCatalog(workspace: workspace).publish(from: packaged, version: v)
+            } catch {
+                registration = .registered(v)
+                reporter?.waiting("the image of \(v.label) was registered but not copied to .slipway/images: \(error)")
+            }
+        }
         let finalRun = try registry.run(id: run.id) ?? run
         return RunResult(run: finalRun, stages: order.map { outcomes[$0] ?? StageOutcome(record: records[$0]!) },
                          gates: try registry.gateResults(runID: run.id), registration: registration)

@@ -108,4 +108,6 @@ public struct BuiltinContext: Sendable {
     public var run: RunRecord
     public var stageRun: StageRunRecord
     public var logPath: String
+    public var pipeline: PipelineSpec
+    public var signing: SigningSpec
 }

@@ -16,6 +16,7 @@ struct StageExecution: @unchecked Sendable {
     let reporter: (any RunReporter)?
     let builtins: [BuiltinStage: any BuiltinStageHandler]
     let metrics: MetricsRecorder
+    let signing: SigningSpec
 
     var pipeline: PipelineSpec { facts.pipeline }
     var files: ContainedFiles { ContainedFiles(root: workspace.root) }
@@ -93,7 +94,8 @@ struct StageExecution: @unchecked Sendable {
             guard let handler = builtins[builtin] else {
                 return try finish(.failed, .slipway("built-in stage `uses: \(builtin.rawValue)` is not available in slipway \(Slipway.version)"))
             }
-            let context = BuiltinContext(workspace: workspace, registry: registry, run: run, stageRun: r, logPath: logPath)
+            let context = BuiltinContext(workspace: workspace, registry: registry, run: run, stageRun: r, logPath: logPath,
+                                         pipeline: pipeline, signing: signing)
             if let failure = try handler.execute(stage: stage, context: context) { return try finish(.failed, failure) }
         } else {
             var env: [String: String] = [

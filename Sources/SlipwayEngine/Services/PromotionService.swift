@@ -10,10 +10,13 @@ import Foundation
 public struct PromotionService: Sendable {
     let registry: any Registry
     let spec: WorkspaceSpec
+    /// The workspace, for checking packaged versions' images (nil: not checked).
+    let workspace: Workspace?
 
-    public init(registry: any Registry, spec: WorkspaceSpec) {
+    public init(registry: any Registry, spec: WorkspaceSpec, workspace: Workspace? = nil) {
         self.registry = registry
         self.spec = spec
+        self.workspace = workspace
     }
 
     public struct Request: Sendable {
@@ -46,13 +49,16 @@ public struct PromotionService: Sendable {
             case unknownEnvironment(suggestion: String?)
             case runDidNotSucceed(run: Int64, status: RunStatus)
             case gatesFailed([String])
+            case packageDoesNotVerify([String])
         }
         public var request: String
         public var reason: Reason
         public var message: String
         public var exitStatus: ExitStatus {
-            if case .gatesFailed = reason { return .checkFailed }
-            return .usage
+            switch reason {
+            case .gatesFailed, .packageDoesNotVerify: return .checkFailed
+            default: return .usage
+            }
         }
         public var description: String { message }
     }
@@ -80,6 +86,13 @@ public struct PromotionService: Sendable {
         if !failed.isEmpty {
             throw Refusal(request: label, reason: .gatesFailed(failed.map(\.explanation)),
                           message: "\(version.label) failed its gates: " + failed.map(\.explanation).joined(separator: "; "))
+        }
+        if version.imageDigest != nil, let workspace {
+            let report = try PackageVerifier(workspace: workspace, signing: spec.signing).verify(version)
+            if !report.ok {
+                throw Refusal(request: label, reason: .packageDoesNotVerify(report.problems),
+                              message: "\(version.label)'s package does not verify: " + report.problems.joined(separator: "; "))
+            }
         }
         return version
     }

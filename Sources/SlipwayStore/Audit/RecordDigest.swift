@@ -42,8 +42,11 @@ public enum RecordDigest {
     /// Covers the immutable fields; tags and description are edited by
     /// audited `model.edited` events.
     public static func of(_ v: ModelVersionRecord) -> String {
-        digest("model-version", [String(v.id), v.model, String(v.version), String(v.runID), v.pipeline, v.gitCommit,
-                                 v.artifactDigest, String(v.createdAt), v.createdBy])
+        var fields: [String?] = [String(v.id), v.model, String(v.version), String(v.runID), v.pipeline, v.gitCommit,
+                                 v.artifactDigest, String(v.createdAt), v.createdBy]
+        // Added with packaging; absent from versions registered before it, whose digests stay as they were.
+        if let image = v.imageDigest { fields.append(image) }
+        return digest("model-version", fields)
     }
 
     public static func of(_ v: ValidationRecord) -> String {

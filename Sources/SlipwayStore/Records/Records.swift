@@ -177,6 +177,11 @@ public struct NewModelVersion: Sendable {
     public var gitCommit: String?
     public var artifactDigest: String
     public var createdBy: String
+    /// The OCI image manifest digest, when the run packaged the model.
+    public var imageDigest: String? = nil
+    /// The number the package was built for (its image says so); registration
+    /// is refused when another version took it meanwhile.
+    public var expectedVersion: Int? = nil
 
     public init(model: String, runID: Int64, pipeline: String, gitCommit: String?, artifactDigest: String, createdBy: String) {
         self.model = model
@@ -201,6 +206,13 @@ public struct ModelVersionRecord: Codable, Sendable, Hashable {
     public var createdBy: String
     public var description: String
     public var tags: [String: String]
+    /// The OCI image manifest digest (`sha256:…`), when the version was packaged.
+    public var imageDigest: String? = nil
+
+    /// The image's tag: `3-9f2c4e1ab07d` (the version and the first 12 hex of the manifest digest).
+    public var imageTag: String? {
+        imageDigest.map { "\(version)-\($0.dropFirst("sha256:".count).prefix(12))" }
+    }
 
     /// `weather:3-1a2b3c4`: the version with a short digest.
     public var label: String { "\(model):\(version)" }

@@ -212,6 +212,9 @@ enum RegistryMigrations {
                 CREATE INDEX auditEvent_time ON auditEvent(timestamp);
                 """)
         }
+        m.registerMigration("v5-images") { db in
+            try db.execute(sql: "ALTER TABLE modelVersion ADD COLUMN imageDigest TEXT")
+        }
         return m
     }
 

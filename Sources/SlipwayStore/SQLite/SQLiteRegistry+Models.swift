@@ -23,14 +23,19 @@ extension SQLiteRegistry: ModelStore {
         let now = Clock.nowMillis()
         try db.execute(sql: "INSERT OR IGNORE INTO model (name, createdAt) VALUES (?, ?)", arguments: [new.model, now])
         let next = (try Int.fetchOne(db, sql: "SELECT MAX(version) FROM modelVersion WHERE model = ?", arguments: [new.model]) ?? 0) + 1
+        if let expected = new.expectedVersion, expected != next {
+            throw RegistryConflict(reason: "the package was built as \(new.model):\(expected), but that number is taken "
+                                   + "(the next is \(next)): another run registered a version meanwhile; run again")
+        }
         var record = ModelVersionRecord(
             id: 0, model: new.model, version: next, runID: new.runID, pipeline: new.pipeline, gitCommit: new.gitCommit,
-            artifactDigest: new.artifactDigest, createdAt: now, createdBy: new.createdBy, description: "", tags: [:])
+            artifactDigest: new.artifactDigest, createdAt: now, createdBy: new.createdBy, description: "", tags: [:],
+            imageDigest: new.imageDigest)
         try db.execute(sql: """
-            INSERT INTO modelVersion (model, version, runID, pipeline, gitCommit, artifactDigest, createdAt, createdBy)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO modelVersion (model, version, runID, pipeline, gitCommit, artifactDigest, createdAt, createdBy, imageDigest)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [record.model, record.version, record.runID, record.pipeline, record.gitCommit,
-                             record.artifactDigest, now, record.createdBy])
+                             record.artifactDigest, now, record.createdBy, record.imageDigest])
         record.id = db.lastInsertedRowID
         _ = try appendAudit(db, AuditDraft(actor: new.createdBy, kind: .modelRegistered, subject: "model/\(new.model)/\(next)",
                                            payload: AuditChain.payload(["run": String(new.runID), "digest": new.artifactDigest,

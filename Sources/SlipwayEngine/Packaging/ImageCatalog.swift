@@ -1,0 +1,67 @@
+import Foundation
+
+/// Every registered version's image, in one OCI layout per model under
+/// `.slipway/images/MODEL/`, tagged `VERSION-<12 hex of the manifest digest>`,
+/// with its provenance and signatures as referrers. `slipway verify`, `push`
+/// and the registry read images from here; a package stage's out is only the
+/// latest build.
+public struct ImageCatalog: Sendable {
+    public let workspace: Workspace
+
+    public init(workspace: Workspace) { self.workspace = workspace }
+
+    public func layout(model: String) -> OCILayoutDirectory {
+        OCILayoutDirectory(path: workspace.stateDir + "/images/" + model)
+    }
+
+    /// The image a package stage wrote into `out`: its manifest and the version it was built as.
+    public static func built(in out: OCILayoutDirectory) throws -> (manifest: OCI.Descriptor, version: Int)? {
+        guard FileSystem.isFile(out.path + "/index.json") else { return nil }
+        guard let image = try out.index().manifests.first(where: { $0.artifactType == nil && $0.annotations?[OCI.refName] != nil }),
+              let tag = image.annotations?[OCI.refName], let version = Int(tag.prefix { $0 != "-" }) else { return nil }
+        return (image, version)
+    }
+
+    /// Copies the version's image (and its referrers) from a package stage's
+    /// out into the model's layout, tagged with the version.
+    public func publish(from out: OCILayoutDirectory, version: ModelVersionRecord) throws {
+        guard let digest = version.imageDigest, let tag = version.imageTag else { return }
+        let target = layout(model: version.model)
+        try target.create()
+        var index = (try? target.index()) ?? OCI.Index(manifests: [])
+        let source = try out.index()
+        for d in source.manifests where d.digest == digest || d.artifactType != nil {
+            try copyTree(d, from: out, to: target)
+            index.manifests.removeAll { $0.digest == d.digest }
+            var entry = d
+            if d.digest == digest { entry.annotations = [OCI.refName: tag] }
+            index.manifests.append(entry)
+        }
+        try target.writeIndex(index)
+    }
+
+    private func copyTree(_ d: OCI.Descriptor, from: OCILayoutDirectory, to: OCILayoutDirectory) throws {
+        try to.importBlob(d.digest, from: from)
+        guard d.mediaType == OCI.manifestMediaType else { return }
+        let m = try from.readJSON(OCI.Manifest.self, d.digest)
+        try to.importBlob(m.config.digest, from: from)
+        for l in m.layers { try to.importBlob(l.digest, from: from) }
+    }
+
+    /// The image manifest of a version and the artifacts that refer to it.
+    public func image(of version: ModelVersionRecord) throws -> (layout: OCILayoutDirectory, manifest: OCI.Descriptor, referrers: [OCI.Descriptor]) {
+        guard let digest = version.imageDigest else {
+            throw OCILayoutDirectory.Problem(message: "\(version.label) was not packaged (its pipeline has no `uses: package` stage)")
+        }
+        let l = layout(model: version.model)
+        let index = try l.index()
+        guard let m = index.manifests.first(where: { $0.digest == digest }) else {
+            throw OCILayoutDirectory.Problem(message: "\(version.label)'s image \(digest) is not in \(l.path)")
+        }
+        var referrers: [OCI.Descriptor] = []
+        for d in index.manifests where d.artifactType != nil {
+            if let art = try? l.readJSON(OCI.Manifest.self, d.digest), art.subject?.digest == digest { referrers.append(d) }
+        }
+        return (l, m, referrers)
+    }
+}

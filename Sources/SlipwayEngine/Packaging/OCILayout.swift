@@ -1,0 +1,234 @@
+import Crypto
+import Foundation
+
+/// The OCI image-layout format (image-spec v1.1): `oci-layout`, `index.json`
+/// and content-addressed `blobs/sha256/…`, read by container registries,
+/// `skopeo`, `umoci`, `crane`, Kubernetes and KServe.
+public enum OCI {
+    public static let indexMediaType = "application/vnd.oci.image.index.v1+json"
+    public static let manifestMediaType = "application/vnd.oci.image.manifest.v1+json"
+    public static let configMediaType = "application/vnd.oci.image.config.v1+json"
+    public static let layerTarMediaType = "application/vnd.oci.image.layer.v1.tar"
+    public static let layerGzipMediaType = "application/vnd.oci.image.layer.v1.tar+gzip"
+    public static let emptyMediaType = "application/vnd.oci.empty.v1+json"
+    public static let inTotoMediaType = "application/vnd.in-toto+json"
+    public static let signatureMediaType = "application/vnd.slipway.sshsig"
+    public static let refName = "org.opencontainers.image.ref.name"
+
+    public struct Descriptor: Codable, Sendable, Hashable {
+        public var mediaType: String
+        public var digest: String
+        public var size: Int64
+        public var artifactType: String?
+        public var annotations: [String: String]?
+        public var platform: Platform?
+
+        public init(mediaType: String, digest: String, size: Int64, artifactType: String? = nil,
+                    annotations: [String: String]? = nil, platform: Platform? = nil) {
+            self.mediaType = mediaType
+            self.digest = digest
+            self.size = size
+            self.artifactType = artifactType
+            self.annotations = annotations
+            self.platform = platform
+        }
+    }
+
+    public struct Platform: Codable, Sendable, Hashable {
+        public var architecture: String
+        public var os: String
+    }
+
+    public struct Manifest: Codable, Sendable, Hashable {
+        public var schemaVersion = 2
+        public var mediaType: String? = OCI.manifestMediaType
+        public var artifactType: String?
+        public var config: Descriptor
+        public var layers: [Descriptor]
+        public var subject: Descriptor?
+        public var annotations: [String: String]?
+    }
+
+    public struct Index: Codable, Sendable, Hashable {
+        public var schemaVersion = 2
+        public var mediaType: String? = OCI.indexMediaType
+        public var manifests: [Descriptor]
+        public var annotations: [String: String]?
+    }
+
+    /// The parts of an image config Slipway writes or carries over from a base.
+    public struct ImageConfig: Codable, Sendable, Hashable {
+        public struct Config: Codable, Sendable, Hashable {
+            public var User: String?
+            public var ExposedPorts: [String: Empty]?
+            public var Env: [String]?
+            public var Entrypoint: [String]?
+            public var Cmd: [String]?
+            public var WorkingDir: String?
+            public var Labels: [String: String]?
+            public var StopSignal: String?
+            public var Volumes: [String: Empty]?
+        }
+        public struct Empty: Codable, Sendable, Hashable {}
+        public struct RootFS: Codable, Sendable, Hashable {
+            public var type = "layers"
+            public var diff_ids: [String]
+        }
+        public struct History: Codable, Sendable, Hashable {
+            public var created: String?
+            public var created_by: String?
+            public var comment: String?
+            public var empty_layer: Bool?
+        }
+        public var created: String?
+        public var author: String?
+        public var architecture: String
+        public var os: String
+        public var variant: String?
+        public var config: Config?
+        public var rootfs: RootFS
+        public var history: [History]?
+    }
+
+    /// Canonical JSON for blobs: keys sorted, no escaped slashes; the same
+    /// value always gives the same bytes.
+    public static func encode<T: Encodable>(_ value: T) throws -> Data {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try e.encode(value)
+    }
+
+    public static func sha256(_ data: Data) -> String { "sha256:" + Digests.hex(SHA256.hash(data: data)) }
+}
+
+/// An OCI image layout on disk.
+public struct OCILayoutDirectory: Sendable {
+    public let path: String
+
+    public init(path: String) { self.path = path }
+
+    public struct Problem: SlipwayError {
+        public var message: String
+        public var exitStatus: ExitStatus { .checkFailed }
+        public var description: String { message }
+    }
+
+    public func blobPath(_ digest: String) -> String {
+        path + "/blobs/" + digest.replacingOccurrences(of: ":", with: "/")
+    }
+
+    /// Creates the layout's skeleton (`oci-layout`, `blobs/sha256/`).
+    public func create() throws {
+        try FileSystem.makeDirectory(path + "/blobs/sha256")
+        try FileSystem.writeFile(path + "/oci-layout", Data(#"{"imageLayoutVersion":"1.0.0"}"#.utf8))
+    }
+
+    /// Writes a blob (no-op when present); returns its descriptor.
+    @discardableResult
+    public func writeBlob(_ data: Data, mediaType: String, artifactType: String? = nil,
+                          annotations: [String: String]? = nil) throws -> OCI.Descriptor {
+        let digest = OCI.sha256(data)
+        let target = blobPath(digest)
+        if !FileSystem.isFile(target) { try FileSystem.writeFile(target, data) }
+        return OCI.Descriptor(mediaType: mediaType, digest: digest, size: Int64(data.count), artifactType: artifactType,
+                              annotations: annotations)
+    }
+
+    public func writeJSON<T: Encodable>(_ value: T, mediaType: String, artifactType: String? = nil,
+                                        annotations: [String: String]? = nil) throws -> OCI.Descriptor {
+        try writeBlob(try OCI.encode(value), mediaType: mediaType, artifactType: artifactType, annotations: annotations)
+    }
+
+    public func readBlob(_ digest: String) throws -> Data {
+        guard digest.hasPrefix("sha256:"), digest.count == 71, digest.dropFirst(7).allSatisfy(\.isHexDigit) else {
+            throw Problem(message: "\(digest) is not a sha256 digest")
+        }
+        return try FileSystem.readFile(blobPath(digest))
+    }
+
+    public func readJSON<T: Decodable>(_ type: T.Type, _ digest: String) throws -> T {
+        try JSONDecoder().decode(T.self, from: try readBlob(digest))
+    }
+
+    public func index() throws -> OCI.Index {
+        try JSONDecoder().decode(OCI.Index.self, from: try FileSystem.readFile(path + "/index.json"))
+    }
+
+    public func writeIndex(_ index: OCI.Index) throws {
+        try FileSystem.writeFile(path + "/index.json", try OCI.encode(index))
+    }
+
+    /// The manifest tagged `tag` (through a nested index for a multi-platform
+    /// image: its linux/amd64 entry).
+    public func manifest(tagged tag: String) throws -> (descriptor: OCI.Descriptor, manifest: OCI.Manifest) {
+        let idx = try index()
+        guard let d = idx.manifests.first(where: { $0.annotations?[OCI.refName] == tag }) else {
+            let tags = idx.manifests.compactMap { $0.annotations?[OCI.refName] }
+            throw Problem(message: "\(path) has no image tagged '\(tag)'" + (tags.isEmpty ? "" : "; tags: \(tags.joined(separator: ", "))"))
+        }
+        if d.mediaType == OCI.indexMediaType {
+            let nested = try readJSON(OCI.Index.self, d.digest)
+            guard let m = nested.manifests.first(where: { $0.platform?.os == "linux" && $0.platform?.architecture == "amd64" })
+                    ?? nested.manifests.first else { throw Problem(message: "\(path):\(tag) is an empty index") }
+            return (m, try readJSON(OCI.Manifest.self, m.digest))
+        }
+        return (d, try readJSON(OCI.Manifest.self, d.digest))
+    }
+
+    /// Copies a blob from another layout (a hard link where possible).
+    public func importBlob(_ digest: String, from other: OCILayoutDirectory) throws {
+        let target = blobPath(digest)
+        if FileSystem.isFile(target) { return }
+        let source = other.blobPath(digest)
+        guard FileSystem.isFile(source) else { throw Problem(message: "\(other.path) lacks blob \(digest)") }
+        if link(source, target) != 0 { try FileSystem.copyFile(from: source, to: target, mode: 0o644) }
+    }
+
+    /// Recomputes the digest and size of every blob reachable from the index;
+    /// returns how many were checked and what does not match.
+    public func verifyBlobs() throws -> (checked: Int, problems: [String]) {
+        var problems: [String] = []
+        var seen: Set<String> = []
+        func check(_ d: OCI.Descriptor) {
+            guard seen.insert(d.digest).inserted else { return }
+            let path = blobPath(d.digest)
+            guard FileSystem.isFile(path) else { problems.append("blob \(d.digest) (\(d.mediaType)) is missing"); return }
+            do {
+                let (digest, size) = try Self.hashFile(path)
+                if digest != d.digest { problems.append("blob \(d.digest) (\(d.mediaType)) has digest \(digest): its bytes changed") }
+                else if size != d.size { problems.append("blob \(d.digest) is \(size) bytes, its descriptor says \(d.size)") }
+            } catch {
+                problems.append("blob \(d.digest): \(error)")
+                return
+            }
+            if d.mediaType == OCI.manifestMediaType, let m = try? readJSON(OCI.Manifest.self, d.digest) {
+                check(m.config)
+                m.layers.forEach(check)
+            } else if d.mediaType == OCI.indexMediaType, let i = try? readJSON(OCI.Index.self, d.digest) {
+                i.manifests.forEach(check)
+            }
+        }
+        for d in try index().manifests { check(d) }
+        return (seen.count, problems)
+    }
+
+    /// SHA-256 and size of a file, read in 1 MiB blocks.
+    public static func hashFile(_ path: String) throws -> (digest: String, size: Int64) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw FileSystem.Failure(path: path, operation: "open", code: errno) }
+        defer { close(fd) }
+        var hasher = SHA256()
+        var size: Int64 = 0
+        let chunk = 1 << 20
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let n = read(fd, buffer.baseAddress, chunk)
+            if n < 0 { if errno == EINTR { continue }; throw FileSystem.Failure(path: path, operation: "read", code: errno) }
+            if n == 0 { break }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            size += Int64(n)
+        }
+        return ("sha256:" + Digests.hex(hasher.finalize()), size)
+    }
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import SlipwayEngine
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check a version's package: every digest in its image, its provenance, its signatures.",
+        discussion: "Exit 0 when all hold; 3 with what failed. Signatures count when made by a key under signing.signers in slipway.yaml.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "MODEL:VERSION, or MODEL for its newest version.") var ref: ModelRef
+    @Flag(help: "Print as JSON.") var json = false
+
+    func run() throws {
+        let (ws, registry) = try global.open()
+        let spec = try ws.loadSpec().spec
+        let version = try ref.resolve(in: registry)
+        let report = try PackageVerifier(workspace: ws, signing: spec.signing).verify(version)
+        if json {
+            try Output.json(report)
+        } else {
+            Output.say("\(report.version)  image \(report.tag ?? "") \(report.manifest)")
+            Output.say("  blobs       \(report.blobs) checked")
+            Output.say("  provenance  " + (report.provenance ? "attached, about this image" : "missing or about another image"))
+            if report.signatures.isEmpty {
+                Output.say("  signatures  none" + (spec.signing.signers.isEmpty ? " (no signing.signers declared)" : ""))
+            }
+            for s in report.signatures {
+                Output.say("  signature   \(s.signed): \(s.valid ? "✓" : "✗") \(s.key)" + (s.signer.map { " (\($0))" } ?? "") + (s.problem.map { " — \($0)" } ?? ""))
+            }
+            if report.ok { Output.say("verified") }
+        }
+        if !report.ok { throw PackageVerifier.Failed(report: report) }
+    }
+}
+
+struct Keys: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "SSH signing keys (the kind git signs commits with).",
+        subcommands: [Generate.self])
+
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make an Ed25519 key pair and print its public line for signing.signers (or policy.approvers).")
+        @Option(help: ArgumentHelp("Where to write the private key (the public one goes beside it, .pub).", valueName: "FILE"))
+        var out: String = (ProcessInfo.processInfo.environment["HOME"] ?? ".") + "/.config/slipway/key"
+        @Option(help: "The comment in the public line (default: USER@HOST).") var comment: String?
+
+        func run() throws {
+            let key = try SSHSigner.generate(at: out, comment: comment ?? "\(Provenance.currentUser())@\(Provenance.hostName())")
+            Output.err("wrote \(out) and \(out).pub (fingerprint \(key.fingerprint))")
+            print(key.line)
+        }
+    }
+}
