@@ -45,11 +45,14 @@ struct VersionJSON: Encodable {
     var metrics: [String: Double?]?
     var nonFiniteMetrics: [String: String]?
     var datasets: [[String: String]]?
+    var imageDigest: String?
+    var imageTag: String?
 
     init(_ v: ModelVersionRecord) {
         model = v.model; version = v.version; run = v.runID; pipeline = v.pipeline; gitCommit = v.gitCommit
         artifactDigest = v.artifactDigest; createdAt = Output.iso(v.createdAt); createdBy = v.createdBy
         description = v.description; tags = v.tags
+        imageDigest = v.imageDigest; imageTag = v.imageTag
     }
 }
 
@@ -104,6 +107,7 @@ struct Models: ParsableCommand {
             Output.say("  run         \(v.runID) (pipeline \(v.pipeline))")
             Output.say("  commit      \(v.gitCommit ?? "not a git repository")")
             Output.say("  digest      \(v.artifactDigest)")
+            if let tag = v.imageTag { Output.say("  image       \(tag)  (.slipway/images/\(v.model), `slipway verify \(v.label)`)") }
             if !v.description.isEmpty { Output.say("  description \(Output.safe(v.description))") }
             if !v.tags.isEmpty { Output.say("  tags        " + v.tags.sorted { $0.key < $1.key }.map { "\($0.key)=\(Output.safe($0.value))" }.joined(separator: " ")) }
             if !params.isEmpty {

@@ -1,0 +1,185 @@
+import Foundation
+import Testing
+
+/// Runs an outside tool; returns its exit status and output.
+@discardableResult
+func tool(_ args: [String], in dir: String? = nil, stdin: String? = nil) -> (status: Int32, out: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = args
+    if let dir { p.currentDirectoryURL = URL(fileURLWithPath: dir) }
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    let input = Pipe()
+    p.standardInput = stdin == nil ? FileHandle.nullDevice : input
+    try! p.run()
+    if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)); try? input.fileHandleForWriting.close() }
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+@discardableResult
+func gitIn(_ args: String..., in dir: String) -> String {
+    tool(["git", "-C", dir, "-c", "user.email=t@example.org", "-c", "user.name=T"] + args).out.trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+func installed(_ name: String) -> Bool {
+    ["/usr/bin/", "/usr/local/bin/"].contains { FileManager.default.isExecutableFile(atPath: $0 + name) }
+}
+
+@Suite(.serialized) struct PackagingTests {
+    /// A git repository with a pipeline that trains (deterministically) and packages.
+    func packaged(signing: Bool = false) throws -> Sandbox {
+        let s = Sandbox()
+        s.write("train.sh", "#!/bin/sh\nmkdir -p model && cat params.yaml > model/weights.txt && echo 'print(\"serve\")' > predict.py\n", executable: true)
+        s.write("requirements.txt", "numpy==2.1\n")
+        s.write("params.yaml", "train:\n  lr: 0.1\n")
+        s.write(".gitignore", ".slipway/\nimage/\nmodel/\npredict.py\nkeys/\n")
+        var yaml = """
+        project: pk
+        pipelines:
+          main:
+            model: clf
+            stages:
+              train: {cmd: ./train.sh, deps: [train.sh, params.yaml], params: [train.lr], outs: [model, predict.py]}
+              package:
+                uses: package
+                model: model
+                include: [predict.py, requirements.txt]
+                needs: [train]
+                config: {entrypoint: [python3, /model/predict.py], env: {MODE: serve}, exposed_ports: [8080], labels: {team: ml}}
+        environments:
+          production: {}
+
+        """
+        try FileManager.default.createDirectory(atPath: s.root + "/keys", withIntermediateDirectories: true)
+        if signing {
+            let key = tool(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ana@example.org", "-f", s.root + "/keys/ana"])
+            _ = key
+            yaml += "signing:\n  key: keys/ana\n  signers: [\"\(s.read("keys/ana.pub")!.trimmingCharacters(in: .whitespacesAndNewlines))\"]\n"
+        }
+        s.write("slipway.yaml", yaml)
+        gitIn("init", "-q", in: s.root)
+        gitIn("add", "-A", in: s.root)
+        gitIn("commit", "-q", "-m", "init", in: s.root)
+        let r = s.run("run")
+        #expect(r.status == 0, "\(r.stderr)")
+        return s
+    }
+
+    func manifestDigest(_ s: Sandbox) throws -> String {
+        let show = try #require(try s.json("models", "show", "clf", "--json") as? [String: Any])
+        return try #require(show["imageDigest"] as? String)
+    }
+
+    @Test func theImageIsAnOCILayoutThatStandardToolsRead() throws {
+        let s = try packaged()
+        let digest = try manifestDigest(s)
+        let tag = "1-" + digest.dropFirst(7).prefix(12)
+        let index = try #require(try JSONSerialization.jsonObject(with: Data(s.read("image/index.json")!.utf8)) as? [String: Any])
+        let manifests = try #require(index["manifests"] as? [[String: Any]])
+        #expect(manifests.contains { ($0["annotations"] as? [String: String])?["org.opencontainers.image.ref.name"] == tag })
+        #expect(manifests.contains { $0["artifactType"] as? String == "application/vnd.in-toto+json" })
+        // Every blob's name is its SHA-256, recomputed here independently.
+        for name in try FileManager.default.contentsOfDirectory(atPath: s.root + "/image/blobs/sha256") {
+            let sum = tool(["sha256sum", s.root + "/image/blobs/sha256/" + name]).out.prefix(64)
+            #expect(String(sum) == name)
+        }
+        let manifest = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: s.root + "/image/blobs/sha256/" + digest.dropFirst(7)))) as? [String: Any])
+        let annotations = try #require(manifest["annotations"] as? [String: String])
+        #expect(annotations["org.opencontainers.image.version"] == "1")
+        #expect(annotations["org.opencontainers.image.revision"] == gitIn("rev-parse", "HEAD", in: s.root))
+        #expect(annotations["org.opencontainers.image.title"] == "clf")
+        if installed("skopeo") {
+            let inspect = tool(["skopeo", "inspect", "oci:\(s.root)/image:\(tag)"])
+            #expect(inspect.status == 0, "\(inspect.out)")
+            #expect(inspect.out.contains(digest) && inspect.out.contains("MODE=serve"))
+            let copied = tool(["skopeo", "copy", "oci:\(s.root)/image:\(tag)", "oci-archive:\(s.root)/copy.tar"])
+            #expect(copied.status == 0, "\(copied.out)")
+        }
+        if installed("umoci") {
+            let stat = tool(["umoci", "stat", "--image", "\(s.root)/image:\(tag)"])
+            #expect(stat.status == 0, "\(stat.out)")
+            let unpacked = tool(["umoci", "unpack", "--rootless", "--image", "\(s.root)/image:\(tag)", s.root + "/bundle"])
+            #expect(unpacked.status == 0, "\(unpacked.out)")
+            #expect(s.read("bundle/rootfs/model/model/weights.txt")?.contains("lr: 0.1") == true)
+            #expect(s.read("bundle/rootfs/model/requirements.txt") == "numpy==2.1\n")
+        }
+        let verify = s.run("verify", "clf:1")
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+        #expect(verify.stdout.contains("provenance  attached, about this image"))
+        #expect(s.run("models", "show", "clf:1").stdout.contains("image       \(tag)"))
+    }
+
+    @Test func buildsAreByteForByteReproducible() throws {
+        let s = try packaged()
+        let first = try manifestDigest(s)
+        let layerFiles = Set(try FileManager.default.contentsOfDirectory(atPath: s.root + "/image/blobs/sha256"))
+        // Everything again from scratch: the same image, and no new version.
+        let again = s.run("run", "--force")
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(s.read("image/index.json")!.contains(String(first.dropFirst(7))))
+        let models = try #require(try s.json("models", "--json") as? [[String: Any]])
+        #expect(models[0]["latestVersion"] as? Int == 1)
+        let now = Set(try FileManager.default.contentsOfDirectory(atPath: s.root + "/image/blobs/sha256"))
+        // The image's blobs are the same; only the provenance of the new run differs.
+        #expect(now.intersection(layerFiles).count >= 3)
+        // A changed param makes a different image and version 2.
+        s.write("params.yaml", "train:\n  lr: 0.2\n")
+        #expect(s.run("run").status == 0)
+        #expect(try manifestDigest(s) != first)
+        #expect(try #require(try s.json("models", "--json") as? [[String: Any]])[0]["latestVersion"] as? Int == 2)
+    }
+
+    @Test func verifyCatchesAChangedByteAndUnlistedKeys() throws {
+        let s = try packaged(signing: true)
+        let ok = s.run("verify", "clf", "--json")
+        #expect(ok.status == 0, "\(ok.stdout)\(ok.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(ok.stdout.utf8)) as? [String: Any])
+        let sigs = try #require(report["signatures"] as? [[String: Any]])
+        #expect(Set(sigs.compactMap { $0["signed"] as? String }) == ["manifest", "provenance"])
+        #expect(sigs.allSatisfy { $0["valid"] as? Bool == true })
+
+        // stock ssh-keygen accepts Slipway's signature of the manifest digest.
+        let digest = try manifestDigest(s)
+        let layout = s.root + "/.slipway/images/clf"
+        let index = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: layout + "/index.json"))) as? [String: Any])
+        let sigEntry = try #require((index["manifests"] as? [[String: Any]])?.first {
+            ($0["annotations"] as? [String: String])?["dev.slipway.signed"] == "manifest"
+        })
+        let art = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: layout + "/blobs/sha256/" + (sigEntry["digest"] as! String).dropFirst(7)))) as? [String: Any])
+        let sigDigest = try #require(((art["layers"] as? [[String: Any]])?.first?["digest"] as? String)?.dropFirst(7))
+        s.write("allowed", "ana@example.org " + s.read("keys/ana.pub")!.split(separator: " ").prefix(2).joined(separator: " ") + "\n")
+        let checked = tool(["ssh-keygen", "-Y", "verify", "-f", s.root + "/allowed", "-I", "ana@example.org", "-n", "slipway-package",
+                            "-s", layout + "/blobs/sha256/" + sigDigest], stdin: digest)
+        #expect(checked.status == 0, "\(checked.out)")
+
+        // A signer not listed: the signatures no longer count.
+        let yaml = s.read("slipway.yaml")!
+        let other = tool(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "eve", "-f", s.root + "/keys/eve"])
+        _ = other
+        let eve = s.read("keys/eve.pub")!.trimmingCharacters(in: .whitespacesAndNewlines)
+        s.write("slipway.yaml", yaml.replacingOccurrences(of: s.read("keys/ana.pub")!.trimmingCharacters(in: .whitespacesAndNewlines), with: eve))
+        let unlisted = s.run("verify", "clf")
+        #expect(unlisted.status == 3)
+        #expect(unlisted.stderr.contains("no valid signature of the manifest by a listed signer"), "\(unlisted.stderr)")
+        let refused = s.run("promote", "clf:1", "--to", "production")
+        #expect(refused.status == 3)
+        #expect(refused.stderr.contains("package does not verify"), "\(refused.stderr)")
+        s.write("slipway.yaml", yaml)
+
+        // One changed byte in the layer.
+        let manifest = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: layout + "/blobs/sha256/" + digest.dropFirst(7)))) as? [String: Any])
+        let layer = try #require(((manifest["layers"] as? [[String: Any]])?.last?["digest"] as? String)?.dropFirst(7))
+        let path = layout + "/blobs/sha256/" + layer
+        chmod(path, 0o644)
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[600] ^= 0x01
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let broken = s.run("verify", "clf")
+        #expect(broken.status == 3)
+        #expect(broken.stderr.contains("its bytes changed"), "\(broken.stderr)")
+    }
+}
