@@ -52,3 +52,43 @@ struct Keys: ParsableCommand {
         }
     }
 }
+
+struct Push: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Copy a version's image (with its provenance and signatures) to an OCI layout or, through skopeo, a registry.",
+        discussion: """
+        DEST is a directory (an OCI image layout, created or merged into), or any skopeo transport: \
+        docker://registry.example.org/team/clf:3, oci-archive:/tmp/clf.tar, … (skopeo must be installed; \
+        it copies the image; provenance and signatures travel with the directory form).
+        """)
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "MODEL:VERSION, or MODEL for its newest version.") var ref: ModelRef
+    @Argument(help: "A directory, or a skopeo destination (TRANSPORT:NAME).") var destination: String
+
+    func run() throws {
+        let (ws, registry) = try global.open()
+        let version = try ref.resolve(in: registry)
+        let catalog = ImageCatalog(workspace: ws)
+        let transports = ["docker://", "oci-archive:", "docker-archive:", "containers-storage:", "dir:", "oci:", "docker-daemon:"]
+        if let transport = transports.first(where: destination.hasPrefix) {
+            let (layout, manifest, _) = try catalog.image(of: version)
+            let source = "oci:\(layout.path):\(version.imageTag ?? "")"
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            // --preserve-digests: the image arrives as signed, or the copy fails.
+            p.arguments = ["skopeo", "copy", "--preserve-digests", source, destination]
+            do { try p.run() } catch {
+                throw Failure(status: .usage, message: "\(transport) needs skopeo (apt-get install skopeo): \(error)")
+            }
+            p.waitUntilExit()
+            guard p.terminationStatus == 0 else {
+                throw Failure(status: .stageFailed, message: "skopeo copy \(source) \(destination) failed (exit \(p.terminationStatus))")
+            }
+            Output.say("\(version.label) (\(manifest.digest)) → \(destination)")
+            return
+        }
+        let path = destination.hasPrefix("/") ? destination : FileManager.default.currentDirectoryPath + "/" + destination
+        let tag = try catalog.push(version, toLayout: path)
+        Output.say("\(version.label) → \(destination) (tag \(tag), with its provenance and signatures)")
+    }
+}

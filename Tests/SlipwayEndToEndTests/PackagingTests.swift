@@ -182,4 +182,30 @@ func installed(_ name: String) -> Bool {
         #expect(broken.status == 3)
         #expect(broken.stderr.contains("its bytes changed"), "\(broken.stderr)")
     }
+
+    @Test func pushCopiesTheImageToALayoutOrThroughSkopeo() throws {
+        let s = try packaged(signing: true)
+        let digest = try manifestDigest(s)
+        let tag = "1-" + digest.dropFirst(7).prefix(12)
+        // Into a new directory, then merged into it again beside another image.
+        let first = s.run("push", "clf:1", s.root + "/pushed")
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(s.run("verify", "clf").status == 0)
+        s.write("params.yaml", "train:\n  lr: 0.3\n")
+        #expect(s.run("run").status == 0)
+        #expect(s.run("push", "clf:2", "pushed").status == 0)
+        let index = s.read("pushed/index.json")!
+        #expect(index.contains(tag) && index.contains("\"2-"))
+        #expect(index.contains("application/vnd.in-toto+json") && index.contains("application/vnd.slipway.sshsig"))
+        if installed("umoci") {
+            #expect(tool(["umoci", "stat", "--image", s.root + "/pushed:" + tag]).status == 0)
+        }
+        if installed("skopeo") {
+            let archive = s.run("push", "clf:1", "oci-archive:" + s.root + "/clf.tar")
+            #expect(archive.status == 0, "\(archive.stderr)")
+            #expect(tool(["skopeo", "inspect", "oci-archive:" + s.root + "/clf.tar"]).out.contains(digest))
+        }
+        let unknown = s.run("push", "clf:9", s.root + "/x")
+        #expect(unknown.status == 2)
+    }
 }

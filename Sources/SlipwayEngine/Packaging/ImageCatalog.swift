@@ -40,7 +40,7 @@ public struct ImageCatalog: Sendable {
         try target.writeIndex(index)
     }
 
-    private func copyTree(_ d: OCI.Descriptor, from: OCILayoutDirectory, to: OCILayoutDirectory) throws {
+    func copyTree(_ d: OCI.Descriptor, from: OCILayoutDirectory, to: OCILayoutDirectory) throws {
         try to.importBlob(d.digest, from: from)
         guard d.mediaType == OCI.manifestMediaType else { return }
         let m = try from.readJSON(OCI.Manifest.self, d.digest)
@@ -63,5 +63,23 @@ public struct ImageCatalog: Sendable {
             if let art = try? l.readJSON(OCI.Manifest.self, d.digest), art.subject?.digest == digest { referrers.append(d) }
         }
         return (l, m, referrers)
+    }
+}
+
+extension ImageCatalog {
+    /// Copies a version's image with its referrers into another OCI layout
+    /// (created when missing, merged into an existing one), tagged as in the catalog.
+    public func push(_ version: ModelVersionRecord, toLayout path: String) throws -> String {
+        let (source, manifest, referrers) = try image(of: version)
+        let target = OCILayoutDirectory(path: path)
+        if !FileSystem.isFile(path + "/oci-layout") { try target.create() }
+        var index = (try? target.index()) ?? OCI.Index(manifests: [])
+        for d in [manifest] + referrers {
+            try copyTree(d, from: source, to: target)
+            index.manifests.removeAll { $0.digest == d.digest || ($0.annotations?[OCI.refName] != nil && $0.annotations?[OCI.refName] == d.annotations?[OCI.refName]) }
+            index.manifests.append(d)
+        }
+        try target.writeIndex(index)
+        return version.imageTag ?? manifest.digest
     }
 }
