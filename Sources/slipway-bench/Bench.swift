@@ -22,6 +22,7 @@ struct Bench {
         ("noop-rerun-git", noopRerunInGit),
         ("runs-json", runsJSON),
         ("audit-verify-1m", auditVerifyMillion),
+        ("package-1g", packageGiB),
     ]
 
     static func main() throws {
@@ -151,6 +152,38 @@ struct Bench {
         report("no-op re-run in a git work tree", String(format: "%.1f ms", median(times) * 1000),
                String(format: "min %.1f max %.1f over 15 runs (first %.2f s); provenance %.2f ms; 2,000 tracked files; target <= 50 ms, provenance <= 10 ms",
                       times.min()! * 1000, times.max()! * 1000, first, provenance * 1000))
+    }
+
+    /// Packaging a 1 GiB model (the package stage forced to run) and verifying
+    /// the image, against `openssl dgst -sha256` over the same file.
+    static func packageGiB() throws {
+        let dir = scratch("package")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        makeFile(dir + "/model.bin", bytes: 1 << 30, seed: 7)
+        try """
+        project: bench
+        pipelines:
+          main:
+            model: big
+            stages:
+              package: {uses: package, model: model.bin}
+        """.write(toFile: dir + "/slipway.yaml", atomically: true, encoding: .utf8)
+        runSlipway(["run"], in: dir)
+        var openssl: [Double] = [], package: [Double] = [], verify: [Double] = []
+        for _ in 0..<5 {
+            openssl.append(timedWithRSS(["/usr/bin/openssl", "dgst", "-sha256", dir + "/model.bin"], expect: [0]).0)
+            package.append(runSlipway(["run", "--force"], in: dir))
+            verify.append(runSlipway(["verify", "big"], in: dir))
+        }
+        var noop: [Double] = []
+        for _ in 0..<9 { noop.append(runSlipway(["run"], in: dir)) }
+        let base = median(openssl)
+        report("no-op re-run, cached 1 GiB package stage", String(format: "%.1f ms", median(noop) * 1000),
+               String(format: "min %.1f max %.1f over 9; target <= 50 ms", noop.min()! * 1000, noop.max()! * 1000))
+        report("package a 1 GiB model", String(format: "%.2f s (%.2f×)", median(package), median(package) / base),
+               String(format: "openssl dgst %.2f s; whole `run --force` of a one-stage pipeline, 5 runs; target <= 1.5×", base))
+        report("verify that image", String(format: "%.2f s (%.2f×)", median(verify), median(verify) / base),
+               "whole `slipway verify`, 5 runs; target <= 1.2×")
     }
 
     /// `runs --json` against the text listing, 1,000 and 100,000 runs.

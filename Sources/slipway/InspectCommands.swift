@@ -85,7 +85,11 @@ struct Status: ParsableCommand {
             Output.say("environments none declared")
         } else {
             for (i, env) in envs.enumerated() {
-                let live = models.compactMap { m in m.environments[env].map { "\(m.name):\($0)" } }
+                let live = try models.compactMap { m -> String? in
+                    guard let v = m.environments[env] else { return nil }
+                    let image = try registry.modelVersion(model: m.name, version: v)?.imageTag
+                    return "\(m.name):\(v)" + (image.map { " (image \($0))" } ?? "")
+                }
                 Output.say((i == 0 ? "environments " : "             ") + env + "  " + (live.isEmpty ? "nothing live" : live.joined(separator: ", ")))
             }
         }

@@ -103,6 +103,15 @@ public struct PackageStage: BuiltinStageHandler {
         let (layerDigest, layerSize) = try tar.finish()
         close(fd)
         if rename(tmp, layout.blobPath(layerDigest)) != 0 { throw FileSystem.Failure(path: tmp, operation: "rename", code: errno) }
+        // The layer's hash is known: seed the stat cache, so storing the out
+        // does not read the (possibly huge) layer a second time.
+        let blobRelative = out + "/blobs/sha256/" + layerDigest.dropFirst("sha256:".count)
+        if let st = FileSystem.status(layout.blobPath(layerDigest)) {
+            try context.registry.saveFileStates([FileState(
+                path: blobRelative, size: Int64(st.st_size),
+                mtimeNanos: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
+                inode: Int64(bitPattern: UInt64(st.st_ino)), hash: String(layerDigest.dropFirst("sha256:".count)))])
+        }
         let layer = OCI.Descriptor(mediaType: OCI.layerTarMediaType, digest: layerDigest, size: layerSize)
         log += "layer \(layerDigest) (\(files.count) files, \(layerSize) bytes)\n"
 

@@ -119,17 +119,28 @@ struct TarWriter {
     private mutating func emit(_ bytes: ArraySlice<UInt8>) throws {
         hasher.update(data: bytes)
         size += Int64(bytes.count)
+        if bytes.count >= 64 << 10 {
+            // File contents: written straight from the read buffer, not copied again.
+            try flush()
+            try bytes.withUnsafeBytes { try writeAll($0) }
+            return
+        }
         buffer.append(contentsOf: bytes)
         if buffer.count >= 1 << 20 { try flush() }
     }
 
-    private mutating func flush() throws {
+    private func writeAll(_ raw: UnsafeRawBufferPointer) throws {
         var off = 0
-        while off < buffer.count {
-            let n = buffer.withUnsafeBytes { write(fd, $0.baseAddress! + off, buffer.count - off) }
+        while off < raw.count {
+            let n = write(fd, raw.baseAddress! + off, raw.count - off)
             if n < 0 { if errno == EINTR { continue }; throw FileSystem.Failure(path: "layer", operation: "write", code: errno) }
             off += n
         }
+    }
+
+    private mutating func flush() throws {
+        guard !buffer.isEmpty else { return }
+        try buffer.withUnsafeBytes { try writeAll($0) }
         buffer.removeAll(keepingCapacity: true)
     }
 }
