@@ -92,3 +92,37 @@ struct Push: ParsableCommand {
         Output.say("\(version.label) → \(destination) (tag \(tag), with its provenance and signatures)")
     }
 }
+
+struct Reproduce: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Rebuild a version from its recorded commit, data and params, and say whether every output is identical.",
+        discussion: """
+        Checks out the recorded commit in a temporary git worktree, restores the recorded dataset versions from the \
+        store, runs the pipeline with no cache, and compares each output and the image manifest with the recorded \
+        digests. Exit 0 when all are identical; 3 otherwise, naming the stages that are not deterministic, or why the \
+        version cannot be reproduced (a run made with uncommitted changes, say).
+        """)
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "MODEL:VERSION, or MODEL for its newest version.") var ref: ModelRef
+    @Flag(help: "Print as JSON.") var json = false
+
+    func run() throws {
+        let (ws, registry) = try global.open()
+        let spec = try ws.loadSpec().spec
+        let version = try ref.resolve(in: registry)
+        if Output.stderrIsTTY && !json { Output.err("rebuilding \(version.label) from commit \(version.gitCommit?.prefix(12) ?? "?")…") }
+        let report = try ReproduceService(workspace: ws, registry: registry).reproduce(version, spec: spec)
+        if json {
+            try Output.json(report)
+        } else if let reason = report.reason {
+            Output.say("\(report.version): not reproducible: \(reason)")
+        } else {
+            for o in report.outputs + (report.image.map { [$0] } ?? []) {
+                Output.say("\(o.identical ? "✓ identical" : "✗ differs  ")  \(o.path)" + (o.stage.map { "  (stage \($0))" } ?? "")
+                           + (o.identical ? "" : "  \(o.recorded.prefix(12)) → \(o.reproduced?.prefix(12) ?? "missing")"))
+            }
+            if report.identical { Output.say("\(report.version) reproduced: every output identical") }
+        }
+        if !report.identical { throw ReproduceService.NotReproduced(report: report) }
+    }
+}

@@ -33,17 +33,18 @@ func installed(_ name: String) -> Bool {
     /// A git repository with a pipeline that trains (deterministically) and packages.
     func packaged(signing: Bool = false) throws -> Sandbox {
         let s = Sandbox()
-        s.write("train.sh", "#!/bin/sh\nmkdir -p model && cat params.yaml > model/weights.txt && echo 'print(\"serve\")' > predict.py\n", executable: true)
+        s.write("train.sh", "#!/bin/sh\nmkdir -p model && cat params.yaml data.csv > model/weights.txt && echo 'print(\"serve\")' > predict.py\n", executable: true)
+        s.write("data.csv", "a,b\n1,2\n")
         s.write("requirements.txt", "numpy==2.1\n")
         s.write("params.yaml", "train:\n  lr: 0.1\n")
-        s.write(".gitignore", ".slipway/\nimage/\nmodel/\npredict.py\nkeys/\n")
+        s.write(".gitignore", ".slipway/\nimage/\nmodel/\npredict.py\nkeys/\ndata.csv\n")
         var yaml = """
         project: pk
         pipelines:
           main:
             model: clf
             stages:
-              train: {cmd: ./train.sh, deps: [train.sh, params.yaml], params: [train.lr], outs: [model, predict.py]}
+              train: {cmd: ./train.sh, deps: [train.sh, params.yaml, data.csv], params: [train.lr], outs: [model, predict.py]}
               package:
                 uses: package
                 model: model
@@ -64,6 +65,8 @@ func installed(_ name: String) -> Bool {
         gitIn("init", "-q", in: s.root)
         gitIn("add", "-A", in: s.root)
         gitIn("commit", "-q", "-m", "init", in: s.root)
+        // The data is not in git: versioned in the store, so reproduce can bring it back.
+        #expect(s.run("data", "add", "data.csv").status == 0)
         let r = s.run("run")
         #expect(r.status == 0, "\(r.stderr)")
         return s
@@ -207,5 +210,35 @@ func installed(_ name: String) -> Bool {
         }
         let unknown = s.run("push", "clf:9", s.root + "/x")
         #expect(unknown.status == 2)
+    }
+
+    @Test func reproduceRebuildsFromTheRecordedCommitAndData() throws {
+        let s = try packaged()
+        // Data outside git, restored from the store by reproduce.
+        let ok = s.run("reproduce", "clf:1")
+        #expect(ok.status == 0, "\(ok.stdout)\(ok.stderr)")
+        #expect(ok.stdout.contains("✓ identical  image manifest"))
+        #expect(ok.stdout.contains("reproduced: every output identical"))
+        let j = try #require(try s.json("reproduce", "clf:1", "--json") as? [String: Any])
+        #expect((j["outputs"] as? [[String: Any]])?.isEmpty == false)
+        #expect(j["nondeterministicStages"] as? [String] == [])
+        // A worktree is left behind by neither.
+        #expect(gitIn("worktree", "list", in: s.root).split(separator: "\n").count == 1)
+
+        // A stage that writes the time into the model: named as not deterministic.
+        s.write("train.sh", "#!/bin/sh\nmkdir -p model && date +%s%N > model/weights.txt && echo 'print(1)' > predict.py\n", executable: true)
+        gitIn("commit", "-q", "-am", "stamp the time", in: s.root)
+        #expect(s.run("run").status == 0)
+        let bad = s.run("reproduce", "clf:2")
+        #expect(bad.status == 3)
+        #expect(bad.stdout.contains("✗ differs") && bad.stdout.contains("(stage train)"), "\(bad.stdout)")
+        #expect(bad.stderr.contains("not deterministic: stage train"), "\(bad.stderr)")
+
+        // Uncommitted changes at the run: not reproducible, with the reason.
+        s.write("params.yaml", "train:\n  lr: 0.5\n")
+        #expect(s.run("run").status == 0)
+        let dirty = s.run("reproduce", "clf")
+        #expect(dirty.status == 3)
+        #expect(dirty.stderr.contains("uncommitted changes"), "\(dirty.stderr)")
     }
 }

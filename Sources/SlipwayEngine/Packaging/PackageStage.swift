@@ -155,7 +155,10 @@ public struct PackageStage: BuiltinStageHandler {
         // (same layers and config: registration then makes no new version), else the next.
         let newest = try context.registry.modelVersions(model: model, limit: 1).first
         var version = (newest?.version ?? 0) + 1
-        if let newest, let digest = newest.imageDigest,
+        if let forced = context.packageVersion {
+            // `slipway reproduce` rebuilds a version under its own number.
+            version = forced
+        } else if let newest, let digest = newest.imageDigest,
            let previous = try? ImageCatalog(workspace: ws).layout(model: model).readJSON(OCI.Manifest.self, digest),
            previous.config.digest == configDescriptor.digest, previous.layers == baseLayers + [layer] {
             version = newest.version

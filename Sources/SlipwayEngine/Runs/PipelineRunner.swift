@@ -14,11 +14,16 @@ public final class PipelineRunner: @unchecked Sendable {
         public var jobs: Int
         public var force: Bool
         public var trigger: String
+        /// Build the package as this version (`slipway reproduce`), into a
+        /// registry where that number means nothing: no version check.
+        public var packageVersion: Int?
 
-        public init(jobs: Int = ProcessInfo.processInfo.activeProcessorCount, force: Bool = false, trigger: String = "manual") {
+        public init(jobs: Int = ProcessInfo.processInfo.activeProcessorCount, force: Bool = false, trigger: String = "manual",
+                    packageVersion: Int? = nil) {
             self.jobs = max(1, jobs)
             self.force = force
             self.trigger = trigger
+            self.packageVersion = packageVersion
         }
     }
 
@@ -130,7 +135,7 @@ public final class PipelineRunner: @unchecked Sendable {
         facts.preload()
         let execution = StageExecution(workspace: workspace, facts: facts, registry: registry, executor: executor,
                                        cancellation: cancellation, reporter: reporter, builtins: builtins, metrics: metrics,
-                                       signing: loaded.spec.signing)
+                                       signing: loaded.spec.signing, packageVersion: options.packageVersion)
 
         let lock = state.lock
         lock.lock()
@@ -198,7 +203,7 @@ public final class PipelineRunner: @unchecked Sendable {
                     // The package is the model: the same image is the same version.
                     registering?.artifactDigest = built.manifest.digest
                     registering?.imageDigest = built.manifest.digest
-                    registering?.expectedVersion = built.version
+                    registering?.expectedVersion = options.packageVersion == nil ? built.version : nil
                     packaged = layout
                 }
             }

@@ -110,4 +110,6 @@ public struct BuiltinContext: Sendable {
     public var logPath: String
     public var pipeline: PipelineSpec
     public var signing: SigningSpec
+    /// Build the package as this version (`slipway reproduce`).
+    public var packageVersion: Int? = nil
 }

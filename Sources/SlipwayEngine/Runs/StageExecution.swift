@@ -17,6 +17,7 @@ struct StageExecution: @unchecked Sendable {
     let builtins: [BuiltinStage: any BuiltinStageHandler]
     let metrics: MetricsRecorder
     let signing: SigningSpec
+    let packageVersion: Int?
 
     var pipeline: PipelineSpec { facts.pipeline }
     var files: ContainedFiles { ContainedFiles(root: workspace.root) }
@@ -95,7 +96,7 @@ struct StageExecution: @unchecked Sendable {
                 return try finish(.failed, .slipway("built-in stage `uses: \(builtin.rawValue)` is not available in slipway \(Slipway.version)"))
             }
             let context = BuiltinContext(workspace: workspace, registry: registry, run: run, stageRun: r, logPath: logPath,
-                                         pipeline: pipeline, signing: signing)
+                                         pipeline: pipeline, signing: signing, packageVersion: packageVersion)
             if let failure = try handler.execute(stage: stage, context: context) { return try finish(.failed, failure) }
         } else {
             var env: [String: String] = [

@@ -15,6 +15,12 @@ public struct ContentStore: Sendable {
         workspaceRoot = workspace.root
     }
 
+    /// The store of one workspace, restoring into another (`slipway reproduce`).
+    public init(store: Workspace, restoringInto target: Workspace) {
+        root = store.storeDir
+        workspaceRoot = target.root
+    }
+
     func objectPath(_ hash: String) -> String {
         let h = hash
         return root + "/objects/" + h.prefix(2) + "/" + h.dropFirst(2)
