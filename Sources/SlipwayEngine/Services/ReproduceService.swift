@@ -118,7 +118,11 @@ public struct ReproduceService: Sendable {
         let recorded = try registry.artifacts(runID: run.id)
         let again = try copyRegistry.artifacts(runID: result.run.id)
         func stage(of path: String) -> String? { pipeline.stages.first { $0.cachedOutputs.contains(path) }?.name }
-        report.outputs = recorded.keys.sorted().map { Output(path: $0, stage: stage(of: $0), recorded: recorded[$0]!, reproduced: again[$0]) }
+        // The package stage's folder holds the provenance of the run that built
+        // it (a new run, a new statement): the image manifest is compared instead.
+        let packageOut = pipeline.stages.first { $0.builtin == .package }?.options["out"]?.stringValue
+        report.outputs = recorded.keys.sorted().filter { $0 != packageOut }
+            .map { Output(path: $0, stage: stage(of: $0), recorded: recorded[$0]!, reproduced: again[$0]) }
         if let digest = version.imageDigest {
             let rebuilt = try copyRegistry.modelVersions(model: version.model, limit: 1).first?.imageDigest
             report.image = Output(path: "image manifest", stage: pipeline.stages.first { $0.builtin == .package }?.name,
