@@ -241,4 +241,47 @@ func installed(_ name: String) -> Bool {
         #expect(dirty.status == 3)
         #expect(dirty.stderr.contains("uncommitted changes"), "\(dirty.stderr)")
     }
+
+    @Test func aBaseImageLendsItsLayersAndConfig() throws {
+        let a = Sandbox()
+        a.write("base.txt", "from the base\n")
+        a.write("slipway.yaml", """
+        project: a
+        pipelines:
+          main:
+            model: base
+            stages:
+              package: {uses: package, model: base.txt, config: {env: {FROM_BASE: "1"}, entrypoint: [/bin/sh]}}
+        """)
+        #expect(a.run("run").status == 0)
+        let b = Sandbox()
+        let push = a.run("push", "base:1", b.root + "/base-layout")
+        #expect(push.status == 0, "\(push.stderr)")
+        let tag = try #require(push.stdout.split(separator: " ").first { $0.hasPrefix("1-") }.map { String($0.dropLast()) })
+        b.write("model.txt", "the model\n")
+        b.write("slipway.yaml", """
+        project: b
+        pipelines:
+          main:
+            model: clf
+            stages:
+              package: {uses: package, model: model.txt, base: "base-layout:\(tag)", config: {env: {MODE: serve}}}
+        """)
+        let r = b.run("run")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(b.run("verify", "clf").status == 0)
+        let show = try #require(try b.json("models", "show", "clf", "--json") as? [String: Any])
+        let digest = try #require(show["imageDigest"] as? String)
+        let manifest = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: b.root + "/image/blobs/sha256/" + digest.dropFirst(7)))) as? [String: Any])
+        #expect((manifest["layers"] as? [[String: Any]])?.count == 2)
+        if installed("umoci") {
+            let imageTag = "1-" + digest.dropFirst(7).prefix(12)
+            let unpacked = tool(["umoci", "unpack", "--rootless", "--image", b.root + "/image:" + imageTag, b.root + "/bundle"])
+            #expect(unpacked.status == 0, "\(unpacked.out)")
+            #expect(b.read("bundle/rootfs/model/base.txt") == "from the base\n")
+            #expect(b.read("bundle/rootfs/model/model.txt") == "the model\n")
+            let config = b.read("bundle/config.json") ?? ""
+            #expect(config.contains("FROM_BASE=1") && config.contains("MODE=serve"), "\(config)")
+        }
+    }
 }

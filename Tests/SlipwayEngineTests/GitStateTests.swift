@@ -84,3 +84,34 @@ func git(_ args: String..., in dir: String) -> String {
         #expect(GitState.read(workspace: Workspace(root: root)) == nil)
     }
 }
+
+@Suite struct TarWriterTests {
+    @Test func longPathsAndModesSurviveAStockTar() throws {
+        let dir = NSTemporaryDirectory() + "slipway-tar-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let long = String(repeating: "very-long-folder-name/", count: 6) + "weights.bin"
+        try "w".write(toFile: dir + "/src.bin", atomically: true, encoding: .utf8)
+        try "#!/bin/sh\n".write(toFile: dir + "/run.sh", atomically: true, encoding: .utf8)
+        let fd = open(dir + "/out.tar", O_CREAT | O_WRONLY | O_TRUNC, 0o644)
+        var tar = TarWriter(fd: fd, mtime: 1_700_000_000)
+        try tar.add(.directory(path: "model"))
+        try tar.add(.file(path: "model/" + long, source: dir + "/src.bin", size: 1, executable: false))
+        try tar.add(.file(path: "model/run.sh", source: dir + "/run.sh", size: 10, executable: true))
+        let (digest, size) = try tar.finish()
+        close(fd)
+        #expect(size % 512 == 0)
+        #expect(try OCILayoutDirectory.hashFile(dir + "/out.tar").digest == digest)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["tar", "-tvf", dir + "/out.tar"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let listing = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        #expect(listing.contains("model/" + long), "\(listing)")
+        #expect(listing.contains("-rwxr-xr-x 0/0") && listing.contains("model/run.sh"))
+        #expect(listing.contains("2023-11-14"))
+    }
+}

@@ -262,6 +262,7 @@ enum RegistryScreen {
         line("commit \(v.gitCommit ?? "—")")
         line("by \(v.createdBy) · \(Widgets.age(v.createdAt, now: snap.now)) ago")
         line("digest \(v.artifactDigest.prefix(24))")
+        if let tag = v.imageTag { line("image \(tag) · .slipway/images/\(v.model)") }
         if !v.description.isEmpty { line(v.description) }
         let envs = snap.environments.map { "\($0) \(live[$0].map { ":\($0)" } ?? "—")" }.joined(separator: "  ")
         if !envs.isEmpty { line("live: " + envs) }
