@@ -167,6 +167,23 @@ public struct AuditQuery: Sendable, Hashable {
     }
 }
 
+/// Approval requests for high-risk promotions, and the signed votes on them.
+public protocol ApprovalStore: Sendable {
+    /// Creates a pending request (audited with its evidence digest) and
+    /// supersedes older pending ones for the same model and environment; returns
+    /// the request and the ids it superseded.
+    func createApprovalRequest(_ new: NewApprovalRequest, actor: String) throws -> (request: ApprovalRequestRecord, superseded: [Int64])
+    func approvalRequest(id: Int64) throws -> ApprovalRequestRecord?
+    /// Newest first; pending only unless `all`.
+    func approvalRequests(all: Bool, limit: Int) throws -> [ApprovalRequestRecord]
+    func approvalVotes(requestID: Int64) throws -> [ApprovalVoteRecord]
+    /// Records a signed vote (its audit event carries the signed payload and
+    /// the signature) and, with `resolving`, ends the request in the same transaction.
+    func recordApprovalVote(_ vote: ApprovalVoteRecord, resolving: ApprovalStatus?) throws -> ApprovalVoteRecord
+    /// Marks pending requests past their expiry `expired` (audited); returns their ids.
+    func expireApprovalRequests(now: Millis) throws -> [Int64]
+}
+
 /// Cheap change detection for live views: the value changes whenever any
 /// process commits a write.
 public protocol ChangeSource: Sendable {
@@ -175,3 +192,4 @@ public protocol ChangeSource: Sendable {
 
 /// Everything a caller needs from the registry.
 public typealias Registry = RunStore & MetricStore & DatasetStore & CacheStore & AuditStore & ChangeSource & ModelStore & ValidationStore
+    & ApprovalStore

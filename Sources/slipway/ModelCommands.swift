@@ -220,14 +220,20 @@ struct Promote: ParsableCommand {
         let (ws, registry) = try global.open()
         let loaded = try ws.loadSpec()
         guard let version = ref.version else { throw Failure(status: .usage, message: "name the version: \(ref.model):VERSION") }
-        let promotion = PromotionService(registry: registry, spec: loaded.spec, workspace: ws)
+        let service = ApprovalService(workspace: ws, registry: registry, spec: loaded.spec)
         let request = PromotionService.Request(model: ref.model, version: version, environment: to,
                                                actor: Provenance.currentUser(), reason: reason ?? "promoted")
-        switch try promotion.promote(request) {
+        switch try service.requestPromotion(request) {
         case .alreadyLive:
-            Output.say("\(Output.safe(ref.model)):\(version) is already live in \(Output.safe(to))")
-        case .promoted(let event):
-            Output.say("\(Output.safe(ref.model)):\(version) → \(Output.safe(to))" + (event.previousVersion.map { " (was :\($0))" } ?? " (first version there)"))
+            Output.say("\(ref.model):\(version) is already live in \(to)")
+        case .promoted(let event, let reasons):
+            Output.say("\(ref.model):\(version) → \(to)" + (event.previousVersion.map { " (was :\($0))" } ?? " (first version there)")
+                       + (loaded.spec.rules.highRiskWhen.isEmpty ? "" : " · low risk: " + reasons.joined(separator: "; ")))
+        case .queued(let r, let superseded):
+            Output.say("\(ref.model):\(version) → \(to) is high risk: waiting for \(r.requiredApprovals) approval\(r.requiredApprovals == 1 ? "" : "s") (request \(r.id))")
+            for reason in r.reasonList { Output.say("  · \(reason)") }
+            if !superseded.isEmpty { Output.say("  supersedes request \(superseded.map(String.init).joined(separator: ", "))") }
+            Output.say("  an approver runs: slipway approve \(r.id) --comment \"…\"")
         }
     }
 }

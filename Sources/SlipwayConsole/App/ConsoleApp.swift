@@ -162,11 +162,13 @@ public final class ConsoleApp: @unchecked Sendable {
                 let spec = try workspace.loadSpec().spec
                 let request = PromotionService.Request(model: model, version: version, environment: env,
                                                        actor: Provenance.currentUser(), reason: "promoted from the console")
-                switch try PromotionService(registry: loader.registry, spec: spec, workspace: workspace).promote(request) {
+                switch try ApprovalService(workspace: workspace, registry: loader.registry, spec: spec).requestPromotion(request) {
                 case .alreadyLive:
                     post(.notice("\(model):\(version) is already live in \(env)", isError: false))
-                case .promoted(let e):
+                case .promoted(let e, _):
                     post(.notice("\(model):\(version) → \(env)" + (e.previousVersion.map { " (was :\($0))" } ?? ""), isError: false))
+                case .queued(let r, _):
+                    post(.notice("\(model):\(version) → \(env) is high risk: waiting for approval (request \(r.id))", isError: false))
                 }
             } catch {
                 post(.notice("promotion refused: \(error)", isError: true))

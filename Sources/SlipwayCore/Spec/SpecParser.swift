@@ -87,7 +87,10 @@ public struct SpecParser {
             }
         }
         if let policy = value(top, "policy") {
-            if mapping(policy, "policy") != nil { spec.policy = specValue(policy) }
+            if let m = mapping(policy, "policy") {
+                spec.policy = specValue(policy)
+                spec.rules = self.policy(m)
+            }
         }
         if let monitors = value(top, "monitors"), let map = mapping(monitors, "monitors") {
             for (key, node) in map {
@@ -359,6 +362,88 @@ public struct SpecParser {
                 issues.append(issue(k, p, "unknown key" + didYouMean(key, allowed)))
             }
         }
+    }
+
+    static let policyKeys = ["high_risk_when", "low_risk_when", "approvers", "required_approvals", "expires", "environments"]
+    static let ruleKinds = ["params_changed", "tag", "metric_drop", "env", "data_changed", "always"]
+
+    private mutating func policy(_ m: Node.Mapping) -> PolicySpec {
+        var p = PolicySpec()
+        checkKeys(m, allowed: Self.policyKeys, path: "policy")
+        p.highRiskWhen = rules(m, "high_risk_when")
+        p.lowRiskWhen = rules(m, "low_risk_when")
+        if let n = value(m, "required_approvals") {
+            if let v = n.int, v >= 1 { p.requiredApprovals = v } else { issues.append(issue(n, "policy.required_approvals", "must be a whole number ≥ 1")) }
+        }
+        if let e = value(m, "expires"), let text = string(e, "policy.expires") {
+            if let s = Durations.seconds(from: text), s > 0 { p.expiresSeconds = s } else { issues.append(issue(e, "policy.expires", "'\(text)' is not a duration (7d, 36h)")) }
+        }
+        if let a = value(m, "approvers"), let seq = sequence(a, "policy.approvers") {
+            for (i, item) in seq.enumerated() {
+                let path = "policy.approvers[\(i)]"
+                guard let am = mapping(item, path) else { continue }
+                checkKeys(am, allowed: ["name", "user", "key"], path: path)
+                guard let nameNode = value(am, "name"), let name = string(nameNode, path + ".name") else {
+                    issues.append(issue(item, path + ".name", "is missing: each approver has a name"))
+                    continue
+                }
+                let users = strings(am, "user", path).map(\.value)
+                guard let keyNode = value(am, "key"), let keyText = string(keyNode, path + ".key") else {
+                    issues.append(issue(item, path + ".key", "is missing: the approver's SSH public key (ssh-ed25519 AAAA…)"))
+                    continue
+                }
+                do {
+                    let key = try SSHSig.PublicKey(line: keyText)
+                    if p.approvers.contains(where: { $0.key.raw == key.raw }) {
+                        issues.append(issue(keyNode, path + ".key", "this key already belongs to another approver"))
+                    }
+                    p.approvers.append(PolicySpec.Approver(name: name, users: users, key: key))
+                } catch {
+                    issues.append(issue(keyNode, path + ".key", error.message))
+                }
+            }
+        }
+        if let e = value(m, "environments"), let em = mapping(e, "policy.environments") {
+            for (k, v) in em {
+                guard let env = k.string, let vm = mapping(v, "policy.environments.\(env)") else { continue }
+                checkKeys(vm, allowed: ["required_approvals", "expires"], path: "policy.environments.\(env)")
+                var o = PolicySpec.Override()
+                if let n = value(vm, "required_approvals")?.int, n >= 1 { o.requiredApprovals = n }
+                if let t = value(vm, "expires").flatMap({ string($0, "policy.environments.\(env).expires") }) { o.expiresSeconds = Durations.seconds(from: t) }
+                p.environments[env] = o
+            }
+        }
+        return p
+    }
+
+    private mutating func rules(_ m: Node.Mapping, _ key: String) -> [PolicySpec.Rule] {
+        guard let node = value(m, key), let seq = sequence(node, "policy.\(key)") else { return [] }
+        var out: [PolicySpec.Rule] = []
+        for (i, item) in seq.enumerated() {
+            let path = "policy.\(key)[\(i)]"
+            if case .scalar(let s) = item, s.string == "always" { out.append(.always); continue }
+            guard let rm = mapping(item, path) else { continue }
+            checkKeys(rm, allowed: Self.ruleKinds, path: path)
+            for (k, v) in rm {
+                switch k.string {
+                case "params_changed": out.append(.paramsChanged(strings(rm, "params_changed", path).map(\.value)))
+                case "data_changed": out.append(.dataChanged(strings(rm, "data_changed", path).map(\.value)))
+                case "tag": if let t = string(v, path + ".tag") { out.append(.tag(t)) }
+                case "env": if let e = string(v, path + ".env") { out.append(.env(e)) }
+                case "always": out.append(.always)
+                case "metric_drop":
+                    guard let dm = mapping(v, path + ".metric_drop") else { continue }
+                    guard let metric = value(dm, "metric").flatMap({ string($0, path + ".metric_drop.metric") }),
+                          let more = value(dm, "more_than")?.float else {
+                        issues.append(issue(v, path + ".metric_drop", "needs `metric:` and a number `more_than:`"))
+                        continue
+                    }
+                    out.append(.metricDrop(metric: metric, moreThan: more))
+                default: continue
+                }
+            }
+        }
+        return out
     }
 
     /// The name a mapping key gives (a pipeline, stage, environment, monitor),

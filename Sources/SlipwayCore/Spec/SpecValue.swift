@@ -53,11 +53,33 @@ public enum SpecValue: Sendable, Hashable, Codable, CustomStringConvertible {
         case .null: return "null"
         case .bool(let b): return b ? "true" : "false"
         case .number: return stringValue ?? "0"
-        case .string(let s): return "\"" + s.replacingAll("\\", with: "\\\\").replacingAll("\"", with: "\\\"") + "\""
+        case .string(let s): return Self.quoted(s)
         case .list(let l): return "[" + l.map(\.canonical).joined(separator: ",") + "]"
         case .map(let m):
-            return "{" + m.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\($0.value.canonical)" }.joined(separator: ",") + "}"
+            return "{" + m.sorted { $0.key < $1.key }.map { Self.quoted($0.key) + ":" + $0.value.canonical }.joined(separator: ",") + "}"
         }
+    }
+
+    /// A JSON string literal: quotes, backslashes and control characters escaped.
+    static func quoted(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 {
+                    let hex = String(u.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        return out + "\""
     }
 
     public var description: String {

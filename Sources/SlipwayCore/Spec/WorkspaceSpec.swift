@@ -19,6 +19,8 @@ public struct WorkspaceSpec: Sendable {
     public var monitors: [SpecValue.MapEntry]
     /// `signing:`: the key packages are signed with, and the keys that count.
     public var signing = SigningSpec()
+    /// `policy:`, parsed: risk rules, approvers, approvals needed.
+    public var rules = PolicySpec()
 
     public init(file: String, project: String, pipelines: [PipelineSpec] = [],
                 environments: [EnvironmentSpec] = [], policy: SpecValue? = nil,

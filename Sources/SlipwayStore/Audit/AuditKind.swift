@@ -12,6 +12,11 @@ public enum AuditKind: String, Sendable, CaseIterable, Codable {
     case modelRegistered = "model.registered"
     case modelEdited = "model.edited"
     case aliasChanged = "alias.changed"
+    case riskClassified = "risk.classified"
+    case approvalRequested = "approval.requested"
+    case approvalVoted = "approval.voted"
+    case approvalResolved = "approval.resolved"
+    case approversChanged = "policy.approvers"
 
     /// The kinds whose payload carries `record_sha256`, the digest of the
     /// registry record the decision stands on (see ``RecordDigest``).

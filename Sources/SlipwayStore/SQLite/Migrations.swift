@@ -215,6 +215,38 @@ enum RegistryMigrations {
         m.registerMigration("v5-images") { db in
             try db.execute(sql: "ALTER TABLE modelVersion ADD COLUMN imageDigest TEXT")
         }
+        m.registerMigration("v6-approvals") { db in
+            try db.execute(sql: """
+                CREATE TABLE approvalRequest (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    model TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    environment TEXT NOT NULL,
+                    packageDigest TEXT,
+                    reasons TEXT NOT NULL,
+                    evidence TEXT NOT NULL,
+                    requester TEXT NOT NULL,
+                    createdAt INTEGER NOT NULL,
+                    expiresAt INTEGER NOT NULL,
+                    requiredApprovals INTEGER NOT NULL,
+                    status TEXT NOT NULL,
+                    resolvedAt INTEGER
+                );
+                CREATE INDEX approvalRequest_status ON approvalRequest(status, id);
+                CREATE TABLE approvalVote (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    requestID INTEGER NOT NULL REFERENCES approvalRequest(id),
+                    approver TEXT NOT NULL,
+                    keyFingerprint TEXT NOT NULL,
+                    decision TEXT NOT NULL,
+                    comment TEXT NOT NULL,
+                    at INTEGER NOT NULL,
+                    payload TEXT NOT NULL,
+                    signature TEXT NOT NULL,
+                    UNIQUE(requestID, keyFingerprint)
+                );
+                """)
+        }
         return m
     }
 

@@ -62,6 +62,14 @@ extension GateResultRecord: FetchableRecord, PersistableRecord {
     public static var databaseTableName: String { "gateResult" }
 }
 
+extension ApprovalRequestRecord: FetchableRecord, PersistableRecord {
+    public static var databaseTableName: String { "approvalRequest" }
+}
+
+extension ApprovalVoteRecord: FetchableRecord, PersistableRecord {
+    public static var databaseTableName: String { "approvalVote" }
+}
+
 extension ValidationRecord: FetchableRecord, PersistableRecord {
     public static var databaseTableName: String { "validationReport" }
 }

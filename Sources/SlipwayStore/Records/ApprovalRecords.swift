@@ -1,0 +1,79 @@
+import Foundation
+import SlipwayCore
+
+public enum ApprovalStatus: String, Codable, Sendable, CaseIterable {
+    case pending, approved, rejected, expired, superseded
+}
+
+public struct NewApprovalRequest: Sendable {
+    public var model: String
+    public var version: Int
+    public var environment: String
+    public var packageDigest: String?
+    public var reasons: [String]
+    /// The evidence snapshot, as JSON.
+    public var evidence: String
+    public var requester: String
+    public var expiresAt: Millis
+    public var requiredApprovals: Int
+
+    public init(model: String, version: Int, environment: String, packageDigest: String?, reasons: [String], evidence: String,
+                requester: String, expiresAt: Millis, requiredApprovals: Int) {
+        self.model = model
+        self.version = version
+        self.environment = environment
+        self.packageDigest = packageDigest
+        self.reasons = reasons
+        self.evidence = evidence
+        self.requester = requester
+        self.expiresAt = expiresAt
+        self.requiredApprovals = requiredApprovals
+    }
+}
+
+public struct ApprovalRequestRecord: Codable, Sendable, Hashable {
+    public var id: Int64
+    public var model: String
+    public var version: Int
+    public var environment: String
+    public var packageDigest: String?
+    /// The risk reasons, as a JSON array.
+    public var reasons: String
+    public var evidence: String
+    public var requester: String
+    public var createdAt: Millis
+    public var expiresAt: Millis
+    public var requiredApprovals: Int
+    public var status: ApprovalStatus
+    public var resolvedAt: Millis?
+
+    public var reasonList: [String] { (try? JSONDecoder().decode([String].self, from: Data(reasons.utf8))) ?? [] }
+}
+
+public struct ApprovalVoteRecord: Codable, Sendable, Hashable {
+    public enum Decision: String, Codable, Sendable { case approve, reject }
+    public var id: Int64
+    public var requestID: Int64
+    public var approver: String
+    public var keyFingerprint: String
+    public var decision: Decision
+    public var comment: String
+    public var at: Millis
+    /// The exact text that was signed.
+    public var payload: String
+    /// The armored SSHSIG signature over `payload` (namespace `slipway-approval`).
+    public var signature: String
+
+    public init(id: Int64 = 0, requestID: Int64, approver: String, keyFingerprint: String, decision: Decision, comment: String,
+                at: Millis, payload: String, signature: String) {
+        self.id = id
+        self.requestID = requestID
+        self.approver = approver
+        self.keyFingerprint = keyFingerprint
+        self.decision = decision
+        self.comment = comment
+        self.at = at
+        self.payload = payload
+        self.signature = signature
+    }
+}

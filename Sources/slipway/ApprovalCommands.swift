@@ -1,0 +1,96 @@
+import ArgumentParser
+import Foundation
+import SlipwayEngine
+
+/// The key an approver signs with: --key, else $SLIPWAY_KEY, else ~/.ssh/id_ed25519, else ~/.config/slipway/key.
+func approverKey(_ explicit: String?) -> String {
+    if let explicit { return explicit.hasPrefix("/") ? explicit : FileManager.default.currentDirectoryPath + "/" + explicit }
+    let env = ProcessInfo.processInfo.environment
+    if let k = env["SLIPWAY_KEY"], !k.isEmpty { return k }
+    let home = env["HOME"] ?? NSHomeDirectory()
+    for candidate in [home + "/.ssh/id_ed25519", home + "/.config/slipway/key"] where FileManager.default.fileExists(atPath: candidate) {
+        return candidate
+    }
+    return home + "/.ssh/id_ed25519"
+}
+
+struct Approvals: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The approvals queue: high-risk promotions waiting for sign-off.")
+    @OptionGroup var global: GlobalOptions
+    @Flag(help: "Every request, not only pending ones.") var all = false
+    @Flag(help: "Print as JSON.") var json = false
+
+    struct RequestJSON: Encodable {
+        var id: Int64; var status: String; var model: String; var version: Int; var environment: String
+        var reasons: [String]; var requester: String; var createdAt: String?; var expiresAt: String?
+        var votes: Int; var required: Int; var package: String?
+        var decisions: [[String: String]]
+    }
+
+    func run() throws {
+        let (_, registry) = try global.open()
+        _ = try registry.expireApprovalRequests(now: Clock.nowMillis())
+        let requests = try registry.approvalRequests(all: all, limit: 500)
+        var rows: [RequestJSON] = []
+        for r in requests {
+            let votes = try registry.approvalVotes(requestID: r.id)
+            rows.append(RequestJSON(id: r.id, status: r.status.rawValue, model: r.model, version: r.version, environment: r.environment,
+                                    reasons: r.reasonList, requester: r.requester, createdAt: Output.iso(r.createdAt),
+                                    expiresAt: Output.iso(r.expiresAt), votes: votes.filter { $0.decision == .approve }.count,
+                                    required: r.requiredApprovals, package: r.packageDigest,
+                                    decisions: votes.map { ["approver": $0.approver, "decision": $0.decision.rawValue, "comment": $0.comment,
+                                                            "at": Output.iso($0.at) ?? "", "key": $0.keyFingerprint] }))
+        }
+        if json { try Output.json(rows); return }
+        if rows.isEmpty { Output.say(all ? "No approval requests yet." : "No approvals pending."); return }
+        Output.say(Output.table(["id", "status", "version", "env", "risk", "requester", "age", "votes"], rows.map { r in
+            [String(r.id), r.status, "\(r.model):\(r.version)", r.environment, r.reasons.joined(separator: "; "), r.requester,
+             Output.age(requests.first { $0.id == r.id }!.createdAt), "\(r.votes) of \(r.required)"]
+        }))
+        for r in rows where !r.decisions.isEmpty {
+            for d in r.decisions { Output.say("  #\(r.id) \(d["decision"]!) by \(d["approver"]!) at \(d["at"]!): \(d["comment"]!)") }
+        }
+    }
+}
+
+struct Approve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Sign off a pending high-risk promotion with your SSH key.",
+        discussion: "Exit 3 when refused: not an approver's key, self-approval, a second vote, an expired or superseded request, a changed package.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The request id (see `slipway approvals`).") var id: Int64
+    @Option(help: "Your private key (default: $SLIPWAY_KEY, ~/.ssh/id_ed25519, ~/.config/slipway/key).") var key: String?
+    @Option(help: "Why (signed with the decision).") var comment: String = ""
+
+    func run() throws {
+        let (ws, registry) = try global.open()
+        let service = ApprovalService(workspace: ws, registry: registry, spec: try ws.loadSpec().spec)
+        switch try service.vote(requestID: id, decision: .approve, keyPath: approverKey(key), comment: comment) {
+        case .recorded(let v, let n, let of):
+            Output.say("approved by \(v.approver) (\(n) of \(of)); request \(id) waits for \(of - n) more")
+        case .approved(let v, let outcome):
+            if case .promoted(let e) = outcome {
+                Output.say("approved by \(v.approver): \(e.model):\(e.version ?? 0) → \(e.environment)" + (e.previousVersion.map { " (was :\($0))" } ?? ""))
+            } else {
+                Output.say("approved by \(v.approver); the version was already live")
+            }
+        case .rejected: break
+        }
+    }
+}
+
+struct Reject: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Reject a pending high-risk promotion, signed with your SSH key.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "The request id.") var id: Int64
+    @Option(help: "Your private key (default: $SLIPWAY_KEY, ~/.ssh/id_ed25519, ~/.config/slipway/key).") var key: String?
+    @Option(help: "Why (required; signed with the decision).") var comment: String
+
+    func run() throws {
+        let (ws, registry) = try global.open()
+        let service = ApprovalService(workspace: ws, registry: registry, spec: try ws.loadSpec().spec)
+        if case .rejected(let v) = try service.vote(requestID: id, decision: .reject, keyPath: approverKey(key), comment: comment) {
+            Output.say("request \(id) rejected by \(v.approver)")
+        }
+    }
+}

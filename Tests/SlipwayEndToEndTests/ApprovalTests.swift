@@ -1,0 +1,163 @@
+import Foundation
+import Testing
+
+@Suite(.serialized) struct ApprovalTests {
+    /// A workspace with two approvers (Dana, Sam) and a policy: an architecture
+    /// change is high risk, a threshold-only change low risk.
+    func workspace(required: Int = 1, expires: String = "7d") throws -> Sandbox {
+        let s = Sandbox()
+        try FileManager.default.createDirectory(atPath: s.root + "/keys", withIntermediateDirectories: true)
+        for who in ["dana", "sam", "ana"] {
+            tool(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "\(who)@example.org", "-f", s.root + "/keys/\(who)"])
+        }
+        func pub(_ who: String) -> String { s.read("keys/\(who).pub")!.trimmingCharacters(in: .whitespacesAndNewlines) }
+        s.write("slipway.yaml", """
+        project: approvals
+        pipelines:
+          main:
+            model: clf
+            stages:
+              train:
+                cmd: |
+                  cat params.yaml > model.txt && printf '{"accuracy":0.9}' > eval.json
+                deps: [params.yaml]
+                params: [model.arch, serving.threshold]
+                outs: [model.txt]
+                metrics: [eval.json]
+        environments:
+          staging: {}
+          production: {}
+        policy:
+          high_risk_when: [{params_changed: [model.arch]}, {tag: base-model-upgrade}, {env: production}]
+          low_risk_when: [{params_changed: [serving.threshold]}]
+          approvers:
+            - {name: Dana Ruiz, user: dana, key: "\(pub("dana"))"}
+            - {name: Sam Lee, user: [sam, sam@example.org], key: "\(pub("sam"))"}
+          required_approvals: \(required)
+          expires: \(expires)
+        """)
+        s.write("params.yaml", "model:\n  arch: gbm\nserving:\n  threshold: 0.5\n")
+        return s
+    }
+
+    func run(_ s: Sandbox, as user: String = "ana") {
+        let r = s.run(["run"], environment: ["SLIPWAY_USER": user])
+        #expect(r.status == 0, "\(r.stderr)")
+    }
+
+    func promote(_ s: Sandbox, _ ref: String, to env: String = "production", as user: String = "ana") -> Sandbox.Result {
+        s.run(["promote", ref, "--to", env], environment: ["SLIPWAY_USER": user])
+    }
+
+    func approve(_ s: Sandbox, _ id: Int, key: String, comment: String = "looks right", as user: String = "dana") -> Sandbox.Result {
+        s.run(["approve", String(id), "--key", s.root + "/keys/\(key)", "--comment", comment], environment: ["SLIPWAY_USER": user])
+    }
+
+    @Test func highRiskWaitsForASignatureAndLowRiskGoesThrough() throws {
+        let s = try workspace()
+        run(s)
+        // Nothing live yet: every param counts as changed, the architecture among them.
+        let first = promote(s, "clf:1")
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stdout.contains("is high risk: waiting for 1 approval (request 1)"), "\(first.stdout)")
+        #expect(first.stdout.contains("params changed: model.arch (— → gbm)"))
+        #expect(!s.run("status").stdout.contains("production  clf:1"))
+        let pending = try #require(try s.json("approvals", "--json") as? [[String: Any]])
+        #expect(pending.count == 1 && pending[0]["status"] as? String == "pending" && pending[0]["requester"] as? String == "ana")
+
+        // Someone who is not an approver: refused, nothing recorded.
+        let outsider = approve(s, 1, key: "ana", as: "eve")
+        #expect(outsider.status == 3)
+        #expect(outsider.stderr.contains("belongs to no approver"), "\(outsider.stderr)")
+
+        let ok = approve(s, 1, key: "dana")
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(ok.stdout.contains("approved by Dana Ruiz: clf:1 → production"), "\(ok.stdout)")
+        #expect(s.run("status").stdout.contains("production  clf:1"))
+        let history = s.run("models", "history", "clf").stdout
+        #expect(history.contains("approved by Dana Ruiz (request 1)"))
+
+        // A threshold-only change is low risk: promoted at once.
+        s.write("params.yaml", "model:\n  arch: gbm\nserving:\n  threshold: 0.6\n")
+        run(s)
+        let low = promote(s, "clf:2")
+        #expect(low.status == 0)
+        #expect(low.stdout.contains("clf:2 → production (was :1) · low risk: only low-risk params changed: serving.threshold (0.5 → 0.6)"), "\(low.stdout)")
+
+        // An architecture change is high risk again, with the evidence kept.
+        s.write("params.yaml", "model:\n  arch: mlp\nserving:\n  threshold: 0.6\n")
+        run(s)
+        let high = promote(s, "clf:3")
+        #expect(high.stdout.contains("params changed: model.arch (gbm → mlp)"), "\(high.stdout)")
+        #expect(s.run("audit", "verify").status == 0)
+        let kinds = try #require(try s.json("audit", "--json") as? [[String: Any]]).compactMap { $0["kind"] as? String }
+        for k in ["risk.classified", "approval.requested", "approval.voted", "approval.resolved", "policy.approvers"] {
+            #expect(kinds.contains(k), "\(k)")
+        }
+    }
+
+    @Test func twoOfTwoRefusalsRejectionAndSupersede() throws {
+        let s = try workspace(required: 2)
+        run(s, as: "dana")
+        #expect(promote(s, "clf:1", as: "dana").stdout.contains("waiting for 2 approvals (request 1)"))
+        // Dana started the run and asked for the promotion: no self-approval.
+        let own = approve(s, 1, key: "dana")
+        #expect(own.status == 3)
+        #expect(own.stderr.contains("cannot sign off clf:1"), "\(own.stderr)")
+        let first = approve(s, 1, key: "sam", as: "sam")
+        #expect(first.status == 0)
+        #expect(first.stdout.contains("(1 of 2)"), "\(first.stdout)")
+        let again = approve(s, 1, key: "sam", as: "sam")
+        #expect(again.status == 3)
+        #expect(again.stderr.contains("already voted"), "\(again.stderr)")
+        #expect(!s.run("status").stdout.contains("production  clf:1"))
+
+        // A newer candidate supersedes the pending request.
+        s.write("params.yaml", "model:\n  arch: mlp\nserving:\n  threshold: 0.5\n")
+        run(s)
+        let newer = promote(s, "clf:2")
+        #expect(newer.stdout.contains("supersedes request 1"), "\(newer.stdout)")
+        let late = approve(s, 1, key: "sam", as: "sam")
+        #expect(late.status == 3 && late.stderr.contains("is superseded"), "\(late.stderr)")
+
+        // A rejection needs a comment, and ends the request.
+        let noComment = s.run(["reject", "2", "--key", s.root + "/keys/sam", "--comment", " "])
+        #expect(noComment.status == 2)
+        let rejected = s.run(["reject", "2", "--key", s.root + "/keys/sam", "--comment", "accuracy regressed on winter data"])
+        #expect(rejected.status == 0, "\(rejected.stderr)")
+        let all = try #require(try s.json("approvals", "--all", "--json") as? [[String: Any]])
+        #expect(Set(all.compactMap { $0["status"] as? String }) == ["superseded", "rejected"])
+        #expect(s.run("audit", "verify").status == 0)
+    }
+
+    @Test func requestsExpire() throws {
+        let s = try workspace(expires: "1s")
+        run(s)
+        #expect(promote(s, "clf:1").status == 0)
+        usleep(1_300_000)
+        let late = approve(s, 1, key: "dana")
+        #expect(late.status == 3)
+        #expect(late.stderr.contains("is expired"), "\(late.stderr)")
+        let all = try #require(try s.json("approvals", "--all", "--json") as? [[String: Any]])
+        #expect(all.first?["status"] as? String == "expired")
+    }
+
+    @Test func anAuditorChecksAnApprovalWithSshKeygenAlone() throws {
+        let s = try workspace()
+        run(s)
+        #expect(promote(s, "clf:1").status == 0)
+        #expect(approve(s, 1, key: "dana", comment: "reviewed the eval deltas").status == 0)
+        let votes = try #require(try s.json("audit", "--kind", "approval.voted", "--json") as? [[String: Any]])
+        let payload = try #require(try JSONSerialization.jsonObject(with: Data((votes[0]["payload"] as! String).utf8)) as? [String: String])
+        let signed = try #require(payload["signed_payload"])
+        #expect(signed.contains("\"decision\":\"approve\"") && signed.contains("\"comment\":\"reviewed the eval deltas\""))
+        s.write("vote.sig", try #require(payload["signature"]))
+        s.write("allowed", "dana@example.org " + s.read("keys/dana.pub")!.split(separator: " ").prefix(2).joined(separator: " ") + "\n")
+        let ok = tool(["ssh-keygen", "-Y", "verify", "-f", s.root + "/allowed", "-I", "dana@example.org", "-n", "slipway-approval",
+                       "-s", s.root + "/vote.sig"], stdin: signed)
+        #expect(ok.status == 0, "\(ok.out)")
+        let forged = tool(["ssh-keygen", "-Y", "verify", "-f", s.root + "/allowed", "-I", "dana@example.org", "-n", "slipway-approval",
+                           "-s", s.root + "/vote.sig"], stdin: signed.replacingOccurrences(of: "approve", with: "reject"))
+        #expect(forged.status != 0)
+    }
+}
