@@ -160,4 +160,27 @@ import Testing
                            "-s", s.root + "/vote.sig"], stdin: signed.replacingOccurrences(of: "approve", with: "reject"))
         #expect(forged.status != 0)
     }
+
+    @Test func aForgedApprovalIsCaughtByAuditVerify() throws {
+        let s = try workspace()
+        run(s)
+        #expect(promote(s, "clf:1").status == 0)
+        #expect(approve(s, 1, key: "dana").status == 0)
+        #expect(s.run("audit", "verify").status == 0)
+
+        // Production pointed at another version by editing the registry.
+        let t = try workspace()
+        run(t)
+        s.write("params.yaml", "model:\n  arch: mlp\nserving:\n  threshold: 0.5\n")
+        tamper(t, "INSERT INTO aliasEvent (model, environment, version, previousVersion, at, actor, reason) VALUES ('clf', 'production', 1, NULL, 0, 'Dana Ruiz', 'approved');")
+        let forged = t.run("audit", "verify")
+        #expect(forged.status == 3)
+        #expect(forged.stderr.contains("without the audit event"), "\(forged.stderr)")
+
+        // A vote whose comment was changed after it was signed.
+        tamper(s, "UPDATE approvalVote SET comment = 'approved without review';")
+        let edited = s.run("audit", "verify")
+        #expect(edited.status == 3)
+        #expect(edited.stderr.contains("vote/1 was altered"), "\(edited.stderr)")
+    }
 }

@@ -20,7 +20,7 @@ public struct AuditVerifier: Sendable {
 
     public struct Problem: Sendable, Hashable, Codable, CustomStringConvertible {
         public enum Kind: String, Sendable, Hashable, Codable {
-            case altered, removed, reordered, headMissing, recordAltered, recordRemoved
+            case altered, removed, reordered, headMissing, recordAltered, recordRemoved, recordUnaudited, signatureInvalid
         }
         public var kind: Kind
         /// The first event concerned.
@@ -56,12 +56,23 @@ public struct AuditVerifier: Sendable {
         var problem: Problem?
         var count: Int64 = 0
         var expectations: [(record: String, digest: String, seq: Int64)] = []
+        var approvers: [[UInt8]: String] = [:]
+        var legacyAliases: Int64 = 0
         try registry.forEachAuditEvent(after: 0) { e in
             count += 1
             if let p = Self.chainProblem(e, previous: previous) { problem = p; return false }
+            // Approval signatures, against the approvers in force when they were made.
+            if e.kind == AuditKind.approversChanged.rawValue {
+                approvers = Self.approvers(in: e.payload)
+            } else if e.kind == AuditKind.approvalVoted.rawValue, let p = Self.signatureProblem(e, approvers: approvers) {
+                problem = p
+                return false
+            }
             if AuditKind(rawValue: e.kind)?.describesRecord == true,
                let key = Self.field("record", in: e.payload), let digest = Self.field("record_sha256", in: e.payload) {
                 expectations.append((key, digest, e.seq))
+            } else if e.kind == AuditKind.aliasChanged.rawValue {
+                legacyAliases += 1
             }
             previous = (e.seq, e.hash)
             return true
@@ -69,7 +80,7 @@ public struct AuditVerifier: Sendable {
         let head = previous ?? (0, AuditChain.genesis)
         if problem == nil { problem = try headProblem(lastSeq: head.seq) }
         var checkedRecords = 0
-        if problem == nil, !expectations.isEmpty {
+        if problem == nil {
             let current = try registry.auditedRecordDigests()
             for x in expectations {
                 checkedRecords += 1
@@ -82,6 +93,19 @@ public struct AuditVerifier: Sendable {
                     problem = Problem(kind: .recordAltered, seq: x.seq,
                                       message: "\(x.record) was altered after event \(x.seq) recorded it (its digest no longer matches)")
                     break
+                }
+            }
+            // Promotions and votes exist only with their event: one without is forged.
+            // (Alias changes recorded before events carried their record's digest
+            // are the first rows of the table, one per such event, and are not judged.)
+            if problem == nil {
+                let described = Set(expectations.map(\.record))
+                func id(_ key: String) -> Int64 { Int64(key.split(separator: "/").last ?? "") ?? 0 }
+                if let forged = current.keys.filter({ key in
+                    !described.contains(key) && (key.hasPrefix("vote/") || (key.hasPrefix("alias/") && id(key) > legacyAliases))
+                }).sorted().first {
+                    problem = Problem(kind: .recordUnaudited, seq: head.seq,
+                                      message: "\(forged) is in the registry without the audit event that records it (added behind Slipway's back)")
                 }
             }
         }
@@ -174,6 +198,38 @@ public struct AuditVerifier: Sendable {
             }
         }
         return nil
+    }
+
+    /// The approvers an `policy.approvers` event lists (key → name).
+    static func approvers(in payload: String) -> [[UInt8]: String] {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: String],
+              let text = object["approvers"] else { return [:] }
+        var result: [[UInt8]: String] = [:]
+        for line in text.split(separator: "\n") {
+            guard let eq = line.firstIndex(of: "="), let key = try? SSHSig.PublicKey(line: String(line[line.index(after: eq)...])) else { continue }
+            result[key.raw] = String(line[..<eq])
+        }
+        return result
+    }
+
+    static func signatureProblem(_ e: AuditEvent, approvers: [[UInt8]: String]) -> Problem? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(e.payload.utf8)) as? [String: String],
+              let signed = object["signed_payload"], let armored = object["signature"] else {
+            return Problem(kind: .signatureInvalid, seq: e.seq, message: "event \(e.seq) records a vote without its signed payload and signature")
+        }
+        do {
+            let sig = try SSHSig.verify(armored: armored, message: Array(signed.utf8), namespace: ApprovalService.namespace)
+            guard let name = approvers[sig.publicKey.raw] else {
+                return Problem(kind: .signatureInvalid, seq: e.seq,
+                               message: "event \(e.seq): the vote was signed by \(sig.publicKey.fingerprint), no approver at that time")
+            }
+            if name != e.actor {
+                return Problem(kind: .signatureInvalid, seq: e.seq, message: "event \(e.seq): the vote is credited to \(e.actor) but signed by \(name)")
+            }
+            return nil
+        } catch {
+            return Problem(kind: .signatureInvalid, seq: e.seq, message: "event \(e.seq): the approval signature does not verify (\(error))")
+        }
     }
 
     /// A string field of a canonical flat JSON payload.

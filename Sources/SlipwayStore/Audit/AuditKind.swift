@@ -22,7 +22,7 @@ public enum AuditKind: String, Sendable, CaseIterable, Codable {
     /// registry record the decision stands on (see ``RecordDigest``).
     public var describesRecord: Bool {
         switch self {
-        case .gateDecided, .modelRegistered, .aliasChanged, .dataValidated: return true
+        case .gateDecided, .modelRegistered, .aliasChanged, .dataValidated, .approvalVoted: return true
         default: return false
         }
     }

@@ -49,6 +49,13 @@ public enum RecordDigest {
         return digest("model-version", fields)
     }
 
+    public static func key(vote id: Int64) -> String { "vote/\(id)" }
+
+    public static func of(_ v: ApprovalVoteRecord) -> String {
+        digest("vote", [String(v.id), String(v.requestID), v.approver, v.keyFingerprint, v.decision.rawValue, v.comment,
+                        String(v.at), v.payload, v.signature])
+    }
+
     public static func of(_ v: ValidationRecord) -> String {
         digest("validation", [v.runID.map(String.init), v.stageRunID.map(String.init), v.dataset, v.passed ? "1" : "0",
                               v.report, String(v.createdAt)])

@@ -69,7 +69,9 @@ extension SQLiteRegistry: ApprovalStore {
             _ = try appendAudit(db, AuditDraft(actor: vote.approver, kind: .approvalVoted, subject: "approval/\(vote.requestID)",
                                                payload: AuditChain.payload(["decision": vote.decision.rawValue, "comment": vote.comment,
                                                                             "key": vote.keyFingerprint, "signed_payload": vote.payload,
-                                                                            "signature": vote.signature])), at: vote.at)
+                                                                            "signature": vote.signature,
+                                                                            "record": RecordDigest.key(vote: v.id),
+                                                                            "record_sha256": RecordDigest.of(v)])), at: vote.at)
             if let resolving {
                 try db.execute(sql: "UPDATE approvalRequest SET status = ?, resolvedAt = ? WHERE id = ?",
                                arguments: [resolving.rawValue, vote.at, vote.requestID])

@@ -549,6 +549,10 @@ extension SQLiteRegistry: AuditStore, ChangeSource {
             while let a = try aliases.next() { digests[RecordDigest.key(alias: a.id)] = RecordDigest.of(a) }
             let versions = try ModelVersionRecord.fetchCursor(db, sql: "SELECT * FROM modelVersion")
             while let v = try versions.next() { digests[RecordDigest.key(modelVersion: v.id)] = RecordDigest.of(v) }
+            if try db.tableExists("approvalVote") {
+                let votes = try ApprovalVoteRecord.fetchCursor(db, sql: "SELECT * FROM approvalVote")
+                while let v = try votes.next() { digests[RecordDigest.key(vote: v.id)] = RecordDigest.of(v) }
+            }
             let reports = try Row.fetchCursor(db, sql: "SELECT * FROM validationReport")
             while let r = try reports.next() {
                 digests[RecordDigest.key(validation: r["id"])] = RecordDigest.of(try ValidationRecord(row: r))
