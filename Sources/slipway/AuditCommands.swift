@@ -5,7 +5,7 @@ import SlipwayEngine
 struct Audit: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The audit trail: every run, stage result, gate decision, registration and promotion.",
-        subcommands: [List.self, Verify.self],
+        subcommands: [List.self, Verify.self, Export.self],
         defaultSubcommand: List.self)
 
     struct EventJSON: Encodable {
@@ -17,6 +17,9 @@ struct Audit: ParsableCommand {
         var payload: String
         var prevHash: String
         var hash: String
+        /// For a signed event: the exact text signed, and the armored SSHSIG signature.
+        var signedPayload: String?
+        var signature: String?
 
         init(_ e: AuditEvent) {
             seq = e.seq; time = Output.iso(e.timestamp); actor = e.actor; kind = e.kind; subject = e.subject
@@ -67,6 +70,40 @@ struct Audit: ParsableCommand {
                  Output.safe(e.payload)]
             }
             Output.say(Output.table(["seq", "time", "actor", "kind", "subject", "details"], rows))
+        }
+    }
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write every audit event, one JSON object a line (for an auditor or a SIEM).",
+            discussion: """
+            A signed event (an approval vote) carries the exact signed text (signed_payload) beside its armored \
+            SSHSIG signature, so it can be checked with `ssh-keygen -Y verify -n slipway-approval` alone (docs/audit.md).
+            """)
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "The format: jsonl.") var format: String = "jsonl"
+
+        func validate() throws {
+            if format != "jsonl" { throw ValidationError("--format: only jsonl is supported") }
+        }
+
+        func run() throws {
+            let (_, registry) = try global.open()
+            let e = JSONEncoder()
+            e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            var buffer = Data()
+            try registry.forEachAuditEvent(after: 0) { event in
+                var line = EventJSON(event)
+                if let object = try? JSONSerialization.jsonObject(with: Data(event.payload.utf8)) as? [String: String] {
+                    line.signedPayload = object["signed_payload"]
+                    line.signature = object["signature"]
+                }
+                buffer.append(try e.encode(line))
+                buffer.append(10)
+                if buffer.count > 1 << 20 { FileHandle.standardOutput.write(buffer); buffer.removeAll(keepingCapacity: true) }
+                return true
+            }
+            FileHandle.standardOutput.write(buffer)
         }
     }
 

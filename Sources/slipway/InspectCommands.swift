@@ -55,7 +55,8 @@ struct Status: ParsableCommand {
                                        recent: recent.map { RunJSON($0) },
                                        environments: project?.environments.map(\.name) ?? [],
                                        live: Dictionary(uniqueKeysWithValues: try registry.models().map { ($0.name, $0.environments) }),
-                                       pendingApprovals: 0, driftAlerts: 0,
+                                       pendingApprovals: try registry.approvalRequests(all: false, limit: 1000).filter { $0.expiresAt > Clock.nowMillis() }.count,
+                                       driftAlerts: 0,
                                        auditChain: chain.state, auditProblem: chain.problem))
             return
         }
@@ -93,7 +94,15 @@ struct Status: ParsableCommand {
                 Output.say((i == 0 ? "environments " : "             ") + env + "  " + (live.isEmpty ? "nothing live" : live.joined(separator: ", ")))
             }
         }
-        Output.say("approvals    none pending")
+        let pending = try registry.approvalRequests(all: false, limit: 100).filter { $0.expiresAt > Clock.nowMillis() }
+        if pending.isEmpty {
+            Output.say("approvals    none pending")
+        } else {
+            for (i, r) in pending.enumerated() {
+                Output.say((i == 0 ? "approvals    " : "             ") + "◆ #\(r.id) \(r.model):\(r.version) → \(r.environment)  "
+                           + r.reasonList.joined(separator: "; ") + "  (asked by \(r.requester) \(Output.age(r.createdAt)) ago)")
+            }
+        }
         // The newest validation report with a reference says whether data drifted.
         var drift = "no drift reports"
         for r in try registry.runs(limit: 20, offset: 0) {

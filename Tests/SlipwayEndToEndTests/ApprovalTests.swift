@@ -61,6 +61,7 @@ import Testing
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stdout.contains("is high risk: waiting for 1 approval (request 1)"), "\(first.stdout)")
         #expect(first.stdout.contains("params changed: model.arch (— → gbm)"))
+        #expect(s.run("status").stdout.contains("approvals    ◆ #1 clf:1 → production"))
         #expect(!s.run("status").stdout.contains("production  clf:1"))
         let pending = try #require(try s.json("approvals", "--json") as? [[String: Any]])
         #expect(pending.count == 1 && pending[0]["status"] as? String == "pending" && pending[0]["requester"] as? String == "ana")
@@ -147,8 +148,13 @@ import Testing
         run(s)
         #expect(promote(s, "clf:1").status == 0)
         #expect(approve(s, 1, key: "dana", comment: "reviewed the eval deltas").status == 0)
-        let votes = try #require(try s.json("audit", "--kind", "approval.voted", "--json") as? [[String: Any]])
-        let payload = try #require(try JSONSerialization.jsonObject(with: Data((votes[0]["payload"] as! String).utf8)) as? [String: String])
+        #expect(s.run("status").stdout.contains("approvals    none pending"))
+        let export = s.run("audit", "export", "--format", "jsonl")
+        #expect(export.status == 0)
+        let lines = export.stdout.split(separator: "\n")
+        let vote = try #require(lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .first { $0["kind"] as? String == "approval.voted" })
+        let payload = ["signed_payload": try #require(vote["signedPayload"] as? String), "signature": try #require(vote["signature"] as? String)]
         let signed = try #require(payload["signed_payload"])
         #expect(signed.contains("\"decision\":\"approve\"") && signed.contains("\"comment\":\"reviewed the eval deltas\""))
         s.write("vote.sig", try #require(payload["signature"]))
