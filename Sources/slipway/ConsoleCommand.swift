@@ -14,6 +14,8 @@ struct Console: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Option(help: "Colour theme (default $SLIPWAY_THEME, else dark).") var theme: String?
     @Flag(help: "Draw with ASCII only (automatic when the locale is not UTF-8).") var ascii = false
+    @Option(help: ArgumentHelp("The key approvals are signed with (default: $SLIPWAY_KEY, ~/.ssh/id_ed25519, ~/.config/slipway/key).", valueName: "FILE"))
+    var key: String?
 
     func run() throws {
         guard isatty(0) == 1, isatty(1) == 1 else {
@@ -45,7 +47,7 @@ struct Console: ParsableCommand {
         let app = try ConsoleApp(workspace: ws, registry: registry, device: device, themeName: themeName,
                                  ascii: ascii || !device.utf8, noColor: noColor, keyMap: keyMap,
                                  slipwayPath: CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0]
-                                    : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0])
+                                    : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0], keyPath: approverKey(key))
         app.launchedAt = launchTime
         app.loadNow()
         app.run()

@@ -324,6 +324,54 @@ import Testing
         #expect(!unreported.contains("99%") && !unreported.contains("█"))
     }
 
+    func withRequest() -> ConsoleState {
+        var s = loaded()
+        s.width = 120
+        s.height = 40
+        var snap = s.snapshot
+        let evidence = #"{"candidate":"clf:2","live":"clf:1","reasons":["params changed: model.arch (gbm → mlp)"],"#
+            + #""params":[{"param":"model.arch","live":"gbm","candidate":"mlp"}],"metrics":[{"metric":"accuracy","live":0.9,"candidate":0.91,"delta":0.01}],"#
+            + #""data":[],"commits":["5e0a1f2 switch to an MLP"],"package":"sha256:abc"}"#
+        snap.approvals = [ApprovalRequestRecord(id: 1, model: "clf", version: 2, environment: "production", packageDigest: "sha256:abc",
+                                                reasons: #"["params changed: model.arch (gbm → mlp)"]"#, evidence: evidence, requester: "ana",
+                                                createdAt: 0, expiresAt: 7 * 86_400_000, requiredApprovals: 2, status: .pending, resolvedAt: nil)]
+        snap.approvalVotes = [1: [ApprovalVoteRecord(id: 1, requestID: 1, approver: "Sam Lee", keyFingerprint: "SHA256:x", decision: .approve,
+                                                     comment: "fine by me", at: 0, payload: "{}", signature: "")]]
+        snap.signer = "Dana Ruiz (key SHA256:dana)"
+        snap.now = 3_600_000
+        _ = s.update(.data(snap))
+        return s
+    }
+
+    @Test func approvingFromTheApprovalsTab() {
+        var s = withRequest()
+        _ = s.update(.event(.key(.char("4"))))
+        let tab = styled(ConsoleView.render(s))
+        #expect(tab.contains("Approvals (1 pending)"))
+        #expect(tab.contains("◆ 1 approval"))
+        #expect(tab.contains("param model.arch: gbm → mlp"))
+        #expect(tab.contains("commit 5e0a1f2 switch to an MLP"))
+        #expect(tab.contains("Sam Lee approved"))
+        #expect(s.update(.event(.key(.char("a")))).isEmpty)
+        let dialog = styled(ConsoleView.render(s))
+        #expect(dialog.contains("Approve clf:2 → production?"))
+        #expect(dialog.contains("Signing as: Dana Ruiz (key SHA256:dana)"))
+        #expect(dialog.contains("Approvals: 1 of 2"))
+        for c in "reviewed the arch change" { _ = s.update(.event(.key(.char(c)))) }
+        #expect(s.update(.event(.key(.enter))) == [.vote(requestID: 1, approve: true, comment: "reviewed the arch change")])
+        #expect(s.dialog == nil)
+    }
+
+    @Test func rejectingNeedsAComment() {
+        var s = withRequest()
+        _ = s.update(.event(.key(.char("4"))))
+        _ = s.update(.event(.key(.char("x"))))
+        #expect(s.update(.event(.key(.enter))).isEmpty)
+        #expect(s.dialog != nil && s.notice?.text.contains("needs a comment") == true)
+        for c in "no" { _ = s.update(.event(.key(.char(c)))) }
+        #expect(s.update(.event(.key(.enter))) == [.vote(requestID: 1, approve: false, comment: "no")])
+    }
+
     @Test func chartsLabelTheirAxes() {
         var s = loaded()
         s.width = 100

@@ -189,4 +189,25 @@ import Testing
         #expect(edited.status == 3)
         #expect(edited.stderr.contains("vote/1 was altered"), "\(edited.stderr)")
     }
+
+    @Test(.enabled(if: TmuxSession.available)) func anApproverSignsOffInTheConsoleInFourKeys() throws {
+        let s = try workspace()
+        run(s)
+        #expect(promote(s, "clf:1").stdout.contains("request 1"))
+        let t = TmuxSession(command: "SLIPWAY_USER=dana \(Sandbox.binary) -C \(s.root) console --key \(s.root)/keys/dana")
+        defer { t.kill() }
+        #expect(t.wait(for: "1 approval"), "\(t.screen)")
+        // 4 (the tab), a (approve), the comment, Enter.
+        t.keys("4")
+        #expect(t.wait(for: "Approvals (1 pending)"), "\(t.screen)")
+        t.keys("a")
+        #expect(t.wait(for: "Signing as: Dana Ruiz"), "\(t.screen)")
+        t.type("checked the eval")
+        t.keys("Enter")
+        #expect(t.wait(for: "approved by Dana Ruiz: clf:1 → production"), "\(t.screen)")
+        #expect(s.run("status").stdout.contains("production  clf:1"))
+        let votes = try #require(try s.json("approvals", "--all", "--json") as? [[String: Any]])
+        #expect((votes.first?["decisions"] as? [[String: String]])?.first?["comment"] == "checked the eval")
+        t.keys("q")
+    }
 }

@@ -21,9 +21,9 @@ public final class ConsoleApp: @unchecked Sendable {
     private var stopping = false
 
     public init(workspace: Workspace, registry: any Registry, device: TerminalDevice, themeName: String, ascii: Bool,
-                noColor: Bool, keyMap: KeyMap, slipwayPath: String) throws {
+                noColor: Bool, keyMap: KeyMap, slipwayPath: String, keyPath: String? = nil) throws {
         self.workspace = workspace
-        self.loader = ConsoleLoader(workspace: workspace, registry: registry)
+        self.loader = ConsoleLoader(workspace: workspace, registry: registry, keyPath: keyPath)
         self.device = device
         self.slipwayPath = slipwayPath
         self.noColor = noColor
@@ -173,6 +173,34 @@ public final class ConsoleApp: @unchecked Sendable {
             } catch {
                 post(.notice("promotion refused: \(error)", isError: true))
             }
+        case .vote(let id, let approve, let comment):
+            guard let keyPath = loader.keyPath else {
+                post(.notice("no signing key: start the console with --key FILE", isError: true))
+                return
+            }
+            do {
+                let spec = try workspace.loadSpec().spec
+                let service = ApprovalService(workspace: workspace, registry: loader.registry, spec: spec)
+                // ssh-keygen may ask for a passphrase: give it the terminal, then take it back.
+                let prompts = SSHSigner(keyPath: keyPath).mayPrompt
+                if prompts { device.suspend() }
+                defer { if prompts { device.resume(); renderer.invalidate() } }
+                switch try service.vote(requestID: id, decision: approve ? .approve : .reject, keyPath: keyPath, comment: comment) {
+                case .recorded(let v, let n, let of):
+                    post(.notice("approved by \(v.approver) (\(n) of \(of)); request \(id) waits for \(of - n) more", isError: false))
+                case .approved(let v, let outcome):
+                    if case .promoted(let e) = outcome {
+                        post(.notice("approved by \(v.approver): \(e.model):\(e.version ?? 0) → \(e.environment)", isError: false))
+                    } else {
+                        post(.notice("approved by \(v.approver)", isError: false))
+                    }
+                case .rejected(let v):
+                    post(.notice("request \(id) rejected by \(v.approver)", isError: false))
+                }
+            } catch {
+                post(.notice("not recorded: \(error)", isError: true))
+            }
+            lock.withLock { reloadRequested = true; lock.broadcast() }
         case .setTheme(let name):
             do {
                 let t = try Theme.named(name)

@@ -40,6 +40,12 @@ public struct ConsoleSnapshot: Sendable {
     /// Per gated metric: the version each value of `metricHistory` belongs to.
     public var metricHistoryVersions: [String: [Int]] = [:]
     public var drift: [DriftRow] = []
+    /// Pending requests first, then the newest resolved ones.
+    public var approvals: [ApprovalRequestRecord] = []
+    public var approvalVotes: [Int64: [ApprovalVoteRecord]] = [:]
+    /// Whose key the console signs with: "Dana Ruiz (key SHA256:…)", or why none counts.
+    public var signer: String?
+    public var pendingApprovals: Int { approvals.filter { $0.status == .pending }.count }
     public var audit: [AuditEvent] = []
     public var auditProblem: String?
     public var auditVerified = false
@@ -79,9 +85,13 @@ public final class ConsoleLoader: @unchecked Sendable {
         }
     }
 
-    public init(workspace: Workspace, registry: any Registry) {
+    /// The key approvals are signed with (`--key`, else the default).
+    public let keyPath: String?
+
+    public init(workspace: Workspace, registry: any Registry, keyPath: String? = nil) {
         self.workspace = workspace
         self.registry = registry
+        self.keyPath = keyPath
     }
 
     public func load(selectedRun: Int64?, selectedModel: String?, logLines: Int = 400) -> ConsoleSnapshot {
@@ -133,6 +143,16 @@ public final class ConsoleLoader: @unchecked Sendable {
                     s.metricHistoryVersions = history.mapValues { $0.map(\.version) }
                 }
             }
+        }
+        _ = try? registry.expireApprovalRequests(now: s.now)
+        let pending = (try? registry.approvalRequests(all: false, limit: 200)) ?? []
+        let recent = ((try? registry.approvalRequests(all: true, limit: 50)) ?? []).filter { $0.status != .pending }
+        s.approvals = pending + recent
+        for r in s.approvals { s.approvalVotes[r.id] = (try? registry.approvalVotes(requestID: r.id)) ?? [] }
+        if let keyPath, let key = try? SSHSigner(keyPath: keyPath).publicKey() {
+            let approver = spec?.rules.approver(withKey: key.raw)
+            s.signer = approver.map { "\($0.name) (key \(key.fingerprint))" }
+                ?? "key \(key.fingerprint), which belongs to no approver: the vote will be refused"
         }
         for run in s.runs.prefix(100) {
             for v in (try? registry.validations(runID: run.id)) ?? [] {

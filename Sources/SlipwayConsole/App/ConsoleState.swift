@@ -19,6 +19,7 @@ public enum Tab: Int, Sendable, CaseIterable {
         switch self {
         case .runs: return .runs
         case .registry: return .registry
+        case .approvals: return .approvals
         default: return .global
         }
     }
@@ -30,6 +31,7 @@ public struct Dialog: Sendable, Equatable {
         case startRun(pipelines: [String])
         case cancelRun(runID: Int64)
         case promote(model: String, version: Int, environments: [String])
+        case vote(requestID: Int64, approve: Bool)
         case info
     }
 
@@ -57,6 +59,7 @@ public enum Effect: Sendable, Equatable {
     case startRun(pipeline: String)
     case cancelRun(runID: Int64)
     case promote(model: String, version: Int, environment: String)
+    case vote(requestID: Int64, approve: Bool, comment: String)
     case setTheme(String)
     case quit
 }
@@ -113,7 +116,8 @@ public struct ConsoleState: Sendable {
         case .drift: return s.drift.flatMap { d in d.report.drift.map { "\(d.runID) \(d.dataset) \($0.column)" } }
         case .registry: return s.versions.map { "\($0.model):\($0.version) \($0.createdBy) \($0.gitCommit ?? "")" }
         case .audit: return s.audit.map { "\($0.seq) \($0.kind) \($0.subject) \($0.actor) \($0.payload)" }
-        case .approvals, .deployments: return s.environments
+        case .approvals: return s.approvals.map { "\($0.id) \($0.status.rawValue) \($0.model):\($0.version) \($0.environment) \($0.requester) \($0.reasonList.joined(separator: " "))" }
+        case .deployments: return s.environments
         }
     }
 
@@ -122,6 +126,12 @@ public struct ConsoleState: Sendable {
         let vis = visibleIndices
         guard row < vis.count else { return nil }
         return snapshot.runs[vis[row]]
+    }
+
+    public var selectedRequest: ApprovalRequestRecord? {
+        let vis = visibleIndices
+        guard tab == .approvals, row < vis.count else { return nil }
+        return snapshot.approvals[vis[row]]
     }
 
     public var selectedVersion: ModelVersionRecord? {
@@ -245,6 +255,24 @@ public struct ConsoleState: Sendable {
                                     "stages not yet started are cancelled; finished ones stay cached."],
                             purpose: .cancelRun(runID: run.id), buttons: ["Cancel the run", "Keep it running"])
             return []
+        case .approve, .reject:
+            guard let r = selectedRequest else { notice = ("select a request in the Approvals tab first", true); return [] }
+            guard r.status == .pending else { notice = ("request \(r.id) is \(r.status.rawValue): nothing to sign", true); return [] }
+            let approving = action == .approve
+            let votes = snapshot.approvalVotes[r.id] ?? []
+            let approvals = votes.filter { $0.decision == .approve }.count
+            let expires = max(0, (r.expiresAt - snapshot.now) / 1000)
+            dialog = Dialog(
+                title: (approving ? "Approve " : "Reject ") + "\(r.model):\(r.version) → \(r.environment)?",
+                lines: ["Risk: HIGH — " + r.reasonList.joined(separator: "; "),
+                        "Requested by \(r.requester) · \(Widgets.age(r.createdAt, now: snapshot.now)) ago · expires in \(Durations.format(Double(expires)))",
+                        "Approvals: \(approvals) of \(r.requiredApprovals)" + (votes.isEmpty ? "" : " (" + votes.map { "\($0.approver) \($0.decision.rawValue)d" }.joined(separator: ", ") + ")"),
+                        "Package: \(r.packageDigest ?? "—")",
+                        "Signs: request \(r.id), \(r.model):\(r.version) → \(r.environment), the package digest, \(approving ? "approve" : "reject"), your comment, the time",
+                        "Signing as: " + (snapshot.signer ?? "no key found (start the console with --key FILE)")],
+                purpose: .vote(requestID: r.id, approve: approving), buttons: [approving ? "Approve and sign" : "Reject and sign", "Cancel"])
+            dialog?.field = (approving ? "Comment (optional)" : "Comment (required)", "")
+            return []
         case .promote:
             guard let v = selectedVersion else { notice = ("select a version in the Registry tab first", true); return [] }
             let envs = snapshot.environments
@@ -297,6 +325,10 @@ public struct ConsoleState: Sendable {
         case .tab, .right, .char("l"): d.button = (d.button + 1) % d.buttons.count
         case .backTab, .left, .char("h"): d.button = (d.button + d.buttons.count - 1) % d.buttons.count
         case .enter:
+            if d.button == 0, case .vote(_, false) = d.purpose, (d.field?.text ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
+                notice = ("a rejection needs a comment saying why", true)
+                return []
+            }
             dialog = nil
             guard d.button == 0 else { return [] }
             return confirm(d)
@@ -312,6 +344,7 @@ public struct ConsoleState: Sendable {
         case .startRun(let pipelines): return [.startRun(pipeline: pipelines[d.choice])]
         case .cancelRun(let id): return [.cancelRun(runID: id)]
         case .promote(let model, let version, let envs): return [.promote(model: model, version: version, environment: envs[d.choice])]
+        case .vote(let id, let approve): return [.vote(requestID: id, approve: approve, comment: d.field?.text ?? "")]
         case .info: return []
         }
     }

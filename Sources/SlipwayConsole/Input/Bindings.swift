@@ -6,13 +6,14 @@ public enum Action: String, Sendable, CaseIterable, Hashable {
     case down, up, top, bottom, pageDown, pageUp, open, back
     case nextTab, previousTab, tab1, tab2, tab3, tab4, tab5, tab6, tab7
     case filter, nextMatch, previousMatch, command, help, quit, forceQuit
-    case startRun, cancelRun, promote, follow, logUp, logDown, refresh
+    case startRun, cancelRun, promote, follow, logUp, logDown, refresh, approve, reject
 }
 
 public enum Scope: String, Sendable, Hashable {
     case global = "everywhere"
     case runs = "Runs"
     case registry = "Registry"
+    case approvals = "Approvals"
 }
 
 public struct Binding: Sendable, Hashable {
@@ -73,6 +74,8 @@ public struct KeyMap: Sendable {
         Binding([.char("]")], .logDown, "scroll the log down (follows again at the end)", scope: .runs),
         Binding([.char("p")], .promote, "promote the selected version to an environment", scope: .registry, hint: "promote", dangerous: true),
         Binding([.ctrl("r")], .refresh, "reload from the registry now"),
+        Binding([.char("a")], .approve, "approve the selected request, signed with your key (comment optional)", scope: .approvals, hint: "approve", dangerous: true),
+        Binding([.char("x")], .reject, "reject the selected request, signed with your key (comment required)", scope: .approvals, hint: "reject", dangerous: true),
     ])
 
     public func action(for key: Key, scope: Scope) -> Action? {

@@ -57,6 +57,7 @@ public enum ConsoleView {
         for m in snap.models.prefix(1) {
             if let p = m.environments["production"] { right.append("prod \(m.name):\(p)") }
         }
+        if snap.pendingApprovals > 0 { right.append("\(s.ascii ? "*" : "◆") \(snap.pendingApprovals) approval\(snap.pendingApprovals == 1 ? "" : "s")") }
         let running = snap.runs.filter { $0.status == .running }.count
         if running > 0 { right.append("\(s.ascii ? "*" : "●") \(running) running") }
         let drifted = snap.drift.first.map { $0.report.drift.filter(\.drifted).count } ?? 0

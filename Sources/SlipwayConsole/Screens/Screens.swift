@@ -306,15 +306,57 @@ enum AuditScreen {
 
 enum InfoScreens {
     static func approvals(_ b: inout ScreenBuffer, _ s: ConsoleState, y: Int, h: Int) {
-        Widgets.box(&b, 0, y, s.width, h, title: "Approvals", glyphs: s.glyphs)
-        let lines = [
-            "Nothing is pending.",
-            "",
-            "High-risk promotions (by the policy in slipway.yaml) will wait here for a named approver,",
-            "who signs them off with an Ed25519 key or rejects them with a comment. That arrives with",
-            "the approvals feature; until then `slipway promote` applies promotions directly.",
-        ]
-        for (i, l) in lines.enumerated() { b.put(2, y + 2 + i, l, i == 0 ? .plain : .muted, maxWidth: s.width - 4) }
+        let g = s.glyphs
+        let snap = s.snapshot
+        let rows = s.visibleIndices.map { i -> (String, Style) in
+            let r = snap.approvals[i]
+            let votes = snap.approvalVotes[r.id] ?? []
+            let approvals = votes.filter { $0.decision == .approve }.count
+            let text = Widgets.fit("#\(r.id)", 5, glyphs: g) + " " + Widgets.fit(r.status.rawValue, 10, glyphs: g) + " "
+                + Widgets.fit(TerminalText.sanitize("\(r.model):\(r.version) → \(r.environment)"), 26, glyphs: g) + " "
+                + Widgets.fit(TerminalText.sanitize(r.requester), 10, glyphs: g) + " "
+                + Widgets.fit(Widgets.age(r.createdAt, now: snap.now), 4, glyphs: g, alignRight: true) + " "
+                + Widgets.fit("\(approvals) of \(r.requiredApprovals)", 7, glyphs: g) + " " + TerminalText.sanitize(r.reasonList.joined(separator: "; "))
+            let style: Style = r.status == .pending ? Style(fg: .accent) : r.status == .approved ? .success : r.status == .rejected ? .error : .muted
+            return (text, style)
+        }
+        let listH = max(5, min(h / 2, rows.count + 3))
+        let pending = snap.pendingApprovals
+        ListView.draw(&b, s, x: 0, y: y, w: s.width, h: listH, title: "Approvals (\(pending) pending)",
+                      header: "id    status     version → environment      requester   age votes   risk", rows: rows)
+        let lowerY = y + listH, lowerH = h - listH
+        Widgets.box(&b, 0, lowerY, s.width, lowerH, title: "evidence", glyphs: g)
+        guard let r = s.selectedRequest else {
+            let hint = snap.approvals.isEmpty
+                ? "Nothing to sign off. High-risk promotions (policy: in slipway.yaml) wait here for a named approver."
+                : ""
+            b.put(2, lowerY + 1, hint, .muted, maxWidth: s.width - 4)
+            return
+        }
+        var yy = lowerY + 1
+        func line(_ text: String, _ style: Style = .plain) {
+            guard yy < lowerY + lowerH - 1 else { return }
+            b.put(2, yy, TerminalText.sanitize(text), style, maxWidth: s.width - 4)
+            yy += 1
+        }
+        line("Signing as: " + (snap.signer ?? "no key found (start the console with --key FILE)"), snap.signer?.contains("no approver") == true ? .error : .muted)
+        for reason in r.reasonList { line("risk: " + reason, .warning) }
+        if let object = try? JSONSerialization.jsonObject(with: Data(r.evidence.utf8)) as? [String: Any] {
+            for p in object["params"] as? [[String: Any]] ?? [] {
+                line("param \(p["param"] as? String ?? ""): \(p["live"] as? String ?? "—") → \(p["candidate"] as? String ?? "—")")
+            }
+            for m in object["metrics"] as? [[String: Any]] ?? [] {
+                let live = (m["live"] as? Double).map(Gates.format) ?? "—", cand = (m["candidate"] as? Double).map(Gates.format) ?? "—"
+                line("metric \(m["metric"] as? String ?? ""): \(live) → \(cand)" + ((m["gate"] as? String).map { "  (\($0))" } ?? ""))
+            }
+            for d in object["data"] as? [String] ?? [] { line("data " + d) }
+            for c in (object["commits"] as? [String] ?? []).prefix(5) { line("commit " + c, .muted) }
+            if let p = object["package"] as? String { line("package " + p, .muted) }
+        }
+        for v in snap.approvalVotes[r.id] ?? [] {
+            line("\(v.decision == .approve ? (s.ascii ? "+" : "✓") : (s.ascii ? "x" : "✗")) \(v.approver) \(v.decision.rawValue)d \(Widgets.age(v.at, now: snap.now)) ago: \(v.comment)",
+                 v.decision == .approve ? .success : .error)
+        }
     }
 
     static func deployments(_ b: inout ScreenBuffer, _ s: ConsoleState, y: Int, h: Int) {

@@ -49,6 +49,17 @@ public final class NcursesTerminal: TerminalDevice {
 
     nonisolated(unsafe) public static weak var current: NcursesTerminal?
 
+    public func suspend() {
+        def_prog_mode()
+        endwin()
+        fflush(nil)
+    }
+
+    public func resume() {
+        reset_prog_mode()
+        reset()
+    }
+
     public func shutdown() {
         guard active else { return }
         active = false

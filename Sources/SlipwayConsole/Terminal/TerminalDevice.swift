@@ -20,6 +20,15 @@ public protocol TerminalDevice: AnyObject {
     /// Waits up to `timeoutMs` for input.
     func nextEvent(timeoutMs: Int) -> InputEvent?
     func shutdown()
+    /// Gives the terminal back (for a program that prompts, like ssh-keygen asking for a passphrase).
+    func suspend()
+    /// Takes it again; the next frame is drawn whole.
+    func resume()
+}
+
+extension TerminalDevice {
+    public func suspend() {}
+    public func resume() { reset() }
 }
 
 /// Sends only the cells that changed since the last frame.

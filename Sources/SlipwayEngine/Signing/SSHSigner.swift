@@ -27,6 +27,21 @@ public struct SSHSigner: Sendable {
         catch { throw Failure(message: "\(keyPath): \(error)") }
     }
 
+    /// True when signing will ask for a passphrase: an encrypted private key
+    /// file (not a `.pub` whose private half is in ssh-agent).
+    public var mayPrompt: Bool {
+        guard !keyPath.hasSuffix(".pub"), let data = FileManager.default.contents(atPath: keyPath) else { return false }
+        let text = String(decoding: data, as: UTF8.self)
+        let body = text.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
+        guard let blob = Data(base64Encoded: body), blob.count > 19 else { return false }
+        let bytes = [UInt8](blob)
+        let magic = Array("openssh-key-v1".utf8) + [0]
+        guard Array(bytes.prefix(magic.count)) == magic else { return false }
+        let n = Int(bytes[15]) << 24 | Int(bytes[16]) << 16 | Int(bytes[17]) << 8 | Int(bytes[18])
+        guard 19 + n <= bytes.count else { return false }
+        return String(decoding: bytes[19..<(19 + n)], as: UTF8.self) != "none"
+    }
+
     /// Signs `message` in `namespace`; returns the armored signature.
     public func sign(_ message: [UInt8], namespace: String) throws -> String {
         guard FileManager.default.fileExists(atPath: keyPath) else {
