@@ -4,11 +4,11 @@ import Testing
 @Suite(.serialized) struct ApprovalTests {
     /// A workspace with two approvers (Dana, Sam) and a policy: an architecture
     /// change is high risk, a threshold-only change low risk.
-    func workspace(required: Int = 1, expires: String = "7d") throws -> Sandbox {
+    func workspace(required: Int = 1, expires: String = "7d", passphrase: String = "") throws -> Sandbox {
         let s = Sandbox()
         try FileManager.default.createDirectory(atPath: s.root + "/keys", withIntermediateDirectories: true)
         for who in ["dana", "sam", "ana"] {
-            tool(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "\(who)@example.org", "-f", s.root + "/keys/\(who)"])
+            tool(["ssh-keygen", "-q", "-t", "ed25519", "-N", who == "dana" ? passphrase : "", "-C", "\(who)@example.org", "-f", s.root + "/keys/\(who)"])
         }
         func pub(_ who: String) -> String { s.read("keys/\(who).pub")!.trimmingCharacters(in: .whitespacesAndNewlines) }
         s.write("slipway.yaml", """
@@ -209,5 +209,50 @@ import Testing
         let votes = try #require(try s.json("approvals", "--all", "--json") as? [[String: Any]])
         #expect((votes.first?["decisions"] as? [[String: String]])?.first?["comment"] == "checked the eval")
         t.keys("q")
+    }
+
+    @Test func passphraseProtectedKeysAndSshAgentWork() throws {
+        let s = try workspace(passphrase: "correct horse")
+        s.write("askpass", "#!/bin/sh\necho 'correct horse'\n", executable: true)
+        let askpass = ["SSH_ASKPASS": s.root + "/askpass", "SSH_ASKPASS_REQUIRE": "force", "DISPLAY": ":0"]
+        run(s)
+        #expect(promote(s, "clf:1").status == 0)
+        // ssh-keygen asks for the passphrase (here through SSH_ASKPASS, as a desktop prompt would).
+        var env = askpass
+        env["SLIPWAY_USER"] = "dana"
+        let withPassphrase = s.run(["approve", "1", "--key", s.root + "/keys/dana", "--comment", "ok"], environment: env)
+        #expect(withPassphrase.status == 0, "\(withPassphrase.stderr)")
+
+        // The private key in ssh-agent; Slipway is given only the public half.
+        // An agent of the test's own, in the foreground (-D) on a socket in the sandbox.
+        let sock = s.root + "/agent.sock"
+        let agent = Process()
+        agent.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        agent.arguments = ["ssh-agent", "-D", "-a", sock]
+        agent.standardOutput = FileHandle.nullDevice
+        agent.standardError = FileHandle.nullDevice
+        agent.standardInput = FileHandle.nullDevice
+        try agent.run()
+        defer { kill(agent.processIdentifier, SIGKILL); s.reap(agent, timeout: 10) }
+        #expect(s.waitUntil(timeout: 5) { FileManager.default.fileExists(atPath: sock) })
+        let add = Process()
+        add.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        add.arguments = ["ssh-add", s.root + "/keys/dana"]
+        var addEnv = ProcessInfo.processInfo.environment
+        for (k, v) in askpass { addEnv[k] = v }
+        addEnv["SSH_AUTH_SOCK"] = String(sock)
+        add.environment = addEnv
+        add.standardInput = FileHandle.nullDevice
+        try add.run()
+        add.waitUntilExit()
+        #expect(add.terminationStatus == 0)
+        s.write("params.yaml", "model:\n  arch: mlp\nserving:\n  threshold: 0.5\n")
+        run(s)
+        #expect(promote(s, "clf:2").stdout.contains("request 2"))
+        let viaAgent = s.run(["approve", "2", "--key", s.root + "/keys/dana.pub", "--comment", "via the agent"],
+                             environment: ["SSH_AUTH_SOCK": String(sock), "SLIPWAY_USER": "dana"])
+        #expect(viaAgent.status == 0, "\(viaAgent.stderr)")
+        #expect(viaAgent.stdout.contains("approved by Dana Ruiz: clf:2 → production"))
+        #expect(s.run("audit", "verify").status == 0)
     }
 }
