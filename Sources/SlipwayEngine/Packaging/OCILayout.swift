@@ -212,23 +212,9 @@ public struct OCILayoutDirectory: Sendable {
         return (seen.count, problems)
     }
 
-    /// SHA-256 and size of a file, read in 1 MiB blocks.
+    /// SHA-256 (`sha256:…`) and size of a file.
     public static func hashFile(_ path: String) throws -> (digest: String, size: Int64) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw FileSystem.Failure(path: path, operation: "open", code: errno) }
-        defer { close(fd) }
-        var hasher = SHA256()
-        var size: Int64 = 0
-        let chunk = 1 << 20
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
-        defer { buffer.deallocate() }
-        while true {
-            let n = read(fd, buffer.baseAddress, chunk)
-            if n < 0 { if errno == EINTR { continue }; throw FileSystem.Failure(path: path, operation: "read", code: errno) }
-            if n == 0 { break }
-            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
-            size += Int64(n)
-        }
-        return ("sha256:" + Digests.hex(hasher.finalize()), size)
+        guard let st = FileSystem.status(path) else { throw FileSystem.Failure(path: path, operation: "stat", code: errno) }
+        return ("sha256:" + (try FileHasher.sha256(file: path)), Int64(st.st_size))
     }
 }
