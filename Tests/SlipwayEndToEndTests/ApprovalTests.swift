@@ -143,6 +143,16 @@ import Testing
         #expect(all.first?["status"] as? String == "expired")
     }
 
+    @Test func aPackageThatChangedSinceTheRequestIsNotSigned() throws {
+        let s = try workspace()
+        run(s)
+        #expect(promote(s, "clf:1").status == 0)
+        tamper(s, "UPDATE modelVersion SET artifactDigest = 'sha256:0000' WHERE version = 1;")
+        let r = approve(s, 1, key: "dana")
+        #expect(r.status == 3)
+        #expect(r.stderr.contains("package changed since the request"), "\(r.stderr)")
+    }
+
     @Test func anAuditorChecksAnApprovalWithSshKeygenAlone() throws {
         let s = try workspace()
         run(s)
