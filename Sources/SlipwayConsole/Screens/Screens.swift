@@ -333,30 +333,37 @@ enum InfoScreens {
             b.put(2, lowerY + 1, hint, .muted, maxWidth: s.width - 4)
             return
         }
-        var yy = lowerY + 1
-        func line(_ text: String, _ style: Style = .plain) {
-            guard yy < lowerY + lowerH - 1 else { return }
-            b.put(2, yy, TerminalText.sanitize(text), style, maxWidth: s.width - 4)
-            yy += 1
+        for (i, (text, style)) in evidence(r, s).prefix(max(0, lowerH - 2)).enumerated() {
+            b.put(2, lowerY + 1 + i, TerminalText.sanitize(text), style, maxWidth: s.width - 4)
         }
-        line("Signing as: " + (snap.signer ?? "no key found (start the console with --key FILE)"), snap.signer?.contains("no approver") == true ? .error : .muted)
-        for reason in r.reasonList { line("risk: " + reason, .warning) }
+    }
+
+    /// What an approver reads about a request: who signs, the risk, the params
+    /// diff, the eval comparison with gate arithmetic, data and commits, the
+    /// package, and the votes so far (the pane, and the dialog Enter opens).
+    static func evidence(_ r: ApprovalRequestRecord, _ s: ConsoleState) -> [(String, Style)] {
+        let snap = s.snapshot
+        var out: [(String, Style)] = []
+        out.append(("Signing as: " + (snap.signer ?? "no key found (start the console with --key FILE)"),
+                    snap.signer?.contains("no approver") == true ? .error : .muted))
+        for reason in r.reasonList { out.append(("risk: " + reason, .warning)) }
         if let object = try? JSONSerialization.jsonObject(with: Data(r.evidence.utf8)) as? [String: Any] {
             for p in object["params"] as? [[String: Any]] ?? [] {
-                line("param \(p["param"] as? String ?? ""): \(p["live"] as? String ?? "—") → \(p["candidate"] as? String ?? "—")")
+                out.append(("param \(p["param"] as? String ?? ""): \(p["live"] as? String ?? "—") → \(p["candidate"] as? String ?? "—")", .plain))
             }
             for m in object["metrics"] as? [[String: Any]] ?? [] {
                 let live = (m["live"] as? Double).map(Gates.format) ?? "—", cand = (m["candidate"] as? Double).map(Gates.format) ?? "—"
-                line("metric \(m["metric"] as? String ?? ""): \(live) → \(cand)" + ((m["gate"] as? String).map { "  (\($0))" } ?? ""))
+                out.append(("metric \(m["metric"] as? String ?? ""): \(live) → \(cand)" + ((m["gate"] as? String).map { "  (\($0))" } ?? ""), .plain))
             }
-            for d in object["data"] as? [String] ?? [] { line("data " + d) }
-            for c in (object["commits"] as? [String] ?? []).prefix(5) { line("commit " + c, .muted) }
-            if let p = object["package"] as? String { line("package " + p, .muted) }
+            for d in object["data"] as? [String] ?? [] { out.append(("data " + d, .plain)) }
+            for c in object["commits"] as? [String] ?? [] { out.append(("commit " + c, .muted)) }
+            if let p = object["package"] as? String { out.append(("package " + p, .muted)) }
         }
         for v in snap.approvalVotes[r.id] ?? [] {
-            line("\(v.decision == .approve ? (s.ascii ? "+" : "✓") : (s.ascii ? "x" : "✗")) \(v.approver) \(v.decision.rawValue)d \(Widgets.age(v.at, now: snap.now)) ago: \(v.comment)",
-                 v.decision == .approve ? .success : .error)
+            out.append(("\(v.decision == .approve ? (s.ascii ? "+" : "✓") : (s.ascii ? "x" : "✗")) \(v.approver) \(v.decision.rawValue)d \(Widgets.age(v.at, now: snap.now)) ago: \(v.comment)",
+                        v.decision == .approve ? .success : .error))
         }
+        return out
     }
 
     static func deployments(_ b: inout ScreenBuffer, _ s: ConsoleState, y: Int, h: Int) {
