@@ -167,6 +167,30 @@ func makeWorkspace(_ spec: String) throws -> (Workspace, LoadedSpec, any Registr
         #expect(status(r, "b") == .cancelled)
     }
 
+    @Test func parallelStagesMayStoreTheSameContent() throws {
+        // Two stages write identical files at the same moment: both go into the
+        // store as one object, and neither fails on the other's temporary file.
+        let spec = """
+        project: p
+        pipelines:
+          main:
+            stages:
+              a: {cmd: a, outs: [a.txt]}
+              b: {cmd: b, outs: [b.txt]}
+              c: {cmd: c, outs: [c.txt]}
+              d: {cmd: d, outs: [d.txt]}
+        """
+        let (ws, loaded, registry) = try makeWorkspace(spec)
+        for i in 0..<15 {
+            let same = "same content \(i)\n"
+            let fake = FakeExecutor(["a": .init(writes: ["a.txt": same]), "b": .init(writes: ["b.txt": same]),
+                                     "c": .init(writes: ["c.txt": same]), "d": .init(writes: ["d.txt": same])])
+            let r = try PipelineRunner(workspace: ws, loaded: loaded, pipeline: nil, registry: registry, executor: fake)
+                .run(options: .init(jobs: 4, force: true))
+            #expect(r.run.status == .succeeded, "\(r.stages.compactMap(\.record.message))")
+        }
+    }
+
     @Test func aCacheHitRestoresOutsWithoutRunning() throws {
         let spec = """
         project: p

@@ -65,7 +65,7 @@ public struct ContentStore: Sendable {
         let object = objectPath(hash)
         if FileSystem.isFile(object) { return }
         try FileSystem.makeDirectory((object as NSString).deletingLastPathComponent)
-        let tmp = object + ".tmp-\(getpid())"
+        let tmp = FileSystem.temporaryName(beside: object)
         if link(path, tmp) == 0 {
             chmod(tmp, 0o444)
             if rename(tmp, object) != 0 { unlink(tmp) }

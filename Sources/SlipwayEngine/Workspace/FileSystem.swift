@@ -61,6 +61,12 @@ public enum FileSystem {
         }
     }
 
+    /// A name for a temporary file beside `path`, unique across processes and
+    /// threads (two stages of one run may store the same content at once).
+    public static func temporaryName(beside path: String) -> String {
+        path + ".tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF_FFFF)"
+    }
+
     public static func readFile(_ path: String) throws -> Data {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw Failure(path: path, operation: "read", code: errno == 0 ? ENOENT : errno)
@@ -70,7 +76,7 @@ public enum FileSystem {
 
     /// Writes atomically: a temporary file beside it, then rename.
     public static func writeFile(_ path: String, _ data: Data, mode: mode_t = 0o644) throws {
-        let tmp = path + ".tmp-\(getpid())"
+        let tmp = temporaryName(beside: path)
         let fd = open(tmp, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else { throw Failure(path: path, operation: "create", code: errno) }
         var ok = true
@@ -93,7 +99,7 @@ public enum FileSystem {
         let input = open(source, O_RDONLY | O_CLOEXEC)
         guard input >= 0 else { throw Failure(path: source, operation: "open", code: errno) }
         defer { close(input) }
-        let tmp = destination + ".tmp-\(getpid())"
+        let tmp = temporaryName(beside: destination)
         let output = open(tmp, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0o600)
         guard output >= 0 else { throw Failure(path: destination, operation: "create", code: errno) }
         let size = 1 << 20
