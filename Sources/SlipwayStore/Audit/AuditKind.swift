@@ -17,6 +17,7 @@ public enum AuditKind: String, Sendable, CaseIterable, Codable {
     case approvalVoted = "approval.voted"
     case approvalResolved = "approval.resolved"
     case approversChanged = "policy.approvers"
+    case deployRan = "deploy.ran"
 
     /// The kinds whose payload carries `record_sha256`, the digest of the
     /// registry record the decision stands on (see ``RecordDigest``).
