@@ -102,10 +102,8 @@ struct Bench {
                String(format: "min %.2f max %.2f over 5; target >= 1.1 GB/s (file in page cache)", rates.min()!, rates.max()!))
     }
 
-    static func noopRerun() throws {
-        let dir = scratch("noop")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        // Five stages, each reading a 205 MiB input (1 GiB in all) and writing a small out.
+    /// Five stages in a chain, each reading a 205 MiB input (1 GiB in all) and writing a small out.
+    static func makeFiveStagePipeline(in dir: String) throws {
         var stages = ""
         for i in 1...5 {
             makeFile(dir + "/input\(i).bin", bytes: 205 << 20, seed: UInt64(i))
@@ -113,6 +111,12 @@ struct Bench {
             stages += "      s\(i): {cmd: \"wc -c < input\(i).bin > out\(i).txt\", deps: [input\(i).bin], outs: [out\(i).txt]\(needs)}\n"
         }
         try "project: bench\npipelines:\n  main:\n    stages:\n\(stages)".write(toFile: dir + "/slipway.yaml", atomically: true, encoding: .utf8)
+    }
+
+    static func noopRerun() throws {
+        let dir = scratch("noop")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try makeFiveStagePipeline(in: dir)
         let first = runSlipway(["run"], in: dir)
         var times: [Double] = []
         for _ in 0..<15 { times.append(runSlipway(["run"], in: dir)) }
@@ -126,13 +130,7 @@ struct Bench {
     static func noopRerunInGit() throws {
         let dir = scratch("noop-git")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var stages = ""
-        for i in 1...5 {
-            makeFile(dir + "/input\(i).bin", bytes: 205 << 20, seed: UInt64(i))
-            let needs = i > 1 ? ", needs: [s\(i - 1)]" : ""
-            stages += "      s\(i): {cmd: \"wc -c < input\(i).bin > out\(i).txt\", deps: [input\(i).bin], outs: [out\(i).txt]\(needs)}\n"
-        }
-        try "project: bench\npipelines:\n  main:\n    stages:\n\(stages)".write(toFile: dir + "/slipway.yaml", atomically: true, encoding: .utf8)
+        try makeFiveStagePipeline(in: dir)
         try "*.bin\nout*.txt\n.slipway/\n".write(toFile: dir + "/.gitignore", atomically: true, encoding: .utf8)
         try FileManager.default.createDirectory(atPath: dir + "/src", withIntermediateDirectories: true)
         let git = ["git", "-C", dir, "-c", "user.email=b@example.org", "-c", "user.name=B"]

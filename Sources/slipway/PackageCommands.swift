@@ -73,16 +73,13 @@ struct Push: ParsableCommand {
         if let transport = transports.first(where: destination.hasPrefix) {
             let (layout, manifest, _) = try catalog.image(of: version)
             let source = "oci:\(layout.path):\(version.imageTag ?? "")"
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             // --preserve-digests: the image arrives as signed, or the copy fails.
-            p.arguments = ["skopeo", "copy", "--preserve-digests", source, destination]
-            do { try p.run() } catch {
+            let r: OutsideTool.Result
+            do { r = try OutsideTool.run(["skopeo", "copy", "--preserve-digests", source, destination], capture: false) } catch {
                 throw Failure(status: .usage, message: "\(transport) needs skopeo (apt-get install skopeo): \(error)")
             }
-            p.waitUntilExit()
-            guard p.terminationStatus == 0 else {
-                throw Failure(status: .stageFailed, message: "skopeo copy \(source) \(destination) failed (exit \(p.terminationStatus))")
+            guard r.succeeded else {
+                throw Failure(status: .stageFailed, message: "skopeo copy \(source) \(destination) failed (exit \(r.status))")
             }
             Output.say("\(version.label) (\(manifest.digest)) → \(destination)")
             return

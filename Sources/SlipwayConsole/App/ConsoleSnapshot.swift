@@ -88,10 +88,15 @@ public final class ConsoleLoader: @unchecked Sendable {
     /// The key approvals are signed with (`--key`, else the default).
     public let keyPath: String?
 
+    /// The public half of that key, read once (which approver it is depends on
+    /// slipway.yaml, read with each snapshot).
+    let signerKey: SSHSig.PublicKey?
+
     public init(workspace: Workspace, registry: any Registry, keyPath: String? = nil) {
         self.workspace = workspace
         self.registry = registry
         self.keyPath = keyPath
+        signerKey = keyPath.flatMap { try? SSHSigner(keyPath: $0).publicKey() }
     }
 
     public func load(selectedRun: Int64?, selectedModel: String?, logLines: Int = 400) -> ConsoleSnapshot {
@@ -149,7 +154,7 @@ public final class ConsoleLoader: @unchecked Sendable {
         let recent = ((try? registry.approvalRequests(all: true, limit: 50)) ?? []).filter { $0.status != .pending }
         s.approvals = pending + recent
         for r in s.approvals { s.approvalVotes[r.id] = (try? registry.approvalVotes(requestID: r.id)) ?? [] }
-        if let keyPath, let key = try? SSHSigner(keyPath: keyPath).publicKey() {
+        if let key = signerKey {
             let approver = spec?.rules.approver(withKey: key.raw)
             s.signer = approver.map { "\($0.name) (key \(key.fingerprint))" }
                 ?? "key \(key.fingerprint), which belongs to no approver: the vote will be refused"

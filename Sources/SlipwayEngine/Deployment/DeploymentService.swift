@@ -29,6 +29,16 @@ public struct DeploymentService: Sendable {
 
     public func targetPath(_ environment: String) -> String { workspace.stateDir + "/deploy/\(environment).json" }
 
+    /// What follows every change of the live pointer (a promotion, a rollback):
+    /// the local target is written, then the environment's deploy command runs,
+    /// if it has one; returns that command's outcome.
+    @discardableResult
+    public func apply(_ event: AliasEvent, stable: Int?) throws -> JobOutcome? {
+        try writeLocalTarget(event)
+        guard let command = spec.environments.first(where: { $0.name == event.environment })?.deploy else { return nil }
+        return try runDeploy(command, event: event, stable: stable)
+    }
+
     /// Records the live version in the local target (atomically).
     public func writeLocalTarget(_ event: AliasEvent) throws {
         guard let version = event.version else { return }
@@ -91,12 +101,7 @@ public struct DeploymentService: Sendable {
         }
         let event = try registry.setAlias(model: model, environment: environment, version: target, actor: actor,
                                           reason: "rollback" + (reason.isEmpty ? "" : ": " + reason))
-        try writeLocalTarget(event)
-        var outcome: JobOutcome?
-        if let command = spec.environments.first(where: { $0.name == environment })?.deploy {
-            outcome = try runDeploy(command, event: event, stable: target)
-        }
-        return Rollback(event: event, from: current, deploy: outcome)
+        return Rollback(event: event, from: current, deploy: try apply(event, stable: target))
     }
 
     /// Runs an environment's deploy command for an alias change; its output

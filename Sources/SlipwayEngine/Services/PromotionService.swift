@@ -106,11 +106,7 @@ public struct PromotionService: Sendable {
         let event = try registry.setAlias(model: version.model, environment: request.environment, version: version.version,
                                           actor: request.actor, reason: request.reason)
         if let workspace {
-            let deployment = DeploymentService(workspace: workspace, registry: registry, spec: spec)
-            try deployment.writeLocalTarget(event)
-            if let command = spec.environments.first(where: { $0.name == request.environment })?.deploy {
-                _ = try deployment.runDeploy(command, event: event, stable: event.previousVersion)
-            }
+            try DeploymentService(workspace: workspace, registry: registry, spec: spec).apply(event, stable: event.previousVersion)
         }
         return .promoted(event)
     }

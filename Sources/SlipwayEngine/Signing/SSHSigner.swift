@@ -66,20 +66,14 @@ public struct SSHSigner: Sendable {
 
     /// Runs ssh-keygen; its prompts (a passphrase) use the terminal directly.
     static func sshKeygen(_ args: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["ssh-keygen"] + args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        do { try p.run() } catch { throw Failure(message: "cannot run ssh-keygen (install openssh-client): \(error)") }
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            let why = String(decoding: e, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            throw Failure(message: "ssh-keygen \(args.first ?? "") failed: \(why.isEmpty ? "exit \(p.terminationStatus)" : why)")
+        let r: OutsideTool.Result
+        do { r = try OutsideTool.run(["ssh-keygen"] + args, inheritInput: true) } catch {
+            throw Failure(message: "cannot run ssh-keygen (install openssh-client): \(error)")
         }
-        return String(decoding: o, as: UTF8.self)
+        guard r.succeeded else {
+            let why = r.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+            throw Failure(message: "ssh-keygen \(args.first ?? "") failed: \(why.isEmpty ? "exit \(r.status)" : why)")
+        }
+        return r.stdout
     }
 }
