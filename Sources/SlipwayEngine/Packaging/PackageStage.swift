@@ -107,10 +107,7 @@ public struct PackageStage: BuiltinStageHandler {
         // does not read the (possibly huge) layer a second time.
         let blobRelative = out + "/blobs/sha256/" + layerDigest.dropFirst("sha256:".count)
         if let st = FileSystem.status(layout.blobPath(layerDigest)) {
-            try context.registry.saveFileStates([FileState(
-                path: blobRelative, size: Int64(st.st_size),
-                mtimeNanos: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
-                inode: Int64(bitPattern: UInt64(st.st_ino)), hash: String(layerDigest.dropFirst("sha256:".count)))])
+            try context.registry.saveFileStates([FileHasher.state(blobRelative, st, hash: String(layerDigest.dropFirst("sha256:".count)))])
         }
         let layer = OCI.Descriptor(mediaType: OCI.layerTarMediaType, digest: layerDigest, size: layerSize)
         log += "layer \(layerDigest) (\(files.count) files, \(layerSize) bytes)\n"

@@ -41,9 +41,15 @@ public final class FileHasher: @unchecked Sendable {
         return try hashFile(relative, st)
     }
 
+    /// The stat-cache row for a file with a known hash.
+    public static func state(_ relative: String, _ st: stat, hash: String) -> FileState {
+        FileState(path: relative, size: Int64(st.st_size), mtimeNanos: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
+                  inode: Int64(bitPattern: UInt64(st.st_ino)), hash: hash)
+    }
+
     func hashFile(_ relative: String, _ st: stat) throws -> String {
-        let mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
-        let size = Int64(st.st_size), inode = Int64(bitPattern: UInt64(st.st_ino))
+        let probe = Self.state(relative, st, hash: "")
+        let mtime = probe.mtimeNanos, size = probe.size, inode = probe.inode
         var cached = lock.withLock { known[relative] }
         if cached == nil, let cache, let row = try? cache.fileStates(paths: [relative])[relative] {
             cached = row
@@ -55,7 +61,7 @@ public final class FileHasher: @unchecked Sendable {
             return c.hash
         }
         let digest = try Self.sha256(file: root + "/" + relative)
-        let state = FileState(path: relative, size: size, mtimeNanos: mtime, inode: inode, hash: digest)
+        let state = Self.state(relative, st, hash: digest)
         lock.withLock {
             known[relative] = state
             pending.append(state)
