@@ -184,6 +184,35 @@ public protocol ApprovalStore: Sendable {
     func expireApprovalRequests(now: Millis) throws -> [Int64]
 }
 
+/// Deployments in progress and done, the journal of deploy calls, and the
+/// analysis values measured along the way. All deployment state lives here, so
+/// an agent killed between any two steps resumes at the right one.
+public protocol DeploymentStore: Sendable {
+    /// Creates a `progressing` deployment at step 0 (phase `deploy`); an active
+    /// deployment in the same environment is ended `aborted` first. Audited.
+    func startDeployment(_ new: NewDeployment) throws -> (deployment: DeploymentRecord, aborted: DeploymentRecord?)
+    func deployment(id: Int64) throws -> DeploymentRecord?
+    /// The active (progressing, paused, watching) deployment of an environment.
+    func activeDeployment(environment: String) throws -> DeploymentRecord?
+    /// Every active deployment, oldest first.
+    func activeDeployments() throws -> [DeploymentRecord]
+    /// Newest first, optionally for one environment.
+    func deployments(environment: String?, limit: Int) throws -> [DeploymentRecord]
+    /// Saves a deployment's new state with its audit events, in one
+    /// transaction, unless it changed since `expected` (then RegistryConflict).
+    func updateDeployment(_ deployment: DeploymentRecord, expectedUpdatedAt: Millis, audit: [AuditDraft]) throws
+    /// The journal entry of a call, if it was started.
+    func deployCall(callID: String) throws -> DeployCallRecord?
+    /// Journals a call as started (before it runs).
+    func beginDeployCall(_ call: DeployCallRecord) throws -> DeployCallRecord
+    /// Journals a call's outcome and, in the same transaction, the
+    /// deployment's next state and the audit events.
+    func finishDeployCall(callID: String, outcome: String, ok: Bool, then deployment: DeploymentRecord?, audit: [AuditDraft]) throws
+    func deployCalls(environment: String?, limit: Int) throws -> [DeployCallRecord]
+    func recordAnalysis(_ samples: [AnalysisSampleRecord]) throws
+    func analysisSamples(deploymentID: Int64) throws -> [AnalysisSampleRecord]
+}
+
 /// Cheap change detection for live views: the value changes whenever any
 /// process commits a write.
 public protocol ChangeSource: Sendable {
@@ -192,4 +221,4 @@ public protocol ChangeSource: Sendable {
 
 /// Everything a caller needs from the registry.
 public typealias Registry = RunStore & MetricStore & DatasetStore & CacheStore & AuditStore & ChangeSource & ModelStore & ValidationStore
-    & ApprovalStore
+    & ApprovalStore & DeploymentStore

@@ -69,11 +69,8 @@ struct Approve: ParsableCommand {
         case .recorded(let v, let n, let of):
             Output.say("approved by \(v.approver) (\(n) of \(of)); request \(id) waits for \(of - n) more")
         case .approved(let v, let outcome):
-            if case .promoted(let e) = outcome {
-                Output.say("approved by \(v.approver): \(e.model):\(e.version ?? 0) → \(e.environment)" + (e.previousVersion.map { " (was :\($0))" } ?? ""))
-            } else {
-                Output.say("approved by \(v.approver); the version was already live")
-            }
+            let r = try registry.approvalRequest(id: id)
+            Output.say("approved by \(v.approver): " + outcome.summary(r.map { "\($0.model):\($0.version)" } ?? "request \(id)"))
         case .rejected: break
         }
     }

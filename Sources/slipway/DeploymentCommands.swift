@@ -21,7 +21,8 @@ struct Rollback: ParsableCommand {
         let spec = try ws.loadSpec().spec
         let r = try DeploymentService(workspace: ws, registry: registry, spec: spec)
             .rollback(environment: environment, model: model, to: to, reason: reason, actor: Provenance.currentUser())
-        Output.say("\(r.event.model):\(r.event.version ?? 0) is live in \(environment) again" + (r.from.map { " (was :\($0))" } ?? ""))
+        if let d = r.aborted { Output.say("aborted the deployment of \(d.model):\(d.version) (\(d.traffic)% at the time)") }
+        Output.say("\(r.model):\(r.to) is live in \(environment) again" + (r.from.map { " (was :\($0))" } ?? ""))
         if let outcome = r.deploy {
             if outcome.succeeded {
                 Output.say("deploy command: ok")
@@ -32,42 +33,93 @@ struct Rollback: ParsableCommand {
     }
 }
 
-struct Deployments: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Each environment: what is live, since when, and the last change.")
+struct Abort: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Abort the canary (or the rollback_when watch) in flight in an environment: the stable version back at 100%.")
     @OptionGroup var global: GlobalOptions
-    @Flag(help: "Print as JSON.") var json = false
-
-    struct EnvJSON: Encodable {
-        var environment: String
-        var model: String?
-        var version: Int?
-        var image: String?
-        var since: String?
-        var by: String?
-        var reason: String?
-        var previous: Int?
-    }
+    @Argument(help: "The environment.") var environment: String
+    @Option(help: "Why (kept in the audit trail).") var reason: String = ""
 
     func run() throws {
         let (ws, registry) = try global.open()
         let spec = try ws.loadSpec().spec
-        let models = try registry.models()
-        var rows: [EnvJSON] = []
-        for env in spec.environments.map(\.name) {
-            var row = EnvJSON(environment: env)
-            for m in models where m.environments[env] != nil {
-                let last = try registry.aliasHistory(model: m.name, environment: env, until: nil).last
-                row = EnvJSON(environment: env, model: m.name, version: m.environments[env],
-                              image: try registry.modelVersion(model: m.name, version: m.environments[env]!)?.imageTag,
-                              since: Output.iso(last?.at), by: last?.actor, reason: last?.reason, previous: last?.previousVersion)
-            }
-            rows.append(row)
-        }
-        if json { try Output.json(rows); return }
-        if rows.isEmpty { Output.say("slipway.yaml declares no environments."); return }
-        Output.say(Output.table(["environment", "live", "since", "by", "why"], rows.map { r in
-            [r.environment, r.model.map { "\($0):\(r.version ?? 0)" + (r.image.map { " (\($0))" } ?? "") } ?? "nothing",
-             r.since.flatMap(TimeParsing.millis).map { Output.timestamp($0) } ?? "—", r.by ?? "—", r.reason ?? ""]
-        }))
+        let p = try DeploymentService(workspace: ws, registry: registry, spec: spec)
+            .abort(environment: environment, actor: Provenance.currentUser(), reason: reason)
+        let d = p.deployment
+        Output.say("aborted \(d.label): " + (d.stableVersion.map { "\(d.model):\($0) is back at 100%" } ?? "nothing was live before"))
+        if d.detail.contains("failed too") { throw Failure(status: .stageFailed, message: d.detail) }
     }
+}
+
+struct Deployments: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Each environment: live and stable version, canary step and traffic, analysis results, last change and who.")
+    @OptionGroup var global: GlobalOptions
+    @Flag(help: "Print as JSON.") var json = false
+
+    func run() throws {
+        let (ws, registry) = try global.open()
+        let spec = try ws.loadSpec().spec
+        let lanes = try DeploymentService(workspace: ws, registry: registry, spec: spec).lanes()
+        if json { try Output.json(lanes); return }
+        if lanes.isEmpty { Output.say("slipway.yaml declares no environments."); return }
+        Output.say(Output.table(["environment", "live", "canary", "since", "by", "why"], lanes.map { l in
+            var canary = "—"
+            if let d = l.deployment, d.state.isActive {
+                canary = d.state == .watching ? ":\(d.version) watching" : ":\(d.version) \(d.traffic)% step \(d.step + 1)/\(d.stepList.count)"
+                    + (d.state == .paused ? " paused" : "")
+            } else if let d = l.deployment, d.state != .succeeded {
+                canary = ":\(d.version) \(d.state.rawValue.replacingOccurrences(of: "_", with: " "))"
+            }
+            return [l.environment, l.model.map { "\($0):\(l.live.map(String.init) ?? "none")" + (l.image.map { " (\($0))" } ?? "") } ?? "nothing",
+                    canary, l.since.map { Output.timestamp($0) } ?? "—", l.by ?? "—", l.reason ?? ""]
+        }))
+        for l in lanes {
+            guard let d = l.deployment, d.state.isActive || d.state == .rolledBack || d.state == .failed else { continue }
+            Output.say("\(l.environment): \(d.detail)")
+            let latest = Dictionary(l.samples.map { ($0.metric, $0) }, uniquingKeysWith: { $1 })
+            for s in latest.values.sorted(by: { $0.metric < $1.metric }) {
+                Output.say("  \(s.explanation)")
+            }
+        }
+    }
+}
+
+struct AgentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "Run the workspace's agent: canary steps and analyses, rollback_when watches, auto and approved promotions.",
+        discussion: """
+        One agent per workspace (a second one exits naming the first). It logs to .slipway/agent.log, writes its \
+        heartbeat to .slipway/agent.json (shown by `slipway status`) and stops cleanly on SIGTERM or SIGINT after the \
+        step it is taking. All deployment state is in the registry: an agent killed at any point resumes at the right step.
+        """)
+    @OptionGroup var global: GlobalOptions
+    @Flag(help: "Do one pass and exit (tests, cron).") var once = false
+    @Option(help: "Seconds between passes.") var interval: Double = 1
+    @Flag(help: "Do not echo what happens to standard output.") var quiet = false
+
+    func validate() throws {
+        if !(interval > 0) { throw ValidationError("--interval must be a positive number of seconds") }
+    }
+
+    func run() throws {
+        let (ws, registry) = try global.open()
+        let echo: (@Sendable (String) -> Void)? = quiet ? nil : { @Sendable line in
+            print(Output.safe(line))
+            fflush(nil)
+        }
+        let agent = Agent(workspace: ws, registry: registry, duties: AgentDuties.all, echo: echo)
+        try agent.acquireLock()
+        if once {
+            agent.pass()
+            return
+        }
+        agent.run(interval: interval)
+    }
+}
+
+/// The agent's duties besides deployments.
+enum AgentDuties {
+    static var all: [any AgentDuty] { [] }
 }

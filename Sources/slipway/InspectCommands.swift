@@ -22,6 +22,25 @@ struct Status: ParsableCommand {
         /// `verified`, `broken` or `unverified` (see docs/cli.md).
         var auditChain: String
         var auditProblem: String?
+        var agent: AgentJSON
+    }
+
+    struct AgentJSON: Encodable {
+        var running: Bool
+        var pid: Int32?
+        var heartbeat: String?
+        var lastError: String?
+    }
+
+    static func agent(_ ws: Workspace) -> (json: AgentJSON, text: String) {
+        guard let h = Agent.heartbeat(ws) else {
+            return (AgentJSON(running: false), "not running (start it with `slipway agent`)")
+        }
+        let json = AgentJSON(running: h.isRunning, pid: h.pid, heartbeat: Output.iso(h.heartbeatAt), lastError: h.lastError)
+        if h.isRunning {
+            return (json, "● running (pid \(h.pid)), last pass \(Output.age(h.heartbeatAt)) ago" + (h.lastError.map { " · last error: \($0)" } ?? ""))
+        }
+        return (json, "not running (last seen \(Output.age(h.heartbeatAt)) ago; start it with `slipway agent`)")
     }
 
     /// The audit chain's state, read cheaply (see AuditVerifier.quickCheck).
@@ -57,7 +76,7 @@ struct Status: ParsableCommand {
                                        live: Dictionary(uniqueKeysWithValues: try registry.models().map { ($0.name, $0.environments) }),
                                        pendingApprovals: try registry.approvalRequests(all: false, limit: 1000).filter { $0.expiresAt > Clock.nowMillis() }.count,
                                        driftAlerts: 0,
-                                       auditChain: chain.state, auditProblem: chain.problem))
+                                       auditChain: chain.state, auditProblem: chain.problem, agent: Self.agent(ws).json))
             return
         }
         Output.say("\(project?.project ?? "(slipway.yaml does not parse: run `slipway lint`)")  ·  \(ws.root)")
@@ -91,7 +110,11 @@ struct Status: ParsableCommand {
                     let image = try registry.modelVersion(model: m.name, version: v)?.imageTag
                     return "\(m.name):\(v)" + (image.map { " (image \($0))" } ?? "")
                 }
-                Output.say((i == 0 ? "environments " : "             ") + env + "  " + (live.isEmpty ? "nothing live" : live.joined(separator: ", ")))
+                var canary = ""
+                if let d = try registry.activeDeployment(environment: env) {
+                    canary = d.state == .watching ? "  · :\(d.version) watching" : "  · canary :\(d.version) at \(d.traffic)%" + (d.state == .paused ? " PAUSED" : "")
+                }
+                Output.say((i == 0 ? "environments " : "             ") + env + "  " + (live.isEmpty ? "nothing live" : live.joined(separator: ", ")) + canary)
             }
         }
         let pending = try registry.approvalRequests(all: false, limit: 100).filter { $0.expiresAt > Clock.nowMillis() }
@@ -116,6 +139,7 @@ struct Status: ParsableCommand {
         }
         Output.say("drift        " + Output.safe(drift))
         Output.say("audit        " + (try Self.chain(ws, registry).text))
+        Output.say("agent        " + Output.safe(Self.agent(ws).text))
     }
 }
 

@@ -212,13 +212,24 @@ struct Models: ParsableCommand {
 struct Promote: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Make a version the live one in an environment (recorded and audited).")
     @OptionGroup var global: GlobalOptions
-    @Argument(help: "MODEL:VERSION") var ref: ModelRef
-    @Option(help: "The environment (declared under environments: in slipway.yaml).") var to: String
+    @Argument(help: "MODEL:VERSION") var ref: ModelRef?
+    @Option(help: "The environment (declared under environments: in slipway.yaml).") var to: String?
+    @Option(name: .customLong("continue"), help: ArgumentHelp("Continue the paused canary in ENV as if its analysis had passed.", valueName: "ENV"))
+    var continueEnvironment: String?
     @Option(help: "Why (kept in the history and the audit trail).") var reason: String?
 
     func run() throws {
         let (ws, registry) = try global.open()
         let loaded = try ws.loadSpec()
+        if let env = continueEnvironment {
+            let p = try DeploymentService(workspace: ws, registry: registry, spec: loaded.spec)
+                .continuePaused(environment: env, actor: Provenance.currentUser())
+            let outcome = PromotionService.outcome(p)
+            Output.say(outcome.summary("\(p.deployment.model):\(p.deployment.version)"))
+            if case .failed = outcome { throw Failure(status: .checkFailed, message: outcome.summary(p.deployment.label)) }
+            return
+        }
+        guard let ref, let to else { throw Failure(status: .usage, message: "name what to promote: slipway promote MODEL:VERSION --to ENV (or --continue ENV)") }
         guard let version = ref.version else { throw Failure(status: .usage, message: "name the version: \(ref.model):VERSION") }
         let service = ApprovalService(workspace: ws, registry: registry, spec: loaded.spec)
         let request = PromotionService.Request(model: ref.model, version: version, environment: to,
@@ -226,9 +237,10 @@ struct Promote: ParsableCommand {
         switch try service.requestPromotion(request) {
         case .alreadyLive:
             Output.say("\(ref.model):\(version) is already live in \(to)")
-        case .promoted(let event, let reasons):
-            Output.say("\(ref.model):\(version) → \(to)" + (event.previousVersion.map { " (was :\($0))" } ?? " (first version there)")
+        case .decided(let outcome, let reasons):
+            Output.say(outcome.summary("\(ref.model):\(version)")
                        + (loaded.spec.rules.highRiskWhen.isEmpty ? "" : " · low risk: " + reasons.joined(separator: "; ")))
+            if case .failed = outcome { throw Failure(status: .checkFailed, message: outcome.summary("\(ref.model):\(version)")) }
         case .queued(let r, let superseded):
             Output.say("\(ref.model):\(version) → \(to) is high risk: waiting for \(r.requiredApprovals) approval\(r.requiredApprovals == 1 ? "" : "s") (request \(r.id))")
             for reason in r.reasonList { Output.say("  · \(reason)") }

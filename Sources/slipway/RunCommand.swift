@@ -55,6 +55,7 @@ struct Run: ParsableCommand {
             for g in result.gates { Output.say("  gate  \(g.passed ? "✓" : "✗") \(g.explanation)") }
             if let v = result.registered { Output.say("registered \(v.model):\(v.version)") }
             if let v = result.unchangedVersion { Output.say("model unchanged: same artifacts as \(v.model):\(v.version)") }
+            if let d = result.deployment { Output.say("deploy: " + d) }
         } else {
             Output.say(String(result.run.id))
         }

@@ -26,7 +26,7 @@ import Testing
                 metrics: [eval.json]
         environments:
           staging: {}
-          production: {}
+          production: {requires: none}
         policy:
           high_risk_when: [{params_changed: [model.arch]}, {tag: base-model-upgrade}, {env: production}]
           low_risk_when: [{params_changed: [serving.threshold]}]

@@ -6,7 +6,7 @@ import Testing
     func promotedThrice(deploy: String? = nil) throws -> Sandbox {
         let s = gatedWorkspace()
         if let deploy {
-            s.write("slipway.yaml", s.read("slipway.yaml")!.replacingOccurrences(of: "  production: {}", with: "  production: {deploy: \"\(deploy)\"}"))
+            s.write("slipway.yaml", s.read("slipway.yaml")!.replacingOccurrences(of: "  production: {requires: none}", with: "  production: {requires: none, deploy: \"\(deploy)\"}"))
         }
         for (i, lr) in ["0.1", "0.2", "0.3"].enumerated() {
             s.write("params.yaml", "train:\n  lr: \(lr)\n")
@@ -37,7 +37,7 @@ import Testing
         #expect(s.run("rollback", "production", "--to", "3").status == 0)
         let deployments = try #require(try s.json("deployments", "--json") as? [[String: Any]])
         let production = try #require(deployments.first { $0["environment"] as? String == "production" })
-        #expect(production["version"] as? Int == 3 && production["previous"] as? Int == 1)
+        #expect(production["live"] as? Int == 3 && production["previous"] as? Int == 1)
         #expect(s.run("models", "history", "clf", "--env", "production").stdout.contains("rollback: error rate up"))
         #expect(s.run("audit", "verify").status == 0)
         // Refusals.
@@ -54,7 +54,8 @@ import Testing
         let events = try #require(try s.json("audit", "--kind", "deploy.ran", "--json") as? [[String: Any]])
         #expect(events.count == 4)
 
-        let t = try promotedThrice(deploy: "exit 7")
+        let t = try promotedThrice(deploy: "[ ! -e broken ] || exit 7")
+        t.write("broken", "")
         let failed = t.run("rollback", "production")
         #expect(failed.status == 1)
         #expect(failed.stderr.contains("the pointer moved, but the deploy command failed (exit code 7)"))

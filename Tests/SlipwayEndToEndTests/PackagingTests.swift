@@ -52,7 +52,7 @@ func installed(_ name: String) -> Bool {
                 needs: [train]
                 config: {entrypoint: [python3, /model/predict.py], env: {MODE: serve}, exposed_ports: [8080], labels: {team: ml}}
         environments:
-          production: {}
+          production: {requires: none}
 
         """
         try FileManager.default.createDirectory(atPath: s.root + "/keys", withIntermediateDirectories: true)

@@ -26,7 +26,7 @@ func gatedWorkspace(gates: String = #"{accuracy: ">= production - 0.01", latency
     \(extra)
     environments:
       staging: {}
-      production: {}
+      production: {requires: none}
     """)
     s.write("params.yaml", "train:\n  lr: 0.1\n")
     s.write("scores.env", "ACC=0.90\nLAT=12\n")

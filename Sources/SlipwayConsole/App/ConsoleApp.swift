@@ -165,8 +165,9 @@ public final class ConsoleApp: @unchecked Sendable {
                 switch try ApprovalService(workspace: workspace, registry: loader.registry, spec: spec).requestPromotion(request) {
                 case .alreadyLive:
                     post(.notice("\(model):\(version) is already live in \(env)", isError: false))
-                case .promoted(let e, _):
-                    post(.notice("\(model):\(version) → \(env)" + (e.previousVersion.map { " (was :\($0))" } ?? ""), isError: false))
+                case .decided(let outcome, _):
+                    if case .failed = outcome { post(.notice(outcome.summary("\(model):\(version)"), isError: true)) }
+                    else { post(.notice(outcome.summary("\(model):\(version)"), isError: false)) }
                 case .queued(let r, _):
                     post(.notice("\(model):\(version) → \(env) is high risk: waiting for approval (request \(r.id))", isError: false))
                 }
@@ -189,11 +190,8 @@ public final class ConsoleApp: @unchecked Sendable {
                 case .recorded(let v, let n, let of):
                     post(.notice("approved by \(v.approver) (\(n) of \(of)); request \(id) waits for \(of - n) more", isError: false))
                 case .approved(let v, let outcome):
-                    if case .promoted(let e) = outcome {
-                        post(.notice("approved by \(v.approver): \(e.model):\(e.version ?? 0) → \(e.environment)", isError: false))
-                    } else {
-                        post(.notice("approved by \(v.approver)", isError: false))
-                    }
+                    let label = (try? loader.registry.approvalRequest(id: id)).flatMap { $0.map { "\($0.model):\($0.version)" } } ?? "request \(id)"
+                    post(.notice("approved by \(v.approver): " + outcome.summary(label), isError: false))
                 case .rejected(let v):
                     post(.notice("request \(id) rejected by \(v.approver)", isError: false))
                 }

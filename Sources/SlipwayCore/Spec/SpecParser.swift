@@ -12,7 +12,9 @@ public struct SpecParser {
     public static let pipelineKeys = ["stages", "triggers", "model", "description"]
     public static let stageKeys = ["cmd", "uses", "deps", "params", "outs", "metrics", "needs",
                                    "timeout", "env", "gates", "baseline", "on_no_baseline", "description"]
-    public static let environmentKeys = ["deploy", "canary", "description", "requires_approval"]
+    public static let environmentKeys = ["deploy", "canary", "description", "requires", "auto", "timeout", "rollback_when", "watch"]
+    public static let canaryKeys = ["steps", "interval", "analysis", "max_inconclusive"]
+    public static let analysisKeys = ["cmd", "http", "value", "fail_if", "pass_if"]
 
     let file: String
     private var issues: [SpecIssue] = []
@@ -68,11 +70,25 @@ public struct SpecParser {
                 guard let name = self.name(key, "environments", what: "environment") else { continue }
                 let path = "environments.\(name)"
                 var env = EnvironmentSpec(name: name, location: loc(key), settings: specValue(node))
-                if let m = mapping(node, path) {
+                env.plan.requires = spec.environments.last?.name
+                if case .scalar(let s) = node, s.string.isEmpty || s.string == "~" || s.string == "null" {
+                    // `staging:` with nothing: every default.
+                } else if let m = mapping(node, path) {
                     checkKeys(m, allowed: Self.environmentKeys, path: path)
                     if let d = value(m, "deploy") { env.deploy = string(d, path + ".deploy") }
+                    environmentPlan(m, path, into: &env.plan)
                 }
                 spec.environments.append(env)
+            }
+            let names = spec.environments.map(\.name)
+            for env in spec.environments {
+                if let r = env.plan.requires, !names.contains(r) {
+                    issues.append(SpecIssue(at: env.location, file: file, keyPath: "environments.\(env.name).requires",
+                                                         message: "environment '\(r)' is not declared" + didYouMean(r, names)))
+                } else if env.plan.requires == env.name {
+                    issues.append(SpecIssue(at: env.location, file: file, keyPath: "environments.\(env.name).requires",
+                                                         message: "an environment cannot require itself"))
+                }
             }
         }
         if let signing = value(top, "signing"), let m = mapping(signing, "signing") {
@@ -361,6 +377,128 @@ public struct SpecParser {
                 let p = path.isEmpty ? key : "\(path).\(key)"
                 issues.append(issue(k, p, "unknown key" + didYouMean(key, allowed)))
             }
+        }
+    }
+
+    private mutating func environmentPlan(_ m: Node.Mapping, _ path: String, into plan: inout DeploymentPlan) {
+        if let r = value(m, "requires") {
+            if case .scalar(let s) = r, s.string.isEmpty || s.string == "~" || s.string == "null" || s.string == "none" {
+                plan.requires = nil
+            } else if let s = string(r, path + ".requires") {
+                plan.requires = s
+            }
+        }
+        if let a = value(m, "auto") {
+            if let b = a.bool { plan.auto = b } else { issues.append(issue(a, path + ".auto", "must be true or false")) }
+        }
+        if let t = value(m, "timeout") { plan.timeoutSeconds = duration(t, path + ".timeout", positive: true) ?? plan.timeoutSeconds }
+        if let w = value(m, "watch") { plan.watchSeconds = duration(w, path + ".watch", positive: false) ?? 0 }
+        if let r = value(m, "rollback_when") { plan.rollbackWhen = analysis(r, path + ".rollback_when") }
+        if !plan.rollbackWhen.isEmpty, plan.watchSeconds == 0, let r = value(m, "rollback_when") {
+            issues.append(issue(r, path + ".watch", "is missing: `rollback_when` is watched for `watch:` (e.g. `watch: 30m`) after the version is live"))
+        }
+        guard let c = value(m, "canary"), let cm = mapping(c, path + ".canary") else { return }
+        let cpath = path + ".canary"
+        checkKeys(cm, allowed: Self.canaryKeys, path: cpath)
+        var steps: [Int] = []
+        if let s = value(cm, "steps"), let seq = sequence(s, cpath + ".steps") {
+            for (i, item) in seq.enumerated() {
+                guard let n = item.int, n >= 1, n <= 100 else {
+                    issues.append(issue(item, "\(cpath).steps[\(i)]", "must be a whole percent from 1 to 100"))
+                    continue
+                }
+                if let last = steps.last, n <= last {
+                    issues.append(issue(item, "\(cpath).steps[\(i)]", "steps must increase (\(last) then \(n))"))
+                }
+                steps.append(n)
+            }
+            if steps.last != 100 && !steps.isEmpty { steps.append(100) }
+        } else if value(cm, "steps") == nil {
+            issues.append(issue(c, cpath + ".steps", "is missing: the traffic percent at each step, e.g. `steps: [10, 50, 100]`"))
+        }
+        let interval = value(cm, "interval").flatMap { duration($0, cpath + ".interval", positive: false) } ?? 300
+        let analysis = value(cm, "analysis").map { self.analysis($0, cpath + ".analysis") } ?? []
+        var canary = CanarySpec(steps: steps, intervalSeconds: interval, analysis: analysis)
+        if let n = value(cm, "max_inconclusive") {
+            if let v = n.int, v >= 1 { canary.maxInconclusive = v } else { issues.append(issue(n, cpath + ".max_inconclusive", "must be a whole number ≥ 1")) }
+        }
+        plan.canary = canary
+    }
+
+    private mutating func duration(_ node: Node, _ path: String, positive: Bool) -> Double? {
+        guard let text = string(node, path) else { return nil }
+        guard let s = Durations.seconds(from: text), !positive || s > 0 else {
+            issues.append(issue(node, path, "'\(text)' is not a duration (30s, 5m, 1h)"))
+            return nil
+        }
+        return s
+    }
+
+    /// `{METRIC: {cmd|http, value, fail_if, pass_if}, …}`, or one source whose
+    /// conditions name their metric: `{cmd: ./probe.sh, fail_if: "error_rate > 0.02"}`.
+    private mutating func analysis(_ node: Node, _ path: String) -> [AnalysisCheck] {
+        guard let m = mapping(node, path) else { return [] }
+        if value(m, "cmd") != nil || value(m, "http") != nil {
+            checkKeys(m, allowed: Self.analysisKeys, path: path)
+            guard let source = analysisSource(m, node, path) else { return [] }
+            var checks: [AnalysisCheck] = []
+            for key in ["fail_if", "pass_if"] {
+                for line in strings(m, key, path) {
+                    let parts = line.value.trimmingWhitespace().split(separator: " ", maxSplits: 1).map(String.init)
+                    guard parts.count == 2, !(parts[0].first.map { "<>=!".contains($0) } ?? true) else {
+                        issues.append(SpecIssue(at: line.location, file: file, keyPath: "\(path).\(key)",
+                                                message: "'\(line.value)' must name its metric, e.g. \"error_rate > 0.02\""))
+                        continue
+                    }
+                    guard let condition = gateCondition(parts[1], line.location, "\(path).\(key)") else { continue }
+                    if let i = checks.firstIndex(where: { $0.metric == parts[0] }) {
+                        if key == "fail_if" { checks[i].failIf = condition } else { checks[i].passIf = condition }
+                    } else {
+                        checks.append(AnalysisCheck(metric: parts[0], source: source,
+                                                    failIf: key == "fail_if" ? condition : nil, passIf: key == "pass_if" ? condition : nil))
+                    }
+                }
+            }
+            if checks.isEmpty { issues.append(issue(node, path, "needs `fail_if:` or `pass_if:`, e.g. fail_if: \"error_rate > 0.02\"")) }
+            return checks
+        }
+        var checks: [AnalysisCheck] = []
+        for (k, v) in m {
+            guard let metric = k.string, let vm = mapping(v, "\(path).\(k.string ?? "")") else { continue }
+            let p = "\(path).\(metric)"
+            checkKeys(vm, allowed: Self.analysisKeys, path: p)
+            guard let source = analysisSource(vm, v, p) else { continue }
+            var check = AnalysisCheck(metric: metric, source: source)
+            if let vp = value(vm, "value"), let text = string(vp, p + ".value") {
+                do { _ = try JSONValuePath.parse(text); check.valuePath = text } catch { issues.append(issue(vp, p + ".value", error.message)) }
+            }
+            if let f = value(vm, "fail_if"), let t = string(f, p + ".fail_if") { check.failIf = gateCondition(t, loc(f), p + ".fail_if") }
+            if let f = value(vm, "pass_if"), let t = string(f, p + ".pass_if") { check.passIf = gateCondition(t, loc(f), p + ".pass_if") }
+            if check.failIf == nil && check.passIf == nil {
+                issues.append(issue(v, p, "needs `fail_if:` or `pass_if:` (e.g. fail_if: \"> 0.02\")"))
+            }
+            checks.append(check)
+        }
+        return checks
+    }
+
+    private mutating func analysisSource(_ m: Node.Mapping, _ node: Node, _ path: String) -> AnalysisCheck.Source? {
+        if let c = value(m, "cmd"), let s = string(c, path + ".cmd") { return .command(s) }
+        if let h = value(m, "http"), let s = string(h, path + ".http") {
+            guard s.hasPrefix("http://") || s.hasPrefix("https://") else {
+                issues.append(issue(h, path + ".http", "'\(s)' must be an http:// or https:// address"))
+                return nil
+            }
+            return .http(s)
+        }
+        issues.append(issue(node, path, "needs a source: `cmd:` (prints JSON) or `http:` (GET returning JSON)"))
+        return nil
+    }
+
+    private mutating func gateCondition(_ text: String, _ location: SourceLocation?, _ path: String) -> GateCondition? {
+        do { return try GateCondition(parsing: text) } catch {
+            issues.append(SpecIssue(at: location, file: file, keyPath: path, message: error.message))
+            return nil
         }
     }
 

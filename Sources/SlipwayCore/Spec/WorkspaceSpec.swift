@@ -198,6 +198,7 @@ public struct EnvironmentSpec: Sendable, Hashable {
     public var name: String
     public var location: SourceLocation?
     public var deploy: String?
+    public var plan = DeploymentPlan()
     public var settings: SpecValue
 
     public init(name: String, location: SourceLocation? = nil, deploy: String? = nil, settings: SpecValue = .map([])) {

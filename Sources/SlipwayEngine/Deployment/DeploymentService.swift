@@ -1,27 +1,40 @@
 import Foundation
 
-/// Puts versions live in environments: the built-in `local` target (a
-/// pointer file per environment) and an environment's `deploy:` command; and
-/// the on-call engineer's rollback.
+/// Puts versions live in environments, step by step: the built-in `local`
+/// target (a pointer file per environment), an environment's `deploy:`
+/// command, canary steps judged by analysis, the `rollback_when` watch, and
+/// the on-call engineer's rollback and abort.
+///
+/// Every decision is recorded in the registry before the next one is taken,
+/// and every deploy call is journalled (started, finished) under an id that
+/// is the same on a retry, so whoever drives a deployment next (the promote
+/// command, the agent, the agent after `kill -9`) continues at the right step
+/// without repeating or skipping a call.
 public struct DeploymentService: Sendable {
     let workspace: Workspace
     let registry: any Registry
     let spec: WorkspaceSpec
+    /// Who drives steps taken on their own (the agent).
+    let driver: String
 
-    public init(workspace: Workspace, registry: any Registry, spec: WorkspaceSpec) {
+    public init(workspace: Workspace, registry: any Registry, spec: WorkspaceSpec, driver: String = "slipway") {
         self.workspace = workspace
         self.registry = registry
         self.spec = spec
+        self.driver = driver
     }
 
     /// What `.slipway/deploy/<env>.json` holds.
     public struct LocalTarget: Codable, Sendable, Hashable {
         public var environment: String
         public var model: String
+        /// The version receiving `traffic` percent (the candidate during a canary).
         public var version: Int
         public var image: String?
         /// Percent of traffic on `version`.
         public var traffic: Int
+        /// The version serving the rest, during a canary.
+        public var stable: Int?
         public var since: String
         public var by: String
         public var reason: String
@@ -29,26 +42,8 @@ public struct DeploymentService: Sendable {
 
     public func targetPath(_ environment: String) -> String { workspace.stateDir + "/deploy/\(environment).json" }
 
-    /// What follows every change of the live pointer (a promotion, a rollback):
-    /// the local target is written, then the environment's deploy command runs,
-    /// if it has one; returns that command's outcome.
-    @discardableResult
-    public func apply(_ event: AliasEvent, stable: Int?) throws -> JobOutcome? {
-        try writeLocalTarget(event)
-        guard let command = spec.environments.first(where: { $0.name == event.environment })?.deploy else { return nil }
-        return try runDeploy(command, event: event, stable: stable)
-    }
-
-    /// Records the live version in the local target (atomically).
-    public func writeLocalTarget(_ event: AliasEvent) throws {
-        guard let version = event.version else { return }
-        let record = try registry.modelVersion(model: event.model, version: version)
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        let target = LocalTarget(environment: event.environment, model: event.model, version: version, image: record?.imageDigest,
-                                 traffic: 100, since: f.string(from: Clock.date(event.at)), by: event.actor, reason: event.reason)
-        try FileSystem.makeDirectory(workspace.stateDir + "/deploy")
-        try FileSystem.writeFile(targetPath(event.environment), try OCI.encode(target))
+    public func plan(_ environment: String) -> DeploymentPlan {
+        spec.environments.first { $0.name == environment }?.plan ?? DeploymentPlan()
     }
 
     public struct Refusal: SlipwayError {
@@ -57,25 +52,279 @@ public struct DeploymentService: Sendable {
         public var description: String { message }
     }
 
-    public struct Rollback: Sendable {
-        public var event: AliasEvent
-        public var from: Int?
-        /// The environment's deploy command's outcome, when it has one.
-        public var deploy: JobOutcome?
+    /// A deployment after it was driven as far as it can go now.
+    public struct Progress: Sendable {
+        public var deployment: DeploymentRecord
+        /// The alias change, when the version became the live one.
+        public var promoted: AliasEvent?
     }
 
-    /// Puts the previously live (or the named) version back in `environment`
-    /// now. The previous version is the newest one live there before, skipping
-    /// versions that were themselves rolled back.
-    public func rollback(environment: String, model name: String?, to explicit: Int?, reason: String, actor: String) throws -> Rollback {
+    // MARK: - Starting and driving
+
+    /// Starts putting `version` into `environment` (checked by the promotion
+    /// service) and drives it as far as it goes without waiting.
+    public func start(model: String, version: Int, environment: String, actor: String, reason: String) throws -> Progress {
+        let stable = try registry.alias(model: model, environment: environment, at: nil)
+        let plan = plan(environment)
+        // A canary needs something to compare with: the first version goes in at once.
+        let steps = stable != nil ? (plan.canary?.steps ?? [100]) : [100]
+        let (d, _) = try registry.startDeployment(NewDeployment(environment: environment, model: model, version: version,
+                                                                stableVersion: stable, steps: steps, actor: actor, reason: reason))
+        return try advance(d)
+    }
+
+    /// Every active deployment, driven as far as it goes now (the agent's pass).
+    public func tick() throws -> [Progress] {
+        try registry.activeDeployments().map { try advance($0) }
+    }
+
+    /// Drives one deployment until it must wait (for an interval, a human,
+    /// the end of its watch) or ends.
+    @discardableResult
+    public func advance(_ start: DeploymentRecord) throws -> Progress {
+        var d = start
+        var promoted: AliasEvent?
+        let plan = plan(d.environment)
+        let steps = d.stepList
+        // A loop guard: each pass changes the phase; a few dozen is every step of any canary.
+        for _ in 0..<(4 * steps.count + 8) {
+            guard d.state == .progressing || d.state == .watching else { break }
+            let now = Clock.nowMillis()
+            switch d.phase {
+            case .deploy:
+                let traffic = steps[min(d.step, steps.count - 1)]
+                let callID = "\(d.environment)-d\(d.id)-s\(d.step + 1)"
+                let call = try deployCall(callID: callID, deployment: d, version: d.version, stable: d.stableVersion,
+                                          traffic: traffic, actor: d.actor, reason: d.reason) { ok, outcome in
+                    var next = d
+                    if ok {
+                        next.traffic = traffic
+                        next.phase = .analyse
+                        next.inconclusive = 0
+                        let isLastWithoutCanary = plan.canary == nil || d.stableVersion == nil
+                        next.dueAt = Clock.nowMillis() + (isLastWithoutCanary ? 0 : Millis((plan.canary?.intervalSeconds ?? 0) * 1000))
+                        next.detail = "step \(d.step + 1)/\(steps.count): \(traffic)% on :\(d.version)"
+                    } else {
+                        next.phase = .rollback
+                        next.ending = d.stableVersion == nil ? .failed : .rolledBack
+                        next.detail = "the deploy call at \(traffic)% failed: \(outcome)"
+                    }
+                    return (next, [AuditDraft(actor: driver, kind: .deploymentStep, subject: "deployment/\(d.id)",
+                                              payload: AuditChain.payload(["step": String(d.step + 1), "traffic": String(traffic),
+                                                                           "version": String(d.version), "call": callID,
+                                                                           "outcome": outcome]))])
+                }
+                d = call
+            case .analyse:
+                if let due = d.dueAt, due > now { return Progress(deployment: d, promoted: promoted) }
+                let checks = (d.stableVersion == nil) ? [] : (plan.canary?.analysis ?? [])
+                let measurements = measure(checks, d, step: d.step)
+                let verdict = AnalysisJudge.combine(measurements)
+                var next = d
+                var kinds: [AuditDraft] = []
+                let values = measurements.map(\.explanation).joined(separator: "; ")
+                switch verdict {
+                case .pass:
+                    if d.step + 1 < steps.count {
+                        next.step += 1
+                        next.phase = .deploy
+                    } else {
+                        next.phase = .promote
+                    }
+                    next.detail = checks.isEmpty ? next.detail : "analysis passed at \(d.traffic)%: \(values)"
+                case .fail:
+                    next.phase = .rollback
+                    next.ending = .rolledBack
+                    next.detail = "analysis failed at \(d.traffic)%: \(values)"
+                case .inconclusive:
+                    next.inconclusive += 1
+                    if next.inconclusive >= (plan.canary?.maxInconclusive ?? 1) {
+                        next.state = .paused
+                        next.detail = "paused at \(d.traffic)%: inconclusive (\(values)); `slipway promote --continue \(d.environment)` or `slipway abort \(d.environment)`"
+                        kinds.append(AuditDraft(actor: driver, kind: .deploymentPaused, subject: "deployment/\(d.id)",
+                                                payload: AuditChain.payload(["traffic": String(d.traffic), "values": values])))
+                    } else {
+                        next.dueAt = now + Millis((plan.canary?.intervalSeconds ?? 0) * 1000)
+                        next.detail = "inconclusive at \(d.traffic)% (\(next.inconclusive) of \(plan.canary?.maxInconclusive ?? 1)): \(values)"
+                    }
+                }
+                if !checks.isEmpty {
+                    kinds.insert(AuditDraft(actor: driver, kind: .deploymentAnalysed, subject: "deployment/\(d.id)",
+                                            payload: AuditChain.payload(["step": String(d.step + 1), "traffic": String(d.traffic),
+                                                                         "verdict": verdict.rawValue, "values": values])), at: 0)
+                }
+                try registry.updateDeployment(next, expectedUpdatedAt: d.updatedAt, audit: kinds)
+                d = try reload(next)
+                if d.state == .progressing, d.phase == .analyse { return Progress(deployment: d, promoted: promoted) }
+            case .promote:
+                if try registry.alias(model: d.model, environment: d.environment, at: nil) != d.version {
+                    promoted = try registry.setAlias(model: d.model, environment: d.environment, version: d.version, actor: d.actor, reason: d.reason)
+                }
+                var next = d
+                next.phase = .none
+                if !plan.rollbackWhen.isEmpty, plan.watchSeconds > 0 {
+                    next.state = .watching
+                    next.watchUntil = now + Millis(plan.watchSeconds * 1000)
+                    next.dueAt = now
+                    next.detail = "live at 100%; watching rollback_when for \(Durations.format(plan.watchSeconds))"
+                } else {
+                    next.state = .succeeded
+                    next.detail = "live at 100%"
+                }
+                try registry.updateDeployment(next, expectedUpdatedAt: d.updatedAt, audit: [
+                    AuditDraft(actor: driver, kind: next.state == .succeeded ? .deploymentEnded : .deploymentStep, subject: "deployment/\(d.id)",
+                               payload: AuditChain.payload(["state": next.state.rawValue, "version": String(d.version)]))])
+                d = try reload(next)
+            case .rollback:
+                var outcome = "nothing to put back"
+                if let stable = d.stableVersion {
+                    if try registry.alias(model: d.model, environment: d.environment, at: nil) != stable {
+                        _ = try registry.setAlias(model: d.model, environment: d.environment, version: stable, actor: driver,
+                                                  reason: "rollback: " + d.detail)
+                    }
+                    let callID = "\(d.environment)-d\(d.id)-rollback"
+                    let before = d
+                    d = try deployCall(callID: callID, deployment: d, version: stable, stable: stable, traffic: 100, actor: driver,
+                                       reason: "rollback") { ok, o in
+                        outcome = o
+                        var next = before
+                        next.phase = .none
+                        next.state = before.ending ?? .rolledBack
+                        next.traffic = 0
+                        if !ok { next.detail += "; putting :\(stable) back failed too: \(o)" }
+                        return (next, [])
+                    }
+                } else {
+                    var next = d
+                    next.phase = .none
+                    next.state = d.ending ?? .failed
+                    try registry.updateDeployment(next, expectedUpdatedAt: d.updatedAt, audit: [])
+                    d = try reload(next)
+                }
+                try registry.appendAudit(AuditDraft(actor: driver, kind: .deploymentEnded, subject: "deployment/\(d.id)",
+                                                    payload: AuditChain.payload(["state": d.state.rawValue, "candidate": String(d.version),
+                                                                                 "stable": d.stableVersion.map(String.init) ?? "none",
+                                                                                 "why": d.detail, "outcome": outcome])))
+            case .none:
+                guard d.state == .watching else { return Progress(deployment: d, promoted: promoted) }
+                var next = d
+                if let until = d.watchUntil, now >= until {
+                    next.state = .succeeded
+                    next.detail = "live at 100%; the watch ended calm"
+                    try registry.updateDeployment(next, expectedUpdatedAt: d.updatedAt, audit: [
+                        AuditDraft(actor: driver, kind: .deploymentEnded, subject: "deployment/\(d.id)",
+                                   payload: AuditChain.payload(["state": "succeeded", "version": String(d.version)]))])
+                    d = try reload(next)
+                    continue
+                }
+                if let due = d.dueAt, due > now { return Progress(deployment: d, promoted: promoted) }
+                let measurements = measure(plan.rollbackWhen, d, step: -1)
+                let breaches = measurements.filter { $0.verdict == .fail }
+                if breaches.isEmpty {
+                    next.dueAt = now + Millis(max(plan.canary?.intervalSeconds ?? 30, 0) * 1000)
+                    try registry.updateDeployment(next, expectedUpdatedAt: d.updatedAt, audit: [])
+                    return Progress(deployment: try reload(next), promoted: promoted)
+                }
+                let values = breaches.map(\.explanation).joined(separator: "; ")
+                next.phase = .rollback
+                next.ending = .rolledBack
+                next.detail = "rollback_when breached: \(values)"
+                try registry.updateDeployment(next, expectedUpdatedAt: d.updatedAt, audit: [
+                    AuditDraft(actor: driver, kind: .deploymentAnalysed, subject: "deployment/\(d.id)",
+                               payload: AuditChain.payload(["step": "watch", "verdict": "fail", "values": values]))])
+                d = try reload(next)
+            }
+        }
+        return Progress(deployment: d, promoted: promoted)
+    }
+
+    func reload(_ d: DeploymentRecord) throws -> DeploymentRecord {
+        try registry.deployment(id: d.id) ?? d
+    }
+
+    func measure(_ checks: [AnalysisCheck], _ d: DeploymentRecord, step: Int) -> [AnalysisMeasurement] {
+        guard !checks.isEmpty else { return [] }
+        let log = workspace.logsDir + "/deploy/analysis-\(d.environment)-d\(d.id).log"
+        try? FileSystem.makeDirectory(workspace.logsDir + "/deploy")
+        let measurements = AnalysisRunner(workspace: workspace).measure(checks, context: .init(
+            environment: d.environment, model: d.model, candidate: d.version, stable: d.stableVersion, traffic: d.traffic, log: log))
+        let now = Clock.nowMillis()
+        try? registry.recordAnalysis(measurements.map {
+            AnalysisSampleRecord(deploymentID: d.id, step: step, metric: $0.metric, value: $0.value, production: $0.production,
+                                 condition: $0.condition, verdict: $0.verdict.rawValue, explanation: $0.explanation, at: now)
+        })
+        return measurements
+    }
+
+    // MARK: - People's actions
+
+    /// Continues a paused canary as if its analysis had passed.
+    public func continuePaused(environment: String, actor: String) throws -> Progress {
+        try checkEnvironment(environment)
+        guard let d = try registry.activeDeployment(environment: environment), d.state == .paused else {
+            throw Refusal(message: "no paused canary in \(environment)" + (try registry.activeDeployment(environment: environment)
+                .map { " (its deployment of :\($0.version) is \($0.state.rawValue))" } ?? ""))
+        }
+        var next = d
+        next.state = .progressing
+        let steps = d.stepList
+        if d.step + 1 < steps.count { next.step += 1; next.phase = .deploy } else { next.phase = .promote }
+        next.detail = "continued by \(actor)"
+        try registry.updateDeployment(next, expectedUpdatedAt: d.updatedAt, audit: [
+            AuditDraft(actor: actor, kind: .deploymentResumed, subject: "deployment/\(d.id)",
+                       payload: AuditChain.payload(["traffic": String(d.traffic)]))])
+        return try advance(try reload(next))
+    }
+
+    /// Aborts the canary (or watch) in flight: the stable version back at 100 %.
+    public func abort(environment: String, actor: String, reason: String) throws -> Progress {
+        try checkEnvironment(environment)
+        guard let d = try registry.activeDeployment(environment: environment) else {
+            throw Refusal(message: "nothing is in flight in \(environment): nothing to abort (to put an earlier version back: slipway rollback \(environment))")
+        }
+        var next = d
+        next.state = .progressing
+        next.phase = .rollback
+        next.ending = .aborted
+        next.detail = "aborted by \(actor)" + (reason.isEmpty ? "" : ": \(reason)")
+        try registry.updateDeployment(next, expectedUpdatedAt: d.updatedAt, audit: [])
+        return try DeploymentService(workspace: workspace, registry: registry, spec: spec, driver: actor).advance(try reload(next))
+    }
+
+    func checkEnvironment(_ environment: String) throws {
         let envs = spec.environments.map(\.name)
         guard envs.contains(environment) else {
             let hint = Suggestions.closest(to: environment, in: envs).map { " (did you mean '\($0)'?)" } ?? ""
             throw Refusal(message: "no environment '\(environment)'\(hint); environments: \(envs.joined(separator: ", "))")
         }
+    }
+
+    // MARK: - Rollback
+
+    public struct Rollback: Sendable {
+        public var model: String
+        public var environment: String
+        /// The version live now.
+        public var to: Int
+        /// The version that was live (or in a canary) before.
+        public var from: Int?
+        /// The alias change (none when a canary was aborted: the stable version never left).
+        public var event: AliasEvent?
+        /// The canary or watch that was aborted.
+        public var aborted: DeploymentRecord?
+        /// The environment's deploy command's outcome, when it has one.
+        public var deploy: JobOutcome?
+    }
+
+    /// Puts the previously live (or the named) version back in `environment`
+    /// now, aborting any canary in flight. The previous version is the newest
+    /// one live there before, skipping versions that were themselves rolled back.
+    public func rollback(environment: String, model name: String?, to explicit: Int?, reason: String, actor: String) throws -> Rollback {
+        try checkEnvironment(environment)
+        let inFlight = try registry.activeDeployment(environment: environment)
         let live = try registry.models().filter { $0.environments[environment] != nil }.map(\.name)
         let model: String
-        if let name { model = name } else {
+        if let name { model = name } else if let inFlight { model = inFlight.model } else {
             guard live.count == 1 else {
                 throw Refusal(message: live.isEmpty ? "nothing is live in \(environment): nothing to roll back"
                               : "several models are live in \(environment) (\(live.joined(separator: ", "))): pass --model")
@@ -83,50 +332,121 @@ public struct DeploymentService: Sendable {
             model = live[0]
         }
         let current = try registry.alias(model: model, environment: environment, at: nil)
+        let words = "rollback" + (reason.isEmpty ? "" : ": " + reason)
+        // A canary in flight: its stable version is still the live one; putting it back at 100 % is the rollback.
+        if let d = inFlight, d.model == model, d.state != .watching, explicit == nil || explicit == d.stableVersion, let stable = d.stableVersion {
+            var next = d
+            next.state = .aborted
+            next.phase = .none
+            next.detail = "rolled back by \(actor)" + (reason.isEmpty ? "" : ": \(reason)")
+            try registry.updateDeployment(next, expectedUpdatedAt: d.updatedAt, audit: [
+                AuditDraft(actor: actor, kind: .deploymentEnded, subject: "deployment/\(d.id)",
+                           payload: AuditChain.payload(["state": "aborted", "candidate": String(d.version), "stable": String(stable),
+                                                        "why": words]))])
+            let outcome = try putLive(model: model, environment: environment, version: stable, stable: stable, traffic: 100,
+                                      callID: "\(environment)-d\(d.id)-rollback", deploymentID: d.id, actor: actor, reason: words)
+            return Rollback(model: model, environment: environment, to: stable, from: d.version, event: nil, aborted: next, deploy: outcome)
+        }
         let history = try registry.aliasHistory(model: model, environment: environment, until: nil)
         let target: Int
         if let explicit {
             guard try registry.modelVersion(model: model, version: explicit) != nil else {
                 throw Refusal(message: "no version \(explicit) of model '\(model)'")
             }
-            guard explicit != current else { throw Refusal(message: "\(model):\(explicit) is already live in \(environment)") }
+            guard explicit != current || inFlight != nil else { throw Refusal(message: "\(model):\(explicit) is already live in \(environment)") }
             target = explicit
         } else {
             // Versions that were rolled back away from are not candidates.
-            let rolledBack = Set(history.filter { $0.reason.hasPrefix("rollback") }.compactMap(\.previousVersion))
-            guard let previous = history.reversed().compactMap(\.version).first(where: { $0 != current && !rolledBack.contains($0) }) else {
+            guard let previous = Self.rollbackTarget(history: history, current: current, inFlight: nil) else {
                 throw Refusal(message: "\(model) has no earlier version in \(environment) to go back to; name one with --to VERSION")
             }
             target = previous
         }
-        let event = try registry.setAlias(model: model, environment: environment, version: target, actor: actor,
-                                          reason: "rollback" + (reason.isEmpty ? "" : ": " + reason))
-        return Rollback(event: event, from: current, deploy: try apply(event, stable: target))
+        var aborted: DeploymentRecord?
+        if let d = inFlight {
+            var next = d
+            next.state = .aborted
+            next.phase = .none
+            next.detail = "rolled back by \(actor) to :\(target)"
+            try registry.updateDeployment(next, expectedUpdatedAt: d.updatedAt, audit: [
+                AuditDraft(actor: actor, kind: .deploymentEnded, subject: "deployment/\(d.id)",
+                           payload: AuditChain.payload(["state": "aborted", "candidate": String(d.version), "why": words]))])
+            aborted = next
+        }
+        let event = try registry.setAlias(model: model, environment: environment, version: target, actor: actor, reason: words)
+        let outcome = try putLive(model: model, environment: environment, version: target, stable: target, traffic: 100,
+                                  callID: "\(environment)-a\(event.id)", deploymentID: nil, actor: actor, reason: words)
+        return Rollback(model: model, environment: environment, to: target, from: current, event: event, aborted: aborted, deploy: outcome)
     }
 
-    /// Runs an environment's deploy command for an alias change; its output
-    /// goes to `.slipway/logs/deploy/`, its outcome into the audit trail.
-    public func runDeploy(_ command: String, event: AliasEvent, stable: Int?) throws -> JobOutcome {
-        guard let version = event.version else { return .exited(0) }
-        let record = try registry.modelVersion(model: event.model, version: version)
-        let id = "\(event.environment)-\(event.id)"
+    // MARK: - Calls
+
+    /// Journals and makes one deploy call, then saves the deployment's next
+    /// state (from `next`) in the transaction that records the call's end. A
+    /// call found finished in the journal is not made again; one found started
+    /// but unfinished (its driver died during it) is made again with the same id.
+    func deployCall(callID: String, deployment d: DeploymentRecord, version: Int, stable: Int?, traffic: Int, actor: String, reason: String,
+                    next: (Bool, String) -> (DeploymentRecord, [AuditDraft])) throws -> DeploymentRecord {
+        if let done = try registry.deployCall(callID: callID), let ok = done.ok, done.finishedAt != nil {
+            // Finished before a crash that lost the state change: apply it now, without calling again.
+            let (n, audit) = next(ok, done.outcome ?? "")
+            try registry.updateDeployment(n, expectedUpdatedAt: d.updatedAt, audit: audit)
+            return try reload(n)
+        }
+        let outcome = try invoke(model: d.model, environment: d.environment, version: version, stable: stable, traffic: traffic,
+                                 callID: callID, deploymentID: d.id, actor: actor, reason: reason)
+        let ok = outcome?.succeeded ?? true
+        let words = outcome?.summary ?? "local target written"
+        let (n, audit) = next(ok, words)
+        try registry.finishDeployCall(callID: callID, outcome: words, ok: ok, then: n, audit: audit)
+        return try reload(n)
+    }
+
+    /// A call outside a deployment (a rollback): journalled and audited.
+    func putLive(model: String, environment: String, version: Int, stable: Int?, traffic: Int, callID: String, deploymentID: Int64?,
+                 actor: String, reason: String) throws -> JobOutcome? {
+        let outcome = try invoke(model: model, environment: environment, version: version, stable: stable, traffic: traffic,
+                                 callID: callID, deploymentID: deploymentID, actor: actor, reason: reason)
+        try registry.finishDeployCall(callID: callID, outcome: outcome?.summary ?? "local target written", ok: outcome?.succeeded ?? true,
+                                      then: nil, audit: [])
+        return outcome
+    }
+
+    /// Writes the local target and runs the deploy command (journalled as started first).
+    func invoke(model: String, environment: String, version: Int, stable: Int?, traffic: Int, callID: String, deploymentID: Int64?,
+                actor: String, reason: String) throws -> JobOutcome? {
         let logDir = workspace.logsDir + "/deploy"
         try FileSystem.makeDirectory(logDir)
+        let log = ".slipway/logs/deploy/\(callID).log"
+        _ = try registry.beginDeployCall(DeployCallRecord(id: 0, callID: callID, deploymentID: deploymentID, environment: environment,
+                                                          model: model, version: version, stableVersion: stable, traffic: traffic,
+                                                          startedAt: Clock.nowMillis(), finishedAt: nil, outcome: nil, ok: nil, log: log))
+        let record = try registry.modelVersion(model: model, version: version)
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let target = LocalTarget(environment: environment, model: model, version: version, image: record?.imageDigest, traffic: traffic,
+                                 stable: stable, since: f.string(from: Date()), by: actor, reason: reason)
+        try FileSystem.makeDirectory(workspace.stateDir + "/deploy")
+        try FileSystem.writeFile(targetPath(environment), try OCI.encode(target))
+        guard let command = spec.environments.first(where: { $0.name == environment })?.deploy else { return nil }
         var env = [
-            "SLIPWAY_MODEL": event.model, "SLIPWAY_VERSION": String(version), "SLIPWAY_ENV": event.environment,
-            "SLIPWAY_TRAFFIC": "100", "SLIPWAY_DEPLOYMENT_ID": id, "SLIPWAY_WORKSPACE": workspace.root,
+            "SLIPWAY_MODEL": model, "SLIPWAY_VERSION": String(version), "SLIPWAY_ENV": environment,
+            "SLIPWAY_TRAFFIC": String(traffic), "SLIPWAY_DEPLOYMENT_ID": callID, "SLIPWAY_WORKSPACE": workspace.root,
         ]
-        if let stable { env["SLIPWAY_STABLE_VERSION"] = String(stable) }
+        env["SLIPWAY_STABLE_VERSION"] = stable.map(String.init) ?? ""
         if let digest = record?.imageDigest {
-            env["SLIPWAY_IMAGE"] = ImageCatalog(workspace: workspace).layout(model: event.model).path + "@" + digest
+            let layout = ImageCatalog(workspace: workspace).layout(model: model).path
+            env["SLIPWAY_IMAGE"] = layout + "@" + digest
+            // What skopeo copy takes as its source, as is.
+            if let tag = record?.imageTag { env["SLIPWAY_IMAGE_OCI"] = "oci:\(layout):\(tag)" }
         }
-        let job = Job(command: command, workingDirectory: workspace.root, environment: env, logPath: logDir + "/\(id).log", timeout: 600)
+        let job = Job(command: command, workingDirectory: workspace.root, environment: env, logPath: workspace.root + "/" + log,
+                      timeout: plan(environment).timeoutSeconds)
         struct Quiet: JobObserver { func started(handle: JobHandle) {}; func stdoutLine(_ line: Substring) {} }
         let outcome = ProcessExecutor().run(job, observer: Quiet(), cancellation: CancellationFlag())
-        try registry.appendAudit(AuditDraft(actor: event.actor, kind: .deployRan, subject: "env/\(event.environment)",
-                                            payload: AuditChain.payload(["model": event.model, "version": String(version),
-                                                                         "deployment": id, "outcome": outcome.summary,
-                                                                         "log": ".slipway/logs/deploy/\(id).log"])))
+        try registry.appendAudit(AuditDraft(actor: actor, kind: .deployRan, subject: "env/\(environment)",
+                                            payload: AuditChain.payload(["model": model, "version": String(version), "traffic": String(traffic),
+                                                                         "deployment": callID, "outcome": outcome.summary, "log": log])))
         return outcome
     }
 }

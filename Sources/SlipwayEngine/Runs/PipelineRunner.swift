@@ -66,7 +66,7 @@ public final class PipelineRunner: @unchecked Sendable {
     public init(workspace: Workspace, loaded: LoadedSpec, pipeline name: String?, registry: any Registry,
                 executor: any Executor = ProcessExecutor(), cancellation: CancellationFlag = CancellationFlag(),
                 reporter: (any RunReporter)? = nil,
-                builtins: [BuiltinStage: any BuiltinStageHandler] = [.validate: ValidateStage(), .package: PackageStage()]) throws {
+                builtins: [BuiltinStage: any BuiltinStageHandler]? = nil) throws {
         let names = loaded.spec.pipelines.map(\.name)
         let chosen: PipelineSpec
         if let name {
@@ -84,7 +84,8 @@ public final class PipelineRunner: @unchecked Sendable {
         self.executor = executor
         self.cancellation = cancellation
         self.reporter = reporter
-        self.builtins = builtins
+        self.builtins = builtins ?? [.validate: ValidateStage(), .package: PackageStage(),
+                                     .deploy: DeployStage(environments: loaded.spec.environments.map(\.name))]
         self.facts = StageFacts(pipeline: chosen, params: loaded.params, registry: registry,
                                 store: ContentStore(workspace: workspace), hasher: FileHasher(root: workspace.root, cache: registry))
     }
@@ -219,8 +220,28 @@ public final class PipelineRunner: @unchecked Sendable {
             }
         }
         let finalRun = try registry.run(id: run.id) ?? run
-        return RunResult(run: finalRun, stages: order.map { outcomes[$0] ?? StageOutcome(record: records[$0]!) },
-                         gates: try registry.gateResults(runID: run.id), registration: registration)
+        var result = RunResult(run: finalRun, stages: order.map { outcomes[$0] ?? StageOutcome(record: records[$0]!) },
+                               gates: try registry.gateResults(runID: run.id), registration: registration)
+        if case .registered(let v) = registration, let env = DeployStage.target(pipeline, loaded.spec) {
+            result.deployment = deploy(v, to: env, run: finalRun)
+        }
+        return result
+    }
+
+    /// The deploy stage's promotion, after the run registered its version: a
+    /// refusal or a failed deploy is reported, not a failure of the run.
+    func deploy(_ version: ModelVersionRecord, to env: String, run: RunRecord) -> String {
+        let request = PromotionService.Request(model: version.model, version: version.version, environment: env,
+                                               actor: run.user, reason: "deploy stage of run \(run.id)")
+        do {
+            switch try ApprovalService(workspace: workspace, registry: registry, spec: loaded.spec).requestPromotion(request) {
+            case .decided(let outcome, _): return outcome.summary(version.label)
+            case .alreadyLive: return "\(version.label) is already live in \(env)"
+            case .queued(let r, _): return "\(version.label) → \(env) is high risk: waiting for approval (request \(r.id))"
+            }
+        } catch {
+            return "\(version.label) → \(env) not promoted: \(error)"
+        }
     }
 }
 

@@ -60,6 +60,8 @@ public struct RunResult: Sendable {
     public var gates: [GateResultRecord]
     /// What registering the run's model did (nil when the run did not succeed).
     public var registration: Registration?
+    /// What the deploy stage's promotion did, in words.
+    public var deployment: String?
 
     /// The model version this run registered, if any.
     public var registered: ModelVersionRecord? {

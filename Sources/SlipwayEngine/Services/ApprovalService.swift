@@ -21,7 +21,8 @@ public struct ApprovalService: Sendable {
     var policy: PolicySpec { spec.rules }
 
     public enum Outcome: Sendable {
-        case promoted(AliasEvent, reasons: [String])
+        /// Low risk: the promotion went ahead (or started its canary).
+        case decided(PromotionService.Outcome, reasons: [String])
         case alreadyLive
         case queued(ApprovalRequestRecord, superseded: [Int64])
     }
@@ -50,10 +51,7 @@ public struct ApprovalService: Sendable {
                                             payload: AuditChain.payload(["environment": request.environment, "risk": risk.rawValue,
                                                                          "reasons": reasons.joined(separator: "; ")])))
         if risk == .low {
-            switch try promotion.promote(request) {
-            case .alreadyLive: return .alreadyLive
-            case .promoted(let e): return .promoted(e, reasons: reasons)
-            }
+            return .decided(try promotion.promote(request), reasons: reasons)
         }
         guard !policy.approvers.isEmpty else {
             throw Refusal(reason: .noApprovers, message: "\(version.label) → \(request.environment) is high risk (\(reasons.joined(separator: "; "))) "

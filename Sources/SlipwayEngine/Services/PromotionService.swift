@@ -40,6 +40,25 @@ public struct PromotionService: Sendable {
         case promoted(AliasEvent)
         /// The version was already live there; nothing was recorded.
         case alreadyLive
+        /// A canary is under way (or paused); the agent drives it on.
+        case inProgress(DeploymentRecord)
+        /// The deploy call failed or the analysis rolled it back.
+        case failed(DeploymentRecord)
+
+        /// One line for people, the same in every face.
+        public func summary(_ label: String) -> String {
+            switch self {
+            case .promoted(let e):
+                return "\(label) → \(e.environment)" + (e.previousVersion.map { " (was :\($0))" } ?? " (first version there)")
+            case .alreadyLive:
+                return "\(label) is already live"
+            case .inProgress(let d):
+                return "\(label) → \(d.environment): canary at \(d.traffic)% (step \(d.step + 1) of \(d.stepList.count); "
+                    + "\(d.state == .paused ? "paused" : "`slipway agent` takes the next steps")) · \(d.detail)"
+            case .failed(let d):
+                return "\(label) → \(d.environment) did not go live: \(d.state.rawValue.replacingOccurrences(of: "_", with: " ")) · \(d.detail)"
+            }
+        }
     }
 
     /// Why a promotion was refused.
@@ -49,6 +68,7 @@ public struct PromotionService: Sendable {
             case unknownEnvironment(suggestion: String?)
             case runDidNotSucceed(run: Int64, status: RunStatus)
             case gatesFailed([String])
+            case requiresEnvironment(String)
             case packageDoesNotVerify([String])
         }
         public var request: String
@@ -82,6 +102,12 @@ public struct PromotionService: Sendable {
             throw Refusal(request: label, reason: .runDidNotSucceed(run: run.id, status: run.status),
                           message: "\(version.label) came from run \(run.id), which \(run.status.rawValue): only a succeeded run's version can be promoted")
         }
+        if let required = spec.environments.first(where: { $0.name == request.environment })?.plan.requires,
+           try !registry.aliasHistory(model: version.model, environment: required, until: nil).contains(where: { $0.version == version.version }) {
+            throw Refusal(request: label, reason: .requiresEnvironment(required),
+                          message: "\(version.label) has not been live in \(required), which \(request.environment) requires first: "
+                              + "slipway promote \(version.label) --to \(required)")
+        }
         let failed = try registry.gateResults(runID: version.runID).filter { !$0.passed }
         if !failed.isEmpty {
             throw Refusal(request: label, reason: .gatesFailed(failed.map(\.explanation)),
@@ -103,11 +129,21 @@ public struct PromotionService: Sendable {
         if try registry.alias(model: version.model, environment: request.environment, at: nil) == version.version {
             return .alreadyLive
         }
-        let event = try registry.setAlias(model: version.model, environment: request.environment, version: version.version,
-                                          actor: request.actor, reason: request.reason)
-        if let workspace {
-            try DeploymentService(workspace: workspace, registry: registry, spec: spec).apply(event, stable: event.previousVersion)
+        guard let workspace else {
+            return .promoted(try registry.setAlias(model: version.model, environment: request.environment, version: version.version,
+                                                   actor: request.actor, reason: request.reason))
         }
-        return .promoted(event)
+        let progress = try DeploymentService(workspace: workspace, registry: registry, spec: spec)
+            .start(model: version.model, version: version.version, environment: request.environment, actor: request.actor, reason: request.reason)
+        return Self.outcome(progress)
+    }
+
+    public static func outcome(_ progress: DeploymentService.Progress) -> Outcome {
+        if let e = progress.promoted { return .promoted(e) }
+        switch progress.deployment.state {
+        case .progressing, .paused: return .inProgress(progress.deployment)
+        case .succeeded, .watching: return .alreadyLive
+        case .rolledBack, .aborted, .failed: return .failed(progress.deployment)
+        }
     }
 }

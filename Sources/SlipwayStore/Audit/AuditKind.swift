@@ -18,6 +18,12 @@ public enum AuditKind: String, Sendable, CaseIterable, Codable {
     case approvalResolved = "approval.resolved"
     case approversChanged = "policy.approvers"
     case deployRan = "deploy.ran"
+    case deploymentStarted = "deployment.started"
+    case deploymentStep = "deployment.step"
+    case deploymentAnalysed = "deployment.analysed"
+    case deploymentPaused = "deployment.paused"
+    case deploymentResumed = "deployment.resumed"
+    case deploymentEnded = "deployment.ended"
 
     /// The kinds whose payload carries `record_sha256`, the digest of the
     /// registry record the decision stands on (see ``RecordDigest``).

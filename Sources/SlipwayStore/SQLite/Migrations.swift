@@ -247,6 +247,62 @@ enum RegistryMigrations {
                 );
                 """)
         }
+        m.registerMigration("v7-deployments") { db in
+            try db.execute(sql: """
+                CREATE TABLE deployment (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    environment TEXT NOT NULL,
+                    model TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    stableVersion INTEGER,
+                    steps TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    phase TEXT NOT NULL,
+                    step INTEGER NOT NULL,
+                    traffic INTEGER NOT NULL,
+                    dueAt INTEGER,
+                    inconclusive INTEGER NOT NULL,
+                    watchUntil INTEGER,
+                    ending TEXT,
+                    startedAt INTEGER NOT NULL,
+                    updatedAt INTEGER NOT NULL,
+                    actor TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    detail TEXT NOT NULL
+                );
+                CREATE INDEX deployment_env ON deployment(environment, id);
+                CREATE INDEX deployment_state ON deployment(state);
+                CREATE TABLE deployCall (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    callID TEXT NOT NULL UNIQUE,
+                    deploymentID INTEGER,
+                    environment TEXT NOT NULL,
+                    model TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    stableVersion INTEGER,
+                    traffic INTEGER NOT NULL,
+                    startedAt INTEGER NOT NULL,
+                    finishedAt INTEGER,
+                    outcome TEXT,
+                    ok BOOLEAN,
+                    log TEXT
+                );
+                CREATE INDEX deployCall_env ON deployCall(environment, id);
+                CREATE TABLE analysisSample (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    deploymentID INTEGER NOT NULL,
+                    step INTEGER NOT NULL,
+                    metric TEXT NOT NULL,
+                    value REAL,
+                    production REAL,
+                    condition TEXT NOT NULL,
+                    verdict TEXT NOT NULL,
+                    explanation TEXT NOT NULL,
+                    at INTEGER NOT NULL
+                );
+                CREATE INDEX analysisSample_deployment ON analysisSample(deploymentID, id);
+                """)
+        }
         return m
     }
 

@@ -1,0 +1,153 @@
+import Foundation
+import SlipwayCore
+
+/// Where a deployment (one version going live in one environment) stands.
+public enum DeploymentState: String, Codable, Sendable, CaseIterable {
+    /// Steps are being deployed and analysed.
+    case progressing
+    /// An analysis was inconclusive: waiting for `promote --continue` or `abort`.
+    case paused
+    /// Live at 100 %; `rollback_when` is watched until `watchUntil`.
+    case watching
+    case succeeded
+    /// An analysis, a `rollback_when` breach or a failed deploy call put the stable version back.
+    case rolledBack = "rolled_back"
+    /// A person aborted it (`abort`, `rollback`).
+    case aborted
+    /// A deploy call failed and there was no stable version to go back to.
+    case failed
+
+    public var isActive: Bool { self == .progressing || self == .paused || self == .watching }
+}
+
+/// What a progressing deployment does next.
+public enum DeploymentPhase: String, Codable, Sendable {
+    /// The current step's deploy call is due.
+    case deploy
+    /// Waiting for `dueAt`, then the step's analysis.
+    case analyse
+    /// Every step passed: the version becomes the live one.
+    case promote
+    /// Putting the stable version back at 100 %, then `ending` is the state.
+    case rollback
+    /// Nothing left to do (an ended, or a watching, deployment).
+    case none
+}
+
+public struct NewDeployment: Sendable {
+    public var environment: String
+    public var model: String
+    public var version: Int
+    public var stableVersion: Int?
+    /// Traffic percent at each step (the last is 100).
+    public var steps: [Int]
+    public var actor: String
+    public var reason: String
+
+    public init(environment: String, model: String, version: Int, stableVersion: Int?, steps: [Int], actor: String, reason: String) {
+        self.environment = environment
+        self.model = model
+        self.version = version
+        self.stableVersion = stableVersion
+        self.steps = steps
+        self.actor = actor
+        self.reason = reason
+    }
+}
+
+public struct DeploymentRecord: Codable, Sendable, Hashable {
+    public var id: Int64
+    public var environment: String
+    public var model: String
+    /// The candidate.
+    public var version: Int
+    public var stableVersion: Int?
+    /// The steps as a comma-separated list of percents.
+    public var steps: String
+    public var state: DeploymentState
+    public var phase: DeploymentPhase
+    /// Index into `steps` of the current step.
+    public var step: Int
+    /// Percent of traffic on the candidate now.
+    public var traffic: Int
+    public var dueAt: Millis?
+    public var inconclusive: Int
+    public var watchUntil: Millis?
+    /// The state a rollback in progress ends in.
+    public var ending: DeploymentState?
+    public var startedAt: Millis
+    public var updatedAt: Millis
+    public var actor: String
+    public var reason: String
+    /// The last thing that happened, in words.
+    public var detail: String
+
+    public var stepList: [Int] { steps.split(separator: ",").compactMap { Int($0) } }
+    public var label: String { "\(model):\(version) → \(environment)" }
+}
+
+/// One call of an environment's target (the local pointer and the deploy
+/// command), journalled so a restarted agent neither repeats nor skips one.
+public struct DeployCallRecord: Codable, Sendable, Hashable {
+    public var id: Int64
+    /// `SLIPWAY_DEPLOYMENT_ID`: the same on a retry.
+    public var callID: String
+    public var deploymentID: Int64?
+    public var environment: String
+    public var model: String
+    public var version: Int
+    public var stableVersion: Int?
+    public var traffic: Int
+    public var startedAt: Millis
+    public var finishedAt: Millis?
+    /// `exited 0`, `exited 3`, `timed out after 600 s`, nil while running.
+    public var outcome: String?
+    public var ok: Bool?
+    public var log: String?
+
+    public init(id: Int64, callID: String, deploymentID: Int64?, environment: String, model: String, version: Int, stableVersion: Int?,
+                traffic: Int, startedAt: Millis, finishedAt: Millis?, outcome: String?, ok: Bool?, log: String?) {
+        self.id = id
+        self.callID = callID
+        self.deploymentID = deploymentID
+        self.environment = environment
+        self.model = model
+        self.version = version
+        self.stableVersion = stableVersion
+        self.traffic = traffic
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.outcome = outcome
+        self.ok = ok
+        self.log = log
+    }
+}
+
+/// One measured analysis value.
+public struct AnalysisSampleRecord: Codable, Sendable, Hashable {
+    public var id: Int64
+    public var deploymentID: Int64
+    /// The step index (`-1` for the `rollback_when` watch).
+    public var step: Int
+    public var metric: String
+    public var value: Double?
+    public var production: Double?
+    public var condition: String
+    public var verdict: String
+    public var explanation: String
+    public var at: Millis
+
+    public init(id: Int64 = 0, deploymentID: Int64, step: Int, metric: String, value: Double?, production: Double?, condition: String,
+                verdict: String, explanation: String, at: Millis) {
+        self.id = id
+        self.deploymentID = deploymentID
+        self.step = step
+        self.metric = metric
+        self.value = value
+        self.production = production
+        self.condition = condition
+        self.verdict = verdict
+        self.explanation = explanation
+        self.at = at
+    }
+}

@@ -1,0 +1,154 @@
+import Foundation
+import GRDB
+import SlipwayCore
+
+extension DeploymentRecord: FetchableRecord, PersistableRecord {
+    public static var databaseTableName: String { "deployment" }
+}
+
+extension DeployCallRecord: FetchableRecord, PersistableRecord {
+    public static var databaseTableName: String { "deployCall" }
+}
+
+extension AnalysisSampleRecord: FetchableRecord, PersistableRecord {
+    public static var databaseTableName: String { "analysisSample" }
+}
+
+private let active = "state IN ('progressing', 'paused', 'watching')"
+
+extension SQLiteRegistry: DeploymentStore {
+    public func startDeployment(_ new: NewDeployment) throws -> (deployment: DeploymentRecord, aborted: DeploymentRecord?) {
+        try pool.write { db in
+            let now = Clock.nowMillis()
+            var aborted = try DeploymentRecord.fetchOne(db, sql: "SELECT * FROM deployment WHERE environment = ? AND \(active) ORDER BY id DESC LIMIT 1",
+                                                        arguments: [new.environment])
+            if var old = aborted {
+                old.state = .aborted
+                old.phase = .none
+                old.updatedAt = now
+                old.detail = "superseded by \(new.model):\(new.version)"
+                try old.update(db)
+                _ = try appendAudit(db, AuditDraft(actor: new.actor, kind: .deploymentEnded, subject: "deployment/\(old.id)",
+                                                   payload: AuditChain.payload(["state": old.state.rawValue, "detail": old.detail])), at: now)
+                aborted = old
+            }
+            let steps = new.steps.isEmpty ? [100] : new.steps
+            var record = DeploymentRecord(id: 0, environment: new.environment, model: new.model, version: new.version,
+                                          stableVersion: new.stableVersion, steps: steps.map(String.init).joined(separator: ","),
+                                          state: .progressing, phase: .deploy, step: 0, traffic: 0, dueAt: nil, inconclusive: 0,
+                                          watchUntil: nil, ending: nil, startedAt: now, updatedAt: now, actor: new.actor,
+                                          reason: new.reason, detail: "starting")
+            try db.execute(sql: """
+                INSERT INTO deployment (environment, model, version, stableVersion, steps, state, phase, step, traffic, inconclusive,
+                                        startedAt, updatedAt, actor, reason, detail)
+                VALUES (?, ?, ?, ?, ?, 'progressing', 'deploy', 0, 0, 0, ?, ?, ?, ?, ?)
+                """, arguments: [record.environment, record.model, record.version, record.stableVersion, record.steps, now, now,
+                                 record.actor, record.reason, record.detail])
+            record.id = db.lastInsertedRowID
+            var fields = ["model": new.model, "version": String(new.version), "environment": new.environment,
+                          "steps": record.steps, "reason": new.reason]
+            if let s = new.stableVersion { fields["stable"] = String(s) }
+            _ = try appendAudit(db, AuditDraft(actor: new.actor, kind: .deploymentStarted, subject: "deployment/\(record.id)",
+                                               payload: AuditChain.payload(fields)), at: now)
+            return (record, aborted)
+        }
+    }
+
+    public func deployment(id: Int64) throws -> DeploymentRecord? {
+        try pool.read { try DeploymentRecord.fetchOne($0, key: id) }
+    }
+
+    public func activeDeployment(environment: String) throws -> DeploymentRecord? {
+        try pool.read {
+            try DeploymentRecord.fetchOne($0, sql: "SELECT * FROM deployment WHERE environment = ? AND \(active) ORDER BY id DESC LIMIT 1",
+                                          arguments: [environment])
+        }
+    }
+
+    public func activeDeployments() throws -> [DeploymentRecord] {
+        try pool.read { try DeploymentRecord.fetchAll($0, sql: "SELECT * FROM deployment WHERE \(active) ORDER BY id") }
+    }
+
+    public func deployments(environment: String?, limit: Int) throws -> [DeploymentRecord] {
+        try pool.read { db in
+            if let environment {
+                return try DeploymentRecord.fetchAll(db, sql: "SELECT * FROM deployment WHERE environment = ? ORDER BY id DESC LIMIT ?",
+                                                     arguments: [environment, limit])
+            }
+            return try DeploymentRecord.fetchAll(db, sql: "SELECT * FROM deployment ORDER BY id DESC LIMIT ?", arguments: [limit])
+        }
+    }
+
+    public func updateDeployment(_ deployment: DeploymentRecord, expectedUpdatedAt: Millis, audit: [AuditDraft]) throws {
+        try pool.write { db in try saveDeployment(db, deployment, expectedUpdatedAt: expectedUpdatedAt, audit: audit) }
+    }
+
+    private func saveDeployment(_ db: Database, _ deployment: DeploymentRecord, expectedUpdatedAt: Millis, audit: [AuditDraft]) throws {
+        guard let current = try DeploymentRecord.fetchOne(db, key: deployment.id) else { throw NotFound(what: "deployment \(deployment.id)") }
+        guard current.updatedAt == expectedUpdatedAt else {
+            throw RegistryConflict(reason: "deployment \(deployment.id) changed meanwhile (now \(current.state.rawValue): \(current.detail))")
+        }
+        let now = Clock.nowMillis()
+        var d = deployment
+        d.updatedAt = max(now, expectedUpdatedAt + 1)
+        try d.update(db)
+        for draft in audit { _ = try appendAudit(db, draft, at: now) }
+    }
+
+    public func deployCall(callID: String) throws -> DeployCallRecord? {
+        try pool.read { try DeployCallRecord.fetchOne($0, sql: "SELECT * FROM deployCall WHERE callID = ?", arguments: [callID]) }
+    }
+
+    public func beginDeployCall(_ call: DeployCallRecord) throws -> DeployCallRecord {
+        try pool.write { db in
+            if let existing = try DeployCallRecord.fetchOne(db, sql: "SELECT * FROM deployCall WHERE callID = ?", arguments: [call.callID]) {
+                return existing
+            }
+            var c = call
+            try db.execute(sql: """
+                INSERT INTO deployCall (callID, deploymentID, environment, model, version, stableVersion, traffic, startedAt, log)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [c.callID, c.deploymentID, c.environment, c.model, c.version, c.stableVersion, c.traffic, c.startedAt, c.log])
+            c.id = db.lastInsertedRowID
+            return c
+        }
+    }
+
+    public func finishDeployCall(callID: String, outcome: String, ok: Bool, then deployment: DeploymentRecord?, audit: [AuditDraft]) throws {
+        try pool.write { db in
+            let now = Clock.nowMillis()
+            try db.execute(sql: "UPDATE deployCall SET finishedAt = ?, outcome = ?, ok = ? WHERE callID = ?", arguments: [now, outcome, ok, callID])
+            if let deployment {
+                try saveDeployment(db, deployment, expectedUpdatedAt: deployment.updatedAt, audit: audit)
+            } else {
+                for draft in audit { _ = try appendAudit(db, draft, at: now) }
+            }
+        }
+    }
+
+    public func deployCalls(environment: String?, limit: Int) throws -> [DeployCallRecord] {
+        try pool.read { db in
+            if let environment {
+                return try DeployCallRecord.fetchAll(db, sql: "SELECT * FROM deployCall WHERE environment = ? ORDER BY id DESC LIMIT ?",
+                                                     arguments: [environment, limit])
+            }
+            return try DeployCallRecord.fetchAll(db, sql: "SELECT * FROM deployCall ORDER BY id DESC LIMIT ?", arguments: [limit])
+        }
+    }
+
+    public func recordAnalysis(_ samples: [AnalysisSampleRecord]) throws {
+        guard !samples.isEmpty else { return }
+        try pool.write { db in
+            for s in samples {
+                try db.execute(sql: """
+                    INSERT INTO analysisSample (deploymentID, step, metric, value, production, condition, verdict, explanation, at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [s.deploymentID, s.step, s.metric, s.value, s.production, s.condition, s.verdict, s.explanation, s.at])
+            }
+        }
+    }
+
+    public func analysisSamples(deploymentID: Int64) throws -> [AnalysisSampleRecord] {
+        try pool.read { try AnalysisSampleRecord.fetchAll($0, sql: "SELECT * FROM analysisSample WHERE deploymentID = ? ORDER BY id", arguments: [deploymentID]) }
+    }
+}
