@@ -365,6 +365,86 @@ import Testing
         #expect(s.dialog == nil)
     }
 
+    /// dev → staging → production with a canary of clf:3 at 10% in production.
+    func withCanary(paused: Bool = false) -> ConsoleState {
+        var s = loaded()
+        s.width = 120
+        s.height = 40
+        var snap = s.snapshot
+        let now: Millis = 10_000_000
+        func alias(_ id: Int64, _ env: String, _ v: Int, _ prev: Int?, _ reason: String, ago: Millis) -> AliasEvent {
+            AliasEvent(id: id, model: "clf", environment: env, version: v, previousVersion: prev, at: now - ago, actor: "dana", reason: reason)
+        }
+        let canary = DeploymentRecord(id: 7, environment: "production", model: "clf", version: 3, stableVersion: 2, steps: "10,50,100",
+                                      state: paused ? .paused : .progressing, phase: .analyse, step: 0, traffic: 10, dueAt: now + 240_000,
+                                      inconclusive: 0, watchUntil: nil, ending: nil, startedAt: now - 60_000, updatedAt: now - 60_000,
+                                      actor: "dana", reason: "promoted", detail: paused ? "paused at 10%: inconclusive (error_rate: no data)" : "step 1/3: 10% on :3")
+        func sample(_ v: Double, _ verdict: String) -> AnalysisSampleRecord {
+            AnalysisSampleRecord(deploymentID: 7, step: 0, metric: "error_rate", value: v, production: nil, condition: "fail_if > 0.02",
+                                 verdict: verdict, explanation: "error_rate \(v)", at: now)
+        }
+        snap.lanes = [
+            DeploymentLane(environment: "dev", requires: nil, auto: false, hasCanary: false, model: "clf", live: 3, image: nil, since: now - 7_200_000,
+                           by: "ana", reason: "deploy stage of run 9", previous: 2, deployment: nil, samples: [], history: [alias(5, "dev", 3, 2, "deploy stage of run 9", ago: 7_200_000)],
+                           rollbackTarget: 2),
+            DeploymentLane(environment: "staging", requires: "dev", auto: true, hasCanary: false, model: "clf", live: 3, image: nil, since: now - 3_600_000,
+                           by: "slipway-agent", reason: "auto: live and healthy in dev", previous: 2, deployment: nil, samples: [],
+                           history: [alias(6, "staging", 3, 2, "auto: live and healthy in dev", ago: 3_600_000)], rollbackTarget: 2),
+            DeploymentLane(environment: "production", requires: "staging", auto: false, hasCanary: true, model: "clf", live: 2, image: "2-0123456789ab",
+                           since: now - 86_400_000, by: "dana", reason: "promoted", previous: 1, deployment: canary,
+                           samples: [sample(0.011, "pass"), sample(0.013, "pass"), sample(0.012, "pass")],
+                           history: [alias(4, "production", 2, 1, "promoted", ago: 86_400_000), alias(2, "production", 1, nil, "first release", ago: 172_800_000)],
+                           rollbackTarget: 2),
+        ]
+        snap.environments = ["dev", "staging", "production"]
+        snap.now = now
+        _ = s.update(.data(snap))
+        return s
+    }
+
+    @Test func deploymentsShowLanesAndRollBackInTwoKeysPlusConfirm() {
+        var s = withCanary()
+        _ = s.update(.event(.key(.char("6"))))
+        let tab = styled(ConsoleView.render(s))
+        assertSnapshot(tab, named: "deployments-canary")
+        #expect(tab.contains("production · canary"))
+        #expect(tab.contains("canary  :3"))
+        #expect(tab.contains("10%"))
+        #expect(tab.contains("step 1/3 · stable :2"))
+        #expect(tab.contains("error_rate 0.012"))
+        #expect(tab.contains("fail_if > 0.02"))
+        // Production is selected from a cold start: r, then Enter.
+        #expect(s.selectedLane?.environment == "production")
+        #expect(s.update(.event(.key(.char("r")))).isEmpty)
+        let dialog = ConsoleView.render(s).text
+        #expect(dialog.contains("Roll back production to clf:2?"))
+        #expect(dialog.contains("Aborts the canary of clf:3 (at 10%):"))
+        #expect(s.update(.event(.key(.enter))) == [.rollback(environment: "production", reason: "")])
+        // Another lane: dev goes back to :2 instead of :3, with a reason.
+        _ = s.update(.event(.key(.char("k"))))
+        _ = s.update(.event(.key(.char("k"))))
+        _ = s.update(.event(.key(.char("r"))))
+        #expect(s.dialog?.lines.first == "Puts clf:2 live in dev instead of clf:3, now.")
+        for c in "bad" { _ = s.update(.event(.key(.char(c)))) }
+        #expect(s.update(.event(.key(.enter))) == [.rollback(environment: "dev", reason: "bad")])
+    }
+
+    @Test func aPausedCanaryContinuesOrAbortsWithAConfirmation() {
+        var s = withCanary(paused: true)
+        _ = s.update(.event(.key(.char("6"))))
+        #expect(ConsoleView.render(s).text.contains("PAUSED · c go on · x abort"))
+        _ = s.update(.event(.key(.char("c"))))
+        #expect(s.dialog?.lines.last == "Continuing counts this step as passed: next 50%.")
+        #expect(s.update(.event(.key(.enter))) == [.continueCanary(environment: "production")])
+        _ = s.update(.event(.key(.char("x"))))
+        #expect(s.dialog?.title == "Abort the deployment of clf:3 in production?")
+        #expect(s.update(.event(.key(.enter))) == [.abortCanary(environment: "production", reason: "")])
+        // Nothing in flight in staging: a notice, no dialog.
+        _ = s.update(.event(.key(.char("k"))))
+        _ = s.update(.event(.key(.char("x"))))
+        #expect(s.dialog == nil && s.notice?.text == "nothing is in flight in staging")
+    }
+
     @Test func rejectingNeedsAComment() {
         var s = withRequest()
         _ = s.update(.event(.key(.char("4"))))

@@ -75,6 +75,13 @@ func normalized(_ snap: ConsoleSnapshot) -> ConsoleSnapshot {
     }
     s.versions = s.versions.map { v in var v = v; v.createdAt = runStart(v.runID) + 13_000; return v }
     s.audit = s.audit.map { e in var e = e; e.timestamp = base + e.seq * 1_000; return e }
+    s.lanes = s.lanes.map { l in
+        var l = l
+        l.since = l.since.map { _ in base + 5 * 60_000 }
+        l.history = l.history.map { e in var e = e; e.at = base + 5 * 60_000; return e }
+        return l
+    }
+    s.agent = nil
     s.now = base + 10 * 60_000
     s.workspace = "/workspace"
     return s

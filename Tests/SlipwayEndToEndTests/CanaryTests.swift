@@ -376,3 +376,35 @@ import Testing
         #expect(s.run("rollback", "production").status == 0)
     }
 }
+
+@Suite(.serialized, .enabled(if: TmuxSession.available)) struct DeploymentsTabTmuxTests {
+    /// The on-call path from a cold console start: 6 (the tab, production
+    /// selected), r (roll back), Enter (confirm). The lane shows the restored
+    /// version within a second of the confirmation.
+    @Test func productionIsRolledBackInTwoKeysPlusConfirm() throws {
+        let suite = CanaryTests()
+        let s = suite.workspace(production: CanaryTests.canary.replacingOccurrences(of: "interval: 0s", with: "interval: 1h"))
+        suite.release(s, 1)
+        #expect(s.run("promote", "clf:1", "--to", "production").status == 0)
+        suite.release(s, 2)
+        #expect(s.run("promote", "clf:2", "--to", "production").status == 0)
+        // clf:2 is in its canary at 10% (the interval is an hour): the rollback aborts it.
+        let t = TmuxSession(command: "SLIPWAY_USER=oncall \(Sandbox.binary) -C \(s.root) console")
+        defer { t.kill() }
+        #expect(t.wait(for: "1 Runs"), "\(t.screen)")
+        t.keys("6")
+        #expect(t.wait(for: "production · canary"), "\(t.screen)")
+        #expect(t.wait(for: "canary  :2"), "\(t.screen)")
+        t.keys("r")
+        #expect(t.wait(for: "Roll back production to clf:1?"), "\(t.screen)")
+        let confirmed = Date()
+        t.keys("Enter")
+        #expect(t.wait(for: "clf:1 is live in production again", timeout: 5), "\(t.screen)")
+        #expect(t.wait(for: "rollback", timeout: 1), "\(t.screen)")
+        #expect(Date().timeIntervalSince(confirmed) < 1.5)
+        let target = s.read(".slipway/deploy/production.json") ?? ""
+        #expect(target.contains("\"version\":1") && target.contains("\"traffic\":100") && target.contains("\"by\":\"oncall\""), "\(target)")
+        #expect(!t.screen.contains("canary  :2"), "\(t.screen)")
+        t.keys("q")
+    }
+}

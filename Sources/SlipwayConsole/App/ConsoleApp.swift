@@ -199,6 +199,40 @@ public final class ConsoleApp: @unchecked Sendable {
                 post(.notice("not recorded: \(error)", isError: true))
             }
             lock.withLock { reloadRequested = true; lock.broadcast() }
+        case .rollback(let env, let reason):
+            do {
+                let spec = try workspace.loadSpec().spec
+                let r = try DeploymentService(workspace: workspace, registry: loader.registry, spec: spec)
+                    .rollback(environment: env, model: nil, to: nil, reason: reason, actor: Provenance.currentUser())
+                let deploy = r.deploy.map { $0.succeeded ? " · deploy command ok" : " · the deploy command FAILED (\($0.summary))" } ?? ""
+                post(.notice("\(r.model):\(r.to) is live in \(env) again" + (r.from.map { " (was :\($0))" } ?? "") + deploy,
+                             isError: !(r.deploy?.succeeded ?? true)))
+            } catch {
+                post(.notice("not rolled back: \(error)", isError: true))
+            }
+            lock.withLock { reloadRequested = true; lock.broadcast() }
+        case .abortCanary(let env, let reason):
+            do {
+                let spec = try workspace.loadSpec().spec
+                let d = try DeploymentService(workspace: workspace, registry: loader.registry, spec: spec)
+                    .abort(environment: env, actor: Provenance.currentUser(), reason: reason).deployment
+                post(.notice("aborted \(d.label)" + (d.stableVersion.map { ": \(d.model):\($0) is back at 100%" } ?? ""), isError: false))
+            } catch {
+                post(.notice("not aborted: \(error)", isError: true))
+            }
+            lock.withLock { reloadRequested = true; lock.broadcast() }
+        case .continueCanary(let env):
+            do {
+                let spec = try workspace.loadSpec().spec
+                let p = try DeploymentService(workspace: workspace, registry: loader.registry, spec: spec)
+                    .continuePaused(environment: env, actor: Provenance.currentUser())
+                let outcome = PromotionService.outcome(p)
+                if case .failed = outcome { post(.notice(outcome.summary("\(p.deployment.model):\(p.deployment.version)"), isError: true)) }
+                else { post(.notice(outcome.summary("\(p.deployment.model):\(p.deployment.version)"), isError: false)) }
+            } catch {
+                post(.notice("not continued: \(error)", isError: true))
+            }
+            lock.withLock { reloadRequested = true; lock.broadcast() }
         case .setTheme(let name):
             do {
                 let t = try Theme.named(name)

@@ -46,6 +46,10 @@ public struct ConsoleSnapshot: Sendable {
     /// Whose key the console signs with: "Dana Ruiz (key SHA256:…)", or why none counts.
     public var signer: String?
     public var pendingApprovals: Int { approvals.filter { $0.status == .pending }.count }
+    /// One lane per environment, in order (the Deployments tab).
+    public var lanes: [DeploymentLane] = []
+    /// The agent's heartbeat, if one ever ran.
+    public var agent: Agent.Heartbeat?
     public var audit: [AuditEvent] = []
     public var auditProblem: String?
     public var auditVerified = false
@@ -149,6 +153,8 @@ public final class ConsoleLoader: @unchecked Sendable {
                 }
             }
         }
+        if let spec { s.lanes = (try? DeploymentService(workspace: workspace, registry: registry, spec: spec).lanes()) ?? [] }
+        s.agent = Agent.heartbeat(workspace)
         _ = try? registry.expireApprovalRequests(now: s.now)
         let pending = (try? registry.approvalRequests(all: false, limit: 200)) ?? []
         let recent = ((try? registry.approvalRequests(all: true, limit: 50)) ?? []).filter { $0.status != .pending }

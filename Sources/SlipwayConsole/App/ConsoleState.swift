@@ -20,6 +20,7 @@ public enum Tab: Int, Sendable, CaseIterable {
         case .runs: return .runs
         case .registry: return .registry
         case .approvals: return .approvals
+        case .deployments: return .deployments
         default: return .global
         }
     }
@@ -32,6 +33,9 @@ public struct Dialog: Sendable, Equatable {
         case cancelRun(runID: Int64)
         case promote(model: String, version: Int, environments: [String])
         case vote(requestID: Int64, approve: Bool)
+        case rollback(environment: String)
+        case abortCanary(environment: String)
+        case continueCanary(environment: String)
         case info
     }
 
@@ -60,6 +64,9 @@ public enum Effect: Sendable, Equatable {
     case cancelRun(runID: Int64)
     case promote(model: String, version: Int, environment: String)
     case vote(requestID: Int64, approve: Bool, comment: String)
+    case rollback(environment: String, reason: String)
+    case abortCanary(environment: String, reason: String)
+    case continueCanary(environment: String)
     case setTheme(String)
     case quit
 }
@@ -95,7 +102,9 @@ public struct ConsoleState: Sendable {
     public init() {}
 
     public var glyphs: Glyphs { Glyphs(ascii: ascii) }
-    public var row: Int { rows[tab] ?? 0 }
+    /// The selected row; the Deployments tab starts on its last lane
+    /// (production, in the usual order): the on-call engineer's first look.
+    public var row: Int { rows[tab] ?? (tab == .deployments ? max(0, listCount - 1) : 0) }
 
     /// Rows of the current tab's list after the filter.
     public var listCount: Int { visibleIndices.count }
@@ -117,7 +126,7 @@ public struct ConsoleState: Sendable {
         case .registry: return s.versions.map { "\($0.model):\($0.version) \($0.createdBy) \($0.gitCommit ?? "")" }
         case .audit: return s.audit.map { "\($0.seq) \($0.kind) \($0.subject) \($0.actor) \($0.payload)" }
         case .approvals: return s.approvals.map { "\($0.id) \($0.status.rawValue) \($0.model):\($0.version) \($0.environment) \($0.requester) \($0.reasonList.joined(separator: " "))" }
-        case .deployments: return s.environments
+        case .deployments: return s.lanes.map { "\($0.environment) \($0.model ?? "") \($0.live.map(String.init) ?? "")" }
         }
     }
 
@@ -132,6 +141,12 @@ public struct ConsoleState: Sendable {
         let vis = visibleIndices
         guard tab == .approvals, row < vis.count else { return nil }
         return snapshot.approvals[vis[row]]
+    }
+
+    public var selectedLane: DeploymentLane? {
+        let vis = visibleIndices
+        guard tab == .deployments, row < vis.count else { return nil }
+        return snapshot.lanes[vis[row]]
     }
 
     public var selectedVersion: ModelVersionRecord? {
@@ -178,6 +193,7 @@ public struct ConsoleState: Sendable {
     }
 
     mutating func clampRow() {
+        if rows[tab] == nil && tab == .deployments { return }
         let n = listCount
         rows[tab] = n == 0 ? 0 : min(max(0, row), n - 1)
     }
@@ -278,6 +294,43 @@ public struct ConsoleState: Sendable {
                 purpose: .vote(requestID: r.id, approve: approving), buttons: [approving ? "Approve and sign" : "Reject and sign", "Cancel"])
             dialog?.field = (approving ? "Comment (optional)" : "Comment (required)", "")
             return []
+        case .rollback:
+            guard let l = selectedLane else { notice = ("select an environment in the Deployments tab first", true); return [] }
+            guard let model = l.model, let target = l.rollbackTarget else {
+                notice = (l.model == nil ? "nothing is live in \(l.environment): nothing to roll back"
+                          : "\(l.model!) has no earlier version in \(l.environment) to go back to", true)
+                return []
+            }
+            var lines: [String]
+            if let d = l.deployment, d.state == .progressing || d.state == .paused {
+                lines = ["Aborts the canary of \(model):\(d.version) (at \(d.traffic)%):",
+                         "\(model):\(target) goes back to 100% of the traffic in \(l.environment), now."]
+            } else {
+                lines = ["Puts \(model):\(target) live in \(l.environment) instead of \(model):\(l.live.map(String.init) ?? "—"), now."]
+            }
+            lines.append("No approval needed: it was live before. Who, when and why are recorded.")
+            dialog = Dialog(title: "Roll back \(l.environment) to \(model):\(target)?", lines: lines,
+                            purpose: .rollback(environment: l.environment), buttons: ["Roll back", "Cancel"])
+            dialog?.field = ("Reason (optional)", "")
+            return []
+        case .abortCanary, .continueCanary:
+            guard let l = selectedLane else { notice = ("select an environment in the Deployments tab first", true); return [] }
+            guard let d = l.deployment, d.state.isActive else { notice = ("nothing is in flight in \(l.environment)", true); return [] }
+            if action == .continueCanary {
+                guard d.state == .paused else { notice = ("the canary of :\(d.version) in \(l.environment) is \(d.state.rawValue), not paused", true); return [] }
+                let steps = d.stepList
+                let next = d.step + 1 < steps.count ? "\(steps[d.step + 1])%" : "100% (the last step)"
+                dialog = Dialog(title: "Continue the canary of \(d.model):\(d.version) in \(l.environment)?",
+                                lines: ["Paused at \(d.traffic)%: \(d.detail)", "Continuing counts this step as passed: next \(next)."],
+                                purpose: .continueCanary(environment: l.environment), buttons: ["Continue", "Cancel"])
+            } else {
+                dialog = Dialog(title: "Abort the deployment of \(d.model):\(d.version) in \(l.environment)?",
+                                lines: ["\(d.model):\(d.version) is at \(d.traffic)% (\(d.state.rawValue)).",
+                                        d.stableVersion.map { "\(d.model):\($0) goes back to 100% of the traffic, now." } ?? "Nothing was live before it."],
+                                purpose: .abortCanary(environment: l.environment), buttons: ["Abort", "Cancel"])
+                dialog?.field = ("Reason (optional)", "")
+            }
+            return []
         case .promote:
             guard let v = selectedVersion else { notice = ("select a version in the Registry tab first", true); return [] }
             let envs = snapshot.environments
@@ -350,6 +403,9 @@ public struct ConsoleState: Sendable {
         case .cancelRun(let id): return [.cancelRun(runID: id)]
         case .promote(let model, let version, let envs): return [.promote(model: model, version: version, environment: envs[d.choice])]
         case .vote(let id, let approve): return [.vote(requestID: id, approve: approve, comment: d.field?.text ?? "")]
+        case .rollback(let env): return [.rollback(environment: env, reason: d.field?.text ?? "")]
+        case .abortCanary(let env): return [.abortCanary(environment: env, reason: d.field?.text ?? "")]
+        case .continueCanary(let env): return [.continueCanary(environment: env)]
         case .info: return []
         }
     }

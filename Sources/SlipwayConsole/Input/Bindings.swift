@@ -7,6 +7,7 @@ public enum Action: String, Sendable, CaseIterable, Hashable {
     case nextTab, previousTab, tab1, tab2, tab3, tab4, tab5, tab6, tab7
     case filter, nextMatch, previousMatch, command, help, quit, forceQuit
     case startRun, cancelRun, promote, follow, logUp, logDown, refresh, approve, reject
+    case rollback, abortCanary, continueCanary
 }
 
 public enum Scope: String, Sendable, Hashable {
@@ -14,6 +15,7 @@ public enum Scope: String, Sendable, Hashable {
     case runs = "Runs"
     case registry = "Registry"
     case approvals = "Approvals"
+    case deployments = "Deployments"
 }
 
 public struct Binding: Sendable, Hashable {
@@ -76,6 +78,9 @@ public struct KeyMap: Sendable {
         Binding([.ctrl("r")], .refresh, "reload from the registry now"),
         Binding([.char("a")], .approve, "approve the selected request, signed with your key (comment optional)", scope: .approvals, hint: "approve", dangerous: true),
         Binding([.char("x")], .reject, "reject the selected request, signed with your key (comment required)", scope: .approvals, hint: "reject", dangerous: true),
+        Binding([.char("r")], .rollback, "roll back the selected environment: the previous version live again, now", scope: .deployments, hint: "rollback", dangerous: true),
+        Binding([.char("x")], .abortCanary, "abort the canary in flight: the stable version back at 100%", scope: .deployments, hint: "abort", dangerous: true),
+        Binding([.char("c")], .continueCanary, "continue a paused canary to its next step", scope: .deployments, hint: "continue", dangerous: true),
     ])
 
     public func action(for key: Key, scope: Scope) -> Action? {
