@@ -12,6 +12,9 @@ import SlipwayCore
 public protocol RunStore: Sendable {
     /// Creates a run in `running` state, with its provenance and params, and
     /// audits it. Returns the new run with its id.
+    /// With `run.claiming`, the queued trigger events are marked started by
+    /// this run in the same transaction; if none of them is still queued the
+    /// run is not created (RegistryConflict): another run took them.
     func startRun(_ run: NewRun) throws -> RunRecord
     /// Sets a finished run's status and end time, and audits it. With
     /// `registering`, the run's model version is registered in the same
@@ -213,6 +216,44 @@ public protocol DeploymentStore: Sendable {
     func analysisSamples(deploymentID: Int64) throws -> [AnalysisSampleRecord]
 }
 
+/// Monitors' production batches, their per-feature drift scores, alerts, and
+/// the trigger events that start pipeline runs.
+public protocol MonitorStore: Sendable {
+    /// Records a batch and its scores in one transaction (audited); a batch
+    /// whose content hash the monitor already has is not recorded again: the
+    /// existing one is returned with `isNew` false.
+    func recordBatch(_ new: NewBatch) throws -> (batch: MonitorBatchRecord, isNew: Bool)
+    func batch(id: Int64) throws -> MonitorBatchRecord?
+    func batch(monitor: String, contentHash: String) throws -> MonitorBatchRecord?
+    /// Newest first.
+    func batches(monitor: String, limit: Int) throws -> [MonitorBatchRecord]
+    func batchCount(monitor: String) throws -> Int
+    func scores(batchID: Int64) throws -> [MonitorScoreRecord]
+    /// A feature's scores, oldest first, the newest `limit`.
+    func scoreHistory(monitor: String, feature: String, limit: Int) throws -> [MonitorScoreRecord]
+    /// Records an alert and, unless `suppressed`, a trigger event per
+    /// pipeline, in one transaction (audited). Returns the alert and the events.
+    func recordAlert(monitor: String, batchID: Int64, kind: String, detail: String, suppressed: String?,
+                     pipelines: [String], actor: String) throws -> (alert: MonitorAlertRecord, events: [TriggerEventRecord])
+    /// Newest first.
+    func alerts(monitor: String?, limit: Int) throws -> [MonitorAlertRecord]
+    /// Records a trigger event unless one with the same key exists for the
+    /// pipeline (then nil): the same event never starts two runs.
+    func fireTrigger(pipeline: String, kind: String, key: String, cause: [String: String], actor: String,
+                     state: TriggerEventRecord.State) throws -> TriggerEventRecord?
+    func triggerEvents(pipeline: String?, state: TriggerEventRecord.State?, limit: Int) throws -> [TriggerEventRecord]
+    /// The events a run started.
+    func triggerEvents(runID: Int64) throws -> [TriggerEventRecord]
+    /// The newest event with this key prefix (`commit:main:`), for "what did we see last".
+    func latestTrigger(pipeline: String, keyPrefix: String) throws -> TriggerEventRecord?
+}
+
+extension MonitorStore {
+    public func fireTrigger(pipeline: String, kind: String, key: String, cause: [String: String], actor: String) throws -> TriggerEventRecord? {
+        try fireTrigger(pipeline: pipeline, kind: kind, key: key, cause: cause, actor: actor, state: .queued)
+    }
+}
+
 /// Cheap change detection for live views: the value changes whenever any
 /// process commits a write.
 public protocol ChangeSource: Sendable {
@@ -221,4 +262,4 @@ public protocol ChangeSource: Sendable {
 
 /// Everything a caller needs from the registry.
 public typealias Registry = RunStore & MetricStore & DatasetStore & CacheStore & AuditStore & ChangeSource & ModelStore & ValidationStore
-    & ApprovalStore & DeploymentStore
+    & ApprovalStore & DeploymentStore & MonitorStore

@@ -109,7 +109,8 @@ struct AgentCommand: ParsableCommand {
             print(Output.safe(line))
             fflush(nil)
         }
-        let agent = Agent(workspace: ws, registry: registry, duties: AgentDuties.all, echo: echo)
+        let launcher = SelfLauncher(workspace: ws)
+        let agent = Agent(workspace: ws, registry: registry, duties: [DropFolderDuty(launcher: launcher), TriggerDuty(launcher: launcher)], echo: echo)
         try agent.acquireLock()
         if once {
             agent.pass()
@@ -117,9 +118,4 @@ struct AgentCommand: ParsableCommand {
         }
         agent.run(interval: interval)
     }
-}
-
-/// The agent's duties besides deployments.
-enum AgentDuties {
-    static var all: [any AgentDuty] { [] }
 }

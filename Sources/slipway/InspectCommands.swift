@@ -75,7 +75,7 @@ struct Status: ParsableCommand {
                                        environments: project?.environments.map(\.name) ?? [],
                                        live: Dictionary(uniqueKeysWithValues: try registry.models().map { ($0.name, $0.environments) }),
                                        pendingApprovals: try registry.approvalRequests(all: false, limit: 1000).filter { $0.expiresAt > Clock.nowMillis() }.count,
-                                       driftAlerts: 0,
+                                       driftAlerts: try (project?.monitorSpecs ?? []).filter { try registry.batches(monitor: $0.name, limit: 1).first?.status == .drifted }.count,
                                        auditChain: chain.state, auditProblem: chain.problem, agent: Self.agent(ws).json))
             return
         }
@@ -138,6 +138,14 @@ struct Status: ParsableCommand {
             break
         }
         Output.say("drift        " + Output.safe(drift))
+        for m in project?.monitorSpecs ?? [] {
+            guard let last = try registry.batches(monitor: m.name, limit: 1).first else { continue }
+            if last.status == .drifted {
+                Output.say("monitors     ▲ \(m.name) in alert: batch \(last.id) (\(Output.safe(last.source))) \(last.driftedFeatures) of \(last.features) features drifted \(Output.age(last.receivedAt)) ago")
+            } else {
+                Output.say("monitors       \(m.name) calm (batch \(last.id), \(Output.age(last.receivedAt)) ago)")
+            }
+        }
         Output.say("audit        " + (try Self.chain(ws, registry).text))
         Output.say("agent        " + Output.safe(Self.agent(ws).text))
     }
@@ -195,6 +203,7 @@ struct Show: ParsableCommand {
         var params: [String: String]
         var metrics: [MetricJSON]
         var datasets: [[String: String]]
+        var triggeredBy: [RunCause]
     }
 
     func run() throws {
@@ -206,7 +215,8 @@ struct Show: ParsableCommand {
         let datasets = try registry.runDatasets(runID: r.id)
         if json {
             try Output.json(ShowJSON(run: RunJSON(r, stages: stages), params: params, metrics: metrics.map(MetricJSON.init),
-                                     datasets: datasets.map { ["stage": $0.stage, "path": $0.path, "hash": $0.hash] }))
+                                     datasets: datasets.map { ["stage": $0.stage, "path": $0.path, "hash": $0.hash] },
+                                     triggeredBy: try RunCause.of(run: r.id, registry: registry)))
             return
         }
         Output.say("run \(r.id) · \(r.pipeline) · \(Output.symbol(r.status)) \(r.status.rawValue)" + (r.duration.map { " in \(Durations.format($0))" } ?? ""))
@@ -214,6 +224,11 @@ struct Show: ParsableCommand {
         Output.say("  commit    " + (r.gitCommit.map { $0 + (r.gitDirty == true ? " (uncommitted changes)" : "") } ?? "not a git repository"))
         Output.say("  slipway   \(r.slipwayVersion)")
         if let m = r.message { Output.say("  message   \(Output.safe(m))") }
+        let causes = try RunCause.of(run: r.id, registry: registry)
+        if !causes.isEmpty {
+            Output.say("triggered by")
+            for line in causes.flatMap(\.lines) { Output.say("  " + Output.safe(line)) }
+        }
         if !params.isEmpty {
             Output.say("params")
             for (k, v) in params.sorted(by: { $0.key < $1.key }) { Output.say("  \(k) = \(Output.safe(v))") }

@@ -19,6 +19,8 @@ struct Run: ParsableCommand {
     @Flag(help: "Print the result as JSON.") var json = false
     @Option(help: ArgumentHelp("Write a JUnit XML report (a test case per gate, check and stage) to FILE.", valueName: "FILE"))
     var junit: String?
+    @Option(help: .hidden) var trigger: String = "manual"
+    @Option(help: .hidden) var claim: String?
 
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
@@ -40,8 +42,18 @@ struct Run: ParsableCommand {
         }
         let signals = SignalTrap(signals: [SIGINT, SIGTERM, SIGHUP]) { cancellation.cancel() }
         defer { signals.release() }
-        let result = try runner.run(options: .init(jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount,
-                                                   force: force, trigger: "manual"))
+        let claiming = (claim ?? "").split(separator: ",").compactMap { Int64($0) }
+        let result: RunResult
+        do {
+            result = try runner.run(options: .init(jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount,
+                                                   force: force, trigger: trigger, claiming: claiming))
+        } catch let done as PipelineRunner.TriggersAlreadyStarted {
+            Output.err("slipway: nothing to do: \(done.reason)")
+            return
+        }
+        // Trigger events that fired while this run ran start the next one.
+        _ = try? TriggerService(workspace: ws, registry: registry, spec: loaded.spec, launcher: SelfLauncher(workspace: ws))
+            .startQueued(pipeline: runner.pipelineName)
         let ci = CIReport(result: result, pipeline: runner.pipelineName, registry: registry, spec: loaded.spec)
         if let junit { try ci.writeJUnit(to: junit) }
         if ProcessInfo.processInfo.environment["GITHUB_ACTIONS"] == "true" { ci.writeGitHub() }

@@ -14,7 +14,7 @@ struct SlipwayCommand: ParsableCommand {
         discussion: "Exit codes: 0 success, 1 a stage failed, 2 usage or spec error, 3 a check or gate failed, 4 internal error.",
         version: Slipway.version,
         subcommands: [Init.self, Run.self, Status.self, Runs.self, Show.self, Logs.self, DataCommand.self, Models.self,
-                      Compare.self, ParamsCommand.self, Promote.self, Rollback.self, Abort.self, Deployments.self, AgentCommand.self, Approvals.self, Approve.self, Reject.self, Verify.self, Push.self, Reproduce.self, Keys.self, Audit.self, Console.self, Lint.self]
+                      Compare.self, ParamsCommand.self, Promote.self, Rollback.self, Abort.self, Deployments.self, AgentCommand.self, MonitorCommand.self, Drift.self, Approvals.self, Approve.self, Reject.self, Verify.self, Push.self, Reproduce.self, Keys.self, Audit.self, Console.self, Lint.self]
     )
 
     @OptionGroup var global: GlobalOptions
@@ -151,6 +151,14 @@ enum Output {
     }
 
     /// Local time, `2026-11-24 09:00:12`.
+    /// A one-line chart of values (▁▂▃▄▅▆▇█).
+    static func sparkline(_ values: [Double]) -> String {
+        let vs = values.suffix(24).filter(\.isFinite)
+        guard let lo = vs.min(), let hi = vs.max() else { return "" }
+        let levels = Array("▁▂▃▄▅▆▇█")
+        return String(vs.map { v in levels[min(7, Int((hi > lo ? (v - lo) / (hi - lo) : 0.5) * 7 + 0.5))] })
+    }
+
     static func timestamp(_ ms: Millis) -> String {
         format(ms, utc: false)
     }

@@ -44,6 +44,12 @@ public enum WorkspacePath {
     }
 
     /// True when `inner` is `outer` or lies below it (both normalised).
+    /// Why a path may not be used, in words (nil when it may).
+    public static func problem(_ raw: String) -> String? {
+        if case .failure(let p) = normalize(raw) { return p.description }
+        return nil
+    }
+
     public static func contains(_ outer: String, _ inner: String) -> Bool {
         inner == outer || inner.hasPrefix(outer + "/")
     }

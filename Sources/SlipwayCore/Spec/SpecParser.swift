@@ -9,7 +9,9 @@ public struct SpecParser {
     public static let topLevelKeys = ["project", "pipelines", "environments", "policy", "monitors", "signing"]
     public static let signingKeys = ["key", "signers"]
     public static let packageConfigKeys = ["entrypoint", "cmd", "env", "labels", "exposed_ports", "workdir", "user"]
-    public static let pipelineKeys = ["stages", "triggers", "model", "description"]
+    public static let pipelineKeys = ["stages", "triggers", "model", "description", "max_concurrent_runs"]
+    public static let monitorKeys = ["reference", "env", "features", "method", "threshold", "drift_share", "cooldown", "pipeline",
+                                     "incoming", "label", "prediction", "task", "performance", "description"]
     public static let stageKeys = ["cmd", "uses", "deps", "params", "outs", "metrics", "needs",
                                    "timeout", "env", "gates", "baseline", "on_no_baseline", "description"]
     public static let environmentKeys = ["deploy", "canary", "description", "requires", "auto", "timeout", "rollback_when", "watch"]
@@ -111,8 +113,27 @@ public struct SpecParser {
         if let monitors = value(top, "monitors"), let map = mapping(monitors, "monitors") {
             for (key, node) in map {
                 guard let name = self.name(key, "monitors", what: "monitor") else { continue }
-                _ = mapping(node, "monitors.\(name)")
+                if let m = mapping(node, "monitors.\(name)"), let monitor = monitor(name, m, node, key) { spec.monitorSpecs.append(monitor) }
                 spec.monitors.append(.init(key: name, value: specValue(node)))
+            }
+        }
+        let monitorNames = spec.monitorSpecs.map(\.name)
+        let pipelineNames = spec.pipelines.map(\.name)
+        for m in spec.monitorSpecs {
+            if let p = m.pipeline, !pipelineNames.contains(p) {
+                issues.append(SpecIssue(at: m.location, file: file, keyPath: "monitors.\(m.name).pipeline",
+                                        message: "unknown pipeline '\(p)'" + didYouMean(p, pipelineNames)))
+            }
+            if let e = m.environment, !spec.environments.map(\.name).contains(e) {
+                issues.append(SpecIssue(at: m.location, file: file, keyPath: "monitors.\(m.name).env",
+                                        message: "environment '\(e)' is not declared" + didYouMean(e, spec.environments.map(\.name))))
+            }
+        }
+        for p in spec.pipelines {
+            for case .drift(let name) in p.triggers where !monitorNames.contains(name) {
+                issues.append(SpecIssue(at: p.location, file: file, keyPath: "pipelines.\(p.name).triggers",
+                                        message: "{drift: \(name)} names no monitor" + didYouMean(name, monitorNames)
+                                            + (monitorNames.isEmpty ? "; declare it under monitors:" : "")))
             }
         }
         // A package stage's result depends on the key it signs with: part of its cache key.
@@ -136,6 +157,9 @@ public struct SpecParser {
         }
         if let triggers = value(map, "triggers") {
             pipeline.triggers = self.triggers(triggers, path + ".triggers")
+        }
+        if let n = value(map, "max_concurrent_runs") {
+            if let v = n.int, v >= 1 { pipeline.maxConcurrentRuns = v } else { issues.append(issue(n, path + ".max_concurrent_runs", "must be a whole number ≥ 1")) }
         }
         guard let stagesNode = value(map, "stages") else {
             issues.append(issue(node, path + ".stages", "is missing: a pipeline needs at least one stage"))
@@ -174,9 +198,7 @@ public struct SpecParser {
             switch kind {
             case "data": result.append(.data(path: arg))
             case "schedule":
-                if arg.split(separator: " ").count != 5 {
-                    issues.append(issue(v, "\(p).schedule", "'\(arg)' is not a cron expression of five fields (minute hour day month weekday)"))
-                }
+                do { _ = try Cron(arg) } catch { issues.append(issue(v, "\(p).schedule", error.message)) }
                 result.append(.schedule(cron: arg))
             case "drift": result.append(.drift(monitor: arg))
             default:
@@ -500,6 +522,89 @@ public struct SpecParser {
             issues.append(SpecIssue(at: location, file: file, keyPath: path, message: error.message))
             return nil
         }
+    }
+
+    private mutating func monitor(_ name: String, _ m: Node.Mapping, _ node: Node, _ key: Node) -> MonitorSpec? {
+        let path = "monitors.\(name)"
+        checkKeys(m, allowed: Self.monitorKeys, path: path)
+        var reference: MonitorSpec.Reference?
+        if let r = value(m, "reference") {
+            if case .mapping(let rm) = r {
+                checkKeys(rm, allowed: ["model"], path: path + ".reference")
+                if let model = value(rm, "model").flatMap({ string($0, path + ".reference.model") }) { reference = .model(model) }
+                else { issues.append(issue(r, path + ".reference", "is `{model: NAME}` or a dataset path")) }
+            } else if let s = string(r, path + ".reference") {
+                if WorkspacePath.problem(s) != nil {
+                    issues.append(issue(r, path + ".reference", "'\(s)' " + (WorkspacePath.problem(s) ?? "")))
+                } else {
+                    reference = .dataset(s)
+                }
+            }
+        } else {
+            issues.append(issue(node, path + ".reference", "is missing: the data production batches are compared with (a dataset, or {model: NAME})"))
+        }
+        var mon = MonitorSpec(name: name, reference: reference ?? .dataset(""))
+        mon.location = loc(key)
+        if let e = value(m, "env") { mon.environment = string(e, path + ".env") }
+        func driftMethod(_ n: Node, _ p: String) -> DataSchema.DriftMethod? {
+            guard let s = string(n, p) else { return nil }
+            guard let method = DataSchema.DriftMethod(rawValue: s) else {
+                issues.append(issue(n, p, "unknown drift method '\(s)'" + didYouMean(s, DataSchema.DriftMethod.allCases.map(\.rawValue))))
+                return nil
+            }
+            return method
+        }
+        if let n = value(m, "method") { mon.method = driftMethod(n, path + ".method") }
+        if let n = value(m, "threshold") {
+            if let v = n.float, v.isFinite, v >= 0 { mon.threshold = v } else { issues.append(issue(n, path + ".threshold", "must be a number ≥ 0")) }
+        }
+        if let f = value(m, "features") {
+            if case .mapping(let fm) = f {
+                for (k, v) in fm {
+                    guard let feature = k.string else { continue }
+                    mon.features.append(feature)
+                    if case .mapping(let rm) = v {
+                        checkKeys(rm, allowed: ["method", "threshold"], path: "\(path).features.\(feature)")
+                        let method = value(rm, "method").flatMap { driftMethod($0, "\(path).features.\(feature).method") } ?? mon.method ?? .psi
+                        let threshold = value(rm, "threshold")?.float ?? method.defaultThreshold
+                        mon.rules[feature] = DataSchema.DriftRule(method: method, threshold: threshold)
+                    }
+                }
+            } else {
+                mon.features = strings(m, "features", path).map(\.value)
+            }
+        }
+        if let n = value(m, "drift_share") {
+            if let v = n.float, v > 0, v <= 1 { mon.driftShare = v } else { issues.append(issue(n, path + ".drift_share", "must be a share in (0, 1]")) }
+        }
+        if let n = value(m, "cooldown") { mon.cooldownSeconds = duration(n, path + ".cooldown", positive: false) ?? mon.cooldownSeconds }
+        if let n = value(m, "pipeline") { mon.pipeline = string(n, path + ".pipeline") }
+        if let n = value(m, "incoming"), let s = string(n, path + ".incoming") {
+            if let problem = WorkspacePath.problem(s) { issues.append(issue(n, path + ".incoming", "'\(s)' \(problem)")) } else { mon.incoming = s }
+        }
+        if let n = value(m, "label") { mon.label = string(n, path + ".label") }
+        if let n = value(m, "prediction") { mon.prediction = string(n, path + ".prediction") }
+        if let n = value(m, "task"), let s = string(n, path + ".task") {
+            if let t = MonitorSpec.Task(rawValue: s) { mon.task = t } else { issues.append(issue(n, path + ".task", "is classification or regression")) }
+        }
+        if let n = value(m, "performance"), let pm = mapping(n, path + ".performance") {
+            checkKeys(pm, allowed: ["metric", "below", "above", "drop_more_than"], path: path + ".performance")
+            let metric = value(pm, "metric").flatMap { string($0, path + ".performance.metric") } ?? (mon.task == .classification ? "accuracy" : "mae")
+            if !["accuracy", "error_rate", "mae"].contains(metric) {
+                issues.append(issue(n, path + ".performance.metric", "'\(metric)' is not accuracy, error_rate or mae"))
+            }
+            var rule = MonitorSpec.PerformanceRule(metric: metric)
+            rule.limit = (value(pm, "below") ?? value(pm, "above"))?.float
+            rule.dropMoreThan = value(pm, "drop_more_than")?.float
+            if rule.limit == nil && rule.dropMoreThan == nil {
+                issues.append(issue(n, path + ".performance", "needs `below:` (or `above:`) or `drop_more_than:`"))
+            }
+            if mon.label == nil || mon.prediction == nil {
+                issues.append(issue(n, path + ".performance", "needs `label:` and `prediction:` columns in the batches"))
+            }
+            mon.performance = rule
+        }
+        return mon  // with a bad reference the parse fails anyway; its other keys are still checked
     }
 
     static let policyKeys = ["high_risk_when", "low_risk_when", "approvers", "required_approvals", "expires", "environments"]

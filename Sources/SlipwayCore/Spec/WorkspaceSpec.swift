@@ -17,6 +17,8 @@ public struct WorkspaceSpec: Sendable {
     public var environments: [EnvironmentSpec]
     public var policy: SpecValue?
     public var monitors: [SpecValue.MapEntry]
+    /// `monitors:`, parsed.
+    public var monitorSpecs: [MonitorSpec] = []
     /// `signing:`: the key packages are signed with, and the keys that count.
     public var signing = SigningSpec()
     /// `policy:`, parsed: risk rules, approvers, approvals needed.
@@ -35,6 +37,10 @@ public struct WorkspaceSpec: Sendable {
 
     public func pipeline(named name: String) -> PipelineSpec? {
         pipelines.first { $0.name == name }
+    }
+
+    public func monitor(named name: String) -> MonitorSpec? {
+        monitorSpecs.first { $0.name == name }
     }
 
     /// Every param key any stage reads.
@@ -71,6 +77,8 @@ public struct PipelineSpec: Sendable {
     public var model: String?
     public var triggers: [TriggerSpec]
     public var stages: [StageSpec]
+    /// Runs of this pipeline started by triggers at once (default 1).
+    public var maxConcurrentRuns = 1
 
     public init(name: String, location: SourceLocation? = nil, model: String? = nil,
                 triggers: [TriggerSpec] = [], stages: [StageSpec]) {

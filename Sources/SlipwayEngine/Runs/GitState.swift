@@ -26,6 +26,15 @@ public struct GitState: Sendable {
         return GitState(commit: commit, dirty: repo.slowDirty(commit: commit, cachePath: cachePath))
     }
 
+    /// The checked-out branch (nil when detached) and HEAD's commit, without
+    /// asking whether the tree is dirty (cheap enough for every agent pass).
+    public static func head(workspace: Workspace) -> (branch: String?, commit: String)? {
+        guard let repo = Repository.find(from: workspace.root), let commit = repo.headCommit() else { return nil }
+        let head = Repository.read(repo.gitDir + "/HEAD") ?? ""
+        let branch = head.hasPrefix("ref: refs/heads/") ? String(head.dropFirst("ref: refs/heads/".count)) : nil
+        return (branch, commit)
+    }
+
     struct Repository {
         /// The work tree root, the git dir (per worktree) and the common dir (refs, objects).
         let workTree: String

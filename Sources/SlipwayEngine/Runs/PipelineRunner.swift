@@ -17,13 +17,16 @@ public final class PipelineRunner: @unchecked Sendable {
         /// Build the package as this version (`slipway reproduce`), into a
         /// registry where that number means nothing: no version check.
         public var packageVersion: Int?
+        /// Queued trigger events this run starts (claimed when the run is created).
+        public var claiming: [Int64]
 
         public init(jobs: Int = ProcessInfo.processInfo.activeProcessorCount, force: Bool = false, trigger: String = "manual",
-                    packageVersion: Int? = nil) {
+                    packageVersion: Int? = nil, claiming: [Int64] = []) {
             self.jobs = max(1, jobs)
             self.force = force
             self.trigger = trigger
             self.packageVersion = packageVersion
+            self.claiming = claiming
         }
     }
 
@@ -41,6 +44,14 @@ public final class PipelineRunner: @unchecked Sendable {
                 return "slipway.yaml has several pipelines: name the one to run"
             }
         }
+    }
+
+    /// The trigger events a triggered run was to start were started by another
+    /// run meanwhile: nothing to do (not an error for whoever launched it).
+    public struct TriggersAlreadyStarted: SlipwayError {
+        public var reason: String
+        public var exitStatus: ExitStatus { .success }
+        public var description: String { reason }
     }
 
     /// The registry refused a write the run's record depends on. The run is
@@ -114,9 +125,14 @@ public final class PipelineRunner: @unchecked Sendable {
         defer { runLock.release() }
         var params: [String: String] = [:]
         for stage in pipeline.stages { for p in stage.params { params[p.value] = loaded.params[p.value] ?? "" } }
-        let run = try registry.startRun(NewRun(pipeline: pipeline.name, trigger: options.trigger,
+        let run: RunRecord
+        do {
+            run = try registry.startRun(NewRun(pipeline: pipeline.name, trigger: options.trigger,
                                                provenance: Provenance.collect(workspace: workspace),
-                                               pid: getpid(), params: params))
+                                               pid: getpid(), params: params, claiming: options.claiming))
+        } catch let conflict as RegistryConflict where !options.claiming.isEmpty {
+            throw TriggersAlreadyStarted(reason: conflict.reason)
+        }
         reporter?.runStarted(run)
 
         let heartbeat = DispatchSource.makeTimerSource(queue: .global(qos: .utility))

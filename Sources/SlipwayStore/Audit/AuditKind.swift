@@ -24,6 +24,9 @@ public enum AuditKind: String, Sendable, CaseIterable, Codable {
     case deploymentPaused = "deployment.paused"
     case deploymentResumed = "deployment.resumed"
     case deploymentEnded = "deployment.ended"
+    case batchRecorded = "monitor.batch"
+    case monitorAlert = "monitor.alert"
+    case triggerFired = "trigger.fired"
 
     /// The kinds whose payload carries `record_sha256`, the digest of the
     /// registry record the decision stands on (see ``RecordDigest``).

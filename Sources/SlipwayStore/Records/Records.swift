@@ -33,13 +33,16 @@ public struct NewRun: Sendable {
     public var provenance: Provenance
     public var pid: Int32
     public var params: [String: String]
+    /// Queued trigger events this run starts.
+    public var claiming: [Int64] = []
 
-    public init(pipeline: String, trigger: String, provenance: Provenance, pid: Int32, params: [String: String]) {
+    public init(pipeline: String, trigger: String, provenance: Provenance, pid: Int32, params: [String: String], claiming: [Int64] = []) {
         self.pipeline = pipeline
         self.trigger = trigger
         self.provenance = provenance
         self.pid = pid
         self.params = params
+        self.claiming = claiming
     }
 }
 

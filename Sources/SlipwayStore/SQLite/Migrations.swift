@@ -303,6 +303,62 @@ enum RegistryMigrations {
                 CREATE INDEX analysisSample_deployment ON analysisSample(deploymentID, id);
                 """)
         }
+        m.registerMigration("v8-monitors-and-triggers") { db in
+            try db.execute(sql: """
+                CREATE TABLE monitorBatch (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    monitor TEXT NOT NULL,
+                    contentHash TEXT NOT NULL,
+                    source TEXT NOT NULL,
+                    rows INTEGER NOT NULL,
+                    receivedAt INTEGER NOT NULL,
+                    status TEXT NOT NULL,
+                    driftedFeatures INTEGER NOT NULL,
+                    features INTEGER NOT NULL,
+                    driftShare REAL,
+                    reason TEXT NOT NULL,
+                    performance TEXT NOT NULL,
+                    UNIQUE(monitor, contentHash)
+                );
+                CREATE INDEX monitorBatch_monitor ON monitorBatch(monitor, id);
+                CREATE TABLE monitorScore (
+                    batchID INTEGER NOT NULL,
+                    monitor TEXT NOT NULL,
+                    feature TEXT NOT NULL,
+                    method TEXT NOT NULL,
+                    score REAL NOT NULL,
+                    threshold REAL NOT NULL,
+                    drifted BOOLEAN NOT NULL,
+                    histogram TEXT NOT NULL,
+                    PRIMARY KEY (batchID, feature)
+                ) WITHOUT ROWID;
+                CREATE INDEX monitorScore_feature ON monitorScore(monitor, feature, batchID);
+                CREATE TABLE monitorAlert (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    monitor TEXT NOT NULL,
+                    batchID INTEGER NOT NULL,
+                    kind TEXT NOT NULL,
+                    detail TEXT NOT NULL,
+                    at INTEGER NOT NULL,
+                    triggerID INTEGER,
+                    suppressed TEXT
+                );
+                CREATE INDEX monitorAlert_monitor ON monitorAlert(monitor, id);
+                CREATE TABLE triggerEvent (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    pipeline TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    cause TEXT NOT NULL,
+                    firedAt INTEGER NOT NULL,
+                    state TEXT NOT NULL,
+                    runID INTEGER,
+                    UNIQUE(pipeline, key)
+                );
+                CREATE INDEX triggerEvent_state ON triggerEvent(pipeline, state);
+                CREATE INDEX triggerEvent_run ON triggerEvent(runID);
+                """)
+        }
         return m
     }
 

@@ -178,6 +178,14 @@ extension SQLiteRegistry: RunStore {
                 """, arguments: [run.pipeline, run.trigger, run.status.rawValue, now, run.pid, run.host, now,
                                  run.user, run.gitCommit, run.gitDirty, run.slipwayVersion])
             run.id = db.lastInsertedRowID
+            if !new.claiming.isEmpty {
+                let ids = new.claiming.map(String.init).joined(separator: ",")
+                try db.execute(sql: "UPDATE triggerEvent SET state = 'started', runID = ? WHERE state = 'queued' AND pipeline = ? AND id IN (\(ids))",
+                               arguments: [run.id, new.pipeline])
+                if db.changesCount == 0 {
+                    throw RegistryConflict(reason: "trigger events \(ids) were already started by another run")
+                }
+            }
             for (k, v) in new.params {
                 try db.execute(sql: "INSERT INTO param (runID, key, value) VALUES (?, ?, ?)", arguments: [run.id, k, v])
             }

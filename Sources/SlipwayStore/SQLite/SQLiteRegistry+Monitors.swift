@@ -1,0 +1,174 @@
+import Foundation
+import GRDB
+import SlipwayCore
+
+extension MonitorBatchRecord: FetchableRecord, PersistableRecord {
+    public static var databaseTableName: String { "monitorBatch" }
+}
+
+extension MonitorScoreRecord: FetchableRecord, PersistableRecord {
+    public static var databaseTableName: String { "monitorScore" }
+}
+
+extension MonitorAlertRecord: FetchableRecord, PersistableRecord {
+    public static var databaseTableName: String { "monitorAlert" }
+}
+
+extension TriggerEventRecord: FetchableRecord, PersistableRecord {
+    public static var databaseTableName: String { "triggerEvent" }
+}
+
+extension SQLiteRegistry: MonitorStore {
+    public func recordBatch(_ new: NewBatch) throws -> (batch: MonitorBatchRecord, isNew: Bool) {
+        try pool.write { db in
+            if let existing = try MonitorBatchRecord.fetchOne(db, sql: "SELECT * FROM monitorBatch WHERE monitor = ? AND contentHash = ?",
+                                                             arguments: [new.batch.monitor, new.batch.contentHash]) {
+                return (existing, false)
+            }
+            var b = new.batch
+            try db.execute(sql: """
+                INSERT INTO monitorBatch (monitor, contentHash, source, rows, receivedAt, status, driftedFeatures, features, driftShare,
+                                          reason, performance)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [b.monitor, b.contentHash, b.source, b.rows, b.receivedAt, b.status.rawValue, b.driftedFeatures, b.features,
+                                 b.driftShare, b.reason, b.performance])
+            b.id = db.lastInsertedRowID
+            let insert = try db.makeStatement(sql: """
+                INSERT INTO monitorScore (batchID, monitor, feature, method, score, threshold, drifted, histogram) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            for s in new.scores {
+                try insert.execute(arguments: [b.id, b.monitor, s.feature, s.method, s.score.isNaN ? 0 : max(-1e300, min(1e300, s.score)), s.threshold, s.drifted, s.histogram])
+            }
+            var fields = ["monitor": b.monitor, "sha256": b.contentHash, "source": b.source, "rows": String(b.rows), "status": b.status.rawValue]
+            if b.status == .rejected { fields["reason"] = b.reason } else { fields["drifted"] = "\(b.driftedFeatures) of \(b.features)" }
+            _ = try appendAudit(db, AuditDraft(actor: "slipway", kind: .batchRecorded, subject: "monitor/\(b.monitor)/batch/\(b.id)",
+                                               payload: AuditChain.payload(fields)), at: b.receivedAt)
+            return (b, true)
+        }
+    }
+
+    public func batch(id: Int64) throws -> MonitorBatchRecord? {
+        try pool.read { try MonitorBatchRecord.fetchOne($0, key: id) }
+    }
+
+    public func batch(monitor: String, contentHash: String) throws -> MonitorBatchRecord? {
+        try pool.read {
+            try MonitorBatchRecord.fetchOne($0, sql: "SELECT * FROM monitorBatch WHERE monitor = ? AND contentHash = ?", arguments: [monitor, contentHash])
+        }
+    }
+
+    public func batches(monitor: String, limit: Int) throws -> [MonitorBatchRecord] {
+        try pool.read {
+            try MonitorBatchRecord.fetchAll($0, sql: "SELECT * FROM monitorBatch WHERE monitor = ? ORDER BY id DESC LIMIT ?", arguments: [monitor, limit])
+        }
+    }
+
+    public func batchCount(monitor: String) throws -> Int {
+        try pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM monitorBatch WHERE monitor = ?", arguments: [monitor]) ?? 0 }
+    }
+
+    public func scores(batchID: Int64) throws -> [MonitorScoreRecord] {
+        try pool.read { try MonitorScoreRecord.fetchAll($0, sql: "SELECT * FROM monitorScore WHERE batchID = ? ORDER BY feature", arguments: [batchID]) }
+    }
+
+    public func scoreHistory(monitor: String, feature: String, limit: Int) throws -> [MonitorScoreRecord] {
+        try pool.read { db in
+            try MonitorScoreRecord.fetchAll(db, sql: """
+                SELECT batchID, monitor, feature, method, score, threshold, drifted, '' AS histogram FROM monitorScore
+                WHERE monitor = ? AND feature = ? ORDER BY batchID DESC LIMIT ?
+                """, arguments: [monitor, feature, limit]).reversed()
+        }
+    }
+
+    public func recordAlert(monitor: String, batchID: Int64, kind: String, detail: String, suppressed: String?,
+                            pipelines: [String], actor: String) throws -> (alert: MonitorAlertRecord, events: [TriggerEventRecord]) {
+        try pool.write { db in
+            let now = Clock.nowMillis()
+            var alert = MonitorAlertRecord(id: 0, monitor: monitor, batchID: batchID, kind: kind, detail: detail, at: now, triggerID: nil,
+                                           suppressed: suppressed)
+            try db.execute(sql: "INSERT INTO monitorAlert (monitor, batchID, kind, detail, at, suppressed) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [monitor, batchID, kind, detail, now, suppressed])
+            alert.id = db.lastInsertedRowID
+            var fields = ["monitor": monitor, "batch": String(batchID), "kind": kind, "detail": detail]
+            if let suppressed { fields["suppressed"] = suppressed }
+            _ = try appendAudit(db, AuditDraft(actor: actor, kind: .monitorAlert, subject: "monitor/\(monitor)/alert/\(alert.id)",
+                                               payload: AuditChain.payload(fields)), at: now)
+            var events: [TriggerEventRecord] = []
+            if suppressed == nil {
+                for pipeline in pipelines {
+                    let cause = ["monitor": monitor, "alert": String(alert.id), "batch": String(batchID), "kind": kind, "detail": detail]
+                    if let e = try fire(db, pipeline: pipeline, kind: kind == "performance" ? "performance" : "drift",
+                                        key: "\(kind):\(monitor):alert/\(alert.id)", cause: cause, actor: actor, at: now) {
+                        events.append(e)
+                    }
+                }
+                if let first = events.first {
+                    try db.execute(sql: "UPDATE monitorAlert SET triggerID = ? WHERE id = ?", arguments: [first.id, alert.id])
+                    alert.triggerID = first.id
+                }
+            }
+            return (alert, events)
+        }
+    }
+
+    public func alerts(monitor: String?, limit: Int) throws -> [MonitorAlertRecord] {
+        try pool.read { db in
+            if let monitor {
+                return try MonitorAlertRecord.fetchAll(db, sql: "SELECT * FROM monitorAlert WHERE monitor = ? ORDER BY id DESC LIMIT ?", arguments: [monitor, limit])
+            }
+            return try MonitorAlertRecord.fetchAll(db, sql: "SELECT * FROM monitorAlert ORDER BY id DESC LIMIT ?", arguments: [limit])
+        }
+    }
+
+    private func fire(_ db: Database, pipeline: String, kind: String, key: String, cause: [String: String], actor: String, at now: Millis,
+                      state: TriggerEventRecord.State = .queued) throws -> TriggerEventRecord? {
+        let causeText = String(decoding: try JSONEncoder.sorted.encode(cause), as: UTF8.self)
+        try db.execute(sql: """
+            INSERT INTO triggerEvent (pipeline, kind, key, cause, firedAt, state) VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT(pipeline, key) DO NOTHING
+            """, arguments: [pipeline, kind, key, causeText, now, state.rawValue])
+        guard db.changesCount > 0 else { return nil }
+        let id = db.lastInsertedRowID
+        var fields = cause
+        fields["pipeline"] = pipeline
+        fields["key"] = key
+        _ = try appendAudit(db, AuditDraft(actor: actor, kind: .triggerFired, subject: "trigger/\(id)", payload: AuditChain.payload(fields)), at: now)
+        return TriggerEventRecord(id: id, pipeline: pipeline, kind: kind, key: key, cause: causeText, firedAt: now, state: state, runID: nil)
+    }
+
+    public func fireTrigger(pipeline: String, kind: String, key: String, cause: [String: String], actor: String,
+                            state: TriggerEventRecord.State) throws -> TriggerEventRecord? {
+        try pool.write { db in try fire(db, pipeline: pipeline, kind: kind, key: key, cause: cause, actor: actor, at: Clock.nowMillis(), state: state) }
+    }
+
+    public func triggerEvents(pipeline: String?, state: TriggerEventRecord.State?, limit: Int) throws -> [TriggerEventRecord] {
+        try pool.read { db in
+            var sql = "SELECT * FROM triggerEvent WHERE 1"
+            var args: [any DatabaseValueConvertible] = []
+            if let pipeline { sql += " AND pipeline = ?"; args.append(pipeline) }
+            if let state { sql += " AND state = ?"; args.append(state.rawValue) }
+            sql += " ORDER BY id DESC LIMIT ?"
+            args.append(limit)
+            return try TriggerEventRecord.fetchAll(db, sql: sql, arguments: StatementArguments(args))
+        }
+    }
+
+    public func triggerEvents(runID: Int64) throws -> [TriggerEventRecord] {
+        try pool.read { try TriggerEventRecord.fetchAll($0, sql: "SELECT * FROM triggerEvent WHERE runID = ? ORDER BY id", arguments: [runID]) }
+    }
+
+    public func latestTrigger(pipeline: String, keyPrefix: String) throws -> TriggerEventRecord? {
+        try pool.read {
+            try TriggerEventRecord.fetchOne($0, sql: "SELECT * FROM triggerEvent WHERE pipeline = ? AND substr(key, 1, ?) = ? ORDER BY id DESC LIMIT 1",
+                                            arguments: [pipeline, keyPrefix.count, keyPrefix])
+        }
+    }
+}
+
+extension JSONEncoder {
+    static var sorted: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return e
+    }
+}
