@@ -18,6 +18,12 @@ struct SelfLauncher: RunLauncher {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing else of ours goes with it: an inherited pipe would keep whoever
+        // reads this process's output waiting until the run ends.
+        let open = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap { Int32($0) }
+        for fd in open where fd > 2 && fcntl(fd, F_GETFD) >= 0 && (fcntl(fd, F_GETFD) & FD_CLOEXEC) == 0 {
+            posix_spawn_file_actions_addclose(&actions, fd)
+        }
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
         defer { posix_spawnattr_destroy(&attr) }
@@ -87,8 +93,11 @@ struct MonitorCommand: ParsableCommand {
             defer { if let temporary { try? FileSystem.remove(temporary) } }
             let result = try service.ingest(monitor: monitor, path: path, source: source, actor: Provenance.currentUser())
             var runs: [Int64] = []
+            var launched = false
             if !result.events.isEmpty {
-                try TriggerService(workspace: ws, registry: registry, spec: spec, launcher: SelfLauncher(workspace: ws)).startQueued()
+                launched = !(try TriggerService(workspace: ws, registry: registry, spec: spec, launcher: SelfLauncher(workspace: ws)).startQueued()).isEmpty
+            }
+            if launched {
                 // The run claims its events within moments; say which it is.
                 let ids = Set(result.events.map(\.id))
                 let end = Date().addingTimeInterval(5)
@@ -111,9 +120,11 @@ struct MonitorCommand: ParsableCommand {
                 for (k, v) in result.batch.performanceValues.sorted(by: { $0.key < $1.key }) where k != "labelled_rows" {
                     Output.say("    \(k) \(Gates.format(v))")
                 }
-                if !result.events.isEmpty {
+                if launched {
                     Output.say(runs.isEmpty ? "  a run is starting in the background (see `slipway runs`)"
-                               : "  started run \(runs.map(String.init).joined(separator: ", ")) in the background (trigger: drift)")
+                               : "  started run \(runs.map(String.init).joined(separator: ", ")) in the background (trigger: \(result.alert?.kind ?? "drift"))")
+                } else if !result.events.isEmpty {
+                    Output.say("  queued: starts when the running run of \(result.events.map(\.pipeline).joined(separator: ", ")) finishes")
                 }
             }
             if result.batch.status == .rejected && result.isNew {
