@@ -445,6 +445,41 @@ import Testing
         #expect(s.dialog == nil && s.notice?.text == "nothing is in flight in staging")
     }
 
+    @Test func theDriftTabChartsAMonitorsFeatureWithAlertsRunsAndHistograms() {
+        var s = loaded()
+        s.width = 120
+        s.height = 40
+        var snap = s.snapshot
+        let scores: [Double] = [0.02, 0.03, 0.05, 0.04, 0.08, 0.12, 0.19, 0.26, 0.31, 0.28, 0.35, 0.33]
+        let series = scores.enumerated().map { i, v in
+            MonitorScoreRecord(batchID: Int64(i + 1), monitor: "inputs", feature: "temp_max", method: "PSI", score: v, threshold: 0.2,
+                               drifted: v >= 0.2, histogram: "")
+        }
+        let batches = scores.enumerated().map { i, v in
+            MonitorBatchRecord(id: Int64(i + 1), monitor: "inputs", contentHash: "h\(i)", source: "2014-\(i + 1).csv", rows: 30,
+                               receivedAt: Millis(i) * 60_000, status: v >= 0.2 ? .drifted : .calm, driftedFeatures: v >= 0.2 ? 1 : 0,
+                               features: 2, driftShare: v >= 0.2 ? 0.5 : 0, reason: "", performance: #"{"accuracy": \#(0.8 - Double(i) * 0.02)}"#)
+        }
+        let histogram = #"{"edges":[2,5,8,11,14,17,20,23,26],"reference":[0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1,0.1],"current":[0,0,0,0.05,0.05,0.1,0.2,0.2,0.2,0.2]}"#
+        snap.monitors = [ConsoleSnapshot.MonitorView(
+            name: "inputs", batches: batches, batchCount: 12, features: ["temp_max"], series: ["temp_max": series],
+            histograms: ["temp_max": histogram],
+            alerts: [MonitorAlertRecord(id: 2, monitor: "inputs", batchID: 9, kind: "drift", detail: "{}", at: 0, triggerID: nil, suppressed: "inside the cool-down of alert 1"),
+                     MonitorAlertRecord(id: 1, monitor: "inputs", batchID: 8, kind: "drift", detail: "{}", at: 0, triggerID: 1, suppressed: nil)],
+            alertRuns: [1: 14])]
+        _ = s.update(.data(snap))
+        _ = s.update(.event(.key(.char("3"))))
+        let screen = styled(ConsoleView.render(s))
+        assertSnapshot(screen, named: "drift-monitor")
+        #expect(screen.contains("inputs · temp_max · PSI per batch · threshold 0.2"))
+        #expect(screen.contains("alert 1 → run 14"))
+        #expect(screen.contains("reference vs batch 12"))
+        #expect(screen.contains("accuracy"))
+        #expect(screen.contains("batch 1") && screen.contains("batch 12"))
+        // The validation stages' rows follow the monitor's.
+        #expect(s.listCount == 1 + s.snapshot.drift.flatMap(\.report.drift).count)
+    }
+
     @Test func rejectingNeedsAComment() {
         var s = withRequest()
         _ = s.update(.event(.key(.char("4"))))

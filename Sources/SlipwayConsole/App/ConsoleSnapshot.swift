@@ -21,6 +21,35 @@ public struct ConsoleSnapshot: Sendable {
         public var report: ValidationReport
     }
 
+    /// A monitor as the Drift tab shows it.
+    public struct MonitorView: Sendable {
+        public var name: String
+        /// Newest batches, oldest first.
+        public var batches: [MonitorBatchRecord]
+        public var batchCount: Int
+        /// Features of the newest scored batch, in order.
+        public var features: [String]
+        /// Feature → scores, oldest first (the newest batches).
+        public var series: [String: [MonitorScoreRecord]]
+        /// Feature → the newest batch's histogram JSON.
+        public var histograms: [String: String]
+        public var alerts: [MonitorAlertRecord]
+        /// Alert id → the run its trigger event started.
+        public var alertRuns: [Int64: Int64]
+
+        public init(name: String, batches: [MonitorBatchRecord], batchCount: Int, features: [String], series: [String: [MonitorScoreRecord]],
+                    histograms: [String: String], alerts: [MonitorAlertRecord], alertRuns: [Int64: Int64]) {
+            self.name = name
+            self.batches = batches
+            self.batchCount = batchCount
+            self.features = features
+            self.series = series
+            self.histograms = histograms
+            self.alerts = alerts
+            self.alertRuns = alertRuns
+        }
+    }
+
     public var project = ""
     public var workspace = ""
     public var pipelines: [String] = []
@@ -46,6 +75,7 @@ public struct ConsoleSnapshot: Sendable {
     /// Whose key the console signs with: "Dana Ruiz (key SHA256:…)", or why none counts.
     public var signer: String?
     public var pendingApprovals: Int { approvals.filter { $0.status == .pending }.count }
+    public var monitors: [MonitorView] = []
     /// One lane per environment, in order (the Deployments tab).
     public var lanes: [DeploymentLane] = []
     /// The agent's heartbeat, if one ever ran.
@@ -154,6 +184,7 @@ public final class ConsoleLoader: @unchecked Sendable {
             }
         }
         if let spec { s.lanes = (try? DeploymentService(workspace: workspace, registry: registry, spec: spec).lanes()) ?? [] }
+        for m in spec?.monitorSpecs ?? [] { if let v = try? Self.monitorView(m.name, registry) { s.monitors.append(v) } }
         s.agent = Agent.heartbeat(workspace)
         _ = try? registry.expireApprovalRequests(now: s.now)
         let pending = (try? registry.approvalRequests(all: false, limit: 200)) ?? []
@@ -181,6 +212,26 @@ public final class ConsoleLoader: @unchecked Sendable {
         let newest = (try? registry.latestAuditSeq()) ?? 0
         s.audit = ((try? registry.auditEvents(after: max(0, newest - Int64(Self.auditLimit)), limit: Self.auditLimit)) ?? []).reversed()
         return s
+    }
+
+    static let monitorHistory = 200
+
+    static func monitorView(_ name: String, _ registry: any Registry) throws -> ConsoleSnapshot.MonitorView {
+        let batches = Array(try registry.batches(monitor: name, limit: monitorHistory).reversed())
+        let latest = batches.last { $0.status != .rejected }
+        let scores = try latest.map { try registry.scores(batchID: $0.id) } ?? []
+        var series: [String: [MonitorScoreRecord]] = [:]
+        var histograms: [String: String] = [:]
+        for s in scores {
+            series[s.feature] = try registry.scoreHistory(monitor: name, feature: s.feature, limit: monitorHistory)
+            histograms[s.feature] = s.histogram
+        }
+        let alerts = try registry.alerts(monitor: name, limit: 100)
+        var runs: [Int64: Int64] = [:]
+        let started = try registry.triggerEvents(pipeline: nil, state: .started, limit: 500)
+        for a in alerts { if let t = a.triggerID, let r = started.first(where: { $0.id == t })?.runID { runs[a.id] = r } }
+        return .init(name: name, batches: batches, batchCount: try registry.batchCount(monitor: name), features: scores.map(\.feature),
+                     series: series, histograms: histograms, alerts: alerts, alertRuns: runs)
     }
 
     /// The last lines of a log, read from its end.

@@ -122,7 +122,7 @@ public struct ConsoleState: Sendable {
         switch tab {
         case .runs: return s.runs.map { "\($0.id) \($0.pipeline) \($0.status.rawValue) \($0.trigger) \($0.gitCommit ?? "")" }
         case .evals: return s.comparison?.rows.map(\.metric) ?? []
-        case .drift: return s.drift.flatMap { d in d.report.drift.map { "\(d.runID) \(d.dataset) \($0.column)" } }
+        case .drift: return DriftScreen.items(self).map(\.text)
         case .registry: return s.versions.map { "\($0.model):\($0.version) \($0.createdBy) \($0.gitCommit ?? "")" }
         case .audit: return s.audit.map { "\($0.seq) \($0.kind) \($0.subject) \($0.actor) \($0.payload)" }
         case .approvals: return s.approvals.map { "\($0.id) \($0.status.rawValue) \($0.model):\($0.version) \($0.environment) \($0.requester) \($0.reasonList.joined(separator: " "))" }
