@@ -206,8 +206,11 @@ public protocol DeploymentStore: Sendable {
     func updateDeployment(_ deployment: DeploymentRecord, expectedUpdatedAt: Millis, audit: [AuditDraft]) throws
     /// The journal entry of a call, if it was started.
     func deployCall(callID: String) throws -> DeployCallRecord?
-    /// Journals a call as started (before it runs).
-    func beginDeployCall(_ call: DeployCallRecord) throws -> DeployCallRecord
+    /// Journals a call as started (before it runs) by `call.owner`. When the
+    /// journal already has it unfinished, `takeOver` decides (given its owner)
+    /// whether this caller makes it again; returns the entry and whether the
+    /// caller is to make the call.
+    func beginDeployCall(_ call: DeployCallRecord, takeOver: (String?) -> Bool) throws -> (call: DeployCallRecord, mine: Bool)
     /// Journals a call's outcome and, in the same transaction, the
     /// deployment's next state and the audit events.
     func finishDeployCall(callID: String, outcome: String, ok: Bool, then deployment: DeploymentRecord?, audit: [AuditDraft]) throws

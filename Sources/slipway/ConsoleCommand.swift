@@ -22,11 +22,16 @@ struct Console: ParsableCommand {
             throw Failure(status: .usage, message: "the console needs a terminal; use `slipway status` in scripts")
         }
         let (ws, registry) = try global.open()
+        try Self.open(ws, registry, theme: theme, ascii: ascii, key: approverKey(key))
+    }
+
+    /// Opens the console on a workspace until the user quits.
+    static func open(_ ws: Workspace, _ registry: any Registry, theme: String?, ascii: Bool, key: String?) throws {
         let env = ProcessInfo.processInfo.environment
         let configDir = (env["XDG_CONFIG_HOME"] ?? ((env["HOME"] ?? "") + "/.config")) + "/slipway"
         let config = try ConsoleConfig.load(path: configDir + "/console.conf")
         let themeName = theme ?? env["SLIPWAY_THEME"] ?? config.theme ?? "dark"
-        let ascii = self.ascii || config.ascii
+        let ascii = ascii || config.ascii
         do { _ = try Theme.named(themeName) } catch { throw Failure(status: .usage, message: "\(error)") }
         var keyMap = KeyMap.defaults
         let keyFile = configDir + "/keys.conf"
@@ -47,7 +52,7 @@ struct Console: ParsableCommand {
         let app = try ConsoleApp(workspace: ws, registry: registry, device: device, themeName: themeName,
                                  ascii: ascii || !device.utf8, noColor: noColor, keyMap: keyMap,
                                  slipwayPath: CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0]
-                                    : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0], keyPath: approverKey(key))
+                                    : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0], keyPath: key)
         app.launchedAt = launchTime
         app.loadNow()
         app.run()
@@ -74,5 +79,60 @@ struct ConsoleConfig {
             }
         }
         return config
+    }
+}
+
+struct Demo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The whole loop on real data: a demo workspace, its console, and a scenario playing in the background.",
+        discussion: """
+        Creates the Seattle weather workspace in DIR (default: a new folder in the temp dir) as a git repository, \
+        then trains, packages, signs and promotes v1 dev → staging → production; feeds 2014 month by month to the \
+        monitor's drop folder until spring's drift starts retraining; puts v2 through its canary; commits a change \
+        of model.arch, whose production promotion waits for the demo approver (you: press 4, then a); and puts v3 \
+        through its canary. The status line says what happens and what to try. With --no-console the same plays \
+        headless, approved by the demo approver's key, each step printed; it exits 0 only when every step happened.
+        """)
+    @Argument(help: "A new folder for the demo workspace.") var directory: String?
+    @Flag(help: "Play headless: print each step, approve as the demo approver.") var noConsole = false
+    @Flag(help: "As fast as it goes (the same as --speed 30).") var fast = false
+    @Option(help: "How much faster than the default pace (months, canary intervals).") var speed: Double = 1
+    @Option(help: "Colour theme for the console.") var theme: String?
+    @Flag(help: "Draw with ASCII only.") var ascii = false
+
+    func validate() throws {
+        if !(speed > 0) { throw ValidationError("--speed must be positive") }
+    }
+
+    func run() throws {
+        var dir = directory ?? (NSTemporaryDirectory() + "slipway-demo-" + String(UUID().uuidString.prefix(8)).lowercased())
+        if !dir.hasPrefix("/") { dir = FileManager.default.currentDirectoryPath + "/" + dir }
+        if !noConsole, isatty(0) != 1 || isatty(1) != 1 {
+            throw Failure(status: .usage, message: "the demo's console needs a terminal; use `slipway demo --no-console` in scripts")
+        }
+        let ws = Workspace(root: dir)
+        let headless = noConsole
+        let say: @Sendable (String) -> Void = { line in
+            guard headless else { return }
+            print(Output.safe(line))
+            fflush(nil)
+        }
+        let scenario = DemoScenario(directory: dir, options: .init(speed: fast ? max(speed, 30) : speed, approveItself: noConsole),
+                                    launcher: SelfLauncher(workspace: ws), say: say)
+        print("slipway demo workspace: \(dir)")
+        fflush(nil)
+        try scenario.prepare()
+        if noConsole {
+            try scenario.play()
+            print("every step happened; the workspace stays in \(dir)")
+            return
+        }
+        Thread.detachNewThread {
+            do { try scenario.play() } catch {
+                try? FileSystem.writeFile(scenario.statusPath, Data("the scenario stopped: \(error)".utf8))
+            }
+        }
+        try Console.open(ws, try ws.openRegistry(), theme: theme, ascii: ascii, key: scenario.approverKey)
+        print("the demo workspace stays in \(dir): slipway -C \(dir) status")
     }
 }

@@ -76,6 +76,8 @@ public struct ConsoleSnapshot: Sendable {
     public var signer: String?
     public var pendingApprovals: Int { approvals.filter { $0.status == .pending }.count }
     public var monitors: [MonitorView] = []
+    /// What `slipway demo` is doing, and what to try (its status line).
+    public var demoStatus: String?
     /// One lane per environment, in order (the Deployments tab).
     public var lanes: [DeploymentLane] = []
     /// The agent's heartbeat, if one ever ran.
@@ -186,6 +188,9 @@ public final class ConsoleLoader: @unchecked Sendable {
         if let spec { s.lanes = (try? DeploymentService(workspace: workspace, registry: registry, spec: spec).lanes()) ?? [] }
         for m in spec?.monitorSpecs ?? [] { if let v = try? Self.monitorView(m.name, registry) { s.monitors.append(v) } }
         s.agent = Agent.heartbeat(workspace)
+        if let data = try? FileSystem.readFile(DemoScenario.statusPath(workspace)) {
+            s.demoStatus = TerminalText.sanitize(String(decoding: data.prefix(400), as: UTF8.self))
+        }
         _ = try? registry.expireApprovalRequests(now: s.now)
         let pending = (try? registry.approvalRequests(all: false, limit: 200)) ?? []
         let recent = ((try? registry.approvalRequests(all: true, limit: 50)) ?? []).filter { $0.status != .pending }

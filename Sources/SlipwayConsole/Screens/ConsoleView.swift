@@ -100,6 +100,8 @@ public enum ConsoleView {
             b.put(1, s.height - 1, TerminalText.sanitize(n.text), n.isError ? .error : .success, maxWidth: s.width - 2)
         } else if let e = s.snapshot.specError {
             b.put(1, s.height - 1, "slipway.yaml: " + TerminalText.sanitize(e), .warning, maxWidth: s.width - 2)
+        } else if let d = s.snapshot.demoStatus {
+            b.put(1, s.height - 1, "demo: " + d, .accent, maxWidth: s.width - 2)
         }
     }
 

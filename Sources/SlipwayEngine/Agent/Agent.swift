@@ -202,7 +202,10 @@ struct DeploymentDuty: AgentDuty {
         for d in try c.registry.activeDeployments() {
             if c.stopping() { break }
             let before = d
-            let p = try service.advance(d)
+            let p: DeploymentService.Progress
+            do { p = try service.advance(d) } catch is RegistryConflict {
+                continue  // another driver (a promote command) moved it on meanwhile
+            }
             if p.deployment.updatedAt != before.updatedAt || p.deployment.state != before.state {
                 lines.append("deployment \(d.id) \(d.label): \(p.deployment.state.rawValue) · \(p.deployment.detail)")
             }

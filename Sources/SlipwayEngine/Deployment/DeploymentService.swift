@@ -393,10 +393,13 @@ public struct DeploymentService: Sendable {
             try registry.updateDeployment(n, expectedUpdatedAt: d.updatedAt, audit: audit)
             return try reload(n)
         }
-        let outcome = try invoke(model: d.model, environment: d.environment, version: version, stable: stable, traffic: traffic,
-                                 callID: callID, deploymentID: d.id, actor: actor, reason: reason)
-        let ok = outcome?.succeeded ?? true
-        let words = outcome?.summary ?? "local target written"
+        guard let outcome = try invoke(model: d.model, environment: d.environment, version: version, stable: stable, traffic: traffic,
+                                       callID: callID, deploymentID: d.id, actor: actor, reason: reason) else {
+            // Another driver is making this call right now: it takes the deployment on.
+            return d
+        }
+        let ok = outcome.result?.succeeded ?? true
+        let words = outcome.result?.summary ?? "local target written"
         let (n, audit) = next(ok, words)
         try registry.finishDeployCall(callID: callID, outcome: words, ok: ok, then: n, audit: audit)
         return try reload(n)
@@ -405,22 +408,39 @@ public struct DeploymentService: Sendable {
     /// A call outside a deployment (a rollback): journalled and audited.
     func putLive(model: String, environment: String, version: Int, stable: Int?, traffic: Int, callID: String, deploymentID: Int64?,
                  actor: String, reason: String) throws -> JobOutcome? {
-        let outcome = try invoke(model: model, environment: environment, version: version, stable: stable, traffic: traffic,
-                                 callID: callID, deploymentID: deploymentID, actor: actor, reason: reason)
-        try registry.finishDeployCall(callID: callID, outcome: outcome?.summary ?? "local target written", ok: outcome?.succeeded ?? true,
+        guard let outcome = try invoke(model: model, environment: environment, version: version, stable: stable, traffic: traffic,
+                                       callID: callID, deploymentID: deploymentID, actor: actor, reason: reason) else { return nil }
+        try registry.finishDeployCall(callID: callID, outcome: outcome.result?.summary ?? "local target written", ok: outcome.result?.succeeded ?? true,
                                       then: nil, audit: [])
-        return outcome
+        return outcome.result
     }
 
-    /// Writes the local target and runs the deploy command (journalled as started first).
+    struct Invocation { var result: JobOutcome? }
+
+    /// This process, as the owner of a deploy call.
+    static var me: String { "\(getpid())@\(Provenance.hostName())" }
+
+    /// Whether a call journalled as started by `owner` and not finished may be
+    /// made again: its owner is gone (the `kill -9` case), or it is us.
+    static func mayTakeOver(_ owner: String?) -> Bool {
+        guard let owner, let at = owner.firstIndex(of: "@"), let pid = Int32(owner[..<at]) else { return true }
+        if owner == me { return true }
+        guard String(owner[owner.index(after: at)...]) == Provenance.hostName() else { return false }
+        return kill(pid, 0) != 0 && errno == ESRCH
+    }
+
+    /// Writes the local target and runs the deploy command (journalled as
+    /// started first); nil when another living driver is making this call.
     func invoke(model: String, environment: String, version: Int, stable: Int?, traffic: Int, callID: String, deploymentID: Int64?,
-                actor: String, reason: String) throws -> JobOutcome? {
+                actor: String, reason: String) throws -> Invocation? {
         let logDir = workspace.logsDir + "/deploy"
         try FileSystem.makeDirectory(logDir)
         let log = ".slipway/logs/deploy/\(callID).log"
-        _ = try registry.beginDeployCall(DeployCallRecord(id: 0, callID: callID, deploymentID: deploymentID, environment: environment,
-                                                          model: model, version: version, stableVersion: stable, traffic: traffic,
-                                                          startedAt: Clock.nowMillis(), finishedAt: nil, outcome: nil, ok: nil, log: log))
+        let (_, mine) = try registry.beginDeployCall(DeployCallRecord(id: 0, callID: callID, deploymentID: deploymentID, environment: environment,
+                                                                      model: model, version: version, stableVersion: stable, traffic: traffic,
+                                                                      startedAt: Clock.nowMillis(), finishedAt: nil, outcome: nil, ok: nil, log: log,
+                                                                      owner: Self.me), takeOver: Self.mayTakeOver)
+        guard mine else { return nil }
         let record = try registry.modelVersion(model: model, version: version)
         let f = ISO8601DateFormatter()
         f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
@@ -428,7 +448,7 @@ public struct DeploymentService: Sendable {
                                  stable: stable, since: f.string(from: Date()), by: actor, reason: reason)
         try FileSystem.makeDirectory(workspace.stateDir + "/deploy")
         try FileSystem.writeFile(targetPath(environment), try OCI.encode(target))
-        guard let command = spec.environments.first(where: { $0.name == environment })?.deploy else { return nil }
+        guard let command = spec.environments.first(where: { $0.name == environment })?.deploy else { return Invocation(result: nil) }
         var env = [
             "SLIPWAY_MODEL": model, "SLIPWAY_VERSION": String(version), "SLIPWAY_ENV": environment,
             "SLIPWAY_TRAFFIC": String(traffic), "SLIPWAY_DEPLOYMENT_ID": callID, "SLIPWAY_WORKSPACE": workspace.root,
@@ -447,6 +467,6 @@ public struct DeploymentService: Sendable {
         try registry.appendAudit(AuditDraft(actor: actor, kind: .deployRan, subject: "env/\(environment)",
                                             payload: AuditChain.payload(["model": model, "version": String(version), "traffic": String(traffic),
                                                                          "deployment": callID, "outcome": outcome.summary, "log": log])))
-        return outcome
+        return Invocation(result: outcome)
     }
 }

@@ -104,9 +104,12 @@ public struct DeployCallRecord: Codable, Sendable, Hashable {
     public var outcome: String?
     public var ok: Bool?
     public var log: String?
+    /// Who is making the call: `pid@host` (a call is made by one driver at a time).
+    public var owner: String?
 
     public init(id: Int64, callID: String, deploymentID: Int64?, environment: String, model: String, version: Int, stableVersion: Int?,
-                traffic: Int, startedAt: Millis, finishedAt: Millis?, outcome: String?, ok: Bool?, log: String?) {
+                traffic: Int, startedAt: Millis, finishedAt: Millis?, outcome: String?, ok: Bool?, log: String?, owner: String? = nil) {
+        self.owner = owner
         self.id = id
         self.callID = callID
         self.deploymentID = deploymentID

@@ -285,7 +285,8 @@ enum RegistryMigrations {
                     finishedAt INTEGER,
                     outcome TEXT,
                     ok BOOLEAN,
-                    log TEXT
+                    log TEXT,
+                    owner TEXT
                 );
                 CREATE INDEX deployCall_env ON deployCall(environment, id);
                 CREATE TABLE analysisSample (

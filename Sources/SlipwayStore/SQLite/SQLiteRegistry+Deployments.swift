@@ -99,18 +99,21 @@ extension SQLiteRegistry: DeploymentStore {
         try pool.read { try DeployCallRecord.fetchOne($0, sql: "SELECT * FROM deployCall WHERE callID = ?", arguments: [callID]) }
     }
 
-    public func beginDeployCall(_ call: DeployCallRecord) throws -> DeployCallRecord {
+    public func beginDeployCall(_ call: DeployCallRecord, takeOver: (String?) -> Bool) throws -> (call: DeployCallRecord, mine: Bool) {
         try pool.write { db in
-            if let existing = try DeployCallRecord.fetchOne(db, sql: "SELECT * FROM deployCall WHERE callID = ?", arguments: [call.callID]) {
-                return existing
+            if var existing = try DeployCallRecord.fetchOne(db, sql: "SELECT * FROM deployCall WHERE callID = ?", arguments: [call.callID]) {
+                guard existing.finishedAt == nil, takeOver(existing.owner) else { return (existing, false) }
+                try db.execute(sql: "UPDATE deployCall SET owner = ?, startedAt = ? WHERE callID = ?", arguments: [call.owner, call.startedAt, call.callID])
+                existing.owner = call.owner
+                return (existing, true)
             }
             var c = call
             try db.execute(sql: """
-                INSERT INTO deployCall (callID, deploymentID, environment, model, version, stableVersion, traffic, startedAt, log)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [c.callID, c.deploymentID, c.environment, c.model, c.version, c.stableVersion, c.traffic, c.startedAt, c.log])
+                INSERT INTO deployCall (callID, deploymentID, environment, model, version, stableVersion, traffic, startedAt, log, owner)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [c.callID, c.deploymentID, c.environment, c.model, c.version, c.stableVersion, c.traffic, c.startedAt, c.log, c.owner])
             c.id = db.lastInsertedRowID
-            return c
+            return (c, true)
         }
     }
 
