@@ -10,6 +10,9 @@ struct Sandbox {
         try! FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
     }
 
+    /// A sandbox over a folder that exists already.
+    init(existing root: String) { self.root = root }
+
     static let binary: String = {
         var candidates: [String] = []
         let exe = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()

@@ -104,6 +104,7 @@ public final class ConsoleApp: @unchecked Sendable {
 
     func poll() {
         var lastToken: Int64 = -1
+        var lastStatus: Int64 = -1
         var verified = false
         while true {
             let (stop, forced, want) = lock.withLock { () -> (Bool, Bool, (Int64?, String?)) in
@@ -116,8 +117,11 @@ public final class ConsoleApp: @unchecked Sendable {
             // New events (by anyone) are verified too; a finished pass reloads once to show it.
             let wasVerified = verified
             verified = loader.verifyMore()
-            guard forced || token != lastToken || verified != wasVerified else { continue }
+            // The demo's status line is a file beside the registry: it changes without a registry write.
+            let status = FileSystem.status(DemoScenario.statusPath(workspace)).map { Int64($0.st_mtim.tv_sec) * 1_000_000_000 + Int64($0.st_mtim.tv_nsec) } ?? 0
+            guard forced || token != lastToken || verified != wasVerified || status != lastStatus else { continue }
             lastToken = token
+            lastStatus = status
             post(.data(loader.load(selectedRun: want.0, selectedModel: want.1)))
         }
     }

@@ -172,7 +172,7 @@ public final class DemoScenario: @unchecked Sendable {
                 .vote(requestID: request.id, decision: .approve, keyPath: approverKey, comment: "reviewed the k-NN evaluation", voter: "demo-approver")
             if case .approved = outcome { step("Demo Approver signed off request \(request.id)") }
         } else {
-            step("v3 → production is high risk (model.arch softmax → knn): it waits for you", hint: "press 4, then a, then Enter to approve")
+            step("v3 → production is high risk (model.arch → knn): approve it", hint: "press 4, then a, then Enter")
             _ = try wait("the approval of request \(request.id)", timeout: 24 * 3600) { () -> Bool? in
                 let r = try self.registry.approvalRequest(id: request.id)
                 if r?.status == .rejected { throw Failed(message: "request \(request.id) was rejected") }

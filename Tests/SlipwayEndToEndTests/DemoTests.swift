@@ -1,0 +1,62 @@
+import Foundation
+import Testing
+
+@Suite(.serialized) struct DemoTests {
+    /// The headless demo plays every step and leaves a workspace that verifies.
+    @Test func theHeadlessDemoPlaysEveryStep() throws {
+        let s = Sandbox()
+        let dir = s.root + "/demo"
+        let r = s.run(["demo", dir, "--no-console", "--fast"])
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        for line in ["weather-classifier:1 registered from run 1", "Demo Approver signed off the first release",
+                     "January 2014: 31 days, calm", "April 2014: temp_max drifted past its threshold",
+                     "weather-classifier:2 registered from run 2", "production canary: step 1/2: 25% on :2",
+                     "starts nothing (inside the cool-down)", "a commit changes model.arch to knn",
+                     "v3 → production is high risk (model.arch softmax → knn)", "weather-classifier:3 is live in production after its canary",
+                     "every step happened"] {
+            #expect(r.stdout.contains(line), "missing: \(line)\n\(r.stdout)")
+        }
+        let demo = Sandbox(existing: dir)
+        let runs = try #require(try demo.json("runs", "--json") as? [[String: Any]])
+        #expect(runs.compactMap { $0["trigger"] as? String }.sorted() == ["commit", "drift:weather", "manual"])
+        // The classifier beats always predicting the most common weather.
+        let evalText = try #require(demo.read("eval.json"))
+        let eval = try #require(try JSONSerialization.jsonObject(with: Data(evalText.utf8)) as? [String: Double])
+        #expect(eval["accuracy"]! > eval["majority_baseline"]! + 0.05)
+        #expect(demo.run("audit", "verify").status == 0)
+        #expect(demo.run("verify", "weather-classifier:3").status == 0)
+        let lanes = try #require(try demo.json("deployments", "--json") as? [[String: Any]])
+        #expect(lanes.map { $0["live"] as? Int } == [3, 3, 3])
+    }
+}
+
+@Suite(.serialized, .enabled(if: TmuxSession.available)) struct DemoConsoleTests {
+    /// `slipway demo` in a terminal: the first run progresses in the Runs tab;
+    /// when the status line asks, the pending request is approved with the keys it names.
+    @Test func theDemoConsoleShowsTheRunAndTakesTheApprovalFromTheKeysItNames() throws {
+        let s = Sandbox()
+        let dir = s.root + "/demo"
+        let t = TmuxSession(command: "\(Sandbox.binary) demo \(dir) --speed 20")
+        defer { t.kill() }
+        #expect(t.wait(for: "demo: training v1 on 2012–2013", timeout: 30), "\(t.screen)")
+        #expect(t.wait(for: "weather", timeout: 10), "\(t.screen)")
+        #expect(t.wait(for: "● 1 running", timeout: 20) || t.screen.contains("✓"), "\(t.screen)")
+        // The status line names the keys: press 4, then a, then Enter.
+        #expect(t.wait(for: "approve it · press 4, then a, then Enter", timeout: 150), "\(t.screen)")
+        t.keys("4")
+        #expect(t.wait(for: "Approvals (1 pending)"), "\(t.screen)")
+        t.keys("a")
+        #expect(t.wait(for: "Signing as: Demo Approver"), "\(t.screen)")
+        t.keys("Enter")
+        #expect(t.wait(for: "approved by Demo Approver", timeout: 20), "\(t.screen)")
+        // Any key puts the status line back in place of the notice.
+        t.keys("6")
+        #expect(t.wait(for: "the loop is closed", timeout: 90), "\(t.screen)")
+        #expect(t.screen.contains("live    weather-classifier:3"), "\(t.screen)")
+        t.keys("q")
+        let demo = Sandbox(existing: dir)
+        #expect(demo.run("audit", "verify").status == 0)
+        let lanes = try #require(try demo.json("deployments", "--json") as? [[String: Any]])
+        #expect(lanes.last?["live"] as? Int == 3)
+    }
+}
