@@ -232,6 +232,8 @@ public protocol MonitorStore: Sendable {
     func batches(monitor: String, limit: Int) throws -> [MonitorBatchRecord]
     func batchCount(monitor: String) throws -> Int
     func scores(batchID: Int64) throws -> [MonitorScoreRecord]
+    /// Every feature's scores over the newest `batches` batches, oldest first, in one read.
+    func recentScores(monitor: String, batches: Int) throws -> [String: [MonitorScoreRecord]]
     /// A feature's scores, oldest first, the newest `limit`.
     func scoreHistory(monitor: String, feature: String, limit: Int) throws -> [MonitorScoreRecord]
     /// Records an alert and, unless `suppressed`, a trigger event per

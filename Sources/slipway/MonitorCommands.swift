@@ -195,15 +195,17 @@ struct Drift: ParsableCommand {
             let latest = recent.first { $0.status != .rejected }
             let scores = try latest.map { try registry.scores(batchID: $0.id) } ?? []
             var features: [FeatureJSON] = []
+            let recentScores = try registry.recentScores(monitor: name, batches: history)
             for s in scores {
-                let h = try registry.scoreHistory(monitor: name, feature: s.feature, limit: history)
+                let h = recentScores[s.feature] ?? []
                 features.append(FeatureJSON(feature: s.feature, method: s.method, score: s.score, threshold: s.threshold, drifted: s.drifted,
                                             history: h.map { [Double($0.batchID), $0.score] }))
             }
             let alerts = try registry.alerts(monitor: name, limit: 20)
             var alertRows: [AlertJSON] = []
+            let started = alerts.contains { $0.triggerID != nil } ? try registry.triggerEvents(pipeline: nil, state: .started, limit: 200) : []
             for a in alerts {
-                let run = try a.triggerID.flatMap { id in try registry.triggerEvents(pipeline: nil, state: .started, limit: 200).first { $0.id == id }?.runID }
+                let run = a.triggerID.flatMap { id in started.first { $0.id == id }?.runID }
                 alertRows.append(AlertJSON(id: a.id, batch: a.batchID, kind: a.kind, at: Output.iso(a.at), suppressed: a.suppressed, run: run))
             }
             out.append(MonitorJSON(monitor: name, state: latest.map { $0.status == .drifted ? "alert" : "calm" } ?? "no batches",

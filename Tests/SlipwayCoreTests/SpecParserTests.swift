@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import SlipwayCore
 
@@ -246,5 +247,20 @@ import Testing
         #expect(issues("").first?.message.contains("is empty") == true)
         let found = issues("project: p\n")
         #expect(found.first?.keyPath == "pipelines")
+    }
+}
+
+@Suite struct SpecReferenceDocTests {
+    /// docs/slipway-yaml.md names every key the parser accepts.
+    @Test func everyKeyIsDocumented() throws {
+        let doc = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("docs/slipway-yaml.md")
+        let text = try String(contentsOf: doc, encoding: .utf8)
+        for (place, keys) in SpecParser.allKeyLists {
+            for key in keys {
+                #expect(text.contains("`\(key)`") || text.contains("`\(key):") || text.contains(" \(key),") || text.contains("`\(key)\\|"),
+                        "docs/slipway-yaml.md does not mention the \(place) key `\(key)`")
+            }
+        }
     }
 }

@@ -62,3 +62,41 @@ import Testing
         #expect(try live(t) == 2)
     }
 }
+
+@Suite struct RunbookTests {
+    /// docs/deployment.md's on-call runbook, followed as written: every
+    /// `slipway …` command in it runs, in order, against a workspace with
+    /// three versions promoted to production.
+    @Test func theOnCallRunbookWorksAsWritten() throws {
+        let doc = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("docs/deployment.md")
+        let text = try String(contentsOf: doc, encoding: .utf8)
+        let runbook = try #require(text.components(separatedBy: "## On-call runbook").last)
+        var commands: [String] = []
+        var rest = Substring(runbook)
+        while let open = rest.firstIndex(of: "`") {
+            let after = rest[rest.index(after: open)...]
+            guard let close = after.firstIndex(of: "`") else { break }
+            let code = String(after[..<close])
+            if code.hasPrefix("slipway ") && !code.contains("NAME") { commands.append(code) }
+            rest = after[after.index(after: close)...]
+        }
+        #expect(commands.count >= 6, "\(commands)")
+        let s = try RollbackTests().promotedThrice()
+        for command in commands {
+            var args = Array(command.split(separator: " ").map(String.init).dropFirst())
+            // Quoted reasons stay one argument.
+            if let i = args.firstIndex(where: { $0.hasPrefix("\"") }) {
+                args = Array(args[..<i]) + [args[i...].joined(separator: " ").trimmingCharacters(in: CharacterSet(charactersIn: "\""))]
+            }
+            args = args.map { $0 == "/path/to/workspace" ? s.root : $0 == "MODEL" ? "clf" : $0 }
+            let r = s.run(args)
+            #expect(r.status == 0, "\(command): \(r.stderr)")
+            if command.contains("rollback production --reason") {
+                #expect(r.stdout.contains("clf:2 is live in production again (was :3)"), "\(r.stdout)")
+            }
+        }
+        let target = s.read(".slipway/deploy/production.json") ?? ""
+        #expect(target.contains("\"version\":1"), "\(target)")
+    }
+}

@@ -588,7 +588,7 @@ public struct SpecParser {
             if let t = MonitorSpec.Task(rawValue: s) { mon.task = t } else { issues.append(issue(n, path + ".task", "is classification or regression")) }
         }
         if let n = value(m, "performance"), let pm = mapping(n, path + ".performance") {
-            checkKeys(pm, allowed: ["metric", "below", "above", "drop_more_than"], path: path + ".performance")
+            checkKeys(pm, allowed: Self.performanceKeys, path: path + ".performance")
             let metric = value(pm, "metric").flatMap { string($0, path + ".performance.metric") } ?? (mon.task == .classification ? "accuracy" : "mae")
             if !["accuracy", "error_rate", "mae"].contains(metric) {
                 issues.append(issue(n, path + ".performance.metric", "'\(metric)' is not accuracy, error_rate or mae"))
@@ -605,6 +605,22 @@ public struct SpecParser {
             mon.performance = rule
         }
         return mon  // with a bad reference the parse fails anyway; its other keys are still checked
+    }
+
+    public static let approverKeys = ["name", "user", "key"]
+    public static let policyEnvironmentKeys = ["required_approvals", "expires"]
+    public static let performanceKeys = ["metric", "below", "above", "drop_more_than"]
+
+    /// Every key list the parser checks, by where it applies (docs/slipway-yaml.md is checked against it).
+    public static var allKeyLists: [String: [String]] {
+        var lists: [String: [String]] = [
+            "top level": topLevelKeys, "signing": signingKeys, "package config": packageConfigKeys, "pipeline": pipelineKeys,
+            "stage": stageKeys, "environment": environmentKeys, "canary": canaryKeys, "analysis": analysisKeys,
+            "monitor": monitorKeys, "policy": policyKeys, "rules": ruleKinds, "approver": approverKeys,
+            "policy environment": policyEnvironmentKeys, "performance": performanceKeys,
+        ]
+        for b in BuiltinStage.allCases { lists["uses: \(b.rawValue)"] = b.optionKeys }
+        return lists
     }
 
     static let policyKeys = ["high_risk_when", "low_risk_when", "approvers", "required_approvals", "expires", "environments"]
@@ -625,7 +641,7 @@ public struct SpecParser {
             for (i, item) in seq.enumerated() {
                 let path = "policy.approvers[\(i)]"
                 guard let am = mapping(item, path) else { continue }
-                checkKeys(am, allowed: ["name", "user", "key"], path: path)
+                checkKeys(am, allowed: Self.approverKeys, path: path)
                 guard let nameNode = value(am, "name"), let name = string(nameNode, path + ".name") else {
                     issues.append(issue(item, path + ".name", "is missing: each approver has a name"))
                     continue
@@ -649,7 +665,7 @@ public struct SpecParser {
         if let e = value(m, "environments"), let em = mapping(e, "policy.environments") {
             for (k, v) in em {
                 guard let env = k.string, let vm = mapping(v, "policy.environments.\(env)") else { continue }
-                checkKeys(vm, allowed: ["required_approvals", "expires"], path: "policy.environments.\(env)")
+                checkKeys(vm, allowed: Self.policyEnvironmentKeys, path: "policy.environments.\(env)")
                 var o = PolicySpec.Override()
                 if let n = value(vm, "required_approvals")?.int, n >= 1 { o.requiredApprovals = n }
                 if let t = value(vm, "expires").flatMap({ string($0, "policy.environments.\(env).expires") }) { o.expiresSeconds = Durations.seconds(from: t) }

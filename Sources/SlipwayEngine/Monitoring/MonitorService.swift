@@ -103,6 +103,14 @@ public struct MonitorService: Sendable {
 
     struct BatchRejected: Error { var message: String }
 
+    final class ScoreBox: @unchecked Sendable {
+        private let lock = NSLock()
+        private var slots: [MonitorScoreRecord?]
+        init(count: Int) { slots = Array(repeating: nil, count: count) }
+        func set(_ i: Int, _ s: MonitorScoreRecord) { lock.withLock { slots[i] = s } }
+        var all: [MonitorScoreRecord] { lock.withLock { slots.compactMap { $0 } } }
+    }
+
     struct Measured {
         var rows: Int
         var scores: [MonitorScoreRecord]
@@ -143,12 +151,26 @@ public struct MonitorService: Sendable {
         }
     }
 
+    /// The reference data's content hash (the stat cache spares re-reading it).
+    func referenceHash(_ monitor: MonitorSpec, path: String) throws -> String {
+        if case .dataset(let relative) = monitor.reference {
+            let hasher = FileHasher(root: workspace.root, cache: registry)
+            defer { hasher.flush() }
+            return try hasher.hash(relative)
+        }
+        return try FileHasher.sha256(file: path)
+    }
+
     func measure(_ monitor: MonitorSpec, batchPath: String, source: String) throws -> Measured {
         let (refPath, refName) = try referencePath(monitor)
         var batch: DatasetProfile, reference: DatasetProfile
+        let cache = ReferenceCache(workspace: workspace, monitor: monitor.name)
+        let refHash = try referenceHash(monitor, path: refPath)
+        let cached = cache.load(sha256: refHash, name: refName)
         do {
             let results = DataValidator.ResultBox()
-            DispatchQueue.concurrentPerform(iterations: 2) { i in
+            results.reference = cached
+            DispatchQueue.concurrentPerform(iterations: cached == nil ? 2 : 1) { i in
                 do {
                     let p = try DatasetProfile.read(path: i == 0 ? batchPath : refPath, displayName: i == 0 ? source : refName, types: [:])
                     results.lock.withLock { if i == 0 { results.data = p } else { results.reference = p } }
@@ -164,6 +186,11 @@ public struct MonitorService: Sendable {
             reference = results.reference!
             results.data = nil
             results.reference = nil
+        }
+        if cached == nil {
+            var none = DatasetProfile(path: "", rows: 0, columns: [])
+            DataValidator.sortAll(&reference, &none)
+            cache.save(reference, sha256: refHash)
         }
         guard batch.rows > 0 else { throw BatchRejected(message: "\(source) has no rows") }
         let skip = Set([monitor.label, monitor.prediction].compactMap { $0 })
@@ -181,13 +208,17 @@ public struct MonitorService: Sendable {
             throw Refusal(message: "monitors.\(monitor.name): the reference \(refName) has no column '\(m)'")
         }
         DataValidator.sortAll(&batch, &reference)
-        var scores: [MonitorScoreRecord] = []
-        for f in features {
-            let cur = batch.column(f)!, ref = reference.column(f)!
-            guard let d = DataValidator.columnDrift(current: cur, reference: ref, referenceRows: reference.rows, rule: monitor.rule(for: f)) else { continue }
-            scores.append(MonitorScoreRecord(monitor: monitor.name, feature: f, method: d.method, score: d.statistic, threshold: d.threshold,
-                                             drifted: d.drifted, histogram: Self.histogram(current: cur, reference: ref)))
+        // Each feature on its own core.
+        let results = ScoreBox(count: features.count)
+        let (batchColumns, referenceColumns, referenceRows, names) = (batch, reference, reference.rows, features)
+        DispatchQueue.concurrentPerform(iterations: names.count) { i in
+            let f = names[i]
+            let cur = batchColumns.column(f)!, ref = referenceColumns.column(f)!
+            guard let d = DataValidator.columnDrift(current: cur, reference: ref, referenceRows: referenceRows, rule: monitor.rule(for: f), lean: true) else { return }
+            results.set(i, MonitorScoreRecord(monitor: monitor.name, feature: f, method: d.method, score: d.statistic, threshold: d.threshold,
+                                              drifted: d.drifted, histogram: Self.histogram(current: cur, reference: ref)))
         }
+        let scores = results.all
         var performance: [String: Double] = [:]
         var breach: String?
         if let label = monitor.label, let prediction = monitor.prediction, batch.column(label) != nil, batch.column(prediction) != nil {

@@ -250,26 +250,34 @@ public enum DataValidator {
     }
 
     /// The drift of one column, with every statistic and the deciding one.
+    /// With `lean`, only the deciding statistic of a numeric column is
+    /// computed (monitors score every batch; the validation report keeps all).
     static func columnDrift(current: ColumnProfile, reference: ColumnProfile, referenceRows: Int,
-                            rule: DataSchema.DriftRule?) -> ValidationReport.ColumnDrift? {
+                            rule: DataSchema.DriftRule?, lean: Bool = false) -> ValidationReport.ColumnDrift? {
         if current.type == .timestamp || reference.type == .timestamp { return nil }
         let numeric = current.type.isNumeric && reference.type.isNumeric
         var stats: [String: Double] = [:]
         if numeric {
             let a = reference.numbers, b = current.numbers
             guard !a.isEmpty, !b.isEmpty else { return nil }
-            let ks = KolmogorovSmirnov.test(sorted: a, sorted: b)
-            stats["ks_statistic"] = ks.statistic
-            stats["ks_pvalue"] = ks.pValue
-            let w = DriftStatistics.wasserstein(sorted: a, sorted: b)
-            stats["wasserstein"] = w
-            let sd = DriftStatistics.standardDeviation(a)
-            stats["wasserstein_normed"] = sd > 0 ? w / sd : (w == 0 ? 0 : .infinity)
-            let edges = DriftStatistics.quantileEdges(sortedReference: a)
-            let pr = DriftStatistics.proportions(sorted: a, edges: edges), pc = DriftStatistics.proportions(sorted: b, edges: edges)
-            stats["psi"] = DriftStatistics.psi(reference: pr, current: pc)
-            stats["jensen_shannon"] = DriftStatistics.jensenShannonDistance(pr, pc)
             let method = rule?.method ?? (referenceRows > 1000 ? .wasserstein : .ks)
+            if !lean || method == .ks {
+                let ks = KolmogorovSmirnov.test(sorted: a, sorted: b)
+                stats["ks_statistic"] = ks.statistic
+                stats["ks_pvalue"] = ks.pValue
+            }
+            if !lean || method == .wasserstein {
+                let w = DriftStatistics.wasserstein(sorted: a, sorted: b)
+                stats["wasserstein"] = w
+                let sd = DriftStatistics.standardDeviation(a)
+                stats["wasserstein_normed"] = sd > 0 ? w / sd : (w == 0 ? 0 : .infinity)
+            }
+            if !lean || method == .psi || method == .jensen_shannon {
+                let edges = DriftStatistics.quantileEdges(sortedReference: a)
+                let pr = DriftStatistics.proportions(sorted: a, edges: edges), pc = DriftStatistics.proportions(sorted: b, edges: edges)
+                stats["psi"] = DriftStatistics.psi(reference: pr, current: pc)
+                stats["jensen_shannon"] = DriftStatistics.jensenShannonDistance(pr, pc)
+            }
             let threshold = rule?.threshold ?? method.defaultThreshold
             let (statistic, drifted) = decide(method, threshold, stats)
             let meanA = a.reduce(0, +) / Double(a.count), meanB = b.reduce(0, +) / Double(b.count)

@@ -71,6 +71,24 @@ extension SQLiteRegistry: MonitorStore {
         try pool.read { try MonitorScoreRecord.fetchAll($0, sql: "SELECT * FROM monitorScore WHERE batchID = ? ORDER BY feature", arguments: [batchID]) }
     }
 
+    public func recentScores(monitor: String, batches: Int) throws -> [String: [MonitorScoreRecord]] {
+        try pool.read { db in
+            let since = try Int64.fetchOne(db, sql: """
+                SELECT MIN(id) FROM (SELECT id FROM monitorBatch WHERE monitor = ? ORDER BY id DESC LIMIT ?)
+                """, arguments: [monitor, batches]) ?? 0
+            var out: [String: [MonitorScoreRecord]] = [:]
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT batchID, feature, method, score, threshold, drifted FROM monitorScore WHERE +monitor = ? AND batchID >= ? ORDER BY batchID
+                """, arguments: [monitor, since])
+            while let r = try rows.next() {
+                let feature: String = r[1]
+                out[feature, default: []].append(MonitorScoreRecord(batchID: r[0], monitor: monitor, feature: feature, method: r[2], score: r[3],
+                                                                    threshold: r[4], drifted: r[5], histogram: ""))
+            }
+            return out
+        }
+    }
+
     public func scoreHistory(monitor: String, feature: String, limit: Int) throws -> [MonitorScoreRecord] {
         try pool.read { db in
             try MonitorScoreRecord.fetchAll(db, sql: """
