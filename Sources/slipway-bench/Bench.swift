@@ -277,7 +277,7 @@ struct Bench {
         var times: [Double] = []
         for i in 0..<5 {
             let batch = dir + "/batch\(i).csv"
-            writeFeatures(batch, rows: 100_000, features: 20, seed: UInt64(100 + i), shift: 0.05)
+            writeFeatures(batch, rows: 100_000, features: 20, seed: UInt64(100 + 2 * i), shift: 0.05)  // seeds differ after `| 1`
             times.append(runSlipway(["monitor", "ingest", "inputs", batch], in: dir))
         }
         report("monitor ingest 100k × 20", String(format: "%.0f ms", median(times) * 1000),

@@ -60,3 +60,22 @@ import Testing
         #expect(lanes.last?["live"] as? Int == 3)
     }
 }
+
+@Suite struct CLIReferenceTests {
+    /// docs/cli.md has a row for every command `slipway --help` lists.
+    @Test func everyCommandIsInTheCLIReference() throws {
+        let help = Sandbox().run("--help").stdout
+        let section = try #require(help.components(separatedBy: "SUBCOMMANDS:").last)
+        let commands = section.split(separator: "\n").compactMap { line -> String? in
+            guard line.hasPrefix("  "), !line.hasPrefix("   "), !line.contains("'slipway help") else { return nil }
+            return line.split(separator: " ").first.map(String.init)
+        }.filter { $0 != "help" }
+        #expect(commands.count >= 25, "\(commands)")
+        let doc = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("docs/cli.md")
+        let text = try String(contentsOf: doc, encoding: .utf8)
+        for c in commands {
+            #expect(text.contains("| `\(c)") || text.contains("`\(c) "), "docs/cli.md has no row for `\(c)`")
+        }
+    }
+}
