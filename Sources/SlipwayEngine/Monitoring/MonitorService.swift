@@ -135,7 +135,9 @@ public struct MonitorService: Sendable {
                   let version = try registry.modelVersion(model: model, version: live) else {
                 throw Refusal(message: "monitors.\(monitor.name).reference: nothing of model '\(model)' is live in \(env) yet, so there is no training data to compare with")
             }
-            let datasets = try registry.runDatasets(runID: version.runID)
+            // The training data: a data file a `train` stage read (else any stage's).
+            let isData: (RunDatasetRecord) -> Bool = { d in [".csv", ".jsonl", ".ndjson", ".tsv"].contains { d.path.hasSuffix($0) } }
+            let datasets = try registry.runDatasets(runID: version.runID).filter(isData)
             guard let data = datasets.first(where: { $0.stage.contains("train") }) ?? datasets.first else {
                 throw Refusal(message: "monitors.\(monitor.name).reference: run \(version.runID) of \(version.label) recorded no dataset")
             }
