@@ -60,6 +60,12 @@ public enum ConsoleView {
         if snap.pendingApprovals > 0 { right.append("\(s.ascii ? "*" : "◆") \(snap.pendingApprovals) approval\(snap.pendingApprovals == 1 ? "" : "s")") }
         let running = snap.runs.filter { $0.status == .running }.count
         if running > 0 { right.append("\(s.ascii ? "*" : "●") \(running) running") }
+        for lane in snap.lanes {
+            guard let d = lane.deployment, d.state == .progressing || d.state == .paused else { continue }
+            right.append("\(lane.environment) canary :\(d.version) \(d.traffic)%" + (d.state == .paused ? " PAUSED" : ""))
+        }
+        let alerting = snap.monitors.filter { $0.batches.last?.status == .drifted }.map(\.name)
+        if !alerting.isEmpty { right.append("\(s.ascii ? "^" : "▲") \(alerting.joined(separator: ", ")) drifted") }
         let drifted = snap.drift.first.map { $0.report.drift.filter(\.drifted).count } ?? 0
         if drifted > 0 { right.append("\(s.ascii ? "^" : "▲") drift: \(drifted) column\(drifted == 1 ? "" : "s")") }
         if snap.auditProblem != nil { right.append("AUDIT CHAIN BROKEN") }
