@@ -222,10 +222,10 @@ public protocol DeploymentStore: Sendable {
 /// Monitors' production batches, their per-feature drift scores, alerts, and
 /// the trigger events that start pipeline runs.
 public protocol MonitorStore: Sendable {
-    /// Records a batch and its scores in one transaction (audited); a batch
-    /// whose content hash the monitor already has is not recorded again: the
-    /// existing one is returned with `isNew` false.
-    func recordBatch(_ new: NewBatch) throws -> (batch: MonitorBatchRecord, isNew: Bool)
+    /// Records a batch, its scores and its alert (with the trigger events the
+    /// alert fires) in one transaction, audited, so a crash leaves all or none;
+    /// a batch whose content hash the monitor already has is not recorded again.
+    func recordBatch(_ new: NewBatch) throws -> RecordedBatch
     func batch(id: Int64) throws -> MonitorBatchRecord?
     func batch(monitor: String, contentHash: String) throws -> MonitorBatchRecord?
     /// Newest first.
@@ -236,10 +236,6 @@ public protocol MonitorStore: Sendable {
     func recentScores(monitor: String, batches: Int) throws -> [String: [MonitorScoreRecord]]
     /// A feature's scores, oldest first, the newest `limit`.
     func scoreHistory(monitor: String, feature: String, limit: Int) throws -> [MonitorScoreRecord]
-    /// Records an alert and, unless `suppressed`, a trigger event per
-    /// pipeline, in one transaction (audited). Returns the alert and the events.
-    func recordAlert(monitor: String, batchID: Int64, kind: String, detail: String, suppressed: String?,
-                     pipelines: [String], actor: String) throws -> (alert: MonitorAlertRecord, events: [TriggerEventRecord])
     /// Newest first.
     func alerts(monitor: String?, limit: Int) throws -> [MonitorAlertRecord]
     /// Records a trigger event unless one with the same key exists for the

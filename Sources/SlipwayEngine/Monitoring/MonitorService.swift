@@ -59,8 +59,8 @@ public struct MonitorService: Sendable {
         } catch let e as BatchRejected {
             batch.status = .rejected
             batch.reason = e.message
-            let (b, isNew) = try registry.recordBatch(NewBatch(batch: batch, scores: []))
-            return Ingest(batch: b, isNew: isNew, scores: [], alert: nil, events: [])
+            let r = try registry.recordBatch(NewBatch(batch: batch, scores: []))
+            return Ingest(batch: r.batch, isNew: r.isNew, scores: [], alert: nil, events: [])
         }
         batch.rows = measured.rows
         batch.features = measured.scores.count
@@ -76,11 +76,12 @@ public struct MonitorService: Sendable {
         if let breach = measured.breach {
             batch.reason += (batch.reason.isEmpty ? "" : "; ") + breach
         }
-        let (b, isNew) = try registry.recordBatch(NewBatch(batch: batch, scores: measured.scores))
-        guard isNew else { return Ingest(batch: b, isNew: false, scores: [], alert: nil, events: []) }
-        guard drifted || measured.breach != nil else { return Ingest(batch: b, isNew: true, scores: measured.scores, alert: nil, events: []) }
+        guard drifted || measured.breach != nil else {
+            let r = try registry.recordBatch(NewBatch(batch: batch, scores: measured.scores))
+            return Ingest(batch: r.batch, isNew: r.isNew, scores: r.isNew ? measured.scores : [], alert: nil, events: [])
+        }
         let kind = drifted ? "drift" : "performance"
-        var detail: [String: String] = ["reason": b.reason, "rows": String(b.rows)]
+        var detail: [String: String] = ["reason": batch.reason, "rows": String(batch.rows)]
         for s in measured.scores where s.drifted { detail["score." + s.feature] = "\(s.method) \(Gates.format(s.score)) threshold \(Gates.format(s.threshold))" }
         for (k, v) in measured.performance { detail["performance." + k] = Gates.format(v) }
         let detailText = String(decoding: (try? JSONEncoder.sortedKeys.encode(detail)) ?? Data(), as: UTF8.self)
@@ -92,9 +93,10 @@ public struct MonitorService: Sendable {
                   Double(now - last.at) / 1000 < monitor.cooldownSeconds {
             suppressed = "inside the cool-down of alert \(last.id) (\(Durations.format(monitor.cooldownSeconds)) from \(Self.iso(last.at)))"
         }
-        let (alert, events) = try registry.recordAlert(monitor: name, batchID: b.id, kind: kind, detail: detailText, suppressed: suppressed,
-                                                       pipelines: pipelines, actor: actor)
-        return Ingest(batch: b, isNew: true, scores: measured.scores, alert: alert, events: events)
+        // The batch, its alert and the events it fires: one transaction, so `kill -9` leaves all or none.
+        let r = try registry.recordBatch(NewBatch(batch: batch, scores: measured.scores,
+                                                  alert: NewAlert(kind: kind, detail: detailText, suppressed: suppressed, pipelines: pipelines, actor: actor)))
+        return Ingest(batch: r.batch, isNew: r.isNew, scores: r.isNew ? measured.scores : [], alert: r.alert, events: r.events)
     }
 
     static func iso(_ ms: Millis) -> String { ISO8601DateFormatter().string(from: Clock.date(ms)) }

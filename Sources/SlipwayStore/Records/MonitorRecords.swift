@@ -109,9 +109,46 @@ public struct TriggerEventRecord: Codable, Sendable, Hashable {
 public struct NewBatch: Sendable {
     public var batch: MonitorBatchRecord
     public var scores: [MonitorScoreRecord]
+    /// The alert the batch raises, recorded with it.
+    public var alert: NewAlert?
 
-    public init(batch: MonitorBatchRecord, scores: [MonitorScoreRecord]) {
+    public init(batch: MonitorBatchRecord, scores: [MonitorScoreRecord], alert: NewAlert? = nil) {
         self.batch = batch
         self.scores = scores
+        self.alert = alert
+    }
+}
+
+/// A drifted batch's (or a performance breach's) alert: `suppressed` says why
+/// it starts nothing; otherwise one trigger event per pipeline is fired.
+public struct NewAlert: Sendable {
+    public var kind: String
+    public var detail: String
+    public var suppressed: String?
+    public var pipelines: [String]
+    public var actor: String
+
+    public init(kind: String, detail: String, suppressed: String?, pipelines: [String], actor: String) {
+        self.kind = kind
+        self.detail = detail
+        self.suppressed = suppressed
+        self.pipelines = pipelines
+        self.actor = actor
+    }
+}
+
+/// What recording a batch did.
+public struct RecordedBatch: Sendable {
+    public var batch: MonitorBatchRecord
+    /// False when the monitor already had these bytes (nothing was written).
+    public var isNew: Bool
+    public var alert: MonitorAlertRecord?
+    public var events: [TriggerEventRecord]
+
+    public init(batch: MonitorBatchRecord, isNew: Bool, alert: MonitorAlertRecord? = nil, events: [TriggerEventRecord] = []) {
+        self.batch = batch
+        self.isNew = isNew
+        self.alert = alert
+        self.events = events
     }
 }

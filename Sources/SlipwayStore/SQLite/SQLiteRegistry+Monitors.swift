@@ -19,11 +19,11 @@ extension TriggerEventRecord: FetchableRecord, PersistableRecord {
 }
 
 extension SQLiteRegistry: MonitorStore {
-    public func recordBatch(_ new: NewBatch) throws -> (batch: MonitorBatchRecord, isNew: Bool) {
+    public func recordBatch(_ new: NewBatch) throws -> RecordedBatch {
         try pool.write { db in
             if let existing = try MonitorBatchRecord.fetchOne(db, sql: "SELECT * FROM monitorBatch WHERE monitor = ? AND contentHash = ?",
                                                              arguments: [new.batch.monitor, new.batch.contentHash]) {
-                return (existing, false)
+                return RecordedBatch(batch: existing, isNew: false)
             }
             var b = new.batch
             try db.execute(sql: """
@@ -43,7 +43,9 @@ extension SQLiteRegistry: MonitorStore {
             if b.status == .rejected { fields["reason"] = b.reason } else { fields["drifted"] = "\(b.driftedFeatures) of \(b.features)" }
             _ = try appendAudit(db, AuditDraft(actor: "slipway", kind: .batchRecorded, subject: "monitor/\(b.monitor)/batch/\(b.id)",
                                                payload: AuditChain.payload(fields)), at: b.receivedAt)
-            return (b, true)
+            guard let a = new.alert else { return RecordedBatch(batch: b, isNew: true) }
+            let (alert, events) = try recordAlert(db, monitor: b.monitor, batchID: b.id, a)
+            return RecordedBatch(batch: b, isNew: true, alert: alert, events: events)
         }
     }
 
@@ -98,9 +100,9 @@ extension SQLiteRegistry: MonitorStore {
         }
     }
 
-    public func recordAlert(monitor: String, batchID: Int64, kind: String, detail: String, suppressed: String?,
-                            pipelines: [String], actor: String) throws -> (alert: MonitorAlertRecord, events: [TriggerEventRecord]) {
-        try pool.write { db in
+    private func recordAlert(_ db: Database, monitor: String, batchID: Int64, _ new: NewAlert) throws -> (alert: MonitorAlertRecord, events: [TriggerEventRecord]) {
+        let (kind, detail, suppressed, pipelines, actor) = (new.kind, new.detail, new.suppressed, new.pipelines, new.actor)
+        do {
             let now = Clock.nowMillis()
             var alert = MonitorAlertRecord(id: 0, monitor: monitor, batchID: batchID, kind: kind, detail: detail, at: now, triggerID: nil,
                                            suppressed: suppressed)
