@@ -296,7 +296,16 @@ import Testing
         server.standardError = FileHandle.nullDevice
         try server.run()
         defer { kill(server.processIdentifier, SIGKILL); s.reap(server) }
-        #expect(s.waitUntil(timeout: 10) { (try? Data(contentsOf: URL(string: "http://127.0.0.1:\(port)/v1/api/v1/query")!)) != nil })
+        #expect(s.waitUntil(timeout: 10) {
+            // Listening yet? (A connect on the loopback port.)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = in_port_t(UInt16(port).bigEndian)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
+        })
         s.write("slipway.yaml", """
         project: http
         pipelines:
