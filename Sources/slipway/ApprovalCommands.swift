@@ -15,7 +15,7 @@ func approverKey(_ explicit: String?) -> String {
 }
 
 struct Approvals: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "The approvals queue: high-risk promotions waiting for sign-off.")
+    static let configuration = CommandConfiguration(commandName: "approvals", abstract: "The approvals queue: high-risk promotions waiting for sign-off.")
     @OptionGroup var global: GlobalOptions
     @Flag(help: "Every request, not only pending ones.") var all = false
     @Flag(help: "Print as JSON.") var json = false
@@ -54,7 +54,7 @@ struct Approvals: ParsableCommand {
 }
 
 struct Approve: ParsableCommand {
-    static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(commandName: "approve", 
         abstract: "Sign off a pending high-risk promotion with your SSH key.",
         discussion: "Exit 3 when refused: not an approver's key, self-approval, a second vote, an expired or superseded request, a changed package.")
     @OptionGroup var global: GlobalOptions
@@ -77,7 +77,7 @@ struct Approve: ParsableCommand {
 }
 
 struct Reject: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Reject a pending high-risk promotion, signed with your SSH key.")
+    static let configuration = CommandConfiguration(commandName: "reject", abstract: "Reject a pending high-risk promotion, signed with your SSH key.")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The request id.") var id: Int64
     @Option(help: "Your private key (default: $SLIPWAY_KEY, ~/.ssh/id_ed25519, ~/.config/slipway/key).") var key: String?

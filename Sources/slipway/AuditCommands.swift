@@ -3,7 +3,7 @@ import Foundation
 import SlipwayEngine
 
 struct Audit: ParsableCommand {
-    static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(commandName: "audit", 
         abstract: "The audit trail: every run, stage result, gate decision, registration and promotion.",
         subcommands: [List.self, Verify.self, Export.self],
         defaultSubcommand: List.self)
@@ -74,7 +74,7 @@ struct Audit: ParsableCommand {
     }
 
     struct Export: ParsableCommand {
-        static let configuration = CommandConfiguration(
+        static let configuration = CommandConfiguration(commandName: "export", 
             abstract: "Write every audit event, one JSON object a line (for an auditor or a SIEM).",
             discussion: """
             A signed event (an approval vote) carries the exact signed text (signed_payload) beside its armored \
@@ -108,7 +108,7 @@ struct Audit: ParsableCommand {
     }
 
     struct Verify: ParsableCommand {
-        static let configuration = CommandConfiguration(
+        static let configuration = CommandConfiguration(commandName: "verify", 
             abstract: "Re-check the audit trail: the hash chain, its head, and the records its events describe.",
             discussion: "Exit status 0 when everything holds; 3 with the first event that was altered, removed or reordered.")
         @OptionGroup var global: GlobalOptions

@@ -3,7 +3,7 @@ import Foundation
 import SlipwayEngine
 
 struct Compare: ParsableCommand {
-    static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(commandName: "compare", 
         abstract: "Metric table of two model versions, with the pipeline's gates.",
         discussion: """
         With no versions: the newest run's candidate (registered or not) against the version live in the \
@@ -93,7 +93,7 @@ struct ParamsCommand: ParsableCommand {
                                                     subcommands: [Diff.self])
 
     struct Diff: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The params that differ between two versions.")
+        static let configuration = CommandConfiguration(commandName: "diff", abstract: "The params that differ between two versions.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "MODEL:A") var a: ModelRef
         @Argument(help: "MODEL:B") var b: ModelRef

@@ -7,7 +7,7 @@ import SlipwayEngine
 nonisolated(unsafe) var launchTime = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
 
 struct Console: ParsableCommand {
-    static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(commandName: "console", 
         abstract: "The full-screen console (the default on a terminal).",
         discussion: "Keys: ? in the console, or docs/keybindings.md. Themes: dark, light, high-contrast, monochrome, or ~/.config/slipway/themes/NAME.theme.")
 
@@ -83,7 +83,7 @@ struct ConsoleConfig {
 }
 
 struct Demo: ParsableCommand {
-    static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(commandName: "demo", 
         abstract: "The whole loop on real data: a demo workspace, its console, and a scenario playing in the background.",
         discussion: """
         Creates the Seattle weather workspace in DIR (default: a new folder in the temp dir) as a git repository, \

@@ -8,7 +8,7 @@ struct DataCommand: ParsableCommand {
         subcommands: [Add.self, List.self, Check.self, Schema.self])
 
     struct Check: ParsableCommand {
-        static let configuration = CommandConfiguration(
+        static let configuration = CommandConfiguration(commandName: "check", 
             abstract: "Check a dataset against a schema and, with a reference, for drift.",
             discussion: "Exit status: 0 every check passed, 3 a check failed, 2 unreadable input or a bad schema.")
         @Argument(help: "The dataset (CSV, or JSON Lines as .jsonl/.ndjson).") var data: String
@@ -38,10 +38,10 @@ struct DataCommand: ParsableCommand {
     }
 
     struct Schema: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Schemas for datasets.", subcommands: [Infer.self])
+        static let configuration = CommandConfiguration(commandName: "schema", abstract: "Schemas for datasets.", subcommands: [Infer.self])
 
         struct Infer: ParsableCommand {
-            static let configuration = CommandConfiguration(
+            static let configuration = CommandConfiguration(commandName: "infer", 
                 abstract: "Print a schema inferred from data: types, observed ranges, few-valued categories, missing limits.")
             @Argument(help: "The dataset.") var data: String
             @Option(help: "A second dataset whose values the schema must also accept.") var reference: String?
@@ -60,7 +60,7 @@ struct DataCommand: ParsableCommand {
     }
 
     struct Add: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Record the current content of a file or folder as a dataset version.")
+        static let configuration = CommandConfiguration(commandName: "add", abstract: "Record the current content of a file or folder as a dataset version.")
 
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The dataset's path, relative to the workspace or the current folder.") var path: String

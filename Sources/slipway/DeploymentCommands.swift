@@ -3,7 +3,7 @@ import Foundation
 import SlipwayEngine
 
 struct Rollback: ParsableCommand {
-    static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(commandName: "rollback", 
         abstract: "Put the previously live (or the named) version back in an environment, now.",
         discussion: """
         The previous version is the newest one live there before the current one, skipping versions that were \
@@ -34,7 +34,7 @@ struct Rollback: ParsableCommand {
 }
 
 struct Abort: ParsableCommand {
-    static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(commandName: "abort", 
         abstract: "Abort the canary (or the rollback_when watch) in flight in an environment: the stable version back at 100%.")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The environment.") var environment: String
@@ -52,7 +52,7 @@ struct Abort: ParsableCommand {
 }
 
 struct Deployments: ParsableCommand {
-    static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(commandName: "deployments", 
         abstract: "Each environment: live and stable version, canary step and traffic, analysis results, last change and who.")
     @OptionGroup var global: GlobalOptions
     @Flag(help: "Print as JSON.") var json = false

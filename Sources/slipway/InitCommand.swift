@@ -3,7 +3,7 @@ import Foundation
 import SlipwayEngine
 
 struct Init: ParsableCommand {
-    static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(commandName: "init", 
         abstract: "Make a workspace here: slipway.yaml, params.yaml and .slipway/.",
         discussion: "Refuses to overwrite an existing workspace. With --demo, the bundled Seattle weather example.")
 
@@ -23,7 +23,7 @@ struct Init: ParsableCommand {
 }
 
 struct Lint: ParsableCommand {
-    static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(commandName: "lint", 
         abstract: "Check slipway.yaml and params.yaml; print every problem with its file, line and column.")
 
     @OptionGroup var global: GlobalOptions

@@ -4,7 +4,7 @@ import SlipwayConsole
 import SlipwayEngine
 
 struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(commandName: "status", 
         abstract: "One screen of text: running runs, recent runs, environments, approvals, drift.")
 
     @OptionGroup var global: GlobalOptions
@@ -152,7 +152,7 @@ struct Status: ParsableCommand {
 }
 
 struct Runs: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List runs, newest first.")
+    static let configuration = CommandConfiguration(commandName: "runs", abstract: "List runs, newest first.")
 
     @OptionGroup var global: GlobalOptions
     @Option(help: "How many runs to list.") var limit = 20
@@ -192,7 +192,7 @@ func resolveRun(_ text: String, in registry: any Registry) throws -> RunRecord {
 }
 
 struct Show: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show one run: provenance, params, stages, metrics, datasets.")
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one run: provenance, params, stages, metrics, datasets.")
 
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The run id, or `latest`.") var runID: String
@@ -261,7 +261,7 @@ struct Show: ParsableCommand {
 }
 
 struct Logs: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print a run's stage logs (all stages, or one).")
+    static let configuration = CommandConfiguration(commandName: "logs", abstract: "Print a run's stage logs (all stages, or one).")
 
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The run id, or `latest`.") var runID: String

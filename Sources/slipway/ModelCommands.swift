@@ -57,7 +57,7 @@ struct VersionJSON: Encodable {
 }
 
 struct Models: ParsableCommand {
-    static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(commandName: "models", 
         abstract: "The model registry: models, versions, where each version is live.",
         subcommands: [List.self, ShowVersion.self, History.self, Tag.self, Describe.self],
         defaultSubcommand: List.self)
@@ -126,7 +126,7 @@ struct Models: ParsableCommand {
     }
 
     struct History: ParsableCommand {
-        static let configuration = CommandConfiguration(
+        static let configuration = CommandConfiguration(commandName: "history", 
             abstract: "Which version was live in each environment, and when it changed.",
             discussion: "With --at TIME: what was live then (TIME: 2026-11-24, '2026-11-24 03:00', 2026-11-24T03:00:00Z).")
         @OptionGroup var global: GlobalOptions
@@ -173,7 +173,7 @@ struct Models: ParsableCommand {
     }
 
     struct Tag: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Set (KEY=VALUE) or remove (KEY=) tags of a version; audited.")
+        static let configuration = CommandConfiguration(commandName: "tag", abstract: "Set (KEY=VALUE) or remove (KEY=) tags of a version; audited.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "MODEL:VERSION") var ref: ModelRef
         @Argument(help: "KEY=VALUE pairs.") var pairs: [String]
@@ -195,7 +195,7 @@ struct Models: ParsableCommand {
     }
 
     struct Describe: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Set the description of a version; audited.")
+        static let configuration = CommandConfiguration(commandName: "describe", abstract: "Set the description of a version; audited.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "MODEL:VERSION") var ref: ModelRef
         @Argument(help: "The description.") var text: String
@@ -210,7 +210,7 @@ struct Models: ParsableCommand {
 }
 
 struct Promote: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Make a version the live one in an environment (recorded and audited).")
+    static let configuration = CommandConfiguration(commandName: "promote", abstract: "Make a version the live one in an environment (recorded and audited).")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "MODEL:VERSION") var ref: ModelRef?
     @Option(help: "The environment (declared under environments: in slipway.yaml).") var to: String?

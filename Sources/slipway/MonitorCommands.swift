@@ -44,7 +44,7 @@ struct MonitorCommand: ParsableCommand {
         commandName: "monitor", abstract: "Production monitors: feed batches.", subcommands: [Ingest.self])
 
     struct Ingest: ParsableCommand {
-        static let configuration = CommandConfiguration(
+        static let configuration = CommandConfiguration(commandName: "ingest", 
             abstract: "Record a production batch (CSV or JSON Lines; - reads stdin), score its drift, and start the monitor's pipeline if it drifted.",
             discussion: """
             A batch whose bytes the monitor already has is recorded once. A drifted batch (or a performance breach) \
@@ -135,7 +135,7 @@ struct MonitorCommand: ParsableCommand {
 }
 
 struct Drift: ParsableCommand {
-    static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(commandName: "drift", 
         abstract: "Monitors' drift: the latest score per feature with its threshold and state, and the history.")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The monitor (default: every monitor).") var monitor: String?

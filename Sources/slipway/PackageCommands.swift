@@ -3,7 +3,7 @@ import Foundation
 import SlipwayEngine
 
 struct Verify: ParsableCommand {
-    static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(commandName: "verify", 
         abstract: "Check a version's package: every digest in its image, its provenance, its signatures.",
         discussion: "Exit 0 when all hold; 3 with what failed. Signatures count when made by a key under signing.signers in slipway.yaml.")
     @OptionGroup var global: GlobalOptions
@@ -34,12 +34,12 @@ struct Verify: ParsableCommand {
 }
 
 struct Keys: ParsableCommand {
-    static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(commandName: "keys", 
         abstract: "SSH signing keys (the kind git signs commits with).",
         subcommands: [Generate.self])
 
     struct Generate: ParsableCommand {
-        static let configuration = CommandConfiguration(
+        static let configuration = CommandConfiguration(commandName: "generate", 
             abstract: "Make an Ed25519 key pair and print its public line for signing.signers (or policy.approvers).")
         @Option(help: ArgumentHelp("Where to write the private key (the public one goes beside it, .pub).", valueName: "FILE"))
         var out: String = (ProcessInfo.processInfo.environment["HOME"] ?? ".") + "/.config/slipway/key"
@@ -54,7 +54,7 @@ struct Keys: ParsableCommand {
 }
 
 struct Push: ParsableCommand {
-    static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(commandName: "push", 
         abstract: "Copy a version's image (with its provenance and signatures) to an OCI layout or, through skopeo, a registry.",
         discussion: """
         DEST is a directory (an OCI image layout, created or merged into), or any skopeo transport: \
@@ -91,7 +91,7 @@ struct Push: ParsableCommand {
 }
 
 struct Reproduce: ParsableCommand {
-    static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(commandName: "reproduce", 
         abstract: "Rebuild a version from its recorded commit, data and params, and say whether every output is identical.",
         discussion: """
         Checks out the recorded commit in a temporary git worktree, restores the recorded dataset versions from the \

@@ -3,7 +3,7 @@ import Foundation
 import SlipwayEngine
 
 struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(commandName: "run", 
         abstract: "Run a pipeline now; prints the run id.",
         discussion: """
         Stages whose command, deps, params and env files are unchanged come from the cache.
