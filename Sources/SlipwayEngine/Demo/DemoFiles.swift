@@ -90,18 +90,8 @@ enum DemoFiles {
 
     """
 
-    static let schema = """
-    min_rows: 365
-    extra_columns: warn
-    columns:
-      date: {type: string, unique: true, max_missing: 0}
-      precipitation: {type: float, min: 0, max: 200, max_missing: 0}
-      temp_max: {type: float, min: -30, max: 50, max_missing: 0}
-      temp_min: {type: float, min: -40, max: 40, max_missing: 0}
-      wind: {type: float, min: 0, max: 40, max_missing: 0}
-      weather: {type: string, allowed: [drizzle, rain, sun, snow, fog], max_missing: 0}
-
-    """
+    /// The same data contract as `slipway init --demo`.
+    static var schema: String { DemoProject.schema }
 
     static let gitignore = """
     .slipway/

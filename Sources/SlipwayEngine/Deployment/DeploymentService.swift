@@ -335,14 +335,7 @@ public struct DeploymentService: Sendable {
         let words = "rollback" + (reason.isEmpty ? "" : ": " + reason)
         // A canary in flight: its stable version is still the live one; putting it back at 100 % is the rollback.
         if let d = inFlight, d.model == model, d.state != .watching, explicit == nil || explicit == d.stableVersion, let stable = d.stableVersion {
-            var next = d
-            next.state = .aborted
-            next.phase = .none
-            next.detail = "rolled back by \(actor)" + (reason.isEmpty ? "" : ": \(reason)")
-            try registry.updateDeployment(next, expectedUpdatedAt: d.updatedAt, audit: [
-                AuditDraft(actor: actor, kind: .deploymentEnded, subject: "deployment/\(d.id)",
-                           payload: AuditChain.payload(["state": "aborted", "candidate": String(d.version), "stable": String(stable),
-                                                        "why": words]))])
+            let next = try endInFlight(d, detail: "rolled back by \(actor)" + (reason.isEmpty ? "" : ": \(reason)"), actor: actor, why: words)
             let outcome = try putLive(model: model, environment: environment, version: stable, stable: stable, traffic: 100,
                                       callID: "\(environment)-d\(d.id)-rollback", deploymentID: d.id, actor: actor, reason: words)
             return Rollback(model: model, environment: environment, to: stable, from: d.version, event: nil, aborted: next, deploy: outcome)
@@ -362,21 +355,24 @@ public struct DeploymentService: Sendable {
             }
             target = previous
         }
-        var aborted: DeploymentRecord?
-        if let d = inFlight {
-            var next = d
-            next.state = .aborted
-            next.phase = .none
-            next.detail = "rolled back by \(actor) to :\(target)"
-            try registry.updateDeployment(next, expectedUpdatedAt: d.updatedAt, audit: [
-                AuditDraft(actor: actor, kind: .deploymentEnded, subject: "deployment/\(d.id)",
-                           payload: AuditChain.payload(["state": "aborted", "candidate": String(d.version), "why": words]))])
-            aborted = next
-        }
+        let aborted = try inFlight.map { try endInFlight($0, detail: "rolled back by \(actor) to :\(target)", actor: actor, why: words) }
         let event = try registry.setAlias(model: model, environment: environment, version: target, actor: actor, reason: words)
         let outcome = try putLive(model: model, environment: environment, version: target, stable: target, traffic: 100,
                                   callID: "\(environment)-a\(event.id)", deploymentID: nil, actor: actor, reason: words)
         return Rollback(model: model, environment: environment, to: target, from: current, event: event, aborted: aborted, deploy: outcome)
+    }
+
+    /// Ends a deployment in flight as `aborted` (a person rolled back), audited.
+    func endInFlight(_ d: DeploymentRecord, detail: String, actor: String, why: String) throws -> DeploymentRecord {
+        var next = d
+        next.state = .aborted
+        next.phase = .none
+        next.detail = detail
+        var fields = ["state": "aborted", "candidate": String(d.version), "why": why]
+        if let s = d.stableVersion { fields["stable"] = String(s) }
+        try registry.updateDeployment(next, expectedUpdatedAt: d.updatedAt, audit: [
+            AuditDraft(actor: actor, kind: .deploymentEnded, subject: "deployment/\(d.id)", payload: AuditChain.payload(fields))])
+        return next
     }
 
     // MARK: - Calls

@@ -66,7 +66,7 @@ public struct MonitorService: Sendable {
         batch.features = measured.scores.count
         batch.driftedFeatures = measured.scores.filter(\.drifted).count
         batch.driftShare = measured.scores.isEmpty ? nil : Double(batch.driftedFeatures) / Double(measured.scores.count)
-        batch.performance = String(decoding: (try? JSONEncoder.sortedKeys.encode(measured.performance)) ?? Data("{}".utf8), as: UTF8.self)
+        batch.performance = String(decoding: (try? JSONEncoder.sorted.encode(measured.performance)) ?? Data("{}".utf8), as: UTF8.self)
         let drifted = (batch.driftShare ?? 0) >= monitor.driftShare && batch.driftedFeatures > 0
         if drifted {
             batch.status = .drifted
@@ -84,7 +84,7 @@ public struct MonitorService: Sendable {
         var detail: [String: String] = ["reason": batch.reason, "rows": String(batch.rows)]
         for s in measured.scores where s.drifted { detail["score." + s.feature] = "\(s.method) \(Gates.format(s.score)) threshold \(Gates.format(s.threshold))" }
         for (k, v) in measured.performance { detail["performance." + k] = Gates.format(v) }
-        let detailText = String(decoding: (try? JSONEncoder.sortedKeys.encode(detail)) ?? Data(), as: UTF8.self)
+        let detailText = String(decoding: (try? JSONEncoder.sorted.encode(detail)) ?? Data(), as: UTF8.self)
         let pipelines = monitor.pipelines(in: spec)
         var suppressed: String?
         if pipelines.isEmpty {
@@ -285,7 +285,7 @@ public struct MonitorService: Sendable {
         }
         struct H: Encodable { var edges: [Double]?; var labels: [String]?; var reference: [Double]; var current: [Double] }
         let h = H(edges: object["edges"], labels: labels.isEmpty ? nil : labels, reference: object["reference"] ?? [], current: object["current"] ?? [])
-        return String(decoding: (try? JSONEncoder.sortedKeys.encode(h)) ?? Data("{}".utf8), as: UTF8.self)
+        return String(decoding: (try? JSONEncoder.sorted.encode(h)) ?? Data("{}".utf8), as: UTF8.self)
     }
 
     /// Accuracy and error rate (classification) or MAE (regression) of the
@@ -353,13 +353,5 @@ enum JSONLines {
         guard let h = FileHandle(forReadingAtPath: path) else { return false }
         defer { try? h.close() }
         return h.readData(ofLength: 1).first == UInt8(ascii: "{")
-    }
-}
-
-extension JSONEncoder {
-    static var sortedKeys: JSONEncoder {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]
-        return e
     }
 }

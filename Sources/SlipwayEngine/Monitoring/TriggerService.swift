@@ -76,32 +76,13 @@ public struct TriggerService: Sendable {
                 case .commit:
                     guard let git = GitState.head(workspace: workspace) else { continue }
                     let head = git.commit, branch = git.branch ?? "HEAD"
-                    let prefix = "commit:\(branch):"
-                    if try seen(p.name, prefix + head) { continue }
-                    let last = try registry.latestTrigger(pipeline: p.name, keyPrefix: prefix)
-                    if last == nil {
-                        // The first look: what is there now is where watching starts.
-                        _ = try baseline(p.name, "commit", prefix + head, ["branch": branch, "commit": head])
-                        continue
-                    }
-                    if let e = try registry.fireTrigger(pipeline: p.name, kind: "commit", key: prefix + head,
-                                                        cause: ["branch": branch, "commit": head, "previous": String(last!.key.dropFirst(prefix.count))],
-                                                        actor: "slipway-agent") {
+                    if let e = try fireOnChange(p.name, kind: "commit", prefix: "commit:\(branch):", value: head, cause: ["branch": branch, "commit": head]) {
                         lines.append("commit \(head.prefix(12)) on \(branch): trigger event \(e.id) for \(p.name)")
                     }
                 case .data(let path):
                     guard FileSystem.staysInside(root: workspace.root, relative: path), FileSystem.isFile(workspace.absolute(path)) else { continue }
                     let hash = try hasher.hash(path)
-                    let prefix = "data:\(path):"
-                    if try seen(p.name, prefix + hash) { continue }
-                    let last = try registry.latestTrigger(pipeline: p.name, keyPrefix: prefix)
-                    if last == nil {
-                        _ = try baseline(p.name, "data", prefix + hash, ["path": path, "sha256": hash])
-                        continue
-                    }
-                    if let e = try registry.fireTrigger(pipeline: p.name, kind: "data", key: prefix + hash,
-                                                        cause: ["path": path, "sha256": hash, "previous": String(last!.key.dropFirst(prefix.count))],
-                                                        actor: "slipway-agent") {
+                    if let e = try fireOnChange(p.name, kind: "data", prefix: "data:\(path):", value: hash, cause: ["path": path, "sha256": hash]) {
                         lines.append("\(path) changed (\(hash.prefix(12))): trigger event \(e.id) for \(p.name)")
                     }
                 case .schedule(let text):
@@ -124,15 +105,21 @@ public struct TriggerService: Sendable {
         return lines
     }
 
-    func seen(_ pipeline: String, _ key: String) throws -> Bool {
-        try registry.latestTrigger(pipeline: pipeline, keyPrefix: key)?.key == key
-    }
-
-    /// Records what is there at the first look, starting nothing.
-    func baseline(_ pipeline: String, _ kind: String, _ key: String, _ cause: [String: String]) throws -> TriggerEventRecord? {
+    /// Fires an event when `value` (a commit, a content hash) is new under
+    /// `prefix`. The first look only records a baseline (what is there when
+    /// watching begins), starting nothing.
+    func fireOnChange(_ pipeline: String, kind: String, prefix: String, value: String, cause: [String: String]) throws -> TriggerEventRecord? {
+        let key = prefix + value
+        guard let last = try registry.latestTrigger(pipeline: pipeline, keyPrefix: prefix) else {
+            var c = cause
+            c["baseline"] = "what was there when watching began; starts no run"
+            _ = try registry.fireTrigger(pipeline: pipeline, kind: kind, key: key, cause: c, actor: "slipway-agent", state: .skipped)
+            return nil
+        }
+        if try last.key == key || registry.latestTrigger(pipeline: pipeline, keyPrefix: key)?.key == key { return nil }
         var c = cause
-        c["baseline"] = "what was there when watching began; starts no run"
-        return try registry.fireTrigger(pipeline: pipeline, kind: kind, key: key, cause: c, actor: "slipway-agent", state: .skipped)
+        c["previous"] = String(last.key.dropFirst(prefix.count))
+        return try registry.fireTrigger(pipeline: pipeline, kind: kind, key: key, cause: c, actor: "slipway-agent")
     }
 }
 
