@@ -48,7 +48,7 @@ import Testing
         t.keys("a")
         #expect(t.wait(for: "Signing as: Demo Approver"), "\(t.screen)")
         t.keys("Enter")
-        #expect(t.wait(for: "approved by Demo Approver", timeout: 20), "\(t.screen)")
+        #expect(t.wait(for: "approved by Demo Approver", timeout: 60), "\(t.screen)")
         // Any key puts the status line back in place of the notice.
         t.keys("6")
         #expect(t.wait(for: "the loop is closed", timeout: 90), "\(t.screen)")

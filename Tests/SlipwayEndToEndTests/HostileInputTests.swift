@@ -232,6 +232,13 @@ import Testing
         s.write("params.yaml", "train:\n  lr: 0.2\n")
         #expect(s.run("run").status == 0)
         let path = s.root + "/.slipway/registry.sqlite"
+        // Everything into the main file first (a process may exit before SQLite checkpoints its WAL).
+        let checkpoint = Process()
+        checkpoint.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        checkpoint.arguments = ["sqlite3", path, "PRAGMA wal_checkpoint(TRUNCATE);"]
+        checkpoint.standardOutput = FileHandle.nullDevice
+        try checkpoint.run()
+        checkpoint.waitUntilExit()
         var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
         #expect(bytes.count > 16_384)
         // Garbage over a page in the middle of the file.
