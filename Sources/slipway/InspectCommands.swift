@@ -284,7 +284,7 @@ struct Logs: ParsableCommand {
         for s in stages {
             if stages.count > 1 { writer.write("==> \(s.stage) (\(s.status.rawValue)) <==\n") }
             guard let rel = s.logPath else { writer.write("(not started)\n"); continue }
-            let path = ws.root + "/" + rel
+            guard let path = ws.logFile(rel) else { writer.write("(its log path \(Output.field(rel)) is not under .slipway/logs; not read)\n"); continue }
             var offset: UInt64 = 0
             while true {
                 offset = writer.copy(path: path, from: offset)

@@ -248,6 +248,56 @@ import Testing
         let found = issues("project: p\n")
         #expect(found.first?.keyPath == "pipelines")
     }
+
+    /// Outs are deleted before a stage runs: one naming git's or Slipway's own
+    /// files (or the spec) would wipe history. Deps inside them would copy
+    /// Slipway's state into the store and packages.
+    @Test func outsAndDepsMayNotNameSlipwaysOrGitsOwnFiles() {
+        let found = issues("""
+        project: p
+        pipelines:
+          main:
+            stages:
+              a: {cmd: "true", outs: [.git]}
+              b: {cmd: "true", outs: [.slipway]}
+              c: {cmd: "true", outs: [.slipway/registry.sqlite]}
+              d: {cmd: "true", outs: [./.slipway/registry.sqlite.head]}
+              e: {cmd: "true", outs: [slipway.yaml]}
+              f: {cmd: "true", outs: [params.yaml], metrics: [.git/m.json]}
+              g: {cmd: "true", deps: [.slipway/registry.sqlite, sub/.git/config, .Slipway/x]}
+              h: {cmd: "true", deps: [slipway.yaml, params.yaml], outs: [data/.gitkeep, git/x, slipway.yaml.bak, sub/params.yaml]}
+              i: {uses: package, model: .slipway/store, out: .slipway/images}
+              j: {uses: validate, data: .git/index}
+          other:
+            triggers: [{data: .slipway/registry.sqlite}]
+            stages: {k: {cmd: "true"}}
+        monitors:
+          m: {reference: .slipway/registry.sqlite, incoming: .git/hooks}
+        """)
+        let text = found.map(\.description)
+        func has(_ place: String, _ words: String) {
+            #expect(text.contains { $0.hasPrefix("slipway.yaml:" + place) && $0.contains(words) }, "\(place) \(words): \(text.joined(separator: "\n"))")
+        }
+        has("5:31: pipelines.main.stages.a.outs[0]: '.git'", "git's own files")
+        has("6:31: pipelines.main.stages.b.outs[0]: '.slipway'", "Slipway's own state")
+        has("7:31: pipelines.main.stages.c.outs[0]: '.slipway/registry.sqlite'", "Slipway's own state")
+        has("8:31: pipelines.main.stages.d.outs[0]: './.slipway/registry.sqlite.head'", "Slipway's own state")
+        has("9:31: pipelines.main.stages.e.outs[0]: 'slipway.yaml'", "the workspace's spec")
+        has("10:31: pipelines.main.stages.f.outs[0]: 'params.yaml'", "the workspace's params")
+        has("10:55: pipelines.main.stages.f.metrics[0]: '.git/m.json'", "git's own files")
+        has("11:31: pipelines.main.stages.g.deps[0]: '.slipway/registry.sqlite'", "Slipway's own state")
+        has("11:57: pipelines.main.stages.g.deps[1]: 'sub/.git/config'", "git's own files")
+        has("11:74: pipelines.main.stages.g.deps[2]: '.Slipway/x'", "Slipway's own state")
+        has("13:33: pipelines.main.stages.i.model: '.slipway/store'", "Slipway's own state")
+        has("13:54: pipelines.main.stages.i.out: '.slipway/images'", "Slipway's own state")
+        has("14:33: pipelines.main.stages.j.data: '.git/index'", "git's own files")
+        has("16:23: pipelines.other.triggers[0].data: '.slipway/registry.sqlite'", "Slipway's own state")
+        has("19:18: monitors.m.reference: '.slipway/registry.sqlite'", "Slipway's own state")
+        has("19:54: monitors.m.incoming: '.git/hooks'", "git's own files")
+        // Reading the spec and params is fine; names that only look alike are fine.
+        #expect(!text.contains { $0.contains("stages.h") }, "\(text)")
+        #expect(found.count == 16, "\(text.joined(separator: "\n"))")
+    }
 }
 
 @Suite struct SpecReferenceDocTests {

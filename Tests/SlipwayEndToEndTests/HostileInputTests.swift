@@ -211,6 +211,66 @@ import Testing
         #expect((show["metrics"] as? [[String: Any]])?.count == 1)
     }
 
+    /// `outs: [.slipway]` and the like once made `run` delete the registry (and
+    /// `audit verify` then passed on an empty trail): lint refuses them with
+    /// their place, `run` refuses before anything runs, and nothing is touched.
+    @Test func lintAndRunNeverTouchSlipwaysOrGitsOwnFiles() throws {
+        let s = simple()
+        gitIn("init", "-q", in: s.root)
+        #expect(s.run("run").status == 0)
+        let events = s.run("audit", "verify")
+        #expect(events.status == 0, "\(events.stderr)")
+        for out in [".git", ".slipway", ".slipway/registry.sqlite", ".slipway/registry.sqlite.head", "slipway.yaml", "params.yaml", ".git/HEAD"] {
+            s.write("slipway.yaml", """
+            project: p
+            pipelines:
+              main:
+                stages:
+                  a: {cmd: "echo hi > a.txt", outs: [a.txt]}
+                  b: {cmd: "true", outs: ["\(out)"]}
+            """)
+            let lint = s.run("lint")
+            #expect(lint.status == 2, "\(out): \(lint.stdout)")
+            #expect(lint.stderr.contains("slipway.yaml:6:31: pipelines.main.stages.b.outs[0]: '\(out)'"), "\(out): \(lint.stderr)")
+            let run = s.run("run")
+            #expect(run.status == 2, "\(out): \(run.stderr)")
+            #expect(s.exists(".git/HEAD"), "\(out)")
+            #expect(s.exists(".slipway/registry.sqlite"), "\(out)")
+            #expect(s.exists("slipway.yaml"), "\(out)")
+        }
+        let runs = try #require(try s.json("runs", "--json") as? [[String: Any]])
+        #expect(runs.count == 1)
+        #expect(s.run("audit", "verify").stdout == events.stdout)
+    }
+
+    /// `ln -s /etc/shadow data/shadow.csv; slipway data add data/shadow.csv`
+    /// once copied the file into the store; a link to a folder outside was
+    /// recorded as an empty dataset.
+    @Test func dataAddRefusesSymlinksOutOfTheWorkspace() throws {
+        let outside = NSTemporaryDirectory() + "slipway-outside-\(UUID().uuidString.prefix(6))"
+        try FileManager.default.createDirectory(atPath: outside + "/folder", withIntermediateDirectories: true)
+        try "root:secret-hash:19000:0:99999:7:::\n".write(toFile: outside + "/shadow", atomically: true, encoding: .utf8)
+        try "a,b\n1,2\n".write(toFile: outside + "/folder/x.csv", atomically: true, encoding: .utf8)
+        let s = simple()
+        try FileManager.default.createDirectory(atPath: s.root + "/data", withIntermediateDirectories: true)
+        symlink(outside + "/shadow", s.root + "/data/shadow.csv")
+        symlink(outside + "/folder", s.root + "/data/folder")
+        for path in ["data/shadow.csv", "data/folder", "data/folder/x.csv"] {
+            let r = s.run("data", "add", path)
+            #expect(r.status == 2, "\(path): \(r.stdout)")
+            #expect(r.stderr.contains("outside the workspace"), "\(path): \(r.stderr)")
+        }
+        for path in [".slipway/registry.sqlite", ".slipway"] {
+            let r = s.run("data", "add", path)
+            #expect(r.status == 2 && r.stderr.contains("Slipway's own state"), "\(path): \(r.stderr)")
+        }
+        #expect(s.run("data", "ls").stdout.contains("No datasets yet"))
+        let stored = (try? FileManager.default.subpathsOfDirectory(atPath: s.root + "/.slipway/store")) ?? []
+        for file in stored {
+            #expect(!(s.read(".slipway/store/" + file) ?? "").contains("secret-hash"), "\(file)")
+        }
+    }
+
     @Test func dataAddResolvesAgainstTheWorkspace() throws {
         let s = simple()
         s.write("data/train.csv", "a,b\n1,2\n")

@@ -153,8 +153,8 @@ public final class ConsoleLoader: @unchecked Sendable {
             let logStage = stages.last { $0.status == .running }?.stage ?? stages.last { $0.status == .failed }?.stage
                 ?? stages.last { $0.startedAt != nil }?.stage
             var tail: [String] = []
-            if let name = logStage, let rel = stages.first(where: { $0.stage == name })?.logPath {
-                tail = Self.tail(path: workspace.root + "/" + rel, lines: logLines)
+            if let name = logStage, let rel = stages.first(where: { $0.stage == name })?.logPath, let path = workspace.logFile(rel) {
+                tail = Self.tail(path: path, lines: logLines)
             }
             s.detail = .init(run: run, stages: stages, series: series, logTail: tail, logStage: logStage)
             if stages.contains(where: { $0.status == .running }),

@@ -196,7 +196,8 @@ public struct SpecParser {
             }
             guard let arg = string(v, "\(p).\(kind)") else { continue }
             switch kind {
-            case "data": result.append(.data(path: arg))
+            case "data":
+                if let normal = checkedPath(arg, v, "\(p).data", writing: false) { result.append(.data(path: normal)) }
             case "schedule":
                 do { _ = try Cron(arg) } catch { issues.append(issue(v, "\(p).schedule", error.message)) }
                 result.append(.schedule(cron: arg))
@@ -234,10 +235,10 @@ public struct SpecParser {
         } else if stage.command == nil && value(map, "uses") == nil {
             issues.append(issue(key, path, "needs `cmd` (a command to run) or `uses` (a built-in stage)"))
         }
-        stage.deps = paths(map, "deps", path)
-        stage.outs = paths(map, "outs", path)
-        stage.metrics = paths(map, "metrics", path)
-        stage.env = paths(map, "env", path)
+        stage.deps = paths(map, "deps", path, writing: false)
+        stage.outs = paths(map, "outs", path, writing: true)
+        stage.metrics = paths(map, "metrics", path, writing: true)
+        stage.env = paths(map, "env", path, writing: false)
         stage.params = strings(map, "params", path)
         stage.needs = strings(map, "needs", path)
         if let t = value(map, "timeout") {
@@ -276,7 +277,7 @@ public struct SpecParser {
         if stage.builtin == .package {
             // The image layout the stage writes is its out (default `image`).
             var out = "image"
-            if let o = value(map, "out"), let raw = string(o, path + ".out") { out = checkedPath(raw, o, path + ".out") ?? out }
+            if let o = value(map, "out"), let raw = string(o, path + ".out") { out = checkedPath(raw, o, path + ".out", writing: true) ?? out }
             if !stage.outs.contains(where: { $0.value == out }) { stage.outs.append(Located(out, at: loc(key))) }
             stage.options["out"] = .string(out)
             if let c = value(map, "config"), let cm = mapping(c, path + ".config") {
@@ -288,7 +289,7 @@ public struct SpecParser {
                     issues.append(issue(b, path + ".base", "must be `DIR:TAG`, a local OCI layout and a tag in it (e.g. base:3.12)"))
                     return stage
                 }
-                if let normal = checkedPath(String(text[..<colon]), b, path + ".base") { stage.deps.append(Located(normal, at: loc(b))) }
+                if let normal = checkedPath(String(text[..<colon]), b, path + ".base", writing: false) { stage.deps.append(Located(normal, at: loc(b))) }
             }
         }
         if let builtin = stage.builtin {
@@ -301,7 +302,7 @@ public struct SpecParser {
                 if case .sequence(let seq) = v { items = Array(seq) } else { items = [v] }
                 for (i, item) in items.enumerated() {
                     let p = items.count > 1 || v.sequence != nil ? "\(path).\(option)[\(i)]" : "\(path).\(option)"
-                    if let raw = string(item, p), let normal = checkedPath(raw, item, p) {
+                    if let raw = string(item, p), let normal = checkedPath(raw, item, p, writing: false) {
                         stage.deps.append(Located(normal, at: loc(item)))
                     }
                 }
@@ -364,7 +365,7 @@ public struct SpecParser {
         return result
     }
 
-    private mutating func paths(_ map: Node.Mapping, _ key: String, _ path: String) -> [Located<String>] {
+    private mutating func paths(_ map: Node.Mapping, _ key: String, _ path: String, writing: Bool) -> [Located<String>] {
         guard let node = value(map, key) else { return [] }
         let p = "\(path).\(key)"
         let items: [Node]
@@ -376,16 +377,24 @@ public struct SpecParser {
                 issues.append(issue(item, ip, "must be a path or a list of paths, found \(kind(item)) (quote it if a file has that name)"))
                 continue
             }
-            if let raw = string(item, ip), let normal = checkedPath(raw, item, ip) {
+            if let raw = string(item, ip), let normal = checkedPath(raw, item, ip, writing: writing) {
                 result.append(Located(normal, at: loc(item)))
             }
         }
         return result
     }
 
-    private mutating func checkedPath(_ raw: String, _ node: Node, _ path: String) -> String? {
+    /// The path in normal form, or nil with an issue: it leaves the
+    /// workspace, or names git's or Slipway's own files (which a stage may
+    /// neither read nor, with `writing`, write and delete).
+    private mutating func checkedPath(_ raw: String, _ node: Node, _ path: String, writing: Bool) -> String? {
         switch WorkspacePath.normalize(raw) {
-        case .success(let p): return p
+        case .success(let p):
+            if let reason = WorkspacePath.reserved(p, writing: writing) {
+                issues.append(issue(node, path, "'\(raw)' \(reason): " + (writing ? "Slipway may not write or delete it" : "Slipway may not read it for a stage")))
+                return nil
+            }
+            return p
         case .failure(let problem):
             issues.append(issue(node, path, "'\(raw)' \(problem)"))
             return nil
@@ -534,11 +543,7 @@ public struct SpecParser {
                 if let model = value(rm, "model").flatMap({ string($0, path + ".reference.model") }) { reference = .model(model) }
                 else { issues.append(issue(r, path + ".reference", "is `{model: NAME}` or a dataset path")) }
             } else if let s = string(r, path + ".reference") {
-                if WorkspacePath.problem(s) != nil {
-                    issues.append(issue(r, path + ".reference", "'\(s)' " + (WorkspacePath.problem(s) ?? "")))
-                } else {
-                    reference = .dataset(s)
-                }
+                if let normal = checkedPath(s, r, path + ".reference", writing: false) { reference = .dataset(normal) }
             }
         } else {
             issues.append(issue(node, path + ".reference", "is missing: the data production batches are compared with (a dataset, or {model: NAME})"))
@@ -580,7 +585,8 @@ public struct SpecParser {
         if let n = value(m, "cooldown") { mon.cooldownSeconds = duration(n, path + ".cooldown", positive: false) ?? mon.cooldownSeconds }
         if let n = value(m, "pipeline") { mon.pipeline = string(n, path + ".pipeline") }
         if let n = value(m, "incoming"), let s = string(n, path + ".incoming") {
-            if let problem = WorkspacePath.problem(s) { issues.append(issue(n, path + ".incoming", "'\(s)' \(problem)")) } else { mon.incoming = s }
+            // Files are moved about in it: written, not only read.
+            if let normal = checkedPath(s, n, path + ".incoming", writing: true) { mon.incoming = normal }
         }
         if let n = value(m, "label") { mon.label = string(n, path + ".label") }
         if let n = value(m, "prediction") { mon.prediction = string(n, path + ".prediction") }

@@ -36,6 +36,14 @@ struct StageExecution: @unchecked Sendable {
             return StageOutcome(record: r, failure: failure, warnings: warnings)
         }
 
+        // Every dep is read now: one that leads out of the workspace through a
+        // symlink (planted by an earlier stage, say) is refused, not read.
+        for dep in (stage.deps + stage.env).map(\.value) {
+            do { _ = try files.readable(dep) } catch {
+                r.reason = "dep refused"
+                return try finish(.failed, .input("dep \(error)"))
+            }
+        }
         let inputs: CacheInputs
         switch facts.inputs(of: stage) {
         case .missing(let path):

@@ -31,9 +31,11 @@ public final class FileHasher: @unchecked Sendable {
         lock.withLock { for (k, v) in states { known[k] = v } }
     }
 
-    /// Hash of a workspace-relative file or folder.
+    /// Hash of a workspace-relative file or folder; refused when the path
+    /// leads out of the workspace through a symlink (deps, env files and
+    /// datasets are read here, at the moment they are used).
     public func hash(_ relative: String) throws -> String {
-        let path = root + "/" + relative
+        let path = try ContainedFiles(root: root).readable(relative)
         guard let st = FileSystem.status(path) else { throw Missing(path: relative) }
         if (st.st_mode & S_IFMT) == S_IFDIR {
             return try DirectoryManifest.build(root: root, relative: relative, hasher: self).hash
