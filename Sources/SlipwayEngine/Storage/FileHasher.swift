@@ -81,8 +81,8 @@ public final class FileHasher: @unchecked Sendable {
     }
 
     /// SHA-256 of a file, read in 1 MiB blocks.
-    public static func sha256(file path: String) throws -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+    public static func sha256(file path: String, followSymlinks: Bool = true) throws -> String {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | (followSymlinks ? 0 : O_NOFOLLOW))
         guard fd >= 0 else { throw FileSystem.Failure(path: path, operation: "open", code: errno) }
         defer { close(fd) }
         #if os(Linux)
