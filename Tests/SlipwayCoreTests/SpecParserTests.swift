@@ -298,6 +298,23 @@ import Testing
         #expect(!text.contains { $0.contains("stages.h") }, "\(text)")
         #expect(found.count == 16, "\(text.joined(separator: "\n"))")
     }
+
+    /// A 1 MiB scalar behind an anchor, referenced 200,000 times, is a few
+    /// hundred thousand nodes but 200 GB of text once expanded: refused by its
+    /// expanded size before anything expands it.
+    @Test func aLargeAnchorReferencedManyTimesIsRefusedByItsExpandedSize() {
+        let big = String(repeating: "x", count: 1 << 20)
+        let text = "big: &a \"\(big)\"\nrefs: [" + Array(repeating: "*a", count: 200_000).joined(separator: ",") + "]\n"
+        var refused: SpecErrors?
+        do { _ = try BoundedYAML.compose(text, file: "params.yaml") } catch { refused = error }
+        #expect(refused?.description.contains("params.yaml:2:") == true, "\(refused?.description ?? "accepted")")
+        #expect(refused?.description.contains("expand to more than 16 MiB") == true, "\(refused?.description ?? "accepted")")
+        guard refused != nil else { return }  // Expanding it would take hundreds of gigabytes.
+        #expect(throws: SpecErrors.self) { try Params.parse(yaml: text) }
+        // Anchors used as intended stay fine.
+        let reuse = "base: &b {lr: 0.1, epochs: 3}\nsmall: *b\nlarge: *b\nnames: &n " + String(repeating: "y", count: 1 << 20) + "\ncopy: *n\n"
+        #expect(throws: Never.self) { try BoundedYAML.compose(reuse, file: "params.yaml") }
+    }
 }
 
 @Suite struct SpecReferenceDocTests {

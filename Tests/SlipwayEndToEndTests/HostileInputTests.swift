@@ -48,6 +48,21 @@ import Testing
         #expect(Date().timeIntervalSince(start) < 30)
     }
 
+    /// A 1 MiB scalar anchor referenced 200,000 times in params.yaml made
+    /// `lint` run past 30 s and take 7.4 GB: refused by its expanded size.
+    @Test func aLargeAnchorReferencedManyTimesIsRefusedQuickly() {
+        let s = simple()
+        s.write("params.yaml", "big: &a \"" + String(repeating: "x", count: 1 << 20) + "\"\nrefs: ["
+                + Array(repeating: "*a", count: 200_000).joined(separator: ",") + "]\n")
+        let start = Date()
+        let r = s.run("lint")
+        let seconds = Date().timeIntervalSince(start)
+        #expect(r.status == 2, "\(r.stderr)")
+        #expect(r.stderr.contains("params.yaml:2:7: YAML aliases here expand to more than 16 MiB of text"), "\(r.stderr)")
+        // Well under a second when idle; the bound leaves room for a loaded machine.
+        #expect(seconds < 10, "\(seconds) s")
+    }
+
     @Test func unsafeNamesAreRefusedByLint() {
         let s = Sandbox()
         s.write("slipway.yaml", """
