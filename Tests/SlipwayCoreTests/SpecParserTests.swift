@@ -299,6 +299,43 @@ import Testing
         #expect(found.count == 16, "\(text.joined(separator: "\n"))")
     }
 
+    @Test func anOverflowingDurationIsRefused() {
+        let found = issues("""
+        project: p
+        pipelines:
+          main:
+            stages:
+              a: {cmd: "true", timeout: 99999999999999999999h}
+              b: {cmd: "true", timeout: 99999999999999999999}
+              c: {cmd: "true", timeout: 36500d}
+        environments:
+          production: {timeout: 1e300s, watch: 99999999999999999999m}
+        """)
+        let text = found.map(\.description)
+        #expect(text.contains { $0.contains("pipelines.main.stages.a.timeout") && $0.contains("longer than") }, "\(text)")
+        #expect(text.contains { $0.contains("pipelines.main.stages.b.timeout") && $0.contains("longer than") }, "\(text)")
+        #expect(text.contains { $0.contains("environments.production.timeout") }, "\(text)")
+        #expect(text.contains { $0.contains("environments.production.watch") && $0.contains("longer than") }, "\(text)")
+        #expect(!text.contains { $0.contains("stages.c") }, "100 years is still a duration: \(text)")
+        #expect(found.count == 4, "\(text)")
+    }
+
+    @Test func environmentsThatRequireEachOtherAreRefused() {
+        let found = issues("""
+        project: p
+        pipelines: {main: {stages: {a: {cmd: "true"}}}}
+        environments:
+          dev: {requires: none}
+          staging: {requires: production}
+          qa: {requires: staging}
+          production: {requires: qa}
+        """)
+        let text = found.map(\.description)
+        #expect(found.count == 1, "\(text)")
+        #expect(text.first?.contains("environments.staging.requires") == true, "\(text)")
+        #expect(text.first?.contains("staging → production → qa → staging") == true, "\(text)")
+    }
+
     /// A 1 MiB scalar behind an anchor, referenced 200,000 times, is a few
     /// hundred thousand nodes but 200 GB of text once expanded: refused by its
     /// expanded size before anything expands it.

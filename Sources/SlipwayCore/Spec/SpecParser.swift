@@ -92,6 +92,7 @@ public struct SpecParser {
                                                          message: "an environment cannot require itself"))
                 }
             }
+            issues += requiresCycles(spec.environments)
         }
         if let signing = value(top, "signing"), let m = mapping(signing, "signing") {
             checkKeys(m, allowed: Self.signingKeys, path: "signing")
@@ -145,6 +146,29 @@ public struct SpecParser {
             }
         }
         return spec
+    }
+
+    /// Environments whose `requires` lead back to themselves (staging needs
+    /// production, which needs staging): no version could ever reach them.
+    /// Each cycle is reported once, at its first environment.
+    private func requiresCycles(_ environments: [EnvironmentSpec]) -> [SpecIssue] {
+        let byName = Dictionary(environments.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var found: [SpecIssue] = []
+        var reported: Set<String> = []
+        for env in environments where env.plan.requires != env.name && !reported.contains(env.name) {
+            var chain = [env.name]
+            var next = env.plan.requires
+            while let name = next, let required = byName[name], !chain.contains(name) {
+                chain.append(name)
+                next = required.plan.requires
+            }
+            guard next == env.name, chain.count > 1 else { continue }
+            reported.formUnion(chain)
+            found.append(SpecIssue(at: env.location, file: file, keyPath: "environments.\(env.name).requires",
+                                   message: "environments require each other in a cycle: \((chain + [env.name]).joined(separator: " → ")); "
+                                       + "no version could reach them (end the chain with `requires: none`)"))
+        }
+        return found
     }
 
     private mutating func pipeline(_ name: String, _ node: Node, _ key: Node) -> PipelineSpec? {
@@ -244,6 +268,8 @@ public struct SpecParser {
         if let t = value(map, "timeout") {
             if case .scalar(let s) = t, let seconds = Durations.seconds(from: s.string), seconds > 0 {
                 stage.timeout = seconds
+            } else if case .scalar(let s) = t, Durations.parse(s.string) == .failure(.tooLong) {
+                issues.append(issue(t, path + ".timeout", Durations.problem(s.string) ?? ""))
             } else {
                 issues.append(issue(t, path + ".timeout", "must be a duration such as `90s`, `30m` or `2h`"))
             }
@@ -459,7 +485,7 @@ public struct SpecParser {
     private mutating func duration(_ node: Node, _ path: String, positive: Bool) -> Double? {
         guard let text = string(node, path) else { return nil }
         guard let s = Durations.seconds(from: text), !positive || s > 0 else {
-            issues.append(issue(node, path, "'\(text)' is not a duration (30s, 5m, 1h)"))
+            issues.append(issue(node, path, Durations.problem(text) ?? "'\(text)' is not a duration (30s, 5m, 1h)"))
             return nil
         }
         return s
@@ -641,7 +667,9 @@ public struct SpecParser {
             if let v = n.int, v >= 1 { p.requiredApprovals = v } else { issues.append(issue(n, "policy.required_approvals", "must be a whole number ≥ 1")) }
         }
         if let e = value(m, "expires"), let text = string(e, "policy.expires") {
-            if let s = Durations.seconds(from: text), s > 0 { p.expiresSeconds = s } else { issues.append(issue(e, "policy.expires", "'\(text)' is not a duration (7d, 36h)")) }
+            if let s = Durations.seconds(from: text), s > 0 { p.expiresSeconds = s } else {
+                issues.append(issue(e, "policy.expires", Durations.problem(text, example: "7d, 36h") ?? "'\(text)' is not a duration (7d, 36h)"))
+            }
         }
         if let a = value(m, "approvers"), let seq = sequence(a, "policy.approvers") {
             for (i, item) in seq.enumerated() {
@@ -674,7 +702,11 @@ public struct SpecParser {
                 checkKeys(vm, allowed: Self.policyEnvironmentKeys, path: "policy.environments.\(env)")
                 var o = PolicySpec.Override()
                 if let n = value(vm, "required_approvals")?.int, n >= 1 { o.requiredApprovals = n }
-                if let t = value(vm, "expires").flatMap({ string($0, "policy.environments.\(env).expires") }) { o.expiresSeconds = Durations.seconds(from: t) }
+                if let e = value(vm, "expires"), let t = string(e, "policy.environments.\(env).expires") {
+                    if let s = Durations.seconds(from: t), s > 0 { o.expiresSeconds = s } else {
+                        issues.append(issue(e, "policy.environments.\(env).expires", Durations.problem(t, example: "7d, 36h") ?? "'\(t)' is not a duration (7d, 36h)"))
+                    }
+                }
                 p.environments[env] = o
             }
         }
