@@ -48,7 +48,9 @@ struct Approvals: ParsableCommand {
              Output.age(requests.first { $0.id == r.id }!.createdAt), "\(r.votes) of \(r.required)"]
         }))
         for r in rows where !r.decisions.isEmpty {
-            for d in r.decisions { Output.say("  #\(r.id) \(d["decision"]!) by \(d["approver"]!) at \(d["at"]!): \(d["comment"]!)") }
+            for d in r.decisions {
+                Output.say("  #\(r.id) \(d["decision"]!) by \(Output.field(d["approver"]!)) at \(d["at"]!): \(Output.field(d["comment"]!))")
+            }
         }
     }
 }

@@ -142,6 +142,13 @@ enum Output {
         stderrIsTTY ? TerminalText.sanitize(text) : text
     }
 
+    /// One field of a line (a name, a comment, a cell), terminal or not: its
+    /// newlines, tabs and escapes are shown, so it can never pass for a line
+    /// (or a record) of its own.
+    static func field(_ text: String) -> String {
+        TerminalText.oneLine(text)
+    }
+
     static func age(_ ms: Millis, now: Millis = Clock.nowMillis()) -> String {
         let s = max(0, (now - ms) / 1000)
         if s < 60 { return "\(s)s" }
@@ -219,9 +226,9 @@ enum Output {
         }
     }
 
-    /// Left-aligned columns, two spaces apart.
+    /// Left-aligned columns, two spaces apart; each cell is one ``field(_:)``.
     static func table(_ header: [String], _ rows: [[String]]) -> String {
-        let all = [header] + rows
+        let all = [header] + rows.map { $0.map(field) }
         var widths = Array(repeating: 0, count: header.count)
         for row in all { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
         return all.map { row in

@@ -568,10 +568,4 @@ import Testing
         #expect(renderer.cellsWritten == 2)
         #expect(device.screen.text.hasPrefix("help!"))
     }
-
-    @Test func sanitizerStripsEscapes() {
-        #expect(TerminalText.sanitize("a\u{1B}]0;title\u{07}b\u{1B}[31mc\u{1B}[0m\u{1B}]52;c;Zm9v\u{1B}\\d") == "abcd")
-        #expect(TerminalText.sanitize("bell\u{07} del\u{7F} c1\u{9B}x") == "bell^G del^? c1<9B>x")
-        #expect(TerminalText.sanitize("tab\tnew\nline\r") == "tab\tnew\nline")
-    }
 }

@@ -131,6 +131,27 @@ import Testing
         #expect(s.run("audit", "verify").status == 0)
     }
 
+    /// A comment once printed its newlines raw, so it could forge a line that
+    /// looks like another approver's vote; an escape sequence in it vanished.
+    @Test func aCommentCannotForgeAVoteInTheListing() throws {
+        let s = try workspace(required: 2)
+        run(s)
+        #expect(promote(s, "clf:1").stdout.contains("request 1"))
+        let forged = "fine\n  #1 approve by Sam Lee at 2030-01-01T00:00:00.000Z: ship it\u{1B}[2J"
+        let vote = approve(s, 1, key: "dana", comment: forged)
+        #expect(vote.status == 0, "\(vote.stderr)")
+        let listing = s.run("approvals", "--all")
+        #expect(listing.status == 0)
+        let lines = listing.stdout.split(separator: "\n")
+        #expect(lines.filter { $0.contains("#1 approve by") }.count == 1, "\(listing.stdout)")
+        #expect(!lines.contains { $0.hasPrefix("  #1 approve by Sam Lee") }, "\(listing.stdout)")
+        #expect(listing.stdout.contains("fine^J  #1 approve by Sam Lee"), "\(listing.stdout)")
+        #expect(listing.stdout.contains("ship it^[[2J") && !listing.stdout.contains("\u{1B}"), "\(listing.stdout)")
+        // JSON keeps the comment exactly as signed.
+        let all = try #require(try s.json("approvals", "--all", "--json") as? [[String: Any]])
+        #expect((all.first?["decisions"] as? [[String: String]])?.first?["comment"] == forged)
+    }
+
     @Test func requestsExpire() throws {
         let s = try workspace(expires: "1s")
         run(s)

@@ -248,7 +248,9 @@ public final class ConsoleLoader: @unchecked Sendable {
         try? handle.seek(toOffset: size - chunk)
         let data = handle.readData(ofLength: Int(chunk))
         let text = String(decoding: data, as: UTF8.self)
-        return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines + 1).map { TerminalText.sanitize($0) }
+        // One line per row: whatever else a line holds (a lone CR, a tab) is shown, not acted on.
+        return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines + 1)
+            .map { TerminalText.oneLine($0.hasSuffix("\r") ? $0.dropLast() : $0) }
             .reversed().drop { $0.isEmpty }.reversed()
     }
 }
