@@ -117,7 +117,7 @@ struct StageExecution: @unchecked Sendable {
                           logPath: logPath, timeout: stage.timeout)
             let observer = StageObserver(registry: registry, record: r, metrics: metrics, logPath: logPath)
             let outcome = executor.run(job, observer: observer, cancellation: cancellation)
-            warnings = observer.warnings
+            warnings = observer.finishWarnings()
             try observer.checkRegistryWrites()
             r.pid = observer.pid
             r.exitCode = outcome.exitCode
@@ -133,7 +133,10 @@ struct StageExecution: @unchecked Sendable {
             }
             do {
                 let now = Clock.nowMillis()
-                metrics.record(try MetricParsing.parseJSON(data).map {
+                let points = try MetricParsing.parseJSON(data)
+                // The same rule as for `::metric` lines: a non-finite value is kept, and said.
+                warnings += points.compactMap(MetricParsing.nonFiniteWarning).map { "metrics file \(m.value): \($0)" }
+                metrics.record(points.map {
                     MetricRecord(runID: run.id, stageRunID: r.id, stage: stage.name, key: $0.key, step: $0.step, value: $0.value, timestamp: now)
                 })
             } catch {
@@ -174,8 +177,13 @@ struct StageExecution: @unchecked Sendable {
 }
 
 /// Routes a running command's reports into the registry: metric points,
-/// progress, its job handle; warns once about a `::metric` line that does not parse.
+/// progress, its job handle. Warns about each `::metric`/`::progress` line
+/// that does not parse (at most ``burst`` at once, then ``perSecond``: a
+/// flood of bad lines does not become a flood of warnings) and, at the end,
+/// says how many were dropped; warns once per metric about a non-finite value.
 final class StageObserver: JobObserver, @unchecked Sendable {
+    static let burst = 20.0
+    static let perSecond = 5.0
     let registry: any Registry
     let metrics: MetricsRecorder
     let record: StageRunRecord
@@ -186,6 +194,11 @@ final class StageObserver: JobObserver, @unchecked Sendable {
     private var writeError: (any Error)?
     private var lastProgressWrite: UInt64 = 0
     private var pendingProgress: (Int64, Int64)?
+    private var malformed = 0
+    private var unshown = 0
+    private var tokens = StageObserver.burst
+    private var lastRefill = DispatchTime.now().uptimeNanoseconds
+    private var nonFinite: Set<String> = []
 
     init(registry: any Registry, record: StageRunRecord, metrics: MetricsRecorder, logPath: String) {
         self.registry = registry
@@ -196,6 +209,27 @@ final class StageObserver: JobObserver, @unchecked Sendable {
 
     var pid: Int32? { lock.withLock { _pid } }
     var warnings: [String] { lock.withLock { _warnings } }
+
+    /// The warnings, ending with how many lines were dropped (also in the log).
+    func finishWarnings() -> [String] {
+        let (count, hidden) = lock.withLock { (malformed, unshown) }
+        if count > 0 {
+            let summary = "dropped \(count) malformed line\(count == 1 ? "" : "s") (`::metric`/`::progress` lines that do not parse)"
+                + (hidden > 0 ? "; \(hidden) of them not warned about one by one" : "")
+            lock.withLock { _warnings.append(summary) }
+            appendToLog("[slipway] " + summary)
+        }
+        return warnings
+    }
+
+    private func appendToLog(_ line: String) {
+        // O_APPEND: the line lands whole beside the output the executor is writing.
+        let fd = open(logPath, O_WRONLY | O_APPEND | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        let bytes = Array((line + "\n").utf8)
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+    }
 
     /// Throws the first registry write that failed while the job ran; writes
     /// the last progress report that was held back.
@@ -220,6 +254,10 @@ final class StageObserver: JobObserver, @unchecked Sendable {
         switch MetricParsing.classify(line) {
         case .text: return
         case .metric(let point):
+            if let warning = MetricParsing.nonFiniteWarning(point), lock.withLock({ nonFinite.insert(point.key).inserted }) {
+                lock.withLock { _warnings.append(warning) }
+                appendToLog("[slipway] warning: " + warning)
+            }
             metrics.record(MetricRecord(runID: record.runID, stageRunID: record.id, stage: record.stage, key: point.key,
                                         step: point.step, value: point.value, timestamp: Clock.nowMillis()))
         case .progress(let done, let total):
@@ -236,18 +274,18 @@ final class StageObserver: JobObserver, @unchecked Sendable {
                 lock.withLock { writeError = writeError ?? error }
             }
         case .malformed(let text):
-            let first = lock.withLock { () -> Bool in
-                guard _warnings.isEmpty else { return false }
+            let shown = lock.withLock { () -> Bool in
+                malformed += 1
+                // A token bucket: `burst` warnings at once, then `perSecond`.
+                let now = DispatchTime.now().uptimeNanoseconds
+                tokens = min(Self.burst, tokens + Double(now - lastRefill) / 1e9 * Self.perSecond)
+                lastRefill = now
+                guard tokens >= 1 else { unshown += 1; return false }
+                tokens -= 1
                 _warnings.append("ignored a line that does not parse: \(text) (write `::metric name=NAME value=NUMBER [step=N]`)")
                 return true
             }
-            guard first else { return }
-            // O_APPEND: the line lands whole beside the output the executor is writing.
-            let fd = open(logPath, O_WRONLY | O_APPEND | O_CLOEXEC)
-            guard fd >= 0 else { return }
-            let note = Array("[slipway] warning: ignored a line that does not parse: \(text)\n".utf8)
-            _ = note.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            close(fd)
+            if shown { appendToLog("[slipway] warning: ignored a line that does not parse: \(text)") }
         }
     }
 }
