@@ -75,6 +75,7 @@ struct Deployments: ParsableCommand {
                     canary, l.since.map { Output.timestamp($0) } ?? "—", l.by ?? "—", l.reason ?? ""]
         }))
         for l in lanes {
+            for c in l.unfinishedCalls { Output.say("\(l.environment): " + Output.safe(c.summary)) }
             guard let d = l.deployment, d.state.isActive || d.state == .rolledBack || d.state == .failed else { continue }
             Output.say("\(l.environment): \(d.detail)")
             let latest = Dictionary(l.samples.map { ($0.metric, $0) }, uniquingKeysWith: { $1 })
