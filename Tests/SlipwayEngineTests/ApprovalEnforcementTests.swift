@@ -133,6 +133,24 @@ struct ApprovalFixture: Sendable {
         #expect(try f.registry.approvalRequest(id: r.id)?.status == .pending)
     }
 
+    /// Must fix 1: a deployment row inserted behind Slipway's back (ready to
+    /// make a high-risk version live, no approval) is not driven: the agent
+    /// ends it failed, audited, and nothing goes live.
+    @Test func aDeploymentRowInsertedBehindSlipwaysBackDoesNotGoLive() throws {
+        let f = try ApprovalFixture(required: 2)
+        let v = try f.version(arch: "gbm")
+        let now = Clock.nowMillis()
+        try f.sql("""
+            INSERT INTO deployment (environment, model, version, stableVersion, steps, state, phase, step, traffic, inconclusive,
+                                    startedAt, updatedAt, actor, reason, detail)
+            VALUES ('production', 'clf', \(v), NULL, '100', 'progressing', 'promote', 0, 100, 0, \(now), \(now), 'ana', 'approved (request 1)', 'x')
+            """)
+        let lines = Agent(workspace: f.ws, registry: f.registry).pass()
+        #expect(try f.live() == nil, "\(lines)")
+        let d = try #require(try f.registry.deployments(environment: "production", limit: 1).first)
+        #expect(d.state == .failed && d.detail.contains("not as Slipway started it"), "\(d)")
+    }
+
     /// Must fix 1: `audit verify` checks that a promotion started from an
     /// approval request has the valid votes behind it.
     @Test func auditVerifyFindsAPromotionWithoutTheVotesBehindIt() throws {

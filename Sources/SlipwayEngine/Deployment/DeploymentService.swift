@@ -118,6 +118,7 @@ public struct DeploymentService: Sendable {
     /// the end of its watch) or ends.
     @discardableResult
     public func advance(_ start: DeploymentRecord) throws -> Progress {
+        if let refused = try refuseUnaudited(start) { return Progress(deployment: refused, promoted: nil) }
         var d = start
         var promoted: AliasEvent?
         let plan = plan(d.environment)
@@ -272,6 +273,28 @@ public struct DeploymentService: Sendable {
             }
         }
         return Progress(deployment: d, promoted: promoted)
+    }
+
+    /// A deployment is driven only as its `deployment.started` event
+    /// recorded it (model, version, environment, stable version, steps): a
+    /// row inserted or edited behind Slipway's back (to put a version live
+    /// without its approval, or to skip its canary) is ended `failed`,
+    /// audited, instead. Returns the ended deployment, or nil when it is sound.
+    func refuseUnaudited(_ d: DeploymentRecord) throws -> DeploymentRecord? {
+        guard d.state.isActive else { return nil }
+        let started = try registry.auditEvents(matching: AuditQuery(kinds: [AuditKind.deploymentStarted.rawValue], subject: "deployment/\(d.id)"))
+        if let f = started.last.flatMap({ AuditVerifier.fields($0.payload) }), f["model"] == d.model, f["version"] == String(d.version),
+           f["environment"] == d.environment, f["stable"] == d.stableVersion.map(String.init), f["steps"] == d.steps {
+            return nil
+        }
+        var next = d
+        next.state = .failed
+        next.phase = .none
+        next.detail = "refused: deployment \(d.id) is not as Slipway started it (no deployment.started event records \(d.label))"
+        try registry.updateDeployment(next, expectedUpdatedAt: d.updatedAt, audit: [
+            AuditDraft(actor: driver, kind: .deploymentEnded, subject: "deployment/\(d.id)",
+                       payload: AuditChain.payload(["state": "failed", "candidate": String(d.version), "why": next.detail]))])
+        return try reload(next)
     }
 
     func reload(_ d: DeploymentRecord) throws -> DeploymentRecord {
