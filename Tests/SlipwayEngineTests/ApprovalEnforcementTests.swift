@@ -269,6 +269,58 @@ struct ApprovalFixture: Sendable {
     }
 }
 
+/// Deploy calls in one environment land one at a time, in the order they
+/// are made.
+@Suite struct DeployCallOrderTests {
+    /// A rollback while the agent's canary step call is still running waits
+    /// for that call to end before making its own, so the environment ends
+    /// on the stable version, not on the step that finished last.
+    @Test func aRollbackDuringACallInFlightMakesItsCallLast() throws {
+        let f = try ApprovalFixture(production: """
+
+            requires: none
+            deploy: ./deploy.sh
+            canary: {steps: [10, 100], interval: 1h}
+        """, policy: "high_risk_when: []", approvers: false)
+        try """
+        #!/bin/sh
+        echo "start $SLIPWAY_DEPLOYMENT_ID" >> calls.log
+        if [ "$SLIPWAY_TRAFFIC" != 100 ]; then cat gate.fifo > /dev/null; fi
+        echo "$SLIPWAY_VERSION $SLIPWAY_TRAFFIC" > state
+        echo "end $SLIPWAY_DEPLOYMENT_ID" >> calls.log
+        """.write(toFile: f.root + "/deploy.sh", atomically: true, encoding: .utf8)
+        chmod(f.root + "/deploy.sh", 0o755)
+        #expect(mkfifo(f.root + "/gate.fifo", 0o600) == 0)
+        let v1 = try f.version(arch: "a"), v2 = try f.version(arch: "b")
+        _ = try f.promote(v1)
+        let promoted = DispatchSemaphore(value: 0), rolledBack = DispatchSemaphore(value: 0), waiting = DispatchSemaphore(value: 0)
+        let failures = Mutex<[String]>([])
+        Thread.detachNewThread {
+            do { _ = try f.promote(v2) } catch { failures.withLock { $0.append("promote: \(error)") } }
+            promoted.signal()
+        }
+        let writer = try #require(openWhenRead(f.root + "/gate.fifo"))
+        Thread.detachNewThread {
+            var service = f.deployments
+            service.onWait = { _ in waiting.signal() }
+            do { _ = try service.rollback(environment: "production", model: nil, to: nil, reason: "pager", actor: "oncall") } catch {
+                failures.withLock { $0.append("rollback: \(error)") }
+            }
+            rolledBack.signal()
+        }
+        #expect(waiting.wait(timeout: .now() + 60) == .success)
+        close(writer)
+        #expect(promoted.wait(timeout: .now() + 60) == .success && rolledBack.wait(timeout: .now() + 60) == .success)
+        #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 })")
+        let calls = try String(contentsOfFile: f.root + "/calls.log", encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(calls.suffix(4) == ["start production-d2-s1", "end production-d2-s1", "start production-d2-rollback", "end production-d2-rollback"],
+                "\(calls)")
+        #expect(try String(contentsOfFile: f.root + "/state", encoding: .utf8) == "1 100\n")
+        #expect(try f.live() == v1)
+        #expect(try f.registry.unfinishedDeployCalls().isEmpty)
+    }
+}
+
 /// Opens a fifo for writing once a reader has it open (polling with
 /// O_NONBLOCK, which fails with ENXIO until then); nil after 60 s.
 func openWhenRead(_ path: String) -> Int32? {

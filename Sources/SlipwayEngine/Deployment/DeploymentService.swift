@@ -16,6 +16,9 @@ public struct DeploymentService: Sendable {
     let spec: WorkspaceSpec
     /// Who drives steps taken on their own (the agent).
     let driver: String
+    /// Told when a call waits for another driver's call in flight in the
+    /// same environment (the command line says so on standard error).
+    public var onWait: (@Sendable (UnfinishedCall) -> Void)?
 
     public init(workspace: Workspace, registry: any Registry, spec: WorkspaceSpec, driver: String = "slipway") {
         self.workspace = workspace
@@ -353,7 +356,9 @@ public struct DeploymentService: Sendable {
             try registry.updateDeployment(next, expectedUpdatedAt: d.updatedAt, audit: [])
             return next
         }
-        return try DeploymentService(workspace: workspace, registry: registry, spec: spec, driver: actor).advanceUnlessTaken(try reload(next))
+        var driving = DeploymentService(workspace: workspace, registry: registry, spec: spec, driver: actor)
+        driving.onWait = onWait
+        return try driving.advanceUnlessTaken(try reload(next))
     }
 
     func checkEnvironment(_ environment: String) throws {
@@ -523,6 +528,7 @@ public struct DeploymentService: Sendable {
     /// started first); nil when another living driver is making this call.
     func invoke(model: String, environment: String, version: Int, stable: Int?, traffic: Int, callID: String, deploymentID: Int64?,
                 actor: String, reason: String) throws -> Invocation? {
+        try awaitCallsInFlight(environment: environment, except: callID)
         let logDir = workspace.logsDir + "/deploy"
         try FileSystem.makeDirectory(logDir)
         let log = ".slipway/logs/deploy/\(callID).log"
@@ -538,6 +544,24 @@ public struct DeploymentService: Sendable {
             // Not left "started" by a process that lives on: the call failed.
             try? registry.finishDeployCall(callID: callID, outcome: "failed: \(error)", ok: false, then: nil, audit: [])
             throw error
+        }
+    }
+
+    /// One call at a time per environment: waits while another living
+    /// driver's call there is in flight (a canary step the agent is making
+    /// when the on-call engineer rolls back), so calls land in the order they
+    /// are made and the last one is the newest decision. Bounded by the
+    /// environment's timeout, after which a call cannot still be running.
+    func awaitCallsInFlight(environment: String, except callID: String) throws {
+        let limit = Millis((plan(environment).timeoutSeconds + 30) * 1000)
+        var told = false
+        while true {
+            let now = Clock.nowMillis()
+            guard let busy = try registry.unfinishedDeployCalls().first(where: {
+                $0.environment == environment && $0.callID != callID && now - $0.startedAt < limit && !Self.mayTakeOver($0)
+            }) else { return }
+            if !told { onWait?(UnfinishedCall(busy)); told = true }
+            usleep(20_000)
         }
     }
 
