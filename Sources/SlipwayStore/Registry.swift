@@ -172,17 +172,22 @@ public struct AuditQuery: Sendable, Hashable {
 
 /// Approval requests for high-risk promotions, and the signed votes on them.
 public protocol ApprovalStore: Sendable {
-    /// Creates a pending request (audited with its evidence digest) and
-    /// supersedes older pending ones for the same model and environment; returns
-    /// the request and the ids it superseded.
+    /// Creates a pending request (audited with its evidence digest, after
+    /// `new.audit`) and supersedes older pending ones for the same model and
+    /// environment, in one transaction; returns the request and the ids it superseded.
     func createApprovalRequest(_ new: NewApprovalRequest, actor: String) throws -> (request: ApprovalRequestRecord, superseded: [Int64])
     func approvalRequest(id: Int64) throws -> ApprovalRequestRecord?
     /// Newest first; pending only unless `all`.
     func approvalRequests(all: Bool, limit: Int) throws -> [ApprovalRequestRecord]
     func approvalVotes(requestID: Int64) throws -> [ApprovalVoteRecord]
     /// Records a signed vote (its audit event carries the signed payload and
-    /// the signature) and, with `resolving`, ends the request in the same transaction.
-    func recordApprovalVote(_ vote: ApprovalVoteRecord, resolving: ApprovalStatus?) throws -> ApprovalVoteRecord
+    /// the signature), after the events in `audit`, in one transaction.
+    /// `check` runs first in that transaction with the request and its votes
+    /// as they are then: it throws to refuse (nothing is written), or returns
+    /// the status the vote resolves the request to (nil: still pending).
+    /// Every change of a request's row is audited with the row's digest.
+    func recordApprovalVote(_ vote: ApprovalVoteRecord, audit: [AuditDraft],
+                            check: (ApprovalRequestRecord, [ApprovalVoteRecord]) throws -> ApprovalStatus?) throws -> ApprovalVoteRecord
     /// Marks pending requests past their expiry `expired` (audited); returns their ids.
     func expireApprovalRequests(now: Millis) throws -> [Int64]
 }
@@ -192,7 +197,10 @@ public protocol ApprovalStore: Sendable {
 /// an agent killed between any two steps resumes at the right one.
 public protocol DeploymentStore: Sendable {
     /// Creates a `progressing` deployment at step 0 (phase `deploy`); an active
-    /// deployment in the same environment is ended `aborted` first. Audited.
+    /// deployment in the same environment is ended `aborted` first. Audited,
+    /// after `new.audit`. With `new.approval`, the request must still be
+    /// approved, unused and unchanged (RegistryConflict otherwise) and is
+    /// marked used by the new deployment, all in one transaction.
     func startDeployment(_ new: NewDeployment) throws -> (deployment: DeploymentRecord, aborted: DeploymentRecord?)
     func deployment(id: Int64) throws -> DeploymentRecord?
     /// The active (progressing, paused, watching) deployment of an environment.
@@ -207,14 +215,16 @@ public protocol DeploymentStore: Sendable {
     /// The journal entry of a call, if it was started.
     func deployCall(callID: String) throws -> DeployCallRecord?
     /// Journals a call as started (before it runs) by `call.owner`. When the
-    /// journal already has it unfinished, `takeOver` decides (given its owner)
-    /// whether this caller makes it again; returns the entry and whether the
-    /// caller is to make the call.
-    func beginDeployCall(_ call: DeployCallRecord, takeOver: (String?) -> Bool) throws -> (call: DeployCallRecord, mine: Bool)
+    /// journal already has it unfinished, `takeOver` decides (given that
+    /// entry: its owner, when it started) whether this caller makes it again;
+    /// returns the entry and whether the caller is to make the call.
+    func beginDeployCall(_ call: DeployCallRecord, takeOver: (DeployCallRecord) -> Bool) throws -> (call: DeployCallRecord, mine: Bool)
     /// Journals a call's outcome and, in the same transaction, the
     /// deployment's next state and the audit events.
     func finishDeployCall(callID: String, outcome: String, ok: Bool, then deployment: DeploymentRecord?, audit: [AuditDraft]) throws
     func deployCalls(environment: String?, limit: Int) throws -> [DeployCallRecord]
+    /// Calls journalled as started and not finished (in flight, or cut short), oldest first.
+    func unfinishedDeployCalls() throws -> [DeployCallRecord]
     func recordAnalysis(_ samples: [AnalysisSampleRecord]) throws
     func analysisSamples(deploymentID: Int64) throws -> [AnalysisSampleRecord]
 }

@@ -23,6 +23,8 @@ struct Status: ParsableCommand {
         var auditChain: String
         var auditProblem: String?
         var agent: AgentJSON
+        /// Deploy calls started and not finished (in flight, or interrupted).
+        var unfinishedCalls: [UnfinishedCall]
     }
 
     struct AgentJSON: Encodable {
@@ -59,6 +61,11 @@ struct Status: ParsableCommand {
         var specError: (any Error)?
         let project: WorkspaceSpec?
         do { project = try ws.loadSpec().spec } catch { project = nil; specError = error }
+        // A deploy call cut short by a dead driver is made again (status is one of its drivers).
+        if let project {
+            let made = try DeploymentService(workspace: ws, registry: registry, spec: project).resumeInterruptedCalls()
+            if !json { for line in made { Output.say(Output.safe(line)) } }
+        }
         try report(ws, registry, project)
         if let specError { throw specError }
     }
@@ -76,7 +83,8 @@ struct Status: ParsableCommand {
                                        live: Dictionary(uniqueKeysWithValues: try registry.models().map { ($0.name, $0.environments) }),
                                        pendingApprovals: try registry.approvalRequests(all: false, limit: 1000).filter { $0.expiresAt > Clock.nowMillis() }.count,
                                        driftAlerts: try (project?.monitorSpecs ?? []).filter { try registry.batches(monitor: $0.name, limit: 1).first?.status == .drifted }.count,
-                                       auditChain: chain.state, auditProblem: chain.problem, agent: Self.agent(ws).json))
+                                       auditChain: chain.state, auditProblem: chain.problem, agent: Self.agent(ws).json,
+                                       unfinishedCalls: try project.map { try DeploymentService(workspace: ws, registry: registry, spec: $0).unfinishedCalls() } ?? []))
             return
         }
         Output.say("\(project?.project ?? "(slipway.yaml does not parse: run `slipway lint`)")  ·  \(ws.root)")
@@ -101,6 +109,7 @@ struct Status: ParsableCommand {
         }
         let envs = project?.environments.map(\.name) ?? []
         let models = try registry.models()
+        let calls = try project.map { try DeploymentService(workspace: ws, registry: registry, spec: $0).unfinishedCalls() } ?? []
         if envs.isEmpty {
             Output.say("environments none declared")
         } else {
@@ -115,6 +124,7 @@ struct Status: ParsableCommand {
                     canary = d.state == .watching ? "  · :\(d.version) watching" : "  · canary :\(d.version) at \(d.traffic)%" + (d.state == .paused ? " PAUSED" : "")
                 }
                 Output.say((i == 0 ? "environments " : "             ") + env + "  " + (live.isEmpty ? "nothing live" : live.joined(separator: ", ")) + canary)
+                for c in calls where c.environment == env { Output.say("               " + Output.safe(c.summary)) }
             }
         }
         let pending = try registry.approvalRequests(all: false, limit: 100).filter { $0.expiresAt > Clock.nowMillis() }

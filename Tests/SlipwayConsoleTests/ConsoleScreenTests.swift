@@ -402,6 +402,24 @@ import Testing
         return s
     }
 
+    /// Must fix 5: a deploy call left unfinished shows in the Deployments tab,
+    /// in its lane and, in full, above the selected lane's history.
+    @Test func theDeploymentsTabShowsAnInterruptedDeployCall() {
+        var s = withCanary()
+        var snap = s.snapshot
+        // pid 0x7ffffff0 is no process: its driver is gone.
+        let call = DeployCallRecord(id: 3, callID: "production-d7-s2", deploymentID: 7, environment: "production", model: "clf", version: 3,
+                                    stableVersion: 2, traffic: 50, startedAt: snap.now - 5_000, finishedAt: nil, outcome: nil, ok: nil,
+                                    log: nil, owner: "2147483632@\(Provenance.hostName())")
+        snap.lanes[2].unfinishedCalls = [UnfinishedCall(call)]
+        _ = s.update(.data(snap))
+        _ = s.update(.event(.key(.char("6"))))
+        let tab = ConsoleView.render(s).text
+        #expect(tab.contains("call    production-d7-s2"), "\(tab)")
+        #expect(tab.contains("INTERRUPTED: driver gone"), "\(tab)")
+        #expect(tab.contains("deploy call production-d7-s2 (clf:3 at 50%) interrupted: its driver (pid 2147483632"), "\(tab)")
+    }
+
     @Test func deploymentsShowLanesAndRollBackInTwoKeysPlusConfirm() {
         var s = withCanary()
         _ = s.update(.event(.key(.char("6"))))

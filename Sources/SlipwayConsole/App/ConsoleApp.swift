@@ -193,9 +193,10 @@ public final class ConsoleApp: @unchecked Sendable {
                 switch try service.vote(requestID: id, decision: approve ? .approve : .reject, keyPath: keyPath, comment: comment) {
                 case .recorded(let v, let n, let of):
                     post(.notice("approved by \(v.approver) (\(n) of \(of)); request \(id) waits for \(of - n) more", isError: false))
-                case .approved(let v, let outcome):
+                case .approved(let v, let promotion):
+                    // The vote is recorded; what became of the promotion is reported as such.
                     let label = (try? loader.registry.approvalRequest(id: id)).flatMap { $0.map { "\($0.model):\($0.version)" } } ?? "request \(id)"
-                    post(.notice("approved by \(v.approver): " + outcome.summary(label), isError: false))
+                    post(.notice("approved by \(v.approver): " + promotion.summary(label), isError: promotion.failed))
                 case .rejected(let v):
                     post(.notice("request \(id) rejected by \(v.approver)", isError: false))
                 }

@@ -495,7 +495,7 @@ enum InfoScreens {
         let lowerY = y + laneH, lowerH = h - laneH
         guard lowerH >= 3, let lane = s.selectedLane ?? lanes.last else { return }
         Widgets.box(&b, 0, lowerY, s.width, lowerH, title: "\(lane.environment): history", glyphs: g)
-        var lines: [(String, Style)] = []
+        var lines: [(String, Style)] = lane.unfinishedCalls.map { ($0.summary, $0.interrupted ? .error : .accent) }
         if let d = lane.deployment {
             lines.append(("deployment \(d.id): \(d.model):\(d.version) \(d.state.rawValue.replacingOccurrences(of: "_", with: " ")) · \(d.detail)",
                           d.state == .rolledBack || d.state == .failed ? .error : d.state == .paused ? .warning : .plain))
@@ -529,6 +529,10 @@ enum InfoScreens {
         if let image = lane.image { line("image   \(image)", .muted) }
         if let since = lane.since { line("since   \(Widgets.age(since, now: now)) ago · \(lane.by ?? "")", .muted) }
         if let why = lane.reason { line("why     \(why)", why.hasPrefix("rollback") ? .warning : .muted) }
+        for c in lane.unfinishedCalls {
+            line("call    \(c.callID)", c.interrupted ? .error : .accent)
+            line("        " + (c.interrupted ? "INTERRUPTED: driver gone" : "in flight"), c.interrupted ? .error : .accent)
+        }
         if let d = lane.deployment, d.state.isActive {
             let steps = d.stepList
             if d.state == .watching {

@@ -216,6 +216,8 @@ struct DeploymentDuty: AgentDuty {
         var lines: [String] = []
         for id in try c.registry.expireApprovalRequests(now: Clock.nowMillis()) { lines.append("approval request \(id) expired") }
         let service = DeploymentService(workspace: c.workspace, registry: c.registry, spec: c.spec, driver: c.actor)
+        // Calls cut short by a dead driver (a promote or rollback killed), made again with the same id.
+        lines += try service.resumeInterruptedCalls()
         for d in try c.registry.activeDeployments() {
             if c.stopping() { break }
             let before = d

@@ -45,6 +45,7 @@ public struct RunReaper: Sendable {
         let age = now - run.heartbeatAt
         guard run.host == host else { return age > remoteStaleAfter }
         guard kill(run.pid, 0) == 0 || errno == EPERM else { return true }
+        if LocalProcess.isZombie(pid: run.pid) { return true }
         if let started = LocalProcess.startTime(pid: run.pid) {
             // Two seconds of slack: boot time is whole seconds.
             return started > run.startedAt + 2_000
@@ -64,6 +65,15 @@ enum LocalProcess {
         guard fields.count > 19, let ticks = Double(fields[19]), let boot = bootTime else { return nil }
         let hz = Double(sysconf(Int32(_SC_CLK_TCK)))
         return boot + Millis(ticks / hz * 1000)
+    }
+
+    /// Whether the process exited and waits to be reaped by its parent (a
+    /// zombie): dead, though `kill(pid, 0)` still succeeds.
+    static func isZombie(pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        let state = stat[stat.index(after: close)...].drop { $0 == " " }.first
+        return state == "Z" || state == "X"
     }
 
     /// The boot time (ms since the epoch), from /proc/stat's `btime`.

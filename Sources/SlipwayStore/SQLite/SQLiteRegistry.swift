@@ -560,6 +560,8 @@ extension SQLiteRegistry: AuditStore, ChangeSource {
             if try db.tableExists("approvalVote") {
                 let votes = try ApprovalVoteRecord.fetchCursor(db, sql: "SELECT * FROM approvalVote")
                 while let v = try votes.next() { digests[RecordDigest.key(vote: v.id)] = RecordDigest.of(v) }
+                let requests = try ApprovalRequestRecord.fetchCursor(db, sql: "SELECT * FROM approvalRequest")
+                while let r = try requests.next() { digests[RecordDigest.key(request: r.id)] = RecordDigest.of(r) }
             }
             let reports = try Row.fetchCursor(db, sql: "SELECT * FROM validationReport")
             while let r = try reports.next() {
