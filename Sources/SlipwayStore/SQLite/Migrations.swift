@@ -360,6 +360,12 @@ enum RegistryMigrations {
                 CREATE INDEX triggerEvent_run ON triggerEvent(runID);
                 """)
         }
+        m.registerMigration("v9-cluster-jobs") { db in
+            try db.execute(sql: """
+                ALTER TABLE run ADD COLUMN cancelRequestedAt INTEGER;
+                ALTER TABLE stageRun ADD COLUMN jobStatus TEXT;
+                """)
+        }
         return m
     }
 
