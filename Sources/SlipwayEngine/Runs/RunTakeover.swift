@@ -184,6 +184,15 @@ public struct RunTakeover: Sendable {
             try registry.updateStageRun(r)
             return r
         }
+        if case .lost(let why) = outcome, handle.id.hasPrefix("name=") {
+            // Never submitted: nothing ran, nothing failed.
+            try observer.checkRegistryWrites()
+            r.status = .interrupted
+            r.endedAt = Clock.nowMillis()
+            r.message = "its run's process died before the job was submitted (\(why))"
+            try registry.updateStageRun(r)
+            return r
+        }
         if let facts, let key = stage.cacheKey, sameStage {
             let execution = StageExecution(workspace: workspace, facts: facts, registry: registry, executors: executors,
                                            cancellation: cancellation, reporter: nil, builtins: [:], metrics: metrics,

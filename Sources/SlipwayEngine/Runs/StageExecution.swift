@@ -26,14 +26,8 @@ struct StageExecution: @unchecked Sendable {
         var r = record
         try registry.updateStageRun(r)
         reporter?.stageStarted(r)
-        let warnings: [String] = []
         func finish(_ status: StageStatus, _ failure: StageFailure? = nil) throws -> StageOutcome {
-            r.status = status
-            r.endedAt = Clock.nowMillis()
-            if let failure { r.message = failure.description }
-            try registry.updateStageRun(r)
-            reporter?.stageFinished(r)
-            return StageOutcome(record: r, failure: failure, warnings: warnings)
+            try end(&r, status, failure, warnings: [])
         }
 
         let inputs: CacheInputs
@@ -143,23 +137,28 @@ struct StageExecution: @unchecked Sendable {
         if observer.lastStatus == nil || observer.lastStatus?.executor == "local" {
             let elapsed = Double(Clock.nowMillis() - started) / 1000
             try registry.setStageJobStatus(stageRunID: r.id, status: JobStatus(
-                executor: observer.handle?.executor ?? "local", jobID: observer.handle?.id,
+                executor: observer.handle?.executor ?? "local", jobID: observer.handle.flatMap { $0.id.hasPrefix("name=") ? nil : $0.id },
                 state: outcome.succeeded ? "COMPLETED" : (outcome == .cancelled ? "CANCELLED" : "FAILED"),
                 node: observer.handle?.executor == "local" ? observer.handle?.location : nil, elapsed: elapsed,
                 exitCode: outcome.exitCode.map { "\($0):0" } ?? { if case .signalled(let s) = outcome { return "0:\(s)" }; return nil }()))
         }
         func finish(_ status: StageStatus, _ failure: StageFailure? = nil) throws -> StageOutcome {
-            r.status = status
-            r.endedAt = Clock.nowMillis()
-            if let failure { r.message = failure.description }
-            try registry.updateStageRun(r)
-            reporter?.stageFinished(r)
-            return StageOutcome(record: r, failure: failure, warnings: warnings)
+            try end(&r, status, failure, warnings: warnings)
         }
         if outcome == .cancelled { return try finish(.cancelled) }
         guard outcome.succeeded else { return try finish(.failed, .command(outcome)) }
         if let failure = try collect(stage: stage, record: r, run: run, key: key) { return try finish(.failed, failure) }
         return try finish(.succeeded)
+    }
+
+    /// Records how the stage ended and tells the reporter.
+    private func end(_ r: inout StageRunRecord, _ status: StageStatus, _ failure: StageFailure?, warnings: [String]) throws -> StageOutcome {
+        r.status = status
+        r.endedAt = Clock.nowMillis()
+        if let failure { r.message = failure.description }
+        try registry.updateStageRun(r)
+        reporter?.stageFinished(r)
+        return StageOutcome(record: r, failure: failure, warnings: warnings)
     }
 
     /// What a stage leaves: its metrics files read, its outs into the store,
