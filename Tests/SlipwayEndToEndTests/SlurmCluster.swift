@@ -25,6 +25,7 @@ final class SlurmTestCluster: @unchecked Sendable {
         let last = r.output.split(separator: "\n").last.map(String.init) ?? ""
         guard r.status == 0, last.hasPrefix("SLURM_CONF=") else {
             lock.withLock { problem = r.output.split(separator: "\n").suffix(6).joined(separator: " | ") }
+            try? FileManager.default.removeItem(atPath: dir)
             return false
         }
         lock.withLock { conf = String(last.dropFirst("SLURM_CONF=".count)) }
