@@ -35,6 +35,15 @@ public protocol RunStore: Sendable {
     /// Marks a run whose process died as `interrupted`, and its unfinished stage
     /// runs too, keeping everything already recorded.
     func markInterrupted(runID: Int64, reason: String) throws
+    /// Makes `owner` the owner of a running run whose owner `previous` died
+    /// (to follow its cluster jobs to their end), with a fresh heartbeat, and
+    /// audits it. False when the run is no longer running or no longer
+    /// `previous`'s: another process took it first.
+    func takeOverRun(id: Int64, from previous: RunOwner, to owner: RunOwner, reason: String) throws -> Bool
+    /// Records, audited, that `actor` asked to cancel a running run; its owner
+    /// (or whoever finds it orphaned) stops its jobs. Returns the run as it is
+    /// now; a run that is not running is returned unchanged.
+    func requestCancel(runID: Int64, actor: String) throws -> RunRecord?
 
     /// Creates the stage runs of a run, all `pending`.
     func addStageRuns(runID: Int64, stages: [String]) throws -> [StageRunRecord]
@@ -44,6 +53,9 @@ public protocol RunStore: Sendable {
     func setStageJob(stageRunID: Int64, pid: Int32?, job: String) throws
     /// Records a running stage's reported progress.
     func setStageProgress(stageRunID: Int64, done: Int64, total: Int64) throws
+    /// Records what the executor says about a stage's job (pending and why,
+    /// its node, the resources it used).
+    func setStageJobStatus(stageRunID: Int64, status: JobStatus) throws
     func stageRuns(runID: Int64) throws -> [StageRunRecord]
     func stageRun(id: Int64) throws -> StageRunRecord?
     /// The most recent stage run of this pipeline's stage that finished with

@@ -113,7 +113,8 @@ struct AgentCommand: ParsableCommand {
             fflush(nil)
         }
         let launcher = SelfLauncher(workspace: ws)
-        let agent = Agent(workspace: ws, registry: registry, duties: [DropFolderDuty(launcher: launcher), TriggerDuty(launcher: launcher)], echo: echo)
+        let agent = Agent(workspace: ws, registry: registry, duties: [ReaperDuty(reaper: GlobalOptions.reaper(ws)), DropFolderDuty(launcher: launcher),
+                                                                      TriggerDuty(launcher: launcher)], echo: echo)
         try agent.acquireLock()
         if once {
             agent.pass()

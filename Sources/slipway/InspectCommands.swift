@@ -93,7 +93,9 @@ struct Status: ParsableCommand {
         } else {
             for r in active {
                 let stages = try registry.stageRuns(runID: r.id)
-                let now = stages.filter { $0.status == .running }.map(\.stage)
+                let now = stages.filter { $0.status == .running }.map { s in
+                    s.stage + (s.jobStatus.map { $0.executor == "local" ? "" : " (\($0.summary))" } ?? "")
+                }
                 let done = stages.filter { $0.status.isFinished }.count
                 Output.say("running      ● run \(r.id) \(r.pipeline)  \(done)/\(stages.count) stages" +
                       (now.isEmpty ? "" : "  now: \(now.joined(separator: ", "))") + "  started \(Output.age(r.startedAt)) ago")
@@ -249,6 +251,18 @@ struct Show: ParsableCommand {
              Output.safe(s.status == .failed ? (s.message ?? s.reason) : s.reason)]
         }
         Output.say(Output.table(["  stage", "status", "took", "why"], rows).split(separator: "\n").dropFirst().joined(separator: "\n"))
+        // Where each stage ran and what it used (a cluster job: its id, node, queue wait, resources).
+        let jobs = stages.compactMap { s in s.jobStatus.map { (s, $0) } }
+        if !jobs.isEmpty {
+            Output.say("resources")
+            let rows = jobs.map { s, j -> [String] in
+                let what = s.status == .running || j.isPending ? j.summary
+                    : (j.executor == "local" ? "local" : "\(j.executor) job \(j.jobID ?? "?") \(j.state)")
+                        + (j.exitCode.map { " (exit \($0))" } ?? "")
+                return ["  \(s.stage)", Output.safe(what), Output.safe(s.status == .running || j.isPending ? (j.requested.map { "asked \($0)" } ?? "") : j.usage)]
+            }
+            Output.say(Output.table(["", "", ""], rows).split(separator: "\n").dropFirst().joined(separator: "\n"))
+        }
         if !metrics.isEmpty {
             Output.say("metrics (last value of each)")
             var last: [String: MetricRecord] = [:]

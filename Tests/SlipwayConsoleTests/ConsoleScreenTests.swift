@@ -297,7 +297,7 @@ import Testing
         #expect(!styled(ConsoleView.render(s)).contains("loading…"))
     }
 
-    func runningStage(progress: (Int64, Int64)?, previous: Double?) -> ConsoleState {
+    func runningStage(progress: (Int64, Int64)?, previous: Double?, job: JobStatus? = nil) -> ConsoleState {
         var s = loaded()
         s.width = 120
         s.height = 30
@@ -306,6 +306,7 @@ import Testing
         var stage = StageRunRecord(id: 1, runID: run.id, stage: "train", status: .running, startedAt: 0, reason: "param changed: lr")
         stage.progressDone = progress?.0
         stage.progressTotal = progress?.1
+        stage.jobStatus = job
         snap.now = 53_000
         snap.detail = .init(run: run, stages: [stage], series: [:], logTail: [], logStage: "train",
                             previousDurations: previous.map { ["train": $0] } ?? [:])
@@ -322,6 +323,16 @@ import Testing
         let unreported = styled(ConsoleView.render(runningStage(progress: nil, previous: 6)))
         #expect(unreported.contains("0:53 · last 0:06"))
         #expect(!unreported.contains("99%") && !unreported.contains("█"))
+    }
+
+    /// A stage on a cluster: where its job waits, and why, or where it runs.
+    @Test func aClusterJobShowsWhyItWaitsAndWhereItRuns() {
+        let pending = styled(ConsoleView.render(runningStage(progress: nil, previous: nil, job: JobStatus(
+            executor: "slurm", jobID: "4242", state: "PENDING", reason: "QOSMaxJobsPerUserLimit", requested: "partition=gpu gres=gpu:1"))))
+        #expect(pending.contains("● train          0:53  pending: QOSMaxJobsPerUserLimit · slurm"))
+        let running = styled(ConsoleView.render(runningStage(progress: (1, 4), previous: nil, job: JobStatus(
+            executor: "slurm", jobID: "4242", state: "RUNNING", node: "gpu-07", elapsed: 12))))
+        #expect(running.contains("25% on gpu-07 · slurm job"))
     }
 
     func withRequest() -> ConsoleState {

@@ -351,9 +351,10 @@ func makeWorkspace(_ spec: String) throws -> (Workspace, LoadedSpec, any Registr
                                                  provenance: Provenance(user: "u", host: Provenance.hostName(), slipwayVersion: "t"),
                                                  pid: getpid(), params: [:]))
         // The owner's recorded start is after this pid's process began: fine. Fake a
-        // run that started before this process did, as if the pid had been reused.
+        // run whose owner last beat before this process began, as if the pid had been reused.
         var reused = later
         reused.startedAt = 1_000
+        reused.heartbeatAt = 1_000
         #expect(RunReaper().isDead(reused, host: Provenance.hostName(), now: Clock.nowMillis()))
         #expect(!RunReaper().isDead(later, host: Provenance.hostName(), now: Clock.nowMillis()))
     }

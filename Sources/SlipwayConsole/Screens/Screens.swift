@@ -101,6 +101,11 @@ enum RunsScreen {
                     // No progress reported: time so far against the last run's, as words, not a bar.
                     why = "\(Durations.clock(elapsed)) · last \(Durations.clock(expected)) · " + why
                 }
+                // A cluster job: where it waits (and why) or runs.
+                if let j = st.jobStatus, j.executor != "local" {
+                    let place = j.isPending ? "pending: \(j.reason ?? j.state)" : (j.node.map { "on \($0)" } ?? j.state)
+                    why = "\(place) · \(j.executor) job \(j.jobID ?? "?") · " + why
+                }
             } else if st.status == .pending { why = "waits for its upstream" }
             b.put(col + 2, yy, TerminalText.oneLine(why), st.status == .failed ? .error : .muted, maxWidth: x + w - col - 4)
         }

@@ -9,11 +9,11 @@ public struct SpecParser {
     public static let topLevelKeys = ["project", "pipelines", "environments", "policy", "monitors", "signing"]
     public static let signingKeys = ["key", "signers"]
     public static let packageConfigKeys = ["entrypoint", "cmd", "env", "labels", "exposed_ports", "workdir", "user"]
-    public static let pipelineKeys = ["stages", "triggers", "model", "description", "max_concurrent_runs"]
+    public static let pipelineKeys = ["stages", "triggers", "model", "description", "max_concurrent_runs", "executor"]
     public static let monitorKeys = ["reference", "env", "features", "method", "threshold", "drift_share", "cooldown", "pipeline",
                                      "incoming", "label", "prediction", "task", "performance", "description"]
     public static let stageKeys = ["cmd", "uses", "deps", "params", "outs", "metrics", "needs",
-                                   "timeout", "env", "gates", "baseline", "on_no_baseline", "description"]
+                                   "timeout", "env", "gates", "baseline", "on_no_baseline", "description", "executor"]
     public static let environmentKeys = ["deploy", "canary", "description", "requires", "auto", "timeout", "rollback_when", "watch"]
     public static let canaryKeys = ["steps", "interval", "analysis", "max_inconclusive"]
     public static let analysisKeys = ["cmd", "http", "value", "fail_if", "pass_if"]
@@ -185,6 +185,8 @@ public struct SpecParser {
         if let n = value(map, "max_concurrent_runs") {
             if let v = n.int, v >= 1 { pipeline.maxConcurrentRuns = v } else { issues.append(issue(n, path + ".max_concurrent_runs", "must be a whole number ≥ 1")) }
         }
+        var stageExecutors: [String: (spec: ExecutorSpec, namesKind: Bool)] = [:]
+        if let e = value(map, "executor") { pipeline.executor = executor(e, path + ".executor")?.spec }
         guard let stagesNode = value(map, "stages") else {
             issues.append(issue(node, path + ".stages", "is missing: a pipeline needs at least one stage"))
             return pipeline
@@ -194,10 +196,32 @@ public struct SpecParser {
             guard let stageName = self.name(k, path + ".stages", what: "stage") else { continue }
             if let s = stage(stageName, v, k, path: "\(path).stages.\(stageName)") {
                 pipeline.stages.append(s)
+                if let m = v.mapping, let e = value(m, "executor") {
+                    if s.builtin != nil {
+                        issues.append(issue(e, "\(path).stages.\(stageName).executor",
+                                            "a built-in stage (`uses:`) runs inside slipway; `executor:` applies to `cmd:` stages"))
+                    } else if let parsed = executor(e, "\(path).stages.\(stageName).executor") {
+                        stageExecutors[stageName] = parsed
+                    }
+                }
             }
         }
         if stages.count == 0 { issues.append(issue(stagesNode, path + ".stages", "declares no stage")) }
+        // Each command stage runs on its own executor over the pipeline's default.
+        for i in pipeline.stages.indices where pipeline.stages[i].builtin == nil {
+            let own = stageExecutors[pipeline.stages[i].name]
+            pipeline.stages[i].executor = own.map { $0.spec.over(pipeline.executor, stageSetKind: $0.namesKind) }
+                ?? pipeline.executor ?? .local
+        }
         return pipeline
+    }
+
+    /// `executor:` (its parsing lives in ExecutorSpec.swift).
+    private mutating func executor(_ node: Node, _ path: String) -> (spec: ExecutorSpec, namesKind: Bool)? {
+        var parser = ExecutorSpecParser(file: file)
+        let parsed = parser.parse(node, path: path)
+        issues += parser.issues
+        return parsed
     }
 
     private mutating func triggers(_ node: Node, _ path: String) -> [TriggerSpec] {
@@ -649,7 +673,7 @@ public struct SpecParser {
             "top level": topLevelKeys, "signing": signingKeys, "package config": packageConfigKeys, "pipeline": pipelineKeys,
             "stage": stageKeys, "environment": environmentKeys, "canary": canaryKeys, "analysis": analysisKeys,
             "monitor": monitorKeys, "policy": policyKeys, "rules": ruleKinds, "approver": approverKeys,
-            "policy environment": policyEnvironmentKeys, "performance": performanceKeys,
+            "policy environment": policyEnvironmentKeys, "performance": performanceKeys, "executor": ExecutorSpec.keys,
         ]
         for b in BuiltinStage.allCases { lists["uses: \(b.rawValue)"] = b.optionKeys }
         return lists

@@ -5,6 +5,8 @@ public enum AuditKind: String, Sendable, CaseIterable, Codable {
     case runStarted = "run.started"
     case runFinished = "run.finished"
     case runInterrupted = "run.interrupted"
+    case runCancelRequested = "run.cancel_requested"
+    case runTakenOver = "run.taken_over"
     case stageFinished = "stage.finished"
     case datasetAdded = "dataset.added"
     case dataValidated = "data.validated"

@@ -375,6 +375,12 @@ enum RegistryMigrations {
                 WHERE status = 'approved';
                 """)
         }
+        m.registerMigration("v10-cluster-jobs") { db in
+            try db.execute(sql: """
+                ALTER TABLE run ADD COLUMN cancelRequestedAt INTEGER;
+                ALTER TABLE stageRun ADD COLUMN jobStatus TEXT;
+                """)
+        }
         return m
     }
 
