@@ -26,8 +26,9 @@ struct StageExecution: @unchecked Sendable {
         var r = record
         try registry.updateStageRun(r)
         reporter?.stageStarted(r)
+        var warnings: [String] = []
         func finish(_ status: StageStatus, _ failure: StageFailure? = nil) throws -> StageOutcome {
-            try end(&r, status, failure, warnings: [])
+            try end(&r, status, failure, warnings: warnings)
         }
 
         // Every dep is read now: one that leads out of the workspace through a
@@ -106,7 +107,7 @@ struct StageExecution: @unchecked Sendable {
             let context = BuiltinContext(workspace: workspace, registry: registry, run: run, stageRun: r, logPath: logPath,
                                          pipeline: pipeline, signing: signing, packageVersion: packageVersion)
             if let failure = try handler.execute(stage: stage, context: context) { return try finish(.failed, failure) }
-            if let failure = try collect(stage: stage, record: r, run: run, key: key) { return try finish(.failed, failure) }
+            if let failure = try collect(stage: stage, record: r, run: run, key: key, warnings: &warnings) { return try finish(.failed, failure) }
             return try finish(.succeeded)
         }
         let executor = executors.executor(for: stage.executor)
@@ -137,7 +138,7 @@ struct StageExecution: @unchecked Sendable {
     func finishCommand(stage: StageSpec, record: StageRunRecord, run: RunRecord, key: String, outcome: JobOutcome,
                        observer: StageObserver, since started: Millis) throws -> StageOutcome {
         var r = record
-        let warnings = observer.finishWarnings()
+        var warnings = observer.finishWarnings()
         try observer.checkRegistryWrites()
         r.pid = observer.pid
         r.exitCode = outcome.exitCode
@@ -155,7 +156,7 @@ struct StageExecution: @unchecked Sendable {
         }
         if outcome == .cancelled { return try finish(.cancelled) }
         guard outcome.succeeded else { return try finish(.failed, .command(outcome)) }
-        if let failure = try collect(stage: stage, record: r, run: run, key: key) { return try finish(.failed, failure) }
+        if let failure = try collect(stage: stage, record: r, run: run, key: key, warnings: &warnings) { return try finish(.failed, failure) }
         return try finish(.succeeded)
     }
 
@@ -171,7 +172,7 @@ struct StageExecution: @unchecked Sendable {
 
     /// What a stage leaves: its metrics files read, its outs into the store,
     /// the cache entry, its gates decided. The failure, if any.
-    func collect(stage: StageSpec, record r: StageRunRecord, run: RunRecord, key: String) throws -> StageFailure? {
+    func collect(stage: StageSpec, record r: StageRunRecord, run: RunRecord, key: String, warnings: inout [String]) throws -> StageFailure? {
         for m in stage.metrics {
             guard FileSystem.staysInside(root: workspace.root, relative: m.value),
                   let data = FileManager.default.contents(atPath: workspace.absolute(m.value)) else {
