@@ -198,6 +198,7 @@ public struct ApprovalService: Sendable {
         switch resolving {
         case .rejected?: return .rejected(recorded)
         case .approved?:
+            CrashPoint.reach("approve.after-vote")
             let names = (votes.filter { $0.decision == .approve }.map(\.approver) + [approver.name]).joined(separator: ", ")
             let outcome = try promotion.promote(PromotionService.Request(
                 model: request.model, version: request.version, environment: request.environment, actor: names,
