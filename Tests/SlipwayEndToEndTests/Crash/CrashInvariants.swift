@@ -18,6 +18,11 @@ enum KnownCrashIssues {
     /// and before its image was published to `.slipway/images` leaves a
     /// version whose package never verifies (so it can never be promoted).
     static let runKilledBeforePublishingLeavesAVersionWithoutItsImage = true
+
+    /// Found by this harness: SIGTERM sent to `slipway agent` in the moments
+    /// after it starts (between ignoring the signal and its handler taking
+    /// over) is lost; the agent runs on until killed.
+    static let agentLosesASIGTERMThatArrivesWhileItStarts = true
 }
 
 /// One broken promise after a kill.
@@ -39,6 +44,7 @@ struct CrashInvariants {
 
     /// Checked at once after the kill, before any other process opens the registry.
     func integrity() -> [CrashViolation] {
+        guard FileManager.default.fileExists(atPath: w.database) else { return [] }  // killed before it made one
         let result = w.integrityCheck()
         return result == "ok" ? [] : [CrashViolation(invariant: "integrity", detail: "PRAGMA integrity_check: \(result)")]
     }
@@ -180,7 +186,7 @@ struct CrashInvariants {
             guard let version = r["version"] as? Int, !w.verifiedVersions.contains(version) else { continue }
             let check = w.run(["verify", "clf:\(version)"], check: true)
             if check.status != 0 {
-                let unpublished = check.stderr.contains("is not in ") && check.stderr.contains(".slipway/images/")
+                let unpublished = check.stderr.contains(".slipway/images/") && (check.stderr.contains("is not in ") || check.stderr.contains("No such file"))
                 v.append(CrashViolation(invariant: "package", detail: "clf:\(version) is registered but `verify` exits \(check.status): "
                                         + check.stderr.trimmingCharacters(in: .whitespacesAndNewlines).prefix(300),
                                         knownIssue: unpublished && KnownCrashIssues.runKilledBeforePublishingLeavesAVersionWithoutItsImage

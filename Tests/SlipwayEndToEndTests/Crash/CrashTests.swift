@@ -76,7 +76,8 @@ import Testing
         let seed = env["SLIPWAY_CRASH_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...999_999)
         let keep = env["SLIPWAY_CRASH_KEEP"] ?? NSTemporaryDirectory() + "slipway-crash-\(seed)"
         print("crash harness: seed \(seed), target \(Self.longRunPoints ?? 0) kills; reproducers go to \(keep)")
-        let harness = CrashHarness(seed: seed, keepFolder: keep)
+        // Progress goes to stderr at once (stdout is buffered when it is not a terminal).
+        let harness = CrashHarness(seed: seed, keepFolder: keep, log: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) })
         try harness.randomRun(target: Self.longRunPoints ?? 50)
         let report = harness.report()
         print(report)

@@ -271,6 +271,7 @@ final class CrashWorkspace {
 
     /// Rows of a query, as JSON objects (busy for up to 5 s while another process writes).
     func rows(_ query: String) -> [[String: Any]] {
+        guard FileManager.default.fileExists(atPath: database) else { return [] }  // no command has run yet
         let r = sqlite(["-json", "-cmd", ".timeout 5000", database, query])
         guard r.status == 0 else { Issue.record("sqlite3 failed on \(query): \(r.err)"); return [] }
         let text = r.out.trimmingCharacters(in: .whitespacesAndNewlines)
