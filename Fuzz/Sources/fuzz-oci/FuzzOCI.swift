@@ -48,8 +48,10 @@ public func fuzzOCI(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     do {
         let (_, problems) = try layout.verifyBlobs()
         // A descriptor whose digest is not `sha256:` and 64 hex digits names no blob: it must be a problem, never a path.
-        for d in index.manifests where !isDigest(d.digest) {
-            if !problems.contains(where: { $0.contains(d.digest) }) { Fuzz.fail("verifyBlobs passed over the malformed digest '\(d.digest)'") }
+        for d in descriptors(index.manifests, in: layout) where !isDigest(d.digest) {
+            if !problems.contains(where: { $0.contains(d.digest) && $0.contains("not a sha256 digest") }) {
+                Fuzz.fail("verifyBlobs took the malformed digest '\(d.digest)' for a path")
+            }
         }
         for p in problems where p.isEmpty { Fuzz.fail("an empty problem") }
     } catch {
@@ -58,9 +60,9 @@ public func fuzzOCI(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     _ = try? ImageCatalog.built(in: layout)
     let image = index.manifests.first { $0.annotations?[OCI.refName] != nil }?.digest ?? (parts.count > 1 ? digests[1]! : nil)
     if let image, isDigest(image) {
-        let record = #"{"id":1,"model":"m","version":1,"runID":1,"pipeline":"p","artifactDigest":"D","createdAt":0,"createdBy":"fuzz","#
-            + #""description":"","tags":{},"imageDigest":"D"}"#
-        let version = try! JSONDecoder().decode(ModelVersionRecord.self, from: Data(record.replacingOccurrences(of: "D", with: image).utf8))
+        let fields: [String: Any] = ["id": 1, "model": "m", "version": 1, "runID": 1, "pipeline": "p", "artifactDigest": image, "createdAt": 0,
+                                     "createdBy": "fuzz", "description": "", "tags": [String: String](), "imageDigest": image]
+        let version = try! JSONDecoder().decode(ModelVersionRecord.self, from: try! JSONSerialization.data(withJSONObject: fields))
         let verifier = PackageVerifier(workspace: workspace, signing: SigningSpec(signers: [Located(signer, at: nil)]))
         do {
             let report = try verifier.verify(version)
@@ -75,4 +77,16 @@ public func fuzzOCI(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 
 func isDigest(_ s: String) -> Bool {
     s.hasPrefix("sha256:") && s.utf8.count == 71 && s.utf8.dropFirst(7).allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
+}
+
+/// Every descriptor reachable from `top` (through manifests and nested indexes), each once.
+func descriptors(_ top: [OCI.Descriptor], in layout: OCILayoutDirectory) -> [OCI.Descriptor] {
+    var out: [OCI.Descriptor] = [], seen: Set<String> = [], queue = top
+    while let d = queue.popLast() {
+        guard seen.insert(d.digest).inserted else { continue }
+        out.append(d)
+        if let m = try? layout.readJSON(OCI.Manifest.self, d.digest) { queue += [m.config] + m.layers }
+        else if let i = try? layout.readJSON(OCI.Index.self, d.digest) { queue += i.manifests }
+    }
+    return out
 }

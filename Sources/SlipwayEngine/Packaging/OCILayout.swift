@@ -117,6 +117,13 @@ public struct OCILayoutDirectory: Sendable {
         path + "/blobs/" + digest.replacingOccurrences(of: ":", with: "/")
     }
 
+    /// `sha256:` and 64 hex digits: the only digests a blob's path is made from
+    /// (anything else, `sha256:../../x` say, would name a file outside the layout).
+    public static func isDigest(_ digest: String) -> Bool {
+        digest.hasPrefix("sha256:") && digest.utf8.count == 71
+            && digest.utf8.dropFirst(7).allSatisfy { (48...57).contains($0) || (97...102).contains($0) || (65...70).contains($0) }
+    }
+
     /// Creates the layout's skeleton (`oci-layout`, `blobs/sha256/`).
     public func create() throws {
         try FileSystem.makeDirectory(path + "/blobs/sha256")
@@ -140,7 +147,7 @@ public struct OCILayoutDirectory: Sendable {
     }
 
     public func readBlob(_ digest: String) throws -> Data {
-        guard digest.hasPrefix("sha256:"), digest.count == 71, digest.dropFirst(7).allSatisfy(\.isHexDigit) else {
+        guard Self.isDigest(digest) else {
             throw Problem(message: "\(digest) is not a sha256 digest")
         }
         return try FileSystem.readFile(blobPath(digest))
@@ -177,6 +184,7 @@ public struct OCILayoutDirectory: Sendable {
 
     /// Copies a blob from another layout (a hard link where possible).
     public func importBlob(_ digest: String, from other: OCILayoutDirectory) throws {
+        guard Self.isDigest(digest) else { throw Problem(message: "\(digest) is not a sha256 digest") }
         let target = blobPath(digest)
         if FileSystem.isFile(target) { return }
         let source = other.blobPath(digest)
@@ -191,6 +199,7 @@ public struct OCILayoutDirectory: Sendable {
         var seen: Set<String> = []
         func check(_ d: OCI.Descriptor) {
             guard seen.insert(d.digest).inserted else { return }
+            guard Self.isDigest(d.digest) else { problems.append("\(d.digest) (\(d.mediaType)) is not a sha256 digest"); return }
             let path = blobPath(d.digest)
             guard FileSystem.isFile(path) else { problems.append("blob \(d.digest) (\(d.mediaType)) is missing"); return }
             do {
