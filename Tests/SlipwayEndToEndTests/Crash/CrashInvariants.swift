@@ -108,13 +108,24 @@ struct CrashInvariants {
             if version != live || traffic != 100 {
                 // A rollback's own call is `<env>-a<alias event id>`: none journalled means it died before making it.
                 let last = w.rows("SELECT id, reason FROM aliasEvent WHERE model = 'clf' AND environment = '\(env)' ORDER BY id DESC LIMIT 1").first
-                let rollbackWithoutCall = (last?["reason"] as? String ?? "").hasPrefix("rollback")
-                    && w.rows("SELECT id FROM deployCall WHERE callID = '\(env)-a\(last?["id"] as? Int ?? 0)'").isEmpty
+                let byRollback = (last?["reason"] as? String ?? "").hasPrefix("rollback")
+                let call = w.rows("SELECT finishedAt FROM deployCall WHERE callID = '\(env)-a\(last?["id"] as? Int ?? 0)'").first
+                let rollbackWithoutCall = byRollback && call == nil
+                // Its call journalled but never finished: the deploy-call violation (issue 17 item 5) is the cause.
+                let rollbackCallUnfinished = byRollback && call != nil && call?["finishedAt"] as? Int == nil
+                let known: String?
+                if rollbackWithoutCall && KnownCrashIssues.rollbackKilledBeforeItsDeployCallLeavesTheTargetBehind {
+                    known = "rollback killed between its alias and its deploy call"
+                } else if rollbackCallUnfinished && KnownCrashIssues.deployCallsInterruptedByKillStayStarted {
+                    known = "issue 17 item 5"
+                } else {
+                    known = nil
+                }
                 v.append(CrashViolation(invariant: "target", detail: "\(env): clf:\(live) is live and nothing is in flight, "
                                         + "but the local target shows :\(version.map(String.init) ?? "?") at \(traffic.map(String.init) ?? "?")%"
-                                        + (rollbackWithoutCall ? " (the rollback that moved the alias never journalled its deploy call)" : ""),
-                                        knownIssue: rollbackWithoutCall && KnownCrashIssues.rollbackKilledBeforeItsDeployCallLeavesTheTargetBehind
-                                            ? "rollback killed between its alias and its deploy call" : nil))
+                                        + (rollbackWithoutCall ? " (the rollback that moved the alias never journalled its deploy call)" : "")
+                                        + (rollbackCallUnfinished ? " (the rollback's deploy call was never finished)" : ""),
+                                        knownIssue: known))
             }
         }
         return v
