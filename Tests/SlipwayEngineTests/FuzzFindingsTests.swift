@@ -25,6 +25,6 @@ import Testing
         try other.create()
         #expect(throws: OCILayoutDirectory.Problem.self) { try other.importBlob("sha256:../../../outside", from: layout) }
         #expect(!FileManager.default.fileExists(atPath: root + "/copy/blobs/outside"))
-        #expect(OCILayoutDirectory.isDigest(config.digest))
+        #expect(OCI.isDigest(config.digest))
     }
 }
