@@ -175,6 +175,8 @@ public struct ConsoleState: Sendable {
                 }
             }
             clampRow()
+            // What could not be read is said, not shown as an empty list.
+            if notice == nil, let problem = snapshot.problems.first { notice = (TerminalText.oneLine(problem), true) }
             // The detail always shows the selected run: ask for it when the snapshot holds another.
             if tab == .runs, let want = selectedRun?.id, snapshot.detail?.run.id != want { return [.select(run: want, model: nil)] }
             return []

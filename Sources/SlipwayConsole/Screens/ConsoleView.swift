@@ -68,6 +68,7 @@ public enum ConsoleView {
         let drifted = snap.drift.first.map { $0.report.drift.filter(\.drifted).count } ?? 0
         if drifted > 0 { right.append("\(s.ascii ? "^" : "▲") drift: \(drifted) column\(drifted == 1 ? "" : "s")") }
         if snap.auditProblem != nil { right.append("AUDIT CHAIN BROKEN") }
+        if !snap.problems.isEmpty { right.append("\(s.ascii ? "x" : "✗") \(snap.problems.count) unreadable (see the notice line)") }
         let f = DateFormatter()
         f.dateFormat = "HH:mm:ss"
         right.append(f.string(from: Date(timeIntervalSince1970: Double(snap.now) / 1000)))

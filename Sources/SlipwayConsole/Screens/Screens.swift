@@ -480,6 +480,10 @@ enum InfoScreens {
         let lanes = s.visibleIndices.map { snap.lanes[$0] }
         guard !lanes.isEmpty else {
             Widgets.box(&b, 0, y, s.width, h, title: "Deployments", glyphs: g)
+            if let problem = snap.lanesProblem {
+                b.put(2, y + 2, TerminalText.oneLine(problem), .error, maxWidth: s.width - 4)
+                return
+            }
             b.put(2, y + 2, snap.lanes.isEmpty ? "slipway.yaml declares no environments (environments: {dev: {}, staging: {}, production: {}})."
                   : "(no environment matches /\(s.filter))", .muted, maxWidth: s.width - 4)
             return

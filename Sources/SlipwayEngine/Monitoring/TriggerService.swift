@@ -1,12 +1,5 @@
 import Foundation
 
-/// Starts a pipeline run in the background (the `slipway` executable
-/// spawning itself); the engine does not know its own binary.
-public protocol RunLauncher: Sendable {
-    /// Starts `slipway run PIPELINE` claiming the queued trigger events `claiming`.
-    func launch(pipeline: String, trigger: String, claiming: [Int64]) throws
-}
-
 /// Trigger events into runs, and the watched triggers (commit, data,
 /// schedule) into events. An event's key is unique per pipeline, so the same
 /// event never starts two runs; events that fire while a pipeline is at its
