@@ -54,23 +54,12 @@ struct MonitorCommand: ParsableCommand {
                 source = (file as NSString).lastPathComponent
             }
             defer { if let temporary { try? FileSystem.remove(temporary) } }
-            let result = try service.ingest(monitor: monitor, path: path, source: source, actor: Provenance.currentUser())
-            var runs: [Int64] = []
-            var launched = false
-            if !result.events.isEmpty {
-                launched = !(try TriggerService(workspace: ws, registry: registry, spec: spec, launcher: SelfLauncher(workspace: ws)).startQueued()).isEmpty
-            }
-            if launched {
-                // The run claims its events within moments; say which it is.
-                let ids = Set(result.events.map(\.id))
-                let end = Date().addingTimeInterval(5)
-                while Date() < end {
-                    let started = try registry.triggerEvents(pipeline: nil, state: .started, limit: 50).filter { ids.contains($0.id) }
-                    runs = Array(Set(started.compactMap(\.runID))).sorted()
-                    if !runs.isEmpty { break }
-                    usleep(50_000)
-                }
-            }
+            let triggers = TriggerService(workspace: ws, registry: registry, spec: spec, launcher: SelfLauncher(workspace: ws))
+            let outcome = try triggers.ingestAndStart(monitor: monitor, path: path, source: source, actor: Provenance.currentUser())
+            let result = outcome.ingest
+            let launched = !outcome.started.isEmpty
+            // The run claims its events within moments; say which it is.
+            let runs = launched ? try triggers.runs(claiming: result.events, within: 5) : []
             if json {
                 try Output.json(IngestJSON(batch: result.batch.id, duplicate: !result.isNew, status: result.batch.status.rawValue, rows: result.batch.rows,
                                            reason: result.batch.reason, drifted: result.scores.filter(\.drifted).map(\.feature),
