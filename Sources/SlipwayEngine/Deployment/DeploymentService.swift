@@ -19,6 +19,10 @@ public struct DeploymentService: Sendable {
     /// Told when a call waits for another driver's call in flight in the
     /// same environment (the command line says so on standard error).
     public var onWait: (@Sendable (UnfinishedCall) -> Void)?
+    /// Runs environments' deploy commands.
+    public var executor: any Executor = ProcessExecutor()
+    /// Fetches analyses' `http:` sources.
+    public var http: any HTTPFetcher = CurlFetcher()
 
     public init(workspace: Workspace, registry: any Registry, spec: WorkspaceSpec, driver: String = "slipway") {
         self.workspace = workspace
@@ -158,7 +162,7 @@ public struct DeploymentService: Sendable {
             case .analyse:
                 if let due = d.dueAt, due > now { return Progress(deployment: d, promoted: promoted) }
                 let checks = (d.stableVersion == nil) ? [] : (plan.canary?.analysis ?? [])
-                let measurements = measure(checks, d, step: d.step)
+                let measurements = try measure(checks, d, step: d.step)
                 let verdict = AnalysisJudge.combine(measurements)
                 var next = d
                 var kinds: [AuditDraft] = []
@@ -259,7 +263,7 @@ public struct DeploymentService: Sendable {
                     continue
                 }
                 if let due = d.dueAt, due > now { return Progress(deployment: d, promoted: promoted) }
-                let measurements = measure(plan.rollbackWhen, d, step: -1)
+                let measurements = try measure(plan.rollbackWhen, d, step: -1)
                 let breaches = measurements.filter { $0.verdict == .fail }
                 if breaches.isEmpty {
                     next.dueAt = now + Millis(max(plan.canary?.intervalSeconds ?? 30, 0) * 1000)
@@ -305,14 +309,15 @@ public struct DeploymentService: Sendable {
         try registry.deployment(id: d.id) ?? d
     }
 
-    func measure(_ checks: [AnalysisCheck], _ d: DeploymentRecord, step: Int) -> [AnalysisMeasurement] {
+    func measure(_ checks: [AnalysisCheck], _ d: DeploymentRecord, step: Int) throws -> [AnalysisMeasurement] {
         guard !checks.isEmpty else { return [] }
         let log = workspace.logsDir + "/deploy/analysis-\(d.environment)-d\(d.id).log"
-        try? FileSystem.makeDirectory(workspace.logsDir + "/deploy")
-        let measurements = AnalysisRunner(workspace: workspace).measure(checks, context: .init(
+        try FileSystem.makeDirectory(workspace.logsDir + "/deploy")
+        let measurements = AnalysisRunner(workspace: workspace, http: http).measure(checks, context: .init(
             environment: d.environment, model: d.model, candidate: d.version, stable: d.stableVersion, traffic: d.traffic, log: log))
         let now = Clock.nowMillis()
-        try? registry.recordAnalysis(measurements.map {
+        // The evidence behind a verdict is kept, or the step is not taken.
+        try registry.recordAnalysis(measurements.map {
             AnalysisSampleRecord(deploymentID: d.id, step: step, metric: $0.metric, value: $0.value, production: $0.production,
                                  condition: $0.condition, verdict: $0.verdict.rawValue, explanation: $0.explanation, at: now)
         })
@@ -502,7 +507,7 @@ public struct DeploymentService: Sendable {
         let job = Job(command: command, workingDirectory: workspace.root, environment: env, logPath: workspace.root + "/" + log,
                       timeout: plan(environment).timeoutSeconds)
         struct Quiet: JobObserver { func started(handle: JobHandle) {}; func stdoutLine(_ line: Substring) {} }
-        let outcome = ProcessExecutor().run(job, observer: Quiet(), cancellation: CancellationFlag())
+        let outcome = executor.run(job, observer: Quiet(), cancellation: CancellationFlag())
         try registry.appendAudit(AuditDraft(actor: actor, kind: .deployRan, subject: "env/\(environment)",
                                             payload: AuditChain.payload(["model": model, "version": String(version), "traffic": String(traffic),
                                                                          "deployment": callID, "outcome": outcome.summary, "log": log])))
