@@ -210,7 +210,7 @@ struct Bench {
             try registry.finishRun(id: run.id, status: .succeeded, message: nil,
                                    registering: NewModelVersion(model: "clf", runID: run.id, pipeline: "main", gitCommit: "abc",
                                                                 artifactDigest: "d\(i)", createdBy: "bench"))
-            try registry.setAlias(model: "clf", environment: "production", version: i, actor: "bench", reason: "promoted")
+            try registry.setAlias(model: "clf", environment: "production", version: i, actor: "bench", reason: "promoted", cause: .promotion)
         }
         var times: [Double] = []
         for i in 0..<10 {
@@ -375,7 +375,7 @@ struct Bench {
             try registry.finishRun(id: run.id, status: .succeeded, message: nil,
                                    registering: NewModelVersion(model: "clf", runID: run.id, pipeline: "main", gitCommit: "abc",
                                                                 artifactDigest: "d\(i)", createdBy: "bench"))
-            if i % 10 == 0 { try registry.setAlias(model: "clf", environment: "production", version: i, actor: "bench", reason: "bench") }
+            if i % 10 == 0 { try registry.setAlias(model: "clf", environment: "production", version: i, actor: "bench", reason: "bench", cause: .promotion) }
         }
         var total = try registry.latestAuditSeq()
         while total < 1_000_000 {
@@ -474,7 +474,7 @@ struct Bench {
             try registry.finishRun(id: run.id, status: .succeeded, message: nil)
             _ = try registry.registerVersion(NewModelVersion(model: "clf", runID: run.id, pipeline: "main", gitCommit: "abc",
                                                              artifactDigest: "d\(i)", createdBy: "bench"))
-            if i % 10 == 0 { try registry.setAlias(model: "clf", environment: i % 20 == 0 ? "production" : "staging", version: i, actor: "bench", reason: "bench") }
+            if i % 10 == 0 { try registry.setAlias(model: "clf", environment: i % 20 == 0 ? "production" : "staging", version: i, actor: "bench", reason: "bench", cause: .promotion) }
         }
         let setup = now() - t0
         var lookups: [Double] = []
@@ -631,7 +631,7 @@ struct Bench {
             }
         }
         try registry.appendMetrics(batch)
-        try registry.setAlias(model: "clf", environment: "production", version: 50, actor: "bench", reason: "bench")
+        try registry.setAlias(model: "clf", environment: "production", version: 50, actor: "bench", reason: "bench", cause: .promotion)
         let setup = now() - t0
 
         let trace = dir + "/trace.txt"

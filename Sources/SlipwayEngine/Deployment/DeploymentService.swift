@@ -66,6 +66,16 @@ public struct DeploymentService: Sendable {
         public var promoted: AliasEvent?
     }
 
+    /// How putting the stable version back (an abort, a failed canary's
+    /// rollback) ended, from the deploy-call journal: nil when no such call
+    /// was made, else whether it succeeded and curl's, or the command's, words.
+    public func restoreCall(of d: DeploymentRecord) throws -> (ok: Bool, outcome: String)? {
+        guard let call = try registry.deployCall(callID: Self.restoreCallID(d)), let ok = call.ok else { return nil }
+        return (ok, call.outcome ?? "")
+    }
+
+    static func restoreCallID(_ d: DeploymentRecord) -> String { "\(d.environment)-d\(d.id)-rollback" }
+
     // MARK: - Starting and driving
 
     /// Starts putting `version` into `environment` (checked by the promotion
@@ -202,7 +212,8 @@ public struct DeploymentService: Sendable {
                 if d.state == .progressing, d.phase == .analyse { return Progress(deployment: d, promoted: promoted) }
             case .promote:
                 if try registry.alias(model: d.model, environment: d.environment, at: nil) != d.version {
-                    promoted = try registry.setAlias(model: d.model, environment: d.environment, version: d.version, actor: d.actor, reason: d.reason)
+                    promoted = try registry.setAlias(model: d.model, environment: d.environment, version: d.version, actor: d.actor, reason: d.reason,
+                                                    cause: d.stepList.isEmpty ? .promotion : .canary)
                 }
                 CrashPoint.reach("deployment.after-alias")
                 var next = d
@@ -225,9 +236,9 @@ public struct DeploymentService: Sendable {
                 if let stable = d.stableVersion {
                     if try registry.alias(model: d.model, environment: d.environment, at: nil) != stable {
                         _ = try registry.setAlias(model: d.model, environment: d.environment, version: stable, actor: driver,
-                                                  reason: "rollback: " + d.detail)
+                                                  reason: "rollback: " + d.detail, cause: d.ending == .aborted ? .abort : .rollback)
                     }
-                    let callID = "\(d.environment)-d\(d.id)-rollback"
+                    let callID = Self.restoreCallID(d)
                     let before = d
                     d = try deployCall(callID: callID, deployment: d, version: stable, stable: stable, traffic: 100, actor: driver,
                                        reason: "rollback") { ok, o in

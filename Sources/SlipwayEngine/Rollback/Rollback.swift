@@ -56,7 +56,7 @@ extension DeploymentService {
         if let d = inFlight, d.model == model, d.state != .watching, explicit == nil || explicit == d.stableVersion, let stable = d.stableVersion {
             let next = try endInFlight(d, detail: "rolled back by \(actor)" + (reason.isEmpty ? "" : ": \(reason)"), actor: actor, why: words)
             let outcome = try putLive(model: model, environment: environment, version: stable, stable: stable, traffic: 100,
-                                      callID: "\(environment)-d\(d.id)-rollback", deploymentID: d.id, actor: actor, reason: words)
+                                      callID: Self.restoreCallID(d), deploymentID: d.id, actor: actor, reason: words)
             return Rollback(model: model, environment: environment, to: stable, from: d.version, event: nil, aborted: next, deploy: outcome)
         }
         let history = try registry.aliasHistory(model: model, environment: environment, until: nil)
@@ -75,7 +75,7 @@ extension DeploymentService {
             target = previous
         }
         let aborted = try inFlight.map { try endInFlight($0, detail: "rolled back by \(actor) to :\(target)", actor: actor, why: words) }
-        let event = try registry.setAlias(model: model, environment: environment, version: target, actor: actor, reason: words)
+        let event = try registry.setAlias(model: model, environment: environment, version: target, actor: actor, reason: words, cause: .rollback)
         CrashPoint.reach("rollback.after-alias")
         let outcome = try putLive(model: model, environment: environment, version: target, stable: target, traffic: 100,
                                   callID: "\(environment)-a\(event.id)", deploymentID: nil, actor: actor, reason: words)
@@ -99,7 +99,7 @@ extension DeploymentService {
     /// flight, else the newest earlier version not itself rolled back from.
     static func rollbackTarget(history: [AliasEvent], current: Int?, inFlight: DeploymentRecord?) -> Int? {
         if let d = inFlight, d.state != .watching, let s = d.stableVersion { return s }
-        let rolledBack = Set(history.filter { $0.reason.hasPrefix("rollback") }.compactMap(\.previousVersion))
+        let rolledBack = Set(history.filter { $0.why.undoesPrevious }.compactMap(\.previousVersion))
         return history.reversed().compactMap(\.version).first { $0 != current && !rolledBack.contains($0) }
     }
 }

@@ -259,6 +259,11 @@ public struct AliasEvent: Codable, Sendable, Hashable {
     public var at: Millis
     public var actor: String
     public var reason: String
+    /// Nil on changes recorded before causes were (``AliasCause/recordedBefore(reason:)``).
+    public var cause: AliasCause?
+
+    /// Why the change was made, typed.
+    public var why: AliasCause { cause ?? .recordedBefore(reason: reason) }
 }
 
 public struct GateResultRecord: Codable, Sendable, Hashable {

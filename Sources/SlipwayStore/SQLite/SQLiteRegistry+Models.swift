@@ -94,19 +94,19 @@ extension SQLiteRegistry: ModelStore {
         return envs
     }
 
-    public func setAlias(model: String, environment: String, version: Int?, actor: String, reason: String) throws -> AliasEvent {
+    public func setAlias(model: String, environment: String, version: Int?, actor: String, reason: String, cause: AliasCause) throws -> AliasEvent {
         try pool.write { db in
             let now = Clock.nowMillis()
             let previous = try Int.fetchOne(db, sql: """
                 SELECT version FROM aliasEvent WHERE model = ? AND environment = ? ORDER BY id DESC LIMIT 1
                 """, arguments: [model, environment])
             var event = AliasEvent(id: 0, model: model, environment: environment, version: version, previousVersion: previous,
-                                   at: now, actor: actor, reason: reason)
+                                   at: now, actor: actor, reason: reason, cause: cause)
             try db.execute(sql: """
-                INSERT INTO aliasEvent (model, environment, version, previousVersion, at, actor, reason) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [model, environment, version, previous, now, actor, reason])
+                INSERT INTO aliasEvent (model, environment, version, previousVersion, at, actor, reason, cause) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [model, environment, version, previous, now, actor, reason, cause.rawValue])
             event.id = db.lastInsertedRowID
-            var fields = ["environment": environment, "reason": reason]
+            var fields = ["environment": environment, "reason": reason, "cause": cause.rawValue]
             fields["version"] = version.map(String.init) ?? "none"
             fields["previous"] = previous.map(String.init) ?? "none"
             fields["record"] = RecordDigest.key(alias: event.id)
