@@ -232,7 +232,7 @@ public struct ConsoleState: Sendable {
             if tab == .runs { return selectionEffects() }
             if tab == .approvals, let r = selectedRequest {
                 dialog = Dialog(title: "Request \(r.id): \(r.model):\(r.version) → \(r.environment) (\(r.status.rawValue))",
-                                lines: InfoScreens.evidence(r, self).map(\.0), purpose: .info, buttons: ["Close"])
+                                lines: ApprovalsScreen.evidence(r, self).map(\.0), purpose: .info, buttons: ["Close"])
                 return []
             }
             if tab == .registry, let v = selectedVersion { notice = ("\(v.model):\(v.version) · run \(v.runID) · digest \(v.artifactDigest.prefix(12))", false) }

@@ -23,9 +23,9 @@ public enum ConsoleView {
         case .runs: RunsScreen.render(&b, s, y: 2, h: bodyH)
         case .evals: EvalsScreen.render(&b, s, y: 2, h: bodyH)
         case .drift: DriftScreen.render(&b, s, y: 2, h: bodyH)
-        case .approvals: InfoScreens.approvals(&b, s, y: 2, h: bodyH)
+        case .approvals: ApprovalsScreen.render(&b, s, y: 2, h: bodyH)
         case .registry: RegistryScreen.render(&b, s, y: 2, h: bodyH)
-        case .deployments: InfoScreens.deployments(&b, s, y: 2, h: bodyH)
+        case .deployments: DeploymentsScreen.render(&b, s, y: 2, h: bodyH)
         case .audit: AuditScreen.render(&b, s, y: 2, h: bodyH)
         }
         footer(&b, s)
