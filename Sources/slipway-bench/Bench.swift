@@ -264,7 +264,7 @@ struct Bench {
                                    drifted: (i * 7 + f) % 50 >= 20, histogram: "{}")
             }
             _ = try registry.recordBatch(NewBatch(batch: MonitorBatchRecord(monitor: "inputs", contentHash: "history-\(i)", source: "h\(i).csv", rows: 1000,
-                                                                            receivedAt: Clock.nowMillis() - Millis(history - i) * 60_000, status: .calm,
+                                                                            receivedAt: SystemClock.nowMillis() - Millis(history - i) * 60_000, status: .calm,
                                                                             driftedFeatures: 0, features: 20, driftShare: 0, reason: "", performance: "{}"),
                                                   scores: scores))
         }

@@ -32,7 +32,7 @@ struct Approvals: ParsableCommand {
     func run() throws {
         let (_, registry) = try global.open()
         let queue = ApprovalQueue(registry: registry)
-        let requests = all ? try queue.history(now: Clock.nowMillis()) : try queue.pending(now: Clock.nowMillis())
+        let requests = all ? try queue.history(now: SystemClock.nowMillis()) : try queue.pending(now: SystemClock.nowMillis())
         var rows: [RequestJSON] = []
         for r in requests {
             let votes = try registry.approvalVotes(requestID: r.id)

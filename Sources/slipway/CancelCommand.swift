@@ -56,7 +56,7 @@ struct Follow: ParsableCommand {
         let signals = SignalTrap(signals: [SIGINT, SIGTERM, SIGHUP]) { cancellation.cancel() }
         defer { signals.release() }
         let takeover = RunTakeover(workspace: ws, registry: registry, say: { line in
-            FileHandle.standardError.write(Data("\(Output.timestamp(Clock.nowMillis())) \(line)\n".utf8))
+            FileHandle.standardError.write(Data("\(Output.timestamp(SystemClock.nowMillis())) \(line)\n".utf8))
         })
         guard let result = try takeover.takeOver(runID: runID, holdingLock: false, cancellation: cancellation) else {
             FileHandle.standardError.write(Data("run \(runID): nothing to take over (it ended, its process lives, or another process follows it)\n".utf8))

@@ -66,7 +66,7 @@ struct Status: ParsableCommand {
             let made = try DeploymentService(workspace: ws, registry: registry, spec: project).resumeInterruptedCalls()
             if !json { for line in made { Output.say(Output.safe(line)) } }
         }
-        let report = try StatusQuery(workspace: ws, registry: registry, spec: project).report(now: Clock.nowMillis())
+        let report = try StatusQuery(workspace: ws, registry: registry, spec: project).report(now: SystemClock.nowMillis())
         if json { try printJSON(report) } else { printText(report) }
         if let specError { throw specError }
     }

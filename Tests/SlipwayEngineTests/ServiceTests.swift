@@ -106,6 +106,31 @@ struct ServiceFixture {
         #expect(throws: (any Error).self) { try service.rollback(environment: "production", model: nil, to: nil, reason: "again", actor: "olu") }
     }
 
+    /// The interval between canary steps is waited on the service's clock:
+    /// the test moves time, nothing sleeps.
+    @Test func theCanaryWaitsItsIntervalOnTheInjectedClock() throws {
+        let f = try ServiceFixture(Self.yaml.replacingOccurrences(of: "interval: 0s", with: "interval: 10m"))
+        let clock = ManualClock()
+        var service = DeploymentService(workspace: f.ws, registry: f.registry, spec: f.spec)
+        service.http = Self.metrics(failing: 99)
+        service.clock = clock
+        let v1 = try f.version(), v2 = try f.version()
+        _ = try service.start(model: "clf", version: v1, environment: "production", actor: "ana", reason: "first")
+        let started = try service.start(model: "clf", version: v2, environment: "production", actor: "ana", reason: "second")
+        #expect(started.deployment.state == .progressing && started.deployment.traffic == 25, "\(started.deployment)")
+        clock.advance(seconds: 599)
+        #expect(try service.tick().first?.deployment.traffic == 25)
+        #expect(try f.registry.alias(model: "clf", environment: "production", at: nil) == v1)
+        var intervals = 0
+        while try f.registry.alias(model: "clf", environment: "production", at: nil) != v2 && intervals < 4 {
+            clock.advance(seconds: 600)
+            intervals += 1
+            _ = try service.tick()
+        }
+        #expect(try f.registry.alias(model: "clf", environment: "production", at: nil) == v2)
+        #expect(intervals >= 1 && intervals <= 2, "\(intervals)")
+    }
+
     @Test func anUnreachableMetricsSourcePausesInsteadOfPassing() throws {
         let f = try ServiceFixture(Self.yaml)
         var service = DeploymentService(workspace: f.ws, registry: f.registry, spec: f.spec)
@@ -136,7 +161,7 @@ struct ServiceFixture {
     @Test func anExpiredRequestLeavesTheQueueForEveryFace() throws {
         let f = try ServiceFixture(Self.yaml)
         let v = try f.version()
-        let now = Clock.nowMillis()
+        let now = SystemClock.nowMillis()
         let request = try f.registry.createApprovalRequest(NewApprovalRequest(
             model: "clf", version: v, environment: "production", packageDigest: nil, reasons: ["policy"], evidence: "{}",
             requester: "ana", expiresAt: now + 60_000, requiredApprovals: 1), actor: "ana").request

@@ -142,7 +142,7 @@ public final class ConsoleLoader: @unchecked Sendable {
 
     public func load(selectedRun: Int64?, selectedModel: String?, logLines: Int = 400) -> ConsoleSnapshot {
         var s = ConsoleSnapshot()
-        s.now = Clock.nowMillis()
+        s.now = SystemClock.nowMillis()
         s.workspace = workspace.root
         var spec: WorkspaceSpec?
         do { spec = try workspace.loadSpec().spec } catch { s.specError = "\(error)".split(separator: "\n").first.map(String.init) }

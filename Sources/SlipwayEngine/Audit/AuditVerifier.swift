@@ -123,7 +123,7 @@ public struct AuditVerifier: Sendable {
             }
         }
         let report = Report(events: count, headSeq: head.seq, headHash: head.hash, records: checkedRecords, problem: problem,
-                            verifiedAt: Clock.nowMillis())
+                            verifiedAt: SystemClock.nowMillis())
         save(report)
         return report
     }

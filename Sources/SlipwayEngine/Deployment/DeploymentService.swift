@@ -23,6 +23,8 @@ public struct DeploymentService: Sendable {
     public var executor: any Executor = ProcessExecutor()
     /// Fetches analyses' `http:` sources.
     public var http: any HTTPFetcher = CurlFetcher()
+    /// When steps are due: canary intervals, the watch, call stamps.
+    public var clock: any Clock = SystemClock()
 
     public init(workspace: Workspace, registry: any Registry, spec: WorkspaceSpec, driver: String = "slipway") {
         self.workspace = workspace
@@ -143,7 +145,7 @@ public struct DeploymentService: Sendable {
         // A loop guard: each pass changes the phase; a few dozen is every step of any canary.
         for _ in 0..<(4 * steps.count + 8) {
             guard d.state == .progressing || d.state == .watching else { break }
-            let now = Clock.nowMillis()
+            let now = clock.now()
             switch d.phase {
             case .deploy:
                 let traffic = steps[min(d.step, steps.count - 1)]
@@ -156,7 +158,7 @@ public struct DeploymentService: Sendable {
                         next.phase = .analyse
                         next.inconclusive = 0
                         let isLastWithoutCanary = plan.canary == nil || d.stableVersion == nil
-                        next.dueAt = Clock.nowMillis() + (isLastWithoutCanary ? 0 : Millis((plan.canary?.intervalSeconds ?? 0) * 1000))
+                        next.dueAt = clock.now() + (isLastWithoutCanary ? 0 : Millis((plan.canary?.intervalSeconds ?? 0) * 1000))
                         next.detail = "step \(d.step + 1)/\(steps.count): \(traffic)% on :\(d.version)"
                     } else {
                         next.phase = .rollback
@@ -326,7 +328,7 @@ public struct DeploymentService: Sendable {
         try FileSystem.makeDirectory(workspace.logsDir + "/deploy")
         let measurements = AnalysisRunner(workspace: workspace, http: http).measure(checks, context: .init(
             environment: d.environment, model: d.model, candidate: d.version, stable: d.stableVersion, traffic: d.traffic, log: log))
-        let now = Clock.nowMillis()
+        let now = clock.now()
         // The evidence behind a verdict is kept, or the step is not taken.
         try registry.recordAnalysis(measurements.map {
             AnalysisSampleRecord(deploymentID: d.id, step: step, metric: $0.metric, value: $0.value, production: $0.production,
@@ -462,7 +464,7 @@ public struct DeploymentService: Sendable {
         let log = ".slipway/logs/deploy/\(callID).log"
         let (_, mine) = try registry.beginDeployCall(DeployCallRecord(id: 0, callID: callID, deploymentID: deploymentID, environment: environment,
                                                                       model: model, version: version, stableVersion: stable, traffic: traffic,
-                                                                      startedAt: Clock.nowMillis(), finishedAt: nil, outcome: nil, ok: nil, log: log,
+                                                                      startedAt: clock.now(), finishedAt: nil, outcome: nil, ok: nil, log: log,
                                                                       owner: Self.me), takeOver: Self.mayTakeOver)
         guard mine else { return nil }
         do {
@@ -484,7 +486,7 @@ public struct DeploymentService: Sendable {
         let limit = Millis((plan(environment).timeoutSeconds + 30) * 1000)
         var told = false
         while true {
-            let now = Clock.nowMillis()
+            let now = clock.now()
             guard let busy = try registry.unfinishedDeployCalls().first(where: {
                 $0.environment == environment && $0.callID != callID && now - $0.startedAt < limit && !Self.mayTakeOver($0)
             }) else { return }

@@ -173,7 +173,7 @@ public final class PipelineRunner: @unchecked Sendable {
             for name in state.scheduler.startable() {
                 guard var r = state.records[name], let stage = pipeline.stage(named: name) else { continue }
                 r.status = .running
-                r.startedAt = Clock.nowMillis()
+                r.startedAt = SystemClock.nowMillis()
                 r.logPath = ".slipway/logs/run-\(run.id)/\(name).log"
                 state.records[name] = r
                 let started = r
@@ -186,7 +186,7 @@ public final class PipelineRunner: @unchecked Sendable {
                         failure = error
                         var failed = started
                         failed.status = .failed
-                        failed.endedAt = Clock.nowMillis()
+                        failed.endedAt = SystemClock.nowMillis()
                         failed.message = "the registry failed: \(error)"
                         outcome = StageOutcome(record: failed, failure: .slipway(failed.message!))
                     }

@@ -55,11 +55,11 @@ public struct TriggerService: Sendable {
     /// what was seen is in the registry as events).
     public struct WatchState: Sendable {
         public var startedAt: Millis
-        public init(startedAt: Millis = Clock.nowMillis()) { self.startedAt = startedAt }
+        public init(startedAt: Millis = SystemClock.nowMillis()) { self.startedAt = startedAt }
     }
 
     /// Fires events for new commits, changed datasets and due schedules.
-    public func watch(_ state: inout WatchState, now: Millis = Clock.nowMillis()) throws -> [String] {
+    public func watch(_ state: inout WatchState, now: Millis = SystemClock.nowMillis()) throws -> [String] {
         var lines: [String] = []
         let hasher = FileHasher(root: workspace.root, cache: registry)
         defer { hasher.flush() }

@@ -20,7 +20,7 @@ extension SQLiteRegistry: ModelStore {
             """, arguments: [new.model]), newest.artifactDigest == new.artifactDigest {
             return .unchanged(newest)
         }
-        let now = Clock.nowMillis()
+        let now = clock.now()
         try db.execute(sql: "INSERT OR IGNORE INTO model (name, createdAt) VALUES (?, ?)", arguments: [new.model, now])
         let next = (try Int.fetchOne(db, sql: "SELECT MAX(version) FROM modelVersion WHERE model = ?", arguments: [new.model]) ?? 0) + 1
         if let expected = new.expectedVersion, expected != next {
@@ -96,7 +96,7 @@ extension SQLiteRegistry: ModelStore {
 
     public func setAlias(model: String, environment: String, version: Int?, actor: String, reason: String, cause: AliasCause) throws -> AliasEvent {
         try pool.write { db in
-            let now = Clock.nowMillis()
+            let now = clock.now()
             let previous = try Int.fetchOne(db, sql: """
                 SELECT version FROM aliasEvent WHERE model = ? AND environment = ? ORDER BY id DESC LIMIT 1
                 """, arguments: [model, environment])
