@@ -18,6 +18,8 @@ struct StageExecution: @unchecked Sendable {
     let metrics: MetricsRecorder
     let signing: SigningSpec
     let packageVersion: Int?
+    /// The run's tracking endpoint (MLflow), when the run serves one.
+    let tracking: RunTracking?
 
     var pipeline: PipelineSpec { facts.pipeline }
     var files: ContainedFiles { ContainedFiles(root: workspace.root) }
@@ -68,6 +70,7 @@ struct StageExecution: @unchecked Sendable {
                 r.reason = "same inputs as " + (from.map { "run \($0)" } ?? "an earlier run") + ": outs restored from the store"
                 try registry.copyMetrics(fromStageRun: entry.stageRunID, to: r)
                 try registry.copyValidations(fromStageRun: entry.stageRunID, to: r)
+                try registry.copyTracked(fromStageRun: entry.stageRunID, to: r)
                 try registry.recordArtifacts(runID: run.id, stageRunID: r.id, outputs: entry.outputs)
                 try? FileSystem.writeFile(logPath, Data("[slipway] cached: \(r.reason)\n".utf8))
                 if let failure = try decideGates(stage: stage, stageRun: r, run: run) { return try finish(.failed, failure) }
@@ -105,11 +108,28 @@ struct StageExecution: @unchecked Sendable {
                 "SLIPWAY_WORKSPACE": workspace.root,
             ]
             for p in stage.params { env[Params.environmentName(for: p.value)] = facts.params[p.value] ?? "" }
+            var trackingWarnings: [String] = []
+            let scope: (endpoint: any TrackingEndpoint, scope: TrackingScope)?
+            do {
+                scope = try openTracking(stage: stage, record: r, run: run, logPath: logPath, warnings: &trackingWarnings)
+            } catch let refused as ContainedFiles.Refused {
+                return try finish(.failed, .slipway("cannot clear \(refused.path): \(refused.reason)"))
+            }
+            for (k, v) in scope?.scope.environment ?? [:] { env[k] = v }
             let job = Job(command: stage.command?.value ?? "", workingDirectory: workspace.root, environment: env,
                           logPath: logPath, timeout: stage.timeout)
             let observer = StageObserver(registry: registry, record: r, metrics: metrics, logPath: logPath)
             let outcome = executor.run(job, observer: observer, cancellation: cancellation)
-            warnings = observer.warnings
+            if let scope {
+                let summary = scope.endpoint.closeStage(scope.scope)
+                var declared: [String: String] = [:]
+                for p in stage.params { declared[p.value] = facts.params[p.value] ?? "" }
+                for m in LoggedParamCheck.mismatches(logged: summary.params.map { ($0.key, $0.value) }, declared: declared) {
+                    StageLog.append(logPath, "[slipway] warning: \(m)")
+                    trackingWarnings.append(m.description)
+                }
+            }
+            warnings = observer.warnings + trackingWarnings
             try observer.checkRegistryWrites()
             r.pid = observer.pid
             r.exitCode = outcome.exitCode
@@ -134,7 +154,7 @@ struct StageExecution: @unchecked Sendable {
         }
         try metrics.flushReportingErrors()
         var outputs: [String: String] = [:]
-        for out in stage.cachedOutputs {
+        for out in storedOutputs(stage) {
             guard FileSystem.exists(workspace.absolute(out)) else {
                 return try finish(.failed, .output("declared out \(out) was not written"))
             }
@@ -153,6 +173,45 @@ struct StageExecution: @unchecked Sendable {
         try registry.recordArtifacts(runID: run.id, stageRunID: r.id, outputs: outputs)
         if let failure = try decideGates(stage: stage, stageRun: r, run: run) { return try finish(.failed, failure) }
         return try finish(.succeeded)
+    }
+
+    /// Clears the stage's artifact area and opens its scope on the run's
+    /// tracking endpoint (nil when the run serves none). An endpoint that
+    /// could not start is said in the stage's log; the stage runs without it.
+    private func openTracking(stage: StageSpec, record: StageRunRecord, run: RunRecord, logPath: String,
+                              warnings: inout [String]) throws -> (endpoint: any TrackingEndpoint, scope: TrackingScope)? {
+        guard let tracking else { return nil }
+        let area = RunTracking.artifactArea(stage: stage.name)
+        try files.remove(area)
+        switch tracking.endpoint() {
+        case .failure(let unavailable):
+            StageLog.append(logPath, "[slipway] mlflow: no tracking endpoint for this run: \(unavailable.reason)")
+            warnings.append("no MLflow tracking endpoint: \(unavailable.reason)")
+            return nil
+        case .success(let endpoint):
+            let info = TrackedStageInfo(runID: run.id, stageRunID: record.id, pipeline: pipeline.name, stage: stage.name,
+                                        user: run.user, artifactArea: area, startedAt: record.startedAt ?? Clock.nowMillis())
+            let sink = RegistryTrackingSink(registry: registry, metrics: metrics, stageRun: record, logPath: logPath)
+            do {
+                return (endpoint, try endpoint.openStage(info, sink: sink))
+            } catch {
+                StageLog.append(logPath, "[slipway] mlflow: no tracking scope for this stage: \(error)")
+                warnings.append("no MLflow tracking scope: \(error)")
+                return nil
+            }
+        }
+    }
+
+    /// The outs to store: the declared ones, and the stage's MLflow
+    /// artifacts when it wrote any (so a cache hit restores them too).
+    private func storedOutputs(_ stage: StageSpec) -> [String] {
+        var outs = stage.cachedOutputs
+        let area = RunTracking.artifactArea(stage: stage.name)
+        if tracking != nil, FileSystem.exists(workspace.absolute(area)),
+           !outs.contains(where: { area == $0 || area.hasPrefix($0 + "/") }) {
+            outs.append(area)
+        }
+        return outs
     }
 
     /// Decides and records the stage's gates; the failure when any gate failed.
