@@ -6,6 +6,8 @@ import PackageDescription
 //   SlipwayStore   the registry: protocols + the SQLite (GRDB) implementation
 //   SlipwayEngine  workspace, content-addressed store, executor, scheduler
 //   SlipwayConsole terminal text handling shared by every face (grows into the console)
+//   SlipwayTracking the MLflow-compatible tracking endpoint a run serves (SwiftNIO);
+//                  the engine knows it only through its TrackingEndpoint protocols
 //   slipway        the command line, thin over the engine
 let package = Package(
     name: "Slipway",
@@ -19,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", exact: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-nio", exact: "2.101.3"),
     ],
     targets: [
         .target(
@@ -44,6 +47,16 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        .target(
+            name: "SlipwayTracking",
+            dependencies: [
+                "SlipwayEngine",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .systemLibrary(name: "CNcursesw", path: "Sources/CNcursesw"),
         .target(
             name: "SlipwayConsole",
@@ -56,6 +69,7 @@ let package = Package(
                 "SlipwayStore",
                 "SlipwayEngine",
                 "SlipwayConsole",
+                "SlipwayTracking",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -73,7 +87,8 @@ let package = Package(
             dependencies: ["SlipwayStore", "SlipwayCore", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(name: "SlipwayEngineTests", dependencies: ["SlipwayEngine", "SlipwayStore", "SlipwayCore"]),
-        .testTarget(name: "SlipwayConsoleTests", dependencies: ["SlipwayConsole", "SlipwayEngine", "SlipwayStore"]),
+        .testTarget(name: "SlipwayTrackingTests", dependencies: ["SlipwayTracking", "SlipwayEngine", "SlipwayStore", "SlipwayCore"]),
+        .testTarget(name: "SlipwayConsoleTests", dependencies: ["SlipwayConsole", "SlipwayEngine", "SlipwayStore", "SlipwayTracking"]),
         // Drives the built `slipway` binary; depending on it makes sure it is built.
         .testTarget(name: "SlipwayEndToEndTests", dependencies: ["slipway", "SlipwayStore", "SlipwayCore"]),
     ]
