@@ -27,6 +27,9 @@ struct Bench {
         ("ingest-100k", ingestBatch),
         ("drift-json-10k", driftJSON),
         ("agent-idle", agentIdle),
+        ("mlflow-batch", mlflowBatchLatency),
+        ("mlflow-concurrent", mlflowConcurrent),
+        ("mlflow-100k", mlflowHundredThousand),
     ]
 
     static func main() throws {
