@@ -57,6 +57,12 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // The bundled example and `slipway demo`: its scripts and data are files (resources).
+        .target(
+            name: "SlipwayDemo",
+            dependencies: ["SlipwayEngine"],
+            resources: [.copy("Resources/seattle-weather")]
+        ),
         .systemLibrary(name: "CNcursesw", path: "Sources/CNcursesw"),
         .target(
             name: "SlipwayConsole",
@@ -70,6 +76,7 @@ let package = Package(
                 "SlipwayEngine",
                 "SlipwayConsole",
                 "SlipwayTracking",
+                "SlipwayDemo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -81,14 +88,15 @@ let package = Package(
                 "SlipwayEngine",
             ]
         ),
-        .testTarget(name: "SlipwayCoreTests", dependencies: ["SlipwayCore"]),
+        .testTarget(name: "SlipwayCoreTests", dependencies: ["SlipwayCore"], exclude: ["Fixtures"]),
         .testTarget(
             name: "SlipwayStoreTests",
             dependencies: ["SlipwayStore", "SlipwayCore", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(name: "SlipwayEngineTests", dependencies: ["SlipwayEngine", "SlipwayStore", "SlipwayCore"]),
         .testTarget(name: "SlipwayTrackingTests", dependencies: ["SlipwayTracking", "SlipwayEngine", "SlipwayStore", "SlipwayCore"]),
-        .testTarget(name: "SlipwayConsoleTests", dependencies: ["SlipwayConsole", "SlipwayEngine", "SlipwayStore", "SlipwayTracking"]),
+        .testTarget(name: "SlipwayDemoTests", dependencies: ["SlipwayDemo", "SlipwayEngine"]),
+        .testTarget(name: "SlipwayConsoleTests", dependencies: ["SlipwayConsole", "SlipwayEngine", "SlipwayStore", "SlipwayTracking"], exclude: ["Snapshots"]),
         // Drives the built `slipway` binary; depending on it makes sure it is built.
         .testTarget(name: "SlipwayEndToEndTests", dependencies: ["slipway", "SlipwayStore", "SlipwayCore"]),
     ]
