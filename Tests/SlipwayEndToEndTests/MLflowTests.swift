@@ -255,11 +255,62 @@ struct MLflowTests {
         sb.write("intruder.py", intruder)
         let said = try python(["intruder.py", bare, forged], in: sb, environment: ["MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"])
         #expect(said.trimmingCharacters(in: .whitespacesAndNewlines) == "UNAUTHENTICATED UNAUTHENTICATED")
+        // A second local user (nobody) with the same client, on the same port.
+        if getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") {
+            let other = try pythonAsNobody(code: intruder, args: [bare, forged])
+            #expect(other.trimmingCharacters(in: .whitespacesAndNewlines) == "UNAUTHENTICATED UNAUTHENTICATED", "\(other)")
+        } else {
+            print("◇ the second-user request was not tried: it needs root and setpriv to become nobody")
+        }
         sb.write("go", "")
         #expect(sb.reap(run) == 0)
         let show = try #require(try sb.json("show", "latest", "--json") as? [String: Any])
         let keys = (show["metrics"] as? [[String: Any]] ?? []).compactMap { $0["key"] as? String }
         #expect(keys == ["mine"])
+    }
+
+    @Test func aLoggedModelIsPackagedAndAnUnservedCallIsNamed() throws {
+        let script = """
+            import mlflow, mlflow.pyfunc
+            from mlflow import MlflowClient
+            class AddOne(mlflow.pyfunc.PythonModel):
+                def predict(self, context, model_input, params=None):
+                    return model_input + 1
+            with mlflow.start_run():
+                mlflow.log_metric("acc", 0.93)
+                mlflow.pyfunc.log_model(name="model", python_model=AddOne())
+                try:
+                    MlflowClient().create_registered_model("clf")
+                    open("registry.txt", "w").write("accepted")
+                except mlflow.exceptions.MlflowException as e:
+                    open("registry.txt", "w").write(e.error_code)
+            """
+        let sb = Sandbox()
+        sb.write("train.py", script)
+        sb.write("slipway.yaml", """
+            project: mlflow-package
+            pipelines:
+              train:
+                model: clf
+                stages:
+                  train: {cmd: \(MLflowClient.path) train.py, deps: [train.py], outs: [registry.txt], gates: {acc: ">= 0.9"}}
+                  package:
+                    uses: package
+                    needs: [train]
+                    model: mlflow-artifacts/train/models/model
+            """)
+        let r = sb.run("run")
+        let log = sb.run("logs", "latest", "train").stdout
+        #expect(r.status == 0, "\(r.stderr)\n\(log)")
+        // MLflow's model registry is not served: the client gets MLflow's error, the log names the call.
+        #expect(sb.read("registry.txt") == "ENDPOINT_NOT_FOUND")
+        #expect(log.contains("POST /api/2.0/mlflow/registered-models/create, which slipway's tracking endpoint does not serve"), "\(log)")
+        // The logged model is the packaged one: its MLmodel is in the image, and the image verifies.
+        let show = try #require(try sb.json("models", "show", "clf", "--json") as? [String: Any])
+        #expect("\(show)".contains("clf"), "\(show)")
+        #expect(sb.run("verify", "clf").status == 0)
+        let files = sb.run("show", "latest").stdout
+        #expect(files.contains("mlflow-artifacts/train/models/model/MLmodel"), "\(files)")
     }
 
     @Test func autologgingOffLogsOnlyWhatTheCodeLogs() throws {
@@ -302,6 +353,24 @@ struct MLflowTests {
         #expect(tracked.contains { $0["kind"] as? String == "artifact" && ($0["key"] as? String ?? "").hasSuffix("/MLmodel") })
         #expect(!log.contains("does not serve"), "\(log)")
     }
+}
+
+/// Runs `code` with the MLflow client's python as the user nobody (from
+/// root, through setpriv), outside any sandbox; what it printed, or its error.
+func pythonAsNobody(code: String, args: [String]) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+    p.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", "--", MLflowClient.path, "-c", code] + args
+    p.currentDirectoryURL = URL(fileURLWithPath: "/")
+    p.environment = ["PATH": "/usr/bin:/bin", "HOME": "/tmp", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"]
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let said = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    let why = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    return said.isEmpty ? "exit \(p.terminationStatus): \(why.suffix(600))" : said
 }
 
 /// Runs the MLflow client's python in the sandbox; what it printed.
