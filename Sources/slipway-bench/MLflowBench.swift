@@ -75,6 +75,9 @@ extension Bench {
             let dir = scratch("mlflow-server")
             let port = Int.random(in: 20000...60000)
             let p = Process()
+            // Foundation starts it as a process group's leader: the group is
+            // signalled, so its workers (uvicorn, huey consumers, which outlive
+            // their parent) stop with it.
             p.executableURL = URL(fileURLWithPath: exe)
             p.arguments = ["server", "--backend-store-uri", "sqlite:///\(dir)/mlflow.db", "--default-artifact-root", dir + "/artifacts",
                            "--host", "127.0.0.1", "--port", String(port)]
@@ -86,19 +89,18 @@ extension Bench {
                 if let c = try? HTTPLoadClient(port: port), c.request("GET", "/health", body: []) == 200 { client = c; break }
                 usleep(100_000)
             }
-            guard let client else { p.terminate(); throw BenchFailure("mlflow server did not start") }
+            guard let client else { kill(-p.processIdentifier, SIGTERM); throw BenchFailure("mlflow server did not start") }
             let experiment = client.requestJSON("POST", "/api/2.0/mlflow/experiments/create", #"{"name":"bench"}"#)["experiment_id"] as? String ?? "0"
             let created = client.requestJSON("POST", "/api/2.0/mlflow/runs/create", #"{"experiment_id":"\#(experiment)","start_time":1}"#)
             guard let runID = ((created["run"] as? [String: Any])?["info"] as? [String: Any])?["run_id"] as? String else {
-                p.terminate(); throw BenchFailure("mlflow server created no run")
+                kill(-p.processIdentifier, SIGTERM); throw BenchFailure("mlflow server created no run")
             }
             return MLflowServer(process: p, port: port, runID: runID, dir: dir)
         }
 
         func stop() {
-            kill(process.processIdentifier, SIGTERM)
+            kill(-process.processIdentifier, SIGTERM)  // the whole group: the server and its workers
             process.waitUntilExit()
-            // Its workers are children of its own; they go with it.
         }
     }
 
