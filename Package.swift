@@ -6,6 +6,8 @@ import PackageDescription
 //   SlipwayStore   the registry: protocols + the SQLite (GRDB) implementation
 //   SlipwayEngine  workspace, content-addressed store, executor, scheduler
 //   SlipwayConsole terminal text handling shared by every face (grows into the console)
+//   SlipwayTracking the MLflow-compatible tracking endpoint a run serves (SwiftNIO);
+//                  the engine knows it only through its TrackingEndpoint protocols
 //   slipway        the command line, thin over the engine
 let package = Package(
     name: "Slipway",
@@ -22,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", exact: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-nio", exact: "2.101.3"),
     ],
     targets: [
         .target(
@@ -47,6 +50,16 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        .target(
+            name: "SlipwayTracking",
+            dependencies: [
+                "SlipwayEngine",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // The bundled example and `slipway demo`: its scripts and data are files (resources).
         .target(
             name: "SlipwayDemo",
@@ -65,6 +78,7 @@ let package = Package(
                 "SlipwayStore",
                 "SlipwayEngine",
                 "SlipwayConsole",
+                "SlipwayTracking",
                 "SlipwayDemo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -83,8 +97,9 @@ let package = Package(
             dependencies: ["SlipwayStore", "SlipwayCore", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(name: "SlipwayEngineTests", dependencies: ["SlipwayEngine", "SlipwayStore", "SlipwayCore"]),
+        .testTarget(name: "SlipwayTrackingTests", dependencies: ["SlipwayTracking", "SlipwayEngine", "SlipwayStore", "SlipwayCore"]),
         .testTarget(name: "SlipwayDemoTests", dependencies: ["SlipwayDemo", "SlipwayEngine"]),
-        .testTarget(name: "SlipwayConsoleTests", dependencies: ["SlipwayConsole", "SlipwayEngine", "SlipwayStore"], exclude: ["Snapshots"]),
+        .testTarget(name: "SlipwayConsoleTests", dependencies: ["SlipwayConsole", "SlipwayEngine", "SlipwayStore", "SlipwayTracking"], exclude: ["Snapshots"]),
         // Drives the built `slipway` binary; depending on it makes sure it is built.
         .testTarget(name: "SlipwayEndToEndTests", dependencies: ["slipway", "SlipwayStore", "SlipwayCore"]),
     ]

@@ -72,6 +72,16 @@ public protocol MetricStore: Sendable {
     func copyMetrics(fromStageRun source: Int64, to target: StageRunRecord) throws
 }
 
+/// What stages logged through the tracking endpoint besides metrics.
+public protocol TrackingStore: Sendable {
+    /// Records values; a key a stage run already has for that kind takes the new value.
+    func recordTracked(_ values: [TrackedValueRecord]) throws
+    /// A run's values, in stage-run, kind and key order.
+    func trackedValues(runID: Int64) throws -> [TrackedValueRecord]
+    /// Copies what one stage run logged to another (for a cache hit).
+    func copyTracked(fromStageRun source: Int64, to target: StageRunRecord) throws
+}
+
 /// What registering a run's model did.
 public enum Registration: Sendable, Hashable {
     case registered(ModelVersionRecord)
@@ -285,7 +295,7 @@ public protocol ChangeSource: Sendable {
 
 /// Everything a caller needs from the registry.
 public typealias Registry = RunStore & MetricStore & DatasetStore & CacheStore & AuditStore & ChangeSource & ModelStore & ValidationStore
-    & ApprovalStore & DeploymentStore & MonitorStore
+    & ApprovalStore & DeploymentStore & MonitorStore & TrackingStore
 
 extension ModelStore {
     /// A change made by a promotion (the cause of most changes; a rollback or

@@ -29,6 +29,9 @@ struct Bench {
         ("agent-idle", agentIdle),
         ("slurm-submit", slurmSubmitOverhead),
         ("slurm-noop-rerun", slurmNoopRerun),
+        ("mlflow-batch", mlflowBatchLatency),
+        ("mlflow-concurrent", mlflowConcurrent),
+        ("mlflow-100k", mlflowHundredThousand),
     ]
 
     static func main() throws {

@@ -200,6 +200,8 @@ struct Show: ParsableCommand {
         var metrics: [MetricJSON]
         var datasets: [[String: String]]
         var triggeredBy: [RunCause]
+        /// Params, tags, artifacts and inputs stages logged through MLflow.
+        var tracked: [TrackedJSON]
     }
 
     func run() throws {
@@ -209,10 +211,12 @@ struct Show: ParsableCommand {
         let params = try registry.params(runID: r.id)
         let metrics = try registry.metrics(runID: r.id)
         let datasets = try registry.runDatasets(runID: r.id)
+        let tracked = try registry.trackedValues(runID: r.id)
         if json {
             try Output.json(ShowJSON(run: RunJSON(r, stages: stages), params: params, metrics: metrics.map(MetricJSON.init),
                                      datasets: datasets.map { ["stage": $0.stage, "path": $0.path, "hash": $0.hash] },
-                                     triggeredBy: try RunCause.of(run: r.id, registry: registry)))
+                                     triggeredBy: try RunCause.of(run: r.id, registry: registry),
+                                     tracked: tracked.map(TrackedJSON.init)))
             return
         }
         Output.say("run \(r.id) · \(r.pipeline) · \(Output.symbol(r.status)) \(r.status.rawValue)" + (r.duration.map { " in \(Durations.format($0))" } ?? ""))
@@ -259,6 +263,13 @@ struct Show: ParsableCommand {
             for k in order {
                 let m = last[k]!
                 Output.say("  \(Output.safe(m.stage)).\(Output.safe(m.key)) = \(m.value)" + (m.step.map { " (step \($0))" } ?? ""))
+            }
+        }
+        if !tracked.isEmpty {
+            Output.say("logged through MLflow")
+            for t in tracked {
+                let value = t.kind == .artifact ? "\(t.value.prefix(19)) \(t.size.map { "\($0) bytes" } ?? "")" : t.value
+                Output.say("  \(Output.safe(t.stage)) \(t.kind.rawValue) \(Output.safe(t.key)) = \(Output.safe(String(value.prefix(200))))")
             }
         }
         if !datasets.isEmpty {

@@ -95,6 +95,21 @@ enum NonFinite {
     }
 }
 
+/// A param, tag, artifact (digest, size) or input a stage logged through MLflow.
+struct TrackedJSON: Encodable {
+    var stage: String
+    var kind: String
+    var key: String
+    var value: String
+    var size: Int64?
+    var at: String?
+
+    init(_ t: TrackedValueRecord) {
+        stage = t.stage; kind = t.kind.rawValue; key = t.key; value = t.value; size = t.size
+        at = Output.iso(t.at)
+    }
+}
+
 struct DatasetJSON: Encodable {
     var path: String
     var hash: String

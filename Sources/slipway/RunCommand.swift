@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SlipwayEngine
+import SlipwayTracking
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "run", 
@@ -33,7 +34,7 @@ struct Run: ParsableCommand {
         let cancellation = CancellationFlag()
         let reporter: ProgressPrinter? = Output.stderrIsTTY && !json ? ProgressPrinter() : nil
         let runner = try PipelineRunner(workspace: ws, loaded: loaded, pipeline: pipeline, registry: registry,
-                                        cancellation: cancellation, reporter: reporter)
+                                        cancellation: cancellation, reporter: reporter, tracking: MLflowEndpointFactory())
         if explain {
             for plan in runner.plan(force: force) {
                 Output.err("  \(plan.stage): \(plan.explanation)")

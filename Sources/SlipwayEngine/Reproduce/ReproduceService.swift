@@ -11,10 +11,12 @@ import Foundation
 public struct ReproduceService: Sendable {
     let workspace: Workspace
     let registry: any Registry
+    let tracking: (any TrackingEndpointFactory)?
 
-    public init(workspace: Workspace, registry: any Registry) {
+    public init(workspace: Workspace, registry: any Registry, tracking: (any TrackingEndpointFactory)? = nil) {
         self.workspace = workspace
         self.registry = registry
+        self.tracking = tracking
     }
 
     public struct Output: Sendable, Hashable, Codable {
@@ -112,12 +114,15 @@ public struct ReproduceService: Sendable {
         // The pipeline again, from nothing, under the version's own number.
         let copyRegistry = try copy.openRegistry()
         let loaded = try copy.loadSpec()
-        let result = try PipelineRunner(workspace: copy, loaded: loaded, pipeline: pipeline.name, registry: copyRegistry)
+        let result = try PipelineRunner(workspace: copy, loaded: loaded, pipeline: pipeline.name, registry: copyRegistry,
+                                        tracking: tracking)
             .run(options: .init(force: true, trigger: "reproduce", packageVersion: version.version))
         report.reproducible = true
         let recorded = try registry.artifacts(runID: run.id)
         let again = try copyRegistry.artifacts(runID: result.run.id)
-        func stage(of path: String) -> String? { pipeline.stages.first { $0.cachedOutputs.contains(path) }?.name }
+        func stage(of path: String) -> String? {
+            pipeline.stages.first { $0.cachedOutputs.contains(path) || RunTracking.artifactArea(stage: $0.name) == path }?.name
+        }
         // The package stage's folder holds the provenance of the run that built
         // it (a new run, a new statement): the image manifest is compared instead.
         let packageOut = pipeline.stages.first { $0.builtin == .package }?.options["out"]?.stringValue

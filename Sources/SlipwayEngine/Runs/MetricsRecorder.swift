@@ -34,6 +34,16 @@ public final class MetricsRecorder: @unchecked Sendable {
         if full { flush() }
     }
 
+    /// Buffers points as they arrive (the timer writes them), writing at
+    /// once only when the buffer is full.
+    public func enqueue(_ points: [MetricRecord]) {
+        let full = lock.withLock { () -> Bool in
+            buffer.append(contentsOf: points)
+            return buffer.count >= maxBatch
+        }
+        if full { flush() }
+    }
+
     public func record(_ points: [MetricRecord]) {
         lock.withLock { buffer.append(contentsOf: points) }
         flush()

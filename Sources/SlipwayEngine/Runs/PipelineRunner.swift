@@ -73,11 +73,13 @@ public final class PipelineRunner: @unchecked Sendable {
     let reporter: (any RunReporter)?
     let builtins: [BuiltinStage: any BuiltinStageHandler]
     let facts: StageFacts
+    let tracking: (any TrackingEndpointFactory)?
 
     public init(workspace: Workspace, loaded: LoadedSpec, pipeline name: String?, registry: any Registry,
                 executor: any Executor = ProcessExecutor(), cancellation: CancellationFlag = CancellationFlag(),
                 reporter: (any RunReporter)? = nil,
-                builtins: [BuiltinStage: any BuiltinStageHandler]? = nil, executors: Executors? = nil) throws {
+                builtins: [BuiltinStage: any BuiltinStageHandler]? = nil, executors: Executors? = nil,
+                tracking: (any TrackingEndpointFactory)? = nil) throws {
         let names = loaded.spec.pipelines.map(\.name)
         let chosen: PipelineSpec
         if let name {
@@ -95,6 +97,7 @@ public final class PipelineRunner: @unchecked Sendable {
         self.executors = executors ?? Executors(local: executor)
         self.cancellation = cancellation
         self.reporter = reporter
+        self.tracking = tracking
         self.builtins = builtins ?? [.validate: ValidateStage(), .package: PackageStage(),
                                      .deploy: DeployStage(environments: loaded.spec.environments.map(\.name))]
         self.facts = StageFacts(pipeline: chosen, params: loaded.params, registry: registry,
@@ -159,9 +162,12 @@ public final class PipelineRunner: @unchecked Sendable {
             state.fatal = error
         }
         facts.preload()
+        let runTracking = tracking.map { RunTracking(factory: $0, workspace: workspace, runID: run.id, pipeline: pipeline.name) }
+        defer { runTracking?.stop() }
         let execution = StageExecution(workspace: workspace, facts: facts, registry: registry, executors: executors,
                                        cancellation: cancellation, reporter: reporter, builtins: builtins, metrics: metrics,
-                                       signing: loaded.spec.signing, packageVersion: options.packageVersion)
+                                       signing: loaded.spec.signing, packageVersion: options.packageVersion,
+                                       tracking: runTracking)
 
         let lock = state.lock
         lock.lock()
@@ -206,6 +212,7 @@ public final class PipelineRunner: @unchecked Sendable {
             lock.wait(until: Date().addingTimeInterval(0.1))
         }
         lock.unlock()
+        runTracking?.stop()
         do { try metrics.close() } catch { state.fatal = state.fatal ?? error }
         facts.hasher.flush()
 

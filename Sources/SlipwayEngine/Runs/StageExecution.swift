@@ -18,6 +18,8 @@ struct StageExecution: @unchecked Sendable {
     let metrics: MetricsRecorder
     let signing: SigningSpec
     let packageVersion: Int?
+    /// The run's tracking endpoint (MLflow), when the run serves one.
+    var tracking: RunTracking? = nil
 
     var pipeline: PipelineSpec { facts.pipeline }
     var files: ContainedFiles { ContainedFiles(root: workspace.root) }
@@ -77,6 +79,7 @@ struct StageExecution: @unchecked Sendable {
                 r.reason += ": outs restored from the store"
                 try registry.copyMetrics(fromStageRun: entry.stageRunID, to: r)
                 try registry.copyValidations(fromStageRun: entry.stageRunID, to: r)
+                try registry.copyTracked(fromStageRun: entry.stageRunID, to: r)
                 try registry.recordArtifacts(runID: run.id, stageRunID: r.id, outputs: entry.outputs)
                 try? FileSystem.writeFile(logPath, Data("[slipway] cached: \(r.reason)\n".utf8))
                 if let failure = try decideGates(stage: stage, stageRun: r, run: run) { return try finish(.failed, failure) }
@@ -111,11 +114,26 @@ struct StageExecution: @unchecked Sendable {
             return try finish(.succeeded)
         }
         let executor = executors.executor(for: stage.executor)
-        let job = Self.job(for: stage, run: run, record: r, workspace: workspace, params: facts.params, logPath: logPath)
+        var job = Self.job(for: stage, run: run, record: r, workspace: workspace, params: facts.params, logPath: logPath)
+        // The stage's MLflow artifact area is cleared like an out, whether or
+        // not it gets a scope, so what is stored from it was written now.
+        let area = RunTracking.artifactArea(stage: stage.name)
+        do { try files.remove(area) } catch {
+            return try finish(.failed, .slipway("cannot clear \(area): \(error)"))
+        }
+        // The run's MLflow endpoint listens on loopback: a local stage's only.
+        var trackingWarnings: [String] = []
+        let tracked = stage.executor.kind == .local
+            ? tracking?.open(stage: stage.name, record: r, run: run, logPath: logPath, registry: registry, metrics: metrics,
+                             warnings: &trackingWarnings)
+            : nil
+        job.environment.merge(tracked?.environment ?? [:]) { _, endpoint in endpoint }
         let observer = StageObserver(registry: registry, record: r, metrics: metrics, logPath: logPath)
         let started = SystemClock.nowMillis()
         let outcome = executor.run(job, observer: observer, cancellation: cancellation)
-        return try finishCommand(stage: stage, record: r, run: run, key: key, outcome: outcome, observer: observer, since: started)
+        trackingWarnings += tracked?.close(declared: stage.params.map(\.value), params: facts.params) ?? []
+        return try finishCommand(stage: stage, record: r, run: run, key: key, outcome: outcome, observer: observer, since: started,
+                                 warnings: trackingWarnings)
     }
 
     /// The job a command stage runs: its command in the workspace, with its
@@ -136,9 +154,9 @@ struct StageExecution: @unchecked Sendable {
     /// A command stage after its job ended (here, or followed by whoever took
     /// the run over): its exit, then its results.
     func finishCommand(stage: StageSpec, record: StageRunRecord, run: RunRecord, key: String, outcome: JobOutcome,
-                       observer: StageObserver, since started: Millis) throws -> StageOutcome {
+                       observer: StageObserver, since started: Millis, warnings more: [String] = []) throws -> StageOutcome {
         var r = record
-        var warnings = observer.finishWarnings()
+        var warnings = observer.finishWarnings() + more
         try observer.checkRegistryWrites()
         r.pid = observer.pid
         r.exitCode = outcome.exitCode
@@ -192,7 +210,7 @@ struct StageExecution: @unchecked Sendable {
         }
         try metrics.flushReportingErrors()
         var outputs: [String: String] = [:]
-        for out in stage.cachedOutputs {
+        for out in storedOutputs(stage) {
             guard FileSystem.exists(workspace.absolute(out)) else {
                 return .output("declared out \(out) was not written")
             }
@@ -210,6 +228,18 @@ struct StageExecution: @unchecked Sendable {
                                                outputs: outputs, createdAt: SystemClock.nowMillis()))
         try registry.recordArtifacts(runID: run.id, stageRunID: r.id, outputs: outputs)
         return try decideGates(stage: stage, stageRun: r, run: run)
+    }
+
+    /// The outs to store: the declared ones, and the stage's MLflow
+    /// artifacts when it wrote any (so a cache hit restores them too).
+    private func storedOutputs(_ stage: StageSpec) -> [String] {
+        var outs = stage.cachedOutputs
+        let area = RunTracking.artifactArea(stage: stage.name)
+        if stage.builtin == nil, FileSystem.exists(workspace.absolute(area)),
+           !outs.contains(where: { area == $0 || area.hasPrefix($0 + "/") }) {
+            outs.append(area)
+        }
+        return outs
     }
 
     /// Decides and records the stage's gates; the failure when any gate failed.

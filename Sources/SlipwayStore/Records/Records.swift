@@ -138,6 +138,36 @@ public struct DatasetRecord: Codable, Sendable, Hashable, Identifiable {
     public var addedAt: Millis
 }
 
+/// A param, tag, artifact or input a stage logged through the tracking endpoint.
+public struct TrackedValueRecord: Codable, Sendable, Hashable {
+    public enum Kind: String, Codable, Sendable, CaseIterable {
+        case param, tag, artifact, input
+    }
+
+    public var runID: Int64
+    public var stageRunID: Int64
+    public var stage: String
+    public var kind: Kind
+    /// The param or tag key, the artifact's workspace-relative path, the input's name.
+    public var key: String
+    /// The param or tag value, the artifact's digest, the input's digest and source.
+    public var value: String
+    /// An artifact's size in bytes.
+    public var size: Int64?
+    public var at: Millis
+
+    public init(runID: Int64, stageRunID: Int64, stage: String, kind: Kind, key: String, value: String, size: Int64? = nil, at: Millis) {
+        self.runID = runID
+        self.stageRunID = stageRunID
+        self.stage = stage
+        self.kind = kind
+        self.key = key
+        self.value = value
+        self.size = size
+        self.at = at
+    }
+}
+
 public struct RunDatasetRecord: Codable, Sendable, Hashable {
     public var runID: Int64
     public var stage: String

@@ -385,6 +385,24 @@ enum RegistryMigrations {
             // Why each live-version change was made, typed (nil on older rows).
             try db.execute(sql: "ALTER TABLE aliasEvent ADD COLUMN cause TEXT")
         }
+        m.registerMigration("v12-tracked-values") { db in
+            // What stages logged through the tracking endpoint besides
+            // metrics: params, tags, artifacts (digest and size), inputs.
+            try db.execute(sql: """
+                CREATE TABLE trackedValue (
+                    runID INTEGER NOT NULL REFERENCES run(id) ON DELETE CASCADE,
+                    stageRunID INTEGER NOT NULL,
+                    stage TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    value TEXT NOT NULL,
+                    size INTEGER,
+                    at INTEGER NOT NULL,
+                    PRIMARY KEY (stageRunID, kind, key)
+                ) WITHOUT ROWID;
+                CREATE INDEX trackedValue_run ON trackedValue(runID);
+                """)
+        }
         return m
     }
 
