@@ -43,15 +43,27 @@ public enum WorkspacePath {
         return .success(parts.joined(separator: "/"))
     }
 
-    /// True when `inner` is `outer` or lies below it (both normalised).
     /// Why a path may not be used, in words (nil when it may).
     public static func problem(_ raw: String) -> String? {
         if case .failure(let p) = normalize(raw) { return p.description }
         return nil
     }
 
+    /// True when `inner` is `outer` or lies below it (both normalised).
     public static func contains(_ outer: String, _ inner: String) -> Bool {
         inner == outer || inner.hasPrefix(outer + "/")
+    }
+
+    /// A normalised path and every folder above it, innermost first
+    /// (`a/b/c` → `a/b/c`, `a/b`, `a`): the paths that `contains` it.
+    public static func selfAndAncestors(_ path: String) -> [String] {
+        var result = [path]
+        var end = path.endIndex
+        while let slash = path[..<end].lastIndex(of: "/") {
+            if slash > path.startIndex { result.append(String(path[..<slash])) }
+            end = slash
+        }
+        return result
     }
 
     /// True when one path is the other or lies inside it.

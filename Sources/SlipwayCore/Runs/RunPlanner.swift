@@ -54,8 +54,15 @@ public enum RunPlanner {
                             force: Bool) -> [StagePlan] {
         var willRun: Set<String> = []
         var plans: [StagePlan] = []
+        var stages: [String: StageSpec] = [:]
+        var written: Set<String> = []
+        for s in pipeline.stages {
+            if stages[s.name] == nil { stages[s.name] = s }
+            written.formUnion(s.cachedOutputs)
+        }
+        plans.reserveCapacity(pipeline.stages.count)
         for name in graph.topologicalOrder() ?? graph.names {
-            guard let stage = pipeline.stage(named: name) else { continue }
+            guard stages[name] != nil else { continue }
             let runningUps = graph.upstream[name, default: []].filter(willRun.contains)
             if !runningUps.isEmpty {
                 willRun.insert(name)
@@ -64,8 +71,8 @@ public enum RunPlanner {
             }
             switch inputs[name] ?? .missing(path: "?") {
             case .missing(let path):
-                let producer = pipeline.stages.first { s in s.cachedOutputs.contains { WorkspacePath.contains($0, path) } }
-                if producer != nil {
+                // Some stage writes it when one of its outs is the path or a folder above it.
+                if WorkspacePath.selfAndAncestors(path).contains(where: written.contains) {
                     willRun.insert(name)
                     plans.append(StagePlan(stage: name, decision: .run(reasons: ["dep \(path) will be restored or rebuilt"])))
                 } else {

@@ -7,25 +7,36 @@ enum SpecChecks {
         // Every out has one writer across the whole workspace: two pipelines
         // may run at once, and their runs lock per pipeline.
         var writers: [(pipeline: String, stage: String, path: Located<String>)] = []
+        // Two paths overlap when one is the other or a folder above it, so a
+        // clash is found by looking up the path's own components: each written
+        // path maps to its writer, each folder above one to the first writer
+        // below it (the first writer in `writers` that clashes is reported).
+        var writerAt: [String: Int] = [:]
+        var firstBelow: [String: Int] = [:]
         for pipeline in spec.pipelines {
             let base = "pipelines.\(pipeline.name).stages"
             let names = pipeline.stages.map(\.name)
+            let known = Set(names)
             for stage in pipeline.stages {
                 for (i, need) in stage.needs.enumerated() {
-                    let key = "\(base).\(stage.name).needs[\(i)]"
+                    func key() -> String { "\(base).\(stage.name).needs[\(i)]" }
                     if need.value == stage.name {
-                        issues.append(SpecIssue(at: need.location, file: file, keyPath: key, message: "a stage cannot need itself"))
-                    } else if !names.contains(need.value) {
+                        issues.append(SpecIssue(at: need.location, file: file, keyPath: key(), message: "a stage cannot need itself"))
+                    } else if !known.contains(need.value) {
                         let hint = Suggestions.closest(to: need.value, in: names).map { " (did you mean '\($0)'?)" } ?? ""
-                        issues.append(SpecIssue(at: need.location, file: file, keyPath: key,
-                                                message: "unknown stage '\(need.value)'\(hint); stages here: \(names.joined(separator: ", "))"))
+                        issues.append(SpecIssue(at: need.location, file: file, keyPath: key(),
+                                                message: "unknown stage '\(need.value)'\(hint); stages here: \(listing(names))"))
                     }
                 }
             }
             // Two stages writing the same path (or one inside the other).
             for stage in pipeline.stages {
                 for out in stage.outs + stage.metrics {
-                    if let clash = writers.first(where: { WorkspacePath.overlaps($0.path.value, out.value) }) {
+                    let above = WorkspacePath.selfAndAncestors(out.value)
+                    var first = firstBelow[out.value]
+                    for p in above { if let w = writerAt[p] { first = min(first ?? w, w) } }
+                    if let first {
+                        let clash = writers[first]
                         let how = clash.path.value == out.value ? "is also written by" : "overlaps '\(clash.path.value)' written by"
                         let key = stage.outs.contains(out) ? "outs" : "metrics"
                         let writer = clash.pipeline == pipeline.name ? "stage '\(clash.stage)'" : "stage '\(clash.stage)' of pipeline '\(clash.pipeline)'"
@@ -34,6 +45,8 @@ enum SpecChecks {
                                                     + (clash.stage == stage.name && clash.pipeline == pipeline.name ? "" : "; each path has one writer")))
                     } else {
                         writers.append((pipeline.name, stage.name, out))
+                        writerAt[out.value] = writers.count - 1
+                        for folder in above.dropFirst() where firstBelow[folder] == nil { firstBelow[folder] = writers.count - 1 }
                     }
                 }
             }
@@ -60,5 +73,11 @@ enum SpecChecks {
             }
         }
         return issues
+    }
+
+    /// Names for a message: all of a short list, the first 20 of a long one.
+    static func listing(_ names: [String]) -> String {
+        guard names.count > 20 else { return names.joined(separator: ", ") }
+        return names.prefix(20).joined(separator: ", ") + " and \(names.count - 20) more"
     }
 }
