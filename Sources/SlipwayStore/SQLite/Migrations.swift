@@ -360,6 +360,10 @@ enum RegistryMigrations {
                 CREATE INDEX triggerEvent_run ON triggerEvent(runID);
                 """)
         }
+        m.registerMigration("v9-metric-series-by-stage-run") { db in
+            // A cache hit copies a stage run's metrics: found by its id, not by a scan.
+            try db.execute(sql: "CREATE INDEX metricSeries_stageRun ON metricSeries(stageRunID)")
+        }
         return m
     }
 
