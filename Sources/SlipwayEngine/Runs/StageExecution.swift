@@ -53,19 +53,13 @@ struct StageExecution: @unchecked Sendable {
         if !force, let entry = facts.usableCacheEntry(key) {
             var restored = true
             do {
-                for (path, hash) in entry.outputs.sorted(by: { $0.key < $1.key }) {
-                    // An out already in place with the right content stays as it is.
-                    if FileSystem.exists(workspace.absolute(path)), FileSystem.staysInside(root: workspace.root, relative: path),
-                       (try? facts.hasher.hash(path)) == hash { continue }
-                    try facts.store.restore(path, hash: hash)
-                }
+                try facts.restoreOutputs(of: entry)
             } catch {
                 restored = false
                 r.reason = "cache restore failed (\(error)); running"
             }
             if restored {
-                let from = facts.producingRun(of: entry)
-                r.reason = "same inputs as " + (from.map { "run \($0)" } ?? "an earlier run") + ": outs restored from the store"
+                r.reason = facts.restoredReason(entry)
                 try registry.copyMetrics(fromStageRun: entry.stageRunID, to: r)
                 try registry.copyValidations(fromStageRun: entry.stageRunID, to: r)
                 try registry.recordArtifacts(runID: run.id, stageRunID: r.id, outputs: entry.outputs)
@@ -148,8 +142,10 @@ struct StageExecution: @unchecked Sendable {
             }
         }
         facts.hasher.flush()
-        try registry.saveCacheEntry(CacheEntry(key: key, pipeline: pipeline.name, stage: stage.name, stageRunID: r.id,
-                                               outputs: outputs, createdAt: Clock.nowMillis()))
+        let entry = CacheEntry(key: key, pipeline: pipeline.name, stage: stage.name, stageRunID: r.id,
+                               outputs: outputs, createdAt: Clock.nowMillis())
+        try registry.saveCacheEntry(entry)
+        facts.remember(entry)
         try registry.recordArtifacts(runID: run.id, stageRunID: r.id, outputs: outputs)
         if let failure = try decideGates(stage: stage, stageRun: r, run: run) { return try finish(.failed, failure) }
         return try finish(.succeeded)
