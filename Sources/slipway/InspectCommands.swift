@@ -56,14 +56,13 @@ struct Status: ParsableCommand {
         let (ws, registry) = try global.open()
         // A spec that does not load still leaves the registry to report on:
         // status says what it can, then fails with the spec's problems (exit 2).
-        var specError: (any Error)?
-        let project: WorkspaceSpec?
-        do { project = try ws.loadSpec().spec } catch { project = nil; specError = error }
-        try report(ws, registry, project)
-        if let specError { throw specError }
+        // Only its summary is read: status shows no stage, whatever their number.
+        let spec = ws.specSummary()
+        try report(ws, registry, spec.issues.isEmpty ? spec : nil)
+        if !spec.issues.isEmpty { throw SpecErrors(spec.issues) }
     }
 
-    func report(_ ws: Workspace, _ registry: any Registry, _ project: WorkspaceSpec?) throws {
+    func report(_ ws: Workspace, _ registry: any Registry, _ project: SpecSummary?) throws {
         let active = try registry.activeRuns()
         let recent = try registry.runs(limit: 5, offset: 0).filter { $0.status != .running }
         if json {
@@ -72,10 +71,10 @@ struct Status: ParsableCommand {
             for r in active { running.append(RunJSON(r, stages: try registry.stageRuns(runID: r.id))) }
             try Output.json(StatusJSON(project: project?.project, workspace: ws.root, running: running,
                                        recent: recent.map { RunJSON($0) },
-                                       environments: project?.environments.map(\.name) ?? [],
+                                       environments: project?.environments ?? [],
                                        live: Dictionary(uniqueKeysWithValues: try registry.models().map { ($0.name, $0.environments) }),
                                        pendingApprovals: try registry.approvalRequests(all: false, limit: 1000).filter { $0.expiresAt > Clock.nowMillis() }.count,
-                                       driftAlerts: try (project?.monitorSpecs ?? []).filter { try registry.batches(monitor: $0.name, limit: 1).first?.status == .drifted }.count,
+                                       driftAlerts: try (project?.monitors ?? []).filter { try registry.batches(monitor: $0, limit: 1).first?.status == .drifted }.count,
                                        auditChain: chain.state, auditProblem: chain.problem, agent: Self.agent(ws).json))
             return
         }
@@ -99,7 +98,7 @@ struct Status: ParsableCommand {
                 Output.say("\(i == 0 ? "recent      " : "            ") \(Output.symbol(r.status)) run \(r.id) \(r.pipeline)  \(r.status.rawValue)\(took)  \(Output.age(r.endedAt ?? r.startedAt)) ago")
             }
         }
-        let envs = project?.environments.map(\.name) ?? []
+        let envs = project?.environments ?? []
         let models = try registry.models()
         if envs.isEmpty {
             Output.say("environments none declared")
@@ -138,12 +137,12 @@ struct Status: ParsableCommand {
             break
         }
         Output.say("drift        " + Output.safe(drift))
-        for m in project?.monitorSpecs ?? [] {
-            guard let last = try registry.batches(monitor: m.name, limit: 1).first else { continue }
+        for m in project?.monitors ?? [] {
+            guard let last = try registry.batches(monitor: m, limit: 1).first else { continue }
             if last.status == .drifted {
-                Output.say("monitors     ▲ \(m.name) in alert: batch \(last.id) (\(Output.safe(last.source))) \(last.driftedFeatures) of \(last.features) features drifted \(Output.age(last.receivedAt)) ago")
+                Output.say("monitors     ▲ \(m) in alert: batch \(last.id) (\(Output.safe(last.source))) \(last.driftedFeatures) of \(last.features) features drifted \(Output.age(last.receivedAt)) ago")
             } else {
-                Output.say("monitors       \(m.name) calm (batch \(last.id), \(Output.age(last.receivedAt)) ago)")
+                Output.say("monitors       \(m) calm (batch \(last.id), \(Output.age(last.receivedAt)) ago)")
             }
         }
         Output.say("audit        " + (try Self.chain(ws, registry).text))

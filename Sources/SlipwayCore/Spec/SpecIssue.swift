@@ -17,7 +17,7 @@ public struct SourceLocation: Sendable, Hashable, Codable {
 ///
 /// Its description is one line, `file:line:col: key.path: message`, the form
 /// editors and CI logs turn into links.
-public struct SpecIssue: Error, Sendable, Hashable, CustomStringConvertible {
+public struct SpecIssue: Error, Sendable, Hashable, Codable, CustomStringConvertible {
     public var file: String
     public var line: Int?
     public var column: Int?
