@@ -138,7 +138,7 @@ public final class SQLiteRegistry: Sendable {
     }
 
     func appendAudit(_ db: Database, _ draft: AuditDraft, at time: Millis = Clock.nowMillis()) throws -> AuditEvent {
-        let last = try Row.fetchOne(db, sql: "SELECT seq, hash FROM auditEvent ORDER BY seq DESC LIMIT 1")
+        let last = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM auditEvent ORDER BY seq DESC LIMIT 1"))
         let seq: Int64 = (last?["seq"] ?? 0) + 1
         let prev: String = last?["hash"] ?? AuditChain.genesis
         let event = AuditEvent(
@@ -146,7 +146,10 @@ public final class SQLiteRegistry: Sendable {
             payload: draft.payload, prevHash: prev,
             hash: AuditChain.hash(seq: seq, timestamp: time, actor: draft.actor, kind: draft.kind.rawValue,
                                   subject: draft.subject, payload: draft.payload, prevHash: prev))
-        try event.insert(db)
+        try db.cachedStatement(sql: """
+            INSERT INTO auditEvent (seq, timestamp, actor, kind, subject, payload, prevHash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [event.seq, event.timestamp, event.actor, event.kind, event.subject, event.payload,
+                                     event.prevHash, event.hash])
         // The head file moves once per transaction, to its newest event.
         let firstInTransaction = pendingHead.withLock { pending in
             defer { pending = AuditHeadWitness(seq: seq, hash: event.hash) }
