@@ -49,9 +49,11 @@ public enum RunPlanner {
     ///   - cachedRun: for a cache key with a usable stored result, the run that
     ///     produced it (`.some(nil)` when that run is unknown); nil for a miss.
     ///   - previous: each stage's inputs in its last completed run.
+    ///   - keys: the cache keys of `inputs`, by stage, when the caller has
+    ///     them already (the others are computed).
     public static func plan(pipeline: PipelineSpec, graph: StageGraph, inputs: [String: StageInputs],
                             cachedRun: (String) -> Int64??, previous: (String) -> CacheInputs?,
-                            force: Bool) -> [StagePlan] {
+                            force: Bool, keys: [String: String] = [:]) -> [StagePlan] {
         var willRun: Set<String> = []
         var plans: [StagePlan] = []
         var stages: [String: StageSpec] = [:]
@@ -79,7 +81,7 @@ public enum RunPlanner {
                     plans.append(StagePlan(stage: name, decision: .blocked("dep \(path) does not exist")))
                 }
             case .ready(let i):
-                if !force, let run = cachedRun(i.key) {
+                if !force, let run = cachedRun(keys[name] ?? i.key) {
                     plans.append(StagePlan(stage: name, decision: .cached(fromRun: run)))
                 } else {
                     willRun.insert(name)

@@ -32,9 +32,11 @@ struct CachedStages {
     /// Restores `names` (in DAG order) and records them as `cached` in `run`,
     /// handing each transaction's records to `recorded` once committed.
     /// Throws when the registry fails.
-    func restore(_ names: [String], graph: StageGraph, inputs: [String: RunPlanner.StageInputs],
+    func restore(_ names: [String], graph: StageGraph, inputs: [String: RunPlanner.StageInputs], keys: [String: String],
                  records: [String: StageRunRecord], run: RunRecord, recorded: ([StageRunRecord]) -> Void) throws {
         let encoder = JSONEncoder.sorted
+        // No command runs meanwhile: each folder is resolved once for the lot.
+        let containment = FileSystem.Containment(root: workspace.root)
         var restored: Set<String> = []
         var batch: [RestoredStage] = []
         func flush() throws {
@@ -52,15 +54,15 @@ struct CachedStages {
         for name in names {
             // A stage whose upstream had to be left to the scheduler waits for it there.
             guard graph.upstream[name, default: []].allSatisfy(restored.contains),
-                  case .ready(let i) = inputs[name], var r = records[name] else { continue }
-            let key = i.key
-            guard let entry = facts.usableCacheEntry(key), (try? facts.restoreOutputs(of: entry)) != nil else { continue }
+                  case .ready(let i) = inputs[name], let key = keys[name], var r = records[name] else { continue }
+            guard let entry = facts.usableCacheEntry(key), (try? facts.restoreOutputs(of: entry, containment: containment)) != nil else { continue }
             let now = Clock.nowMillis()
             r.status = .cached
             r.startedAt = now
             r.endedAt = now
             r.cacheKey = key
-            r.inputs = String(decoding: try encoder.encode(i), as: UTF8.self)
+            // The stage run that made the entry had these very inputs (the key is their digest).
+            r.inputs = try facts.recordedInputs(of: entry) ?? String(decoding: encoder.encode(i), as: UTF8.self)
             r.reason = facts.restoredReason(entry)
             r.logPath = ".slipway/logs/run-\(run.id)/\(name).log"
             try? FileSystem.writeFile(workspace.root + "/" + r.logPath!, Data("[slipway] cached: \(r.reason)\n".utf8))

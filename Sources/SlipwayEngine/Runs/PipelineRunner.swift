@@ -111,7 +111,16 @@ public final class PipelineRunner: @unchecked Sendable {
     public func plan(force: Bool = false) -> [StagePlan] {
         facts.preload()
         defer { facts.hasher.flush() }
-        return plan(force: force, inputs: currentInputs())
+        let inputs = currentInputs()
+        return plan(force: force, inputs: inputs, keys: Self.keys(of: inputs))
+    }
+
+    /// The cache key of each stage whose inputs are all there.
+    static func keys(of inputs: [String: RunPlanner.StageInputs]) -> [String: String] {
+        var keys: [String: String] = [:]
+        keys.reserveCapacity(inputs.count)
+        for (name, input) in inputs { if case .ready(let i) = input { keys[name] = i.key } }
+        return keys
     }
 
     /// Every stage's inputs as the workspace is now.
@@ -125,9 +134,7 @@ public final class PipelineRunner: @unchecked Sendable {
     /// The plan for these inputs. The registry is read in bulk: the cache
     /// entries of every key at once, then the previous inputs of every stage
     /// that misses the cache at once.
-    func plan(force: Bool, inputs: [String: RunPlanner.StageInputs]) -> [StagePlan] {
-        var keys: [String: String] = [:]
-        for (name, input) in inputs { if case .ready(let i) = input { keys[name] = i.key } }
+    func plan(force: Bool, inputs: [String: RunPlanner.StageInputs], keys: [String: String]) -> [StagePlan] {
         if !force { facts.prefetchCache(keys: Array(keys.values)) }
         var prefetched = false
         return RunPlanner.plan(pipeline: pipeline, graph: graph, inputs: inputs,
@@ -139,7 +146,7 @@ public final class PipelineRunner: @unchecked Sendable {
                                        facts.prefetchPrevious(stages: keys.filter { force || known[$0.value] == nil }.map(\.key).sorted())
                                    }
                                    return facts.previousInputs(of: name)
-                               }, force: force)
+                               }, force: force, keys: keys)
     }
 
     /// Runs the pipeline to the end and returns what happened. Throws when the
@@ -282,13 +289,14 @@ public final class PipelineRunner: @unchecked Sendable {
     /// together, and settled in the scheduler; the rest run as usual.
     private func restoreCachedStages(run: RunRecord, state: RunState) {
         let inputs = currentInputs()
-        let names = CachedStages.candidates(plans: plan(force: false, inputs: inputs), graph: graph, stages: stages)
+        let keys = Self.keys(of: inputs)
+        let names = CachedStages.candidates(plans: plan(force: false, inputs: inputs, keys: keys), graph: graph, stages: stages)
         guard !names.isEmpty else { return }
         let batch = CachedStages(workspace: workspace, facts: facts, registry: registry, reporter: reporter)
         state.lock.lock()
         defer { state.lock.unlock() }
         do {
-            try batch.restore(names, graph: graph, inputs: inputs, records: state.records, run: run) { recorded in
+            try batch.restore(names, graph: graph, inputs: inputs, keys: keys, records: state.records, run: run) { recorded in
                 for r in recorded {
                     state.records[r.stage] = r
                     state.outcomes[r.stage] = StageOutcome(record: r)

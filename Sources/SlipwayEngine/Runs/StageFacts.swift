@@ -24,6 +24,8 @@ struct StageFacts: @unchecked Sendable {
         var entriesAsked: Set<String> = []
         /// Stage run id → the run it belongs to.
         var producers: [Int64: Int64] = [:]
+        /// Stage run id → its cache key and inputs (JSON), for the stage runs that made entries.
+        var producerInputs: [Int64: (key: String?, inputs: String?)] = [:]
         var producersAsked: Set<Int64> = []
         var previous: [String: StageRunRecord] = [:]
         var previousAsked: Set<String> = []
@@ -31,7 +33,7 @@ struct StageFacts: @unchecked Sendable {
         func forget() {
             lock.withLock {
                 entries = [:]; entriesAsked = []
-                producers = [:]; producersAsked = []
+                producers = [:]; producerInputs = [:]; producersAsked = []
                 previous = [:]; previousAsked = []
             }
         }
@@ -74,7 +76,10 @@ struct StageFacts: @unchecked Sendable {
             known.entries.merge(found) { _, new in new }
             known.entriesAsked.formUnion(todo)
             if let runs {
-                for (id, r) in runs { known.producers[id] = r.runID }
+                for (id, r) in runs {
+                    known.producers[id] = r.runID
+                    known.producerInputs[id] = (r.cacheKey, r.inputs)
+                }
                 known.producersAsked.formUnion(ids)
             }
         }
@@ -126,11 +131,20 @@ struct StageFacts: @unchecked Sendable {
         return (try? registry.stageRun(id: entry.stageRunID))??.runID
     }
 
+    /// The inputs (JSON) recorded by the stage run that made `entry`, when
+    /// read with the entries: the same inputs as any stage with its key.
+    func recordedInputs(of entry: CacheEntry) -> String? {
+        guard let made = known.lock.withLock({ known.producerInputs[entry.stageRunID] }), made.key == entry.key else { return nil }
+        return made.inputs
+    }
+
     /// Puts a cache entry's outs in place: an out already there with the
     /// right content stays as it is, the others are restored from the store.
-    func restoreOutputs(of entry: CacheEntry) throws {
+    /// `containment` answers for symlinks when many entries are restored at once.
+    func restoreOutputs(of entry: CacheEntry, containment: FileSystem.Containment? = nil) throws {
         for (path, hash) in entry.outputs.sorted(by: { $0.key < $1.key }) {
-            if FileSystem.exists(workspace.absolute(path)), FileSystem.staysInside(root: workspace.root, relative: path),
+            if FileSystem.exists(workspace.absolute(path)),
+               containment?.staysInside(path) ?? FileSystem.staysInside(root: workspace.root, relative: path),
                (try? hasher.hash(path)) == hash { continue }
             try store.restore(path, hash: hash)
         }
