@@ -44,6 +44,12 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // The bundled example and `slipway demo`: its scripts and data are files (resources).
+        .target(
+            name: "SlipwayDemo",
+            dependencies: ["SlipwayEngine"],
+            resources: [.copy("Resources/seattle-weather")]
+        ),
         .systemLibrary(name: "CNcursesw", path: "Sources/CNcursesw"),
         .target(
             name: "SlipwayConsole",
@@ -56,6 +62,7 @@ let package = Package(
                 "SlipwayStore",
                 "SlipwayEngine",
                 "SlipwayConsole",
+                "SlipwayDemo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -67,13 +74,14 @@ let package = Package(
                 "SlipwayEngine",
             ]
         ),
-        .testTarget(name: "SlipwayCoreTests", dependencies: ["SlipwayCore"]),
+        .testTarget(name: "SlipwayCoreTests", dependencies: ["SlipwayCore"], exclude: ["Fixtures"]),
         .testTarget(
             name: "SlipwayStoreTests",
             dependencies: ["SlipwayStore", "SlipwayCore", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(name: "SlipwayEngineTests", dependencies: ["SlipwayEngine", "SlipwayStore", "SlipwayCore"]),
-        .testTarget(name: "SlipwayConsoleTests", dependencies: ["SlipwayConsole", "SlipwayEngine", "SlipwayStore"]),
+        .testTarget(name: "SlipwayDemoTests", dependencies: ["SlipwayDemo", "SlipwayEngine"]),
+        .testTarget(name: "SlipwayConsoleTests", dependencies: ["SlipwayConsole", "SlipwayEngine", "SlipwayStore"], exclude: ["Snapshots"]),
         // Drives the built `slipway` binary; depending on it makes sure it is built.
         .testTarget(name: "SlipwayEndToEndTests", dependencies: ["slipway", "SlipwayStore", "SlipwayCore"]),
     ]

@@ -5,8 +5,9 @@ import Foundation
 /// the cache too. Their outs are put in place in DAG order and they are
 /// recorded together (``Registry/recordRestoredStages(_:)``): a registry
 /// transaction per thousand stages, instead of a thread and eight registry
-/// calls each. A stage whose restore fails is left waiting: the scheduler
-/// then runs it, and what follows it, the usual way (``StageExecution``).
+/// calls each. A stage whose restore fails, or with a dep that leaves the
+/// workspace through a symlink, is left waiting: the scheduler then runs (or
+/// refuses) it, and what follows it, the usual way (``StageExecution``).
 struct CachedStages {
     let workspace: Workspace
     let facts: StageFacts
@@ -32,7 +33,7 @@ struct CachedStages {
     /// Restores `names` (in DAG order) and records them as `cached` in `run`,
     /// handing each transaction's records to `recorded` once committed.
     /// Throws when the registry fails.
-    func restore(_ names: [String], graph: StageGraph, inputs: [String: RunPlanner.StageInputs], keys: [String: String],
+    func restore(_ names: [String], stages: [String: StageSpec], graph: StageGraph, inputs: [String: RunPlanner.StageInputs], keys: [String: String],
                  records: [String: StageRunRecord], run: RunRecord, recorded: ([StageRunRecord]) -> Void) throws {
         let encoder = JSONEncoder.sorted
         // No command runs meanwhile: each folder is resolved once for the lot.
@@ -54,7 +55,13 @@ struct CachedStages {
         for name in names {
             // A stage whose upstream had to be left to the scheduler waits for it there.
             guard graph.upstream[name, default: []].allSatisfy(restored.contains),
-                  case .ready(let i) = inputs[name], let key = keys[name], var r = records[name] else { continue }
+                  let stage = stages[name], case .ready(let i) = inputs[name], let key = keys[name], var r = records[name] else { continue }
+            // A dep that leads out of the workspace through a symlink is refused
+            // when the stage is executed (``StageExecution``): left to it.
+            guard (stage.deps + stage.env).allSatisfy({ dep in
+                guard case .success(let normal) = WorkspacePath.normalize(dep.value) else { return false }
+                return containment.staysInside(normal)
+            }) else { continue }
             guard let entry = facts.usableCacheEntry(key), (try? facts.restoreOutputs(of: entry, containment: containment)) != nil else { continue }
             let now = Clock.nowMillis()
             r.status = .cached
@@ -63,7 +70,7 @@ struct CachedStages {
             r.cacheKey = key
             // The stage run that made the entry had these very inputs (the key is their digest).
             r.inputs = try facts.recordedInputs(of: entry) ?? String(decoding: encoder.encode(i), as: UTF8.self)
-            r.reason = facts.restoredReason(entry)
+            r.reason = facts.restoredReason(entry, stage: stage)
             r.logPath = ".slipway/logs/run-\(run.id)/\(name).log"
             try? FileSystem.writeFile(workspace.root + "/" + r.logPath!, Data("[slipway] cached: \(r.reason)\n".utf8))
             batch.append(RestoredStage(stageRun: r, source: entry.stageRunID, datasets: i.deps, outputs: entry.outputs))

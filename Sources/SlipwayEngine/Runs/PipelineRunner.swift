@@ -68,7 +68,7 @@ public final class PipelineRunner: @unchecked Sendable {
     let pipeline: PipelineSpec
     let graph: StageGraph
     let registry: any Registry
-    let executor: any Executor
+    let executors: Executors
     let cancellation: CancellationFlag
     let reporter: (any RunReporter)?
     let builtins: [BuiltinStage: any BuiltinStageHandler]
@@ -79,7 +79,7 @@ public final class PipelineRunner: @unchecked Sendable {
     public init(workspace: Workspace, loaded: LoadedSpec, pipeline name: String?, registry: any Registry,
                 executor: any Executor = ProcessExecutor(), cancellation: CancellationFlag = CancellationFlag(),
                 reporter: (any RunReporter)? = nil,
-                builtins: [BuiltinStage: any BuiltinStageHandler]? = nil) throws {
+                builtins: [BuiltinStage: any BuiltinStageHandler]? = nil, executors: Executors? = nil) throws {
         let names = loaded.spec.pipelines.map(\.name)
         let chosen: PipelineSpec
         if let name {
@@ -94,7 +94,7 @@ public final class PipelineRunner: @unchecked Sendable {
         self.pipeline = chosen
         self.graph = StageGraph(pipeline: chosen)
         self.registry = registry
-        self.executor = executor
+        self.executors = executors ?? Executors(local: executor)
         self.cancellation = cancellation
         self.reporter = reporter
         self.builtins = builtins ?? [.validate: ValidateStage(), .package: PackageStage(),
@@ -158,6 +158,11 @@ public final class PipelineRunner: @unchecked Sendable {
             reporter?.waiting("another run of pipeline '\(self.pipeline.name)' is in progress; waiting for it to finish")
         }
         defer { runLock.release() }
+        // A run of this pipeline whose process died with cluster jobs still
+        // queued or running: follow them to their end first, so nothing runs twice
+        // (their results are then this run's cache hits).
+        try RunTakeover(workspace: workspace, registry: registry, executors: executors, say: { [reporter] in reporter?.waiting($0) })
+            .followOrphans(pipeline: pipeline.name, holdingLock: true)
         var params: [String: String] = [:]
         for stage in pipeline.stages { for p in stage.params { params[p.value] = loaded.params[p.value] ?? "" } }
         let run: RunRecord
@@ -172,7 +177,11 @@ public final class PipelineRunner: @unchecked Sendable {
 
         let heartbeat = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
         heartbeat.schedule(deadline: .now() + 1, repeating: 1)
-        heartbeat.setEventHandler { [registry] in try? registry.heartbeat(runID: run.id) }
+        heartbeat.setEventHandler { [registry, cancellation] in
+            try? registry.heartbeat(runID: run.id)
+            // A cancel asked from elsewhere (`slipway cancel`, the console, another host).
+            if !cancellation.isCancelled, (try? registry.run(id: run.id))??.cancelRequestedAt != nil { cancellation.cancel() }
+        }
         heartbeat.resume()
         defer { heartbeat.cancel() }
 
@@ -190,7 +199,7 @@ public final class PipelineRunner: @unchecked Sendable {
         if !options.force, state.fatal == nil, !cancellation.isCancelled {
             restoreCachedStages(run: run, state: state)
         }
-        let execution = StageExecution(workspace: workspace, facts: facts, registry: registry, executor: executor,
+        let execution = StageExecution(workspace: workspace, facts: facts, registry: registry, executors: executors,
                                        cancellation: cancellation, reporter: reporter, builtins: builtins, metrics: metrics,
                                        signing: loaded.spec.signing, packageVersion: options.packageVersion)
 
@@ -296,7 +305,7 @@ public final class PipelineRunner: @unchecked Sendable {
         state.lock.lock()
         defer { state.lock.unlock() }
         do {
-            try batch.restore(names, graph: graph, inputs: inputs, keys: keys, records: state.records, run: run) { recorded in
+            try batch.restore(names, stages: stages, graph: graph, inputs: inputs, keys: keys, records: state.records, run: run) { recorded in
                 for r in recorded {
                     state.records[r.stage] = r
                     state.outcomes[r.stage] = StageOutcome(record: r)

@@ -24,8 +24,8 @@ struct StageFacts: @unchecked Sendable {
         var entriesAsked: Set<String> = []
         /// Stage run id → the run it belongs to.
         var producers: [Int64: Int64] = [:]
-        /// Stage run id → its cache key and inputs (JSON), for the stage runs that made entries.
-        var producerInputs: [Int64: (key: String?, inputs: String?)] = [:]
+        /// Stage run id → its cache key, inputs (JSON) and job handle, for the stage runs that made entries.
+        var producerFacts: [Int64: (key: String?, inputs: String?, job: String?)] = [:]
         var producersAsked: Set<Int64> = []
         var previous: [String: StageRunRecord] = [:]
         var previousAsked: Set<String> = []
@@ -33,7 +33,7 @@ struct StageFacts: @unchecked Sendable {
         func forget() {
             lock.withLock {
                 entries = [:]; entriesAsked = []
-                producers = [:]; producerInputs = [:]; producersAsked = []
+                producers = [:]; producerFacts = [:]; producersAsked = []
                 previous = [:]; previousAsked = []
             }
         }
@@ -78,7 +78,7 @@ struct StageFacts: @unchecked Sendable {
             if let runs {
                 for (id, r) in runs {
                     known.producers[id] = r.runID
-                    known.producerInputs[id] = (r.cacheKey, r.inputs)
+                    known.producerFacts[id] = (r.cacheKey, r.inputs, r.job)
                 }
                 known.producersAsked.formUnion(ids)
             }
@@ -134,7 +134,7 @@ struct StageFacts: @unchecked Sendable {
     /// The inputs (JSON) recorded by the stage run that made `entry`, when
     /// read with the entries: the same inputs as any stage with its key.
     func recordedInputs(of entry: CacheEntry) -> String? {
-        guard let made = known.lock.withLock({ known.producerInputs[entry.stageRunID] }), made.key == entry.key else { return nil }
+        guard let made = known.lock.withLock({ known.producerFacts[entry.stageRunID] }), made.key == entry.key else { return nil }
         return made.inputs
     }
 
@@ -150,9 +150,19 @@ struct StageFacts: @unchecked Sendable {
         }
     }
 
-    /// Why a stage restored from `entry` did not run, in words.
-    func restoredReason(_ entry: CacheEntry) -> String {
-        "same inputs as " + (producingRun(of: entry).map { "run \($0)" } ?? "an earlier run") + ": outs restored from the store"
+    /// Why `stage`, restored from `entry`, did not run, in words.
+    func restoredReason(_ entry: CacheEntry, stage: StageSpec) -> String {
+        let id = entry.stageRunID
+        var made: (run: Int64?, job: String?)? = known.lock.withLock {
+            known.producersAsked.contains(id) ? (known.producers[id], known.producerFacts[id]?.job) : nil
+        }
+        if made == nil { made = (try? registry.stageRun(id: id)).map { ($0?.runID, $0?.job) } ?? (nil, nil) }
+        var reason = "same inputs as " + (made?.run.map { "run \($0)" } ?? "an earlier run")
+        // The executor is not an input: a result from the other kind counts, and says so.
+        if stage.builtin == nil, let ranOn = made?.job.flatMap(JobHandle.init)?.executor, ranOn != stage.executor.kind.rawValue {
+            reason += " (which ran on \(ranOn); the executor is not part of the cache key)"
+        }
+        return reason + ": outs restored from the store"
     }
 
     func preload() {

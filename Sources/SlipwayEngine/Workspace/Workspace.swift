@@ -19,8 +19,18 @@ public struct Workspace: Sendable {
     public var registryPath: String { stateDir + "/registry.sqlite" }
     public var storeDir: String { stateDir + "/store" }
     public var logsDir: String { stateDir + "/logs" }
+    /// What `slipway demo` is doing now (its status line in the console).
+    public var demoStatusPath: String { stateDir + "/demo-status" }
 
     public func absolute(_ relative: String) -> String { root + "/" + relative }
+
+    /// A stage log's path as the registry records it, as an absolute path;
+    /// nil unless it lies in `.slipway/logs/` (a tampered row cannot make
+    /// `logs` or the console read another file).
+    public func logFile(_ relative: String) -> String? {
+        guard case .success(let normal) = WorkspacePath.normalize(relative), normal.hasPrefix(Self.stateDirName + "/logs/") else { return nil }
+        return root + "/" + normal
+    }
 
     public struct NotFound: SlipwayError {
         public var exitStatus: ExitStatus { .usage }

@@ -14,7 +14,8 @@ extension RunRecord: FetchableRecord, PersistableRecord {
         self.init(id: row["id"], pipeline: row["pipeline"], trigger: row["trigger"],
                   status: RunStatus(rawValue: row["status"]) ?? .interrupted, startedAt: row["startedAt"], endedAt: row["endedAt"],
                   pid: row["pid"], host: row["host"], heartbeatAt: row["heartbeatAt"], user: row["user"],
-                  gitCommit: row["gitCommit"], gitDirty: row["gitDirty"], slipwayVersion: row["slipwayVersion"], message: row["message"])
+                  gitCommit: row["gitCommit"], gitDirty: row["gitDirty"], slipwayVersion: row["slipwayVersion"], message: row["message"],
+                  cancelRequestedAt: row["cancelRequestedAt"])
     }
 }
 
@@ -30,7 +31,8 @@ extension StageRunRecord: FetchableRecord, PersistableRecord {
         self.init(id: row["id"], runID: row["runID"], stage: row["stage"], status: status,
                   startedAt: row["startedAt"], endedAt: row["endedAt"], exitCode: row["exitCode"], cacheKey: row["cacheKey"],
                   reason: row["reason"], inputs: row["inputs"], logPath: row["logPath"], message: row["message"], pid: row["pid"],
-                  job: row["job"], progressDone: row["progressDone"], progressTotal: row["progressTotal"])
+                  job: row["job"], progressDone: row["progressDone"], progressTotal: row["progressTotal"],
+                  jobStatus: try (row["jobStatus"] as Data?).map { try JSONDecoder().decode(JobStatus.self, from: $0) })
     }
 }
 
