@@ -13,6 +13,9 @@ let package = Package(
     products: [
         .executable(name: "slipway", targets: ["slipway"]),
         .executable(name: "slipway-bench", targets: ["slipway-bench"]),
+        // For the fuzzers in Fuzz/, a separate package that depends on this one by path.
+        .library(name: "SlipwayCore", targets: ["SlipwayCore"]),
+        .library(name: "SlipwayEngine", targets: ["SlipwayEngine"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),

@@ -38,7 +38,7 @@ public final class ConsoleApp: @unchecked Sendable {
     /// With SLIPWAY_CONSOLE_TRACE=FILE, timings go to FILE (for the benchmark):
     /// `first-frame-ms N` once, then `key-frame-us N` per key press.
     let trace: FileHandle? = ProcessInfo.processInfo.environment["SLIPWAY_CONSOLE_TRACE"].flatMap {
-        FileManager.default.createFile(atPath: $0, contents: nil)
+        _ = FileManager.default.createFile(atPath: $0, contents: nil)
         return FileHandle(forWritingAtPath: $0)
     }
     /// When the process started (monotonic seconds), for the first-frame time.
