@@ -57,7 +57,9 @@ import Testing
         #expect(records.count == 62)
         for r in records {
             #expect(r.status == .cached, "\(r.stage)")
-            #expect(r.reason == "same inputs as run \(first.run.id): outs restored from the store", "\(r.stage)")
+            // The fake executor is not the stages' (local): the reason says where the result came from.
+            #expect(r.reason == "same inputs as run \(first.run.id) (which ran on fake; the executor is not part of the cache key): "
+                + "outs restored from the store", "\(r.stage)")
             #expect(r.cacheKey != nil && r.cacheKey == old[r.stage]?.cacheKey, "\(r.stage)")
             #expect(r.inputs != nil && r.inputs == old[r.stage]?.inputs, "\(r.stage)")
             #expect(r.startedAt != nil && r.endedAt != nil)
@@ -123,5 +125,26 @@ import Testing
         #expect(byStage["c16"]?.reason == "dep changed: chain/15.txt")
         #expect(byStage["c14"]?.status == .cached && byStage["c17"]?.status == .cached && byStage["c29"]?.status == .cached)
         #expect(third.run.status == .succeeded)
+    }
+
+    @Test func aStageWhoseDepLeavesTheWorkspaceIsRefusedNotRestored() throws {
+        let (ws, loaded, registry) = try prepare()
+        #expect(try run(ws, loaded, registry, FakeExecutor(Self.scripts)).run.status == .succeeded)
+        // raw.txt becomes a symlink to a file outside with the same content: the key is unchanged.
+        let outside = NSTemporaryDirectory() + "slipway-outside-\(UUID().uuidString).txt"
+        try "raw".write(toFile: outside, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: outside) }
+        try FileManager.default.removeItem(atPath: ws.root + "/raw.txt")
+        try FileManager.default.createSymbolicLink(atPath: ws.root + "/raw.txt", withDestinationPath: outside)
+        let idle = FakeExecutor([:])
+        let second = try run(ws, loaded, registry, idle)
+        let byStage = Dictionary(uniqueKeysWithValues: second.stages.map { ($0.record.stage, $0.record) })
+        #expect(byStage["c0"]?.status == .failed)
+        #expect(byStage["c0"]?.reason == "dep refused")
+        #expect(byStage["c0"]?.message?.contains("resolves outside the workspace") == true)
+        #expect(byStage["c1"]?.status != .cached && byStage["c29"]?.status != .cached)
+        #expect(byStage["i3"]?.status == .cached)
+        #expect(second.run.status == .failed)
+        #expect(idle.ran.isEmpty)
     }
 }

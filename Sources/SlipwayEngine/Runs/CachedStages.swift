@@ -5,9 +5,10 @@ import Foundation
 /// the cache too. Their outs are put in place in DAG order and they are
 /// recorded together (``Registry/recordRestoredStages(_:)``): a registry
 /// transaction per thousand stages, instead of a thread and eight registry
-/// calls each. A stage whose restore fails, or with a dep that leaves the
-/// workspace through a symlink, is left waiting: the scheduler then runs (or
-/// refuses) it, and what follows it, the usual way (``StageExecution``).
+/// calls each. A stage whose restore fails is left waiting: the scheduler
+/// then runs it, and what follows it, the usual way (``StageExecution``).
+/// A dep that leads out of the workspace through a symlink is not an input
+/// (``FileHasher/hash(_:)`` refuses it), so its stage is never a candidate.
 struct CachedStages {
     let workspace: Workspace
     let facts: StageFacts
@@ -56,12 +57,6 @@ struct CachedStages {
             // A stage whose upstream had to be left to the scheduler waits for it there.
             guard graph.upstream[name, default: []].allSatisfy(restored.contains),
                   let stage = stages[name], case .ready(let i) = inputs[name], let key = keys[name], var r = records[name] else { continue }
-            // A dep that leads out of the workspace through a symlink is refused
-            // when the stage is executed (``StageExecution``): left to it.
-            guard (stage.deps + stage.env).allSatisfy({ dep in
-                guard case .success(let normal) = WorkspacePath.normalize(dep.value) else { return false }
-                return containment.staysInside(normal)
-            }) else { continue }
             guard let entry = facts.usableCacheEntry(key), (try? facts.restoreOutputs(of: entry, containment: containment)) != nil else { continue }
             let now = Clock.nowMillis()
             r.status = .cached

@@ -243,7 +243,7 @@ public final class PipelineRunner: @unchecked Sendable {
             }
             if state.scheduler.isDone { break }
             // Wake on a finished stage, or every 100 ms to notice a cancel.
-            lock.wait(until: Date().addingTimeInterval(0.1))
+            _ = lock.wait(until: Date().addingTimeInterval(0.1))
         }
         lock.unlock()
         do { try metrics.close() } catch { state.fatal = state.fatal ?? error }
