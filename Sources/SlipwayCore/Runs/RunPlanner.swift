@@ -25,6 +25,8 @@ public enum RunPlanner {
         }
         var values: [String: String] = [:]
         for p in stage.params { values[p.value] = params[p.value] ?? "" }
+        // A matrix member's values are its own params (`matrix.lr`).
+        if let m = stage.matrix { for (a, v) in zip(m.axes, m.values) { values["matrix." + a] = v } }
         var builtin = ""
         if let b = stage.builtin {
             builtin = "uses=" + b.rawValue + " " + SpecValue.map(stage.options.map { .init(key: $0.key, value: $0.value) }).canonical

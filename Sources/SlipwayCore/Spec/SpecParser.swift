@@ -13,7 +13,7 @@ public struct SpecParser {
     public static let monitorKeys = ["reference", "env", "features", "method", "threshold", "drift_share", "cooldown", "pipeline",
                                      "incoming", "label", "prediction", "task", "performance", "description"]
     public static let stageKeys = ["cmd", "uses", "deps", "params", "outs", "metrics", "needs",
-                                   "timeout", "env", "gates", "baseline", "on_no_baseline", "description", "executor"]
+                                   "timeout", "env", "gates", "baseline", "on_no_baseline", "description", "executor", "matrix"]
     public static let environmentKeys = ["deploy", "canary", "description", "requires", "auto", "timeout", "rollback_when", "watch"]
     public static let canaryKeys = ["steps", "interval", "analysis", "max_inconclusive"]
     public static let analysisKeys = ["cmd", "http", "value", "fail_if", "pass_if"]
@@ -197,7 +197,11 @@ public struct SpecParser {
         for (k, v) in stages {
             guard let stageName = self.name(k, path + ".stages", what: "stage") else { continue }
             if let s = stage(stageName, v, k, path: "\(path).stages.\(stageName)") {
-                pipeline.stages.append(s)
+                if let m = v.mapping, let matrixNode = value(m, "matrix") {
+                    pipeline.stages += matrixMembers(of: s, matrixNode, path: "\(path).stages.\(stageName)")
+                } else {
+                    pipeline.stages.append(s)
+                }
                 if let m = v.mapping, let e = value(m, "executor") {
                     if s.builtin != nil {
                         issues.append(issue(e, "\(path).stages.\(stageName).executor",
@@ -209,13 +213,23 @@ public struct SpecParser {
             }
         }
         if stages.count == 0 { issues.append(issue(stagesNode, path + ".stages", "declares no stage")) }
+        MatrixExpander.resolveNeeds(&pipeline.stages)
         // Each command stage runs on its own executor over the pipeline's default.
         for i in pipeline.stages.indices where pipeline.stages[i].builtin == nil {
-            let own = stageExecutors[pipeline.stages[i].name]
+            let own = stageExecutors[pipeline.stages[i].matrix?.base ?? pipeline.stages[i].name]
             pipeline.stages[i].executor = own.map { $0.spec.over(pipeline.executor, stageSetKind: $0.namesKind) }
                 ?? pipeline.executor ?? .local
         }
         return pipeline
+    }
+
+    /// The members of a stage with `matrix:` (see ``Matrix``), or none when
+    /// the matrix cannot be expanded (with issues saying why).
+    private mutating func matrixMembers(of template: StageSpec, _ node: Node, path: String) -> [StageSpec] {
+        var expander = MatrixExpander(file: file)
+        let members = expander.expand(template, node, path: path)
+        issues += expander.issues
+        return members
     }
 
     /// `executor:` (its parsing lives in ExecutorSpec.swift).
