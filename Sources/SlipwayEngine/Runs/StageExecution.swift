@@ -116,6 +116,7 @@ struct StageExecution: @unchecked Sendable {
             "SLIPWAY_WORKSPACE": workspace.root,
         ]
         for p in stage.params { env[Params.environmentName(for: p.value)] = params[p.value] ?? "" }
+        if let m = stage.matrix { for (a, v) in zip(m.axes, m.values) { env[Matrix.environmentName(for: a)] = v } }
         return Job(command: stage.command?.value ?? "", workingDirectory: workspace.root, environment: env,
                    logPath: logPath, timeout: stage.timeout, resources: stage.executor,
                    name: "slipway-r\(run.id)-\(stage.name)-s\(record.id)", workArea: workspace.stateDir + "/runs/run-\(run.id)")
