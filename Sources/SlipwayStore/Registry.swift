@@ -58,9 +58,20 @@ public protocol RunStore: Sendable {
     func setStageJobStatus(stageRunID: Int64, status: JobStatus) throws
     func stageRuns(runID: Int64) throws -> [StageRunRecord]
     func stageRun(id: Int64) throws -> StageRunRecord?
-    /// The most recent stage run of this pipeline's stage that finished with
-    /// known inputs (succeeded or cached): what "why did it run" compares with.
+    /// Stage runs by id, read together; ids that name none are left out.
+    func stageRuns(ids: [Int64]) throws -> [Int64: StageRunRecord]
+    /// The stage run of this pipeline's stage that finished with known inputs
+    /// (succeeded or cached) in the newest run where one did: what "why did it
+    /// run" compares with.
     func lastCompletedStageRun(pipeline: String, stage: String) throws -> StageRunRecord?
+    /// ``lastCompletedStageRun(pipeline:stage:)`` of many stages, read
+    /// together; stages that never completed are left out.
+    func lastCompletedStageRuns(pipeline: String, stages: [String]) throws -> [String: StageRunRecord]
+    /// Records stages a run restored from the cache, in one transaction: for
+    /// each, what ``recordRunDatasets``, ``copyMetrics``, ``copyValidations``,
+    /// ``recordArtifacts`` and then ``updateStageRun`` (with its audit event)
+    /// record one at a time.
+    func recordRestoredStages(_ stages: [RestoredStage]) throws
     func params(runID: Int64) throws -> [String: String]
 }
 
@@ -148,6 +159,8 @@ public protocol DatasetStore: Sendable {
 /// The stage run cache and the file stat cache.
 public protocol CacheStore: Sendable {
     func cacheEntry(key: String) throws -> CacheEntry?
+    /// Cache entries by key, read together; keys with no entry are left out.
+    func cacheEntries(keys: [String]) throws -> [String: CacheEntry]
     func saveCacheEntry(_ entry: CacheEntry) throws
     func fileStates(paths: [String]) throws -> [String: FileState]
     func saveFileStates(_ states: [FileState]) throws

@@ -32,6 +32,8 @@ struct Bench {
         ("mlflow-batch", mlflowBatchLatency),
         ("mlflow-concurrent", mlflowConcurrent),
         ("mlflow-100k", mlflowHundredThousand),
+        ("scale", scalePipelines),
+        ("lint-10k", lintLargeSpec),
     ]
 
     static func main() throws {

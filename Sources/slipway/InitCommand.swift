@@ -28,11 +28,56 @@ struct Lint: ParsableCommand {
         abstract: "Check slipway.yaml and params.yaml; print every problem with its file, line and column.")
 
     @OptionGroup var global: GlobalOptions
+    @Flag(help: "Show every stage as it runs: matrix stages expanded to their members, with their commands, paths and needs.")
+    var expand = false
 
     func run() throws {
         let ws = try global.workspace()
         let loaded = try ws.loadSpec()
         let stages = loaded.spec.pipelines.reduce(0) { $0 + $1.stages.count }
         Output.say("\(Workspace.specFileName): OK (\(loaded.spec.pipelines.count) pipeline\(loaded.spec.pipelines.count == 1 ? "" : "s"), \(stages) stage\(stages == 1 ? "" : "s"))")
+        if expand { Output.say(Self.expansion(loaded.spec), terminator: "") }
+    }
+
+    /// Every pipeline's stages as they run, a matrix under its name.
+    static func expansion(_ spec: WorkspaceSpec) -> String {
+        var out = ""
+        out.reserveCapacity(spec.pipelines.reduce(0) { $0 + $1.stages.count } * 160)
+        func line(_ indent: Int, _ text: String) { out += String(repeating: "  ", count: indent) + Output.safe(text) + "\n" }
+        func paths(_ indent: Int, _ key: String, _ list: [Located<String>]) {
+            if !list.isEmpty { line(indent, "\(key): " + list.map(\.value).joined(separator: ", ")) }
+        }
+        func detail(_ s: StageSpec, _ indent: Int) {
+            if let c = s.command { line(indent, "cmd: " + c.value) }
+            if let b = s.builtin { line(indent, "uses: " + b.rawValue) }
+            paths(indent, "deps", s.deps)
+            paths(indent, "params", s.params)
+            paths(indent, "outs", s.outs)
+            paths(indent, "metrics", s.metrics)
+            paths(indent, "env", s.env)
+            paths(indent, "needs", s.needs)
+        }
+        for p in spec.pipelines {
+            line(0, "pipeline \(p.name)")
+            var i = 0
+            while i < p.stages.count {
+                let s = p.stages[i]
+                guard let m = s.matrix else {
+                    line(1, s.name)
+                    detail(s, 2)
+                    i += 1
+                    continue
+                }
+                var end = i
+                while end < p.stages.count, p.stages[end].matrix?.base == m.base { end += 1 }
+                line(1, "\(m.base): matrix over \(m.axes.joined(separator: " × ")), \(end - i) member\(end - i == 1 ? "" : "s")")
+                for member in p.stages[i..<end] {
+                    line(2, member.name)
+                    detail(member, 3)
+                }
+                i = end
+            }
+        }
+        return out
     }
 }

@@ -58,17 +58,18 @@ struct Status: ParsableCommand {
         let (ws, registry) = try global.open()
         // A spec that does not load still leaves the registry to report on:
         // status says what it can, then fails with the spec's problems (exit 2).
-        var specError: (any Error)?
-        let project: WorkspaceSpec?
-        do { project = try ws.loadSpec().spec } catch { project = nil; specError = error }
-        // A deploy call cut short by a dead driver is made again (status is one of its drivers).
-        if let project {
+        // Only its summary is read: status shows no stage, whatever their number.
+        let spec = ws.specSummary()
+        // A deploy call cut short by a dead driver is made again (status is one
+        // of its drivers); only then is the whole spec loaded, for its environments.
+        if spec.issues.isEmpty, try DeploymentService.unfinishedCalls(registry: registry).contains(where: \.interrupted),
+           let project = try? ws.loadSpec().spec {
             let made = try DeploymentService(workspace: ws, registry: registry, spec: project).resumeInterruptedCalls()
             if !json { for line in made { Output.say(Output.safe(line)) } }
         }
-        let report = try StatusQuery(workspace: ws, registry: registry, spec: project).report(now: SystemClock.nowMillis())
+        let report = try StatusQuery(workspace: ws, registry: registry, spec: spec.issues.isEmpty ? spec : nil).report(now: SystemClock.nowMillis())
         if json { try printJSON(report) } else { printText(report) }
-        if let specError { throw specError }
+        if !spec.issues.isEmpty { throw SpecErrors(spec.issues) }
     }
 
     func printJSON(_ r: StatusReport) throws {

@@ -3,6 +3,37 @@ import Testing
 @testable import SlipwayCore
 
 @Suite struct SpecParserTests {
+
+    /// The spec is composed without tag resolution: bools, numbers and nulls
+    /// are read from the text, with YAML 1.1's spellings, and quoting keeps text.
+    @Test func readsBoolsAndNumbersFromTheText() throws {
+        let spec = try SpecParser.parse("""
+        project: p
+        pipelines:
+          main:
+            stages:
+              a: {cmd: "true", outs: [out.txt]}
+        environments:
+          dev: {deploy: ./d.sh, auto: yes}
+          production: {deploy: ./d.sh, auto: False, requires: dev}
+        """)
+        let auto = Dictionary(uniqueKeysWithValues: spec.environments.map { ($0.name, $0.plan.auto) })
+        #expect(auto["dev"] == true)
+        #expect(auto["production"] == false)
+        let quoted = issues("""
+        project: p
+        pipelines: {main: {stages: {a: {cmd: x}}}}
+        environments:
+          staging: {deploy: ./d.sh, auto: "on"}
+        """)
+        #expect(quoted.contains { $0.keyPath.hasSuffix(".auto") && $0.message == "must be true or false" }, "\(quoted)")
+        for word in ["true", "off", "1.5", "0x1f", ".inf"] {
+            let found = issues("project: p\npipelines: {main: {stages: {a: {cmd: x, outs: [\(word)]}}}}\n")
+            #expect(found.contains { $0.message.hasPrefix("must be a path or a list of paths") }, "\(word): \(found)")
+        }
+        let paths = try SpecParser.parse("project: p\npipelines: {main: {stages: {a: {cmd: x, outs: [\"true\", out/true.txt, model.v1]}}}}\n")
+        #expect(paths.pipelines.first?.stages.first?.outs.map(\.value) == ["true", "out/true.txt", "model.v1"])
+    }
     func issues(_ yaml: String, params: Params? = nil) -> [SpecIssue] {
         do {
             _ = try SpecParser.parse(yaml, params: params)

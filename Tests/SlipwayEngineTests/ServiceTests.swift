@@ -169,7 +169,7 @@ struct ServiceFixture {
         #expect(try queue.pending(now: now + 59_999).map(\.id) == [request.id])
         #expect(try queue.pending(now: now + 60_000).isEmpty)
         #expect(try f.registry.approvalRequest(id: request.id)?.status == .expired)
-        let status = try StatusQuery(workspace: f.ws, registry: f.registry, spec: f.spec).report(now: now + 61_000)
+        let status = try StatusQuery(workspace: f.ws, registry: f.registry, spec: f.ws.specSummary()).report(now: now + 61_000)
         #expect(status.pendingApprovals.isEmpty)
         #expect(try queue.history(now: now + 61_000).first?.status == .expired)
     }

@@ -30,10 +30,20 @@ public struct CacheInputs: Sendable, Hashable, Codable {
 
     /// The canonical text hashed into the key. Fields are length-prefixed so no
     /// two different inputs share a text.
-    public var canonicalText: String {
-        var text = "slipway-stage-key/1\n"
+    public var canonicalText: String { String(decoding: canonicalBytes, as: UTF8.self) }
+
+    /// The canonical text's bytes, built directly (a key is made per stage per run).
+    private var canonicalBytes: [UInt8] {
+        var text: [UInt8] = []
+        text.reserveCapacity(256)
+        text.append(contentsOf: "slipway-stage-key/1\n".utf8)
         func field(_ tag: String, _ value: String) {
-            text += "\(tag) \(value.utf8.count):\(value)\n"
+            text.append(contentsOf: tag.utf8)
+            text.append(UInt8(ascii: " "))
+            text.append(contentsOf: String(value.utf8.count).utf8)
+            text.append(UInt8(ascii: ":"))
+            text.append(contentsOf: value.utf8)
+            text.append(UInt8(ascii: "\n"))
         }
         field("cmd", command)
         field("builtin", builtin)
@@ -44,7 +54,7 @@ public struct CacheInputs: Sendable, Hashable, Codable {
         return text
     }
 
-    public var key: String { Digests.sha256Hex(Array(canonicalText.utf8)) }
+    public var key: String { Digests.sha256Hex(canonicalBytes) }
 
     /// Why a stage with these inputs must run, compared with the inputs of its
     /// previous run (nil when it never ran). Empty when nothing changed.

@@ -2,101 +2,210 @@
 ///
 /// Edges come from `needs:` and from data: a stage that reads (a path inside)
 /// another stage's out depends on that stage, as in DVC.
+///
+/// Every query is linear in the size of the graph (stages plus edges), or
+/// `n log n` where an order is chosen: the graph is built from an index of
+/// outs by path, and kept as adjacency lists of stage positions both ways.
 public struct StageGraph: Sendable {
     /// Stage names in declaration order.
     public let names: [String]
     /// For each stage, the stages it waits for (direct).
     public let upstream: [String: [String]]
+    /// The position of each name in `names` (its first, should a name repeat).
+    let position: [String: Int]
+    /// For each position, the positions it waits for (known stages only).
+    let upstreamPositions: [[Int]]
+    /// For each position, the positions that wait for it, ascending (declaration order).
+    let downstreamPositions: [[Int]]
+    /// For each position, how many stages it waits for, unknown names included
+    /// (a stage waiting for a stage that does not exist never becomes ready).
+    let upstreamCounts: [Int]
 
     public init(pipeline: PipelineSpec) {
-        names = pipeline.stages.map(\.name)
+        let stages = pipeline.stages
+        let names = stages.map(\.name)
+        let position = Self.positions(of: names)
+        // Who writes each path: a dep lies inside an out when the out is the
+        // dep itself or one of its ancestors, so a dep costs one look-up per
+        // path component instead of a scan of every stage.
+        var writers: [String: [Int]] = [:]
+        for (i, stage) in stages.enumerated() {
+            for out in stage.cachedOutputs { writers[out, default: []].append(i) }
+        }
         var up: [String: [String]] = [:]
-        let known = Set(names)
-        for stage in pipeline.stages {
+        up.reserveCapacity(stages.count)
+        for (i, stage) in stages.enumerated() {
             var deps: [String] = []
-            for need in stage.needs where known.contains(need.value) && need.value != stage.name {
-                if !deps.contains(need.value) { deps.append(need.value) }
+            var seen: Set<String> = []
+            for need in stage.needs where position[need.value] != nil && need.value != stage.name {
+                if seen.insert(need.value).inserted { deps.append(need.value) }
             }
-            for other in pipeline.stages where other.name != stage.name {
-                let producesInput = stage.deps.contains { dep in
-                    other.cachedOutputs.contains { WorkspacePath.contains($0, dep.value) }
+            var producers: [Int] = []
+            for dep in stage.deps {
+                for path in WorkspacePath.selfAndAncestors(dep.value) {
+                    if let w = writers[path] { producers += w }
                 }
-                if producesInput, !deps.contains(other.name) { deps.append(other.name) }
+            }
+            // In declaration order, as a scan of the stages would find them.
+            producers.sort()
+            for p in producers where p != i && names[p] != stage.name {
+                if seen.insert(names[p]).inserted { deps.append(names[p]) }
             }
             up[stage.name] = deps
         }
-        upstream = up
+        self.init(names: names, upstream: up, position: position)
     }
 
     public init(names: [String], upstream: [String: [String]]) {
-        self.names = names
-        self.upstream = upstream
+        self.init(names: names, upstream: upstream, position: Self.positions(of: names))
     }
 
-    /// Stages that wait for `name` directly.
+    private init(names: [String], upstream: [String: [String]], position: [String: Int]) {
+        self.names = names
+        self.upstream = upstream
+        self.position = position
+        var ups = [[Int]](repeating: [], count: names.count)
+        var downs = [[Int]](repeating: [], count: names.count)
+        var counts = [Int](repeating: 0, count: names.count)
+        for (i, name) in names.enumerated() {
+            let list = upstream[name] ?? []
+            counts[i] = list.count
+            for u in list {
+                guard let p = position[u] else { continue }
+                ups[i].append(p)
+                // `i` only grows, so a repeated upstream name shows as the last entry.
+                if downs[p].last != i { downs[p].append(i) }
+            }
+        }
+        upstreamPositions = ups
+        downstreamPositions = downs
+        upstreamCounts = counts
+    }
+
+    private static func positions(of names: [String]) -> [String: Int] {
+        var position: [String: Int] = [:]
+        position.reserveCapacity(names.count)
+        for (i, n) in names.enumerated() where position[n] == nil { position[n] = i }
+        return position
+    }
+
+    /// Stages that wait for `name` directly, in declaration order.
     public func downstream(of name: String) -> [String] {
-        names.filter { upstream[$0, default: []].contains(name) }
+        guard let p = position[name] else { return [] }
+        return downstreamPositions[p].map { names[$0] }
     }
 
     /// Every stage that (transitively) waits for `name`.
     public func dependents(of name: String) -> Set<String> {
-        var seen: Set<String> = []
-        var stack = [name]
+        guard let start = position[name] else { return [] }
+        var seen = [Bool](repeating: false, count: names.count)
+        var stack = [start]
+        var result: Set<String> = []
         while let n = stack.popLast() {
-            for d in downstream(of: n) where !seen.contains(d) {
-                seen.insert(d)
+            for d in downstreamPositions[n] where !seen[d] {
+                seen[d] = true
+                result.insert(names[d])
                 stack.append(d)
             }
         }
-        return seen
+        return result
     }
 
     /// A cycle, as the stage names along it with the first repeated at the end
     /// (`a → b → a`), or nil when the graph is acyclic.
+    ///
+    /// A depth-first search along "waits for" edges from each stage in
+    /// declaration order, with its own stack (a 100,000-stage chain does not
+    /// overflow the thread's).
     public func findCycle() -> [String]? {
-        enum Mark { case visiting, done }
-        var marks: [String: Mark] = [:]
-        var path: [String] = []
-        func visit(_ n: String) -> [String]? {
-            marks[n] = .visiting
-            path.append(n)
-            for u in upstream[n, default: []] {
+        enum Mark: UInt8 { case unvisited, visiting, done }
+        var marks = [Mark](repeating: .unvisited, count: names.count)
+        // The path being walked: each stage with the index of its next upstream edge.
+        var path: [(node: Int, next: Int)] = []
+        for root in names.indices where marks[root] == .unvisited {
+            marks[root] = .visiting
+            path.append((root, 0))
+            while let (node, next) = path.last {
+                let ups = upstreamPositions[node]
+                guard next < ups.count else {
+                    marks[node] = .done
+                    path.removeLast()
+                    continue
+                }
+                path[path.count - 1].next += 1
+                let u = ups[next]
                 switch marks[u] {
                 case .visiting:
-                    let start = path.firstIndex(of: u)!
-                    // path[start...] runs along "waits for" edges; report it in the
+                    let start = path.lastIndex { $0.node == u }!
+                    // The path runs along "waits for" edges; report it in the
                     // order work would flow and close the loop.
-                    let loop = Array(path[start...].reversed())
+                    let loop = path[start...].reversed().map { names[$0.node] }
                     return loop + [loop[0]]
-                case .done: continue
-                case nil: if let c = visit(u) { return c }
+                case .done:
+                    continue
+                case .unvisited:
+                    marks[u] = .visiting
+                    path.append((u, 0))
                 }
             }
-            path.removeLast()
-            marks[n] = .done
-            return nil
-        }
-        for n in names where marks[n] == nil {
-            if let c = visit(n) { return c }
         }
         return nil
     }
 
     /// Stages in an order where each comes after everything it waits for;
-    /// ties keep declaration order. Nil when there is a cycle.
+    /// ties keep declaration order (of the stages ready at once, the one
+    /// declared first comes first). Nil when there is a cycle.
     public func topologicalOrder() -> [String]? {
-        var remaining = Dictionary(uniqueKeysWithValues: names.map { ($0, upstream[$0, default: []].count) })
+        var remaining = upstreamCounts
+        var ready = PositionHeap()
+        for i in names.indices where remaining[i] == 0 { ready.insert(i) }
         var order: [String] = []
-        var ready = names.filter { remaining[$0] == 0 }
-        while !ready.isEmpty {
-            let n = ready.removeFirst()
-            order.append(n)
-            for d in downstream(of: n) {
-                remaining[d]! -= 1
-                if remaining[d] == 0 { ready.append(d) }
+        order.reserveCapacity(names.count)
+        while let n = ready.popMin() {
+            order.append(names[n])
+            for d in downstreamPositions[n] {
+                remaining[d] -= 1
+                if remaining[d] == 0 { ready.insert(d) }
             }
-            ready.sort { names.firstIndex(of: $0)! < names.firstIndex(of: $1)! }
         }
         return order.count == names.count ? order : nil
+    }
+}
+
+/// A binary min-heap of positions (stage indices): the ready stage declared
+/// (or ordered) first comes out first, in `log n`.
+struct PositionHeap: Sendable, Hashable {
+    private var items: [Int] = []
+
+    var isEmpty: Bool { items.isEmpty }
+    var count: Int { items.count }
+
+    mutating func insert(_ value: Int) {
+        items.append(value)
+        var child = items.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard items[child] < items[parent] else { break }
+            items.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    mutating func popMin() -> Int? {
+        guard let last = items.popLast() else { return nil }
+        guard !items.isEmpty else { return last }
+        let top = items[0]
+        items[0] = last
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1, right = left + 1
+            var smallest = parent
+            if left < items.count, items[left] < items[smallest] { smallest = left }
+            if right < items.count, items[right] < items[smallest] { smallest = right }
+            guard smallest != parent else { break }
+            items.swapAt(parent, smallest)
+            parent = smallest
+        }
+        return top
     }
 }

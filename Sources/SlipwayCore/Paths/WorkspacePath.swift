@@ -25,10 +25,12 @@ public enum WorkspacePath {
     /// The path in normal form (`a/./b/../c/` → `a/c`), or the reason it is refused.
     public static func normalize(_ raw: String) -> Result<String, Problem> {
         if raw.isEmpty { return .failure(.empty) }
-        if raw.contains("\0") || raw.contains("\n") || raw.contains("\r") {
+        // By byte: "\r\n" is one Character, equal to neither "\r" nor "\n".
+        if raw.utf8.contains(where: { $0 == 0 || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\r") }) {
             return .failure(.invalidCharacter)
         }
         if raw.hasPrefix("/") || raw.hasPrefix("~") { return .failure(.absolute) }
+        if isNormal(raw) { return .success(raw) }
         var parts: [Substring] = []
         for component in raw.split(separator: "/", omittingEmptySubsequences: true) {
             switch component {
@@ -41,6 +43,24 @@ public enum WorkspacePath {
         }
         if parts.isEmpty { return .failure(.empty) }
         return .success(parts.joined(separator: "/"))
+    }
+
+    /// True when `raw` is already in normal form: non-empty components
+    /// separated by single slashes, none of them `.` or `..` (most paths).
+    static func isNormal(_ raw: String) -> Bool {
+        var component = 0  // length of the component so far
+        var dots = 0       // how many of its bytes are dots
+        for b in raw.utf8 {
+            if b == UInt8(ascii: "/") {
+                if component == 0 || component == dots && dots <= 2 { return false }
+                component = 0
+                dots = 0
+            } else {
+                component += 1
+                if b == UInt8(ascii: ".") { dots += 1 }
+            }
+        }
+        return component > 0 && !(component == dots && dots <= 2)
     }
 
     /// Why a path may not be used, in words (nil when it may).
@@ -73,6 +93,18 @@ public enum WorkspacePath {
     /// True when `inner` is `outer` or lies below it (both normalised).
     public static func contains(_ outer: String, _ inner: String) -> Bool {
         inner == outer || inner.hasPrefix(outer + "/")
+    }
+
+    /// A normalised path and every folder above it, innermost first
+    /// (`a/b/c` → `a/b/c`, `a/b`, `a`): the paths that `contains` it.
+    public static func selfAndAncestors(_ path: String) -> [String] {
+        var result = [path]
+        var end = path.endIndex
+        while let slash = path[..<end].lastIndex(of: "/") {
+            if slash > path.startIndex { result.append(String(path[..<slash])) }
+            end = slash
+        }
+        return result
     }
 
     /// True when one path is the other or lies inside it.

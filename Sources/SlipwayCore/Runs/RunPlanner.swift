@@ -25,6 +25,8 @@ public enum RunPlanner {
         }
         var values: [String: String] = [:]
         for p in stage.params { values[p.value] = params[p.value] ?? "" }
+        // A matrix member's values are its own params (`matrix.lr`).
+        if let m = stage.matrix { for (a, v) in zip(m.axes, m.values) { values["matrix." + a] = v } }
         var builtin = ""
         if let b = stage.builtin {
             builtin = "uses=" + b.rawValue + " " + SpecValue.map(stage.options.map { .init(key: $0.key, value: $0.value) }).canonical
@@ -49,13 +51,22 @@ public enum RunPlanner {
     ///   - cachedRun: for a cache key with a usable stored result, the run that
     ///     produced it (`.some(nil)` when that run is unknown); nil for a miss.
     ///   - previous: each stage's inputs in its last completed run.
+    ///   - keys: the cache keys of `inputs`, by stage, when the caller has
+    ///     them already (the others are computed).
     public static func plan(pipeline: PipelineSpec, graph: StageGraph, inputs: [String: StageInputs],
                             cachedRun: (String) -> Int64??, previous: (String) -> CacheInputs?,
-                            force: Bool) -> [StagePlan] {
+                            force: Bool, keys: [String: String] = [:]) -> [StagePlan] {
         var willRun: Set<String> = []
         var plans: [StagePlan] = []
+        var stages: [String: StageSpec] = [:]
+        var written: Set<String> = []
+        for s in pipeline.stages {
+            if stages[s.name] == nil { stages[s.name] = s }
+            written.formUnion(s.cachedOutputs)
+        }
+        plans.reserveCapacity(pipeline.stages.count)
         for name in graph.topologicalOrder() ?? graph.names {
-            guard let stage = pipeline.stage(named: name) else { continue }
+            guard stages[name] != nil else { continue }
             let runningUps = graph.upstream[name, default: []].filter(willRun.contains)
             if !runningUps.isEmpty {
                 willRun.insert(name)
@@ -64,15 +75,15 @@ public enum RunPlanner {
             }
             switch inputs[name] ?? .missing(path: "?") {
             case .missing(let path):
-                let producer = pipeline.stages.first { s in s.cachedOutputs.contains { WorkspacePath.contains($0, path) } }
-                if producer != nil {
+                // Some stage writes it when one of its outs is the path or a folder above it.
+                if WorkspacePath.selfAndAncestors(path).contains(where: written.contains) {
                     willRun.insert(name)
                     plans.append(StagePlan(stage: name, decision: .run(reasons: ["dep \(path) will be restored or rebuilt"])))
                 } else {
                     plans.append(StagePlan(stage: name, decision: .blocked("dep \(path) does not exist")))
                 }
             case .ready(let i):
-                if !force, let run = cachedRun(i.key) {
+                if !force, let run = cachedRun(keys[name] ?? i.key) {
                     plans.append(StagePlan(stage: name, decision: .cached(fromRun: run)))
                 } else {
                     willRun.insert(name)

@@ -9,6 +9,10 @@
 ///   ("upstream X did not succeed"); stages that do not depend on it go on;
 /// - a cancel settles every waiting stage; running ones finish (the executor
 ///   stops them).
+///
+/// Each step costs what it touches, not the size of the run: the stages ready
+/// to start wait in a heap by their place in `order`, and each stage counts
+/// the upstream stages that have not succeeded yet.
 public struct SchedulerState: Sendable, Hashable {
     public enum Phase: Sendable, Hashable {
         case waiting
@@ -23,16 +27,48 @@ public struct SchedulerState: Sendable, Hashable {
     /// Why a stage was settled without running.
     public private(set) var settledReasons: [String: String] = [:]
     public private(set) var isCancelled = false
+    public private(set) var runningCount = 0
+    private var finishedCount = 0
+    /// Each stage's place in `order`.
+    private let rank: [String: Int]
+    /// For each rank, the ranks of the stages that wait for it directly, ascending.
+    private let dependents: [[Int]]
+    /// For each rank, how many of its distinct upstream stages have not succeeded
+    /// (an upstream name that is not a stage never does).
+    private var unmet: [Int]
+    /// Waiting stages whose upstream all succeeded, by rank.
+    private var ready = PositionHeap()
 
     public init(graph: StageGraph, jobs: Int) {
         order = graph.topologicalOrder() ?? graph.names
         self.jobs = max(1, jobs)
         upstream = graph.upstream
-        phases = Dictionary(uniqueKeysWithValues: order.map { ($0, .waiting) })
+        var phases: [String: Phase] = [:]
+        var rank: [String: Int] = [:]
+        phases.reserveCapacity(order.count)
+        rank.reserveCapacity(order.count)
+        for (i, name) in order.enumerated() where rank[name] == nil {
+            rank[name] = i
+            phases[name] = .waiting
+        }
+        var dependents = [[Int]](repeating: [], count: order.count)
+        var unmet = [Int](repeating: 0, count: order.count)
+        for (i, name) in order.enumerated() where rank[name] == i {
+            var distinct: Set<String> = []
+            for u in upstream[name, default: []] where distinct.insert(u).inserted {
+                unmet[i] += 1
+                if let r = rank[u] { dependents[r].append(i) }
+            }
+        }
+        for i in dependents.indices { dependents[i].sort() }
+        self.phases = phases
+        self.rank = rank
+        self.dependents = dependents
+        self.unmet = unmet
+        for (i, name) in order.enumerated() where rank[name] == i && unmet[i] == 0 { ready.insert(i) }
     }
 
-    public var runningCount: Int { phases.values.filter { $0 == .running }.count }
-    public var isDone: Bool { phases.values.allSatisfy { if case .finished = $0 { return true } else { return false } } }
+    public var isDone: Bool { finishedCount == phases.count }
 
     public func status(of stage: String) -> StageStatus? {
         if case .finished(let s) = phases[stage] { return s }
@@ -43,33 +79,57 @@ public struct SchedulerState: Sendable, Hashable {
     public mutating func startable() -> [String] {
         guard !isCancelled else { return [] }
         var started: [String] = []
-        var running = runningCount
-        for name in order where phases[name] == .waiting && running < jobs {
-            let ups = upstream[name, default: []]
-            guard ups.allSatisfy({ status(of: $0)?.isSuccess == true }) else { continue }
+        while runningCount < jobs, let r = ready.popMin() {
+            let name = order[r]
+            guard phases[name] == .waiting else { continue }
             phases[name] = .running
-            running += 1
+            runningCount += 1
             started.append(name)
         }
         return started
     }
 
-    /// Records how a running stage ended; returns the stages this settles
-    /// (dependents of a failure), with the reason.
+    /// Records how a stage ended (a running one, or a waiting one the engine
+    /// settled itself, such as a stage restored from the cache); returns the
+    /// stages this settles (dependents of a failure), with the reason.
     @discardableResult
     public mutating func finish(_ stage: String, _ outcome: StageStatus) -> [(stage: String, reason: String)] {
+        let before = phases[stage]
+        guard before != nil else { return [] }
         phases[stage] = .finished(outcome)
-        guard !outcome.isSuccess else { return [] }
+        if before == .running { runningCount -= 1 }
+        if case .finished(let old) = before {
+            // Finished twice: only the record changes.
+            guard old.isSuccess != outcome.isSuccess, outcome.isSuccess else { return [] }
+        } else {
+            finishedCount += 1
+        }
+        guard let r = rank[stage] else { return [] }
+        if outcome.isSuccess {
+            for d in dependents[r] {
+                unmet[d] -= 1
+                if unmet[d] == 0, phases[order[d]] == .waiting { ready.insert(d) }
+            }
+            return []
+        }
+        // In DAG order a stage's upstream is settled before it, so taking the
+        // waiting dependents by rank reaches each once, with every failed
+        // upstream of it already known.
         var settled: [(stage: String, reason: String)] = []
-        // In DAG order a stage's upstream is settled before it, so one pass
-        // reaches every dependent.
-        for name in order where phases[name] == .waiting {
+        var next = PositionHeap()
+        var queued: Set<Int> = []
+        for d in dependents[r] where queued.insert(d).inserted { next.insert(d) }
+        while let d = next.popMin() {
+            let name = order[d]
+            guard phases[name] == .waiting else { continue }
             let failed = upstream[name, default: []].filter { status(of: $0).map { !$0.isSuccess } ?? false }
             guard !failed.isEmpty else { continue }
             let reason = "upstream \(failed.joined(separator: ", ")) did not succeed"
             phases[name] = .finished(.cancelled)
+            finishedCount += 1
             settledReasons[name] = reason
             settled.append((name, reason))
+            for e in dependents[d] where queued.insert(e).inserted { next.insert(e) }
         }
         return settled
     }
@@ -81,6 +141,7 @@ public struct SchedulerState: Sendable, Hashable {
         var settled: [(stage: String, reason: String)] = []
         for name in order where phases[name] == .waiting {
             phases[name] = .finished(.cancelled)
+            finishedCount += 1
             settledReasons[name] = reason
             settled.append((name, reason))
         }

@@ -6,26 +6,53 @@ enum SpecChecks {
         let file = spec.file
         // Every out has one writer across the whole workspace: two pipelines
         // may run at once, and their runs lock per pipeline.
-        var writers: [(pipeline: String, stage: String, path: Located<String>)] = []
+        var writers: [(pipeline: String, stage: String, matrix: String?, path: Located<String>)] = []
+        // A matrix whose members share an out is reported once, not per member.
+        var matrixClashes: Set<String> = []
+        // Two paths overlap when one is the other or a folder above it, so a
+        // clash is found by looking up the path's own components: each written
+        // path maps to its writer, each folder above one to the first writer
+        // below it (the first writer in `writers` that clashes is reported).
+        var writerAt: [String: Int] = [:]
+        var firstBelow: [String: Int] = [:]
         for pipeline in spec.pipelines {
             let base = "pipelines.\(pipeline.name).stages"
             let names = pipeline.stages.map(\.name)
+            let known = Set(names)
+            // A matrix's members share their template's mistakes: each is said once.
+            var saidForMatrix: Set<String> = []
             for stage in pipeline.stages {
                 for (i, need) in stage.needs.enumerated() {
-                    let key = "\(base).\(stage.name).needs[\(i)]"
+                    func key() -> String { "\(base).\(stage.matrix?.base ?? stage.name).needs[\(i)]" }
+                    let bad = need.value == stage.name || !known.contains(need.value)
+                    if bad, let group = stage.matrix?.base, !saidForMatrix.insert("\(group)\u{1F}\(i)").inserted { continue }
                     if need.value == stage.name {
-                        issues.append(SpecIssue(at: need.location, file: file, keyPath: key, message: "a stage cannot need itself"))
-                    } else if !names.contains(need.value) {
+                        issues.append(SpecIssue(at: need.location, file: file, keyPath: key(),
+                                                message: stage.matrix.map { "a member of matrix '\($0.base)' cannot need its own matrix" } ?? "a stage cannot need itself"))
+                    } else if !known.contains(need.value) {
                         let hint = Suggestions.closest(to: need.value, in: names).map { " (did you mean '\($0)'?)" } ?? ""
-                        issues.append(SpecIssue(at: need.location, file: file, keyPath: key,
-                                                message: "unknown stage '\(need.value)'\(hint); stages here: \(names.joined(separator: ", "))"))
+                        issues.append(SpecIssue(at: need.location, file: file, keyPath: key(),
+                                                message: "unknown stage '\(need.value)'\(hint); stages here: \(listing(names))"))
                     }
                 }
             }
             // Two stages writing the same path (or one inside the other).
             for stage in pipeline.stages {
                 for out in stage.outs + stage.metrics {
-                    if let clash = writers.first(where: { WorkspacePath.overlaps($0.path.value, out.value) }) {
+                    let above = WorkspacePath.selfAndAncestors(out.value)
+                    var first = firstBelow[out.value]
+                    for p in above { if let w = writerAt[p] { first = min(first ?? w, w) } }
+                    if let first {
+                        let clash = writers[first]
+                        if let group = stage.matrix?.base, clash.matrix == group, clash.pipeline == pipeline.name {
+                            let key = stage.outs.contains(out) ? "outs" : "metrics"
+                            guard matrixClashes.insert("\(pipeline.name)\u{1F}\(group)\u{1F}\(key)").inserted else { continue }
+                            let axes = stage.matrix!.axes.map { "${matrix.\($0)}" }.joined(separator: ", ")
+                            issues.append(SpecIssue(at: out.location, file: file, keyPath: "\(base).\(group).\(key)",
+                                                    message: "'\(out.value)' is written by more than one member of matrix '\(group)' "
+                                                        + "(\(clash.stage) and \(stage.name)); each member needs outs of its own: use \(axes) in each path"))
+                            continue
+                        }
                         let how = clash.path.value == out.value ? "is also written by" : "overlaps '\(clash.path.value)' written by"
                         let key = stage.outs.contains(out) ? "outs" : "metrics"
                         let writer = clash.pipeline == pipeline.name ? "stage '\(clash.stage)'" : "stage '\(clash.stage)' of pipeline '\(clash.pipeline)'"
@@ -33,7 +60,9 @@ enum SpecChecks {
                                                 message: "'\(out.value)' \(how) \(writer)"
                                                     + (clash.stage == stage.name && clash.pipeline == pipeline.name ? "" : "; each path has one writer")))
                     } else {
-                        writers.append((pipeline.name, stage.name, out))
+                        writers.append((pipeline.name, stage.name, stage.matrix?.base, out))
+                        writerAt[out.value] = writers.count - 1
+                        for folder in above.dropFirst() where firstBelow[folder] == nil { firstBelow[folder] = writers.count - 1 }
                     }
                 }
             }
@@ -60,5 +89,11 @@ enum SpecChecks {
             }
         }
         return issues
+    }
+
+    /// Names for a message: all of a short list, the first 20 of a long one.
+    static func listing(_ names: [String]) -> String {
+        guard names.count > 20 else { return names.joined(separator: ", ") }
+        return names.prefix(20).joined(separator: ", ") + " and \(names.count - 20) more"
     }
 }

@@ -17,7 +17,7 @@ public struct SourceLocation: Sendable, Hashable, Codable {
 ///
 /// Its description is one line, `file:line:col: key.path: message`, the form
 /// editors and CI logs turn into links.
-public struct SpecIssue: Error, Sendable, Hashable, CustomStringConvertible {
+public struct SpecIssue: Error, Sendable, Hashable, Codable, CustomStringConvertible {
     public var file: String
     public var line: Int?
     public var column: Int?
@@ -94,13 +94,18 @@ public enum BoundedYAML {
     /// Text in scalars (keys and values) with every alias expanded.
     public static let maxExpandedBytes = 16 << 20
 
-    public static func compose(_ text: String, file: String) throws(SpecErrors) -> Node? {
+    /// `resolver` decides scalars' implicit tags; `.basic` resolves none (no
+    /// regular expression per scalar) for readers that ask a node for a
+    /// number or a bool themselves (`Node.int` and `.float` parse the text
+    /// whatever the tag; `Node.bool` refuses a `str` tag, so such readers read
+    /// bools from the text too).
+    public static func compose(_ text: String, file: String, resolver: Resolver = .default) throws(SpecErrors) -> Node? {
         if text.utf8.count > maxBytes {
             throw SpecErrors([SpecIssue(file: file, line: 1, column: 1, keyPath: "",
                                         message: "is \(text.utf8.count) bytes; the limit is \(maxBytes >> 20) MiB")])
         }
         let root: Node?
-        do { root = try Yams.compose(yaml: text) } catch { throw SpecErrors([YAMLErrors.issue(from: error, file: file)]) }
+        do { root = try Yams.compose(yaml: text, resolver) } catch { throw SpecErrors([YAMLErrors.issue(from: error, file: file)]) }
         guard let root else { return nil }
         // Count values and their text as a reader would see them, with every
         // alias expanded (an alias shares its anchor's node, so nothing is

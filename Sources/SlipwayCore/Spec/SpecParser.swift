@@ -13,7 +13,7 @@ public struct SpecParser {
     public static let monitorKeys = ["reference", "env", "features", "method", "threshold", "drift_share", "cooldown", "pipeline",
                                      "incoming", "label", "prediction", "task", "performance", "description"]
     public static let stageKeys = ["cmd", "uses", "deps", "params", "outs", "metrics", "needs",
-                                   "timeout", "env", "gates", "baseline", "on_no_baseline", "description", "executor"]
+                                   "timeout", "env", "gates", "baseline", "on_no_baseline", "description", "executor", "matrix"]
     public static let environmentKeys = ["deploy", "canary", "description", "requires", "auto", "timeout", "rollback_when", "watch"]
     public static let canaryKeys = ["steps", "interval", "analysis", "max_inconclusive"]
     public static let analysisKeys = ["cmd", "http", "value", "fail_if", "pass_if"]
@@ -40,7 +40,9 @@ public struct SpecParser {
     private mutating func read(_ text: String) -> WorkspaceSpec? {
         let root: Node?
         do {
-            root = try BoundedYAML.compose(text, file: file)
+            // Tags are never asked for: every number, bool and null is read
+            // from the text (`Node.int`, `.float`, `Self.bool`, `isNull`).
+            root = try BoundedYAML.compose(text, file: file, resolver: .basic)
         } catch {
             issues.append(contentsOf: error.issues)
             return nil
@@ -195,7 +197,11 @@ public struct SpecParser {
         for (k, v) in stages {
             guard let stageName = self.name(k, path + ".stages", what: "stage") else { continue }
             if let s = stage(stageName, v, k, path: "\(path).stages.\(stageName)") {
-                pipeline.stages.append(s)
+                if let m = v.mapping, let matrixNode = value(m, "matrix") {
+                    pipeline.stages += matrixMembers(of: s, matrixNode, path: "\(path).stages.\(stageName)")
+                } else {
+                    pipeline.stages.append(s)
+                }
                 if let m = v.mapping, let e = value(m, "executor") {
                     if s.builtin != nil {
                         issues.append(issue(e, "\(path).stages.\(stageName).executor",
@@ -207,13 +213,23 @@ public struct SpecParser {
             }
         }
         if stages.count == 0 { issues.append(issue(stagesNode, path + ".stages", "declares no stage")) }
+        MatrixExpander.resolveNeeds(&pipeline.stages)
         // Each command stage runs on its own executor over the pipeline's default.
         for i in pipeline.stages.indices where pipeline.stages[i].builtin == nil {
-            let own = stageExecutors[pipeline.stages[i].name]
+            let own = stageExecutors[pipeline.stages[i].matrix?.base ?? pipeline.stages[i].name]
             pipeline.stages[i].executor = own.map { $0.spec.over(pipeline.executor, stageSetKind: $0.namesKind) }
                 ?? pipeline.executor ?? .local
         }
         return pipeline
+    }
+
+    /// The members of a stage with `matrix:` (see ``Matrix``), or none when
+    /// the matrix cannot be expanded (with issues saying why).
+    private mutating func matrixMembers(of template: StageSpec, _ node: Node, path: String) -> [StageSpec] {
+        var expander = MatrixExpander(file: file)
+        let members = expander.expand(template, node, path: path)
+        issues += expander.issues
+        return members
     }
 
     /// `executor:` (its parsing lives in ExecutorSpec.swift).
@@ -423,7 +439,8 @@ public struct SpecParser {
         var result: [Located<String>] = []
         for (i, item) in items.enumerated() {
             let ip = node.sequence != nil ? "\(p)[\(i)]" : p
-            if case .scalar(let s) = item, s.style == .plain, item.int != nil || item.float != nil || item.bool != nil {
+            if case .scalar(let s) = item, s.style == .plain, Self.mayReadAsNumberOrBool(s.string),
+               item.int != nil || item.float != nil || Self.bool(item) != nil {
                 issues.append(issue(item, ip, "must be a path or a list of paths, found \(kind(item)) (quote it if a file has that name)"))
                 continue
             }
@@ -470,7 +487,7 @@ public struct SpecParser {
             }
         }
         if let a = value(m, "auto") {
-            if let b = a.bool { plan.auto = b } else { issues.append(issue(a, path + ".auto", "must be true or false")) }
+            if let b = Self.bool(a) { plan.auto = b } else { issues.append(issue(a, path + ".auto", "must be true or false")) }
         }
         if let t = value(m, "timeout") { plan.timeoutSeconds = duration(t, path + ".timeout", positive: true) ?? plan.timeoutSeconds }
         if let w = value(m, "watch") { plan.watchSeconds = duration(w, path + ".watch", positive: false) ?? 0 }
@@ -790,10 +807,37 @@ public struct SpecParser {
         Suggestions.closest(to: word, in: candidates).map { " (did you mean '\($0)'?)" } ?? ""
     }
 
+    /// False for text no YAML number or bool can be written as: a path with
+    /// a `/`, or with a character no number, bool, `inf` or `nan` has. Those
+    /// skip the costlier readings as `Int`, `Double` and `Bool`.
+    static func mayReadAsNumberOrBool(_ text: String) -> Bool {
+        !text.utf8.contains { b in
+            !(b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") || b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")
+              || b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z") || "._+-:()".utf8.contains(b))
+        }
+    }
+
+    /// A plain scalar YAML 1.1 reads as a bool (`true`, `yes`, `on`, … in the
+    /// resolver's spellings). Read from the text: under the `.basic` resolver
+    /// every plain scalar is tagged `str`, which `Node.bool` refuses.
+    static func bool(_ node: Node) -> Bool? {
+        guard case .scalar(let s) = node, s.style == .plain else { return nil }
+        switch s.string {
+        case "true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON": return true
+        case "false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF": return false
+        default: return nil
+        }
+    }
+
+    /// A plain scalar YAML reads as null (`~`, `null`, nothing).
+    static func isNull(_ s: Node.Scalar) -> Bool {
+        s.string.isEmpty || s.style == .plain && ["~", "null", "Null", "NULL"].contains(s.string)
+    }
+
     private func kind(_ node: Node) -> String {
         switch node {
         case .scalar(let s):
-            if s.string.isEmpty || s.tag.description == Tag.Name.null.rawValue { return "nothing" }
+            if Self.isNull(s) { return "nothing" }
             return "'\(s.string)'"
         case .mapping: return "a mapping"
         case .sequence: return "a list"
@@ -805,8 +849,8 @@ public struct SpecParser {
         switch node {
         case .scalar(let s):
             if s.style == .plain {
-                if s.string.isEmpty || ["null", "~", "Null", "NULL"].contains(s.string) { return .null }
-                if let b = node.bool { return .bool(b) }
+                if Self.isNull(s) { return .null }
+                if let b = Self.bool(node) { return .bool(b) }
                 if let i = node.int { return .number(Double(i)) }
                 if let f = node.float { return .number(f) }
             }

@@ -62,6 +62,10 @@ public enum SpecValue: Sendable, Hashable, Codable, CustomStringConvertible {
 
     /// A JSON string literal: quotes, backslashes and control characters escaped.
     static func quoted(_ s: String) -> String {
+        // Most text needs no escape at all: one pass over its bytes tells.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            return "\"" + s + "\""
+        }
         var out = "\""
         for u in s.unicodeScalars {
             switch u {

@@ -182,6 +182,8 @@ public struct StageSpec: Sendable, Hashable {
     /// Where the command runs: the stage's `executor:` over its pipeline's
     /// (local when neither says). Not part of the cache key.
     public var executor: ExecutorSpec = .local
+    /// The matrix this stage is a member of (`train[lr=0.1]` of `train`), if any.
+    public var matrix: MatrixMember?
 
     public init(name: String, location: SourceLocation? = nil, command: Located<String>? = nil,
                 builtin: BuiltinStage? = nil, deps: [Located<String>] = [], params: [Located<String>] = [],

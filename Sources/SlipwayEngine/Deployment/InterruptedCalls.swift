@@ -43,6 +43,11 @@ public struct UnfinishedCall: Sendable, Hashable, Codable {
 extension DeploymentService {
     /// The unfinished calls of one environment (every one when nil), oldest first.
     public func unfinishedCalls(environment: String? = nil) throws -> [UnfinishedCall] {
+        try Self.unfinishedCalls(registry: registry, environment: environment)
+    }
+
+    /// The same, for a face that has not loaded the spec (`status`).
+    public static func unfinishedCalls(registry: any Registry, environment: String? = nil) throws -> [UnfinishedCall] {
         try registry.unfinishedDeployCalls().filter { environment == nil || $0.environment == environment }.map(UnfinishedCall.init)
     }
 

@@ -74,6 +74,8 @@ public final class PipelineRunner: @unchecked Sendable {
     let builtins: [BuiltinStage: any BuiltinStageHandler]
     let facts: StageFacts
     let tracking: (any TrackingEndpointFactory)?
+    /// The pipeline's stages by name.
+    let stages: [String: StageSpec]
 
     public init(workspace: Workspace, loaded: LoadedSpec, pipeline name: String?, registry: any Registry,
                 executor: any Executor = ProcessExecutor(), cancellation: CancellationFlag = CancellationFlag(),
@@ -100,8 +102,10 @@ public final class PipelineRunner: @unchecked Sendable {
         self.tracking = tracking
         self.builtins = builtins ?? [.validate: ValidateStage(), .package: PackageStage(),
                                      .deploy: DeployStage(environments: loaded.spec.environments.map(\.name))]
-        self.facts = StageFacts(pipeline: chosen, params: loaded.params, registry: registry,
-                                store: ContentStore(workspace: workspace), hasher: FileHasher(root: workspace.root, cache: registry))
+        self.facts = StageFacts(pipeline: chosen, params: loaded.params, registry: registry, workspace: workspace)
+        var stages: [String: StageSpec] = [:]
+        for stage in chosen.stages where stages[stage.name] == nil { stages[stage.name] = stage }
+        self.stages = stages
     }
 
     public var pipelineName: String { pipeline.name }
@@ -110,11 +114,42 @@ public final class PipelineRunner: @unchecked Sendable {
     public func plan(force: Bool = false) -> [StagePlan] {
         facts.preload()
         defer { facts.hasher.flush() }
+        let inputs = currentInputs()
+        return plan(force: force, inputs: inputs, keys: Self.keys(of: inputs))
+    }
+
+    /// The cache key of each stage whose inputs are all there.
+    static func keys(of inputs: [String: RunPlanner.StageInputs]) -> [String: String] {
+        var keys: [String: String] = [:]
+        keys.reserveCapacity(inputs.count)
+        for (name, input) in inputs { if case .ready(let i) = input { keys[name] = i.key } }
+        return keys
+    }
+
+    /// Every stage's inputs as the workspace is now.
+    func currentInputs() -> [String: RunPlanner.StageInputs] {
         var inputs: [String: RunPlanner.StageInputs] = [:]
+        inputs.reserveCapacity(pipeline.stages.count)
         for stage in pipeline.stages { inputs[stage.name] = facts.inputs(of: stage) }
+        return inputs
+    }
+
+    /// The plan for these inputs. The registry is read in bulk: the cache
+    /// entries of every key at once, then the previous inputs of every stage
+    /// that misses the cache at once.
+    func plan(force: Bool, inputs: [String: RunPlanner.StageInputs], keys: [String: String]) -> [StagePlan] {
+        if !force { facts.prefetchCache(keys: Array(keys.values)) }
+        var prefetched = false
         return RunPlanner.plan(pipeline: pipeline, graph: graph, inputs: inputs,
                                cachedRun: { key in facts.usableCacheEntry(key).map { facts.producingRun(of: $0) } },
-                               previous: { facts.previousInputs(of: $0) }, force: force)
+                               previous: { name in
+                                   if !prefetched {
+                                       prefetched = true
+                                       let known = facts.known.lock.withLock { facts.known.entries }
+                                       facts.prefetchPrevious(stages: keys.filter { force || known[$0.value] == nil }.map(\.key).sorted())
+                                   }
+                                   return facts.previousInputs(of: name)
+                               }, force: force, keys: keys)
     }
 
     /// Runs the pipeline to the end and returns what happened. Throws when the
@@ -161,9 +196,14 @@ public final class PipelineRunner: @unchecked Sendable {
         } catch {
             state.fatal = error
         }
+        // What an earlier process read may be stale now that this run holds the pipeline.
+        facts.known.forget()
         facts.preload()
         let runTracking = tracking.map { RunTracking(factory: $0, workspace: workspace, runID: run.id, pipeline: pipeline.name) }
         defer { runTracking?.stop() }
+        if !options.force, state.fatal == nil, !cancellation.isCancelled {
+            restoreCachedStages(run: run, state: state)
+        }
         let execution = StageExecution(workspace: workspace, facts: facts, registry: registry, executors: executors,
                                        cancellation: cancellation, reporter: reporter, builtins: builtins, metrics: metrics,
                                        signing: loaded.spec.signing, packageVersion: options.packageVersion,
@@ -177,7 +217,7 @@ public final class PipelineRunner: @unchecked Sendable {
                 if state.fatal != nil { cancellation.cancel() }
             }
             for name in state.scheduler.startable() {
-                guard var r = state.records[name], let stage = pipeline.stage(named: name) else { continue }
+                guard var r = state.records[name], let stage = stages[name] else { continue }
                 r.status = .running
                 r.startedAt = SystemClock.nowMillis()
                 r.logPath = ".slipway/logs/run-\(run.id)/\(name).log"
@@ -209,7 +249,7 @@ public final class PipelineRunner: @unchecked Sendable {
             }
             if state.scheduler.isDone { break }
             // Wake on a finished stage, or every 100 ms to notice a cancel.
-            lock.wait(until: Date().addingTimeInterval(0.1))
+            _ = lock.wait(until: Date().addingTimeInterval(0.1))
         }
         lock.unlock()
         runTracking?.stop()
@@ -268,6 +308,30 @@ public final class PipelineRunner: @unchecked Sendable {
             result.deployment = deploy(v, to: env, run: finalRun)
         }
         return result
+    }
+
+    /// Takes what the cache has from the cache before anything runs: the
+    /// stages ``CachedStages`` picks from the plan are restored and recorded
+    /// together, and settled in the scheduler; the rest run as usual.
+    private func restoreCachedStages(run: RunRecord, state: RunState) {
+        let inputs = currentInputs()
+        let keys = Self.keys(of: inputs)
+        let names = CachedStages.candidates(plans: plan(force: false, inputs: inputs, keys: keys), graph: graph, stages: stages)
+        guard !names.isEmpty else { return }
+        let batch = CachedStages(workspace: workspace, facts: facts, registry: registry, reporter: reporter)
+        state.lock.lock()
+        defer { state.lock.unlock() }
+        do {
+            try batch.restore(names, stages: stages, graph: graph, inputs: inputs, keys: keys, records: state.records, run: run) { recorded in
+                for r in recorded {
+                    state.records[r.stage] = r
+                    state.outcomes[r.stage] = StageOutcome(record: r)
+                    state.scheduler.finish(r.stage, .cached)
+                }
+            }
+        } catch {
+            state.fatal = error
+        }
     }
 
     /// The deploy stage's promotion, after the run registered its version: a

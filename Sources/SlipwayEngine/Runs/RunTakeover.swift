@@ -99,8 +99,7 @@ public struct RunTakeover: Sendable {
         let stages = try registry.stageRuns(runID: run.id)
         let metrics = MetricsRecorder(store: registry)
         let facts = pipeline.map {
-            StageFacts(pipeline: $0, params: loaded!.params, registry: registry, store: ContentStore(workspace: workspace),
-                       hasher: FileHasher(root: workspace.root, cache: registry))
+            StageFacts(pipeline: $0, params: loaded!.params, registry: registry, workspace: workspace)
         }
         let recorded = try registry.metrics(runID: run.id)
         let outcomes = Mutex<[String: StageRunRecord]>([:])

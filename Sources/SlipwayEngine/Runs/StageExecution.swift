@@ -58,25 +58,13 @@ struct StageExecution: @unchecked Sendable {
         if !force, let entry = facts.usableCacheEntry(key) {
             var restored = true
             do {
-                for (path, hash) in entry.outputs.sorted(by: { $0.key < $1.key }) {
-                    // An out already in place with the right content stays as it is.
-                    if FileSystem.exists(workspace.absolute(path)), FileSystem.staysInside(root: workspace.root, relative: path),
-                       (try? facts.hasher.hash(path)) == hash { continue }
-                    try facts.store.restore(path, hash: hash)
-                }
+                try facts.restoreOutputs(of: entry)
             } catch {
                 restored = false
                 r.reason = "cache restore failed (\(error)); running"
             }
             if restored {
-                let producer = try? registry.stageRun(id: entry.stageRunID)
-                r.reason = "same inputs as " + (producer.map { "run \($0.runID)" } ?? "an earlier run")
-                // The executor is not an input: a result from the other kind counts, and says so.
-                let ranOn = producer?.job.flatMap(JobHandle.init)?.executor
-                if stage.builtin == nil, let ranOn, ranOn != stage.executor.kind.rawValue {
-                    r.reason += " (which ran on \(ranOn); the executor is not part of the cache key)"
-                }
-                r.reason += ": outs restored from the store"
+                r.reason = facts.restoredReason(entry, stage: stage)
                 try registry.copyMetrics(fromStageRun: entry.stageRunID, to: r)
                 try registry.copyValidations(fromStageRun: entry.stageRunID, to: r)
                 try registry.copyTracked(fromStageRun: entry.stageRunID, to: r)
@@ -146,6 +134,7 @@ struct StageExecution: @unchecked Sendable {
             "SLIPWAY_WORKSPACE": workspace.root,
         ]
         for p in stage.params { env[Params.environmentName(for: p.value)] = params[p.value] ?? "" }
+        if let m = stage.matrix { for (a, v) in zip(m.axes, m.values) { env[Matrix.environmentName(for: a)] = v } }
         return Job(command: stage.command?.value ?? "", workingDirectory: workspace.root, environment: env,
                    logPath: logPath, timeout: stage.timeout, resources: stage.executor,
                    name: "slipway-r\(run.id)-\(stage.name)-s\(record.id)", workArea: workspace.stateDir + "/runs/run-\(run.id)")
@@ -224,8 +213,10 @@ struct StageExecution: @unchecked Sendable {
             }
         }
         facts.hasher.flush()
-        try registry.saveCacheEntry(CacheEntry(key: key, pipeline: pipeline.name, stage: stage.name, stageRunID: r.id,
-                                               outputs: outputs, createdAt: SystemClock.nowMillis()))
+        let entry = CacheEntry(key: key, pipeline: pipeline.name, stage: stage.name, stageRunID: r.id,
+                               outputs: outputs, createdAt: SystemClock.nowMillis())
+        try registry.saveCacheEntry(entry)
+        facts.remember(entry)
         try registry.recordArtifacts(runID: run.id, stageRunID: r.id, outputs: outputs)
         return try decideGates(stage: stage, stageRun: r, run: run)
     }

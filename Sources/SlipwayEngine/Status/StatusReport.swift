@@ -60,10 +60,12 @@ public struct StatusReport: Sendable {
 public struct StatusQuery {
     public let workspace: Workspace
     public let registry: any Registry
-    /// Nil when slipway.yaml does not load: the report says what the registry knows.
-    public let spec: WorkspaceSpec?
+    /// Nil when slipway.yaml does not load: the report says what the registry
+    /// knows. Only the spec's summary is read (a 10,000-stage spec costs
+    /// nothing here: no stage is shown).
+    public let spec: SpecSummary?
 
-    public init(workspace: Workspace, registry: any Registry, spec: WorkspaceSpec?) {
+    public init(workspace: Workspace, registry: any Registry, spec: SpecSummary?) {
         self.workspace = workspace
         self.registry = registry
         self.spec = spec
@@ -74,9 +76,9 @@ public struct StatusQuery {
         for r in try registry.activeRuns() { running.append(.init(run: r, stages: try registry.stageRuns(runID: r.id))) }
         let recent = try registry.runs(limit: recentRuns, offset: 0).filter { $0.status != .running }
         let models = try registry.models()
-        let calls = try spec.map { try DeploymentService(workspace: workspace, registry: registry, spec: $0).unfinishedCalls() } ?? []
+        let calls = spec == nil ? [] : try DeploymentService.unfinishedCalls(registry: registry)
         var environments: [StatusReport.EnvironmentLine] = []
-        for env in spec?.environments.map(\.name) ?? [] {
+        for env in spec?.environments ?? [] {
             var live: [StatusReport.LiveVersion] = []
             for m in models {
                 guard let v = m.environments[env] else { continue }
@@ -88,8 +90,8 @@ public struct StatusQuery {
         var problems: [String] = []
         let drift = try newestDrift(problems: &problems)
         var monitors: [StatusReport.MonitorLine] = []
-        for m in spec?.monitorSpecs ?? [] {
-            if let last = try registry.batches(monitor: m.name, limit: 1).first { monitors.append(.init(name: m.name, latest: last)) }
+        for m in spec?.monitors ?? [] {
+            if let last = try registry.batches(monitor: m, limit: 1).first { monitors.append(.init(name: m, latest: last)) }
         }
         return StatusReport(project: spec?.project, workspace: workspace.root, running: running, recent: recent,
                             environments: environments,

@@ -133,6 +133,41 @@ public enum FileSystem {
         guard rename(tmp, destination) == 0 else { let e = errno; unlink(tmp); throw Failure(path: destination, operation: "rename", code: e) }
     }
 
+    /// ``staysInside(root:relative:)`` for many paths of one workspace, each
+    /// folder resolved once: a path that exists and is not a symlink costs one
+    /// `lstat`. For one pass over paths (answers about folders are kept).
+    public final class Containment {
+        let root: String
+        private var folders: [String: Bool] = [:]
+
+        public init(root: String) { self.root = root }
+
+        public func staysInside(_ relative: String) -> Bool {
+            guard let st = FileSystem.linkStatus(root + "/" + relative) else {
+                // Not there: the first folder above it that is decides.
+                return folderStaysInside(Self.parent(relative))
+            }
+            switch st.st_mode & S_IFMT {
+            case S_IFDIR: return folderStaysInside(relative)
+            // A file that is not a symlink resolves to its folder's real path plus its name.
+            case S_IFREG: return folderStaysInside(Self.parent(relative))
+            default: return FileSystem.staysInside(root: root, relative: relative)
+            }
+        }
+
+        private func folderStaysInside(_ relative: String) -> Bool {
+            if relative.isEmpty { return true }
+            if let known = folders[relative] { return known }
+            let inside = FileSystem.staysInside(root: root, relative: relative)
+            folders[relative] = inside
+            return inside
+        }
+
+        static func parent(_ relative: String) -> String {
+            relative.lastIndex(of: "/").map { String(relative[..<$0]) } ?? ""
+        }
+    }
+
     /// True when `relative` (inside `root`) resolves, through any symlinks on
     /// its existing part, to a place inside `root`.
     public static func staysInside(root: String, relative: String) -> Bool {

@@ -11,6 +11,34 @@ extension Workspace {
     /// only the file system can tell (a path through a symlink that leaves the
     /// workspace). Every problem is reported at once.
     public func loadSpec() throws(SpecErrors) -> LoadedSpec {
+        var (spec, params, issues) = try readSpec()
+        if let spec {
+            let containment = FileSystem.Containment(root: root)
+            for pipeline in spec.pipelines {
+                for stage in pipeline.stages {
+                    for (key, paths) in [("deps", stage.deps), ("outs", stage.outs), ("metrics", stage.metrics), ("env", stage.env)] {
+                        for p in paths where !containment.staysInside(p.value) {
+                            issues.append(SpecIssue(at: p.location, file: Self.specFileName,
+                                                    keyPath: "pipelines.\(pipeline.name).stages.\(stage.name).\(key)",
+                                                    message: "'\(p.value)' leaves the workspace through a symlink"))
+                        }
+                    }
+                }
+            }
+        }
+        if !issues.isEmpty { throw SpecErrors(issues) }
+        return LoadedSpec(spec: spec!, params: params)
+    }
+
+    /// The spec and params as their text says: read and checked, without
+    /// looking where their paths lead.
+    func loadSpecText() throws(SpecErrors) -> LoadedSpec {
+        let (spec, params, issues) = try readSpec()
+        if !issues.isEmpty { throw SpecErrors(issues) }
+        return LoadedSpec(spec: spec!, params: params)
+    }
+
+    private func readSpec() throws(SpecErrors) -> (spec: WorkspaceSpec?, params: Params, issues: [SpecIssue]) {
         let specText = try readText(specPath, name: Self.specFileName)
         var params = Params()
         var issues: [SpecIssue] = []
@@ -24,21 +52,7 @@ extension Workspace {
         } catch {
             issues += error.issues
         }
-        if let spec {
-            for pipeline in spec.pipelines {
-                for stage in pipeline.stages {
-                    let base = "pipelines.\(pipeline.name).stages.\(stage.name)"
-                    for (key, paths) in [("deps", stage.deps), ("outs", stage.outs), ("metrics", stage.metrics), ("env", stage.env)] {
-                        for p in paths where !FileSystem.staysInside(root: root, relative: p.value) {
-                            issues.append(SpecIssue(at: p.location, file: Self.specFileName, keyPath: "\(base).\(key)",
-                                                    message: "'\(p.value)' leaves the workspace through a symlink"))
-                        }
-                    }
-                }
-            }
-        }
-        if !issues.isEmpty { throw SpecErrors(issues) }
-        return LoadedSpec(spec: spec!, params: params)
+        return (spec, params, issues)
     }
 
     private func readText(_ path: String, name: String) throws(SpecErrors) -> String {

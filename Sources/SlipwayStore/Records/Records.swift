@@ -195,6 +195,25 @@ public struct CacheEntry: Codable, Sendable, Hashable {
     }
 }
 
+/// A stage a run restored from the cache, as the registry records it.
+public struct RestoredStage: Sendable, Hashable {
+    /// The stage run, finished (`cached`), with its inputs, key and reason.
+    public var stageRun: StageRunRecord
+    /// The stage run whose results it reuses: its metrics and validation reports are copied.
+    public var source: Int64
+    /// The deps it read: path → content hash.
+    public var datasets: [String: String]
+    /// The outs it restored: path → content hash.
+    public var outputs: [String: String]
+
+    public init(stageRun: StageRunRecord, source: Int64, datasets: [String: String], outputs: [String: String]) {
+        self.stageRun = stageRun
+        self.source = source
+        self.datasets = datasets
+        self.outputs = outputs
+    }
+}
+
 /// What a file looked like when it was hashed: an unchanged size, mtime and
 /// inode means an unchanged hash.
 public struct FileState: Codable, Sendable, Hashable {

@@ -403,6 +403,10 @@ enum RegistryMigrations {
                 CREATE INDEX trackedValue_run ON trackedValue(runID);
                 """)
         }
+        m.registerMigration("v13-metric-series-by-stage-run") { db in
+            // A cache hit copies a stage run's metrics: found by its id, not by a scan.
+            try db.execute(sql: "CREATE INDEX metricSeries_stageRun ON metricSeries(stageRunID)")
+        }
         return m
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import SlipwayCore
 
@@ -20,6 +21,19 @@ extension RunRecord: FetchableRecord, PersistableRecord {
 
 extension StageRunRecord: FetchableRecord, PersistableRecord {
     public static var databaseTableName: String { "stageRun" }
+
+    /// Read by column name (a run can have 10,000 stage runs; `Decodable` costs ten times as much).
+    public init(row: Row) throws {
+        let raw: String = row["status"]
+        guard let status = StageStatus(rawValue: raw) else {
+            throw RegistryConflict(reason: "stage run \(row["id"] as Int64) has a status this build does not know: '\(raw)'")
+        }
+        self.init(id: row["id"], runID: row["runID"], stage: row["stage"], status: status,
+                  startedAt: row["startedAt"], endedAt: row["endedAt"], exitCode: row["exitCode"], cacheKey: row["cacheKey"],
+                  reason: row["reason"], inputs: row["inputs"], logPath: row["logPath"], message: row["message"], pid: row["pid"],
+                  job: row["job"], progressDone: row["progressDone"], progressTotal: row["progressTotal"],
+                  jobStatus: try (row["jobStatus"] as Data?).map { try JSONDecoder().decode(JobStatus.self, from: $0) })
+    }
 }
 
 extension MetricRecord: FetchableRecord {
@@ -41,10 +55,21 @@ extension RunDatasetRecord: FetchableRecord, PersistableRecord {
 
 extension CacheEntry: FetchableRecord, PersistableRecord {
     public static var databaseTableName: String { "cacheEntry" }
+
+    /// Read by column name; the outputs are JSON, as `Encodable` wrote them.
+    public init(row: Row) throws {
+        let outputs: Data = row["outputs"]
+        self.init(key: row["key"], pipeline: row["pipeline"], stage: row["stage"], stageRunID: row["stageRunID"],
+                  outputs: try JSONDecoder().decode([String: String].self, from: outputs), createdAt: row["createdAt"])
+    }
 }
 
 extension FileState: FetchableRecord, PersistableRecord {
     public static var databaseTableName: String { "fileState" }
+
+    public init(row: Row) {
+        self.init(path: row["path"], size: row["size"], mtimeNanos: row["mtimeNanos"], inode: row["inode"], hash: row["hash"])
+    }
 }
 
 extension AuditEvent: FetchableRecord, PersistableRecord {

@@ -181,12 +181,15 @@ extension SQLiteRegistry: ModelStore {
 
     public func recordArtifacts(runID: Int64, stageRunID: Int64, outputs: [String: String]) throws {
         guard !outputs.isEmpty else { return }
-        try pool.write { db in
-            try db.execute(sql: "DELETE FROM artifact WHERE stageRunID = ?", arguments: [stageRunID])
-            for (path, hash) in outputs.sorted(by: { $0.key < $1.key }) {
-                try db.execute(sql: "INSERT INTO artifact (runID, stageRunID, path, hash) VALUES (?, ?, ?, ?)",
-                               arguments: [runID, stageRunID, path, hash])
-            }
+        try pool.write { try recordArtifacts($0, runID: runID, stageRunID: stageRunID, outputs: outputs) }
+    }
+
+    func recordArtifacts(_ db: Database, runID: Int64, stageRunID: Int64, outputs: [String: String]) throws {
+        guard !outputs.isEmpty else { return }
+        try db.cachedStatement(sql: "DELETE FROM artifact WHERE stageRunID = ?").execute(arguments: [stageRunID])
+        for (path, hash) in outputs.sorted(by: { $0.key < $1.key }) {
+            try db.cachedStatement(sql: "INSERT INTO artifact (runID, stageRunID, path, hash) VALUES (?, ?, ?, ?)")
+                .execute(arguments: [runID, stageRunID, path, hash])
         }
     }
 
@@ -228,12 +231,14 @@ extension SQLiteRegistry: ValidationStore {
     }
 
     public func copyValidations(fromStageRun source: Int64, to target: StageRunRecord) throws {
-        try pool.write { db in
-            try db.execute(sql: """
-                INSERT INTO validationReport (runID, stageRunID, dataset, passed, report, createdAt)
-                SELECT ?, ?, dataset, passed, report, createdAt FROM validationReport WHERE stageRunID = ? ORDER BY id
-                """, arguments: [target.runID, target.id, source])
-        }
+        try pool.write { try copyValidations($0, fromStageRun: source, to: target) }
+    }
+
+    func copyValidations(_ db: Database, fromStageRun source: Int64, to target: StageRunRecord) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO validationReport (runID, stageRunID, dataset, passed, report, createdAt)
+            SELECT ?, ?, dataset, passed, report, createdAt FROM validationReport WHERE stageRunID = ? ORDER BY id
+            """).execute(arguments: [target.runID, target.id, source])
     }
 }
 

@@ -143,7 +143,7 @@ public final class SQLiteRegistry: Sendable {
 
     func appendAudit(_ db: Database, _ draft: AuditDraft, at stamp: Millis? = nil) throws -> AuditEvent {
         let time = stamp ?? clock.now()
-        let last = try Row.fetchOne(db, sql: "SELECT seq, hash FROM auditEvent ORDER BY seq DESC LIMIT 1")
+        let last = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM auditEvent ORDER BY seq DESC LIMIT 1"))
         let seq: Int64 = (last?["seq"] ?? 0) + 1
         let prev: String = last?["hash"] ?? AuditChain.genesis
         let event = AuditEvent(
@@ -151,7 +151,10 @@ public final class SQLiteRegistry: Sendable {
             payload: draft.payload, prevHash: prev,
             hash: AuditChain.hash(seq: seq, timestamp: time, actor: draft.actor, kind: draft.kind.rawValue,
                                   subject: draft.subject, payload: draft.payload, prevHash: prev))
-        try event.insert(db)
+        try db.cachedStatement(sql: """
+            INSERT INTO auditEvent (seq, timestamp, actor, kind, subject, payload, prevHash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [event.seq, event.timestamp, event.actor, event.kind, event.subject, event.payload,
+                                     event.prevHash, event.hash])
         // The head file moves once per transaction, to its newest event.
         let firstInTransaction = pendingHead.withLock { pending in
             defer { pending = AuditHeadWitness(seq: seq, hash: event.hash) }
@@ -164,6 +167,17 @@ public final class SQLiteRegistry: Sendable {
             }, onRollback: { [self] _ in pendingHead.withLock { $0 = nil } })
         }
         return event
+    }
+}
+
+/// Look-ups by many keys go in chunks: SQLite binds at most 32,766 values a statement.
+extension SQLiteRegistry {
+    static let keysPerQuery = 1_000
+}
+
+extension Array {
+    func chunks(of size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
     }
 }
 
@@ -302,9 +316,10 @@ extension SQLiteRegistry: RunStore {
     public func addStageRuns(runID: Int64, stages: [String]) throws -> [StageRunRecord] {
         try pool.write { db in
             var result: [StageRunRecord] = []
+            result.reserveCapacity(stages.count)
+            let insert = try db.cachedStatement(sql: "INSERT INTO stageRun (runID, stage, status, reason) VALUES (?, ?, 'pending', '')")
             for stage in stages {
-                try db.execute(sql: "INSERT INTO stageRun (runID, stage, status, reason) VALUES (?, ?, 'pending', '')",
-                               arguments: [runID, stage])
+                try insert.execute(arguments: [runID, stage])
                 result.append(StageRunRecord(id: db.lastInsertedRowID, runID: runID, stage: stage, status: .pending,
                                              reason: ""))
             }
@@ -314,20 +329,53 @@ extension SQLiteRegistry: RunStore {
 
     public func updateStageRun(_ stageRun: StageRunRecord) throws {
         try pool.write { db in
-            let old = try StageRunRecord.fetchOne(db, key: stageRun.id)
-            // The job handle and progress are written by the job's observer
-            // (setStageJob, setStageProgress); the stage's own copy does not overwrite them.
-            try stageRun.update(db, columns: ["status", "startedAt", "endedAt", "exitCode", "cacheKey", "reason", "inputs",
-                                              "logPath", "message", "pid"])
-            if stageRun.status.isFinished, old?.status != stageRun.status {
-                var fields = ["stage": stageRun.stage, "status": stageRun.status.rawValue, "reason": stageRun.reason]
-                if let key = stageRun.cacheKey { fields["cache_key"] = key }
-                if let code = stageRun.exitCode { fields["exit_code"] = String(code) }
-                if let m = stageRun.message { fields["message"] = m }
-                let actor = try String.fetchOne(db, sql: "SELECT user FROM run WHERE id = ?", arguments: [stageRun.runID]) ?? "slipway"
-                _ = try appendAudit(db, AuditDraft(actor: actor, kind: .stageFinished,
-                                                   subject: "run/\(stageRun.runID)/\(stageRun.stage)",
-                                                   payload: AuditChain.payload(fields)))
+            var actors: [Int64: String] = [:]
+            try updateStageRun(db, stageRun, actors: &actors)
+        }
+    }
+
+    /// Saves a stage run's state and audits the transition that ends it.
+    /// `actors` remembers each run's user across calls in one transaction.
+    func updateStageRun(_ db: Database, _ stageRun: StageRunRecord, actors: inout [Int64: String]) throws {
+        let old = try String.fetchOne(db.cachedStatement(sql: "SELECT status FROM stageRun WHERE id = ?"), arguments: [stageRun.id])
+        guard let old else {
+            throw RecordError.recordNotFound(databaseTableName: StageRunRecord.databaseTableName, key: ["id": stageRun.id.databaseValue])
+        }
+        // The job handle and progress are written by the job's observer
+        // (setStageJob, setStageProgress); the stage's own copy does not overwrite them.
+        try db.cachedStatement(sql: """
+            UPDATE stageRun SET status = ?, startedAt = ?, endedAt = ?, exitCode = ?, cacheKey = ?, reason = ?, inputs = ?,
+                logPath = ?, message = ?, pid = ?
+            WHERE id = ?
+            """).execute(arguments: [stageRun.status.rawValue, stageRun.startedAt, stageRun.endedAt, stageRun.exitCode, stageRun.cacheKey,
+                                     stageRun.reason, stageRun.inputs, stageRun.logPath, stageRun.message, stageRun.pid, stageRun.id])
+        if stageRun.status.isFinished, old != stageRun.status.rawValue {
+            var fields = ["stage": stageRun.stage, "status": stageRun.status.rawValue, "reason": stageRun.reason]
+            if let key = stageRun.cacheKey { fields["cache_key"] = key }
+            if let code = stageRun.exitCode { fields["exit_code"] = String(code) }
+            if let m = stageRun.message { fields["message"] = m }
+            if actors[stageRun.runID] == nil {
+                actors[stageRun.runID] = try String.fetchOne(db.cachedStatement(sql: "SELECT user FROM run WHERE id = ?"),
+                                                             arguments: [stageRun.runID]) ?? "slipway"
+            }
+            _ = try appendAudit(db, AuditDraft(actor: actors[stageRun.runID]!, kind: .stageFinished,
+                                               subject: "run/\(stageRun.runID)/\(stageRun.stage)",
+                                               payload: AuditChain.payload(fields)))
+        }
+    }
+
+    public func recordRestoredStages(_ stages: [RestoredStage]) throws {
+        guard !stages.isEmpty else { return }
+        try pool.write { db in
+            var actors: [Int64: String] = [:]
+            for restored in stages {
+                let r = restored.stageRun
+                try recordRunDatasets(db, runID: r.runID, stage: r.stage,
+                                      versions: restored.datasets.sorted { $0.key < $1.key }.map { (path: $0.key, hash: $0.value) })
+                try copyMetrics(db, fromStageRun: restored.source, to: r)
+                try copyValidations(db, fromStageRun: restored.source, to: r)
+                try recordArtifacts(db, runID: r.runID, stageRunID: r.id, outputs: restored.outputs)
+                try updateStageRun(db, r, actors: &actors)
             }
         }
     }
@@ -362,14 +410,51 @@ extension SQLiteRegistry: RunStore {
         try pool.read { try StageRunRecord.fetchOne($0, key: id) }
     }
 
+    public func stageRuns(ids: [Int64]) throws -> [Int64: StageRunRecord] {
+        guard !ids.isEmpty else { return [:] }
+        return try pool.read { db in
+            var result: [Int64: StageRunRecord] = [:]
+            for chunk in Array(Set(ids)).chunks(of: Self.keysPerQuery) {
+                for r in try StageRunRecord.fetchAll(db, keys: chunk) { result[r.id] = r }
+            }
+            return result
+        }
+    }
+
     public func lastCompletedStageRun(pipeline: String, stage: String) throws -> StageRunRecord? {
-        try pool.read { db in
-            try StageRunRecord.fetchOne(db, sql: """
-                SELECT stageRun.* FROM stageRun JOIN run ON run.id = stageRun.runID
-                WHERE run.pipeline = ? AND stageRun.stage = ? AND stageRun.status IN ('succeeded', 'cached')
-                  AND stageRun.inputs IS NOT NULL
-                ORDER BY stageRun.id DESC LIMIT 1
-                """, arguments: [pipeline, stage])
+        try pool.read { try lastCompletedStageRun($0, pipeline: pipeline, stage: stage) }
+    }
+
+    private func lastCompletedStageRun(_ db: Database, pipeline: String, stage: String) throws -> StageRunRecord? {
+        try StageRunRecord.fetchOne(db.cachedStatement(sql: """
+            SELECT stageRun.* FROM stageRun JOIN run ON run.id = stageRun.runID
+            WHERE run.pipeline = ? AND stageRun.stage = ? AND stageRun.status IN ('succeeded', 'cached')
+              AND stageRun.inputs IS NOT NULL
+            ORDER BY run.id DESC, stageRun.id DESC LIMIT 1
+            """), arguments: [pipeline, stage])
+    }
+
+    public func lastCompletedStageRuns(pipeline: String, stages: [String]) throws -> [String: StageRunRecord] {
+        var missing = Set(stages)
+        guard !missing.isEmpty else { return [:] }
+        return try pool.read { db in
+            var result: [String: StageRunRecord] = [:]
+            // Asked about many stages, most of which completed in one of the
+            // newest runs: those runs are read whole, newest first. The stages
+            // still missing (or a few asked about) are then read one by one.
+            let recent = missing.count < 64 ? [] :
+                try Int64.fetchAll(db, sql: "SELECT id FROM run WHERE pipeline = ? ORDER BY id DESC LIMIT 3", arguments: [pipeline])
+            for runID in recent where !missing.isEmpty {
+                let completed = try StageRunRecord.fetchAll(db, sql: """
+                    SELECT * FROM stageRun WHERE runID = ? AND status IN ('succeeded', 'cached') AND inputs IS NOT NULL
+                    ORDER BY id DESC
+                    """, arguments: [runID])
+                for r in completed where missing.remove(r.stage) != nil { result[r.stage] = r }
+            }
+            for stage in missing {
+                if let r = try lastCompletedStageRun(db, pipeline: pipeline, stage: stage) { result[stage] = r }
+            }
+            return result
         }
     }
 
@@ -434,19 +519,21 @@ extension SQLiteRegistry: MetricStore {
     }
 
     public func copyMetrics(fromStageRun source: Int64, to target: StageRunRecord) throws {
-        try pool.write { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT id, stage, key FROM metricSeries WHERE stageRunID = ? AND stageRunID != 0",
-                                        arguments: [source])
-            for row in rows {
-                try db.execute(sql: "INSERT OR IGNORE INTO metricSeries (runID, stageRunID, stage, key) VALUES (?, ?, ?, ?)",
-                               arguments: [target.runID, target.id, row["stage"] as String, row["key"] as String])
-                let newID = try Int64.fetchOne(db, sql: "SELECT id FROM metricSeries WHERE runID = ? AND stageRunID = ? AND stage = ? AND key = ?",
-                                               arguments: [target.runID, target.id, row["stage"] as String, row["key"] as String])!
-                try db.execute(sql: """
-                    INSERT INTO metricPoint (seriesID, step, value, timestamp)
-                    SELECT ?, step, value, timestamp FROM metricPoint WHERE seriesID = ? ORDER BY rowid
-                    """, arguments: [newID, row["id"] as Int64])
-            }
+        try pool.write { try copyMetrics($0, fromStageRun: source, to: target) }
+    }
+
+    func copyMetrics(_ db: Database, fromStageRun source: Int64, to target: StageRunRecord) throws {
+        let rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT id, stage, key FROM metricSeries WHERE stageRunID = ? AND stageRunID != 0"),
+                                    arguments: [source])
+        for row in rows {
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO metricSeries (runID, stageRunID, stage, key) VALUES (?, ?, ?, ?)")
+                .execute(arguments: [target.runID, target.id, row["stage"] as String, row["key"] as String])
+            let newID = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM metricSeries WHERE runID = ? AND stageRunID = ? AND stage = ? AND key = ?"),
+                                           arguments: [target.runID, target.id, row["stage"] as String, row["key"] as String])!
+            try db.cachedStatement(sql: """
+                INSERT INTO metricPoint (seriesID, step, value, timestamp)
+                SELECT ?, step, value, timestamp FROM metricPoint WHERE seriesID = ? ORDER BY rowid
+                """).execute(arguments: [newID, row["id"] as Int64])
         }
     }
 }
@@ -483,11 +570,13 @@ extension SQLiteRegistry: DatasetStore {
 
     public func recordRunDatasets(runID: Int64, stage: String, versions: [(path: String, hash: String)]) throws {
         guard !versions.isEmpty else { return }
-        try pool.write { db in
-            for v in versions {
-                try db.execute(sql: "INSERT OR REPLACE INTO runDataset (runID, stage, path, hash) VALUES (?, ?, ?, ?)",
-                               arguments: [runID, stage, v.path, v.hash])
-            }
+        try pool.write { try recordRunDatasets($0, runID: runID, stage: stage, versions: versions) }
+    }
+
+    func recordRunDatasets(_ db: Database, runID: Int64, stage: String, versions: [(path: String, hash: String)]) throws {
+        for v in versions {
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO runDataset (runID, stage, path, hash) VALUES (?, ?, ?, ?)")
+                .execute(arguments: [runID, stage, v.path, v.hash])
         }
     }
 
@@ -503,6 +592,17 @@ extension SQLiteRegistry: CacheStore {
         try pool.read { try CacheEntry.fetchOne($0, key: key) }
     }
 
+    public func cacheEntries(keys: [String]) throws -> [String: CacheEntry] {
+        guard !keys.isEmpty else { return [:] }
+        return try pool.read { db in
+            var result: [String: CacheEntry] = [:]
+            for chunk in Array(Set(keys)).chunks(of: Self.keysPerQuery) {
+                for e in try CacheEntry.fetchAll(db, keys: chunk) { result[e.key] = e }
+            }
+            return result
+        }
+    }
+
     public func saveCacheEntry(_ entry: CacheEntry) throws {
         try pool.write { try entry.save($0) }
     }
@@ -511,7 +611,9 @@ extension SQLiteRegistry: CacheStore {
         guard !paths.isEmpty else { return [:] }
         return try pool.read { db in
             var result: [String: FileState] = [:]
-            for state in try FileState.fetchAll(db, keys: paths) { result[state.path] = state }
+            for chunk in Array(Set(paths)).chunks(of: Self.keysPerQuery) {
+                for state in try FileState.fetchAll(db, keys: chunk) { result[state.path] = state }
+            }
             return result
         }
     }

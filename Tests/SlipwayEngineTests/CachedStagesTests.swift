@@ -1,0 +1,150 @@
+import Foundation
+import Testing
+@testable import SlipwayEngine
+
+/// A no-op re-run takes its stages from the cache together (``CachedStages``)
+/// and records them as the one-stage-at-a-time path does.
+@Suite struct CachedStagesTests {
+    /// 30 stages in a data chain, 30 independent ones, a gated stage and a
+    /// stage that writes a metrics file.
+    static let spec: String = {
+        var yaml = "project: p\npipelines:\n  main:\n    stages:\n"
+        for i in 0..<30 {
+            yaml += "      c\(i): {cmd: c\(i), deps: [\(i == 0 ? "raw.txt" : "chain/\(i - 1).txt")], outs: [chain/\(i).txt]}\n"
+            yaml += "      i\(i): {cmd: i\(i), outs: [solo/\(i).txt]}\n"
+        }
+        yaml += "      scored: {cmd: scored, metrics: [scores.json]}\n"
+        yaml += "      gated: {cmd: gated, deps: [scores.json], metrics: [gate.json], gates: {acc: \">= 0.5\"}}\n"
+        return yaml
+    }()
+
+    static var scripts: [String: FakeExecutor.Script] {
+        var s: [String: FakeExecutor.Script] = [:]
+        for i in 0..<30 {
+            s["c\(i)"] = .init(writes: ["chain/\(i).txt": "link \(i)"])
+            s["i\(i)"] = .init(writes: ["solo/\(i).txt": "alone \(i)"])
+        }
+        s["scored"] = .init(writes: ["scores.json": #"{"acc": 0.75}"#])
+        s["gated"] = .init(writes: ["gate.json": #"{"acc": 0.5}"#])
+        return s
+    }
+
+    func prepare() throws -> (Workspace, LoadedSpec, any Registry) {
+        let (ws, loaded, registry) = try makeWorkspace(Self.spec)
+        try "raw".write(toFile: ws.root + "/raw.txt", atomically: true, encoding: .utf8)
+        for dir in ["chain", "solo"] { try FileManager.default.createDirectory(atPath: ws.root + "/" + dir, withIntermediateDirectories: true) }
+        return (ws, loaded, registry)
+    }
+
+    func run(_ ws: Workspace, _ loaded: LoadedSpec, _ registry: any Registry, _ fake: FakeExecutor) throws -> RunResult {
+        try PipelineRunner(workspace: ws, loaded: loaded, pipeline: nil, registry: registry, executor: fake).run(options: .init(jobs: 3))
+    }
+
+    @Test func aNoOpRerunTakesEveryStageFromTheCache() throws {
+        let (ws, loaded, registry) = try prepare()
+        let first = try run(ws, loaded, registry, FakeExecutor(Self.scripts))
+        #expect(first.run.status == .succeeded)
+        try FileManager.default.removeItem(atPath: ws.root + "/chain/15.txt")
+        let before = try registry.latestAuditSeq()
+        let idle = FakeExecutor([:])
+        let second = try run(ws, loaded, registry, idle)
+        #expect(second.run.status == .succeeded, "\(second.stages.compactMap(\.record.message))")
+        #expect(idle.ran.isEmpty)
+        #expect(try String(contentsOfFile: ws.root + "/chain/15.txt", encoding: .utf8) == "link 15")
+
+        let old = Dictionary(uniqueKeysWithValues: try registry.stageRuns(runID: first.run.id).map { ($0.stage, $0) })
+        let records = try registry.stageRuns(runID: second.run.id)
+        #expect(records.count == 62)
+        for r in records {
+            #expect(r.status == .cached, "\(r.stage)")
+            // The fake executor is not the stages' (local): the reason says where the result came from.
+            #expect(r.reason == "same inputs as run \(first.run.id) (which ran on fake; the executor is not part of the cache key): "
+                + "outs restored from the store", "\(r.stage)")
+            #expect(r.cacheKey != nil && r.cacheKey == old[r.stage]?.cacheKey, "\(r.stage)")
+            #expect(r.inputs != nil && r.inputs == old[r.stage]?.inputs, "\(r.stage)")
+            #expect(r.startedAt != nil && r.endedAt != nil)
+            let log = try String(contentsOfFile: ws.root + "/" + (r.logPath ?? "?"), encoding: .utf8)
+            #expect(log == "[slipway] cached: \(r.reason)\n")
+        }
+        // What the stages read and made, their metrics and the gate, as in the first run.
+        #expect(try registry.artifacts(runID: second.run.id) == (try registry.artifacts(runID: first.run.id)))
+        #expect(try registry.runDatasets(runID: second.run.id).map(\.path) == (try registry.runDatasets(runID: first.run.id)).map(\.path))
+        #expect(try registry.metrics(runID: second.run.id).map { "\($0.stage).\($0.key)=\($0.value)" }.sorted() == ["gated.acc=0.5", "scored.acc=0.75"])
+        #expect(try registry.gateResults(runID: second.run.id).map(\.passed) == [true])
+        // One audit event per stage, in the order the stages were taken, then the run's end.
+        let events = try registry.auditEvents(after: before, limit: 1_000)
+        let finished = events.filter { $0.kind == "stage.finished" }.map(\.subject)
+        #expect(Set(finished) == Set(records.map { "run/\(second.run.id)/\($0.stage)" }))
+        #expect(finished.count == records.count)
+        #expect(events.map(\.kind).first == "run.started" && events.map(\.kind).last == "run.finished")
+        #expect(second.unchangedVersion != nil)
+    }
+
+    @Test func aStageWhoseRestoreFailsIsLeftToTheSchedulerWithWhatFollowsIt() throws {
+        let (ws, loaded, registry) = try prepare()
+        #expect(try run(ws, loaded, registry, FakeExecutor(Self.scripts)).run.status == .succeeded)
+        // `solo/` becomes a symlink (to a folder inside the workspace): a
+        // restore will not write through it, nor will a stage clear its out there.
+        let fm = FileManager.default
+        try fm.moveItem(atPath: ws.root + "/solo", toPath: ws.root + "/elsewhere")
+        try fm.removeItem(atPath: ws.root + "/elsewhere/7.txt")
+        try fm.createSymbolicLink(atPath: ws.root + "/solo", withDestinationPath: "elsewhere")
+        let idle = FakeExecutor([:])
+        let second = try run(ws, loaded, registry, idle)
+        let byStage = Dictionary(uniqueKeysWithValues: second.stages.map { ($0.record.stage, $0.record) })
+        let seven = try #require(byStage["i7"])
+        #expect(seven.status == .failed)
+        #expect(seven.reason.hasPrefix("cache restore failed"))
+        #expect(seven.message?.contains("cannot clear out solo/7.txt") == true)
+        // The other stages whose outs are in place still come from the cache.
+        #expect(byStage["i8"]?.status == .cached && byStage["c29"]?.status == .cached)
+        #expect(second.run.status == .failed)
+        #expect(idle.ran.isEmpty)
+    }
+
+    @Test func aChangeInTheMiddleOfAChainRunsTheRestAfterIt() throws {
+        let (ws, loaded, registry) = try prepare()
+        #expect(try run(ws, loaded, registry, FakeExecutor(Self.scripts)).run.status == .succeeded)
+        try "edited".write(toFile: ws.root + "/chain/14.txt", atomically: true, encoding: .utf8)
+        // c14 restores its out (its inputs did not change); c15 reads it back as it was.
+        var scripts = Self.scripts
+        scripts["c15"] = .init(writes: ["chain/15.txt": "link 15, again"])
+        let fake = FakeExecutor(scripts)
+        let second = try run(ws, loaded, registry, fake)
+        #expect(second.run.status == .succeeded)
+        #expect(fake.ran.isEmpty)
+        #expect(try String(contentsOfFile: ws.root + "/chain/14.txt", encoding: .utf8) == "link 14")
+        // A changed command makes c15 run, then c16, which reads what c15 wrote;
+        // c16 writes what it wrote before, so c17 and the rest come from the cache.
+        let changed = Self.spec.replacingOccurrences(of: "c15: {cmd: c15,", with: "c15: {cmd: c15 --again,")
+        try changed.write(toFile: ws.root + "/slipway.yaml", atomically: true, encoding: .utf8)
+        let third = try run(ws, try ws.loadSpec(), registry, fake)
+        #expect(fake.ran == ["c15", "c16"])
+        let byStage = Dictionary(uniqueKeysWithValues: third.stages.map { ($0.record.stage, $0.record) })
+        #expect(byStage["c15"]?.reason == "command changed")
+        #expect(byStage["c16"]?.reason == "dep changed: chain/15.txt")
+        #expect(byStage["c14"]?.status == .cached && byStage["c17"]?.status == .cached && byStage["c29"]?.status == .cached)
+        #expect(third.run.status == .succeeded)
+    }
+
+    @Test func aStageWhoseDepLeavesTheWorkspaceIsRefusedNotRestored() throws {
+        let (ws, loaded, registry) = try prepare()
+        #expect(try run(ws, loaded, registry, FakeExecutor(Self.scripts)).run.status == .succeeded)
+        // raw.txt becomes a symlink to a file outside with the same content: the key is unchanged.
+        let outside = NSTemporaryDirectory() + "slipway-outside-\(UUID().uuidString).txt"
+        try "raw".write(toFile: outside, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: outside) }
+        try FileManager.default.removeItem(atPath: ws.root + "/raw.txt")
+        try FileManager.default.createSymbolicLink(atPath: ws.root + "/raw.txt", withDestinationPath: outside)
+        let idle = FakeExecutor([:])
+        let second = try run(ws, loaded, registry, idle)
+        let byStage = Dictionary(uniqueKeysWithValues: second.stages.map { ($0.record.stage, $0.record) })
+        #expect(byStage["c0"]?.status == .failed)
+        #expect(byStage["c0"]?.reason == "dep refused")
+        #expect(byStage["c0"]?.message?.contains("resolves outside the workspace") == true)
+        #expect(byStage["c1"]?.status != .cached && byStage["c29"]?.status != .cached)
+        #expect(byStage["i3"]?.status == .cached)
+        #expect(second.run.status == .failed)
+        #expect(idle.ran.isEmpty)
+    }
+}
