@@ -3,7 +3,8 @@ import PackageDescription
 
 // Layers, each depending only downward:
 //   SlipwayCore    plain values and pure logic (spec, DAG, cache keys, metric lines)
-//   SlipwayStore   the registry: protocols + the SQLite (GRDB) implementation
+//   SlipwayPostgres a small synchronous PostgreSQL client over libpq (opened with dlopen)
+//   SlipwayStore   the registry: protocols + the SQLite (GRDB) and PostgreSQL implementations
 //   SlipwayEngine  workspace, content-addressed store, executor, scheduler
 //   SlipwayConsole terminal text handling shared by every face (grows into the console)
 //   slipway        the command line, thin over the engine
@@ -28,10 +29,15 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // libpq's headers only: SlipwayPostgres opens libpq.so.5 at run time, so
+        // commands on the embedded registry never load it (see docs/postgres-store.md).
+        .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ"),
+        .target(name: "SlipwayPostgres", dependencies: ["SlipwayCore", "CLibPQ"]),
         .target(
             name: "SlipwayStore",
             dependencies: [
                 "SlipwayCore",
+                "SlipwayPostgres",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
@@ -68,9 +74,12 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SlipwayCoreTests", dependencies: ["SlipwayCore"]),
+        // Starts and stops the throw-away PostgreSQL server the PostgreSQL tests share.
+        .target(name: "PostgresTestServer", dependencies: ["SlipwayPostgres"], path: "Tests/PostgresTestServer"),
+        .testTarget(name: "SlipwayPostgresTests", dependencies: ["SlipwayPostgres", "PostgresTestServer"]),
         .testTarget(
             name: "SlipwayStoreTests",
-            dependencies: ["SlipwayStore", "SlipwayCore", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["SlipwayStore", "SlipwayCore", "PostgresTestServer", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(name: "SlipwayEngineTests", dependencies: ["SlipwayEngine", "SlipwayStore", "SlipwayCore"]),
         .testTarget(name: "SlipwayConsoleTests", dependencies: ["SlipwayConsole", "SlipwayEngine", "SlipwayStore"]),
