@@ -1,31 +1,58 @@
 import Foundation
+import PostgresTestServer
+import SlipwayPostgres
 import Synchronization
 import Testing
 @testable import SlipwayStore
 
+/// The protocols every store kind implements today. The PostgreSQL store
+/// implements these; ModelStore, ApprovalStore, DeploymentStore and
+/// MonitorStore follow once their business rules have moved to the engine.
+typealias CoreStores = RunStore & MetricStore & DatasetStore & CacheStore & AuditStore & ChangeSource & ValidationStore
+
 /// The registry's contract: what every store implementation promises, written
 /// once against the protocols and run against each kind of store. A
-/// PostgreSQL store adds a case to ``StoreKind``; the tests stay as they are.
+/// store kind joins ``StoreKind/complete`` once it implements all of ``Registry``.
 enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case sqlite
+    case postgres
+
+    /// The kinds implementing every protocol of ``Registry``.
+    static let complete: [StoreKind] = [.sqlite]
 
     var testDescription: String { rawValue }
 
     /// A new, empty store, and a way to open more connections to it (as
     /// other processes would).
-    func makeStore() throws -> (first: any Registry, connect: () throws -> any Registry) {
+    func makeStore() throws -> (first: any CoreStores, connect: () throws -> any CoreStores) {
+        switch self {
+        case .sqlite:
+            let (first, connect) = try makeCompleteStore()
+            return (first, connect)
+        case .postgres:
+            let url = try PostgresTestServer.require().url
+            let schema = PostgresTestServer.freshSchemaName()
+            let first = try PostgresRegistry(url: url, schema: schema)
+            return (first, { try PostgresRegistry(url: url, schema: schema) })
+        }
+    }
+
+    /// A new, empty store implementing all of ``Registry``.
+    func makeCompleteStore() throws -> (first: any Registry, connect: () throws -> any Registry) {
         switch self {
         case .sqlite:
             let path = temporaryDirectory() + "/r.sqlite"
             let first = try SQLiteRegistry(path: path)
             return (first, { try SQLiteRegistry(path: path) })
+        case .postgres:
+            throw NotFound(what: "complete PostgreSQL store yet (ModelStore, ApprovalStore, DeploymentStore, MonitorStore)")
         }
     }
 }
 
 let contractProvenance = Provenance(gitCommit: "abc123", gitDirty: false, user: "ana", host: "test-host", slipwayVersion: "0.1.0")
 
-func startRun(_ r: any Registry, pipeline: String = "p", params: [String: String] = [:]) throws -> RunRecord {
+func startRun(_ r: any RunStore, pipeline: String = "p", params: [String: String] = [:]) throws -> RunRecord {
     try r.startRun(NewRun(pipeline: pipeline, trigger: "manual", provenance: contractProvenance, pid: 1, params: params))
 }
 
@@ -73,12 +100,12 @@ func newVersion(_ run: Int64, model: String = "clf", digest: String = UUID().uui
         try r.markInterrupted(runID: run.id, reason: "gone")
         #expect(try r.run(id: run.id)?.status == .interrupted)
         #expect(try r.stageRuns(runID: run.id).map(\.status) == [.succeeded, .interrupted])
-        #expect(try r.modelVersion(runID: run.id) == nil)
+        if let models = r as? any ModelStore { #expect(try models.modelVersion(runID: run.id) == nil) }
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.complete)
     func versionNumbersAreDistinctUnderConcurrency(_ kind: StoreKind) throws {
-        let (first, connect) = try kind.makeStore()
+        let (first, connect) = try kind.makeCompleteStore()
         let run = try startRun(first)
         let writers = try (0..<2).map { _ in try connect() }
         let numbers = Mutex([Int]())
@@ -94,9 +121,9 @@ func newVersion(_ run: Int64, model: String = "clf", digest: String = UUID().uui
         #expect(try first.models().map(\.name) == ["clf", "other"])
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.complete)
     func finishingARunRegistersItsVersionInTheSameTransaction(_ kind: StoreKind) throws {
-        let r = try kind.makeStore().first
+        let r = try kind.makeCompleteStore().first
         let one = try startRun(r)
         guard case .registered(let v1) = try r.finishRun(id: one.id, status: .succeeded, message: nil,
                                                           registering: newVersion(one.id, digest: "d1")) else {
@@ -121,9 +148,9 @@ func newVersion(_ run: Int64, model: String = "clf", digest: String = UUID().uui
         #expect(try r.modelVersions(model: "clf", limit: 10).map(\.version) == [2, 1])
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.complete)
     func aliasHistoryAnswersForAnyTime(_ kind: StoreKind) throws {
-        let r = try kind.makeStore().first
+        let r = try kind.makeCompleteStore().first
         for _ in 0..<2 { _ = try r.registerVersion(newVersion(try startRun(r).id)) }
         var times: [Millis] = []
         for (env, version) in [("production", 1), ("staging", 2), ("production", 2), ("production", 1)] {
@@ -142,9 +169,9 @@ func newVersion(_ run: Int64, model: String = "clf", digest: String = UUID().uui
         #expect(try r.liveVersions(model: "clf") == ["production": 1, "staging": 2])
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.complete)
     func theAuditChainHoldsAndItsHeadIsKeptElsewhere(_ kind: StoreKind) throws {
-        let (r, connect) = try kind.makeStore()
+        let (r, connect) = try kind.makeCompleteStore()
         let run = try startRun(r)
         _ = try r.registerVersion(newVersion(run.id))
         try r.setAlias(model: "clf", environment: "production", version: 1, actor: "ana", reason: "go")
@@ -165,9 +192,9 @@ func newVersion(_ run: Int64, model: String = "clf", digest: String = UUID().uui
         #expect(try r.auditEvents(matching: AuditQuery(since: Clock.nowMillis() + 60_000)).isEmpty)
     }
 
-    @Test(arguments: StoreKind.allCases)
+    @Test(arguments: StoreKind.complete)
     func decisionEventsCarryTheDigestOfTheirRecord(_ kind: StoreKind) throws {
-        let r = try kind.makeStore().first
+        let r = try kind.makeCompleteStore().first
         let run = try startRun(r)
         _ = try r.registerVersion(newVersion(run.id))
         try r.setAlias(model: "clf", environment: "production", version: 1, actor: "ana", reason: "go")
@@ -227,8 +254,10 @@ func newVersion(_ run: Int64, model: String = "clf", digest: String = UUID().uui
         let copied = try r.metrics(runID: run2.id)
         #expect(copied.map(\.key) == ["acc"] && copied[0].value == 0.9 && copied[0].stageRunID == s2.id)
         #expect(try r.validations(runID: run2.id).map(\.report) == ["{\"x\":1}"])
-        try r.recordArtifacts(runID: run2.id, stageRunID: s2.id, outputs: ["m.json": "sha256:aa"])
-        #expect(try r.artifacts(runID: run2.id) == ["m.json": "sha256:aa"])
+        if let models = r as? any ModelStore {
+            try models.recordArtifacts(runID: run2.id, stageRunID: s2.id, outputs: ["m.json": "sha256:aa"])
+            #expect(try models.artifacts(runID: run2.id) == ["m.json": "sha256:aa"])
+        }
     }
 
     @Test(arguments: StoreKind.allCases)

@@ -1,0 +1,139 @@
+import Foundation
+import SlipwayCore
+import SlipwayPostgres
+
+// Rows → the plain records, by column name (names fold to lower case on
+// both sides, so `startedAt` finds `startedat`). The column lists the
+// queries select are kept next to each decoder.
+
+extension PGRow {
+    /// A column holding an enum's raw value; an unknown value is a decoding error.
+    func decodeEnum<E: RawRepresentable>(_ name: String, as type: E.Type = E.self) throws -> E where E.RawValue == String {
+        let raw: String = try decode(name)
+        guard let value = E(rawValue: raw) else {
+            throw PGError(kind: .decoding, message: "column \(name): '\(raw)' is not a \(E.self)")
+        }
+        return value
+    }
+
+    /// A column holding a JSON object of strings (tags, cache outputs).
+    func decodeJSONMap(_ name: String) throws -> [String: String] {
+        let text: String = try decode(name)
+        do {
+            return try JSONDecoder().decode([String: String].self, from: Data(text.utf8))
+        } catch {
+            throw PGError(kind: .decoding, message: "column \(name): not a JSON object of strings")
+        }
+    }
+}
+
+func jsonMap(_ map: [String: String]) throws -> String {
+    String(decoding: try JSONEncoder.sorted.encode(map), as: UTF8.self)
+}
+
+extension RunRecord {
+    static let pgColumns = "id, pipeline, trigger, status, startedAt, endedAt, pid, host, heartbeatAt, \"user\", gitCommit, gitDirty, slipwayVersion, message"
+
+    init(pg row: PGRow) throws {
+        self.init(id: try row["id"], pipeline: try row["pipeline"], trigger: try row["trigger"],
+                  status: RunStatus(rawValue: try row["status"]) ?? .interrupted, startedAt: try row["startedAt"],
+                  endedAt: try row["endedAt"], pid: try row["pid"], host: try row["host"], heartbeatAt: try row["heartbeatAt"],
+                  user: try row["user"], gitCommit: try row["gitCommit"], gitDirty: try row["gitDirty"],
+                  slipwayVersion: try row["slipwayVersion"], message: try row["message"])
+    }
+}
+
+extension StageRunRecord {
+    static let pgColumns = "id, runID, stage, status, startedAt, endedAt, exitCode, cacheKey, reason, inputs, logPath, message, pid, job, progressDone, progressTotal"
+
+    init(pg row: PGRow) throws {
+        self.init(id: try row["id"], runID: try row["runID"], stage: try row["stage"], status: try row.decodeEnum("status"),
+                  startedAt: try row["startedAt"], endedAt: try row["endedAt"], exitCode: try row["exitCode"],
+                  cacheKey: try row["cacheKey"], reason: try row["reason"], inputs: try row["inputs"], logPath: try row["logPath"],
+                  message: try row["message"], pid: try row["pid"], job: try row["job"], progressDone: try row["progressDone"],
+                  progressTotal: try row["progressTotal"])
+    }
+}
+
+extension DatasetRecord {
+    static let pgColumns = "id, path, hash, size, addedBy, addedAt"
+
+    init(pg row: PGRow) throws {
+        self.init(id: try row["id"], path: try row["path"], hash: try row["hash"], size: try row["size"],
+                  addedBy: try row["addedBy"], addedAt: try row["addedAt"])
+    }
+}
+
+extension CacheEntry {
+    static let pgColumns = "key, pipeline, stage, stageRunID, outputs, createdAt"
+
+    init(pg row: PGRow) throws {
+        self.init(key: try row["key"], pipeline: try row["pipeline"], stage: try row["stage"], stageRunID: try row["stageRunID"],
+                  outputs: try row.decodeJSONMap("outputs"), createdAt: try row["createdAt"])
+    }
+}
+
+extension FileState {
+    init(pg row: PGRow) throws {
+        self.init(path: try row["path"], size: try row["size"], mtimeNanos: try row["mtimeNanos"], inode: try row["inode"],
+                  hash: try row["hash"])
+    }
+}
+
+extension AuditEvent {
+    static let pgColumns = "seq, timestamp, actor, kind, subject, payload, prevHash, hash"
+
+    /// By position (the audit log is read a million rows at a time by `audit verify`).
+    init(pg row: PGRow) throws {
+        self.init(seq: try row[0], timestamp: try row[1], actor: try row[2], kind: try row[3], subject: try row[4],
+                  payload: try row[5], prevHash: try row[6], hash: try row[7])
+    }
+}
+
+extension ModelVersionRecord {
+    static let pgColumns = "id, model, version, runID, pipeline, gitCommit, artifactDigest, createdAt, createdBy, description, tags, imageDigest"
+
+    init(pg row: PGRow) throws {
+        self.init(id: try row["id"], model: try row["model"], version: try row["version"], runID: try row["runID"],
+                  pipeline: try row["pipeline"], gitCommit: try row["gitCommit"], artifactDigest: try row["artifactDigest"],
+                  createdAt: try row["createdAt"], createdBy: try row["createdBy"], description: try row["description"],
+                  tags: try row.decodeJSONMap("tags"), imageDigest: try row["imageDigest"])
+    }
+}
+
+extension AliasEvent {
+    static let pgColumns = "id, model, environment, version, previousVersion, at, actor, reason"
+
+    init(pg row: PGRow) throws {
+        self.init(id: try row["id"], model: try row["model"], environment: try row["environment"], version: try row["version"],
+                  previousVersion: try row["previousVersion"], at: try row["at"], actor: try row["actor"], reason: try row["reason"])
+    }
+}
+
+extension GateResultRecord {
+    static let pgColumns = "runID, stageRunID, stage, metric, condition, candidate, production, threshold, baselineModel, baselineVersion, passed, explanation"
+
+    init(pg row: PGRow) throws {
+        self.init(runID: try row["runID"], stageRunID: try row["stageRunID"], stage: try row["stage"], metric: try row["metric"],
+                  condition: try row["condition"], candidate: try row["candidate"], production: try row["production"],
+                  threshold: try row["threshold"], baselineModel: try row["baselineModel"], baselineVersion: try row["baselineVersion"],
+                  passed: try row["passed"], explanation: try row["explanation"])
+    }
+}
+
+extension ApprovalVoteRecord {
+    init(pg row: PGRow) throws {
+        self.init(id: try row["id"], requestID: try row["requestID"], approver: try row["approver"],
+                  keyFingerprint: try row["keyFingerprint"], decision: try row.decodeEnum("decision"), comment: try row["comment"],
+                  at: try row["at"], payload: try row["payload"], signature: try row["signature"])
+    }
+}
+
+extension ValidationRecord {
+    static let pgColumns = "runID, stageRunID, dataset, passed, report, createdAt"
+
+    init(pg row: PGRow) throws {
+        self.init(runID: try row["runID"], stageRunID: try row["stageRunID"], dataset: try row["dataset"], passed: try row["passed"],
+                  report: try row["report"], createdAt: try row["createdAt"])
+    }
+}
