@@ -56,6 +56,7 @@ public final class PGPool: Sendable {
 
     /// Runs `body` on a connection, outside any transaction; runs it again on
     /// a new connection if the connection is lost meanwhile.
+    @discardableResult
     public func read<T>(_ body: (PGConnection) throws -> T) throws -> T {
         try run(begin: nil, body)
     }
@@ -67,6 +68,7 @@ public final class PGPool: Sendable {
 
     /// Runs `body` in a transaction and commits it, running it again after a
     /// conflict (serialisation failure, deadlock) or a lost connection.
+    @discardableResult
     public func write<T>(_ isolation: Isolation = .readCommitted, _ body: (PGConnection) throws -> T) throws -> T {
         try run(begin: "BEGIN ISOLATION LEVEL \(isolation.rawValue)", trackCommit: true, body)
     }

@@ -55,7 +55,7 @@ extension PostgresRegistry: MetricStore {
 
     /// Up to this many points go in as one INSERT; more go through COPY
     /// (see docs/benchmarks.md for the measurements behind it).
-    static let insertBatchLimit = 64
+    static let insertBatchLimit = 16
 
     /// The series ids of `keys`, in order, creating the missing series.
     private func seriesIDs(_ c: PGConnection, _ keys: [MetricSeriesKey]) throws -> [Int64] {
