@@ -23,7 +23,10 @@ set -euo pipefail
 die() { echo "pg-test-server: $*" >&2; exit 1; }
 
 find_bin() {
-  if [ -n "${PG_BIN:-}" ]; then echo "$PG_BIN"; return; fi
+  if [ -n "${PG_BIN:-}" ]; then
+    [ -x "$PG_BIN/initdb" ] || die "PostgreSQL's server programs (initdb, pg_ctl) are not installed in PG_BIN=$PG_BIN"
+    echo "$PG_BIN"; return
+  fi
   local d
   for d in /usr/lib/postgresql/15/bin $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -rV) /usr/local/pgsql/bin; do
     if [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ]; then echo "$d"; return; fi
