@@ -71,6 +71,7 @@ let package = Package(
                 "SlipwayCore",
                 "SlipwayStore",
                 "SlipwayEngine",
+                "SlipwayPostgres",
             ]
         ),
         .testTarget(name: "SlipwayCoreTests", dependencies: ["SlipwayCore"]),

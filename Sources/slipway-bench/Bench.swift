@@ -27,6 +27,7 @@ struct Bench {
         ("ingest-100k", ingestBatch),
         ("drift-json-10k", driftJSON),
         ("agent-idle", agentIdle),
+        ("pg-metrics", postgresMetrics),
     ]
 
     static func main() throws {
