@@ -8,15 +8,18 @@
 /// never the command line.
 @_exported import SlipwayEngine
 
-/// Rules that make outside text (stage logs, params, paths) safe to show.
+/// Rules that make outside text (stage logs, params, paths, names, comments) safe to show.
 public enum TerminalText {
-    /// Makes text from outside safe to print on a terminal.
+    /// Makes text from outside safe to print on a terminal, and honest.
     ///
-    /// Escape sequences (CSI, OSC, DCS, …) are removed whole, so a stage cannot
-    /// retitle the window, write the clipboard or move the cursor; other control
-    /// characters become visible (`^G`, `\u{9B}` as `<9B>`). Tabs and newlines
-    /// stay. A sequence never runs past the end of its line, so an unterminated
-    /// one hides nothing after it. Invalid UTF-8 becomes U+FFFD.
+    /// Nothing in it acts on the terminal and nothing in it hides: control
+    /// characters are shown in caret notation (`ESC` as `^[`, so `acc\e[2J`
+    /// shows as `acc^[[2J`, BEL as `^G`), C1 controls by their byte (`<9B>`),
+    /// and characters that draw nothing (zero-width, bidi overrides, line
+    /// separators) by their code point (`<U+202E>`). Two different texts
+    /// therefore never look the same. Tabs and newlines stay; CR LF is a line
+    /// end and a lone CR starts a new line (it would otherwise write over this
+    /// one). Invalid UTF-8 becomes U+FFFD.
     public static func sanitize(_ text: some StringProtocol) -> String {
         var s = Sanitizer()
         var out = s.feed(Array(text.utf8))
@@ -24,48 +27,67 @@ public enum TerminalText {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// The same for one field of a line (a name, a comment, a table cell):
+    /// newlines and tabs are shown too (`^J`, `^I`), so a field can never
+    /// start a line of its own that passes for another record.
+    public static func oneLine(_ text: some StringProtocol) -> String {
+        var s = Sanitizer(oneLine: true)
+        var out = s.feed(Array(text.utf8))
+        out += s.finish()
+        return String(decoding: out, as: UTF8.self)
+    }
+
     /// The sanitizing rules as a byte stream filter, for output that arrives in
     /// chunks (`slipway logs`): linear in its input, whatever the line lengths,
-    /// with only the state of an unfinished sequence carried between chunks.
+    /// with only a pending CR or a split character carried between chunks.
     public struct Sanitizer: Sendable {
-        enum State: Sendable { case normal, escape, csi, string, stringEscape, c2 }
+        enum State: Sendable { case normal, c2, cr }
         var state = State.normal
+        let oneLine: Bool
         /// Bytes of a UTF-8 character split across chunks.
         var partial: [UInt8] = []
 
-        public init() {}
+        public init(oneLine: Bool = false) { self.oneLine = oneLine }
 
         /// Filters a chunk; the result is valid UTF-8 ending on a character boundary.
         public mutating func feed(_ bytes: [UInt8]) -> [UInt8] {
             var raw: [UInt8] = []
             raw.reserveCapacity(bytes.count)
             for b in bytes { step(b, into: &raw) }
-            return validUTF8(raw)
+            return Self.showInvisible(validUTF8(raw))
         }
 
         /// Ends the stream.
         public mutating func finish() -> [UInt8] {
             var raw: [UInt8] = []
             if state == .c2 { raw.append(0xC2) }
+            if state == .cr { raw.append(0x0A) }
             state = .normal
             let rest = partial + raw
             partial = []
-            return Array(String(decoding: rest, as: UTF8.self).utf8)
+            return Self.showInvisible(Array(String(decoding: rest, as: UTF8.self).utf8))
+        }
+
+        static func caret(_ b: UInt8, into out: inout [UInt8]) {
+            out.append(UInt8(ascii: "^"))
+            out.append(b == 0x7F ? 0x3F : b + 0x40)
         }
 
         mutating func step(_ b: UInt8, into out: inout [UInt8]) {
             switch state {
             case .normal:
                 switch b {
-                case 0x1B: state = .escape
-                case 0x09, 0x0A: out.append(b)
-                case 0x0D: break // a lone carriage return would overwrite the line
-                case 0x00..<0x20, 0x7F:
-                    out.append(UInt8(ascii: "^"))
-                    out.append(b == 0x7F ? 0x3F : b + 0x40)
+                case 0x09, 0x0A: if oneLine { Self.caret(b, into: &out) } else { out.append(b) }
+                case 0x0D: if oneLine { Self.caret(b, into: &out) } else { state = .cr }
+                case 0x00..<0x20, 0x7F: Self.caret(b, into: &out)  // ESC included: `^[`
                 case 0xC2: state = .c2
                 default: out.append(b)
                 }
+            case .cr:
+                // CR LF ends a line; a lone CR starts a new one.
+                state = .normal
+                out.append(0x0A)
+                if b != 0x0A { step(b, into: &out) }
             case .c2:
                 state = .normal
                 if (0x80...0x9F).contains(b) {
@@ -75,23 +97,38 @@ public enum TerminalText {
                     out.append(0xC2)
                     step(b, into: &out)
                 }
-            case .escape:
-                switch b {
-                case UInt8(ascii: "["): state = .csi
-                case UInt8(ascii: "]"), UInt8(ascii: "P"), UInt8(ascii: "X"), UInt8(ascii: "^"), UInt8(ascii: "_"): state = .string
-                case 0x0A: state = .normal; out.append(b)
-                case 0x1B: state = .escape
-                default:
-                    // A two-byte escape such as ESC c (reset); a non-ASCII byte is kept.
-                    state = .normal
-                    if b >= 0x80 { step(b, into: &out) }
+            }
+        }
+
+        /// Characters that draw nothing or break lines by themselves, as
+        /// `<U+XXXX>`. `bytes` is valid UTF-8 of whole characters.
+        static func showInvisible(_ bytes: [UInt8]) -> [UInt8] {
+            guard bytes.contains(where: { $0 >= 0xC2 }) else { return bytes }
+            var out: [UInt8] = []
+            var copied = 0, i = 0
+            while i < bytes.count {
+                let b = bytes[i]
+                let length = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4
+                guard b >= 0xC2, i + length <= bytes.count else { i += length; continue }
+                var value = UInt32(b) & (length == 2 ? 0x1F : length == 3 ? 0x0F : 0x07)
+                for k in 1..<length { value = value << 6 | UInt32(bytes[i + k] & 0x3F) }
+                if value >= 0xA0, let scalar = Unicode.Scalar(value), invisible(scalar) {
+                    if out.isEmpty { out.reserveCapacity(bytes.count + 16) }
+                    out.append(contentsOf: bytes[copied..<i])
+                    out.append(contentsOf: Array("<U+\(String(value, radix: 16, uppercase: true).leftPadded(to: 4))>".utf8))
+                    copied = i + length
                 }
-            case .csi:
-                if (0x40...0x7E).contains(b) { state = .normal } else if b == 0x0A { state = .normal; out.append(b) }
-            case .string:
-                if b == 0x07 { state = .normal } else if b == 0x1B { state = .stringEscape } else if b == 0x0A { state = .normal; out.append(b) }
-            case .stringEscape:
-                if b == UInt8(ascii: "\\") { state = .normal } else if b == 0x0A { state = .normal; out.append(b) } else if b != 0x1B { state = .string }
+                i += length
+            }
+            if copied == 0 { return bytes }
+            out.append(contentsOf: bytes[copied...])
+            return out
+        }
+
+        static func invisible(_ scalar: Unicode.Scalar) -> Bool {
+            switch scalar.properties.generalCategory {
+            case .format, .lineSeparator, .paragraphSeparator: return true
+            default: return false
             }
         }
 
@@ -113,5 +150,11 @@ public enum TerminalText {
             }
             return Array(String(decoding: bytes, as: UTF8.self).utf8)
         }
+    }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

@@ -35,6 +35,15 @@ public protocol RunStore: Sendable {
     /// Marks a run whose process died as `interrupted`, and its unfinished stage
     /// runs too, keeping everything already recorded.
     func markInterrupted(runID: Int64, reason: String) throws
+    /// Makes `owner` the owner of a running run whose owner `previous` died
+    /// (to follow its cluster jobs to their end), with a fresh heartbeat, and
+    /// audits it. False when the run is no longer running or no longer
+    /// `previous`'s: another process took it first.
+    func takeOverRun(id: Int64, from previous: RunOwner, to owner: RunOwner, reason: String) throws -> Bool
+    /// Records, audited, that `actor` asked to cancel a running run; its owner
+    /// (or whoever finds it orphaned) stops its jobs. Returns the run as it is
+    /// now; a run that is not running is returned unchanged.
+    func requestCancel(runID: Int64, actor: String) throws -> RunRecord?
 
     /// Creates the stage runs of a run, all `pending`.
     func addStageRuns(runID: Int64, stages: [String]) throws -> [StageRunRecord]
@@ -44,6 +53,9 @@ public protocol RunStore: Sendable {
     func setStageJob(stageRunID: Int64, pid: Int32?, job: String) throws
     /// Records a running stage's reported progress.
     func setStageProgress(stageRunID: Int64, done: Int64, total: Int64) throws
+    /// Records what the executor says about a stage's job (pending and why,
+    /// its node, the resources it used).
+    func setStageJobStatus(stageRunID: Int64, status: JobStatus) throws
     func stageRuns(runID: Int64) throws -> [StageRunRecord]
     func stageRun(id: Int64) throws -> StageRunRecord?
     /// The most recent stage run of this pipeline's stage that finished with
@@ -172,17 +184,22 @@ public struct AuditQuery: Sendable, Hashable {
 
 /// Approval requests for high-risk promotions, and the signed votes on them.
 public protocol ApprovalStore: Sendable {
-    /// Creates a pending request (audited with its evidence digest) and
-    /// supersedes older pending ones for the same model and environment; returns
-    /// the request and the ids it superseded.
+    /// Creates a pending request (audited with its evidence digest, after
+    /// `new.audit`) and supersedes older pending ones for the same model and
+    /// environment, in one transaction; returns the request and the ids it superseded.
     func createApprovalRequest(_ new: NewApprovalRequest, actor: String) throws -> (request: ApprovalRequestRecord, superseded: [Int64])
     func approvalRequest(id: Int64) throws -> ApprovalRequestRecord?
     /// Newest first; pending only unless `all`.
     func approvalRequests(all: Bool, limit: Int) throws -> [ApprovalRequestRecord]
     func approvalVotes(requestID: Int64) throws -> [ApprovalVoteRecord]
     /// Records a signed vote (its audit event carries the signed payload and
-    /// the signature) and, with `resolving`, ends the request in the same transaction.
-    func recordApprovalVote(_ vote: ApprovalVoteRecord, resolving: ApprovalStatus?) throws -> ApprovalVoteRecord
+    /// the signature), after the events in `audit`, in one transaction.
+    /// `check` runs first in that transaction with the request and its votes
+    /// as they are then: it throws to refuse (nothing is written), or returns
+    /// the status the vote resolves the request to (nil: still pending).
+    /// Every change of a request's row is audited with the row's digest.
+    func recordApprovalVote(_ vote: ApprovalVoteRecord, audit: [AuditDraft],
+                            check: (ApprovalRequestRecord, [ApprovalVoteRecord]) throws -> ApprovalStatus?) throws -> ApprovalVoteRecord
     /// Marks pending requests past their expiry `expired` (audited); returns their ids.
     func expireApprovalRequests(now: Millis) throws -> [Int64]
 }
@@ -192,7 +209,10 @@ public protocol ApprovalStore: Sendable {
 /// an agent killed between any two steps resumes at the right one.
 public protocol DeploymentStore: Sendable {
     /// Creates a `progressing` deployment at step 0 (phase `deploy`); an active
-    /// deployment in the same environment is ended `aborted` first. Audited.
+    /// deployment in the same environment is ended `aborted` first. Audited,
+    /// after `new.audit`. With `new.approval`, the request must still be
+    /// approved, unused and unchanged (RegistryConflict otherwise) and is
+    /// marked used by the new deployment, all in one transaction.
     func startDeployment(_ new: NewDeployment) throws -> (deployment: DeploymentRecord, aborted: DeploymentRecord?)
     func deployment(id: Int64) throws -> DeploymentRecord?
     /// The active (progressing, paused, watching) deployment of an environment.
@@ -207,14 +227,16 @@ public protocol DeploymentStore: Sendable {
     /// The journal entry of a call, if it was started.
     func deployCall(callID: String) throws -> DeployCallRecord?
     /// Journals a call as started (before it runs) by `call.owner`. When the
-    /// journal already has it unfinished, `takeOver` decides (given its owner)
-    /// whether this caller makes it again; returns the entry and whether the
-    /// caller is to make the call.
-    func beginDeployCall(_ call: DeployCallRecord, takeOver: (String?) -> Bool) throws -> (call: DeployCallRecord, mine: Bool)
+    /// journal already has it unfinished, `takeOver` decides (given that
+    /// entry: its owner, when it started) whether this caller makes it again;
+    /// returns the entry and whether the caller is to make the call.
+    func beginDeployCall(_ call: DeployCallRecord, takeOver: (DeployCallRecord) -> Bool) throws -> (call: DeployCallRecord, mine: Bool)
     /// Journals a call's outcome and, in the same transaction, the
     /// deployment's next state and the audit events.
     func finishDeployCall(callID: String, outcome: String, ok: Bool, then deployment: DeploymentRecord?, audit: [AuditDraft]) throws
     func deployCalls(environment: String?, limit: Int) throws -> [DeployCallRecord]
+    /// Calls journalled as started and not finished (in flight, or cut short), oldest first.
+    func unfinishedDeployCalls() throws -> [DeployCallRecord]
     func recordAnalysis(_ samples: [AnalysisSampleRecord]) throws
     func analysisSamples(deploymentID: Int64) throws -> [AnalysisSampleRecord]
 }

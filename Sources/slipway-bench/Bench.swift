@@ -27,6 +27,8 @@ struct Bench {
         ("ingest-100k", ingestBatch),
         ("drift-json-10k", driftJSON),
         ("agent-idle", agentIdle),
+        ("slurm-submit", slurmSubmitOverhead),
+        ("slurm-noop-rerun", slurmNoopRerun),
         ("pg-metrics", postgresMetrics),
     ]
 

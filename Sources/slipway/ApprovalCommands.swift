@@ -25,6 +25,8 @@ struct Approvals: ParsableCommand {
         var reasons: [String]; var requester: String; var createdAt: String?; var expiresAt: String?
         var votes: Int; var required: Int; var package: String?
         var decisions: [[String: String]]
+        /// The deployment that carried out the approved request (used once).
+        var deployment: Int64?
     }
 
     func run() throws {
@@ -39,7 +41,8 @@ struct Approvals: ParsableCommand {
                                     expiresAt: Output.iso(r.expiresAt), votes: votes.filter { $0.decision == .approve }.count,
                                     required: r.requiredApprovals, package: r.packageDigest,
                                     decisions: votes.map { ["approver": $0.approver, "decision": $0.decision.rawValue, "comment": $0.comment,
-                                                            "at": Output.iso($0.at) ?? "", "key": $0.keyFingerprint] }))
+                                                            "at": Output.iso($0.at) ?? "", "key": $0.keyFingerprint] },
+                                    deployment: r.deploymentID))
         }
         if json { try Output.json(rows); return }
         if rows.isEmpty { Output.say(all ? "No approval requests yet." : "No approvals pending."); return }
@@ -48,7 +51,9 @@ struct Approvals: ParsableCommand {
              Output.age(requests.first { $0.id == r.id }!.createdAt), "\(r.votes) of \(r.required)"]
         }))
         for r in rows where !r.decisions.isEmpty {
-            for d in r.decisions { Output.say("  #\(r.id) \(d["decision"]!) by \(d["approver"]!) at \(d["at"]!): \(d["comment"]!)") }
+            for d in r.decisions {
+                Output.say("  #\(r.id) \(d["decision"]!) by \(Output.field(d["approver"]!)) at \(d["at"]!): \(Output.field(d["comment"]!))")
+            }
         }
     }
 }
@@ -56,7 +61,11 @@ struct Approvals: ParsableCommand {
 struct Approve: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "approve", 
         abstract: "Sign off a pending high-risk promotion with your SSH key.",
-        discussion: "Exit 3 when refused: not an approver's key, self-approval, a second vote, an expired or superseded request, a changed package.")
+        discussion: """
+        Exit 3 when refused: not an approver's key, self-approval, a second vote, an expired or superseded request, a changed \
+        package, a package that does not verify; a refused vote records nothing. Exit 0 once the vote is recorded: the \
+        message then says what became of the promotion it carried out.
+        """)
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The request id (see `slipway approvals`).") var id: Int64
     @Option(help: "Your private key (default: $SLIPWAY_KEY, ~/.ssh/id_ed25519, ~/.config/slipway/key).") var key: String?
@@ -68,9 +77,10 @@ struct Approve: ParsableCommand {
         switch try service.vote(requestID: id, decision: .approve, keyPath: approverKey(key), comment: comment) {
         case .recorded(let v, let n, let of):
             Output.say("approved by \(v.approver) (\(n) of \(of)); request \(id) waits for \(of - n) more")
-        case .approved(let v, let outcome):
+        case .approved(let v, let promotion):
+            // The vote is recorded (exit 0); what became of the promotion is reported as such.
             let r = try registry.approvalRequest(id: id)
-            Output.say("approved by \(v.approver): " + outcome.summary(r.map { "\($0.model):\($0.version)" } ?? "request \(id)"))
+            Output.say("approved by \(v.approver): " + promotion.summary(r.map { "\($0.model):\($0.version)" } ?? "request \(id)"))
         case .rejected: break
         }
     }

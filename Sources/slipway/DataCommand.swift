@@ -69,7 +69,13 @@ struct DataCommand: ParsableCommand {
         func run() throws {
             let (ws, registry) = try global.open()
             let relative = try workspaceRelative(path, in: ws)
-            let absolute = ws.absolute(relative)
+            if let reason = WorkspacePath.reserved(relative, writing: false) {
+                throw Failure(status: .usage, message: "cannot add \(relative): it \(reason)")
+            }
+            let absolute: String
+            do { absolute = try ContainedFiles(root: ws.root).readable(relative) } catch {
+                throw Failure(status: .usage, message: "cannot add \(error)")
+            }
             guard FileSystem.exists(absolute) else { throw Failure(status: .usage, message: "\(path) does not exist") }
             let size = DataCommand.size(of: absolute)
             let progress = Output.stderrIsTTY && !json && size >= 64 << 20 ? HashProgress(total: size, name: relative) : nil

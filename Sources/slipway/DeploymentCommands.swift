@@ -19,8 +19,9 @@ struct Rollback: ParsableCommand {
     func run() throws {
         let (ws, registry) = try global.open()
         let spec = try ws.loadSpec().spec
-        let r = try DeploymentService(workspace: ws, registry: registry, spec: spec)
-            .rollback(environment: environment, model: model, to: to, reason: reason, actor: Provenance.currentUser())
+        var service = DeploymentService(workspace: ws, registry: registry, spec: spec)
+        service.onWait = { call in Output.err("waiting for the " + Output.safe(call.summary) + " to end first…") }
+        let r = try service.rollback(environment: environment, model: model, to: to, reason: reason, actor: Provenance.currentUser())
         if let d = r.aborted { Output.say("aborted the deployment of \(d.model):\(d.version) (\(d.traffic)% at the time)") }
         Output.say("\(r.model):\(r.to) is live in \(environment) again" + (r.from.map { " (was :\($0))" } ?? ""))
         if let outcome = r.deploy {
@@ -43,8 +44,9 @@ struct Abort: ParsableCommand {
     func run() throws {
         let (ws, registry) = try global.open()
         let spec = try ws.loadSpec().spec
-        let p = try DeploymentService(workspace: ws, registry: registry, spec: spec)
-            .abort(environment: environment, actor: Provenance.currentUser(), reason: reason)
+        var service = DeploymentService(workspace: ws, registry: registry, spec: spec)
+        service.onWait = { call in Output.err("waiting for the " + Output.safe(call.summary) + " to end first…") }
+        let p = try service.abort(environment: environment, actor: Provenance.currentUser(), reason: reason)
         let d = p.deployment
         Output.say("aborted \(d.label): " + (d.stableVersion.map { "\(d.model):\($0) is back at 100%" } ?? "nothing was live before"))
         if d.detail.contains("failed too") { throw Failure(status: .stageFailed, message: d.detail) }
@@ -75,6 +77,7 @@ struct Deployments: ParsableCommand {
                     canary, l.since.map { Output.timestamp($0) } ?? "—", l.by ?? "—", l.reason ?? ""]
         }))
         for l in lanes {
+            for c in l.unfinishedCalls { Output.say("\(l.environment): " + Output.safe(c.summary)) }
             guard let d = l.deployment, d.state.isActive || d.state == .rolledBack || d.state == .failed else { continue }
             Output.say("\(l.environment): \(d.detail)")
             let latest = Dictionary(l.samples.map { ($0.metric, $0) }, uniquingKeysWith: { $1 })
@@ -110,7 +113,8 @@ struct AgentCommand: ParsableCommand {
             fflush(nil)
         }
         let launcher = SelfLauncher(workspace: ws)
-        let agent = Agent(workspace: ws, registry: registry, duties: [DropFolderDuty(launcher: launcher), TriggerDuty(launcher: launcher)], echo: echo)
+        let agent = Agent(workspace: ws, registry: registry, duties: [ReaperDuty(reaper: GlobalOptions.reaper(ws)), DropFolderDuty(launcher: launcher),
+                                                                      TriggerDuty(launcher: launcher)], echo: echo)
         try agent.acquireLock()
         if once {
             agent.pass()

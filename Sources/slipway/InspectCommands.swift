@@ -23,6 +23,8 @@ struct Status: ParsableCommand {
         var auditChain: String
         var auditProblem: String?
         var agent: AgentJSON
+        /// Deploy calls started and not finished (in flight, or interrupted).
+        var unfinishedCalls: [UnfinishedCall]
     }
 
     struct AgentJSON: Encodable {
@@ -59,6 +61,11 @@ struct Status: ParsableCommand {
         var specError: (any Error)?
         let project: WorkspaceSpec?
         do { project = try ws.loadSpec().spec } catch { project = nil; specError = error }
+        // A deploy call cut short by a dead driver is made again (status is one of its drivers).
+        if let project {
+            let made = try DeploymentService(workspace: ws, registry: registry, spec: project).resumeInterruptedCalls()
+            if !json { for line in made { Output.say(Output.safe(line)) } }
+        }
         try report(ws, registry, project)
         if let specError { throw specError }
     }
@@ -76,7 +83,8 @@ struct Status: ParsableCommand {
                                        live: Dictionary(uniqueKeysWithValues: try registry.models().map { ($0.name, $0.environments) }),
                                        pendingApprovals: try registry.approvalRequests(all: false, limit: 1000).filter { $0.expiresAt > Clock.nowMillis() }.count,
                                        driftAlerts: try (project?.monitorSpecs ?? []).filter { try registry.batches(monitor: $0.name, limit: 1).first?.status == .drifted }.count,
-                                       auditChain: chain.state, auditProblem: chain.problem, agent: Self.agent(ws).json))
+                                       auditChain: chain.state, auditProblem: chain.problem, agent: Self.agent(ws).json,
+                                       unfinishedCalls: try project.map { try DeploymentService(workspace: ws, registry: registry, spec: $0).unfinishedCalls() } ?? []))
             return
         }
         Output.say("\(project?.project ?? "(slipway.yaml does not parse: run `slipway lint`)")  ·  \(ws.root)")
@@ -85,7 +93,9 @@ struct Status: ParsableCommand {
         } else {
             for r in active {
                 let stages = try registry.stageRuns(runID: r.id)
-                let now = stages.filter { $0.status == .running }.map(\.stage)
+                let now = stages.filter { $0.status == .running }.map { s in
+                    s.stage + (s.jobStatus.map { $0.executor == "local" ? "" : " (\($0.summary))" } ?? "")
+                }
                 let done = stages.filter { $0.status.isFinished }.count
                 Output.say("running      ● run \(r.id) \(r.pipeline)  \(done)/\(stages.count) stages" +
                       (now.isEmpty ? "" : "  now: \(now.joined(separator: ", "))") + "  started \(Output.age(r.startedAt)) ago")
@@ -101,6 +111,7 @@ struct Status: ParsableCommand {
         }
         let envs = project?.environments.map(\.name) ?? []
         let models = try registry.models()
+        let calls = try project.map { try DeploymentService(workspace: ws, registry: registry, spec: $0).unfinishedCalls() } ?? []
         if envs.isEmpty {
             Output.say("environments none declared")
         } else {
@@ -115,6 +126,7 @@ struct Status: ParsableCommand {
                     canary = d.state == .watching ? "  · :\(d.version) watching" : "  · canary :\(d.version) at \(d.traffic)%" + (d.state == .paused ? " PAUSED" : "")
                 }
                 Output.say((i == 0 ? "environments " : "             ") + env + "  " + (live.isEmpty ? "nothing live" : live.joined(separator: ", ")) + canary)
+                for c in calls where c.environment == env { Output.say("               " + Output.safe(c.summary)) }
             }
         }
         let pending = try registry.approvalRequests(all: false, limit: 100).filter { $0.expiresAt > Clock.nowMillis() }
@@ -239,6 +251,18 @@ struct Show: ParsableCommand {
              Output.safe(s.status == .failed ? (s.message ?? s.reason) : s.reason)]
         }
         Output.say(Output.table(["  stage", "status", "took", "why"], rows).split(separator: "\n").dropFirst().joined(separator: "\n"))
+        // Where each stage ran and what it used (a cluster job: its id, node, queue wait, resources).
+        let jobs = stages.compactMap { s in s.jobStatus.map { (s, $0) } }
+        if !jobs.isEmpty {
+            Output.say("resources")
+            let rows = jobs.map { s, j -> [String] in
+                let what = s.status == .running || j.isPending ? j.summary
+                    : (j.executor == "local" ? "local" : "\(j.executor) job \(j.jobID ?? "?") \(j.state)")
+                        + (j.exitCode.map { " (exit \($0))" } ?? "")
+                return ["  \(s.stage)", Output.safe(what), Output.safe(s.status == .running || j.isPending ? (j.requested.map { "asked \($0)" } ?? "") : j.usage)]
+            }
+            Output.say(Output.table(["", "", ""], rows).split(separator: "\n").dropFirst().joined(separator: "\n"))
+        }
         if !metrics.isEmpty {
             Output.say("metrics (last value of each)")
             var last: [String: MetricRecord] = [:]
@@ -284,7 +308,7 @@ struct Logs: ParsableCommand {
         for s in stages {
             if stages.count > 1 { writer.write("==> \(s.stage) (\(s.status.rawValue)) <==\n") }
             guard let rel = s.logPath else { writer.write("(not started)\n"); continue }
-            let path = ws.root + "/" + rel
+            guard let path = ws.logFile(rel) else { writer.write("(its log path \(Output.field(rel)) is not under .slipway/logs; not read)\n"); continue }
             var offset: UInt64 = 0
             while true {
                 offset = writer.copy(path: path, from: offset)

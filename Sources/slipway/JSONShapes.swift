@@ -43,11 +43,15 @@ struct StageJSON: Encodable {
     var reason: String
     var log: String?
     var message: String?
+    /// The executor's handle of the stage's job (`slurm:CLUSTER:JOBID`, `local:HOST:PGID`).
+    var job: String?
+    /// What the executor says of the job: state, pending reason, node, resources asked and used, elapsed.
+    var jobStatus: JobStatus?
 
     init(_ s: StageRunRecord) {
         stage = s.stage; status = s.status.rawValue; startedAt = Output.iso(s.startedAt); endedAt = Output.iso(s.endedAt)
         durationSeconds = s.duration; exitCode = s.exitCode; cacheKey = s.cacheKey; reason = s.reason
-        log = s.logPath; message = s.message
+        log = s.logPath; message = s.message; job = s.job; jobStatus = s.jobStatus
     }
 }
 

@@ -8,10 +8,16 @@ struct SelfLauncher: RunLauncher {
     let workspace: Workspace
 
     func launch(pipeline: String, trigger: String, claiming: [Int64]) throws {
+        _ = try spawn(["run", pipeline, "--trigger", trigger, "--claim", claiming.map(String.init).joined(separator: ",")],
+                      log: workspace.logsDir + "/triggered-runs.log")
+    }
+
+    /// Starts `slipway -C WORKSPACE ARGS` in its own session, its output
+    /// appended to `log`; returns its pid.
+    func spawn(_ args: [String], log: String) throws -> pid_t {
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        let argv = [exe, "-C", workspace.root, "run", pipeline, "--trigger", trigger, "--claim", claiming.map(String.init).joined(separator: ",")]
+        let argv = [exe, "-C", workspace.root] + args
         try FileSystem.makeDirectory(workspace.logsDir)
-        let log = workspace.logsDir + "/triggered-runs.log"
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -32,10 +38,11 @@ struct SelfLauncher: RunLauncher {
         defer { cargs.forEach { free($0) } }
         var pid: pid_t = 0
         let rc = cargs.withUnsafeBufferPointer { posix_spawn(&pid, exe, &actions, &attr, UnsafeMutablePointer(mutating: $0.baseAddress!), environ) }
-        guard rc == 0 else { throw Failure(status: .internalError, message: "could not start `slipway run \(pipeline)`: \(String(cString: strerror(rc)))") }
+        guard rc == 0 else { throw Failure(status: .internalError, message: "could not start `slipway \(args.joined(separator: " "))`: \(String(cString: strerror(rc)))") }
         // Reaped by a thread, so no zombie is left while this process lives on (the agent).
         let child = pid
         Thread.detachNewThread { var status: Int32 = 0; _ = waitpid(child, &status, 0) }
+        return pid
     }
 }
 

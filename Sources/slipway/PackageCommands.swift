@@ -59,7 +59,10 @@ struct Push: ParsableCommand {
         discussion: """
         DEST is a directory (an OCI image layout, created or merged into), or any skopeo transport: \
         docker://registry.example.org/team/clf:3, oci-archive:/tmp/clf.tar, … (skopeo must be installed; \
-        it copies the image; provenance and signatures travel with the directory form).
+        it copies the image; provenance and signatures travel with the directory form). The version is \
+        verified first, as `slipway verify` does. Blobs pushed to a directory are new read-only files \
+        (reflinked where the file system can, else copied), never hard links into the store. \
+        Exit status: 0 pushed; 2 a bad destination (a file, say); 3 the image does not verify.
         """)
     @OptionGroup var global: GlobalOptions
     @Argument(help: "MODEL:VERSION, or MODEL for its newest version.") var ref: ModelRef
@@ -67,10 +70,16 @@ struct Push: ParsableCommand {
 
     func run() throws {
         let (ws, registry) = try global.open()
+        let spec = try ws.loadSpec().spec
         let version = try ref.resolve(in: registry)
         let catalog = ImageCatalog(workspace: ws)
         let transports = ["docker://", "oci-archive:", "docker-archive:", "containers-storage:", "dir:", "oci:", "docker-daemon:"]
-        if let transport = transports.first(where: destination.hasPrefix) {
+        let transport = transports.first(where: destination.hasPrefix)
+        let path = destination.hasPrefix("/") ? destination : FileManager.default.currentDirectoryPath + "/" + destination
+        if transport == nil { try ImageCatalog.checkDestination(path) }
+        // Nothing leaves unverified: every digest, the provenance, the signatures.
+        try PackageVerifier(workspace: ws, signing: spec.signing).require(version)
+        if let transport {
             let (layout, manifest, _) = try catalog.image(of: version)
             let source = "oci:\(layout.path):\(version.imageTag ?? "")"
             // --preserve-digests: the image arrives as signed, or the copy fails.
@@ -84,7 +93,6 @@ struct Push: ParsableCommand {
             Output.say("\(version.label) (\(manifest.digest)) → \(destination)")
             return
         }
-        let path = destination.hasPrefix("/") ? destination : FileManager.default.currentDirectoryPath + "/" + destination
         let tag = try catalog.push(version, toLayout: path)
         Output.say("\(version.label) → \(destination) (tag \(tag), with its provenance and signatures)")
     }

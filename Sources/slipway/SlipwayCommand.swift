@@ -13,7 +13,7 @@ struct SlipwayCommand: ParsableCommand {
         abstract: "CI/CD for machine-learning models.",
         discussion: "Exit codes: 0 success, 1 a stage failed, 2 usage or spec error, 3 a check or gate failed, 4 internal error.",
         version: Slipway.version,
-        subcommands: [Init.self, Run.self, Status.self, Runs.self, Show.self, Logs.self, DataCommand.self, Models.self,
+        subcommands: [Init.self, Run.self, Cancel.self, Follow.self, Status.self, Runs.self, Show.self, Logs.self, DataCommand.self, Models.self,
                       Compare.self, ParamsCommand.self, Promote.self, Rollback.self, Abort.self, Deployments.self, AgentCommand.self, MonitorCommand.self, Drift.self, Demo.self, Approvals.self, Approve.self, Reject.self, Verify.self, Push.self, Reproduce.self, Keys.self, Audit.self, Console.self, Lint.self]
     )
 
@@ -63,12 +63,19 @@ struct GlobalOptions: ParsableArguments {
         try Workspace.discover(explicit: directory)
     }
 
-    /// The workspace and its registry, with dead runs already marked interrupted.
+    /// The workspace and its registry, with dead runs already settled: marked
+    /// interrupted, or their cluster jobs handed to a process that follows them.
     func open() throws -> (Workspace, any Registry) {
         let ws = try workspace()
         let registry = try ws.openRegistry()
-        try RunReaper().reap(registry)
+        try Self.reaper(ws).reap(registry)
         return (ws, registry)
+    }
+
+    /// The reaper every command runs: it starts `slipway follow` for runs
+    /// whose process died with cluster jobs still queued or running.
+    static func reaper(_ ws: Workspace) -> RunReaper {
+        RunReaper(executors: Executors().all, follower: SelfLauncher(workspace: ws))
     }
 }
 
@@ -140,6 +147,13 @@ enum Output {
     /// Text from outside, made safe when it goes to standard error on a terminal.
     static func safeErr(_ text: String) -> String {
         stderrIsTTY ? TerminalText.sanitize(text) : text
+    }
+
+    /// One field of a line (a name, a comment, a cell), terminal or not: its
+    /// newlines, tabs and escapes are shown, so it can never pass for a line
+    /// (or a record) of its own.
+    static func field(_ text: String) -> String {
+        TerminalText.oneLine(text)
     }
 
     static func age(_ ms: Millis, now: Millis = Clock.nowMillis()) -> String {
@@ -219,9 +233,9 @@ enum Output {
         }
     }
 
-    /// Left-aligned columns, two spaces apart.
+    /// Left-aligned columns, two spaces apart; each cell is one ``field(_:)``.
     static func table(_ header: [String], _ rows: [[String]]) -> String {
-        let all = [header] + rows
+        let all = [header] + rows.map { $0.map(field) }
         var widths = Array(repeating: 0, count: header.count)
         for row in all { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
         return all.map { row in

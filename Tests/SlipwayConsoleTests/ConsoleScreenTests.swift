@@ -297,7 +297,7 @@ import Testing
         #expect(!styled(ConsoleView.render(s)).contains("loading…"))
     }
 
-    func runningStage(progress: (Int64, Int64)?, previous: Double?) -> ConsoleState {
+    func runningStage(progress: (Int64, Int64)?, previous: Double?, job: JobStatus? = nil) -> ConsoleState {
         var s = loaded()
         s.width = 120
         s.height = 30
@@ -306,6 +306,7 @@ import Testing
         var stage = StageRunRecord(id: 1, runID: run.id, stage: "train", status: .running, startedAt: 0, reason: "param changed: lr")
         stage.progressDone = progress?.0
         stage.progressTotal = progress?.1
+        stage.jobStatus = job
         snap.now = 53_000
         snap.detail = .init(run: run, stages: [stage], series: [:], logTail: [], logStage: "train",
                             previousDurations: previous.map { ["train": $0] } ?? [:])
@@ -322,6 +323,16 @@ import Testing
         let unreported = styled(ConsoleView.render(runningStage(progress: nil, previous: 6)))
         #expect(unreported.contains("0:53 · last 0:06"))
         #expect(!unreported.contains("99%") && !unreported.contains("█"))
+    }
+
+    /// A stage on a cluster: where its job waits, and why, or where it runs.
+    @Test func aClusterJobShowsWhyItWaitsAndWhereItRuns() {
+        let pending = styled(ConsoleView.render(runningStage(progress: nil, previous: nil, job: JobStatus(
+            executor: "slurm", jobID: "4242", state: "PENDING", reason: "QOSMaxJobsPerUserLimit", requested: "partition=gpu gres=gpu:1"))))
+        #expect(pending.contains("● train          0:53  pending: QOSMaxJobsPerUserLimit · slurm"))
+        let running = styled(ConsoleView.render(runningStage(progress: (1, 4), previous: nil, job: JobStatus(
+            executor: "slurm", jobID: "4242", state: "RUNNING", node: "gpu-07", elapsed: 12))))
+        #expect(running.contains("25% on gpu-07 · slurm job"))
     }
 
     func withRequest() -> ConsoleState {
@@ -400,6 +411,24 @@ import Testing
         snap.now = now
         _ = s.update(.data(snap))
         return s
+    }
+
+    /// Must fix 5: a deploy call left unfinished shows in the Deployments tab,
+    /// in its lane and, in full, above the selected lane's history.
+    @Test func theDeploymentsTabShowsAnInterruptedDeployCall() {
+        var s = withCanary()
+        var snap = s.snapshot
+        // pid 0x7ffffff0 is no process: its driver is gone.
+        let call = DeployCallRecord(id: 3, callID: "production-d7-s2", deploymentID: 7, environment: "production", model: "clf", version: 3,
+                                    stableVersion: 2, traffic: 50, startedAt: snap.now - 5_000, finishedAt: nil, outcome: nil, ok: nil,
+                                    log: nil, owner: "2147483632@\(Provenance.hostName())")
+        snap.lanes[2].unfinishedCalls = [UnfinishedCall(call)]
+        _ = s.update(.data(snap))
+        _ = s.update(.event(.key(.char("6"))))
+        let tab = ConsoleView.render(s).text
+        #expect(tab.contains("call    production-d7-s2"), "\(tab)")
+        #expect(tab.contains("INTERRUPTED: driver gone"), "\(tab)")
+        #expect(tab.contains("deploy call production-d7-s2 (clf:3 at 50%) interrupted: its driver (pid 2147483632"), "\(tab)")
     }
 
     @Test func deploymentsShowLanesAndRollBackInTwoKeysPlusConfirm() {
@@ -567,11 +596,5 @@ import Testing
         renderer.render(frame, to: device, theme: theme)
         #expect(renderer.cellsWritten == 2)
         #expect(device.screen.text.hasPrefix("help!"))
-    }
-
-    @Test func sanitizerStripsEscapes() {
-        #expect(TerminalText.sanitize("a\u{1B}]0;title\u{07}b\u{1B}[31mc\u{1B}[0m\u{1B}]52;c;Zm9v\u{1B}\\d") == "abcd")
-        #expect(TerminalText.sanitize("bell\u{07} del\u{7F} c1\u{9B}x") == "bell^G del^? c1<9B>x")
-        #expect(TerminalText.sanitize("tab\tnew\nline\r") == "tab\tnew\nline")
     }
 }

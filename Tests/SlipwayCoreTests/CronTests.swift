@@ -66,6 +66,20 @@ import Testing
         #expect(c.previous(atOrBefore: t(2026, 11, 27, 5, 0), window: 3 * 3600) == t(2026, 11, 27, 3, 0))
     }
 
+    /// As the docs say (and Vixie cron does), with both day fields restricted
+    /// a day matches either: "the 30th of February, or any Monday in February".
+    @Test func eitherDayFieldMayMakeAScheduleFire() throws {
+        let c = try Cron("0 0 30 2 mon")
+        // 2027-02-01 is a Monday; then every Monday of February.
+        #expect(c.next(after: t(2026, 11, 27)) == t(2027, 2, 1))
+        #expect(c.next(after: t(2027, 2, 1)) == t(2027, 2, 8))
+        #expect(c.next(after: t(2027, 2, 22)) == t(2028, 2, 7))
+        #expect(try Cron("0 0 31 4,6 1-5").next(after: t(2026, 11, 27)) == t(2027, 4, 1))
+        // With the weekday unrestricted, the day alone decides: still refused.
+        #expect(throws: Cron.ParseError.self) { try Cron("0 0 30 2 *") }
+        #expect(throws: Cron.ParseError.self) { try Cron("0 0 31 4 */1") }
+    }
+
     @Test func badExpressionsSayWhy() {
         for (expr, words) in [("* * * *", "five fields"), ("60 * * * *", "outside the minute field's 0–59"), ("*/0 * * * *", "not a step"),
                               ("0 0 30 2 *", "never fires"), ("5-1 * * * *", "runs backwards"), ("a * * * *", "not a number"),

@@ -135,6 +135,13 @@ import Testing
         #expect(WorkspacePath.normalize(".") == .failure(.empty))
         #expect(WorkspacePath.contains("data", "data/x.csv"))
         #expect(!WorkspacePath.contains("data", "database.csv"))
+        #expect(WorkspacePath.reserved(".git", writing: false) != nil)
+        #expect(WorkspacePath.reserved("sub/.GIT/config", writing: false) != nil)
+        #expect(WorkspacePath.reserved(".slipway/registry.sqlite", writing: false) != nil)
+        #expect(WorkspacePath.reserved("slipway.yaml", writing: true) != nil && WorkspacePath.reserved("slipway.yaml", writing: false) == nil)
+        #expect(WorkspacePath.reserved("Params.yaml", writing: true) != nil)
+        #expect(WorkspacePath.reserved("sub/params.yaml", writing: true) == nil)
+        #expect(WorkspacePath.reserved(".github/workflows/ci.yaml", writing: true) == nil)
     }
 
     @Test func suggestions() {

@@ -143,6 +143,25 @@ func pipeline(_ yaml: String) throws -> PipelineSpec {
         #expect(byKey["e"] == 1)
     }
 
+    /// `1e999` is infinity whether a stage prints it on a `::metric` line or
+    /// writes it in a metrics file: one rule (kept as the non-finite value it
+    /// denotes, which fails a gate, and warned about), not a failed stage here
+    /// and a stored value there.
+    @Test func anOutOfRangeNumberReadsTheSameFromALineAndAFile() throws {
+        let points = try MetricParsing.parseJSON(Data(#"{"big": 1e999, "small": -1E+999, "tiny": 1e-999, "s": "1e999", "x": 2}"#.utf8))
+        let byKey = Dictionary(uniqueKeysWithValues: points.map { ($0.key, $0.value) })
+        #expect(byKey["big"] == .infinity)
+        #expect(byKey["small"] == -.infinity)
+        #expect(byKey["tiny"] == 0)
+        #expect(byKey["s"] == .infinity)
+        #expect(byKey["x"] == 2)
+        #expect(MetricParsing.classify("::metric name=big value=1e999") == .metric(MetricPoint(key: "big", value: byKey["big"]!)))
+        #expect(MetricParsing.classify("::metric name=small value=-1E+999") == .metric(MetricPoint(key: "small", value: byKey["small"]!)))
+        #expect(MetricParsing.nonFiniteWarning(MetricPoint(key: "big", value: .infinity))?.contains("big is Infinity") == true)
+        #expect(MetricParsing.nonFiniteWarning(MetricPoint(key: "n", value: .nan))?.contains("n is NaN") == true)
+        #expect(MetricParsing.nonFiniteWarning(MetricPoint(key: "x", value: 2)) == nil)
+    }
+
     @Test func invalidJSONNamesLineAndColumn() {
         do {
             _ = try MetricParsing.parseJSON(Data("{\"a\": 1,\n \"b\": oops}".utf8))

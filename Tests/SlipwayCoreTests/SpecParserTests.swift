@@ -248,6 +248,110 @@ import Testing
         let found = issues("project: p\n")
         #expect(found.first?.keyPath == "pipelines")
     }
+
+    /// Outs are deleted before a stage runs: one naming git's or Slipway's own
+    /// files (or the spec) would wipe history. Deps inside them would copy
+    /// Slipway's state into the store and packages.
+    @Test func outsAndDepsMayNotNameSlipwaysOrGitsOwnFiles() {
+        let found = issues("""
+        project: p
+        pipelines:
+          main:
+            stages:
+              a: {cmd: "true", outs: [.git]}
+              b: {cmd: "true", outs: [.slipway]}
+              c: {cmd: "true", outs: [.slipway/registry.sqlite]}
+              d: {cmd: "true", outs: [./.slipway/registry.sqlite.head]}
+              e: {cmd: "true", outs: [slipway.yaml]}
+              f: {cmd: "true", outs: [params.yaml], metrics: [.git/m.json]}
+              g: {cmd: "true", deps: [.slipway/registry.sqlite, sub/.git/config, .Slipway/x]}
+              h: {cmd: "true", deps: [slipway.yaml, params.yaml], outs: [data/.gitkeep, git/x, slipway.yaml.bak, sub/params.yaml]}
+              i: {uses: package, model: .slipway/store, out: .slipway/images}
+              j: {uses: validate, data: .git/index}
+          other:
+            triggers: [{data: .slipway/registry.sqlite}]
+            stages: {k: {cmd: "true"}}
+        monitors:
+          m: {reference: .slipway/registry.sqlite, incoming: .git/hooks}
+        """)
+        let text = found.map(\.description)
+        func has(_ place: String, _ words: String) {
+            #expect(text.contains { $0.hasPrefix("slipway.yaml:" + place) && $0.contains(words) }, "\(place) \(words): \(text.joined(separator: "\n"))")
+        }
+        has("5:31: pipelines.main.stages.a.outs[0]: '.git'", "git's own files")
+        has("6:31: pipelines.main.stages.b.outs[0]: '.slipway'", "Slipway's own state")
+        has("7:31: pipelines.main.stages.c.outs[0]: '.slipway/registry.sqlite'", "Slipway's own state")
+        has("8:31: pipelines.main.stages.d.outs[0]: './.slipway/registry.sqlite.head'", "Slipway's own state")
+        has("9:31: pipelines.main.stages.e.outs[0]: 'slipway.yaml'", "the workspace's spec")
+        has("10:31: pipelines.main.stages.f.outs[0]: 'params.yaml'", "the workspace's params")
+        has("10:55: pipelines.main.stages.f.metrics[0]: '.git/m.json'", "git's own files")
+        has("11:31: pipelines.main.stages.g.deps[0]: '.slipway/registry.sqlite'", "Slipway's own state")
+        has("11:57: pipelines.main.stages.g.deps[1]: 'sub/.git/config'", "git's own files")
+        has("11:74: pipelines.main.stages.g.deps[2]: '.Slipway/x'", "Slipway's own state")
+        has("13:33: pipelines.main.stages.i.model: '.slipway/store'", "Slipway's own state")
+        has("13:54: pipelines.main.stages.i.out: '.slipway/images'", "Slipway's own state")
+        has("14:33: pipelines.main.stages.j.data: '.git/index'", "git's own files")
+        has("16:23: pipelines.other.triggers[0].data: '.slipway/registry.sqlite'", "Slipway's own state")
+        has("19:18: monitors.m.reference: '.slipway/registry.sqlite'", "Slipway's own state")
+        has("19:54: monitors.m.incoming: '.git/hooks'", "git's own files")
+        // Reading the spec and params is fine; names that only look alike are fine.
+        #expect(!text.contains { $0.contains("stages.h") }, "\(text)")
+        #expect(found.count == 16, "\(text.joined(separator: "\n"))")
+    }
+
+    @Test func anOverflowingDurationIsRefused() {
+        let found = issues("""
+        project: p
+        pipelines:
+          main:
+            stages:
+              a: {cmd: "true", timeout: 99999999999999999999h}
+              b: {cmd: "true", timeout: 99999999999999999999}
+              c: {cmd: "true", timeout: 36500d}
+        environments:
+          production: {timeout: 1e300s, watch: 99999999999999999999m}
+        """)
+        let text = found.map(\.description)
+        #expect(text.contains { $0.contains("pipelines.main.stages.a.timeout") && $0.contains("longer than") }, "\(text)")
+        #expect(text.contains { $0.contains("pipelines.main.stages.b.timeout") && $0.contains("longer than") }, "\(text)")
+        #expect(text.contains { $0.contains("environments.production.timeout") }, "\(text)")
+        #expect(text.contains { $0.contains("environments.production.watch") && $0.contains("longer than") }, "\(text)")
+        #expect(!text.contains { $0.contains("stages.c") }, "100 years is still a duration: \(text)")
+        #expect(found.count == 4, "\(text)")
+    }
+
+    @Test func environmentsThatRequireEachOtherAreRefused() {
+        let found = issues("""
+        project: p
+        pipelines: {main: {stages: {a: {cmd: "true"}}}}
+        environments:
+          dev: {requires: none}
+          staging: {requires: production}
+          qa: {requires: staging}
+          production: {requires: qa}
+        """)
+        let text = found.map(\.description)
+        #expect(found.count == 1, "\(text)")
+        #expect(text.first?.contains("environments.staging.requires") == true, "\(text)")
+        #expect(text.first?.contains("staging → production → qa → staging") == true, "\(text)")
+    }
+
+    /// A 1 MiB scalar behind an anchor, referenced 200,000 times, is a few
+    /// hundred thousand nodes but 200 GB of text once expanded: refused by its
+    /// expanded size before anything expands it.
+    @Test func aLargeAnchorReferencedManyTimesIsRefusedByItsExpandedSize() {
+        let big = String(repeating: "x", count: 1 << 20)
+        let text = "big: &a \"\(big)\"\nrefs: [" + Array(repeating: "*a", count: 200_000).joined(separator: ",") + "]\n"
+        var refused: SpecErrors?
+        do { _ = try BoundedYAML.compose(text, file: "params.yaml") } catch { refused = error }
+        #expect(refused?.description.contains("params.yaml:2:") == true, "\(refused?.description ?? "accepted")")
+        #expect(refused?.description.contains("expand to more than 16 MiB") == true, "\(refused?.description ?? "accepted")")
+        guard refused != nil else { return }  // Expanding it would take hundreds of gigabytes.
+        #expect(throws: SpecErrors.self) { try Params.parse(yaml: text) }
+        // Anchors used as intended stay fine.
+        let reuse = "base: &b {lr: 0.1, epochs: 3}\nsmall: *b\nlarge: *b\nnames: &n " + String(repeating: "y", count: 1 << 20) + "\ncopy: *n\n"
+        #expect(throws: Never.self) { try BoundedYAML.compose(reuse, file: "params.yaml") }
+    }
 }
 
 @Suite struct SpecReferenceDocTests {

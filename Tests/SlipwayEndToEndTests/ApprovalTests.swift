@@ -131,6 +131,27 @@ import Testing
         #expect(s.run("audit", "verify").status == 0)
     }
 
+    /// A comment once printed its newlines raw, so it could forge a line that
+    /// looks like another approver's vote; an escape sequence in it vanished.
+    @Test func aCommentCannotForgeAVoteInTheListing() throws {
+        let s = try workspace(required: 2)
+        run(s)
+        #expect(promote(s, "clf:1").stdout.contains("request 1"))
+        let forged = "fine\n  #1 approve by Sam Lee at 2030-01-01T00:00:00.000Z: ship it\u{1B}[2J"
+        let vote = approve(s, 1, key: "dana", comment: forged)
+        #expect(vote.status == 0, "\(vote.stderr)")
+        let listing = s.run("approvals", "--all")
+        #expect(listing.status == 0)
+        let lines = listing.stdout.split(separator: "\n")
+        #expect(lines.filter { $0.contains("#1 approve by") }.count == 1, "\(listing.stdout)")
+        #expect(!lines.contains { $0.hasPrefix("  #1 approve by Sam Lee") }, "\(listing.stdout)")
+        #expect(listing.stdout.contains("fine^J  #1 approve by Sam Lee"), "\(listing.stdout)")
+        #expect(listing.stdout.contains("ship it^[[2J") && !listing.stdout.contains("\u{1B}"), "\(listing.stdout)")
+        // JSON keeps the comment exactly as signed.
+        let all = try #require(try s.json("approvals", "--all", "--json") as? [[String: Any]])
+        #expect((all.first?["decisions"] as? [[String: String]])?.first?["comment"] == forged)
+    }
+
     @Test func requestsExpire() throws {
         let s = try workspace(expires: "1s")
         run(s)
@@ -264,5 +285,47 @@ import Testing
         #expect(viaAgent.status == 0, "\(viaAgent.stderr)")
         #expect(viaAgent.stdout.contains("approved by Dana Ruiz: clf:2 → production"))
         #expect(s.run("audit", "verify").status == 0)
+    }
+}
+
+/// Runs beside the serialized approval tests: its own workspace, no terminal.
+@Suite struct RefusedVoteTests {
+    /// Must fix 4: an approval refused because the package does not verify
+    /// records nothing (no vote, the request still pending), so once the
+    /// package is whole again the agent has nothing approved to promote.
+    @Test func aVoteOnAPackageThatDoesNotVerifyRecordsNothing() throws {
+        let t = ApprovalTests()
+        let s = try t.workspace()
+        s.write("slipway.yaml", s.read("slipway.yaml")!.replacingOccurrences(
+            of: "        metrics: [eval.json]\n",
+            with: "        metrics: [eval.json]\n      package: {uses: package, model: model.txt, needs: [train]}\n"))
+        t.run(s)
+        #expect(t.promote(s, "clf:1").stdout.contains("request 1"))
+        // The biggest blob of the image is its layer: one changed byte.
+        let blobs = s.root + "/.slipway/images/clf/blobs/sha256"
+        let layer = try #require(try FileManager.default.contentsOfDirectory(atPath: blobs).max { a, b in
+            (try? FileManager.default.attributesOfItem(atPath: blobs + "/" + a)[.size] as? Int ?? 0) ?? 0
+                < (try? FileManager.default.attributesOfItem(atPath: blobs + "/" + b)[.size] as? Int ?? 0) ?? 0
+        })
+        let path = blobs + "/" + layer
+        chmod(path, 0o644)
+        let original = try Data(contentsOf: URL(fileURLWithPath: path))
+        var bytes = [UInt8](original)
+        bytes[bytes.count / 2] ^= 0x01
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let before = try #require(try s.json("audit", "--json") as? [[String: Any]]).count
+        let refused = t.approve(s, 1, key: "dana")
+        #expect(refused.status == 3)
+        #expect(refused.stderr.contains("package does not verify"), "\(refused.stderr)")
+        let requests = try #require(try s.json("approvals", "--all", "--json") as? [[String: Any]])
+        #expect(requests.first?["status"] as? String == "pending" && requests.first?["votes"] as? Int == 0, "\(requests)")
+        #expect(try #require(try s.json("audit", "--json") as? [[String: Any]]).count == before)
+        // The blob restored: nothing was approved, so the agent promotes nothing.
+        try original.write(to: URL(fileURLWithPath: path))
+        #expect(s.run("agent", "--once", "--quiet").status == 0)
+        #expect(!s.run("status").stdout.contains("production  clf:1"))
+        let signed = t.approve(s, 1, key: "dana")
+        #expect(signed.status == 0, "\(signed.stderr)")
+        #expect(s.run("status").stdout.contains("production  clf:1"))
     }
 }

@@ -168,7 +168,8 @@ final class TmuxSession {
         let t = TmuxSession(command: "NO_COLOR=1 \(Sandbox.binary) -C \(s.root) console")
         defer { t.kill() }
         let before = t.tmux(["display-message", "-p", "-t", t.name, "#{pane_title}"])
-        #expect(t.wait(for: "beforeafter"), "\(t.screen)")
+        // Shown, not run: the sequence is visible and the title untouched.
+        #expect(t.wait(for: "before^[]0;pwned^Gafter"), "\(t.screen)")
         // NO_COLOR: no colour at all, emphasis by attributes.
         let styled = t.tmux(["capture-pane", "-p", "-e", "-t", t.name])
         #expect(!styled.contains("38;5;") && !styled.contains("48;5;"))
@@ -206,7 +207,7 @@ final class TmuxSession {
         defer { t.kill() }
         let before = t.tmux(["display-message", "-p", "-t", t.name, "#{pane_title}"])
         #expect(t.wait(for: "EXITED:0"), "\(t.screen)")
-        #expect(t.screen.contains("xy"), "\(t.screen)")
+        #expect(t.screen.contains("x^[]0;pwned^Gy"), "\(t.screen)")
         let after = t.tmux(["display-message", "-p", "-t", t.name, "#{pane_title}"])
         #expect(after == before && !after.contains("pwned"))
     }

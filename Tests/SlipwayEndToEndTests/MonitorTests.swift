@@ -179,6 +179,20 @@ import Testing
         #expect(((drift["recent"] as? [[String: Any]]) ?? []).contains { $0["rows"] as? Int == 100 })
     }
 
+    /// An empty file once sat in the drop folder forever, neither read nor rejected.
+    @Test func anEmptyFileInTheDropFolderIsRejectedWithItsReason() throws {
+        let s = workspace()
+        s.write("incoming/empty.csv", "")
+        #expect(s.run("agent", "--once", "--quiet").status == 0)
+        let second = s.run("agent", "--once")
+        #expect(second.stdout.contains("rejected incoming/empty.csv"), "\(second.stdout)")
+        #expect(!s.exists("incoming/empty.csv"))
+        #expect(s.read("incoming/rejected/empty.csv") == "")
+        #expect(s.read("incoming/rejected/empty.csv.reason.txt")?.contains("empty") == true, "\(s.read("incoming/rejected/empty.csv.reason.txt") ?? "")")
+        let drift = try #require(try s.json("drift", "inputs", "--json") as? [String: Any])
+        #expect(((drift["recent"] as? [[String: Any]]) ?? []).contains { $0["status"] as? String == "rejected" }, "\(drift)")
+    }
+
     @Test func aTriggerThatFiresWhileThePipelineRunsIsQueuedOnceAndStartsAfter() throws {
         let s = workspace(pipelineExtra: "\n    max_concurrent_runs: 1")
         s.write("slipway.yaml", s.read("slipway.yaml")!.replacingOccurrences(of: "sleep 0.3", with: "sleep 6").replacingOccurrences(of: "cooldown: 1h", with: "cooldown: 0s"))

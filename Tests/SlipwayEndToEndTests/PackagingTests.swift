@@ -212,6 +212,84 @@ func installed(_ name: String) -> Bool {
         #expect(unknown.status == 2)
     }
 
+    /// The layer blob of the version's image, in the catalog.
+    func layerPath(_ s: Sandbox) throws -> String {
+        let layout = s.root + "/.slipway/images/clf"
+        let digest = try manifestDigest(s)
+        let manifest = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: layout + "/blobs/sha256/" + digest.dropFirst(7)))) as? [String: Any])
+        let layer = try #require(((manifest["layers"] as? [[String: Any]])?.last?["digest"] as? String)?.dropFirst(7))
+        return layout + "/blobs/sha256/" + layer
+    }
+
+    /// Push once exported with hard links (link count 4: the export shared
+    /// inodes with the store, so a change to one corrupted both) and pushed a
+    /// layer replaced by a symlink to /etc/shadow with exit 0.
+    @Test func pushVerifiesFirstCopiesBlobsReadOnlyAndNeverFollowsASymlink() throws {
+        let s = try packaged(signing: true)
+        let pushed = s.run("push", "clf:1", s.root + "/pushed")
+        #expect(pushed.status == 0, "\(pushed.stderr)")
+        let blobs = try FileManager.default.contentsOfDirectory(atPath: s.root + "/pushed/blobs/sha256")
+        #expect(blobs.count >= 5)
+        for blob in blobs {
+            var st = stat(), source = stat()
+            #expect(lstat(s.root + "/pushed/blobs/sha256/" + blob, &st) == 0)
+            #expect(st.st_mode & S_IFMT == S_IFREG && st.st_nlink == 1, "\(blob) has \(st.st_nlink) links")
+            #expect(st.st_mode & 0o222 == 0, "\(blob) is writable: \(String(st.st_mode & 0o777, radix: 8))")
+            if lstat(s.root + "/.slipway/images/clf/blobs/sha256/" + blob, &source) == 0 { #expect(st.st_ino != source.st_ino) }
+        }
+        #expect(tool(["cmp", s.root + "/pushed/blobs/sha256/" + (try layerPath(s) as NSString).lastPathComponent, try layerPath(s)]).status == 0)
+
+        // The layer swapped for a symlink to a secret outside: refused, nothing copied.
+        let secret = NSTemporaryDirectory() + "slipway-secret-\(UUID().uuidString.prefix(6))"
+        try "root:secret-hash:19000:0:99999:7:::\n".write(toFile: secret, atomically: true, encoding: .utf8)
+        let layer = try layerPath(s)
+        chmod(layer, 0o644)
+        unlink(layer)
+        symlink(secret, layer)
+        let refused = s.run("push", "clf:1", s.root + "/pushed-again")
+        #expect(refused.status == 3, "\(refused.stdout)\(refused.stderr)")
+        #expect(refused.stderr.contains("symlink"), "\(refused.stderr)")
+        let copied = (try? FileManager.default.subpathsOfDirectory(atPath: s.root + "/pushed-again")) ?? []
+        for file in copied { #expect(!(s.read("pushed-again/" + file) ?? "").contains("secret-hash"), "\(file)") }
+        if installed("skopeo") {
+            let archive = s.run("push", "clf:1", "oci-archive:" + s.root + "/clf.tar")
+            #expect(archive.status == 3, "\(archive.stderr)")
+            #expect(!s.exists("clf.tar"))
+        }
+        let verify = s.run("verify", "clf")
+        #expect(verify.status == 3)
+        #expect(verify.stderr.contains("symlink"), "\(verify.stderr)")
+    }
+
+    @Test func verifyAndPushExplainABrokenLayoutOrDestination() throws {
+        let s = try packaged()
+        // push to a path that is a regular file: a usage error, the file untouched.
+        s.write("afile", "keep\n")
+        let toFile = s.run("push", "clf:1", s.root + "/afile")
+        #expect(toFile.status == 2, "\(toFile.stderr)")
+        #expect(toFile.stderr.contains("afile") && toFile.stderr.contains("not a directory"), "\(toFile.stderr)")
+        #expect(s.read("afile") == "keep\n")
+
+        // The layout's oci-layout file removed: no longer an OCI layout.
+        let layout = s.root + "/.slipway/images/clf"
+        let marker = try String(contentsOfFile: layout + "/oci-layout", encoding: .utf8)
+        unlink(layout + "/oci-layout")
+        let noMarker = s.run("verify", "clf")
+        #expect(noMarker.status == 3, "\(noMarker.stdout)\(noMarker.stderr)")
+        #expect(noMarker.stderr.contains("oci-layout"), "\(noMarker.stderr)")
+        try marker.write(toFile: layout + "/oci-layout", atomically: true, encoding: .utf8)
+        #expect(s.run("verify", "clf").status == 0)
+
+        // Garbage in index.json: exit 3 with the reason, not an internal error.
+        let index = try String(contentsOfFile: layout + "/index.json", encoding: .utf8)
+        try "{\"schemaVersion\": 2, \"manifests\": [{\"oops\"".write(toFile: layout + "/index.json", atomically: true, encoding: .utf8)
+        let garbage = s.run("verify", "clf")
+        #expect(garbage.status == 3, "\(garbage.stdout)\(garbage.stderr)")
+        #expect(garbage.stderr.contains("index.json") && !garbage.stderr.contains("internal error"), "\(garbage.stderr)")
+        try index.write(toFile: layout + "/index.json", atomically: true, encoding: .utf8)
+        #expect(s.run("verify", "clf").status == 0)
+    }
+
     @Test func reproduceRebuildsFromTheRecordedCommitAndData() throws {
         let s = try packaged()
         // Data outside git, restored from the store by reproduce.

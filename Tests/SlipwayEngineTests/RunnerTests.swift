@@ -230,8 +230,45 @@ func makeWorkspace(_ spec: String) throws -> (Workspace, LoadedSpec, any Registr
         let stage = try #require(try registry.stageRuns(runID: r.run.id).first)
         #expect(stage.progressDone == 3 && stage.progressTotal == 10)
         #expect(stage.job == "fake:test:train")
-        #expect(r.warnings.count == 1)
-        #expect(r.warnings[0].contains("::metric loss=1"))
+        #expect(r.warnings.count == 3, "\(r.warnings)")
+        #expect(r.warnings.first?.contains("::metric loss=1") == true)
+        #expect(r.warnings.dropFirst().first?.contains("::metric name=x") == true, "\(r.warnings)")
+        #expect(r.warnings.last?.contains("dropped 2 malformed lines") == true, "\(r.warnings)")
+    }
+
+    /// Eleven bad lines, eleven warnings (not just the first), and the
+    /// stage's end says how many were dropped.
+    @Test func everyMalformedMetricLineIsWarnedAndTheStageSaysHowManyWereDropped() throws {
+        let spec = "project: p\npipelines: {main: {stages: {train: {cmd: train}}}}\n"
+        let lines = (1...11).map { "::metric bad\($0) " } + ["::metric name=ok value=1"]
+        let (r, _, registry, _) = try run(spec, ["train": .init(lines: lines)])
+        #expect(r.run.status == .succeeded)
+        for i in 1...11 { #expect(r.warnings.contains { $0.contains("::metric bad\(i) ") }, "bad\(i): \(r.warnings)") }
+        #expect(r.warnings.last?.contains("dropped 11 malformed lines") == true, "\(r.warnings)")
+        #expect(try registry.metrics(runID: r.run.id).map(\.key) == ["ok"])
+    }
+
+    /// A flood of bad lines does not become a flood of warnings; the count is still exact.
+    @Test func aFloodOfMalformedMetricLinesIsRateLimitedButCounted() throws {
+        let spec = "project: p\npipelines: {main: {stages: {train: {cmd: train}}}}\n"
+        let (r, _, _, _) = try run(spec, ["train": .init(lines: Array(repeating: "::metric oops", count: 5000))])
+        #expect(r.run.status == .succeeded)
+        #expect(r.warnings.count > 10 && r.warnings.count < 200, "\(r.warnings.count)")
+        #expect(r.warnings.last?.contains("dropped 5000 malformed lines") == true, "\(r.warnings.last ?? "")")
+    }
+
+    /// `1e999` is infinity from a line and from a metrics file alike: kept as
+    /// the value it denotes, with a warning, never a failed stage on one path
+    /// and a silent infinity on the other.
+    @Test func nonFiniteMetricsFollowOneRuleFromLinesAndFiles() throws {
+        let spec = "project: p\npipelines: {main: {stages: {train: {cmd: train, metrics: [m.json]}}}}\n"
+        let (r, _, registry, _) = try run(spec, ["train": .init(writes: ["m.json": #"{"huge": 1e999, "acc": 0.5}"#],
+                                                               lines: ["::metric name=big value=1e999"])])
+        #expect(r.run.status == .succeeded, "\(r.stages.map { $0.failure?.description ?? "" })")
+        let values = Dictionary(try registry.metrics(runID: r.run.id).map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+        #expect(values["big"] == .infinity && values["huge"] == .infinity && values["acc"] == 0.5, "\(values)")
+        #expect(r.warnings.contains { $0.contains("big is Infinity") }, "\(r.warnings)")
+        #expect(r.warnings.contains { $0.contains("huge is Infinity") && $0.contains("m.json") }, "\(r.warnings)")
     }
 
     @Test func aRegistryWriteThatFailsFailsTheRun() throws {
@@ -314,9 +351,10 @@ func makeWorkspace(_ spec: String) throws -> (Workspace, LoadedSpec, any Registr
                                                  provenance: Provenance(user: "u", host: Provenance.hostName(), slipwayVersion: "t"),
                                                  pid: getpid(), params: [:]))
         // The owner's recorded start is after this pid's process began: fine. Fake a
-        // run that started before this process did, as if the pid had been reused.
+        // run whose owner last beat before this process began, as if the pid had been reused.
         var reused = later
         reused.startedAt = 1_000
+        reused.heartbeatAt = 1_000
         #expect(RunReaper().isDead(reused, host: Provenance.hostName(), now: Clock.nowMillis()))
         #expect(!RunReaper().isDead(later, host: Provenance.hostName(), now: Clock.nowMillis()))
     }

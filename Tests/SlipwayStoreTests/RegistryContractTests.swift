@@ -274,4 +274,68 @@ func newVersion(_ run: Int64, model: String = "clf", digest: String = UUID().uui
         let back = try #require(try r.stageRun(id: stage.id))
         #expect(back.job == "local:h:4242" && back.progressDone == 5 && back.progressTotal == 10 && back.reason == "param changed")
     }
+
+    @Test(arguments: StoreKind.complete)
+    func anApprovedRequestIsUsedByOneDeploymentOnlyAndEveryChangeIsAudited(_ kind: StoreKind) throws {
+        let (r, connect) = try kind.makeCompleteStore()
+        let run = try startRun(r)
+        _ = try r.registerVersion(newVersion(run.id))
+        let (request, _) = try r.createApprovalRequest(NewApprovalRequest(
+            model: "clf", version: 1, environment: "production", packageDigest: "sha256:aa", reasons: ["env: production"], evidence: "{}",
+            requester: "ana", expiresAt: Clock.nowMillis() + 60_000, requiredApprovals: 1), actor: "ana")
+        let vote = ApprovalVoteRecord(requestID: request.id, approver: "Dana", keyFingerprint: "SHA256:k", decision: .approve, comment: "ok",
+                                      at: Clock.nowMillis(), payload: "{}", signature: "sig")
+        // A check that refuses writes nothing.
+        struct No: Error {}
+        let before = try r.latestAuditSeq()
+        #expect(throws: No.self) { try r.recordApprovalVote(vote, audit: [], check: { _, _ in throw No() }) }
+        #expect(try r.latestAuditSeq() == before && r.approvalVotes(requestID: request.id).isEmpty)
+        _ = try r.recordApprovalVote(vote, audit: [], check: { current, votes in
+            #expect(current.status == .pending && votes.isEmpty)
+            return .approved
+        })
+        let approved = try #require(try r.approvalRequest(id: request.id))
+        #expect(approved.status == .approved && approved.deploymentID == nil)
+
+        func start(_ use: ApprovalUse) throws -> DeploymentRecord {
+            var new = NewDeployment(environment: "production", model: "clf", version: 1, stableVersion: nil, steps: [100], actor: "a", reason: "r")
+            new.approval = use
+            return try r.startDeployment(new).deployment
+        }
+        // A digest other than the row's: refused, nothing started.
+        #expect(throws: RegistryConflict.self) { try start(ApprovalUse(requestID: request.id, digest: "other")) }
+        #expect(try r.deployments(environment: nil, limit: 10).isEmpty)
+        let d = try start(ApprovalUse(requestID: request.id, digest: RecordDigest.of(approved)))
+        #expect(try r.approvalRequest(id: request.id)?.deploymentID == d.id)
+        // Used once, seen from another connection too.
+        let other = try connect()
+        #expect(throws: RegistryConflict.self) { try start(ApprovalUse(requestID: request.id, digest: RecordDigest.of(approved))) }
+        #expect(try other.deployments(environment: nil, limit: 10).count == 1)
+
+        // Each change of the request's row was audited with its digest; the newest matches the row.
+        let events = try r.auditEvents(matching: AuditQuery(subject: "approval/\(request.id)"))
+        #expect(events.map(\.kind) == ["approval.requested", "approval.voted", "approval.resolved", "approval.used"])
+        let newest = try #require(events.last { $0.payload.contains("\"record\":\"approval/\(request.id)\"") })
+        let digests = try r.auditedRecordDigests()
+        #expect(newest.payload.contains(try #require(digests[RecordDigest.key(request: request.id)])))
+        let started = try #require(try r.auditEvents(matching: AuditQuery(kinds: ["deployment.started"])).first)
+        #expect(started.payload.contains("\"request\":\"\(request.id)\""))
+    }
+
+    @Test(arguments: StoreKind.complete)
+    func unfinishedDeployCallsAreListedAndTakenOverOnlyWhenAllowed(_ kind: StoreKind) throws {
+        let r = try kind.makeCompleteStore().first
+        let call = DeployCallRecord(id: 0, callID: "production-a1", deploymentID: nil, environment: "production", model: "clf", version: 1,
+                                    stableVersion: 1, traffic: 100, startedAt: 1, finishedAt: nil, outcome: nil, ok: nil, log: nil, owner: "1@h")
+        #expect(try r.beginDeployCall(call, takeOver: { _ in true }).mine)
+        #expect(try r.unfinishedDeployCalls().map(\.callID) == ["production-a1"])
+        var again = call
+        again.owner = "2@h"
+        #expect(try !r.beginDeployCall(again, takeOver: { $0.owner != "1@h" }).mine)
+        #expect(try r.beginDeployCall(again, takeOver: { $0.owner == "1@h" && $0.startedAt == 1 }).mine)
+        #expect(try r.deployCall(callID: "production-a1")?.owner == "2@h")
+        try r.finishDeployCall(callID: "production-a1", outcome: "exit code 0", ok: true, then: nil, audit: [])
+        #expect(try r.unfinishedDeployCalls().isEmpty)
+        #expect(try !r.beginDeployCall(again, takeOver: { _ in true }).mine)
+    }
 }

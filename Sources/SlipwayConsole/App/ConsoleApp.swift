@@ -152,15 +152,17 @@ public final class ConsoleApp: @unchecked Sendable {
             lock.withLock { reloadRequested = true; lock.broadcast() }
         case .cancelRun(let id):
             guard let run = try? loader.registry.run(id: id) else { return }
-            guard run.host == Provenance.hostName() else {
-                post(.notice("run \(id) runs on \(run.host): cancel it there", isError: true))
-                return
+            do {
+                switch try RunCancellation(registry: loader.registry).cancel(runID: run.id, actor: Provenance.currentUser()) {
+                case .notRunning(let status): post(.notice("run \(id) is already \(status.rawValue)", isError: false))
+                case .ownerSignalled: post(.notice("cancelling run \(id): its stages are being stopped", isError: false))
+                case .requested(let host): post(.notice("cancelling run \(id): its process on \(host) stops its stages when it next checks", isError: false))
+                case .settled: post(.notice("run \(id)'s process had died: its jobs were cancelled", isError: false))
+                }
+            } catch {
+                post(.notice("could not cancel run \(id): \(error)", isError: true))
             }
-            if kill(run.pid, SIGTERM) == 0 {
-                post(.notice("cancelling run \(id): its stages are being stopped", isError: false))
-            } else {
-                post(.notice("run \(id)'s process \(run.pid) is gone; the next command marks it interrupted", isError: true))
-            }
+            lock.withLock { reloadRequested = true; lock.broadcast() }
         case .promote(let model, let version, let env):
             do {
                 let spec = try workspace.loadSpec().spec
@@ -193,9 +195,10 @@ public final class ConsoleApp: @unchecked Sendable {
                 switch try service.vote(requestID: id, decision: approve ? .approve : .reject, keyPath: keyPath, comment: comment) {
                 case .recorded(let v, let n, let of):
                     post(.notice("approved by \(v.approver) (\(n) of \(of)); request \(id) waits for \(of - n) more", isError: false))
-                case .approved(let v, let outcome):
+                case .approved(let v, let promotion):
+                    // The vote is recorded; what became of the promotion is reported as such.
                     let label = (try? loader.registry.approvalRequest(id: id)).flatMap { $0.map { "\($0.model):\($0.version)" } } ?? "request \(id)"
-                    post(.notice("approved by \(v.approver): " + outcome.summary(label), isError: false))
+                    post(.notice("approved by \(v.approver): " + promotion.summary(label), isError: promotion.failed))
                 case .rejected(let v):
                     post(.notice("request \(id) rejected by \(v.approver)", isError: false))
                 }

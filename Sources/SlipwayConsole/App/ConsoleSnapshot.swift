@@ -153,8 +153,8 @@ public final class ConsoleLoader: @unchecked Sendable {
             let logStage = stages.last { $0.status == .running }?.stage ?? stages.last { $0.status == .failed }?.stage
                 ?? stages.last { $0.startedAt != nil }?.stage
             var tail: [String] = []
-            if let name = logStage, let rel = stages.first(where: { $0.stage == name })?.logPath {
-                tail = Self.tail(path: workspace.root + "/" + rel, lines: logLines)
+            if let name = logStage, let rel = stages.first(where: { $0.stage == name })?.logPath, let path = workspace.logFile(rel) {
+                tail = Self.tail(path: path, lines: logLines)
             }
             s.detail = .init(run: run, stages: stages, series: series, logTail: tail, logStage: logStage)
             if stages.contains(where: { $0.status == .running }),
@@ -248,7 +248,9 @@ public final class ConsoleLoader: @unchecked Sendable {
         try? handle.seek(toOffset: size - chunk)
         let data = handle.readData(ofLength: Int(chunk))
         let text = String(decoding: data, as: UTF8.self)
-        return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines + 1).map { TerminalText.sanitize($0) }
+        // One line per row: whatever else a line holds (a lone CR, a tab) is shown, not acted on.
+        return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines + 1)
+            .map { TerminalText.oneLine($0.hasSuffix("\r") ? $0.dropLast() : $0) }
             .reversed().drop { $0.isEmpty }.reversed()
     }
 }

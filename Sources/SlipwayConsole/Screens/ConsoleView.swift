@@ -52,7 +52,7 @@ public enum ConsoleView {
         let snap = s.snapshot
         b.fill(0, 0, s.width, 1, Style(fg: .foreground, bg: .selection))
         var x = b.put(1, 0, "Slipway", Style(fg: .accent, bg: .selection, bold: true))
-        x = b.put(x + 2, 0, TerminalText.sanitize(snap.project), Style(fg: .foreground, bg: .selection), maxWidth: 30)
+        x = b.put(x + 2, 0, TerminalText.oneLine(snap.project), Style(fg: .foreground, bg: .selection), maxWidth: 30)
         var right: [String] = []
         for m in snap.models.prefix(1) {
             if let p = m.environments["production"] { right.append("prod \(m.name):\(p)") }
@@ -103,9 +103,9 @@ public enum ConsoleView {
             }
         }
         if let n = s.notice {
-            b.put(1, s.height - 1, TerminalText.sanitize(n.text), n.isError ? .error : .success, maxWidth: s.width - 2)
+            b.put(1, s.height - 1, TerminalText.oneLine(n.text), n.isError ? .error : .success, maxWidth: s.width - 2)
         } else if let e = s.snapshot.specError {
-            b.put(1, s.height - 1, "slipway.yaml: " + TerminalText.sanitize(e), .warning, maxWidth: s.width - 2)
+            b.put(1, s.height - 1, "slipway.yaml: " + TerminalText.oneLine(e.replacingOccurrences(of: "\n", with: " · ")), .warning, maxWidth: s.width - 2)
         } else if let d = s.snapshot.demoStatus {
             b.put(1, s.height - 1, "demo: " + d, .accent, maxWidth: s.width - 2)
         }
@@ -154,7 +154,7 @@ public enum ConsoleView {
             yy += 1
             let cursor = s.ascii ? "_" : "▏"
             b.put(x + 2, yy, "\(field.label): ", .muted)
-            b.put(x + 4 + field.label.count, yy, TerminalText.sanitize(field.text) + cursor, .accent, maxWidth: w - field.label.count - 6)
+            b.put(x + 4 + field.label.count, yy, TerminalText.oneLine(field.text) + cursor, .accent, maxWidth: w - field.label.count - 6)
         }
         var bx = x + 2
         let by = y + h - 2

@@ -75,11 +75,11 @@ enum RunsScreen {
         let r = d.run
         let title = "run \(r.id) · \(r.pipeline) · \(r.trigger)" + (r.gitCommit.map { " · \($0.prefix(7))" } ?? "")
         let stagesH = min(d.stages.count + 2, max(4, h / 3))
-        Widgets.box(&b, x, y, w, stagesH, title: TerminalText.sanitize(title), glyphs: g, focused: false)
+        Widgets.box(&b, x, y, w, stagesH, title: TerminalText.oneLine(title), glyphs: g, focused: false)
         for (i, st) in d.stages.prefix(stagesH - 2).enumerated() {
             let yy = y + 1 + i
             var col = b.put(x + 2, yy, g.symbol(StageStatusSymbol(rawValue: st.status.rawValue) ?? .pending), stageStyle(st.status))
-            col = b.put(col + 1, yy, Widgets.fit(TerminalText.sanitize(st.stage), 12, glyphs: g), stageStyle(st.status))
+            col = b.put(col + 1, yy, Widgets.fit(TerminalText.oneLine(st.stage), 12, glyphs: g), stageStyle(st.status))
             let took: String
             if let dur = st.duration { took = Durations.format(dur) }
             else if st.status == .running, let start = st.startedAt { took = Durations.format(Double(s.snapshot.now - start) / 1000) }
@@ -101,8 +101,13 @@ enum RunsScreen {
                     // No progress reported: time so far against the last run's, as words, not a bar.
                     why = "\(Durations.clock(elapsed)) · last \(Durations.clock(expected)) · " + why
                 }
+                // A cluster job: where it waits (and why) or runs.
+                if let j = st.jobStatus, j.executor != "local" {
+                    let place = j.isPending ? "pending: \(j.reason ?? j.state)" : (j.node.map { "on \($0)" } ?? j.state)
+                    why = "\(place) · \(j.executor) job \(j.jobID ?? "?") · " + why
+                }
             } else if st.status == .pending { why = "waits for its upstream" }
-            b.put(col + 2, yy, TerminalText.sanitize(why), st.status == .failed ? .error : .muted, maxWidth: x + w - col - 4)
+            b.put(col + 2, yy, TerminalText.oneLine(why), st.status == .failed ? .error : .muted, maxWidth: x + w - col - 4)
         }
         // Metrics: a sparkline per key of the stage in focus: the running one,
         // else a failed one (what the on-call engineer looks at first), else the last with metrics.
@@ -117,7 +122,7 @@ enum RunsScreen {
             for (i, key) in metrics.keys.sorted().prefix(metricsH - 2).enumerated() {
                 let values = metrics[key]!
                 let last = values.last.map(Gates.format) ?? "—"
-                var col = b.put(x + 2, yy + 1 + i, Widgets.fit(TerminalText.sanitize(key), 14, glyphs: g), .plain)
+                var col = b.put(x + 2, yy + 1 + i, Widgets.fit(TerminalText.oneLine(key), 14, glyphs: g), .plain)
                 col = b.put(col + 1, yy + 1 + i, Widgets.fit(last, 9, glyphs: g, alignRight: true), Style(fg: .foreground, bold: true))
                 b.put(col + 1, yy + 1 + i, Widgets.sparkline(values, width: max(4, w - (col - x) - 16), ascii: s.ascii), Style(fg: .series1))
                 if values.count > 1 { b.put(x + w - 13, yy + 1 + i, "(\(values.count) pts)", .muted) }
@@ -127,7 +132,7 @@ enum RunsScreen {
         let logH = y + h - yy
         guard logH >= 3 else { return }
         let logTitle = "\(d.logStage ?? "") · log" + (s.followLog ? " (follow)" : " (paused: f follows)")
-        Widgets.box(&b, x, yy, w, logH, title: TerminalText.sanitize(logTitle), glyphs: g)
+        Widgets.box(&b, x, yy, w, logH, title: TerminalText.oneLine(logTitle), glyphs: g)
         // Following shows the newest lines; scrolled, it stays where it was put.
         let visible = logH - 2
         let end = s.followLog ? d.logTail.count : max(visible, d.logTail.count - s.logScroll)
@@ -149,7 +154,7 @@ enum EvalsScreen {
         let (base, cand) = s.snapshot.comparisonLabels
         let rows = s.visibleIndices.map { i -> (String, Style) in
             let r = c.rows[i]
-            var text = Widgets.fit(TerminalText.sanitize(r.metric), 18, glyphs: g) + " "
+            var text = Widgets.fit(TerminalText.oneLine(r.metric), 18, glyphs: g) + " "
             text += Widgets.fit(r.baseline.map(Gates.format) ?? "—", 11, glyphs: g, alignRight: true) + " "
             text += Widgets.fit(r.candidate.map(Gates.format) ?? "—", 11, glyphs: g, alignRight: true) + " "
             text += Widgets.fit(r.delta.map(MetricComparison.signed) ?? "—", 10, glyphs: g, alignRight: true) + "  "
@@ -158,7 +163,7 @@ enum EvalsScreen {
             return (text, r.gate.map { $0.passed ? Style.success : Style.error } ?? .plain)
         }
         let tableH = max(6, h * 55 / 100)
-        ListView.draw(&b, s, x: 0, y: y, w: s.width, h: tableH, title: TerminalText.sanitize("\(cand) (candidate) vs \(base)"),
+        ListView.draw(&b, s, x: 0, y: y, w: s.width, h: tableH, title: TerminalText.oneLine("\(cand) (candidate) vs \(base)"),
                       header: "metric               production   candidate      delta  gate                   result", rows: rows)
         let failed = c.failedGates.count
         let summary = c.gateCount == 0 ? "no gates declared" : "\(c.gateCount) gates · \(c.gateCount - failed) pass · \(failed) fail"
@@ -169,7 +174,7 @@ enum EvalsScreen {
         Widgets.box(&b, 0, yy, s.width, lowerH, title: "gate arithmetic · history across versions", glyphs: g)
         yy += 1
         for gate in c.rows.compactMap(\.gate).prefix(max(0, lowerH / 2 - 1)) {
-            b.put(2, yy, TerminalText.sanitize(gate.explanation), gate.passed ? .plain : .error, maxWidth: s.width - 4)
+            b.put(2, yy, TerminalText.oneLine(gate.explanation), gate.passed ? .plain : .error, maxWidth: s.width - 4)
             yy += 1
         }
         let vis = s.visibleIndices
@@ -177,7 +182,7 @@ enum EvalsScreen {
             let metric = c.rows[vis[s.row]].key
             if let history = s.snapshot.metricHistory[metric], history.count > 1, y + h - 1 - yy > 3 {
                 let versions = s.snapshot.metricHistoryVersions[metric] ?? []
-                b.put(2, yy, TerminalText.sanitize("\(metric) in the last \(history.count) versions:"), .muted)
+                b.put(2, yy, TerminalText.oneLine("\(metric) in the last \(history.count) versions:"), .muted)
                 Widgets.labeledLineChart(&b, 2, yy + 1, s.width - 4, y + h - 2 - yy, values: history,
                                          threshold: c.rows[vis[s.row]].gate?.threshold, ascii: s.ascii,
                                          xFirst: versions.first.map { ":\($0)" } ?? "", xLast: versions.last.map { ":\($0)" } ?? "",
@@ -215,13 +220,13 @@ enum DriftScreen {
             case .monitor(let m, let f):
                 let last = m.series[f]?.last
                 let text = "\(last?.drifted == true ? up : calm) " + Widgets.fit("monitor", 7, glyphs: g) + " "
-                    + Widgets.fit(TerminalText.sanitize(m.name), 16, glyphs: g) + " " + Widgets.fit(TerminalText.sanitize(f), 14, glyphs: g) + " "
+                    + Widgets.fit(TerminalText.oneLine(m.name), 16, glyphs: g) + " " + Widgets.fit(TerminalText.oneLine(f), 14, glyphs: g) + " "
                     + Widgets.fit(last?.method ?? "", 20, glyphs: g) + " " + Widgets.fit(last.map { Gates.format($0.score) } ?? "—", 11, glyphs: g, alignRight: true)
                     + " / " + (last.map { Gates.format($0.threshold) } ?? "—") + "  \(m.batchCount) batches"
                 return (text, last?.drifted == true ? .warning : .plain)
             case .validation(let run, let dataset, let d):
                 let text = "\(d.drifted ? up : calm) " + Widgets.fit("run \(run)", 7, glyphs: g) + " "
-                    + Widgets.fit(TerminalText.sanitize(dataset), 16, glyphs: g) + " " + Widgets.fit(TerminalText.sanitize(d.column), 14, glyphs: g) + " "
+                    + Widgets.fit(TerminalText.oneLine(dataset), 16, glyphs: g) + " " + Widgets.fit(TerminalText.oneLine(d.column), 14, glyphs: g) + " "
                     + Widgets.fit(d.method, 20, glyphs: g) + " " + Widgets.fit(Gates.format(d.statistic), 11, glyphs: g, alignRight: true)
                     + " / " + Gates.format(d.threshold)
                 return (text, d.drifted ? .warning : .plain)
@@ -256,7 +261,7 @@ enum DriftScreen {
         let last = series.last
         let histW = min(44, max(30, s.width / 3))
         let chartW = s.width - histW
-        Widgets.box(&b, 0, y, chartW, h, title: TerminalText.sanitize("\(m.name) · \(f) · \(last?.method ?? "") per batch · threshold \(last.map { Gates.format($0.threshold) } ?? "—")"), glyphs: g)
+        Widgets.box(&b, 0, y, chartW, h, title: TerminalText.oneLine("\(m.name) · \(f) · \(last?.method ?? "") per batch · threshold \(last.map { Gates.format($0.threshold) } ?? "—")"), glyphs: g)
         let perf = performanceLine(m, s)
         let chartH = max(3, h - 4 - (perf == nil ? 0 : 1))
         if !series.isEmpty {
@@ -297,7 +302,7 @@ enum DriftScreen {
         for (i, label) in labels.enumerated() where i < ref.count && y + 2 + i < y + h - 1 {
             let r = String(repeating: g.barFull, count: Int((ref[i] / top * Double(barW)).rounded()))
             let c = String(repeating: g.barFull, count: Int(((i < cur.count ? cur[i] : 0) / top * Double(barW)).rounded()))
-            b.put(chartW + 2, y + 2 + i, Widgets.fit(TerminalText.sanitize(s.ascii ? label.replacingOccurrences(of: "≥", with: ">=") : label), labelW, glyphs: g), .muted)
+            b.put(chartW + 2, y + 2 + i, Widgets.fit(TerminalText.oneLine(s.ascii ? label.replacingOccurrences(of: "≥", with: ">=") : label), labelW, glyphs: g), .muted)
             b.put(chartW + 2 + labelW + 1, y + 2 + i, Widgets.fit(r, barW, glyphs: g), Style(fg: .series2))
             b.put(chartW + 2 + labelW + 2 + barW, y + 2 + i, Widgets.fit(c, barW, glyphs: g), Style(fg: .series1))
         }
@@ -318,8 +323,8 @@ enum DriftScreen {
         var same: [(Int64, ValidationReport.ColumnDrift)] = []
         for case .validation(let r, let d, let drift) in all where d == dataset && drift.column == sel.column { same.append((r, drift)) }
         same.reverse()
-        Widgets.box(&b, 0, lowerY, s.width, lowerH, title: TerminalText.sanitize("\(sel.column) · \(sel.method) over runs · threshold \(Gates.format(sel.threshold))"), glyphs: g)
-        b.put(2, lowerY + 1, TerminalText.sanitize(sel.detail), sel.drifted ? .warning : .plain, maxWidth: s.width - 4)
+        Widgets.box(&b, 0, lowerY, s.width, lowerH, title: TerminalText.oneLine("\(sel.column) · \(sel.method) over runs · threshold \(Gates.format(sel.threshold))"), glyphs: g)
+        b.put(2, lowerY + 1, TerminalText.oneLine(sel.detail), sel.drifted ? .warning : .plain, maxWidth: s.width - 4)
         if lowerH > 4 {
             Widgets.labeledLineChart(&b, 2, lowerY + 2, s.width - 4, lowerH - 3, values: same.map(\.1.statistic), threshold: sel.threshold,
                                      ascii: s.ascii, xFirst: same.first.map { "run \($0.0)" } ?? "",
@@ -355,7 +360,7 @@ enum RegistryScreen {
         }
         var yy = y + 1
         let w = s.width - leftW - 4
-        func line(_ text: String, _ style: Style = .plain) { if yy < y + h - 1 { b.put(leftW + 2, yy, TerminalText.sanitize(text), style, maxWidth: w); yy += 1 } }
+        func line(_ text: String, _ style: Style = .plain) { if yy < y + h - 1 { b.put(leftW + 2, yy, TerminalText.oneLine(text), style, maxWidth: w); yy += 1 } }
         line("\(v.model):\(v.version)", .accent)
         line("run \(v.runID) · pipeline \(v.pipeline)")
         line("commit \(v.gitCommit ?? "—")")
@@ -393,8 +398,8 @@ enum AuditScreen {
         let rows = s.visibleIndices.map { i -> (String, Style) in
             let e = snap.audit[i]
             let text = Widgets.fit(String(e.seq), 6, glyphs: g, alignRight: true) + " "
-                + f.string(from: Date(timeIntervalSince1970: Double(e.timestamp) / 1000)) + " " + Widgets.fit(TerminalText.sanitize(e.actor), 10, glyphs: g) + " "
-                + Widgets.fit(e.kind, 16, glyphs: g) + " " + Widgets.fit(TerminalText.sanitize(e.subject), 24, glyphs: g) + " " + TerminalText.sanitize(e.payload)
+                + f.string(from: Date(timeIntervalSince1970: Double(e.timestamp) / 1000)) + " " + Widgets.fit(TerminalText.oneLine(e.actor), 10, glyphs: g) + " "
+                + Widgets.fit(e.kind, 16, glyphs: g) + " " + Widgets.fit(TerminalText.oneLine(e.subject), 24, glyphs: g) + " " + TerminalText.oneLine(e.payload)
             return (text, e.kind.contains("interrupted") || e.payload.contains("\"failed\"") ? .warning : .plain)
         }
         let verified = snap.auditProblem == nil ? (snap.auditVerified ? " · chain verified" : " · verifying the chain…") : " · chain BROKEN"
@@ -412,10 +417,10 @@ enum InfoScreens {
             let votes = snap.approvalVotes[r.id] ?? []
             let approvals = votes.filter { $0.decision == .approve }.count
             let text = Widgets.fit("#\(r.id)", 5, glyphs: g) + " " + Widgets.fit(r.status.rawValue, 10, glyphs: g) + " "
-                + Widgets.fit(TerminalText.sanitize("\(r.model):\(r.version) → \(r.environment)"), 26, glyphs: g) + " "
-                + Widgets.fit(TerminalText.sanitize(r.requester), 10, glyphs: g) + " "
+                + Widgets.fit(TerminalText.oneLine("\(r.model):\(r.version) → \(r.environment)"), 26, glyphs: g) + " "
+                + Widgets.fit(TerminalText.oneLine(r.requester), 10, glyphs: g) + " "
                 + Widgets.fit(Widgets.age(r.createdAt, now: snap.now), 4, glyphs: g, alignRight: true) + " "
-                + Widgets.fit("\(approvals) of \(r.requiredApprovals)", 7, glyphs: g) + " " + TerminalText.sanitize(r.reasonList.joined(separator: "; "))
+                + Widgets.fit("\(approvals) of \(r.requiredApprovals)", 7, glyphs: g) + " " + TerminalText.oneLine(r.reasonList.joined(separator: "; "))
             let style: Style = r.status == .pending ? Style(fg: .accent) : r.status == .approved ? .success : r.status == .rejected ? .error : .muted
             return (text, style)
         }
@@ -433,7 +438,7 @@ enum InfoScreens {
             return
         }
         for (i, (text, style)) in evidence(r, s).prefix(max(0, lowerH - 2)).enumerated() {
-            b.put(2, lowerY + 1 + i, TerminalText.sanitize(text), style, maxWidth: s.width - 4)
+            b.put(2, lowerY + 1 + i, TerminalText.oneLine(text), style, maxWidth: s.width - 4)
         }
     }
 
@@ -488,14 +493,14 @@ enum InfoScreens {
             guard x + laneW <= s.width else { break }
             let selected = i == s.row
             let title = lane.environment + (lane.auto ? " · auto" : "") + (lane.hasCanary ? " · canary" : "")
-            Widgets.box(&b, x, y, laneW, laneH, title: TerminalText.sanitize(title), glyphs: g, focused: selected)
+            Widgets.box(&b, x, y, laneW, laneH, title: TerminalText.oneLine(title), glyphs: g, focused: selected)
             if i < n - 1 { b.put(x + laneW, y + laneH / 2, g.ascii ? " ->" : " → ", .muted) }
             drawLane(&b, lane, s, x: x + 2, y: y + 1, w: laneW - 4, h: laneH - 2)
         }
         let lowerY = y + laneH, lowerH = h - laneH
         guard lowerH >= 3, let lane = s.selectedLane ?? lanes.last else { return }
         Widgets.box(&b, 0, lowerY, s.width, lowerH, title: "\(lane.environment): history", glyphs: g)
-        var lines: [(String, Style)] = []
+        var lines: [(String, Style)] = lane.unfinishedCalls.map { ($0.summary, $0.interrupted ? .error : .accent) }
         if let d = lane.deployment {
             lines.append(("deployment \(d.id): \(d.model):\(d.version) \(d.state.rawValue.replacingOccurrences(of: "_", with: " ")) · \(d.detail)",
                           d.state == .rolledBack || d.state == .failed ? .error : d.state == .paused ? .warning : .plain))
@@ -507,7 +512,7 @@ enum InfoScreens {
         }
         if lines.isEmpty { lines.append(("nothing has been live here yet: `slipway promote MODEL:VERSION --to \(lane.environment)` (or p in the Registry tab)", .muted)) }
         for (k, (text, style)) in lines.prefix(lowerH - 2).enumerated() {
-            b.put(2, lowerY + 1 + k, TerminalText.sanitize(text), style, maxWidth: s.width - 4)
+            b.put(2, lowerY + 1 + k, TerminalText.oneLine(text), style, maxWidth: s.width - 4)
         }
     }
 
@@ -517,7 +522,7 @@ enum InfoScreens {
         var yy = y
         func line(_ text: String, _ style: Style = .plain) {
             guard yy < y + h else { return }
-            b.put(x, yy, TerminalText.sanitize(text), style, maxWidth: w)
+            b.put(x, yy, TerminalText.oneLine(text), style, maxWidth: w)
             yy += 1
         }
         guard let model = lane.model else {
@@ -529,6 +534,10 @@ enum InfoScreens {
         if let image = lane.image { line("image   \(image)", .muted) }
         if let since = lane.since { line("since   \(Widgets.age(since, now: now)) ago · \(lane.by ?? "")", .muted) }
         if let why = lane.reason { line("why     \(why)", why.hasPrefix("rollback") ? .warning : .muted) }
+        for c in lane.unfinishedCalls {
+            line("call    \(c.callID)", c.interrupted ? .error : .accent)
+            line("        " + (c.interrupted ? "INTERRUPTED: driver gone" : "in flight"), c.interrupted ? .error : .accent)
+        }
         if let d = lane.deployment, d.state.isActive {
             let steps = d.stepList
             if d.state == .watching {

@@ -113,9 +113,23 @@ public enum MetricParsing {
         }
     }
 
+    /// The one rule for values that are not finite, wherever they come from
+    /// (a `::metric` line, a metrics file, `1e999` or `NaN`): kept as the value
+    /// they stand for, so the run shows what happened and a gate on them
+    /// fails, and warned about. The warning, or nil for a finite value.
+    public static func nonFiniteWarning(_ point: MetricPoint) -> String? {
+        guard !point.value.isFinite else { return nil }
+        let name = point.value.isNaN ? "NaN" : point.value > 0 ? "Infinity" : "-Infinity"
+        return "metric \(point.key) is \(name) (kept as it is; a gate on it fails)"
+    }
+
     /// Python's `json.dump` writes `NaN`, `Infinity` and `-Infinity` bare, which
-    /// strict JSON refuses. Outside strings they are quoted here, so they read
-    /// as the non-finite numbers they stand for (and a gate on them fails).
+    /// strict JSON refuses, and a number too large for a double (`1e999`) is
+    /// refused too. Outside strings they are quoted here, so they read as the
+    /// non-finite numbers they stand for (and a gate on them fails), the same
+    /// as from a `::metric` line.
+    static let numberBytes = Set(Array("0123456789.eE+-".utf8))
+
     static func quotingNonFinite(_ data: Data) -> Data {
         let bytes = [UInt8](data)
         var out: [UInt8] = []
@@ -141,6 +155,24 @@ public enum MetricParsing {
                 continue
             }
             if b == UInt8(ascii: "\"") { inString = true; out.append(b); i += 1; continue }
+            if b == UInt8(ascii: "-") || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) {
+                // A number token: one that overflows a double becomes its infinity.
+                var j = i + 1
+                while j < bytes.count, Self.numberBytes.contains(bytes[j]) { j += 1 }
+                let token = bytes[i..<j]
+                if token.contains(where: { $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") }),
+                   let value = Double(String(decoding: token, as: UTF8.self)), !value.isFinite || value == 0 {
+                    let word = value == 0 ? "0" : value > 0 ? "\"Infinity\"" : "\"-Infinity\""
+                    out.append(contentsOf: Array(word.utf8))
+                    i = j
+                    continue
+                }
+                if j > i + 1 || b != UInt8(ascii: "-") {
+                    out.append(contentsOf: token)
+                    i = j
+                    continue
+                }
+            }
             var replaced = false
             for word in ["-Infinity", "Infinity", "NaN"] where matches(word, at: i) {
                 out.append(UInt8(ascii: "\""))

@@ -61,7 +61,9 @@ public struct Cron: Sendable, Hashable, CustomStringConvertible {
         weekdays = try field(fields[4], "weekday", 0, 6, names: ["sun", "mon", "tue", "wed", "thu", "fri", "sat"])
         dayRestricted = !fields[2].hasPrefix("*")
         weekdayRestricted = !fields[4].hasPrefix("*")
-        if !days.contains(where: { d in months.contains { m in d <= Self.daysIn(month: m, leap: true) } }) {
+        // With both day fields restricted a day matches either, so the
+        // weekday alone can make it fire (`0 0 30 2 mon`: Mondays in February).
+        if !(dayRestricted && weekdayRestricted), !days.contains(where: { d in months.contains { m in d <= Self.daysIn(month: m, leap: true) } }) {
             throw ParseError(message: "'\(text)' never fires: no chosen month has day \(days.sorted().map(String.init).joined(separator: ","))")
         }
     }

@@ -43,13 +43,34 @@ public enum WorkspacePath {
         return .success(parts.joined(separator: "/"))
     }
 
-    /// True when `inner` is `outer` or lies below it (both normalised).
     /// Why a path may not be used, in words (nil when it may).
     public static func problem(_ raw: String) -> String? {
         if case .failure(let p) = normalize(raw) { return p.description }
         return nil
     }
 
+    /// The workspace's spec, params file and state folder, by name.
+    public static let specFile = "slipway.yaml"
+    public static let paramsFile = "params.yaml"
+    public static let stateFolder = ".slipway"
+
+    /// Why a normalised path belongs to git or to Slipway itself, in words;
+    /// nil for an ordinary workspace path. `.git` and `.slipway` are theirs
+    /// wherever they appear (a nested repository or workspace too); the spec
+    /// and params files may be read but never written (`writing`). Names are
+    /// compared ignoring case, as a case-insensitive file system would.
+    public static func reserved(_ path: String, writing: Bool) -> String? {
+        let parts = path.split(separator: "/").map { $0.lowercased() }
+        if parts.contains(".git") { return "names git's own files (.git)" }
+        if parts.contains(stateFolder) { return "names Slipway's own state (\(stateFolder))" }
+        if writing, parts.count == 1 {
+            if parts[0] == specFile { return "is the workspace's spec" }
+            if parts[0] == paramsFile { return "is the workspace's params file" }
+        }
+        return nil
+    }
+
+    /// True when `inner` is `outer` or lies below it (both normalised).
     public static func contains(_ outer: String, _ inner: String) -> Bool {
         inner == outer || inner.hasPrefix(outer + "/")
     }

@@ -84,12 +84,15 @@ enum YAMLErrors {
 }
 
 /// Reading YAML that comes from users with limits: a document larger than
-/// `maxBytes`, or whose aliases expand to more than `maxNodes` values (a
-/// "billion laughs" of a few hundred bytes), is refused with its place
+/// `maxBytes`, or whose aliases expand to more than `maxNodes` values or
+/// `maxExpandedBytes` of text (a "billion laughs" of a few hundred bytes, or
+/// one large anchor referenced thousands of times), is refused with its place
 /// instead of making every command spin and grow.
 public enum BoundedYAML {
     public static let maxBytes = 4 << 20
     public static let maxNodes = 250_000
+    /// Text in scalars (keys and values) with every alias expanded.
+    public static let maxExpandedBytes = 16 << 20
 
     public static func compose(_ text: String, file: String) throws(SpecErrors) -> Node? {
         if text.utf8.count > maxBytes {
@@ -99,19 +102,29 @@ public enum BoundedYAML {
         let root: Node?
         do { root = try Yams.compose(yaml: text) } catch { throw SpecErrors([YAMLErrors.issue(from: error, file: file)]) }
         guard let root else { return nil }
-        // Count values as a reader would see them, with every alias expanded;
-        // stop at the first node past the budget.
-        var budget = maxNodes
-        var stack: [Node] = [root]
-        while let node = stack.popLast() {
-            budget -= 1
-            if budget < 0 {
+        // Count values and their text as a reader would see them, with every
+        // alias expanded (an alias shares its anchor's node, so nothing is
+        // copied here); stop at the first node past either budget.
+        var nodes = maxNodes
+        var bytes = maxExpandedBytes
+        var stack: [(node: Node, within: Mark?)] = [(root, root.mark)]
+        while let (node, within) = stack.popLast() {
+            nodes -= 1
+            if nodes < 0 {
                 throw SpecErrors([SpecIssue(file: file, mark: node.mark, keyPath: "",
                                             message: "YAML aliases here expand to more than \(maxNodes) values; refusing to read it (an alias bomb?)")])
             }
             switch node {
-            case .mapping(let m): for (k, v) in m { stack.append(k); stack.append(v) }
-            case .sequence(let s): stack.append(contentsOf: s)
+            case .mapping(let m): for (k, v) in m { stack.append((k, node.mark)); stack.append((v, node.mark)) }
+            case .sequence(let s): for item in s { stack.append((item, node.mark)) }
+            case .scalar(let s):
+                bytes -= s.string.utf8.count
+                if bytes < 0 {
+                    // The place of the list or mapping that repeats it: an alias's
+                    // own node carries the place of its anchor.
+                    throw SpecErrors([SpecIssue(file: file, mark: within ?? node.mark, keyPath: "",
+                                                message: "YAML aliases here expand to more than \(maxExpandedBytes >> 20) MiB of text; refusing to read it (an alias bomb?)")])
+                }
             default: break
             }
         }

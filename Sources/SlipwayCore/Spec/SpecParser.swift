@@ -9,11 +9,11 @@ public struct SpecParser {
     public static let topLevelKeys = ["project", "pipelines", "environments", "policy", "monitors", "signing"]
     public static let signingKeys = ["key", "signers"]
     public static let packageConfigKeys = ["entrypoint", "cmd", "env", "labels", "exposed_ports", "workdir", "user"]
-    public static let pipelineKeys = ["stages", "triggers", "model", "description", "max_concurrent_runs"]
+    public static let pipelineKeys = ["stages", "triggers", "model", "description", "max_concurrent_runs", "executor"]
     public static let monitorKeys = ["reference", "env", "features", "method", "threshold", "drift_share", "cooldown", "pipeline",
                                      "incoming", "label", "prediction", "task", "performance", "description"]
     public static let stageKeys = ["cmd", "uses", "deps", "params", "outs", "metrics", "needs",
-                                   "timeout", "env", "gates", "baseline", "on_no_baseline", "description"]
+                                   "timeout", "env", "gates", "baseline", "on_no_baseline", "description", "executor"]
     public static let environmentKeys = ["deploy", "canary", "description", "requires", "auto", "timeout", "rollback_when", "watch"]
     public static let canaryKeys = ["steps", "interval", "analysis", "max_inconclusive"]
     public static let analysisKeys = ["cmd", "http", "value", "fail_if", "pass_if"]
@@ -92,6 +92,7 @@ public struct SpecParser {
                                                          message: "an environment cannot require itself"))
                 }
             }
+            issues += requiresCycles(spec.environments)
         }
         if let signing = value(top, "signing"), let m = mapping(signing, "signing") {
             checkKeys(m, allowed: Self.signingKeys, path: "signing")
@@ -147,6 +148,29 @@ public struct SpecParser {
         return spec
     }
 
+    /// Environments whose `requires` lead back to themselves (staging needs
+    /// production, which needs staging): no version could ever reach them.
+    /// Each cycle is reported once, at its first environment.
+    private func requiresCycles(_ environments: [EnvironmentSpec]) -> [SpecIssue] {
+        let byName = Dictionary(environments.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var found: [SpecIssue] = []
+        var reported: Set<String> = []
+        for env in environments where env.plan.requires != env.name && !reported.contains(env.name) {
+            var chain = [env.name]
+            var next = env.plan.requires
+            while let name = next, let required = byName[name], !chain.contains(name) {
+                chain.append(name)
+                next = required.plan.requires
+            }
+            guard next == env.name, chain.count > 1 else { continue }
+            reported.formUnion(chain)
+            found.append(SpecIssue(at: env.location, file: file, keyPath: "environments.\(env.name).requires",
+                                   message: "environments require each other in a cycle: \((chain + [env.name]).joined(separator: " → ")); "
+                                       + "no version could reach them (end the chain with `requires: none`)"))
+        }
+        return found
+    }
+
     private mutating func pipeline(_ name: String, _ node: Node, _ key: Node) -> PipelineSpec? {
         let path = "pipelines.\(name)"
         guard let map = mapping(node, path) else { return nil }
@@ -161,6 +185,8 @@ public struct SpecParser {
         if let n = value(map, "max_concurrent_runs") {
             if let v = n.int, v >= 1 { pipeline.maxConcurrentRuns = v } else { issues.append(issue(n, path + ".max_concurrent_runs", "must be a whole number ≥ 1")) }
         }
+        var stageExecutors: [String: (spec: ExecutorSpec, namesKind: Bool)] = [:]
+        if let e = value(map, "executor") { pipeline.executor = executor(e, path + ".executor")?.spec }
         guard let stagesNode = value(map, "stages") else {
             issues.append(issue(node, path + ".stages", "is missing: a pipeline needs at least one stage"))
             return pipeline
@@ -170,10 +196,32 @@ public struct SpecParser {
             guard let stageName = self.name(k, path + ".stages", what: "stage") else { continue }
             if let s = stage(stageName, v, k, path: "\(path).stages.\(stageName)") {
                 pipeline.stages.append(s)
+                if let m = v.mapping, let e = value(m, "executor") {
+                    if s.builtin != nil {
+                        issues.append(issue(e, "\(path).stages.\(stageName).executor",
+                                            "a built-in stage (`uses:`) runs inside slipway; `executor:` applies to `cmd:` stages"))
+                    } else if let parsed = executor(e, "\(path).stages.\(stageName).executor") {
+                        stageExecutors[stageName] = parsed
+                    }
+                }
             }
         }
         if stages.count == 0 { issues.append(issue(stagesNode, path + ".stages", "declares no stage")) }
+        // Each command stage runs on its own executor over the pipeline's default.
+        for i in pipeline.stages.indices where pipeline.stages[i].builtin == nil {
+            let own = stageExecutors[pipeline.stages[i].name]
+            pipeline.stages[i].executor = own.map { $0.spec.over(pipeline.executor, stageSetKind: $0.namesKind) }
+                ?? pipeline.executor ?? .local
+        }
         return pipeline
+    }
+
+    /// `executor:` (its parsing lives in ExecutorSpec.swift).
+    private mutating func executor(_ node: Node, _ path: String) -> (spec: ExecutorSpec, namesKind: Bool)? {
+        var parser = ExecutorSpecParser(file: file)
+        let parsed = parser.parse(node, path: path)
+        issues += parser.issues
+        return parsed
     }
 
     private mutating func triggers(_ node: Node, _ path: String) -> [TriggerSpec] {
@@ -196,7 +244,8 @@ public struct SpecParser {
             }
             guard let arg = string(v, "\(p).\(kind)") else { continue }
             switch kind {
-            case "data": result.append(.data(path: arg))
+            case "data":
+                if let normal = checkedPath(arg, v, "\(p).data", writing: false) { result.append(.data(path: normal)) }
             case "schedule":
                 do { _ = try Cron(arg) } catch { issues.append(issue(v, "\(p).schedule", error.message)) }
                 result.append(.schedule(cron: arg))
@@ -234,15 +283,17 @@ public struct SpecParser {
         } else if stage.command == nil && value(map, "uses") == nil {
             issues.append(issue(key, path, "needs `cmd` (a command to run) or `uses` (a built-in stage)"))
         }
-        stage.deps = paths(map, "deps", path)
-        stage.outs = paths(map, "outs", path)
-        stage.metrics = paths(map, "metrics", path)
-        stage.env = paths(map, "env", path)
+        stage.deps = paths(map, "deps", path, writing: false)
+        stage.outs = paths(map, "outs", path, writing: true)
+        stage.metrics = paths(map, "metrics", path, writing: true)
+        stage.env = paths(map, "env", path, writing: false)
         stage.params = strings(map, "params", path)
         stage.needs = strings(map, "needs", path)
         if let t = value(map, "timeout") {
             if case .scalar(let s) = t, let seconds = Durations.seconds(from: s.string), seconds > 0 {
                 stage.timeout = seconds
+            } else if case .scalar(let s) = t, Durations.parse(s.string) == .failure(.tooLong) {
+                issues.append(issue(t, path + ".timeout", Durations.problem(s.string) ?? ""))
             } else {
                 issues.append(issue(t, path + ".timeout", "must be a duration such as `90s`, `30m` or `2h`"))
             }
@@ -276,7 +327,7 @@ public struct SpecParser {
         if stage.builtin == .package {
             // The image layout the stage writes is its out (default `image`).
             var out = "image"
-            if let o = value(map, "out"), let raw = string(o, path + ".out") { out = checkedPath(raw, o, path + ".out") ?? out }
+            if let o = value(map, "out"), let raw = string(o, path + ".out") { out = checkedPath(raw, o, path + ".out", writing: true) ?? out }
             if !stage.outs.contains(where: { $0.value == out }) { stage.outs.append(Located(out, at: loc(key))) }
             stage.options["out"] = .string(out)
             if let c = value(map, "config"), let cm = mapping(c, path + ".config") {
@@ -288,7 +339,7 @@ public struct SpecParser {
                     issues.append(issue(b, path + ".base", "must be `DIR:TAG`, a local OCI layout and a tag in it (e.g. base:3.12)"))
                     return stage
                 }
-                if let normal = checkedPath(String(text[..<colon]), b, path + ".base") { stage.deps.append(Located(normal, at: loc(b))) }
+                if let normal = checkedPath(String(text[..<colon]), b, path + ".base", writing: false) { stage.deps.append(Located(normal, at: loc(b))) }
             }
         }
         if let builtin = stage.builtin {
@@ -301,7 +352,7 @@ public struct SpecParser {
                 if case .sequence(let seq) = v { items = Array(seq) } else { items = [v] }
                 for (i, item) in items.enumerated() {
                     let p = items.count > 1 || v.sequence != nil ? "\(path).\(option)[\(i)]" : "\(path).\(option)"
-                    if let raw = string(item, p), let normal = checkedPath(raw, item, p) {
+                    if let raw = string(item, p), let normal = checkedPath(raw, item, p, writing: false) {
                         stage.deps.append(Located(normal, at: loc(item)))
                     }
                 }
@@ -364,7 +415,7 @@ public struct SpecParser {
         return result
     }
 
-    private mutating func paths(_ map: Node.Mapping, _ key: String, _ path: String) -> [Located<String>] {
+    private mutating func paths(_ map: Node.Mapping, _ key: String, _ path: String, writing: Bool) -> [Located<String>] {
         guard let node = value(map, key) else { return [] }
         let p = "\(path).\(key)"
         let items: [Node]
@@ -376,16 +427,24 @@ public struct SpecParser {
                 issues.append(issue(item, ip, "must be a path or a list of paths, found \(kind(item)) (quote it if a file has that name)"))
                 continue
             }
-            if let raw = string(item, ip), let normal = checkedPath(raw, item, ip) {
+            if let raw = string(item, ip), let normal = checkedPath(raw, item, ip, writing: writing) {
                 result.append(Located(normal, at: loc(item)))
             }
         }
         return result
     }
 
-    private mutating func checkedPath(_ raw: String, _ node: Node, _ path: String) -> String? {
+    /// The path in normal form, or nil with an issue: it leaves the
+    /// workspace, or names git's or Slipway's own files (which a stage may
+    /// neither read nor, with `writing`, write and delete).
+    private mutating func checkedPath(_ raw: String, _ node: Node, _ path: String, writing: Bool) -> String? {
         switch WorkspacePath.normalize(raw) {
-        case .success(let p): return p
+        case .success(let p):
+            if let reason = WorkspacePath.reserved(p, writing: writing) {
+                issues.append(issue(node, path, "'\(raw)' \(reason): " + (writing ? "Slipway may not write or delete it" : "Slipway may not read it for a stage")))
+                return nil
+            }
+            return p
         case .failure(let problem):
             issues.append(issue(node, path, "'\(raw)' \(problem)"))
             return nil
@@ -450,7 +509,7 @@ public struct SpecParser {
     private mutating func duration(_ node: Node, _ path: String, positive: Bool) -> Double? {
         guard let text = string(node, path) else { return nil }
         guard let s = Durations.seconds(from: text), !positive || s > 0 else {
-            issues.append(issue(node, path, "'\(text)' is not a duration (30s, 5m, 1h)"))
+            issues.append(issue(node, path, Durations.problem(text) ?? "'\(text)' is not a duration (30s, 5m, 1h)"))
             return nil
         }
         return s
@@ -534,11 +593,7 @@ public struct SpecParser {
                 if let model = value(rm, "model").flatMap({ string($0, path + ".reference.model") }) { reference = .model(model) }
                 else { issues.append(issue(r, path + ".reference", "is `{model: NAME}` or a dataset path")) }
             } else if let s = string(r, path + ".reference") {
-                if WorkspacePath.problem(s) != nil {
-                    issues.append(issue(r, path + ".reference", "'\(s)' " + (WorkspacePath.problem(s) ?? "")))
-                } else {
-                    reference = .dataset(s)
-                }
+                if let normal = checkedPath(s, r, path + ".reference", writing: false) { reference = .dataset(normal) }
             }
         } else {
             issues.append(issue(node, path + ".reference", "is missing: the data production batches are compared with (a dataset, or {model: NAME})"))
@@ -580,7 +635,8 @@ public struct SpecParser {
         if let n = value(m, "cooldown") { mon.cooldownSeconds = duration(n, path + ".cooldown", positive: false) ?? mon.cooldownSeconds }
         if let n = value(m, "pipeline") { mon.pipeline = string(n, path + ".pipeline") }
         if let n = value(m, "incoming"), let s = string(n, path + ".incoming") {
-            if let problem = WorkspacePath.problem(s) { issues.append(issue(n, path + ".incoming", "'\(s)' \(problem)")) } else { mon.incoming = s }
+            // Files are moved about in it: written, not only read.
+            if let normal = checkedPath(s, n, path + ".incoming", writing: true) { mon.incoming = normal }
         }
         if let n = value(m, "label") { mon.label = string(n, path + ".label") }
         if let n = value(m, "prediction") { mon.prediction = string(n, path + ".prediction") }
@@ -617,7 +673,7 @@ public struct SpecParser {
             "top level": topLevelKeys, "signing": signingKeys, "package config": packageConfigKeys, "pipeline": pipelineKeys,
             "stage": stageKeys, "environment": environmentKeys, "canary": canaryKeys, "analysis": analysisKeys,
             "monitor": monitorKeys, "policy": policyKeys, "rules": ruleKinds, "approver": approverKeys,
-            "policy environment": policyEnvironmentKeys, "performance": performanceKeys,
+            "policy environment": policyEnvironmentKeys, "performance": performanceKeys, "executor": ExecutorSpec.keys,
         ]
         for b in BuiltinStage.allCases { lists["uses: \(b.rawValue)"] = b.optionKeys }
         return lists
@@ -635,7 +691,9 @@ public struct SpecParser {
             if let v = n.int, v >= 1 { p.requiredApprovals = v } else { issues.append(issue(n, "policy.required_approvals", "must be a whole number ≥ 1")) }
         }
         if let e = value(m, "expires"), let text = string(e, "policy.expires") {
-            if let s = Durations.seconds(from: text), s > 0 { p.expiresSeconds = s } else { issues.append(issue(e, "policy.expires", "'\(text)' is not a duration (7d, 36h)")) }
+            if let s = Durations.seconds(from: text), s > 0 { p.expiresSeconds = s } else {
+                issues.append(issue(e, "policy.expires", Durations.problem(text, example: "7d, 36h") ?? "'\(text)' is not a duration (7d, 36h)"))
+            }
         }
         if let a = value(m, "approvers"), let seq = sequence(a, "policy.approvers") {
             for (i, item) in seq.enumerated() {
@@ -668,7 +726,11 @@ public struct SpecParser {
                 checkKeys(vm, allowed: Self.policyEnvironmentKeys, path: "policy.environments.\(env)")
                 var o = PolicySpec.Override()
                 if let n = value(vm, "required_approvals")?.int, n >= 1 { o.requiredApprovals = n }
-                if let t = value(vm, "expires").flatMap({ string($0, "policy.environments.\(env).expires") }) { o.expiresSeconds = Durations.seconds(from: t) }
+                if let e = value(vm, "expires"), let t = string(e, "policy.environments.\(env).expires") {
+                    if let s = Durations.seconds(from: t), s > 0 { o.expiresSeconds = s } else {
+                        issues.append(issue(e, "policy.environments.\(env).expires", Durations.problem(t, example: "7d, 36h") ?? "'\(t)' is not a duration (7d, 36h)"))
+                    }
+                }
                 p.environments[env] = o
             }
         }

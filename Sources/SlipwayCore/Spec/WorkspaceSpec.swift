@@ -79,6 +79,8 @@ public struct PipelineSpec: Sendable {
     public var stages: [StageSpec]
     /// Runs of this pipeline started by triggers at once (default 1).
     public var maxConcurrentRuns = 1
+    /// `executor:` on the pipeline: the default of its command stages.
+    public var executor: ExecutorSpec?
 
     public init(name: String, location: SourceLocation? = nil, model: String? = nil,
                 triggers: [TriggerSpec] = [], stages: [StageSpec]) {
@@ -177,6 +179,9 @@ public struct StageSpec: Sendable, Hashable {
     public var onNoBaseline: NoBaselinePolicy = .pass
     /// Every other key, kept as data (built-in options, `baseline`, …).
     public var options: [String: SpecValue]
+    /// Where the command runs: the stage's `executor:` over its pipeline's
+    /// (local when neither says). Not part of the cache key.
+    public var executor: ExecutorSpec = .local
 
     public init(name: String, location: SourceLocation? = nil, command: Located<String>? = nil,
                 builtin: BuiltinStage? = nil, deps: [Located<String>] = [], params: [Located<String>] = [],

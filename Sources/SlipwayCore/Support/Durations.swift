@@ -1,10 +1,39 @@
 /// Parses durations written the way people write them in YAML: `30s`, `5m`,
 /// `1h30m`, `2d`, `250ms`, or a bare number of seconds.
 public enum Durations {
+    /// The longest duration accepted: a century. Longer ones (or numbers too
+    /// large to be one) are refused rather than overflowing a clock later.
+    public static let maxSeconds: Double = 100 * 365.25 * 86_400
+
+    public enum Problem: Error, Sendable, Hashable {
+        case notADuration
+        case tooLong
+    }
+
+    /// The duration in seconds, or why it is not one.
+    public static func parse(_ text: String) -> Result<Double, Problem> {
+        guard let s = parsed(text) else { return .failure(.notADuration) }
+        return s.isFinite && s <= maxSeconds ? .success(s) : .failure(.tooLong)
+    }
+
+    /// The duration in seconds; nil when it is not one or is longer than ``maxSeconds``.
     public static func seconds(from text: String) -> Double? {
+        try? parse(text).get()
+    }
+
+    /// Why `text` is refused, in words, or nil when it is a duration.
+    public static func problem(_ text: String, example: String = "30s, 5m, 1h") -> String? {
+        switch parse(text) {
+        case .success: return nil
+        case .failure(.notADuration): return "'\(text)' is not a duration (\(example))"
+        case .failure(.tooLong): return "'\(text)' is longer than 100 years"
+        }
+    }
+
+    private static func parsed(_ text: String) -> Double? {
         let s = text.trimmingWhitespace()
         if s.isEmpty { return nil }
-        if let n = Double(s), n.isFinite, n >= 0 { return n }
+        if let n = Double(s) { return n >= 0 ? n : nil }
         var total = 0.0
         var number = ""
         var unit = ""

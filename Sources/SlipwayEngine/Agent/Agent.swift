@@ -44,8 +44,22 @@ public final class Agent: @unchecked Sendable {
         public var exitStatus: ExitStatus { .usage }
         public var description: String {
             "an agent is already running for this workspace" + (pid.map { " (pid \($0)" + (since.map { ", since \($0)" } ?? "") + ")" } ?? "")
-                + "; stop it first (kill -TERM \(pid.map(String.init) ?? "PID"))"
+                + "; stop it first (" + (pid.map { "kill -TERM \($0)" } ?? "`fuser .slipway/agent.lock` names its process") + ")"
         }
+    }
+
+    /// The pid the lock's holder wrote into it. The holder writes it right
+    /// after taking the lock, so a look in between finds nothing yet (or the
+    /// pid of an agent long gone): look again, briefly, until a live one.
+    static func holder(of lockPath: String) -> Int32? {
+        for _ in 0..<200 {
+            if let text = try? String(contentsOfFile: lockPath, encoding: .utf8),
+               let pid = Int32(text.split(separator: "\n").first ?? ""), pid > 0, kill(pid, 0) == 0 || errno == EPERM {
+                return pid
+            }
+            usleep(5_000)
+        }
+        return nil
     }
 
     /// Takes the workspace's agent lock, or says who holds it.
@@ -55,12 +69,15 @@ public final class Agent: @unchecked Sendable {
         guard fd >= 0 else { throw FileSystem.Failure(path: lockPath, operation: "open", code: errno) }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             close(fd)
+            // The lock file names its holder; the heartbeat may be missing, or an older agent's.
             let beat = Self.heartbeat(workspace)
-            throw AlreadyRunning(pid: beat?.pid, since: beat.map { Self.iso($0.startedAt) })
+            let pid = Self.holder(of: lockPath) ?? beat.flatMap { $0.isRunning ? $0.pid : nil }
+            throw AlreadyRunning(pid: pid, since: beat.flatMap { $0.pid == pid ? Self.iso($0.startedAt) : nil })
         }
-        let text = "\(getpid())\n"
-        ftruncate(fd, 0)
-        _ = text.withCString { write(fd, $0, strlen($0)) }
+        // Written over what is there, then cut to length: never an empty file to a reader.
+        let text = Array("\(getpid())\n".utf8)
+        _ = text.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        ftruncate(fd, off_t(text.count))
         lockFD = fd
         startedAt = Clock.nowMillis()
         log("agent started (pid \(getpid()))")
@@ -199,6 +216,8 @@ struct DeploymentDuty: AgentDuty {
         var lines: [String] = []
         for id in try c.registry.expireApprovalRequests(now: Clock.nowMillis()) { lines.append("approval request \(id) expired") }
         let service = DeploymentService(workspace: c.workspace, registry: c.registry, spec: c.spec, driver: c.actor)
+        // Calls cut short by a dead driver (a promote or rollback killed), made again with the same id.
+        lines += try service.resumeInterruptedCalls()
         for d in try c.registry.activeDeployments() {
             if c.stopping() { break }
             let before = d

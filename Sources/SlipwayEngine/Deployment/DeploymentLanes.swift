@@ -23,6 +23,8 @@ public struct DeploymentLane: Sendable, Hashable, Codable {
     public var history: [AliasEvent]
     /// What `rollback` would put back now, and instead of what.
     public var rollbackTarget: Int?
+    /// Deploy calls started and not finished: in flight, or interrupted (made again by the next driver).
+    public var unfinishedCalls: [UnfinishedCall] = []
 
     public var inFlight: Bool { deployment?.state.isActive ?? false }
 }
@@ -30,6 +32,7 @@ public struct DeploymentLane: Sendable, Hashable, Codable {
 extension DeploymentService {
     public func lanes(historyLimit: Int = 8) throws -> [DeploymentLane] {
         let models = try registry.models()
+        let unfinished = try unfinishedCalls()
         return try spec.environments.map { env in
             var lane = DeploymentLane(environment: env.name, requires: env.plan.requires, auto: env.plan.auto, hasCanary: env.plan.canary != nil,
                                       samples: [], history: [])
@@ -49,6 +52,7 @@ extension DeploymentService {
                 if let live = lane.live { lane.image = try registry.modelVersion(model: model, version: live)?.imageTag }
                 lane.rollbackTarget = Self.rollbackTarget(history: history, current: lane.live, inFlight: try registry.activeDeployment(environment: env.name))
             }
+            lane.unfinishedCalls = unfinished.filter { $0.environment == env.name }
             if let deployment {
                 lane.deployment = deployment
                 lane.samples = try registry.analysisSamples(deploymentID: deployment.id)

@@ -16,6 +16,9 @@ public struct DeploymentService: Sendable {
     let spec: WorkspaceSpec
     /// Who drives steps taken on their own (the agent).
     let driver: String
+    /// Told when a call waits for another driver's call in flight in the
+    /// same environment (the command line says so on standard error).
+    public var onWait: (@Sendable (UnfinishedCall) -> Void)?
 
     public init(workspace: Workspace, registry: any Registry, spec: WorkspaceSpec, driver: String = "slipway") {
         self.workspace = workspace
@@ -62,15 +65,51 @@ public struct DeploymentService: Sendable {
     // MARK: - Starting and driving
 
     /// Starts putting `version` into `environment` (checked by the promotion
-    /// service) and drives it as far as it goes without waiting.
-    public func start(model: String, version: Int, environment: String, actor: String, reason: String) throws -> Progress {
+    /// service) and drives it as far as it goes without waiting. A deploy
+    /// call in that environment left unfinished by a dead driver is made
+    /// again first (or, when this deployment's own call overtakes it, closed
+    /// after). With `approval`, the deployment carries out that request
+    /// (used up in the transaction that starts it); `audit` is recorded in
+    /// that transaction too.
+    public func start(model: String, version: Int, environment: String, actor: String, reason: String,
+                      approval: ApprovalUse? = nil, audit: [AuditDraft] = []) throws -> Progress {
+        _ = try resumeInterruptedCalls(environment: environment, drivingDeployments: false)
         let stable = try registry.alias(model: model, environment: environment, at: nil)
         let plan = plan(environment)
         // A canary needs something to compare with: the first version goes in at once.
         let steps = stable != nil ? (plan.canary?.steps ?? [100]) : [100]
-        let (d, _) = try registry.startDeployment(NewDeployment(environment: environment, model: model, version: version,
-                                                                stableVersion: stable, steps: steps, actor: actor, reason: reason))
-        return try advance(d)
+        var new = NewDeployment(environment: environment, model: model, version: version, stableVersion: stable, steps: steps,
+                                actor: actor, reason: reason)
+        new.approval = approval
+        new.audit = audit
+        let (d, _) = try registry.startDeployment(new)
+        let progress = try advanceUnlessTaken(d)
+        // The superseded deployment's interrupted call, overtaken by this one's: closed.
+        _ = try? resumeInterruptedCalls(environment: environment, drivingDeployments: false)
+        return progress
+    }
+
+    /// Drives a deployment on; when another driver (the agent, an on-call
+    /// engineer) changed it meanwhile, reports where it stands now instead of
+    /// failing: that driver has it.
+    func advanceUnlessTaken(_ d: DeploymentRecord) throws -> Progress {
+        do {
+            return try advance(d)
+        } catch is RegistryConflict {
+            return Progress(deployment: try reload(d), promoted: nil)
+        }
+    }
+
+    /// Runs `body` again, reading the state afresh each time, when the
+    /// deployment it changes was changed meanwhile by another driver (the
+    /// agent taking its next step); at most `attempts` times in all.
+    func retryingConflicts<T>(attempts: Int = 10, _ body: () throws -> T) throws -> T {
+        var attempt = 1
+        while true {
+            do { return try body() } catch is RegistryConflict where attempt < attempts {
+                attempt += 1
+            }
+        }
     }
 
     /// Every active deployment, driven as far as it goes now (the agent's pass).
@@ -82,6 +121,7 @@ public struct DeploymentService: Sendable {
     /// the end of its watch) or ends.
     @discardableResult
     public func advance(_ start: DeploymentRecord) throws -> Progress {
+        if let refused = try refuseUnaudited(start) { return Progress(deployment: refused, promoted: nil) }
         var d = start
         var promoted: AliasEvent?
         let plan = plan(d.environment)
@@ -238,6 +278,28 @@ public struct DeploymentService: Sendable {
         return Progress(deployment: d, promoted: promoted)
     }
 
+    /// A deployment is driven only as its `deployment.started` event
+    /// recorded it (model, version, environment, stable version, steps): a
+    /// row inserted or edited behind Slipway's back (to put a version live
+    /// without its approval, or to skip its canary) is ended `failed`,
+    /// audited, instead. Returns the ended deployment, or nil when it is sound.
+    func refuseUnaudited(_ d: DeploymentRecord) throws -> DeploymentRecord? {
+        guard d.state.isActive else { return nil }
+        let started = try registry.auditEvents(matching: AuditQuery(kinds: [AuditKind.deploymentStarted.rawValue], subject: "deployment/\(d.id)"))
+        if let f = started.last.flatMap({ AuditVerifier.fields($0.payload) }), f["model"] == d.model, f["version"] == String(d.version),
+           f["environment"] == d.environment, f["stable"] == d.stableVersion.map(String.init), f["steps"] == d.steps {
+            return nil
+        }
+        var next = d
+        next.state = .failed
+        next.phase = .none
+        next.detail = "refused: deployment \(d.id) is not as Slipway started it (no deployment.started event records \(d.label))"
+        try registry.updateDeployment(next, expectedUpdatedAt: d.updatedAt, audit: [
+            AuditDraft(actor: driver, kind: .deploymentEnded, subject: "deployment/\(d.id)",
+                       payload: AuditChain.payload(["state": "failed", "candidate": String(d.version), "why": next.detail]))])
+        return try reload(next)
+    }
+
     func reload(_ d: DeploymentRecord) throws -> DeploymentRecord {
         try registry.deployment(id: d.id) ?? d
     }
@@ -261,34 +323,42 @@ public struct DeploymentService: Sendable {
     /// Continues a paused canary as if its analysis had passed.
     public func continuePaused(environment: String, actor: String) throws -> Progress {
         try checkEnvironment(environment)
-        guard let d = try registry.activeDeployment(environment: environment), d.state == .paused else {
-            throw Refusal(message: "no paused canary in \(environment)" + (try registry.activeDeployment(environment: environment)
-                .map { " (its deployment of :\($0.version) is \($0.state.rawValue))" } ?? ""))
+        let next = try retryingConflicts { () throws -> DeploymentRecord in
+            guard let d = try registry.activeDeployment(environment: environment), d.state == .paused else {
+                throw Refusal(message: "no paused canary in \(environment)" + (try registry.activeDeployment(environment: environment)
+                    .map { " (its deployment of :\($0.version) is \($0.state.rawValue))" } ?? ""))
+            }
+            var next = d
+            next.state = .progressing
+            let steps = d.stepList
+            if d.step + 1 < steps.count { next.step += 1; next.phase = .deploy } else { next.phase = .promote }
+            next.detail = "continued by \(actor)"
+            try registry.updateDeployment(next, expectedUpdatedAt: d.updatedAt, audit: [
+                AuditDraft(actor: actor, kind: .deploymentResumed, subject: "deployment/\(d.id)",
+                           payload: AuditChain.payload(["traffic": String(d.traffic)]))])
+            return next
         }
-        var next = d
-        next.state = .progressing
-        let steps = d.stepList
-        if d.step + 1 < steps.count { next.step += 1; next.phase = .deploy } else { next.phase = .promote }
-        next.detail = "continued by \(actor)"
-        try registry.updateDeployment(next, expectedUpdatedAt: d.updatedAt, audit: [
-            AuditDraft(actor: actor, kind: .deploymentResumed, subject: "deployment/\(d.id)",
-                       payload: AuditChain.payload(["traffic": String(d.traffic)]))])
-        return try advance(try reload(next))
+        return try advanceUnlessTaken(try reload(next))
     }
 
     /// Aborts the canary (or watch) in flight: the stable version back at 100 %.
     public func abort(environment: String, actor: String, reason: String) throws -> Progress {
         try checkEnvironment(environment)
-        guard let d = try registry.activeDeployment(environment: environment) else {
-            throw Refusal(message: "nothing is in flight in \(environment): nothing to abort (to put an earlier version back: slipway rollback \(environment))")
+        let next = try retryingConflicts { () throws -> DeploymentRecord in
+            guard let d = try registry.activeDeployment(environment: environment) else {
+                throw Refusal(message: "nothing is in flight in \(environment): nothing to abort (to put an earlier version back: slipway rollback \(environment))")
+            }
+            var next = d
+            next.state = .progressing
+            next.phase = .rollback
+            next.ending = .aborted
+            next.detail = "aborted by \(actor)" + (reason.isEmpty ? "" : ": \(reason)")
+            try registry.updateDeployment(next, expectedUpdatedAt: d.updatedAt, audit: [])
+            return next
         }
-        var next = d
-        next.state = .progressing
-        next.phase = .rollback
-        next.ending = .aborted
-        next.detail = "aborted by \(actor)" + (reason.isEmpty ? "" : ": \(reason)")
-        try registry.updateDeployment(next, expectedUpdatedAt: d.updatedAt, audit: [])
-        return try DeploymentService(workspace: workspace, registry: registry, spec: spec, driver: actor).advance(try reload(next))
+        var driving = DeploymentService(workspace: workspace, registry: registry, spec: spec, driver: actor)
+        driving.onWait = onWait
+        return try driving.advanceUnlessTaken(try reload(next))
     }
 
     func checkEnvironment(_ environment: String) throws {
@@ -319,8 +389,22 @@ public struct DeploymentService: Sendable {
     /// Puts the previously live (or the named) version back in `environment`
     /// now, aborting any canary in flight. The previous version is the newest
     /// one live there before, skipping versions that were themselves rolled back.
+    /// A deploy call there left unfinished by a dead driver is made again
+    /// first (or, when the rollback's own call overtakes it, closed after); a
+    /// deployment the agent changes meanwhile is read again and the rollback
+    /// retried (bounded), so racing the agent does not fail it.
     public func rollback(environment: String, model name: String?, to explicit: Int?, reason: String, actor: String) throws -> Rollback {
         try checkEnvironment(environment)
+        _ = try resumeInterruptedCalls(environment: environment, drivingDeployments: false)
+        let done = try retryingConflicts {
+            try rollbackOnce(environment: environment, model: name, to: explicit, reason: reason, actor: actor)
+        }
+        // The aborted deployment's interrupted call, overtaken by the rollback's: closed.
+        _ = try? resumeInterruptedCalls(environment: environment, drivingDeployments: false)
+        return done
+    }
+
+    func rollbackOnce(environment: String, model name: String?, to explicit: Int?, reason: String, actor: String) throws -> Rollback {
         let inFlight = try registry.activeDeployment(environment: environment)
         let live = try registry.models().filter { $0.environments[environment] != nil }.map(\.name)
         let model: String
@@ -397,7 +481,14 @@ public struct DeploymentService: Sendable {
         let ok = outcome.result?.succeeded ?? true
         let words = outcome.result?.summary ?? "local target written"
         let (n, audit) = next(ok, words)
-        try registry.finishDeployCall(callID: callID, outcome: words, ok: ok, then: n, audit: audit)
+        do {
+            try registry.finishDeployCall(callID: callID, outcome: words, ok: ok, then: n, audit: audit)
+        } catch let conflict as RegistryConflict {
+            // Another driver changed the deployment meanwhile (an abort, a
+            // rollback): the call still happened, and the journal says so.
+            try registry.finishDeployCall(callID: callID, outcome: words, ok: ok, then: nil, audit: [])
+            throw conflict
+        }
         return try reload(n)
     }
 
@@ -416,19 +507,28 @@ public struct DeploymentService: Sendable {
     /// This process, as the owner of a deploy call.
     static var me: String { "\(getpid())@\(Provenance.hostName())" }
 
-    /// Whether a call journalled as started by `owner` and not finished may be
-    /// made again: its owner is gone (the `kill -9` case), or it is us.
-    static func mayTakeOver(_ owner: String?) -> Bool {
-        guard let owner, let at = owner.firstIndex(of: "@"), let pid = Int32(owner[..<at]) else { return true }
-        if owner == me { return true }
+    /// Whether a call journalled as started and not finished may be made
+    /// again: its owner (`pid@host`) is gone (the `kill -9` case). A process
+    /// is gone when no process has its pid, when it exited but was not reaped
+    /// yet (a zombie), or when its pid now belongs to a process started after
+    /// the call (reused). This process's own calls are in flight in another of
+    /// its threads (the demo runs the agent beside the console). A call owned
+    /// on another host is never taken over from here.
+    static func mayTakeOver(_ call: DeployCallRecord) -> Bool {
+        guard let owner = call.owner, let at = owner.firstIndex(of: "@"), let pid = Int32(owner[..<at]) else { return true }
+        if owner == me { return false }
         guard String(owner[owner.index(after: at)...]) == Provenance.hostName() else { return false }
-        return kill(pid, 0) != 0 && errno == ESRCH
+        if kill(pid, 0) != 0 && errno == ESRCH { return true }
+        if LocalProcess.isZombie(pid: pid) { return true }
+        if let started = LocalProcess.startTime(pid: pid), started > call.startedAt + 2_000 { return true }
+        return false
     }
 
     /// Writes the local target and runs the deploy command (journalled as
     /// started first); nil when another living driver is making this call.
     func invoke(model: String, environment: String, version: Int, stable: Int?, traffic: Int, callID: String, deploymentID: Int64?,
                 actor: String, reason: String) throws -> Invocation? {
+        try awaitCallsInFlight(environment: environment, except: callID)
         let logDir = workspace.logsDir + "/deploy"
         try FileSystem.makeDirectory(logDir)
         let log = ".slipway/logs/deploy/\(callID).log"
@@ -437,6 +537,37 @@ public struct DeploymentService: Sendable {
                                                                       startedAt: Clock.nowMillis(), finishedAt: nil, outcome: nil, ok: nil, log: log,
                                                                       owner: Self.me), takeOver: Self.mayTakeOver)
         guard mine else { return nil }
+        do {
+            return try call(model: model, environment: environment, version: version, stable: stable, traffic: traffic, callID: callID,
+                            actor: actor, reason: reason, log: log)
+        } catch {
+            // Not left "started" by a process that lives on: the call failed.
+            try? registry.finishDeployCall(callID: callID, outcome: "failed: \(error)", ok: false, then: nil, audit: [])
+            throw error
+        }
+    }
+
+    /// One call at a time per environment: waits while another living
+    /// driver's call there is in flight (a canary step the agent is making
+    /// when the on-call engineer rolls back), so calls land in the order they
+    /// are made and the last one is the newest decision. Bounded by the
+    /// environment's timeout, after which a call cannot still be running.
+    func awaitCallsInFlight(environment: String, except callID: String) throws {
+        let limit = Millis((plan(environment).timeoutSeconds + 30) * 1000)
+        var told = false
+        while true {
+            let now = Clock.nowMillis()
+            guard let busy = try registry.unfinishedDeployCalls().first(where: {
+                $0.environment == environment && $0.callID != callID && now - $0.startedAt < limit && !Self.mayTakeOver($0)
+            }) else { return }
+            if !told { onWait?(UnfinishedCall(busy)); told = true }
+            usleep(20_000)
+        }
+    }
+
+    /// Writes the local target and runs the deploy command of a call journalled as ours.
+    func call(model: String, environment: String, version: Int, stable: Int?, traffic: Int, callID: String, actor: String, reason: String,
+              log: String) throws -> Invocation {
         let record = try registry.modelVersion(model: model, version: version)
         let f = ISO8601DateFormatter()
         f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]

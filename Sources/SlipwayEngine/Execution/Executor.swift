@@ -9,13 +9,24 @@ public struct Job: Sendable {
     /// The file that receives stdout and stderr as they are written.
     public var logPath: String
     public var timeout: Double?
+    /// What the stage asked of its executor (a cluster's partition, CPUs, memory …).
+    public var resources: ExecutorSpec
+    /// A name for the job where the executor shows one (`slipway-run12-train`).
+    public var name: String
+    /// A folder of the run's own where the executor may keep files (a batch
+    /// script); nil when it has none.
+    public var workArea: String?
 
-    public init(command: String, workingDirectory: String, environment: [String: String], logPath: String, timeout: Double?) {
+    public init(command: String, workingDirectory: String, environment: [String: String], logPath: String, timeout: Double?,
+                resources: ExecutorSpec = .local, name: String = "slipway", workArea: String? = nil) {
         self.command = command
         self.workingDirectory = workingDirectory
         self.environment = environment
         self.logPath = logPath
         self.timeout = timeout
+        self.resources = resources
+        self.name = name
+        self.workArea = workArea
     }
 }
 
@@ -25,6 +36,12 @@ public enum JobOutcome: Sendable, Equatable {
     case timedOut(after: Double)
     case cancelled
     case failedToStart(String)
+    /// The cluster ended the job for a reason of its own: its node failed, it
+    /// ran out of memory, it was preempted (Slurm's state and reason).
+    case endedByCluster(state: String, reason: String)
+    /// The executor can no longer say what became of the job (a cluster that
+    /// forgot it): it may have run, so it is not reported as succeeded.
+    case lost(String)
 
     public var succeeded: Bool { self == .exited(0) }
 
@@ -35,6 +52,8 @@ public enum JobOutcome: Sendable, Equatable {
         case .timedOut(let t): return "timed out after \(Durations.format(t))"
         case .cancelled: return "cancelled"
         case .failedToStart(let why): return "could not start: \(why)"
+        case .endedByCluster(let state, let reason): return "ended by the cluster: \(state)" + (reason.isEmpty ? "" : " (\(reason))")
+        case .lost(let why): return "lost track of the job: \(why)"
         }
     }
 
@@ -75,6 +94,13 @@ public protocol JobObserver: Sendable {
     func started(handle: JobHandle)
     /// A complete line the job wrote (stdout and stderr share one stream).
     func stdoutLine(_ line: Substring)
+    /// What the executor says about the job now: pending and why, the node it
+    /// runs on, and at the end what it used. Reported when it changes.
+    func status(_ status: JobStatus)
+}
+
+extension JobObserver {
+    public func status(_ status: JobStatus) {}
 }
 
 /// Cancels jobs from any thread.
@@ -99,4 +125,18 @@ public protocol Executor: Sendable {
     /// when the handle is not this executor's to act on (another host, say).
     @discardableResult
     func cancel(_ handle: JobHandle) -> Bool
+    /// Follows a job this executor started for an owner that died, to its
+    /// end, as `run` would have (blocking): its log streams on from where the
+    /// file is, and the outcome is the job's. Nil when this executor cannot
+    /// (a local process is not this process's child): the caller cancels it.
+    func reattach(_ handle: JobHandle, job: Job, observer: any JobObserver, cancellation: CancellationFlag) -> JobOutcome?
+    /// Whether a job goes on when the `slipway` process that started it dies
+    /// (a cluster's jobs do, so they are followed, not cancelled).
+    var jobsOutliveOwner: Bool { get }
+}
+
+extension Executor {
+    public var jobsOutliveOwner: Bool { false }
+
+    public func reattach(_ handle: JobHandle, job: Job, observer: any JobObserver, cancellation: CancellationFlag) -> JobOutcome? { nil }
 }

@@ -26,7 +26,9 @@ public struct ProcessExecutor: Executor {
         return kill(-pgid, SIGKILL) == 0
     }
 
-    private static let spawnLock = NSLock()
+    /// Held while any child is spawned here, so no child inherits a pipe
+    /// another thread has not yet marked close-on-exec.
+    static let spawnLock = NSLock()
 
     public func run(_ job: Job, observer: any JobObserver, cancellation: CancellationFlag) -> JobOutcome {
         let logFD = open(job.logPath, O_CREAT | O_WRONLY | O_APPEND | O_CLOEXEC, 0o644)

@@ -5,7 +5,8 @@ import Foundation
 /// with `.` or ending in `.tmp`/`.part`/`.partial` are never read) and its
 /// size and modification time are the same on two looks in a row. After it is
 /// recorded, it moves to `processed/`; a file that fails the monitor's schema
-/// moves to `rejected/` with `NAME.reason.txt` beside it. Nothing is deleted.
+/// moves to `rejected/` with `NAME.reason.txt` beside it (so does a file that
+/// stays empty over two looks). Nothing is deleted.
 public final class DropFolderDuty: AgentDuty, @unchecked Sendable {
     public var name: String { "monitors" }
     let launcher: any RunLauncher
@@ -69,7 +70,8 @@ public final class DropFolderDuty: AgentDuty, @unchecked Sendable {
                 let now = (Int64(st.st_size), Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec))
                 let before = lock.withLock { looks[path] }
                 lock.withLock { looks[path] = now }
-                guard let before, before == now, now.0 > 0 else { continue }
+                // Unchanged over two looks: complete (an empty file too, which is rejected).
+                guard let before, before == now else { continue }
                 if c.stopping() { break }
                 let ingest = try service.ingest(monitor: monitor.name, path: path, source: display, actor: c.actor)
                 lock.withLock { _ = looks.removeValue(forKey: path) }

@@ -55,6 +55,8 @@ public struct MonitorService: Sendable {
                                        driftedFeatures: 0, features: 0, driftShare: nil, reason: "", performance: "{}")
         let measured: Measured
         do {
+            // An empty file is a batch with nothing in it: rejected, and said so.
+            if let st = FileSystem.status(path), st.st_size == 0 { throw BatchRejected(message: "\(source) is empty (0 bytes)") }
             measured = try measure(monitor, batchPath: path, source: source)
         } catch let e as BatchRejected {
             batch.status = .rejected

@@ -40,12 +40,12 @@ public struct ImageCatalog: Sendable {
         try target.writeIndex(index)
     }
 
-    func copyTree(_ d: OCI.Descriptor, from: OCILayoutDirectory, to: OCILayoutDirectory) throws {
-        try to.importBlob(d.digest, from: from)
+    func copyTree(_ d: OCI.Descriptor, from: OCILayoutDirectory, to: OCILayoutDirectory, as how: OCILayoutDirectory.BlobCopy = .link) throws {
+        try to.importBlob(d.digest, from: from, as: how)
         guard d.mediaType == OCI.manifestMediaType else { return }
         let m = try from.readJSON(OCI.Manifest.self, d.digest)
-        try to.importBlob(m.config.digest, from: from)
-        for l in m.layers { try to.importBlob(l.digest, from: from) }
+        try to.importBlob(m.config.digest, from: from, as: how)
+        for l in m.layers { try to.importBlob(l.digest, from: from, as: how) }
     }
 
     /// The image manifest of a version and the artifacts that refer to it.
@@ -67,15 +67,34 @@ public struct ImageCatalog: Sendable {
 }
 
 extension ImageCatalog {
+    /// A push destination that cannot hold an image layout.
+    public struct BadDestination: SlipwayError {
+        public var message: String
+        public var exitStatus: ExitStatus { .usage }
+        public var description: String { message }
+    }
+
+    /// Refuses a destination that exists and is not a directory.
+    public static func checkDestination(_ path: String) throws {
+        if let st = FileSystem.status(path), (st.st_mode & S_IFMT) != S_IFDIR {
+            throw BadDestination(message: "\(path) is not a directory: push writes an OCI image layout into a directory (or give TRANSPORT:NAME for skopeo)")
+        }
+    }
+
     /// Copies a version's image with its referrers into another OCI layout
-    /// (created when missing, merged into an existing one), tagged as in the catalog.
+    /// (created when missing, merged into an existing one), tagged as in the
+    /// catalog. Verify the version first (``PackageVerifier/require(_:)``).
+    /// Every blob is a new, read-only file (a reflink or a copy, never a hard
+    /// link to the store), and no symlink is followed or copied.
     public func push(_ version: ModelVersionRecord, toLayout path: String) throws -> String {
+        try Self.checkDestination(path)
         let (source, manifest, referrers) = try image(of: version)
         let target = OCILayoutDirectory(path: path)
         if !FileSystem.isFile(path + "/oci-layout") { try target.create() }
-        var index = (try? target.index()) ?? OCI.Index(manifests: [])
+        // An index already there that does not read is refused, not overwritten.
+        var index = FileSystem.exists(path + "/index.json") ? try target.index() : OCI.Index(manifests: [])
         for d in [manifest] + referrers {
-            try copyTree(d, from: source, to: target)
+            try copyTree(d, from: source, to: target, as: .export)
             index.manifests.removeAll { $0.digest == d.digest || ($0.annotations?[OCI.refName] != nil && $0.annotations?[OCI.refName] == d.annotations?[OCI.refName]) }
             index.manifests.append(d)
         }

@@ -99,6 +99,12 @@ public enum OCI {
     }
 
     public static func sha256(_ data: Data) -> String { "sha256:" + Digests.hex(SHA256.hash(data: data)) }
+
+    /// `sha256:` and 64 hex digits: the only digests Slipway reads or writes
+    /// (anything else could name a path outside `blobs/`).
+    public static func isDigest(_ digest: String) -> Bool {
+        digest.hasPrefix("sha256:") && digest.utf8.count == 71 && digest.dropFirst(7).allSatisfy(\.isHexDigit)
+    }
 }
 
 /// An OCI image layout on disk.
@@ -115,6 +121,38 @@ public struct OCILayoutDirectory: Sendable {
 
     public func blobPath(_ digest: String) -> String {
         path + "/blobs/" + digest.replacingOccurrences(of: ":", with: "/")
+    }
+
+    /// How ``importBlob(_:from:as:)`` places a blob.
+    public enum BlobCopy: Sendable {
+        /// Inside Slipway's own state: a hard link where possible.
+        case link
+        /// Out of Slipway (a push): never an inode shared with the store; a
+        /// reflink where the file system can, else a copy; read-only.
+        case export
+    }
+
+    /// What makes this folder not an OCI image layout (nothing when it is one):
+    /// `oci-layout` naming its version, `blobs/sha256/` and `index.json`, none
+    /// of them a symlink.
+    public func layoutProblems() -> [String] {
+        var problems: [String] = []
+        let marker = path + "/oci-layout"
+        if let st = FileSystem.linkStatus(marker), (st.st_mode & S_IFMT) == S_IFREG {
+            let object = (try? FileSystem.readFile(marker)).flatMap { try? JSONSerialization.jsonObject(with: $0) } as? [String: Any]
+            if !(object?["imageLayoutVersion"] is String) {
+                problems.append("\(marker) does not name an imageLayoutVersion: not an OCI image layout")
+            }
+        } else {
+            problems.append("\(path) has no oci-layout file" + (FileSystem.exists(marker) ? " (a symlink or not a file)" : "") + ": not an OCI image layout")
+        }
+        for folder in ["blobs", "blobs/sha256"] {
+            guard let st = FileSystem.linkStatus(path + "/" + folder), (st.st_mode & S_IFMT) == S_IFDIR else {
+                problems.append("\(path)/\(folder) is missing, a symlink or not a folder")
+                break
+            }
+        }
+        return problems
     }
 
     /// Creates the layout's skeleton (`oci-layout`, `blobs/sha256/`).
@@ -140,18 +178,44 @@ public struct OCILayoutDirectory: Sendable {
     }
 
     public func readBlob(_ digest: String) throws -> Data {
-        guard digest.hasPrefix("sha256:"), digest.count == 71, digest.dropFirst(7).allSatisfy(\.isHexDigit) else {
-            throw Problem(message: "\(digest) is not a sha256 digest")
+        guard OCI.isDigest(digest) else { throw Problem(message: "\(digest) is not a sha256 digest") }
+        let file = blobPath(digest)
+        if let st = FileSystem.linkStatus(file), (st.st_mode & S_IFMT) != S_IFREG {
+            throw Problem(message: "blob \(digest) in \(path) is a symlink or not a regular file; refusing to follow it")
         }
-        return try FileSystem.readFile(blobPath(digest))
+        return try FileSystem.readFile(file)
     }
 
     public func readJSON<T: Decodable>(_ type: T.Type, _ digest: String) throws -> T {
         try JSONDecoder().decode(T.self, from: try readBlob(digest))
     }
 
+    /// The layout's `index.json`; a missing, linked or unreadable one is a
+    /// ``Problem`` that says what is wrong with it.
     public func index() throws -> OCI.Index {
-        try JSONDecoder().decode(OCI.Index.self, from: try FileSystem.readFile(path + "/index.json"))
+        let file = path + "/index.json"
+        guard let st = FileSystem.linkStatus(file) else { throw Problem(message: "\(path) has no index.json: not an OCI image layout") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw Problem(message: "\(file) is a symlink or not a regular file; refusing to follow it") }
+        let data = try FileSystem.readFile(file)
+        do {
+            return try JSONDecoder().decode(OCI.Index.self, from: data)
+        } catch {
+            throw Problem(message: "\(file) is not a valid OCI image index: \(Self.describe(error))")
+        }
+    }
+
+    /// A decoding error in a few words.
+    static func describe(_ error: any Error) -> String {
+        guard let e = error as? DecodingError else { return "\(error)" }
+        func at(_ path: [any CodingKey]) -> String {
+            path.isEmpty ? "" : " at " + path.map { $0.intValue.map { "[\($0)]" } ?? "." + $0.stringValue }.joined()
+        }
+        switch e {
+        case .dataCorrupted(let c): return (c.underlyingError.map { ($0 as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\($0)" } ?? c.debugDescription) + at(c.codingPath)
+        case .keyNotFound(let key, let c): return "no \"\(key.stringValue)\"" + at(c.codingPath)
+        case .typeMismatch(_, let c), .valueNotFound(_, let c): return c.debugDescription + at(c.codingPath)
+        @unknown default: return "\(error)"
+        }
     }
 
     public func writeIndex(_ index: OCI.Index) throws {
@@ -175,26 +239,46 @@ public struct OCILayoutDirectory: Sendable {
         return (d, try readJSON(OCI.Manifest.self, d.digest))
     }
 
-    /// Copies a blob from another layout (a hard link where possible).
-    public func importBlob(_ digest: String, from other: OCILayoutDirectory) throws {
+    /// Copies a blob from another layout, never following a symlink: a blob
+    /// that is one, in either layout, is refused.
+    public func importBlob(_ digest: String, from other: OCILayoutDirectory, as how: BlobCopy = .link) throws {
+        guard OCI.isDigest(digest) else { throw Problem(message: "\(digest) is not a sha256 digest") }
         let target = blobPath(digest)
-        if FileSystem.isFile(target) { return }
+        if let st = FileSystem.linkStatus(target) {
+            guard (st.st_mode & S_IFMT) == S_IFREG else {
+                throw Problem(message: "\(target) is a symlink or not a regular file; refusing to write through it")
+            }
+            return
+        }
         let source = other.blobPath(digest)
-        guard FileSystem.isFile(source) else { throw Problem(message: "\(other.path) lacks blob \(digest)") }
-        if link(source, target) != 0 { try FileSystem.copyFile(from: source, to: target, mode: 0o644) }
+        guard let st = FileSystem.linkStatus(source) else { throw Problem(message: "\(other.path) lacks blob \(digest)") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw Problem(message: "blob \(digest) in \(other.path) is a symlink or not a regular file; refusing to follow it")
+        }
+        switch how {
+        case .link:
+            if link(source, target) != 0 { try FileSystem.copyFile(from: source, to: target, mode: 0o644, followSymlinks: false) }
+        case .export:
+            try FileSystem.copyFile(from: source, to: target, mode: 0o444, followSymlinks: false)
+        }
     }
 
     /// Recomputes the digest and size of every blob reachable from the index;
     /// returns how many were checked and what does not match.
     public func verifyBlobs() throws -> (checked: Int, problems: [String]) {
-        var problems: [String] = []
+        var problems = layoutProblems()
         var seen: Set<String> = []
         func check(_ d: OCI.Descriptor) {
             guard seen.insert(d.digest).inserted else { return }
+            guard OCI.isDigest(d.digest) else { problems.append("\(d.digest) (\(d.mediaType)) is not a sha256 digest"); return }
             let path = blobPath(d.digest)
-            guard FileSystem.isFile(path) else { problems.append("blob \(d.digest) (\(d.mediaType)) is missing"); return }
+            guard let st = FileSystem.linkStatus(path) else { problems.append("blob \(d.digest) (\(d.mediaType)) is missing"); return }
+            guard (st.st_mode & S_IFMT) == S_IFREG else {
+                problems.append("blob \(d.digest) (\(d.mediaType)) is a symlink or not a regular file; refusing to follow it")
+                return
+            }
             do {
-                let (digest, size) = try Self.hashFile(path)
+                let (digest, size) = try Self.hashFile(path, followSymlinks: false)
                 if digest != d.digest { problems.append("blob \(d.digest) (\(d.mediaType)) has digest \(digest): its bytes changed") }
                 else if size != d.size { problems.append("blob \(d.digest) is \(size) bytes, its descriptor says \(d.size)") }
             } catch {
@@ -213,8 +297,10 @@ public struct OCILayoutDirectory: Sendable {
     }
 
     /// SHA-256 (`sha256:…`) and size of a file.
-    public static func hashFile(_ path: String) throws -> (digest: String, size: Int64) {
-        guard let st = FileSystem.status(path) else { throw FileSystem.Failure(path: path, operation: "stat", code: errno) }
-        return ("sha256:" + (try FileHasher.sha256(file: path)), Int64(st.st_size))
+    public static func hashFile(_ path: String, followSymlinks: Bool = true) throws -> (digest: String, size: Int64) {
+        guard let st = followSymlinks ? FileSystem.status(path) : FileSystem.linkStatus(path) else {
+            throw FileSystem.Failure(path: path, operation: "stat", code: errno)
+        }
+        return ("sha256:" + (try FileHasher.sha256(file: path, followSymlinks: followSymlinks)), Int64(st.st_size))
     }
 }

@@ -58,11 +58,11 @@ public struct PackageStage: BuiltinStageHandler {
         // Files under /model, by their workspace paths; parent folders made explicit.
         var files: [(path: String, source: String, size: Int64, executable: Bool)] = []
         var folders: Set<String> = ["model"]
+        let contained = ContainedFiles(root: ws.root)
         for source in sources {
-            guard FileSystem.staysInside(root: ws.root, relative: source) else {
-                throw PackageError(message: "\(source) leaves the workspace through a symlink")
-            }
-            try collect(ws.absolute(source), relative: source, into: &files, folders: &folders)
+            let path: String
+            do { path = try contained.readable(source) } catch { throw PackageError(message: "\(error)") }
+            try collect(path, relative: source, into: &files, folders: &folders)
         }
         let git = GitState.read(workspace: ws)
         let created = Self.commitTime(workspace: ws, commit: git?.commit) ?? 0
@@ -76,7 +76,9 @@ public struct PackageStage: BuiltinStageHandler {
         var config = OCI.ImageConfig(architecture: "amd64", os: "linux", config: OCI.ImageConfig.Config(),
                                      rootfs: OCI.ImageConfig.RootFS(diff_ids: []), history: [])
         if let base = stage.options["base"]?.stringValue, let colon = base.lastIndex(of: ":") {
-            let baseLayout = OCILayoutDirectory(path: ws.absolute(String(base[..<colon])))
+            let baseDir: String
+            do { baseDir = try contained.readable(String(base[..<colon])) } catch { throw PackageError(message: "base: \(error)") }
+            let baseLayout = OCILayoutDirectory(path: baseDir)
             let (_, baseManifest) = try baseLayout.manifest(tagged: String(base[base.index(after: colon)...]))
             config = try baseLayout.readJSON(OCI.ImageConfig.self, baseManifest.config.digest)
             for layer in baseManifest.layers { try layout.importBlob(layer.digest, from: baseLayout) }

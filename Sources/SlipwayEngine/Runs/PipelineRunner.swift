@@ -68,7 +68,7 @@ public final class PipelineRunner: @unchecked Sendable {
     let pipeline: PipelineSpec
     let graph: StageGraph
     let registry: any Registry
-    let executor: any Executor
+    let executors: Executors
     let cancellation: CancellationFlag
     let reporter: (any RunReporter)?
     let builtins: [BuiltinStage: any BuiltinStageHandler]
@@ -77,7 +77,7 @@ public final class PipelineRunner: @unchecked Sendable {
     public init(workspace: Workspace, loaded: LoadedSpec, pipeline name: String?, registry: any Registry,
                 executor: any Executor = ProcessExecutor(), cancellation: CancellationFlag = CancellationFlag(),
                 reporter: (any RunReporter)? = nil,
-                builtins: [BuiltinStage: any BuiltinStageHandler]? = nil) throws {
+                builtins: [BuiltinStage: any BuiltinStageHandler]? = nil, executors: Executors? = nil) throws {
         let names = loaded.spec.pipelines.map(\.name)
         let chosen: PipelineSpec
         if let name {
@@ -92,7 +92,7 @@ public final class PipelineRunner: @unchecked Sendable {
         self.pipeline = chosen
         self.graph = StageGraph(pipeline: chosen)
         self.registry = registry
-        self.executor = executor
+        self.executors = executors ?? Executors(local: executor)
         self.cancellation = cancellation
         self.reporter = reporter
         self.builtins = builtins ?? [.validate: ValidateStage(), .package: PackageStage(),
@@ -123,6 +123,11 @@ public final class PipelineRunner: @unchecked Sendable {
             reporter?.waiting("another run of pipeline '\(self.pipeline.name)' is in progress; waiting for it to finish")
         }
         defer { runLock.release() }
+        // A run of this pipeline whose process died with cluster jobs still
+        // queued or running: follow them to their end first, so nothing runs twice
+        // (their results are then this run's cache hits).
+        try RunTakeover(workspace: workspace, registry: registry, executors: executors, say: { [reporter] in reporter?.waiting($0) })
+            .followOrphans(pipeline: pipeline.name, holdingLock: true)
         var params: [String: String] = [:]
         for stage in pipeline.stages { for p in stage.params { params[p.value] = loaded.params[p.value] ?? "" } }
         let run: RunRecord
@@ -137,7 +142,11 @@ public final class PipelineRunner: @unchecked Sendable {
 
         let heartbeat = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
         heartbeat.schedule(deadline: .now() + 1, repeating: 1)
-        heartbeat.setEventHandler { [registry] in try? registry.heartbeat(runID: run.id) }
+        heartbeat.setEventHandler { [registry, cancellation] in
+            try? registry.heartbeat(runID: run.id)
+            // A cancel asked from elsewhere (`slipway cancel`, the console, another host).
+            if !cancellation.isCancelled, (try? registry.run(id: run.id))??.cancelRequestedAt != nil { cancellation.cancel() }
+        }
         heartbeat.resume()
         defer { heartbeat.cancel() }
 
@@ -150,7 +159,7 @@ public final class PipelineRunner: @unchecked Sendable {
             state.fatal = error
         }
         facts.preload()
-        let execution = StageExecution(workspace: workspace, facts: facts, registry: registry, executor: executor,
+        let execution = StageExecution(workspace: workspace, facts: facts, registry: registry, executors: executors,
                                        cancellation: cancellation, reporter: reporter, builtins: builtins, metrics: metrics,
                                        signing: loaded.spec.signing, packageVersion: options.packageVersion)
 

@@ -11,7 +11,7 @@ struct StageExecution: @unchecked Sendable {
     let workspace: Workspace
     let facts: StageFacts
     let registry: any Registry
-    let executor: any Executor
+    let executors: Executors
     let cancellation: CancellationFlag
     let reporter: (any RunReporter)?
     let builtins: [BuiltinStage: any BuiltinStageHandler]
@@ -28,14 +28,17 @@ struct StageExecution: @unchecked Sendable {
         reporter?.stageStarted(r)
         var warnings: [String] = []
         func finish(_ status: StageStatus, _ failure: StageFailure? = nil) throws -> StageOutcome {
-            r.status = status
-            r.endedAt = Clock.nowMillis()
-            if let failure { r.message = failure.description }
-            try registry.updateStageRun(r)
-            reporter?.stageFinished(r)
-            return StageOutcome(record: r, failure: failure, warnings: warnings)
+            try end(&r, status, failure, warnings: warnings)
         }
 
+        // Every dep is read now: one that leads out of the workspace through a
+        // symlink (planted by an earlier stage, say) is refused, not read.
+        for dep in (stage.deps + stage.env).map(\.value) {
+            do { _ = try files.readable(dep) } catch {
+                r.reason = "dep refused"
+                return try finish(.failed, .input("dep \(error)"))
+            }
+        }
         let inputs: CacheInputs
         switch facts.inputs(of: stage) {
         case .missing(let path):
@@ -64,8 +67,14 @@ struct StageExecution: @unchecked Sendable {
                 r.reason = "cache restore failed (\(error)); running"
             }
             if restored {
-                let from = facts.producingRun(of: entry)
-                r.reason = "same inputs as " + (from.map { "run \($0)" } ?? "an earlier run") + ": outs restored from the store"
+                let producer = try? registry.stageRun(id: entry.stageRunID)
+                r.reason = "same inputs as " + (producer.map { "run \($0.runID)" } ?? "an earlier run")
+                // The executor is not an input: a result from the other kind counts, and says so.
+                let ranOn = producer?.job.flatMap(JobHandle.init)?.executor
+                if stage.builtin == nil, let ranOn, ranOn != stage.executor.kind.rawValue {
+                    r.reason += " (which ran on \(ranOn); the executor is not part of the cache key)"
+                }
+                r.reason += ": outs restored from the store"
                 try registry.copyMetrics(fromStageRun: entry.stageRunID, to: r)
                 try registry.copyValidations(fromStageRun: entry.stageRunID, to: r)
                 try registry.recordArtifacts(runID: run.id, stageRunID: r.id, outputs: entry.outputs)
@@ -98,61 +107,109 @@ struct StageExecution: @unchecked Sendable {
             let context = BuiltinContext(workspace: workspace, registry: registry, run: run, stageRun: r, logPath: logPath,
                                          pipeline: pipeline, signing: signing, packageVersion: packageVersion)
             if let failure = try handler.execute(stage: stage, context: context) { return try finish(.failed, failure) }
-        } else {
-            var env: [String: String] = [
-                "SLIPWAY_RUN_ID": String(run.id),
-                "SLIPWAY_STAGE": stage.name,
-                "SLIPWAY_WORKSPACE": workspace.root,
-            ]
-            for p in stage.params { env[Params.environmentName(for: p.value)] = facts.params[p.value] ?? "" }
-            let job = Job(command: stage.command?.value ?? "", workingDirectory: workspace.root, environment: env,
-                          logPath: logPath, timeout: stage.timeout)
-            let observer = StageObserver(registry: registry, record: r, metrics: metrics, logPath: logPath)
-            let outcome = executor.run(job, observer: observer, cancellation: cancellation)
-            warnings = observer.warnings
-            try observer.checkRegistryWrites()
-            r.pid = observer.pid
-            r.exitCode = outcome.exitCode
-            if outcome == .cancelled { return try finish(.cancelled) }
-            guard outcome.succeeded else { return try finish(.failed, .command(outcome)) }
+            if let failure = try collect(stage: stage, record: r, run: run, key: key, warnings: &warnings) { return try finish(.failed, failure) }
+            return try finish(.succeeded)
         }
+        let executor = executors.executor(for: stage.executor)
+        let job = Self.job(for: stage, run: run, record: r, workspace: workspace, params: facts.params, logPath: logPath)
+        let observer = StageObserver(registry: registry, record: r, metrics: metrics, logPath: logPath)
+        let started = Clock.nowMillis()
+        let outcome = executor.run(job, observer: observer, cancellation: cancellation)
+        return try finishCommand(stage: stage, record: r, run: run, key: key, outcome: outcome, observer: observer, since: started)
+    }
 
-        // Metrics files, then the outs into the store.
+    /// The job a command stage runs: its command in the workspace, with its
+    /// params and `SLIPWAY_*` in the environment, its log, its executor's resources.
+    static func job(for stage: StageSpec, run: RunRecord, record: StageRunRecord, workspace: Workspace, params: Params,
+                    logPath: String) -> Job {
+        var env: [String: String] = [
+            "SLIPWAY_RUN_ID": String(run.id),
+            "SLIPWAY_STAGE": stage.name,
+            "SLIPWAY_WORKSPACE": workspace.root,
+        ]
+        for p in stage.params { env[Params.environmentName(for: p.value)] = params[p.value] ?? "" }
+        return Job(command: stage.command?.value ?? "", workingDirectory: workspace.root, environment: env,
+                   logPath: logPath, timeout: stage.timeout, resources: stage.executor,
+                   name: "slipway-r\(run.id)-\(stage.name)-s\(record.id)", workArea: workspace.stateDir + "/runs/run-\(run.id)")
+    }
+
+    /// A command stage after its job ended (here, or followed by whoever took
+    /// the run over): its exit, then its results.
+    func finishCommand(stage: StageSpec, record: StageRunRecord, run: RunRecord, key: String, outcome: JobOutcome,
+                       observer: StageObserver, since started: Millis) throws -> StageOutcome {
+        var r = record
+        var warnings = observer.finishWarnings()
+        try observer.checkRegistryWrites()
+        r.pid = observer.pid
+        r.exitCode = outcome.exitCode
+        // Every stage says where it ran and for how long; a cluster's executor said more while it ran.
+        if observer.lastStatus == nil || observer.lastStatus?.executor == "local" {
+            let elapsed = Double(Clock.nowMillis() - started) / 1000
+            try registry.setStageJobStatus(stageRunID: r.id, status: JobStatus(
+                executor: observer.handle?.executor ?? "local", jobID: observer.handle.flatMap { $0.id.hasPrefix("name=") ? nil : $0.id },
+                state: outcome.succeeded ? "COMPLETED" : (outcome == .cancelled ? "CANCELLED" : "FAILED"),
+                node: observer.handle?.executor == "local" ? observer.handle?.location : nil, elapsed: elapsed,
+                exitCode: outcome.exitCode.map { "\($0):0" } ?? { if case .signalled(let s) = outcome { return "0:\(s)" }; return nil }()))
+        }
+        func finish(_ status: StageStatus, _ failure: StageFailure? = nil) throws -> StageOutcome {
+            try end(&r, status, failure, warnings: warnings)
+        }
+        if outcome == .cancelled { return try finish(.cancelled) }
+        guard outcome.succeeded else { return try finish(.failed, .command(outcome)) }
+        if let failure = try collect(stage: stage, record: r, run: run, key: key, warnings: &warnings) { return try finish(.failed, failure) }
+        return try finish(.succeeded)
+    }
+
+    /// Records how the stage ended and tells the reporter.
+    private func end(_ r: inout StageRunRecord, _ status: StageStatus, _ failure: StageFailure?, warnings: [String]) throws -> StageOutcome {
+        r.status = status
+        r.endedAt = Clock.nowMillis()
+        if let failure { r.message = failure.description }
+        try registry.updateStageRun(r)
+        reporter?.stageFinished(r)
+        return StageOutcome(record: r, failure: failure, warnings: warnings)
+    }
+
+    /// What a stage leaves: its metrics files read, its outs into the store,
+    /// the cache entry, its gates decided. The failure, if any.
+    func collect(stage: StageSpec, record r: StageRunRecord, run: RunRecord, key: String, warnings: inout [String]) throws -> StageFailure? {
         for m in stage.metrics {
             guard FileSystem.staysInside(root: workspace.root, relative: m.value),
                   let data = FileManager.default.contents(atPath: workspace.absolute(m.value)) else {
-                return try finish(.failed, .output("metrics file \(m.value) was not written"))
+                return .output("metrics file \(m.value) was not written")
             }
             do {
                 let now = Clock.nowMillis()
-                metrics.record(try MetricParsing.parseJSON(data).map {
+                let points = try MetricParsing.parseJSON(data)
+                // The same rule as for `::metric` lines: a non-finite value is kept, and said.
+                warnings += points.compactMap(MetricParsing.nonFiniteWarning).map { "metrics file \(m.value): \($0)" }
+                metrics.record(points.map {
                     MetricRecord(runID: run.id, stageRunID: r.id, stage: stage.name, key: $0.key, step: $0.step, value: $0.value, timestamp: now)
                 })
             } catch {
-                return try finish(.failed, .output("metrics file \(m.value) \(error)"))
+                return .output("metrics file \(m.value) \(error)")
             }
         }
         try metrics.flushReportingErrors()
         var outputs: [String: String] = [:]
         for out in stage.cachedOutputs {
             guard FileSystem.exists(workspace.absolute(out)) else {
-                return try finish(.failed, .output("declared out \(out) was not written"))
+                return .output("declared out \(out) was not written")
             }
             guard FileSystem.staysInside(root: workspace.root, relative: out) else {
-                return try finish(.failed, .output("out \(out) is a symlink that leaves the workspace"))
+                return .output("out \(out) is a symlink that leaves the workspace")
             }
             do {
                 outputs[out] = try facts.store.save(out, hasher: facts.hasher)
             } catch {
-                return try finish(.failed, .slipway("cannot store out \(out): \(error)"))
+                return .slipway("cannot store out \(out): \(error)")
             }
         }
         facts.hasher.flush()
         try registry.saveCacheEntry(CacheEntry(key: key, pipeline: pipeline.name, stage: stage.name, stageRunID: r.id,
                                                outputs: outputs, createdAt: Clock.nowMillis()))
         try registry.recordArtifacts(runID: run.id, stageRunID: r.id, outputs: outputs)
-        if let failure = try decideGates(stage: stage, stageRun: r, run: run) { return try finish(.failed, failure) }
-        return try finish(.succeeded)
+        return try decideGates(stage: stage, stageRun: r, run: run)
     }
 
     /// Decides and records the stage's gates; the failure when any gate failed.
@@ -166,8 +223,13 @@ struct StageExecution: @unchecked Sendable {
 }
 
 /// Routes a running command's reports into the registry: metric points,
-/// progress, its job handle; warns once about a `::metric` line that does not parse.
+/// progress, its job handle. Warns about each `::metric`/`::progress` line
+/// that does not parse (at most ``burst`` at once, then ``perSecond``: a
+/// flood of bad lines does not become a flood of warnings) and, at the end,
+/// says how many were dropped; warns once per metric about a non-finite value.
 final class StageObserver: JobObserver, @unchecked Sendable {
+    static let burst = 20.0
+    static let perSecond = 5.0
     let registry: any Registry
     let metrics: MetricsRecorder
     let record: StageRunRecord
@@ -178,6 +240,22 @@ final class StageObserver: JobObserver, @unchecked Sendable {
     private var writeError: (any Error)?
     private var lastProgressWrite: UInt64 = 0
     private var pendingProgress: (Int64, Int64)?
+    private var malformed = 0
+    private var unshown = 0
+    private var tokens = StageObserver.burst
+    private var lastRefill = DispatchTime.now().uptimeNanoseconds
+    private var nonFinite: Set<String> = []
+    private var _handle: JobHandle?
+    private var _status: JobStatus?
+    /// Metric points already recorded by an earlier owner of this stage
+    /// (a run taken over re-reads the log from its start): skipped once each.
+    private var alreadyRecorded: [MetricKey: Int] = [:]
+
+    struct MetricKey: Hashable {
+        var key: String
+        var step: Int64?
+        var value: UInt64
+    }
 
     init(registry: any Registry, record: StageRunRecord, metrics: MetricsRecorder, logPath: String) {
         self.registry = registry
@@ -188,6 +266,36 @@ final class StageObserver: JobObserver, @unchecked Sendable {
 
     var pid: Int32? { lock.withLock { _pid } }
     var warnings: [String] { lock.withLock { _warnings } }
+    var handle: JobHandle? { lock.withLock { _handle } }
+    var lastStatus: JobStatus? { lock.withLock { _status } }
+
+    /// Skips these points when the log reports them again (see ``alreadyRecorded``).
+    func skipping(_ points: [MetricRecord]) {
+        lock.withLock {
+            for p in points { alreadyRecorded[MetricKey(key: p.key, step: p.step, value: p.value.bitPattern), default: 0] += 1 }
+        }
+    }
+
+    /// The warnings, ending with how many lines were dropped (also in the log).
+    func finishWarnings() -> [String] {
+        let (count, hidden) = lock.withLock { (malformed, unshown) }
+        if count > 0 {
+            let summary = "dropped \(count) malformed line\(count == 1 ? "" : "s") (`::metric`/`::progress` lines that do not parse)"
+                + (hidden > 0 ? "; \(hidden) of them not warned about one by one" : "")
+            lock.withLock { _warnings.append(summary) }
+            appendToLog("[slipway] " + summary)
+        }
+        return warnings
+    }
+
+    private func appendToLog(_ line: String) {
+        // O_APPEND: the line lands whole beside the output the executor is writing.
+        let fd = open(logPath, O_WRONLY | O_APPEND | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        let bytes = Array((line + "\n").utf8)
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+    }
 
     /// Throws the first registry write that failed while the job ran; writes
     /// the last progress report that was held back.
@@ -200,9 +308,18 @@ final class StageObserver: JobObserver, @unchecked Sendable {
 
     func started(handle: JobHandle) {
         let pgid = handle.executor == "local" ? Int32(handle.id) : nil
-        lock.withLock { _pid = pgid }
+        lock.withLock { _pid = pgid; _handle = handle }
         do {
             try registry.setStageJob(stageRunID: record.id, pid: pgid, job: handle.description)
+        } catch {
+            lock.withLock { writeError = writeError ?? error }
+        }
+    }
+
+    func status(_ status: JobStatus) {
+        lock.withLock { _status = status }
+        do {
+            try registry.setStageJobStatus(stageRunID: record.id, status: status)
         } catch {
             lock.withLock { writeError = writeError ?? error }
         }
@@ -212,6 +329,17 @@ final class StageObserver: JobObserver, @unchecked Sendable {
         switch MetricParsing.classify(line) {
         case .text: return
         case .metric(let point):
+            let seen = lock.withLock { () -> Bool in
+                let k = MetricKey(key: point.key, step: point.step, value: point.value.bitPattern)
+                guard let n = alreadyRecorded[k], n > 0 else { return false }
+                alreadyRecorded[k] = n - 1
+                return true
+            }
+            if seen { return }
+            if let warning = MetricParsing.nonFiniteWarning(point), lock.withLock({ nonFinite.insert(point.key).inserted }) {
+                lock.withLock { _warnings.append(warning) }
+                appendToLog("[slipway] warning: " + warning)
+            }
             metrics.record(MetricRecord(runID: record.runID, stageRunID: record.id, stage: record.stage, key: point.key,
                                         step: point.step, value: point.value, timestamp: Clock.nowMillis()))
         case .progress(let done, let total):
@@ -228,18 +356,18 @@ final class StageObserver: JobObserver, @unchecked Sendable {
                 lock.withLock { writeError = writeError ?? error }
             }
         case .malformed(let text):
-            let first = lock.withLock { () -> Bool in
-                guard _warnings.isEmpty else { return false }
+            let shown = lock.withLock { () -> Bool in
+                malformed += 1
+                // A token bucket: `burst` warnings at once, then `perSecond`.
+                let now = DispatchTime.now().uptimeNanoseconds
+                tokens = min(Self.burst, tokens + Double(now - lastRefill) / 1e9 * Self.perSecond)
+                lastRefill = now
+                guard tokens >= 1 else { unshown += 1; return false }
+                tokens -= 1
                 _warnings.append("ignored a line that does not parse: \(text) (write `::metric name=NAME value=NUMBER [step=N]`)")
                 return true
             }
-            guard first else { return }
-            // O_APPEND: the line lands whole beside the output the executor is writing.
-            let fd = open(logPath, O_WRONLY | O_APPEND | O_CLOEXEC)
-            guard fd >= 0 else { return }
-            let note = Array("[slipway] warning: ignored a line that does not parse: \(text)\n".utf8)
-            _ = note.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            close(fd)
+            if shown { appendToLog("[slipway] warning: ignored a line that does not parse: \(text)") }
         }
     }
 }

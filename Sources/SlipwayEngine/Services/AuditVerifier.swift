@@ -1,9 +1,11 @@
 import Foundation
 
 /// Checks the audit trail: the hash chain event by event, the chain head
-/// kept outside the event table (so deleting the newest events shows), and
-/// the digest of every record an event describes (so editing a gate result,
-/// an alias change, a model version or a validation report shows).
+/// kept outside the event table (so deleting the newest events shows), the
+/// digest of every record an event describes (so editing a gate result, an
+/// alias change, a model version, a validation report, a vote or an approval
+/// request shows), every vote's signature, and that every deployment started
+/// from an approval request had the valid votes behind it (``ApprovalRule``).
 ///
 /// `slipway audit verify` runs ``verify()``; `status` and the console use
 /// ``quickCheck()``, which continues from the last full verification and so
@@ -21,6 +23,8 @@ public struct AuditVerifier: Sendable {
     public struct Problem: Sendable, Hashable, Codable, CustomStringConvertible {
         public enum Kind: String, Sendable, Hashable, Codable {
             case altered, removed, reordered, headMissing, recordAltered, recordRemoved, recordUnaudited, signatureInvalid
+            /// A deployment carried out an approval request without enough valid votes (or twice).
+            case unapproved
         }
         public var kind: Kind
         /// The first event concerned.
@@ -57,6 +61,7 @@ public struct AuditVerifier: Sendable {
         var count: Int64 = 0
         var expectations: [(record: String, digest: String, seq: Int64)] = []
         var approvers: [[UInt8]: String] = [:]
+        var approvals = ApprovalsSeen()
         var legacyAliases: Int64 = 0
         try registry.forEachAuditEvent(after: 0) { e in
             count += 1
@@ -68,6 +73,7 @@ public struct AuditVerifier: Sendable {
                 problem = p
                 return false
             }
+            if let p = approvals.see(e, approvers: approvers) { problem = p; return false }
             if AuditKind(rawValue: e.kind)?.describesRecord == true,
                let key = Self.field("record", in: e.payload), let digest = Self.field("record_sha256", in: e.payload) {
                 expectations.append((key, digest, e.seq))
@@ -82,6 +88,10 @@ public struct AuditVerifier: Sendable {
         var checkedRecords = 0
         if problem == nil {
             let current = try registry.auditedRecordDigests()
+            // A record that changes over its life (an approval request) is judged by its newest event.
+            var newest: [String: Int] = [:]
+            for (i, x) in expectations.enumerated() { newest[x.record] = i }
+            expectations = expectations.enumerated().filter { newest[$0.element.record] == $0.offset }.map(\.element)
             for x in expectations {
                 checkedRecords += 1
                 guard let now = current[x.record] else {
@@ -101,8 +111,11 @@ public struct AuditVerifier: Sendable {
             if problem == nil {
                 let described = Set(expectations.map(\.record))
                 func id(_ key: String) -> Int64 { Int64(key.split(separator: "/").last ?? "") ?? 0 }
+                // Requests made before they carried digests are the table's first rows.
+                let firstDescribedRequest = described.filter { $0.hasPrefix("approval/") }.map(id).min() ?? .max
                 if let forged = current.keys.filter({ key in
-                    !described.contains(key) && (key.hasPrefix("vote/") || (key.hasPrefix("alias/") && id(key) > legacyAliases))
+                    !described.contains(key) && (key.hasPrefix("vote/") || (key.hasPrefix("alias/") && id(key) > legacyAliases)
+                                                 || (key.hasPrefix("approval/") && id(key) > firstDescribedRequest))
                 }).sorted().first {
                     problem = Problem(kind: .recordUnaudited, seq: head.seq,
                                       message: "\(forged) is in the registry without the audit event that records it (added behind Slipway's back)")
@@ -234,6 +247,60 @@ public struct AuditVerifier: Sendable {
         } catch {
             return Problem(kind: .signatureInvalid, seq: e.seq, message: "event \(e.seq): the approval signature does not verify (\(error))")
         }
+    }
+
+    /// What the trail says about approval requests so far: enough to judge,
+    /// when a deployment says it carries one out, whether the valid votes
+    /// (by the rule every carrier applies) were there, and that it is the first.
+    struct ApprovalsSeen {
+        var requests: [Int64: (subject: ApprovalRule.Subject, required: Int)] = [:]
+        var ballots: [Int64: [(ballot: ApprovalRule.Ballot, approvers: [[UInt8]: String])]] = [:]
+        var carriedOutBy: [Int64: String] = [:]
+
+        mutating func see(_ e: AuditEvent, approvers: [[UInt8]: String]) -> Problem? {
+            switch e.kind {
+            case AuditKind.approvalRequested.rawValue:
+                guard let id = AuditVerifier.requestID(e.subject), let f = AuditVerifier.fields(e.payload),
+                      let model = f["model"], let version = f["version"].flatMap(Int.init), let env = f["environment"] else { return nil }
+                requests[id] = (ApprovalRule.Subject(requestID: id, model: model, version: version, environment: env, packageDigest: f["package"]),
+                                f["required"].flatMap(Int.init) ?? 1)
+            case AuditKind.approvalVoted.rawValue:
+                guard let id = AuditVerifier.requestID(e.subject), let f = AuditVerifier.fields(e.payload),
+                      let signed = f["signed_payload"], let signature = f["signature"] else { return nil }
+                ballots[id, default: []].append((ApprovalRule.Ballot(approver: e.actor, signedPayload: signed, signature: signature), approvers))
+            case AuditKind.deploymentStarted.rawValue:
+                guard let f = AuditVerifier.fields(e.payload), let id = f["request"].flatMap(Int64.init) else { return nil }
+                let what = "event \(e.seq): \(e.subject) (\(f["model"] ?? "?"):\(f["version"] ?? "?") → \(f["environment"] ?? "?"))"
+                guard let request = requests[id] else {
+                    return Problem(kind: .unapproved, seq: e.seq, message: "\(what) was started from approval request \(id), which the trail never recorded")
+                }
+                let s = request.subject
+                guard f["model"] == s.model, f["version"] == String(s.version), f["environment"] == s.environment else {
+                    return Problem(kind: .unapproved, seq: e.seq, message: "\(what) was started from approval request \(id), which asked for \(s.label)")
+                }
+                if let earlier = carriedOutBy[id] {
+                    return Problem(kind: .unapproved, seq: e.seq, message: "\(what) was started from approval request \(id), already carried out by \(earlier)")
+                }
+                let tally = ApprovalRule.tally(ballots[id] ?? [], for: s)
+                guard ApprovalRule.suffices(tally, required: request.required) else {
+                    return Problem(kind: .unapproved, seq: e.seq,
+                                   message: "\(what) was started from approval request \(id), which has \(tally.summary(required: request.required))")
+                }
+                carriedOutBy[id] = e.subject
+            default: break
+            }
+            return nil
+        }
+    }
+
+    /// The request id of an `approval/N` subject.
+    static func requestID(_ subject: String) -> Int64? {
+        subject.hasPrefix("approval/") ? Int64(subject.dropFirst("approval/".count)) : nil
+    }
+
+    /// A flat payload's fields.
+    static func fields(_ payload: String) -> [String: String]? {
+        (try? JSONSerialization.jsonObject(with: Data(payload.utf8))) as? [String: String]
     }
 
     /// A string field of a canonical flat JSON payload.

@@ -43,17 +43,21 @@ extension ApprovalService {
                 }
             }
         }
-        // Approved, but the promotion never happened (its command died, say).
-        for r in requests where r.status == .approved {
+        // Approved, but the promotion never happened (its command died, say):
+        // carried out once, after its votes are verified again.
+        for r in requests where r.status == .approved && r.deploymentID == nil {
             guard try registry.alias(model: r.model, environment: r.environment, at: nil) != r.version else { continue }
-            let deployments = try registry.deployments(environment: r.environment, limit: 50)
-            if deployments.contains(where: { $0.model == r.model && $0.version == r.version && $0.startedAt >= (r.resolvedAt ?? 0) }) { continue }
             if try attemptedAfterApproval(r) { continue }
-            let request = PromotionService.Request(model: r.model, version: r.version, environment: r.environment, actor: actor,
-                                                   reason: "approved (request \(r.id))")
             do {
+                let outcome = try carryOut(r, actor: actor, reason: "approved (request \(r.id))")
                 done.append(FollowUp(model: r.model, version: r.version, environment: r.environment,
-                                     result: .success(.decided(try promotion.promote(request), reasons: r.reasonList))))
+                                     result: .success(.decided(outcome, reasons: r.reasonList))))
+            } catch is RegistryConflict {
+                continue  // another driver carries it out
+            } catch let refusal as Refusal where refusal.reason == .notApproved {
+                // Audited by carryOut (approval.refused), so not tried again.
+                done.append(FollowUp(model: r.model, version: r.version, environment: r.environment,
+                                     result: .failure(FollowUpError(message: refusal.message))))
             } catch {
                 try registry.appendAudit(AuditDraft(actor: actor, kind: .riskClassified, subject: "model/\(r.model)/\(r.version)",
                                                     payload: AuditChain.payload(["environment": r.environment, "risk": "refused",
@@ -65,7 +69,11 @@ extension ApprovalService {
         return done
     }
 
+    /// Whether carrying out an approved request was already refused (so it is not tried on every pass).
     func attemptedAfterApproval(_ r: ApprovalRequestRecord) throws -> Bool {
+        if try !registry.auditEvents(matching: AuditQuery(kinds: [AuditKind.approvalRefused.rawValue], subject: "approval/\(r.id)", limit: 1)).isEmpty {
+            return true
+        }
         let refused = try registry.auditEvents(matching: AuditQuery(kinds: [AuditKind.riskClassified.rawValue], subject: "model/\(r.model)/\(r.version)"))
         return refused.contains { AuditVerifier.field("request", in: $0.payload) == String(r.id) }
     }

@@ -39,6 +39,15 @@ public struct PackageVerifier: Sendable {
         public var description: String { "\(report.version) does not verify: " + report.problems.joined(separator: "; ") }
     }
 
+    /// Verifies, and throws ``Failed`` (exit 3) unless every check holds:
+    /// what `push` and promotion require before an image leaves the catalog.
+    @discardableResult
+    public func require(_ version: ModelVersionRecord) throws -> Report {
+        let report = try verify(version)
+        if !report.ok { throw Failed(report: report) }
+        return report
+    }
+
     public func verify(_ version: ModelVersionRecord) throws -> Report {
         let (layout, manifest, referrers) = try ImageCatalog(workspace: workspace).image(of: version)
         let (checked, blobProblems) = try layout.verifyBlobs()

@@ -124,17 +124,27 @@ public struct PromotionService: Sendable {
     }
 
     /// Checks the request, then makes the version live (recorded and audited).
-    public func promote(_ request: Request) throws -> Outcome {
-        let version = try check(request)
+    /// With `approval`, the deployment carries out that approved request
+    /// (already verified by ``ApprovalService/carryOut(_:actor:reason:)``),
+    /// which the store checks and uses up in the transaction that starts it.
+    public func promote(_ request: Request, approval: ApprovalUse? = nil) throws -> Outcome {
+        try start(try check(request), request, approval: approval)
+    }
+
+    /// Makes a version already checked live: starts its deployment, with
+    /// `audit` (the decision that led to it) recorded in the same transaction.
+    func start(_ version: ModelVersionRecord, _ request: Request, approval: ApprovalUse? = nil, audit: [AuditDraft] = []) throws -> Outcome {
         if try registry.alias(model: version.model, environment: request.environment, at: nil) == version.version {
             return .alreadyLive
         }
         guard let workspace else {
+            try registry.appendAudit(audit)
             return .promoted(try registry.setAlias(model: version.model, environment: request.environment, version: version.version,
                                                    actor: request.actor, reason: request.reason))
         }
         let progress = try DeploymentService(workspace: workspace, registry: registry, spec: spec)
-            .start(model: version.model, version: version.version, environment: request.environment, actor: request.actor, reason: request.reason)
+            .start(model: version.model, version: version.version, environment: request.environment, actor: request.actor, reason: request.reason,
+                   approval: approval, audit: audit)
         return Self.outcome(progress)
     }
 

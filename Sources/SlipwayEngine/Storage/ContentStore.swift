@@ -39,10 +39,11 @@ public struct ContentStore: Sendable {
         DirectoryManifest.parse(String(decoding: try FileSystem.readFile(objectPath(hash)), as: UTF8.self))
     }
 
-    /// Saves a workspace-relative file or folder; returns its hash.
+    /// Saves a workspace-relative file or folder; returns its hash. A path
+    /// that leads out of the workspace through a symlink is refused.
     @discardableResult
     public func save(_ relative: String, hasher: FileHasher) throws -> String {
-        let path = workspaceRoot + "/" + relative
+        let path = try ContainedFiles(root: workspaceRoot).readable(relative)
         guard let st = FileSystem.status(path) else { throw FileHasher.Missing(path: relative) }
         if (st.st_mode & S_IFMT) == S_IFDIR {
             let manifest = try DirectoryManifest.build(root: workspaceRoot, relative: relative, hasher: hasher)
@@ -66,7 +67,8 @@ public struct ContentStore: Sendable {
         if FileSystem.isFile(object) { return }
         try FileSystem.makeDirectory((object as NSString).deletingLastPathComponent)
         let tmp = FileSystem.temporaryName(beside: object)
-        if link(path, tmp) == 0 {
+        // A symlink (one that stays inside) is stored as the file it names, never as a link.
+        if linkat(AT_FDCWD, path, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0 {
             chmod(tmp, 0o444)
             if rename(tmp, object) != 0 { unlink(tmp) }
             return

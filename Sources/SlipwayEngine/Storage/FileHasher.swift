@@ -31,9 +31,11 @@ public final class FileHasher: @unchecked Sendable {
         lock.withLock { for (k, v) in states { known[k] = v } }
     }
 
-    /// Hash of a workspace-relative file or folder.
+    /// Hash of a workspace-relative file or folder; refused when the path
+    /// leads out of the workspace through a symlink (deps, env files and
+    /// datasets are read here, at the moment they are used).
     public func hash(_ relative: String) throws -> String {
-        let path = root + "/" + relative
+        let path = try ContainedFiles(root: root).readable(relative)
         guard let st = FileSystem.status(path) else { throw Missing(path: relative) }
         if (st.st_mode & S_IFMT) == S_IFDIR {
             return try DirectoryManifest.build(root: root, relative: relative, hasher: self).hash
@@ -79,8 +81,8 @@ public final class FileHasher: @unchecked Sendable {
     }
 
     /// SHA-256 of a file, read in 1 MiB blocks.
-    public static func sha256(file path: String) throws -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+    public static func sha256(file path: String, followSymlinks: Bool = true) throws -> String {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | (followSymlinks ? 0 : O_NOFOLLOW))
         guard fd >= 0 else { throw FileSystem.Failure(path: path, operation: "open", code: errno) }
         defer { close(fd) }
         #if os(Linux)

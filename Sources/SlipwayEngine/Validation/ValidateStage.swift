@@ -14,10 +14,12 @@ public struct ValidateStage: BuiltinStageHandler {
         var log = ""
         var json = "", passed = false, summary = ""
         defer { try? FileSystem.writeFile(context.logPath, Data(log.utf8)) }
+        let files = ContainedFiles(root: ws.root)
         do {
+            // Each file is checked where it is read: none may lead out of the workspace.
             var schema: DataSchema?
             if let schemaPath {
-                let text = String(decoding: try FileSystem.readFile(ws.absolute(schemaPath)), as: UTF8.self)
+                let text = String(decoding: try FileSystem.readFile(try files.readable(schemaPath)), as: UTF8.self)
                 schema = try DataSchema.parse(yaml: text, file: schemaPath)
             }
             if let share = stage.options["drift_share"]?.numberValue {
@@ -33,8 +35,8 @@ public struct ValidateStage: BuiltinStageHandler {
                 if schema == nil { schema = DataSchema() }
                 schema?.driftMethod = DataSchema.DriftRule(method: method, threshold: stage.options["threshold"]?.numberValue ?? method.defaultThreshold)
             }
-            let report = try DataValidator.validate(dataPath: ws.absolute(data), dataName: data, schema: schema,
-                                                    referencePath: referencePath.map(ws.absolute), referenceName: referencePath)
+            let report = try DataValidator.validate(dataPath: try files.readable(data), dataName: data, schema: schema,
+                                                    referencePath: try referencePath.map(files.readable), referenceName: referencePath)
             log = ValidationText.render(report)
             json = String(decoding: try ValidationReport.encoder().encode(report), as: UTF8.self)
             passed = report.passed
@@ -43,6 +45,9 @@ public struct ValidateStage: BuiltinStageHandler {
             log = e.description + "\n"
             return .slipway("bad schema: " + e.issues.map(\.description).joined(separator: "; "))
         } catch let e as DataFileError {
+            log = e.description + "\n"
+            return .input(e.description)
+        } catch let e as ContainedFiles.Refused {
             log = e.description + "\n"
             return .input(e.description)
         } catch {

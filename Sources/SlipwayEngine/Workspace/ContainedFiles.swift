@@ -6,7 +6,12 @@ import Foundation
 /// (a symlink anywhere on the path is refused, not followed), and the last
 /// step acts relative to the folder it opened. A stage that replaces a
 /// folder of another stage's out with a symlink to `/etc` gets an error, and
-/// nothing outside the workspace is touched.
+/// nothing outside the workspace is touched. Paths that belong to git or to
+/// Slipway itself (`.git`, `.slipway`, the spec and params files) are never
+/// removed or created here, whatever the spec said.
+///
+/// Reading goes through ``readable(_:)``: a path whose symlinks lead out of
+/// the workspace is refused when it is about to be read.
 public struct ContainedFiles: Sendable {
     public let root: String
 
@@ -29,12 +34,29 @@ public struct ContainedFiles: Sendable {
         public func close() { _ = Glibc.close(fd) }
     }
 
+    /// The absolute path of a workspace-relative path to read, refused when
+    /// it resolves (through a symlink at its end or on the way) to a place
+    /// outside the workspace. A symlink that stays inside is fine.
+    public func readable(_ relative: String) throws -> String {
+        guard case .success(let normal) = WorkspacePath.normalize(relative) else {
+            throw Refused(path: relative, reason: "not a path inside the workspace")
+        }
+        guard FileSystem.staysInside(root: root, relative: normal) else {
+            throw Refused(path: relative, reason: "resolves outside the workspace (through a symlink); refusing to read it")
+        }
+        return root + "/" + normal
+    }
+
     /// Opens the folder that holds `relative`'s last component, creating the
-    /// missing folders on the way when `create` is true.
+    /// missing folders on the way when `create` is true. Refuses paths in
+    /// git's or Slipway's own files, checked here, where they would be used.
     public func openParent(_ relative: String, create: Bool) throws -> Parent {
         let parts = relative.split(separator: "/").map(String.init).filter { $0 != "." }
         guard let leaf = parts.last, !parts.contains(".."), !relative.hasPrefix("/") else {
             throw Refused(path: relative, reason: "not a path inside the workspace")
+        }
+        if let reason = WorkspacePath.reserved(parts.joined(separator: "/"), writing: true) {
+            throw Refused(path: relative, reason: "\(reason): Slipway never writes or deletes it for a stage")
         }
         var fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw FileSystem.Failure(path: root, operation: "open", code: errno) }

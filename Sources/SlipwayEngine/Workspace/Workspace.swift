@@ -22,6 +22,14 @@ public struct Workspace: Sendable {
 
     public func absolute(_ relative: String) -> String { root + "/" + relative }
 
+    /// A stage log's path as the registry records it, as an absolute path;
+    /// nil unless it lies in `.slipway/logs/` (a tampered row cannot make
+    /// `logs` or the console read another file).
+    public func logFile(_ relative: String) -> String? {
+        guard case .success(let normal) = WorkspacePath.normalize(relative), normal.hasPrefix(Self.stateDirName + "/logs/") else { return nil }
+        return root + "/" + normal
+    }
+
     public struct NotFound: SlipwayError {
         public var exitStatus: ExitStatus { .usage }
         public var searchedFrom: String

@@ -5,6 +5,8 @@ public enum AuditKind: String, Sendable, CaseIterable, Codable {
     case runStarted = "run.started"
     case runFinished = "run.finished"
     case runInterrupted = "run.interrupted"
+    case runCancelRequested = "run.cancel_requested"
+    case runTakenOver = "run.taken_over"
     case stageFinished = "stage.finished"
     case datasetAdded = "dataset.added"
     case dataValidated = "data.validated"
@@ -16,6 +18,10 @@ public enum AuditKind: String, Sendable, CaseIterable, Codable {
     case approvalRequested = "approval.requested"
     case approvalVoted = "approval.voted"
     case approvalResolved = "approval.resolved"
+    /// A deployment carries out an approved request (which is then used up).
+    case approvalUsed = "approval.used"
+    /// An approved request was not carried out: its votes do not add up.
+    case approvalRefused = "approval.refused"
     case approversChanged = "policy.approvers"
     case deployRan = "deploy.ran"
     case deploymentStarted = "deployment.started"
@@ -32,7 +38,8 @@ public enum AuditKind: String, Sendable, CaseIterable, Codable {
     /// registry record the decision stands on (see ``RecordDigest``).
     public var describesRecord: Bool {
         switch self {
-        case .gateDecided, .modelRegistered, .aliasChanged, .dataValidated, .approvalVoted: return true
+        case .gateDecided, .modelRegistered, .aliasChanged, .dataValidated, .approvalVoted,
+             .approvalRequested, .approvalResolved, .approvalUsed: return true
         default: return false
         }
     }

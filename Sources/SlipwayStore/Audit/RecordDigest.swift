@@ -56,6 +56,17 @@ public enum RecordDigest {
                         String(v.at), v.payload, v.signature])
     }
 
+    /// An approval request; its status, resolution and use change over its
+    /// life, and each change is an event carrying the new digest.
+    public static func key(request id: Int64) -> String { "approval/\(id)" }
+
+    public static func of(_ r: ApprovalRequestRecord) -> String {
+        digest("approval-request", [String(r.id), r.model, String(r.version), r.environment, r.packageDigest, r.reasons,
+                                    Digests.sha256Hex(Array(r.evidence.utf8)), r.requester, String(r.createdAt), String(r.expiresAt),
+                                    String(r.requiredApprovals), r.status.rawValue, r.resolvedAt.map(String.init),
+                                    r.deploymentID.map(String.init)])
+    }
+
     public static func of(_ v: ValidationRecord) -> String {
         digest("validation", [v.runID.map(String.init), v.stageRunID.map(String.init), v.dataset, v.passed ? "1" : "0",
                               v.report, String(v.createdAt)])

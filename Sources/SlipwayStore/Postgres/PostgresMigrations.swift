@@ -426,6 +426,24 @@ enum PostgresMigrations {
             CREATE INDEX triggerEvent_state ON triggerEvent(pipeline, state);
             CREATE INDEX triggerEvent_run ON triggerEvent(runID);
             """),
+        Migration(identifier: "v9-approval-use", sql: """
+            -- The deployment that carried out an approved request (used once).
+            -- Requests approved before this was recorded count as used when a
+            -- deployment of theirs started after the approval (0 when the
+            -- version only went live, before deployments were recorded).
+            ALTER TABLE approvalRequest ADD COLUMN deploymentID bigint;
+            UPDATE approvalRequest SET deploymentID = coalesce(
+                (SELECT min(d.id) FROM deployment d WHERE d.model = approvalRequest.model AND d.version = approvalRequest.version
+                    AND d.environment = approvalRequest.environment AND d.startedAt >= coalesce(approvalRequest.resolvedAt, 0)),
+                (SELECT 0 FROM aliasEvent a WHERE a.model = approvalRequest.model AND a.version = approvalRequest.version
+                    AND a.environment = approvalRequest.environment AND a.at >= coalesce(approvalRequest.resolvedAt, 0) LIMIT 1))
+            WHERE status = 'approved';
+            """),
+        Migration(identifier: "v10-cluster-jobs", sql: """
+            ALTER TABLE run ADD COLUMN cancelRequestedAt bigint;
+            -- What the executor said about the job, as JSON (as in SQLite).
+            ALTER TABLE stageRun ADD COLUMN jobStatus \(text);
+            """),
     ]
 
     static var identifiers: [String] { all.map(\.identifier) }

@@ -27,31 +27,44 @@ extension PGRow {
     }
 }
 
+extension PGRow {
+    /// A nullable column holding a JSON-encoded value.
+    func decodeJSON<T: Decodable>(_ name: String, as type: T.Type = T.self) throws -> T? {
+        guard let text: String = try decode(name) else { return nil }
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(text.utf8))
+        } catch {
+            throw PGError(kind: .decoding, message: "column \(name): not a JSON \(T.self)")
+        }
+    }
+}
+
 func jsonMap(_ map: [String: String]) throws -> String {
     String(decoding: try JSONEncoder.sorted.encode(map), as: UTF8.self)
 }
 
 extension RunRecord {
-    static let pgColumns = "id, pipeline, trigger, status, startedAt, endedAt, pid, host, heartbeatAt, \"user\", gitCommit, gitDirty, slipwayVersion, message"
+    static let pgColumns = "id, pipeline, trigger, status, startedAt, endedAt, pid, host, heartbeatAt, \"user\", gitCommit, gitDirty, slipwayVersion, message, cancelRequestedAt"
 
     init(pg row: PGRow) throws {
         self.init(id: try row["id"], pipeline: try row["pipeline"], trigger: try row["trigger"],
                   status: RunStatus(rawValue: try row["status"]) ?? .interrupted, startedAt: try row["startedAt"],
                   endedAt: try row["endedAt"], pid: try row["pid"], host: try row["host"], heartbeatAt: try row["heartbeatAt"],
                   user: try row["user"], gitCommit: try row["gitCommit"], gitDirty: try row["gitDirty"],
-                  slipwayVersion: try row["slipwayVersion"], message: try row["message"])
+                  slipwayVersion: try row["slipwayVersion"], message: try row["message"],
+                  cancelRequestedAt: try row["cancelRequestedAt"])
     }
 }
 
 extension StageRunRecord {
-    static let pgColumns = "id, runID, stage, status, startedAt, endedAt, exitCode, cacheKey, reason, inputs, logPath, message, pid, job, progressDone, progressTotal"
+    static let pgColumns = "id, runID, stage, status, startedAt, endedAt, exitCode, cacheKey, reason, inputs, logPath, message, pid, job, progressDone, progressTotal, jobStatus"
 
     init(pg row: PGRow) throws {
         self.init(id: try row["id"], runID: try row["runID"], stage: try row["stage"], status: try row.decodeEnum("status"),
                   startedAt: try row["startedAt"], endedAt: try row["endedAt"], exitCode: try row["exitCode"],
                   cacheKey: try row["cacheKey"], reason: try row["reason"], inputs: try row["inputs"], logPath: try row["logPath"],
                   message: try row["message"], pid: try row["pid"], job: try row["job"], progressDone: try row["progressDone"],
-                  progressTotal: try row["progressTotal"])
+                  progressTotal: try row["progressTotal"], jobStatus: try row.decodeJSON("jobStatus"))
     }
 }
 
@@ -126,6 +139,16 @@ extension ApprovalVoteRecord {
         self.init(id: try row["id"], requestID: try row["requestID"], approver: try row["approver"],
                   keyFingerprint: try row["keyFingerprint"], decision: try row.decodeEnum("decision"), comment: try row["comment"],
                   at: try row["at"], payload: try row["payload"], signature: try row["signature"])
+    }
+}
+
+extension ApprovalRequestRecord {
+    init(pg row: PGRow) throws {
+        self.init(id: try row["id"], model: try row["model"], version: try row["version"], environment: try row["environment"],
+                  packageDigest: try row["packageDigest"], reasons: try row["reasons"], evidence: try row["evidence"],
+                  requester: try row["requester"], createdAt: try row["createdAt"], expiresAt: try row["expiresAt"],
+                  requiredApprovals: try row["requiredApprovals"], status: try row.decodeEnum("status"),
+                  resolvedAt: try row["resolvedAt"], deploymentID: try row["deploymentID"])
     }
 }
 

@@ -96,6 +96,10 @@ extension PostgresRegistry: AuditStore, ChangeSource {
                 let vote = try ApprovalVoteRecord(pg: row)
                 digests[RecordDigest.key(vote: vote.id)] = RecordDigest.of(vote)
             }
+            for row in try c.execute("SELECT * FROM approvalRequest") {
+                let request = try ApprovalRequestRecord(pg: row)
+                digests[RecordDigest.key(request: request.id)] = RecordDigest.of(request)
+            }
             for row in try c.execute("SELECT id, \(ValidationRecord.pgColumns) FROM validationReport") {
                 digests[RecordDigest.key(validation: try row.decode("id"))] = RecordDigest.of(try ValidationRecord(pg: row))
             }

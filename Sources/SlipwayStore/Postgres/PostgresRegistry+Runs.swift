@@ -113,6 +113,34 @@ extension PostgresRegistry: RunStore {
         }
     }
 
+    public func takeOverRun(id: Int64, from previous: RunOwner, to owner: RunOwner, reason: String) throws -> Bool {
+        try audited { c, audit in
+            let now = Clock.nowMillis()
+            let taken = try c.execute("""
+                UPDATE run SET pid = $1, host = $2, heartbeatAt = $3 WHERE id = $4 AND status = 'running' AND pid = $5 AND host = $6
+                """, [owner.pid, owner.host, now, id, previous.pid, previous.host]).affectedRows
+            guard taken == 1 else { return false }
+            _ = try audit.append(AuditDraft(actor: "slipway", kind: .runTakenOver, subject: "run/\(id)",
+                                            payload: AuditChain.payload(["from": "pid \(previous.pid) on \(previous.host)",
+                                                                         "to": "pid \(owner.pid) on \(owner.host)", "reason": reason])), at: now)
+            return true
+        }
+    }
+
+    public func requestCancel(runID: Int64, actor: String) throws -> RunRecord? {
+        try audited { c, audit in
+            guard var run = try c.execute("SELECT \(RunRecord.pgColumns) FROM run WHERE id = $1 FOR UPDATE", [runID]).first
+                .map(RunRecord.init(pg:)) else { return nil }
+            guard run.status == .running, run.cancelRequestedAt == nil else { return run }
+            let now = Clock.nowMillis()
+            try c.execute("UPDATE run SET cancelRequestedAt = $1 WHERE id = $2", [now, runID])
+            run.cancelRequestedAt = now
+            _ = try audit.append(AuditDraft(actor: actor, kind: .runCancelRequested, subject: "run/\(runID)",
+                                            payload: AuditChain.payload(["owner": "pid \(run.pid) on \(run.host)"])), at: now)
+            return run
+        }
+    }
+
     public func addStageRuns(runID: Int64, stages: [String]) throws -> [StageRunRecord] {
         guard !stages.isEmpty else { return [] }
         return try pool.write { c in
@@ -166,6 +194,13 @@ extension PostgresRegistry: RunStore {
         try pool.write { c in
             try c.execute("UPDATE stageRun SET progressDone = $1, progressTotal = $2 WHERE id = $3 AND status = 'running'",
                           [done, total, stageRunID])
+        }
+    }
+
+    public func setStageJobStatus(stageRunID: Int64, status: JobStatus) throws {
+        let json = String(decoding: try JSONEncoder.sorted.encode(status), as: UTF8.self)
+        try pool.write { c in
+            try c.execute("UPDATE stageRun SET jobStatus = $1 WHERE id = $2", [json, stageRunID])
         }
     }
 

@@ -16,6 +16,9 @@ public struct NewApprovalRequest: Sendable {
     public var requester: String
     public var expiresAt: Millis
     public var requiredApprovals: Int
+    /// Events recorded in the same transaction, before the request's own
+    /// (the risk classification that led to it, a change of approvers).
+    public var audit: [AuditDraft] = []
 
     public init(model: String, version: Int, environment: String, packageDigest: String?, reasons: [String], evidence: String,
                 requester: String, expiresAt: Millis, requiredApprovals: Int) {
@@ -46,8 +49,24 @@ public struct ApprovalRequestRecord: Codable, Sendable, Hashable {
     public var requiredApprovals: Int
     public var status: ApprovalStatus
     public var resolvedAt: Millis?
+    /// The deployment that carried out this (approved) request: a request is used once.
+    public var deploymentID: Int64?
 
     public var reasonList: [String] { (try? JSONDecoder().decode([String].self, from: Data(reasons.utf8))) ?? [] }
+}
+
+/// An approved request a deployment carries out, as the engine verified it:
+/// the store starts the deployment only if the request's row still has this
+/// digest (see ``RecordDigest``) and no deployment used it yet, and
+/// marks it used in the same transaction.
+public struct ApprovalUse: Sendable, Hashable {
+    public var requestID: Int64
+    public var digest: String
+
+    public init(requestID: Int64, digest: String) {
+        self.requestID = requestID
+        self.digest = digest
+    }
 }
 
 public struct ApprovalVoteRecord: Codable, Sendable, Hashable {

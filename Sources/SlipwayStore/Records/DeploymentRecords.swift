@@ -43,6 +43,11 @@ public struct NewDeployment: Sendable {
     public var steps: [Int]
     public var actor: String
     public var reason: String
+    /// The approved request this deployment carries out (checked and used in
+    /// the transaction that starts it).
+    public var approval: ApprovalUse? = nil
+    /// Events recorded in the same transaction, before the deployment's own.
+    public var audit: [AuditDraft] = []
 
     public init(environment: String, model: String, version: Int, stableVersion: Int?, steps: [Int], actor: String, reason: String) {
         self.environment = environment

@@ -63,8 +63,24 @@ public struct RunRecord: Codable, Sendable, Hashable, Identifiable {
     public var gitDirty: Bool?
     public var slipwayVersion: String
     public var message: String?
+    /// When someone asked to cancel the run (`slipway cancel`, the console):
+    /// its owner stops its jobs; if the owner died, whoever finds the run does.
+    public var cancelRequestedAt: Millis? = nil
 
     public var duration: Double? { endedAt.map { Double($0 - startedAt) / 1000 } }
+    public var owner: RunOwner { RunOwner(pid: pid, host: host) }
+}
+
+/// The `slipway` process that owns a running run: it heartbeats, follows the
+/// run's jobs and records how they end.
+public struct RunOwner: Sendable, Hashable, Codable {
+    public var pid: Int32
+    public var host: String
+
+    public init(pid: Int32, host: String) {
+        self.pid = pid
+        self.host = host
+    }
 }
 
 public struct StageRunRecord: Codable, Sendable, Hashable, Identifiable {
@@ -92,6 +108,9 @@ public struct StageRunRecord: Codable, Sendable, Hashable, Identifiable {
     /// What a running stage reported with `::progress step=N total=M`.
     public var progressDone: Int64? = nil
     public var progressTotal: Int64? = nil
+    /// What the executor says about the job: pending and why, the node it
+    /// runs on, and at the end the resources it used.
+    public var jobStatus: JobStatus? = nil
 
     public var duration: Double? {
         guard let s = startedAt, let e = endedAt else { return nil }

@@ -360,6 +360,27 @@ enum RegistryMigrations {
                 CREATE INDEX triggerEvent_run ON triggerEvent(runID);
                 """)
         }
+        m.registerMigration("v9-approval-use") { db in
+            // The deployment that carried out an approved request (used once).
+            // Requests approved before this was recorded count as used when a
+            // deployment of theirs started after the approval (0 when the
+            // version only went live, before deployments were recorded).
+            try db.execute(sql: """
+                ALTER TABLE approvalRequest ADD COLUMN deploymentID INTEGER;
+                UPDATE approvalRequest SET deploymentID = COALESCE(
+                    (SELECT MIN(d.id) FROM deployment d WHERE d.model = approvalRequest.model AND d.version = approvalRequest.version
+                        AND d.environment = approvalRequest.environment AND d.startedAt >= COALESCE(approvalRequest.resolvedAt, 0)),
+                    (SELECT 0 FROM aliasEvent a WHERE a.model = approvalRequest.model AND a.version = approvalRequest.version
+                        AND a.environment = approvalRequest.environment AND a.at >= COALESCE(approvalRequest.resolvedAt, 0) LIMIT 1))
+                WHERE status = 'approved';
+                """)
+        }
+        m.registerMigration("v10-cluster-jobs") { db in
+            try db.execute(sql: """
+                ALTER TABLE run ADD COLUMN cancelRequestedAt INTEGER;
+                ALTER TABLE stageRun ADD COLUMN jobStatus TEXT;
+                """)
+        }
         return m
     }
 

@@ -13,7 +13,8 @@ extension RunRecord: FetchableRecord, PersistableRecord {
         self.init(id: row["id"], pipeline: row["pipeline"], trigger: row["trigger"],
                   status: RunStatus(rawValue: row["status"]) ?? .interrupted, startedAt: row["startedAt"], endedAt: row["endedAt"],
                   pid: row["pid"], host: row["host"], heartbeatAt: row["heartbeatAt"], user: row["user"],
-                  gitCommit: row["gitCommit"], gitDirty: row["gitDirty"], slipwayVersion: row["slipwayVersion"], message: row["message"])
+                  gitCommit: row["gitCommit"], gitDirty: row["gitDirty"], slipwayVersion: row["slipwayVersion"], message: row["message"],
+                  cancelRequestedAt: row["cancelRequestedAt"])
     }
 }
 

@@ -6,35 +6,41 @@ extension SQLiteRegistry: ApprovalStore {
     public func createApprovalRequest(_ new: NewApprovalRequest, actor: String) throws -> (request: ApprovalRequestRecord, superseded: [Int64]) {
         try pool.write { db in
             let now = Clock.nowMillis()
+            for draft in new.audit { _ = try appendAudit(db, draft, at: now) }
             let older = try Int64.fetchAll(db, sql: """
                 SELECT id FROM approvalRequest WHERE model = ? AND environment = ? AND status = 'pending'
                 """, arguments: [new.model, new.environment])
             for id in older {
                 try db.execute(sql: "UPDATE approvalRequest SET status = 'superseded', resolvedAt = ? WHERE id = ?", arguments: [now, id])
-                _ = try appendAudit(db, AuditDraft(actor: actor, kind: .approvalResolved, subject: "approval/\(id)",
-                                                   payload: AuditChain.payload(["status": "superseded",
-                                                                                "by": "\(new.model):\(new.version)"])), at: now)
+                try appendRequestEvent(db, id: id, actor: actor, kind: .approvalResolved,
+                                       fields: ["status": "superseded", "by": "\(new.model):\(new.version)"], at: now)
             }
             let reasons = String(decoding: try JSONEncoder().encode(new.reasons), as: UTF8.self)
-            var record = ApprovalRequestRecord(id: 0, model: new.model, version: new.version, environment: new.environment,
-                                               packageDigest: new.packageDigest, reasons: reasons, evidence: new.evidence,
-                                               requester: new.requester, createdAt: now, expiresAt: new.expiresAt,
-                                               requiredApprovals: new.requiredApprovals, status: .pending, resolvedAt: nil)
             try db.execute(sql: """
                 INSERT INTO approvalRequest (model, version, environment, packageDigest, reasons, evidence, requester, createdAt,
                                              expiresAt, requiredApprovals, status)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')
-                """, arguments: [record.model, record.version, record.environment, record.packageDigest, record.reasons,
-                                 record.evidence, record.requester, now, record.expiresAt, record.requiredApprovals])
-            record.id = db.lastInsertedRowID
+                """, arguments: [new.model, new.version, new.environment, new.packageDigest, reasons,
+                                 new.evidence, new.requester, now, new.expiresAt, new.requiredApprovals])
+            let id = db.lastInsertedRowID
             var fields = ["model": new.model, "version": String(new.version), "environment": new.environment,
                           "reasons": reasons, "requester": new.requester, "required": String(new.requiredApprovals),
                           "evidence_sha256": Digests.sha256Hex(Array(new.evidence.utf8))]
             if let d = new.packageDigest { fields["package"] = d }
-            _ = try appendAudit(db, AuditDraft(actor: actor, kind: .approvalRequested, subject: "approval/\(record.id)",
-                                               payload: AuditChain.payload(fields)), at: now)
+            let record = try appendRequestEvent(db, id: id, actor: actor, kind: .approvalRequested, fields: fields, at: now)
             return (record, older)
         }
+    }
+
+    /// Appends an event about a request row as it is now, with its digest.
+    @discardableResult
+    func appendRequestEvent(_ db: Database, id: Int64, actor: String, kind: AuditKind, fields: [String: String], at: Millis) throws -> ApprovalRequestRecord {
+        guard let row = try ApprovalRequestRecord.fetchOne(db, key: id) else { throw NotFound(what: "approval request \(id)") }
+        var f = fields
+        f["record"] = RecordDigest.key(request: id)
+        f["record_sha256"] = RecordDigest.of(row)
+        _ = try appendAudit(db, AuditDraft(actor: actor, kind: kind, subject: "approval/\(id)", payload: AuditChain.payload(f)), at: at)
+        return row
     }
 
     public func approvalRequest(id: Int64) throws -> ApprovalRequestRecord? {
@@ -52,14 +58,15 @@ extension SQLiteRegistry: ApprovalStore {
         try pool.read { try ApprovalVoteRecord.fetchAll($0, sql: "SELECT * FROM approvalVote WHERE requestID = ? ORDER BY id", arguments: [requestID]) }
     }
 
-    public func recordApprovalVote(_ vote: ApprovalVoteRecord, resolving: ApprovalStatus?) throws -> ApprovalVoteRecord {
+    public func recordApprovalVote(_ vote: ApprovalVoteRecord, audit: [AuditDraft],
+                                   check: (ApprovalRequestRecord, [ApprovalVoteRecord]) throws -> ApprovalStatus?) throws -> ApprovalVoteRecord {
         try pool.write { db in
             guard let request = try ApprovalRequestRecord.fetchOne(db, key: vote.requestID) else {
                 throw NotFound(what: "approval request \(vote.requestID)")
             }
-            guard request.status == .pending else {
-                throw RegistryConflict(reason: "approval request \(vote.requestID) is \(request.status.rawValue)")
-            }
+            let votes = try ApprovalVoteRecord.fetchAll(db, sql: "SELECT * FROM approvalVote WHERE requestID = ? ORDER BY id", arguments: [vote.requestID])
+            let resolving = try check(request, votes)
+            for draft in audit { _ = try appendAudit(db, draft, at: vote.at) }
             var v = vote
             try db.execute(sql: """
                 INSERT INTO approvalVote (requestID, approver, keyFingerprint, decision, comment, at, payload, signature)
@@ -75,8 +82,8 @@ extension SQLiteRegistry: ApprovalStore {
             if let resolving {
                 try db.execute(sql: "UPDATE approvalRequest SET status = ?, resolvedAt = ? WHERE id = ?",
                                arguments: [resolving.rawValue, vote.at, vote.requestID])
-                _ = try appendAudit(db, AuditDraft(actor: vote.approver, kind: .approvalResolved, subject: "approval/\(vote.requestID)",
-                                                   payload: AuditChain.payload(["status": resolving.rawValue])), at: vote.at)
+                try appendRequestEvent(db, id: vote.requestID, actor: vote.approver, kind: .approvalResolved,
+                                       fields: ["status": resolving.rawValue], at: vote.at)
             }
             return v
         }
@@ -90,11 +97,27 @@ extension SQLiteRegistry: ApprovalStore {
             for id in due {
                 try db.execute(sql: "UPDATE approvalRequest SET status = 'expired', resolvedAt = ? WHERE id = ? AND status = 'pending'", arguments: [now, id])
                 guard db.changesCount > 0 else { continue }
-                _ = try appendAudit(db, AuditDraft(actor: "slipway", kind: .approvalResolved, subject: "approval/\(id)",
-                                                   payload: AuditChain.payload(["status": "expired"])), at: now)
+                try appendRequestEvent(db, id: id, actor: "slipway", kind: .approvalResolved, fields: ["status": "expired"], at: now)
                 expired.append(id)
             }
             return expired
         }
+    }
+
+    /// Checks, in the transaction starting a deployment, that an approved
+    /// request is as the engine verified it and not used yet; then marks it
+    /// used by that deployment (audited).
+    func useApproval(_ db: Database, _ use: ApprovalUse, deploymentID: Int64, actor: String, at: Millis) throws {
+        guard let request = try ApprovalRequestRecord.fetchOne(db, key: use.requestID) else {
+            throw NotFound(what: "approval request \(use.requestID)")
+        }
+        if let used = request.deploymentID {
+            throw RegistryConflict(reason: "approval request \(use.requestID) was already carried out" + (used > 0 ? " by deployment \(used)" : ""))
+        }
+        guard request.status == .approved, RecordDigest.of(request) == use.digest else {
+            throw RegistryConflict(reason: "approval request \(use.requestID) changed since it was checked (now \(request.status.rawValue))")
+        }
+        try db.execute(sql: "UPDATE approvalRequest SET deploymentID = ? WHERE id = ?", arguments: [deploymentID, use.requestID])
+        try appendRequestEvent(db, id: use.requestID, actor: actor, kind: .approvalUsed, fields: ["deployment": String(deploymentID)], at: at)
     }
 }

@@ -20,6 +20,7 @@ extension SQLiteRegistry: DeploymentStore {
     public func startDeployment(_ new: NewDeployment) throws -> (deployment: DeploymentRecord, aborted: DeploymentRecord?) {
         try pool.write { db in
             let now = Clock.nowMillis()
+            for draft in new.audit { _ = try appendAudit(db, draft, at: now) }
             var aborted = try DeploymentRecord.fetchOne(db, sql: "SELECT * FROM deployment WHERE environment = ? AND \(active) ORDER BY id DESC LIMIT 1",
                                                         arguments: [new.environment])
             if var old = aborted {
@@ -48,8 +49,10 @@ extension SQLiteRegistry: DeploymentStore {
             var fields = ["model": new.model, "version": String(new.version), "environment": new.environment,
                           "steps": record.steps, "reason": new.reason]
             if let s = new.stableVersion { fields["stable"] = String(s) }
+            if let use = new.approval { fields["request"] = String(use.requestID) }
             _ = try appendAudit(db, AuditDraft(actor: new.actor, kind: .deploymentStarted, subject: "deployment/\(record.id)",
                                                payload: AuditChain.payload(fields)), at: now)
+            if let use = new.approval { try useApproval(db, use, deploymentID: record.id, actor: new.actor, at: now) }
             return (record, aborted)
         }
     }
@@ -99,10 +102,10 @@ extension SQLiteRegistry: DeploymentStore {
         try pool.read { try DeployCallRecord.fetchOne($0, sql: "SELECT * FROM deployCall WHERE callID = ?", arguments: [callID]) }
     }
 
-    public func beginDeployCall(_ call: DeployCallRecord, takeOver: (String?) -> Bool) throws -> (call: DeployCallRecord, mine: Bool) {
+    public func beginDeployCall(_ call: DeployCallRecord, takeOver: (DeployCallRecord) -> Bool) throws -> (call: DeployCallRecord, mine: Bool) {
         try pool.write { db in
             if var existing = try DeployCallRecord.fetchOne(db, sql: "SELECT * FROM deployCall WHERE callID = ?", arguments: [call.callID]) {
-                guard existing.finishedAt == nil, takeOver(existing.owner) else { return (existing, false) }
+                guard existing.finishedAt == nil, takeOver(existing) else { return (existing, false) }
                 try db.execute(sql: "UPDATE deployCall SET owner = ?, startedAt = ? WHERE callID = ?", arguments: [call.owner, call.startedAt, call.callID])
                 existing.owner = call.owner
                 return (existing, true)
@@ -137,6 +140,10 @@ extension SQLiteRegistry: DeploymentStore {
             }
             return try DeployCallRecord.fetchAll(db, sql: "SELECT * FROM deployCall ORDER BY id DESC LIMIT ?", arguments: [limit])
         }
+    }
+
+    public func unfinishedDeployCalls() throws -> [DeployCallRecord] {
+        try pool.read { try DeployCallRecord.fetchAll($0, sql: "SELECT * FROM deployCall WHERE finishedAt IS NULL ORDER BY id") }
     }
 
     public func recordAnalysis(_ samples: [AnalysisSampleRecord]) throws {

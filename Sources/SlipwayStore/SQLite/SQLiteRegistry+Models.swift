@@ -241,6 +241,7 @@ extension SQLiteRegistry: ValidationStore {
 /// finished twice, say).
 public struct RegistryConflict: SlipwayError, Sendable {
     public var reason: String
+    public init(reason: String) { self.reason = reason }
     public var exitStatus: ExitStatus { .internalError }
     public var description: String { reason }
 }

@@ -267,6 +267,32 @@ extension SQLiteRegistry: RunStore {
         }
     }
 
+    public func takeOverRun(id: Int64, from previous: RunOwner, to owner: RunOwner, reason: String) throws -> Bool {
+        try pool.write { db in
+            let now = Clock.nowMillis()
+            try db.execute(sql: "UPDATE run SET pid = ?, host = ?, heartbeatAt = ? WHERE id = ? AND status = 'running' AND pid = ? AND host = ?",
+                           arguments: [owner.pid, owner.host, now, id, previous.pid, previous.host])
+            guard db.changesCount == 1 else { return false }
+            _ = try appendAudit(db, AuditDraft(actor: "slipway", kind: .runTakenOver, subject: "run/\(id)",
+                                               payload: AuditChain.payload(["from": "pid \(previous.pid) on \(previous.host)",
+                                                                            "to": "pid \(owner.pid) on \(owner.host)", "reason": reason])), at: now)
+            return true
+        }
+    }
+
+    public func requestCancel(runID: Int64, actor: String) throws -> RunRecord? {
+        try pool.write { db in
+            guard var run = try RunRecord.fetchOne(db, key: runID) else { return nil }
+            guard run.status == .running, run.cancelRequestedAt == nil else { return run }
+            let now = Clock.nowMillis()
+            try db.execute(sql: "UPDATE run SET cancelRequestedAt = ? WHERE id = ?", arguments: [now, runID])
+            run.cancelRequestedAt = now
+            _ = try appendAudit(db, AuditDraft(actor: actor, kind: .runCancelRequested, subject: "run/\(runID)",
+                                               payload: AuditChain.payload(["owner": "pid \(run.pid) on \(run.host)"])), at: now)
+            return run
+        }
+    }
+
     public func addStageRuns(runID: Int64, stages: [String]) throws -> [StageRunRecord] {
         try pool.write { db in
             var result: [StageRunRecord] = []
@@ -310,6 +336,13 @@ extension SQLiteRegistry: RunStore {
         try pool.write { db in
             try db.execute(sql: "UPDATE stageRun SET progressDone = ?, progressTotal = ? WHERE id = ? AND status = 'running'",
                            arguments: [done, total, stageRunID])
+        }
+    }
+
+    public func setStageJobStatus(stageRunID: Int64, status: JobStatus) throws {
+        let json = String(decoding: try JSONEncoder.sorted.encode(status), as: UTF8.self)
+        try pool.write { db in
+            try db.execute(sql: "UPDATE stageRun SET jobStatus = ? WHERE id = ?", arguments: [json, stageRunID])
         }
     }
 
@@ -560,6 +593,8 @@ extension SQLiteRegistry: AuditStore, ChangeSource {
             if try db.tableExists("approvalVote") {
                 let votes = try ApprovalVoteRecord.fetchCursor(db, sql: "SELECT * FROM approvalVote")
                 while let v = try votes.next() { digests[RecordDigest.key(vote: v.id)] = RecordDigest.of(v) }
+                let requests = try ApprovalRequestRecord.fetchCursor(db, sql: "SELECT * FROM approvalRequest")
+                while let r = try requests.next() { digests[RecordDigest.key(request: r.id)] = RecordDigest.of(r) }
             }
             let reports = try Row.fetchCursor(db, sql: "SELECT * FROM validationReport")
             while let r = try reports.next() {

@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+@testable import SlipwayEngine
+
+/// What the engine refuses at the moment it reads, writes or removes a path,
+/// whatever `lint` said earlier: Slipway's and git's own files are never
+/// removed, and nothing is read through a symlink that leads out of the workspace.
+@Suite struct WorkspaceBoundaryTests {
+    func outsideFolder() throws -> String {
+        let dir = NSTemporaryDirectory() + "slipway-outside-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir + "/folder", withIntermediateDirectories: true)
+        try "secret,value\n1,2\n".write(toFile: dir + "/secret.csv", atomically: true, encoding: .utf8)
+        try "x,y\n1,2\n".write(toFile: dir + "/folder/inside.csv", atomically: true, encoding: .utf8)
+        return dir
+    }
+
+    @Test func clearingAnOutNeverRemovesSlipwaysOrGitsOwnFiles() throws {
+        let (ws, _, registry) = try makeWorkspace("project: p\npipelines: {main: {stages: {a: {cmd: a}}}}\n")
+        _ = registry
+        try FileManager.default.createDirectory(atPath: ws.root + "/.git/refs", withIntermediateDirectories: true)
+        try "ref: refs/heads/main\n".write(toFile: ws.root + "/.git/HEAD", atomically: true, encoding: .utf8)
+        try "lr: 1\n".write(toFile: ws.root + "/params.yaml", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: ws.root + "/sub/.git", withIntermediateDirectories: true)
+        let files = ContainedFiles(root: ws.root)
+        for path in [".git", ".git/HEAD", ".slipway", ".slipway/registry.sqlite", "./.slipway/registry.sqlite", "slipway.yaml",
+                     "params.yaml", "sub/.git"] {
+            #expect(throws: (any Error).self, "\(path)") { try files.remove(path) }
+        }
+        #expect(throws: (any Error).self) { try files.makeParent(".slipway/store/x") }
+        #expect(FileSystem.isFile(ws.root + "/.git/HEAD"))
+        #expect(FileSystem.isFile(ws.registryPath))
+        #expect(FileSystem.isFile(ws.specPath) && FileSystem.isFile(ws.paramsPath))
+        #expect(FileSystem.isDirectory(ws.root + "/sub/.git"))
+        // Ordinary outs are still cleared.
+        try "x".write(toFile: ws.root + "/model.bin", atomically: true, encoding: .utf8)
+        try files.remove("model.bin")
+        #expect(!FileSystem.exists(ws.root + "/model.bin"))
+    }
+
+    @Test func aPathLeadingOutOfTheWorkspaceIsNeitherHashedNorStored() throws {
+        let outside = try outsideFolder()
+        let (ws, _, registry) = try makeWorkspace("project: p\npipelines: {main: {stages: {a: {cmd: a}}}}\n")
+        try FileManager.default.createDirectory(atPath: ws.root + "/data", withIntermediateDirectories: true)
+        symlink(outside + "/secret.csv", ws.root + "/data/shadow.csv")
+        symlink(outside + "/folder", ws.root + "/data/elsewhere")
+        let hasher = FileHasher(root: ws.root, cache: registry)
+        let store = ContentStore(workspace: ws)
+        for path in ["data/shadow.csv", "data/elsewhere", "data/elsewhere/inside.csv"] {
+            #expect(throws: (any Error).self, "\(path)") { try hasher.hash(path) }
+            #expect(throws: (any Error).self, "\(path)") { try store.save(path, hasher: hasher) }
+        }
+        let objects = (try? FileManager.default.subpathsOfDirectory(atPath: ws.storeDir)) ?? []
+        #expect(objects.filter { $0.hasPrefix("objects/") && $0.count > 11 }.isEmpty, "\(objects)")
+        // A symlink that stays inside the workspace is read as before.
+        try "a,b\n".write(toFile: ws.root + "/data/v2.csv", atomically: true, encoding: .utf8)
+        symlink("v2.csv", ws.root + "/data/current.csv")
+        #expect(try hasher.hash("data/current.csv") == (try hasher.hash("data/v2.csv")))
+    }
+
+    /// A stage that swaps a later stage's dep for a symlink out of the
+    /// workspace, after `lint` passed: the dep is refused when it is read.
+    @Test func aDepSwappedForASymlinkMidRunIsNotRead() throws {
+        let outside = try outsideFolder()
+        let spec = """
+        project: p
+        pipelines:
+          main:
+            stages:
+              plant: {cmd: plant, outs: [planted.txt]}
+              check: {uses: validate, data: data.csv, needs: [plant]}
+        """
+        let (ws, loaded, registry) = try makeWorkspace(spec)
+        try "a,b\n1,2\n".write(toFile: ws.root + "/data.csv", atomically: true, encoding: .utf8)
+        let root = ws.root
+        let fake = FakeExecutor(["plant": .init(writes: ["planted.txt": "x"], during: {
+            unlink(root + "/data.csv")
+            symlink(outside + "/secret.csv", root + "/data.csv")
+        })])
+        let runner = try PipelineRunner(workspace: ws, loaded: loaded, pipeline: nil, registry: registry, executor: fake, cancellation: CancellationFlag())
+        let r = try runner.run(options: .init(jobs: 1))
+        let check = try #require(r.stages.first { $0.record.stage == "check" })
+        #expect(check.record.status == .failed)
+        #expect(check.failure?.description.contains("outside the workspace") == true, "\(String(describing: check.failure))")
+        #expect(try registry.validations(runID: r.run.id).isEmpty)
+    }
+}
