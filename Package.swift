@@ -14,6 +14,9 @@ let package = Package(
     products: [
         .executable(name: "slipway", targets: ["slipway"]),
         .executable(name: "slipway-bench", targets: ["slipway-bench"]),
+        // For the fuzzers in Fuzz/, a separate package that depends on this one by path.
+        .library(name: "SlipwayCore", targets: ["SlipwayCore"]),
+        .library(name: "SlipwayEngine", targets: ["SlipwayEngine"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
@@ -50,6 +53,12 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // The bundled example and `slipway demo`: its scripts and data are files (resources).
+        .target(
+            name: "SlipwayDemo",
+            dependencies: ["SlipwayEngine"],
+            resources: [.copy("Resources/seattle-weather")]
+        ),
         .systemLibrary(name: "CNcursesw", path: "Sources/CNcursesw"),
         .target(
             name: "SlipwayConsole",
@@ -62,6 +71,7 @@ let package = Package(
                 "SlipwayStore",
                 "SlipwayEngine",
                 "SlipwayConsole",
+                "SlipwayDemo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -74,7 +84,7 @@ let package = Package(
                 "SlipwayPostgres",
             ]
         ),
-        .testTarget(name: "SlipwayCoreTests", dependencies: ["SlipwayCore"]),
+        .testTarget(name: "SlipwayCoreTests", dependencies: ["SlipwayCore"], exclude: ["Fixtures"]),
         // Starts and stops the throw-away PostgreSQL server the PostgreSQL tests share.
         .target(name: "PostgresTestServer", dependencies: ["SlipwayPostgres"], path: "Tests/PostgresTestServer"),
         .testTarget(name: "SlipwayPostgresTests", dependencies: ["SlipwayPostgres", "PostgresTestServer"]),
@@ -83,7 +93,8 @@ let package = Package(
             dependencies: ["SlipwayStore", "SlipwayCore", "PostgresTestServer", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(name: "SlipwayEngineTests", dependencies: ["SlipwayEngine", "SlipwayStore", "SlipwayCore"]),
-        .testTarget(name: "SlipwayConsoleTests", dependencies: ["SlipwayConsole", "SlipwayEngine", "SlipwayStore"]),
+        .testTarget(name: "SlipwayDemoTests", dependencies: ["SlipwayDemo", "SlipwayEngine"]),
+        .testTarget(name: "SlipwayConsoleTests", dependencies: ["SlipwayConsole", "SlipwayEngine", "SlipwayStore"], exclude: ["Snapshots"]),
         // Drives the built `slipway` binary; depending on it makes sure it is built.
         .testTarget(name: "SlipwayEndToEndTests", dependencies: ["slipway", "SlipwayStore", "SlipwayCore"]),
     ]

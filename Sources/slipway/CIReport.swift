@@ -72,7 +72,7 @@ struct CIReport {
         }
         if let v = result.registered { md += "\nRegistered **\(v.model):\(v.version)**.\n" }
         guard let handle = FileHandle(forWritingAtPath: summaryPath) ?? {
-            FileManager.default.createFile(atPath: summaryPath, contents: nil)
+            _ = FileManager.default.createFile(atPath: summaryPath, contents: nil)
             return FileHandle(forWritingAtPath: summaryPath)
         }() else { return }
         handle.seekToEndOfFile()

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SlipwayConsole
+import SlipwayDemo
 import SlipwayEngine
 
 /// When this process started (monotonic), for the console's first-frame trace.

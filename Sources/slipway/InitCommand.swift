@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SlipwayDemo
 import SlipwayEngine
 
 struct Init: ParsableCommand {
@@ -12,7 +13,7 @@ struct Init: ParsableCommand {
 
     func run() throws {
         let dir = global.directory ?? FileManager.default.currentDirectoryPath
-        let ws = try Workspace.initialize(at: dir, demo: demo)
+        let ws = demo ? try DemoProject.initialize(at: dir) : try Workspace.initialize(at: dir)
         Output.say("Initialised a Slipway workspace in \(ws.root)")
         if demo {
             Output.say("Next: slipway -C \(ws.root) run      # runs the weather pipeline")

@@ -38,7 +38,7 @@ public final class ConsoleApp: @unchecked Sendable {
     /// With SLIPWAY_CONSOLE_TRACE=FILE, timings go to FILE (for the benchmark):
     /// `first-frame-ms N` once, then `key-frame-us N` per key press.
     let trace: FileHandle? = ProcessInfo.processInfo.environment["SLIPWAY_CONSOLE_TRACE"].flatMap {
-        FileManager.default.createFile(atPath: $0, contents: nil)
+        _ = FileManager.default.createFile(atPath: $0, contents: nil)
         return FileHandle(forWritingAtPath: $0)
     }
     /// When the process started (monotonic seconds), for the first-frame time.
@@ -118,7 +118,7 @@ public final class ConsoleApp: @unchecked Sendable {
             let wasVerified = verified
             verified = loader.verifyMore()
             // The demo's status line is a file beside the registry: it changes without a registry write.
-            let status = FileSystem.status(DemoScenario.statusPath(workspace)).map { Int64($0.st_mtim.tv_sec) * 1_000_000_000 + Int64($0.st_mtim.tv_nsec) } ?? 0
+            let status = FileSystem.status(workspace.demoStatusPath).map { Int64($0.st_mtim.tv_sec) * 1_000_000_000 + Int64($0.st_mtim.tv_nsec) } ?? 0
             guard forced || token != lastToken || verified != wasVerified || status != lastStatus else { continue }
             lastToken = token
             lastStatus = status

@@ -188,7 +188,7 @@ public final class ConsoleLoader: @unchecked Sendable {
         if let spec { s.lanes = (try? DeploymentService(workspace: workspace, registry: registry, spec: spec).lanes()) ?? [] }
         for m in spec?.monitorSpecs ?? [] { if let v = try? Self.monitorView(m.name, registry) { s.monitors.append(v) } }
         s.agent = Agent.heartbeat(workspace)
-        if let data = try? FileSystem.readFile(DemoScenario.statusPath(workspace)) {
+        if let data = try? FileSystem.readFile(workspace.demoStatusPath) {
             s.demoStatus = TerminalText.sanitize(String(decoding: data.prefix(400), as: UTF8.self))
         }
         _ = try? registry.expireApprovalRequests(now: s.now)

@@ -8,7 +8,6 @@ public enum ConsoleView {
 
     public static func render(_ s: ConsoleState) -> ScreenBuffer {
         var b = ScreenBuffer(width: s.width, height: s.height)
-        let g = s.glyphs
         if s.width < minWidth || s.height < minHeight {
             let lines = ["The console needs at least \(minWidth)×\(minHeight).",
                          "This terminal is \(s.width)×\(s.height): please enlarge it.", "q quits"]

@@ -70,8 +70,9 @@ public enum Durations {
 
     /// A short human form: `0.8s`, `1:42`, `1:02:03`.
     public static func format(_ seconds: Double) -> String {
+        guard seconds.isFinite else { return seconds.isNaN ? "?" : seconds > 0 ? "∞" : "-∞" }
         if seconds < 10 { return String(format1: seconds) + "s" }
-        let total = Int(seconds.rounded())
+        let total = whole(seconds)
         let h = total / 3600, m = (total % 3600) / 60, s = total % 60
         func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
         return h > 0 ? "\(h):\(two(m)):\(two(s))" : "\(m):\(two(s))"
@@ -79,16 +80,23 @@ public enum Durations {
 
     /// Always as a clock: `0:06`, `1:42`, `1:02:03`.
     public static func clock(_ seconds: Double) -> String {
-        let total = max(0, Int(seconds.rounded()))
+        guard seconds.isFinite else { return seconds > 0 ? "∞" : "0:00" }
+        let total = max(0, whole(seconds))
         let h = total / 3600, m = (total % 3600) / 60, s = total % 60
         func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
         return h > 0 ? "\(h):\(two(m)):\(two(s))" : "\(m):\(two(s))"
+    }
+
+    /// Whole seconds, clamped to what an Int holds (a duration read from a file can be any size).
+    static func whole(_ seconds: Double) -> Int {
+        Int(max(-9e15, min(9e15, seconds.rounded())))
     }
 }
 
 extension String {
     init(format1 value: Double) {
-        let tenths = Int((value * 10).rounded())
+        guard value.isFinite else { self = value.isNaN ? "?" : value > 0 ? "∞" : "-∞"; return }
+        let tenths = Durations.whole(value * 10)
         self = "\(tenths / 10).\(tenths % 10)"
     }
 

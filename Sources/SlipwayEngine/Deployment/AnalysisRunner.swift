@@ -149,7 +149,7 @@ public struct AnalysisRunner: Sendable {
 
     func appendLog(_ path: String, _ text: String) {
         guard let fh = FileHandle(forWritingAtPath: path) ?? {
-            FileManager.default.createFile(atPath: path, contents: nil)
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
             return FileHandle(forWritingAtPath: path)
         }() else { return }
         fh.seekToEndOfFile()

@@ -200,6 +200,7 @@ public struct DeploymentService: Sendable {
                 if try registry.alias(model: d.model, environment: d.environment, at: nil) != d.version {
                     promoted = try registry.setAlias(model: d.model, environment: d.environment, version: d.version, actor: d.actor, reason: d.reason)
                 }
+                CrashPoint.reach("deployment.after-alias")
                 var next = d
                 next.phase = .none
                 if !plan.rollbackWhen.isEmpty, plan.watchSeconds > 0 {
@@ -441,6 +442,7 @@ public struct DeploymentService: Sendable {
         }
         let aborted = try inFlight.map { try endInFlight($0, detail: "rolled back by \(actor) to :\(target)", actor: actor, why: words) }
         let event = try registry.setAlias(model: model, environment: environment, version: target, actor: actor, reason: words)
+        CrashPoint.reach("rollback.after-alias")
         let outcome = try putLive(model: model, environment: environment, version: target, stable: target, traffic: 100,
                                   callID: "\(environment)-a\(event.id)", deploymentID: nil, actor: actor, reason: words)
         return Rollback(model: model, environment: environment, to: target, from: current, event: event, aborted: aborted, deploy: outcome)
@@ -478,6 +480,7 @@ public struct DeploymentService: Sendable {
             // Another driver is making this call right now: it takes the deployment on.
             return d
         }
+        CrashPoint.reach("deploy.before-journal")
         let ok = outcome.result?.succeeded ?? true
         let words = outcome.result?.summary ?? "local target written"
         let (n, audit) = next(ok, words)

@@ -38,7 +38,7 @@ struct ReferenceCache {
             let bytes = c.numbers * 8
             guard offset + bytes <= data.endIndex else { return nil }
             p.numbers = [Double](repeating: 0, count: c.numbers)
-            p.numbers.withUnsafeMutableBytes { dst in data.copyBytes(to: dst, from: offset..<(offset + bytes)) }
+            _ = p.numbers.withUnsafeMutableBytes { dst in data.copyBytes(to: dst, from: offset..<(offset + bytes)) }
             offset += bytes
             p.counts = c.counts
             p.countsTruncated = c.countsTruncated

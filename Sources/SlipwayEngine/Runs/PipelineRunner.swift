@@ -234,7 +234,9 @@ public final class PipelineRunner: @unchecked Sendable {
                 }
             }
         }
+        CrashPoint.reach("run.before-finish")
         var registration = try registry.finishRun(id: run.id, status: status, message: message, registering: registering)
+        CrashPoint.reach("run.after-register")
         if let fatal { throw RegistryWriteFailed(runID: run.id, underlying: "\(fatal)") }
         if case .registered(let v) = registration, let packaged {
             do {

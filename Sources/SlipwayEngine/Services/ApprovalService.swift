@@ -261,6 +261,7 @@ public struct ApprovalService: Sendable {
         switch resolved {
         case .rejected?: return .rejected(recorded)
         case .approved?:
+            CrashPoint.reach("approve.after-vote")
             let names = tally.approvers.joined(separator: ", ")
             // The vote stands whatever happens next: the promotion's fate is reported as such.
             let fate: CarriedOut

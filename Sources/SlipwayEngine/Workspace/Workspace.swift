@@ -19,6 +19,8 @@ public struct Workspace: Sendable {
     public var registryPath: String { stateDir + "/registry.sqlite" }
     public var storeDir: String { stateDir + "/store" }
     public var logsDir: String { stateDir + "/logs" }
+    /// What `slipway demo` is doing now (its status line in the console).
+    public var demoStatusPath: String { stateDir + "/demo-status" }
 
     public func absolute(_ relative: String) -> String { root + "/" + relative }
 

@@ -10,15 +10,21 @@ extension Workspace {
     }
 
     /// Makes a workspace in `directory`: a commented `slipway.yaml`, a
-    /// `params.yaml` and `.slipway/`; with `demo`, the bundled example too.
-    /// Refuses to touch a folder that already is a workspace.
-    public static func initialize(at directory: String, demo: Bool) throws -> Workspace {
+    /// `params.yaml` and `.slipway/`. Refuses to touch a folder that already is
+    /// a workspace.
+    public static func initialize(at directory: String) throws -> Workspace {
+        try initialize(at: directory, files: [(specFileName, Templates.skeleton), (paramsFileName, Templates.params)], demo: false)
+    }
+
+    /// Makes a workspace in `directory` from `files` (path → text), refusing a
+    /// folder that already is a workspace (and, for an example, one holding any of those files).
+    public static func initialize(at directory: String, files: [(String, String)], demo: Bool) throws -> Workspace {
         try FileSystem.makeDirectory(directory)
         let root = FileSystem.realPath(directory) ?? directory
         for existing in [specFileName, stateDirName] where FileSystem.exists(root + "/" + existing) {
             throw AlreadyExists(path: root)
         }
-        let files = demo ? DemoProject.files : [(specFileName, Templates.skeleton), (paramsFileName, Templates.params)]
+        // The skeleton leaves a params.yaml already there alone; an example's files must all be new.
         if demo {
             for (name, _) in files where FileSystem.exists(root + "/" + name) {
                 throw AlreadyExists(path: root + "/" + name)
@@ -26,6 +32,7 @@ extension Workspace {
         }
         for (name, content) in files {
             let path = root + "/" + name
+            if FileSystem.exists(path) { continue }  // a params.yaml of the user's own stays as it is
             try FileSystem.makeDirectory((path as NSString).deletingLastPathComponent)
             let executable = name.hasSuffix(".sh")
             try FileSystem.writeFile(path, Data(content.utf8), mode: executable ? 0o755 : 0o644)

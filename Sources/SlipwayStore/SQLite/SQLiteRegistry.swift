@@ -154,6 +154,7 @@ public final class SQLiteRegistry: Sendable {
         }
         if firstInTransaction {
             db.afterNextTransaction(onCommit: { [self] _ in
+                CrashPoint.reach("audit.before-head")
                 if let witness = pendingHead.withLock({ p in defer { p = nil }; return p }) { head.advance(to: witness) }
             }, onRollback: { [self] _ in pendingHead.withLock { $0 = nil } })
         }

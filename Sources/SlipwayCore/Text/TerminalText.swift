@@ -1,13 +1,3 @@
-/// SlipwayConsole: the full-screen console.
-///
-/// Layers, one way: a terminal device (ncursesw, or in memory for tests) →
-/// a screen buffer of cells, diffed so only changed cells are written →
-/// screens, pure functions of ``ConsoleState`` → ``ConsoleState/update(_:)``,
-/// which turns events into a new state and effects. Registry reads happen on
-/// a background thread (``ConsoleLoader``). It uses the engine and the store,
-/// never the command line.
-@_exported import SlipwayEngine
-
 /// Rules that make outside text (stage logs, params, paths, names, comments) safe to show.
 public enum TerminalText {
     /// Makes text from outside safe to print on a terminal, and honest.

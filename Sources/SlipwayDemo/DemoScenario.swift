@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayEngine
 
 /// `slipway demo`: the whole life of a model on real data. It writes the demo
 /// workspace (a git repository), then plays the scenario against the engine:
@@ -38,8 +39,7 @@ public final class DemoScenario: @unchecked Sendable {
     var agent: Agent?
     let started = Date()
     public var approverKey: String { workspace.root + "/keys/approver" }
-    public var statusPath: String { Self.statusPath(workspace) }
-    public static func statusPath(_ ws: Workspace) -> String { ws.stateDir + "/demo-status" }
+    public var statusPath: String { workspace.demoStatusPath }
 
     public init(directory: String, options: Options, launcher: any RunLauncher, say: @escaping @Sendable (String) -> Void) {
         workspace = Workspace(root: directory)
@@ -68,18 +68,17 @@ public final class DemoScenario: @unchecked Sendable {
         try FileSystem.makeDirectory(root + "/data")
         let approver = try SSHSigner.generate(at: approverKey, comment: "demo-approver@slipway-demo")
         let signer = try SSHSigner.generate(at: root + "/keys/release", comment: "release@slipway-demo")
-        let rows = DemoData.seattleWeatherCSV.split(separator: "\n", omittingEmptySubsequences: true)
+        let weather = try DemoFiles.text("data/seattle-weather.csv")
+        let rows = weather.split(separator: "\n", omittingEmptySubsequences: true)
         let header = String(rows[0])
         let days = rows.dropFirst().map(String.init)
         let history = days.filter { $0.hasPrefix("2012") || $0.hasPrefix("2013") }
         let reference = days.filter { $0.hasPrefix("2013/11") || $0.hasPrefix("2013/12") }
         let interval = max(1, Int((6 / options.speed).rounded()))
         let files: [(String, String)] = [
-            ("slipway.yaml", DemoFiles.spec(approverKey: approver.line, signerKey: signer.line, canaryInterval: "\(interval)s")),
-            ("params.yaml", DemoFiles.params), ("schema.yaml", DemoFiles.schema), (".gitignore", DemoFiles.gitignore),
-            ("prepare.py", DemoFiles.prepare), ("predict.py", DemoFiles.predict), ("train.py", DemoFiles.train),
-            ("evaluate.py", DemoFiles.evaluate), ("deploy.py", DemoFiles.deploy), ("probe.py", DemoFiles.probe),
-            ("data/seattle-weather.csv", DemoData.seattleWeatherCSV), ("data/README.md", DemoData.attribution),
+            ("slipway.yaml", try DemoFiles.tourSpec(approverKey: approver.line, signerKey: signer.line, canaryInterval: "\(interval)s")),
+            (".gitignore", try DemoFiles.text("gitignore.txt")),
+        ] + (try DemoFiles.files(DemoFiles.shared + DemoFiles.tourOnly)) + [
             ("data/history.csv", ([header] + history).joined(separator: "\n") + "\n"),
             ("data/reference.csv", ([header] + reference).joined(separator: "\n") + "\n"),
         ]
@@ -196,7 +195,7 @@ public final class DemoScenario: @unchecked Sendable {
     /// A month of production: the days land in the history (the warehouse),
     /// and the batch, with the live model's predictions, in the drop folder.
     func feed(_ month: String) throws -> MonitorBatchRecord {
-        let rows = DemoData.seattleWeatherCSV.split(separator: "\n").map(String.init)
+        let rows = try DemoFiles.text("data/seattle-weather.csv").split(separator: "\n").map(String.init)
         let days = rows.filter { $0.hasPrefix(month) }
         let root = workspace.root
         let history = try FileHandle(forWritingTo: URL(fileURLWithPath: root + "/data/history.csv"))
