@@ -160,3 +160,85 @@ extension ValidationRecord {
                   report: try row["report"], createdAt: try row["createdAt"])
     }
 }
+
+extension DeploymentRecord {
+    static let pgColumns = """
+        id, environment, model, version, stableVersion, steps, state, phase, step, traffic, dueAt, inconclusive, watchUntil, ending,
+        startedAt, updatedAt, actor, reason, detail
+        """
+
+    init(pg row: PGRow) throws {
+        let ending: String? = try row["ending"]
+        self.init(id: try row["id"], environment: try row["environment"], model: try row["model"], version: try row["version"],
+                  stableVersion: try row["stableVersion"], steps: try row["steps"], state: try row.decodeEnum("state"),
+                  phase: try row.decodeEnum("phase"), step: try row["step"], traffic: try row["traffic"], dueAt: try row["dueAt"],
+                  inconclusive: try row["inconclusive"], watchUntil: try row["watchUntil"],
+                  ending: try ending.map { raw in
+                      guard let state = DeploymentState(rawValue: raw) else {
+                          throw PGError(kind: .decoding, message: "column ending: '\(raw)' is not a DeploymentState")
+                      }
+                      return state
+                  },
+                  startedAt: try row["startedAt"], updatedAt: try row["updatedAt"], actor: try row["actor"], reason: try row["reason"],
+                  detail: try row["detail"])
+    }
+}
+
+extension DeployCallRecord {
+    static let pgColumns = "id, callID, deploymentID, environment, model, version, stableVersion, traffic, startedAt, finishedAt, outcome, ok, log, owner"
+
+    init(pg row: PGRow) throws {
+        self.init(id: try row["id"], callID: try row["callID"], deploymentID: try row["deploymentID"], environment: try row["environment"],
+                  model: try row["model"], version: try row["version"], stableVersion: try row["stableVersion"], traffic: try row["traffic"],
+                  startedAt: try row["startedAt"], finishedAt: try row["finishedAt"], outcome: try row["outcome"], ok: try row["ok"],
+                  log: try row["log"], owner: try row["owner"])
+    }
+}
+
+extension AnalysisSampleRecord {
+    static let pgColumns = "id, deploymentID, step, metric, value, production, condition, verdict, explanation, at"
+
+    init(pg row: PGRow) throws {
+        self.init(id: try row["id"], deploymentID: try row["deploymentID"], step: try row["step"], metric: try row["metric"],
+                  value: try row["value"], production: try row["production"], condition: try row["condition"], verdict: try row["verdict"],
+                  explanation: try row["explanation"], at: try row["at"])
+    }
+}
+
+extension MonitorBatchRecord {
+    static let pgColumns = "id, monitor, contentHash, source, rows, receivedAt, status, driftedFeatures, features, driftShare, reason, performance"
+
+    init(pg row: PGRow) throws {
+        self.init(id: try row["id"], monitor: try row["monitor"], contentHash: try row["contentHash"], source: try row["source"],
+                  rows: try row["rows"], receivedAt: try row["receivedAt"], status: try row.decodeEnum("status"),
+                  driftedFeatures: try row["driftedFeatures"], features: try row["features"], driftShare: try row["driftShare"],
+                  reason: try row["reason"], performance: try row["performance"])
+    }
+}
+
+extension MonitorScoreRecord {
+    static let pgColumns = "batchID, monitor, feature, method, score, threshold, drifted, histogram"
+
+    init(pg row: PGRow) throws {
+        self.init(batchID: try row["batchID"], monitor: try row["monitor"], feature: try row["feature"], method: try row["method"],
+                  score: try row["score"], threshold: try row["threshold"], drifted: try row["drifted"], histogram: try row["histogram"])
+    }
+}
+
+extension MonitorAlertRecord {
+    static let pgColumns = "id, monitor, batchID, kind, detail, at, triggerID, suppressed"
+
+    init(pg row: PGRow) throws {
+        self.init(id: try row["id"], monitor: try row["monitor"], batchID: try row["batchID"], kind: try row["kind"],
+                  detail: try row["detail"], at: try row["at"], triggerID: try row["triggerID"], suppressed: try row["suppressed"])
+    }
+}
+
+extension TriggerEventRecord {
+    static let pgColumns = "id, pipeline, kind, key, cause, firedAt, state, runID"
+
+    init(pg row: PGRow) throws {
+        self.init(id: try row["id"], pipeline: try row["pipeline"], kind: try row["kind"], key: try row["key"], cause: try row["cause"],
+                  firedAt: try row["firedAt"], state: try row.decodeEnum("state"), runID: try row["runID"])
+    }
+}

@@ -108,11 +108,7 @@ extension PostgresRegistry: ValidationStore {
             if let runID = record.runID {
                 let actor = try c.execute("SELECT \"user\" FROM run WHERE id = $1", [runID]).first
                     .map { try $0.decode(0, as: String.self) } ?? "slipway"
-                _ = try audit.append(AuditDraft(actor: actor, kind: .dataValidated, subject: "run/\(runID)/\(record.dataset)",
-                                                payload: AuditChain.payload(["passed": record.passed ? "true" : "false",
-                                                                             "report_sha256": Digests.sha256Hex(Array(record.report.utf8)),
-                                                                             "record": RecordDigest.key(validation: id),
-                                                                             "record_sha256": RecordDigest.of(record)])))
+                _ = try audit.append(RecordEvents.dataValidated(record, id: id, runID: runID, actor: actor))
             }
         }
     }
