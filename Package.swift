@@ -96,6 +96,6 @@ let package = Package(
         .testTarget(name: "SlipwayDemoTests", dependencies: ["SlipwayDemo", "SlipwayEngine"]),
         .testTarget(name: "SlipwayConsoleTests", dependencies: ["SlipwayConsole", "SlipwayEngine", "SlipwayStore"], exclude: ["Snapshots"]),
         // Drives the built `slipway` binary; depending on it makes sure it is built.
-        .testTarget(name: "SlipwayEndToEndTests", dependencies: ["slipway", "SlipwayStore", "SlipwayCore"]),
+        .testTarget(name: "SlipwayEndToEndTests", dependencies: ["slipway", "SlipwayStore", "SlipwayCore", "PostgresTestServer"]),
     ]
 )

@@ -86,7 +86,9 @@ EOF
   if [ -n "$watch" ]; then
     # Detached from the caller's pipes and process group, so it neither holds
     # the caller's output open nor dies with it.
+    # Every other descriptor it inherited (a caller's pipes, sockets) is closed too.
     setsid bash -c '
+      for fd in /proc/$$/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && [ "$fd" -lt 255 ] && eval "exec $fd>&-"; done 2>/dev/null
       while kill -0 "$1" 2>/dev/null; do sleep 1; done
       "$0" stop "$2" >/dev/null 2>&1
     ' "$0" "$watch" "$dir" </dev/null >/dev/null 2>&1 &

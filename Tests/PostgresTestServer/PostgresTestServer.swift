@@ -169,6 +169,10 @@ public func runCommand(_ argv: [String], environment: [String: String]? = nil) t
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
     posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
     posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    // Nothing else of this process reaches the child: the script leaves a
+    // watcher and the server running, which would otherwise hold (say) the
+    // write end of another test's output pipe open, so that test never sees EOF.
+    closeInheritedDescriptors(&actions)
     let args: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
     defer { for a in args { free(a) } }
     let env: [UnsafeMutablePointer<CChar>?]? = environment.map { e in e.map { strdup("\($0.key)=\($0.value)") } + [nil] }
@@ -186,4 +190,13 @@ public func runCommand(_ argv: [String], environment: [String: String]? = nil) t
     let out = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
     let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
     return (exitStatus, out, err)
+}
+
+/// Closes every descriptor above 2 in a spawned child
+/// (`posix_spawn_file_actions_addclosefrom_np`, glibc 2.34; looked up at run
+/// time because Swift's Glibc module does not declare it).
+func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) {
+    typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return }
+    _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3)
 }
