@@ -6,10 +6,10 @@ import SlipwayCore
 /// and digest where `audit verify` compares the row with the event).
 ///
 /// Written once, for every store: the SQLite and the PostgreSQL registries
-/// append the same events for the same writes, so a registry copied from
-/// one to the other verifies with the same hashes. (These compositions are
-/// decisions about what the audit trail says; they are kept here, together,
-/// until the engine's services compose them and hand the drafts to the store.)
+/// both call these, so they append the same events for the same writes (a
+/// contract test compares them). These compositions are decisions about what
+/// the audit trail says; they are kept here, together, until the engine's
+/// services compose them and hand the drafts to the store.
 enum RecordEvents {
     static func modelRegistered(_ record: ModelVersionRecord) -> AuditDraft {
         AuditDraft(actor: record.createdBy, kind: .modelRegistered, subject: "model/\(record.model)/\(record.version)",

@@ -14,21 +14,13 @@ extension PostgresRegistry: DeploymentStore {
             var aborted = try c.execute("""
                 SELECT \(DeploymentRecord.pgColumns) FROM deployment WHERE environment = $1 AND \(active) ORDER BY id DESC LIMIT 1 FOR UPDATE
                 """, [new.environment]).first.map(DeploymentRecord.init(pg:))
-            if var old = aborted {
-                old.state = .aborted
-                old.phase = .none
-                old.updatedAt = now
-                old.detail = "superseded by \(new.model):\(new.version)"
+            if let current = aborted {
+                let old = current.aborted(by: new, at: now)
                 try save(c, old)
                 _ = try audit.append(RecordEvents.deploymentEnded(old, actor: new.actor), at: now)
                 aborted = old
             }
-            let steps = new.steps.isEmpty ? [100] : new.steps
-            var record = DeploymentRecord(id: 0, environment: new.environment, model: new.model, version: new.version,
-                                          stableVersion: new.stableVersion, steps: steps.map(String.init).joined(separator: ","),
-                                          state: .progressing, phase: .deploy, step: 0, traffic: 0, dueAt: nil, inconclusive: 0,
-                                          watchUntil: nil, ending: nil, startedAt: now, updatedAt: now, actor: new.actor,
-                                          reason: new.reason, detail: "starting")
+            var record = DeploymentRecord.starting(new, at: now)
             record.id = try c.execute("""
                 INSERT INTO deployment (environment, model, version, stableVersion, steps, state, phase, step, traffic, inconclusive,
                                         startedAt, updatedAt, actor, reason, detail)
