@@ -11,6 +11,49 @@ import SlipwayCore
 /// the audit trail says; they are kept here, together, until the engine's
 /// services compose them and hand the drafts to the store.
 enum RecordEvents {
+    // MARK: - Runs and data
+
+    static func runStarted(_ run: RunRecord) -> AuditDraft {
+        var fields = ["pipeline": run.pipeline, "trigger": run.trigger, "host": run.host]
+        if let c = run.gitCommit { fields["commit"] = c + (run.gitDirty == true ? "-dirty" : "") }
+        return AuditDraft(actor: run.user, kind: .runStarted, subject: "run/\(run.id)", payload: AuditChain.payload(fields))
+    }
+
+    static func runFinished(_ run: RunRecord, status: RunStatus, message: String?) -> AuditDraft {
+        var fields = ["status": status.rawValue]
+        if let message { fields["message"] = message }
+        return AuditDraft(actor: run.user, kind: .runFinished, subject: "run/\(run.id)", payload: AuditChain.payload(fields))
+    }
+
+    static func runInterrupted(runID: Int64, reason: String) -> AuditDraft {
+        AuditDraft(actor: "slipway", kind: .runInterrupted, subject: "run/\(runID)", payload: AuditChain.payload(["reason": reason]))
+    }
+
+    static func runTakenOver(runID: Int64, from previous: RunOwner, to owner: RunOwner, reason: String) -> AuditDraft {
+        AuditDraft(actor: "slipway", kind: .runTakenOver, subject: "run/\(runID)",
+                   payload: AuditChain.payload(["from": "pid \(previous.pid) on \(previous.host)",
+                                                "to": "pid \(owner.pid) on \(owner.host)", "reason": reason]))
+    }
+
+    static func runCancelRequested(_ run: RunRecord, actor: String) -> AuditDraft {
+        AuditDraft(actor: actor, kind: .runCancelRequested, subject: "run/\(run.id)",
+                   payload: AuditChain.payload(["owner": "pid \(run.pid) on \(run.host)"]))
+    }
+
+    /// A stage run's end, attributed to `actor` (the run's user).
+    static func stageFinished(_ stageRun: StageRunRecord, actor: String) -> AuditDraft {
+        var fields = ["stage": stageRun.stage, "status": stageRun.status.rawValue, "reason": stageRun.reason]
+        if let key = stageRun.cacheKey { fields["cache_key"] = key }
+        if let code = stageRun.exitCode { fields["exit_code"] = String(code) }
+        if let m = stageRun.message { fields["message"] = m }
+        return AuditDraft(actor: actor, kind: .stageFinished, subject: "run/\(stageRun.runID)/\(stageRun.stage)", payload: AuditChain.payload(fields))
+    }
+
+    static func datasetAdded(_ record: DatasetRecord) -> AuditDraft {
+        AuditDraft(actor: record.addedBy, kind: .datasetAdded, subject: "dataset/\(record.path)",
+                   payload: AuditChain.payload(["hash": record.hash, "size": String(record.size)]))
+    }
+
     static func modelRegistered(_ record: ModelVersionRecord) -> AuditDraft {
         AuditDraft(actor: record.createdBy, kind: .modelRegistered, subject: "model/\(record.model)/\(record.version)",
                    payload: AuditChain.payload(["run": String(record.runID), "digest": record.artifactDigest,

@@ -13,9 +13,9 @@ extension PostgresRegistry: DatasetStore {
             let id = try c.execute("""
                 INSERT INTO dataset (path, hash, size, addedBy, addedAt) VALUES ($1, $2, $3, $4, $5) RETURNING id
                 """, [path, hash, size, addedBy, now]).scalar(Int64.self)
-            _ = try audit.append(AuditDraft(actor: addedBy, kind: .datasetAdded, subject: "dataset/\(path)",
-                                            payload: AuditChain.payload(["hash": hash, "size": String(size)])), at: now)
-            return (DatasetRecord(id: id, path: path, hash: hash, size: size, addedBy: addedBy, addedAt: now), true)
+            let record = DatasetRecord(id: id, path: path, hash: hash, size: size, addedBy: addedBy, addedAt: now)
+            _ = try audit.append(RecordEvents.datasetAdded(record), at: now)
+            return (record, true)
         }
     }
 

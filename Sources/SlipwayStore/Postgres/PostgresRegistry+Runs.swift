@@ -30,10 +30,7 @@ extension PostgresRegistry: RunStore {
                 try c.execute("INSERT INTO param (runID, key, value) SELECT $1, * FROM unnest($2::text[], $3::text[])",
                               [run.id, PGArray(params.map(\.key)), PGArray(params.map(\.value))])
             }
-            var fields = ["pipeline": run.pipeline, "trigger": run.trigger, "host": run.host]
-            if let commit = run.gitCommit { fields["commit"] = commit + (run.gitDirty == true ? "-dirty" : "") }
-            _ = try audit.append(AuditDraft(actor: run.user, kind: .runStarted, subject: "run/\(run.id)",
-                                            payload: AuditChain.payload(fields)), at: now)
+            _ = try audit.append(RecordEvents.runStarted(run), at: now)
             return run
         }
     }
@@ -53,10 +50,7 @@ extension PostgresRegistry: RunStore {
             }
             let now = Clock.nowMillis()
             try c.execute("UPDATE run SET status = $1, endedAt = $2, message = $3 WHERE id = $4", [status.rawValue, now, message, id])
-            var fields = ["status": status.rawValue]
-            if let message { fields["message"] = message }
-            _ = try audit.append(AuditDraft(actor: run.user, kind: .runFinished, subject: "run/\(id)",
-                                            payload: AuditChain.payload(fields)), at: now)
+            _ = try audit.append(RecordEvents.runFinished(run, status: status, message: message), at: now)
             return registration
         }
     }
@@ -108,8 +102,7 @@ extension PostgresRegistry: RunStore {
                     message = COALESCE(message, $2)
                 WHERE runID = $3 AND status IN ('pending', 'running')
                 """, [now, reason, runID])
-            _ = try audit.append(AuditDraft(actor: "slipway", kind: .runInterrupted, subject: "run/\(runID)",
-                                            payload: AuditChain.payload(["reason": reason])), at: now)
+            _ = try audit.append(RecordEvents.runInterrupted(runID: runID, reason: reason), at: now)
         }
     }
 
@@ -120,9 +113,7 @@ extension PostgresRegistry: RunStore {
                 UPDATE run SET pid = $1, host = $2, heartbeatAt = $3 WHERE id = $4 AND status = 'running' AND pid = $5 AND host = $6
                 """, [owner.pid, owner.host, now, id, previous.pid, previous.host]).affectedRows
             guard taken == 1 else { return false }
-            _ = try audit.append(AuditDraft(actor: "slipway", kind: .runTakenOver, subject: "run/\(id)",
-                                            payload: AuditChain.payload(["from": "pid \(previous.pid) on \(previous.host)",
-                                                                         "to": "pid \(owner.pid) on \(owner.host)", "reason": reason])), at: now)
+            _ = try audit.append(RecordEvents.runTakenOver(runID: id, from: previous, to: owner, reason: reason), at: now)
             return true
         }
     }
@@ -135,8 +126,7 @@ extension PostgresRegistry: RunStore {
             let now = Clock.nowMillis()
             try c.execute("UPDATE run SET cancelRequestedAt = $1 WHERE id = $2", [now, runID])
             run.cancelRequestedAt = now
-            _ = try audit.append(AuditDraft(actor: actor, kind: .runCancelRequested, subject: "run/\(runID)",
-                                            payload: AuditChain.payload(["owner": "pid \(run.pid) on \(run.host)"])), at: now)
+            _ = try audit.append(RecordEvents.runCancelRequested(run, actor: actor), at: now)
             return run
         }
     }
@@ -172,14 +162,9 @@ extension PostgresRegistry: RunStore {
                 """, [stageRun.id, stageRun.status.rawValue, stageRun.startedAt, stageRun.endedAt, stageRun.exitCode,
                       stageRun.cacheKey, stageRun.reason, stageRun.inputs, stageRun.logPath, stageRun.message, stageRun.pid])
             if stageRun.status.isFinished, old != stageRun.status.rawValue {
-                var fields = ["stage": stageRun.stage, "status": stageRun.status.rawValue, "reason": stageRun.reason]
-                if let key = stageRun.cacheKey { fields["cache_key"] = key }
-                if let code = stageRun.exitCode { fields["exit_code"] = String(code) }
-                if let m = stageRun.message { fields["message"] = m }
                 let actor = try c.execute("SELECT \"user\" FROM run WHERE id = $1", [stageRun.runID]).first
                     .map { try $0.decode(0, as: String.self) } ?? "slipway"
-                _ = try audit.append(AuditDraft(actor: actor, kind: .stageFinished, subject: "run/\(stageRun.runID)/\(stageRun.stage)",
-                                                payload: AuditChain.payload(fields)))
+                _ = try audit.append(RecordEvents.stageFinished(stageRun, actor: actor))
             }
         }
     }
