@@ -101,7 +101,7 @@ public protocol ModelStore: Sendable {
     func liveVersions(model: String) throws -> [String: Int]
     /// Points `environment` at `version` (nil to clear it) and audits the change.
     @discardableResult
-    func setAlias(model: String, environment: String, version: Int?, actor: String, reason: String) throws -> AliasEvent
+    func setAlias(model: String, environment: String, version: Int?, actor: String, reason: String, cause: AliasCause) throws -> AliasEvent
     /// The version live in `environment` at `time` (now when nil).
     func alias(model: String, environment: String, at time: Millis?) throws -> Int?
     /// Alias changes, oldest first, optionally for one environment and up to a time.
@@ -286,3 +286,12 @@ public protocol ChangeSource: Sendable {
 /// Everything a caller needs from the registry.
 public typealias Registry = RunStore & MetricStore & DatasetStore & CacheStore & AuditStore & ChangeSource & ModelStore & ValidationStore
     & ApprovalStore & DeploymentStore & MonitorStore
+
+extension ModelStore {
+    /// A change made by a promotion (the cause of most changes; a rollback or
+    /// an abort names its cause).
+    @discardableResult
+    public func setAlias(model: String, environment: String, version: Int?, actor: String, reason: String) throws -> AliasEvent {
+        try setAlias(model: model, environment: environment, version: version, actor: actor, reason: reason, cause: .promotion)
+    }
+}

@@ -211,7 +211,7 @@ struct Bench {
             try registry.finishRun(id: run.id, status: .succeeded, message: nil,
                                    registering: NewModelVersion(model: "clf", runID: run.id, pipeline: "main", gitCommit: "abc",
                                                                 artifactDigest: "d\(i)", createdBy: "bench"))
-            try registry.setAlias(model: "clf", environment: "production", version: i, actor: "bench", reason: "promoted")
+            try registry.setAlias(model: "clf", environment: "production", version: i, actor: "bench", reason: "promoted", cause: .promotion)
         }
         var times: [Double] = []
         for i in 0..<10 {
@@ -265,7 +265,7 @@ struct Bench {
                                    drifted: (i * 7 + f) % 50 >= 20, histogram: "{}")
             }
             _ = try registry.recordBatch(NewBatch(batch: MonitorBatchRecord(monitor: "inputs", contentHash: "history-\(i)", source: "h\(i).csv", rows: 1000,
-                                                                            receivedAt: Clock.nowMillis() - Millis(history - i) * 60_000, status: .calm,
+                                                                            receivedAt: SystemClock.nowMillis() - Millis(history - i) * 60_000, status: .calm,
                                                                             driftedFeatures: 0, features: 20, driftShare: 0, reason: "", performance: "{}"),
                                                   scores: scores))
         }
@@ -376,7 +376,7 @@ struct Bench {
             try registry.finishRun(id: run.id, status: .succeeded, message: nil,
                                    registering: NewModelVersion(model: "clf", runID: run.id, pipeline: "main", gitCommit: "abc",
                                                                 artifactDigest: "d\(i)", createdBy: "bench"))
-            if i % 10 == 0 { try registry.setAlias(model: "clf", environment: "production", version: i, actor: "bench", reason: "bench") }
+            if i % 10 == 0 { try registry.setAlias(model: "clf", environment: "production", version: i, actor: "bench", reason: "bench", cause: .promotion) }
         }
         var total = try registry.latestAuditSeq()
         while total < 1_000_000 {
@@ -475,7 +475,7 @@ struct Bench {
             try registry.finishRun(id: run.id, status: .succeeded, message: nil)
             _ = try registry.registerVersion(NewModelVersion(model: "clf", runID: run.id, pipeline: "main", gitCommit: "abc",
                                                              artifactDigest: "d\(i)", createdBy: "bench"))
-            if i % 10 == 0 { try registry.setAlias(model: "clf", environment: i % 20 == 0 ? "production" : "staging", version: i, actor: "bench", reason: "bench") }
+            if i % 10 == 0 { try registry.setAlias(model: "clf", environment: i % 20 == 0 ? "production" : "staging", version: i, actor: "bench", reason: "bench", cause: .promotion) }
         }
         let setup = now() - t0
         var lookups: [Double] = []
@@ -632,7 +632,7 @@ struct Bench {
             }
         }
         try registry.appendMetrics(batch)
-        try registry.setAlias(model: "clf", environment: "production", version: 50, actor: "bench", reason: "bench")
+        try registry.setAlias(model: "clf", environment: "production", version: 50, actor: "bench", reason: "bench", cause: .promotion)
         let setup = now() - t0
 
         let trace = dir + "/trace.txt"

@@ -31,8 +31,8 @@ struct Approvals: ParsableCommand {
 
     func run() throws {
         let (_, registry) = try global.open()
-        _ = try registry.expireApprovalRequests(now: Clock.nowMillis())
-        let requests = try registry.approvalRequests(all: all, limit: 500)
+        let queue = ApprovalQueue(registry: registry)
+        let requests = all ? try queue.history(now: SystemClock.nowMillis()) : try queue.pending(now: SystemClock.nowMillis())
         var rows: [RequestJSON] = []
         for r in requests {
             let votes = try registry.approvalVotes(requestID: r.id)

@@ -55,7 +55,7 @@ struct Audit: ParsableCommand {
         func run() throws {
             let (_, registry) = try global.open()
             let time = try since.map { text -> Millis in
-                if text.contains(where: \.isLetter), let seconds = Durations.seconds(from: text) { return Clock.nowMillis() - Millis(seconds * 1000) }
+                if text.contains(where: \.isLetter), let seconds = Durations.seconds(from: text) { return SystemClock.nowMillis() - Millis(seconds * 1000) }
                 guard let t = TimeParsing.millis(text) else {
                     throw Failure(status: .usage, message: "'\(text)' is not a time or an age: write 2026-11-24, '2026-11-24 03:00', 24h or 7d")
                 }

@@ -56,31 +56,12 @@ struct Follow: ParsableCommand {
         let signals = SignalTrap(signals: [SIGINT, SIGTERM, SIGHUP]) { cancellation.cancel() }
         defer { signals.release() }
         let takeover = RunTakeover(workspace: ws, registry: registry, say: { line in
-            FileHandle.standardError.write(Data("\(Output.timestamp(Clock.nowMillis())) \(line)\n".utf8))
+            FileHandle.standardError.write(Data("\(Output.timestamp(SystemClock.nowMillis())) \(line)\n".utf8))
         })
         guard let result = try takeover.takeOver(runID: runID, holdingLock: false, cancellation: cancellation) else {
             FileHandle.standardError.write(Data("run \(runID): nothing to take over (it ended, its process lives, or another process follows it)\n".utf8))
             return
         }
         print("run \(result.runID) \(result.status.rawValue)")
-    }
-}
-
-extension SelfLauncher: RunFollowerLauncher {
-    /// Starts `slipway follow RUN` and waits until it owns the run (or ends),
-    /// so a `slipway run` of the same pipeline that comes next waits for the
-    /// jobs instead of submitting them again.
-    func follow(runID: Int64) throws {
-        let pid = try spawn(["follow", String(runID)], log: workspace.logsDir + "/takeovers.log")
-        let registry = try workspace.openRegistry()
-        let me = Provenance.hostName()
-        let end = Date().addingTimeInterval(15)
-        while Date() < end {
-            guard let run = try registry.run(id: runID), run.status == .running else { return }
-            if run.pid == pid && run.host == me { return }
-            // It ended without taking the run: another process follows it.
-            if kill(pid, 0) != 0 { return }
-            usleep(20_000)
-        }
     }
 }

@@ -69,30 +69,15 @@ struct DataCommand: ParsableCommand {
         func run() throws {
             let (ws, registry) = try global.open()
             let relative = try workspaceRelative(path, in: ws)
-            if let reason = WorkspacePath.reserved(relative, writing: false) {
-                throw Failure(status: .usage, message: "cannot add \(relative): it \(reason)")
-            }
-            let absolute: String
-            do { absolute = try ContainedFiles(root: ws.root).readable(relative) } catch {
-                throw Failure(status: .usage, message: "cannot add \(error)")
-            }
-            guard FileSystem.exists(absolute) else { throw Failure(status: .usage, message: "\(path) does not exist") }
-            let size = DataCommand.size(of: absolute)
-            let progress = Output.stderrIsTTY && !json && size >= 64 << 20 ? HashProgress(total: size, name: relative) : nil
+            let service = DatasetService(workspace: ws, registry: registry)
+            let candidate = try service.locate(relative)
+            let progress = Output.stderrIsTTY && !json && candidate.size >= 64 << 20 ? HashProgress(total: candidate.size, name: relative) : nil
             progress?.start()
-            let hasher = FileHasher(root: ws.root, cache: registry)
-            let hash: String
-            do {
-                hash = try ContentStore(workspace: ws).save(relative, hasher: hasher)
-            } catch {
-                progress?.stop()
-                throw Failure(status: .usage, message: "cannot add \(relative): \(error)")
-            }
-            hasher.flush()
+            defer { progress?.stop() }
+            let (record, isNew) = try service.add(candidate, actor: Provenance.currentUser())
             progress?.stop()
-            let (record, isNew) = try registry.addDataset(path: relative, hash: hash, size: size, addedBy: Provenance.currentUser())
             if json { try Output.json(DatasetJSON(record, current: true)); return }
-            Output.say("\(relative)  \(hash.prefix(12))  \(DataCommand.bytes(size))  " + (isNew ? "new version" : "unchanged (version from \(Output.timestamp(record.addedAt)))"))
+            Output.say("\(relative)  \(record.hash.prefix(12))  \(DataCommand.bytes(record.size))  " + (isNew ? "new version" : "unchanged (version from \(Output.timestamp(record.addedAt)))"))
         }
     }
 
@@ -104,32 +89,16 @@ struct DataCommand: ParsableCommand {
 
         func run() throws {
             let (ws, registry) = try global.open()
-            let all = try registry.datasets()
-            let hasher = FileHasher(root: ws.root, cache: registry)
-            var current: [String: String] = [:]
-            for path in Set(all.map(\.path)) { current[path] = try? hasher.hash(path) }
-            hasher.flush()
-            if json { try Output.json(all.map { DatasetJSON($0, current: current[$0.path] == $0.hash) }); return }
+            let all = try DatasetService(workspace: ws, registry: registry).list()
+            if json { try Output.json(all.map { DatasetJSON($0.record, current: $0.current) }); return }
             if all.isEmpty { Output.say("No datasets yet. Add one with `slipway data add PATH`."); return }
-            let rows = all.map { d in
-                [(current[d.path] == d.hash ? "* " : "  ") + Output.safe(d.path), String(d.hash.prefix(12)), DataCommand.bytes(d.size),
+            let rows = all.map { (d, current) in
+                [(current ? "* " : "  ") + Output.safe(d.path), String(d.hash.prefix(12)), DataCommand.bytes(d.size),
                  d.addedBy, Output.timestamp(d.addedAt)]
             }
             Output.say(Output.table(["  path", "hash", "size", "added by", "added"], rows))
             Output.say("(* the version the file has now)")
         }
-    }
-
-    static func size(of path: String) -> Int64 {
-        guard let st = FileSystem.status(path) else { return 0 }
-        if (st.st_mode & S_IFMT) != S_IFDIR { return Int64(st.st_size) }
-        var total: Int64 = 0
-        if let walker = FileManager.default.enumerator(atPath: path) {
-            while let item = walker.nextObject() as? String {
-                if let s = FileSystem.linkStatus(path + "/" + item), (s.st_mode & S_IFMT) == S_IFREG { total += Int64(s.st_size) }
-            }
-        }
-        return total
     }
 
     static func bytes(_ n: Int64) -> String {

@@ -34,8 +34,8 @@ struct Status: ParsableCommand {
         var lastError: String?
     }
 
-    static func agent(_ ws: Workspace) -> (json: AgentJSON, text: String) {
-        guard let h = Agent.heartbeat(ws) else {
+    static func agent(_ heartbeat: Agent.Heartbeat?) -> (json: AgentJSON, text: String) {
+        guard let h = heartbeat else {
             return (AgentJSON(running: false), "not running (start it with `slipway agent`)")
         }
         let json = AgentJSON(running: h.isRunning, pid: h.pid, heartbeat: Output.iso(h.heartbeatAt), lastError: h.lastError)
@@ -45,9 +45,9 @@ struct Status: ParsableCommand {
         return (json, "not running (last seen \(Output.age(h.heartbeatAt)) ago; start it with `slipway agent`)")
     }
 
-    /// The audit chain's state, read cheaply (see AuditVerifier.quickCheck).
-    static func chain(_ ws: Workspace, _ registry: any Registry) throws -> (state: String, text: String, problem: String?) {
-        switch try AuditVerifier(registry: registry, workspace: ws).quickCheck() {
+    /// The audit chain's verdict in words (see AuditVerifier.quickCheck).
+    static func chain(_ state: AuditVerifier.QuickState) -> (state: String, text: String, problem: String?) {
+        switch state {
         case .verified(let head): return ("verified", "verified (\(head) events)", nil)
         case .broken(let p): return ("broken", "✗ DOES NOT VERIFY: \(p.message) (see `slipway audit verify`)", p.message)
         case .unverified(let n): return ("unverified", "\(n) events not verified yet: run `slipway audit verify`", nil)
@@ -66,100 +66,84 @@ struct Status: ParsableCommand {
             let made = try DeploymentService(workspace: ws, registry: registry, spec: project).resumeInterruptedCalls()
             if !json { for line in made { Output.say(Output.safe(line)) } }
         }
-        try report(ws, registry, project)
+        let report = try StatusQuery(workspace: ws, registry: registry, spec: project).report(now: SystemClock.nowMillis())
+        if json { try printJSON(report) } else { printText(report) }
         if let specError { throw specError }
     }
 
-    func report(_ ws: Workspace, _ registry: any Registry, _ project: WorkspaceSpec?) throws {
-        let active = try registry.activeRuns()
-        let recent = try registry.runs(limit: 5, offset: 0).filter { $0.status != .running }
-        if json {
-            let chain = try Self.chain(ws, registry)
-            var running: [RunJSON] = []
-            for r in active { running.append(RunJSON(r, stages: try registry.stageRuns(runID: r.id))) }
-            try Output.json(StatusJSON(project: project?.project, workspace: ws.root, running: running,
-                                       recent: recent.map { RunJSON($0) },
-                                       environments: project?.environments.map(\.name) ?? [],
-                                       live: Dictionary(uniqueKeysWithValues: try registry.models().map { ($0.name, $0.environments) }),
-                                       pendingApprovals: try registry.approvalRequests(all: false, limit: 1000).filter { $0.expiresAt > Clock.nowMillis() }.count,
-                                       driftAlerts: try (project?.monitorSpecs ?? []).filter { try registry.batches(monitor: $0.name, limit: 1).first?.status == .drifted }.count,
-                                       auditChain: chain.state, auditProblem: chain.problem, agent: Self.agent(ws).json,
-                                       unfinishedCalls: try project.map { try DeploymentService(workspace: ws, registry: registry, spec: $0).unfinishedCalls() } ?? []))
-            return
-        }
-        Output.say("\(project?.project ?? "(slipway.yaml does not parse: run `slipway lint`)")  ·  \(ws.root)")
-        if active.isEmpty {
+    func printJSON(_ r: StatusReport) throws {
+        let chain = Self.chain(r.audit)
+        let agent = r.agent.map { h in AgentJSON(running: h.isRunning, pid: h.pid, heartbeat: Output.iso(h.heartbeatAt), lastError: h.lastError) }
+        try Output.json(StatusJSON(project: r.project, workspace: r.workspace,
+                                   running: r.running.map { RunJSON($0.run, stages: $0.stages) },
+                                   recent: r.recent.map { RunJSON($0) },
+                                   environments: r.environments.map(\.name), live: r.live,
+                                   pendingApprovals: r.pendingApprovals.count, driftAlerts: r.driftAlerts,
+                                   auditChain: chain.state, auditProblem: chain.problem,
+                                   agent: agent ?? AgentJSON(running: false),
+                                   unfinishedCalls: r.environments.flatMap(\.unfinishedCalls)))
+    }
+
+    func printText(_ r: StatusReport) {
+        Output.say("\(r.project ?? "(slipway.yaml does not parse: run `slipway lint`)")  ·  \(r.workspace)")
+        if r.running.isEmpty {
             Output.say("running      none")
         } else {
-            for r in active {
-                let stages = try registry.stageRuns(runID: r.id)
-                let now = stages.filter { $0.status == .running }.map { s in
+            for a in r.running {
+                let now = a.stages.filter { $0.status == .running }.map { s in
                     s.stage + (s.jobStatus.map { $0.executor == "local" ? "" : " (\($0.summary))" } ?? "")
                 }
-                let done = stages.filter { $0.status.isFinished }.count
-                Output.say("running      ● run \(r.id) \(r.pipeline)  \(done)/\(stages.count) stages" +
-                      (now.isEmpty ? "" : "  now: \(now.joined(separator: ", "))") + "  started \(Output.age(r.startedAt)) ago")
+                let done = a.stages.filter { $0.status.isFinished }.count
+                Output.say("running      ● run \(a.run.id) \(a.run.pipeline)  \(done)/\(a.stages.count) stages" +
+                      (now.isEmpty ? "" : "  now: \(now.joined(separator: ", "))") + "  started \(Output.age(a.run.startedAt)) ago")
             }
         }
-        if recent.isEmpty {
+        if r.recent.isEmpty {
             Output.say("recent       no runs yet (start one with `slipway run`)")
         } else {
-            for (i, r) in recent.enumerated() {
-                let took = r.duration.map { " in \(Durations.format($0))" } ?? ""
-                Output.say("\(i == 0 ? "recent      " : "            ") \(Output.symbol(r.status)) run \(r.id) \(r.pipeline)  \(r.status.rawValue)\(took)  \(Output.age(r.endedAt ?? r.startedAt)) ago")
+            for (i, run) in r.recent.enumerated() {
+                let took = run.duration.map { " in \(Durations.format($0))" } ?? ""
+                Output.say("\(i == 0 ? "recent      " : "            ") \(Output.symbol(run.status)) run \(run.id) \(run.pipeline)  \(run.status.rawValue)\(took)  \(Output.age(run.endedAt ?? run.startedAt)) ago")
             }
         }
-        let envs = project?.environments.map(\.name) ?? []
-        let models = try registry.models()
-        let calls = try project.map { try DeploymentService(workspace: ws, registry: registry, spec: $0).unfinishedCalls() } ?? []
-        if envs.isEmpty {
+        if r.environments.isEmpty {
             Output.say("environments none declared")
         } else {
-            for (i, env) in envs.enumerated() {
-                let live = try models.compactMap { m -> String? in
-                    guard let v = m.environments[env] else { return nil }
-                    let image = try registry.modelVersion(model: m.name, version: v)?.imageTag
-                    return "\(m.name):\(v)" + (image.map { " (image \($0))" } ?? "")
-                }
+            for (i, env) in r.environments.enumerated() {
+                let live = env.live.map { "\($0.model):\($0.version)" + ($0.imageTag.map { " (image \($0))" } ?? "") }
                 var canary = ""
-                if let d = try registry.activeDeployment(environment: env) {
+                if let d = env.deployment {
                     canary = d.state == .watching ? "  · :\(d.version) watching" : "  · canary :\(d.version) at \(d.traffic)%" + (d.state == .paused ? " PAUSED" : "")
                 }
-                Output.say((i == 0 ? "environments " : "             ") + env + "  " + (live.isEmpty ? "nothing live" : live.joined(separator: ", ")) + canary)
-                for c in calls where c.environment == env { Output.say("               " + Output.safe(c.summary)) }
+                Output.say((i == 0 ? "environments " : "             ") + env.name + "  " + (live.isEmpty ? "nothing live" : live.joined(separator: ", ")) + canary)
+                for c in env.unfinishedCalls { Output.say("               " + Output.safe(c.summary)) }
             }
         }
-        let pending = try registry.approvalRequests(all: false, limit: 100).filter { $0.expiresAt > Clock.nowMillis() }
-        if pending.isEmpty {
+        if r.pendingApprovals.isEmpty {
             Output.say("approvals    none pending")
         } else {
-            for (i, r) in pending.enumerated() {
-                Output.say((i == 0 ? "approvals    " : "             ") + "◆ #\(r.id) \(r.model):\(r.version) → \(r.environment)  "
-                           + r.reasonList.joined(separator: "; ") + "  (asked by \(r.requester) \(Output.age(r.createdAt)) ago)")
+            for (i, a) in r.pendingApprovals.enumerated() {
+                Output.say((i == 0 ? "approvals    " : "             ") + "◆ #\(a.id) \(a.model):\(a.version) → \(a.environment)  "
+                           + a.reasonList.joined(separator: "; ") + "  (asked by \(a.requester) \(Output.age(a.createdAt)) ago)")
             }
         }
-        // The newest validation report with a reference says whether data drifted.
         var drift = "no drift reports"
-        for r in try registry.runs(limit: 20, offset: 0) {
-            guard let v = try registry.validations(runID: r.id).last,
-                  let report = try? ValidationReport.decoder.decode(ValidationReport.self, from: Data(v.report.utf8)),
-                  !report.drift.isEmpty else { continue }
-            let drifted = report.drift.filter(\.drifted).map(\.column)
-            drift = drifted.isEmpty ? "no drift in \(v.dataset) (run \(r.id))"
-                : "▲ \(drifted.count) of \(report.drift.count) columns drifted in \(v.dataset) (run \(r.id)): \(drifted.joined(separator: ", "))"
-            break
+        if let d = r.drift {
+            drift = d.drifted.isEmpty ? "no drift in \(d.dataset) (run \(d.runID))"
+                : "▲ \(d.drifted.count) of \(d.columns) columns drifted in \(d.dataset) (run \(d.runID)): \(d.drifted.joined(separator: ", "))"
         }
         Output.say("drift        " + Output.safe(drift))
-        for m in project?.monitorSpecs ?? [] {
-            guard let last = try registry.batches(monitor: m.name, limit: 1).first else { continue }
+        for m in r.monitors {
+            let last = m.latest
             if last.status == .drifted {
                 Output.say("monitors     ▲ \(m.name) in alert: batch \(last.id) (\(Output.safe(last.source))) \(last.driftedFeatures) of \(last.features) features drifted \(Output.age(last.receivedAt)) ago")
             } else {
                 Output.say("monitors       \(m.name) calm (batch \(last.id), \(Output.age(last.receivedAt)) ago)")
             }
         }
-        Output.say("audit        " + (try Self.chain(ws, registry).text))
-        Output.say("agent        " + Output.safe(Self.agent(ws).text))
+        Output.say("audit        " + Self.chain(r.audit).text)
+        Output.say("agent        " + Output.safe(Self.agent(r.agent).text))
+        for p in r.problems { Output.say("problem      " + Output.safe(p)) }
     }
 }
 

@@ -181,15 +181,8 @@ struct Models: ParsableCommand {
         func run() throws {
             let (_, registry) = try global.open()
             let v = try ref.resolve(in: registry)
-            var tags: [String: String?] = [:]
-            for pair in pairs {
-                guard let eq = pair.firstIndex(of: "="), eq != pair.startIndex else {
-                    throw Failure(status: .usage, message: "'\(pair)' is not KEY=VALUE")
-                }
-                let value = String(pair[pair.index(after: eq)...])
-                tags[String(pair[..<eq])] = value.isEmpty ? .some(nil) : value
-            }
-            let edited = try registry.editVersion(model: v.model, version: v.version, tags: tags, description: nil, actor: Provenance.currentUser())
+            let tags = try ModelCatalog.parseTags(pairs)
+            let edited = try ModelCatalog(registry: registry).tag(model: v.model, version: v.version, tags: tags, actor: Provenance.currentUser())
             Output.say("\(edited.model):\(edited.version) tags: " + edited.tags.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
         }
     }
@@ -203,7 +196,7 @@ struct Models: ParsableCommand {
         func run() throws {
             let (_, registry) = try global.open()
             let v = try ref.resolve(in: registry)
-            _ = try registry.editVersion(model: v.model, version: v.version, tags: [:], description: text, actor: Provenance.currentUser())
+            _ = try ModelCatalog(registry: registry).describe(model: v.model, version: v.version, text: text, actor: Provenance.currentUser())
             Output.say("\(v.model):\(v.version) described")
         }
     }

@@ -2,50 +2,6 @@ import ArgumentParser
 import Foundation
 import SlipwayEngine
 
-/// Starts `slipway run` in the background, detached (its own session, output
-/// appended to `.slipway/logs/triggered-runs.log`), to claim queued trigger events.
-struct SelfLauncher: RunLauncher {
-    let workspace: Workspace
-
-    func launch(pipeline: String, trigger: String, claiming: [Int64]) throws {
-        _ = try spawn(["run", pipeline, "--trigger", trigger, "--claim", claiming.map(String.init).joined(separator: ",")],
-                      log: workspace.logsDir + "/triggered-runs.log")
-    }
-
-    /// Starts `slipway -C WORKSPACE ARGS` in its own session, its output
-    /// appended to `log`; returns its pid.
-    func spawn(_ args: [String], log: String) throws -> pid_t {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        let argv = [exe, "-C", workspace.root] + args
-        try FileSystem.makeDirectory(workspace.logsDir)
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        // Nothing else of ours goes with it: an inherited pipe would keep whoever
-        // reads this process's output waiting until the run ends.
-        let open = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap { Int32($0) }
-        for fd in open where fd > 2 && fcntl(fd, F_GETFD) >= 0 && (fcntl(fd, F_GETFD) & FD_CLOEXEC) == 0 {
-            posix_spawn_file_actions_addclose(&actions, fd)
-        }
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        posix_spawnattr_setflags(&attr, 0x80)  // POSIX_SPAWN_SETSID (glibc): its own session, detached
-        let cargs = argv.map { strdup($0) } + [nil]
-        defer { cargs.forEach { free($0) } }
-        var pid: pid_t = 0
-        let rc = cargs.withUnsafeBufferPointer { posix_spawn(&pid, exe, &actions, &attr, UnsafeMutablePointer(mutating: $0.baseAddress!), environ) }
-        guard rc == 0 else { throw Failure(status: .internalError, message: "could not start `slipway \(args.joined(separator: " "))`: \(String(cString: strerror(rc)))") }
-        // Reaped by a thread, so no zombie is left while this process lives on (the agent).
-        let child = pid
-        Thread.detachNewThread { var status: Int32 = 0; _ = waitpid(child, &status, 0) }
-        return pid
-    }
-}
-
 struct MonitorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "monitor", abstract: "Production monitors: feed batches.", subcommands: [Ingest.self])
@@ -98,23 +54,12 @@ struct MonitorCommand: ParsableCommand {
                 source = (file as NSString).lastPathComponent
             }
             defer { if let temporary { try? FileSystem.remove(temporary) } }
-            let result = try service.ingest(monitor: monitor, path: path, source: source, actor: Provenance.currentUser())
-            var runs: [Int64] = []
-            var launched = false
-            if !result.events.isEmpty {
-                launched = !(try TriggerService(workspace: ws, registry: registry, spec: spec, launcher: SelfLauncher(workspace: ws)).startQueued()).isEmpty
-            }
-            if launched {
-                // The run claims its events within moments; say which it is.
-                let ids = Set(result.events.map(\.id))
-                let end = Date().addingTimeInterval(5)
-                while Date() < end {
-                    let started = try registry.triggerEvents(pipeline: nil, state: .started, limit: 50).filter { ids.contains($0.id) }
-                    runs = Array(Set(started.compactMap(\.runID))).sorted()
-                    if !runs.isEmpty { break }
-                    usleep(50_000)
-                }
-            }
+            let triggers = TriggerService(workspace: ws, registry: registry, spec: spec, launcher: SelfLauncher(workspace: ws))
+            let outcome = try triggers.ingestAndStart(monitor: monitor, path: path, source: source, actor: Provenance.currentUser())
+            let result = outcome.ingest
+            let launched = !outcome.started.isEmpty
+            // The run claims its events within moments; say which it is.
+            let runs = launched ? try triggers.runs(claiming: result.events, within: 5) : []
             if json {
                 try Output.json(IngestJSON(batch: result.batch.id, duplicate: !result.isNew, status: result.batch.status.rawValue, rows: result.batch.rows,
                                            reason: result.batch.reason, drifted: result.scores.filter(\.drifted).map(\.feature),

@@ -52,8 +52,12 @@ struct Run: ParsableCommand {
             return
         }
         // Trigger events that fired while this run ran start the next one.
-        _ = try? TriggerService(workspace: ws, registry: registry, spec: loaded.spec, launcher: SelfLauncher(workspace: ws))
-            .startQueued(pipeline: runner.pipelineName)
+        do {
+            _ = try TriggerService(workspace: ws, registry: registry, spec: loaded.spec, launcher: SelfLauncher(workspace: ws))
+                .startQueued(pipeline: runner.pipelineName)
+        } catch {
+            Output.err("slipway: trigger events queued for \(runner.pipelineName) were not started: \(error) (the agent or the next run starts them)")
+        }
         let ci = CIReport(result: result, pipeline: runner.pipelineName, registry: registry, spec: loaded.spec)
         if let junit { try ci.writeJUnit(to: junit) }
         if ProcessInfo.processInfo.environment["GITHUB_ACTIONS"] == "true" { ci.writeGitHub() }
@@ -76,6 +80,8 @@ struct Run: ParsableCommand {
             var msg = "run \(result.run.id) \(result.run.status.rawValue)"
             if let failed = result.stages.first(where: { $0.record.status == .failed }) {
                 msg += ": stage '\(failed.record.stage)' failed (\(failed.record.message ?? "see its log")); see `slipway logs \(result.run.id) \(failed.record.stage)`"
+            } else if let why = result.run.message, result.run.status == .failed {
+                msg += ": " + Output.safeErr(why)
             }
             throw Failure(status: result.exitStatus, message: msg)
         }

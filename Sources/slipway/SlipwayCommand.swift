@@ -156,7 +156,7 @@ enum Output {
         TerminalText.oneLine(text)
     }
 
-    static func age(_ ms: Millis, now: Millis = Clock.nowMillis()) -> String {
+    static func age(_ ms: Millis, now: Millis = SystemClock.nowMillis()) -> String {
         let s = max(0, (now - ms) / 1000)
         if s < 60 { return "\(s)s" }
         if s < 3600 { return "\(s / 60)m" }

@@ -89,6 +89,37 @@ import Testing
         #expect(text.contains("AUDIT CHAIN BROKEN"))
     }
 
+    /// The console judges the chain as `slipway status` does, head witness
+    /// included: events cut from the end of the trail show as broken.
+    @Test func truncatedTailShowsBrokenLikeStatus() throws {
+        let (ws, _) = Self.seeded
+        let copy = NSTemporaryDirectory() + "slipway-truncated-\(UUID().uuidString.prefix(6))"
+        try FileManager.default.copyItem(atPath: ws.root, toPath: copy)
+        defer { try? FileManager.default.removeItem(atPath: copy) }
+        let db = copy + "/.slipway/registry.sqlite"
+        let sql = "DROP TRIGGER auditEvent_no_delete; DELETE FROM auditEvent WHERE seq = (SELECT MAX(seq) FROM auditEvent);"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()", db, sql]
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        let truncated = Workspace(root: copy)
+        let registry = try truncated.openRegistry()
+        let loader = ConsoleLoader(workspace: truncated, registry: registry)
+        while !loader.verifyMore(slice: 3) {}
+        var s = ConsoleState()
+        s.tab = .audit
+        _ = s.update(.data(normalized(loader.load(selectedRun: nil, selectedModel: nil))))
+        let text = ConsoleView.render(s).text
+        #expect(text.contains("AUDIT CHAIN BROKEN"))
+        #expect(text.contains("the newest, was removed"))
+        // The same verdict `slipway status` reports.
+        let status = try StatusQuery(workspace: truncated, registry: registry, spec: nil).report(now: 0)
+        guard case .broken(let problem) = status.audit else { Issue.record("status says \(status.audit)"); return }
+        #expect(text.contains(String(problem.message.prefix(30))))
+    }
+
     @Test func escapeSequencesInLogsNeverReachTheScreen() {
         var s = state(width: 120, height: 40, selectedRun: 1)
         _ = s.update(.event(.key(.char("G"))))  // run 1, the detail loaded above

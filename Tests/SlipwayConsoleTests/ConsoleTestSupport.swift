@@ -119,7 +119,7 @@ func seededWorkspace() throws -> (Workspace, any Registry) {
             var x = sr
             x.status = spec.1
             x.reason = spec.2
-            if spec.1 != .pending { x.startedAt = Clock.nowMillis(); x.endedAt = spec.1 == .running ? nil : Clock.nowMillis() + 4_200 }
+            if spec.1 != .pending { x.startedAt = SystemClock.nowMillis(); x.endedAt = spec.1 == .running ? nil : SystemClock.nowMillis() + 4_200 }
             x.logPath = ".slipway/logs/run-\(r.id)/\(spec.0).log"
             try registry.updateStageRun(x)
             try FileManager.default.createDirectory(atPath: dir + "/.slipway/logs/run-\(r.id)", withIntermediateDirectories: true)

@@ -1,5 +1,13 @@
 import Foundation
 import Testing
+import SlipwayStore
+
+/// Every trigger event in a workspace's registry, oldest first: what may
+/// still start a run (queued) and what did (started, with its run).
+func triggerEvents(_ s: Sandbox) throws -> [TriggerEventRecord] {
+    let registry = try SQLiteRegistry(path: s.root + "/.slipway/registry.sqlite")
+    return try registry.triggerEvents(pipeline: nil, state: nil, limit: 1000).sorted { $0.id < $1.id }
+}
 
 /// Monitors, drift-triggered retraining and the other triggers, through the real binary.
 @Suite struct MonitorTests {
@@ -67,7 +75,9 @@ import Testing
         s.write("drifted2.csv", Self.batch(shift: 9, seed: 4))
         let again = s.run("monitor", "ingest", "inputs", "drifted2.csv")
         #expect(again.stdout.contains("starts nothing: inside the cool-down of alert 1"), "\(again.stdout)")
-        usleep(800_000)
+        // Nothing can start later either: the only trigger event is the one run 1 claimed.
+        let events = try triggerEvents(s)
+        #expect(events.count == 1 && events.first?.state == .started && events.first?.runID == 1, "\(events)")
         let all = try runs(s)
         #expect(all.count == 1 && all.first?["trigger"] as? String == "drift:inputs")
         // show links the run to the alert, the batch and the scores.
@@ -204,7 +214,10 @@ import Testing
         #expect(s.run("monitor", "ingest", "inputs", "d2.csv").stdout.contains("queued: starts when the running run of retrain finishes"))
         #expect(s.run("monitor", "ingest", "inputs", "d3.csv").stdout.contains("queued"))
         #expect(s.waitUntil(timeout: 40) { ((try? runs(s)) ?? []).filter { $0["status"] as? String == "succeeded" }.count >= 2 })
-        usleep(1_500_000)
+        // No event is left to start a third run: all three were claimed, by runs 1 and 2.
+        let events = try triggerEvents(s)
+        #expect(events.count == 3 && events.allSatisfy { $0.state == .started }, "\(events)")
+        #expect(events.map(\.runID) == [1, 2, 2], "\(events)")
         let all = try runs(s)
         #expect(all.count == 2, "\(all)")
         let second = try #require(try s.json("show", "2", "--json") as? [String: Any])
@@ -242,7 +255,9 @@ import Testing
         // Restarted: the same commit starts nothing again.
         #expect(!s.run("agent", "--once").stdout.contains("trigger event"))
         #expect(!s.run("agent", "--once").stdout.contains("started a run"))
-        usleep(500_000)
+        // The baseline (skipped) and one new commit, claimed by run 1: nothing else can start.
+        let events = try triggerEvents(s)
+        #expect(events.map(\.state) == [.skipped, .started] && events.last?.runID == 1, "\(events)")
         let all = try runs(s)
         #expect(all.count == 1 && all.first?["trigger"] as? String == "commit", "\(all)")
         // A new commit: one more.

@@ -77,6 +77,30 @@ func installed(_ name: String) -> Bool {
         return try #require(show["imageDigest"] as? String)
     }
 
+    /// A package whose image cannot be read when the run ends registers no
+    /// version: a version without its image digest would skip the package
+    /// and signature checks at promotion.
+    @Test func anUnreadableImageRegistersNoVersion() throws {
+        let s = Sandbox()
+        s.write("model.txt", "weights\n")
+        s.write("slipway.yaml", """
+        project: pk
+        pipelines:
+          main:
+            model: clf
+            stages:
+              package: {uses: package, model: model.txt}
+              spoil: {cmd: "printf '{' > image/index.json", needs: [package]}
+
+        """)
+        let r = s.run("run")
+        #expect(r.status != 0, "\(r.stdout)")
+        #expect((r.stdout + r.stderr).contains("image in image cannot be read"), "\(r.stdout) \(r.stderr)")
+        #expect((r.stdout + r.stderr).contains("no version registered"), "\(r.stdout) \(r.stderr)")
+        let models = try #require(try s.json("models", "--json") as? [[String: Any]])
+        #expect(models.isEmpty, "\(models)")
+    }
+
     @Test func theImageIsAnOCILayoutThatStandardToolsRead() throws {
         let s = try packaged()
         let digest = try manifestDigest(s)

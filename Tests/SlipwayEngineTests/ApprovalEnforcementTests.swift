@@ -102,7 +102,7 @@ struct ApprovalFixture: Sendable {
     @Test func anApprovalRequestEditedToApprovedDoesNotPromote() throws {
         let f = try ApprovalFixture(required: 2)
         let r = try f.request(try f.promote(try f.version(arch: "gbm")))
-        try f.sql("UPDATE approvalRequest SET status = 'approved', resolvedAt = \(Clock.nowMillis()) WHERE id = \(r.id)")
+        try f.sql("UPDATE approvalRequest SET status = 'approved', resolvedAt = \(SystemClock.nowMillis()) WHERE id = \(r.id)")
         let agent = Agent(workspace: f.ws, registry: f.registry)
         let lines = agent.pass()
         #expect(try f.live() == nil, "\(lines)")
@@ -139,7 +139,7 @@ struct ApprovalFixture: Sendable {
     @Test func aDeploymentRowInsertedBehindSlipwaysBackDoesNotGoLive() throws {
         let f = try ApprovalFixture(required: 2)
         let v = try f.version(arch: "gbm")
-        let now = Clock.nowMillis()
+        let now = SystemClock.nowMillis()
         try f.sql("""
             INSERT INTO deployment (environment, model, version, stableVersion, steps, state, phase, step, traffic, inconclusive,
                                     startedAt, updatedAt, actor, reason, detail)

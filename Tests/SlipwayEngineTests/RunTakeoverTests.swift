@@ -71,7 +71,7 @@ final class FakeClusterExecutor: Executor, @unchecked Sendable {
         var stages = try registry.addStageRuns(runID: run.id, stages: ["train", "evaluate"])
         let inputs = CacheInputs(command: "./train.sh", outputs: ["model.txt"])
         stages[0].status = .running
-        stages[0].startedAt = Clock.nowMillis()
+        stages[0].startedAt = SystemClock.nowMillis()
         stages[0].cacheKey = inputs.key
         stages[0].inputs = String(decoding: try JSONEncoder().encode(inputs), as: UTF8.self)
         stages[0].logPath = ".slipway/logs/run-\(run.id)/train.log"
@@ -80,7 +80,7 @@ final class FakeClusterExecutor: Executor, @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: ws.logsDir + "/run-\(run.id)", withIntermediateDirectories: true)
         try "epoch 1\n::metric name=loss value=0.9 step=1\n".write(toFile: ws.root + "/" + stages[0].logPath!, atomically: true, encoding: .utf8)
         try registry.appendMetrics([MetricRecord(runID: run.id, stageRunID: stages[0].id, stage: "train", key: "loss", step: 1,
-                                                 value: 0.9, timestamp: Clock.nowMillis())])
+                                                 value: 0.9, timestamp: SystemClock.nowMillis())])
         return (ws, registry, run, stages[0])
     }
 

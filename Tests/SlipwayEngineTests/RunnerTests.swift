@@ -337,7 +337,7 @@ func makeWorkspace(_ spec: String) throws -> (Workspace, LoadedSpec, any Registr
         usleep(100_000)
         let (registry, run) = try registryWithRun(pid: p.processIdentifier, heartbeatAge: 0)
         // Long past any heartbeat deadline: still alive, so still running.
-        let reaped = try RunReaper(executors: [FakeExecutor([:])]).reap(registry, now: Clock.nowMillis() + 3_600_000)
+        let reaped = try RunReaper(executors: [FakeExecutor([:])]).reap(registry, now: SystemClock.nowMillis() + 3_600_000)
         #expect(reaped.isEmpty)
         #expect(try registry.run(id: run.id)?.status == .running)
     }
@@ -355,8 +355,8 @@ func makeWorkspace(_ spec: String) throws -> (Workspace, LoadedSpec, any Registr
         var reused = later
         reused.startedAt = 1_000
         reused.heartbeatAt = 1_000
-        #expect(RunReaper().isDead(reused, host: Provenance.hostName(), now: Clock.nowMillis()))
-        #expect(!RunReaper().isDead(later, host: Provenance.hostName(), now: Clock.nowMillis()))
+        #expect(RunReaper().isDead(reused, host: Provenance.hostName(), now: SystemClock.nowMillis()))
+        #expect(!RunReaper().isDead(later, host: Provenance.hostName(), now: SystemClock.nowMillis()))
     }
 
     @Test func localExecutorOnlyCancelsItsOwnHandles() {

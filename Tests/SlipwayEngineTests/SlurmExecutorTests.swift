@@ -4,7 +4,7 @@ import Testing
 @testable import SlipwayEngine
 
 /// A clock that moves only when waited on: following a job for hours takes no time.
-final class ManualClock: PollClock, @unchecked Sendable {
+final class ManualPollClock: PollClock, @unchecked Sendable {
     private let state = Mutex<(now: Double, sleeps: [Double])>((1000, []))
     func now() -> Double { state.withLock { $0.now } }
     func sleep(_ seconds: Double) { state.withLock { $0.now += seconds; $0.sleeps.append(seconds) } }
@@ -33,10 +33,10 @@ final class FakeSlurm: SlurmCommands, @unchecked Sendable {
     /// Asked first on each poll (with the poll's number): an answer overrides the script.
     var dynamic: ((Int) -> SlurmJobInfo?)?
     var named: [String: String] = [:]
-    let clock: ManualClock?
+    let clock: ManualPollClock?
     private(set) var pollTimes: [Double] = []
 
-    init(_ steps: [Step], clock: ManualClock? = nil) {
+    init(_ steps: [Step], clock: ManualPollClock? = nil) {
         self.steps = steps
         self.clock = clock
     }
@@ -113,12 +113,12 @@ func info(_ state: String, reason: String? = nil, exit: (Int32, Int32)? = nil, n
             workArea: dir + "/.slipway/runs/run-1")
     }
 
-    func executor(_ fake: FakeSlurm, _ clock: ManualClock, poll: PollInterval = PollInterval(minimum: 0.1, maximum: 2)) -> SlurmExecutor {
+    func executor(_ fake: FakeSlurm, _ clock: ManualPollClock, poll: PollInterval = PollInterval(minimum: 0.1, maximum: 2)) -> SlurmExecutor {
         SlurmExecutor(commands: fake, clock: clock, poll: poll, tailInterval: 0.25)
     }
 
     @Test func submitsTheStageAndFollowsItToTheEnd() throws {
-        let clock = ManualClock()
+        let clock = ManualPollClock()
         let fake = FakeSlurm([
             .init(info: info("PENDING", reason: "Priority")),
             .init(info: info("PENDING", reason: "Resources")),
@@ -164,13 +164,13 @@ func info(_ state: String, reason: String? = nil, exit: (Int32, Int32)? = nil, n
         (info("FAILED", reason: "JobLaunchFailure", exit: (0, 0)), .failedToStart("Slurm could not launch the job (JobLaunchFailure)")),
     ])
     func slurmEndsMapFaithfully(_ end: SlurmJobInfo, _ expected: JobOutcome) {
-        let clock = ManualClock()
+        let clock = ManualPollClock()
         let fake = FakeSlurm([.init(info: info("RUNNING", node: "n1")), .init(info: end)], clock: clock)
         #expect(executor(fake, clock).run(job(), observer: RecordingObserver(), cancellation: CancellationFlag()) == expected)
     }
 
     @Test func aCancelIsAnScancelAndWaitsForSlurmToConfirm() {
-        let clock = ManualClock()
+        let clock = ManualPollClock()
         let fake = FakeSlurm([.init(info: info("PENDING", reason: "Resources"))], clock: clock)
         let flag = CancellationFlag()
         // Cancelled on the third poll of a job that waits; Slurm confirms after the scancel.
@@ -184,7 +184,7 @@ func info(_ state: String, reason: String? = nil, exit: (Int32, Int32)? = nil, n
     }
 
     @Test func theStagesOwnTimeoutCancelsTheJobAndIsATimeout() {
-        let clock = ManualClock()
+        let clock = ManualPollClock()
         let fake = FakeSlurm([.init(info: info("RUNNING", node: "n1", run: 0))], clock: clock)
         fake.onCancel = { f in f.steps = [.init(info: info("CANCELLED", exit: (0, 15), node: "n1", run: 90))] }
         let start = clock.now()
@@ -198,7 +198,7 @@ func info(_ state: String, reason: String? = nil, exit: (Int32, Int32)? = nil, n
     }
 
     @Test func pollsAreBoundedAndBackOffWhileNothingChanges() {
-        let clock = ManualClock()
+        let clock = ManualPollClock()
         let fake = FakeSlurm([.init(info: info("RUNNING", node: "n1"))], clock: clock)
         // An hour of RUNNING, then done.
         let endAt = clock.now() + 3600
@@ -214,7 +214,7 @@ func info(_ state: String, reason: String? = nil, exit: (Int32, Int32)? = nil, n
     }
 
     @Test func aControllerThatStopsAnsweringIsWaitedFor() {
-        let clock = ManualClock()
+        let clock = ManualPollClock()
         let fake = FakeSlurm([
             .init(info: info("RUNNING", node: "n1")),
             .init(fails: true), .init(fails: true), .init(fails: true),
@@ -226,7 +226,7 @@ func info(_ state: String, reason: String? = nil, exit: (Int32, Int32)? = nil, n
     }
 
     @Test func aJobSlurmForgotIsLostNotSucceeded() {
-        let clock = ManualClock()
+        let clock = ManualPollClock()
         let fake = FakeSlurm([.init(info: info("RUNNING", node: "n1")), .init(info: nil)], clock: clock)
         let outcome = executor(fake, clock).run(job(), observer: RecordingObserver(), cancellation: CancellationFlag())
         guard case .lost = outcome else { Issue.record("\(outcome)"); return }
@@ -234,7 +234,7 @@ func info(_ state: String, reason: String? = nil, exit: (Int32, Int32)? = nil, n
     }
 
     @Test func aRefusedSubmissionSaysWhy() {
-        let clock = ManualClock()
+        let clock = ManualPollClock()
         let fake = FakeSlurm([.init(info: nil)], clock: clock)
         fake.submitError = SlurmCommandFailed(command: "sbatch", status: 1,
                                               message: "sbatch: error: Batch job submission failed: Invalid generic resource (gres) specification")
@@ -243,7 +243,7 @@ func info(_ state: String, reason: String? = nil, exit: (Int32, Int32)? = nil, n
     }
 
     @Test func reattachFindsAJobByNameAndReadsTheLogFromItsStart() throws {
-        let clock = ManualClock()
+        let clock = ManualPollClock()
         let j = job()
         try "epoch 1\n::metric name=loss value=0.9 step=1\n".write(toFile: j.logPath, atomically: true, encoding: .utf8)
         let fake = FakeSlurm([.init(info: info("RUNNING", node: "n1")), .init(info: info("COMPLETED", exit: (0, 0), node: "n1"))], clock: clock)

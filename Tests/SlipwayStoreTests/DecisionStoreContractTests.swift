@@ -49,7 +49,7 @@ import Testing
         #expect(kinds.contains("gate.decided"))
     }
 
-    static func request(_ model: String = "clf", environment: String = "production", expiresAt: Millis = Clock.nowMillis() + 3_600_000) -> NewApprovalRequest {
+    static func request(_ model: String = "clf", environment: String = "production", expiresAt: Millis = SystemClock.nowMillis() + 3_600_000) -> NewApprovalRequest {
         NewApprovalRequest(model: model, version: 1, environment: environment, packageDigest: "sha256:p", reasons: ["production"],
                            evidence: "{\"acc\":0.9}", requester: "ana", expiresAt: expiresAt, requiredApprovals: 2)
     }
@@ -67,7 +67,7 @@ import Testing
         #expect(try r.approvalRequests(all: true, limit: 10).map(\.id) == [staging.id, second.id, first.id])
 
         let vote = ApprovalVoteRecord(requestID: second.id, approver: "bo", keyFingerprint: "SHA256:bo", decision: .approve, comment: "ok",
-                                      at: Clock.nowMillis(), payload: "signed", signature: "sig")
+                                      at: SystemClock.nowMillis(), payload: "signed", signature: "sig")
         let recorded = try r.recordApprovalVote(vote, audit: [], check: { _, _ in nil })
         let stillPending = try r.approvalRequest(id: second.id)?.status
         #expect(recorded.id > 0 && stillPending == .pending)
@@ -82,8 +82,8 @@ import Testing
         #expect(try r.approvalVotes(requestID: second.id).map(\.approver) == ["bo", "cy"])
         #expect(try r.approvalRequest(id: second.id)?.status == .approved)
 
-        #expect(try r.expireApprovalRequests(now: Clock.nowMillis()) == [staging.id])
-        #expect(try r.expireApprovalRequests(now: Clock.nowMillis()).isEmpty)
+        #expect(try r.expireApprovalRequests(now: SystemClock.nowMillis()) == [staging.id])
+        #expect(try r.expireApprovalRequests(now: SystemClock.nowMillis()).isEmpty)
         #expect(try r.approvalRequest(id: staging.id)?.status == .expired)
     }
 
@@ -93,7 +93,7 @@ import Testing
         try Self.approvals(r)
         // The same key twice is refused by the store (PostgreSQL spends an id on the refused row; ids are unique, not dense).
         let again = ApprovalVoteRecord(requestID: 2, approver: "bo", keyFingerprint: "SHA256:bo", decision: .approve, comment: "again",
-                                       at: Clock.nowMillis(), payload: "signed", signature: "sig")
+                                       at: SystemClock.nowMillis(), payload: "signed", signature: "sig")
         let before = try r.latestAuditSeq()
         #expect(throws: (any Error).self) { try r.recordApprovalVote(again, audit: [], check: { _, _ in nil }) }
         #expect(try r.latestAuditSeq() == before && r.approvalVotes(requestID: 2).count == 2)
@@ -160,7 +160,7 @@ import Testing
 
     static func monitors(_ r: any Registry) throws {
         func batch(_ hash: String, _ status: MonitorBatchRecord.Status) -> MonitorBatchRecord {
-            MonitorBatchRecord(monitor: "inputs", contentHash: hash, source: "b.csv", rows: 10, receivedAt: Clock.nowMillis(), status: status,
+            MonitorBatchRecord(monitor: "inputs", contentHash: hash, source: "b.csv", rows: 10, receivedAt: SystemClock.nowMillis(), status: status,
                                driftedFeatures: status == .drifted ? 1 : 0, features: 2, driftShare: 0.5, reason: "", performance: "")
         }
         let scores = [MonitorScoreRecord(monitor: "inputs", feature: "temp", method: "psi", score: 0.4, threshold: 0.2, drifted: true, histogram: "{}"),

@@ -182,7 +182,7 @@ func newVersion(_ run: Int64, model: String = "clf", digest: String = UUID().uui
         #expect(try r.auditEvents(matching: AuditQuery(subject: "model/clf/")).map(\.seq) == [2])
         #expect(try r.auditEvents(matching: AuditQuery(subject: "model/clf")).map(\.seq) == [3])
         #expect(try r.auditEvents(matching: AuditQuery(limit: 2)).map(\.seq) == [3, 4])
-        #expect(try r.auditEvents(matching: AuditQuery(since: Clock.nowMillis() + 60_000)).isEmpty)
+        #expect(try r.auditEvents(matching: AuditQuery(since: SystemClock.nowMillis() + 60_000)).isEmpty)
     }
 
     @Test(arguments: StoreKind.complete)
@@ -275,9 +275,9 @@ func newVersion(_ run: Int64, model: String = "clf", digest: String = UUID().uui
         _ = try r.registerVersion(newVersion(run.id))
         let (request, _) = try r.createApprovalRequest(NewApprovalRequest(
             model: "clf", version: 1, environment: "production", packageDigest: "sha256:aa", reasons: ["env: production"], evidence: "{}",
-            requester: "ana", expiresAt: Clock.nowMillis() + 60_000, requiredApprovals: 1), actor: "ana")
+            requester: "ana", expiresAt: SystemClock.nowMillis() + 60_000, requiredApprovals: 1), actor: "ana")
         let vote = ApprovalVoteRecord(requestID: request.id, approver: "Dana", keyFingerprint: "SHA256:k", decision: .approve, comment: "ok",
-                                      at: Clock.nowMillis(), payload: "{}", signature: "sig")
+                                      at: SystemClock.nowMillis(), payload: "{}", signature: "sig")
         // A check that refuses writes nothing.
         struct No: Error {}
         let before = try r.latestAuditSeq()

@@ -137,23 +137,16 @@ public final class ConsoleApp: @unchecked Sendable {
                 lock.broadcast()
             }
         case .startRun(let pipeline):
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: slipwayPath)
-            p.arguments = ["-C", workspace.root, "run", pipeline]
-            p.standardInput = FileHandle.nullDevice
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
             do {
-                try p.run()
-                post(.notice("started a run of \(pipeline) (pid \(p.processIdentifier))", isError: false))
+                let pid = try SelfLauncher(workspace: workspace, executable: slipwayPath).start(pipeline: pipeline)
+                post(.notice("started a run of \(pipeline)" + (pid.map { " (pid \($0))" } ?? ""), isError: false))
             } catch {
                 post(.notice("could not start \(pipeline): \(error)", isError: true))
             }
             lock.withLock { reloadRequested = true; lock.broadcast() }
         case .cancelRun(let id):
-            guard let run = try? loader.registry.run(id: id) else { return }
             do {
-                switch try RunCancellation(registry: loader.registry).cancel(runID: run.id, actor: Provenance.currentUser()) {
+                switch try RunCancellation(registry: loader.registry).cancel(runID: id, actor: Provenance.currentUser()) {
                 case .notRunning(let status): post(.notice("run \(id) is already \(status.rawValue)", isError: false))
                 case .ownerSignalled: post(.notice("cancelling run \(id): its stages are being stopped", isError: false))
                 case .requested(let host): post(.notice("cancelling run \(id): its process on \(host) stops its stages when it next checks", isError: false))

@@ -85,6 +85,10 @@ public struct ConsoleSnapshot: Sendable {
     public var audit: [AuditEvent] = []
     public var auditProblem: String?
     public var auditVerified = false
+    /// Why the Deployments tab is empty when it could not be read.
+    public var lanesProblem: String?
+    /// What could not be read, each named: shown, never as "nothing".
+    public var problems: [String] = []
     public var now: Millis = 0
     public var specError: String?
 
@@ -98,26 +102,27 @@ public final class ConsoleLoader: @unchecked Sendable {
     public let registry: any Registry
     public static let runLimit = 500
     public static let auditLimit = 1_000
-    /// The audit chain is verified incrementally: each load checks only new events.
-    private var verifiedUpTo: AuditEvent?
-    private var chainProblem: String?
+    /// The audit verdict, from the same verifier `slipway status` uses (the
+    /// chain and its head witness), advanced a slice at a time on the poller
+    /// thread so a long trail never delays a frame.
+    private var verdict: AuditVerifier.QuickState?
+    private var progress = AuditVerifier.Progress()
+    private var verdictError: String?
     private let lock = NSLock()
-    private var chainComplete = false
 
-    /// Verifies the next `slice` audit events; returns true when the whole chain
-    /// (as far as it goes now) has been checked or a problem was found.
+    /// Verifies up to `slice` more audit events; returns true when the whole
+    /// chain (as far as it goes now) has been judged.
     @discardableResult
     public func verifyMore(slice: Int = 20_000) -> Bool {
         lock.withLock {
-            if chainProblem != nil { return true }
-            let batch = (try? registry.auditEvents(after: verifiedUpTo?.seq ?? 0, limit: slice)) ?? []
-            if let problem = AuditChain.verify(batch, after: verifiedUpTo) {
-                chainProblem = problem.description
-                return true
+            do {
+                verdict = try AuditVerifier(registry: registry, workspace: workspace).checkStep(&progress, slice: slice)
+                verdictError = nil
+            } catch {
+                verdict = nil
+                verdictError = "the audit trail cannot be read: \(error)"
             }
-            if let last = batch.last { verifiedUpTo = last }
-            chainComplete = batch.count < slice
-            return chainComplete
+            return verdict != nil || verdictError != nil
         }
     }
 
@@ -137,7 +142,7 @@ public final class ConsoleLoader: @unchecked Sendable {
 
     public func load(selectedRun: Int64?, selectedModel: String?, logLines: Int = 400) -> ConsoleSnapshot {
         var s = ConsoleSnapshot()
-        s.now = Clock.nowMillis()
+        s.now = SystemClock.nowMillis()
         s.workspace = workspace.root
         var spec: WorkspaceSpec?
         do { spec = try workspace.loadSpec().spec } catch { s.specError = "\(error)".split(separator: "\n").first.map(String.init) }
@@ -185,17 +190,24 @@ public final class ConsoleLoader: @unchecked Sendable {
                 }
             }
         }
-        if let spec { s.lanes = (try? DeploymentService(workspace: workspace, registry: registry, spec: spec).lanes()) ?? [] }
+        if let spec {
+            do { s.lanes = try DeploymentService(workspace: workspace, registry: registry, spec: spec).lanes() } catch {
+                s.lanesProblem = "the deployments cannot be read: \(error)"
+                s.problems.append(s.lanesProblem!)
+            }
+        }
         for m in spec?.monitorSpecs ?? [] { if let v = try? Self.monitorView(m.name, registry) { s.monitors.append(v) } }
         s.agent = Agent.heartbeat(workspace)
         if let data = try? FileSystem.readFile(workspace.demoStatusPath) {
             s.demoStatus = TerminalText.sanitize(String(decoding: data.prefix(400), as: UTF8.self))
         }
-        _ = try? registry.expireApprovalRequests(now: s.now)
-        let pending = (try? registry.approvalRequests(all: false, limit: 200)) ?? []
-        let recent = ((try? registry.approvalRequests(all: true, limit: 50)) ?? []).filter { $0.status != .pending }
-        s.approvals = pending + recent
-        for r in s.approvals { s.approvalVotes[r.id] = (try? registry.approvalVotes(requestID: r.id)) ?? [] }
+        do {
+            let listing = try ApprovalQueue(registry: registry).listing(now: s.now)
+            s.approvals = listing.all
+            s.approvalVotes = listing.votes
+        } catch {
+            s.problems.append("approvals cannot be read: \(error)")
+        }
         if let key = signerKey {
             let approver = spec?.rules.approver(withKey: key.raw)
             s.signer = approver.map { "\($0.name) (key \(key.fingerprint))" }
@@ -211,8 +223,13 @@ public final class ConsoleLoader: @unchecked Sendable {
         // The chain is verified by ``verifyMore(slice:)`` on the poller thread,
         // so a long trail never delays a frame; the snapshot reports how far it got.
         lock.withLock {
-            s.auditProblem = chainProblem
-            s.auditVerified = chainProblem != nil || chainComplete
+            switch verdict {
+            case .broken(let p)?: s.auditProblem = p.message
+            case .verified?: s.auditVerified = true
+            case .unverified?, nil: break
+            }
+            if let verdictError { s.auditProblem = verdictError }
+            s.auditVerified = s.auditVerified || s.auditProblem != nil
         }
         let newest = (try? registry.latestAuditSeq()) ?? 0
         s.audit = ((try? registry.auditEvents(after: max(0, newest - Int64(Self.auditLimit)), limit: Self.auditLimit)) ?? []).reversed()

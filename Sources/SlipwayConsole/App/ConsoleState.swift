@@ -175,6 +175,8 @@ public struct ConsoleState: Sendable {
                 }
             }
             clampRow()
+            // What could not be read is said, not shown as an empty list.
+            if notice == nil, let problem = snapshot.problems.first { notice = (TerminalText.oneLine(problem), true) }
             // The detail always shows the selected run: ask for it when the snapshot holds another.
             if tab == .runs, let want = selectedRun?.id, snapshot.detail?.run.id != want { return [.select(run: want, model: nil)] }
             return []
@@ -230,7 +232,7 @@ public struct ConsoleState: Sendable {
             if tab == .runs { return selectionEffects() }
             if tab == .approvals, let r = selectedRequest {
                 dialog = Dialog(title: "Request \(r.id): \(r.model):\(r.version) → \(r.environment) (\(r.status.rawValue))",
-                                lines: InfoScreens.evidence(r, self).map(\.0), purpose: .info, buttons: ["Close"])
+                                lines: ApprovalsScreen.evidence(r, self).map(\.0), purpose: .info, buttons: ["Close"])
                 return []
             }
             if tab == .registry, let v = selectedVersion { notice = ("\(v.model):\(v.version) · run \(v.runID) · digest \(v.artifactDigest.prefix(12))", false) }

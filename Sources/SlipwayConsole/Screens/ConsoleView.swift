@@ -23,9 +23,9 @@ public enum ConsoleView {
         case .runs: RunsScreen.render(&b, s, y: 2, h: bodyH)
         case .evals: EvalsScreen.render(&b, s, y: 2, h: bodyH)
         case .drift: DriftScreen.render(&b, s, y: 2, h: bodyH)
-        case .approvals: InfoScreens.approvals(&b, s, y: 2, h: bodyH)
+        case .approvals: ApprovalsScreen.render(&b, s, y: 2, h: bodyH)
         case .registry: RegistryScreen.render(&b, s, y: 2, h: bodyH)
-        case .deployments: InfoScreens.deployments(&b, s, y: 2, h: bodyH)
+        case .deployments: DeploymentsScreen.render(&b, s, y: 2, h: bodyH)
         case .audit: AuditScreen.render(&b, s, y: 2, h: bodyH)
         }
         footer(&b, s)
@@ -68,6 +68,7 @@ public enum ConsoleView {
         let drifted = snap.drift.first.map { $0.report.drift.filter(\.drifted).count } ?? 0
         if drifted > 0 { right.append("\(s.ascii ? "^" : "▲") drift: \(drifted) column\(drifted == 1 ? "" : "s")") }
         if snap.auditProblem != nil { right.append("AUDIT CHAIN BROKEN") }
+        if !snap.problems.isEmpty { right.append("\(s.ascii ? "x" : "✗") \(snap.problems.count) unreadable (see the notice line)") }
         let f = DateFormatter()
         f.dateFormat = "HH:mm:ss"
         right.append(f.string(from: Date(timeIntervalSince1970: Double(snap.now) / 1000)))

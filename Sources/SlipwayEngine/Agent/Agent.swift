@@ -16,7 +16,7 @@ public final class Agent: @unchecked Sendable {
     let duties: [any AgentDuty]
     let echo: (@Sendable (String) -> Void)?
     private var lockFD: Int32 = -1
-    private var startedAt: Millis = Clock.nowMillis()
+    private var startedAt: Millis = SystemClock.nowMillis()
     private var passes = 0
     private let wake = DispatchSemaphore(value: 0)
     private let stopLock = NSLock()
@@ -79,7 +79,7 @@ public final class Agent: @unchecked Sendable {
         _ = text.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
         ftruncate(fd, off_t(text.count))
         lockFD = fd
-        startedAt = Clock.nowMillis()
+        startedAt = SystemClock.nowMillis()
         log("agent started (pid \(getpid()))")
         try? beat(error: nil)
     }
@@ -99,7 +99,7 @@ public final class Agent: @unchecked Sendable {
         public var isRunning: Bool {
             guard stoppedAt == nil else { return false }
             if host == Provenance.hostName() { return kill(pid, 0) == 0 || errno == EPERM }
-            return Clock.nowMillis() - heartbeatAt < 60_000
+            return SystemClock.nowMillis() - heartbeatAt < 60_000
         }
     }
 
@@ -109,8 +109,8 @@ public final class Agent: @unchecked Sendable {
     }
 
     func beat(error: String?, stopped: Bool = false) throws {
-        let h = Heartbeat(pid: getpid(), host: Provenance.hostName(), startedAt: startedAt, heartbeatAt: Clock.nowMillis(),
-                          passes: passes, lastError: error, stoppedAt: stopped ? Clock.nowMillis() : nil)
+        let h = Heartbeat(pid: getpid(), host: Provenance.hostName(), startedAt: startedAt, heartbeatAt: SystemClock.nowMillis(),
+                          passes: passes, lastError: error, stoppedAt: stopped ? SystemClock.nowMillis() : nil)
         try FileSystem.writeFile(heartbeatPath, try JSONEncoder().encode(h))
     }
 
@@ -177,7 +177,7 @@ public final class Agent: @unchecked Sendable {
     }
 
     func log(_ line: String) {
-        let text = "\(Self.iso(Clock.nowMillis())) \(line)\n"
+        let text = "\(Self.iso(SystemClock.nowMillis())) \(line)\n"
         echo?(line)
         let fd = open(logPath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
         guard fd >= 0 else { return }
@@ -187,7 +187,7 @@ public final class Agent: @unchecked Sendable {
 
     static func iso(_ ms: Millis) -> String {
         let f = ISO8601DateFormatter()
-        return f.string(from: Clock.date(ms))
+        return f.string(from: SystemClock.date(ms))
     }
 }
 
@@ -214,7 +214,7 @@ struct DeploymentDuty: AgentDuty {
 
     func pass(_ c: AgentContext) throws -> [String] {
         var lines: [String] = []
-        for id in try c.registry.expireApprovalRequests(now: Clock.nowMillis()) { lines.append("approval request \(id) expired") }
+        for id in try c.registry.expireApprovalRequests(now: SystemClock.nowMillis()) { lines.append("approval request \(id) expired") }
         let service = DeploymentService(workspace: c.workspace, registry: c.registry, spec: c.spec, driver: c.actor)
         // Calls cut short by a dead driver (a promote or rollback killed), made again with the same id.
         lines += try service.resumeInterruptedCalls()

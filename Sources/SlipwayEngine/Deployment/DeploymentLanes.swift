@@ -60,12 +60,4 @@ extension DeploymentService {
             return lane
         }
     }
-
-    /// The version `rollback ENV` puts back: the stable one of a canary in
-    /// flight, else the newest earlier version not itself rolled back from.
-    static func rollbackTarget(history: [AliasEvent], current: Int?, inFlight: DeploymentRecord?) -> Int? {
-        if let d = inFlight, d.state != .watching, let s = d.stableVersion { return s }
-        let rolledBack = Set(history.filter { $0.reason.hasPrefix("rollback") }.compactMap(\.previousVersion))
-        return history.reversed().compactMap(\.version).first { $0 != current && !rolledBack.contains($0) }
-    }
 }

@@ -19,6 +19,12 @@ public struct DeploymentService: Sendable {
     /// Told when a call waits for another driver's call in flight in the
     /// same environment (the command line says so on standard error).
     public var onWait: (@Sendable (UnfinishedCall) -> Void)?
+    /// Runs environments' deploy commands.
+    public var executor: any Executor = ProcessExecutor()
+    /// Fetches analyses' `http:` sources.
+    public var http: any HTTPFetcher = CurlFetcher()
+    /// When steps are due: canary intervals, the watch, call stamps.
+    public var clock: any Clock = SystemClock()
 
     public init(workspace: Workspace, registry: any Registry, spec: WorkspaceSpec, driver: String = "slipway") {
         self.workspace = workspace
@@ -61,6 +67,16 @@ public struct DeploymentService: Sendable {
         /// The alias change, when the version became the live one.
         public var promoted: AliasEvent?
     }
+
+    /// How putting the stable version back (an abort, a failed canary's
+    /// rollback) ended, from the deploy-call journal: nil when no such call
+    /// was made, else whether it succeeded and curl's, or the command's, words.
+    public func restoreCall(of d: DeploymentRecord) throws -> (ok: Bool, outcome: String)? {
+        guard let call = try registry.deployCall(callID: Self.restoreCallID(d)), let ok = call.ok else { return nil }
+        return (ok, call.outcome ?? "")
+    }
+
+    static func restoreCallID(_ d: DeploymentRecord) -> String { "\(d.environment)-d\(d.id)-rollback" }
 
     // MARK: - Starting and driving
 
@@ -129,7 +145,7 @@ public struct DeploymentService: Sendable {
         // A loop guard: each pass changes the phase; a few dozen is every step of any canary.
         for _ in 0..<(4 * steps.count + 8) {
             guard d.state == .progressing || d.state == .watching else { break }
-            let now = Clock.nowMillis()
+            let now = clock.now()
             switch d.phase {
             case .deploy:
                 let traffic = steps[min(d.step, steps.count - 1)]
@@ -142,7 +158,7 @@ public struct DeploymentService: Sendable {
                         next.phase = .analyse
                         next.inconclusive = 0
                         let isLastWithoutCanary = plan.canary == nil || d.stableVersion == nil
-                        next.dueAt = Clock.nowMillis() + (isLastWithoutCanary ? 0 : Millis((plan.canary?.intervalSeconds ?? 0) * 1000))
+                        next.dueAt = clock.now() + (isLastWithoutCanary ? 0 : Millis((plan.canary?.intervalSeconds ?? 0) * 1000))
                         next.detail = "step \(d.step + 1)/\(steps.count): \(traffic)% on :\(d.version)"
                     } else {
                         next.phase = .rollback
@@ -158,7 +174,7 @@ public struct DeploymentService: Sendable {
             case .analyse:
                 if let due = d.dueAt, due > now { return Progress(deployment: d, promoted: promoted) }
                 let checks = (d.stableVersion == nil) ? [] : (plan.canary?.analysis ?? [])
-                let measurements = measure(checks, d, step: d.step)
+                let measurements = try measure(checks, d, step: d.step)
                 let verdict = AnalysisJudge.combine(measurements)
                 var next = d
                 var kinds: [AuditDraft] = []
@@ -198,7 +214,8 @@ public struct DeploymentService: Sendable {
                 if d.state == .progressing, d.phase == .analyse { return Progress(deployment: d, promoted: promoted) }
             case .promote:
                 if try registry.alias(model: d.model, environment: d.environment, at: nil) != d.version {
-                    promoted = try registry.setAlias(model: d.model, environment: d.environment, version: d.version, actor: d.actor, reason: d.reason)
+                    promoted = try registry.setAlias(model: d.model, environment: d.environment, version: d.version, actor: d.actor, reason: d.reason,
+                                                    cause: d.stepList.isEmpty ? .promotion : .canary)
                 }
                 CrashPoint.reach("deployment.after-alias")
                 var next = d
@@ -221,9 +238,9 @@ public struct DeploymentService: Sendable {
                 if let stable = d.stableVersion {
                     if try registry.alias(model: d.model, environment: d.environment, at: nil) != stable {
                         _ = try registry.setAlias(model: d.model, environment: d.environment, version: stable, actor: driver,
-                                                  reason: "rollback: " + d.detail)
+                                                  reason: "rollback: " + d.detail, cause: d.ending == .aborted ? .abort : .rollback)
                     }
-                    let callID = "\(d.environment)-d\(d.id)-rollback"
+                    let callID = Self.restoreCallID(d)
                     let before = d
                     d = try deployCall(callID: callID, deployment: d, version: stable, stable: stable, traffic: 100, actor: driver,
                                        reason: "rollback") { ok, o in
@@ -259,7 +276,7 @@ public struct DeploymentService: Sendable {
                     continue
                 }
                 if let due = d.dueAt, due > now { return Progress(deployment: d, promoted: promoted) }
-                let measurements = measure(plan.rollbackWhen, d, step: -1)
+                let measurements = try measure(plan.rollbackWhen, d, step: -1)
                 let breaches = measurements.filter { $0.verdict == .fail }
                 if breaches.isEmpty {
                     next.dueAt = now + Millis(max(plan.canary?.intervalSeconds ?? 30, 0) * 1000)
@@ -305,14 +322,15 @@ public struct DeploymentService: Sendable {
         try registry.deployment(id: d.id) ?? d
     }
 
-    func measure(_ checks: [AnalysisCheck], _ d: DeploymentRecord, step: Int) -> [AnalysisMeasurement] {
+    func measure(_ checks: [AnalysisCheck], _ d: DeploymentRecord, step: Int) throws -> [AnalysisMeasurement] {
         guard !checks.isEmpty else { return [] }
         let log = workspace.logsDir + "/deploy/analysis-\(d.environment)-d\(d.id).log"
-        try? FileSystem.makeDirectory(workspace.logsDir + "/deploy")
-        let measurements = AnalysisRunner(workspace: workspace).measure(checks, context: .init(
+        try FileSystem.makeDirectory(workspace.logsDir + "/deploy")
+        let measurements = AnalysisRunner(workspace: workspace, http: http).measure(checks, context: .init(
             environment: d.environment, model: d.model, candidate: d.version, stable: d.stableVersion, traffic: d.traffic, log: log))
-        let now = Clock.nowMillis()
-        try? registry.recordAnalysis(measurements.map {
+        let now = clock.now()
+        // The evidence behind a verdict is kept, or the step is not taken.
+        try registry.recordAnalysis(measurements.map {
             AnalysisSampleRecord(deploymentID: d.id, step: step, metric: $0.metric, value: $0.value, production: $0.production,
                                  condition: $0.condition, verdict: $0.verdict.rawValue, explanation: $0.explanation, at: now)
         })
@@ -368,97 +386,6 @@ public struct DeploymentService: Sendable {
             let hint = Suggestions.closest(to: environment, in: envs).map { " (did you mean '\($0)'?)" } ?? ""
             throw Refusal(message: "no environment '\(environment)'\(hint); environments: \(envs.joined(separator: ", "))")
         }
-    }
-
-    // MARK: - Rollback
-
-    public struct Rollback: Sendable {
-        public var model: String
-        public var environment: String
-        /// The version live now.
-        public var to: Int
-        /// The version that was live (or in a canary) before.
-        public var from: Int?
-        /// The alias change (none when a canary was aborted: the stable version never left).
-        public var event: AliasEvent?
-        /// The canary or watch that was aborted.
-        public var aborted: DeploymentRecord?
-        /// The environment's deploy command's outcome, when it has one.
-        public var deploy: JobOutcome?
-    }
-
-    /// Puts the previously live (or the named) version back in `environment`
-    /// now, aborting any canary in flight. The previous version is the newest
-    /// one live there before, skipping versions that were themselves rolled back.
-    /// A deploy call there left unfinished by a dead driver is made again
-    /// first (or, when the rollback's own call overtakes it, closed after); a
-    /// deployment the agent changes meanwhile is read again and the rollback
-    /// retried (bounded), so racing the agent does not fail it.
-    public func rollback(environment: String, model name: String?, to explicit: Int?, reason: String, actor: String) throws -> Rollback {
-        try checkEnvironment(environment)
-        _ = try resumeInterruptedCalls(environment: environment, drivingDeployments: false)
-        let done = try retryingConflicts {
-            try rollbackOnce(environment: environment, model: name, to: explicit, reason: reason, actor: actor)
-        }
-        // The aborted deployment's interrupted call, overtaken by the rollback's: closed.
-        _ = try? resumeInterruptedCalls(environment: environment, drivingDeployments: false)
-        return done
-    }
-
-    func rollbackOnce(environment: String, model name: String?, to explicit: Int?, reason: String, actor: String) throws -> Rollback {
-        let inFlight = try registry.activeDeployment(environment: environment)
-        let live = try registry.models().filter { $0.environments[environment] != nil }.map(\.name)
-        let model: String
-        if let name { model = name } else if let inFlight { model = inFlight.model } else {
-            guard live.count == 1 else {
-                throw Refusal(message: live.isEmpty ? "nothing is live in \(environment): nothing to roll back"
-                              : "several models are live in \(environment) (\(live.joined(separator: ", "))): pass --model")
-            }
-            model = live[0]
-        }
-        let current = try registry.alias(model: model, environment: environment, at: nil)
-        let words = "rollback" + (reason.isEmpty ? "" : ": " + reason)
-        // A canary in flight: its stable version is still the live one; putting it back at 100 % is the rollback.
-        if let d = inFlight, d.model == model, d.state != .watching, explicit == nil || explicit == d.stableVersion, let stable = d.stableVersion {
-            let next = try endInFlight(d, detail: "rolled back by \(actor)" + (reason.isEmpty ? "" : ": \(reason)"), actor: actor, why: words)
-            let outcome = try putLive(model: model, environment: environment, version: stable, stable: stable, traffic: 100,
-                                      callID: "\(environment)-d\(d.id)-rollback", deploymentID: d.id, actor: actor, reason: words)
-            return Rollback(model: model, environment: environment, to: stable, from: d.version, event: nil, aborted: next, deploy: outcome)
-        }
-        let history = try registry.aliasHistory(model: model, environment: environment, until: nil)
-        let target: Int
-        if let explicit {
-            guard try registry.modelVersion(model: model, version: explicit) != nil else {
-                throw Refusal(message: "no version \(explicit) of model '\(model)'")
-            }
-            guard explicit != current || inFlight != nil else { throw Refusal(message: "\(model):\(explicit) is already live in \(environment)") }
-            target = explicit
-        } else {
-            // Versions that were rolled back away from are not candidates.
-            guard let previous = Self.rollbackTarget(history: history, current: current, inFlight: nil) else {
-                throw Refusal(message: "\(model) has no earlier version in \(environment) to go back to; name one with --to VERSION")
-            }
-            target = previous
-        }
-        let aborted = try inFlight.map { try endInFlight($0, detail: "rolled back by \(actor) to :\(target)", actor: actor, why: words) }
-        let event = try registry.setAlias(model: model, environment: environment, version: target, actor: actor, reason: words)
-        CrashPoint.reach("rollback.after-alias")
-        let outcome = try putLive(model: model, environment: environment, version: target, stable: target, traffic: 100,
-                                  callID: "\(environment)-a\(event.id)", deploymentID: nil, actor: actor, reason: words)
-        return Rollback(model: model, environment: environment, to: target, from: current, event: event, aborted: aborted, deploy: outcome)
-    }
-
-    /// Ends a deployment in flight as `aborted` (a person rolled back), audited.
-    func endInFlight(_ d: DeploymentRecord, detail: String, actor: String, why: String) throws -> DeploymentRecord {
-        var next = d
-        next.state = .aborted
-        next.phase = .none
-        next.detail = detail
-        var fields = ["state": "aborted", "candidate": String(d.version), "why": why]
-        if let s = d.stableVersion { fields["stable"] = String(s) }
-        try registry.updateDeployment(next, expectedUpdatedAt: d.updatedAt, audit: [
-            AuditDraft(actor: actor, kind: .deploymentEnded, subject: "deployment/\(d.id)", payload: AuditChain.payload(fields))])
-        return next
     }
 
     // MARK: - Calls
@@ -537,7 +464,7 @@ public struct DeploymentService: Sendable {
         let log = ".slipway/logs/deploy/\(callID).log"
         let (_, mine) = try registry.beginDeployCall(DeployCallRecord(id: 0, callID: callID, deploymentID: deploymentID, environment: environment,
                                                                       model: model, version: version, stableVersion: stable, traffic: traffic,
-                                                                      startedAt: Clock.nowMillis(), finishedAt: nil, outcome: nil, ok: nil, log: log,
+                                                                      startedAt: clock.now(), finishedAt: nil, outcome: nil, ok: nil, log: log,
                                                                       owner: Self.me), takeOver: Self.mayTakeOver)
         guard mine else { return nil }
         do {
@@ -559,7 +486,7 @@ public struct DeploymentService: Sendable {
         let limit = Millis((plan(environment).timeoutSeconds + 30) * 1000)
         var told = false
         while true {
-            let now = Clock.nowMillis()
+            let now = clock.now()
             guard let busy = try registry.unfinishedDeployCalls().first(where: {
                 $0.environment == environment && $0.callID != callID && now - $0.startedAt < limit && !Self.mayTakeOver($0)
             }) else { return }
@@ -593,7 +520,7 @@ public struct DeploymentService: Sendable {
         let job = Job(command: command, workingDirectory: workspace.root, environment: env, logPath: workspace.root + "/" + log,
                       timeout: plan(environment).timeoutSeconds)
         struct Quiet: JobObserver { func started(handle: JobHandle) {}; func stdoutLine(_ line: Substring) {} }
-        let outcome = ProcessExecutor().run(job, observer: Quiet(), cancellation: CancellationFlag())
+        let outcome = executor.run(job, observer: Quiet(), cancellation: CancellationFlag())
         try registry.appendAudit(AuditDraft(actor: actor, kind: .deployRan, subject: "env/\(environment)",
                                             payload: AuditChain.payload(["model": model, "version": String(version), "traffic": String(traffic),
                                                                          "deployment": callID, "outcome": outcome.summary, "log": log])))

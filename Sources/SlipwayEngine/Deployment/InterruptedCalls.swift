@@ -95,7 +95,7 @@ extension DeploymentService {
     static func currentCallID(_ d: DeploymentRecord) -> String? {
         switch d.phase {
         case .deploy: return "\(d.environment)-d\(d.id)-s\(d.step + 1)"
-        case .rollback: return d.stableVersion.map { _ in "\(d.environment)-d\(d.id)-rollback" }
+        case .rollback: return d.stableVersion.map { _ in Self.restoreCallID(d) }
         default: return nil
         }
     }

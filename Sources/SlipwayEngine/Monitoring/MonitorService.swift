@@ -11,6 +11,9 @@ public struct MonitorService: Sendable {
     let registry: any Registry
     let spec: WorkspaceSpec
 
+    /// The time batches are stamped by and cool-downs judged by.
+    public var clock: any Clock = SystemClock()
+
     public init(workspace: Workspace, registry: any Registry, spec: WorkspaceSpec) {
         self.workspace = workspace
         self.registry = registry
@@ -50,7 +53,7 @@ public struct MonitorService: Sendable {
         if let existing = try registry.batch(monitor: name, contentHash: hash) {
             return Ingest(batch: existing, isNew: false, scores: [], alert: nil, events: [])
         }
-        let now = Clock.nowMillis()
+        let now = clock.now()
         var batch = MonitorBatchRecord(monitor: name, contentHash: hash, source: source, rows: 0, receivedAt: now, status: .calm,
                                        driftedFeatures: 0, features: 0, driftShare: nil, reason: "", performance: "{}")
         let measured: Measured
@@ -101,7 +104,7 @@ public struct MonitorService: Sendable {
         return Ingest(batch: r.batch, isNew: r.isNew, scores: r.isNew ? measured.scores : [], alert: r.alert, events: r.events)
     }
 
-    static func iso(_ ms: Millis) -> String { ISO8601DateFormatter().string(from: Clock.date(ms)) }
+    static func iso(_ ms: Millis) -> String { ISO8601DateFormatter().string(from: SystemClock.date(ms)) }
 
     // MARK: - Measuring
 

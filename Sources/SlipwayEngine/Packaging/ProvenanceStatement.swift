@@ -59,7 +59,7 @@ enum ProvenanceStatement {
                     resolvedDependencies: deps),
                 runDetails: RunDetails(builder: Builder(id: "https://slipway.dev/slipway", version: ["slipway": Slipway.version]),
                                        metadata: Metadata(invocationId: "run/\(run.id)",
-                                                          startedOn: ISO8601DateFormatter().string(from: Clock.date(run.startedAt))))))
+                                                          startedOn: ISO8601DateFormatter().string(from: SystemClock.date(run.startedAt))))))
         return try OCI.encode(statement)
     }
 }

@@ -173,7 +173,7 @@ public final class PipelineRunner: @unchecked Sendable {
             for name in state.scheduler.startable() {
                 guard var r = state.records[name], let stage = pipeline.stage(named: name) else { continue }
                 r.status = .running
-                r.startedAt = Clock.nowMillis()
+                r.startedAt = SystemClock.nowMillis()
                 r.logPath = ".slipway/logs/run-\(run.id)/\(name).log"
                 state.records[name] = r
                 let started = r
@@ -186,7 +186,7 @@ public final class PipelineRunner: @unchecked Sendable {
                         failure = error
                         var failed = started
                         failed.status = .failed
-                        failed.endedAt = Clock.nowMillis()
+                        failed.endedAt = SystemClock.nowMillis()
                         failed.message = "the registry failed: \(error)"
                         outcome = StageOutcome(record: failed, failure: .slipway(failed.message!))
                     }
@@ -212,7 +212,7 @@ public final class PipelineRunner: @unchecked Sendable {
         let fatal = state.fatal, records = state.records, outcomes = state.outcomes
         let order = state.scheduler.order
         let finals = order.compactMap { records[$0] }
-        let status: RunStatus = fatal != nil ? .failed : state.scheduler.runStatus
+        var status: RunStatus = fatal != nil ? .failed : state.scheduler.runStatus
         let failedNames = finals.filter { $0.status == .failed }.map(\.stage)
         var message: String? = failedNames.isEmpty ? (status == .cancelled ? "cancelled" : nil)
             : "stage \(failedNames.joined(separator: ", ")) failed: " + (finals.first { $0.status == .failed }?.message ?? "")
@@ -225,12 +225,20 @@ public final class PipelineRunner: @unchecked Sendable {
             if let stage = pipeline.stages.first(where: { $0.builtin == .package }),
                let out = stage.options["out"]?.stringValue {
                 let layout = OCILayoutDirectory(path: workspace.absolute(out))
-                if let built = try? ImageCatalog.built(in: layout) {
+                do {
+                    guard let built = try ImageCatalog.built(in: layout) else {
+                        throw ImageMissing(reason: "no image tagged with a version is there")
+                    }
                     // The package is the model: the same image is the same version.
                     registering?.artifactDigest = built.manifest.digest
                     registering?.imageDigest = built.manifest.digest
                     registering?.expectedVersion = options.packageVersion == nil ? built.version : nil
                     packaged = layout
+                } catch {
+                    // Never a version without its image: promotion would have no package to verify.
+                    status = .failed
+                    message = "stage \(stage.name)'s image in \(out) cannot be read: \(error); no version registered"
+                    registering = nil
                 }
             }
         }
@@ -302,4 +310,10 @@ private final class RunState: @unchecked Sendable {
             reporter?.stageFinished(r)
         }
     }
+}
+
+/// A package stage that succeeded left no image a version could be registered with.
+struct ImageMissing: Error, CustomStringConvertible {
+    var reason: String
+    var description: String { reason }
 }

@@ -38,7 +38,7 @@ public struct RunReaper: Sendable {
 
     /// Returns the ids of the runs it settled (marked interrupted or cancelled).
     @discardableResult
-    public func reap(_ store: any RunStore, host: String = Provenance.hostName(), now: Millis = Clock.nowMillis()) throws -> [Int64] {
+    public func reap(_ store: any RunStore, host: String = Provenance.hostName(), now: Millis = SystemClock.nowMillis()) throws -> [Int64] {
         var reaped: [Int64] = []
         for run in try store.activeRuns() where isDead(run, host: host, now: now) {
             let running = try store.stageRuns(runID: run.id).filter { $0.status == .running }
@@ -72,7 +72,7 @@ public struct RunReaper: Sendable {
         let me = RunOwner(pid: getpid(), host: Provenance.hostName())
         guard try store.takeOverRun(id: run.id, from: run.owner, to: me, reason: "settling a cancel asked after its process died") else { return }
         for var s in try store.stageRuns(runID: run.id) where s.status == .pending || s.status == .running {
-            if s.status == .running { s.endedAt = Clock.nowMillis() }
+            if s.status == .running { s.endedAt = SystemClock.nowMillis() }
             s.status = .cancelled
             s.reason = s.reason.isEmpty ? "run cancelled" : s.reason
             try store.updateStageRun(s)
@@ -80,7 +80,7 @@ public struct RunReaper: Sendable {
         try store.finishRun(id: run.id, status: .cancelled, message: "cancelled (its process, pid \(run.pid) on \(run.host), had died)")
     }
 
-    public func isDead(_ run: RunRecord, host: String = Provenance.hostName(), now: Millis = Clock.nowMillis()) -> Bool {
+    public func isDead(_ run: RunRecord, host: String = Provenance.hostName(), now: Millis = SystemClock.nowMillis()) -> Bool {
         let age = now - run.heartbeatAt
         guard run.host == host else { return age > remoteStaleAfter }
         guard kill(run.pid, 0) == 0 || errno == EPERM else { return true }

@@ -160,7 +160,7 @@ public struct RunTakeover: Sendable {
             // A local process group died with its owner's pipe: stop what is left of it.
             if let h = stage.job.flatMap(JobHandle.init) { executors.executor(for: h)?.cancel(h) }
             r.status = .interrupted
-            r.endedAt = Clock.nowMillis()
+            r.endedAt = SystemClock.nowMillis()
             r.message = "its run's process died while it ran"
             try registry.updateStageRun(r)
             return r
@@ -175,11 +175,11 @@ public struct RunTakeover: Sendable {
         let observer = StageObserver(registry: registry, record: stage, metrics: metrics, logPath: logPath)
         observer.skipping(recorded.filter { $0.stageRunID == stage.id })
         say("run \(run.id): following stage \(stage.stage) (\(handle)) to its end")
-        let started = stage.startedAt ?? Clock.nowMillis()
+        let started = stage.startedAt ?? SystemClock.nowMillis()
         guard let outcome = executor.reattach(handle, job: job, observer: observer, cancellation: cancellation) else {
             executor.cancel(handle)
             r.status = .interrupted
-            r.endedAt = Clock.nowMillis()
+            r.endedAt = SystemClock.nowMillis()
             r.message = "its run's process died and \(handle.executor) cannot follow \(handle)"
             try registry.updateStageRun(r)
             return r
@@ -188,7 +188,7 @@ public struct RunTakeover: Sendable {
             // Never submitted: nothing ran, nothing failed.
             try observer.checkRegistryWrites()
             r.status = .interrupted
-            r.endedAt = Clock.nowMillis()
+            r.endedAt = SystemClock.nowMillis()
             r.message = "its run's process died before the job was submitted (\(why))"
             try registry.updateStageRun(r)
             return r
@@ -203,7 +203,7 @@ public struct RunTakeover: Sendable {
         // The stage changed in slipway.yaml since: its exit is recorded, its outs are not cached.
         try observer.checkRegistryWrites()
         r.exitCode = outcome.exitCode
-        r.endedAt = Clock.nowMillis()
+        r.endedAt = SystemClock.nowMillis()
         r.status = outcome == .cancelled ? .cancelled : (outcome.succeeded ? .interrupted : .failed)
         r.message = outcome.succeeded ? "its job succeeded, but the stage changed in slipway.yaml since; its outs were not cached"
             : StageFailure.command(outcome).description

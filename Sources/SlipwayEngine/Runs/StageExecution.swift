@@ -113,7 +113,7 @@ struct StageExecution: @unchecked Sendable {
         let executor = executors.executor(for: stage.executor)
         let job = Self.job(for: stage, run: run, record: r, workspace: workspace, params: facts.params, logPath: logPath)
         let observer = StageObserver(registry: registry, record: r, metrics: metrics, logPath: logPath)
-        let started = Clock.nowMillis()
+        let started = SystemClock.nowMillis()
         let outcome = executor.run(job, observer: observer, cancellation: cancellation)
         return try finishCommand(stage: stage, record: r, run: run, key: key, outcome: outcome, observer: observer, since: started)
     }
@@ -144,7 +144,7 @@ struct StageExecution: @unchecked Sendable {
         r.exitCode = outcome.exitCode
         // Every stage says where it ran and for how long; a cluster's executor said more while it ran.
         if observer.lastStatus == nil || observer.lastStatus?.executor == "local" {
-            let elapsed = Double(Clock.nowMillis() - started) / 1000
+            let elapsed = Double(SystemClock.nowMillis() - started) / 1000
             try registry.setStageJobStatus(stageRunID: r.id, status: JobStatus(
                 executor: observer.handle?.executor ?? "local", jobID: observer.handle.flatMap { $0.id.hasPrefix("name=") ? nil : $0.id },
                 state: outcome.succeeded ? "COMPLETED" : (outcome == .cancelled ? "CANCELLED" : "FAILED"),
@@ -163,7 +163,7 @@ struct StageExecution: @unchecked Sendable {
     /// Records how the stage ended and tells the reporter.
     private func end(_ r: inout StageRunRecord, _ status: StageStatus, _ failure: StageFailure?, warnings: [String]) throws -> StageOutcome {
         r.status = status
-        r.endedAt = Clock.nowMillis()
+        r.endedAt = SystemClock.nowMillis()
         if let failure { r.message = failure.description }
         try registry.updateStageRun(r)
         reporter?.stageFinished(r)
@@ -179,7 +179,7 @@ struct StageExecution: @unchecked Sendable {
                 return .output("metrics file \(m.value) was not written")
             }
             do {
-                let now = Clock.nowMillis()
+                let now = SystemClock.nowMillis()
                 let points = try MetricParsing.parseJSON(data)
                 // The same rule as for `::metric` lines: a non-finite value is kept, and said.
                 warnings += points.compactMap(MetricParsing.nonFiniteWarning).map { "metrics file \(m.value): \($0)" }
@@ -207,7 +207,7 @@ struct StageExecution: @unchecked Sendable {
         }
         facts.hasher.flush()
         try registry.saveCacheEntry(CacheEntry(key: key, pipeline: pipeline.name, stage: stage.name, stageRunID: r.id,
-                                               outputs: outputs, createdAt: Clock.nowMillis()))
+                                               outputs: outputs, createdAt: SystemClock.nowMillis()))
         try registry.recordArtifacts(runID: run.id, stageRunID: r.id, outputs: outputs)
         return try decideGates(stage: stage, stageRun: r, run: run)
     }
@@ -341,7 +341,7 @@ final class StageObserver: JobObserver, @unchecked Sendable {
                 appendToLog("[slipway] warning: " + warning)
             }
             metrics.record(MetricRecord(runID: record.runID, stageRunID: record.id, stage: record.stage, key: point.key,
-                                        step: point.step, value: point.value, timestamp: Clock.nowMillis()))
+                                        step: point.step, value: point.value, timestamp: SystemClock.nowMillis()))
         case .progress(let done, let total):
             // At most four writes a second; the last report is written when the job ends.
             let now = DispatchTime.now().uptimeNanoseconds

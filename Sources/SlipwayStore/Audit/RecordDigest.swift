@@ -35,8 +35,9 @@ public enum RecordDigest {
     }
 
     public static func of(_ a: AliasEvent) -> String {
+        // The cause is covered once recorded (changes from before causes have none).
         digest("alias", [String(a.id), a.model, a.environment, a.version.map(String.init), a.previousVersion.map(String.init),
-                         String(a.at), a.actor, a.reason])
+                         String(a.at), a.actor, a.reason] + (a.cause.map { [$0.rawValue] } ?? []))
     }
 
     /// Covers the immutable fields; tags and description are edited by

@@ -63,6 +63,7 @@ enum RecordEvents {
 
     static func aliasChanged(_ event: AliasEvent) -> AuditDraft {
         var fields = ["environment": event.environment, "reason": event.reason]
+        if let cause = event.cause { fields["cause"] = cause.rawValue }
         fields["version"] = event.version.map(String.init) ?? "none"
         fields["previous"] = event.previousVersion.map(String.init) ?? "none"
         fields["record"] = RecordDigest.key(alias: event.id)

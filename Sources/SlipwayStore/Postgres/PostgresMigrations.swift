@@ -444,6 +444,10 @@ enum PostgresMigrations {
             -- What the executor said about the job, as JSON (as in SQLite).
             ALTER TABLE stageRun ADD COLUMN jobStatus \(text);
             """),
+        Migration(identifier: "v11-alias-cause", sql: """
+            -- Why each live-version change was made, typed (NULL on older rows).
+            ALTER TABLE aliasEvent ADD COLUMN cause \(text);
+            """),
     ]
 
     static var identifiers: [String] { all.map(\.identifier) }
@@ -453,7 +457,7 @@ enum PostgresMigrations {
     /// under a transaction-scoped advisory lock named after the schema, and
     /// all of a process's pending migrations apply in one transaction, so a
     /// crash leaves the schema at a version, never between two.
-    static func migrate(_ pool: PGPool, schema: String, upTo last: String? = nil) throws {
+    static func migrate(_ pool: PGPool, schema: String, upTo last: String? = nil, clock: any Clock) throws {
         let wanted = last.map { name in Array(identifiers.prefix(through: identifiers.firstIndex(of: name) ?? identifiers.count - 1)) }
             ?? identifiers
         if let applied = try? pool.read({ try appliedIdentifiers($0) }), Set(wanted).isSubset(of: applied) { return }
@@ -470,7 +474,7 @@ enum PostgresMigrations {
                 try c.executeScript(migration.sql)
                 try c.executeScript("SELECT installChangeTriggers()")
                 try c.execute("INSERT INTO schemaMigration (identifier, appliedAt) VALUES ($1, $2)",
-                              [migration.identifier, Clock.nowMillis()])
+                              [migration.identifier, clock.now()])
             }
         }
     }

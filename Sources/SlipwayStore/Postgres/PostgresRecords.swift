@@ -115,11 +115,18 @@ extension ModelVersionRecord {
 }
 
 extension AliasEvent {
-    static let pgColumns = "id, model, environment, version, previousVersion, at, actor, reason"
+    static let pgColumns = "id, model, environment, version, previousVersion, at, actor, reason, cause"
 
     init(pg row: PGRow) throws {
+        let cause: String? = try row["cause"]
         self.init(id: try row["id"], model: try row["model"], environment: try row["environment"], version: try row["version"],
-                  previousVersion: try row["previousVersion"], at: try row["at"], actor: try row["actor"], reason: try row["reason"])
+                  previousVersion: try row["previousVersion"], at: try row["at"], actor: try row["actor"], reason: try row["reason"],
+                  cause: try cause.map { raw in
+                      guard let value = AliasCause(rawValue: raw) else {
+                          throw PGError(kind: .decoding, message: "column cause: '\(raw)' is not an AliasCause")
+                      }
+                      return value
+                  })
     }
 }
 

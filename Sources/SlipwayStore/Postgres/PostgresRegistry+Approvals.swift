@@ -11,7 +11,7 @@ extension PostgresRegistry: ApprovalStore {
 
     public func createApprovalRequest(_ new: NewApprovalRequest, actor: String) throws -> (request: ApprovalRequestRecord, superseded: [Int64]) {
         try audited { c, audit in
-            let now = Clock.nowMillis()
+            let now = clock.now()
             for draft in new.audit { _ = try audit.append(draft, at: now) }
             // Under the audit lock, so two requests for the same model and
             // environment never both stay pending.

@@ -9,7 +9,7 @@ extension PostgresRegistry: DatasetStore {
             if let row = try c.execute("SELECT \(DatasetRecord.pgColumns) FROM dataset WHERE path = $1 AND hash = $2", [path, hash]).first {
                 return (try DatasetRecord(pg: row), false)
             }
-            let now = Clock.nowMillis()
+            let now = clock.now()
             let id = try c.execute("""
                 INSERT INTO dataset (path, hash, size, addedBy, addedAt) VALUES ($1, $2, $3, $4, $5) RETURNING id
                 """, [path, hash, size, addedBy, now]).scalar(Int64.self)

@@ -7,7 +7,7 @@ private let active = "state IN ('progressing', 'paused', 'watching')"
 extension PostgresRegistry: DeploymentStore {
     public func startDeployment(_ new: NewDeployment) throws -> (deployment: DeploymentRecord, aborted: DeploymentRecord?) {
         try audited { c, audit in
-            let now = Clock.nowMillis()
+            let now = clock.now()
             for draft in new.audit { _ = try audit.append(draft, at: now) }
             // Under the audit lock: two deployments started at once in one
             // environment end one another in the order they commit.
@@ -89,7 +89,7 @@ extension PostgresRegistry: DeploymentStore {
         guard current.updatedAt == expectedUpdatedAt else {
             throw RegistryConflict(reason: "deployment \(deployment.id) changed meanwhile (now \(current.state.rawValue): \(current.detail))")
         }
-        let now = Clock.nowMillis()
+        let now = clock.now()
         var d = deployment
         d.updatedAt = max(now, expectedUpdatedAt + 1)
         try save(c, d)
@@ -129,7 +129,7 @@ extension PostgresRegistry: DeploymentStore {
 
     public func finishDeployCall(callID: String, outcome: String, ok: Bool, then deployment: DeploymentRecord?, audit drafts: [AuditDraft]) throws {
         try audited { c, audit in
-            let now = Clock.nowMillis()
+            let now = clock.now()
             try c.execute("UPDATE deployCall SET finishedAt = $1, outcome = $2, ok = $3 WHERE callID = $4", [now, outcome, ok, callID])
             if let deployment {
                 try saveDeployment(c, &audit, deployment, expectedUpdatedAt: deployment.updatedAt, drafts: drafts)

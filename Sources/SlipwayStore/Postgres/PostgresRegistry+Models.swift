@@ -23,7 +23,7 @@ extension PostgresRegistry: ModelStore {
             let newest = try ModelVersionRecord(pg: row)
             if newest.artifactDigest == new.artifactDigest { return .unchanged(newest) }
         }
-        let now = Clock.nowMillis()
+        let now = clock.now()
         try c.execute("INSERT INTO model (name, createdAt) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", [new.model, now])
         let next = try c.execute("SELECT coalesce(max(version), 0) + 1 FROM modelVersion WHERE model = $1", [new.model]).scalar(Int.self)
         if let expected = new.expectedVersion, expected != next {
@@ -97,19 +97,19 @@ extension PostgresRegistry: ModelStore {
     }
 
     @discardableResult
-    public func setAlias(model: String, environment: String, version: Int?, actor: String, reason: String) throws -> AliasEvent {
+    public func setAlias(model: String, environment: String, version: Int?, actor: String, reason: String, cause: AliasCause) throws -> AliasEvent {
         try audited { c, audit in
-            let now = Clock.nowMillis()
+            let now = clock.now()
             // Under the audit lock: no other alias change of this model commits between this read and the insert.
             let previous: Int? = try c.execute("""
                 SELECT version FROM aliasEvent WHERE model = $1 AND environment = $2 ORDER BY id DESC LIMIT 1
                 """, [model, environment]).first.flatMap { try $0.decode(0, as: Int?.self) }
             var event = AliasEvent(id: 0, model: model, environment: environment, version: version, previousVersion: previous,
-                                   at: now, actor: actor, reason: reason)
+                                   at: now, actor: actor, reason: reason, cause: cause)
             event.id = try c.execute("""
-                INSERT INTO aliasEvent (model, environment, version, previousVersion, at, actor, reason)
-                VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id
-                """, [model, environment, version, previous, now, actor, reason]).scalar(Int64.self)
+                INSERT INTO aliasEvent (model, environment, version, previousVersion, at, actor, reason, cause)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id
+                """, [model, environment, version, previous, now, actor, reason, cause.rawValue]).scalar(Int64.self)
             _ = try audit.append(RecordEvents.aliasChanged(event), at: now)
             return event
         }

@@ -29,7 +29,7 @@ extension PostgresRegistry: MonitorStore {
             }
             _ = try audit.append(RecordEvents.batchRecorded(b), at: b.receivedAt)
             guard let a = new.alert else { return RecordedBatch(batch: b, isNew: true) }
-            let now = Clock.nowMillis()
+            let now = clock.now()
             var alert = MonitorAlertRecord(id: 0, monitor: b.monitor, batchID: b.id, kind: a.kind, detail: a.detail, at: now, triggerID: nil,
                                            suppressed: a.suppressed)
             alert.id = try c.execute("""
@@ -136,7 +136,7 @@ extension PostgresRegistry: MonitorStore {
     public func fireTrigger(pipeline: String, kind: String, key: String, cause: [String: String], actor: String,
                             state: TriggerEventRecord.State) throws -> TriggerEventRecord? {
         try audited { c, audit in
-            try fire(c, &audit, pipeline: pipeline, kind: kind, key: key, cause: cause, actor: actor, at: Clock.nowMillis(), state: state)
+            try fire(c, &audit, pipeline: pipeline, kind: kind, key: key, cause: cause, actor: actor, at: clock.now(), state: state)
         }
     }
 

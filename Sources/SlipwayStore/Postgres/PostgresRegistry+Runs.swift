@@ -5,7 +5,7 @@ import SlipwayPostgres
 extension PostgresRegistry: RunStore {
     public func startRun(_ new: NewRun) throws -> RunRecord {
         try audited { c, audit in
-            let now = Clock.nowMillis()
+            let now = clock.now()
             var run = RunRecord(
                 id: 0, pipeline: new.pipeline, trigger: new.trigger, status: .running,
                 startedAt: now, endedAt: nil, pid: new.pid, host: new.provenance.host, heartbeatAt: now,
@@ -48,7 +48,7 @@ extension PostgresRegistry: RunStore {
             if let registering {
                 registration = try registerVersion(c, &audit, registering, unlessSameAsNewest: true)
             }
-            let now = Clock.nowMillis()
+            let now = clock.now()
             try c.execute("UPDATE run SET status = $1, endedAt = $2, message = $3 WHERE id = $4", [status.rawValue, now, message, id])
             _ = try audit.append(RecordEvents.runFinished(run, status: status, message: message), at: now)
             return registration
@@ -57,7 +57,7 @@ extension PostgresRegistry: RunStore {
 
     public func heartbeat(runID: Int64) throws {
         try pool.write { c in
-            try c.execute("UPDATE run SET heartbeatAt = $1 WHERE id = $2 AND status = 'running'", [Clock.nowMillis(), runID])
+            try c.execute("UPDATE run SET heartbeatAt = $1 WHERE id = $2 AND status = 'running'", [clock.now(), runID])
         }
     }
 
@@ -95,7 +95,7 @@ extension PostgresRegistry: RunStore {
         try audited { c, audit in
             guard let status = try c.execute("SELECT status FROM run WHERE id = $1 FOR UPDATE", [runID]).first,
                   try status.decode(0, as: String.self) == RunStatus.running.rawValue else { return }
-            let now = Clock.nowMillis()
+            let now = clock.now()
             try c.execute("UPDATE run SET status = 'interrupted', endedAt = $1, message = $2 WHERE id = $3", [now, reason, runID])
             try c.execute("""
                 UPDATE stageRun SET status = 'interrupted', endedAt = CASE WHEN startedAt IS NULL THEN NULL ELSE $1::bigint END,
@@ -108,7 +108,7 @@ extension PostgresRegistry: RunStore {
 
     public func takeOverRun(id: Int64, from previous: RunOwner, to owner: RunOwner, reason: String) throws -> Bool {
         try audited { c, audit in
-            let now = Clock.nowMillis()
+            let now = clock.now()
             let taken = try c.execute("""
                 UPDATE run SET pid = $1, host = $2, heartbeatAt = $3 WHERE id = $4 AND status = 'running' AND pid = $5 AND host = $6
                 """, [owner.pid, owner.host, now, id, previous.pid, previous.host]).affectedRows
@@ -123,7 +123,7 @@ extension PostgresRegistry: RunStore {
             guard var run = try c.execute("SELECT \(RunRecord.pgColumns) FROM run WHERE id = $1 FOR UPDATE", [runID]).first
                 .map(RunRecord.init(pg:)) else { return nil }
             guard run.status == .running, run.cancelRequestedAt == nil else { return run }
-            let now = Clock.nowMillis()
+            let now = clock.now()
             try c.execute("UPDATE run SET cancelRequestedAt = $1 WHERE id = $2", [now, runID])
             run.cancelRequestedAt = now
             _ = try audit.append(RecordEvents.runCancelRequested(run, actor: actor), at: now)

@@ -22,6 +22,8 @@ public final class PostgresRegistry: Sendable {
     let pool: PGPool
     /// The key of the project's audit append lock.
     let auditLock: Int64
+    /// Stamps records and audit events.
+    let clock: any Clock
 
     public struct OpenError: SlipwayError {
         public var exitStatus: ExitStatus { .usage }
@@ -35,8 +37,10 @@ public final class PostgresRegistry: Sendable {
 
     /// Opens the project's schema on the server at `url`, creating it and
     /// applying migrations as needed.
-    public init(url: PGURL, schema: String, maxConnections: Int = 8, policy: PGRetryPolicy = .standard) throws {
+    public init(url: PGURL, schema: String, maxConnections: Int = 8, policy: PGRetryPolicy = .standard,
+                clock: any Clock = SystemClock()) throws {
         try Self.check(schema: schema)
+        self.clock = clock
         self.url = url
         self.schema = schema
         let setUp: @Sendable (PGConnection) throws -> Void = { c in
@@ -44,12 +48,12 @@ public final class PostgresRegistry: Sendable {
         }
         pool = PGPool(url: url, maxConnections: maxConnections, policy: policy, setUp: setUp)
         auditLock = try pool.read { try $0.advisoryKey("slipway.audit:" + schema) }
-        try PostgresMigrations.migrate(pool, schema: schema)
+        try PostgresMigrations.migrate(pool, schema: schema, clock: clock)
     }
 
     /// Opens a project's registry from a `postgres://` URL and the project's name.
-    public convenience init(url: String, project: String) throws {
-        try self.init(url: try PGURL(url), schema: try Self.schemaName(project: project))
+    public convenience init(url: String, project: String, clock: any Clock = SystemClock()) throws {
+        try self.init(url: try PGURL(url), schema: try Self.schemaName(project: project), clock: clock)
     }
 
     /// The schema of a project: `slipway_` and the project's name in lower
@@ -80,7 +84,7 @@ public final class PostgresRegistry: Sendable {
         let pool = PGPool(url: url, maxConnections: 1) { c in
             try c.executeScript("SET search_path TO \(try c.quoteIdentifier(schema))")
         }
-        try PostgresMigrations.migrate(pool, schema: schema, upTo: identifier)
+        try PostgresMigrations.migrate(pool, schema: schema, upTo: identifier, clock: SystemClock())
     }
 
     /// Identifiers of the migrations applied to this schema.
@@ -108,7 +112,7 @@ public final class PostgresRegistry: Sendable {
     func audited<T>(_ body: (PGConnection, inout AuditAppender) throws -> T) throws -> T {
         try pool.write { c in
             try c.advisoryTransactionLock(auditLock)
-            var appender = AuditAppender(connection: c)
+            var appender = AuditAppender(connection: c, clock: clock)
             let value = try body(c, &appender)
             try appender.finish()
             return value
@@ -119,15 +123,18 @@ public final class PostgresRegistry: Sendable {
 /// Appends events to the chain inside an audited transaction (the audit lock held).
 struct AuditAppender {
     let connection: PGConnection
+    let clock: any Clock
     /// The newest event, as read (once) in this transaction and moved by each append.
     private var newest: AuditHeadWitness?
     private var appended = false
 
-    init(connection: PGConnection) {
+    init(connection: PGConnection, clock: any Clock) {
         self.connection = connection
+        self.clock = clock
     }
 
-    mutating func append(_ draft: AuditDraft, at time: Millis = Clock.nowMillis()) throws -> AuditEvent {
+    mutating func append(_ draft: AuditDraft, at stamp: Millis? = nil) throws -> AuditEvent {
+        let time = stamp ?? clock.now()
         let last: AuditHeadWitness
         if let newest {
             last = newest

@@ -1,14 +1,5 @@
 import Foundation
-import SlipwayCore
-
-/// Milliseconds since the Unix epoch: the registry's one time format, exact and
-/// portable across databases.
-public typealias Millis = Int64
-
-public enum Clock {
-    public static func nowMillis() -> Millis { Millis((Date().timeIntervalSince1970 * 1000).rounded()) }
-    public static func date(_ ms: Millis) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
-}
+@_exported import SlipwayCore
 
 /// Where a run came from: enough to reproduce it.
 public struct Provenance: Codable, Sendable, Hashable {
@@ -259,6 +250,11 @@ public struct AliasEvent: Codable, Sendable, Hashable {
     public var at: Millis
     public var actor: String
     public var reason: String
+    /// Nil on changes recorded before causes were (``AliasCause/recordedBefore(reason:)``).
+    public var cause: AliasCause?
+
+    /// Why the change was made, typed.
+    public var why: AliasCause { cause ?? .recordedBefore(reason: reason) }
 }
 
 public struct GateResultRecord: Codable, Sendable, Hashable {
@@ -302,7 +298,7 @@ public struct ValidationRecord: Codable, Sendable, Hashable {
     public var report: String
     public var createdAt: Millis
 
-    public init(runID: Int64?, stageRunID: Int64?, dataset: String, passed: Bool, report: String, createdAt: Millis = Clock.nowMillis()) {
+    public init(runID: Int64?, stageRunID: Int64?, dataset: String, passed: Bool, report: String, createdAt: Millis = SystemClock.nowMillis()) {
         self.runID = runID
         self.stageRunID = stageRunID
         self.dataset = dataset

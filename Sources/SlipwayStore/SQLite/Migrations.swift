@@ -381,6 +381,10 @@ enum RegistryMigrations {
                 ALTER TABLE stageRun ADD COLUMN jobStatus TEXT;
                 """)
         }
+        m.registerMigration("v11-alias-cause") { db in
+            // Why each live-version change was made, typed (nil on older rows).
+            try db.execute(sql: "ALTER TABLE aliasEvent ADD COLUMN cause TEXT")
+        }
         return m
     }
 

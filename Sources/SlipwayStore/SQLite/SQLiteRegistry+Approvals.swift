@@ -5,7 +5,7 @@ import SlipwayCore
 extension SQLiteRegistry: ApprovalStore {
     public func createApprovalRequest(_ new: NewApprovalRequest, actor: String) throws -> (request: ApprovalRequestRecord, superseded: [Int64]) {
         try pool.write { db in
-            let now = Clock.nowMillis()
+            let now = clock.now()
             for draft in new.audit { _ = try appendAudit(db, draft, at: now) }
             let older = try Int64.fetchAll(db, sql: """
                 SELECT id FROM approvalRequest WHERE model = ? AND environment = ? AND status = 'pending'

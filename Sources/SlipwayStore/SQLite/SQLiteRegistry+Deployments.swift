@@ -19,7 +19,7 @@ private let active = "state IN ('progressing', 'paused', 'watching')"
 extension SQLiteRegistry: DeploymentStore {
     public func startDeployment(_ new: NewDeployment) throws -> (deployment: DeploymentRecord, aborted: DeploymentRecord?) {
         try pool.write { db in
-            let now = Clock.nowMillis()
+            let now = clock.now()
             for draft in new.audit { _ = try appendAudit(db, draft, at: now) }
             var aborted = try DeploymentRecord.fetchOne(db, sql: "SELECT * FROM deployment WHERE environment = ? AND \(active) ORDER BY id DESC LIMIT 1",
                                                         arguments: [new.environment])
@@ -77,7 +77,7 @@ extension SQLiteRegistry: DeploymentStore {
         guard current.updatedAt == expectedUpdatedAt else {
             throw RegistryConflict(reason: "deployment \(deployment.id) changed meanwhile (now \(current.state.rawValue): \(current.detail))")
         }
-        let now = Clock.nowMillis()
+        let now = clock.now()
         var d = deployment
         d.updatedAt = max(now, expectedUpdatedAt + 1)
         try d.update(db)
@@ -108,7 +108,7 @@ extension SQLiteRegistry: DeploymentStore {
 
     public func finishDeployCall(callID: String, outcome: String, ok: Bool, then deployment: DeploymentRecord?, audit: [AuditDraft]) throws {
         try pool.write { db in
-            let now = Clock.nowMillis()
+            let now = clock.now()
             try db.execute(sql: "UPDATE deployCall SET finishedAt = ?, outcome = ?, ok = ? WHERE callID = ?", arguments: [now, outcome, ok, callID])
             if let deployment {
                 try saveDeployment(db, deployment, expectedUpdatedAt: deployment.updatedAt, audit: audit)

@@ -20,7 +20,7 @@ extension SQLiteRegistry: ModelStore {
             """, arguments: [new.model]), newest.artifactDigest == new.artifactDigest {
             return .unchanged(newest)
         }
-        let now = Clock.nowMillis()
+        let now = clock.now()
         try db.execute(sql: "INSERT OR IGNORE INTO model (name, createdAt) VALUES (?, ?)", arguments: [new.model, now])
         let next = (try Int.fetchOne(db, sql: "SELECT MAX(version) FROM modelVersion WHERE model = ?", arguments: [new.model]) ?? 0) + 1
         if let expected = new.expectedVersion, expected != next {
@@ -91,17 +91,17 @@ extension SQLiteRegistry: ModelStore {
         return envs
     }
 
-    public func setAlias(model: String, environment: String, version: Int?, actor: String, reason: String) throws -> AliasEvent {
+    public func setAlias(model: String, environment: String, version: Int?, actor: String, reason: String, cause: AliasCause) throws -> AliasEvent {
         try pool.write { db in
-            let now = Clock.nowMillis()
+            let now = clock.now()
             let previous = try Int.fetchOne(db, sql: """
                 SELECT version FROM aliasEvent WHERE model = ? AND environment = ? ORDER BY id DESC LIMIT 1
                 """, arguments: [model, environment])
             var event = AliasEvent(id: 0, model: model, environment: environment, version: version, previousVersion: previous,
-                                   at: now, actor: actor, reason: reason)
+                                   at: now, actor: actor, reason: reason, cause: cause)
             try db.execute(sql: """
-                INSERT INTO aliasEvent (model, environment, version, previousVersion, at, actor, reason) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [model, environment, version, previous, now, actor, reason])
+                INSERT INTO aliasEvent (model, environment, version, previousVersion, at, actor, reason, cause) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [model, environment, version, previous, now, actor, reason, cause.rawValue])
             event.id = db.lastInsertedRowID
             _ = try appendAudit(db, RecordEvents.aliasChanged(event), at: now)
             return event

@@ -100,7 +100,7 @@ extension SQLiteRegistry: MonitorStore {
     private func recordAlert(_ db: Database, monitor: String, batchID: Int64, _ new: NewAlert) throws -> (alert: MonitorAlertRecord, events: [TriggerEventRecord]) {
         let (kind, detail, suppressed, pipelines, actor) = (new.kind, new.detail, new.suppressed, new.pipelines, new.actor)
         do {
-            let now = Clock.nowMillis()
+            let now = clock.now()
             var alert = MonitorAlertRecord(id: 0, monitor: monitor, batchID: batchID, kind: kind, detail: detail, at: now, triggerID: nil,
                                            suppressed: suppressed)
             try db.execute(sql: "INSERT INTO monitorAlert (monitor, batchID, kind, detail, at, suppressed) VALUES (?, ?, ?, ?, ?, ?)",
@@ -147,7 +147,7 @@ extension SQLiteRegistry: MonitorStore {
 
     public func fireTrigger(pipeline: String, kind: String, key: String, cause: [String: String], actor: String,
                             state: TriggerEventRecord.State) throws -> TriggerEventRecord? {
-        try pool.write { db in try fire(db, pipeline: pipeline, kind: kind, key: key, cause: cause, actor: actor, at: Clock.nowMillis(), state: state) }
+        try pool.write { db in try fire(db, pipeline: pipeline, kind: kind, key: key, cause: cause, actor: actor, at: clock.now(), state: state) }
     }
 
     public func triggerEvents(pipeline: String?, state: TriggerEventRecord.State?, limit: Int) throws -> [TriggerEventRecord] {

@@ -27,9 +27,13 @@ public final class SQLiteRegistry: Sendable {
         public var description: String { "cannot open the registry \(path): \(reason)" }
     }
 
+    /// Stamps records and audit events.
+    let clock: any Clock
+
     /// Opens (creating if needed, with mode 0600) and migrates the registry.
-    public init(path: String, readOnly: Bool = false) throws {
+    public init(path: String, readOnly: Bool = false, clock: any Clock = SystemClock()) throws {
         self.path = path
+        self.clock = clock
         self.head = AuditHeadFile(path: path + ".head")
         if !readOnly, !FileManager.default.fileExists(atPath: path) {
             let fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
@@ -137,7 +141,8 @@ public final class SQLiteRegistry: Sendable {
         try RegistryMigrations.migrator.migrate(pool, upTo: identifier)
     }
 
-    func appendAudit(_ db: Database, _ draft: AuditDraft, at time: Millis = Clock.nowMillis()) throws -> AuditEvent {
+    func appendAudit(_ db: Database, _ draft: AuditDraft, at stamp: Millis? = nil) throws -> AuditEvent {
+        let time = stamp ?? clock.now()
         let last = try Row.fetchOne(db, sql: "SELECT seq, hash FROM auditEvent ORDER BY seq DESC LIMIT 1")
         let seq: Int64 = (last?["seq"] ?? 0) + 1
         let prev: String = last?["hash"] ?? AuditChain.genesis
@@ -167,7 +172,7 @@ public final class SQLiteRegistry: Sendable {
 extension SQLiteRegistry: RunStore {
     public func startRun(_ new: NewRun) throws -> RunRecord {
         try pool.write { db in
-            let now = Clock.nowMillis()
+            let now = clock.now()
             var run = RunRecord(
                 id: 0, pipeline: new.pipeline, trigger: new.trigger, status: .running,
                 startedAt: now, endedAt: nil, pid: new.pid, host: new.provenance.host, heartbeatAt: now,
@@ -205,7 +210,7 @@ extension SQLiteRegistry: RunStore {
             if let registering {
                 registration = try registerVersion(db, registering, unlessSameAsNewest: true)
             }
-            let now = Clock.nowMillis()
+            let now = clock.now()
             try db.execute(sql: "UPDATE run SET status = ?, endedAt = ?, message = ? WHERE id = ?",
                            arguments: [status.rawValue, now, message, id])
             _ = try appendAudit(db, RecordEvents.runFinished(run, status: status, message: message), at: now)
@@ -216,7 +221,7 @@ extension SQLiteRegistry: RunStore {
     public func heartbeat(runID: Int64) throws {
         try pool.write { db in
             try db.execute(sql: "UPDATE run SET heartbeatAt = ? WHERE id = ? AND status = 'running'",
-                           arguments: [Clock.nowMillis(), runID])
+                           arguments: [clock.now(), runID])
         }
     }
 
@@ -249,7 +254,7 @@ extension SQLiteRegistry: RunStore {
     public func markInterrupted(runID: Int64, reason: String) throws {
         try pool.write { db in
             guard let run = try RunRecord.fetchOne(db, key: runID), run.status == .running else { return }
-            let now = Clock.nowMillis()
+            let now = clock.now()
             try db.execute(sql: "UPDATE run SET status = 'interrupted', endedAt = ?, message = ? WHERE id = ?",
                            arguments: [now, reason, runID])
             try db.execute(sql: """
@@ -263,7 +268,7 @@ extension SQLiteRegistry: RunStore {
 
     public func takeOverRun(id: Int64, from previous: RunOwner, to owner: RunOwner, reason: String) throws -> Bool {
         try pool.write { db in
-            let now = Clock.nowMillis()
+            let now = clock.now()
             try db.execute(sql: "UPDATE run SET pid = ?, host = ?, heartbeatAt = ? WHERE id = ? AND status = 'running' AND pid = ? AND host = ?",
                            arguments: [owner.pid, owner.host, now, id, previous.pid, previous.host])
             guard db.changesCount == 1 else { return false }
@@ -276,7 +281,7 @@ extension SQLiteRegistry: RunStore {
         try pool.write { db in
             guard var run = try RunRecord.fetchOne(db, key: runID) else { return nil }
             guard run.status == .running, run.cancelRequestedAt == nil else { return run }
-            let now = Clock.nowMillis()
+            let now = clock.now()
             try db.execute(sql: "UPDATE run SET cancelRequestedAt = ? WHERE id = ?", arguments: [now, runID])
             run.cancelRequestedAt = now
             _ = try appendAudit(db, RecordEvents.runCancelRequested(run, actor: actor), at: now)
@@ -446,7 +451,7 @@ extension SQLiteRegistry: DatasetStore {
                                                           arguments: [path, hash]) {
                 return (existing, false)
             }
-            let now = Clock.nowMillis()
+            let now = clock.now()
             try db.execute(sql: "INSERT INTO dataset (path, hash, size, addedBy, addedAt) VALUES (?, ?, ?, ?, ?)",
                            arguments: [path, hash, size, addedBy, now])
             let record = DatasetRecord(id: db.lastInsertedRowID, path: path, hash: hash, size: size, addedBy: addedBy, addedAt: now)

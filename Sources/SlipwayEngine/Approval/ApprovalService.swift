@@ -11,6 +11,9 @@ public struct ApprovalService: Sendable {
     let registry: any Registry
     let spec: WorkspaceSpec
 
+    /// The time requests are stamped and judged by.
+    public var clock: any Clock = SystemClock()
+
     public init(workspace: Workspace, registry: any Registry, spec: WorkspaceSpec) {
         self.workspace = workspace
         self.registry = registry
@@ -63,7 +66,7 @@ public struct ApprovalService: Sendable {
                           + "but slipway.yaml lists no policy.approvers to sign it off")
         }
         let evidence = try evidence(candidate: version, live: liveVersion, facts: facts, reasons: reasons)
-        let expires = Clock.nowMillis() + Millis(policy.expiresSeconds(for: request.environment) * 1000)
+        let expires = clock.now() + Millis(policy.expiresSeconds(for: request.environment) * 1000)
         var new = NewApprovalRequest(model: version.model, version: version.version, environment: request.environment,
                                      packageDigest: version.imageDigest ?? version.artifactDigest, reasons: reasons, evidence: evidence,
                                      requester: request.actor, expiresAt: expires,
@@ -203,7 +206,7 @@ public struct ApprovalService: Sendable {
         guard let request = try registry.approvalRequest(id: requestID) else {
             throw Refusal(reason: .unknownRequest, message: "no approval request \(requestID) (see `slipway approvals --all`)")
         }
-        try Self.checkOpen(request, now: Clock.nowMillis())
+        try Self.checkOpen(request, now: clock.now())
         guard let version = try registry.modelVersion(model: request.model, version: request.version) else {
             throw Refusal(reason: .packageChanged, message: "\(request.model):\(request.version) is no longer in the registry")
         }
@@ -216,7 +219,7 @@ public struct ApprovalService: Sendable {
             _ = try promotion.check(PromotionService.Request(model: request.model, version: request.version, environment: request.environment,
                                                             actor: voter, reason: ""))
         }
-        let at = Clock.nowMillis()
+        let at = clock.now()
         let payload = Self.payload(request: request, decision: decision, comment: comment, at: at)
         let armored = try SSHSigner(keyPath: keyPath).sign(Array(payload.utf8), namespace: Self.namespace)
         let sig = try SSHSig.verify(armored: armored, message: Array(payload.utf8), namespace: Self.namespace)

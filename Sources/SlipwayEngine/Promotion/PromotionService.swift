@@ -140,7 +140,7 @@ public struct PromotionService: Sendable {
         guard let workspace else {
             try registry.appendAudit(audit)
             return .promoted(try registry.setAlias(model: version.model, environment: request.environment, version: version.version,
-                                                   actor: request.actor, reason: request.reason))
+                                                   actor: request.actor, reason: request.reason, cause: .promotion))
         }
         let progress = try DeploymentService(workspace: workspace, registry: registry, spec: spec)
             .start(model: version.model, version: version.version, environment: request.environment, actor: request.actor, reason: request.reason,

@@ -1,12 +1,5 @@
 import Foundation
 
-/// Starts a pipeline run in the background (the `slipway` executable
-/// spawning itself); the engine does not know its own binary.
-public protocol RunLauncher: Sendable {
-    /// Starts `slipway run PIPELINE` claiming the queued trigger events `claiming`.
-    func launch(pipeline: String, trigger: String, claiming: [Int64]) throws
-}
-
 /// Trigger events into runs, and the watched triggers (commit, data,
 /// schedule) into events. An event's key is unique per pipeline, so the same
 /// event never starts two runs; events that fire while a pipeline is at its
@@ -62,11 +55,11 @@ public struct TriggerService: Sendable {
     /// what was seen is in the registry as events).
     public struct WatchState: Sendable {
         public var startedAt: Millis
-        public init(startedAt: Millis = Clock.nowMillis()) { self.startedAt = startedAt }
+        public init(startedAt: Millis = SystemClock.nowMillis()) { self.startedAt = startedAt }
     }
 
     /// Fires events for new commits, changed datasets and due schedules.
-    public func watch(_ state: inout WatchState, now: Millis = Clock.nowMillis()) throws -> [String] {
+    public func watch(_ state: inout WatchState, now: Millis = SystemClock.nowMillis()) throws -> [String] {
         var lines: [String] = []
         let hasher = FileHasher(root: workspace.root, cache: registry)
         defer { hasher.flush() }

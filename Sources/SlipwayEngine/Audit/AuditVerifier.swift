@@ -123,7 +123,7 @@ public struct AuditVerifier: Sendable {
             }
         }
         let report = Report(events: count, headSeq: head.seq, headHash: head.hash, records: checkedRecords, problem: problem,
-                            verifiedAt: Clock.nowMillis())
+                            verifiedAt: SystemClock.nowMillis())
         save(report)
         return report
     }
@@ -141,39 +141,79 @@ public struct AuditVerifier: Sendable {
     public func quickCheck(budget: Int64 = 50_000) throws -> QuickState {
         let latest = try registry.latestAuditSeq()
         // Never verified: a short trail is checked from its start now.
-        guard let saved = load() ?? (latest <= budget ? Report(events: 0, headSeq: 0, headHash: AuditChain.genesis, records: 0,
-                                                               problem: nil, verifiedAt: 0) : nil) else {
+        guard let saved = load() ?? (latest <= budget ? Self.start : nil) else {
             return .unverified(events: latest)
         }
         if let p = saved.problem { return .broken(p) }
         if latest - saved.headSeq > budget { return .unverified(events: latest - saved.headSeq) }
+        let (state, reached) = try extend(saved, slice: nil)
+        if reached.headSeq != saved.headSeq { save(reached) }
+        return state ?? .unverified(events: latest - saved.headSeq)
+    }
+
+    /// How far a verifier that keeps its own place (the console) has checked
+    /// the chain: it starts from the first event, so an edit anywhere in the
+    /// trail shows in a console opened after it.
+    public struct Progress: Sendable {
+        var checked = AuditVerifier.start
+        public init() {}
+    }
+
+    /// The same rules as ``quickCheck(budget:)`` (the chain event by event,
+    /// then the head witness), reached a slice at a time however long the
+    /// trail: each call checks at most `slice` more events from `progress`
+    /// and returns nil while events remain. Once at the head, each call
+    /// costs only the events added since.
+    public func checkStep(_ progress: inout Progress, slice: Int) throws -> QuickState? {
+        let (state, reached) = try extend(progress.checked, slice: max(1, slice))
+        progress.checked = reached
+        return state
+    }
+
+    /// Where a trail never verified starts.
+    static let start = Report(events: 0, headSeq: 0, headHash: AuditChain.genesis, records: 0, problem: nil, verifiedAt: 0)
+
+    /// Checks the events after the saved result (all of them, or `slice`),
+    /// then the head witness once the newest event is reached. Returns the
+    /// verdict (nil: `slice` events checked, more remain) and how far the
+    /// chain is verified now.
+    func extend(_ saved: Report, slice: Int?) throws -> (QuickState?, Report) {
         // The event the last verification ended on must still be there, unchanged.
         var previous: (seq: Int64, hash: String)?
         if saved.headSeq > 0 {
             guard let anchor = try registry.auditEvents(after: saved.headSeq - 1, limit: 1).first, anchor.seq == saved.headSeq else {
-                return .broken(Problem(kind: .removed, seq: saved.headSeq, message: "event \(saved.headSeq), verified before, is gone"))
+                return (.broken(Problem(kind: .removed, seq: saved.headSeq, message: "event \(saved.headSeq), verified before, is gone")), saved)
             }
             guard anchor.hash == saved.headHash else {
-                return .broken(Problem(kind: .altered, seq: saved.headSeq, message: "event \(saved.headSeq) changed since it was verified"))
+                return (.broken(Problem(kind: .altered, seq: saved.headSeq, message: "event \(saved.headSeq) changed since it was verified")), saved)
             }
             previous = (anchor.seq, anchor.hash)
         }
         var problem: Problem?
-        try registry.forEachAuditEvent(after: saved.headSeq) { e in
-            if let p = Self.chainProblem(e, previous: previous) { problem = p; return false }
-            previous = (e.seq, e.hash)
-            return true
+        var more = false
+        if let slice {
+            let batch = try registry.auditEvents(after: saved.headSeq, limit: slice)
+            for e in batch {
+                if let p = Self.chainProblem(e, previous: previous) { problem = p; break }
+                previous = (e.seq, e.hash)
+            }
+            more = problem == nil && batch.count == slice
+        } else {
+            try registry.forEachAuditEvent(after: saved.headSeq) { e in
+                if let p = Self.chainProblem(e, previous: previous) { problem = p; return false }
+                previous = (e.seq, e.hash)
+                return true
+            }
         }
-        if problem == nil { problem = try headProblem(lastSeq: previous?.seq ?? 0) }
-        if let problem { return .broken(problem) }
+        if problem == nil && !more { problem = try headProblem(lastSeq: previous?.seq ?? 0) }
+        if let problem { return (.broken(problem), saved) }
+        var reached = saved
         if let previous, previous.seq != saved.headSeq {
-            var updated = saved
-            updated.events += previous.seq - saved.headSeq
-            updated.headSeq = previous.seq
-            updated.headHash = previous.hash
-            save(updated)
+            reached.events += previous.seq - saved.headSeq
+            reached.headSeq = previous.seq
+            reached.headHash = previous.hash
         }
-        return .verified(headSeq: previous?.seq ?? 0)
+        return (more ? nil : .verified(headSeq: previous?.seq ?? 0), reached)
     }
 
     // MARK: - Rules

@@ -1,0 +1,70 @@
+import Foundation
+
+/// The Approvals tab: pending requests first, with the evidence an approver signs off on.
+enum ApprovalsScreen {
+    static func render(_ b: inout ScreenBuffer, _ s: ConsoleState, y: Int, h: Int) {
+        let g = s.glyphs
+        let snap = s.snapshot
+        let rows = s.visibleIndices.map { i -> (String, Style) in
+            let r = snap.approvals[i]
+            let votes = snap.approvalVotes[r.id] ?? []
+            let approvals = votes.filter { $0.decision == .approve }.count
+            let text = Widgets.fit("#\(r.id)", 5, glyphs: g) + " " + Widgets.fit(r.status.rawValue, 10, glyphs: g) + " "
+                + Widgets.fit(TerminalText.oneLine("\(r.model):\(r.version) → \(r.environment)"), 26, glyphs: g) + " "
+                + Widgets.fit(TerminalText.oneLine(r.requester), 10, glyphs: g) + " "
+                + Widgets.fit(Widgets.age(r.createdAt, now: snap.now), 4, glyphs: g, alignRight: true) + " "
+                + Widgets.fit("\(approvals) of \(r.requiredApprovals)", 7, glyphs: g) + " " + TerminalText.oneLine(r.reasonList.joined(separator: "; "))
+            let style: Style = r.status == .pending ? Style(fg: .accent) : r.status == .approved ? .success : r.status == .rejected ? .error : .muted
+            return (text, style)
+        }
+        let listH = max(5, min(h / 2, rows.count + 3))
+        let pending = snap.pendingApprovals
+        ListView.draw(&b, s, x: 0, y: y, w: s.width, h: listH, title: "Approvals (\(pending) pending)",
+                      header: "id    status     version → environment      requester   age votes   risk", rows: rows)
+        let lowerY = y + listH, lowerH = h - listH
+        Widgets.box(&b, 0, lowerY, s.width, lowerH, title: "evidence", glyphs: g)
+        guard let r = s.selectedRequest else {
+            let hint = snap.approvals.isEmpty
+                ? "Nothing to sign off. High-risk promotions (policy: in slipway.yaml) wait here for a named approver."
+                : ""
+            b.put(2, lowerY + 1, hint, .muted, maxWidth: s.width - 4)
+            return
+        }
+        for (i, (text, style)) in evidence(r, s).prefix(max(0, lowerH - 2)).enumerated() {
+            b.put(2, lowerY + 1 + i, TerminalText.oneLine(text), style, maxWidth: s.width - 4)
+        }
+    }
+
+    /// What an approver reads about a request: who signs, the risk, the params
+    /// diff, the eval comparison with gate arithmetic, data and commits, the
+    /// package, and the votes so far (the pane, and the dialog Enter opens).
+    static func evidence(_ r: ApprovalRequestRecord, _ s: ConsoleState) -> [(String, Style)] {
+        let snap = s.snapshot
+        var out: [(String, Style)] = []
+        out.append(("Signing as: " + (snap.signer ?? "no key found (start the console with --key FILE)"),
+                    snap.signer?.contains("no approver") == true ? .error : .muted))
+        for reason in r.reasonList { out.append(("risk: " + reason, .warning)) }
+        if let object = try? JSONSerialization.jsonObject(with: Data(r.evidence.utf8)) as? [String: Any] {
+            for p in object["params"] as? [[String: Any]] ?? [] {
+                out.append(("param \(p["param"] as? String ?? ""): \(p["live"] as? String ?? "—") → \(p["candidate"] as? String ?? "—")", .plain))
+            }
+            for m in object["metrics"] as? [[String: Any]] ?? [] {
+                let live = (m["live"] as? Double).map(Gates.format) ?? "—", cand = (m["candidate"] as? Double).map(Gates.format) ?? "—"
+                out.append(("metric \(m["metric"] as? String ?? ""): \(live) → \(cand)" + ((m["gate"] as? String).map { "  (\($0))" } ?? ""), .plain))
+            }
+            for d in object["data"] as? [String] ?? [] { out.append(("data " + d, .plain)) }
+            for c in object["commits"] as? [String] ?? [] { out.append(("commit " + c, .muted)) }
+            if let p = object["package"] as? String { out.append(("package " + p, .muted)) }
+        }
+        for v in snap.approvalVotes[r.id] ?? [] {
+            out.append(("\(v.decision == .approve ? (s.ascii ? "+" : "✓") : (s.ascii ? "x" : "✗")) \(v.approver) \(v.decision.rawValue)d \(Widgets.age(v.at, now: snap.now)) ago: \(v.comment)",
+                        v.decision == .approve ? .success : .error))
+        }
+        return out
+    }
+
+    /// Each environment as a lane, in order (dev → staging → production):
+    /// live and stable version, the canary's bar with step and traffic, the
+    /// analysis values with their conditions and a small chart over time;
+    /// below, the selected lane's history of changes.
+}

@@ -1,0 +1,50 @@
+import Foundation
+
+enum EvalsScreen {
+    static func render(_ b: inout ScreenBuffer, _ s: ConsoleState, y: Int, h: Int) {
+        let g = s.glyphs
+        guard let c = s.snapshot.comparison else {
+            Widgets.box(&b, 0, y, s.width, h, title: "Evals", glyphs: g)
+            b.put(2, y + 2, "No evaluation yet: run a pipeline with metrics (and gates:) to compare it with production.", .muted, maxWidth: s.width - 4)
+            return
+        }
+        let (base, cand) = s.snapshot.comparisonLabels
+        let rows = s.visibleIndices.map { i -> (String, Style) in
+            let r = c.rows[i]
+            var text = Widgets.fit(TerminalText.oneLine(r.metric), 18, glyphs: g) + " "
+            text += Widgets.fit(r.baseline.map(Gates.format) ?? "—", 11, glyphs: g, alignRight: true) + " "
+            text += Widgets.fit(r.candidate.map(Gates.format) ?? "—", 11, glyphs: g, alignRight: true) + " "
+            text += Widgets.fit(r.delta.map(MetricComparison.signed) ?? "—", 10, glyphs: g, alignRight: true) + "  "
+            text += Widgets.fit(r.gate?.condition ?? "", 22, glyphs: g) + " "
+            text += r.gate.map { $0.passed ? "\(s.ascii ? "+" : "✓") pass" : "\(s.ascii ? "x" : "✗") FAIL" } ?? ""
+            return (text, r.gate.map { $0.passed ? Style.success : Style.error } ?? .plain)
+        }
+        let tableH = max(6, h * 55 / 100)
+        ListView.draw(&b, s, x: 0, y: y, w: s.width, h: tableH, title: TerminalText.oneLine("\(cand) (candidate) vs \(base)"),
+                      header: "metric               production   candidate      delta  gate                   result", rows: rows)
+        let failed = c.failedGates.count
+        let summary = c.gateCount == 0 ? "no gates declared" : "\(c.gateCount) gates · \(c.gateCount - failed) pass · \(failed) fail"
+        b.put(2, y + tableH - 1, " \(summary) ", failed > 0 ? .error : .success)
+        // The arithmetic of each gate, then the history of the selected metric across versions.
+        var yy = y + tableH
+        let lowerH = h - tableH
+        Widgets.box(&b, 0, yy, s.width, lowerH, title: "gate arithmetic · history across versions", glyphs: g)
+        yy += 1
+        for gate in c.rows.compactMap(\.gate).prefix(max(0, lowerH / 2 - 1)) {
+            b.put(2, yy, TerminalText.oneLine(gate.explanation), gate.passed ? .plain : .error, maxWidth: s.width - 4)
+            yy += 1
+        }
+        let vis = s.visibleIndices
+        if s.row < vis.count {
+            let metric = c.rows[vis[s.row]].key
+            if let history = s.snapshot.metricHistory[metric], history.count > 1, y + h - 1 - yy > 3 {
+                let versions = s.snapshot.metricHistoryVersions[metric] ?? []
+                b.put(2, yy, TerminalText.oneLine("\(metric) in the last \(history.count) versions:"), .muted)
+                Widgets.labeledLineChart(&b, 2, yy + 1, s.width - 4, y + h - 2 - yy, values: history,
+                                         threshold: c.rows[vis[s.row]].gate?.threshold, ascii: s.ascii,
+                                         xFirst: versions.first.map { ":\($0)" } ?? "", xLast: versions.last.map { ":\($0)" } ?? "",
+                                         xCaption: "version")
+            }
+        }
+    }
+}

@@ -1,0 +1,25 @@
+/// Why an environment's live version changed: recorded with every alias
+/// change, so decisions (which version a rollback goes back to) read a
+/// type, never the change's message.
+public enum AliasCause: String, Sendable, Hashable, Codable, CaseIterable {
+    /// `slipway promote`, the console's promote, or an approval or auto
+    /// promotion carried out without a canary.
+    case promotion
+    /// A deployment's canary (or watch) reached 100 %.
+    case canary
+    /// A person's rollback (`slipway rollback`, the console's `r`), or the
+    /// agent's rollback of a watch that breached.
+    case rollback
+    /// A canary that failed its analysis or was aborted: its stable version put back.
+    case abort
+
+    /// The live version was taken away from the one before: that version is
+    /// no candidate for a later rollback.
+    public var undoesPrevious: Bool { self == .rollback || self == .abort }
+
+    /// Alias changes recorded before causes were: their message is all
+    /// there is (every rollback's message starts with "rollback").
+    public static func recordedBefore(reason: String) -> AliasCause {
+        reason.hasPrefix("rollback") ? .rollback : .promotion
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import SlipwayCore
+
+/// The approvals queue, defined once for every face: `slipway approvals`,
+/// `slipway status`, the console's Approvals tab and its header count.
+///
+/// A request is *pending* while its status is `pending` and it has not
+/// expired. Requests past their expiry are marked `expired` (audited as
+/// `approval.resolved`) whenever the queue is read, so every face sees the
+/// same list at the same moment.
+public struct ApprovalQueue: Sendable {
+    public let registry: any Registry
+
+    /// How many pending requests any face shows at most.
+    public static let pendingLimit = 500
+
+    public init(registry: any Registry) {
+        self.registry = registry
+    }
+
+    /// Marks the requests whose time ran out as expired (audited); returns their ids.
+    @discardableResult
+    public func expireDue(now: Millis) throws -> [Int64] {
+        try registry.expireApprovalRequests(now: now)
+    }
+
+    /// Pending requests, newest first, after expiring the due ones.
+    public func pending(now: Millis, limit: Int = pendingLimit) throws -> [ApprovalRequestRecord] {
+        try expireDue(now: now)
+        return try registry.approvalRequests(all: false, limit: limit).filter { $0.status == .pending && $0.expiresAt > now }
+    }
+
+    /// Every request, pending or resolved, newest first, after expiring the due ones.
+    public func history(now: Millis, limit: Int = pendingLimit) throws -> [ApprovalRequestRecord] {
+        try expireDue(now: now)
+        return try registry.approvalRequests(all: true, limit: limit)
+    }
+
+    /// What the Approvals tab and `slipway approvals --all` list: the pending
+    /// requests first, then the newest resolved ones, each with its votes.
+    public struct Listing: Sendable {
+        public var pending: [ApprovalRequestRecord]
+        public var resolved: [ApprovalRequestRecord]
+        public var votes: [Int64: [ApprovalVoteRecord]]
+        public var all: [ApprovalRequestRecord] { pending + resolved }
+    }
+
+    public func listing(now: Millis, resolvedLimit: Int = 50) throws -> Listing {
+        let pending = try self.pending(now: now)
+        let resolved = resolvedLimit > 0
+            ? try registry.approvalRequests(all: true, limit: resolvedLimit + pending.count).filter { $0.status != .pending }.prefix(resolvedLimit)
+            : []
+        var votes: [Int64: [ApprovalVoteRecord]] = [:]
+        for r in pending + resolved { votes[r.id] = try registry.approvalVotes(requestID: r.id) }
+        return Listing(pending: pending, resolved: Array(resolved), votes: votes)
+    }
+}

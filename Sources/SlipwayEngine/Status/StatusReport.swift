@@ -1,0 +1,117 @@
+import Foundation
+import SlipwayCore
+
+/// Everything `slipway status` says, read once. The command renders it as
+/// text or JSON; nothing here decides how it looks.
+public struct StatusReport: Sendable {
+    public struct ActiveRun: Sendable {
+        public var run: RunRecord
+        public var stages: [StageRunRecord]
+    }
+
+    public struct LiveVersion: Sendable, Hashable {
+        public var model: String
+        public var version: Int
+        public var imageTag: String?
+    }
+
+    public struct EnvironmentLine: Sendable {
+        public var name: String
+        public var live: [LiveVersion]
+        /// The canary or watch in flight there.
+        public var deployment: DeploymentRecord?
+        /// Deploy calls started there and not finished (in flight, or interrupted).
+        public var unfinishedCalls: [UnfinishedCall]
+    }
+
+    /// The newest validation report that compared data with a reference.
+    public struct DriftSummary: Sendable {
+        public var runID: Int64
+        public var dataset: String
+        public var columns: Int
+        public var drifted: [String]
+    }
+
+    public struct MonitorLine: Sendable {
+        public var name: String
+        public var latest: MonitorBatchRecord
+    }
+
+    public var project: String?
+    public var workspace: String
+    public var running: [ActiveRun]
+    /// The newest finished runs (at most five).
+    public var recent: [RunRecord]
+    public var environments: [EnvironmentLine]
+    /// Model → environment → live version, for every model.
+    public var live: [String: [String: Int]]
+    public var pendingApprovals: [ApprovalRequestRecord]
+    public var drift: DriftSummary?
+    public var monitors: [MonitorLine]
+    public var driftAlerts: Int { monitors.filter { $0.latest.status == .drifted }.count }
+    public var audit: AuditVerifier.QuickState
+    public var agent: Agent.Heartbeat?
+    /// Records the report could not read, each named (shown, never skipped silently).
+    public var problems: [String] = []
+}
+
+/// Builds a ``StatusReport``. Bounded reads only, so it stays fast on a
+/// registry with a long history.
+public struct StatusQuery {
+    public let workspace: Workspace
+    public let registry: any Registry
+    /// Nil when slipway.yaml does not load: the report says what the registry knows.
+    public let spec: WorkspaceSpec?
+
+    public init(workspace: Workspace, registry: any Registry, spec: WorkspaceSpec?) {
+        self.workspace = workspace
+        self.registry = registry
+        self.spec = spec
+    }
+
+    public func report(now: Millis, recentRuns: Int = 5) throws -> StatusReport {
+        var running: [StatusReport.ActiveRun] = []
+        for r in try registry.activeRuns() { running.append(.init(run: r, stages: try registry.stageRuns(runID: r.id))) }
+        let recent = try registry.runs(limit: recentRuns, offset: 0).filter { $0.status != .running }
+        let models = try registry.models()
+        let calls = try spec.map { try DeploymentService(workspace: workspace, registry: registry, spec: $0).unfinishedCalls() } ?? []
+        var environments: [StatusReport.EnvironmentLine] = []
+        for env in spec?.environments.map(\.name) ?? [] {
+            var live: [StatusReport.LiveVersion] = []
+            for m in models {
+                guard let v = m.environments[env] else { continue }
+                live.append(.init(model: m.name, version: v, imageTag: try registry.modelVersion(model: m.name, version: v)?.imageTag))
+            }
+            environments.append(.init(name: env, live: live, deployment: try registry.activeDeployment(environment: env),
+                                      unfinishedCalls: calls.filter { $0.environment == env }))
+        }
+        var problems: [String] = []
+        let drift = try newestDrift(problems: &problems)
+        var monitors: [StatusReport.MonitorLine] = []
+        for m in spec?.monitorSpecs ?? [] {
+            if let last = try registry.batches(monitor: m.name, limit: 1).first { monitors.append(.init(name: m.name, latest: last)) }
+        }
+        return StatusReport(project: spec?.project, workspace: workspace.root, running: running, recent: recent,
+                            environments: environments,
+                            live: Dictionary(uniqueKeysWithValues: models.map { ($0.name, $0.environments) }),
+                            pendingApprovals: try ApprovalQueue(registry: registry).pending(now: now),
+                            drift: drift, monitors: monitors,
+                            audit: try AuditVerifier(registry: registry, workspace: workspace).quickCheck(),
+                            agent: Agent.heartbeat(workspace), problems: problems)
+    }
+
+    /// The newest of the last 20 runs' validation reports that compared with a reference.
+    func newestDrift(problems: inout [String]) throws -> StatusReport.DriftSummary? {
+        for r in try registry.runs(limit: 20, offset: 0) {
+            guard let v = try registry.validations(runID: r.id).last else { continue }
+            let report: ValidationReport
+            do { report = try ValidationReport.decoder.decode(ValidationReport.self, from: Data(v.report.utf8)) } catch {
+                problems.append("the validation report of \(v.dataset) in run \(r.id) cannot be read: \(error)")
+                continue
+            }
+            guard !report.drift.isEmpty else { continue }
+            return .init(runID: r.id, dataset: v.dataset, columns: report.drift.count, drifted: report.drift.filter(\.drifted).map(\.column))
+        }
+        return nil
+    }
+}
