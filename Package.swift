@@ -3,7 +3,8 @@ import PackageDescription
 
 // Layers, each depending only downward:
 //   SlipwayCore    plain values and pure logic (spec, DAG, cache keys, metric lines)
-//   SlipwayStore   the registry: protocols + the SQLite (GRDB) implementation
+//   SlipwayPostgres a small synchronous PostgreSQL client over libpq (opened with dlopen)
+//   SlipwayStore   the registry: protocols + the SQLite (GRDB) and PostgreSQL implementations
 //   SlipwayEngine  workspace, content-addressed store, executor, scheduler
 //   SlipwayConsole terminal text handling shared by every face (grows into the console)
 //   SlipwayTracking the MLflow-compatible tracking endpoint a run serves (SwiftNIO);
@@ -34,10 +35,15 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // libpq's headers only: SlipwayPostgres opens libpq.so.5 at run time, so
+        // commands on the embedded registry never load it (see docs/postgres-store.md).
+        .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ"),
+        .target(name: "SlipwayPostgres", dependencies: ["SlipwayCore", "CLibPQ"]),
         .target(
             name: "SlipwayStore",
             dependencies: [
                 "SlipwayCore",
+                "SlipwayPostgres",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
@@ -89,18 +95,22 @@ let package = Package(
                 "SlipwayCore",
                 "SlipwayStore",
                 "SlipwayEngine",
+                "SlipwayPostgres",
             ]
         ),
         .testTarget(name: "SlipwayCoreTests", dependencies: ["SlipwayCore"], exclude: ["Fixtures"]),
+        // Starts and stops the throw-away PostgreSQL server the PostgreSQL tests share.
+        .target(name: "PostgresTestServer", dependencies: ["SlipwayPostgres"], path: "Tests/PostgresTestServer"),
+        .testTarget(name: "SlipwayPostgresTests", dependencies: ["SlipwayPostgres", "PostgresTestServer"]),
         .testTarget(
             name: "SlipwayStoreTests",
-            dependencies: ["SlipwayStore", "SlipwayCore", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["SlipwayStore", "SlipwayCore", "PostgresTestServer", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(name: "SlipwayEngineTests", dependencies: ["SlipwayEngine", "SlipwayStore", "SlipwayCore"]),
         .testTarget(name: "SlipwayTrackingTests", dependencies: ["SlipwayTracking", "SlipwayEngine", "SlipwayStore", "SlipwayCore"]),
         .testTarget(name: "SlipwayDemoTests", dependencies: ["SlipwayDemo", "SlipwayEngine"]),
         .testTarget(name: "SlipwayConsoleTests", dependencies: ["SlipwayConsole", "SlipwayEngine", "SlipwayStore", "SlipwayTracking"], exclude: ["Snapshots"]),
         // Drives the built `slipway` binary; depending on it makes sure it is built.
-        .testTarget(name: "SlipwayEndToEndTests", dependencies: ["slipway", "SlipwayStore", "SlipwayCore"]),
+        .testTarget(name: "SlipwayEndToEndTests", dependencies: ["slipway", "SlipwayStore", "SlipwayCore", "PostgresTestServer"]),
     ]
 )

@@ -34,6 +34,7 @@ struct Bench {
         ("mlflow-100k", mlflowHundredThousand),
         ("scale", scalePipelines),
         ("lint-10k", lintLargeSpec),
+        ("pg-metrics", postgresMetrics),
     ]
 
     static func main() throws {

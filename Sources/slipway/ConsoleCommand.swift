@@ -52,8 +52,7 @@ struct Console: ParsableCommand {
         }
         let app = try ConsoleApp(workspace: ws, registry: registry, device: device, themeName: themeName,
                                  ascii: ascii || !device.utf8, noColor: noColor, keyMap: keyMap,
-                                 slipwayPath: CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0]
-                                    : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0], keyPath: key)
+                                 slipwayPath: SelfLauncher(workspace: ws).executable, keyPath: key)
         app.launchedAt = launchTime
         app.loadNow()
         app.run()

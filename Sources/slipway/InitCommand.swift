@@ -10,10 +10,13 @@ struct Init: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @Flag(help: "Set up the bundled example project.") var demo = false
+    @Option(help: ArgumentHelp("Keep the registry in this PostgreSQL database (postgres://user@host:port/db; the password comes from PGPASSWORD, ~/.pgpass or PGPASSFILE) instead of .slipway/.", valueName: "URL"))
+    var registry: String?
 
     func run() throws {
         let dir = global.directory ?? FileManager.default.currentDirectoryPath
-        let ws = demo ? try DemoProject.initialize(at: dir) : try Workspace.initialize(at: dir)
+        if demo, registry != nil { throw ValidationError("--registry is for a new project; the demo keeps its registry in .slipway/") }
+        let ws = demo ? try DemoProject.initialize(at: dir) : try Workspace.initialize(at: dir, registry: registry)
         Output.say("Initialised a Slipway workspace in \(ws.root)")
         if demo {
             Output.say("Next: slipway -C \(ws.root) run      # runs the weather pipeline")

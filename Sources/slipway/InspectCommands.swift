@@ -25,6 +25,8 @@ struct Status: ParsableCommand {
         var agent: AgentJSON
         /// Deploy calls started and not finished (in flight, or interrupted).
         var unfinishedCalls: [UnfinishedCall]
+        /// Records status could not read, each named.
+        var problems: [String]
     }
 
     struct AgentJSON: Encodable {
@@ -74,15 +76,14 @@ struct Status: ParsableCommand {
 
     func printJSON(_ r: StatusReport) throws {
         let chain = Self.chain(r.audit)
-        let agent = r.agent.map { h in AgentJSON(running: h.isRunning, pid: h.pid, heartbeat: Output.iso(h.heartbeatAt), lastError: h.lastError) }
         try Output.json(StatusJSON(project: r.project, workspace: r.workspace,
                                    running: r.running.map { RunJSON($0.run, stages: $0.stages) },
                                    recent: r.recent.map { RunJSON($0) },
                                    environments: r.environments.map(\.name), live: r.live,
                                    pendingApprovals: r.pendingApprovals.count, driftAlerts: r.driftAlerts,
                                    auditChain: chain.state, auditProblem: chain.problem,
-                                   agent: agent ?? AgentJSON(running: false),
-                                   unfinishedCalls: r.environments.flatMap(\.unfinishedCalls)))
+                                   agent: Self.agent(r.agent).json,
+                                   unfinishedCalls: r.environments.flatMap(\.unfinishedCalls), problems: r.problems))
     }
 
     func printText(_ r: StatusReport) {

@@ -120,6 +120,32 @@ import Testing
         #expect(text.contains(String(problem.message.prefix(30))))
     }
 
+    /// A record altered behind the registry's back (found by `audit verify`)
+    /// shows in the console as it does in `status`.
+    @Test func aProblemTheFullVerificationFoundShowsInTheConsole() throws {
+        let (ws, _) = Self.seeded
+        let copy = NSTemporaryDirectory() + "slipway-record-\(UUID().uuidString.prefix(6))"
+        try FileManager.default.copyItem(atPath: ws.root, toPath: copy)
+        defer { try? FileManager.default.removeItem(atPath: copy) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()",
+                       copy + "/.slipway/registry.sqlite", "UPDATE aliasEvent SET reason = reason || ' (edited)'"]
+        try p.run()
+        p.waitUntilExit()
+        let tampered = Workspace(root: copy)
+        let registry = try tampered.openRegistry()
+        let full = try AuditVerifier(registry: registry, workspace: tampered).verify()
+        let problem = try #require(full.problem)
+        let loader = ConsoleLoader(workspace: tampered, registry: registry)
+        while !loader.verifyMore(slice: 5) {}
+        let snap = loader.load(selectedRun: nil, selectedModel: nil)
+        #expect(snap.auditProblem == problem.message)
+        guard case .broken = try AuditVerifier(registry: registry, workspace: tampered).quickCheck() else {
+            Issue.record("status does not report it"); return
+        }
+    }
+
     @Test func escapeSequencesInLogsNeverReachTheScreen() {
         var s = state(width: 120, height: 40, selectedRun: 1)
         _ = s.update(.event(.key(.char("G"))))  // run 1, the detail loaded above

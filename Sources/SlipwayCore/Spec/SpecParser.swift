@@ -6,7 +6,7 @@ import Yams
 /// unknown stage in `needs`, cycle, clashing out and bad path is collected and
 /// thrown together as ``SpecErrors``, each with its file, line, column and key.
 public struct SpecParser {
-    public static let topLevelKeys = ["project", "pipelines", "environments", "policy", "monitors", "signing"]
+    public static let topLevelKeys = ["project", "registry", "pipelines", "environments", "policy", "monitors", "signing"]
     public static let signingKeys = ["key", "signers"]
     public static let packageConfigKeys = ["entrypoint", "cmd", "env", "labels", "exposed_ports", "workdir", "user"]
     public static let pipelineKeys = ["stages", "triggers", "model", "description", "max_concurrent_runs", "executor"]
@@ -59,6 +59,13 @@ public struct SpecParser {
             spec.project = string(project, "project") ?? ""
         } else {
             issues.append(issue(root, "project", "is missing: name the project, e.g. `project: my-model`"))
+        }
+        if let registry = value(top, "registry"), let url = string(registry, "registry") {
+            if let problem = RegistrySetting.problem(url) {
+                issues.append(issue(registry, "registry", problem))
+            } else {
+                spec.registry = Located(url, at: loc(registry))
+            }
         }
         if let pipelines = value(top, "pipelines"), let map = mapping(pipelines, "pipelines") {
             for (key, node) in map {

@@ -23,6 +23,9 @@ public struct WorkspaceSpec: Sendable {
     public var signing = SigningSpec()
     /// `policy:`, parsed: risk rules, approvers, approvals needed.
     public var rules = PolicySpec()
+    /// `registry:`: a PostgreSQL URL (without a password) for a team's
+    /// registry; nil for the embedded one. See ``RegistrySetting``.
+    public var registry: Located<String>?
 
     public init(file: String, project: String, pipelines: [PipelineSpec] = [],
                 environments: [EnvironmentSpec] = [], policy: SpecValue? = nil,

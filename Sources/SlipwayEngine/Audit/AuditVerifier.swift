@@ -165,6 +165,9 @@ public struct AuditVerifier: Sendable {
     /// and returns nil while events remain. Once at the head, each call
     /// costs only the events added since.
     public func checkStep(_ progress: inout Progress, slice: Int) throws -> QuickState? {
+        // What the last full verification found (a record altered, a vote
+        // that does not verify) stands until `audit verify` passes again.
+        if let p = load()?.problem { return .broken(p) }
         let (state, reached) = try extend(progress.checked, slice: max(1, slice))
         progress.checked = reached
         return state
@@ -244,6 +247,11 @@ public struct AuditVerifier: Sendable {
                            message: "the record of the chain head (kept outside the event table) is missing: the newest events cannot be vouched for")
         }
         if witness.seq > lastSeq {
+            // The witness moves after each commit: events appended since the
+            // table was read are there now, and the witness names one of them.
+            if let e = try registry.auditEvents(after: witness.seq - 1, limit: 1).first, e.seq == witness.seq, e.hash == witness.hash {
+                return nil
+            }
             return Problem(kind: .removed, seq: lastSeq + 1,
                            message: witness.seq == lastSeq + 1 ? "event \(witness.seq), the newest, was removed"
                                : "events \(lastSeq + 1)…\(witness.seq), the newest, were removed")

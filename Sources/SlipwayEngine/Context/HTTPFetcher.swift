@@ -78,7 +78,7 @@ public struct CurlFetcher: HTTPFetcher {
         }
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let bodyPath = dir + "/body"
-        var args = ["curl", "-sS", "-g", "-L", "--max-redirs", "5", "--proto", "=http,https", "--proto-redir", "=http,https",
+        var args = ["curl", "-q", "-sS", "-g", "-L", "--max-redirs", "5", "--proto", "=http,https", "--proto-redir", "=http,https",
                     "--max-time", String(format: "%.3f", max(0.001, request.timeout)), "--max-filesize", String(Self.maxBody),
                     "-X", request.method, "-o", bodyPath, "-w", "%{http_code} %{content_type}"]
         for (name, value) in request.headers.sorted(by: { $0.key < $1.key }) {
@@ -105,6 +105,9 @@ public struct CurlFetcher: HTTPFetcher {
         }
         let written = result.stdout.split(separator: " ", maxSplits: 1).map(String.init)
         guard let code = written.first.flatMap({ Int($0) }), code > 0 else { throw HTTPFailure("no HTTP answer from \(request.url)") }
+        // --max-filesize holds only when the length is announced: a chunked answer is measured here.
+        let size = (try? FileManager.default.attributesOfItem(atPath: bodyPath)[.size] as? Int) ?? 0
+        guard size <= Self.maxBody else { throw HTTPFailure("the answer is larger than 16 MiB") }
         let body = FileManager.default.contents(atPath: bodyPath) ?? Data()
         return HTTPResponse(status: code, contentType: written.count > 1 && !written[1].isEmpty ? written[1] : nil, body: body)
     }

@@ -215,7 +215,7 @@ public struct DeploymentService: Sendable {
             case .promote:
                 if try registry.alias(model: d.model, environment: d.environment, at: nil) != d.version {
                     promoted = try registry.setAlias(model: d.model, environment: d.environment, version: d.version, actor: d.actor, reason: d.reason,
-                                                    cause: d.stepList.isEmpty ? .promotion : .canary)
+                                                    cause: plan.canary != nil && d.stableVersion != nil ? .canary : .promotion)
                 }
                 CrashPoint.reach("deployment.after-alias")
                 var next = d

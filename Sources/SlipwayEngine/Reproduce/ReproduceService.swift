@@ -112,7 +112,7 @@ public struct ReproduceService: Sendable {
         }
 
         // The pipeline again, from nothing, under the version's own number.
-        let copyRegistry = try copy.openRegistry()
+        let copyRegistry = try copy.openEmbeddedRegistry()
         let loaded = try copy.loadSpec()
         let result = try PipelineRunner(workspace: copy, loaded: loaded, pipeline: pipeline.name, registry: copyRegistry,
                                         tracking: tracking)

@@ -65,12 +65,4 @@ public struct Workspace: Sendable {
         }
         chmod(stateDir, 0o700)
     }
-
-    /// Opens the registry, creating it on first use.
-    /// The workspace's registry: the one place above the store that names the
-    /// SQLite implementation.
-    public func openRegistry() throws -> any Registry {
-        try prepareStateDirectory()
-        return try SQLiteRegistry(path: registryPath)
-    }
 }

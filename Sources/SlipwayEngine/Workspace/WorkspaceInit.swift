@@ -12,13 +12,26 @@ extension Workspace {
     /// Makes a workspace in `directory`: a commented `slipway.yaml`, a
     /// `params.yaml` and `.slipway/`. Refuses to touch a folder that already is
     /// a workspace.
-    public static func initialize(at directory: String) throws -> Workspace {
-        try initialize(at: directory, files: [(specFileName, Templates.skeleton), (paramsFileName, Templates.params)], demo: false)
+    /// With `registry`, a PostgreSQL URL (without a password), the spec names
+    /// it and the project's schema is created there.
+    public static func initialize(at directory: String, registry: String? = nil) throws -> Workspace {
+        var skeleton = Templates.skeleton
+        if let registry {
+            if let problem = RegistrySetting.problem(registry) { throw RegistryLocation.Unusable(reason: "--registry \(problem)") }
+            skeleton = skeleton.replacingOccurrences(of: "project: my-model\n", with: """
+                project: my-model
+                # The team's registry (passwords come from PGPASSWORD, ~/.pgpass or PGPASSFILE).
+                registry: \(registry)
+
+                """)
+        }
+        return try initialize(at: directory, files: [(specFileName, skeleton), (paramsFileName, Templates.params)], demo: false)
     }
 
     /// Makes a workspace in `directory` from `files` (path → text), refusing a
     /// folder that already is a workspace (and, for an example, one holding any of those files).
     public static func initialize(at directory: String, files: [(String, String)], demo: Bool) throws -> Workspace {
+        let existed = FileSystem.exists(directory)
         try FileSystem.makeDirectory(directory)
         let root = FileSystem.realPath(directory) ?? directory
         for existing in [specFileName, stateDirName] where FileSystem.exists(root + "/" + existing) {
@@ -30,17 +43,27 @@ extension Workspace {
                 throw AlreadyExists(path: root + "/" + name)
             }
         }
-        for (name, content) in files {
-            let path = root + "/" + name
-            if FileSystem.exists(path) { continue }  // a params.yaml of the user's own stays as it is
-            try FileSystem.makeDirectory((path as NSString).deletingLastPathComponent)
-            let executable = name.hasSuffix(".sh")
-            try FileSystem.writeFile(path, Data(content.utf8), mode: executable ? 0o755 : 0o644)
-        }
+        var written: [String] = []
         let ws = Workspace(root: root)
-        let registry = try ws.openRegistry()
-        try registry.appendAudit(AuditDraft(actor: Provenance.currentUser(), kind: .workspaceCreated, subject: "workspace",
-                                            payload: AuditChain.payload(["demo": demo ? "true" : "false"])))
+        do {
+            for (name, content) in files {
+                let path = root + "/" + name
+                if FileSystem.exists(path) { continue }  // a params.yaml of the user's own stays as it is
+                try FileSystem.makeDirectory((path as NSString).deletingLastPathComponent)
+                let executable = name.hasSuffix(".sh")
+                try FileSystem.writeFile(path, Data(content.utf8), mode: executable ? 0o755 : 0o644)
+                written.append(path)
+            }
+            let registry = try ws.openRegistry()
+            try registry.appendAudit(AuditDraft(actor: Provenance.currentUser(), kind: .workspaceCreated, subject: "workspace",
+                                                payload: AuditChain.payload(["demo": demo ? "true" : "false"])))
+        } catch {
+            // A registry that cannot be reached (or refuses) leaves no half-made workspace behind.
+            for path in written.reversed() { try? FileManager.default.removeItem(atPath: path) }
+            if !written.isEmpty || FileSystem.exists(ws.stateDir) { try? FileManager.default.removeItem(atPath: ws.stateDir) }
+            if !existed { rmdir(root) }  // only if it is empty
+            throw error
+        }
         return ws
     }
 }

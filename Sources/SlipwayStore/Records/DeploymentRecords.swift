@@ -159,3 +159,26 @@ public struct AnalysisSampleRecord: Codable, Sendable, Hashable {
         self.at = at
     }
 }
+
+extension DeploymentRecord {
+    /// A new deployment as every store first writes it (id 0 until inserted):
+    /// progressing, at step 0 of its steps (`[100]` when none are given), phase deploy.
+    static func starting(_ new: NewDeployment, at now: Millis) -> DeploymentRecord {
+        let steps = new.steps.isEmpty ? [100] : new.steps
+        return DeploymentRecord(id: 0, environment: new.environment, model: new.model, version: new.version,
+                                stableVersion: new.stableVersion, steps: steps.map(String.init).joined(separator: ","),
+                                state: .progressing, phase: .deploy, step: 0, traffic: 0, dueAt: nil, inconclusive: 0,
+                                watchUntil: nil, ending: nil, startedAt: now, updatedAt: now, actor: new.actor,
+                                reason: new.reason, detail: "starting")
+    }
+
+    /// This (active) deployment, aborted because `new` starts in its environment.
+    func aborted(by new: NewDeployment, at now: Millis) -> DeploymentRecord {
+        var old = self
+        old.state = .aborted
+        old.phase = .none
+        old.updatedAt = now
+        old.detail = "superseded by \(new.model):\(new.version)"
+        return old
+    }
+}

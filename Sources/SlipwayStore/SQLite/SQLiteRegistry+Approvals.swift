@@ -23,11 +23,8 @@ extension SQLiteRegistry: ApprovalStore {
                 """, arguments: [new.model, new.version, new.environment, new.packageDigest, reasons,
                                  new.evidence, new.requester, now, new.expiresAt, new.requiredApprovals])
             let id = db.lastInsertedRowID
-            var fields = ["model": new.model, "version": String(new.version), "environment": new.environment,
-                          "reasons": reasons, "requester": new.requester, "required": String(new.requiredApprovals),
-                          "evidence_sha256": Digests.sha256Hex(Array(new.evidence.utf8))]
-            if let d = new.packageDigest { fields["package"] = d }
-            let record = try appendRequestEvent(db, id: id, actor: actor, kind: .approvalRequested, fields: fields, at: now)
+            let record = try appendRequestEvent(db, id: id, actor: actor, kind: .approvalRequested,
+                                                fields: RecordEvents.requestedFields(new, reasons: reasons), at: now)
             return (record, older)
         }
     }
@@ -36,10 +33,7 @@ extension SQLiteRegistry: ApprovalStore {
     @discardableResult
     func appendRequestEvent(_ db: Database, id: Int64, actor: String, kind: AuditKind, fields: [String: String], at: Millis) throws -> ApprovalRequestRecord {
         guard let row = try ApprovalRequestRecord.fetchOne(db, key: id) else { throw NotFound(what: "approval request \(id)") }
-        var f = fields
-        f["record"] = RecordDigest.key(request: id)
-        f["record_sha256"] = RecordDigest.of(row)
-        _ = try appendAudit(db, AuditDraft(actor: actor, kind: kind, subject: "approval/\(id)", payload: AuditChain.payload(f)), at: at)
+        _ = try appendAudit(db, RecordEvents.request(row, actor: actor, kind: kind, fields: fields), at: at)
         return row
     }
 
@@ -73,12 +67,7 @@ extension SQLiteRegistry: ApprovalStore {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [v.requestID, v.approver, v.keyFingerprint, v.decision.rawValue, v.comment, v.at, v.payload, v.signature])
             v.id = db.lastInsertedRowID
-            _ = try appendAudit(db, AuditDraft(actor: vote.approver, kind: .approvalVoted, subject: "approval/\(vote.requestID)",
-                                               payload: AuditChain.payload(["decision": vote.decision.rawValue, "comment": vote.comment,
-                                                                            "key": vote.keyFingerprint, "signed_payload": vote.payload,
-                                                                            "signature": vote.signature,
-                                                                            "record": RecordDigest.key(vote: v.id),
-                                                                            "record_sha256": RecordDigest.of(v)])), at: vote.at)
+            _ = try appendAudit(db, RecordEvents.voted(v), at: vote.at)
             if let resolving {
                 try db.execute(sql: "UPDATE approvalRequest SET status = ?, resolvedAt = ? WHERE id = ?",
                                arguments: [resolving.rawValue, vote.at, vote.requestID])

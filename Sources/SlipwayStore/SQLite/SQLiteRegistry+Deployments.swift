@@ -23,22 +23,13 @@ extension SQLiteRegistry: DeploymentStore {
             for draft in new.audit { _ = try appendAudit(db, draft, at: now) }
             var aborted = try DeploymentRecord.fetchOne(db, sql: "SELECT * FROM deployment WHERE environment = ? AND \(active) ORDER BY id DESC LIMIT 1",
                                                         arguments: [new.environment])
-            if var old = aborted {
-                old.state = .aborted
-                old.phase = .none
-                old.updatedAt = now
-                old.detail = "superseded by \(new.model):\(new.version)"
+            if let current = aborted {
+                let old = current.aborted(by: new, at: now)
                 try old.update(db)
-                _ = try appendAudit(db, AuditDraft(actor: new.actor, kind: .deploymentEnded, subject: "deployment/\(old.id)",
-                                                   payload: AuditChain.payload(["state": old.state.rawValue, "detail": old.detail])), at: now)
+                _ = try appendAudit(db, RecordEvents.deploymentEnded(old, actor: new.actor), at: now)
                 aborted = old
             }
-            let steps = new.steps.isEmpty ? [100] : new.steps
-            var record = DeploymentRecord(id: 0, environment: new.environment, model: new.model, version: new.version,
-                                          stableVersion: new.stableVersion, steps: steps.map(String.init).joined(separator: ","),
-                                          state: .progressing, phase: .deploy, step: 0, traffic: 0, dueAt: nil, inconclusive: 0,
-                                          watchUntil: nil, ending: nil, startedAt: now, updatedAt: now, actor: new.actor,
-                                          reason: new.reason, detail: "starting")
+            var record = DeploymentRecord.starting(new, at: now)
             try db.execute(sql: """
                 INSERT INTO deployment (environment, model, version, stableVersion, steps, state, phase, step, traffic, inconclusive,
                                         startedAt, updatedAt, actor, reason, detail)
@@ -46,12 +37,7 @@ extension SQLiteRegistry: DeploymentStore {
                 """, arguments: [record.environment, record.model, record.version, record.stableVersion, record.steps, now, now,
                                  record.actor, record.reason, record.detail])
             record.id = db.lastInsertedRowID
-            var fields = ["model": new.model, "version": String(new.version), "environment": new.environment,
-                          "steps": record.steps, "reason": new.reason]
-            if let s = new.stableVersion { fields["stable"] = String(s) }
-            if let use = new.approval { fields["request"] = String(use.requestID) }
-            _ = try appendAudit(db, AuditDraft(actor: new.actor, kind: .deploymentStarted, subject: "deployment/\(record.id)",
-                                               payload: AuditChain.payload(fields)), at: now)
+            _ = try appendAudit(db, RecordEvents.deploymentStarted(record, new), at: now)
             if let use = new.approval { try useApproval(db, use, deploymentID: record.id, actor: new.actor, at: now) }
             return (record, aborted)
         }

@@ -37,10 +37,7 @@ extension SQLiteRegistry: ModelStore {
             """, arguments: [record.model, record.version, record.runID, record.pipeline, record.gitCommit,
                              record.artifactDigest, now, record.createdBy, record.imageDigest])
         record.id = db.lastInsertedRowID
-        _ = try appendAudit(db, AuditDraft(actor: new.createdBy, kind: .modelRegistered, subject: "model/\(new.model)/\(next)",
-                                           payload: AuditChain.payload(["run": String(new.runID), "digest": new.artifactDigest,
-                                                                        "record": RecordDigest.key(modelVersion: record.id),
-                                                                        "record_sha256": RecordDigest.of(record)])), at: now)
+        _ = try appendAudit(db, RecordEvents.modelRegistered(record), at: now)
         return .registered(record)
     }
 
@@ -106,13 +103,7 @@ extension SQLiteRegistry: ModelStore {
                 INSERT INTO aliasEvent (model, environment, version, previousVersion, at, actor, reason, cause) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [model, environment, version, previous, now, actor, reason, cause.rawValue])
             event.id = db.lastInsertedRowID
-            var fields = ["environment": environment, "reason": reason, "cause": cause.rawValue]
-            fields["version"] = version.map(String.init) ?? "none"
-            fields["previous"] = previous.map(String.init) ?? "none"
-            fields["record"] = RecordDigest.key(alias: event.id)
-            fields["record_sha256"] = RecordDigest.of(event)
-            _ = try appendAudit(db, AuditDraft(actor: actor, kind: .aliasChanged, subject: "model/\(model)",
-                                               payload: AuditChain.payload(fields)), at: now)
+            _ = try appendAudit(db, RecordEvents.aliasChanged(event), at: now)
             return event
         }
     }
@@ -143,18 +134,10 @@ extension SQLiteRegistry: ModelStore {
                                                                arguments: [model, version]) else {
                 throw NotFound(what: "\(model):\(version)")
             }
-            var fields: [String: String] = [:]
-            for (k, v) in tags {
-                record.tags[k] = v
-                fields["tag." + k] = v ?? "(removed)"
-            }
-            if let description {
-                record.description = description
-                fields["description"] = description
-            }
+            for (k, v) in tags { record.tags[k] = v }
+            if let description { record.description = description }
             try record.update(db)
-            _ = try appendAudit(db, AuditDraft(actor: actor, kind: .modelEdited, subject: "model/\(model)/\(version)",
-                                               payload: AuditChain.payload(fields)))
+            _ = try appendAudit(db, RecordEvents.modelEdited(model: model, version: version, tags: tags, description: description, actor: actor))
             return record
         }
     }
@@ -164,11 +147,7 @@ extension SQLiteRegistry: ModelStore {
         try pool.write { db in
             for r in results {
                 try r.insert(db)
-                _ = try appendAudit(db, AuditDraft(actor: actor, kind: .gateDecided, subject: "run/\(r.runID)/\(r.stage)/\(r.metric)",
-                                                   payload: AuditChain.payload(["passed": r.passed ? "true" : "false",
-                                                                                "explanation": r.explanation,
-                                                                                "record": RecordDigest.key(gate: db.lastInsertedRowID),
-                                                                                "record_sha256": RecordDigest.of(r)])))
+                _ = try appendAudit(db, RecordEvents.gateDecided(r, id: db.lastInsertedRowID, actor: actor))
             }
         }
     }
@@ -217,11 +196,7 @@ extension SQLiteRegistry: ValidationStore {
             let id = db.lastInsertedRowID
             if let runID = record.runID {
                 let actor = try String.fetchOne(db, sql: "SELECT user FROM run WHERE id = ?", arguments: [runID]) ?? "slipway"
-                _ = try appendAudit(db, AuditDraft(actor: actor, kind: .dataValidated, subject: "run/\(runID)/\(record.dataset)",
-                                                   payload: AuditChain.payload(["passed": record.passed ? "true" : "false",
-                                                                                "report_sha256": Digests.sha256Hex(Array(record.report.utf8)),
-                                                                                "record": RecordDigest.key(validation: id),
-                                                                                "record_sha256": RecordDigest.of(record)])))
+                _ = try appendAudit(db, RecordEvents.dataValidated(record, id: id, runID: runID, actor: actor))
             }
         }
     }

@@ -39,10 +39,7 @@ extension SQLiteRegistry: MonitorStore {
             for s in new.scores {
                 try insert.execute(arguments: [b.id, b.monitor, s.feature, s.method, s.score.isNaN ? 0 : max(-1e300, min(1e300, s.score)), s.threshold, s.drifted, s.histogram])
             }
-            var fields = ["monitor": b.monitor, "sha256": b.contentHash, "source": b.source, "rows": String(b.rows), "status": b.status.rawValue]
-            if b.status == .rejected { fields["reason"] = b.reason } else { fields["drifted"] = "\(b.driftedFeatures) of \(b.features)" }
-            _ = try appendAudit(db, AuditDraft(actor: "slipway", kind: .batchRecorded, subject: "monitor/\(b.monitor)/batch/\(b.id)",
-                                               payload: AuditChain.payload(fields)), at: b.receivedAt)
+            _ = try appendAudit(db, RecordEvents.batchRecorded(b), at: b.receivedAt)
             guard let a = new.alert else { return RecordedBatch(batch: b, isNew: true) }
             let (alert, events) = try recordAlert(db, monitor: b.monitor, batchID: b.id, a)
             return RecordedBatch(batch: b, isNew: true, alert: alert, events: events)
@@ -109,16 +106,11 @@ extension SQLiteRegistry: MonitorStore {
             try db.execute(sql: "INSERT INTO monitorAlert (monitor, batchID, kind, detail, at, suppressed) VALUES (?, ?, ?, ?, ?, ?)",
                            arguments: [monitor, batchID, kind, detail, now, suppressed])
             alert.id = db.lastInsertedRowID
-            var fields = ["monitor": monitor, "batch": String(batchID), "kind": kind, "detail": detail]
-            if let suppressed { fields["suppressed"] = suppressed }
-            _ = try appendAudit(db, AuditDraft(actor: actor, kind: .monitorAlert, subject: "monitor/\(monitor)/alert/\(alert.id)",
-                                               payload: AuditChain.payload(fields)), at: now)
+            _ = try appendAudit(db, RecordEvents.monitorAlert(alert, actor: actor), at: now)
             var events: [TriggerEventRecord] = []
             if suppressed == nil {
-                for pipeline in pipelines {
-                    let cause = ["monitor": monitor, "alert": String(alert.id), "batch": String(batchID), "kind": kind, "detail": detail]
-                    if let e = try fire(db, pipeline: pipeline, kind: kind == "performance" ? "performance" : "drift",
-                                        key: "\(kind):\(monitor):alert/\(alert.id)", cause: cause, actor: actor, at: now) {
+                for t in RecordEvents.alertTriggers(alert, pipelines: pipelines) {
+                    if let e = try fire(db, pipeline: t.pipeline, kind: t.kind, key: t.key, cause: t.cause, actor: actor, at: now) {
                         events.append(e)
                     }
                 }
@@ -149,10 +141,7 @@ extension SQLiteRegistry: MonitorStore {
             """, arguments: [pipeline, kind, key, causeText, now, state.rawValue])
         guard db.changesCount > 0 else { return nil }
         let id = db.lastInsertedRowID
-        var fields = cause
-        fields["pipeline"] = pipeline
-        fields["key"] = key
-        _ = try appendAudit(db, AuditDraft(actor: actor, kind: .triggerFired, subject: "trigger/\(id)", payload: AuditChain.payload(fields)), at: now)
+        _ = try appendAudit(db, RecordEvents.triggerFired(id: id, pipeline: pipeline, key: key, cause: cause, actor: actor), at: now)
         return TriggerEventRecord(id: id, pipeline: pipeline, kind: kind, key: key, cause: causeText, firedAt: now, state: state, runID: nil)
     }
 

@@ -209,10 +209,7 @@ extension SQLiteRegistry: RunStore {
             for (k, v) in new.params {
                 try db.execute(sql: "INSERT INTO param (runID, key, value) VALUES (?, ?, ?)", arguments: [run.id, k, v])
             }
-            var fields = ["pipeline": run.pipeline, "trigger": run.trigger, "host": run.host]
-            if let c = run.gitCommit { fields["commit"] = c + (run.gitDirty == true ? "-dirty" : "") }
-            _ = try appendAudit(db, AuditDraft(actor: run.user, kind: .runStarted, subject: "run/\(run.id)",
-                                               payload: AuditChain.payload(fields)), at: now)
+            _ = try appendAudit(db, RecordEvents.runStarted(run), at: now)
             return run
         }
     }
@@ -230,10 +227,7 @@ extension SQLiteRegistry: RunStore {
             let now = clock.now()
             try db.execute(sql: "UPDATE run SET status = ?, endedAt = ?, message = ? WHERE id = ?",
                            arguments: [status.rawValue, now, message, id])
-            var fields = ["status": status.rawValue]
-            if let message { fields["message"] = message }
-            _ = try appendAudit(db, AuditDraft(actor: run.user, kind: .runFinished, subject: "run/\(id)",
-                                               payload: AuditChain.payload(fields)), at: now)
+            _ = try appendAudit(db, RecordEvents.runFinished(run, status: status, message: message), at: now)
             return registration
         }
     }
@@ -282,8 +276,7 @@ extension SQLiteRegistry: RunStore {
                     message = COALESCE(message, ?)
                 WHERE runID = ? AND status IN ('pending', 'running')
                 """, arguments: [now, reason, runID])
-            _ = try appendAudit(db, AuditDraft(actor: "slipway", kind: .runInterrupted, subject: "run/\(runID)",
-                                               payload: AuditChain.payload(["reason": reason])), at: now)
+            _ = try appendAudit(db, RecordEvents.runInterrupted(runID: runID, reason: reason), at: now)
         }
     }
 
@@ -293,9 +286,7 @@ extension SQLiteRegistry: RunStore {
             try db.execute(sql: "UPDATE run SET pid = ?, host = ?, heartbeatAt = ? WHERE id = ? AND status = 'running' AND pid = ? AND host = ?",
                            arguments: [owner.pid, owner.host, now, id, previous.pid, previous.host])
             guard db.changesCount == 1 else { return false }
-            _ = try appendAudit(db, AuditDraft(actor: "slipway", kind: .runTakenOver, subject: "run/\(id)",
-                                               payload: AuditChain.payload(["from": "pid \(previous.pid) on \(previous.host)",
-                                                                            "to": "pid \(owner.pid) on \(owner.host)", "reason": reason])), at: now)
+            _ = try appendAudit(db, RecordEvents.runTakenOver(runID: id, from: previous, to: owner, reason: reason), at: now)
             return true
         }
     }
@@ -307,8 +298,7 @@ extension SQLiteRegistry: RunStore {
             let now = clock.now()
             try db.execute(sql: "UPDATE run SET cancelRequestedAt = ? WHERE id = ?", arguments: [now, runID])
             run.cancelRequestedAt = now
-            _ = try appendAudit(db, AuditDraft(actor: actor, kind: .runCancelRequested, subject: "run/\(runID)",
-                                               payload: AuditChain.payload(["owner": "pid \(run.pid) on \(run.host)"])), at: now)
+            _ = try appendAudit(db, RecordEvents.runCancelRequested(run, actor: actor), at: now)
             return run
         }
     }
@@ -350,17 +340,11 @@ extension SQLiteRegistry: RunStore {
             """).execute(arguments: [stageRun.status.rawValue, stageRun.startedAt, stageRun.endedAt, stageRun.exitCode, stageRun.cacheKey,
                                      stageRun.reason, stageRun.inputs, stageRun.logPath, stageRun.message, stageRun.pid, stageRun.id])
         if stageRun.status.isFinished, old != stageRun.status.rawValue {
-            var fields = ["stage": stageRun.stage, "status": stageRun.status.rawValue, "reason": stageRun.reason]
-            if let key = stageRun.cacheKey { fields["cache_key"] = key }
-            if let code = stageRun.exitCode { fields["exit_code"] = String(code) }
-            if let m = stageRun.message { fields["message"] = m }
             if actors[stageRun.runID] == nil {
                 actors[stageRun.runID] = try String.fetchOne(db.cachedStatement(sql: "SELECT user FROM run WHERE id = ?"),
                                                              arguments: [stageRun.runID]) ?? "slipway"
             }
-            _ = try appendAudit(db, AuditDraft(actor: actors[stageRun.runID]!, kind: .stageFinished,
-                                               subject: "run/\(stageRun.runID)/\(stageRun.stage)",
-                                               payload: AuditChain.payload(fields)))
+            _ = try appendAudit(db, RecordEvents.stageFinished(stageRun, actor: actors[stageRun.runID]!))
         }
     }
 
@@ -558,8 +542,7 @@ extension SQLiteRegistry: DatasetStore {
             try db.execute(sql: "INSERT INTO dataset (path, hash, size, addedBy, addedAt) VALUES (?, ?, ?, ?, ?)",
                            arguments: [path, hash, size, addedBy, now])
             let record = DatasetRecord(id: db.lastInsertedRowID, path: path, hash: hash, size: size, addedBy: addedBy, addedAt: now)
-            _ = try appendAudit(db, AuditDraft(actor: addedBy, kind: .datasetAdded, subject: "dataset/\(path)",
-                                               payload: AuditChain.payload(["hash": hash, "size": String(size)])), at: now)
+            _ = try appendAudit(db, RecordEvents.datasetAdded(record), at: now)
             return (record, true)
         }
     }

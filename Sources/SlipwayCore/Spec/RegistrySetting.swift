@@ -1,0 +1,57 @@
+import Foundation
+import Yams
+
+/// `registry:` in `slipway.yaml` (or `$SLIPWAY_REGISTRY_URL`): where the
+/// project's registry lives. Absent, it is the embedded SQLite file in
+/// `.slipway/`; a `postgres://user@host:port/db?sslmode=…` URL names a
+/// PostgreSQL database shared by a team (the project has a schema of its own
+/// there). Passwords never come from here: libpq reads them from
+/// `PGPASSWORD`, `~/.pgpass` or `PGPASSFILE`.
+public enum RegistrySetting {
+    /// The environment variable that overrides `registry:`.
+    public static let environmentVariable = "SLIPWAY_REGISTRY_URL"
+
+    /// Why `url` cannot name a registry (nil when it can). The message never
+    /// repeats a password the URL carries.
+    public static func problem(_ url: String) -> String? {
+        let lower = url.lowercased()
+        guard lower.hasPrefix("postgres://") || lower.hasPrefix("postgresql://") else {
+            return "must be a postgres://user@host:port/database URL (leave `registry:` out for the embedded registry)"
+        }
+        let rest = url[url.index(url.firstIndex(of: ":")!, offsetBy: 3)...]
+        let authority = rest.prefix { $0 != "/" && $0 != "?" }
+        if let at = authority.lastIndex(of: "@"), authority[..<at].contains(":") {
+            return "carries a password: remove it and give it to libpq instead (PGPASSWORD, ~/.pgpass or PGPASSFILE)"
+        }
+        if let query = rest.firstIndex(of: "?").map({ rest[rest.index(after: $0)...] }),
+           query.split(separator: "&").contains(where: { $0.lowercased().hasPrefix("password=") }) {
+            return "carries a password: remove it and give it to libpq instead (PGPASSWORD, ~/.pgpass or PGPASSFILE)"
+        }
+        return nil
+    }
+
+    /// `project:` and `registry:` read from a spec's text alone, without the
+    /// rest of the spec (a command that only reads the registry works while
+    /// the pipelines are being edited). Throws, with the place, only for a
+    /// `registry:` that is there but unusable, or a file that is not YAML.
+    public static func read(_ text: String, file: String = "slipway.yaml") throws(SpecErrors) -> (project: String?, registry: String?) {
+        guard let root = try BoundedYAML.compose(text, file: file), case .mapping(let top) = root else { return (nil, nil) }
+        func scalar(_ key: String) -> (String, Node)? {
+            for (k, v) in top where k.string == key {
+                if case .scalar(let s) = v { return (s.string, v) }
+                return ("", v)
+            }
+            return nil
+        }
+        let project = scalar("project")?.0
+        guard let (url, node) = scalar("registry") else { return (project, nil) }
+        if url.isEmpty || url == "~" || url == "null" {
+            throw SpecErrors([SpecIssue(file: file, mark: node.mark, keyPath: "registry",
+                                        message: "must be a postgres:// URL, found nothing (leave it out for the embedded registry)")])
+        }
+        if let problem = problem(url) {
+            throw SpecErrors([SpecIssue(file: file, mark: node.mark, keyPath: "registry", message: problem)])
+        }
+        return (project, url)
+    }
+}

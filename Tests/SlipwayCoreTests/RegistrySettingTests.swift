@@ -1,0 +1,28 @@
+import Testing
+@testable import SlipwayCore
+
+@Suite struct RegistrySettingTests {
+    @Test(arguments: ["postgres://ana@db:5432/slipway?sslmode=require", "postgresql://db/slipway", "postgres:///slipway?host=/run/postgresql"])
+    func aURLWithoutAPasswordIsAccepted(_ url: String) {
+        #expect(RegistrySetting.problem(url) == nil)
+    }
+
+    @Test(arguments: ["postgres://ana:pw-42@db/slipway", "postgres://db/slipway?sslmode=require&password=pw-42",
+                      "postgresql://ana:pw-42@db:1,other:2/slipway"])
+    func aPasswordIsRefusedWithoutBeingRepeated(_ url: String) throws {
+        let problem = try #require(RegistrySetting.problem(url))
+        #expect(problem.contains("PGPASSWORD") && !problem.contains("pw-42"))
+        let error = #expect(throws: SpecErrors.self) { try SpecParser.parse("project: p\nregistry: \(url)\npipelines: {main: {stages: {a: {cmd: x}}}}\n") }
+        #expect(error?.issues.map(\.keyPath) == ["registry"])
+        #expect(error?.description.contains("pw-42") == false)
+    }
+
+    @Test func onlyProjectAndRegistryAreReadToFindTheRegistry() throws {
+        // The rest of the spec may be mid-edit.
+        let read = try RegistrySetting.read("project: churn\nregistry: postgres://ana@db/slipway\npipelines: {broken\n".replacingOccurrences(of: "{broken\n", with: "7\n"))
+        #expect(read.project == "churn" && read.registry == "postgres://ana@db/slipway")
+        #expect(try RegistrySetting.read("project: churn\n").registry == nil)
+        #expect(throws: SpecErrors.self) { try RegistrySetting.read("project: churn\nregistry: sqlite:///x\n") }
+        #expect(throws: SpecErrors.self) { try RegistrySetting.read("project: churn\nregistry:\n") }
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import PostgresTestServer
+import Testing
+
+/// Two clones of one project on one PostgreSQL registry (`registry:` in
+/// slipway.yaml), against a throw-away PostgreSQL server on loopback.
+@Suite struct TeamRegistryTests {
+    /// A clone of the `reg` project whose registry is `url`.
+    func clone(_ url: String) -> Sandbox {
+        let s = gatedWorkspace()
+        let spec = s.read("slipway.yaml")!.replacingOccurrences(of: "project: reg\n", with: "project: reg\nregistry: \(url)\n")
+        s.write("slipway.yaml", spec)
+        return s
+    }
+
+    @Test func twoClonesShareOneRegistryAndItsAuditTrail() throws {
+        let url = try PostgresTestServer.freshDatabase().description
+        let a = clone(url), b = clone(url)
+        let run = a.run("run")
+        #expect(run.status == 0, "\(run.stderr)")
+        // B sees A's run and version, and promotes it; A sees the promotion.
+        let runs = try #require(try b.json("runs", "--json") as? [[String: Any]])
+        #expect(runs.count == 1)
+        #expect(b.run("promote", "clf:1", "--to", "production").status == 0)
+        let models = try #require(try a.json("models", "--json") as? [[String: Any]])
+        #expect(models.count == 1)
+        #expect("\(models)".contains("production"))
+        for clone in [a, b] {
+            let verify = clone.run("audit", "verify")
+            #expect(verify.status == 0 && verify.stdout.hasPrefix("audit trail verified"), "\(verify.stdout)\(verify.stderr)")
+        }
+        // Nothing went to an embedded registry.
+        #expect(!a.exists(".slipway/registry.sqlite") && !b.exists(".slipway/registry.sqlite"))
+        // $SLIPWAY_REGISTRY_URL wins over the spec: another database is empty.
+        let other = try PostgresTestServer.freshDatabase().description
+        let elsewhere = b.run("runs", "--json", environment: ["SLIPWAY_REGISTRY_URL": other])
+        #expect(elsewhere.status == 0, "\(elsewhere.stderr)")
+        #expect((try JSONSerialization.jsonObject(with: Data(elsewhere.stdout.utf8)) as? [Any])?.isEmpty == true)
+    }
+
+    @Test func initCreatesTheProjectsSchemaAndAnUnreachableServerLeavesNothing() throws {
+        let url = try PostgresTestServer.freshDatabase().description
+        let parent = Sandbox()
+        let made = parent.run("init", "-C", parent.root + "/ws", "--registry", url)
+        #expect(made.status == 0, "\(made.stderr)")
+        #expect(parent.read("ws/slipway.yaml")?.contains("registry: \(url)\n") == true)
+        let ws = Sandbox(existing: parent.root + "/ws")
+        #expect(ws.run("audit", "verify").status == 0)
+        let events = try #require(try ws.json("audit", "ls", "--json") as? [[String: Any]])
+        #expect(events.map { $0["kind"] as? String } == ["workspace.created"])
+
+        // Port 1 on loopback: nothing listens. The command fails and writes nothing.
+        let refused = parent.run("init", "-C", parent.root + "/nothing", "--registry", "postgres://postgres@127.0.0.1:1/slipway")
+        #expect(refused.status != 0 && refused.stderr.contains("127.0.0.1"))
+        #expect(!parent.exists("nothing/slipway.yaml") && !parent.exists("nothing/.slipway"))
+    }
+
+    @Test func aPasswordInTheURLIsRefusedAndNeverRepeated() throws {
+        let secret = "hunter2-\(UUID().uuidString.prefix(6))"
+        let parent = Sandbox()
+        let made = parent.run("init", "-C", parent.root + "/ws", "--registry", "postgres://ana:\(secret)@db.example:5432/slipway")
+        #expect(made.status != 0 && made.stderr.contains("PGPASSWORD") && !made.stderr.contains(secret))
+        #expect(!parent.exists("ws/slipway.yaml"))
+
+        let s = clone("postgres://ana@db.example:5432/slipway?password=\(secret)")
+        for args in [["lint"], ["runs"], ["status"]] {
+            let r = s.run(args)
+            #expect(r.status != 0 && r.stderr.contains("slipway.yaml:") && r.stderr.contains("registry"), "\(args): \(r.stderr)")
+            #expect(!r.stderr.contains(secret) && !r.stdout.contains(secret))
+        }
+        let plain = gatedWorkspace()
+        let r = plain.run(["runs"], environment: ["SLIPWAY_REGISTRY_URL": "postgresql://ana:\(secret)@db.example/slipway"])
+        #expect(r.status != 0 && r.stderr.contains("SLIPWAY_REGISTRY_URL") && !r.stderr.contains(secret))
+    }
+}
