@@ -164,12 +164,14 @@ func gatedWorkspace(gates: String = #"{accuracy: ">= production - 0.01", latency
     @Test func twoProcessesRegisteringAtOnceGetDistinctVersions() throws {
         let s = gatedWorkspace(gates: #"{accuracy: ">= 0.5"}"#)
         let processes = (0..<4).map { _ in s.process(["run", "--force"]) }
-        for p in processes {
+        for (i, p) in processes.enumerated() {
             p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
+            FileManager.default.createFile(atPath: s.root + "/stderr-\(i).txt", contents: nil)
+            p.standardError = FileHandle(forWritingAtPath: s.root + "/stderr-\(i).txt")
             try p.run()
         }
-        for p in processes { #expect(s.reap(p) == 0) }
+        // What a process that failed said, so a failure explains itself.
+        for (i, p) in processes.enumerated() { #expect(s.reap(p) == 0, "\(s.read("stderr-\(i).txt") ?? "")") }
         let shown = try #require(try s.json("models", "--json") as? [[String: Any]])
         #expect(shown[0]["versionCount"] as? Int == 4)
         #expect(shown[0]["latestVersion"] as? Int == 4)
