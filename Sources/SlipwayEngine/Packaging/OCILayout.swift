@@ -285,10 +285,14 @@ public struct OCILayoutDirectory: Sendable {
                 problems.append("blob \(d.digest): \(error)")
                 return
             }
-            if d.mediaType == OCI.manifestMediaType, let m = try? readJSON(OCI.Manifest.self, d.digest) {
+            // Followed by what the blob holds, not only by the media type its
+            // descriptor claims: a manifest behind an unknown media type is checked too.
+            if let m = try? readJSON(OCI.Manifest.self, d.digest) {
+                if d.mediaType != OCI.manifestMediaType { problems.append("blob \(d.digest) is a manifest but its descriptor says \(d.mediaType)") }
                 check(m.config)
                 m.layers.forEach(check)
-            } else if d.mediaType == OCI.indexMediaType, let i = try? readJSON(OCI.Index.self, d.digest) {
+            } else if let i = try? readJSON(OCI.Index.self, d.digest) {
+                if d.mediaType != OCI.indexMediaType { problems.append("blob \(d.digest) is an index but its descriptor says \(d.mediaType)") }
                 i.manifests.forEach(check)
             }
         }
