@@ -120,9 +120,14 @@ public protocol ModelStore: Sendable {
     func models() throws -> [ModelSummary]
     /// Environment → the version live there now.
     func liveVersions(model: String) throws -> [String: Int]
-    /// Points `environment` at `version` (nil to clear it) and audits the change.
+    /// Points `environment` at `version` (nil to clear it) and audits the
+    /// change. With `beginning`, the deploy call that carries the change out
+    /// (named from the event) is journalled as started in the same
+    /// transaction, so a driver killed after the change leaves a call the
+    /// next driver makes again, never a change without one.
     @discardableResult
-    func setAlias(model: String, environment: String, version: Int?, actor: String, reason: String, cause: AliasCause) throws -> AliasEvent
+    func setAlias(model: String, environment: String, version: Int?, actor: String, reason: String, cause: AliasCause,
+                  beginning call: ((AliasEvent) -> DeployCallRecord)?) throws -> AliasEvent
     /// The version live in `environment` at `time` (now when nil).
     func alias(model: String, environment: String, at time: Millis?) throws -> Int?
     /// Alias changes, oldest first, optionally for one environment and up to a time.
@@ -315,6 +320,12 @@ extension ModelStore {
     /// an abort names its cause).
     @discardableResult
     public func setAlias(model: String, environment: String, version: Int?, actor: String, reason: String) throws -> AliasEvent {
-        try setAlias(model: model, environment: environment, version: version, actor: actor, reason: reason, cause: .promotion)
+        try setAlias(model: model, environment: environment, version: version, actor: actor, reason: reason, cause: .promotion, beginning: nil)
+    }
+
+    /// A change with no deploy call of its own.
+    @discardableResult
+    public func setAlias(model: String, environment: String, version: Int?, actor: String, reason: String, cause: AliasCause) throws -> AliasEvent {
+        try setAlias(model: model, environment: environment, version: version, actor: actor, reason: reason, cause: cause, beginning: nil)
     }
 }

@@ -116,17 +116,11 @@ final class ProgressPrinter: RunReporter, @unchecked Sendable {
 /// Turns SIGINT/SIGTERM into a cancel, so children are stopped and the run is
 /// recorded as cancelled rather than left running.
 final class SignalTrap: @unchecked Sendable {
-    private var sources: [DispatchSourceSignal] = []
+    private let token: SignalWatch.Token
 
     init(signals: [Int32], handler: @escaping @Sendable () -> Void) {
-        for sig in signals {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler(handler: handler)
-            source.resume()
-            sources.append(source)
-        }
+        token = SignalWatch.watch(signals) { _ in handler() }
     }
 
-    func release() { sources.forEach { $0.cancel() } }
+    func release() { token.release() }
 }

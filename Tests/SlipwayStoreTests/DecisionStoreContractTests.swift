@@ -49,6 +49,29 @@ import Testing
         #expect(kinds.contains("gate.decided"))
     }
 
+    @Test(arguments: StoreKind.complete)
+    func anAliasChangeAndItsDeployCallAreJournalledTogether(_ kind: StoreKind) throws {
+        let r = try kind.makeCompleteStore().first
+        let run = try startRun(r)
+        _ = try r.registerVersion(newVersion(run.id, digest: "d1"))
+        // A change and the deploy call that carries it out, journalled together (named from the event).
+        let moved = try r.setAlias(model: "clf", environment: "staging", version: 1, actor: "ana", reason: "rollback", cause: .rollback,
+                                   beginning: { e in DeployCallRecord(id: 0, callID: "staging-a\(e.id)", deploymentID: nil, environment: "staging",
+                                                                      model: "clf", version: 1, stableVersion: 1, traffic: 100, startedAt: 1,
+                                                                      finishedAt: nil, outcome: nil, ok: nil, log: "d.log", owner: "1@h") })
+        let journalled = try #require(try r.deployCall(callID: "staging-a\(moved.id)"))
+        #expect(journalled.finishedAt == nil && journalled.version == 1 && journalled.owner == "1@h")
+        #expect(try r.unfinishedDeployCalls().map(\.callID) == ["staging-a\(moved.id)"])
+        try r.finishDeployCall(callID: journalled.callID, outcome: "done", ok: true, then: nil, audit: [])
+        // A call that cannot be journalled (its id taken) takes the alias change back with it.
+        #expect(throws: (any Error).self) {
+            try r.setAlias(model: "clf", environment: "staging", version: nil, actor: "ana", reason: "again", cause: .rollback,
+                           beginning: { _ in journalled })
+        }
+        #expect(try r.alias(model: "clf", environment: "staging", at: nil) == 1)
+        #expect(try r.auditEvents(after: 0, limit: 100).filter { $0.kind == "alias.changed" }.count == 1)
+    }
+
     static func request(_ model: String = "clf", environment: String = "production", expiresAt: Millis = SystemClock.nowMillis() + 3_600_000) -> NewApprovalRequest {
         NewApprovalRequest(model: model, version: 1, environment: environment, packageDigest: "sha256:p", reasons: ["production"],
                            evidence: "{\"acc\":0.9}", requester: "ana", expiresAt: expiresAt, requiredApprovals: 2)

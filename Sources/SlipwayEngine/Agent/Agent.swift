@@ -153,19 +153,10 @@ public final class Agent: @unchecked Sendable {
     /// Passes every `interval` seconds until `stop()` (or SIGTERM/SIGINT, when
     /// `handleSignals`); the step in progress finishes first.
     public func run(interval: Double, handleSignals: Bool = true) {
-        var sources: [DispatchSourceSignal] = []
-        if handleSignals {
-            for sig in [SIGTERM, SIGINT] {
-                signal(sig, SIG_IGN)
-                let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-                s.setEventHandler { [weak self] in
-                    self?.log("agent stopping (\(sig == SIGTERM ? "SIGTERM" : "SIGINT"))")
-                    self?.stop()
-                }
-                s.resume()
-                sources.append(s)
-            }
-        }
+        let signals = handleSignals ? SignalWatch.watch([SIGTERM, SIGINT]) { [weak self] sig in
+            self?.log("agent stopping (\(sig == SIGTERM ? "SIGTERM" : "SIGINT"))")
+            self?.stop()
+        } : nil
         while !isStopping {
             pass()
             if isStopping { break }
@@ -173,7 +164,7 @@ public final class Agent: @unchecked Sendable {
         }
         try? beat(error: nil, stopped: true)
         log("agent stopped")
-        sources.forEach { $0.cancel() }
+        signals?.release()
     }
 
     func log(_ line: String) {

@@ -423,10 +423,11 @@ public struct DeploymentService: Sendable {
     }
 
     /// A call outside a deployment (a rollback): journalled and audited.
+    /// `begun`: the call was journalled already (with the alias change it carries out).
     func putLive(model: String, environment: String, version: Int, stable: Int?, traffic: Int, callID: String, deploymentID: Int64?,
-                 actor: String, reason: String) throws -> JobOutcome? {
+                 actor: String, reason: String, begun: Bool = false) throws -> JobOutcome? {
         guard let outcome = try invoke(model: model, environment: environment, version: version, stable: stable, traffic: traffic,
-                                       callID: callID, deploymentID: deploymentID, actor: actor, reason: reason) else { return nil }
+                                       callID: callID, deploymentID: deploymentID, actor: actor, reason: reason, begun: begun) else { return nil }
         try registry.finishDeployCall(callID: callID, outcome: outcome.result?.summary ?? "local target written", ok: outcome.result?.succeeded ?? true,
                                       then: nil, audit: [])
         return outcome.result
@@ -454,20 +455,29 @@ public struct DeploymentService: Sendable {
         return false
     }
 
+    /// The journal entry of a call this process starts now.
+    func callRecord(model: String, environment: String, version: Int, stable: Int?, traffic: Int, callID: String,
+                    deploymentID: Int64?) -> DeployCallRecord {
+        DeployCallRecord(id: 0, callID: callID, deploymentID: deploymentID, environment: environment, model: model, version: version,
+                         stableVersion: stable, traffic: traffic, startedAt: clock.now(), finishedAt: nil, outcome: nil, ok: nil,
+                         log: ".slipway/logs/deploy/\(callID).log", owner: Self.me)
+    }
+
     /// Writes the local target and runs the deploy command (journalled as
-    /// started first); nil when another living driver is making this call.
+    /// started first, unless `begun` says it was); nil when another living
+    /// driver is making this call.
     func invoke(model: String, environment: String, version: Int, stable: Int?, traffic: Int, callID: String, deploymentID: Int64?,
-                actor: String, reason: String) throws -> Invocation? {
-        try awaitCallsInFlight(environment: environment, except: callID)
-        let logDir = workspace.logsDir + "/deploy"
-        try FileSystem.makeDirectory(logDir)
-        let log = ".slipway/logs/deploy/\(callID).log"
-        let (_, mine) = try registry.beginDeployCall(DeployCallRecord(id: 0, callID: callID, deploymentID: deploymentID, environment: environment,
-                                                                      model: model, version: version, stableVersion: stable, traffic: traffic,
-                                                                      startedAt: clock.now(), finishedAt: nil, outcome: nil, ok: nil, log: log,
-                                                                      owner: Self.me), takeOver: Self.mayTakeOver)
-        guard mine else { return nil }
+                actor: String, reason: String, begun: Bool = false) throws -> Invocation? {
+        let record = callRecord(model: model, environment: environment, version: version, stable: stable, traffic: traffic,
+                                callID: callID, deploymentID: deploymentID)
+        let log = record.log ?? ".slipway/logs/deploy/\(callID).log"
+        if !begun {
+            try awaitCallsInFlight(environment: environment, except: callID)
+            let (_, mine) = try registry.beginDeployCall(record, takeOver: Self.mayTakeOver)
+            guard mine else { return nil }
+        }
         do {
+            try FileSystem.makeDirectory(workspace.logsDir + "/deploy")
             return try call(model: model, environment: environment, version: version, stable: stable, traffic: traffic, callID: callID,
                             actor: actor, reason: reason, log: log)
         } catch {

@@ -26,7 +26,28 @@ public struct ImageCatalog: Sendable {
     /// out into the model's layout, tagged with the version.
     public func publish(from out: OCILayoutDirectory, version: ModelVersionRecord) throws {
         guard let digest = version.imageDigest, let tag = version.imageTag else { return }
-        let target = layout(model: version.model)
+        try publish(from: out, model: version.model, digest: digest, tag: tag)
+    }
+
+    /// Whether the model's layout holds the image `digest` already.
+    public func holds(model: String, digest: String) -> Bool {
+        ((try? layout(model: model).index())?.manifests ?? []).contains { $0.digest == digest }
+    }
+
+    /// The tag an image gets before its version is registered: the number it
+    /// was built as when known (the registration then keeps it), else a
+    /// placeholder the registration replaces. Either way the image is in the
+    /// layout under its digest before any version names it, so a run killed
+    /// between the two leaves a version whose package verifies.
+    public static func provisionalTag(digest: String, builtAs version: Int?) -> String {
+        let hex = digest.dropFirst("sha256:".count).prefix(12)
+        return version.map { "\($0)-\(hex)" } ?? "unregistered-\(hex)"
+    }
+
+    /// Copies the image `digest` (and its referrers) from `out` into the
+    /// model's layout, tagged `tag`.
+    public func publish(from out: OCILayoutDirectory, model: String, digest: String, tag: String) throws {
+        let target = layout(model: model)
         try target.create()
         var index = (try? target.index()) ?? OCI.Index(manifests: [])
         let source = try out.index()

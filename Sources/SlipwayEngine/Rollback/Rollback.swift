@@ -75,12 +75,20 @@ extension DeploymentService {
             target = previous
         }
         let aborted = try inFlight.map { try endInFlight($0, detail: "rolled back by \(actor) to :\(target)", actor: actor, why: words) }
-        let event = try registry.setAlias(model: model, environment: environment, version: target, actor: actor, reason: words, cause: .rollback)
+        // The alias change and its deploy call are journalled together: a
+        // rollback killed after the change leaves a call the next driver makes.
+        try awaitCallsInFlight(environment: environment, except: "")
+        let event = try registry.setAlias(model: model, environment: environment, version: target, actor: actor, reason: words, cause: .rollback,
+                                          beginning: { self.callRecord(model: model, environment: environment, version: target, stable: target,
+                                                                       traffic: 100, callID: Self.rollbackCallID($0), deploymentID: nil) })
         CrashPoint.reach("rollback.after-alias")
         let outcome = try putLive(model: model, environment: environment, version: target, stable: target, traffic: 100,
-                                  callID: "\(environment)-a\(event.id)", deploymentID: nil, actor: actor, reason: words)
+                                  callID: Self.rollbackCallID(event), deploymentID: nil, actor: actor, reason: words, begun: true)
         return Rollback(model: model, environment: environment, to: target, from: current, event: event, aborted: aborted, deploy: outcome)
     }
+
+    /// A rollback's own deploy call: `<env>-a<alias event id>`.
+    static func rollbackCallID(_ event: AliasEvent) -> String { "\(event.environment)-a\(event.id)" }
 
     /// Ends a deployment in flight as `aborted` (a person rolled back), audited.
     func endInFlight(_ d: DeploymentRecord, detail: String, actor: String, why: String) throws -> DeploymentRecord {

@@ -289,16 +289,29 @@ public final class PipelineRunner: @unchecked Sendable {
                 }
             }
         }
+        // The image goes into the catalog before the version that names it.
+        let catalog = ImageCatalog(workspace: workspace)
+        var provisionalTag: String?
+        if let packaged, let r = registering, let digest = r.imageDigest, !catalog.holds(model: r.model, digest: digest) {
+            let tag = ImageCatalog.provisionalTag(digest: digest, builtAs: r.expectedVersion)
+            do {
+                try catalog.publish(from: packaged, model: r.model, digest: digest, tag: tag)
+                provisionalTag = tag
+            } catch {
+                status = .failed
+                message = "the package's image could not be copied to .slipway/images: \(error); no version registered"
+                registering = nil
+            }
+        }
         CrashPoint.reach("run.before-finish")
-        var registration = try registry.finishRun(id: run.id, status: status, message: message, registering: registering)
+        let registration = try registry.finishRun(id: run.id, status: status, message: message, registering: registering)
         CrashPoint.reach("run.after-register")
         if let fatal { throw RegistryWriteFailed(runID: run.id, underlying: "\(fatal)") }
-        if case .registered(let v) = registration, let packaged {
+        if case .registered(let v) = registration, let packaged, let tag = v.imageTag, tag != provisionalTag {
             do {
-                try ImageCatalog(workspace: workspace).publish(from: packaged, version: v)
+                try catalog.publish(from: packaged, version: v)
             } catch {
-                registration = .registered(v)
-                reporter?.waiting("the image of \(v.label) was registered but not copied to .slipway/images: \(error)")
+                reporter?.waiting("the image of \(v.label) is in .slipway/images under its digest, but could not be tagged \(tag): \(error)")
             }
         }
         let finalRun = try registry.run(id: run.id) ?? run

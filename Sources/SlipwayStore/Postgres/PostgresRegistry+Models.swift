@@ -97,7 +97,8 @@ extension PostgresRegistry: ModelStore {
     }
 
     @discardableResult
-    public func setAlias(model: String, environment: String, version: Int?, actor: String, reason: String, cause: AliasCause) throws -> AliasEvent {
+    public func setAlias(model: String, environment: String, version: Int?, actor: String, reason: String, cause: AliasCause,
+                         beginning call: ((AliasEvent) -> DeployCallRecord)?) throws -> AliasEvent {
         try audited { c, audit in
             let now = clock.now()
             // Under the audit lock: no other alias change of this model commits between this read and the insert.
@@ -111,6 +112,13 @@ extension PostgresRegistry: ModelStore {
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id
                 """, [model, environment, version, previous, now, actor, reason, cause.rawValue]).scalar(Int64.self)
             _ = try audit.append(RecordEvents.aliasChanged(event), at: now)
+            if let call {
+                let d = call(event)
+                try c.execute("""
+                    INSERT INTO deployCall (callID, deploymentID, environment, model, version, stableVersion, traffic, startedAt, log, owner)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                    """, [d.callID, d.deploymentID, d.environment, d.model, d.version, d.stableVersion, d.traffic, d.startedAt, d.log, d.owner])
+            }
             return event
         }
     }

@@ -96,14 +96,18 @@ extension SQLiteRegistry: DeploymentStore {
                 existing.owner = call.owner
                 return (existing, true)
             }
-            var c = call
-            try db.execute(sql: """
-                INSERT INTO deployCall (callID, deploymentID, environment, model, version, stableVersion, traffic, startedAt, log, owner)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [c.callID, c.deploymentID, c.environment, c.model, c.version, c.stableVersion, c.traffic, c.startedAt, c.log, c.owner])
-            c.id = db.lastInsertedRowID
-            return (c, true)
+            return (try insertDeployCall(db, call), true)
         }
+    }
+
+    func insertDeployCall(_ db: Database, _ call: DeployCallRecord) throws -> DeployCallRecord {
+        var c = call
+        try db.execute(sql: """
+            INSERT INTO deployCall (callID, deploymentID, environment, model, version, stableVersion, traffic, startedAt, log, owner)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [c.callID, c.deploymentID, c.environment, c.model, c.version, c.stableVersion, c.traffic, c.startedAt, c.log, c.owner])
+        c.id = db.lastInsertedRowID
+        return c
     }
 
     public func finishDeployCall(callID: String, outcome: String, ok: Bool, then deployment: DeploymentRecord?, audit: [AuditDraft]) throws {

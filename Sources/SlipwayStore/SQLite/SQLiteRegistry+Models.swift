@@ -91,7 +91,8 @@ extension SQLiteRegistry: ModelStore {
         return envs
     }
 
-    public func setAlias(model: String, environment: String, version: Int?, actor: String, reason: String, cause: AliasCause) throws -> AliasEvent {
+    public func setAlias(model: String, environment: String, version: Int?, actor: String, reason: String, cause: AliasCause,
+                         beginning call: ((AliasEvent) -> DeployCallRecord)?) throws -> AliasEvent {
         try pool.write { db in
             let now = clock.now()
             let previous = try Int.fetchOne(db, sql: """
@@ -104,6 +105,7 @@ extension SQLiteRegistry: ModelStore {
                 """, arguments: [model, environment, version, previous, now, actor, reason, cause.rawValue])
             event.id = db.lastInsertedRowID
             _ = try appendAudit(db, RecordEvents.aliasChanged(event), at: now)
+            if let call { _ = try insertDeployCall(db, call(event)) }
             return event
         }
     }

@@ -162,9 +162,18 @@ final class CrashHarness {
                 let p = try w.start(args, user: user, note: "then SIGTERM")
                 usleep(UInt32(400_000 + Int.random(in: 0...1_200_000, using: &rng)))
                 Glibc.kill(p.processIdentifier, SIGTERM)
-                let status = w.wait(p, timeout: 30)
+                // What the agent was doing, read before the harness kills it.
+                var doing = ""
+                let status = w.wait(p, timeout: 30, before: {
+                    let children = (try? String(contentsOfFile: "/proc/\(p.processIdentifier)/task/\(p.processIdentifier)/children", encoding: .utf8)) ?? ""
+                    let commands = children.split(separator: " ").compactMap { pid in
+                        (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8))?.replacingOccurrences(of: "\0", with: " ")
+                    }
+                    let log = (w.s.read(".slipway/agent.log") ?? "").split(separator: "\n").suffix(6).joined(separator: " | ")
+                    doing = "; its children: [\(commands.joined(separator: "; "))]; agent.log: \(log)"
+                })
                 if (status & 0x7f) == SIGKILL {
-                    point.violations.append(CrashViolation(invariant: "exit", detail: "the agent was still running 30 s after SIGTERM",
+                    point.violations.append(CrashViolation(invariant: "exit", detail: "the agent was still running 30 s after SIGTERM" + doing,
                                                            knownIssue: KnownCrashIssues.agentLosesASIGTERMThatArrivesWhileItStarts
                                                                ? "SIGTERM lost while the agent starts" : nil))
                 } else if status != 0 && (status & 0x7f) != SIGTERM {

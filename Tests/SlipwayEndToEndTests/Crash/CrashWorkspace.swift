@@ -188,12 +188,13 @@ final class CrashWorkspace {
 
     /// Waits for a started command to end; its wait status (SIGKILL after `timeout` seconds).
     @discardableResult
-    func wait(_ p: Process, timeout: Double = 120) -> Int32 {
+    func wait(_ p: Process, timeout: Double = 120, before killing: () -> Void = {}) -> Int32 {
         let end = Date().addingTimeInterval(timeout)
         while Date() < end {
             if let status = poll(p) { return status }
             usleep(5_000)
         }
+        killing()
         kill(p.processIdentifier, SIGKILL)
         while true {
             if let status = poll(p) { return status }
