@@ -91,7 +91,10 @@ SelectTypeParameters=CR_Core
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
-SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
+# sched_interval: the main scheduler re-examines pending jobs every 2 s, not
+# every 60 s, so a job whose submit-time pass was deferred (a busy controller)
+# gets its pending reason promptly.
+SchedulerParameters=batch_sched_delay=0,sched_min_interval=0,sched_interval=2
 # Seconds between a job's SIGTERM and SIGKILL (time limit, scancel): short for tests.
 KillWait=2
 MpiDefault=none

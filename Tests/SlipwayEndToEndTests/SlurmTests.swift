@@ -218,7 +218,7 @@ import Testing
         let run = try s.startOnSlurm(["run"])
         #expect(s.waitUntil(timeout: 60) {
             guard let j = s.jobStatus("1", "train") else { return false }
-            return j["state"] as? String == "PENDING" && (j["reason"] as? String).map { $0 != "submitted" } == true
+            return j["state"] as? String == "PENDING" && (j["reason"] as? String).map { $0 != "submitted" && $0 != "not yet examined by the scheduler" } == true
         })
         let reason = try #require(s.jobStatus("1", "train")?["reason"] as? String)
         #expect(reason.contains("DOWN") || reason.contains("ReqNodeNotAvail") || reason.contains("Resources"), "\(reason)")

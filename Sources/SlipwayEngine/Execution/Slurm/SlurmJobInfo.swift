@@ -85,13 +85,18 @@ public struct SlurmJobInfo: Sendable, Hashable {
         }
     }
 
+    /// The reason shown for a pending job the scheduler has not examined yet.
+    public static let notYetScheduled = "not yet examined by the scheduler"
+
     /// The job as a ``JobStatus`` for the stage record.
     public func status(requested: String?) -> JobStatus {
         let started = startTime.flatMap(Self.seconds(sinceEpochOf:))
         let submitted = submitTime.flatMap(Self.seconds(sinceEpochOf:))
         var queued: Double?
         if let started, let submitted, started >= submitted, !isPending { queued = started - submitted }
-        var s = JobStatus(executor: "slurm", jobID: id, state: state, reason: reason, node: nodes, requested: requested,
+        // Slurm writes no reason (`None`) until its scheduler has looked at the job.
+        let shownReason = isPending && reason == nil ? Self.notYetScheduled : reason
+        var s = JobStatus(executor: "slurm", jobID: id, state: state, reason: shownReason, node: nodes, requested: requested,
                           allocated: isPending ? nil : tres, elapsed: isPending ? nil : runSeconds, queued: queued,
                           timeLimit: timeLimit)
         if isFinal, let exitCode { s.exitCode = "\(exitCode):\(exitSignal ?? 0)" }
