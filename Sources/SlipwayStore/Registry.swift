@@ -73,6 +73,9 @@ public protocol RunStore: Sendable {
     /// record one at a time.
     func recordRestoredStages(_ stages: [RestoredStage]) throws
     func params(runID: Int64) throws -> [String: String]
+    /// The params the run was given on the command line (`run --set`, a
+    /// sweep) rather than read from params.yaml: key → value.
+    func paramOverrides(runID: Int64) throws -> [String: String]
 }
 
 /// Metric points, written in batches while stages run.

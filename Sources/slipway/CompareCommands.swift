@@ -4,16 +4,24 @@ import SlipwayEngine
 
 struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "compare", 
-        abstract: "Metric table of two model versions, with the pipeline's gates.",
+        abstract: "Metric table of two model versions, with the pipeline's gates; or many runs ranked by a metric.",
         discussion: """
         With no versions: the newest run's candidate (registered or not) against the version live in the \
         gated stage's baseline environment (default production). Exit status 3 when a gate fails.
+        With --runs (a sweep's runs, say): the runs ranked by --by (default: the first gated metric), \
+        each with its overrides, its version and its gates against the baseline; the best that passed \
+        every gate is named. Exit status 3 when none passed.
         """)
 
     @OptionGroup var global: GlobalOptions
     @Argument(help: "MODEL:A (the baseline)") var a: ModelRef?
     @Argument(help: "MODEL:B (the candidate)") var b: ModelRef?
     @Option(help: "The pipeline, when slipway.yaml has several.") var pipeline: String?
+    @Option(help: ArgumentHelp("Rank these runs instead (ids and ranges: 12,14,20-23).", valueName: "RUNS")) var runs: String?
+    @Option(help: ArgumentHelp("With --runs: the metric to rank by (default: the first gated metric).", valueName: "METRIC"))
+    var by: String?
+    @Option(help: ArgumentHelp("With --runs: desc (high first) or asc (default: the way the metric's gate reads).", valueName: "ORDER"))
+    var order: String?
     @Flag(help: "Print as JSON.") var json = false
 
     struct RowJSON: Encodable {
@@ -37,9 +45,13 @@ struct Compare: ParsableCommand {
 
     func validate() throws {
         if (a == nil) != (b == nil) { throw ValidationError("give both MODEL:A and MODEL:B, or neither") }
+        if runs != nil && a != nil { throw ValidationError("give MODEL:A MODEL:B or --runs, not both") }
+        if runs == nil && (by != nil || order != nil) { throw ValidationError("--by and --order go with --runs") }
+        if let order, Leaderboard.Order(rawValue: order) == nil { throw ValidationError("--order is desc or asc, not '\(order)'") }
     }
 
     func run() throws {
+        if let runs { return try rank(runs) }
         let (ws, registry) = try global.open()
         let spec: WorkspaceSpec?
         if a == nil { spec = try ws.loadSpec().spec } else { spec = (try? ws.loadSpec())?.spec }
@@ -71,6 +83,77 @@ struct Compare: ParsableCommand {
             }
         }
         if !comparison.failedGates.isEmpty { throw Failure(status: .checkFailed, message: nil) }
+    }
+}
+
+extension Compare {
+    func rank(_ list: String) throws {
+        let (ws, registry) = try global.open()
+        let ids = try Leaderboard.runIDs(parsing: list)
+        let spec = try ws.loadSpec().spec
+        let service = ComparisonService(registry: registry, spec: spec)
+        let first = try registry.run(id: ids[0])
+        guard let chosen = try service.pipeline(named: pipeline ?? first?.pipeline) else {
+            throw Failure(status: .usage, message: "slipway.yaml has several pipelines: pass --pipeline")
+        }
+        let board = try Leaderboard.build(runIDs: ids, pipeline: chosen, metric: by, order: order.flatMap(Leaderboard.Order.init),
+                                          registry: registry, spec: spec)
+        if json {
+            try Output.json(LeaderboardJSON(board))
+        } else {
+            Output.say(LeaderboardTable.render(board))
+        }
+        if board.winner == nil { throw Failure(status: .checkFailed, message: nil) }
+    }
+}
+
+struct LeaderboardJSON: Encodable {
+    struct Entry: Encodable {
+        var rank: Int
+        var run: Int64
+        var status: String
+        var version: String?
+        var overrides: [String: String]
+        var value: Double?
+        var gatesPassed: Int
+        var gates: Int
+        var failed: [String]
+    }
+    var metric: String
+    var order: String
+    var baseline: String
+    var winner: Int64?
+    var entries: [Entry]
+
+    init(_ b: Leaderboard) {
+        metric = b.metric
+        order = b.order.rawValue
+        baseline = b.baselineLabel
+        winner = b.winner?.run.id
+        entries = b.entries.enumerated().map { i, e in
+            Entry(rank: i + 1, run: e.run.id, status: e.run.status.rawValue, version: e.version?.label, overrides: e.overrides,
+                  value: e.value.flatMap { $0.isFinite ? $0 : nil }, gatesPassed: e.gatesPassed, gates: e.gateCount,
+                  failed: e.failedGates.map(\.explanation))
+        }
+    }
+}
+
+enum LeaderboardTable {
+    static func render(_ b: Leaderboard) -> String {
+        let rows = b.entries.enumerated().map { i, e -> [String] in
+            let set = e.overrides.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            return ["\(i + 1)", "run \(e.run.id)", Output.safe(set.isEmpty ? "—" : set), e.value.map(Gates.format) ?? "—",
+                    e.gateCount == 0 ? "—" : (e.failedGates.isEmpty ? "✓ \(e.gatesPassed)/\(e.gateCount)" : "✗ \(e.gatesPassed)/\(e.gateCount)"),
+                    e.version.map { Output.safe($0.label) } ?? (e.run.status == .succeeded ? "not registered" : e.run.status.rawValue)]
+        }
+        var text = "ranked by \(Output.safe(b.metric)) (\(b.order == .highFirst ? "high" : "low") first) · gates against \(Output.safe(b.baselineLabel))\n"
+        text += Output.table(["#", "run", "params set", Output.safe(b.metric), "gates", "version"], rows)
+        if let w = b.winner, let v = w.version {
+            text += "\nbest that passed every gate: \(Output.safe(v.label)) (run \(w.run.id)); promote it with `slipway promote \(Output.safe(v.label)) --to ENV`"
+        } else {
+            text += "\nno run passed every gate with a registered version"
+        }
+        return text
     }
 }
 

@@ -199,6 +199,8 @@ struct Show: ParsableCommand {
     struct ShowJSON: Encodable {
         var run: RunJSON
         var params: [String: String]
+        /// The params given on the command line (`run --set`, a sweep), not read from params.yaml.
+        var overrides: [String: String]
         var metrics: [MetricJSON]
         var datasets: [[String: String]]
         var triggeredBy: [RunCause]
@@ -211,11 +213,13 @@ struct Show: ParsableCommand {
         let r = try resolveRun(runID, in: registry)
         let stages = try registry.stageRuns(runID: r.id)
         let params = try registry.params(runID: r.id)
+        let overrides = try registry.paramOverrides(runID: r.id)
         let metrics = try registry.metrics(runID: r.id)
         let datasets = try registry.runDatasets(runID: r.id)
         let tracked = try registry.trackedValues(runID: r.id)
         if json {
-            try Output.json(ShowJSON(run: RunJSON(r, stages: stages), params: params, metrics: metrics.map(MetricJSON.init),
+            try Output.json(ShowJSON(run: RunJSON(r, stages: stages), params: params, overrides: overrides,
+                                     metrics: metrics.map(MetricJSON.init),
                                      datasets: datasets.map { ["stage": $0.stage, "path": $0.path, "hash": $0.hash] },
                                      triggeredBy: try RunCause.of(run: r.id, registry: registry),
                                      tracked: tracked.map(TrackedJSON.init)))
@@ -233,7 +237,9 @@ struct Show: ParsableCommand {
         }
         if !params.isEmpty {
             Output.say("params")
-            for (k, v) in params.sorted(by: { $0.key < $1.key }) { Output.say("  \(k) = \(Output.safe(v))") }
+            for (k, v) in params.sorted(by: { $0.key < $1.key }) {
+                Output.say("  \(k) = \(Output.safe(v))" + (overrides[k] != nil ? "  (--set for this run; not from params.yaml)" : ""))
+            }
         }
         Output.say("stages")
         let rows = stages.map { s in

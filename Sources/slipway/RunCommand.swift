@@ -20,21 +20,38 @@ struct Run: ParsableCommand {
     @Flag(help: "Print the result as JSON.") var json = false
     @Option(help: ArgumentHelp("Write a JUnit XML report (a test case per gate, check and stage) to FILE.", valueName: "FILE"))
     var junit: String?
+    @Option(name: .customLong("set"), parsing: .singleValue,
+            help: ArgumentHelp("Use VALUE for a param in this run only (repeatable); params.yaml is not changed. KEY is the dotted name, or its last part when that names one param.",
+                               valueName: "KEY=VALUE"))
+    var sets: [String] = []
+    @Option(parsing: .singleValue,
+            help: ArgumentHelp("Run once per value (repeatable: every combination), one run after another, each a candidate; then rank the runs. Stages within a run still run --jobs at once.",
+                               valueName: "KEY=V1,V2,…"))
+    var sweep: [String] = []
+    @Option(help: ArgumentHelp("With --sweep: the metric to rank by (default: the first gated metric).", valueName: "METRIC"))
+    var by: String?
     @Option(help: .hidden) var trigger: String = "manual"
     @Option(help: .hidden) var claim: String?
 
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         if dryRun && !explain { throw ValidationError("--dry-run goes with --explain") }
+        if !sweep.isEmpty && (explain || junit != nil || claim != nil) {
+            throw ValidationError("--sweep does not go with --explain, --junit or a claim")
+        }
+        if by != nil && sweep.isEmpty { throw ValidationError("--by goes with --sweep") }
     }
 
     func run() throws {
         let (ws, registry) = try global.open()
         let loaded = try ws.loadSpec()
+        if !sweep.isEmpty { return try runSweep(ws, registry, loaded) }
+        let overrides = try loaded.overrides(sets: sets)
         let cancellation = CancellationFlag()
         let reporter: ProgressPrinter? = Output.stderrIsTTY && !json ? ProgressPrinter() : nil
         let runner = try PipelineRunner(workspace: ws, loaded: loaded, pipeline: pipeline, registry: registry,
-                                        cancellation: cancellation, reporter: reporter, tracking: MLflowEndpointFactory())
+                                        cancellation: cancellation, reporter: reporter, tracking: MLflowEndpointFactory(),
+                                        overrides: overrides)
         if explain {
             for plan in runner.plan(force: force) {
                 Output.err("  \(plan.stage): \(plan.explanation)")
@@ -86,6 +103,63 @@ struct Run: ParsableCommand {
             }
             throw Failure(status: result.exitStatus, message: msg)
         }
+    }
+}
+
+extension Run {
+    /// `--sweep`: one run per combination, then the runs ranked.
+    func runSweep(_ ws: Workspace, _ registry: any Registry, _ loaded: LoadedSpec) throws {
+        let members = try SweepService.plan(sweeps: sweep, sets: sets, loaded: loaded)
+        let cancellation = CancellationFlag()
+        let reporter: ProgressPrinter? = Output.stderrIsTTY && !json ? ProgressPrinter() : nil
+        let name = pipeline
+        let service = SweepService(cancellation: cancellation) { overrides in
+            try PipelineRunner(workspace: ws, loaded: loaded, pipeline: name, registry: registry, cancellation: cancellation,
+                               reporter: reporter, tracking: MLflowEndpointFactory(), overrides: overrides)
+        }
+        let signals = SignalTrap(signals: [SIGINT, SIGTERM, SIGHUP]) { cancellation.cancel() }
+        defer { signals.release() }
+        let result = service.run(members: members,
+                                 options: .init(jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount, force: force, trigger: "sweep"),
+                                 started: { i, overrides in
+                                     Output.err("sweep \(i)/\(members.count): " + Output.safeErr(overrides.map(\.text).joined(separator: " ")))
+                                 },
+                                 finished: { m in
+                                     if let r = m.result {
+                                         Output.err("  run \(r.run.id) \(r.run.status.rawValue)" + (r.registered.map { " · registered \($0.model):\($0.version)" } ?? ""))
+                                     } else if let e = m.error {
+                                         Output.err("  not run: " + Output.safeErr(e))
+                                     }
+                                 })
+        let ids = result.runIDs
+        var board: Leaderboard?
+        if !ids.isEmpty, let chosen = try ComparisonService(registry: registry, spec: loaded.spec)
+            .pipeline(named: pipeline ?? result.members.compactMap { $0.result?.run.pipeline }.first) {
+            do {
+                board = try Leaderboard.build(runIDs: ids, pipeline: chosen, metric: by, order: nil, registry: registry, spec: loaded.spec)
+            } catch {
+                Output.err("slipway: the sweep's runs cannot be ranked: \(Output.safeErr("\(error)"))")
+            }
+        }
+        if json {
+            try Output.json(SweepJSON(runs: ids, cancelled: result.cancelled, leaderboard: board.map(LeaderboardJSON.init)))
+        } else {
+            if let board { Output.say(LeaderboardTable.render(board)) }
+            if let first = ids.first, let last = ids.last {
+                Output.say("the sweep's runs: \(first == last ? "\(first)" : ids.map(String.init).joined(separator: ",")) · compare again with `slipway compare --runs \(ids.map(String.init).joined(separator: ","))`")
+            }
+        }
+        if result.cancelled { throw Failure(status: .stageFailed, message: "sweep cancelled after \(ids.count) of \(members.count) runs") }
+        if result.exitStatus != .success {
+            let failed = result.members.filter { ($0.result?.exitStatus ?? .internalError) != .success }.count
+            throw Failure(status: result.exitStatus, message: "\(failed) of \(members.count) sweep runs did not succeed")
+        }
+    }
+
+    struct SweepJSON: Encodable {
+        var runs: [Int64]
+        var cancelled: Bool
+        var leaderboard: LeaderboardJSON?
     }
 }
 

@@ -8,6 +8,23 @@ import Testing
 /// concurrent writers, and registration when a run finishes.
 @Suite struct CoreStoreContractTests {
     @Test(arguments: StoreKind.allCases)
+    func paramOverridesAreRecordedBesideTheParams(_ kind: StoreKind) throws {
+        let r = try kind.makeStore().first
+        let plain = try startRun(r, params: ["train.lr": "0.1"])
+        let set = try r.startRun(NewRun(pipeline: "p", trigger: "sweep", provenance: contractProvenance, pid: 1,
+                                        params: ["train.lr": "0.05", "model.arch": "small"],
+                                        overrides: ["train.lr": "0.05", "unused.key": "x"]))
+        #expect(try r.params(runID: plain.id) == ["train.lr": "0.1"])
+        #expect(try r.paramOverrides(runID: plain.id).isEmpty)
+        // An override no stage reads is kept too.
+        #expect(try r.params(runID: set.id) == ["train.lr": "0.05", "model.arch": "small", "unused.key": "x"])
+        #expect(try r.paramOverrides(runID: set.id) == ["train.lr": "0.05", "unused.key": "x"])
+        let started = try r.auditEvents(matching: AuditQuery(kinds: ["run.started"]))
+        #expect(started.last?.payload.contains(#""overrides":"train.lr=0.05 unused.key=x""#) == true, "\(started.last?.payload ?? "")")
+        #expect(started.first?.payload.contains("overrides") == false)
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func finishingARunWithAVersionRegistersItOnce(_ kind: StoreKind) throws {
         let r = try kind.makeStore().first
         let one = try startRun(r)

@@ -114,8 +114,11 @@ public struct ReproduceService: Sendable {
         // The pipeline again, from nothing, under the version's own number.
         let copyRegistry = try copy.openEmbeddedRegistry()
         let loaded = try copy.loadSpec()
+        // Values the run was given on the command line (`run --set`, a sweep), as it had them.
+        let overrides = try registry.paramOverrides(runID: run.id).sorted { $0.key < $1.key }
+            .map { ParamOverride(key: $0.key, value: $0.value) }
         let result = try PipelineRunner(workspace: copy, loaded: loaded, pipeline: pipeline.name, registry: copyRegistry,
-                                        tracking: tracking)
+                                        tracking: tracking, overrides: overrides)
             .run(options: .init(force: true, trigger: "reproduce", packageVersion: version.version))
         report.reproducible = true
         let recorded = try registry.artifacts(runID: run.id)

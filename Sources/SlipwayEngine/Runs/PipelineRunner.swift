@@ -74,6 +74,8 @@ public final class PipelineRunner: @unchecked Sendable {
     let builtins: [BuiltinStage: any BuiltinStageHandler]
     let facts: StageFacts
     let tracking: (any TrackingEndpointFactory)?
+    /// Params given for this run only (`run --set`, a sweep member).
+    let overrides: [ParamOverride]
     /// The pipeline's stages by name.
     let stages: [String: StageSpec]
 
@@ -81,7 +83,10 @@ public final class PipelineRunner: @unchecked Sendable {
                 executor: any Executor = ProcessExecutor(), cancellation: CancellationFlag = CancellationFlag(),
                 reporter: (any RunReporter)? = nil,
                 builtins: [BuiltinStage: any BuiltinStageHandler]? = nil, executors: Executors? = nil,
-                tracking: (any TrackingEndpointFactory)? = nil) throws {
+                tracking: (any TrackingEndpointFactory)? = nil, overrides: [ParamOverride] = []) throws {
+        var loaded = loaded
+        loaded.params = ParamOverrides.apply(overrides, to: loaded.params)
+        self.overrides = overrides
         let names = loaded.spec.pipelines.map(\.name)
         let chosen: PipelineSpec
         if let name {
@@ -172,7 +177,8 @@ public final class PipelineRunner: @unchecked Sendable {
         do {
             run = try registry.startRun(NewRun(pipeline: pipeline.name, trigger: options.trigger,
                                                provenance: Provenance.collect(workspace: workspace),
-                                               pid: getpid(), params: params, claiming: options.claiming))
+                                               pid: getpid(), params: params, claiming: options.claiming,
+                                               overrides: Dictionary(overrides.map { ($0.key, $0.value) }) { _, last in last }))
         } catch let conflict as RegistryConflict where !options.claiming.isEmpty {
             throw TriggersAlreadyStarted(reason: conflict.reason)
         }

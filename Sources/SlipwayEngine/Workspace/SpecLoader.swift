@@ -4,6 +4,19 @@ import Foundation
 public struct LoadedSpec: Sendable {
     public var spec: WorkspaceSpec
     public var params: Params
+
+    /// Every param a run can be given (`run --set`, `--sweep`): the keys of
+    /// params.yaml and every key a stage reads.
+    public var paramKeys: Set<String> {
+        var keys = Set(params.values.keys)
+        for pipeline in spec.pipelines { for stage in pipeline.stages { for p in stage.params { keys.insert(p.value) } } }
+        return keys
+    }
+
+    /// Parses `run --set` arguments against this spec's params.
+    public func overrides(sets: [String]) throws(ParamOverrideError) -> [ParamOverride] {
+        try ParamOverrides.parse(sets: sets, known: paramKeys)
+    }
 }
 
 extension Workspace {

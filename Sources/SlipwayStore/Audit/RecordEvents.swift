@@ -13,8 +13,11 @@ import SlipwayCore
 enum RecordEvents {
     // MARK: - Runs and data
 
-    static func runStarted(_ run: RunRecord) -> AuditDraft {
+    static func runStarted(_ run: RunRecord, overrides: [String: String] = [:]) -> AuditDraft {
         var fields = ["pipeline": run.pipeline, "trigger": run.trigger, "host": run.host]
+        if !overrides.isEmpty {
+            fields["overrides"] = overrides.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        }
         if let c = run.gitCommit { fields["commit"] = c + (run.gitDirty == true ? "-dirty" : "") }
         return AuditDraft(actor: run.user, kind: .runStarted, subject: "run/\(run.id)", payload: AuditChain.payload(fields))
     }

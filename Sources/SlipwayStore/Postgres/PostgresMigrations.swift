@@ -466,6 +466,9 @@ enum PostgresMigrations {
         Migration(identifier: "v13-metric-series-by-stage-run", sql: """
             CREATE INDEX IF NOT EXISTS metricSeries_stageRun ON metricSeries(stageRunID);
             """),
+        Migration(identifier: "v16-param-overrides", sql: """
+            ALTER TABLE param ADD COLUMN overridden boolean NOT NULL DEFAULT false;
+            """),
     ]
 
     static var identifiers: [String] { all.map(\.identifier) }

@@ -25,12 +25,14 @@ extension PostgresRegistry: RunStore {
                                            + "were already started by another run")
                 }
             }
-            if !new.params.isEmpty {
-                let params = new.params.sorted { $0.key < $1.key }
-                try c.execute("INSERT INTO param (runID, key, value) SELECT $1, * FROM unnest($2::text[], $3::text[])",
-                              [run.id, PGArray(params.map(\.key)), PGArray(params.map(\.value))])
+            let rows = new.paramRows
+            if !rows.isEmpty {
+                try c.execute("""
+                    INSERT INTO param (runID, key, value, overridden)
+                    SELECT $1, * FROM unnest($2::text[], $3::text[], $4::boolean[])
+                    """, [run.id, PGArray(rows.map(\.key)), PGArray(rows.map(\.value)), PGArray(rows.map { $0.overridden ? "t" : "f" })])
             }
-            _ = try audit.append(RecordEvents.runStarted(run), at: now)
+            _ = try audit.append(RecordEvents.runStarted(run, overrides: new.overrides), at: now)
             return run
         }
     }
@@ -217,6 +219,16 @@ extension PostgresRegistry: RunStore {
         try pool.read { c in
             var result: [String: String] = [:]
             for row in try c.execute("SELECT key, value FROM param WHERE runID = $1", [runID]) {
+                result[try row.decode(0)] = try row.decode(1) as String
+            }
+            return result
+        }
+    }
+
+    public func paramOverrides(runID: Int64) throws -> [String: String] {
+        try pool.read { c in
+            var result: [String: String] = [:]
+            for row in try c.execute("SELECT key, value FROM param WHERE runID = $1 AND overridden", [runID]) {
                 result[try row.decode(0)] = try row.decode(1) as String
             }
             return result

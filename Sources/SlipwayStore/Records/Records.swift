@@ -26,14 +26,26 @@ public struct NewRun: Sendable {
     public var params: [String: String]
     /// Queued trigger events this run starts.
     public var claiming: [Int64] = []
+    /// Params given for this run only (`run --set`, a sweep): key → value.
+    /// Recorded as overrides beside ``params``; a key no stage reads is kept too.
+    public var overrides: [String: String] = [:]
 
-    public init(pipeline: String, trigger: String, provenance: Provenance, pid: Int32, params: [String: String], claiming: [Int64] = []) {
+    public init(pipeline: String, trigger: String, provenance: Provenance, pid: Int32, params: [String: String],
+                claiming: [Int64] = [], overrides: [String: String] = [:]) {
         self.pipeline = pipeline
         self.trigger = trigger
         self.provenance = provenance
         self.pid = pid
         self.params = params
         self.claiming = claiming
+        self.overrides = overrides
+    }
+
+    /// The param rows to record: every param a stage reads, and every override.
+    public var paramRows: [(key: String, value: String, overridden: Bool)] {
+        var rows = params.merging(overrides) { _, o in o }
+        _ = rows.removeValue(forKey: "")
+        return rows.sorted { $0.key < $1.key }.map { ($0.key, $0.value, overrides[$0.key] != nil) }
     }
 }
 

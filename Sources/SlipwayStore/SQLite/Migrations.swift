@@ -407,6 +407,10 @@ enum RegistryMigrations {
             // A cache hit copies a stage run's metrics: found by its id, not by a scan.
             try db.execute(sql: "CREATE INDEX metricSeries_stageRun ON metricSeries(stageRunID)")
         }
+        m.registerMigration("v16-param-overrides") { db in
+            // A param value given on the command line (`run --set`, a sweep), not read from params.yaml.
+            try db.execute(sql: "ALTER TABLE param ADD COLUMN overridden INTEGER NOT NULL DEFAULT 0")
+        }
         return m
     }
 

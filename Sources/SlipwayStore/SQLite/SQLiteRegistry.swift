@@ -206,10 +206,11 @@ extension SQLiteRegistry: RunStore {
                     throw RegistryConflict(reason: "trigger events \(ids) were already started by another run")
                 }
             }
-            for (k, v) in new.params {
-                try db.execute(sql: "INSERT INTO param (runID, key, value) VALUES (?, ?, ?)", arguments: [run.id, k, v])
+            for row in new.paramRows {
+                try db.execute(sql: "INSERT INTO param (runID, key, value, overridden) VALUES (?, ?, ?, ?)",
+                               arguments: [run.id, row.key, row.value, row.overridden])
             }
-            _ = try appendAudit(db, RecordEvents.runStarted(run), at: now)
+            _ = try appendAudit(db, RecordEvents.runStarted(run, overrides: new.overrides), at: now)
             return run
         }
     }
@@ -446,6 +447,16 @@ extension SQLiteRegistry: RunStore {
         try pool.read { db in
             var result: [String: String] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT key, value FROM param WHERE runID = ?", arguments: [runID]) {
+                result[row["key"]] = row["value"]
+            }
+            return result
+        }
+    }
+
+    public func paramOverrides(runID: Int64) throws -> [String: String] {
+        try pool.read { db in
+            var result: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT key, value FROM param WHERE runID = ? AND overridden", arguments: [runID]) {
                 result[row["key"]] = row["value"]
             }
             return result

@@ -1,0 +1,116 @@
+import Foundation
+import Testing
+
+/// Experiments through the real binary: one-off param values (`run --set`),
+/// sweeps (`run --sweep`) and runs ranked by a metric (`compare --runs`).
+@Suite struct ExperimentTests {
+    /// A pipeline whose `auc` depends on `train.lr` (best at 0.03) and whose
+    /// gate asks for at least 0.8; `prepare` reads no param, so a sweep runs it once.
+    static func workspace() -> Sandbox {
+        let s = Sandbox()
+        s.write("slipway.yaml", """
+        project: e2e
+        pipelines:
+          main:
+            model: clf
+            stages:
+              prepare:
+                cmd: echo run >> .count-prepare && echo rows > data.txt
+                outs: [data.txt]
+              train:
+                cmd: |
+                  echo "$SLIPWAY_PARAM_TRAIN_LR" >> .count-train
+                  echo "lr=$SLIPWAY_PARAM_TRAIN_LR arch=$SLIPWAY_PARAM_MODEL_ARCH" > model.txt
+                  case "$SLIPWAY_PARAM_TRAIN_LR" in 0.03) auc=0.91;; 0.1) auc=0.84;; *) auc=0.7;; esac
+                  printf '{"auc": %s}' "$auc" > eval.json
+                deps: [data.txt]
+                params: [train.lr, model.arch]
+                outs: [model.txt]
+                metrics: [eval.json]
+                gates:
+                  auc: ">= 0.8"
+        """)
+        s.write("params.yaml", "train:\n  lr: 0.1\nmodel:\n  arch: small\n")
+        try! FileManager.default.createDirectory(atPath: s.root + "/.slipway", withIntermediateDirectories: true)
+        return s
+    }
+
+    @Test func setChangesOneRunOnlyAndIsRecordedAsAnOverride() throws {
+        let s = Self.workspace()
+        let params = s.read("params.yaml")
+        let r = s.run("run", "--set", "train.lr=0.03", "--set", "arch=large")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(s.read("model.txt") == "lr=0.03 arch=large\n")
+        #expect(s.read("params.yaml") == params)
+        let shown = try #require(try s.json("show", "1", "--json") as? [String: Any])
+        #expect(shown["overrides"] as? [String: String] == ["train.lr": "0.03", "model.arch": "large"])
+        #expect((shown["params"] as? [String: String])?["train.lr"] == "0.03")
+        #expect(s.run("show", "1").stdout.contains("train.lr = 0.03  (--set for this run; not from params.yaml)"))
+        // The audit trail says so too.
+        #expect(s.run("audit", "--json").stdout.contains("model.arch=large train.lr=0.03"))
+
+        // The next plain run reads params.yaml again: train runs, with 0.1.
+        let plain = s.run("run")
+        #expect(plain.status == 0, "\(plain.stderr)")
+        #expect(s.read("model.txt") == "lr=0.1 arch=small\n")
+        let second = try #require(try s.json("show", "2", "--json") as? [String: Any])
+        #expect((second["overrides"] as? [String: String])?.isEmpty == true)
+        // The same override again: its stage comes from the cache (its own key).
+        #expect(s.run("run", "--set", "train.lr=0.03", "--set", "arch=large").status == 0)
+        #expect(s.read(".count-train")?.split(separator: "\n").count == 2)
+    }
+
+    @Test func aBadSetIsRefusedAndRunsNothing() {
+        let s = Self.workspace()
+        for (arg, words) in [("lr", "expected KEY=VALUE"), ("nosuch=1", "no param named 'nosuch'"),
+                             ("train.lr=", "no value after '='"), ("train.lr=1\u{1B}[2J", "control character")] {
+            let r = s.run("run", "--set", arg)
+            #expect(r.status == 2, "\(arg): \(r.stderr)")
+            #expect(r.stderr.contains(words), "\(arg): \(r.stderr)")
+            #expect(!r.stderr.contains("\u{1B}"))
+        }
+        #expect(!s.exists(".count-prepare"))
+        #expect((try? s.json("runs", "--json") as? [Any])??.isEmpty == true)
+    }
+
+    @Test func aSweepRunsEachValueRanksThemAndNamesTheBestThatPassed() throws {
+        let s = Self.workspace()
+        let r = s.run("run", "--sweep", "train.lr=0.1,0.03,0.5", "--jobs", "2")
+        // One member fails its gate (auc 0.7): the sweep says so in its status.
+        #expect(r.status == 3, "\(r.stderr)\n\(r.stdout)")
+        #expect(r.stderr.contains("sweep 1/3: train.lr=0.1") && r.stderr.contains("sweep 3/3: train.lr=0.5"), "\(r.stderr)")
+        #expect(r.stdout.contains("ranked by auc (high first)"), "\(r.stdout)")
+        #expect(r.stdout.contains("best that passed every gate: clf:2 (run 2)"), "\(r.stdout)")
+        #expect(r.stdout.contains("1 of 3") || r.stderr.contains("1 of 3 sweep runs did not succeed"), "\(r.stderr)")
+        // prepare reads no swept param: it ran once, train three times.
+        #expect(s.count(".count-prepare") == 1)
+        #expect(s.read(".count-train") == "0.1\n0.03\n0.5\n")
+        let runs = try #require(try s.json("runs", "--json") as? [[String: Any]])
+        #expect(runs.count == 3)
+        #expect(runs.allSatisfy { $0["trigger"] as? String == "sweep" })
+
+        // compare --runs ranks them again, as JSON too.
+        let board = try #require(try s.json("compare", "--runs", "1-3", "--json") as? [String: Any])
+        #expect(board["winner"] as? Int == 2)
+        let entries = try #require(board["entries"] as? [[String: Any]])
+        #expect(entries.map { $0["run"] as? Int } == [2, 1, 3])
+        #expect(entries.map { ($0["overrides"] as? [String: String])?["train.lr"] } == ["0.03", "0.1", "0.5"])
+        #expect((entries[2]["failed"] as? [String])?.first?.contains("auc") == true)
+        // Ranked low first on request.
+        let asc = try #require(try s.json("compare", "--runs", "1,2,3", "--by", "auc", "--order", "asc", "--json") as? [String: Any])
+        #expect((asc["entries"] as? [[String: Any]])?.first?["run"] as? Int == 3)
+    }
+
+    @Test func sweepsMultiplyAndRefuseMistakes() {
+        let s = Self.workspace()
+        let both = s.run("run", "--sweep", "train.lr=0.1,0.03", "--set", "train.lr=0.2")
+        #expect(both.status == 2 && both.stderr.contains("both set (--set) and swept (--sweep)"), "\(both.stderr)")
+        let twice = s.run("run", "--sweep", "train.lr=0.1,0.1")
+        #expect(twice.status == 2 && twice.stderr.contains("listed twice"), "\(twice.stderr)")
+        #expect(!s.exists(".count-prepare"))
+        let grid = s.run("run", "--sweep", "train.lr=0.1,0.03", "--sweep", "arch=small,large")
+        #expect(grid.status == 0, "\(grid.stderr)")
+        #expect(s.read(".count-train")?.split(separator: "\n").count == 4)
+        #expect(grid.stderr.contains("sweep 4/4: train.lr=0.03 model.arch=large"), "\(grid.stderr)")
+    }
+}
