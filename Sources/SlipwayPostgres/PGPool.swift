@@ -24,6 +24,9 @@ public final class PGPool: Sendable {
         /// reported at once (a wrong host or password should not hang for the
         /// retry period).
         var everConnected = false
+        /// The server-side process ids of this pool's connections: a
+        /// notification sent by one of them announces this process's own write.
+        var backends: Set<Int32> = []
     }
 
     public enum Isolation: String, Sendable {
@@ -46,6 +49,11 @@ public final class PGPool: Sendable {
             for c in s.idle { c.close() }
             s.idle.removeAll()
         }
+    }
+
+    /// Whether `backendPID` (a notification's sender) is one of this pool's connections.
+    public func isOwnBackend(_ backendPID: Int32) -> Bool {
+        state.withLock { $0.backends.contains(backendPID) }
     }
 
     /// Closes the idle connections (busy ones close when returned).
@@ -209,7 +217,8 @@ public final class PGPool: Sendable {
         do {
             let connection = try PGConnection(url)
             try setUp(connection)
-            state.withLock { $0.everConnected = true }
+            let backend = connection.backendPID
+            state.withLock { $0.everConnected = true; $0.backends.insert(backend) }
             return connection
         } catch {
             permits.signal()

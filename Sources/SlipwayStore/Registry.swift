@@ -312,6 +312,24 @@ extension MonitorStore {
 /// process commits a write.
 public protocol ChangeSource: Sendable {
     func changeToken() throws -> Int64
+    /// A push channel for changes, where the store has one (PostgreSQL's
+    /// LISTEN/NOTIFY): live views wait on it and poll ``changeToken()`` only
+    /// as a fallback. Nil for a store that has none (SQLite: views poll).
+    func changeFeed() throws -> (any ChangeFeed)?
+}
+
+extension ChangeSource {
+    public func changeFeed() throws -> (any ChangeFeed)? { nil }
+}
+
+/// Announces committed writes by any process on any machine.
+public protocol ChangeFeed: AnyObject, Sendable {
+    /// Blocks up to `timeout` seconds. True when a write was announced, or
+    /// when announcements may have been missed (a reconnection): the caller
+    /// re-reads. False when the time ran out quietly.
+    func wait(timeout: Double) throws -> Bool
+    /// Unblocks a waiter within its timeout and releases the connection.
+    func close()
 }
 
 /// Everything a caller needs from the registry.

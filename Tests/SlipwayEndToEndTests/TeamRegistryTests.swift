@@ -38,6 +38,51 @@ import Testing
         #expect((try JSONSerialization.jsonObject(with: Data(elsewhere.stdout.utf8)) as? [Any])?.isEmpty == true)
     }
 
+    /// A console in clone A hears of clone B's writes through LISTEN/NOTIFY
+    /// (traced as a reload after the change feed) and shows them within a second.
+    @Test(.enabled(if: TmuxSession.available)) func aConsoleShowsAnotherClonesRunWithinASecond() throws {
+        let url = try PostgresTestServer.freshDatabase().description
+        let a = clone(url), b = clone(url)
+        #expect(a.run("status").status == 0)
+        let trace = a.root + "/console.trace"
+        let t = TmuxSession(command: "SLIPWAY_CONSOLE_TRACE=\(trace) \(Sandbox.binary) -C \(a.root) console")
+        defer { t.kill() }
+        #expect(t.wait(for: "No runs yet"), "\(t.screen)")
+        let run = b.run("run")
+        #expect(run.status == 0, "\(run.stderr)")
+        let finished = Date()
+        #expect(t.wait(for: "✓ evaluate", timeout: 10), "\(t.screen)")
+        let shownAfter = Date().timeIntervalSince(finished)
+        #expect(shownAfter < 1.0, "shown \(shownAfter) s after clone B's run finished")
+        #expect((try? String(contentsOfFile: trace, encoding: .utf8))?.contains("reload-after-change-feed") == true)
+        t.keys("q")
+    }
+
+    /// The agent in clone A passes when clone B writes, not at its next
+    /// interval: B's promotion to staging is followed into an `auto:`
+    /// production in seconds while the agent's interval is ten minutes.
+    @Test func theAgentActsOnAnotherClonesWriteAtOnce() throws {
+        let url = try PostgresTestServer.freshDatabase().description
+        let a = clone(url), b = clone(url)
+        for c in [a, b] {
+            c.write("slipway.yaml", c.read("slipway.yaml")!.replacingOccurrences(of: "production: {requires: none}",
+                                                                             with: "production: {requires: staging, auto: true}"))
+        }
+        #expect(a.run("status").status == 0)
+        let agent = try a.start(["agent", "--interval", "600"])
+        defer { kill(agent.processIdentifier, SIGTERM); a.reap(agent) }
+        #expect(a.waitUntil(timeout: 30) { a.read(".slipway/agent.log")?.contains("listening for changes to the registry") == true },
+                "\(a.read(".slipway/agent.log") ?? "no agent.log")")
+        #expect(b.run("run").status == 0)
+        #expect(b.run("promote", "clf:1", "--to", "staging").status == 0)
+        let registered = Date()
+        #expect(a.waitUntil(timeout: 30) { a.read(".slipway/agent.log")?.contains("auto: clf:1 → production") == true },
+                "\(a.read(".slipway/agent.log") ?? "")")
+        #expect(Date().timeIntervalSince(registered) < 5)
+        let models = try #require(try b.json("models", "--json") as? [[String: Any]])
+        #expect("\(models)".contains("production"))
+    }
+
     @Test func initCreatesTheProjectsSchemaAndAnUnreachableServerLeavesNothing() throws {
         let url = try PostgresTestServer.freshDatabase().description
         let parent = Sandbox()

@@ -111,6 +111,35 @@ import Testing
         #expect(try r.changeToken() == after + 1)
     }
 
+    /// The change feed wakes a live view on another process's write and leaves
+    /// out the announcements of its own registry's writes.
+    @Test func theChangeFeedWakesOnOthersWritesOnly() throws {
+        let (url, schema) = try fresh()
+        let mine = try PostgresRegistry(url: url, schema: schema)
+        let theirs = try PostgresRegistry(url: url, schema: schema)
+        // Which writes are whose: the announcements carry the sender's backend.
+        let listener = try mine.changeListener()
+        defer { listener.close() }
+        _ = try startRun(mine)
+        var senders: [Int32] = []
+        while senders.isEmpty {
+            let wakeup = try listener.wait(timeout: 30)
+            if wakeup.notifications.isEmpty { Issue.record("no notification within 30 s"); return }
+            senders = wakeup.notifications.map(\.senderPID)
+        }
+        #expect(senders.allSatisfy { mine.pool.isOwnBackend($0) && !theirs.pool.isOwnBackend($0) })
+
+        let feed = try #require(try mine.changeFeed())
+        defer { feed.close() }
+        _ = try startRun(theirs)
+        let started = Date()
+        #expect(try feed.wait(timeout: 30), "another registry's write did not wake the feed")
+        #expect(Date().timeIntervalSince(started) < 5)
+        // After close, a waiter returns at once.
+        feed.close()
+        #expect(try feed.wait(timeout: 30) == false)
+    }
+
     @Test func aRunClaimsQueuedTriggerEventsOnce() throws {
         let (url, schema) = try fresh()
         let r = try PostgresRegistry(url: url, schema: schema)

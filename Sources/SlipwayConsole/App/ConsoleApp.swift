@@ -19,6 +19,11 @@ public final class ConsoleApp: @unchecked Sendable {
     private var wanted: (run: Int64?, model: String?) = (nil, nil)
     private var reloadRequested = true
     private var stopping = false
+    /// A write was announced on the registry's change feed: check now.
+    private var changeHeard = false
+    /// Whether a change feed (PostgreSQL LISTEN/NOTIFY) wakes the poller;
+    /// without one the poller checks the change token 4 times a second.
+    private var feedActive = false
 
     public init(workspace: Workspace, registry: any Registry, device: TerminalDevice, themeName: String, ascii: Bool,
                 noColor: Bool, keyMap: KeyMap, slipwayPath: String, keyPath: String? = nil) throws {
@@ -52,8 +57,14 @@ public final class ConsoleApp: @unchecked Sendable {
     public func run() {
         let poller = Thread { [self] in poll() }
         poller.start()
+        let feed = try? loader.registry.changeFeed()
+        if let feed {
+            lock.withLock { feedActive = true }
+            Thread { [self] in listen(feed) }.start()
+        }
         defer {
             lock.withLock { stopping = true; lock.broadcast() }
+            feed?.close()
         }
         var dirty = true
         var firstFrame = true
@@ -102,15 +113,33 @@ public final class ConsoleApp: @unchecked Sendable {
 
     func post(_ m: Message) { lock.withLock { inbox.append(m); lock.broadcast() } }
 
+    /// Waits on the registry's change feed and wakes the poller when a write
+    /// is announced. A feed that fails leaves the poller polling as before.
+    func listen(_ feed: any ChangeFeed) {
+        while !lock.withLock({ stopping }) {
+            do {
+                guard try feed.wait(timeout: 1) else { continue }
+                lock.withLock { changeHeard = true; lock.broadcast() }
+            } catch {
+                lock.withLock { feedActive = false; lock.broadcast() }
+                return
+            }
+        }
+    }
+
     func poll() {
         var lastToken: Int64 = -1
         var lastStatus: Int64 = -1
         var verified = false
         while true {
-            let (stop, forced, want) = lock.withLock { () -> (Bool, Bool, (Int64?, String?)) in
-                if !stopping && !reloadRequested { _ = lock.wait(until: Date().addingTimeInterval(0.25)) }
-                defer { reloadRequested = false }
-                return (stopping, reloadRequested, wanted)
+            let (stop, forced, heard, want) = lock.withLock { () -> (Bool, Bool, Bool, (Int64?, String?)) in
+                // With a change feed the token is read when a write is announced,
+                // and once a second as a fallback (a missed announcement, the demo's status file).
+                if !stopping && !reloadRequested && !changeHeard {
+                    _ = lock.wait(until: Date().addingTimeInterval(feedActive ? 1 : 0.25))
+                }
+                defer { reloadRequested = false; changeHeard = false }
+                return (stopping, reloadRequested, changeHeard, wanted)
             }
             if stop { return }
             let token = (try? loader.registry.changeToken()) ?? 0
@@ -122,6 +151,7 @@ public final class ConsoleApp: @unchecked Sendable {
             guard forced || token != lastToken || verified != wasVerified || status != lastStatus else { continue }
             lastToken = token
             lastStatus = status
+            if heard { traceLine("reload-after-change-feed") }
             post(.data(loader.load(selectedRun: want.0, selectedModel: want.1)))
         }
     }

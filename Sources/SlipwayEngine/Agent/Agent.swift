@@ -157,11 +157,33 @@ public final class Agent: @unchecked Sendable {
             self?.log("agent stopping (\(sig == SIGTERM ? "SIGTERM" : "SIGINT"))")
             self?.stop()
         } : nil
+        // On a store with a change feed (PostgreSQL), a vote, a promotion or a
+        // rollback made on any machine starts a pass at once; `interval` is then
+        // the fallback. The feed leaves out the agent's own writes, so a pass that
+        // writes does not start another.
+        let feed = try? registry.changeFeed()
+        if let feed {
+            log("listening for changes to the registry (a pass starts on each; every \(Durations.format(interval)) otherwise)")
+            Thread { [weak self] in
+                while let self, !self.isStopping {
+                    do {
+                        if try feed.wait(timeout: 1) { self.wake.signal() }
+                    } catch {
+                        self.log("change feed lost (\(error)); passing every \(interval) s")
+                        return
+                    }
+                }
+            }.start()
+        }
         while !isStopping {
             pass()
             if isStopping { break }
-            _ = wake.wait(timeout: .now() + interval)
+            if wake.wait(timeout: .now() + interval) == .success {
+                // Several announcements (or one and a stop) make one pass.
+                while wake.wait(timeout: .now()) == .success {}
+            }
         }
+        feed?.close()
         try? beat(error: nil, stopped: true)
         log("agent stopped")
         signals?.release()

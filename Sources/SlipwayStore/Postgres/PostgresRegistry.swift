@@ -101,6 +101,11 @@ public final class PostgresRegistry: Sendable {
         try PGListener(url: url, channels: [channel], policy: pool.policy)
     }
 
+    public func changeFeed() throws -> (any ChangeFeed)? {
+        let pool = self.pool
+        return PostgresChangeFeed(try changeListener(), isOwn: { pool.isOwnBackend($0) })
+    }
+
     /// Closes idle connections.
     public func close() { pool.closeIdle() }
 
