@@ -14,7 +14,7 @@ struct SlipwayCommand: ParsableCommand {
         discussion: "Exit codes: 0 success, 1 a stage failed, 2 usage or spec error, 3 a check or gate failed, 4 internal error.",
         version: Slipway.version,
         subcommands: [Init.self, Run.self, Cancel.self, Follow.self, Status.self, Runs.self, Show.self, Logs.self, DataCommand.self, Models.self,
-                      Compare.self, ParamsCommand.self, Promote.self, Rollback.self, Abort.self, Deployments.self, AgentCommand.self, MonitorCommand.self, Drift.self, Demo.self, Approvals.self, Approve.self, Reject.self, Verify.self, Push.self, Reproduce.self, Keys.self, Audit.self, Console.self, Lint.self]
+                      Compare.self, ParamsCommand.self, Promote.self, Rollback.self, Abort.self, Deployments.self, AgentCommand.self, MonitorCommand.self, Drift.self, Demo.self, Approvals.self, Approve.self, Reject.self, Verify.self, Push.self, Reproduce.self, Keys.self, Audit.self, RegistryCommand.self, Console.self, Lint.self]
     )
 
     @OptionGroup var global: GlobalOptions

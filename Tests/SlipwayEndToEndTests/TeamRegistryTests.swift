@@ -83,6 +83,56 @@ import Testing
         #expect("\(models)".contains("production"))
     }
 
+    /// `registry migrate` moves a registry with history (runs, versions,
+    /// promotions, a rollback, metrics) into PostgreSQL with the same audit head;
+    /// a second migrate, or a broken embedded trail, changes nothing.
+    @Test func registryMigrateCopiesTheHistoryWithTheSameAuditHead() throws {
+        let s = gatedWorkspace()
+        #expect(s.run("run").status == 0)
+        s.write("params.yaml", "train:\n  lr: 0.05\n")
+        #expect(s.run("run", "--set", "train.lr=0.2").status == 0)
+        #expect(s.run("promote", "clf:1", "--to", "production").status == 0)
+        #expect(s.run("promote", "clf:2", "--to", "production").status == 0)
+        #expect(s.run("rollback", "production", "--reason", "latency").status == 0)
+        let here = try #require(try s.json("audit", "verify", "--json") as? [String: Any])
+        let runsHere = s.run("runs", "--json").stdout
+        let historyHere = s.run("models", "history", "clf", "--json").stdout
+
+        let url = try PostgresTestServer.freshDatabase().description
+        let migrated = s.run("registry", "migrate", "--to", url)
+        #expect(migrated.status == 0, "\(migrated.stderr)")
+        #expect(migrated.stdout.contains("audit trail verified there: \(here["events"] as? Int ?? -1) events"), "\(migrated.stdout)")
+        #expect(migrated.stdout.contains("registry: \(url)"))
+        let there = ["SLIPWAY_REGISTRY_URL": url]
+        let verified = try #require(try JSONSerialization.jsonObject(with: Data(s.run(["audit", "verify", "--json"], environment: there).stdout.utf8)) as? [String: Any])
+        #expect(verified["ok"] as? Bool == true)
+        #expect(verified["headHash"] as? String == here["headHash"] as? String)
+        #expect(verified["headSeq"] as? Int == here["headSeq"] as? Int)
+        #expect(s.run(["runs", "--json"], environment: there).stdout == runsHere)
+        #expect(s.run(["models", "history", "clf", "--json"], environment: there).stdout == historyHere)
+        #expect(s.run(["show", "2", "--json"], environment: there).stdout.contains("\"train.lr\" : \"0.2\""))
+        // New records continue the ids and the chain.
+        #expect(s.run(["run", "--force"], environment: there).status == 0)
+        let runs = try #require(try JSONSerialization.jsonObject(with: Data(s.run(["runs", "--json"], environment: there).stdout.utf8)) as? [[String: Any]])
+        #expect(runs.first?["id"] as? Int == 3)
+        #expect(s.run(["audit", "verify"], environment: there).status == 0)
+
+        // Again: the project is no longer empty, and nothing changes.
+        let again = s.run("registry", "migrate", "--to", url)
+        #expect(again.status == 2 && again.stderr.contains("is not empty"), "\(again.stderr)")
+        #expect(s.run(["runs", "--json"], environment: there).stdout.contains("\"id\" : 3"))
+
+        // A broken embedded trail is not carried over.
+        let broken = gatedWorkspace()
+        #expect(broken.run("run").status == 0)
+        tamper(broken, "UPDATE auditEvent SET actor = 'mallory' WHERE seq = 1")
+        let other = try PostgresTestServer.freshDatabase().description
+        let refused = broken.run("registry", "migrate", "--to", other)
+        #expect(refused.status == 3 && refused.stderr.contains("does not verify"), "\(refused.stderr)")
+        let empty = broken.run(["runs", "--json"], environment: ["SLIPWAY_REGISTRY_URL": other])
+        #expect((try JSONSerialization.jsonObject(with: Data(empty.stdout.utf8)) as? [Any])?.isEmpty == true, "\(empty.stdout)")
+    }
+
     @Test func initCreatesTheProjectsSchemaAndAnUnreachableServerLeavesNothing() throws {
         let url = try PostgresTestServer.freshDatabase().description
         let parent = Sandbox()
