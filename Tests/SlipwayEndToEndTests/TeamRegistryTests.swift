@@ -133,6 +133,36 @@ import Testing
         #expect((try JSONSerialization.jsonObject(with: Data(empty.stdout.utf8)) as? [Any])?.isEmpty == true, "\(empty.stdout)")
     }
 
+    /// The server restarts while a stage logs metrics: the run rides it out,
+    /// no point is lost, and the trail verifies.
+    @Test func aRunRidesOutAServerRestart() throws {
+        let server = try PostgresTestServer.dedicated()
+        defer { server.stop() }
+        let s = Sandbox()
+        s.write("slipway.yaml", """
+        project: restart
+        registry: \(server.url.description)
+        pipelines:
+          main:
+            stages:
+              train:
+                cmd: for i in $(seq 1 40); do echo "::metric name=loss value=0.$i step=$i"; sleep 0.1; done; echo trained > model.txt
+                outs: [model.txt]
+        """)
+        let run = try s.start(["run"])
+        func lines() -> Int { (s.read(".slipway/logs/run-1/train.log") ?? "").components(separatedBy: "::metric").count - 1 }
+        #expect(s.waitUntil(timeout: 30) { lines() >= 5 })
+        try server.pause()
+        // The stage goes on logging while the server is down.
+        #expect(s.waitUntil(timeout: 30) { lines() >= 20 })
+        try server.resume()
+        #expect(s.reap(run, timeout: 120) >> 8 == 0)
+        let shown = try #require(try s.json("show", "1", "--json") as? [String: Any])
+        #expect((shown["run"] as? [String: Any])?["status"] as? String == "succeeded")
+        #expect((shown["metrics"] as? [Any])?.count == 40, "\(shown["metrics"] ?? "")")
+        #expect(s.run("audit", "verify").status == 0)
+    }
+
     @Test func initCreatesTheProjectsSchemaAndAnUnreachableServerLeavesNothing() throws {
         let url = try PostgresTestServer.freshDatabase().description
         let parent = Sandbox()
