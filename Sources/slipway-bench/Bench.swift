@@ -35,6 +35,7 @@ struct Bench {
         ("scale", scalePipelines),
         ("lint-10k", lintLargeSpec),
         ("pg-metrics", postgresMetrics),
+        ("pg-200k", postgresLargeRegistry),
     ]
 
     static func main() throws {

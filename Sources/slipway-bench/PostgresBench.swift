@@ -142,3 +142,56 @@ struct BenchFailure: Error, CustomStringConvertible {
     var reason: String
     var description: String { reason }
 }
+
+/// What a team meets on a registry with years of history: 200,000 runs in the
+/// PostgreSQL project, listed and summarised by the real binary.
+extension Bench {
+    static func postgresLargeRegistry() throws {
+        let server = try BenchPostgres.start()
+        defer { server.stop() }
+        let dir = scratch("pg-200k")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try """
+        project: bench200k
+        registry: \(server.url)
+        pipelines:
+          train:
+            model: clf
+            stages:
+              fit: {cmd: echo fit > model.txt, outs: [model.txt]}
+        """.write(toFile: dir + "/slipway.yaml", atomically: true, encoding: .utf8)
+        runSlipway(["run"], in: dir)  // the schema, one real run with its stage and version
+        let total = 200_000
+        let c = try PGConnection(try PGURL(server.url))
+        try c.executeScript("SET search_path TO slipway_bench200k")
+        let t = now()
+        try c.transaction { c in
+            try c.copyIn("""
+                COPY run (pipeline, trigger, status, startedAt, endedAt, pid, host, heartbeatAt, "user", slipwayVersion) FROM STDIN
+                """) { w in
+                for i in 0..<total {
+                    let start = Int64(1_700_000_000_000 + i * 60_000)
+                    w.add("p\(i % 10)"); w.add(i % 7 == 0 ? "drift" : "manual"); w.add(i % 13 == 0 ? "failed" : "succeeded")
+                    w.add(start); w.add(start + 42_000); w.add(Int64(1000 + i % 30_000)); w.add("host\(i % 8)"); w.add(start + 42_000)
+                    w.add("user\(i % 25)"); w.add("0.1.0")
+                    try w.endRow()
+                }
+            }
+        }
+        try c.executeScript("ANALYZE")
+        let fill = now() - t
+        func timed(_ args: [String], _ n: Int = 21) -> (p50: Double, p95: Double) {
+            runSlipway(args, in: dir)  // warm the page cache and the server's
+            let xs = (0..<n).map { _ in runSlipway(args, in: dir) * 1000 }
+            return (median(xs), percentile(xs, 0.95))
+        }
+        let load = sh(["cat", "/proc/loadavg"]).split(separator: " ").first.map(String.init) ?? "?"
+        for (name, args) in [("runs --json (newest 20)", ["runs", "--json"]), ("runs --limit 200", ["runs", "--limit", "200"]),
+                             ("status", ["status"]), ("status --json", ["status", "--json"]), ("show latest", ["show", "latest"])] {
+            let (p50, p95) = timed(args)
+            report("pg 200k: \(name)", String(format: "p50 %.1f ms", p50),
+                   String(format: "p95 %.1f ms, 21 runs of the whole process, %d runs in the registry (filled in %.1f s), load %@",
+                          p95, total + 1, fill, load))
+        }
+    }
+}
