@@ -87,7 +87,7 @@ struct Models: ParsableCommand {
         @Flag(help: "Print as JSON.") var json = false
 
         func run() throws {
-            let (_, registry) = try global.open()
+            let (ws, registry) = try global.open()
             let v = try ref.resolve(in: registry)
             let params = try registry.params(runID: v.runID)
             let metrics = GateEvaluator.lastValues(try registry.metrics(runID: v.runID))
@@ -107,7 +107,7 @@ struct Models: ParsableCommand {
             Output.say("  run         \(v.runID) (pipeline \(v.pipeline))")
             Output.say("  commit      \(v.gitCommit ?? "not a git repository")")
             Output.say("  digest      \(v.artifactDigest)")
-            if let tag = v.imageTag { Output.say("  image       \(tag)  (.slipway/images/\(v.model), `slipway verify \(v.label)`)") }
+            if let tag = v.imageTag { Output.say("  image       \(tag)  (\(ws.sharedStore == nil ? ".slipway/images" : Output.safe(ws.imagesDir))/\(v.model), `slipway verify \(v.label)`)") }
             if !v.description.isEmpty { Output.say("  description \(Output.safe(v.description))") }
             if !v.tags.isEmpty { Output.say("  tags        " + v.tags.sorted { $0.key < $1.key }.map { "\($0.key)=\(Output.safe($0.value))" }.joined(separator: " ")) }
             if !params.isEmpty {

@@ -17,6 +17,18 @@ import Testing
         #expect(error?.description.contains("pw-42") == false)
     }
 
+    @Test func aSharedStoreIsAFolderAndReadCheaply() throws {
+        #expect(try StoreSetting.read("project: p\nstore: /mnt/share/p\n") == "/mnt/share/p")
+        #expect(try StoreSetting.read("store: ../share\nproject: p\n") == "../share")
+        #expect(try StoreSetting.read("project: p\n# store: /x\n") == nil)
+        #expect(throws: SpecErrors.self) { try StoreSetting.read("project: p\nstore: s3://bucket/p\n") }
+        #expect(throws: SpecErrors.self) { try StoreSetting.read("project: p\nstore:\n") }
+        let spec = try SpecParser.parse("project: p\nstore: /mnt/share/p\npipelines: {main: {stages: {a: {cmd: x}}}}\n")
+        #expect(spec.store?.value == "/mnt/share/p")
+        let error = #expect(throws: SpecErrors.self) { try SpecParser.parse("project: p\nstore: s3://b\npipelines: {main: {stages: {a: {cmd: x}}}}\n") }
+        #expect(error?.issues.map(\.keyPath) == ["store"])
+    }
+
     @Test func onlyProjectAndRegistryAreReadToFindTheRegistry() throws {
         // The rest of the spec may be mid-edit.
         let read = try RegistrySetting.read("project: churn\nregistry: postgres://ana@db/slipway\npipelines: {broken\n".replacingOccurrences(of: "{broken\n", with: "7\n"))

@@ -163,6 +163,52 @@ import Testing
         #expect(s.run("audit", "verify").status == 0)
     }
 
+    /// `store:` names a folder both clones share: a version packaged in
+    /// clone A verifies and pushes from clone B, which never built it.
+    @Test func aSharedStoreLetsEveryCloneVerifyAndPush() throws {
+        let url = try PostgresTestServer.freshDatabase().description
+        let shared = Sandbox()
+        func clone() -> Sandbox {
+            let c = Sandbox()
+            c.write("train.sh", "#!/bin/sh\nmkdir -p model && cat params.yaml > model/weights.txt\n", executable: true)
+            c.write("params.yaml", "train:\n  lr: 0.1\n")
+            c.write("slipway.yaml", """
+            project: shared
+            registry: \(url)
+            store: \(shared.root)/churn
+            pipelines:
+              main:
+                model: clf
+                stages:
+                  train: {cmd: ./train.sh, deps: [train.sh, params.yaml], params: [train.lr], outs: [model]}
+                  package: {uses: package, model: model, needs: [train]}
+            environments:
+              production: {requires: none}
+            """)
+            return c
+        }
+        let a = clone(), b = clone()
+        // The shared folder must exist: an unmounted share is not an empty store.
+        let missing = a.run("run")
+        #expect(missing.status == 2 && missing.stderr.contains("is not a folder: is the shared file system mounted?"), "\(missing.stderr)")
+        try FileManager.default.createDirectory(atPath: shared.root + "/churn", withIntermediateDirectories: true)
+        let built = a.run("run")
+        #expect(built.status == 0, "\(built.stderr)")
+        #expect(!a.exists(".slipway/images") && shared.exists("churn/images/clf/index.json"))
+        // Clone B never ran the pipeline: it verifies, pushes and restores from the shared store.
+        let verified = b.run("verify", "clf:1")
+        #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")
+        let pushed = b.run("push", "clf:1", b.root + "/out")
+        #expect(pushed.status == 0, "\(pushed.stderr)")
+        #expect(b.exists("out/index.json"))
+        #expect(b.run("promote", "clf:1", "--to", "production").status == 0)
+        // B's run of the same inputs takes its outs from the shared store.
+        let cached = b.run("run", "--explain")
+        #expect(cached.status == 0, "\(cached.stderr)")
+        #expect(b.read("model/weights.txt") == "train:\n  lr: 0.1\n")
+        #expect(cached.stderr.contains("train: cached") || cached.stderr.contains("same inputs"), "\(cached.stderr)")
+    }
+
     @Test func initCreatesTheProjectsSchemaAndAnUnreachableServerLeavesNothing() throws {
         let url = try PostgresTestServer.freshDatabase().description
         let parent = Sandbox()

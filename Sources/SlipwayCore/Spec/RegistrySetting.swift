@@ -55,3 +55,32 @@ public enum RegistrySetting {
         return (project, url)
     }
 }
+
+/// `store:` in `slipway.yaml`: the folder (on a file system the team shares)
+/// that holds the content store and the package images, so `verify`,
+/// `reproduce`, `push` and rollback work from every clone.
+public enum StoreSetting {
+    /// Why `path` cannot name a shared store (nil when it can).
+    public static func problem(_ path: String) -> String? {
+        if path.isEmpty || path == "~" || path == "null" { return "must be a folder's path, found nothing (leave it out for the store in .slipway/)" }
+        if path.contains("://") { return "must be a folder's path (a shared file system); object stores are not supported yet" }
+        if path.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) { return "holds a control character" }
+        return nil
+    }
+
+    /// `store:` read from a spec's text alone (nil when absent). Cheap when
+    /// the text has no `store:` line at all: no YAML is parsed.
+    public static func read(_ text: String, file: String = "slipway.yaml") throws(SpecErrors) -> String? {
+        guard text.hasPrefix("store:") || text.contains("\nstore:") else { return nil }
+        guard let root = try BoundedYAML.compose(text, file: file), case .mapping(let top) = root else { return nil }
+        for (k, v) in top where k.string == "store" {
+            let path: String
+            if case .scalar(let s) = v { path = s.string } else { path = "" }
+            if let problem = problem(path) {
+                throw SpecErrors([SpecIssue(file: file, mark: v.mark, keyPath: "store", message: problem)])
+            }
+            return path
+        }
+        return nil
+    }
+}

@@ -6,7 +6,7 @@ import Yams
 /// unknown stage in `needs`, cycle, clashing out and bad path is collected and
 /// thrown together as ``SpecErrors``, each with its file, line, column and key.
 public struct SpecParser {
-    public static let topLevelKeys = ["project", "registry", "pipelines", "environments", "policy", "monitors", "signing"]
+    public static let topLevelKeys = ["project", "registry", "store", "pipelines", "environments", "policy", "monitors", "signing"]
     public static let signingKeys = ["key", "signers"]
     public static let packageConfigKeys = ["entrypoint", "cmd", "env", "labels", "exposed_ports", "workdir", "user"]
     public static let pipelineKeys = ["stages", "triggers", "model", "description", "max_concurrent_runs", "executor"]
@@ -65,6 +65,13 @@ public struct SpecParser {
                 issues.append(issue(registry, "registry", problem))
             } else {
                 spec.registry = Located(url, at: loc(registry))
+            }
+        }
+        if let store = value(top, "store"), let path = string(store, "store") {
+            if let problem = StoreSetting.problem(path) {
+                issues.append(issue(store, "store", problem))
+            } else {
+                spec.store = Located(path, at: loc(store))
             }
         }
         if let pipelines = value(top, "pipelines"), let map = mapping(pipelines, "pipelines") {

@@ -26,6 +26,10 @@ public struct WorkspaceSpec: Sendable {
     /// `registry:`: a PostgreSQL URL (without a password) for a team's
     /// registry; nil for the embedded one. See ``RegistrySetting``.
     public var registry: Located<String>?
+    /// `store:`: a folder on a shared file system holding the content store
+    /// and the package images every clone of the project uses (absolute, or
+    /// relative to the workspace). Outside the workspace on purpose.
+    public var store: Located<String>?
 
     public init(file: String, project: String, pipelines: [PipelineSpec] = [],
                 environments: [EnvironmentSpec] = [], policy: SpecValue? = nil,

@@ -11,7 +11,7 @@ public struct ImageCatalog: Sendable {
     public init(workspace: Workspace) { self.workspace = workspace }
 
     public func layout(model: String) -> OCILayoutDirectory {
-        OCILayoutDirectory(path: workspace.stateDir + "/images/" + model)
+        OCILayoutDirectory(path: workspace.imagesDir + "/" + model)
     }
 
     /// The image a package stage wrote into `out`: its manifest and the version it was built as.

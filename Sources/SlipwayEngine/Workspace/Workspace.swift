@@ -8,16 +8,46 @@ public struct Workspace: Sendable {
 
     /// The workspace folder, absolute and with symlinks resolved.
     public let root: String
+    /// The shared store folder (`store:` in slipway.yaml), absolute; nil for
+    /// the store in `.slipway/`.
+    public let sharedStore: String?
 
-    public init(root: String) {
+    public init(root: String, sharedStore: String? = nil) {
         self.root = FileSystem.realPath(root) ?? root
+        self.sharedStore = sharedStore
+    }
+
+    /// The workspace at `root` as its `slipway.yaml` sets it up: with the
+    /// shared store its `store:` names. A `store:` folder that does not exist
+    /// is an error (an unmounted share must not silently become an empty store).
+    public static func opening(root: String) throws -> Workspace {
+        let plain = Workspace(root: root)
+        let text = (try? String(contentsOfFile: plain.specPath, encoding: .utf8)) ?? ""
+        guard let path = try StoreSetting.read(text, file: specFileName) else { return plain }
+        let absolute = path.hasPrefix("/") ? path : plain.root + "/" + path
+        guard FileSystem.isDirectory(absolute) else {
+            throw SharedStoreMissing(path: absolute)
+        }
+        return Workspace(root: plain.root, sharedStore: FileSystem.realPath(absolute) ?? absolute)
+    }
+
+    public struct SharedStoreMissing: SlipwayError {
+        public var path: String
+        public var exitStatus: ExitStatus { .usage }
+        public var description: String {
+            "store: \(TerminalText.oneLine(path)) (slipway.yaml) is not a folder: is the shared file system mounted? "
+                + "Create the folder, or remove `store:` to use .slipway/store"
+        }
     }
 
     public var specPath: String { root + "/" + Self.specFileName }
     public var paramsPath: String { root + "/" + Self.paramsFileName }
     public var stateDir: String { root + "/" + Self.stateDirName }
     public var registryPath: String { stateDir + "/registry.sqlite" }
-    public var storeDir: String { stateDir + "/store" }
+    /// The content store: `.slipway/store`, or `store/` in the shared store folder.
+    public var storeDir: String { (sharedStore ?? stateDir) + "/store" }
+    /// Package images by model: `.slipway/images`, or `images/` in the shared store folder.
+    public var imagesDir: String { (sharedStore ?? stateDir) + "/images" }
     public var logsDir: String { stateDir + "/logs" }
     /// What `slipway demo` is doing now (its status line in the console).
     public var demoStatusPath: String { stateDir + "/demo-status" }
@@ -47,11 +77,11 @@ public struct Workspace: Sendable {
         if let dir = explicit ?? environment["SLIPWAY_WORKSPACE"].flatMap({ $0.isEmpty ? nil : $0 }) {
             let path = dir.hasPrefix("/") ? dir : currentDirectory + "/" + dir
             guard FileSystem.isFile(path + "/" + specFileName) else { throw NotFound(searchedFrom: path) }
-            return Workspace(root: path)
+            return try opening(root: path)
         }
         var dir = FileSystem.realPath(currentDirectory) ?? currentDirectory
         while true {
-            if FileSystem.isFile(dir + "/" + specFileName) { return Workspace(root: dir) }
+            if FileSystem.isFile(dir + "/" + specFileName) { return try opening(root: dir) }
             if dir == "/" || dir.isEmpty { break }
             dir = (dir as NSString).deletingLastPathComponent
         }
