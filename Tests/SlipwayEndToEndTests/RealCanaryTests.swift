@@ -33,18 +33,32 @@ final class CanaryRig: @unchecked Sendable {
     var prometheus: String { env["PROMETHEUS_URL"] ?? "" }
     var socket: String { env["HAPROXY_SOCKET"] ?? "" }
 
+    /// Runs the rig script; its output goes to a file, not a pipe (the
+    /// servers it leaves running would hold a pipe open).
     static func script(_ args: [String]) -> (status: Int32, output: String) {
+        let log = NSTemporaryDirectory() + "slipway-rig-out-\(UUID().uuidString.prefix(8))"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        guard let out = FileHandle(forWritingAtPath: log) else { return (127, "cannot write \(log)") }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/bash")
         p.arguments = [package + "/scripts/canary-test-rig.sh"] + args
-        let out = Pipe()
         p.standardOutput = out
         p.standardError = out
         p.standardInput = FileHandle.nullDevice
         do { try p.run() } catch { return (127, "\(error)") }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        // Reaped directly (Foundation's waitUntilExit was seen to stall here).
+        var status: Int32 = 0
+        let end = Date().addingTimeInterval(90)
+        var code: Int32 = -1
+        while Date() < end {
+            let r = waitpid(p.processIdentifier, &status, WNOHANG)
+            if r == p.processIdentifier { code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f); break }
+            if r < 0 { code = p.isRunning ? -1 : p.terminationStatus; break }
+            usleep(20_000)
+        }
+        try? out.close()
+        return (code, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
     }
 
     /// An instant query's vector by `server` (nil: Prometheus did not answer).
@@ -57,8 +71,9 @@ final class CanaryRig: @unchecked Sendable {
         p.standardError = FileHandle.nullDevice
         guard (try? p.run()) != nil else { return nil }
         let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0, let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+        var status: Int32 = 0
+        while waitpid(p.processIdentifier, &status, 0) < 0 && errno == EINTR {}
+        guard status == 0, let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               let result = (json["data"] as? [String: Any])?["result"] as? [[String: Any]] else { return nil }
         var values: [String: Double] = [:]
         for series in result {
@@ -214,8 +229,9 @@ final class CanaryRig: @unchecked Sendable {
         #expect(detail.contains("analysis failed at 10%: measurement") && detail.contains("of step 1") && detail.contains("error_rate"), "\(detail)")
         let deciding = explainRows(s).filter { $0["deciding"] as? Bool == true }
         #expect(deciding.contains { $0["metric"] as? String == "error_rate" && $0["verdict"] as? String == "fail" }, "\(deciding)")
-        let history = s.run("models", "history", "clf", "--env", "production").stdout
-        #expect(history.contains("rollback: analysis failed at 10%: measurement"), "\(history)")
+        let explained = s.run("deployments", "production", "--explain").stdout
+        #expect(explained.contains("analysis failed at 10%: measurement") && explained.contains("decided by measurement")
+                && explained.contains("haproxy_server_http_responses_total"), "\(explained)")
         // The bad version's measured share of the traffic falls to 0.
         #expect(s.waitUntil(timeout: 20) { rig.requests(window: "3s")?["v2"] == 0 && (rig.requests(window: "3s")?["v1"] ?? 0) > 0 },
                 "\(String(describing: rig.requests(window: "3s")))")
