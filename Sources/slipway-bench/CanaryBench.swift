@@ -88,18 +88,25 @@ extension Bench {
             var verdict: Double?, number: Int?
             let deadline = promoted + 90
             var lastPoll = 0.0
+            // Tight loop on what is cheap (the admin socket, from here); the
+            // registry is read only every half second, the verdict's time is
+            // the failing measurement's own.
+            var lastRead = 0.0
             while Date().timeIntervalSince1970 < deadline {
                 let t = Date().timeIntervalSince1970
                 if breach == nil, t - lastPoll >= 0.1 {
                     lastPoll = t
                     if let v = promValue(prometheus, errorRate, server: "v\(k)"), v > 0.05 { breach = Date().timeIntervalSince1970 }
                 }
-                if verdict == nil, let (at, n) = failingMeasurement(ws) { verdict = at; number = n }
-                if verdict != nil, restored == nil, haproxyWeight(socket, "v\(k)") == 0, haproxyWeight(socket, "v1") == 100 {
+                if restored == nil, breach != nil, haproxyWeight(socket, "v\(k)") == 0, haproxyWeight(socket, "v1") == 100 {
                     restored = Date().timeIntervalSince1970
                 }
-                if restored != nil { break }
-                usleep(20_000)
+                if verdict == nil, restored != nil || t - lastRead >= 0.5 {
+                    lastRead = t
+                    if let (at, n) = failingMeasurement(ws) { verdict = at; number = n }
+                }
+                if restored != nil && verdict != nil { break }
+                usleep(5_000)
             }
             guard let b = breach, let v = verdict, let r = restored, let n = number else {
                 report("canary-5xx run \(k - 1)", "incomplete", "breach \(String(describing: breach)) verdict \(String(describing: verdict)) restored \(String(describing: restored))")
@@ -139,12 +146,33 @@ extension Bench {
         return nil
     }
 
-    static func haproxyWeight(_ socket: String, _ server: String) -> Int? {
-        let out = sh(["python3", "-c", """
-        import socket,sys
-        s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(("get weight models/"+sys.argv[2]+"\\n").encode())
-        print(s.recv(200).decode())
-        """, socket, server])
-        return out.split(separator: " ").first.flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    /// `get weight models/SERVER` on HAProxy's admin socket, from this process.
+    static func haproxyWeight(_ socketPath: String, _ server: String) -> Int? {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let path = Array(socketPath.utf8)
+        guard path.count < MemoryLayout.size(ofValue: address.sun_path) else { return nil }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, b) in path.enumerated() { raw[i] = b }
+            raw[path.count] = 0
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard connected == 0 else { return nil }
+        let command = Array("get weight models/\(server)\n".utf8)
+        guard write(fd, command, command.count) == command.count else { return nil }
+        var answer = [UInt8](repeating: 0, count: 256)
+        var got = 0
+        while got < answer.count {
+            let n = answer.withUnsafeMutableBytes { read(fd, $0.baseAddress! + got, $0.count - got) }
+            if n <= 0 { break }
+            got += n
+        }
+        let text = String(decoding: answer.prefix(got), as: UTF8.self)
+        return text.split(separator: " ").first.flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }
 }
