@@ -100,7 +100,7 @@ final class CanaryRig: @unchecked Sendable {
 
     /// A workspace deploying to `production` through the HAProxy recipe,
     /// judged by Prometheus; versions 1 and 2 registered, 1 live.
-    func workspace(_ rig: CanaryRig, every: String = "2s", count: Int = 2) throws -> Sandbox {
+    func workspace(_ rig: CanaryRig, every: String = "2s", count: Int = 2, errorRate: String = RealCanaryTests.errorRate("10s")) throws -> Sandbox {
         let s = Sandbox()
         let p = rig.prometheus
         s.write("slipway.yaml", """
@@ -131,7 +131,7 @@ final class CanaryRig: @unchecked Sendable {
                 error_rate:
                   prometheus:
                     address: \(p)
-                    query: '\(Self.errorRate("10s"))'
+                    query: '\(errorRate)'
                     version_label: server
                     version_value: 'v${SLIPWAY_ANALYSIS_VERSION}'
                   fail_if: "> 0.05"
@@ -265,5 +265,22 @@ final class CanaryRig: @unchecked Sendable {
         #expect(live(s) == 1)
         let rows = explainRows(s)
         #expect(!rows.isEmpty && rows.allSatisfy { $0["verdict"] as? String == "inconclusive" }, "\(rows)")
+    }
+
+    /// A query whose answer is an empty vector (a metric name that does not
+    /// exist) on real traffic: inconclusive, paused, never promoted.
+    @Test(.timeLimit(.minutes(3))) func anEmptyVectorIsInconclusiveNeverPromoted() throws {
+        let rig = try rig(["1", "2"])
+        defer { rig.stop() }
+        let s = try workspace(rig, errorRate: "sum by (server) (rate(haproxy_server_no_such_metric_total[10s]))")
+        rig.load(rate: 40, seconds: 150, max: 6000)
+        let agent = try startAgent(s)
+        defer { stopAgent(s, agent) }
+        #expect(s.run("promote", "clf:2", "--to", "production").status == 0)
+        #expect(s.waitUntil(timeout: 60) { state(s) == "paused" }, "\(String(describing: deployment(s)))")
+        #expect(live(s) == 1)
+        let rows = explainRows(s).filter { $0["metric"] as? String == "error_rate" }
+        #expect(!rows.isEmpty && rows.allSatisfy { $0["verdict"] as? String == "inconclusive" && ($0["explanation"] as? String ?? "").contains("empty vector") },
+                "\(rows)")
     }
 }
