@@ -100,7 +100,8 @@ final class CanaryRig: @unchecked Sendable {
 
     /// A workspace deploying to `production` through the HAProxy recipe,
     /// judged by Prometheus; versions 1 and 2 registered, 1 live.
-    func workspace(_ rig: CanaryRig, every: String = "2s", count: Int = 2, errorRate: String = RealCanaryTests.errorRate("10s")) throws -> Sandbox {
+    func workspace(_ rig: CanaryRig, every: String = "2s", count: Int = 2, errorRate: String = RealCanaryTests.errorRate("10s"),
+                   environment extra: String = "") throws -> Sandbox {
         let s = Sandbox()
         let p = rig.prometheus
         s.write("slipway.yaml", """
@@ -116,6 +117,7 @@ final class CanaryRig: @unchecked Sendable {
         environments:
           production:
             deploy: ./deploy.sh
+        \(extra)
             canary:
               steps: [10, 50, 100]
               interval: 3s
@@ -282,5 +284,35 @@ final class CanaryRig: @unchecked Sendable {
         let rows = explainRows(s).filter { $0["metric"] as? String == "error_rate" }
         #expect(!rows.isEmpty && rows.allSatisfy { $0["verdict"] as? String == "inconclusive" && ($0["explanation"] as? String ?? "").contains("empty vector") },
                 "\(rows)")
+    }
+
+    /// After full promotion, `rollback_when` watches a latency the real
+    /// HAProxy measures (its slowest answer per server) and rolls back.
+    @Test(.timeLimit(.minutes(3))) func rollbackWhenAfterFullPromotionRollsBackOnALatencyBreach() throws {
+        let rig = try rig(["1", "2:0:300"])
+        defer { rig.stop() }
+        let s = try workspace(rig, environment: """
+                watch: 5m
+                rollback_when:
+                  latency:
+                    prometheus:
+                      address: \(rig.prometheus)
+                      query: 'max by (server) (haproxy_server_max_response_time_seconds{proxy="models"})'
+                      version_label: server
+                      version_value: 'v${SLIPWAY_ANALYSIS_VERSION}'
+                    fail_if: "> 0.2"
+            """)
+        rig.load(rate: 30, seconds: 150, max: 6000)
+        let agent = try startAgent(s)
+        defer { stopAgent(s, agent) }
+        #expect(s.run("promote", "clf:2", "--to", "production").status == 0)
+        // Live at 100 % first (the canary judges errors only), then the watch rolls it back.
+        #expect(s.waitUntil(timeout: 120) { state(s) == "rolled_back" }, "\(String(describing: deployment(s)))")
+        let detail = deployment(s)?["detail"] as? String ?? ""
+        #expect(detail.contains("rollback_when breached: watch measurement") && detail.contains("latency"), "\(detail)")
+        let history = s.run("models", "history", "clf", "--env", "production").stdout
+        #expect(history.contains(":1 → :2") && history.contains(":2 → :1") && history.contains("rollback: rollback_when breached"), "\(history)")
+        #expect(live(s) == 1)
+        #expect(s.waitUntil(timeout: 20) { rig.requests(window: "3s")?["v2"] == 0 && (rig.requests(window: "3s")?["v1"] ?? 0) > 0 })
     }
 }
