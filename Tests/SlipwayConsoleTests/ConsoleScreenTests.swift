@@ -686,5 +686,14 @@ import Testing
         #expect(!lines.joined().contains("\u{1b}"))
         let screen = ConsoleView.render(s).text
         #expect(screen.contains("Analysis of deployment 7"), "\(screen)")
+        // Many measurements: the dialog fits the screen, its button included.
+        _ = s.update(.event(.key(.escape)))
+        snap.lanes[2].samples = (1...60).map { sample($0, 0.01, "pass") } + [sample(61, 0.2, "fail")]
+        _ = s.update(.data(snap))
+        _ = s.update(.event(.key(.enter)))
+        let many = s.dialog?.lines ?? []
+        #expect(many.count <= s.height - 10 && many.contains { $0.contains("earlier values: slipway deployments production --explain") }, "\(many.count)")
+        #expect(many.contains { $0.hasPrefix("▶ step 1 #61") })
+        #expect(ConsoleView.render(s).text.contains("Close"))
     }
 }

@@ -236,7 +236,7 @@ public struct ConsoleState: Sendable {
                 return []
             }
             if tab == .deployments, let l = selectedLane {
-                dialog = DeploymentsScreen.measurementsDialog(l)
+                dialog = DeploymentsScreen.measurementsDialog(l, maxLines: height - 10)
                 return []
             }
             if tab == .registry, let v = selectedVersion { notice = ("\(v.model):\(v.version) · run \(v.runID) · digest \(v.artifactDigest.prefix(12))", false) }
