@@ -204,4 +204,14 @@ import Testing
         let samples = try f.registry.analysisSamples(deploymentID: p.deployment.id)
         #expect(samples.count == 1 && samples[0].verdict == "error" && samples[0].explanation.contains("signal"), "\(samples)")
     }
+
+    @Test func aMeasurementThatTimesOutIsAnError() throws {
+        let f = try ServiceFixture(Self.yaml())
+        let runner = AnalysisRunner(workspace: f.ws, timeout: 0.3)
+        let check = AnalysisCheck(metric: "e", source: .command("sleep 5; echo '{\"e\": 0}'"), failIf: try GateCondition(parsing: "> 1"))
+        let m = runner.measure([check], context: .init(environment: "production", model: "clf", candidate: 2, stable: 1, traffic: 10,
+                                                      log: f.root + "/analysis.log"))
+        #expect(m.count == 1 && m[0].verdict == .error && m[0].explanation.contains("timed out"), "\(m)")
+        #expect(m[0].source == "cmd" && m[0].query == "sleep 5; echo '{\"e\": 0}'")
+    }
 }
