@@ -270,6 +270,8 @@ public protocol DeploymentStore: Sendable {
     func unfinishedDeployCalls() throws -> [DeployCallRecord]
     func recordAnalysis(_ samples: [AnalysisSampleRecord]) throws
     func analysisSamples(deploymentID: Int64) throws -> [AnalysisSampleRecord]
+    /// The measurements of one round of one step's analysis, oldest first.
+    func analysisSamples(deploymentID: Int64, step: Int, round: Int) throws -> [AnalysisSampleRecord]
 }
 
 /// Monitors' production batches, their per-feature drift scores, alerts, and

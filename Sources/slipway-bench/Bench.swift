@@ -35,6 +35,7 @@ struct Bench {
         ("scale", scalePipelines),
         ("lint-10k", lintLargeSpec),
         ("pg-metrics", postgresMetrics),
+        ("canary-5xx", canaryFiveHundreds),
         ("pg-200k", postgresLargeRegistry),
     ]
 

@@ -57,12 +57,32 @@ struct Deployments: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "deployments", 
         abstract: "Each environment: live and stable version, canary step and traffic, analysis results, last change and who.")
     @OptionGroup var global: GlobalOptions
+    @Argument(help: "One environment (required with --explain).") var environment: String?
+    @Flag(help: "List every analysis measurement of the environment's deployment: query as sent, raw answer, value, condition, verdict, time.")
+    var explain = false
+    @Option(help: "With --explain: this deployment instead of the newest.") var deployment: Int64?
     @Flag(help: "Print as JSON.") var json = false
+
+    func validate() throws {
+        if (explain || deployment != nil) && environment == nil { throw ValidationError("--explain needs an environment: slipway deployments ENV --explain") }
+        if deployment != nil && !explain { throw ValidationError("--deployment goes with --explain") }
+    }
 
     func run() throws {
         let (ws, registry) = try global.open()
         let spec = try ws.loadSpec().spec
-        let lanes = try DeploymentService(workspace: ws, registry: registry, spec: spec).lanes()
+        let service = DeploymentService(workspace: ws, registry: registry, spec: spec)
+        if explain, let environment {
+            let e = try service.explain(environment: environment, deploymentID: deployment)
+            if json { try Output.json(ExplainJSON(explanation: e, rows: e.rows)); return }
+            Self.render(e)
+            return
+        }
+        var lanes = try service.lanes()
+        if let environment {
+            lanes = lanes.filter { $0.environment == environment }
+            if lanes.isEmpty { _ = try service.explain(environment: environment) }  // names the environments
+        }
         if json { try Output.json(lanes); return }
         if lanes.isEmpty { Output.say("slipway.yaml declares no environments."); return }
         Output.say(Output.table(["environment", "live", "canary", "since", "by", "why"], lanes.map { l in
@@ -84,6 +104,34 @@ struct Deployments: ParsableCommand {
             for s in latest.values.sorted(by: { $0.metric < $1.metric }) {
                 Output.say("  \(s.explanation)")
             }
+        }
+    }
+}
+
+extension Deployments {
+    struct ExplainJSON: Encodable {
+        var explanation: DeploymentExplanation
+        var rows: [DeploymentExplanation.Row]
+    }
+
+    /// The measurements, one line per value, then each one's query and raw answer.
+    static func render(_ e: DeploymentExplanation) {
+        guard let d = e.deployment else { Output.say("\(e.environment): no deployment yet"); return }
+        Output.say("deployment \(d.id): \(d.label) · \(d.state.rawValue.replacingOccurrences(of: "_", with: " ")) · steps \(d.steps)")
+        Output.say("  \(d.detail)")
+        let rows = e.rows
+        if rows.isEmpty { Output.say("no analysis measurements"); return }
+        Output.say(Output.table(["", "when", "measurement", "metric", "value", "condition", "verdict", "why"], rows.map { r in
+            [r.deciding ? "▶" : " ", Output.timestamp(r.at), r.place, r.metric, r.value, r.condition, r.verdict, r.explanation]
+        }))
+        Output.say("")
+        for r in rows {
+            Output.say("\(r.place) \(Output.field(r.metric)): query " + Output.field(r.query))
+            Output.say("    answer " + Output.field(String(r.answer.prefix(300))))
+        }
+        if let m = e.deciding {
+            Output.say("decided by measurement \(m.measurement) of step \(m.step < 0 ? "watch" : String(m.step + 1))" + (m.round > 0 ? " (round \(m.round + 1))" : "")
+                       + ": \(m.verdict)")
         }
     }
 }

@@ -655,3 +655,45 @@ import Testing
         #expect(device.screen.text.hasPrefix("help!"))
     }
 }
+
+/// Enter on a lane of the Deployments tab lists its analysis measurement by
+/// measurement, as `slipway deployments ENV --explain` does.
+@Suite struct DeploymentMeasurementsDialogTests {
+    @Test func enterOnALaneListsItsMeasurementsWithQueryAndAnswer() {
+        var s = ConsoleUpdateTests().withCanary()
+        var snap = s.snapshot
+        var rolledBack = snap.lanes[2].deployment!
+        rolledBack.state = .rolledBack
+        rolledBack.detail = "analysis failed at 10%: measurement 2/5 of step 1 (02:46:40Z): error_rate 0.2 > 0.05 → fail"
+        func sample(_ n: Int, _ v: Double, _ verdict: String) -> AnalysisSampleRecord {
+            AnalysisSampleRecord(deploymentID: 7, step: 0, metric: "error_rate", value: v, production: nil, condition: "fail_if > 0.05",
+                                 verdict: verdict, explanation: "error_rate \(v) → \(verdict)", at: snap.now, round: 0, measurement: n,
+                                 source: "prometheus", query: "sum by (server) (rate(x{code=\"5xx\"}[1m]))",
+                                 answer: "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[]}}\u{1b}[2J")
+        }
+        snap.lanes[2].deployment = rolledBack
+        snap.lanes[2].samples = [sample(1, 0.01, "pass"), sample(2, 0.2, "fail")]
+        _ = s.update(.data(snap))
+        _ = s.update(.event(.key(.char("6"))))
+        _ = s.update(.event(.key(.enter)))
+        let dialog = s.dialog
+        #expect(dialog?.title.contains("Analysis of deployment 7") == true, "\(String(describing: dialog))")
+        let lines = dialog?.lines ?? []
+        #expect(lines.contains { $0.hasPrefix("▶ step 1 #2 error_rate 0.2 · fail") }, "\(lines)")
+        #expect(lines.contains { $0.hasPrefix("  step 1 #1 error_rate 0.01 · pass") }, "\(lines)")
+        #expect(lines.contains { $0.contains("query sum by (server)") })
+        // The raw answer comes from outside: no escape reaches the terminal.
+        #expect(!lines.joined().contains("\u{1b}"))
+        let screen = ConsoleView.render(s).text
+        #expect(screen.contains("Analysis of deployment 7"), "\(screen)")
+        // Many measurements: the dialog fits the screen, its button included.
+        _ = s.update(.event(.key(.escape)))
+        snap.lanes[2].samples = (1...60).map { sample($0, 0.01, "pass") } + [sample(61, 0.2, "fail")]
+        _ = s.update(.data(snap))
+        _ = s.update(.event(.key(.enter)))
+        let many = s.dialog?.lines ?? []
+        #expect(many.count <= s.height - 10 && many.contains { $0.contains("earlier values: slipway deployments production --explain") }, "\(many.count)")
+        #expect(many.contains { $0.hasPrefix("▶ step 1 #61") })
+        #expect(ConsoleView.render(s).text.contains("Close"))
+    }
+}

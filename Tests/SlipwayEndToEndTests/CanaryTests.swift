@@ -91,7 +91,9 @@ import Testing
         s.write("rate.2", "0.05")
         let r = s.run("promote", "clf:2", "--to", "production")
         #expect(r.status == 3)
-        #expect(r.stdout.contains("rolled back · analysis failed at 10%: error_rate 0.05 > 0.02 → fail"), "\(r.stdout)")
+        // The reason names the measurement that decided it.
+        #expect(r.stdout.contains("rolled back · analysis failed at 10%: measurement 1/1 of step 1 (")
+                && r.stdout.contains("): error_rate 0.05 > 0.02 → fail"), "\(r.stdout)")
         #expect(calls(s).suffix(2) == ["production-d4-s1 clf:2 10% stable=1", "production-d4-rollback clf:1 100% stable=1"])
         let t = try target(s, "production")
         #expect(t["version"] as? Int == 1 && t["traffic"] as? Int == 100)
@@ -144,7 +146,8 @@ import Testing
         #expect(s.run("agent", "--once").status == 0)
         #expect(try target(s, "production")["version"] as? Int == 2)
         s.write("rate.2", "0.2")
-        #expect(s.run("agent", "--once").stdout.contains("rolled_back · rollback_when breached: error_rate 0.2 > 0.02"))
+        let breached = s.run("agent", "--once").stdout
+        #expect(breached.contains("rolled_back · rollback_when breached: watch measurement ") && breached.contains("): error_rate 0.2 > 0.02"), "\(breached)")
         #expect(try target(s, "production")["version"] as? Int == 1)
         #expect(try lane(s, "production")["live"] as? Int == 1)
         #expect(s.read(".slipway/agent.log")?.contains("rollback_when breached") == true)

@@ -181,6 +181,36 @@ import Testing
         #expect(kinds == ["deployment.started", "deployment.step", "deploy.ran", "deployment.ended"])
     }
 
+    /// A step's measurements, with their evidence, read back by round.
+    @Test(arguments: StoreKind.complete)
+    func analysisMeasurementsKeepTheirEvidenceByRound(_ kind: StoreKind) throws {
+        let r = try kind.makeCompleteStore().first
+        let d = try r.startDeployment(NewDeployment(environment: "production", model: "clf", version: 2, stableVersion: 1,
+                                                    steps: [10, 100], actor: "ana", reason: "canary")).deployment
+        let long = String(repeating: "é", count: 3000)
+        try r.recordAnalysis([
+            AnalysisSampleRecord(deploymentID: d.id, step: 0, metric: "error_rate", value: 0.01, production: 0.0, condition: "fail_if > 0.05",
+                                 verdict: "pass", explanation: "ok", at: 5, round: 0, measurement: 1, source: "prometheus",
+                                 query: "sum(rate(x{v=\"2\"}[1m]))", answer: #"{"status":"success"}"#),
+            AnalysisSampleRecord(deploymentID: d.id, step: 0, metric: "error_rate", value: nil, production: nil, condition: "fail_if > 0.05",
+                                 verdict: "error", explanation: "refused", at: 6, round: 0, measurement: 2, source: "prometheus",
+                                 query: "q", answer: long),
+            AnalysisSampleRecord(deploymentID: d.id, step: 0, metric: "error_rate", value: 0.2, production: nil, condition: "fail_if > 0.05",
+                                 verdict: "fail", explanation: "bad", at: 7, round: 1, measurement: 1),
+            AnalysisSampleRecord(deploymentID: d.id, step: 1, metric: "error_rate", value: 0.0, production: nil, condition: "fail_if > 0.05",
+                                 verdict: "pass", explanation: "ok", at: 8, round: 0, measurement: 1),
+        ])
+        let round0 = try r.analysisSamples(deploymentID: d.id, step: 0, round: 0)
+        #expect(round0.map(\.measurement) == [1, 2] && round0.map(\.verdict) == ["pass", "error"])
+        #expect(round0[0].source == "prometheus" && round0[0].query == "sum(rate(x{v=\"2\"}[1m]))" && round0[0].answer == #"{"status":"success"}"#)
+        // The raw answer is bounded, cut on a character boundary and marked.
+        let kept = try #require(round0[1].answer)
+        #expect(kept.utf8.count <= AnalysisSampleRecord.maxAnswer && kept.hasSuffix("…") && kept.hasPrefix("éé"))
+        #expect(try r.analysisSamples(deploymentID: d.id, step: 0, round: 1).map(\.verdict) == ["fail"])
+        #expect(try r.analysisSamples(deploymentID: d.id, step: 1, round: 0).map(\.value) == [0.0])
+        #expect(try r.analysisSamples(deploymentID: d.id).count == 4)
+    }
+
     static func monitors(_ r: any Registry) throws {
         func batch(_ hash: String, _ status: MonitorBatchRecord.Status) -> MonitorBatchRecord {
             MonitorBatchRecord(monitor: "inputs", contentHash: hash, source: "b.csv", rows: 10, receivedAt: SystemClock.nowMillis(), status: status,

@@ -235,6 +235,10 @@ public struct ConsoleState: Sendable {
                                 lines: ApprovalsScreen.evidence(r, self).map(\.0), purpose: .info, buttons: ["Close"])
                 return []
             }
+            if tab == .deployments, let l = selectedLane {
+                dialog = DeploymentsScreen.measurementsDialog(l, maxLines: height - 10)
+                return []
+            }
             if tab == .registry, let v = selectedVersion { notice = ("\(v.model):\(v.version) · run \(v.runID) · digest \(v.artifactDigest.prefix(12))", false) }
             return []
         case .back:

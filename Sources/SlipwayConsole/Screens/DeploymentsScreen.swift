@@ -108,4 +108,31 @@ enum DeploymentsScreen {
             line("r: roll back to :\(target)", .muted)
         }
     }
+
+    /// Enter on a lane: its deployment's analysis, measurement by measurement
+    /// (what `slipway deployments ENV --explain` lists), the deciding one
+    /// marked; bounded to `maxLines` (the newest values, up to the deciding
+    /// ones, are kept; the rest is one command away).
+    static func measurementsDialog(_ lane: DeploymentLane, maxLines: Int = 40) -> Dialog {
+        let e = DeploymentExplanation(environment: lane.environment, deployment: lane.deployment, measurements: lane.samples)
+        guard let d = e.deployment else {
+            return Dialog(title: "\(lane.environment): no deployment yet", lines: ["Nothing has been deployed here."], purpose: .info, buttons: ["Close"])
+        }
+        var lines = [TerminalText.oneLine(d.detail)]
+        var rows = e.rows
+        if rows.isEmpty { lines.append("no analysis measurements") }
+        if let last = rows.lastIndex(where: \.deciding) { rows = Array(rows[...last]) }
+        let fit = max(1, (maxLines - 2) / 3)
+        if rows.count > fit {
+            lines.append("… \(rows.count - fit) earlier values: slipway deployments \(TerminalText.oneLine(lane.environment)) --explain")
+            rows = Array(rows.suffix(fit))
+        }
+        for r in rows {
+            lines.append((r.deciding ? "▶ " : "  ") + TerminalText.oneLine("\(r.place) \(r.metric) \(r.value) · \(r.verdict) · \(r.explanation)"))
+            lines.append("    " + TerminalText.oneLine("query \(r.query)"))
+            lines.append("    " + TerminalText.oneLine("answer \(r.answer.prefix(160))"))
+        }
+        return Dialog(title: TerminalText.oneLine("Analysis of deployment \(d.id): \(d.label) (\(d.state.rawValue.replacingOccurrences(of: "_", with: " ")))"),
+                      lines: lines, purpose: .info, buttons: ["Close"])
+    }
 }

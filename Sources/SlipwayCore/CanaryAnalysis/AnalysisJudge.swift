@@ -1,8 +1,12 @@
 import Foundation
 
-/// The verdict on one analysis.
+/// The verdict on one measured value, one measurement or one analysis.
+/// `inconclusive`: no data, an empty vector, NaN, too little traffic, or a
+/// `pass_if` not met. `error`: the source failed (refused, timed out,
+/// terminated, exited non-zero, answered something that is not a number).
+/// Neither is ever a pass.
 public enum AnalysisVerdict: String, Sendable, Hashable, Codable {
-    case pass, fail, inconclusive
+    case pass, fail, inconclusive, error
 }
 
 /// One measured value with its verdict, in words.
@@ -15,6 +19,12 @@ public struct AnalysisMeasurement: Sendable, Hashable, Codable {
     public var verdict: AnalysisVerdict
     /// `error_rate 0.031 > 0.02 → fail`, `p95_ms: no data (…)`.
     public var explanation: String
+    /// `prometheus`, `http` or `cmd` (set by whoever measured it).
+    public var source: String? = nil
+    /// What was asked: the PromQL as sent, the address, the command.
+    public var query: String? = nil
+    /// The raw answer (the engine bounds it when it records it).
+    public var answer: String? = nil
 
     public init(metric: String, value: Double?, production: Double?, condition: String, verdict: AnalysisVerdict, explanation: String) {
         self.metric = metric
@@ -31,12 +41,16 @@ public enum AnalysisJudge {
     /// One check's verdict. A met `fail_if` fails; a met `pass_if` passes;
     /// with only `fail_if`, not meeting it passes; with a `pass_if` that is
     /// not met (and no failure), or without a value, it is inconclusive.
-    public static func judge(_ check: AnalysisCheck, value: Double?, production: Double?, problem: String? = nil) -> AnalysisMeasurement {
+    /// Without a value it is inconclusive (no data), or an error when
+    /// `problem` says the source failed.
+    public static func judge(_ check: AnalysisCheck, value: Double?, production: Double?, problem: AnswerProblem? = nil) -> AnalysisMeasurement {
         let condition = [check.failIf.map { "fail_if \($0.text)" }, check.passIf.map { "pass_if \($0.text)" }]
             .compactMap { $0 }.joined(separator: ", ")
         guard let value, value.isFinite else {
-            return AnalysisMeasurement(metric: check.metric, value: nil, production: production, condition: condition, verdict: .inconclusive,
-                                       explanation: "\(check.metric): no data" + (problem.map { " (\($0))" } ?? ""))
+            let isError = problem?.kind == .error
+            return AnalysisMeasurement(metric: check.metric, value: nil, production: production, condition: condition,
+                                       verdict: isError ? .error : .inconclusive,
+                                       explanation: "\(check.metric): " + (isError ? "error" : "no data") + (problem.map { " (\($0.message))" } ?? ""))
         }
         func met(_ c: GateCondition) -> (Bool, String)? {
             guard let t = c.thresholdValue(production: production) else { return nil }
@@ -65,10 +79,12 @@ public enum AnalysisJudge {
                                    explanation: "\(check.metric) \(format(value)) within '\(check.failIf?.text ?? "")' → pass")
     }
 
-    /// The analysis as a whole: any failure fails; else any inconclusive is
-    /// inconclusive; else it passes (an empty analysis passes).
+    /// One measurement as a whole: any failure fails; else any source error
+    /// is an error; else any inconclusive value is inconclusive; else it
+    /// passes (an empty analysis passes).
     public static func combine(_ measurements: [AnalysisMeasurement]) -> AnalysisVerdict {
         if measurements.contains(where: { $0.verdict == .fail }) { return .fail }
+        if measurements.contains(where: { $0.verdict == .error }) { return .error }
         if measurements.contains(where: { $0.verdict == .inconclusive }) { return .inconclusive }
         return .pass
     }
@@ -126,6 +142,7 @@ public enum JSONValuePath {
                 current = a[n]
             }
         }
+        if current is NSNull { return .failure(ParseError(message: "no value (null)")) }
         if let s = current as? String {
             guard let v = Double(s.trimmingWhitespace()) else { return .failure(ParseError(message: "'\(s.prefix(40))' is not a number")) }
             return .success(v)

@@ -25,12 +25,24 @@ public struct CanarySpec: Sendable, Hashable {
     public var analysis: [AnalysisCheck]
     /// Inconclusive analyses in a row before the canary pauses for a human.
     public var maxInconclusive: Int
+    /// `measure:` as written (nil: one measurement per step, `interval` after its deploy).
+    public var measure: MeasurePlan?
+    /// Too little traffic makes every measurement inconclusive.
+    public var minSamples: MinSamples?
 
-    public init(steps: [Int], intervalSeconds: Double, analysis: [AnalysisCheck] = [], maxInconclusive: Int = 1) {
+    public init(steps: [Int], intervalSeconds: Double, analysis: [AnalysisCheck] = [], maxInconclusive: Int = 1,
+                measure: MeasurePlan? = nil, minSamples: MinSamples? = nil) {
         self.steps = steps
         self.intervalSeconds = intervalSeconds
         self.analysis = analysis
         self.maxInconclusive = maxInconclusive
+        self.measure = measure
+        self.minSamples = minSamples
+    }
+
+    /// How each step is measured: `measure:`, or once per step.
+    public var measurePlan: MeasurePlan {
+        measure ?? MeasurePlan(everySeconds: intervalSeconds, count: 1)
     }
 }
 
@@ -42,6 +54,17 @@ public struct AnalysisCheck: Sendable, Hashable {
         case command(String)
         /// A GET returning JSON.
         case http(String)
+        /// An instant query to Prometheus, matched to the version by a label.
+        case prometheus(PrometheusSource)
+
+        /// `cmd`, `http`, `prometheus`.
+        public var kind: String {
+            switch self {
+            case .command: return "cmd"
+            case .http: return "http"
+            case .prometheus: return "prometheus"
+            }
+        }
     }
     public var metric: String
     public var source: Source

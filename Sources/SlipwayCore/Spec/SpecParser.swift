@@ -15,8 +15,11 @@ public struct SpecParser {
     public static let stageKeys = ["cmd", "uses", "deps", "params", "outs", "metrics", "needs",
                                    "timeout", "env", "gates", "baseline", "on_no_baseline", "description", "executor", "matrix"]
     public static let environmentKeys = ["deploy", "canary", "description", "requires", "auto", "timeout", "rollback_when", "watch"]
-    public static let canaryKeys = ["steps", "interval", "analysis", "max_inconclusive"]
-    public static let analysisKeys = ["cmd", "http", "value", "fail_if", "pass_if"]
+    public static let canaryKeys = ["steps", "interval", "analysis", "max_inconclusive", "measure", "min_samples"]
+    public static let analysisKeys = ["cmd", "http", "prometheus", "value", "fail_if", "pass_if"]
+    public static let prometheusKeys = ["address", "query", "version_label", "version_value"]
+    public static let measureKeys = ["every", "count", "failure_limit", "inconclusive_limit", "consecutive_error_limit"]
+    public static let minSamplesKeys = ["at_least", "cmd", "http", "prometheus", "value"]
 
     let file: String
     private var issues: [SpecIssue] = []
@@ -534,7 +537,55 @@ public struct SpecParser {
         if let n = value(cm, "max_inconclusive") {
             if let v = n.int, v >= 1 { canary.maxInconclusive = v } else { issues.append(issue(n, cpath + ".max_inconclusive", "must be a whole number ≥ 1")) }
         }
+        if let n = value(cm, "measure"), let mm = mapping(n, cpath + ".measure") { canary.measure = measurePlan(mm, cpath + ".measure") }
+        if let n = value(cm, "min_samples"), let mm = mapping(n, cpath + ".min_samples") { canary.minSamples = minSamples(mm, n, cpath + ".min_samples") }
+        if (canary.measure != nil || canary.minSamples != nil) && analysis.isEmpty, let n = value(cm, "measure") ?? value(cm, "min_samples") {
+            issues.append(issue(n, cpath + ".analysis", "is missing: `measure:` and `min_samples:` measure the canary's `analysis:`"))
+        }
         plan.canary = canary
+    }
+
+    /// `{every: 30s, count: 5, failure_limit: 0, inconclusive_limit: 0, consecutive_error_limit: 2}`.
+    private mutating func measurePlan(_ m: Node.Mapping, _ path: String) -> MeasurePlan {
+        checkKeys(m, allowed: Self.measureKeys, path: path)
+        var plan = MeasurePlan()
+        if let e = value(m, "every") { plan.everySeconds = duration(e, path + ".every", positive: false) ?? plan.everySeconds }
+        func whole(_ key: String, minimum: Int) -> Int? {
+            guard let n = value(m, key) else { return nil }
+            guard let v = n.int, v >= minimum else {
+                issues.append(issue(n, "\(path).\(key)", "must be a whole number ≥ \(minimum)"))
+                return nil
+            }
+            return v
+        }
+        if let v = whole("count", minimum: 1) { plan.count = v }
+        if let v = whole("failure_limit", minimum: 0) { plan.failureLimit = v }
+        if let v = whole("inconclusive_limit", minimum: 0) { plan.inconclusiveLimit = v }
+        if let v = whole("consecutive_error_limit", minimum: 0) { plan.consecutiveErrorLimit = v }
+        if plan.failureLimit >= plan.count, let n = value(m, "failure_limit") {
+            issues.append(issue(n, path + ".failure_limit", "\(plan.failureLimit) tolerates every one of the \(plan.count) measurements failing: it must be below `count`"))
+        }
+        return plan
+    }
+
+    /// `{prometheus: {…} | cmd | http, value, at_least: 50}`.
+    private mutating func minSamples(_ m: Node.Mapping, _ node: Node, _ path: String) -> MinSamples? {
+        checkKeys(m, allowed: Self.minSamplesKeys, path: path)
+        guard let source = analysisSource(m, node, path) else { return nil }
+        var result = MinSamples(source: source, atLeast: 1)
+        if let vp = value(m, "value"), let text = string(vp, path + ".value") {
+            do { _ = try JSONValuePath.parse(text); result.valuePath = text } catch { issues.append(issue(vp, path + ".value", error.message)) }
+        }
+        guard let a = value(m, "at_least") else {
+            issues.append(issue(node, path + ".at_least", "is missing: the fewest requests a canary is judged on, e.g. `at_least: 100`"))
+            return nil
+        }
+        guard let s = a.string, let v = Double(s), v.isFinite, v >= 0 else {
+            issues.append(issue(a, path + ".at_least", "must be a number ≥ 0"))
+            return nil
+        }
+        result.atLeast = v
+        return result
     }
 
     private mutating func duration(_ node: Node, _ path: String, positive: Bool) -> Double? {
@@ -550,7 +601,7 @@ public struct SpecParser {
     /// conditions name their metric: `{cmd: ./probe.sh, fail_if: "error_rate > 0.02"}`.
     private mutating func analysis(_ node: Node, _ path: String) -> [AnalysisCheck] {
         guard let m = mapping(node, path) else { return [] }
-        if value(m, "cmd") != nil || value(m, "http") != nil {
+        if value(m, "cmd") != nil || value(m, "http") != nil || value(m, "prometheus") != nil {
             checkKeys(m, allowed: Self.analysisKeys, path: path)
             guard let source = analysisSource(m, node, path) else { return [] }
             var checks: [AnalysisCheck] = []
@@ -603,7 +654,47 @@ public struct SpecParser {
             }
             return .http(s)
         }
-        issues.append(issue(node, path, "needs a source: `cmd:` (prints JSON) or `http:` (GET returning JSON)"))
+        if let p = value(m, "prometheus"), let pm = mapping(p, path + ".prometheus") {
+            let ppath = path + ".prometheus"
+            checkKeys(pm, allowed: Self.prometheusKeys, path: ppath)
+            guard let a = value(pm, "address"), let address = string(a, ppath + ".address") else {
+                if value(pm, "address") == nil { issues.append(issue(p, ppath + ".address", "is missing: Prometheus's address, e.g. http://127.0.0.1:9090")) }
+                return nil
+            }
+            guard address.hasPrefix("http://") || address.hasPrefix("https://"), !address.contains("?") else {
+                issues.append(issue(a, ppath + ".address", "'\(address)' must be an http:// or https:// address without a query"))
+                return nil
+            }
+            guard let q = value(pm, "query"), let query = string(q, ppath + ".query"), !query.trimmingWhitespace().isEmpty else {
+                if value(pm, "query") == nil { issues.append(issue(p, ppath + ".query", "is missing: the PromQL to ask, with ${SLIPWAY_ANALYSIS_VERSION}")) }
+                return nil
+            }
+            var source = PrometheusSource(address: address, query: query)
+            if let l = value(pm, "version_label"), let label = string(l, ppath + ".version_label") {
+                guard !label.isEmpty, label.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+                    issues.append(issue(l, ppath + ".version_label", "'\(label)' is not a Prometheus label name"))
+                    return nil
+                }
+                source.versionLabel = label
+            }
+            if let v = value(pm, "version_value"), let text = string(v, ppath + ".version_value") {
+                guard text.contains(PrometheusSource.versionToken) else {
+                    issues.append(issue(v, ppath + ".version_value", "'\(text)' must contain ${SLIPWAY_ANALYSIS_VERSION}"))
+                    return nil
+                }
+                if value(pm, "version_label") == nil {
+                    issues.append(issue(v, ppath + ".version_label", "is missing: `version_value` is the value of the `version_label` label"))
+                }
+                source.versionValue = text
+            }
+            if source.versionLabel == nil && !source.dependsOnVersion {
+                issues.append(issue(q, ppath + ".query", "names no version: use ${SLIPWAY_ANALYSIS_VERSION} in it, or `version_label:` to pick each version's series"))
+                return nil
+            }
+            return .prometheus(source)
+        }
+        if value(m, "prometheus") != nil { return nil }
+        issues.append(issue(node, path, "needs a source: `cmd:` (prints JSON), `http:` (GET returning JSON) or `prometheus:` (an instant query)"))
         return nil
     }
 
@@ -703,6 +794,7 @@ public struct SpecParser {
         var lists: [String: [String]] = [
             "top level": topLevelKeys, "signing": signingKeys, "package config": packageConfigKeys, "pipeline": pipelineKeys,
             "stage": stageKeys, "environment": environmentKeys, "canary": canaryKeys, "analysis": analysisKeys,
+            "prometheus": prometheusKeys, "measure": measureKeys, "min_samples": minSamplesKeys,
             "monitor": monitorKeys, "policy": policyKeys, "rules": ruleKinds, "approver": approverKeys,
             "policy environment": policyEnvironmentKeys, "performance": performanceKeys, "executor": ExecutorSpec.keys,
         ]

@@ -37,33 +37,80 @@ public struct AnalysisRunner: Sendable {
         }
     }
 
-    public func measure(_ checks: [AnalysisCheck], context: Context) -> [AnalysisMeasurement] {
-        var answers: [String: Result<Any, SourceError>] = [:]
-        func answer(_ source: AnalysisCheck.Source, version: Int) -> Result<Any, SourceError> {
-            let key = "\(source)#\(version)"
+    /// One measurement: every check judged, then `minSamples` (too little
+    /// traffic is inconclusive). Each result carries what was asked (the
+    /// PromQL as sent, the address, the command) and the raw answer.
+    public func measure(_ checks: [AnalysisCheck], minSamples: MinSamples? = nil, context: Context) -> [AnalysisMeasurement] {
+        var answers: [String: Answer] = [:]
+        func answer(_ source: AnalysisCheck.Source, version: Int) -> Answer {
+            let key = Self.cacheKey(source, version: version)
             if let a = answers[key] { return a }
             let a = fetch(source, version: version, context: context)
             answers[key] = a
             return a
         }
-        func value(_ check: AnalysisCheck, version: Int) -> (Double?, String?) {
-            let steps: [JSONValuePath.Step]
-            do { steps = try JSONValuePath.parse(check.valuePath) } catch { return (nil, error.message) }
-            switch answer(check.source, version: version) {
-            case .failure(let e): return (nil, e.message)
-            case .success(let json):
-                switch JSONValuePath.number(in: json, at: steps) {
-                case .success(let v): return (v, nil)
-                case .failure(let e): return (nil, "\(check.valuePath): \(e.message)")
-                }
+        func value(_ source: AnalysisCheck.Source, path: String, version: Int) -> (Double?, AnswerProblem?, Answer) {
+            let a = answer(source, version: version)
+            guard let body = a.body else { return (nil, a.problem, a) }
+            switch Self.value(in: body, source: source, path: path, version: version) {
+            case .success(let v): return (v, nil, a)
+            case .failure(let p): return (nil, p, a)
             }
         }
-        return checks.map { check in
-            let (v, problem) = value(check, version: context.candidate)
+        func stamped(_ m: AnalysisMeasurement, _ a: Answer) -> AnalysisMeasurement {
+            var m = m
+            m.source = a.kind
+            m.query = a.query
+            m.answer = a.raw
+            return m
+        }
+        var results = checks.map { check in
+            let (v, problem, a) = value(check.source, path: check.valuePath, version: context.candidate)
             let needsProduction = (check.failIf?.isRelative ?? false) || (check.passIf?.isRelative ?? false)
             var production: Double?
-            if needsProduction, let stable = context.stable { production = value(check, version: stable).0 }
-            return AnalysisJudge.judge(check, value: v, production: production, problem: problem)
+            if needsProduction, let stable = context.stable { production = value(check.source, path: check.valuePath, version: stable).0 }
+            return stamped(AnalysisJudge.judge(check, value: v, production: production, problem: problem), a)
+        }
+        if let minSamples, !checks.isEmpty {
+            let (v, problem, a) = value(minSamples.source, path: minSamples.valuePath, version: context.candidate)
+            results.append(stamped(minSamples.judge(v, problem: problem), a))
+        }
+        return results
+    }
+
+    /// What a source answered for one version: the body, or why none.
+    struct Answer {
+        var kind: String
+        var query: String
+        var body: Data?
+        var problem: AnswerProblem?
+        /// The body (or the problem) as text, for the record.
+        var raw: String { body.map { String(decoding: $0.prefix(AnalysisSampleRecord.maxAnswer * 2), as: UTF8.self) } ?? (problem?.message ?? "") }
+    }
+
+    /// Sources answer once per version; a Prometheus query without the
+    /// version in it answers once for both.
+    static func cacheKey(_ source: AnalysisCheck.Source, version: Int) -> String {
+        if case .prometheus(let p) = source, !p.dependsOnVersion { return "\(source)" }
+        return "\(source)#\(version)"
+    }
+
+    /// The number in an answer: a Prometheus vector matched to the version,
+    /// or the value at a JSON path.
+    static func value(in body: Data, source: AnalysisCheck.Source, path: String, version: Int) -> Result<Double, AnswerProblem> {
+        if case .prometheus(let p) = source { return PrometheusAnswer.value(body, source: p, version: version) }
+        let json: Any
+        do { json = try JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed]) } catch {
+            return .failure(AnswerProblem(.error, "the answer is not JSON: '\(String(decoding: body.prefix(60), as: UTF8.self))'"))
+        }
+        let steps: [JSONValuePath.Step]
+        do { steps = try JSONValuePath.parse(path) } catch { return .failure(AnswerProblem(.error, error.message)) }
+        switch JSONValuePath.number(in: json, at: steps) {
+        case .success(let v): return .success(v)
+        case .failure(let e):
+            // A missing key or null is no data; a value that is not a number is an error.
+            let missing = e.message.hasPrefix("no ")
+            return .failure(AnswerProblem(missing ? .noData : .error, "\(path): \(e.message)"))
         }
     }
 
@@ -77,29 +124,27 @@ public struct AnalysisRunner: Sendable {
         return env
     }
 
-    func fetch(_ source: AnalysisCheck.Source, version: Int, context: Context) -> Result<Any, SourceError> {
-        let data: Data
+    func fetch(_ source: AnalysisCheck.Source, version: Int, context: Context) -> Answer {
+        let result: Result<Data, SourceError>
+        let query: String
         switch source {
         case .command(let command):
-            switch runCommand(command, env: environment(context, version: version), log: context.log) {
-            case .success(let d): data = d
-            case .failure(let e): return .failure(e)
-            }
+            query = command
+            result = runCommand(command, env: environment(context, version: version), log: context.log)
         case .http(let address):
             var url = address
             for token in ["${SLIPWAY_ANALYSIS_VERSION}", "$SLIPWAY_ANALYSIS_VERSION"] {
                 url = url.replacingOccurrences(of: token, with: String(version))
             }
-            switch httpGet(url) {
-            case .success(let d): data = d
-            case .failure(let e): return .failure(e)
-            }
+            query = url
+            result = httpGet(url)
+        case .prometheus(let p):
+            query = p.queryText(version: version)
+            result = httpGet(p.url(version: version))
         }
-        do {
-            return .success(try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]))
-        } catch {
-            let text = String(decoding: data.prefix(60), as: UTF8.self)
-            return .failure(SourceError(message: "the answer is not JSON: '\(text)'"))
+        switch result {
+        case .success(let d): return Answer(kind: source.kind, query: query, body: d, problem: nil)
+        case .failure(let e): return Answer(kind: source.kind, query: query, body: nil, problem: AnswerProblem(.error, e.message))
         }
     }
 
@@ -132,6 +177,9 @@ public struct AnalysisRunner: Sendable {
         _ = group.wait(timeout: .now() + 2)
         let stderr = errData.withLock { $0 }
         if !stderr.isEmpty { appendLog(log, "[\(command)] " + String(decoding: stderr, as: UTF8.self)) }
+        if p.terminationReason == .uncaughtSignal {
+            return .failure(SourceError(message: "'\(command)' was terminated by signal \(p.terminationStatus)"))
+        }
         guard p.terminationStatus == 0 else {
             return .failure(SourceError(message: "'\(command)' exited \(p.terminationStatus)"))
         }

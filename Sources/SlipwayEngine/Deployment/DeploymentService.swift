@@ -142,8 +142,10 @@ public struct DeploymentService: Sendable {
         var promoted: AliasEvent?
         let plan = plan(d.environment)
         let steps = d.stepList
-        // A loop guard: each pass changes the phase; a few dozen is every step of any canary.
-        for _ in 0..<(4 * steps.count + 8) {
+        // A loop guard: each pass changes the phase or takes a measurement;
+        // this is every measurement of every round of every step.
+        let measurements = (plan.canary?.measurePlan.maxMeasurements ?? 1) * (plan.canary?.maxInconclusive ?? 1)
+        for _ in 0..<((4 + measurements) * steps.count + 8) {
             guard d.state == .progressing || d.state == .watching else { break }
             let now = clock.now()
             switch d.phase {
@@ -173,45 +175,10 @@ public struct DeploymentService: Sendable {
                 d = call
             case .analyse:
                 if let due = d.dueAt, due > now { return Progress(deployment: d, promoted: promoted) }
-                let checks = (d.stableVersion == nil) ? [] : (plan.canary?.analysis ?? [])
-                let measurements = try measure(checks, d, step: d.step)
-                let verdict = AnalysisJudge.combine(measurements)
-                var next = d
-                var kinds: [AuditDraft] = []
-                let values = measurements.map(\.explanation).joined(separator: "; ")
-                switch verdict {
-                case .pass:
-                    if d.step + 1 < steps.count {
-                        next.step += 1
-                        next.phase = .deploy
-                    } else {
-                        next.phase = .promote
-                    }
-                    next.detail = checks.isEmpty ? next.detail : "analysis passed at \(d.traffic)%: \(values)"
-                case .fail:
-                    next.phase = .rollback
-                    next.ending = .rolledBack
-                    next.detail = "analysis failed at \(d.traffic)%: \(values)"
-                case .inconclusive:
-                    next.inconclusive += 1
-                    if next.inconclusive >= (plan.canary?.maxInconclusive ?? 1) {
-                        next.state = .paused
-                        next.detail = "paused at \(d.traffic)%: inconclusive (\(values)); `slipway promote --continue \(d.environment)` or `slipway abort \(d.environment)`"
-                        kinds.append(AuditDraft(actor: driver, kind: .deploymentPaused, subject: "deployment/\(d.id)",
-                                                payload: AuditChain.payload(["traffic": String(d.traffic), "values": values])))
-                    } else {
-                        next.dueAt = now + Millis((plan.canary?.intervalSeconds ?? 0) * 1000)
-                        next.detail = "inconclusive at \(d.traffic)% (\(next.inconclusive) of \(plan.canary?.maxInconclusive ?? 1)): \(values)"
-                    }
+                d = try analyse(d, plan: plan, now: now)
+                if d.state == .progressing, d.phase == .analyse, let due = d.dueAt, due > clock.now() {
+                    return Progress(deployment: d, promoted: promoted)
                 }
-                if !checks.isEmpty {
-                    kinds.insert(AuditDraft(actor: driver, kind: .deploymentAnalysed, subject: "deployment/\(d.id)",
-                                            payload: AuditChain.payload(["step": String(d.step + 1), "traffic": String(d.traffic),
-                                                                         "verdict": verdict.rawValue, "values": values])), at: 0)
-                }
-                try registry.updateDeployment(next, expectedUpdatedAt: d.updatedAt, audit: kinds)
-                d = try reload(next)
-                if d.state == .progressing, d.phase == .analyse { return Progress(deployment: d, promoted: promoted) }
             case .promote:
                 if try registry.alias(model: d.model, environment: d.environment, at: nil) != d.version {
                     promoted = try registry.setAlias(model: d.model, environment: d.environment, version: d.version, actor: d.actor, reason: d.reason,
@@ -276,7 +243,8 @@ public struct DeploymentService: Sendable {
                     continue
                 }
                 if let due = d.dueAt, due > now { return Progress(deployment: d, promoted: promoted) }
-                let measurements = try measure(plan.rollbackWhen, d, step: -1)
+                let watched = try registry.analysisSamples(deploymentID: d.id, step: -1, round: 0).map(\.measurement).max() ?? 0
+                let measurements = try measure(plan.rollbackWhen, d, step: -1, round: 0, measurement: watched + 1)
                 let breaches = measurements.filter { $0.verdict == .fail }
                 if breaches.isEmpty {
                     next.dueAt = now + Millis(max(plan.canary?.intervalSeconds ?? 30, 0) * 1000)
@@ -286,7 +254,7 @@ public struct DeploymentService: Sendable {
                 let values = breaches.map(\.explanation).joined(separator: "; ")
                 next.phase = .rollback
                 next.ending = .rolledBack
-                next.detail = "rollback_when breached: \(values)"
+                next.detail = "rollback_when breached: watch measurement \(watched + 1) (\(Self.time(now))): \(values)"
                 try registry.updateDeployment(next, expectedUpdatedAt: d.updatedAt, audit: [
                     AuditDraft(actor: driver, kind: .deploymentAnalysed, subject: "deployment/\(d.id)",
                                payload: AuditChain.payload(["step": "watch", "verdict": "fail", "values": values]))])
@@ -322,17 +290,21 @@ public struct DeploymentService: Sendable {
         try registry.deployment(id: d.id) ?? d
     }
 
-    func measure(_ checks: [AnalysisCheck], _ d: DeploymentRecord, step: Int) throws -> [AnalysisMeasurement] {
+    /// Takes one measurement (every check of the analysis, and `min_samples`)
+    /// and records each value with its evidence before anything is decided.
+    func measure(_ checks: [AnalysisCheck], minSamples: MinSamples? = nil, _ d: DeploymentRecord, step: Int, round: Int,
+                 measurement: Int) throws -> [AnalysisMeasurement] {
         guard !checks.isEmpty else { return [] }
         let log = workspace.logsDir + "/deploy/analysis-\(d.environment)-d\(d.id).log"
         try FileSystem.makeDirectory(workspace.logsDir + "/deploy")
-        let measurements = AnalysisRunner(workspace: workspace, http: http).measure(checks, context: .init(
+        let measurements = AnalysisRunner(workspace: workspace, http: http).measure(checks, minSamples: minSamples, context: .init(
             environment: d.environment, model: d.model, candidate: d.version, stable: d.stableVersion, traffic: d.traffic, log: log))
         let now = clock.now()
         // The evidence behind a verdict is kept, or the step is not taken.
         try registry.recordAnalysis(measurements.map {
             AnalysisSampleRecord(deploymentID: d.id, step: step, metric: $0.metric, value: $0.value, production: $0.production,
-                                 condition: $0.condition, verdict: $0.verdict.rawValue, explanation: $0.explanation, at: now)
+                                 condition: $0.condition, verdict: $0.verdict.rawValue, explanation: $0.explanation, at: now,
+                                 round: round, measurement: measurement, source: $0.source, query: $0.query, answer: $0.answer)
         })
         return measurements
     }

@@ -466,6 +466,14 @@ enum PostgresMigrations {
         Migration(identifier: "v13-metric-series-by-stage-run", sql: """
             CREATE INDEX IF NOT EXISTS metricSeries_stageRun ON metricSeries(stageRunID);
             """),
+        Migration(identifier: "v14-analysis-measurements", sql: """
+            ALTER TABLE analysisSample ADD COLUMN round integer NOT NULL DEFAULT 0;
+            ALTER TABLE analysisSample ADD COLUMN measurement integer NOT NULL DEFAULT 1;
+            ALTER TABLE analysisSample ADD COLUMN source text;
+            ALTER TABLE analysisSample ADD COLUMN query text;
+            ALTER TABLE analysisSample ADD COLUMN answer text;
+            CREATE INDEX analysisSample_round ON analysisSample(deploymentID, step, round, id);
+            """),
         Migration(identifier: "v16-param-overrides", sql: """
             ALTER TABLE param ADD COLUMN overridden boolean NOT NULL DEFAULT false;
             """),

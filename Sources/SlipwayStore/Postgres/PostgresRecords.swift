@@ -203,12 +203,13 @@ extension DeployCallRecord {
 }
 
 extension AnalysisSampleRecord {
-    static let pgColumns = "id, deploymentID, step, metric, value, production, condition, verdict, explanation, at"
+    static let pgColumns = "id, deploymentID, step, metric, value, production, condition, verdict, explanation, at, round, measurement, source, query, answer"
 
     init(pg row: PGRow) throws {
         self.init(id: try row["id"], deploymentID: try row["deploymentID"], step: try row["step"], metric: try row["metric"],
                   value: try row["value"], production: try row["production"], condition: try row["condition"], verdict: try row["verdict"],
-                  explanation: try row["explanation"], at: try row["at"])
+                  explanation: try row["explanation"], at: try row["at"], round: try row["round"], measurement: try row["measurement"],
+                  source: try row["source"], query: try row["query"], answer: try row["answer"])
     }
 }
 

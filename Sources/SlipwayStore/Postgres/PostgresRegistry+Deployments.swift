@@ -161,9 +161,11 @@ extension PostgresRegistry: DeploymentStore {
         try pool.write { c in
             for s in samples {
                 try c.execute("""
-                    INSERT INTO analysisSample (deploymentID, step, metric, value, production, condition, verdict, explanation, at)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                    """, [s.deploymentID, s.step, s.metric, s.value, s.production, s.condition, s.verdict, s.explanation, s.at])
+                    INSERT INTO analysisSample (deploymentID, step, metric, value, production, condition, verdict, explanation, at,
+                                                round, measurement, source, query, answer)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                    """, [s.deploymentID, s.step, s.metric, s.value, s.production, s.condition, s.verdict, s.explanation, s.at,
+                          s.round, s.measurement, s.source, s.query, s.answer])
             }
         }
     }
@@ -172,6 +174,15 @@ extension PostgresRegistry: DeploymentStore {
         try pool.read { c in
             try c.execute("SELECT \(AnalysisSampleRecord.pgColumns) FROM analysisSample WHERE deploymentID = $1 ORDER BY id", [deploymentID])
                 .map(AnalysisSampleRecord.init(pg:))
+        }
+    }
+
+    public func analysisSamples(deploymentID: Int64, step: Int, round: Int) throws -> [AnalysisSampleRecord] {
+        try pool.read { c in
+            try c.execute("""
+                SELECT \(AnalysisSampleRecord.pgColumns) FROM analysisSample
+                WHERE deploymentID = $1 AND step = $2 AND round = $3 ORDER BY id
+                """, [deploymentID, step, round]).map(AnalysisSampleRecord.init(pg:))
         }
     }
 }

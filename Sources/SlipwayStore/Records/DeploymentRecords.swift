@@ -131,7 +131,8 @@ public struct DeployCallRecord: Codable, Sendable, Hashable {
     }
 }
 
-/// One measured analysis value.
+/// One measured analysis value: one metric of one measurement, with the
+/// evidence behind its verdict (the query as sent and the raw answer).
 public struct AnalysisSampleRecord: Codable, Sendable, Hashable {
     public var id: Int64
     public var deploymentID: Int64
@@ -141,12 +142,33 @@ public struct AnalysisSampleRecord: Codable, Sendable, Hashable {
     public var value: Double?
     public var production: Double?
     public var condition: String
+    /// `pass`, `fail`, `inconclusive` or `error`.
     public var verdict: String
     public var explanation: String
     public var at: Millis
+    /// Which analysis of the step this is (a step analysed again after an
+    /// inconclusive analysis has a higher round); 0 on rows before v14.
+    public var round: Int = 0
+    /// The measurement's number within its round, from 1.
+    public var measurement: Int = 1
+    /// `prometheus`, `http`, `cmd` (nil on rows before v14).
+    public var source: String? = nil
+    /// What was asked: the PromQL as sent, the address, the command.
+    public var query: String? = nil
+    /// The raw answer, bounded (``AnalysisSampleRecord/maxAnswer`` bytes).
+    public var answer: String? = nil
+
+    /// Bytes of a raw answer kept with a measurement.
+    public static let maxAnswer = 2048
 
     public init(id: Int64 = 0, deploymentID: Int64, step: Int, metric: String, value: Double?, production: Double?, condition: String,
-                verdict: String, explanation: String, at: Millis) {
+                verdict: String, explanation: String, at: Millis, round: Int = 0, measurement: Int = 1, source: String? = nil,
+                query: String? = nil, answer: String? = nil) {
+        self.round = round
+        self.measurement = measurement
+        self.source = source
+        self.query = query
+        self.answer = answer.map { Self.bounded($0) }
         self.id = id
         self.deploymentID = deploymentID
         self.step = step
@@ -157,6 +179,17 @@ public struct AnalysisSampleRecord: Codable, Sendable, Hashable {
         self.verdict = verdict
         self.explanation = explanation
         self.at = at
+    }
+
+    /// `text` cut to ``maxAnswer`` bytes on a character boundary, marked when cut.
+    public static func bounded(_ text: String) -> String {
+        guard text.utf8.count > maxAnswer else { return text }
+        var cut = ""
+        for ch in text {
+            if cut.utf8.count + ch.utf8.count > maxAnswer - 3 { break }
+            cut.append(ch)
+        }
+        return cut + "…"
     }
 }
 

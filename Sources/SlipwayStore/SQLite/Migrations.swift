@@ -407,6 +407,18 @@ enum RegistryMigrations {
             // A cache hit copies a stage run's metrics: found by its id, not by a scan.
             try db.execute(sql: "CREATE INDEX metricSeries_stageRun ON metricSeries(stageRunID)")
         }
+        m.registerMigration("v14-analysis-measurements") { db in
+            // A canary step is judged by several measurements: each one's
+            // round and number, and the evidence (query as sent, raw answer).
+            try db.execute(sql: """
+                ALTER TABLE analysisSample ADD COLUMN round INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE analysisSample ADD COLUMN measurement INTEGER NOT NULL DEFAULT 1;
+                ALTER TABLE analysisSample ADD COLUMN source TEXT;
+                ALTER TABLE analysisSample ADD COLUMN query TEXT;
+                ALTER TABLE analysisSample ADD COLUMN answer TEXT;
+                CREATE INDEX analysisSample_round ON analysisSample(deploymentID, step, round, id);
+                """)
+        }
         m.registerMigration("v16-param-overrides") { db in
             // A param value given on the command line (`run --set`, a sweep), not read from params.yaml.
             try db.execute(sql: "ALTER TABLE param ADD COLUMN overridden INTEGER NOT NULL DEFAULT 0")

@@ -141,14 +141,23 @@ extension SQLiteRegistry: DeploymentStore {
         try pool.write { db in
             for s in samples {
                 try db.execute(sql: """
-                    INSERT INTO analysisSample (deploymentID, step, metric, value, production, condition, verdict, explanation, at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [s.deploymentID, s.step, s.metric, s.value, s.production, s.condition, s.verdict, s.explanation, s.at])
+                    INSERT INTO analysisSample (deploymentID, step, metric, value, production, condition, verdict, explanation, at,
+                                                round, measurement, source, query, answer)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [s.deploymentID, s.step, s.metric, s.value, s.production, s.condition, s.verdict, s.explanation, s.at,
+                                     s.round, s.measurement, s.source, s.query, s.answer])
             }
         }
     }
 
     public func analysisSamples(deploymentID: Int64) throws -> [AnalysisSampleRecord] {
         try pool.read { try AnalysisSampleRecord.fetchAll($0, sql: "SELECT * FROM analysisSample WHERE deploymentID = ? ORDER BY id", arguments: [deploymentID]) }
+    }
+
+    public func analysisSamples(deploymentID: Int64, step: Int, round: Int) throws -> [AnalysisSampleRecord] {
+        try pool.read {
+            try AnalysisSampleRecord.fetchAll($0, sql: "SELECT * FROM analysisSample WHERE deploymentID = ? AND step = ? AND round = ? ORDER BY id",
+                                              arguments: [deploymentID, step, round])
+        }
     }
 }
