@@ -466,6 +466,10 @@ enum PostgresMigrations {
         Migration(identifier: "v13-metric-series-by-stage-run", sql: """
             CREATE INDEX IF NOT EXISTS metricSeries_stageRun ON metricSeries(stageRunID);
             """),
+        Migration(identifier: "v15-approval-request-reason", sql: """
+            -- Why the requester asked (`promote --reason`); NULL on older requests.
+            ALTER TABLE approvalRequest ADD COLUMN IF NOT EXISTS reason \(text);
+            """),
     ]
 
     static var identifiers: [String] { all.map(\.identifier) }

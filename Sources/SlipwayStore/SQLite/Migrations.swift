@@ -407,6 +407,11 @@ enum RegistryMigrations {
             // A cache hit copies a stage run's metrics: found by its id, not by a scan.
             try db.execute(sql: "CREATE INDEX metricSeries_stageRun ON metricSeries(stageRunID)")
         }
+        m.registerMigration("v15-approval-request-reason") { db in
+            // Why the requester asked (`promote --reason`): kept with the request,
+            // shown to approvers; NULL on requests made before it was kept.
+            try db.execute(sql: "ALTER TABLE approvalRequest ADD COLUMN reason TEXT")
+        }
         return m
     }
 

@@ -1,0 +1,75 @@
+import Foundation
+import Testing
+@testable import SlipwayEngine
+
+/// The approver's evidence: the requester's own reason is kept with the
+/// request and in the live-version history; who cannot vote is said before
+/// anyone signs, naming what they did.
+@Suite struct ApprovalReasonTests {
+    static let why = "ship the MLP for the Q4 churn push"
+
+    @Test func theRequestersReasonIsStoredAuditedAndKeptInHistory() throws {
+        let f = try ApprovalFixture()
+        let v = try f.version(arch: "gbm")
+        let r = try f.request(try f.approvals.requestPromotion(
+            PromotionService.Request(model: "clf", version: v, environment: "production", actor: "ana", reason: Self.why)))
+        #expect(r.reason == Self.why)
+        #expect(try f.registry.approvalRequest(id: r.id)?.reason == Self.why)
+        #expect(try f.registry.approvalRequests(all: true, limit: 10).first?.reason == Self.why)
+        #expect(try f.events("approval.requested").last?.payload.contains(Self.why) == true)
+        _ = try f.approvals.vote(requestID: r.id, decision: .approve, keyPath: f.key("dana"), comment: "ok", voter: "dana")
+        #expect(try f.live() == v)
+        let history = try f.registry.aliasHistory(model: "clf", environment: "production", until: nil)
+        let reason = try #require(history.last?.reason)
+        #expect(reason.hasPrefix(Self.why), "\(reason)")
+        #expect(reason.contains("approved by Dana Ruiz (request \(r.id))"), "\(reason)")
+        // The chain still verifies with the reason in the request's digest.
+        #expect(try AuditVerifier(registry: f.registry, workspace: f.ws).verify().problem == nil)
+    }
+
+    @Test func noReasonGivenKeepsTheOldHistoryWording() throws {
+        let f = try ApprovalFixture()
+        let r = try f.request(try f.approvals.requestPromotion(
+            PromotionService.Request(model: "clf", version: try f.version(arch: "gbm"), environment: "production", actor: "ana", reason: "")))
+        #expect(r.reason == "")
+        #expect(ApprovalService.historyReason(r, approvers: "Sam Lee") == "approved by Sam Lee (request \(r.id))")
+    }
+
+    @Test func whoCannotVoteIsSaidUpFrontNamingWhatTheyDid() throws {
+        let f = try ApprovalFixture(required: 2)
+        let r = try f.request(try f.promote(try f.version(arch: "gbm"), actor: "dana"))
+        let dana = try SSHSigner(keyPath: f.key("dana")).publicKey().raw
+        let sam = try SSHSigner(keyPath: f.key("sam")).publicKey().raw
+        let now = SystemClock.nowMillis()
+        let requester = try f.approvals.whyCannotVote(r, key: dana, votes: [], now: now)
+        #expect(requester == "Dana Ruiz cannot approve clf:1: they requested it (request \(r.id)), as dana", "\(requester ?? "nil")")
+        #expect(try f.approvals.whyCannotVote(r, key: sam, votes: [], now: now) == nil)
+        // The vote itself refuses with the same words.
+        #expect {
+            try f.approvals.vote(requestID: r.id, decision: .approve, keyPath: f.key("dana"), comment: "", voter: "dana")
+        } throws: { ($0 as? ApprovalService.Refusal)?.message.contains("they requested it (request \(r.id)), as dana") == true }
+        _ = try f.approvals.vote(requestID: r.id, decision: .approve, keyPath: f.key("sam"), comment: "ok", voter: "sam")
+        let votes = try f.registry.approvalVotes(requestID: r.id)
+        let again = try f.approvals.whyCannotVote(r, key: sam, votes: votes, now: now)
+        #expect(again == "Sam Lee already voted on request \(r.id) (approved): one vote each", "\(again ?? "nil")")
+        #expect {
+            try f.approvals.vote(requestID: r.id, decision: .approve, keyPath: f.key("sam"), comment: "again", voter: "sam")
+        } throws: { ($0 as? ApprovalService.Refusal)?.reason == .alreadyVoted }
+        #expect(try f.registry.approvalVotes(requestID: r.id).count == 1)
+    }
+
+    @Test func theRunsAuthorCannotApproveEither() throws {
+        let f = try ApprovalFixture()
+        // Ana ran it; a policy naming Ana's user for Sam's key makes Sam the run's author.
+        let spec = try f.ws.loadSpec().spec
+        var rules = spec.rules
+        rules.approvers = rules.approvers.map { a in var a = a; if a.name == "Sam Lee" { a.users.append("ana") }; return a }
+        var changed = spec
+        changed.rules = rules
+        let service = ApprovalService(workspace: f.ws, registry: f.registry, spec: changed)
+        let r = try f.request(try f.promote(try f.version(arch: "gbm"), actor: "dana"))
+        let sam = try SSHSigner(keyPath: f.key("sam")).publicKey().raw
+        let why = try service.whyCannotVote(r, key: sam, votes: [], now: SystemClock.nowMillis())
+        #expect(why == "Sam Lee cannot approve clf:1: they ran it (run 1), as ana", "\(why ?? "nil")")
+    }
+}
