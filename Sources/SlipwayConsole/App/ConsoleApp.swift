@@ -139,7 +139,7 @@ public final class ConsoleApp: @unchecked Sendable {
         case .startRun(let pipeline):
             do {
                 let pid = try SelfLauncher(workspace: workspace, executable: slipwayPath).start(pipeline: pipeline)
-                post(.notice("started a run of \(pipeline)" + (pid.map { " (pid \($0))" } ?? ""), isError: false))
+                post(.started(pipeline: pipeline, pid: pid))
             } catch {
                 post(.notice("could not start \(pipeline): \(error)", isError: true))
             }

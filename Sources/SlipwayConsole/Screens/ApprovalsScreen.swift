@@ -38,11 +38,14 @@ enum ApprovalsScreen {
     /// What an approver reads about a request: who signs, the risk, the params
     /// diff, the eval comparison with gate arithmetic, data and commits, the
     /// package, and the votes so far (the pane, and the dialog Enter opens).
-    static func evidence(_ r: ApprovalRequestRecord, _ s: ConsoleState) -> [(String, Style)] {
+    static func evidence(_ r: ApprovalRequestRecord, _ s: ConsoleState, full: Bool = false) -> [(String, Style)] {
         let snap = s.snapshot
         var out: [(String, Style)] = []
         out.append(("Signing as: " + (snap.signer ?? "no key found (start the console with --key FILE)"),
                     snap.signer?.contains("no approver") == true ? .error : .muted))
+        if let why = snap.voteBlocks[r.id] { out.append(("You cannot vote: " + why, .error)) }
+        out.append(("requested by \(r.requester) \(Widgets.age(r.createdAt, now: snap.now)) ago: "
+                    + (r.reason.flatMap { $0.isEmpty ? nil : $0 } ?? "(no reason given)"), .plain))
         for reason in r.reasonList { out.append(("risk: " + reason, .warning)) }
         if let object = try? JSONSerialization.jsonObject(with: Data(r.evidence.utf8)) as? [String: Any] {
             for p in object["params"] as? [[String: Any]] ?? [] {
@@ -57,7 +60,7 @@ enum ApprovalsScreen {
             if let p = object["package"] as? String { out.append(("package " + p, .muted)) }
         }
         for v in snap.approvalVotes[r.id] ?? [] {
-            out.append(("\(v.decision == .approve ? (s.ascii ? "+" : "✓") : (s.ascii ? "x" : "✗")) \(v.approver) \(v.decision.rawValue)d \(Widgets.age(v.at, now: snap.now)) ago: \(v.comment)",
+            out.append(("\(v.decision == .approve ? (s.ascii ? "+" : "✓") : (s.ascii ? "x" : "✗")) \(v.approver) \(Widgets.pastTense(v.decision)) \(Widgets.age(v.at, now: snap.now)) ago" + (v.comment.isEmpty ? " (no comment)" : ": \(v.comment)"),
                         v.decision == .approve ? .success : .error))
         }
         return out

@@ -23,4 +23,39 @@ enum AuditScreen {
         ListView.draw(&b, s, x: 0, y: top, w: s.width, h: h - (top - y), title: "Audit (\(snap.audit.count) newest\(verified))",
                       header: "   seq time           actor      kind             subject                  details", rows: rows)
     }
+
+    /// The whole event, as Enter opens it: every payload field on its own
+    /// lines (a vote's signed payload and its armored signature line by line).
+    static func eventLines(_ e: AuditEvent) -> [Pager.Line] {
+        let f = DateFormatter()
+        f.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        f.timeZone = TimeZone(identifier: "UTC")
+        var out: [Pager.Line] = [
+            .init("seq      \(e.seq)", .plain, indent: 9),
+            .init("time     \(f.string(from: Date(timeIntervalSince1970: Double(e.timestamp) / 1000))) UTC", .plain, indent: 9),
+            .init("actor    \(e.actor)", .plain, indent: 9),
+            .init("kind     \(e.kind)", .plain, indent: 9),
+            .init("subject  \(e.subject)", .plain, indent: 9),
+            .init(""), .init("payload", .accent),
+        ]
+        if let data = e.payload.data(using: .utf8), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+            for key in object.keys.sorted() {
+                let value = object[key]!
+                let text: String
+                if let str = value as? String { text = str }
+                else if let d = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed]) { text = String(decoding: d, as: UTF8.self) }
+                else { text = "\(value)" }
+                let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+                if lines.count == 1 { out.append(.init("  \(key): \(text)", .plain, indent: 4)) }
+                else {
+                    out.append(.init("  \(key):", .muted))
+                    for l in lines { out.append(.init("    " + l, .plain, indent: 4)) }
+                }
+            }
+        } else {
+            out.append(.init("  " + e.payload, .plain, indent: 2))
+        }
+        out += [.init(""), .init("hash     \(e.hash)", .muted, indent: 9), .init("previous \(e.prevHash)", .muted, indent: 9)]
+        return out
+    }
 }

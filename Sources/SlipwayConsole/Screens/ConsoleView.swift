@@ -28,8 +28,9 @@ public enum ConsoleView {
         case .deployments: DeploymentsScreen.render(&b, s, y: 2, h: bodyH)
         case .audit: AuditScreen.render(&b, s, y: 2, h: bodyH)
         }
+        if let v = s.runView { RunViewScreen.render(&b, s, v) }
         footer(&b, s)
-        if s.helpVisible { help(&b, s) }
+        if let p = s.pager { Pager.render(&b, p, s) }
         if let d = s.dialog { dialog(&b, d, s) }
         if s.ascii { asciiOnly(&b) }
         return b
@@ -77,10 +78,23 @@ public enum ConsoleView {
         b.put(max(x + 2, s.width - ScreenBuffer.width(of: text) - 1), 0, text, style)
     }
 
+    /// The tab bar's labels: every tab fits, a long title shortened on a narrow terminal.
+    static func tabLabels(width: Int) -> [String] {
+        let full = Tab.allCases.map { " \($0.rawValue + 1) \($0.title) " }
+        if full.reduce(1, { $0 + $1.count + 1 }) <= width { return full }
+        let short: [Tab: String] = [.deployments: "Deploys", .approvals: "Approve", .registry: "Models"]
+        var labels = full
+        for t in [Tab.deployments, .approvals, .registry] where labels.reduce(1, { $0 + $1.count + 1 }) > width {
+            labels[t.rawValue] = " \(t.rawValue + 1) \(short[t]!) "
+        }
+        return labels
+    }
+
     static func tabs(_ b: inout ScreenBuffer, _ s: ConsoleState) {
         var x = 1
+        let labels = tabLabels(width: s.width)
         for t in Tab.allCases {
-            let label = " \(t.rawValue + 1) \(t.title) "
+            let label = labels[t.rawValue]
             b.put(x, 1, label, t == s.tab ? Style(fg: .accent, bg: .selection, bold: true, underline: true) : .muted)
             x += label.count + 1
         }
@@ -93,6 +107,18 @@ public enum ConsoleView {
         } else if s.editingFilter || !s.filter.isEmpty {
             b.put(1, y, "/" + s.filter + (s.editingFilter ? (s.ascii ? "_" : "▏") : ""), .accent)
             b.put(3 + s.filter.count + 2, y, "\(s.listCount) match\(s.listCount == 1 ? "" : "es") · Enter keep · Esc clear", .muted)
+        } else if s.pager != nil || s.runView != nil {
+            // What works in what is open.
+            let hints = s.pager != nil
+                ? [("j/k", "scroll"), ("PgDn/PgUp", "page"), ("g/G", "top/end"), ("Esc", "close")]
+                : [("j/k", "stage"), ("[ ]", "scroll"), ("g/G", "top/end"), ("w", s.logWrap ? "unwrap" : "wrap"), ("←/→", "sideways"),
+                   ("m", s.showControlLines ? "hide ::metric" : "::metric"), ("Esc", "close")]
+            var x = 1
+            for (key, label) in hints {
+                if x + key.count + label.count + 3 > s.width { break }
+                x = b.put(x, y, key, Style(fg: .accent, bold: true))
+                x = b.put(x + 1, y, label, .muted) + 2
+            }
         } else {
             var x = 1
             for binding in s.keyMap.bindings where binding.hint && (binding.scope == .global || binding.scope == s.tab.scope) {
@@ -108,20 +134,6 @@ public enum ConsoleView {
             b.put(1, s.height - 1, "slipway.yaml: " + TerminalText.oneLine(e.replacingOccurrences(of: "\n", with: " · ")), .warning, maxWidth: s.width - 2)
         } else if let d = s.snapshot.demoStatus {
             b.put(1, s.height - 1, "demo: " + d, .accent, maxWidth: s.width - 2)
-        }
-    }
-
-    static func help(_ b: inout ScreenBuffer, _ s: ConsoleState) {
-        let w = min(s.width - 4, 76), h = min(s.height - 4, s.keyMap.bindings.count + 4)
-        let x = (s.width - w) / 2, y = (s.height - h) / 2
-        b.fill(x, y, w, h)
-        Widgets.box(&b, x, y, w, h, title: "Keys (Esc closes)", glyphs: s.glyphs, focused: true)
-        let rows = s.keyMap.bindings.dropFirst(min(s.helpScroll, max(0, s.keyMap.bindings.count - (h - 3))))
-        for (i, binding) in rows.prefix(h - 3).enumerated() {
-            let keys = binding.keys.map(\.description).joined(separator: " ")
-            b.put(x + 2, y + 1 + i, Widgets.fit(keys, 16, glyphs: s.glyphs), .accent)
-            let scope = binding.scope == .global ? "" : "[\(binding.scope.rawValue)] "
-            b.put(x + 19, y + 1 + i, scope + binding.help + (binding.dangerous ? " (confirms)" : ""), .plain, maxWidth: w - 21)
         }
     }
 

@@ -47,4 +47,26 @@ enum EvalsScreen {
             }
         }
     }
+
+    /// One metric whole, as Enter opens it: each side named, the delta, the gate's arithmetic.
+    static func rowLines(_ r: MetricComparison.Row, _ s: ConsoleState) -> [Pager.Line] {
+        let (base, cand) = s.snapshot.comparisonLabels
+        var out: [Pager.Line] = [
+            .init("stage \(r.stage) · key \(r.key)"),
+            .init("production (\(base)): \(r.baseline.map(Gates.format) ?? "—")", .plain, indent: 2),
+            .init("candidate (\(cand)): \(r.candidate.map(Gates.format) ?? "—")", .plain, indent: 2),
+            .init("delta: \(r.delta.map(MetricComparison.signed) ?? "—")"),
+        ]
+        if let g = r.gate {
+            out.append(.init("gate \(g.condition): " + (g.passed ? "pass" : "FAIL"), g.passed ? .success : .error, indent: 2))
+            out.append(.init(g.explanation, g.passed ? .plain : .error, indent: 2))
+        } else {
+            out.append(.init("no gate on this metric", .muted))
+        }
+        if let history = s.snapshot.metricHistory[r.key], !history.isEmpty {
+            let versions = s.snapshot.metricHistoryVersions[r.key] ?? []
+            out.append(.init("history: " + zip(versions, history).map { ":\($0) \(Gates.format($1))" }.joined(separator: "  "), .muted, indent: 2))
+        }
+        return out
+    }
 }

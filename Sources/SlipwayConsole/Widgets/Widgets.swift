@@ -169,6 +169,25 @@ public enum Widgets {
         return out + g.ellipsis + String(repeating: " ", count: max(0, width - used - 1))
     }
 
+    /// A time ahead, in words: "in 7 days", "in 5 hours", "in 12 min", "now".
+    public static func inWords(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        func n(_ v: Int, _ unit: String) -> String { "in \(v) \(unit)\(v == 1 ? "" : "s")" }
+        if s <= 0 { return "now" }
+        if s < 90 { return n(s, "second") }
+        if s < 5400 { return "in \(Int((Double(s) / 60).rounded())) min" }
+        if s < 129_600 { return n(Int((Double(s) / 3600).rounded()), "hour") }
+        return n(Int((Double(s) / 86400).rounded()), "day")
+    }
+
+    /// "approved", "rejected": a vote's decision as something done.
+    public static func pastTense(_ d: ApprovalVoteRecord.Decision) -> String {
+        switch d {
+        case .approve: return "approved"
+        case .reject: return "rejected"
+        }
+    }
+
     public static func age(_ ms: Millis, now: Millis) -> String {
         let s = max(0, (now - ms) / 1000)
         if s < 60 { return "\(s)s" }

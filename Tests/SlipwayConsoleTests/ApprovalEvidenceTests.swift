@@ -1,0 +1,78 @@
+import Foundation
+import Testing
+@testable import SlipwayConsole
+@testable import SlipwayStore
+@testable import SlipwayEngine
+
+/// The approver's evidence in the console: the requester's reason, who
+/// cannot vote and why (before signing), votes in words, expiry in words.
+extension ConsoleUpdateTests {
+    func withReasonedRequest(blocked: String? = nil) -> ConsoleState {
+        var s = withRequest()
+        var snap = s.snapshot
+        snap.approvals[0].reason = "ship the MLP for the Q4 churn push"
+        snap.approvalVotes[1]?.append(ApprovalVoteRecord(id: 2, requestID: 1, approver: "Lee Chen", keyFingerprint: "SHA256:y", decision: .reject,
+                                                         comment: "", at: 0, payload: "{}", signature: ""))
+        if let blocked { snap.voteBlocks = [1: blocked] }
+        _ = s.update(.data(snap))
+        _ = s.update(.event(.key(.char("4"))))
+        return s
+    }
+
+    @Test(arguments: [(80, 24), (120, 40)]) func theRequestersReasonIsShown(size: (Int, Int)) {
+        var s = withReasonedRequest()
+        s.width = size.0
+        s.height = size.1
+        let tab = ConsoleView.render(s).text
+        #expect(tab.contains("requested by ana 1h ago: ship the MLP"))
+        #expect(tab.contains("Lee Chen rejected"))
+        #expect(!tab.contains("rejectd"))
+        assertSnapshot(styled(ConsoleView.render(s)), named: "approvals-reason-\(size.0)x\(size.1)")
+        _ = s.update(.event(.key(.char("a"))))
+        let dialog = ConsoleView.render(s).text
+        #expect(dialog.contains("Reason: ship the MLP for the Q4 churn push"))
+        #expect(dialog.contains("expires in 7 days"), "\(dialog)")
+        #expect(dialog.contains("· Sam Lee approved: fine by me"))
+        #expect(dialog.contains("· Lee Chen rejected"))
+        assertSnapshot(ConsoleView.render(s).text, named: "dialog-approve-\(size.0)x\(size.1)")
+    }
+
+    @Test func aVoteTheEngineWouldRefuseIsRefusedBeforeSigning() {
+        let why = "Dana Ruiz cannot approve clf:2: they requested it (request 1), as dana"
+        var s = withReasonedRequest(blocked: why)
+        #expect(ConsoleView.render(s).text.contains("You cannot vote: " + why))
+        #expect(s.update(.event(.key(.char("a")))).isEmpty)
+        let d = try! #require(s.dialog)
+        #expect(d.field == nil)
+        #expect(d.buttons == ["Close"])
+        #expect(d.lines.first == why)
+        assertSnapshot(ConsoleView.render(s).text, named: "dialog-approve-refused")
+        // Enter only closes it: nothing is signed.
+        #expect(s.update(.event(.key(.enter))).isEmpty)
+        #expect(s.dialog == nil)
+    }
+
+    @Test func expiryAndPausesReadAsWords() {
+        #expect(Widgets.inWords(7 * 86_400 - 72) == "in 7 days")
+        #expect(Widgets.inWords(5 * 3600) == "in 5 hours")
+        #expect(Widgets.inWords(720) == "in 12 min")
+        #expect(ConsoleState.pausedLine(traffic: 10, detail: "paused at 10%: inconclusive (error_rate: no data)")
+                == "Paused at 10%: inconclusive (error_rate: no data)")
+    }
+
+    @Test func aRunStartedFromTheConsoleIsSelectedAndNamedByNumber() {
+        var s = loaded()
+        _ = s.update(.event(.key(.char("j"))))
+        _ = s.update(.started(pipeline: "weather", pid: 4242))
+        #expect(s.notice?.text == "starting a run of weather…")
+        var snap = s.snapshot
+        var run = snap.runs[0]
+        run.id = 31
+        run.pid = 4242
+        run.status = .running
+        snap.runs.insert(run, at: 0)
+        #expect(s.update(.data(snap)) == [.select(run: 31, model: nil)])
+        #expect(s.selectedRun?.id == 31)
+        #expect(s.notice?.text == "started run 31 (weather)")
+    }
+}
