@@ -76,3 +76,26 @@ extension ConsoleUpdateTests {
         #expect(s.notice?.text == "started run 31 (weather)")
     }
 }
+
+/// 80×24: each screen keeps its essential columns whole.
+extension ConsoleUpdateTests {
+    @Test func theLiveVersionIsNeverCutOnANarrowLane() {
+        var s = withCanary()
+        s.width = 80
+        s.height = 24
+        var snap = s.snapshot
+        snap.lanes = snap.lanes.map { l in var l = l; l.model = "churn-classifier-gradient-boosted"; return l }
+        _ = s.update(.data(snap))
+        _ = s.update(.event(.key(.char("6"))))
+        let text = ConsoleView.render(s).text
+        #expect(text.contains(":2 "), "\(text)")
+        #expect(text.contains("7 Audit"))
+        assertSnapshot(text, named: "deployments-long-model-80x24")
+    }
+
+    @Test func auditAndEvalsKeepTheirEssentialColumnsAt80() {
+        let cols = ColumnLayout([Column("a", 10, priority: 0), Column("b", 30, priority: 2), Column("c", 30, priority: 1), Column("d", 10, priority: 0, flexible: true)], width: 60)
+        #expect(cols.shown == [true, false, true, true])
+        #expect(cols.widths == [10, 0, 30, 18])
+    }
+}

@@ -5,33 +5,42 @@ enum ApprovalsScreen {
     static func render(_ b: inout ScreenBuffer, _ s: ConsoleState, y: Int, h: Int) {
         let g = s.glyphs
         let snap = s.snapshot
+        // The request, its state and its votes always fit; the age, then the requester, give way.
+        let layout = ColumnLayout([Column("id", 5, priority: 0), Column("status", 10, priority: 0), Column("version → environment", 26, priority: 0),
+                                   Column("requester", 10, priority: 2), Column("age", 4, priority: 3, alignRight: true),
+                                   Column("votes", 7, priority: 0), Column("risk", 12, priority: 0, flexible: true)], width: s.width - 2)
         let rows = s.visibleIndices.map { i -> (String, Style) in
             let r = snap.approvals[i]
             let votes = snap.approvalVotes[r.id] ?? []
             let approvals = votes.filter { $0.decision == .approve }.count
-            let text = Widgets.fit("#\(r.id)", 5, glyphs: g) + " " + Widgets.fit(r.status.rawValue, 10, glyphs: g) + " "
-                + Widgets.fit(TerminalText.oneLine("\(r.model):\(r.version) → \(r.environment)"), 26, glyphs: g) + " "
-                + Widgets.fit(TerminalText.oneLine(r.requester), 10, glyphs: g) + " "
-                + Widgets.fit(Widgets.age(r.createdAt, now: snap.now), 4, glyphs: g, alignRight: true) + " "
-                + Widgets.fit("\(approvals) of \(r.requiredApprovals)", 7, glyphs: g) + " " + TerminalText.oneLine(r.reasonList.joined(separator: "; "))
+            let text = layout.line(["#\(r.id)", r.status.rawValue, TerminalText.oneLine("\(r.model):\(r.version) → \(r.environment)"),
+                                    TerminalText.oneLine(r.requester), Widgets.age(r.createdAt, now: snap.now), "\(approvals) of \(r.requiredApprovals)",
+                                    TerminalText.oneLine(r.reasonList.joined(separator: "; "))], glyphs: g)
             let style: Style = r.status == .pending ? Style(fg: .accent) : r.status == .approved ? .success : r.status == .rejected ? .error : .muted
             return (text, style)
         }
         let listH = max(5, min(h / 2, rows.count + 3))
         let pending = snap.pendingApprovals
         ListView.draw(&b, s, x: 0, y: y, w: s.width, h: listH, title: "Approvals (\(pending) pending)",
-                      header: "id    status     version → environment      requester   age votes   risk", rows: rows)
+                      header: layout.header(glyphs: g), rows: rows)
         let lowerY = y + listH, lowerH = h - listH
         Widgets.box(&b, 0, lowerY, s.width, lowerH, title: "evidence", glyphs: g)
         guard let r = s.selectedRequest else {
             let hint = snap.approvals.isEmpty
                 ? "Nothing to sign off. High-risk promotions (policy: in slipway.yaml) wait here for a named approver."
                 : ""
-            b.put(2, lowerY + 1, hint, .muted, maxWidth: s.width - 4)
+            for (i, l) in TextLayout.wrap(hint, width: s.width - 4).prefix(max(0, lowerH - 2)).enumerated() { b.put(2, lowerY + 1 + i, l, .muted) }
             return
         }
-        for (i, (text, style)) in evidence(r, s).prefix(max(0, lowerH - 2)).enumerated() {
-            b.put(2, lowerY + 1 + i, TerminalText.oneLine(text), style, maxWidth: s.width - 4)
+        // Wrapped, so a gate's arithmetic is read to its verdict; what does not fit is said (Enter shows all).
+        let lines = evidence(r, s).flatMap { e in TextLayout.wrap(TerminalText.oneLine(e.0), width: s.width - 4, indent: 2).map { ($0, e.1) } }
+        let room = max(0, lowerH - 2)
+        for (i, (text, style)) in lines.prefix(room).enumerated() {
+            b.put(2, lowerY + 1 + i, text, style, maxWidth: s.width - 4)
+        }
+        if lines.count > room {
+            let more = " \(lines.count - room) more line\(lines.count - room == 1 ? "" : "s") · Enter shows all "
+            b.put(max(2, s.width - ScreenBuffer.width(of: more) - 2), lowerY + lowerH - 1, more, .accent)
         }
     }
 

@@ -62,7 +62,12 @@ enum DeploymentsScreen {
             if let r = lane.requires { line("requires: \(r)", .muted) }
             return
         }
-        line("live    \(model):\(lane.live.map(String.init) ?? "none")", Style(fg: .foreground, bold: true))
+        // The live version is what on-call needs: the model's name gives way, never the version.
+        let version = ":" + (lane.live.map(String.init) ?? "none")
+        let room = w - 8 - version.count
+        let name = ScreenBuffer.width(of: TerminalText.oneLine(model)) <= room ? TerminalText.oneLine(model)
+            : Widgets.fit(TerminalText.oneLine(model), max(2, room), glyphs: g)
+        line("live    \(name)\(version)", Style(fg: .foreground, bold: true))
         if let image = lane.image { line("image   \(image)", .muted) }
         if let since = lane.since { line("since   \(Widgets.age(since, now: now)) ago · \(lane.by ?? "")", .muted) }
         if let why = lane.reason { line("why     \(why)", why.hasPrefix("rollback") ? .warning : .muted) }
