@@ -99,3 +99,29 @@ extension ConsoleUpdateTests {
         #expect(cols.widths == [10, 0, 30, 18])
     }
 }
+
+extension ConsoleUpdateTests {
+    /// After a rollback the finished deployment is no longer the headline, and
+    /// a change made by several approvers keeps its columns apart.
+    @Test(arguments: [(80, 24), (120, 40)]) func historyAfterARollbackReadsInOrder(size: (Int, Int)) {
+        var s = withCanary()
+        s.width = size.0
+        s.height = size.1
+        var snap = s.snapshot
+        var prod = snap.lanes[2]
+        prod.deployment?.state = .succeeded
+        prod.deployment?.detail = "live at 100%"
+        prod.deployment?.updatedAt = snap.now - 120_000
+        prod.history.insert(AliasEvent(id: 9, model: "clf", environment: "production", version: 2, previousVersion: 3, at: snap.now - 30_000,
+                                       actor: "oncall", reason: "rollback: p95 latency doubled"), at: 0)
+        prod.history.insert(AliasEvent(id: 8, model: "clf", environment: "production", version: 3, previousVersion: 2, at: snap.now - 60_000,
+                                       actor: "Dana Ruiz, Sam Lee", reason: "ship the MLP · approved by Dana Ruiz, Sam Lee (request 4)"), at: 1)
+        snap.lanes[2] = prod
+        _ = s.update(.data(snap))
+        _ = s.update(.event(.key(.char("6"))))
+        let text = ConsoleView.render(s).text
+        #expect(text.contains("earlier: deployment 7: clf:3 succeeded"))
+        #expect(!text.contains("Sam Lee…ship") && !text.contains("Lee ship"))
+        assertSnapshot(text, named: "deployments-after-rollback-\(size.0)x\(size.1)")
+    }
+}

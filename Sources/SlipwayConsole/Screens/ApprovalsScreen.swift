@@ -6,7 +6,9 @@ enum ApprovalsScreen {
         let g = s.glyphs
         let snap = s.snapshot
         // The request, its state and its votes always fit; the age, then the requester, give way.
-        let layout = ColumnLayout([Column("id", 5, priority: 0), Column("status", 10, priority: 0), Column("version → environment", 26, priority: 0),
+        // The version and environment column is as wide as its widest entry (within reason), so "production" is never cut when there is room.
+        let targetW = min(48, max(21, s.visibleIndices.map { ScreenBuffer.width(of: TerminalText.oneLine("\(snap.approvals[$0].model):\(snap.approvals[$0].version) → \(snap.approvals[$0].environment)")) }.max() ?? 0))
+        let layout = ColumnLayout([Column("id", 5, priority: 0), Column("status", 10, priority: 0), Column("version → environment", targetW, priority: 0),
                                    Column("requester", 10, priority: 2), Column("age", 4, priority: 3, alignRight: true),
                                    Column("votes", 7, priority: 0), Column("risk", 12, priority: 0, flexible: true)], width: s.width - 2)
         let rows = s.visibleIndices.map { i -> (String, Style) in
