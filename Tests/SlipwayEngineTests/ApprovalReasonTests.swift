@@ -73,3 +73,20 @@ import Testing
         #expect(why == "Sam Lee cannot approve clf:1: they ran it (run 1), as ana", "\(why ?? "nil")")
     }
 }
+
+@Suite struct AbortReasonTests {
+    /// An abort puts the stable version back with the reason typed, not the word "rollback".
+    @Test func theLocalTargetRecordsTheAbortReason() throws {
+        let f = try ApprovalFixture()
+        let v1 = try f.version(arch: "gbm")
+        try f.registry.setAlias(model: "clf", environment: "production", version: v1, actor: "dana", reason: "first release")
+        let v2 = try f.version(arch: "gbm", lr: "0.3")
+        _ = try f.registry.startDeployment(NewDeployment(environment: "production", model: "clf", version: v2, stableVersion: v1, steps: [10, 100],
+                                                         actor: "ana", reason: "promoted"))
+        _ = try f.deployments.abort(environment: "production", actor: "oncall", reason: "p95 latency doubled")
+        let data = try Data(contentsOf: URL(fileURLWithPath: f.deployments.targetPath("production")))
+        let target = try JSONDecoder().decode(DeploymentService.LocalTarget.self, from: data)
+        #expect(target.version == v1 && target.traffic == 100)
+        #expect(target.reason == "aborted by oncall: p95 latency doubled", "\(target.reason)")
+    }
+}
