@@ -14,6 +14,8 @@ extension ConsoleUpdateTests {
         snap.approvalVotes[1]?.append(ApprovalVoteRecord(id: 2, requestID: 1, approver: "Lee Chen", keyFingerprint: "SHA256:y", decision: .reject,
                                                          comment: "", at: 0, payload: "{}", signature: ""))
         if let blocked { snap.voteBlocks = [1: blocked] }
+        snap.requestOrigins[1] = ApprovalQueue.Origin(runID: 12, trigger: "drift:inputs", user: "ana", commit: "5e0a1f2c9d", dirty: false,
+                                                      causes: ["drift alert 3 of monitor churn on batch 7 · trigger event 4", "  ▲ tenure: psi 0.31 past threshold 0.2"])
         _ = s.update(.data(snap))
         _ = s.update(.event(.key(.char("4"))))
         return s
@@ -25,6 +27,9 @@ extension ConsoleUpdateTests {
         s.height = size.1
         let tab = ConsoleView.render(s).text
         #expect(tab.contains("requested by ana 1h ago: ship the MLP"))
+        #expect(tab.contains("from run 12, started by drift alert 3 of monitor churn"))
+        #expect(tab.contains("commit 5e0a1f2"))
+        #expect(tab.contains("metric accuracy: production 0.9 → candidate 0.91 (+0.01)"))
         #expect(tab.contains("Lee Chen rejected"))
         #expect(!tab.contains("rejectd"))
         assertSnapshot(styled(ConsoleView.render(s)), named: "approvals-reason-\(size.0)x\(size.1)")

@@ -421,7 +421,7 @@ import Testing
         #expect(tab.contains("commit 5e0a1f2 switch to an MLP"))
         #expect(tab.contains("Sam Lee approved"))
         _ = s.update(.event(.key(.enter)))
-        #expect(s.pager?.lines.contains { $0.text == "metric accuracy: 0.9 → 0.91" } == true, "\(s.pager?.lines ?? [])")
+        #expect(s.pager?.lines.contains { $0.text == "metric accuracy: production 0.9 → candidate 0.91 (+0.01)" } == true, "\(s.pager?.lines ?? [])")
         _ = s.update(.event(.key(.escape)))
         #expect(s.update(.event(.key(.char("a")))).isEmpty)
         let dialog = styled(ConsoleView.render(s))

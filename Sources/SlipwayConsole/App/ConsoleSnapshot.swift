@@ -81,6 +81,8 @@ public struct ConsoleSnapshot: Sendable {
     /// Pending request → why the console's key cannot vote on it (the engine's
     /// ``ApprovalService/whyCannotVote(_:key:votes:now:)``), said before signing.
     public var voteBlocks: [Int64: String] = [:]
+    /// Request → the run its version came from, what started it, its commit.
+    public var requestOrigins: [Int64: ApprovalQueue.Origin] = [:]
     public var pendingApprovals: Int { approvals.filter { $0.status == .pending }.count }
     public var monitors: [MonitorView] = []
     /// What `slipway demo` is doing, and what to try (its status line).
@@ -218,6 +220,8 @@ public final class ConsoleLoader: @unchecked Sendable {
             let listing = try ApprovalQueue(registry: registry).listing(now: s.now)
             s.approvals = listing.all
             s.approvalVotes = listing.votes
+            let queue = ApprovalQueue(registry: registry)
+            for r in listing.all.prefix(20) { if let o = try? queue.origin(of: r) { s.requestOrigins[r.id] = o } }
         } catch {
             s.problems.append("approvals cannot be read: \(error)")
         }

@@ -57,18 +57,27 @@ enum ApprovalsScreen {
         if let why = snap.voteBlocks[r.id] { out.append(("You cannot vote: " + why, .error)) }
         out.append(("requested by \(r.requester) \(Widgets.age(r.createdAt, now: snap.now)) ago: "
                     + (r.reason.flatMap { $0.isEmpty ? nil : $0 } ?? "(no reason given)"), .plain))
+        if let o = snap.requestOrigins[r.id] {
+            out.append(("from " + TerminalText.oneLine(o.summary) + " · commit " + (o.commit.map { String($0.prefix(7)) } ?? "none") + (o.dirty ? " (dirty)" : ""), .plain))
+            if full { for c in o.causes.dropFirst() { out.append(("  " + c, .muted)) } }
+        }
         for reason in r.reasonList { out.append(("risk: " + reason, .warning)) }
         if let object = try? JSONSerialization.jsonObject(with: Data(r.evidence.utf8)) as? [String: Any] {
             for p in object["params"] as? [[String: Any]] ?? [] {
                 out.append(("param \(p["param"] as? String ?? ""): \(p["live"] as? String ?? "—") → \(p["candidate"] as? String ?? "—")", .plain))
             }
             for m in object["metrics"] as? [[String: Any]] ?? [] {
+                // Each side named, and the change.
                 let live = (m["live"] as? Double).map(Gates.format) ?? "—", cand = (m["candidate"] as? Double).map(Gates.format) ?? "—"
-                out.append(("metric \(m["metric"] as? String ?? ""): \(live) → \(cand)" + ((m["gate"] as? String).map { "  (\($0))" } ?? ""), .plain))
+                let delta = (m["delta"] as? Double).map { " (\(MetricComparison.signed($0)))" } ?? ""
+                let sides = object["live"] is String ? "production \(live) → candidate \(cand)\(delta)" : "candidate \(cand) (nothing live to compare)"
+                out.append(("metric \(m["metric"] as? String ?? ""): \(sides)" + ((m["gate"] as? String).map { " · gate: \($0)" } ?? ""), .plain))
             }
             for d in object["data"] as? [String] ?? [] { out.append(("data " + d, .plain)) }
             for c in object["commits"] as? [String] ?? [] { out.append(("commit " + c, .muted)) }
-            if let p = object["package"] as? String { out.append(("package " + p, .muted)) }
+            if let p = object["package"] as? String {
+                out.append(("package " + p + (r.packageDigest == p ? " (the digest the votes sign)" : ""), .muted))
+            }
         }
         for v in snap.approvalVotes[r.id] ?? [] {
             out.append(("\(v.decision == .approve ? (s.ascii ? "+" : "✓") : (s.ascii ? "x" : "✗")) \(v.approver) \(Widgets.pastTense(v.decision)) \(Widgets.age(v.at, now: snap.now)) ago" + (v.comment.isEmpty ? " (no comment)" : ": \(v.comment)"),
