@@ -130,3 +130,34 @@ extension ConsoleUpdateTests {
         assertSnapshot(text, named: "deployments-after-rollback-\(size.0)x\(size.1)")
     }
 }
+
+extension ConsoleUpdateTests {
+    /// The promote dialog has a reason field and says, before anything is
+    /// asked, what the engine would do: a high-risk request, a recent rollback.
+    @Test(arguments: [(80, 24), (120, 40)]) func promoteWarnsBeforeItOpensARequest(size: (Int, Int)) {
+        var s = loaded()
+        s.width = size.0
+        s.height = size.1
+        _ = s.update(.event(.key(.char("5"))))
+        _ = s.update(.event(.key(.char("p"))))
+        var high = ApprovalService.PromotionPreview(model: "clf", version: 2, environment: "production")
+        high.risk = .high
+        high.reasons = ["params changed: model.arch (gbm → mlp)"]
+        high.requiredApprovals = 2
+        high.approvers = 3
+        high.recentUndo = "clf:2 was rolled back from production 30 s ago by oncall (rollback: p95 doubled)"
+        var low = ApprovalService.PromotionPreview(model: "clf", version: 2, environment: "staging")
+        low.risk = .low
+        _ = s.update(.promotionPreview([high, low]))
+        let text = ConsoleView.render(s).text
+        #expect(text.contains("HIGH RISK"))
+        #expect(s.dialog?.lines.contains { $0.contains("needs 2 of 3 approvers") } == true)
+        #expect(s.dialog?.lines.contains { $0.hasPrefix("Warning: clf:2 was rolled back from production 30 s ago") } == true)
+        assertSnapshot(text, named: "dialog-promote-warnings-\(size.0)x\(size.1)")
+        // ↑ chooses staging: its own preview.
+        _ = s.update(.event(.key(.up)))
+        #expect(s.dialog?.lines.contains("Low risk: it goes ahead now.") == true)
+        for c in "hotfix for the Q4 push" { _ = s.update(.event(.key(.char(c)))) }
+        #expect(s.update(.event(.key(.enter))) == [.promote(model: "clf", version: 2, environment: "staging", reason: "hotfix for the Q4 push")])
+    }
+}

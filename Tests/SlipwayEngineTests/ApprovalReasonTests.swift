@@ -90,3 +90,31 @@ import Testing
         #expect(target.reason == "aborted by oncall: p95 latency doubled", "\(target.reason)")
     }
 }
+
+@Suite struct PromotionPreviewTests {
+    @Test func aHighRiskPromotionSaysSoAndHowManyApprovalsBeforeItIsAsked() throws {
+        let f = try ApprovalFixture(required: 2)
+        let v = try f.version(arch: "gbm")
+        let p = f.approvals.preview(model: "clf", version: v, environment: "production", now: SystemClock.nowMillis())
+        #expect(p.risk == .high && p.requiredApprovals == 2 && p.approvers == 2)
+        #expect(p.warnings.first?.contains("needs 2 of 2 approvers") == true, "\(p.warnings)")
+        // Nothing was written.
+        #expect(try f.registry.approvalRequests(all: true, limit: 10).isEmpty)
+        let unknown = f.approvals.preview(model: "clf", version: 99, environment: "production", now: SystemClock.nowMillis())
+        #expect(unknown.refusal != nil && unknown.warnings.first?.hasPrefix("Refused: ") == true)
+    }
+
+    @Test func aVersionRolledBackAMomentAgoIsWarnedAbout() throws {
+        let f = try ApprovalFixture()
+        let v1 = try f.version(arch: "gbm")
+        let v2 = try f.version(arch: "gbm", lr: "0.3")
+        try f.registry.setAlias(model: "clf", environment: "production", version: v1, actor: "dana", reason: "first release", cause: .promotion)
+        try f.registry.setAlias(model: "clf", environment: "production", version: v2, actor: "dana", reason: "promoted", cause: .promotion)
+        try f.registry.setAlias(model: "clf", environment: "production", version: v1, actor: "oncall", reason: "rollback: p95 doubled", cause: .rollback)
+        let p = f.approvals.preview(model: "clf", version: v2, environment: "production", now: SystemClock.nowMillis())
+        let undo = try #require(p.recentUndo)
+        #expect(undo.hasPrefix("clf:2 was rolled back from production ") && undo.contains("by oncall (rollback: p95 doubled)"), "\(undo)")
+        #expect(p.warnings.contains { $0.hasPrefix("Warning: clf:2 was rolled back") })
+        #expect(f.approvals.preview(model: "clf", version: v1, environment: "production", now: SystemClock.nowMillis()).alreadyLive)
+    }
+}

@@ -156,11 +156,16 @@ public final class ConsoleApp: @unchecked Sendable {
                 post(.notice("could not cancel run \(id): \(error)", isError: true))
             }
             lock.withLock { reloadRequested = true; lock.broadcast() }
-        case .promote(let model, let version, let env):
+        case .previewPromotion(let model, let version, let envs):
+            guard let spec = try? workspace.loadSpec().spec else { break }
+            let service = ApprovalService(workspace: workspace, registry: loader.registry, spec: spec)
+            let now = SystemClock.nowMillis()
+            post(.promotionPreview(envs.map { service.preview(model: model, version: version, environment: $0, now: now) }))
+        case .promote(let model, let version, let env, let reason):
             do {
                 let spec = try workspace.loadSpec().spec
                 let request = PromotionService.Request(model: model, version: version, environment: env,
-                                                       actor: Provenance.currentUser(), reason: "promoted from the console")
+                                                       actor: Provenance.currentUser(), reason: reason.isEmpty ? "promoted from the console" : reason)
                 switch try ApprovalService(workspace: workspace, registry: loader.registry, spec: spec).requestPromotion(request) {
                 case .alreadyLive:
                     post(.notice("\(model):\(version) is already live in \(env)", isError: false))

@@ -62,7 +62,9 @@ public enum Effect: Sendable, Equatable {
     case select(run: Int64?, model: String?)
     case startRun(pipeline: String)
     case cancelRun(runID: Int64)
-    case promote(model: String, version: Int, environment: String)
+    case promote(model: String, version: Int, environment: String, reason: String)
+    /// Ask the engine what promoting to each environment would do (the dialog shows it).
+    case previewPromotion(model: String, version: Int, environments: [String])
     case vote(requestID: Int64, approve: Bool, comment: String)
     case rollback(environment: String, reason: String)
     case abortCanary(environment: String, reason: String)
@@ -77,6 +79,8 @@ public enum Message: Sendable {
     case notice(String, isError: Bool)
     /// A run was launched from the console: its process, until the run shows up.
     case started(pipeline: String, pid: Int32?)
+    /// What promoting would do, per environment (``ApprovalService/preview(model:version:environment:now:)``).
+    case promotionPreview([ApprovalService.PromotionPreview])
 }
 
 /// The whole state of the console; screens are pure functions of it.
@@ -107,6 +111,8 @@ public struct ConsoleState: Sendable {
     public var logScroll = 0
     /// A run started with `r`, until it appears in a snapshot (then it is selected).
     public var awaitedRun: (pipeline: String, pid: Int32)?
+    /// The engine's preview of the promote dialog's promotion, per environment.
+    public var promotionPreviews: [String: ApprovalService.PromotionPreview] = [:]
     public var keyMap = KeyMap.defaults
     public var quit = false
 
@@ -203,6 +209,10 @@ public struct ConsoleState: Sendable {
             return []
         case .notice(let text, let isError):
             notice = (text, isError)
+            return []
+        case .promotionPreview(let previews):
+            for p in previews { promotionPreviews[p.environment] = p }
+            refreshPromoteDialog()
             return []
         case .started(let pipeline, let pid):
             notice = ("starting a run of \(pipeline)…", false)
@@ -365,14 +375,13 @@ public struct ConsoleState: Sendable {
             guard let v = selectedVersion else { notice = ("select a version in the Registry tab first", true); return [] }
             let envs = snapshot.environments
             guard !envs.isEmpty else { notice = ("cannot promote: slipway.yaml declares no environments", true); return [] }
-            let live = snapshot.models.first { $0.name == v.model }?.environments ?? [:]
-            dialog = Dialog(title: "Promote \(v.model):\(v.version)?",
-                            lines: ["Makes \(v.model):\(v.version) the live version in the chosen environment.",
-                                    "Now live: " + (envs.map { "\($0) \(live[$0].map { ":\($0)" } ?? "—")" }.joined(separator: ", ")),
-                                    "Recorded in the alias history and the audit trail."],
+            dialog = Dialog(title: "Promote \(v.model):\(v.version)?", lines: [],
                             purpose: .promote(model: v.model, version: v.version, environments: envs), choices: envs,
                             choice: envs.firstIndex(of: "production") ?? 0, buttons: ["Promote", "Cancel"])
-            return []
+            dialog?.field = ("Reason (recorded; approvers see it)", "")
+            promotionPreviews = [:]
+            refreshPromoteDialog()
+            return [.previewPromotion(model: v.model, version: v.version, environments: envs)]
         }
     }
 
@@ -383,6 +392,20 @@ public struct ConsoleState: Sendable {
         var rest = detail.trimmingCharacters(in: .whitespaces)
         if rest.lowercased().hasPrefix(own) { rest = String(rest.dropFirst(own.count)).trimmingCharacters(in: CharacterSet(charactersIn: ":;·- ")) }
         return rest.isEmpty ? head : "\(head): \(TerminalText.oneLine(rest))"
+    }
+
+    /// The promote dialog's lines for the chosen environment: what changes,
+    /// and the engine's warnings (high risk and its approvals, a recent rollback).
+    mutating func refreshPromoteDialog() {
+        guard var d = dialog, case .promote(let model, let version, let envs) = d.purpose, d.choice < envs.count else { return }
+        let env = envs[d.choice]
+        let live = snapshot.models.first { $0.name == model }?.environments ?? [:]
+        var lines = ["Makes \(model):\(version) the live version in the chosen environment (↑/↓ choose).",
+                     "Now live: " + (envs.map { "\($0) \(live[$0].map { ":\($0)" } ?? "—")" }.joined(separator: ", "))]
+        if let p = promotionPreviews[env] { lines += p.warnings } else { lines.append("Checking the policy for \(env)…") }
+        lines.append("Recorded in the alias history and the audit trail.")
+        d.lines = lines
+        dialog = d
     }
 
     mutating func switchTab(_ t: Tab) {
@@ -417,8 +440,8 @@ public struct ConsoleState: Sendable {
         }
         switch key {
         case .escape: dialog = nil; return []
-        case .char("j"), .down: if !d.choices.isEmpty { d.choice = min(d.choices.count - 1, d.choice + 1) }
-        case .char("k"), .up: if !d.choices.isEmpty { d.choice = max(0, d.choice - 1) }
+        case .char("j"), .down: if !d.choices.isEmpty { d.choice = min(d.choices.count - 1, d.choice + 1); dialog = d; refreshPromoteDialog(); return [] }
+        case .char("k"), .up: if !d.choices.isEmpty { d.choice = max(0, d.choice - 1); dialog = d; refreshPromoteDialog(); return [] }
         case .tab, .right, .char("l"): d.button = (d.button + 1) % d.buttons.count
         case .backTab, .left, .char("h"): d.button = (d.button + d.buttons.count - 1) % d.buttons.count
         case .enter:
@@ -440,7 +463,8 @@ public struct ConsoleState: Sendable {
         switch d.purpose {
         case .startRun(let pipelines): return [.startRun(pipeline: pipelines[d.choice])]
         case .cancelRun(let id): return [.cancelRun(runID: id)]
-        case .promote(let model, let version, let envs): return [.promote(model: model, version: version, environment: envs[d.choice])]
+        case .promote(let model, let version, let envs):
+            return [.promote(model: model, version: version, environment: envs[d.choice], reason: d.field?.text.trimmingWhitespace() ?? "")]
         case .vote(let id, let approve): return [.vote(requestID: id, approve: approve, comment: d.field?.text ?? "")]
         case .rollback(let env): return [.rollback(environment: env, reason: d.field?.text ?? "")]
         case .abortCanary(let env): return [.abortCanary(environment: env, reason: d.field?.text ?? "")]
@@ -526,8 +550,8 @@ public struct ConsoleState: Sendable {
                 }
                 return []
             }
-            if let d = dialog, let (bx, by, _) = ConsoleView.dialogFrame(d, width: width, height: height) {
-                let buttonsY = by + ConsoleView.dialogHeight(d) - 2
+            if let d = dialog, let (bx, by, bw) = ConsoleView.dialogFrame(d, width: width, height: height) {
+                let buttonsY = by + ConsoleView.dialogHeight(d, width: bw) - 2
                 if y == buttonsY {
                     var col = bx + 2
                     for (i, label) in d.buttons.enumerated() {

@@ -137,23 +137,28 @@ public enum ConsoleView {
         }
     }
 
-    static func dialogHeight(_ d: Dialog) -> Int {
-        d.lines.count + (d.choices.isEmpty ? 0 : d.choices.count + 1) + (d.field == nil ? 0 : 2) + 5
+    /// A dialog's lines wrapped to its width: a warning is read to its end.
+    static func dialogLines(_ d: Dialog, width w: Int) -> [String] {
+        d.lines.flatMap { TextLayout.wrap(TerminalText.oneLine($0), width: w - 4, indent: 2) }
+    }
+
+    static func dialogHeight(_ d: Dialog, width w: Int) -> Int {
+        dialogLines(d, width: w).count + (d.choices.isEmpty ? 0 : d.choices.count + 1) + (d.field == nil ? 0 : 2) + 5
     }
 
     static func dialogFrame(_ d: Dialog, width: Int, height: Int) -> (Int, Int, Int)? {
         let w = min(width - 4, max(50, (d.lines.map { ScreenBuffer.width(of: $0) }.max() ?? 0) + 6))
-        let h = dialogHeight(d)
+        let h = dialogHeight(d, width: w)
         return ((width - w) / 2, max(2, (height - h) / 2), w)
     }
 
     static func dialog(_ b: inout ScreenBuffer, _ d: Dialog, _ s: ConsoleState) {
         guard let (x, y, w) = dialogFrame(d, width: s.width, height: s.height) else { return }
-        let h = dialogHeight(d)
+        let h = dialogHeight(d, width: w)
         b.fill(x, y, w, h)
         Widgets.box(&b, x, y, w, h, title: d.title, glyphs: s.glyphs, focused: true)
         var yy = y + 1
-        for line in d.lines { b.put(x + 2, yy, line, .plain, maxWidth: w - 4); yy += 1 }
+        for line in dialogLines(d, width: w) { b.put(x + 2, yy, line, .plain, maxWidth: w - 4); yy += 1 }
         if !d.choices.isEmpty {
             yy += 1
             for (i, c) in d.choices.enumerated() {
