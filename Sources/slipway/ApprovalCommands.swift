@@ -56,7 +56,7 @@ struct Approvals: ParsableCommand {
         for r in rows where !r.reason.isEmpty { Output.say("  #\(r.id) requested by \(Output.field(r.requester)): \(Output.field(r.reason))") }
         for r in rows where !r.decisions.isEmpty {
             for d in r.decisions {
-                Output.say("  #\(r.id) \(d["decision"]!) by \(Output.field(d["approver"]!)) at \(d["at"]!): \(Output.field(d["comment"]!))")
+                Output.say("  #\(r.id) \(d["decision"]!) by \(Output.field(d["approver"]!)) at \(d["at"]!)" + (d["comment"]!.isEmpty ? " (no comment)" : ": \(Output.field(d["comment"]!))"))
             }
         }
     }

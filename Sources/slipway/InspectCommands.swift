@@ -207,7 +207,7 @@ struct Show: ParsableCommand {
     }
 
     func run() throws {
-        let (_, registry) = try global.open()
+        let (ws, registry) = try global.open()
         let r = try resolveRun(runID, in: registry)
         let stages = try registry.stageRuns(runID: r.id)
         let params = try registry.params(runID: r.id)
@@ -223,7 +223,7 @@ struct Show: ParsableCommand {
         }
         Output.say("run \(r.id) · \(r.pipeline) · \(Output.symbol(r.status)) \(r.status.rawValue)" + (r.duration.map { " in \(Durations.format($0))" } ?? ""))
         Output.say("  started   \(Output.timestamp(r.startedAt)) by \(r.user) on \(r.host) (trigger: \(r.trigger))")
-        Output.say("  commit    " + (r.gitCommit.map { $0 + (r.gitDirty == true ? " (uncommitted changes)" : "") } ?? "not a git repository"))
+        Output.say("  commit    " + (r.gitCommit.map { $0 + (r.gitDirty == true ? " (uncommitted changes)" : "") } ?? GitState.noCommitReason(in: ws.root)))
         Output.say("  slipway   \(r.slipwayVersion)")
         if let m = r.message { Output.say("  message   \(Output.safe(m))") }
         let causes = try RunCause.of(run: r.id, registry: registry)
@@ -354,3 +354,4 @@ final class LogWriter {
         FileHandle.standardOutput.write(Data(sanitizer.finish()))
     }
 }
+

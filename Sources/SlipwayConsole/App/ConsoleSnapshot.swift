@@ -91,6 +91,8 @@ public struct ConsoleSnapshot: Sendable {
     public var lanes: [DeploymentLane] = []
     /// The agent's heartbeat, if one ever ran.
     public var agent: Agent.Heartbeat?
+    /// Whether an agent runs for this workspace now (it drives canary analyses and triggers).
+    public var agentRunning = false
     public var audit: [AuditEvent] = []
     public var auditProblem: String?
     public var auditVerified = false
@@ -213,6 +215,7 @@ public final class ConsoleLoader: @unchecked Sendable {
         }
         for m in spec?.monitorSpecs ?? [] { if let v = try? Self.monitorView(m.name, registry) { s.monitors.append(v) } }
         s.agent = Agent.heartbeat(workspace)
+        s.agentRunning = s.agent?.isRunning ?? false
         if let data = try? FileSystem.readFile(workspace.demoStatusPath) {
             s.demoStatus = TerminalText.sanitize(String(decoding: data.prefix(400), as: UTF8.self))
         }

@@ -91,6 +91,10 @@ enum DeploymentsScreen {
                 line("        step \(d.step + 1)/\(steps.count) · stable :\(d.stableVersion.map(String.init) ?? "—")", .muted)
                 if d.state == .paused {
                     line("        PAUSED · c go on · x abort", .warning)
+                } else if !s.snapshot.agentRunning {
+                    // Nothing advances the canary without an agent: said, with how to start one.
+                    line("        no agent running: the analysis waits", .warning)
+                    line("        start it: slipway agent", .warning)
                 } else if let due = d.dueAt, due > now {
                     line("        analysis in \(Widgets.age(now, now: due))", .muted)
                 }
