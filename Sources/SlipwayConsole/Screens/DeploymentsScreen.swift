@@ -93,7 +93,7 @@ enum DeploymentsScreen {
                     line("        PAUSED · c go on · x abort", .warning)
                 } else if !s.snapshot.agentRunning {
                     // Nothing advances the canary without an agent: said, with how to start one.
-                    line("        no agent running: the analysis waits", .warning)
+                    line("        no agent: analysis waits", .warning)
                     line("        start it: slipway agent", .warning)
                 } else if let due = d.dueAt, due > now {
                     line("        analysis in \(Widgets.age(now, now: due))", .muted)
