@@ -118,3 +118,22 @@ import Testing
         #expect(f.approvals.preview(model: "clf", version: v1, environment: "production", now: SystemClock.nowMillis()).alreadyLive)
     }
 }
+
+@Suite struct EvidenceDataTests {
+    /// The evidence lists the datasets that changed apart from the stage outputs that did.
+    @Test func datasetsAndOutputsApart() throws {
+        let f = try ApprovalFixture()
+        let yaml = try String(contentsOfFile: f.root + "/slipway.yaml", encoding: .utf8)
+        try yaml.replacingOccurrences(of: #"train: {cmd: "true"}"#, with: #"train: {cmd: "true", outs: [model.json]}"#)
+            .write(toFile: f.root + "/slipway.yaml", atomically: true, encoding: .utf8)
+        let v1 = try f.version(arch: "gbm")
+        try f.registry.recordRunDatasets(runID: 1, stage: "train", versions: [(path: "data/train.csv", hash: "aaaa1111"), (path: "model.json", hash: "bbbb1111")])
+        try f.registry.setAlias(model: "clf", environment: "production", version: v1, actor: "dana", reason: "first release")
+        let v2 = try f.version(arch: "mlp")
+        try f.registry.recordRunDatasets(runID: 2, stage: "train", versions: [(path: "data/train.csv", hash: "aaaa2222"), (path: "model.json", hash: "bbbb2222")])
+        let r = try f.request(try f.promote(v2))
+        let evidence = try #require(try JSONSerialization.jsonObject(with: Data(r.evidence.utf8)) as? [String: Any])
+        #expect(evidence["data"] as? [String] == ["data/train.csv aaaa1111 → aaaa2222"])
+        #expect(evidence["outputs"] as? [String] == ["model.json bbbb1111 → bbbb2222"])
+    }
+}

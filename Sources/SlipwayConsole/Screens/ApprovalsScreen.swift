@@ -74,6 +74,7 @@ enum ApprovalsScreen {
                 out.append(("metric \(m["metric"] as? String ?? ""): \(sides)" + ((m["gate"] as? String).map { " · gate: \($0)" } ?? ""), .plain))
             }
             for d in object["data"] as? [String] ?? [] { out.append(("data " + d, .plain)) }
+            for d in object["outputs"] as? [String] ?? [] { out.append(("output " + d, .muted)) }
             for c in object["commits"] as? [String] ?? [] { out.append(("commit " + c, .muted)) }
             if let p = object["package"] as? String {
                 out.append(("package " + p + (r.packageDigest == p ? " (the digest the votes sign)" : ""), .muted))

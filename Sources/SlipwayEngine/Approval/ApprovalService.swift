@@ -99,7 +99,7 @@ public struct ApprovalService: Sendable {
         struct Row: Encodable { var metric: String; var live: Double?; var candidate: Double?; var delta: Double?; var gate: String? }
         struct Evidence: Encodable {
             var candidate: String; var live: String?; var reasons: [String]; var params: [ParamChange]; var metrics: [Row]
-            var data: [String]; var commits: [String]; var package: String
+            var data: [String]; var outputs: [String]; var commits: [String]; var package: String
         }
         var rows: [Row] = []
         if let live {
@@ -117,10 +117,14 @@ public struct ApprovalService: Sendable {
            let log = GitState.run(["log", "--oneline", "--no-decorate", "\(from)..\(to)"], in: workspace.root) {
             commits = log.split(separator: "\n").map(String.init)
         }
+        // Datasets the run read apart from what its stages wrote (a model file is no dataset).
+        let outs = Set(spec.pipeline(named: candidate.pipeline)?.stages.flatMap { $0.outs.map(\.value) } ?? [])
+        let changed = facts.changedData
+        func describe(_ p: String) -> String { "\(p) \(facts.liveData?[p]?.prefix(8) ?? "—") → \(facts.candidateData[p]?.prefix(8) ?? "—")" }
         let e = Evidence(candidate: candidate.label, live: live?.label, reasons: reasons,
                          params: facts.changedParams.map { ParamChange(param: $0, live: facts.liveParams?[$0], candidate: facts.candidateParams[$0]) },
-                         metrics: rows, data: facts.changedData.map { p in "\(p) \(facts.liveData?[p]?.prefix(8) ?? "—") → \(facts.candidateData[p]?.prefix(8) ?? "—")" },
-                         commits: commits, package: candidate.imageDigest ?? candidate.artifactDigest)
+                         metrics: rows, data: changed.filter { !outs.contains($0) }.map(describe),
+                         outputs: changed.filter(outs.contains).map(describe), commits: commits, package: candidate.imageDigest ?? candidate.artifactDigest)
         return String(decoding: try OCI.encode(e), as: UTF8.self)
     }
 
