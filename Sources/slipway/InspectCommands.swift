@@ -129,7 +129,11 @@ struct Status: ParsableCommand {
                            + a.reasonList.joined(separator: "; ") + "  (asked by \(a.requester) \(Output.age(a.createdAt)) ago)")
             }
         }
-        var drift = "no drift reports"
+        // With no validation report, the monitors speak for drift: an alert is not hidden behind "no drift".
+        let alerting = r.monitors.filter { $0.latest.status == .drifted }.count
+        var drift = r.monitors.isEmpty ? "no drift reports"
+            : alerting > 0 ? "▲ \(alerting) monitor\(alerting == 1 ? "" : "s") in alert (below); no validation-stage report"
+            : "no validation-stage report; the monitors are below"
         if let d = r.drift {
             drift = d.drifted.isEmpty ? "no drift in \(d.dataset) (run \(d.runID))"
                 : "▲ \(d.drifted.count) of \(d.columns) columns drifted in \(d.dataset) (run \(d.runID)): \(d.drifted.joined(separator: ", "))"
