@@ -161,3 +161,20 @@ extension ConsoleUpdateTests {
         #expect(s.update(.event(.key(.enter))) == [.promote(model: "clf", version: 2, environment: "staging", reason: "hotfix for the Q4 push")])
     }
 }
+
+extension ConsoleUpdateTests {
+    /// Enter on a request shows all the evidence, and the package's verification when it comes.
+    @Test func theEvidencePageShowsThePackagesVerification() {
+        var s = withReasonedRequest()
+        #expect(s.update(.event(.key(.enter))) == [.verifyPackage(model: "clf", version: 2)])
+        #expect(s.pager?.lines.contains { $0.text == "verification: checking…" } == true)
+        _ = s.update(.packageChecked(label: "clf:2", text: "verified: 4 blobs match their digests, provenance matches, signed by Release Key", ok: true))
+        let text = ConsoleView.render(s).text
+        #expect(text.contains("verification: verified: 4 blobs match their digests"), "\(text)")
+        #expect(text.contains("from run 12, started by drift alert 3"))
+        assertSnapshot(text, named: "approval-evidence-page")
+        // Checked once: opening it again asks nothing.
+        _ = s.update(.event(.key(.escape)))
+        #expect(s.update(.event(.key(.enter))).isEmpty)
+    }
+}

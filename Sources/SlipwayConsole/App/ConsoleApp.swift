@@ -156,6 +156,26 @@ public final class ConsoleApp: @unchecked Sendable {
                 post(.notice("could not cancel run \(id): \(error)", isError: true))
             }
             lock.withLock { reloadRequested = true; lock.broadcast() }
+        case .verifyPackage(let model, let version):
+            let workspace = self.workspace, registry = loader.registry
+            DispatchQueue.global().async { [self] in
+                let label = "\(model):\(version)"
+                do {
+                    let spec = try workspace.loadSpec().spec
+                    guard let v = try registry.modelVersion(model: model, version: version) else {
+                        post(.packageChecked(label: label, text: "\(label) is no longer in the registry", ok: false)); return
+                    }
+                    let report = try PackageVerifier(workspace: workspace, signing: spec.signing).verify(v)
+                    let valid = report.signatures.filter(\.valid)
+                    let text = report.ok
+                        ? "verified: \(report.blobs) blobs match their digests, provenance \(report.provenance ? "matches" : "absent"), "
+                            + (valid.isEmpty ? "unsigned" : "signed by " + valid.map { $0.signer ?? $0.key }.joined(separator: ", "))
+                        : "DOES NOT VERIFY: " + report.problems.joined(separator: "; ")
+                    post(.packageChecked(label: label, text: text, ok: report.ok))
+                } catch {
+                    post(.packageChecked(label: label, text: "cannot be verified: \(error)", ok: false))
+                }
+            }
         case .previewPromotion(let model, let version, let envs):
             guard let spec = try? workspace.loadSpec().spec else { break }
             let service = ApprovalService(workspace: workspace, registry: loader.registry, spec: spec)

@@ -10,7 +10,7 @@ extension ConsoleState {
         case .runs: return "opens the selected run: a stage picker (j/k), the stage's status, why it ran and its full error, and its log, wrapped (w) or scrolled sideways (←/→), scrolled with [ ] PgUp PgDn g G; m shows ::metric lines; Esc closes"
         case .evals: return "opens the selected metric: both sides' values, the delta, the gate and its arithmetic"
         case .drift: return "opens the selected item whole: every statistic and the full text"
-        case .approvals: return "opens the whole request: the reason it was asked for, risk, evidence and every vote, scrollable"
+        case .approvals: return "opens the whole request: the reason it was asked for, where the version came from, risk, evidence, the package digest with its verification, and every vote, scrollable"
         case .registry: return "opens the selected version: run, commit, digest, creator, params, metrics, datasets"
         case .audit: return "opens the whole event: actor, kind, subject, every payload field (a vote's signed payload and signature), hashes"
         case .deployments: return nil
@@ -36,6 +36,9 @@ extension ConsoleState {
             guard let r = selectedRequest else { return [] }
             pager = Pager(title: "Request \(r.id): \(r.model):\(r.version) → \(r.environment) (\(r.status.rawValue))",
                           lines: ApprovalsScreen.evidence(r, self, full: true).map { Pager.Line($0.0, $0.1, indent: 2) })
+            pagerRequest = r.id
+            // The package is verified off the UI thread; its verdict joins the page when it comes.
+            return packageChecks["\(r.model):\(r.version)"] == nil ? [.verifyPackage(model: r.model, version: r.version)] : []
         case .audit:
             let vis = visibleIndices
             guard row < vis.count else { return [] }

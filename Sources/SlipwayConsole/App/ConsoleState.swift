@@ -65,6 +65,8 @@ public enum Effect: Sendable, Equatable {
     case promote(model: String, version: Int, environment: String, reason: String)
     /// Ask the engine what promoting to each environment would do (the dialog shows it).
     case previewPromotion(model: String, version: Int, environments: [String])
+    /// Verify a version's package (digests, provenance, signatures) for the evidence page.
+    case verifyPackage(model: String, version: Int)
     case vote(requestID: Int64, approve: Bool, comment: String)
     case rollback(environment: String, reason: String)
     case abortCanary(environment: String, reason: String)
@@ -81,6 +83,14 @@ public enum Message: Sendable {
     case started(pipeline: String, pid: Int32?)
     /// What promoting would do, per environment (``ApprovalService/preview(model:version:environment:now:)``).
     case promotionPreview([ApprovalService.PromotionPreview])
+    /// A package's verification, in words, and whether it holds (``PackageVerifier``).
+    case packageChecked(label: String, text: String, ok: Bool)
+}
+
+/// A package's verification as the evidence shows it.
+public struct PackageCheck: Sendable, Equatable {
+    public var text: String
+    public var ok: Bool
 }
 
 /// The whole state of the console; screens are pure functions of it.
@@ -113,6 +123,10 @@ public struct ConsoleState: Sendable {
     public var awaitedRun: (pipeline: String, pid: Int32)?
     /// The engine's preview of the promote dialog's promotion, per environment.
     public var promotionPreviews: [String: ApprovalService.PromotionPreview] = [:]
+    /// "model:version" → its package's verification, in words, and whether it holds.
+    public var packageChecks: [String: PackageCheck] = [:]
+    /// The approval request the open page shows, if it does.
+    public var pagerRequest: Int64?
     public var keyMap = KeyMap.defaults
     public var quit = false
 
@@ -210,6 +224,14 @@ public struct ConsoleState: Sendable {
         case .notice(let text, let isError):
             notice = (text, isError)
             return []
+        case .packageChecked(let label, let text, let ok):
+            packageChecks[label] = PackageCheck(text: text, ok: ok)
+            // The open evidence page is rebuilt with the verdict, where it was scrolled to.
+            if let id = pagerRequest, var p = pager, p.title.hasPrefix("Request \(id):"), let r = snapshot.approvals.first(where: { $0.id == id }) {
+                p.lines = ApprovalsScreen.evidence(r, self, full: true).map { Pager.Line($0.0, $0.1, indent: 2) }
+                pager = p
+            }
+            return []
         case .promotionPreview(let previews):
             for p in previews { promotionPreviews[p.environment] = p }
             refreshPromoteDialog()
@@ -242,6 +264,7 @@ public struct ConsoleState: Sendable {
         if editingFilter { return filterKey(key) }
         if var p = pager {
             pager = key == .char("?") || !p.key(key, width: width, height: height) ? nil : p
+            if pager == nil { pagerRequest = nil }
             return []
         }
         if runView != nil { return runViewKey(key) }

@@ -78,6 +78,10 @@ enum ApprovalsScreen {
             for c in object["commits"] as? [String] ?? [] { out.append(("commit " + c, .muted)) }
             if let p = object["package"] as? String {
                 out.append(("package " + p + (r.packageDigest == p ? " (the digest the votes sign)" : ""), .muted))
+                if full {
+                    let check = s.packageChecks["\(r.model):\(r.version)"]
+                    out.append(("verification: " + (check?.text ?? "checking…"), check.map { $0.ok ? .success : .error } ?? .muted))
+                }
             }
         }
         for v in snap.approvalVotes[r.id] ?? [] {
