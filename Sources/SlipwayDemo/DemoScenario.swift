@@ -181,7 +181,7 @@ public final class DemoScenario: @unchecked Sendable {
         }
         try watchCanary(3)
         step("weather-classifier:3 is live in production: the loop is closed",
-             hint: "6, then r, rolls production back; q quits; the workspace stays in \(workspace.root)")
+             hint: "6, then r, then Enter rolls production back; q quits; the workspace stays in \(workspace.root)")
     }
 
     func label(_ month: String) -> String {

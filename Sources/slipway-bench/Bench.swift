@@ -581,7 +581,7 @@ struct Bench {
     @discardableResult
     static func sh(_ argv: [String]) -> String {
         let out = NSTemporaryDirectory() + "bench-sh-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).out"
-        FileManager.default.createFile(atPath: out, contents: nil)
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: out) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)

@@ -46,7 +46,7 @@ extension Bench {
 
         /// Lets the stage finish; waits for the run to end.
         func finish() {
-            FileManager.default.createFile(atPath: dir + "/done", contents: nil)
+            _ = FileManager.default.createFile(atPath: dir + "/done", contents: nil)
             process.waitUntilExit()
         }
 

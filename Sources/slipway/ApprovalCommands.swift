@@ -22,7 +22,10 @@ struct Approvals: ParsableCommand {
 
     struct RequestJSON: Encodable {
         var id: Int64; var status: String; var model: String; var version: Int; var environment: String
-        var reasons: [String]; var requester: String; var createdAt: String?; var expiresAt: String?
+        var reasons: [String]; var requester: String
+        /// Why the requester asked (`promote --reason`); empty when none was given.
+        var reason: String
+        var createdAt: String?; var expiresAt: String?
         var votes: Int; var required: Int; var package: String?
         var decisions: [[String: String]]
         /// The deployment that carried out the approved request (used once).
@@ -37,7 +40,7 @@ struct Approvals: ParsableCommand {
         for r in requests {
             let votes = try registry.approvalVotes(requestID: r.id)
             rows.append(RequestJSON(id: r.id, status: r.status.rawValue, model: r.model, version: r.version, environment: r.environment,
-                                    reasons: r.reasonList, requester: r.requester, createdAt: Output.iso(r.createdAt),
+                                    reasons: r.reasonList, requester: r.requester, reason: r.reason ?? "", createdAt: Output.iso(r.createdAt),
                                     expiresAt: Output.iso(r.expiresAt), votes: votes.filter { $0.decision == .approve }.count,
                                     required: r.requiredApprovals, package: r.packageDigest,
                                     decisions: votes.map { ["approver": $0.approver, "decision": $0.decision.rawValue, "comment": $0.comment,
@@ -50,9 +53,10 @@ struct Approvals: ParsableCommand {
             [String(r.id), r.status, "\(r.model):\(r.version)", r.environment, r.reasons.joined(separator: "; "), r.requester,
              Output.age(requests.first { $0.id == r.id }!.createdAt), "\(r.votes) of \(r.required)"]
         }))
+        for r in rows where !r.reason.isEmpty { Output.say("  #\(r.id) requested by \(Output.field(r.requester)): \(Output.field(r.reason))") }
         for r in rows where !r.decisions.isEmpty {
             for d in r.decisions {
-                Output.say("  #\(r.id) \(d["decision"]!) by \(Output.field(d["approver"]!)) at \(d["at"]!): \(Output.field(d["comment"]!))")
+                Output.say("  #\(r.id) \(d["decision"]!) by \(Output.field(d["approver"]!)) at \(d["at"]!)" + (d["comment"]!.isEmpty ? " (no comment)" : ": \(Output.field(d["comment"]!))"))
             }
         }
     }

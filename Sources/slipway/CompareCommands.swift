@@ -76,7 +76,9 @@ struct Compare: ParsableCommand {
             }, gates: comparison.gateCount, failed: comparison.failedGates.count))
         } else {
             Output.say("\(Output.safe(right.label)) (candidate) vs \(Output.safe(left.label))")
-            Output.say(CompareTable.render(comparison, baselineLabel: "A", candidateLabel: "B"))
+            // The columns are named as the title names them.
+            Output.say(CompareTable.render(comparison, baselineLabel: a == nil ? "production" : Output.safe(left.label),
+                                           candidateLabel: a == nil ? "candidate" : Output.safe(right.label)))
             if comparison.gateCount > 0 {
                 let failed = comparison.failedGates.count
                 Output.say("\(comparison.gateCount) gates · \(comparison.gateCount - failed) pass · \(failed) fail")

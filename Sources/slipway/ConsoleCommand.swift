@@ -89,7 +89,7 @@ struct Demo: ParsableCommand {
         Creates the Seattle weather workspace in DIR (default: a new folder in the temp dir) as a git repository, \
         then trains, packages, signs and promotes v1 dev → staging → production; feeds 2014 month by month to the \
         monitor's drop folder until spring's drift starts retraining; puts v2 through its canary; commits a change \
-        of model.arch, whose production promotion waits for the demo approver (you: press 4, then a); and puts v3 \
+        of model.arch, whose production promotion waits for the demo approver (you: press 4, then a, then Enter); and puts v3 \
         through its canary. The status line says what happens and what to try. With --no-console the same plays \
         headless, approved by the demo approver's key, each step printed; it exits 0 only when every step happened.
         """)

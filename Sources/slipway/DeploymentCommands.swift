@@ -163,7 +163,7 @@ struct AgentCommand: ParsableCommand {
         let launcher = SelfLauncher(workspace: ws)
         let agent = Agent(workspace: ws, registry: registry, duties: [ReaperDuty(reaper: GlobalOptions.reaper(ws)), DropFolderDuty(launcher: launcher),
                                                                       TriggerDuty(launcher: launcher)], echo: echo)
-        try agent.acquireLock()
+        try agent.acquireLock(onePass: once)
         if once {
             agent.pass()
             return

@@ -129,7 +129,11 @@ struct Status: ParsableCommand {
                            + a.reasonList.joined(separator: "; ") + "  (asked by \(a.requester) \(Output.age(a.createdAt)) ago)")
             }
         }
-        var drift = "no drift reports"
+        // With no validation report, the monitors speak for drift: an alert is not hidden behind "no drift".
+        let alerting = r.monitors.filter { $0.latest.status == .drifted }.count
+        var drift = r.monitors.isEmpty ? "no drift reports"
+            : alerting > 0 ? "▲ \(alerting) monitor\(alerting == 1 ? "" : "s") in alert (below); no validation-stage report"
+            : "no validation-stage report; the monitors are below"
         if let d = r.drift {
             drift = d.drifted.isEmpty ? "no drift in \(d.dataset) (run \(d.runID))"
                 : "▲ \(d.drifted.count) of \(d.columns) columns drifted in \(d.dataset) (run \(d.runID)): \(d.drifted.joined(separator: ", "))"
@@ -209,7 +213,7 @@ struct Show: ParsableCommand {
     }
 
     func run() throws {
-        let (_, registry) = try global.open()
+        let (ws, registry) = try global.open()
         let r = try resolveRun(runID, in: registry)
         let stages = try registry.stageRuns(runID: r.id)
         let params = try registry.params(runID: r.id)
@@ -227,7 +231,7 @@ struct Show: ParsableCommand {
         }
         Output.say("run \(r.id) · \(r.pipeline) · \(Output.symbol(r.status)) \(r.status.rawValue)" + (r.duration.map { " in \(Durations.format($0))" } ?? ""))
         Output.say("  started   \(Output.timestamp(r.startedAt)) by \(r.user) on \(r.host) (trigger: \(r.trigger))")
-        Output.say("  commit    " + (r.gitCommit.map { $0 + (r.gitDirty == true ? " (uncommitted changes)" : "") } ?? "not a git repository"))
+        Output.say("  commit    " + (r.gitCommit.map { $0 + (r.gitDirty == true ? " (uncommitted changes)" : "") } ?? GitState.noCommitReason(in: ws.root)))
         Output.say("  slipway   \(r.slipwayVersion)")
         if let m = r.message { Output.say("  message   \(Output.safe(m))") }
         let causes = try RunCause.of(run: r.id, registry: registry)
@@ -360,3 +364,4 @@ final class LogWriter {
         FileHandle.standardOutput.write(Data(sanitizer.finish()))
     }
 }
+

@@ -105,7 +105,7 @@ struct Models: ParsableCommand {
             Output.say("\(v.model):\(v.version)" + (live.isEmpty ? "" : "  live in \(live.joined(separator: ", "))"))
             Output.say("  registered  \(Output.timestamp(v.createdAt)) by \(v.createdBy)")
             Output.say("  run         \(v.runID) (pipeline \(v.pipeline))")
-            Output.say("  commit      \(v.gitCommit ?? "not a git repository")")
+            Output.say("  commit      \(v.gitCommit ?? GitState.noCommitReason(in: ws.root))")
             Output.say("  digest      \(v.artifactDigest)")
             if let tag = v.imageTag { Output.say("  image       \(tag)  (\(ws.sharedStore == nil ? ".slipway/images" : Output.safe(ws.imagesDir))/\(v.model), `slipway verify \(v.label)`)") }
             if !v.description.isEmpty { Output.say("  description \(Output.safe(v.description))") }

@@ -221,8 +221,8 @@ import Testing
         #expect(s.selectedRun?.id == 26)
         _ = s.update(.event(.key(.char("r"))))
         let d = s.dialog!
-        let (bx, by, _) = ConsoleView.dialogFrame(d, width: s.width, height: s.height)!
-        let buttonsY = by + ConsoleView.dialogHeight(d) - 2
+        let (bx, by, bw) = ConsoleView.dialogFrame(d, width: s.width, height: s.height)!
+        let buttonsY = by + ConsoleView.dialogHeight(d, width: bw) - 2
         // The second button, "[ Cancel ]", starts after "[ Start ]" and two spaces.
         let effects = s.update(.event(.mouse(x: bx + 2 + "[ Start ]".count + 2 + 1, y: buttonsY, kind: .click)))
         #expect(effects.isEmpty && s.dialog == nil)
@@ -273,10 +273,10 @@ import Testing
         _ = s.update(.event(.key(.char("p"))))
         #expect(s.dialog == nil)  // p means nothing on the Runs tab
         _ = s.update(.event(.key(.char("5"))))
-        _ = s.update(.event(.key(.char("p"))))
+        #expect(s.update(.event(.key(.char("p")))) == [.previewPromotion(model: "clf", version: 2, environments: ["staging", "production"])])
         #expect(s.dialog?.title == "Promote clf:2?")
         #expect(s.dialog?.choices[s.dialog!.choice] == "production")
-        #expect(s.update(.event(.key(.enter))) == [.promote(model: "clf", version: 2, environment: "production")])
+        #expect(s.update(.event(.key(.enter))) == [.promote(model: "clf", version: 2, environment: "production", reason: "")])
     }
 
     @Test func commandLine() {
@@ -421,7 +421,7 @@ import Testing
         #expect(tab.contains("commit 5e0a1f2 switch to an MLP"))
         #expect(tab.contains("Sam Lee approved"))
         _ = s.update(.event(.key(.enter)))
-        #expect(s.dialog?.lines.contains("metric accuracy: 0.9 → 0.91") == true, "\(s.dialog?.lines ?? [])")
+        #expect(s.pager?.lines.contains { $0.text == "metric accuracy: production 0.9 → candidate 0.91 (+0.01)" } == true, "\(s.pager?.lines ?? [])")
         _ = s.update(.event(.key(.escape)))
         #expect(s.update(.event(.key(.char("a")))).isEmpty)
         let dialog = styled(ConsoleView.render(s))

@@ -119,11 +119,20 @@ func seededWorkspace() throws -> (Workspace, any Registry) {
             var x = sr
             x.status = spec.1
             x.reason = spec.2
+            if spec.1 == .failed { x.exitCode = 1; x.message = "exit code 1" }
             if spec.1 != .pending { x.startedAt = SystemClock.nowMillis(); x.endedAt = spec.1 == .running ? nil : SystemClock.nowMillis() + 4_200 }
             x.logPath = ".slipway/logs/run-\(r.id)/\(spec.0).log"
             try registry.updateStageRun(x)
             try FileManager.default.createDirectory(atPath: dir + "/.slipway/logs/run-\(r.id)", withIntermediateDirectories: true)
-            try "epoch 1/3 loss=0.61\nepoch 2/3 loss=0.48\n\u{1B}]0;pwned\u{07}epoch 3/3 loss=0.41\n".write(toFile: dir + "/" + x.logPath!, atomically: true, encoding: .utf8)
+            // Training logs hold `::metric`/`::progress` lines (hidden in the console by default);
+            // a failed stage ends with an error line longer than any pane.
+            var log = "epoch 1/3 loss=0.61\n::metric name=loss value=0.61 step=1\n::progress step=1 total=3\nepoch 2/3 loss=0.48\n"
+                + "::metric name=loss value=0.48 step=2\n\u{1B}]0;pwned\u{07}epoch 3/3 loss=0.41\n::progress step=3 total=3\n"
+            if spec.1 == .failed {
+                log += "Traceback (most recent call last):\n  File \"evaluate.py\", line 41, in <module>\n"
+                    + "ERROR gate check: latency_p95_ms 14.9 exceeds the limit of 12 ms after the learning-rate change (lr=0.1, warmup 200 steps, batch 512); gradient norm 1.3e+02 at the last step\n"
+            }
+            try log.write(toFile: dir + "/" + x.logPath!, atomically: true, encoding: .utf8)
             let points = metrics.filter { $0.0 == spec.0 }
             try registry.appendMetrics(points.enumerated().map { MetricRecord(runID: r.id, stageRunID: x.id, stage: $0.element.0, key: $0.element.1, step: Int64($0.offset), value: $0.element.2, timestamp: 0) })
         }

@@ -79,3 +79,24 @@ import Testing
         }
     }
 }
+
+@Suite struct RiskReasonWordingTests {
+    /// A low verdict's reason reads as low risk, and names what it overrode.
+    @Test func aLowRiskRuleThatWinsSaysLowRisk() throws {
+        let p = try SpecParser.parse("""
+        project: p
+        pipelines:
+          m:
+            stages:
+              a: {cmd: 'true'}
+        policy:
+          high_risk_when: [{env: staging}]
+          low_risk_when: [{env: staging}]
+        """).rules
+        let f = PromotionFacts(environment: "staging", candidateParams: [:], liveParams: [:], tags: [:], candidateMetrics: [:],
+                               liveMetrics: nil, candidateData: [:], liveData: nil)
+        let verdict = RiskClassifier.classify(f, policy: p)
+        #expect(verdict.risk == .low)
+        #expect(verdict.reasons == ["low_risk_when: every promotion into staging is low risk (over: every promotion into staging is high risk)"])
+    }
+}

@@ -45,8 +45,8 @@ import Testing
         #expect(r.status == 0, "\(r.stderr)")
     }
 
-    func promote(_ s: Sandbox, _ ref: String, to env: String = "production", as user: String = "ana") -> Sandbox.Result {
-        s.run(["promote", ref, "--to", env], environment: ["SLIPWAY_USER": user])
+    func promote(_ s: Sandbox, _ ref: String, to env: String = "production", as user: String = "ana", reason: String? = nil) -> Sandbox.Result {
+        s.run(["promote", ref, "--to", env] + (reason.map { ["--reason", $0] } ?? []), environment: ["SLIPWAY_USER": user])
     }
 
     func approve(_ s: Sandbox, _ id: Int, key: String, comment: String = "looks right", as user: String = "dana") -> Sandbox.Result {
@@ -57,7 +57,7 @@ import Testing
         let s = try workspace()
         run(s)
         // Nothing live yet: every param counts as changed, the architecture among them.
-        let first = promote(s, "clf:1")
+        let first = promote(s, "clf:1", reason: "first release of the churn model")
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stdout.contains("is high risk: waiting for 1 approval (request 1)"), "\(first.stdout)")
         #expect(first.stdout.contains("params changed: model.arch (— → gbm)"))
@@ -65,6 +65,8 @@ import Testing
         #expect(!s.run("status").stdout.contains("production  clf:1"))
         let pending = try #require(try s.json("approvals", "--json") as? [[String: Any]])
         #expect(pending.count == 1 && pending[0]["status"] as? String == "pending" && pending[0]["requester"] as? String == "ana")
+        // The requester's reason is kept with the request.
+        #expect(pending[0]["reason"] as? String == "first release of the churn model", "\(pending)")
 
         // Someone who is not an approver: refused, nothing recorded.
         let outsider = approve(s, 1, key: "ana", as: "eve")
@@ -77,6 +79,7 @@ import Testing
         #expect(s.run("status").stdout.contains("production  clf:1"))
         let history = s.run("models", "history", "clf").stdout
         #expect(history.contains("approved by Dana Ruiz (request 1)"))
+        #expect(history.contains("first release of the churn model"), "\(history)")
 
         // A threshold-only change is low risk: promoted at once.
         s.write("params.yaml", "model:\n  arch: gbm\nserving:\n  threshold: 0.6\n")

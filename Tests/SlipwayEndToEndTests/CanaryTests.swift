@@ -274,6 +274,12 @@ import Testing
         #expect(s.read(".slipway/deploy/dev.json")?.contains("\"version\":1") == true)
         let lanes = try #require(try s.json("deployments", "--json") as? [[String: Any]])
         #expect(lanes.first?["live"] as? Int == 1 && lanes.first?["environment"] as? String == "dev")
+        // The deploy stage says what it deployed.
+        let show = try #require(try s.json("show", "1", "--json") as? [String: Any])
+        let deployStage = ((show["run"] as? [String: Any])?["stages"] as? [[String: Any]])?.first { $0["stage"] as? String == "deploy" }
+        let said = deployStage?["reason"] as? String ?? ""
+        #expect(said.contains("clf:1") && said.contains("dev"), "\(said)")
+        #expect(s.run("audit", "verify").status == 0)
         // No new version: nothing to deploy.
         #expect(s.run("run").status == 0)
         #expect((try s.json("audit", "--kind", "deployment.started", "--json") as? [[String: Any]])?.count == 1)

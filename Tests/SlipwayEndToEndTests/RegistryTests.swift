@@ -63,6 +63,8 @@ func gatedWorkspace(gates: String = #"{accuracy: ">= production - 0.01", latency
         #expect(compare.stdout.contains("run 2 (candidate) vs clf:1 (production)"))
         #expect(compare.stdout.contains("accuracy 0.85 < 0.9 - 0.01 = 0.89 → FAIL"))
         #expect(compare.stdout.contains("2 gates · 1 pass · 1 fail"))
+        // Its columns are named as its title names the sides.
+        #expect(compare.stdout.split(separator: "\n").contains { $0.contains("production") && $0.contains("candidate") && !$0.contains(" vs ") }, "\(compare.stdout)")
         let cj = try #require(try JSONSerialization.jsonObject(with: Data(s.run("compare", "--json").stdout.utf8)) as? [String: Any])
         let rows = try #require(cj["rows"] as? [[String: Any]])
         #expect(rows[0]["metric"] as? String == "accuracy")

@@ -252,7 +252,10 @@ import Testing
         let r = s.run()
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("recent       no runs yet"))
-        #expect(s.run(["-C", s.root], directory: "/").stdout.contains("my-model"))
+        // The project is named after its folder, and .slipway/ is kept out of git.
+        let folder = (s.root as NSString).lastPathComponent
+        #expect(s.run(["-C", s.root], directory: "/").stdout.contains(folder))
+        #expect(s.read(".gitignore")?.contains(".slipway/\n") == true)
         let console = s.run("console")
         #expect(console.status == 2)
         #expect(console.stderr.contains("the console needs a terminal"))

@@ -78,8 +78,13 @@ import Testing
     }
 
     static func approvals(_ r: any Registry) throws {
-        let (first, none) = try r.createApprovalRequest(request(), actor: "ana")
+        var asked = request()
+        asked.reason = "ship the MLP"
+        let (first, none) = try r.createApprovalRequest(asked, actor: "ana")
         #expect(none.isEmpty && first.status == .pending && first.reasonList == ["production"])
+        // The requester's reason is kept (and read back) by every store.
+        #expect(first.reason == "ship the MLP")
+        #expect(try r.approvalRequest(id: first.id)?.reason == "ship the MLP")
         let (second, superseded) = try r.createApprovalRequest(request(), actor: "ana")
         #expect(superseded == [first.id])
         #expect(try r.approvalRequest(id: first.id)?.status == .superseded)

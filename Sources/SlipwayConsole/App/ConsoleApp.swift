@@ -169,7 +169,7 @@ public final class ConsoleApp: @unchecked Sendable {
         case .startRun(let pipeline):
             do {
                 let pid = try SelfLauncher(workspace: workspace, executable: slipwayPath).start(pipeline: pipeline)
-                post(.notice("started a run of \(pipeline)" + (pid.map { " (pid \($0))" } ?? ""), isError: false))
+                post(.started(pipeline: pipeline, pid: pid))
             } catch {
                 post(.notice("could not start \(pipeline): \(error)", isError: true))
             }
@@ -186,11 +186,36 @@ public final class ConsoleApp: @unchecked Sendable {
                 post(.notice("could not cancel run \(id): \(error)", isError: true))
             }
             lock.withLock { reloadRequested = true; lock.broadcast() }
-        case .promote(let model, let version, let env):
+        case .verifyPackage(let model, let version):
+            let workspace = self.workspace, registry = loader.registry
+            DispatchQueue.global().async { [self] in
+                let label = "\(model):\(version)"
+                do {
+                    let spec = try workspace.loadSpec().spec
+                    guard let v = try registry.modelVersion(model: model, version: version) else {
+                        post(.packageChecked(label: label, text: "\(label) is no longer in the registry", ok: false)); return
+                    }
+                    let report = try PackageVerifier(workspace: workspace, signing: spec.signing).verify(v)
+                    let valid = report.signatures.filter(\.valid)
+                    let text = report.ok
+                        ? "verified: \(report.blobs) blobs match their digests, provenance \(report.provenance ? "matches" : "absent"), "
+                            + (valid.isEmpty ? "unsigned" : "signed by " + valid.map { $0.signer ?? $0.key }.joined(separator: ", "))
+                        : "DOES NOT VERIFY: " + report.problems.joined(separator: "; ")
+                    post(.packageChecked(label: label, text: text, ok: report.ok))
+                } catch {
+                    post(.packageChecked(label: label, text: "cannot be verified: \(error)", ok: false))
+                }
+            }
+        case .previewPromotion(let model, let version, let envs):
+            guard let spec = try? workspace.loadSpec().spec else { break }
+            let service = ApprovalService(workspace: workspace, registry: loader.registry, spec: spec)
+            let now = SystemClock.nowMillis()
+            post(.promotionPreview(envs.map { service.preview(model: model, version: version, environment: $0, now: now) }))
+        case .promote(let model, let version, let env, let reason):
             do {
                 let spec = try workspace.loadSpec().spec
                 let request = PromotionService.Request(model: model, version: version, environment: env,
-                                                       actor: Provenance.currentUser(), reason: "promoted from the console")
+                                                       actor: Provenance.currentUser(), reason: reason.isEmpty ? "promoted from the console" : reason)
                 switch try ApprovalService(workspace: workspace, registry: loader.registry, spec: spec).requestPromotion(request) {
                 case .alreadyLive:
                     post(.notice("\(model):\(version) is already live in \(env)", isError: false))

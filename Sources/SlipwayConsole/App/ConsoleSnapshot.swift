@@ -13,6 +13,10 @@ public struct ConsoleSnapshot: Sendable {
         public var logStage: String?
         /// How long each stage took in the pipeline's last finished run (for progress bars).
         public var previousDurations: [String: Double] = [:]
+        /// Stage → the last lines of its log (every stage that started).
+        public var logs: [String: [String]] = [:]
+        /// Failed stage → its last error line (``StageLogLines/lastErrorLine(_:)``).
+        public var errorLines: [String: String] = [:]
     }
 
     public struct DriftRow: Sendable {
@@ -74,6 +78,11 @@ public struct ConsoleSnapshot: Sendable {
     public var approvalVotes: [Int64: [ApprovalVoteRecord]] = [:]
     /// Whose key the console signs with: "Dana Ruiz (key SHA256:…)", or why none counts.
     public var signer: String?
+    /// Pending request → why the console's key cannot vote on it (the engine's
+    /// ``ApprovalService/whyCannotVote(_:key:votes:now:)``), said before signing.
+    public var voteBlocks: [Int64: String] = [:]
+    /// Request → the run its version came from, what started it, its commit.
+    public var requestOrigins: [Int64: ApprovalQueue.Origin] = [:]
     public var pendingApprovals: Int { approvals.filter { $0.status == .pending }.count }
     public var monitors: [MonitorView] = []
     /// What `slipway demo` is doing, and what to try (its status line).
@@ -82,6 +91,8 @@ public struct ConsoleSnapshot: Sendable {
     public var lanes: [DeploymentLane] = []
     /// The agent's heartbeat, if one ever ran.
     public var agent: Agent.Heartbeat?
+    /// Whether an agent runs for this workspace now (it drives canary analyses and triggers).
+    public var agentRunning = false
     public var audit: [AuditEvent] = []
     public var auditProblem: String?
     public var auditVerified = false
@@ -162,6 +173,12 @@ public final class ConsoleLoader: @unchecked Sendable {
                 tail = Self.tail(path: path, lines: logLines)
             }
             s.detail = .init(run: run, stages: stages, series: series, logTail: tail, logStage: logStage)
+            for st in stages where st.startedAt != nil || st.status == .failed {
+                guard let rel = st.logPath, let path = workspace.logFile(rel) else { continue }
+                let lines = st.stage == logStage ? tail : Self.tail(path: path, lines: logLines)
+                s.detail?.logs[st.stage] = lines
+                if st.status == .failed, let line = StageLogLines.lastErrorLine(lines) { s.detail?.errorLines[st.stage] = line }
+            }
             if stages.contains(where: { $0.status == .running }),
                let previous = s.runs.first(where: { $0.pipeline == run.pipeline && $0.id < run.id && $0.status == .succeeded }) {
                 for st in (try? registry.stageRuns(runID: previous.id)) ?? [] where st.status == .succeeded {
@@ -198,6 +215,7 @@ public final class ConsoleLoader: @unchecked Sendable {
         }
         for m in spec?.monitorSpecs ?? [] { if let v = try? Self.monitorView(m.name, registry) { s.monitors.append(v) } }
         s.agent = Agent.heartbeat(workspace)
+        s.agentRunning = s.agent?.isRunning ?? false
         if let data = try? FileSystem.readFile(workspace.demoStatusPath) {
             s.demoStatus = TerminalText.sanitize(String(decoding: data.prefix(400), as: UTF8.self))
         }
@@ -205,6 +223,8 @@ public final class ConsoleLoader: @unchecked Sendable {
             let listing = try ApprovalQueue(registry: registry).listing(now: s.now)
             s.approvals = listing.all
             s.approvalVotes = listing.votes
+            let queue = ApprovalQueue(registry: registry)
+            for r in listing.all.prefix(20) { if let o = try? queue.origin(of: r) { s.requestOrigins[r.id] = o } }
         } catch {
             s.problems.append("approvals cannot be read: \(error)")
         }
@@ -212,6 +232,12 @@ public final class ConsoleLoader: @unchecked Sendable {
             let approver = spec?.rules.approver(withKey: key.raw)
             s.signer = approver.map { "\($0.name) (key \(key.fingerprint))" }
                 ?? "key \(key.fingerprint), which belongs to no approver: the vote will be refused"
+            if let spec {
+                let service = ApprovalService(workspace: workspace, registry: registry, spec: spec)
+                for r in s.approvals where r.status == .pending {
+                    if let why = try? service.whyCannotVote(r, key: key.raw, votes: s.approvalVotes[r.id] ?? [], now: s.now) { s.voteBlocks[r.id] = why }
+                }
+            }
         }
         for run in s.runs.prefix(100) {
             for v in (try? registry.validations(runID: run.id)) ?? [] {

@@ -62,7 +62,11 @@ public enum Effect: Sendable, Equatable {
     case select(run: Int64?, model: String?)
     case startRun(pipeline: String)
     case cancelRun(runID: Int64)
-    case promote(model: String, version: Int, environment: String)
+    case promote(model: String, version: Int, environment: String, reason: String)
+    /// Ask the engine what promoting to each environment would do (the dialog shows it).
+    case previewPromotion(model: String, version: Int, environments: [String])
+    /// Verify a version's package (digests, provenance, signatures) for the evidence page.
+    case verifyPackage(model: String, version: Int)
     case vote(requestID: Int64, approve: Bool, comment: String)
     case rollback(environment: String, reason: String)
     case abortCanary(environment: String, reason: String)
@@ -75,6 +79,18 @@ public enum Message: Sendable {
     case event(InputEvent)
     case data(ConsoleSnapshot)
     case notice(String, isError: Bool)
+    /// A run was launched from the console: its process, until the run shows up.
+    case started(pipeline: String, pid: Int32?)
+    /// What promoting would do, per environment (``ApprovalService/preview(model:version:environment:now:)``).
+    case promotionPreview([ApprovalService.PromotionPreview])
+    /// A package's verification, in words, and whether it holds (``PackageVerifier``).
+    case packageChecked(label: String, text: String, ok: Bool)
+}
+
+/// A package's verification as the evidence shows it.
+public struct PackageCheck: Sendable, Equatable {
+    public var text: String
+    public var ok: Bool
 }
 
 /// The whole state of the console; screens are pure functions of it.
@@ -85,8 +101,15 @@ public struct ConsoleState: Sendable {
     public var filter = ""
     public var editingFilter = false
     public var commandLine: String?
-    public var helpVisible = false
-    public var helpScroll = 0
+    /// A page of text over the body (an opened item, the help), if one is open.
+    public var pager: Pager?
+    /// The run Enter opened on the Runs tab, if one is open.
+    public var runView: RunView?
+    /// Log panes wrap long lines (else they scroll sideways by `logShift` columns).
+    public var logWrap = false
+    public var logShift = 0
+    /// Log panes show `::metric`/`::progress` lines (hidden by default).
+    public var showControlLines = false
     public var dialog: Dialog?
     public var notice: (text: String, isError: Bool)?
     public var themeName = "dark"
@@ -96,6 +119,14 @@ public struct ConsoleState: Sendable {
     public var followLog = true
     /// Lines scrolled up from the end of the log (when not following).
     public var logScroll = 0
+    /// A run started with `r`, until it appears in a snapshot (then it is selected).
+    public var awaitedRun: (pipeline: String, pid: Int32)?
+    /// The engine's preview of the promote dialog's promotion, per environment.
+    public var promotionPreviews: [String: ApprovalService.PromotionPreview] = [:]
+    /// "model:version" → its package's verification, in words, and whether it holds.
+    public var packageChecks: [String: PackageCheck] = [:]
+    /// The approval request the open page shows, if it does.
+    public var pagerRequest: Int64?
     public var keyMap = KeyMap.defaults
     public var quit = false
 
@@ -174,6 +205,16 @@ public struct ConsoleState: Sendable {
                     rows[.runs] = i
                 }
             }
+            // A run started from here: selected as soon as it shows, and named by its number.
+            if let awaited = awaitedRun, let i = snapshot.runs.firstIndex(where: { $0.pid == awaited.pid && $0.pipeline == awaited.pipeline }) {
+                let run = snapshot.runs[i]
+                awaitedRun = nil
+                notice = ("started run \(run.id) (\(run.pipeline))", false)
+                if tab == .runs {
+                    if !filter.isEmpty, !visibleIndices.contains(i) { filter = "" }
+                    rows[.runs] = visibleIndices.firstIndex(of: i) ?? 0
+                }
+            }
             clampRow()
             // What could not be read is said, not shown as an empty list.
             if notice == nil, let problem = snapshot.problems.first { notice = (TerminalText.oneLine(problem), true) }
@@ -182,6 +223,22 @@ public struct ConsoleState: Sendable {
             return []
         case .notice(let text, let isError):
             notice = (text, isError)
+            return []
+        case .packageChecked(let label, let text, let ok):
+            packageChecks[label] = PackageCheck(text: text, ok: ok)
+            // The open evidence page is rebuilt with the verdict, where it was scrolled to.
+            if let id = pagerRequest, var p = pager, p.title.hasPrefix("Request \(id):"), let r = snapshot.approvals.first(where: { $0.id == id }) {
+                p.lines = ApprovalsScreen.evidence(r, self, full: true).map { Pager.Line($0.0, $0.1, indent: 2) }
+                pager = p
+            }
+            return []
+        case .promotionPreview(let previews):
+            for p in previews { promotionPreviews[p.environment] = p }
+            refreshPromoteDialog()
+            return []
+        case .started(let pipeline, let pid):
+            notice = ("starting a run of \(pipeline)…", false)
+            awaitedRun = pid.map { (pipeline, $0) }
             return []
         case .event(.resize(let w, let h)):
             width = w
@@ -205,15 +262,12 @@ public struct ConsoleState: Sendable {
         if dialog != nil { return dialogKey(key) }
         if commandLine != nil { return commandKey(key) }
         if editingFilter { return filterKey(key) }
-        if helpVisible {
-            switch key {
-            case .escape, .char("?"), .char("q"): helpVisible = false
-            case .char("j"), .down: helpScroll += 1
-            case .char("k"), .up: helpScroll = max(0, helpScroll - 1)
-            default: break
-            }
+        if var p = pager {
+            pager = key == .char("?") || !p.key(key, width: width, height: height) ? nil : p
+            if pager == nil { pagerRequest = nil }
             return []
         }
+        if runView != nil { return runViewKey(key) }
         guard let action = keyMap.action(for: key, scope: tab.scope) else { return [] }
         return perform(action)
     }
@@ -228,19 +282,7 @@ public struct ConsoleState: Sendable {
         case .bottom: rows[tab] = max(0, listCount - 1); return selectionEffects()
         case .pageDown: rows[tab] = row + page; clampRow(); return selectionEffects()
         case .pageUp: rows[tab] = row - page; clampRow(); return selectionEffects()
-        case .open:
-            if tab == .runs { return selectionEffects() }
-            if tab == .approvals, let r = selectedRequest {
-                dialog = Dialog(title: "Request \(r.id): \(r.model):\(r.version) → \(r.environment) (\(r.status.rawValue))",
-                                lines: ApprovalsScreen.evidence(r, self).map(\.0), purpose: .info, buttons: ["Close"])
-                return []
-            }
-            if tab == .deployments, let l = selectedLane {
-                dialog = DeploymentsScreen.measurementsDialog(l, maxLines: height - 10)
-                return []
-            }
-            if tab == .registry, let v = selectedVersion { notice = ("\(v.model):\(v.version) · run \(v.runID) · digest \(v.artifactDigest.prefix(12))", false) }
-            return []
+        case .open: return open()
         case .back:
             if !filter.isEmpty { filter = ""; clampRow() }
             return []
@@ -256,7 +298,14 @@ public struct ConsoleState: Sendable {
             rows[tab] = (row + (action == .nextMatch ? 1 : listCount - 1)) % listCount
             return selectionEffects()
         case .command: commandLine = ""; return []
-        case .help: helpVisible = true; helpScroll = 0; return []
+        case .help: pager = helpPager(); return []
+        case .logWrap: logWrap.toggle(); logShift = 0; notice = (logWrap ? "log lines wrap" : "log lines whole: ←/→ scroll sideways", false); return []
+        case .logLeft: logShift = max(0, logShift - max(8, width / 4)); return []
+        case .logRight: if !logWrap { logShift += max(8, width / 4) }; return []
+        case .controlLines:
+            showControlLines.toggle()
+            notice = (showControlLines ? "::metric and ::progress lines shown" : "::metric and ::progress lines hidden", false)
+            return []
         case .quit, .forceQuit: quit = true; return [.quit]
         case .refresh: return [.reload]
         case .follow: followLog.toggle(); logScroll = 0; notice = (followLog ? "following the log" : "log paused", false); return []
@@ -286,15 +335,23 @@ public struct ConsoleState: Sendable {
             guard let r = selectedRequest else { notice = ("select a request in the Approvals tab first", true); return [] }
             guard r.status == .pending else { notice = ("request \(r.id) is \(r.status.rawValue): nothing to sign", true); return [] }
             let approving = action == .approve
+            if let why = snapshot.voteBlocks[r.id] {
+                // Said before anything is typed or signed: the engine would refuse this vote.
+                dialog = Dialog(title: "You cannot vote on request \(r.id)", lines: [why, "Requested by \(r.requester); it needs \(r.requiredApprovals) approval\(r.requiredApprovals == 1 ? "" : "s") from other approvers."],
+                                purpose: .info, buttons: ["Close"])
+                return []
+            }
             let votes = snapshot.approvalVotes[r.id] ?? []
             let approvals = votes.filter { $0.decision == .approve }.count
             let expires = max(0, (r.expiresAt - snapshot.now) / 1000)
             dialog = Dialog(
                 title: (approving ? "Approve " : "Reject ") + "\(r.model):\(r.version) → \(r.environment)?",
                 lines: ["Risk: HIGH — " + r.reasonList.joined(separator: "; "),
-                        "Requested by \(r.requester) · \(Widgets.age(r.createdAt, now: snapshot.now)) ago · expires in \(Durations.format(Double(expires)))",
-                        "Approvals: \(approvals) of \(r.requiredApprovals)" + (votes.isEmpty ? "" : " (" + votes.map { "\($0.approver) \($0.decision.rawValue)d" }.joined(separator: ", ") + ")"),
-                        "Package: \(r.packageDigest ?? "—")",
+                        "Requested by \(r.requester) · \(Widgets.age(r.createdAt, now: snapshot.now)) ago · expires \(Widgets.inWords(Double(expires)))",
+                        "Reason: " + TerminalText.oneLine(r.reason.flatMap { $0.isEmpty ? nil : $0 } ?? "(none given)"),
+                        "Approvals: \(approvals) of \(r.requiredApprovals)"]
+                    + votes.map { "  · \($0.approver) \(Widgets.pastTense($0.decision))" + ($0.comment.isEmpty ? "" : ": " + TerminalText.oneLine($0.comment)) }
+                    + ["Package: \(r.packageDigest ?? "—")",
                         "Signs: request \(r.id), \(r.model):\(r.version) → \(r.environment), the package digest, \(approving ? "approve" : "reject"), your comment, the time",
                         "Signing as: " + (snapshot.signer ?? "no key found (start the console with --key FILE)")],
                 purpose: .vote(requestID: r.id, approve: approving), buttons: [approving ? "Approve and sign" : "Reject and sign", "Cancel"])
@@ -327,7 +384,7 @@ public struct ConsoleState: Sendable {
                 let steps = d.stepList
                 let next = d.step + 1 < steps.count ? "\(steps[d.step + 1])%" : "100% (the last step)"
                 dialog = Dialog(title: "Continue the canary of \(d.model):\(d.version) in \(l.environment)?",
-                                lines: ["Paused at \(d.traffic)%: \(d.detail)", "Continuing counts this step as passed: next \(next)."],
+                                lines: [Self.pausedLine(traffic: d.traffic, detail: d.detail), "Continuing counts this step as passed: next \(next)."],
                                 purpose: .continueCanary(environment: l.environment), buttons: ["Continue", "Cancel"])
             } else {
                 dialog = Dialog(title: "Abort the deployment of \(d.model):\(d.version) in \(l.environment)?",
@@ -341,15 +398,37 @@ public struct ConsoleState: Sendable {
             guard let v = selectedVersion else { notice = ("select a version in the Registry tab first", true); return [] }
             let envs = snapshot.environments
             guard !envs.isEmpty else { notice = ("cannot promote: slipway.yaml declares no environments", true); return [] }
-            let live = snapshot.models.first { $0.name == v.model }?.environments ?? [:]
-            dialog = Dialog(title: "Promote \(v.model):\(v.version)?",
-                            lines: ["Makes \(v.model):\(v.version) the live version in the chosen environment.",
-                                    "Now live: " + (envs.map { "\($0) \(live[$0].map { ":\($0)" } ?? "—")" }.joined(separator: ", ")),
-                                    "Recorded in the alias history and the audit trail."],
+            dialog = Dialog(title: "Promote \(v.model):\(v.version)?", lines: [],
                             purpose: .promote(model: v.model, version: v.version, environments: envs), choices: envs,
                             choice: envs.firstIndex(of: "production") ?? 0, buttons: ["Promote", "Cancel"])
-            return []
+            dialog?.field = ("Reason (recorded; approvers see it)", "")
+            promotionPreviews = [:]
+            refreshPromoteDialog()
+            return [.previewPromotion(model: v.model, version: v.version, environments: envs)]
         }
+    }
+
+    /// "Paused at 10%: inconclusive (…)": the detail's own "paused at 10%" is not said twice.
+    static func pausedLine(traffic: Int, detail: String) -> String {
+        let head = "Paused at \(traffic)%"
+        let own = "paused at \(traffic)%"
+        var rest = detail.trimmingCharacters(in: .whitespaces)
+        if rest.lowercased().hasPrefix(own) { rest = String(rest.dropFirst(own.count)).trimmingCharacters(in: CharacterSet(charactersIn: ":;·- ")) }
+        return rest.isEmpty ? head : "\(head): \(TerminalText.oneLine(rest))"
+    }
+
+    /// The promote dialog's lines for the chosen environment: what changes,
+    /// and the engine's warnings (high risk and its approvals, a recent rollback).
+    mutating func refreshPromoteDialog() {
+        guard var d = dialog, case .promote(let model, let version, let envs) = d.purpose, d.choice < envs.count else { return }
+        let env = envs[d.choice]
+        let live = snapshot.models.first { $0.name == model }?.environments ?? [:]
+        var lines = ["Makes \(model):\(version) the live version in the chosen environment (↑/↓ choose).",
+                     "Now live: " + (envs.map { "\($0) \(live[$0].map { ":\($0)" } ?? "—")" }.joined(separator: ", "))]
+        if let p = promotionPreviews[env] { lines += p.warnings } else { lines.append("Checking the policy for \(env)…") }
+        lines.append("Recorded in the alias history and the audit trail.")
+        d.lines = lines
+        dialog = d
     }
 
     mutating func switchTab(_ t: Tab) {
@@ -384,8 +463,8 @@ public struct ConsoleState: Sendable {
         }
         switch key {
         case .escape: dialog = nil; return []
-        case .char("j"), .down: if !d.choices.isEmpty { d.choice = min(d.choices.count - 1, d.choice + 1) }
-        case .char("k"), .up: if !d.choices.isEmpty { d.choice = max(0, d.choice - 1) }
+        case .char("j"), .down: if !d.choices.isEmpty { d.choice = min(d.choices.count - 1, d.choice + 1); dialog = d; refreshPromoteDialog(); return [] }
+        case .char("k"), .up: if !d.choices.isEmpty { d.choice = max(0, d.choice - 1); dialog = d; refreshPromoteDialog(); return [] }
         case .tab, .right, .char("l"): d.button = (d.button + 1) % d.buttons.count
         case .backTab, .left, .char("h"): d.button = (d.button + d.buttons.count - 1) % d.buttons.count
         case .enter:
@@ -407,7 +486,8 @@ public struct ConsoleState: Sendable {
         switch d.purpose {
         case .startRun(let pipelines): return [.startRun(pipeline: pipelines[d.choice])]
         case .cancelRun(let id): return [.cancelRun(runID: id)]
-        case .promote(let model, let version, let envs): return [.promote(model: model, version: version, environment: envs[d.choice])]
+        case .promote(let model, let version, let envs):
+            return [.promote(model: model, version: version, environment: envs[d.choice], reason: d.field?.text.trimmingWhitespace() ?? "")]
         case .vote(let id, let approve): return [.vote(requestID: id, approve: approve, comment: d.field?.text ?? "")]
         case .rollback(let env): return [.rollback(environment: env, reason: d.field?.text ?? "")]
         case .abortCanary(let env): return [.abortCanary(environment: env, reason: d.field?.text ?? "")]
@@ -454,7 +534,7 @@ public struct ConsoleState: Sendable {
             guard parts.count == 2 else { notice = ("usage: :theme NAME (dark, light, high-contrast, monochrome)", true); return [] }
             return [.setTheme(parts[1])]
         case "ascii": ascii.toggle(); return []
-        case "help": helpVisible = true; return []
+        case "help": pager = helpPager(); return []
         case "run": return perform(.startRun)
         default:
             notice = ("unknown command :\(name); try :runs, :evals, :drift, :approvals, :registry, :deployments, :audit, :theme NAME, :ascii, :q", true)
@@ -463,6 +543,21 @@ public struct ConsoleState: Sendable {
     }
 
     mutating func mouse(x: Int, y: Int, kind: MouseKind) -> [Effect] {
+        if dialog == nil, pager != nil {
+            if kind == .wheelDown { _ = pager!.key(.down, width: width, height: height) }
+            if kind == .wheelUp { _ = pager!.key(.up, width: width, height: height) }
+            return []
+        }
+        if dialog == nil, let v = runView {
+            switch kind {
+            case .wheelDown: return runViewKey(.char("]"))
+            case .wheelUp: return runViewKey(.char("["))
+            case .click:
+                let stages = snapshot.detail.map { $0.run.id == v.runID ? $0.stages.count : 0 } ?? 0
+                if x < RunViewScreen.pickerWidth(width), y >= 3, y - 3 < stages { runView?.stage = y - 3; runView?.logTop = nil }
+                return []
+            }
+        }
         switch kind {
         case .wheelDown: return perform(.down)
         case .wheelUp: return perform(.up)
@@ -470,15 +565,16 @@ public struct ConsoleState: Sendable {
             if y == 1 {
                 // The tab bar: find which title was clicked.
                 var col = 1
+                let labels = ConsoleView.tabLabels(width: width)
                 for t in Tab.allCases {
-                    let label = " \(t.rawValue + 1) \(t.title) "
+                    let label = labels[t.rawValue]
                     if x >= col && x < col + label.count { switchTab(t); return selectionEffects() }
                     col += label.count + 1
                 }
                 return []
             }
-            if let d = dialog, let (bx, by, _) = ConsoleView.dialogFrame(d, width: width, height: height) {
-                let buttonsY = by + ConsoleView.dialogHeight(d) - 2
+            if let d = dialog, let (bx, by, bw) = ConsoleView.dialogFrame(d, width: width, height: height) {
+                let buttonsY = by + ConsoleView.dialogHeight(d, width: bw) - 2
                 if y == buttonsY {
                     var col = bx + 2
                     for (i, label) in d.buttons.enumerated() {

@@ -8,6 +8,7 @@ public enum Action: String, Sendable, CaseIterable, Hashable {
     case filter, nextMatch, previousMatch, command, help, quit, forceQuit
     case startRun, cancelRun, promote, follow, logUp, logDown, refresh, approve, reject
     case rollback, abortCanary, continueCanary
+    case logWrap, logLeft, logRight, controlLines
 }
 
 public enum Scope: String, Sendable, Hashable {
@@ -51,7 +52,7 @@ public struct KeyMap: Sendable {
         Binding([.char("G"), .end], .bottom, "go to the last row"),
         Binding([.pageDown, .ctrl("f")], .pageDown, "page down"),
         Binding([.pageUp, .ctrl("b")], .pageUp, "page up"),
-        Binding([.enter], .open, "open the selected item", hint: "open"),
+        Binding([.enter], .open, "open the selected item (what each tab opens: below)", hint: "open"),
         Binding([.escape], .back, "back: close a dialog, the help, the filter"),
         Binding([.tab, .char("l")], .nextTab, "next tab"),
         Binding([.backTab, .char("h")], .previousTab, "previous tab"),
@@ -74,6 +75,10 @@ public struct KeyMap: Sendable {
         Binding([.char("f")], .follow, "follow the log / stop following", scope: .runs),
         Binding([.char("[")], .logUp, "scroll the log up (stops following)", scope: .runs),
         Binding([.char("]")], .logDown, "scroll the log down (follows again at the end)", scope: .runs),
+        Binding([.char("w")], .logWrap, "wrap the log's long lines / show them whole (then ←/→ scroll sideways)", scope: .runs),
+        Binding([.left, .char("<")], .logLeft, "scroll the log sideways, to the left", scope: .runs),
+        Binding([.right, .char(">")], .logRight, "scroll the log sideways, to the right (when not wrapping)", scope: .runs),
+        Binding([.char("m")], .controlLines, "show / hide ::metric and ::progress lines in the log (hidden by default)", scope: .runs),
         Binding([.char("p")], .promote, "promote the selected version to an environment", scope: .registry, hint: "promote", dangerous: true),
         Binding([.ctrl("r")], .refresh, "reload from the registry now"),
         Binding([.char("a")], .approve, "approve the selected request, signed with your key (comment optional)", scope: .approvals, hint: "approve", dangerous: true),
@@ -118,6 +123,10 @@ public struct KeyMap: Sendable {
             let keys = b.keys.map { "`\($0.description)`" }.joined(separator: " ")
             out += "| \(keys) | \(b.action.rawValue) | \(b.scope.rawValue) | \(b.help)\(b.dangerous ? " (asks to confirm)" : "") |\n"
         }
+        out += "\n## What Enter opens\n\nWhat is opened scrolls (`j`/`k`, PgUp/PgDn, `g`/`G`), wraps long lines, says which lines show "
+        out += "and how many there are, and closes with Esc.\n\n| tab | Enter |\n|---|---|\n"
+        for tab in Tab.allCases { if let text = ConsoleState.enterHelp(tab) { out += "| \(tab.title) | \(text) |\n" } }
+        out += "\n## Mouse\n\n" + ConsoleState.mouseHelp(.runs).map { "- \($0)\n" }.joined()
         return out
     }
 }

@@ -28,8 +28,9 @@ public enum ConsoleView {
         case .deployments: DeploymentsScreen.render(&b, s, y: 2, h: bodyH)
         case .audit: AuditScreen.render(&b, s, y: 2, h: bodyH)
         }
+        if let v = s.runView { RunViewScreen.render(&b, s, v) }
         footer(&b, s)
-        if s.helpVisible { help(&b, s) }
+        if let p = s.pager { Pager.render(&b, p, s) }
         if let d = s.dialog { dialog(&b, d, s) }
         if s.ascii { asciiOnly(&b) }
         return b
@@ -77,10 +78,23 @@ public enum ConsoleView {
         b.put(max(x + 2, s.width - ScreenBuffer.width(of: text) - 1), 0, text, style)
     }
 
+    /// The tab bar's labels: every tab fits, a long title shortened on a narrow terminal.
+    static func tabLabels(width: Int) -> [String] {
+        let full = Tab.allCases.map { " \($0.rawValue + 1) \($0.title) " }
+        if full.reduce(1, { $0 + $1.count + 1 }) <= width { return full }
+        let short: [Tab: String] = [.deployments: "Deploys", .approvals: "Approve", .registry: "Models"]
+        var labels = full
+        for t in [Tab.deployments, .approvals, .registry] where labels.reduce(1, { $0 + $1.count + 1 }) > width {
+            labels[t.rawValue] = " \(t.rawValue + 1) \(short[t]!) "
+        }
+        return labels
+    }
+
     static func tabs(_ b: inout ScreenBuffer, _ s: ConsoleState) {
         var x = 1
+        let labels = tabLabels(width: s.width)
         for t in Tab.allCases {
-            let label = " \(t.rawValue + 1) \(t.title) "
+            let label = labels[t.rawValue]
             b.put(x, 1, label, t == s.tab ? Style(fg: .accent, bg: .selection, bold: true, underline: true) : .muted)
             x += label.count + 1
         }
@@ -93,6 +107,18 @@ public enum ConsoleView {
         } else if s.editingFilter || !s.filter.isEmpty {
             b.put(1, y, "/" + s.filter + (s.editingFilter ? (s.ascii ? "_" : "▏") : ""), .accent)
             b.put(3 + s.filter.count + 2, y, "\(s.listCount) match\(s.listCount == 1 ? "" : "es") · Enter keep · Esc clear", .muted)
+        } else if s.pager != nil || s.runView != nil {
+            // What works in what is open.
+            let hints = s.pager != nil
+                ? [("j/k", "scroll"), ("PgDn/PgUp", "page"), ("g/G", "top/end"), ("Esc", "close")]
+                : [("j/k", "stage"), ("[ ]", "scroll"), ("g/G", "top/end"), ("w", s.logWrap ? "unwrap" : "wrap"), ("←/→", "sideways"),
+                   ("m", s.showControlLines ? "hide ::metric" : "::metric"), ("Esc", "close")]
+            var x = 1
+            for (key, label) in hints {
+                if x + key.count + label.count + 3 > s.width { break }
+                x = b.put(x, y, key, Style(fg: .accent, bold: true))
+                x = b.put(x + 1, y, label, .muted) + 2
+            }
         } else {
             var x = 1
             for binding in s.keyMap.bindings where binding.hint && (binding.scope == .global || binding.scope == s.tab.scope) {
@@ -111,37 +137,28 @@ public enum ConsoleView {
         }
     }
 
-    static func help(_ b: inout ScreenBuffer, _ s: ConsoleState) {
-        let w = min(s.width - 4, 76), h = min(s.height - 4, s.keyMap.bindings.count + 4)
-        let x = (s.width - w) / 2, y = (s.height - h) / 2
-        b.fill(x, y, w, h)
-        Widgets.box(&b, x, y, w, h, title: "Keys (Esc closes)", glyphs: s.glyphs, focused: true)
-        let rows = s.keyMap.bindings.dropFirst(min(s.helpScroll, max(0, s.keyMap.bindings.count - (h - 3))))
-        for (i, binding) in rows.prefix(h - 3).enumerated() {
-            let keys = binding.keys.map(\.description).joined(separator: " ")
-            b.put(x + 2, y + 1 + i, Widgets.fit(keys, 16, glyphs: s.glyphs), .accent)
-            let scope = binding.scope == .global ? "" : "[\(binding.scope.rawValue)] "
-            b.put(x + 19, y + 1 + i, scope + binding.help + (binding.dangerous ? " (confirms)" : ""), .plain, maxWidth: w - 21)
-        }
+    /// A dialog's lines wrapped to its width: a warning is read to its end.
+    static func dialogLines(_ d: Dialog, width w: Int) -> [String] {
+        d.lines.flatMap { TextLayout.wrap(TerminalText.oneLine($0), width: w - 4, indent: 2) }
     }
 
-    static func dialogHeight(_ d: Dialog) -> Int {
-        d.lines.count + (d.choices.isEmpty ? 0 : d.choices.count + 1) + (d.field == nil ? 0 : 2) + 5
+    static func dialogHeight(_ d: Dialog, width w: Int) -> Int {
+        dialogLines(d, width: w).count + (d.choices.isEmpty ? 0 : d.choices.count + 1) + (d.field == nil ? 0 : 2) + 5
     }
 
     static func dialogFrame(_ d: Dialog, width: Int, height: Int) -> (Int, Int, Int)? {
         let w = min(width - 4, max(50, (d.lines.map { ScreenBuffer.width(of: $0) }.max() ?? 0) + 6))
-        let h = dialogHeight(d)
+        let h = dialogHeight(d, width: w)
         return ((width - w) / 2, max(2, (height - h) / 2), w)
     }
 
     static func dialog(_ b: inout ScreenBuffer, _ d: Dialog, _ s: ConsoleState) {
         guard let (x, y, w) = dialogFrame(d, width: s.width, height: s.height) else { return }
-        let h = dialogHeight(d)
+        let h = dialogHeight(d, width: w)
         b.fill(x, y, w, h)
         Widgets.box(&b, x, y, w, h, title: d.title, glyphs: s.glyphs, focused: true)
         var yy = y + 1
-        for line in d.lines { b.put(x + 2, yy, line, .plain, maxWidth: w - 4); yy += 1 }
+        for line in dialogLines(d, width: w) { b.put(x + 2, yy, line, .plain, maxWidth: w - 4); yy += 1 }
         if !d.choices.isEmpty {
             yy += 1
             for (i, c) in d.choices.enumerated() {

@@ -34,13 +34,18 @@ enum DeploymentsScreen {
         Widgets.box(&b, 0, lowerY, s.width, lowerH, title: "\(lane.environment): history", glyphs: g)
         var lines: [(String, Style)] = lane.unfinishedCalls.map { ($0.summary, $0.interrupted ? .error : .accent) }
         if let d = lane.deployment {
-            lines.append(("deployment \(d.id): \(d.model):\(d.version) \(d.state.rawValue.replacingOccurrences(of: "_", with: " ")) · \(d.detail)",
-                          d.state == .rolledBack || d.state == .failed ? .error : d.state == .paused ? .warning : .plain))
+            // A finished deployment that a later change (a rollback) overtook is not the headline any more.
+            let overtaken = !d.state.isActive && lane.history.contains { $0.at > d.updatedAt }
+            lines.append(((overtaken ? "earlier: " : "") + "deployment \(d.id): \(d.model):\(d.version) \(d.state.rawValue.replacingOccurrences(of: "_", with: " ")) · \(d.detail)",
+                          overtaken ? .muted : d.state == .rolledBack || d.state == .failed ? .error : d.state == .paused ? .warning : .plain))
         }
+        // One row per change, its columns apart: who (several approvers) never runs into why.
+        let columns = ColumnLayout([Column("when", 8, priority: 0), Column("change", 11, priority: 0), Column("by", 16, priority: 0),
+                                    Column("why", 20, priority: 0, flexible: true)], width: s.width - 4)
         for e in lane.history {
             let change = "\(e.previousVersion.map { ":\($0)" } ?? "—") → \(e.version.map { ":\($0)" } ?? "none")"
-            lines.append((Widgets.fit(Widgets.age(e.at, now: snap.now) + " ago", 9, glyphs: g) + Widgets.fit(change, 12, glyphs: g)
-                          + Widgets.fit(e.actor, 12, glyphs: g) + e.reason, e.reason.hasPrefix("rollback") ? .warning : .plain))
+            lines.append((columns.line([Widgets.age(e.at, now: snap.now) + " ago", change, TerminalText.oneLine(e.actor), TerminalText.oneLine(e.reason)], glyphs: g),
+                          e.reason.hasPrefix("rollback") ? .warning : .plain))
         }
         if lines.isEmpty { lines.append(("nothing has been live here yet: `slipway promote MODEL:VERSION --to \(lane.environment)` (or p in the Registry tab)", .muted)) }
         for (k, (text, style)) in lines.prefix(lowerH - 2).enumerated() {
@@ -62,7 +67,12 @@ enum DeploymentsScreen {
             if let r = lane.requires { line("requires: \(r)", .muted) }
             return
         }
-        line("live    \(model):\(lane.live.map(String.init) ?? "none")", Style(fg: .foreground, bold: true))
+        // The live version is what on-call needs: the model's name gives way, never the version.
+        let version = ":" + (lane.live.map(String.init) ?? "none")
+        let room = w - 8 - version.count
+        let name = ScreenBuffer.width(of: TerminalText.oneLine(model)) <= room ? TerminalText.oneLine(model)
+            : Widgets.fit(TerminalText.oneLine(model), max(2, room), glyphs: g)
+        line("live    \(name)\(version)", Style(fg: .foreground, bold: true))
         if let image = lane.image { line("image   \(image)", .muted) }
         if let since = lane.since { line("since   \(Widgets.age(since, now: now)) ago · \(lane.by ?? "")", .muted) }
         if let why = lane.reason { line("why     \(why)", why.hasPrefix("rollback") ? .warning : .muted) }
@@ -81,6 +91,10 @@ enum DeploymentsScreen {
                 line("        step \(d.step + 1)/\(steps.count) · stable :\(d.stableVersion.map(String.init) ?? "—")", .muted)
                 if d.state == .paused {
                     line("        PAUSED · c go on · x abort", .warning)
+                } else if !s.snapshot.agentRunning {
+                    // Nothing advances the canary without an agent: said, with how to start one.
+                    line("        no agent: analysis waits", .warning)
+                    line("        start it: slipway agent", .warning)
                 } else if let due = d.dueAt, due > now {
                     line("        analysis in \(Widgets.age(now, now: due))", .muted)
                 }

@@ -23,18 +23,26 @@ enum DriftScreen {
         let g = s.glyphs
         let all = items(s)
         let up = s.ascii ? "^" : "▲", calm = s.ascii ? "." : "·"
+        // Feature names are read whole when the terminal has room for them.
+        let longest = all.map { item -> Int in
+            switch item {
+            case .monitor(_, let f): return ScreenBuffer.width(of: TerminalText.oneLine(f))
+            case .validation(_, _, let d): return ScreenBuffer.width(of: TerminalText.oneLine(d.column))
+            }
+        }.max() ?? 0
+        let featureW = min(max(14, longest), max(14, s.width - 80))
         let rows = s.visibleIndices.map { i -> (String, Style) in
             switch all[i] {
             case .monitor(let m, let f):
                 let last = m.series[f]?.last
                 let text = "\(last?.drifted == true ? up : calm) " + Widgets.fit("monitor", 7, glyphs: g) + " "
-                    + Widgets.fit(TerminalText.oneLine(m.name), 16, glyphs: g) + " " + Widgets.fit(TerminalText.oneLine(f), 14, glyphs: g) + " "
+                    + Widgets.fit(TerminalText.oneLine(m.name), 16, glyphs: g) + " " + Widgets.fit(TerminalText.oneLine(f), featureW, glyphs: g) + " "
                     + Widgets.fit(last?.method ?? "", 20, glyphs: g) + " " + Widgets.fit(last.map { Gates.format($0.score) } ?? "—", 11, glyphs: g, alignRight: true)
                     + " / " + (last.map { Gates.format($0.threshold) } ?? "—") + "  \(m.batchCount) batches"
                 return (text, last?.drifted == true ? .warning : .plain)
             case .validation(let run, let dataset, let d):
                 let text = "\(d.drifted ? up : calm) " + Widgets.fit("run \(run)", 7, glyphs: g) + " "
-                    + Widgets.fit(TerminalText.oneLine(dataset), 16, glyphs: g) + " " + Widgets.fit(TerminalText.oneLine(d.column), 14, glyphs: g) + " "
+                    + Widgets.fit(TerminalText.oneLine(dataset), 16, glyphs: g) + " " + Widgets.fit(TerminalText.oneLine(d.column), featureW, glyphs: g) + " "
                     + Widgets.fit(d.method, 20, glyphs: g) + " " + Widgets.fit(Gates.format(d.statistic), 11, glyphs: g, alignRight: true)
                     + " / " + Gates.format(d.threshold)
                 return (text, d.drifted ? .warning : .plain)
@@ -42,9 +50,10 @@ enum DriftScreen {
         }
         let listH = max(6, min(h / 2, rows.count + 3))
         let monitors = s.snapshot.monitors.count
+        let validations = all.contains { if case .validation = $0 { return true } else { return false } }
         ListView.draw(&b, s, x: 0, y: y, w: s.width, h: listH,
-                      title: "Drift (\(monitors) monitor\(monitors == 1 ? "" : "s"), then validation stages)",
-                      header: "  source  monitor/dataset  feature        method                  score / threshold", rows: rows)
+                      title: "Drift (\(monitors) monitor\(monitors == 1 ? "" : "s")" + (validations ? ", then validation stages)" : ")"),
+                      header: "  source  monitor/dataset  " + Widgets.fit("feature", featureW, glyphs: g) + " method                  score / threshold", rows: rows)
         let lowerY = y + listH, lowerH = h - listH
         let vis = s.visibleIndices
         guard s.row < vis.count else {

@@ -47,4 +47,31 @@ enum RegistryScreen {
             line("(params and metrics: `slipway models show \(v.model):\(v.version)`)", .muted)
         }
     }
+
+    /// The whole version, as Enter opens it.
+    static func versionLines(_ v: ModelVersionRecord, _ s: ConsoleState) -> [Pager.Line] {
+        let snap = s.snapshot
+        let live = snap.models.first { $0.name == v.model }?.environments ?? [:]
+        var out: [Pager.Line] = [
+            .init("run \(v.runID) · pipeline \(v.pipeline)"),
+            .init("commit \(v.gitCommit ?? "—")"),
+            .init("by \(v.createdBy) · \(Widgets.age(v.createdAt, now: snap.now)) ago"),
+            .init("digest \(v.artifactDigest)", .plain, indent: 2),
+        ]
+        if let tag = v.imageTag { out.append(.init("image \(tag)")) }
+        if !v.description.isEmpty { out.append(.init(v.description, .plain, indent: 2)) }
+        let envs = snap.environments.map { "\($0) \(live[$0].map { ":\($0)" } ?? "—")" }.joined(separator: "  ")
+        if !envs.isEmpty { out.append(.init("live: " + envs)) }
+        if v.version == snap.versions.first?.version {
+            if !snap.versionParams.isEmpty { out.append(.init("params", .accent)) }
+            for (k, val) in snap.versionParams.sorted(by: { $0.key < $1.key }) { out.append(.init("  \(k) = \(val)", .plain, indent: 4)) }
+            if !snap.versionMetrics.isEmpty { out.append(.init("metrics", .accent)) }
+            for (k, val) in snap.versionMetrics.sorted(by: { $0.key < $1.key }) { out.append(.init("  \(k) = \(Gates.format(val))")) }
+            if !snap.versionDatasets.isEmpty { out.append(.init("inputs", .accent)) }
+            for ds in snap.versionDatasets { out.append(.init("  \(ds.stage): \(ds.path) \(ds.hash)", .plain, indent: 4)) }
+        } else {
+            out.append(.init("params and metrics: `slipway models show \(v.model):\(v.version)`", .muted))
+        }
+        return out
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayEngine
 
 enum RunsScreen {
     static func render(_ b: inout ScreenBuffer, _ s: ConsoleState, y: Int, h: Int) {
@@ -62,7 +63,10 @@ enum RunsScreen {
             else if st.status == .running, let start = st.startedAt { took = Durations.format(Double(s.snapshot.now - start) / 1000) }
             else { took = "—" }
             col = b.put(col + 1, yy, Widgets.fit(took, 6, glyphs: g, alignRight: true), .plain)
-            var why = st.status == .failed ? (st.message ?? st.reason) : st.reason
+            // A failed stage says why in its own words: its last error line, then the exit status.
+            var why = st.status == .failed
+                ? [d.errorLines[st.stage], st.message ?? st.reason].compactMap { $0 }.joined(separator: " · ")
+                : st.reason
             if st.status == .running {
                 let steps = d.series[st.stage]?.values.map(\.count).max() ?? 0
                 if steps > 0 { why = "step \(steps) · " + why }
@@ -108,14 +112,24 @@ enum RunsScreen {
         }
         let logH = y + h - yy
         guard logH >= 3 else { return }
-        let logTitle = "\(d.logStage ?? "") · log" + (s.followLog ? " (follow)" : " (paused: f follows)")
+        let mode = (s.showControlLines ? " · ::metric shown" : "") + (s.logWrap ? " · wrapped" : (s.logShift > 0 ? " · from col \(s.logShift + 1)" : ""))
+        let logTitle = "\(d.logStage ?? "") · log" + (s.followLog ? " (follow)" : " (paused: f follows)") + mode
         Widgets.box(&b, x, yy, w, logH, title: TerminalText.oneLine(logTitle), glyphs: g)
         // Following shows the newest lines; scrolled, it stays where it was put.
         let visible = logH - 2
-        let end = s.followLog ? d.logTail.count : max(visible, d.logTail.count - s.logScroll)
-        let lines = d.logTail[max(0, end - visible)..<min(end, d.logTail.count)]
+        let rows = logRows(d.logTail, width: w - 4, wrap: s.logWrap, shift: s.logShift, control: s.showControlLines)
+        let end = s.followLog ? rows.count : max(visible, rows.count - s.logScroll)
+        let lines = rows[max(0, end - visible)..<min(end, rows.count)]
         for (i, line) in lines.enumerated() {
-            b.put(x + 2, yy + 1 + i, line.replacingOccurrences(of: "\t", with: "    "), .plain, maxWidth: w - 4)
+            b.put(x + 2, yy + 1 + i, line, .plain, maxWidth: w - 4)
         }
+    }
+
+    /// A log as rows of a pane `width` wide: `::metric`/`::progress` lines
+    /// left out unless asked for; each line wrapped, or shown from column `shift`.
+    static func logRows(_ lines: [String], width: Int, wrap: Bool, shift: Int, control: Bool) -> [String] {
+        let shown = StageLogLines.readable(lines, includingControl: control).map { $0.replacingOccurrences(of: "\t", with: "    ") }
+        if wrap { return shown.flatMap { TextLayout.wrap($0, width: width, indent: 2) } }
+        return shown.map { TextLayout.slice($0, from: shift, width: width) }
     }
 }

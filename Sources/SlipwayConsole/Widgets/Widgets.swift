@@ -78,7 +78,7 @@ public enum Widgets {
             return
         }
         let range = chartRange(vs, threshold: threshold)
-        let top = Gates.format(range.hi), bottom = Gates.format(range.lo)
+        let top = axisLabel(range.hi), bottom = axisLabel(range.lo)
         let axisW = max(top.count, bottom.count) + 1
         guard w > axisW + 8 else {
             lineChart(&b, x, y, w, h, values: values, threshold: threshold, ascii: ascii)
@@ -90,12 +90,28 @@ public enum Widgets {
         b.put(x, y + chartH - 1, fit(bottom, axisW - 1, glyphs: Glyphs(ascii: ascii), alignRight: true) + edge, .muted)
         for row in 1..<max(1, chartH - 1) { b.put(x + axisW - 1, y + row, ascii ? "|" : "│", .muted) }
         lineChart(&b, x + axisW, y, w - axisW, chartH, values: values, threshold: threshold, ascii: ascii)
+        // The threshold line says what it is, at its right end.
+        if let t = threshold, t.isFinite, w - axisW > 16 {
+            let dotsH = ascii ? chartH : chartH * 4
+            let row = dotsH - 1 - Int(((t - range.lo) / (range.hi - range.lo) * Double(dotsH - 1)).rounded())
+            let label = " threshold \(axisLabel(t)) "
+            b.put(x + w - label.count, y + (ascii ? row : row / 4), label, Style(fg: .warning))
+        }
         // The x axis: first and last labels at the ends, the caption in the middle.
         let plotW = w - axisW
         b.put(x + axisW, y + chartH, xFirst, .muted, maxWidth: plotW)
         let mid = x + axisW + max(xFirst.count + 2, (plotW - xCaption.count) / 2)
         if mid + xCaption.count < x + w - xLast.count - 1 { b.put(mid, y + chartH, xCaption, .muted) }
         if xLast != xFirst, plotW > xFirst.count + xLast.count + 2 { b.put(x + w - xLast.count, y + chartH, xLast, .muted) }
+    }
+
+    /// An axis value to three significant digits: 0.00251361 reads 0.00251.
+    static func axisLabel(_ v: Double) -> String {
+        guard v.isFinite, v != 0 else { return Gates.format(v) }
+        if abs(v) >= 1000 || abs(v) < 0.001 { return String(format: "%.3g", v) }
+        var s = String(format: "%.3g", v)
+        if s.contains("e") { s = Gates.format(v) }
+        return s
     }
 
     /// The value range a chart plots: the values and the threshold, never empty.
@@ -167,6 +183,25 @@ public enum Widgets {
             used += cw
         }
         return out + g.ellipsis + String(repeating: " ", count: max(0, width - used - 1))
+    }
+
+    /// A time ahead, in words: "in 7 days", "in 5 hours", "in 12 min", "now".
+    public static func inWords(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        func n(_ v: Int, _ unit: String) -> String { "in \(v) \(unit)\(v == 1 ? "" : "s")" }
+        if s <= 0 { return "now" }
+        if s < 90 { return n(s, "second") }
+        if s < 5400 { return "in \(Int((Double(s) / 60).rounded())) min" }
+        if s < 129_600 { return n(Int((Double(s) / 3600).rounded()), "hour") }
+        return n(Int((Double(s) / 86400).rounded()), "day")
+    }
+
+    /// "approved", "rejected": a vote's decision as something done.
+    public static func pastTense(_ d: ApprovalVoteRecord.Decision) -> String {
+        switch d {
+        case .approve: return "approved"
+        case .reject: return "rejected"
+        }
     }
 
     public static func age(_ ms: Millis, now: Millis) -> String {

@@ -115,7 +115,8 @@ public enum RiskClassifier {
                     return (.low, ["only low-risk params changed: " + describe(changed, f)])
                 }
             default:
-                if let why = matches(rule, f) { return (.low, ["low_risk_when: " + why]) }
+                // Said as what it is: the reason a low verdict gives reads as low risk.
+                if let why = matches(rule, f, asLow: true) { return (.low, ["low_risk_when: " + why + " (over: " + high.joined(separator: "; ") + ")"]) }
             }
         }
         return (.high, high)
@@ -125,12 +126,13 @@ public enum RiskClassifier {
         keys.map { k in "\(k) (\(f.liveParams?[k] ?? "—") → \(f.candidateParams[k] ?? "—"))" }.joined(separator: ", ")
     }
 
-    static func matches(_ rule: PolicySpec.Rule, _ f: PromotionFacts) -> String? {
+    static func matches(_ rule: PolicySpec.Rule, _ f: PromotionFacts, asLow: Bool = false) -> String? {
+        let level = asLow ? "low" : "high"
         switch rule {
         case .always:
-            return "every promotion is high risk (always)"
+            return "every promotion is \(level) risk (always)"
         case .env(let env):
-            return f.environment == env ? "every promotion into \(env) is high risk" : nil
+            return f.environment == env ? "every promotion into \(env) is \(level) risk" : nil
         case .tag(let name):
             return f.tags[name] != nil ? "the version is tagged \(name)" : nil
         case .paramsChanged(let keys):

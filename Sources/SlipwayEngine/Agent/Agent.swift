@@ -63,7 +63,7 @@ public final class Agent: @unchecked Sendable {
     }
 
     /// Takes the workspace's agent lock, or says who holds it.
-    public func acquireLock() throws {
+    public func acquireLock(onePass: Bool = false) throws {
         try workspace.prepareStateDirectory()
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw FileSystem.Failure(path: lockPath, operation: "open", code: errno) }
@@ -80,7 +80,7 @@ public final class Agent: @unchecked Sendable {
         ftruncate(fd, off_t(text.count))
         lockFD = fd
         startedAt = SystemClock.nowMillis()
-        log("agent started (pid \(getpid()))")
+        log(onePass ? "agent: one pass (pid \(getpid()))" : "agent started (pid \(getpid()))")
         try? beat(error: nil)
     }
 

@@ -45,6 +45,32 @@ public struct ApprovalQueue: Sendable {
         public var all: [ApprovalRequestRecord] { pending + resolved }
     }
 
+    /// Where the version a request promotes came from: its run, what started
+    /// that run (a trigger event's cause, or the person who ran it), its commit.
+    public struct Origin: Sendable, Hashable {
+        public var runID: Int64
+        public var trigger: String
+        public var user: String
+        public var commit: String?
+        public var dirty: Bool
+        /// The trigger events' causes, in words (``RunCause/lines``).
+        public var causes: [String]
+
+        /// "run 12, started by ana" or "run 12, started by drift alert 3 of monitor churn …".
+        public var summary: String {
+            let by = causes.first ?? (trigger == "manual" ? "by hand by \(user)" : "\(trigger), by \(user)")
+            return "run \(runID), started \(causes.isEmpty ? by : "by " + by)"
+        }
+    }
+
+    public func origin(of request: ApprovalRequestRecord) throws -> Origin? {
+        guard let version = try registry.modelVersion(model: request.model, version: request.version),
+              let run = try registry.run(id: version.runID) else { return nil }
+        let causes = (try? RunCause.of(run: run.id, registry: registry).flatMap(\.lines)) ?? []
+        return Origin(runID: run.id, trigger: run.trigger, user: run.user, commit: version.gitCommit ?? run.gitCommit,
+                      dirty: run.gitDirty ?? false, causes: causes)
+    }
+
     public func listing(now: Millis, resolvedLimit: Int = 50) throws -> Listing {
         let pending = try self.pending(now: now)
         let resolved = resolvedLimit > 0

@@ -71,6 +71,7 @@ public struct ApprovalService: Sendable {
                                      packageDigest: version.imageDigest ?? version.artifactDigest, reasons: reasons, evidence: evidence,
                                      requester: request.actor, expiresAt: expires,
                                      requiredApprovals: policy.requiredApprovals(for: request.environment))
+        new.reason = request.reason
         new.audit = [classified] + (try approversChanged(actor: request.actor).map { [$0] } ?? [])
         let (record, superseded) = try registry.createApprovalRequest(new, actor: request.actor)
         return .queued(record, superseded: superseded)
@@ -98,7 +99,7 @@ public struct ApprovalService: Sendable {
         struct Row: Encodable { var metric: String; var live: Double?; var candidate: Double?; var delta: Double?; var gate: String? }
         struct Evidence: Encodable {
             var candidate: String; var live: String?; var reasons: [String]; var params: [ParamChange]; var metrics: [Row]
-            var data: [String]; var commits: [String]; var package: String
+            var data: [String]; var outputs: [String]; var commits: [String]; var package: String
         }
         var rows: [Row] = []
         if let live {
@@ -116,10 +117,14 @@ public struct ApprovalService: Sendable {
            let log = GitState.run(["log", "--oneline", "--no-decorate", "\(from)..\(to)"], in: workspace.root) {
             commits = log.split(separator: "\n").map(String.init)
         }
+        // Datasets the run read apart from what its stages wrote (a model file is no dataset).
+        let outs = Set(spec.pipeline(named: candidate.pipeline)?.stages.flatMap { $0.outs.map(\.value) } ?? [])
+        let changed = facts.changedData
+        func describe(_ p: String) -> String { "\(p) \(facts.liveData?[p]?.prefix(8) ?? "—") → \(facts.candidateData[p]?.prefix(8) ?? "—")" }
         let e = Evidence(candidate: candidate.label, live: live?.label, reasons: reasons,
                          params: facts.changedParams.map { ParamChange(param: $0, live: facts.liveParams?[$0], candidate: facts.candidateParams[$0]) },
-                         metrics: rows, data: facts.changedData.map { p in "\(p) \(facts.liveData?[p]?.prefix(8) ?? "—") → \(facts.candidateData[p]?.prefix(8) ?? "—")" },
-                         commits: commits, package: candidate.imageDigest ?? candidate.artifactDigest)
+                         metrics: rows, data: changed.filter { !outs.contains($0) }.map(describe),
+                         outputs: changed.filter(outs.contains).map(describe), commits: commits, package: candidate.imageDigest ?? candidate.artifactDigest)
         return String(decoding: try OCI.encode(e), as: UTF8.self)
     }
 
@@ -227,15 +232,11 @@ public struct ApprovalService: Sendable {
             throw Refusal(reason: .notAnApprover, message: "key \(sig.publicKey.fingerprint) belongs to no approver in policy.approvers")
         }
         // No self-approval: whoever asked for the promotion, started the run or authored its commit.
-        let run = try registry.run(id: version.runID)
-        var involved: Set<String> = [request.requester]
-        if let u = run?.user { involved.insert(u) }
-        if let commit = version.gitCommit, let author = GitState.run(["log", "-1", "--format=%ae%n%an", commit], in: workspace.root) {
-            for line in author.split(separator: "\n") { involved.insert(String(line)) }
+        if try registry.approvalVotes(requestID: requestID).contains(where: { $0.approver == approver.name }) {
+            throw Refusal(reason: .alreadyVoted, message: "\(approver.name) already voted on request \(requestID)")
         }
-        let identities = Set(approver.users + [approver.name])
-        if let who = identities.intersection(involved).first {
-            throw Refusal(reason: .selfApproval, message: "\(approver.name) cannot sign off \(version.label): they are \(who), who requested it, ran it or authored its commit")
+        if let hit = Self.selfApproval(approver, try involvement(request, version: version)) {
+            throw Refusal(reason: .selfApproval, message: "\(approver.name) cannot sign off \(version.label): they \(hit.role), as \(hit.identity)")
         }
         let vote = ApprovalVoteRecord(requestID: requestID, approver: approver.name, keyFingerprint: sig.publicKey.fingerprint,
                                       decision: decision, comment: comment, at: at, payload: payload, signature: armored)
@@ -270,7 +271,7 @@ public struct ApprovalService: Sendable {
             let fate: CarriedOut
             do {
                 let approved = try registry.approvalRequest(id: requestID) ?? request
-                fate = .promotion(try carryOut(approved, actor: names, reason: "approved by \(names) (request \(requestID))"))
+                fate = .promotion(try carryOut(approved, actor: names, reason: Self.historyReason(approved, approvers: names)))
             } catch {
                 fate = .notCarriedOut("\(error)")
             }
@@ -281,6 +282,14 @@ public struct ApprovalService: Sendable {
     }
 
     // MARK: - Carrying out
+
+    /// What the live-version history says about an approved promotion: the
+    /// requester's own reason first (kept, not replaced), then who approved it.
+    public static func historyReason(_ request: ApprovalRequestRecord, approvers: String) -> String {
+        let approved = "approved by \(approvers) (request \(request.id))"
+        guard let why = request.reason?.trimmingCharacters(in: .whitespaces), !why.isEmpty else { return approved }
+        return "\(why) · \(approved)"
+    }
 
     /// The approvers whose valid signatures stand behind `request` now,
     /// judged by ``ApprovalRule`` against slipway.yaml's approvers: at least

@@ -210,7 +210,7 @@ public struct DeploymentService: Sendable {
                     let callID = Self.restoreCallID(d)
                     let before = d
                     d = try deployCall(callID: callID, deployment: d, version: stable, stable: stable, traffic: 100, actor: driver,
-                                       reason: "rollback") { ok, o in
+                                       reason: d.ending == .aborted ? d.detail : "rollback") { ok, o in
                         outcome = o
                         var next = before
                         next.phase = .none

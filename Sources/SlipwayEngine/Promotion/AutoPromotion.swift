@@ -49,7 +49,7 @@ extension ApprovalService {
             guard try registry.alias(model: r.model, environment: r.environment, at: nil) != r.version else { continue }
             if try attemptedAfterApproval(r) { continue }
             do {
-                let outcome = try carryOut(r, actor: actor, reason: "approved (request \(r.id))")
+                let outcome = try carryOut(r, actor: actor, reason: r.reason.map { "\($0) · approved (request \(r.id))" } ?? "approved (request \(r.id))")
                 done.append(FollowUp(model: r.model, version: r.version, environment: r.environment,
                                      result: .success(.decided(outcome, reasons: r.reasonList))))
             } catch is RegistryConflict {

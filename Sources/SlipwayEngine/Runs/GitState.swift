@@ -188,4 +188,10 @@ public struct GitState: Sendable {
         guard let r = try? OutsideTool.run(["git", "-C", dir] + args), r.succeeded else { return nil }
         return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
+
+    /// Why there is no commit to name, in words: no repository, or one with no commits yet.
+    public static func noCommitReason(in root: String) -> String {
+        guard run(["rev-parse", "--git-dir"], in: root) != nil else { return "not a git repository" }
+        return run(["rev-parse", "--verify", "-q", "HEAD"], in: root) == nil ? "no commits yet" : "none recorded"
+    }
 }

@@ -324,7 +324,14 @@ public final class PipelineRunner: @unchecked Sendable {
         var result = RunResult(run: finalRun, stages: order.map { outcomes[$0] ?? StageOutcome(record: records[$0]!) },
                                gates: try registry.gateResults(runID: run.id), registration: registration)
         if case .registered(let v) = registration, let env = DeployStage.target(pipeline, loaded.spec) {
-            result.deployment = deploy(v, to: env, run: finalRun)
+            let summary = deploy(v, to: env, run: finalRun)
+            result.deployment = summary
+            // The deploy stage says what it deployed (a cache hit of its inputs
+            // would otherwise say "outs restored" for a new version).
+            if let name = pipeline.stages.first(where: { $0.builtin == .deploy })?.name, var record = records[name] {
+                record.reason = summary
+                try? registry.updateStageRun(record)
+            }
         }
         return result
     }

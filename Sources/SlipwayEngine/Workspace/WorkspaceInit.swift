@@ -25,7 +25,30 @@ extension Workspace {
 
                 """)
         }
-        return try initialize(at: directory, files: [(specFileName, skeleton), (paramsFileName, Templates.params)], demo: false)
+        // The project is named after its folder (when that name is a plain one).
+        let folder = ((FileSystem.realPath(directory) ?? directory) as NSString).lastPathComponent
+        if let name = projectName(folder) { skeleton = skeleton.replacingOccurrences(of: "project: my-model\n", with: "project: \(name)\n") }
+        let ws = try initialize(at: directory, files: [(specFileName, skeleton), (paramsFileName, Templates.params)], demo: false)
+        try ignoreStateDirectory(ws.root)
+        return ws
+    }
+
+    /// A folder name usable as a project name as it is, or nil.
+    static func projectName(_ folder: String) -> String? {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+        guard !folder.isEmpty, folder.count <= 64, folder.allSatisfy(allowed.contains), folder.first!.isLetter || folder.first!.isNumber else { return nil }
+        return folder
+    }
+
+    /// `.slipway/` holds the registry, logs and the cache: machine state, never
+    /// committed. It goes into the workspace's `.gitignore` (made if missing).
+    static func ignoreStateDirectory(_ root: String) throws {
+        let path = root + "/.gitignore"
+        let current = FileSystem.exists(path) ? String(decoding: try FileSystem.readFile(path), as: UTF8.self) : ""
+        let lines = current.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !lines.contains(where: { [".slipway", ".slipway/", "/.slipway", "/.slipway/"].contains($0) }) else { return }
+        let text = current + (current.isEmpty || current.hasSuffix("\n") ? "" : "\n") + "# Slipway's registry, logs and cache: machine state, not source\n.slipway/\n"
+        try FileSystem.writeFile(path, Data(text.utf8), mode: 0o644)
     }
 
     /// Makes a workspace in `directory` from `files` (path → text), refusing a

@@ -65,7 +65,7 @@ public enum RecordDigest {
         digest("approval-request", [String(r.id), r.model, String(r.version), r.environment, r.packageDigest, r.reasons,
                                     Digests.sha256Hex(Array(r.evidence.utf8)), r.requester, String(r.createdAt), String(r.expiresAt),
                                     String(r.requiredApprovals), r.status.rawValue, r.resolvedAt.map(String.init),
-                                    r.deploymentID.map(String.init)])
+                                    r.deploymentID.map(String.init)] + (r.reason.map { [$0] } ?? []))
     }
 
     public static func of(_ v: ValidationRecord) -> String {

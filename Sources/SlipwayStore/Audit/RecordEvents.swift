@@ -102,6 +102,7 @@ enum RecordEvents {
                       "reasons": reasons, "requester": new.requester, "required": String(new.requiredApprovals),
                       "evidence_sha256": Digests.sha256Hex(Array(new.evidence.utf8))]
         if let d = new.packageDigest { fields["package"] = d }
+        if !new.reason.isEmpty { fields["reason"] = new.reason }
         return fields
     }
 

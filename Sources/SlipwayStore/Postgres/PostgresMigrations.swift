@@ -474,6 +474,10 @@ enum PostgresMigrations {
             ALTER TABLE analysisSample ADD COLUMN answer text;
             CREATE INDEX analysisSample_round ON analysisSample(deploymentID, step, round, id);
             """),
+        Migration(identifier: "v15-approval-request-reason", sql: """
+            -- Why the requester asked (`promote --reason`); NULL on older requests.
+            ALTER TABLE approvalRequest ADD COLUMN IF NOT EXISTS reason \(text);
+            """),
         Migration(identifier: "v16-param-overrides", sql: """
             ALTER TABLE param ADD COLUMN overridden boolean NOT NULL DEFAULT false;
             """),

@@ -155,7 +155,7 @@ extension ApprovalRequestRecord {
                   packageDigest: try row["packageDigest"], reasons: try row["reasons"], evidence: try row["evidence"],
                   requester: try row["requester"], createdAt: try row["createdAt"], expiresAt: try row["expiresAt"],
                   requiredApprovals: try row["requiredApprovals"], status: try row.decodeEnum("status"),
-                  resolvedAt: try row["resolvedAt"], deploymentID: try row["deploymentID"])
+                  resolvedAt: try row["resolvedAt"], deploymentID: try row["deploymentID"], reason: try row["reason"])
     }
 }
 

@@ -5,7 +5,7 @@ import SlipwayPostgres
 extension PostgresRegistry: ApprovalStore {
     static let requestColumns = """
         id, model, version, environment, packageDigest, reasons, evidence, requester, createdAt, expiresAt, requiredApprovals,
-        status, resolvedAt, deploymentID
+        status, resolvedAt, deploymentID, reason
         """
     static let voteColumns = "id, requestID, approver, keyFingerprint, decision, comment, at, payload, signature"
 
@@ -27,10 +27,10 @@ extension PostgresRegistry: ApprovalStore {
             let reasons = String(decoding: try JSONEncoder().encode(new.reasons), as: UTF8.self)
             let row = try ApprovalRequestRecord(pg: try c.execute("""
                 INSERT INTO approvalRequest (model, version, environment, packageDigest, reasons, evidence, requester, createdAt,
-                                             expiresAt, requiredApprovals, status)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending') RETURNING \(Self.requestColumns)
+                                             expiresAt, requiredApprovals, status, reason)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11) RETURNING \(Self.requestColumns)
                 """, [new.model, new.version, new.environment, new.packageDigest, reasons, new.evidence, new.requester, now,
-                      new.expiresAt, new.requiredApprovals]).first!)
+                      new.expiresAt, new.requiredApprovals, new.reason]).first!)
             _ = try audit.append(RecordEvents.request(row, actor: actor, kind: .approvalRequested,
                                                       fields: RecordEvents.requestedFields(new, reasons: reasons)), at: now)
             return (row, older.map(\.id))

@@ -16,6 +16,8 @@ public struct NewApprovalRequest: Sendable {
     public var requester: String
     public var expiresAt: Millis
     public var requiredApprovals: Int
+    /// Why the requester asks (`promote --reason`), in their words; empty when none was given.
+    public var reason: String = ""
     /// Events recorded in the same transaction, before the request's own
     /// (the risk classification that led to it, a change of approvers).
     public var audit: [AuditDraft] = []
@@ -51,6 +53,8 @@ public struct ApprovalRequestRecord: Codable, Sendable, Hashable {
     public var resolvedAt: Millis?
     /// The deployment that carried out this (approved) request: a request is used once.
     public var deploymentID: Int64?
+    /// Why the requester asked (`promote --reason`); nil on requests made before it was kept.
+    public var reason: String? = nil
 
     public var reasonList: [String] { (try? JSONDecoder().decode([String].self, from: Data(reasons.utf8))) ?? [] }
 }

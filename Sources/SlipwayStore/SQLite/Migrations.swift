@@ -419,6 +419,11 @@ enum RegistryMigrations {
                 CREATE INDEX analysisSample_round ON analysisSample(deploymentID, step, round, id);
                 """)
         }
+        m.registerMigration("v15-approval-request-reason") { db in
+            // Why the requester asked (`promote --reason`): kept with the request,
+            // shown to approvers; NULL on requests made before it was kept.
+            try db.execute(sql: "ALTER TABLE approvalRequest ADD COLUMN reason TEXT")
+        }
         m.registerMigration("v16-param-overrides") { db in
             // A param value given on the command line (`run --set`, a sweep), not read from params.yaml.
             try db.execute(sql: "ALTER TABLE param ADD COLUMN overridden INTEGER NOT NULL DEFAULT 0")

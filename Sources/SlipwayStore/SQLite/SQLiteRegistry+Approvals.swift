@@ -18,10 +18,10 @@ extension SQLiteRegistry: ApprovalStore {
             let reasons = String(decoding: try JSONEncoder().encode(new.reasons), as: UTF8.self)
             try db.execute(sql: """
                 INSERT INTO approvalRequest (model, version, environment, packageDigest, reasons, evidence, requester, createdAt,
-                                             expiresAt, requiredApprovals, status)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')
+                                             expiresAt, requiredApprovals, status, reason)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)
                 """, arguments: [new.model, new.version, new.environment, new.packageDigest, reasons,
-                                 new.evidence, new.requester, now, new.expiresAt, new.requiredApprovals])
+                                 new.evidence, new.requester, now, new.expiresAt, new.requiredApprovals, new.reason])
             let id = db.lastInsertedRowID
             let record = try appendRequestEvent(db, id: id, actor: actor, kind: .approvalRequested,
                                                 fields: RecordEvents.requestedFields(new, reasons: reasons), at: now)
