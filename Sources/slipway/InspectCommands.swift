@@ -242,7 +242,7 @@ struct Show: ParsableCommand {
         if !params.isEmpty {
             Output.say("params")
             for (k, v) in params.sorted(by: { $0.key < $1.key }) {
-                Output.say("  \(k) = \(Output.safe(v))" + (overrides[k] != nil ? "  (--set for this run; not from params.yaml)" : ""))
+                Output.say("  \(k) = \(Output.safe(v))" + (overrides[k] != nil ? "  (set for this run by --set or --sweep; not from params.yaml)" : ""))
             }
         }
         Output.say("stages")

@@ -25,7 +25,7 @@ struct Run: ParsableCommand {
                                valueName: "KEY=VALUE"))
     var sets: [String] = []
     @Option(parsing: .singleValue,
-            help: ArgumentHelp("Run once per value (repeatable: every combination), one run after another, each a candidate; then rank the runs. Stages within a run still run --jobs at once.",
+            help: ArgumentHelp("Run once per value (repeatable: every combination), each a candidate, then rank the runs. The first runs in the workspace; the rest --jobs at a time in copies of it (.slipway/sweeps/).",
                                valueName: "KEY=V1,V2,…"))
     var sweep: [String] = []
     @Option(help: ArgumentHelp("With --sweep: the metric to rank by (default: the first gated metric).", valueName: "METRIC"))
@@ -113,14 +113,14 @@ extension Run {
         let cancellation = CancellationFlag()
         let reporter: ProgressPrinter? = Output.stderrIsTTY && !json ? ProgressPrinter() : nil
         let name = pipeline
-        let service = SweepService(cancellation: cancellation) { overrides in
-            try PipelineRunner(workspace: ws, loaded: loaded, pipeline: name, registry: registry, cancellation: cancellation,
+        let service = SweepService(workspace: ws, cancellation: cancellation) { overrides, place in
+            try PipelineRunner(workspace: place, loaded: loaded, pipeline: name, registry: registry, cancellation: cancellation,
                                reporter: reporter, tracking: MLflowEndpointFactory(), overrides: overrides)
         }
+        let jobs = self.jobs ?? ProcessInfo.processInfo.activeProcessorCount
         let signals = SignalTrap(signals: [SIGINT, SIGTERM, SIGHUP]) { cancellation.cancel() }
         defer { signals.release() }
-        let result = service.run(members: members,
-                                 options: .init(jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount, force: force, trigger: "sweep"),
+        let result = service.run(members: members, options: .init(jobs: jobs, force: force, trigger: "sweep"), parallel: jobs,
                                  started: { i, overrides in
                                      Output.err("sweep \(i)/\(members.count): " + Output.safeErr(overrides.map(\.text).joined(separator: " ")))
                                  },
@@ -131,7 +131,7 @@ extension Run {
                                          Output.err("  not run: " + Output.safeErr(e))
                                      }
                                  })
-        let ids = result.runIDs
+        let ids = result.runIDs.sorted()
         var board: Leaderboard?
         if !ids.isEmpty, let chosen = try ComparisonService(registry: registry, spec: loaded.spec)
             .pipeline(named: pipeline ?? result.members.compactMap { $0.result?.run.pipeline }.first) {

@@ -8,6 +8,7 @@ import Testing
     /// gate asks for at least 0.8; `prepare` reads no param, so a sweep runs it once.
     static func workspace() -> Sandbox {
         let s = Sandbox()
+        let counter = s.root + "/.count-train"
         s.write("slipway.yaml", """
         project: e2e
         pipelines:
@@ -19,7 +20,7 @@ import Testing
                 outs: [data.txt]
               train:
                 cmd: |
-                  echo "$SLIPWAY_PARAM_TRAIN_LR" >> .count-train
+                  echo "$SLIPWAY_PARAM_TRAIN_LR" >> \(counter)
                   echo "lr=$SLIPWAY_PARAM_TRAIN_LR arch=$SLIPWAY_PARAM_MODEL_ARCH" > model.txt
                   case "$SLIPWAY_PARAM_TRAIN_LR" in 0.03) auc=0.91;; 0.1) auc=0.84;; *) auc=0.7;; esac
                   printf '{"auc": %s}' "$auc" > eval.json
@@ -45,7 +46,7 @@ import Testing
         let shown = try #require(try s.json("show", "1", "--json") as? [String: Any])
         #expect(shown["overrides"] as? [String: String] == ["train.lr": "0.03", "model.arch": "large"])
         #expect((shown["params"] as? [String: String])?["train.lr"] == "0.03")
-        #expect(s.run("show", "1").stdout.contains("train.lr = 0.03  (--set for this run; not from params.yaml)"))
+        #expect(s.run("show", "1").stdout.contains("train.lr = 0.03  (set for this run by --set or --sweep; not from params.yaml)"))
         // The audit trail says so too.
         #expect(s.run("audit", "--json").stdout.contains("model.arch=large train.lr=0.03"))
 
@@ -75,7 +76,7 @@ import Testing
 
     @Test func aSweepRunsEachValueRanksThemAndNamesTheBestThatPassed() throws {
         let s = Self.workspace()
-        let r = s.run("run", "--sweep", "train.lr=0.1,0.03,0.5", "--jobs", "2")
+        let r = s.run("run", "--sweep", "train.lr=0.1,0.03,0.5", "--jobs", "1")
         // One member fails its gate (auc 0.7): the sweep says so in its status.
         #expect(r.status == 3, "\(r.stderr)\n\(r.stdout)")
         #expect(r.stderr.contains("sweep 1/3: train.lr=0.1") && r.stderr.contains("sweep 3/3: train.lr=0.5"), "\(r.stderr)")
@@ -101,6 +102,34 @@ import Testing
         #expect((asc["entries"] as? [[String: Any]])?.first?["run"] as? Int == 3)
     }
 
+    /// With --jobs 3 the members after the first run at once, each in a copy
+    /// of the workspace: no member sees another's outs, the shared stage runs
+    /// once, every log is where `slipway logs` looks, and the copies are gone.
+    @Test func sweepMembersRunAtOnceInCopiesOfTheWorkspace() throws {
+        let s = Self.workspace()
+        s.write("slipway.yaml", (s.read("slipway.yaml") ?? "").replacingOccurrences(
+            of: "      train:\n        cmd: |\n", with: "      train:\n        cmd: |\n          echo \"start $SLIPWAY_PARAM_TRAIN_LR\"; sleep 0.5\n"))
+        // Copies left by a sweep killed with -9 (its pid is gone) are cleared by the next sweep.
+        s.write(".slipway/sweeps/1700000000-4194000/2/model.txt", "stale")
+        let r = s.run("run", "--sweep", "train.lr=0.1,0.03,0.5,0.2", "--jobs", "3")
+        #expect(r.status == 3, "\(r.stderr)")
+        #expect(s.count(".count-prepare") == 1)
+        let trained = (s.read(".count-train") ?? "").split(separator: "\n").map(String.init)
+        #expect(trained.sorted() == ["0.03", "0.1", "0.2", "0.5"], "\(trained)")
+        #expect(trained.first == "0.1")
+        // Each member's model is its own (registered versions differ by their lr).
+        for run in 1...4 {
+            let shown = try #require(try s.json("show", String(run), "--json") as? [String: Any])
+            let lr = (shown["overrides"] as? [String: String])?["train.lr"] ?? "?"
+            #expect(s.run("logs", String(run), "train").stdout.contains("start \(lr)"), "run \(run)")
+        }
+        let board = try #require(try s.json("compare", "--runs", "1-4", "--json") as? [String: Any])
+        #expect((board["entries"] as? [[String: Any]])?.compactMap { ($0["overrides"] as? [String: String])?["train.lr"] }.first == "0.03")
+        #expect(!s.exists(".slipway/sweeps"))
+        #expect(s.read("model.txt") == "lr=0.1 arch=small\n")
+        #expect(s.run("audit", "verify").status == 0)
+    }
+
     @Test func sweepsMultiplyAndRefuseMistakes() {
         let s = Self.workspace()
         let both = s.run("run", "--sweep", "train.lr=0.1,0.03", "--set", "train.lr=0.2")
@@ -108,7 +137,7 @@ import Testing
         let twice = s.run("run", "--sweep", "train.lr=0.1,0.1")
         #expect(twice.status == 2 && twice.stderr.contains("listed twice"), "\(twice.stderr)")
         #expect(!s.exists(".count-prepare"))
-        let grid = s.run("run", "--sweep", "train.lr=0.1,0.03", "--sweep", "arch=small,large")
+        let grid = s.run("run", "--sweep", "train.lr=0.1,0.03", "--sweep", "arch=small,large", "--jobs", "1")
         #expect(grid.status == 0, "\(grid.stderr)")
         #expect(s.read(".count-train")?.split(separator: "\n").count == 4)
         #expect(grid.stderr.contains("sweep 4/4: train.lr=0.03 model.arch=large"), "\(grid.stderr)")

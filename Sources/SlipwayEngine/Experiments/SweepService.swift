@@ -1,14 +1,17 @@
 import Foundation
+import Synchronization
 
 /// `slipway run --sweep 'train.lr=0.1,0.03,0.01'`: one run of the pipeline per
 /// combination of the swept values, each a normal run (cache, gates,
 /// registration as a candidate) given its values as overrides.
 ///
-/// Members run one after another in the workspace: they write the same outs,
-/// so two at once would overwrite each other's. Within a member, independent
-/// stages run concurrently up to `jobs`. Stages the swept params do not reach
-/// (data preparation, say) come from the cache after the first member. A member
-/// that fails does not stop the sweep; a cancel does.
+/// The first member runs in the workspace, alone, so that the stages the swept
+/// params do not reach (data preparation, say) run once and are cached. The
+/// others then run up to `parallel` at a time, each in a ``ScratchWorkspace``
+/// (a copy of the workspace's files sharing its registry, store and logs), so
+/// members writing the same outs never overwrite each other; with `parallel`
+/// 1 they run one after another in the workspace itself. A member that fails
+/// does not stop the sweep; a cancel does (members in flight are cancelled).
 public struct SweepService: Sendable {
     /// More members than this is almost certainly a mistake (a range typed wrong).
     public static let maximumMembers = 1_000
@@ -44,13 +47,16 @@ public struct SweepService: Sendable {
         public var description: String { message }
     }
 
-    /// Makes the runner for one member (the CLI wires the tracking endpoint, the reporter).
-    public typealias RunnerFactory = @Sendable (_ overrides: [ParamOverride]) throws -> PipelineRunner
+    /// Makes the runner for one member in `workspace` (the workspace itself or
+    /// a scratch copy); the CLI wires the registry, tracking endpoint and reporter.
+    public typealias RunnerFactory = @Sendable (_ overrides: [ParamOverride], _ workspace: Workspace) throws -> PipelineRunner
 
+    let workspace: Workspace
     let makeRunner: RunnerFactory
     let cancellation: CancellationFlag
 
-    public init(cancellation: CancellationFlag, makeRunner: @escaping RunnerFactory) {
+    public init(workspace: Workspace, cancellation: CancellationFlag, makeRunner: @escaping RunnerFactory) {
+        self.workspace = workspace
         self.cancellation = cancellation
         self.makeRunner = makeRunner
     }
@@ -72,23 +78,61 @@ public struct SweepService: Sendable {
         return ParamOverrides.combinations(axes).map { fixed + $0 }
     }
 
-    /// Runs the members in order. `started` is told before each member runs.
-    public func run(members: [[ParamOverride]], options: PipelineRunner.Options,
-                    started: (_ position: Int, _ overrides: [ParamOverride]) -> Void = { _, _ in },
-                    finished: (Member) -> Void = { _ in }) -> Result {
-        var done: [Member] = []
-        for (i, overrides) in members.enumerated() {
-            if cancellation.isCancelled { return Result(members: done, cancelled: true) }
+    /// Runs the members: the first in the workspace, then the rest `parallel`
+    /// at a time. `started` and `finished` are told of each member (from the
+    /// member's thread); the result lists members in their order.
+    public func run(members: [[ParamOverride]], options: PipelineRunner.Options, parallel: Int = 1,
+                    started: @escaping @Sendable (_ position: Int, _ overrides: [ParamOverride]) -> Void = { _, _ in },
+                    finished: @escaping @Sendable (Member) -> Void = { _ in }) -> Result {
+        let parallel = max(1, min(parallel, members.count))
+        let done = Mutex([Member]())
+        let sweepID = "\(Int(Date().timeIntervalSince1970))-\(getpid())"
+        ScratchWorkspace.removeAbandoned(in: workspace)
+        @Sendable func runMember(_ i: Int, in scratch: Bool, jobs: Int) {
+            let overrides = members[i]
             started(i + 1, overrides)
             var member = Member(position: i + 1, overrides: overrides)
+            var copy: ScratchWorkspace?
             do {
-                member.result = try makeRunner(overrides).run(options: options)
+                var where_ = workspace
+                if scratch {
+                    copy = try ScratchWorkspace.make(from: workspace, name: "\(sweepID)/\(i + 1)")
+                    where_ = copy!.workspace
+                }
+                var o = options
+                o.jobs = jobs
+                member.result = try makeRunner(overrides, where_).run(options: o)
             } catch {
                 member.error = "\(error)"
             }
-            done.append(member)
+            copy?.remove()
+            done.withLock { $0.append(member) }
             finished(member)
         }
-        return Result(members: done, cancelled: cancellation.isCancelled)
+        if !members.isEmpty, !cancellation.isCancelled {
+            runMember(0, in: false, jobs: options.jobs)
+        }
+        if parallel == 1 {
+            for i in members.indices.dropFirst() where !cancellation.isCancelled { runMember(i, in: false, jobs: options.jobs) }
+        } else {
+            // Members share the cores: `jobs` stages at once in all.
+            let jobs = max(1, options.jobs / parallel)
+            let next = Mutex(1)
+            let group = DispatchGroup()
+            for _ in 0..<parallel {
+                group.enter()
+                Thread {
+                    defer { group.leave() }
+                    while !cancellation.isCancelled {
+                        let i = next.withLock { n -> Int in defer { n += 1 }; return n }
+                        guard i < members.count else { return }
+                        runMember(i, in: true, jobs: jobs)
+                    }
+                }.start()
+            }
+            group.wait()
+        }
+        let ordered = done.withLock { $0 }.sorted { $0.position < $1.position }
+        return Result(members: ordered, cancelled: cancellation.isCancelled)
     }
 }
