@@ -20,7 +20,7 @@ import Testing
         // run between them is skipped; 5 a sweep of another param; 4, 3 earlier.
         let m = Self.minute
         let runs = [Self.run(9, start: 90 * m, end: nil), Self.run(8, start: 80 * m, end: 89 * m),
-                    Self.run(6, pipeline: "other", start: 75 * m, end: 76 * m), Self.run(7, start: 70 * m, end: 79 * m),
+                    Self.run(6, trigger: "manual", pipeline: "other", start: 75 * m, end: 76 * m), Self.run(7, start: 70 * m, end: 79 * m),
                     Self.run(5, start: 60 * m, end: 69 * m), Self.run(4, start: 50 * m, end: 59 * m)]
         let overrides: [Int64: [String: String]] = [9: ["train.lr": "0.01"], 8: ["train.lr": "0.03"], 7: ["train.lr": "0.1"],
                                                     5: ["arch": "small"], 4: ["arch": "large"]]

@@ -18,20 +18,24 @@ enum SweepScreen {
             let e = board.entries[i]
             let winner = board.winner?.run.id == e.run.id
             let text = layout.line(cells(e, rank: i + 1, winner: winner, s), glyphs: g)
-            return (text, !e.failedGates.isEmpty ? .error : winner ? .success : .plain)
+            // A member still running has nothing to judge yet: not red.
+            return (text, e.run.status == .running ? .plain : !e.failedGates.isEmpty ? .error : winner ? .success : .plain)
         }
         let tableH = max(7, min(board.entries.count + 4, h * 50 / 100))
         let order = board.order == .highFirst ? "high first" : "low first"
         ListView.draw(&b, s, x: 0, y: y, w: s.width, h: tableH,
                       title: TerminalText.oneLine("sweep of \(sweep.sweptKeys.joined(separator: ", ")) · \(runSpan(sweep.runIDs)) · by \(board.metric) (\(order))"),
                       header: layout.header(glyphs: g), rows: rows)
-        let summary: String
+        var summary: String
         if let w = board.winner, let v = w.version {
-            summary = " \(s.ascii ? "*" : "★") best that passed every gate: \(v.label) (run \(w.run.id)) · gates against \(board.baselineLabel) "
+            summary = " \(s.ascii ? "*" : "★") best that passed every gate: \(v.label) (run \(w.run.id))"
         } else {
-            summary = " no run passed every gate with a registered version · gates against \(board.baselineLabel) "
+            summary = " no run passed every gate with a registered version"
         }
-        b.put(2, y + tableH - 1, TerminalText.oneLine(summary), board.winner == nil ? .error : .success, maxWidth: s.width - 16)
+        // The baseline is named when it fits whole.
+        let against = " · gates against \(board.baselineLabel)"
+        if ScreenBuffer.width(of: summary + against) + 1 <= s.width - 16 { summary += against }
+        b.put(2, y + tableH - 1, TerminalText.oneLine(summary + " "), board.winner == nil ? .error : .success, maxWidth: s.width - 16)
         // The metric against the swept param, the selected run's point highlighted.
         let chartY = y + tableH, chartH = h - tableH
         Widgets.box(&b, 0, chartY, s.width, chartH, title: TerminalText.oneLine("\(board.metric) against \(sweep.axis) · s: candidate vs production"), glyphs: g)
@@ -55,7 +59,7 @@ enum SweepScreen {
     static func cells(_ e: Leaderboard.Entry, rank: Int, winner: Bool, _ s: ConsoleState) -> [String] {
         let set = e.overrides.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         let ok = s.ascii ? "+" : "✓", bad = s.ascii ? "x" : "✗"
-        let gates = e.gateCount == 0 ? "—" : "\(e.failedGates.isEmpty ? ok : bad) \(e.gatesPassed)/\(e.gateCount)"
+        let gates = e.gateCount == 0 || e.run.status == .running ? "—" : "\(e.failedGates.isEmpty ? ok : bad) \(e.gatesPassed)/\(e.gateCount)"
         let version = e.version?.label ?? (e.run.status == .succeeded ? "not registered" : e.run.status.rawValue)
         return [winner ? "\(rank)\(s.ascii ? "*" : "★")" : "\(rank)", "run \(e.run.id)", TerminalText.oneLine(set.isEmpty ? "—" : set),
                 e.value.map(Gates.format) ?? "—", gates, TerminalText.oneLine(version)]
