@@ -72,6 +72,8 @@ public struct ConsoleSnapshot: Sendable {
     public var metricHistory: [String: [Double]] = [:]
     /// Per gated metric: the version each value of `metricHistory` belongs to.
     public var metricHistoryVersions: [String: [Int]] = [:]
+    /// The pipeline's newest sweep, ranked, when its newest runs are one.
+    public var sweep: SweepBoard?
     public var drift: [DriftRow] = []
     /// Pending requests first, then the newest resolved ones.
     public var approvals: [ApprovalRequestRecord] = []
@@ -198,6 +200,7 @@ public final class ConsoleLoader: @unchecked Sendable {
         }
         if let spec, let pipeline = spec.pipelines.first(where: { $0.modelName == model }) ?? spec.pipelines.first {
             let service = ComparisonService(registry: registry, spec: spec)
+            s.sweep = try? SweepBoard.newest(pipeline: pipeline, registry: registry, spec: spec, recent: s.runs)
             if let c = try? service.candidateVsBaseline(pipeline: pipeline, recent: s.runs) {
                 s.comparison = c.comparison
                 s.comparisonLabels = (c.baseline.label, c.candidate.label)

@@ -8,7 +8,7 @@ extension ConsoleState {
     public static func enterHelp(_ tab: Tab) -> String? {
         switch tab {
         case .runs: return "opens the selected run: a stage picker (j/k), the stage's status, why it ran and its full error, and its log, wrapped (w) or scrolled sideways (←/→), scrolled with [ ] PgUp PgDn g G; m shows ::metric lines; Esc closes"
-        case .evals: return "opens the selected metric: both sides' values, the delta, the gate and its arithmetic"
+        case .evals: return "opens the selected metric: both sides' values, the delta, the gate and its arithmetic; in the sweep view (s), opens the selected run as Enter on Runs does (Esc closes it, on the Runs tab)"
         case .drift: return "opens the selected item whole: every statistic and the full text"
         case .approvals: return "opens the whole request: the reason it was asked for, where the version came from, risk, evidence, the package digest with its verification, and every vote, scrollable"
         case .registry: return "opens the selected version: run, commit, digest, creator, params, metrics, datasets"
@@ -49,6 +49,10 @@ extension ConsoleState {
             pager = Pager(title: "\(v.model):\(v.version)", lines: RegistryScreen.versionLines(v, self))
         case .evals:
             let vis = visibleIndices
+            if showingSweep, let board = snapshot.sweep?.leaderboard {
+                guard row < vis.count else { return [] }
+                return openRun(board.entries[vis[row]].run.id)
+            }
             guard let c = snapshot.comparison, row < vis.count else { return [] }
             pager = Pager(title: "metric \(c.rows[vis[row]].metric)", lines: EvalsScreen.rowLines(c.rows[vis[row]], self))
         case .drift:
@@ -61,6 +65,16 @@ extension ConsoleState {
             dialog = DeploymentsScreen.measurementsDialog(l, maxLines: height - 10)
         }
         return []
+    }
+
+    /// Opens a run as Enter on the Runs tab does, from another tab (a sweep's
+    /// row): the Runs tab with the run selected, its details asked for.
+    mutating func openRun(_ id: Int64) -> [Effect] {
+        switchTab(.runs)
+        if let i = snapshot.runs.firstIndex(where: { $0.id == id }) { rows[.runs] = i }
+        let stage = snapshot.detail.flatMap { $0.run.id == id ? RunViewScreen.initialStage($0) : nil } ?? 0
+        runView = RunView(runID: id, stage: stage)
+        return [.select(run: id, model: nil)]
     }
 
     /// The keys of an opened run: j/k choose the stage, the log scrolls and
@@ -110,7 +124,7 @@ extension ConsoleState {
             lines.append(Pager.Line(Widgets.fit(b.keys.map(\.description).joined(separator: " "), 14, glyphs: glyphs) + " " + b.help, .plain, indent: 15))
         }
         let others = Set(keyMap.bindings.map(\.scope)).subtracting([.global, here])
-        for scope in [Scope.runs, .registry, .approvals, .deployments] where others.contains(scope) {
+        for scope in [Scope.runs, .evals, .registry, .approvals, .deployments] where others.contains(scope) {
             lines.append(Pager.Line(""))
             lines.append(Pager.Line("On the \(scope.rawValue) tab", .accent))
             for b in keyMap.bindings where b.scope == scope {

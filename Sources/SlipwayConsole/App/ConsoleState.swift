@@ -18,6 +18,7 @@ public enum Tab: Int, Sendable, CaseIterable {
     var scope: Scope {
         switch self {
         case .runs: return .runs
+        case .evals: return .evals
         case .registry: return .registry
         case .approvals: return .approvals
         case .deployments: return .deployments
@@ -128,11 +129,16 @@ public struct ConsoleState: Sendable {
     /// The approval request the open page shows, if it does.
     public var pagerRequest: Int64?
     public var keyMap = KeyMap.defaults
+    /// The Evals tab shows the newest sweep when the pipeline's newest runs
+    /// are one (`s` switches to candidate vs production and back).
+    public var evalsShowsSweep = true
     public var quit = false
 
     public init() {}
 
     public var glyphs: Glyphs { Glyphs(ascii: ascii) }
+    /// The Evals tab shows the sweep's ranking rather than candidate vs production.
+    public var showingSweep: Bool { evalsShowsSweep && snapshot.sweep != nil }
     /// The selected row; the Deployments tab starts on its last lane
     /// (production, in the usual order): the on-call engineer's first look.
     public var row: Int { rows[tab] ?? (tab == .deployments ? max(0, listCount - 1) : 0) }
@@ -152,7 +158,11 @@ public struct ConsoleState: Sendable {
         let s = snapshot
         switch tab {
         case .runs: return s.runs.map { "\($0.id) \($0.pipeline) \($0.status.rawValue) \($0.trigger) \($0.gitCommit ?? "")" }
-        case .evals: return s.comparison?.rows.map(\.metric) ?? []
+        case .evals:
+            if showingSweep, let board = s.sweep?.leaderboard {
+                return board.entries.map { e in "\(e.run.id) \(e.run.status.rawValue) " + e.overrides.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") + " \(e.version?.label ?? "")" }
+            }
+            return s.comparison?.rows.map(\.metric) ?? []
         case .drift: return DriftScreen.items(self).map(\.text)
         case .registry: return s.versions.map { "\($0.model):\($0.version) \($0.createdBy) \($0.gitCommit ?? "")" }
         case .audit: return s.audit.map { "\($0.seq) \($0.kind) \($0.subject) \($0.actor) \($0.payload)" }
@@ -307,6 +317,16 @@ public struct ConsoleState: Sendable {
             notice = (showControlLines ? "::metric and ::progress lines shown" : "::metric and ::progress lines hidden", false)
             return []
         case .quit, .forceQuit: quit = true; return [.quit]
+        case .toggleSweep:
+            guard let sweep = snapshot.sweep else {
+                notice = ("no sweep to show: the pipeline's newest run is not a member of one (`slipway run --sweep`)", true)
+                return []
+            }
+            evalsShowsSweep.toggle()
+            filter = ""
+            rows[.evals] = 0
+            notice = (evalsShowsSweep ? "the sweep of \(sweep.sweptKeys.joined(separator: ", ")), ranked by \(sweep.leaderboard.metric)" : "candidate vs production", false)
+            return []
         case .refresh: return [.reload]
         case .follow: followLog.toggle(); logScroll = 0; notice = (followLog ? "following the log" : "log paused", false); return []
         case .logUp: followLog = false; logScroll += max(1, height / 4); return []

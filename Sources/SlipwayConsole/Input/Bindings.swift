@@ -9,11 +9,13 @@ public enum Action: String, Sendable, CaseIterable, Hashable {
     case startRun, cancelRun, promote, follow, logUp, logDown, refresh, approve, reject
     case rollback, abortCanary, continueCanary
     case logWrap, logLeft, logRight, controlLines
+    case toggleSweep
 }
 
 public enum Scope: String, Sendable, Hashable {
     case global = "everywhere"
     case runs = "Runs"
+    case evals = "Evals"
     case registry = "Registry"
     case approvals = "Approvals"
     case deployments = "Deployments"
@@ -79,6 +81,7 @@ public struct KeyMap: Sendable {
         Binding([.left, .char("<")], .logLeft, "scroll the log sideways, to the left", scope: .runs),
         Binding([.right, .char(">")], .logRight, "scroll the log sideways, to the right (when not wrapping)", scope: .runs),
         Binding([.char("m")], .controlLines, "show / hide ::metric and ::progress lines in the log (hidden by default)", scope: .runs),
+        Binding([.char("s")], .toggleSweep, "switch between the newest sweep (its runs ranked, the metric against the swept param) and candidate vs production", scope: .evals),
         Binding([.char("p")], .promote, "promote the selected version to an environment", scope: .registry, hint: "promote", dangerous: true),
         Binding([.ctrl("r")], .refresh, "reload from the registry now"),
         Binding([.char("a")], .approve, "approve the selected request, signed with your key (comment optional)", scope: .approvals, hint: "approve", dangerous: true),

@@ -40,7 +40,7 @@ public enum ConsoleView {
     /// reasons, names in other scripts), so a non-UTF-8 terminal shows no garbage.
     static func asciiOnly(_ b: inout ScreenBuffer) {
         let map: [String: String] = ["→": ">", "←": "<", "…": "~", "×": "x", "≥": ">", "≤": "<", "—": "-", "–": "-", "·": ".",
-                                     "✓": "+", "✗": "x", "●": "*", "○": "o", "▲": "^", "▏": "_", "°": "o", "µ": "u"]
+                                     "✓": "+", "✗": "x", "●": "*", "○": "o", "▲": "^", "★": "*", "▏": "_", "°": "o", "µ": "u"]
         for i in b.cells.indices {
             let t = b.cells[i].text
             if t.unicodeScalars.allSatisfy(\.isASCII) { continue }

@@ -3,6 +3,10 @@ import Foundation
 enum EvalsScreen {
     static func render(_ b: inout ScreenBuffer, _ s: ConsoleState, y: Int, h: Int) {
         let g = s.glyphs
+        if s.showingSweep, let sweep = s.snapshot.sweep {
+            SweepScreen.render(&b, s, sweep, y: y, h: h)
+            return
+        }
         guard let c = s.snapshot.comparison else {
             Widgets.box(&b, 0, y, s.width, h, title: "Evals", glyphs: g)
             b.put(2, y + 2, "No evaluation yet: run a pipeline with metrics (and gates:) to compare it with production.", .muted, maxWidth: s.width - 4)
