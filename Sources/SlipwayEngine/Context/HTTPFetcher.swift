@@ -123,7 +123,7 @@ public struct CurlFetcher: HTTPFetcher {
     /// redirects and `100 Continue`, each answer has its own block).
     static func lastHeaders(_ text: String) -> [String: String] {
         var headers: [String: String] = [:]
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false).map({ $0.trimmingCharacters(in: .whitespacesAndNewlines) }) {
+        for line in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).map({ $0.trimmingCharacters(in: .whitespacesAndNewlines) }) {
             if line.hasPrefix("HTTP/") { headers = [:]; continue }
             guard let colon = line.firstIndex(of: ":") else { continue }
             headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
