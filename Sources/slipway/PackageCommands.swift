@@ -6,16 +6,27 @@ import SlipwayTracking
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "verify", 
         abstract: "Check a version's package: every digest in its image, its provenance, its signatures.",
-        discussion: "Exit 0 when all hold; 3 with what failed. Signatures count when made by a key under signing.signers in slipway.yaml.")
+        discussion: "Exit 0 when all hold; 3 with what failed. Signatures count when made by a key under signing.signers in slipway.yaml. "
+            + "docker://HOST/REPO:TAG (or @sha256:…) reads the image from the registry (skopeo) and its provenance and signatures "
+            + "(OCI 1.1 referrers: the referrers API, else the sha256-<hex> tag) and checks them the same way.")
     @OptionGroup var global: GlobalOptions
-    @Argument(help: "MODEL:VERSION, or MODEL for its newest version.") var ref: ModelRef
+    @Argument(help: "MODEL:VERSION, MODEL for its newest version, or an image in a registry: docker://HOST/REPO:TAG or docker://HOST/REPO@sha256:….")
+    var ref: String
     @Flag(help: "Print as JSON.") var json = false
 
     func run() throws {
         let (ws, registry) = try global.open()
         let spec = try ws.loadSpec().spec
-        let version = try ref.resolve(in: registry)
-        let report = try PackageVerifier(workspace: ws, signing: spec.signing).verify(version)
+        let verifier = PackageVerifier(workspace: ws, signing: spec.signing)
+        let report: PackageVerifier.Report
+        if ref.hasPrefix(ImageReference.scheme) {
+            report = try verifier.verify(remote: try ImageReference.parse(ref))
+        } else {
+            guard let model = ModelRef(argument: ref) else {
+                throw Failure(status: .usage, message: "'\(TerminalText.oneLine(ref))' is not MODEL, MODEL:VERSION or docker://HOST/REPO:TAG")
+            }
+            report = try verifier.verify(try model.resolve(in: registry))
+        }
         if json {
             try Output.json(report)
         } else {
@@ -60,7 +71,10 @@ struct Push: ParsableCommand {
         discussion: """
         DEST is a directory (an OCI image layout, created or merged into), or any skopeo transport: \
         docker://registry.example.org/team/clf:3, oci-archive:/tmp/clf.tar, … (skopeo must be installed; \
-        it copies the image; provenance and signatures travel with the directory form). The version is \
+        it copies the image). To docker://HOST/REPO[:TAG] the provenance and signatures go too, as OCI 1.1 \
+        referrers (the referrers API where the registry has it, else the index at tag sha256-<hex of the image \
+        digest>); `slipway verify docker://…` reads them back. Plain http only to a loopback registry; registries \
+        that ask for credentials are not supported yet. Other transports carry the image alone. The version is \
         verified first, as `slipway verify` does. Blobs pushed to a directory are new read-only files \
         (reflinked where the file system can, else copied), never hard links into the store. \
         Exit status: 0 pushed; 2 a bad destination (a file, say); 3 the image does not verify.
@@ -80,6 +94,15 @@ struct Push: ParsableCommand {
         if transport == nil { try ImageCatalog.checkDestination(path) }
         // Nothing leaves unverified: every digest, the provenance, the signatures.
         try PackageVerifier(workspace: ws, signing: spec.signing).require(version)
+        if transport == "docker://" {
+            let destination = try ImageReference.parse(self.destination)
+            let (layout, manifest, referrers) = try catalog.image(of: version)
+            let pushed = try RegistryPush().push(layout: layout, tag: version.imageTag ?? "", manifest: manifest,
+                                                  referrers: referrers, to: destination)
+            Output.say("\(version.label) (\(manifest.digest)) → \(pushed.destination), with \(pushed.referrers.count) referrers"
+                       + (pushed.fallbackTag.map { " (listed at tag \($0): the registry has no referrers API)" } ?? ""))
+            return
+        }
         if let transport {
             let (layout, manifest, _) = try catalog.image(of: version)
             let source = "oci:\(layout.path):\(version.imageTag ?? "")"

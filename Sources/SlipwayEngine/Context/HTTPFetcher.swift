@@ -22,11 +22,15 @@ public struct HTTPResponse: Sendable, Hashable {
     public var status: Int
     public var contentType: String?
     public var body: Data
+    /// The final answer's headers, names in lower case (a registry's
+    /// `location`, `docker-content-digest`, `oci-subject`).
+    public var headers: [String: String]
 
-    public init(status: Int, contentType: String? = nil, body: Data) {
+    public init(status: Int, contentType: String? = nil, body: Data, headers: [String: String] = [:]) {
         self.status = status
         self.contentType = contentType
         self.body = body
+        self.headers = headers
     }
 
     public var isSuccess: Bool { (200..<300).contains(status) }
@@ -78,9 +82,10 @@ public struct CurlFetcher: HTTPFetcher {
         }
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let bodyPath = dir + "/body"
+        let headersPath = dir + "/headers"
         var args = ["curl", "-q", "-sS", "-g", "-L", "--max-redirs", "5", "--proto", "=http,https", "--proto-redir", "=http,https",
                     "--max-time", String(format: "%.3f", max(0.001, request.timeout)), "--max-filesize", String(Self.maxBody),
-                    "-X", request.method, "-o", bodyPath, "-w", "%{http_code} %{content_type}"]
+                    "-X", request.method, "-o", bodyPath, "-D", headersPath, "-w", "%{http_code} %{content_type}"]
         for (name, value) in request.headers.sorted(by: { $0.key < $1.key }) {
             guard !name.contains(where: { $0 == "\r" || $0 == "\n" || $0 == ":" }), !value.contains(where: { $0 == "\r" || $0 == "\n" }) else {
                 throw HTTPFailure("header '\(name)' holds a line break")
@@ -109,7 +114,21 @@ public struct CurlFetcher: HTTPFetcher {
         let size = (try? FileManager.default.attributesOfItem(atPath: bodyPath)[.size] as? Int) ?? 0
         guard size <= Self.maxBody else { throw HTTPFailure("the answer is larger than 16 MiB") }
         let body = FileManager.default.contents(atPath: bodyPath) ?? Data()
-        return HTTPResponse(status: code, contentType: written.count > 1 && !written[1].isEmpty ? written[1] : nil, body: body)
+        let headerText = FileManager.default.contents(atPath: headersPath).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        return HTTPResponse(status: code, contentType: written.count > 1 && !written[1].isEmpty ? written[1] : nil, body: body,
+                            headers: Self.lastHeaders(headerText))
+    }
+
+    /// The header block of the last answer in curl's `-D` file (after
+    /// redirects and `100 Continue`, each answer has its own block).
+    static func lastHeaders(_ text: String) -> [String: String] {
+        var headers: [String: String] = [:]
+        for line in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).map({ $0.trimmingCharacters(in: .whitespacesAndNewlines) }) {
+            if line.hasPrefix("HTTP/") { headers = [:]; continue }
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return headers
     }
 
     static func explain(curlStatus: Int32, _ message: String, timeout: Double) -> String {

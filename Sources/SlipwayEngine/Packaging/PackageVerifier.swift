@@ -50,6 +50,25 @@ public struct PackageVerifier: Sendable {
 
     public func verify(_ version: ModelVersionRecord) throws -> Report {
         let (layout, manifest, referrers) = try ImageCatalog(workspace: workspace).image(of: version)
+        return try verify(layout: layout, manifest: manifest, referrers: referrers, label: version.label, tag: version.imageTag)
+    }
+
+    /// Verifies an image in a registry (`docker://HOST/REPO:TAG` or
+    /// `@sha256:…`): read back with its referrers into a temporary layout
+    /// (``RegistryPush/pull(_:into:)``), then checked as a local version is.
+    public func verify(remote source: ImageReference, http: any HTTPFetcher = CurlFetcher()) throws -> Report {
+        let dir = NSTemporaryDirectory() + "slipway-pull-\(getpid())-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pulled = try RegistryPush(http: http).pull(source, into: dir)
+        var report = try verify(layout: pulled.layout, manifest: pulled.manifest, referrers: pulled.referrers,
+                                label: source.description, tag: source.tag)
+        report.problems = pulled.problems + report.problems
+        return report
+    }
+
+    /// Checks the image `manifest` in `layout` and the artifacts `referrers` about it.
+    public func verify(layout: OCILayoutDirectory, manifest: OCI.Descriptor, referrers: [OCI.Descriptor],
+                       label: String, tag: String?) throws -> Report {
         let (checked, blobProblems) = try layout.verifyBlobs()
         var problems = blobProblems
         var provenanceOK = false
@@ -97,7 +116,7 @@ public struct PackageVerifier: Sendable {
                 problems.append("no valid signature of the \(what) by a listed signer" + (bad.isEmpty ? "" : " (" + bad.joined(separator: "; ") + ")"))
             }
         }
-        return Report(version: version.label, manifest: manifest.digest, tag: version.imageTag,
+        return Report(version: label, manifest: manifest.digest, tag: tag,
                       blobs: checked, provenance: provenanceOK, signatures: signatures, problems: problems)
     }
 }
