@@ -42,9 +42,11 @@ import Testing
         #expect(rows.contains { $0["deciding"] as? Bool == true && $0["metric"] as? String == "error_rate" && $0["verdict"] as? String == "fail" },
                 "\(rows)")
         // The rollback is in the audit trail with that reason.
-        let aliases = try #require(try demo.json("audit", "--json", "--kind", "alias.changed") as? [[String: Any]])
-        #expect(aliases.contains { ($0["payload"] as? String ?? "").contains("rollback: analysis failed at 25%: measurement 1/1 of step 1") },
-                "\(aliases.map { $0["payload"] ?? "" })")
+        let ended = try #require(try demo.json("audit", "--json", "--kind", "deployment.ended") as? [[String: Any]])
+        #expect(ended.contains {
+            let p = $0["payload"] as? String ?? ""
+            return p.contains("rolled_back") && p.contains("analysis failed at 25%: measurement 1/1 of step 1")
+        }, "\(ended.map { $0["payload"] ?? "" })")
         // The request to put v1 back was rejected by the demo approver, with a comment.
         let requests = try #require(try demo.json("approvals", "--all", "--json") as? [[String: Any]])
         let rejected = try #require(requests.first { $0["status"] as? String == "rejected" }, "\(requests)")
