@@ -7,7 +7,11 @@ import SlipwayEngine
 /// month by month through the monitor's drop folder; spring's temperatures
 /// drift past the threshold and start retraining; v2 goes through its canary;
 /// a change of `model.arch` makes v3 high risk, so it waits for the demo
-/// approver; approved, it goes through its canary too.
+/// approver; approved, it goes through its canary too. Then a commit makes
+/// prepare.py write temperatures in °F: v4 passes its gates (its test split
+/// is converted too) but fails its canary on production's °C batches and is
+/// rolled back automatically; and a request to put v1 back into production
+/// is rejected by the demo approver.
 public final class DemoScenario: @unchecked Sendable {
     public struct Options: Sendable {
         /// Seconds between months and the canary interval are divided by this.
@@ -40,6 +44,8 @@ public final class DemoScenario: @unchecked Sendable {
     let started = Date()
     public var approverKey: String { workspace.root + "/keys/approver" }
     public var statusPath: String { workspace.demoStatusPath }
+    /// Seconds train.py waits between epochs (the first run only).
+    var pacePath: String { workspace.stateDir + "/demo-pace" }
 
     public init(directory: String, options: Options, launcher: any RunLauncher, say: @escaping @Sendable (String) -> Void) {
         workspace = Workspace(root: directory)
@@ -109,15 +115,24 @@ public final class DemoScenario: @unchecked Sendable {
         Thread.detachNewThread { agent.run(interval: 0.5, handleSignals: false) }
         defer { agent.stop() }
 
-        step("training v1 on 2012–2013", hint: "watch the stages in the Runs tab (1)")
+        // The first run is paced (train.py waits between epochs) so its stages can be watched.
+        let pace = 0.15 / options.speed
+        if pace >= 0.01 { try FileSystem.writeFile(pacePath, Data(String(format: "%.3f", pace).utf8)) }
+        step("starting v1's run on 2012–2013", hint: "1: Runs")
         try launcher.launch(pipeline: "weather", trigger: "manual", claiming: [])
+        _ = try wait("v1's run to start", timeout: options.stepTimeout) { try self.registry.runs(limit: 1, offset: 0).first }
+        step("training v1 on 2012–2013", hint: "watch the stages in the Runs tab (1)")
         let v1 = try waitForVersion(1, what: "v1's run")
+        try? FileSystem.remove(pacePath)
         try report(v1)
+        pause(3)
         step("v1 goes dev → staging → production", hint: "6: Deployments")
         // The first version in production is high risk (nothing live to compare with): the demo approver signs it off.
         let first = try wait("the approval request for v1 → production", timeout: options.stepTimeout) {
             try self.registry.approvalRequests(all: true, limit: 20).first { $0.version == 1 && $0.environment == "production" }
         }
+        step("v1 → production waits for Demo Approver: the first version there is high risk (request \(first.id))", hint: "4: Approvals")
+        pause(4)
         _ = try ApprovalService(workspace: workspace, registry: registry, spec: spec)
             .vote(requestID: first.id, decision: .approve, keyPath: approverKey, comment: "first release", voter: "demo-approver")
         step("Demo Approver signed off the first release into production (request \(first.id))", hint: "4: Approvals keeps it")
@@ -180,6 +195,11 @@ public final class DemoScenario: @unchecked Sendable {
             step("approved: v3 goes into its canary", hint: "6: Deployments")
         }
         try watchCanary(3)
+        pause(3)
+        try playFailingCanary()
+        pause(3)
+        try playRejectedRequest(spec: spec)
+        pause(2)
         step("weather-classifier:3 is live in production: the loop is closed",
              hint: "6, then r, then Enter rolls production back; q quits; the workspace stays in \(workspace.root)")
     }
@@ -258,8 +278,15 @@ public final class DemoScenario: @unchecked Sendable {
 
     /// Follows a production canary to its end, saying each step.
     func watchCanary(_ version: Int) throws {
+        let d = try followCanary(version)
+        guard d.state == .succeeded || d.state == .watching else { throw Failed(message: "\(d.label) \(d.state.rawValue): \(d.detail)") }
+        step("weather-classifier:\(version) is live in production after its canary")
+    }
+
+    /// Follows a production canary, saying each step, until it ends either way.
+    func followCanary(_ version: Int) throws -> DeploymentRecord {
         var said = ""
-        _ = try wait("weather-classifier:\(version)'s canary in production", timeout: options.stepTimeout) { () -> Bool? in
+        return try wait("weather-classifier:\(version)'s canary in production", timeout: options.stepTimeout) { () -> DeploymentRecord? in
             guard let d = try self.registry.deployments(environment: "production", limit: 1).first, d.version == version else { return nil }
             let line = d.state == .progressing || d.state == .paused ? "canary: \(d.detail)" : ""
             if !line.isEmpty && line != said {
@@ -267,12 +294,10 @@ public final class DemoScenario: @unchecked Sendable {
                 self.step("production " + line, hint: "6: Deployments")
             }
             switch d.state {
-            case .succeeded, .watching: return true
-            case .rolledBack, .failed, .aborted: throw Failed(message: "\(d.label) \(d.state.rawValue): \(d.detail)")
+            case .succeeded, .watching, .rolledBack, .failed, .aborted: return d
             default: return nil
             }
         }
-        step("weather-classifier:\(version) is live in production after its canary")
     }
 
     /// Polls `body` until it gives a value, or fails after `timeout` seconds.

@@ -89,8 +89,11 @@ struct Demo: ParsableCommand {
         Creates the Seattle weather workspace in DIR (default: a new folder in the temp dir) as a git repository, \
         then trains, packages, signs and promotes v1 dev → staging → production; feeds 2014 month by month to the \
         monitor's drop folder until spring's drift starts retraining; puts v2 through its canary; commits a change \
-        of model.arch, whose production promotion waits for the demo approver (you: press 4, then a, then Enter); and puts v3 \
-        through its canary. The status line says what happens and what to try. With --no-console the same plays \
+        of model.arch, whose production promotion waits for the demo approver (you: press 4, then a, then Enter); puts v3 \
+        through its canary; commits a prepare.py that writes temperatures in °F, whose v4 passes its gates but fails its \
+        canary on production's °C batches and is rolled back automatically (the reason names the measurement); and has \
+        the demo approver reject a request to put v1 back into production. The first run is paced so its stages can be \
+        watched. The status line follows each step and says what to try. With --no-console the same plays \
         headless, approved by the demo approver's key, each step printed; it exits 0 only when every step happened.
         """)
     @Argument(help: "A new folder for the demo workspace.") var directory: String?

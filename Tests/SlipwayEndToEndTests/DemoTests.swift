@@ -13,12 +13,14 @@ import Testing
                      "weather-classifier:2 registered from run 2", "production canary: step 1/2: 25% on :2",
                      "starts nothing (inside the cool-down)", "a commit changes model.arch to knn",
                      "v3 → production is high risk (model.arch softmax → knn)", "weather-classifier:3 is live in production after its canary",
-                     "every step happened"] {
+                     "a commit makes prepare.py write temperatures in °F", "weather-classifier:4 registered from run 4",
+                     "weather-classifier:4 rolled back automatically, production is back on :3: analysis failed at 25%: measurement 1/1 of step 1 (",
+                     "Demo Approver rejected request", "the loop is closed", "every step happened"] {
             #expect(r.stdout.contains(line), "missing: \(line)\n\(r.stdout)")
         }
         let demo = Sandbox(existing: dir)
         let runs = try #require(try demo.json("runs", "--json") as? [[String: Any]])
-        #expect(runs.compactMap { $0["trigger"] as? String }.sorted() == ["commit", "drift:weather", "manual"])
+        #expect(runs.compactMap { $0["trigger"] as? String }.sorted() == ["commit", "commit", "drift:weather", "manual"])
         // The classifier beats always predicting the most common weather.
         let evalText = try #require(demo.read("eval.json"))
         let eval = try #require(try JSONSerialization.jsonObject(with: Data(evalText.utf8)) as? [String: Double])
@@ -26,7 +28,37 @@ import Testing
         #expect(demo.run("audit", "verify").status == 0)
         #expect(demo.run("verify", "weather-classifier:3").status == 0)
         let lanes = try #require(try demo.json("deployments", "--json") as? [[String: Any]])
-        #expect(lanes.map { $0["live"] as? Int } == [3, 3, 3])
+        // v4 went through dev and staging; its canary failed, so production stayed on :3.
+        #expect(lanes.map { $0["live"] as? Int } == [4, 4, 3])
+        let production = try #require(lanes.last?["deployment"] as? [String: Any])
+        #expect(production["version"] as? Int == 4)
+        #expect(production["state"] as? String == "rolled_back")
+        let reason = try #require(production["detail"] as? String)
+        #expect(reason.hasPrefix("analysis failed at 25%: measurement 1/1 of step 1 ("), "\(reason)")
+        #expect(reason.contains("error_rate"), "\(reason)")
+        // The measurement that decided it is recorded and marked.
+        let explained = try #require(try demo.json("deployments", "production", "--explain", "--json") as? [String: Any])
+        let rows = try #require(explained["rows"] as? [[String: Any]])
+        #expect(rows.contains { $0["deciding"] as? Bool == true && $0["metric"] as? String == "error_rate" && $0["verdict"] as? String == "fail" },
+                "\(rows)")
+        // The rollback is in the audit trail with that reason.
+        let ended = try #require(try demo.json("audit", "--json", "--kind", "deployment.ended") as? [[String: Any]])
+        #expect(ended.contains {
+            let p = $0["payload"] as? String ?? ""
+            return p.contains("rolled_back") && p.contains("analysis failed at 25%: measurement 1/1 of step 1")
+        }, "\(ended.map { $0["payload"] ?? "" })")
+        // The request to put v1 back was rejected by the demo approver, with a comment.
+        let requests = try #require(try demo.json("approvals", "--all", "--json") as? [[String: Any]])
+        let rejected = try #require(requests.first { $0["status"] as? String == "rejected" }, "\(requests)")
+        #expect(rejected["version"] as? Int == 1)
+        #expect(rejected["environment"] as? String == "production")
+        #expect(rejected["requester"] as? String == "demo-scientist")
+        let decision = try #require((rejected["decisions"] as? [[String: String]])?.first)
+        #expect(decision["approver"] == "Demo Approver")
+        #expect(decision["decision"] == "reject")
+        #expect(decision["comment"]?.contains("keep it") == true)
+        let votes = try #require(try demo.json("audit", "--json", "--kind", "approval.voted") as? [[String: Any]])
+        #expect(votes.contains { ($0["payload"] as? String ?? "").contains("reject") }, "\(votes.map { $0["payload"] ?? "" })")
     }
 }
 
@@ -48,10 +80,13 @@ import Testing
         t.keys("a")
         #expect(t.wait(for: "Signing as: Demo Approver"), "\(t.screen)")
         t.keys("Enter")
-        #expect(t.wait(for: "approved by Demo Approver", timeout: 60), "\(t.screen)")
-        // Any key puts the status line back in place of the notice.
+        // The status line follows the scenario by itself: the approval's notice gives way
+        // to the canary's steps with no key in between.
+        #expect(t.wait(for: "demo: production canary", timeout: 60), "\(t.screen)")
         t.keys("6")
-        #expect(t.wait(for: "the loop is closed", timeout: 90), "\(t.screen)")
+        #expect(t.wait(for: "the loop is closed", timeout: 240), "\(t.screen)")
+        // v4's canary failed on its own: production's history names the measurement.
+        #expect(t.screen.contains("weather-classifier:4 rolled back · analysis failed at 25%: measurement 1/1 of step 1"), "\(t.screen)")
         #expect(t.screen.contains("live    weather-classifier:3"), "\(t.screen)")
         t.keys("q")
         let demo = Sandbox(existing: dir)

@@ -207,6 +207,9 @@ public struct ConsoleState: Sendable {
             let runsVisible = tab == .runs ? visibleIndices : []
             let selected = selectedRun?.id
             let followedNewest = selected != nil && selected == runsVisible.first.map { snapshot.runs[$0].id }
+            // The demo's status line follows its scenario by itself: a newer step
+            // takes the place of a passing notice (an error stays until a key).
+            if snap.demoStatus != nil, snap.demoStatus != snapshot.demoStatus, notice?.isError == false { notice = nil }
             snapshot = snap
             if tab == .runs {
                 if followedNewest {

@@ -1,12 +1,17 @@
 """Train the classifier chosen by model.arch on the training split."""
-import csv, json, os, sys
+import csv, json, os, sys, time
 from predict import fit
 
 arch = os.environ.get("SLIPWAY_PARAM_MODEL_ARCH", "softmax")
 with open(sys.argv[1], newline="") as f:
     rows = list(csv.DictReader(f))
 
+# `slipway demo` paces its first run so its stages can be watched: seconds to wait per epoch.
+PACE = float(open(".slipway/demo-pace").read() or 0) if os.path.exists(".slipway/demo-pace") else 0.0
+
 def progress(epoch, epochs, loss):
+    if PACE > 0:
+        time.sleep(PACE)
     print(f"epoch {epoch}/{epochs}  loss={loss:.4f}", flush=True)
     print(f"::metric name=loss step={epoch} value={loss:.6f}", flush=True)
     print(f"::progress step={epoch} total={epochs}", flush=True)
