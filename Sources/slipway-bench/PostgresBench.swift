@@ -165,7 +165,7 @@ extension Bench {
         let c = try PGConnection(try PGURL(server.url))
         try c.executeScript("SET search_path TO slipway_bench200k")
         let t = now()
-        try c.transaction { c in
+        _ = try c.transaction { c in
             try c.copyIn("""
                 COPY run (pipeline, trigger, status, startedAt, endedAt, pid, host, heartbeatAt, "user", slipwayVersion) FROM STDIN
                 """) { w in
