@@ -330,7 +330,9 @@ public final class PipelineRunner: @unchecked Sendable {
             // would otherwise say "outs restored" for a new version).
             if let name = pipeline.stages.first(where: { $0.builtin == .deploy })?.name, var record = records[name] {
                 record.reason = summary
-                try? registry.updateStageRun(record)
+                do { try registry.updateStageRun(record) } catch {
+                    reporter?.waiting("the deploy stage's record could not say what it deployed (\(summary)): \(error)")
+                }
             }
         }
         return result
