@@ -161,7 +161,10 @@ public final class Agent: @unchecked Sendable {
         // rollback made on any machine starts a pass at once; `interval` is then
         // the fallback. The feed leaves out the agent's own writes, so a pass that
         // writes does not start another.
-        let feed = try? registry.changeFeed()
+        var feed: (any ChangeFeed)?
+        do { feed = try registry.changeFeed() } catch {
+            log("cannot listen for changes to the registry (\(error)); passing every \(Durations.format(interval))")
+        }
         if let feed {
             log("listening for changes to the registry (a pass starts on each; every \(Durations.format(interval)) otherwise)")
             Thread { [weak self] in
