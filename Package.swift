@@ -1,15 +1,23 @@
 // swift-tools-version: 6.2
 import PackageDescription
 
-// Layers, each depending only downward:
-//   SlipwayCore    plain values and pure logic (spec, DAG, cache keys, metric lines)
+// Layers, each depending only downward (LayeringTests checks the imports):
+//   SlipwayCore     plain values and pure logic (spec, DAG, records, audit chain rules, gates)
 //   SlipwayPostgres a small synchronous PostgreSQL client over libpq (opened with dlopen)
-//   SlipwayStore   the registry: protocols + the SQLite (GRDB) and PostgreSQL implementations
-//   SlipwayEngine  workspace, content-addressed store, executor, scheduler
-//   SlipwayConsole terminal text handling shared by every face (grows into the console)
+//   SlipwayStore    the registry: protocols + the SQLite (GRDB) and PostgreSQL implementations
+//   SlipwayEngine   services (every decision), workspace, content store, executors, scheduler
 //   SlipwayTracking the MLflow-compatible tracking endpoint a run serves (SwiftNIO);
-//                  the engine knows it only through its TrackingEndpoint protocols
-//   slipway        the command line, thin over the engine
+//                   the engine knows it only through its TrackingEndpoint protocols
+//   SlipwayConsole  the full-screen console (a face)
+//   SlipwayDemo     the bundled example and `slipway demo` (a face)
+//   slipway         the command line (a face), thin over the engine
+//
+// The faces (console, command line, demo) see the engine only: they do not depend on
+// SlipwayStore, and with member import visibility the compiler refuses a call to a
+// registry method they could reach through an engine value (`any Registry`). They read
+// through `RegistryReading` (a `RegistryConnection`) and act through the engine's services.
+let faceSettings: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility")]
+
 let package = Package(
     name: "Slipway",
     platforms: [.macOS(.v13)],
@@ -70,24 +78,26 @@ let package = Package(
         .target(
             name: "SlipwayDemo",
             dependencies: ["SlipwayEngine"],
-            resources: [.copy("Resources/seattle-weather")]
+            resources: [.copy("Resources/seattle-weather")],
+            swiftSettings: faceSettings
         ),
         .systemLibrary(name: "CNcursesw", path: "Sources/CNcursesw"),
         .target(
             name: "SlipwayConsole",
-            dependencies: ["SlipwayEngine", "CNcursesw"]
+            dependencies: ["SlipwayEngine", "CNcursesw"],
+            swiftSettings: faceSettings
         ),
         .executableTarget(
             name: "slipway",
             dependencies: [
                 "SlipwayCore",
-                "SlipwayStore",
                 "SlipwayEngine",
                 "SlipwayConsole",
                 "SlipwayTracking",
                 "SlipwayDemo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            swiftSettings: faceSettings
         ),
         .executableTarget(
             name: "slipway-bench",

@@ -4,6 +4,7 @@
 /// a screen buffer of cells, diffed so only changed cells are written →
 /// screens, pure functions of ``ConsoleState`` → ``ConsoleState/update(_:)``,
 /// which turns events into a new state and effects. Registry reads happen on
-/// a background thread (``ConsoleLoader``). It uses the engine and the store,
-/// never the command line.
+/// a background thread (``ConsoleLoader``). It uses the engine (reading through
+/// ``RegistryReading``, acting through its services), never the store or the
+/// command line.
 @_exported import SlipwayEngine

@@ -39,7 +39,7 @@ public final class DemoScenario: @unchecked Sendable {
     let launcher: any RunLauncher
     /// Hears each step as it happens (the headless demo prints it).
     let say: @Sendable (String) -> Void
-    var registry: (any Registry)!
+    var registry: RegistryConnection!
     var agent: Agent?
     let started = Date()
     public var approverKey: String { workspace.root + "/keys/approver" }
@@ -92,7 +92,7 @@ public final class DemoScenario: @unchecked Sendable {
         try git(["init", "-q", "-b", "main"])
         try git(["add", "-A"])
         try git(["commit", "-q", "-m", "Seattle weather classifier: softmax regression on 2012–2013"])
-        registry = try workspace.openRegistry()
+        registry = try workspace.connect()
     }
 
     func git(_ args: [String]) throws {
@@ -105,7 +105,7 @@ public final class DemoScenario: @unchecked Sendable {
 
     /// Plays every step; throws when one does not happen in time.
     public func play() throws {
-        if registry == nil { registry = try workspace.openRegistry() }
+        if registry == nil { registry = try workspace.connect() }
         let spec = try workspace.loadSpec().spec
         // The agent: canaries, auto environments, the drop folder, triggers.
         let agent = Agent(workspace: workspace, registry: registry, actor: "slipway-agent",

@@ -7,6 +7,8 @@
 ///
 /// It reaches the registry only through the SlipwayStore protocols, so the
 /// registry's database can change without touching this target. It must not
-/// import the console or the command line.
+/// import the console or the command line. It re-exports the core (plain
+/// values the faces render) but not the store: the faces read through
+/// ``RegistryReading`` and act through the services (see `LayeringTests`).
 @_exported import SlipwayCore
-@_exported import SlipwayStore
+import SlipwayStore

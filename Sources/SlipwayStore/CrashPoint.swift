@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayCore
 
 /// Named places where the crash harness (Tests/SlipwayEndToEndTests/Crash)
 /// kills the process, to prove that `kill -9` between two writes loses

@@ -196,23 +196,6 @@ public protocol AuditStore: Sendable {
     func auditedRecordDigests() throws -> [String: String]
 }
 
-/// A filter over the audit log; nil fields match everything.
-public struct AuditQuery: Sendable, Hashable {
-    public var since: Millis?
-    public var kinds: Set<String>?
-    /// A subject, or a prefix of one ending in `/` (`run/12/` matches every stage of run 12).
-    public var subject: String?
-    /// The newest `limit` matching events.
-    public var limit: Int?
-
-    public init(since: Millis? = nil, kinds: Set<String>? = nil, subject: String? = nil, limit: Int? = nil) {
-        self.since = since
-        self.kinds = kinds
-        self.subject = subject
-        self.limit = limit
-    }
-}
-
 /// Approval requests for high-risk promotions, and the signed votes on them.
 public protocol ApprovalStore: Sendable {
     /// Creates a pending request (audited with its evidence digest, after

@@ -1,5 +1,6 @@
 import Foundation
 import SlipwayEngine
+import SlipwayStore
 
 /// Benchmarks for docs/benchmarks.md. Build and run in release mode:
 ///

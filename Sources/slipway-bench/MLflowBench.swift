@@ -1,6 +1,7 @@
 import Foundation
 import SlipwayEngine
 import Synchronization
+import SlipwayStore
 
 /// The MLflow-compatible endpoint, measured as users meet it: a real
 /// `slipway run` whose stage holds its endpoint open while a load client

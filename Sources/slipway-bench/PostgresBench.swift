@@ -1,6 +1,7 @@
 import Foundation
 import SlipwayEngine
 import SlipwayPostgres
+import SlipwayStore
 
 /// Metric ingest into the PostgreSQL registry, and the two ways in compared.
 ///

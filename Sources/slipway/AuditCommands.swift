@@ -89,8 +89,7 @@ struct Audit: ParsableCommand {
 
         func run() throws {
             let (_, registry) = try global.open()
-            let e = JSONEncoder()
-            e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            let e = JSONEncoder.canonical
             var buffer = Data()
             try registry.forEachAuditEvent(after: 0) { event in
                 var line = EventJSON(event)

@@ -6,7 +6,7 @@ import SlipwayEngine
 struct CIReport {
     let result: RunResult
     let pipeline: String
-    let registry: any Registry
+    let registry: RegistryConnection
     let spec: WorkspaceSpec
 
     var cases: [JUnitReport.Case] {

@@ -51,7 +51,7 @@ struct Follow: ParsableCommand {
 
     func run() throws {
         let ws = try global.workspace()
-        let registry = try ws.openRegistry()
+        let registry = try ws.connect()
         let cancellation = CancellationFlag()
         let signals = SignalTrap(signals: [SIGINT, SIGTERM, SIGHUP]) { cancellation.cancel() }
         defer { signals.release() }

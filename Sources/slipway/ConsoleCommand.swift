@@ -27,7 +27,7 @@ struct Console: ParsableCommand {
     }
 
     /// Opens the console on a workspace until the user quits.
-    static func open(_ ws: Workspace, _ registry: any Registry, theme: String?, ascii: Bool, key: String?) throws {
+    static func open(_ ws: Workspace, _ registry: RegistryConnection, theme: String?, ascii: Bool, key: String?) throws {
         let env = ProcessInfo.processInfo.environment
         let configDir = (env["XDG_CONFIG_HOME"] ?? ((env["HOME"] ?? "") + "/.config")) + "/slipway"
         let config = try ConsoleConfig.load(path: configDir + "/console.conf")
@@ -135,7 +135,7 @@ struct Demo: ParsableCommand {
                 try? FileSystem.writeFile(scenario.statusPath, Data("the scenario stopped: \(error)".utf8))
             }
         }
-        try Console.open(ws, try ws.openRegistry(), theme: theme, ascii: ascii, key: scenario.approverKey)
+        try Console.open(ws, try ws.connect(), theme: theme, ascii: ascii, key: scenario.approverKey)
         print("the demo workspace stays in \(dir): slipway -C \(dir) status")
     }
 }

@@ -183,7 +183,7 @@ struct Runs: ParsableCommand {
 }
 
 /// Resolves `latest` or a number to a run.
-func resolveRun(_ text: String, in registry: any Registry) throws -> RunRecord {
+func resolveRun(_ text: String, in registry: RegistryConnection) throws -> RunRecord {
     if text == "latest" {
         guard let r = try registry.runs(limit: 1, offset: 0).first else { throw Failure(status: .usage, message: "there are no runs yet") }
         return r

@@ -23,7 +23,7 @@ struct ModelRef: ExpressibleByArgument, CustomStringConvertible {
     var description: String { version.map { "\(model):\($0)" } ?? model }
 
     /// The version named, or the newest.
-    func resolve(in registry: any Registry) throws -> ModelVersionRecord {
+    func resolve(in registry: RegistryConnection) throws -> ModelVersionRecord {
         try ModelLookup(registry: registry).version(model: model, version)
     }
 }

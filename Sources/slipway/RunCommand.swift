@@ -108,7 +108,7 @@ struct Run: ParsableCommand {
 
 extension Run {
     /// `--sweep`: one run per combination, then the runs ranked.
-    func runSweep(_ ws: Workspace, _ registry: any Registry, _ loaded: LoadedSpec) throws {
+    func runSweep(_ ws: Workspace, _ registry: RegistryConnection, _ loaded: LoadedSpec) throws {
         let members = try SweepService.plan(sweeps: sweep, sets: sets, loaded: loaded)
         let cancellation = CancellationFlag()
         let reporter: ProgressPrinter? = Output.stderrIsTTY && !json ? ProgressPrinter() : nil

@@ -65,9 +65,9 @@ struct GlobalOptions: ParsableArguments {
 
     /// The workspace and its registry, with dead runs already settled: marked
     /// interrupted, or their cluster jobs handed to a process that follows them.
-    func open() throws -> (Workspace, any Registry) {
+    func open() throws -> (Workspace, RegistryConnection) {
         let ws = try workspace()
-        let registry = try ws.openRegistry()
+        let registry = try ws.connect()
         try Self.reaper(ws).reap(registry)
         return (ws, registry)
     }
@@ -123,9 +123,7 @@ enum Output {
     static let stderrIsTTY = isatty(2) == 1
 
     static func json<T: Encodable>(_ value: T) throws {
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        print(String(decoding: try e.encode(value), as: UTF8.self))
+        print(String(decoding: try JSONEncoder.pretty.encode(value), as: UTF8.self))
     }
 
     static func err(_ text: String) {

@@ -5,7 +5,7 @@ import Testing
 @testable import SlipwayEngine
 
 @Suite(.serialized) struct ConsoleScreenTests {
-    static let seeded: (Workspace, any Registry) = try! seededWorkspace()
+    static let seeded: (Workspace, RegistryConnection) = try! seededWorkspace()
 
     func state(width: Int, height: Int, ascii: Bool = false, selectedRun: Int64? = nil) -> ConsoleState {
         let (ws, registry) = Self.seeded
@@ -79,7 +79,7 @@ import Testing
         try p.run()
         p.waitUntilExit()
         let broken = Workspace(root: copy)
-        let loader = ConsoleLoader(workspace: broken, registry: try broken.openRegistry())
+        let loader = ConsoleLoader(workspace: broken, registry: try broken.connect())
         #expect(loader.verifyMore())
         var s = ConsoleState()
         s.tab = .audit
@@ -105,7 +105,7 @@ import Testing
         p.waitUntilExit()
         #expect(p.terminationStatus == 0)
         let truncated = Workspace(root: copy)
-        let registry = try truncated.openRegistry()
+        let registry = try truncated.connect()
         let loader = ConsoleLoader(workspace: truncated, registry: registry)
         while !loader.verifyMore(slice: 3) {}
         var s = ConsoleState()
@@ -134,7 +134,7 @@ import Testing
         try p.run()
         p.waitUntilExit()
         let tampered = Workspace(root: copy)
-        let registry = try tampered.openRegistry()
+        let registry = try tampered.connect()
         let full = try AuditVerifier(registry: registry, workspace: tampered).verify()
         let problem = try #require(full.problem)
         let loader = ConsoleLoader(workspace: tampered, registry: registry)

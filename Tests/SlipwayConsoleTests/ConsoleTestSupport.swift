@@ -89,7 +89,7 @@ func normalized(_ snap: ConsoleSnapshot) -> ConsoleSnapshot {
 
 /// A workspace with a few runs, a registered and promoted model, a failed
 /// gate, a validation report with drift, all at fixed times.
-func seededWorkspace() throws -> (Workspace, any Registry) {
+func seededWorkspace() throws -> (Workspace, RegistryConnection) {
     setenv("TZ", "UTC", 1)
     tzset()
     let dir = NSTemporaryDirectory() + "slipway-console-\(UUID().uuidString.prefix(8))"
@@ -110,7 +110,7 @@ func seededWorkspace() throws -> (Workspace, any Registry) {
     try ref.write(toFile: dir + "/data/ref.csv", atomically: true, encoding: .utf8)
     try cur.write(toFile: dir + "/data/cur.csv", atomically: true, encoding: .utf8)
     let ws = Workspace(root: dir)
-    let registry = try ws.openRegistry()
+    let registry = try ws.connect()
     let prov = Provenance(gitCommit: "a1c9e03f00", gitDirty: false, user: "ana", host: "ci-1", slipwayVersion: "0.1.0")
     func run(_ status: RunStatus, stages: [(String, StageStatus, String)], metrics: [(String, String, Double)], trigger: String = "manual") throws -> RunRecord {
         let r = try registry.startRun(NewRun(pipeline: "weather", trigger: trigger, provenance: prov, pid: 999_999, params: ["train.lr": "0.05"]))

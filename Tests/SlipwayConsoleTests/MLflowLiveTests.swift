@@ -14,7 +14,7 @@ import Testing
         try "project: live\npipelines:\n  main:\n    stages:\n      train: {cmd: \"true\"}\n"
             .write(toFile: dir + "/slipway.yaml", atomically: true, encoding: .utf8)
         let ws = Workspace(root: dir)
-        let registry = try ws.openRegistry()
+        let registry = try ws.connect()
         let run = try registry.startRun(NewRun(pipeline: "main", trigger: "manual",
                                                provenance: Provenance(user: "ana", host: "h", slipwayVersion: "0"), pid: getpid(), params: [:]))
         var stage = try registry.addStageRuns(runID: run.id, stages: ["train"])[0]

@@ -7,7 +7,7 @@ import Testing
 /// Nothing out of reach: a failed stage says why, Enter opens what is
 /// selected, long text wraps or scrolls, and the help shows the tab's keys first.
 @Suite(.serialized) struct OpenedItemTests {
-    static let seeded: (Workspace, any Registry) = try! seededWorkspace()
+    static let seeded: (Workspace, RegistryConnection) = try! seededWorkspace()
     static let sizes = [(80, 24), (120, 40)]
 
     func state(width: Int, height: Int, selectedRun: Int64? = nil) -> ConsoleState {

@@ -10,7 +10,7 @@ import Testing
 @Suite(.serialized) struct SweepViewTests {
     /// The console's seeded workspace, then a sweep of train.lr (runs 4–8):
     /// 0.3 fails the accuracy gate, 0.03 wins, 0.003 is still running.
-    static let seeded: (Workspace, any Registry) = try! {
+    static let seeded: (Workspace, RegistryConnection) = try! {
         let (ws, registry) = try seededWorkspace()
         let prov = Provenance(gitCommit: "a1c9e03f00", gitDirty: false, user: "ana", host: "ci-1", slipwayVersion: "0.1.0")
         let members: [(String, Double?)] = [("0.3", 0.88), ("0.1", 0.912), ("0.03", 0.921), ("0.01", 0.903), ("0.003", nil)]

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import SlipwayStore
+import SlipwayCore
 
 /// Every trigger event in a workspace's registry, oldest first: what may
 /// still start a run (queued) and what did (started, with its run).

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+import SlipwayStore
 @testable import SlipwayEngine
 
 /// A workspace whose production promotions are classified by a policy with

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SlipwayStore
 @testable import SlipwayEngine
 
 /// A no-op re-run takes its stages from the cache together (``CachedStages``)

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+import SlipwayStore
 @testable import SlipwayEngine
 
 /// A cluster executor whose jobs outlive their owner: `reattach` plays the

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+import SlipwayStore
 @testable import SlipwayEngine
 
 /// An executor that plays a script per stage instead of running commands:

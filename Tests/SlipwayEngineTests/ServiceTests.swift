@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+import SlipwayStore
 @testable import SlipwayEngine
 
 /// A launcher that records what it was asked to start.

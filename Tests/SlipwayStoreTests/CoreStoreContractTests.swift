@@ -1,6 +1,8 @@
 import Foundation
 import Synchronization
 import Testing
+import SlipwayStore
+import SlipwayCore
 @testable import SlipwayStore
 
 /// More of the contract, for the protocols every store kind implements:

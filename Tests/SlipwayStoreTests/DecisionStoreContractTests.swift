@@ -1,5 +1,7 @@
 import Foundation
 import Testing
+import SlipwayStore
+import SlipwayCore
 @testable import SlipwayStore
 
 /// The contract of the stores that keep decisions: the model catalogue,

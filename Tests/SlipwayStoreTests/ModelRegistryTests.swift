@@ -2,6 +2,8 @@ import Foundation
 import GRDB
 import Synchronization
 import Testing
+import SlipwayStore
+import SlipwayCore
 @testable import SlipwayStore
 
 @Suite struct ModelRegistryTests {

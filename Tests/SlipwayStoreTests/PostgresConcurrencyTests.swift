@@ -3,6 +3,8 @@ import PostgresTestServer
 import SlipwayPostgres
 import Synchronization
 import Testing
+import SlipwayStore
+import SlipwayCore
 @testable import SlipwayStore
 
 /// A team at work on one PostgreSQL registry: eight writers (four runs logging

@@ -3,6 +3,8 @@ import PostgresTestServer
 import SlipwayPostgres
 import Synchronization
 import Testing
+import SlipwayStore
+import SlipwayCore
 @testable import SlipwayStore
 
 /// What only the PostgreSQL store has: schemas per project, migrations under

@@ -3,6 +3,8 @@ import PostgresTestServer
 import SlipwayPostgres
 import Synchronization
 import Testing
+import SlipwayStore
+import SlipwayCore
 @testable import SlipwayStore
 
 /// The protocols every store kind implements (all of ``Registry``; kept as

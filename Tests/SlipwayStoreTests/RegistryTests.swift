@@ -176,3 +176,5 @@ let provenance = Provenance(gitCommit: "abc123", gitDirty: false, user: "ana", h
 }
 
 import Synchronization
+import SlipwayStore
+import SlipwayCore

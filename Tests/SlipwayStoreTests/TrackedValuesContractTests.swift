@@ -1,5 +1,7 @@
 import Foundation
 import Testing
+import SlipwayStore
+import SlipwayCore
 @testable import SlipwayStore
 
 /// What stages log through the tracking endpoint, on every kind of store.

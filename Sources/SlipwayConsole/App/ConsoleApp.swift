@@ -25,7 +25,7 @@ public final class ConsoleApp: @unchecked Sendable {
     /// without one the poller checks the change token 4 times a second.
     private var feedActive = false
 
-    public init(workspace: Workspace, registry: any Registry, device: TerminalDevice, themeName: String, ascii: Bool,
+    public init(workspace: Workspace, registry: RegistryConnection, device: TerminalDevice, themeName: String, ascii: Bool,
                 noColor: Bool, keyMap: KeyMap, slipwayPath: String, keyPath: String? = nil) throws {
         self.workspace = workspace
         self.loader = ConsoleLoader(workspace: workspace, registry: registry, keyPath: keyPath)
@@ -57,7 +57,7 @@ public final class ConsoleApp: @unchecked Sendable {
     public func run() {
         let poller = Thread { [self] in poll() }
         poller.start()
-        let feed = try? loader.registry.changeFeed()
+        let feed = try? loader.registry.changes()
         if let feed {
             lock.withLock { feedActive = true }
             Thread { [self] in listen(feed) }.start()
@@ -115,7 +115,7 @@ public final class ConsoleApp: @unchecked Sendable {
 
     /// Waits on the registry's change feed and wakes the poller when a write
     /// is announced. A feed that fails leaves the poller polling as before.
-    func listen(_ feed: any ChangeFeed) {
+    func listen(_ feed: RegistryChanges) {
         while !lock.withLock({ stopping }) {
             do {
                 guard try feed.wait(timeout: 1) else { continue }

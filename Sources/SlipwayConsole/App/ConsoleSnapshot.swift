@@ -112,7 +112,7 @@ public struct ConsoleSnapshot: Sendable {
 /// every list is bounded.
 public final class ConsoleLoader: @unchecked Sendable {
     public let workspace: Workspace
-    public let registry: any Registry
+    public let registry: RegistryConnection
     public static let runLimit = 500
     public static let auditLimit = 1_000
     /// The audit verdict, from the same verifier `slipway status` uses (the
@@ -146,7 +146,7 @@ public final class ConsoleLoader: @unchecked Sendable {
     /// slipway.yaml, read with each snapshot).
     let signerKey: SSHSig.PublicKey?
 
-    public init(workspace: Workspace, registry: any Registry, keyPath: String? = nil) {
+    public init(workspace: Workspace, registry: RegistryConnection, keyPath: String? = nil) {
         self.workspace = workspace
         self.registry = registry
         self.keyPath = keyPath
@@ -267,7 +267,7 @@ public final class ConsoleLoader: @unchecked Sendable {
 
     static let monitorHistory = 200
 
-    static func monitorView(_ name: String, _ registry: any Registry) throws -> ConsoleSnapshot.MonitorView {
+    static func monitorView(_ name: String, _ registry: RegistryConnection) throws -> ConsoleSnapshot.MonitorView {
         let batches = Array(try registry.batches(monitor: name, limit: monitorHistory).reversed())
         let latest = batches.last { $0.status != .rejected }
         let scores = try latest.map { try registry.scores(batchID: $0.id) } ?? []

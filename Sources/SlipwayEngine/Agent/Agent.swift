@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// `slipway agent`: the long-running process of a workspace. Each pass it
 /// drives deployments (canary steps, analyses, the `rollback_when` watch),
@@ -111,7 +112,7 @@ public final class Agent: @unchecked Sendable {
     func beat(error: String?, stopped: Bool = false) throws {
         let h = Heartbeat(pid: getpid(), host: Provenance.hostName(), startedAt: startedAt, heartbeatAt: SystemClock.nowMillis(),
                           passes: passes, lastError: error, stoppedAt: stopped ? SystemClock.nowMillis() : nil)
-        try FileSystem.writeFile(heartbeatPath, try JSONEncoder().encode(h))
+        try FileSystem.writeFile(heartbeatPath, try JSONEncoder.sorted.encode(h))
     }
 
     /// Asks a running `run(interval:)` to stop after the step it is taking.

@@ -1,5 +1,6 @@
 import Foundation
 import SlipwayCore
+import SlipwayStore
 
 /// The approvals queue, defined once for every face: `slipway approvals`,
 /// `slipway status`, the console's Approvals tab and its header count.

@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// Tiered promotion: every promotion is classified by `policy:`; a low-risk
 /// one goes ahead at once, a high-risk one waits for signed approvals by

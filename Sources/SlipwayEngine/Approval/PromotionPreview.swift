@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// What asking for a promotion would do, said before it is asked for: the
 /// same classification ``ApprovalService/requestPromotion(_:)`` makes, with

@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// Checks the audit trail: the hash chain event by event, the chain head
 /// kept outside the event table (so deleting the newest events shows), the

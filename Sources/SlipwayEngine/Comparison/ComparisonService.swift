@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// The one definition of "the candidate" and "the baseline", used by
 /// `slipway compare`, the CI reports and the console's Evals tab.

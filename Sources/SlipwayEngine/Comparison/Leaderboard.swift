@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// Many runs of one pipeline ranked by one metric, each with the pipeline's
 /// gates against the baseline: what `slipway compare --runs` and the end of a

@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// The newest sweep of a pipeline, ranked: what the console's Evals tab shows
 /// as a table and a chart of the metric against the swept param.

@@ -1,5 +1,6 @@
 import Foundation
 import SlipwayCore
+import SlipwayStore
 
 /// Dataset versions: a file or folder of the workspace recorded by content
 /// hash (`slipway data add`), its bytes kept in the content store.

@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// Puts versions live in environments, step by step: the built-in `local`
 /// target (a pointer file per environment), an environment's `deploy:`

@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// A deploy call journalled as started and not finished: in flight (its
 /// driver lives) or interrupted (its driver died: `kill -9`, a crash). What

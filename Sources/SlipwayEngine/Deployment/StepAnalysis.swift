@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// A canary step's analysis: one measurement per call, recorded with its
 /// evidence, then the step decided by ``MeasurementTally`` from every

@@ -1,5 +1,6 @@
 import Foundation
 import SlipwayCore
+import SlipwayStore
 
 /// Edits to the model catalogue that change no environment: a version's
 /// tags and description (each audited as `model.edited`).

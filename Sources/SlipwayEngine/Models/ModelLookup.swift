@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// Finds model versions by name and number, with errors that help.
 public struct ModelLookup: Sendable {

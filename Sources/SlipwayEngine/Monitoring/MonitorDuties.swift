@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// The agent's drop folders: each monitor's `incoming:` folder. A file is
 /// read only once it is complete: it was renamed into place (names starting
@@ -29,7 +30,7 @@ public final class DropFolderDuty: AgentDuty, @unchecked Sendable {
 
     func saveLooks(_ ws: Workspace) {
         let object = looks.mapValues { [$0.0, $0.1] }
-        try? FileSystem.writeFile(ws.stateDir + "/drop-looks.json", (try? JSONEncoder().encode(object)) ?? Data("{}".utf8))
+        try? FileSystem.writeFile(ws.stateDir + "/drop-looks.json", (try? JSONEncoder.sorted.encode(object)) ?? Data("{}".utf8))
     }
 
     static func skipped(_ name: String) -> Bool {

@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// Production monitors: a batch is compared with the monitor's reference
 /// feature by feature (the validation stage's drift statistics), its scores

@@ -56,7 +56,7 @@ struct ReferenceCache {
             .init(name: $0.name, type: $0.type.rawValue, numbers: $0.numbers.count, counts: $0.counts, countsTruncated: $0.countsTruncated,
                   present: $0.present, missing: $0.missing)
         })
-        guard var data = try? JSONEncoder().encode(header) else { return }
+        guard var data = try? JSONEncoder.sorted.encode(header) else { return }
         data.append(UInt8(ascii: "\n"))
         for c in profile.columns { c.numbers.withUnsafeBytes { data.append(contentsOf: $0) } }
         try? FileSystem.makeDirectory((path as NSString).deletingLastPathComponent)

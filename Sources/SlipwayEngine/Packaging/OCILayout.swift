@@ -93,9 +93,7 @@ public enum OCI {
     /// Canonical JSON for blobs: keys sorted, no escaped slashes; the same
     /// value always gives the same bytes.
     public static func encode<T: Encodable>(_ value: T) throws -> Data {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try e.encode(value)
+        try JSONEncoder.canonical.encode(value)
     }
 
     public static func sha256(_ data: Data) -> String { "sha256:" + Digests.hex(SHA256.hash(data: data)) }

@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 extension ApprovalService {
     /// What one pass of automatic promotion did.

@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// The one place a version becomes live in an environment. The command line
 /// (`slipway promote`), the console and the agent call it; approvals and

@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// Rebuilds a registered version from what was recorded about it, and says
 /// whether the result is the same, output by output and for the image.

@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// The on-call engineer's rollback: `slipway rollback ENV`, the console's
 /// `r` on the Deployments tab, and the agent's automatic rollback of a watch

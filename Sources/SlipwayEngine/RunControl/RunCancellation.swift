@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// Cancelling a run, from the command line or the console: the request is
 /// recorded in the registry (audited), so the run's owner stops its jobs

@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// Starts pipeline runs in the background. Production spawns the `slipway`
 /// executable itself (``SelfLauncher``); tests record what was asked.

@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// The stages a run takes from the cache without running anything: those
 /// the plan finds cached, without gates, whose upstream stages all come from

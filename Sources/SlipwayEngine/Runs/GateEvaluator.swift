@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// Decides an evaluation stage's gates: the stage run's metrics against the
 /// same metrics of the version live in the stage's baseline environment.

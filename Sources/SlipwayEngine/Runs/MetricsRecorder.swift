@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// Buffers metric points and writes them in batches while stages run, so a
 /// stage printing thousands of `::metric` lines a second costs few

@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// Runs one pipeline. The parts:
 /// - planning is ``RunPlanner`` (core, pure) over ``StageFacts`` (hashes, cache);

@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// Finds runs whose `slipway` process died (kill -9, a crash, a lost machine)
 /// and settles them, keeping everything they recorded. Every command calls

@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// Why a stage failed, as a type: the exit status and the words follow from it.
 public enum StageFailure: Sendable, Equatable, CustomStringConvertible {

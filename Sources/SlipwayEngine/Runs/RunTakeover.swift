@@ -212,3 +212,4 @@ public struct RunTakeover: Sendable {
 }
 
 import Synchronization
+import SlipwayStore

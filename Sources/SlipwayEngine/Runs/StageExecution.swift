@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// Runs one stage of a run, or restores it from the cache: clears its outs,
 /// runs its command on the executor (or its built-in handler), reads its
@@ -390,13 +391,5 @@ final class StageObserver: JobObserver, @unchecked Sendable {
             }
             if shown { appendToLog("[slipway] warning: ignored a line that does not parse: \(text)") }
         }
-    }
-}
-
-extension JSONEncoder {
-    static var sorted: JSONEncoder {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]
-        return e
     }
 }

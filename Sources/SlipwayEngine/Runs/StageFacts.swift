@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// What planning needs to know about a pipeline's stages as the workspace is
 /// now: content hashes of deps, the cache, the previous run's inputs. The

@@ -1,5 +1,6 @@
 import Foundation
 import SlipwayCore
+import SlipwayStore
 
 /// Everything `slipway status` says, read once. The command renders it as
 /// text or JSON; nothing here decides how it looks.

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import SlipwayStore
 
 /// Content hashes of workspace files and folders, with a stat cache so an
 /// unchanged file (same size, mtime and inode) is never read twice.

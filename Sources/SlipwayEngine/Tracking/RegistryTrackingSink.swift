@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// What a stage logs through the tracking endpoint, into the run's record:
 /// metric points join the run's metric store (through the run's

@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// A run's tracking endpoint, started when its first command stage starts
 /// (a run whose stages all come from the cache binds nothing) and stopped

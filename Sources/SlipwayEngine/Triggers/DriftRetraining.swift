@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// Drift-triggered retraining, one path for every door: a production batch
 /// is recorded and scored (``MonitorService/ingest(monitor:path:source:actor:)``);

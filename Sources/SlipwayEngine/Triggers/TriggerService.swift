@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// Trigger events into runs, and the watched triggers (commit, data,
 /// schedule) into events. An event's key is unique per pipeline, so the same
@@ -79,7 +80,7 @@ public struct TriggerService: Sendable {
                         lines.append("\(path) changed (\(hash.prefix(12))): trigger event \(e.id) for \(p.name)")
                     }
                 case .schedule(let text):
-                    guard let cron = try? Cron(text) else { continue }
+                    let cron = try Cron(text)  // the spec was checked on load: an error here is a bug to show
                     let prefix = "schedule:\(text):"
                     let last = try registry.latestTrigger(pipeline: p.name, keyPrefix: prefix)
                     // From the last firing recorded (or the agent's start), the newest time due now.

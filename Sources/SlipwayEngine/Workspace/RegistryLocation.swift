@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// Where a workspace's registry lives: the embedded SQLite file in
 /// `.slipway/`, or a project's schema in a PostgreSQL database shared by a

@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayStore
 
 /// `slipway registry migrate --to postgres://…`: moves a workspace's embedded
 /// registry to a team's PostgreSQL database.

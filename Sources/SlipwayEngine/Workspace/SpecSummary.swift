@@ -63,7 +63,7 @@ extension Workspace {
             summary = SpecSummary(issues: error.issues, digest: digest)
         }
         // Best effort: a workspace that cannot be written to still has a status.
-        if FileSystem.isDirectory(stateDir), let data = try? JSONEncoder().encode(summary) {
+        if FileSystem.isDirectory(stateDir), let data = try? JSONEncoder.sorted.encode(summary) {
             try? FileSystem.writeFile(specSummaryPath, data, mode: 0o600)
         }
         return summary

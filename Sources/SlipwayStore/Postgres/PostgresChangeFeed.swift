@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayCore
 import SlipwayPostgres
 
 /// ``ChangeFeed`` over LISTEN/NOTIFY on the project's channel: every

@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayCore
 import GRDB
 import SlipwayPostgres
 

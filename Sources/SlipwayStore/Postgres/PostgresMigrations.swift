@@ -1,3 +1,4 @@
+import SlipwayCore
 import SlipwayPostgres
 
 /// The registry's schema on PostgreSQL: the same versions, with the same

@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayCore
 
 /// The batched reads and writes the runner uses for big pipelines, made of
 /// the one-at-a-time statements. Correct, not yet fast: one round trip per

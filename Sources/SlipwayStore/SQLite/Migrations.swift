@@ -1,3 +1,4 @@
+import SlipwayCore
 import GRDB
 
 /// The registry's schema, one migration per released change. Migrations are

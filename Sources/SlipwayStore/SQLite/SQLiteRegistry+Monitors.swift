@@ -173,11 +173,3 @@ extension SQLiteRegistry: MonitorStore {
         }
     }
 }
-
-extension JSONEncoder {
-    static var sorted: JSONEncoder {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]
-        return e
-    }
-}

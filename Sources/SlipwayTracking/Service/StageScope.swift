@@ -18,14 +18,14 @@ final class StageScope: @unchecked Sendable {
     /// The MLflow id of the stage's own run.
     let runID: String
 
-    private let lock = NSLock()
-    private var runs: [String: TrackedRun] = [:]
-    private var runOrder: [String] = []
-    private var models: [String: TrackedModel] = [:]
-    private var modelOrder: [String] = []
-    private var takenFolders: Set<String> = []
-    private var notedEndpoints: Set<String> = []
-    private var requestCount = 0
+    let lock = NSLock()
+    var runs: [String: TrackedRun] = [:]
+    var runOrder: [String] = []
+    var models: [String: TrackedModel] = [:]
+    var modelOrder: [String] = []
+    var takenFolders: Set<String> = []
+    var notedEndpoints: Set<String> = []
+    var requestCount = 0
 
     static let maxBatchMetrics = 1000
     static let maxBatchParamsOrTags = 100
@@ -82,7 +82,7 @@ final class StageScope: @unchecked Sendable {
 
     /// Changes an active run in place (hold `lock`): a run holding 100,000
     /// points is not copied to add a batch.
-    private func withRun<T>(_ id: String?, _ body: (inout TrackedRun) throws -> T) throws -> T {
+    func withRun<T>(_ id: String?, _ body: (inout TrackedRun) throws -> T) throws -> T {
         let id = try Names.checkRunID(id)
         guard let stage = runs[id]?.lifecycleStage else { throw MLflowError.missing("Run with id=\(id) not found") }
         guard stage == "active" else {
@@ -323,7 +323,7 @@ final class StageScope: @unchecked Sendable {
 
     /// A folder name under `parent` not used yet in this stage: `name`
     /// made safe as one path component, with `-2`, `-3` … when taken.
-    private func uniqueFolderName(_ name: String, under parent: String) -> String {
+    func uniqueFolderName(_ name: String, under parent: String) -> String {
         var base = String(name.map { Names.isKeyCharacter($0) && $0 != "/" && $0 != " " ? $0 : "-" }.prefix(100))
         if base.isEmpty || base == "." || base == ".." || base.hasPrefix(ArtifactArea.uploadPrefix) { base = "run" }
         var candidate = base
@@ -334,137 +334,5 @@ final class StageScope: @unchecked Sendable {
         }
         takenFolders.insert(parent + "/" + candidate)
         return candidate
-    }
-
-    // MARK: - logged models (MLflow 3)
-
-    func createModel(_ req: CreateLoggedModelRequest) throws -> [UInt8] {
-        try checkExperiment(req.experiment_id)
-        if let source = req.source_run_id, !source.isEmpty, lock.withLock({ runs[source] == nil }) {
-            throw MLflowError.missing("Run with id=\(source) not found")
-        }
-        let name = try Names.checkValue(req.name.flatMap { $0.isEmpty ? nil : $0 } ?? "model", field: "name", limit: Names.maxRunNameLength)
-        let id: String = try lock.withLock {
-            let folder = uniqueFolderName(name, under: "models")
-            let now = SystemClock.nowMillis()
-            var m = TrackedModel(id: "m-" + Identifiers.hex128(), name: name, experimentID: experiment.id,
-                                 sourceRunID: req.source_run_id.flatMap { $0.isEmpty ? nil : $0 }, modelType: req.model_type,
-                                 artifactFolder: "models/" + folder, createdAt: now, updatedAt: now)
-            for (i, p) in (req.params ?? []).enumerated() {
-                m.setParam(try Names.checkKey(p.key, field: "params[\(i)].key"),
-                           try Names.checkValue(p.value, field: "params[\(i)].value", limit: Names.maxParamValueLength))
-            }
-            for (i, t) in (req.tags ?? []).enumerated() {
-                m.setTag(try Names.checkKey(t.key, field: "tags[\(i)].key"),
-                         try Names.checkValue(t.value, field: "tags[\(i)].value", limit: Names.maxTagValueLength))
-            }
-            models[m.id] = m
-            modelOrder.append(m.id)
-            return m.id
-        }
-        return try modelResponse(id)
-    }
-
-    func modelResponse(_ id: String) throws -> [UInt8] {
-        try lock.withLock {
-            guard let m = models[id] else { throw MLflowError.missing("Logged model with ID '\(id)' not found.") }
-            var w = JSONWriter(capacity: 1024)
-            w.object { o in o.object("model") { m.write(&$0, artifactURI: artifactURI(m.artifactFolder), metrics: modelMetrics(m)) } }
-            return w.bytes
-        }
-    }
-
-    /// A logged model's metrics: its source run's latest values.
-    private func modelMetrics(_ m: TrackedModel) -> [(key: String, point: TrackedRun.Point)] {
-        m.sourceRunID.flatMap { runs[$0] }?.latestMetrics ?? []
-    }
-
-    func updateModel(_ id: String, _ body: (inout TrackedModel) throws -> Void) throws {
-        try lock.withLock {
-            guard var m = models[id] else { throw MLflowError.missing("Logged model with ID '\(id)' not found.") }
-            try body(&m)
-            m.updatedAt = SystemClock.nowMillis()
-            models[id] = m
-        }
-    }
-
-    /// A model marked ready: a line in the stage's log names where its files are.
-    func finalizeModel(_ id: String, status: String) throws {
-        var folder = ""
-        try updateModel(id) { m in
-            m.status = status
-            folder = m.artifactFolder
-        }
-        if status == "LOGGED_MODEL_READY" {
-            sink.note("model logged: \(area.relative(folder)) (id \(id))")
-        }
-    }
-
-    func deleteModel(_ id: String) throws {
-        try lock.withLock {
-            guard models.removeValue(forKey: id) != nil else { throw MLflowError.missing("Logged model with ID '\(id)' not found.") }
-            modelOrder.removeAll { $0 == id }
-        }
-    }
-
-    func searchModels(_ req: SearchLoggedModelsRequest) throws -> [UInt8] {
-        for id in req.experiment_ids ?? [] { try checkExperiment(id) }
-        return lock.withLock {
-            let all = modelOrder.compactMap { models[$0] }.sorted { ($0.createdAt, $0.id) > ($1.createdAt, $1.id) }
-            let start = req.page_token.flatMap { Int($0) }.map { max(0, min($0, all.count)) } ?? 0
-            let end = min(all.count, start + max(1, Int(req.max_results?.value ?? 100)))
-            var w = JSONWriter(capacity: 1024)
-            w.object { o in
-                o.array("models", all[start..<end]) { w, m in
-                    w.object { m.write(&$0, artifactURI: artifactURI(m.artifactFolder), metrics: modelMetrics(m)) }
-                }
-                if end < all.count { o.field("next_page_token", String(end)) }
-            }
-            return w.bytes
-        }
-    }
-
-    func modelFolder(_ id: String) throws -> String {
-        try lock.withLock {
-            guard let m = models[id] else { throw MLflowError.missing("Logged model with ID '\(id)' not found.") }
-            return m.artifactFolder
-        }
-    }
-
-    func runFolder(_ id: String?) throws -> String {
-        try lock.withLock {
-            let id = try Names.checkRunID(id)
-            guard let r = runs[id] else { throw MLflowError.missing("Run with id=\(id) not found") }
-            return r.artifactFolder
-        }
-    }
-}
-
-/// The names of MLflow's `RunStatus` and `LoggedModelStatus` enums.
-enum RunStatusName {
-    static let runStatuses = ["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"]
-    static let modelStatuses = ["LOGGED_MODEL_STATUS_UNSPECIFIED", "LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED"]
-
-    static func name(_ e: WireEnum) -> String? {
-        if let n = e.name { return runStatuses.contains(n) ? n : nil }
-        if let i = e.number, (1...5).contains(i) { return runStatuses[i - 1] }
-        return nil
-    }
-
-    static func modelName(_ e: WireEnum) -> String? {
-        if let n = e.name { return modelStatuses.contains(n) ? n : nil }
-        if let i = e.number, (0..<4).contains(i) { return modelStatuses[i] }
-        return nil
-    }
-}
-
-enum Identifiers {
-    /// 32 lowercase hex digits, as MLflow's run ids.
-    static func hex128() -> String {
-        var g = SystemRandomNumberGenerator()
-        return [g.next(), g.next()].map { (v: UInt64) in
-            let s = String(v, radix: 16)
-            return String(repeating: "0", count: 16 - s.count) + s
-        }.joined()
     }
 }

@@ -159,14 +159,14 @@ public final class SlurmExecutor: Executor, @unchecked Sendable {
             if cancellation.isCancelled, cancelSentAt == nil || (unreachableSince != nil && now >= nextPoll) {
                 if cancelSentAt == nil { note(job.logPath, "cancelling slurm job \(id)") }
                 cancelSentAt = cancelSentAt ?? now
-                try? commands.cancel(id)
+                do { try commands.cancel(id) } catch { note(job.logPath, "scancel \(id) failed (\(error)); sending it again at the next poll") }
                 nextPoll = now
                 interval = poll.minimum
             }
             if let t = job.timeout, let since = runningSince, timedOutAfter == nil, now - since >= t {
                 timedOutAfter = t
                 note(job.logPath, "the stage's timeout (\(Durations.format(t))) is over: cancelling slurm job \(id)")
-                try? commands.cancel(id)
+                do { try commands.cancel(id) } catch { note(job.logPath, "scancel \(id) failed (\(error))") }
                 nextPoll = now
                 interval = poll.minimum
             }

@@ -1,5 +1,4 @@
 import Foundation
-import SlipwayCore
 
 public enum ApprovalStatus: String, Codable, Sendable, CaseIterable {
     case pending, approved, rejected, expired, superseded
@@ -57,6 +56,24 @@ public struct ApprovalRequestRecord: Codable, Sendable, Hashable {
     public var reason: String? = nil
 
     public var reasonList: [String] { (try? JSONDecoder().decode([String].self, from: Data(reasons.utf8))) ?? [] }
+
+    public init(id: Int64, model: String, version: Int, environment: String, packageDigest: String? = nil, reasons: String, evidence: String, requester: String, createdAt: Millis, expiresAt: Millis, requiredApprovals: Int, status: ApprovalStatus, resolvedAt: Millis? = nil, deploymentID: Int64? = nil, reason: String? = nil) {
+        self.id = id
+        self.model = model
+        self.version = version
+        self.environment = environment
+        self.packageDigest = packageDigest
+        self.reasons = reasons
+        self.evidence = evidence
+        self.requester = requester
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.requiredApprovals = requiredApprovals
+        self.status = status
+        self.resolvedAt = resolvedAt
+        self.deploymentID = deploymentID
+        self.reason = reason
+    }
 }
 
 /// An approved request a deployment carries out, as the engine verified it:

@@ -1,5 +1,5 @@
 import Foundation
-@_exported import SlipwayCore
+import Foundation
 
 /// Where a run came from: enough to reproduce it.
 public struct Provenance: Codable, Sendable, Hashable {
@@ -72,6 +72,24 @@ public struct RunRecord: Codable, Sendable, Hashable, Identifiable {
 
     public var duration: Double? { endedAt.map { Double($0 - startedAt) / 1000 } }
     public var owner: RunOwner { RunOwner(pid: pid, host: host) }
+
+    public init(id: Int64, pipeline: String, trigger: String, status: RunStatus, startedAt: Millis, endedAt: Millis? = nil, pid: Int32, host: String, heartbeatAt: Millis, user: String, gitCommit: String? = nil, gitDirty: Bool? = nil, slipwayVersion: String, message: String? = nil, cancelRequestedAt: Millis? = nil) {
+        self.id = id
+        self.pipeline = pipeline
+        self.trigger = trigger
+        self.status = status
+        self.startedAt = startedAt
+        self.endedAt = endedAt
+        self.pid = pid
+        self.host = host
+        self.heartbeatAt = heartbeatAt
+        self.user = user
+        self.gitCommit = gitCommit
+        self.gitDirty = gitDirty
+        self.slipwayVersion = slipwayVersion
+        self.message = message
+        self.cancelRequestedAt = cancelRequestedAt
+    }
 }
 
 /// The `slipway` process that owns a running run: it heartbeats, follows the
@@ -119,6 +137,26 @@ public struct StageRunRecord: Codable, Sendable, Hashable, Identifiable {
         guard let s = startedAt, let e = endedAt else { return nil }
         return Double(e - s) / 1000
     }
+
+    public init(id: Int64, runID: Int64, stage: String, status: StageStatus, startedAt: Millis? = nil, endedAt: Millis? = nil, exitCode: Int32? = nil, cacheKey: String? = nil, reason: String, inputs: String? = nil, logPath: String? = nil, message: String? = nil, pid: Int32? = nil, job: String? = nil, progressDone: Int64? = nil, progressTotal: Int64? = nil, jobStatus: JobStatus? = nil) {
+        self.id = id
+        self.runID = runID
+        self.stage = stage
+        self.status = status
+        self.startedAt = startedAt
+        self.endedAt = endedAt
+        self.exitCode = exitCode
+        self.cacheKey = cacheKey
+        self.reason = reason
+        self.inputs = inputs
+        self.logPath = logPath
+        self.message = message
+        self.pid = pid
+        self.job = job
+        self.progressDone = progressDone
+        self.progressTotal = progressTotal
+        self.jobStatus = jobStatus
+    }
 }
 
 public struct MetricRecord: Codable, Sendable, Hashable {
@@ -148,6 +186,15 @@ public struct DatasetRecord: Codable, Sendable, Hashable, Identifiable {
     public var size: Int64
     public var addedBy: String
     public var addedAt: Millis
+
+    public init(id: Int64, path: String, hash: String, size: Int64, addedBy: String, addedAt: Millis) {
+        self.id = id
+        self.path = path
+        self.hash = hash
+        self.size = size
+        self.addedBy = addedBy
+        self.addedAt = addedAt
+    }
 }
 
 /// A param, tag, artifact or input a stage logged through the tracking endpoint.
@@ -185,186 +232,11 @@ public struct RunDatasetRecord: Codable, Sendable, Hashable {
     public var stage: String
     public var path: String
     public var hash: String
-}
 
-/// A reusable stage result: the outputs (path → content hash) a stage with
-/// these inputs produced.
-public struct CacheEntry: Codable, Sendable, Hashable {
-    public var key: String
-    public var pipeline: String
-    public var stage: String
-    public var stageRunID: Int64
-    public var outputs: [String: String]
-    public var createdAt: Millis
-
-    public init(key: String, pipeline: String, stage: String, stageRunID: Int64, outputs: [String: String], createdAt: Millis) {
-        self.key = key
-        self.pipeline = pipeline
+    public init(runID: Int64, stage: String, path: String, hash: String) {
+        self.runID = runID
         self.stage = stage
-        self.stageRunID = stageRunID
-        self.outputs = outputs
-        self.createdAt = createdAt
-    }
-}
-
-/// A stage a run restored from the cache, as the registry records it.
-public struct RestoredStage: Sendable, Hashable {
-    /// The stage run, finished (`cached`), with its inputs, key and reason.
-    public var stageRun: StageRunRecord
-    /// The stage run whose results it reuses: its metrics and validation reports are copied.
-    public var source: Int64
-    /// The deps it read: path → content hash.
-    public var datasets: [String: String]
-    /// The outs it restored: path → content hash.
-    public var outputs: [String: String]
-
-    public init(stageRun: StageRunRecord, source: Int64, datasets: [String: String], outputs: [String: String]) {
-        self.stageRun = stageRun
-        self.source = source
-        self.datasets = datasets
-        self.outputs = outputs
-    }
-}
-
-/// What a file looked like when it was hashed: an unchanged size, mtime and
-/// inode means an unchanged hash.
-public struct FileState: Codable, Sendable, Hashable {
-    public var path: String
-    public var size: Int64
-    public var mtimeNanos: Int64
-    public var inode: Int64
-    public var hash: String
-
-    public init(path: String, size: Int64, mtimeNanos: Int64, inode: Int64, hash: String) {
         self.path = path
-        self.size = size
-        self.mtimeNanos = mtimeNanos
-        self.inode = inode
         self.hash = hash
-    }
-}
-
-public struct NewModelVersion: Sendable {
-    public var model: String
-    public var runID: Int64
-    public var pipeline: String
-    public var gitCommit: String?
-    public var artifactDigest: String
-    public var createdBy: String
-    /// The OCI image manifest digest, when the run packaged the model.
-    public var imageDigest: String? = nil
-    /// The number the package was built for (its image says so); registration
-    /// is refused when another version took it meanwhile.
-    public var expectedVersion: Int? = nil
-
-    public init(model: String, runID: Int64, pipeline: String, gitCommit: String?, artifactDigest: String, createdBy: String) {
-        self.model = model
-        self.runID = runID
-        self.pipeline = pipeline
-        self.gitCommit = gitCommit
-        self.artifactDigest = artifactDigest
-        self.createdBy = createdBy
-    }
-}
-
-/// An immutable model version; only `tags` and `description` may be edited.
-public struct ModelVersionRecord: Codable, Sendable, Hashable {
-    public var id: Int64
-    public var model: String
-    public var version: Int
-    public var runID: Int64
-    public var pipeline: String
-    public var gitCommit: String?
-    public var artifactDigest: String
-    public var createdAt: Millis
-    public var createdBy: String
-    public var description: String
-    public var tags: [String: String]
-    /// The OCI image manifest digest (`sha256:…`), when the version was packaged.
-    public var imageDigest: String? = nil
-
-    /// The image's tag: `3-9f2c4e1ab07d` (the version and the first 12 hex of the manifest digest).
-    public var imageTag: String? {
-        imageDigest.map { "\(version)-\($0.dropFirst("sha256:".count).prefix(12))" }
-    }
-
-    /// `weather:3-1a2b3c4`: the version with a short digest.
-    public var label: String { "\(model):\(version)" }
-}
-
-public struct ModelSummary: Codable, Sendable, Hashable {
-    public var name: String
-    public var latestVersion: Int?
-    public var versionCount: Int
-    /// Environment → live version.
-    public var environments: [String: Int]
-}
-
-/// One change of which version is live in an environment.
-public struct AliasEvent: Codable, Sendable, Hashable {
-    public var id: Int64
-    public var model: String
-    public var environment: String
-    /// nil when the environment was cleared.
-    public var version: Int?
-    public var previousVersion: Int?
-    public var at: Millis
-    public var actor: String
-    public var reason: String
-    /// Nil on changes recorded before causes were (``AliasCause/recordedBefore(reason:)``).
-    public var cause: AliasCause?
-
-    /// Why the change was made, typed.
-    public var why: AliasCause { cause ?? .recordedBefore(reason: reason) }
-}
-
-public struct GateResultRecord: Codable, Sendable, Hashable {
-    public var runID: Int64
-    public var stageRunID: Int64
-    public var stage: String
-    public var metric: String
-    public var condition: String
-    public var candidate: Double?
-    public var production: Double?
-    public var threshold: Double?
-    public var baselineModel: String?
-    public var baselineVersion: Int?
-    public var passed: Bool
-    public var explanation: String
-
-    public init(runID: Int64, stageRunID: Int64, stage: String, metric: String, condition: String, candidate: Double?,
-                production: Double?, threshold: Double?, baselineModel: String?, baselineVersion: Int?, passed: Bool,
-                explanation: String) {
-        self.runID = runID
-        self.stageRunID = stageRunID
-        self.stage = stage
-        self.metric = metric
-        self.condition = condition
-        self.candidate = candidate
-        self.production = production
-        self.threshold = threshold
-        self.baselineModel = baselineModel
-        self.baselineVersion = baselineVersion
-        self.passed = passed
-        self.explanation = explanation
-    }
-}
-
-public struct ValidationRecord: Codable, Sendable, Hashable {
-    public var runID: Int64?
-    public var stageRunID: Int64?
-    public var dataset: String
-    public var passed: Bool
-    /// The report as JSON.
-    public var report: String
-    public var createdAt: Millis
-
-    public init(runID: Int64?, stageRunID: Int64?, dataset: String, passed: Bool, report: String, createdAt: Millis = SystemClock.nowMillis()) {
-        self.runID = runID
-        self.stageRunID = stageRunID
-        self.dataset = dataset
-        self.passed = passed
-        self.report = report
-        self.createdAt = createdAt
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import SlipwayCore
 
 /// Where a deployment (one version going live in one environment) stands.
 public enum DeploymentState: String, Codable, Sendable, CaseIterable {
@@ -89,6 +88,28 @@ public struct DeploymentRecord: Codable, Sendable, Hashable {
 
     public var stepList: [Int] { steps.split(separator: ",").compactMap { Int($0) } }
     public var label: String { "\(model):\(version) → \(environment)" }
+
+    public init(id: Int64, environment: String, model: String, version: Int, stableVersion: Int? = nil, steps: String, state: DeploymentState, phase: DeploymentPhase, step: Int, traffic: Int, dueAt: Millis? = nil, inconclusive: Int, watchUntil: Millis? = nil, ending: DeploymentState? = nil, startedAt: Millis, updatedAt: Millis, actor: String, reason: String, detail: String) {
+        self.id = id
+        self.environment = environment
+        self.model = model
+        self.version = version
+        self.stableVersion = stableVersion
+        self.steps = steps
+        self.state = state
+        self.phase = phase
+        self.step = step
+        self.traffic = traffic
+        self.dueAt = dueAt
+        self.inconclusive = inconclusive
+        self.watchUntil = watchUntil
+        self.ending = ending
+        self.startedAt = startedAt
+        self.updatedAt = updatedAt
+        self.actor = actor
+        self.reason = reason
+        self.detail = detail
+    }
 }
 
 /// One call of an environment's target (the local pointer and the deploy
@@ -196,7 +217,7 @@ public struct AnalysisSampleRecord: Codable, Sendable, Hashable {
 extension DeploymentRecord {
     /// A new deployment as every store first writes it (id 0 until inserted):
     /// progressing, at step 0 of its steps (`[100]` when none are given), phase deploy.
-    static func starting(_ new: NewDeployment, at now: Millis) -> DeploymentRecord {
+    public static func starting(_ new: NewDeployment, at now: Millis) -> DeploymentRecord {
         let steps = new.steps.isEmpty ? [100] : new.steps
         return DeploymentRecord(id: 0, environment: new.environment, model: new.model, version: new.version,
                                 stableVersion: new.stableVersion, steps: steps.map(String.init).joined(separator: ","),
@@ -206,7 +227,7 @@ extension DeploymentRecord {
     }
 
     /// This (active) deployment, aborted because `new` starts in its environment.
-    func aborted(by new: NewDeployment, at now: Millis) -> DeploymentRecord {
+    public func aborted(by new: NewDeployment, at now: Millis) -> DeploymentRecord {
         var old = self
         old.state = .aborted
         old.phase = .none

@@ -1,4 +1,3 @@
-import SlipwayCore
 
 /// Digests of the registry records that decisions stand on. An audit event
 /// about such a record carries `record` (its key, e.g. `gate/12`) and

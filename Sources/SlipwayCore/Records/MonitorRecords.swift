@@ -1,5 +1,4 @@
 import Foundation
-import SlipwayCore
 
 /// One production batch a monitor received.
 public struct MonitorBatchRecord: Codable, Sendable, Hashable {
@@ -81,6 +80,17 @@ public struct MonitorAlertRecord: Codable, Sendable, Hashable {
     public var triggerID: Int64?
     /// Why it started nothing (`inside the cool-down of alert 3`).
     public var suppressed: String?
+
+    public init(id: Int64, monitor: String, batchID: Int64, kind: String, detail: String, at: Millis, triggerID: Int64? = nil, suppressed: String? = nil) {
+        self.id = id
+        self.monitor = monitor
+        self.batchID = batchID
+        self.kind = kind
+        self.detail = detail
+        self.at = at
+        self.triggerID = triggerID
+        self.suppressed = suppressed
+    }
 }
 
 /// Something that starts a pipeline run: a drift alert, a new commit, a
@@ -103,6 +113,17 @@ public struct TriggerEventRecord: Codable, Sendable, Hashable {
 
     public var causeFields: [String: String] {
         (try? JSONDecoder().decode([String: String].self, from: Data(cause.utf8))) ?? [:]
+    }
+
+    public init(id: Int64, pipeline: String, kind: String, key: String, cause: String, firedAt: Millis, state: State, runID: Int64? = nil) {
+        self.id = id
+        self.pipeline = pipeline
+        self.kind = kind
+        self.key = key
+        self.cause = cause
+        self.firedAt = firedAt
+        self.state = state
+        self.runID = runID
     }
 }
 

@@ -1,4 +1,3 @@
-import SlipwayCore
 
 /// An event to append: who did what to which thing, with its evidence.
 public struct AuditDraft: Sendable, Hashable {
@@ -31,6 +30,17 @@ public struct AuditEvent: Codable, Sendable, Hashable {
 
     /// The kind, when this build knows it (a newer Slipway may log kinds this one does not).
     public var knownKind: AuditKind? { AuditKind(rawValue: kind) }
+
+    public init(seq: Int64, timestamp: Millis, actor: String, kind: String, subject: String, payload: String, prevHash: String, hash: String) {
+        self.seq = seq
+        self.timestamp = timestamp
+        self.actor = actor
+        self.kind = kind
+        self.subject = subject
+        self.payload = payload
+        self.prevHash = prevHash
+        self.hash = hash
+    }
 }
 
 /// The rules of the chain, shared by every store implementation.
@@ -93,5 +103,22 @@ public enum AuditChain {
             prev = e
         }
         return nil
+    }
+}
+
+/// A filter over the audit log; nil fields match everything.
+public struct AuditQuery: Sendable, Hashable {
+    public var since: Millis?
+    public var kinds: Set<String>?
+    /// A subject, or a prefix of one ending in `/` (`run/12/` matches every stage of run 12).
+    public var subject: String?
+    /// The newest `limit` matching events.
+    public var limit: Int?
+
+    public init(since: Millis? = nil, kinds: Set<String>? = nil, subject: String? = nil, limit: Int? = nil) {
+        self.since = since
+        self.kinds = kinds
+        self.subject = subject
+        self.limit = limit
     }
 }
