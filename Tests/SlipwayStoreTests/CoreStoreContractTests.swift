@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+import SlipwayEngine
 @testable import SlipwayStore
 
 /// More of the contract, for the protocols every store kind implements:

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SlipwayEngine
 @testable import SlipwayStore
 
 /// The contract of the stores that keep decisions: the model catalogue,

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Synchronization
 import Testing
+import SlipwayEngine
 @testable import SlipwayStore
 
 @Suite struct ModelRegistryTests {

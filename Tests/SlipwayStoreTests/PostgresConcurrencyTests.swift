@@ -3,6 +3,7 @@ import PostgresTestServer
 import SlipwayPostgres
 import Synchronization
 import Testing
+import SlipwayEngine
 @testable import SlipwayStore
 
 /// A team at work on one PostgreSQL registry: eight writers (four runs logging

@@ -3,6 +3,7 @@ import PostgresTestServer
 import SlipwayPostgres
 import Synchronization
 import Testing
+import SlipwayEngine
 @testable import SlipwayStore
 
 /// What only the PostgreSQL store has: schemas per project, migrations under

@@ -3,6 +3,7 @@ import PostgresTestServer
 import SlipwayPostgres
 import Synchronization
 import Testing
+import SlipwayEngine
 @testable import SlipwayStore
 
 /// The protocols every store kind implements (all of ``Registry``; kept as

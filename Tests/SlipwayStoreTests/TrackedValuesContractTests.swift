@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SlipwayEngine
 @testable import SlipwayStore
 
 /// What stages log through the tracking endpoint, on every kind of store.

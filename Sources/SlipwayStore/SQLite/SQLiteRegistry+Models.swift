@@ -3,18 +3,19 @@ import GRDB
 import SlipwayCore
 
 extension SQLiteRegistry: ModelStore {
-    public func registerVersion(_ new: NewModelVersion) throws -> ModelVersionRecord {
+    public func registerVersion(_ new: NewModelVersion, audit: AuditComposer<ModelVersionRecord>) throws -> ModelVersionRecord {
         // One immediate transaction: the next number is read and taken while no
         // other process can write, so two registrations never share a number.
         try pool.write { db in
-            guard case .registered(let v) = try registerVersion(db, new, unlessSameAsNewest: false) else {
+            guard case .registered(let v) = try registerVersion(db, new, unlessSameAsNewest: false, audit: audit) else {
                 throw RegistryConflict(reason: "unreachable: registration skipped")
             }
             return v
         }
     }
 
-    func registerVersion(_ db: Database, _ new: NewModelVersion, unlessSameAsNewest: Bool) throws -> Registration {
+    func registerVersion(_ db: Database, _ new: NewModelVersion, unlessSameAsNewest: Bool,
+                         audit: AuditComposer<ModelVersionRecord>) throws -> Registration {
         if unlessSameAsNewest, let newest = try ModelVersionRecord.fetchOne(db, sql: """
             SELECT * FROM modelVersion WHERE model = ? ORDER BY version DESC LIMIT 1
             """, arguments: [new.model]), newest.artifactDigest == new.artifactDigest {
@@ -37,7 +38,7 @@ extension SQLiteRegistry: ModelStore {
             """, arguments: [record.model, record.version, record.runID, record.pipeline, record.gitCommit,
                              record.artifactDigest, now, record.createdBy, record.imageDigest])
         record.id = db.lastInsertedRowID
-        _ = try appendAudit(db, RecordEvents.modelRegistered(record), at: now)
+        _ = try appendAudit(db, audit(record), at: now)
         return .registered(record)
     }
 
@@ -92,7 +93,7 @@ extension SQLiteRegistry: ModelStore {
     }
 
     public func setAlias(model: String, environment: String, version: Int?, actor: String, reason: String, cause: AliasCause,
-                         beginning call: ((AliasEvent) -> DeployCallRecord)?) throws -> AliasEvent {
+                         beginning call: ((AliasEvent) -> DeployCallRecord)?, audit: AuditComposer<AliasEvent>) throws -> AliasEvent {
         try pool.write { db in
             let now = clock.now()
             let previous = try Int.fetchOne(db, sql: """
@@ -104,7 +105,7 @@ extension SQLiteRegistry: ModelStore {
                 INSERT INTO aliasEvent (model, environment, version, previousVersion, at, actor, reason, cause) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [model, environment, version, previous, now, actor, reason, cause.rawValue])
             event.id = db.lastInsertedRowID
-            _ = try appendAudit(db, RecordEvents.aliasChanged(event), at: now)
+            _ = try appendAudit(db, audit(event), at: now)
             if let call { _ = try insertDeployCall(db, call(event)) }
             return event
         }

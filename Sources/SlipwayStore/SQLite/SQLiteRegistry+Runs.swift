@@ -4,7 +4,7 @@ import GRDBSQLite
 import SlipwayCore
 
 extension SQLiteRegistry: RunStore {
-    public func startRun(_ new: NewRun) throws -> RunRecord {
+    public func startRun(_ new: NewRun, audit: AuditComposer<RunRecord>) throws -> RunRecord {
         try pool.write { db in
             let now = clock.now()
             var run = RunRecord(
@@ -30,12 +30,13 @@ extension SQLiteRegistry: RunStore {
                 try db.execute(sql: "INSERT INTO param (runID, key, value, overridden) VALUES (?, ?, ?, ?)",
                                arguments: [run.id, row.key, row.value, row.overridden])
             }
-            _ = try appendAudit(db, RecordEvents.runStarted(run, overrides: new.overrides), at: now)
+            _ = try appendAudit(db, audit(run), at: now)
             return run
         }
     }
 
-    public func finishRun(id: Int64, status: RunStatus, message: String?, registering: NewModelVersion?) throws -> Registration? {
+    public func finishRun(id: Int64, status: RunStatus, message: String?, registering: NewModelVersion?,
+                          audit: AuditComposer<RunRecord>, registered: AuditComposer<ModelVersionRecord>) throws -> Registration? {
         try pool.write { db in
             guard let run = try RunRecord.fetchOne(db, key: id) else { throw NotFound(what: "run \(id)") }
             guard run.status == .running else {
@@ -43,12 +44,12 @@ extension SQLiteRegistry: RunStore {
             }
             var registration: Registration?
             if let registering {
-                registration = try registerVersion(db, registering, unlessSameAsNewest: true)
+                registration = try registerVersion(db, registering, unlessSameAsNewest: true, audit: registered)
             }
             let now = clock.now()
             try db.execute(sql: "UPDATE run SET status = ?, endedAt = ?, message = ? WHERE id = ?",
                            arguments: [status.rawValue, now, message, id])
-            _ = try appendAudit(db, RecordEvents.runFinished(run, status: status, message: message), at: now)
+            _ = try appendAudit(db, audit(run), at: now)
             return registration
         }
     }
@@ -86,7 +87,7 @@ extension SQLiteRegistry: RunStore {
         }
     }
 
-    public func markInterrupted(runID: Int64, reason: String) throws {
+    public func markInterrupted(runID: Int64, reason: String, audit: AuditDraft) throws {
         try pool.write { db in
             guard let run = try RunRecord.fetchOne(db, key: runID), run.status == .running else { return }
             let now = clock.now()
@@ -97,29 +98,29 @@ extension SQLiteRegistry: RunStore {
                     message = COALESCE(message, ?)
                 WHERE runID = ? AND status IN ('pending', 'running')
                 """, arguments: [now, reason, runID])
-            _ = try appendAudit(db, RecordEvents.runInterrupted(runID: runID, reason: reason), at: now)
+            _ = try appendAudit(db, audit, at: now)
         }
     }
 
-    public func takeOverRun(id: Int64, from previous: RunOwner, to owner: RunOwner, reason: String) throws -> Bool {
+    public func takeOverRun(id: Int64, from previous: RunOwner, to owner: RunOwner, audit: AuditDraft) throws -> Bool {
         try pool.write { db in
             let now = clock.now()
             try db.execute(sql: "UPDATE run SET pid = ?, host = ?, heartbeatAt = ? WHERE id = ? AND status = 'running' AND pid = ? AND host = ?",
                            arguments: [owner.pid, owner.host, now, id, previous.pid, previous.host])
             guard db.changesCount == 1 else { return false }
-            _ = try appendAudit(db, RecordEvents.runTakenOver(runID: id, from: previous, to: owner, reason: reason), at: now)
+            _ = try appendAudit(db, audit, at: now)
             return true
         }
     }
 
-    public func requestCancel(runID: Int64, actor: String) throws -> RunRecord? {
+    public func requestCancel(runID: Int64, audit: AuditComposer<RunRecord>) throws -> RunRecord? {
         try pool.write { db in
             guard var run = try RunRecord.fetchOne(db, key: runID) else { return nil }
             guard run.status == .running, run.cancelRequestedAt == nil else { return run }
             let now = clock.now()
             try db.execute(sql: "UPDATE run SET cancelRequestedAt = ? WHERE id = ?", arguments: [now, runID])
             run.cancelRequestedAt = now
-            _ = try appendAudit(db, RecordEvents.runCancelRequested(run, actor: actor), at: now)
+            _ = try appendAudit(db, audit(run), at: now)
             return run
         }
     }
