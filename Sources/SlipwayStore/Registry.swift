@@ -139,9 +139,12 @@ public protocol ModelStore: Sendable {
     func alias(model: String, environment: String, at time: Millis?) throws -> Int?
     /// Alias changes, oldest first, optionally for one environment and up to a time.
     func aliasHistory(model: String, environment: String?, until time: Millis?) throws -> [AliasEvent]
-    /// Sets tags (nil value removes one) and/or the description; audited.
-    func editVersion(model: String, version: Int, tags: [String: String?], description: String?, actor: String) throws -> ModelVersionRecord
-    func recordGateResults(_ results: [GateResultRecord], actor: String) throws
+    /// Sets tags (nil value removes one) and/or the description, appending
+    /// `audit` in the same transaction.
+    func editVersion(model: String, version: Int, tags: [String: String?], description: String?, audit: AuditDraft) throws -> ModelVersionRecord
+    /// Records gate results, each audited with the event `audit` composes
+    /// from the result and its new id.
+    func recordGateResults(_ results: [GateResultRecord], audit: (_ result: GateResultRecord, _ id: Int64) -> AuditDraft) throws
     func gateResults(runID: Int64) throws -> [GateResultRecord]
     /// Outputs (path → hash) every stage run of a run produced or restored.
     func recordArtifacts(runID: Int64, stageRunID: Int64, outputs: [String: String]) throws
@@ -152,7 +155,10 @@ public protocol ModelStore: Sendable {
 
 /// Data validation reports (schema checks and drift), kept as JSON.
 public protocol ValidationStore: Sendable {
-    func recordValidation(_ record: ValidationRecord) throws
+    /// Records a report; one that belongs to a run is audited with the event
+    /// `audit` composes from the report, its new id and the run's user (nil
+    /// when no such run is found).
+    func recordValidation(_ record: ValidationRecord, audit: (_ record: ValidationRecord, _ id: Int64, _ runUser: String?) -> AuditDraft) throws
     func validations(runID: Int64) throws -> [ValidationRecord]
     /// Copies a stage run's reports to another stage run (for a cache hit).
     func copyValidations(fromStageRun source: Int64, to target: StageRunRecord) throws
@@ -161,8 +167,9 @@ public protocol ValidationStore: Sendable {
 /// Dataset versions by content hash.
 public protocol DatasetStore: Sendable {
     /// Records a dataset version; an unchanged (path, hash) returns the existing
-    /// record with `isNew` false.
-    func addDataset(path: String, hash: String, size: Int64, addedBy: String) throws -> (record: DatasetRecord, isNew: Bool)
+    /// record with `isNew` false; a new one is audited with the event `audit` composes.
+    func addDataset(path: String, hash: String, size: Int64, addedBy: String,
+                    audit: AuditComposer<DatasetRecord>) throws -> (record: DatasetRecord, isNew: Bool)
     func datasets() throws -> [DatasetRecord]
     func recordRunDatasets(runID: Int64, stage: String, versions: [(path: String, hash: String)]) throws
     func runDatasets(runID: Int64) throws -> [RunDatasetRecord]

@@ -177,3 +177,30 @@ final class FakeApprovalStore: ApprovalStore, @unchecked Sendable {
             actor: "sam", kind: .runCancelRequested, subject: "run/9", payload: #"{"owner":"pid 42 on h1"}"#))
     }
 }
+
+/// The exact bytes of the catalogue and data events, composed by the engine.
+@Suite struct CatalogueAndDataEventsTests {
+    @Test func editsNameEachTagAndMarkRemovedOnes() {
+        let draft = ModelEvents.edited(model: "clf", version: 2, tags: ["team": "risk", "old": nil], description: "new text", actor: "ana")
+        #expect(draft == AuditDraft(actor: "ana", kind: .modelEdited, subject: "model/clf/2",
+                                    payload: #"{"description":"new text","tag.old":"(removed)","tag.team":"risk"}"#))
+    }
+
+    @Test func gateAndDataEventsCarryTheirRowsDigests() {
+        let gate = GateResultRecord(runID: 4, stageRunID: 5, stage: "eval", metric: "acc", condition: ">= 0.9", candidate: 0.95,
+                                    production: nil, threshold: 0.9, baselineModel: nil, baselineVersion: nil, passed: true,
+                                    explanation: "0.95 >= 0.9")
+        #expect(ModelEvents.gateDecided(gate, id: 11, actor: "ana") == AuditDraft(
+            actor: "ana", kind: .gateDecided, subject: "run/4/eval/acc",
+            payload: AuditChain.payload(["passed": "true", "explanation": "0.95 >= 0.9", "record": "gate/11", "record_sha256": RecordDigest.of(gate)])))
+        let dataset = DatasetRecord(id: 3, path: "data/x.csv", hash: "h", size: 10, addedBy: "ana", addedAt: 1)
+        #expect(DataEvents.added(dataset) == AuditDraft(actor: "ana", kind: .datasetAdded, subject: "dataset/data/x.csv",
+                                                        payload: #"{"hash":"h","size":"10"}"#))
+        let report = ValidationRecord(runID: 4, stageRunID: 5, dataset: "data/x.csv", passed: false, report: "{}", createdAt: 1)
+        let validated = DataEvents.validated(report, id: 8, runUser: nil)
+        #expect(validated.actor == "slipway" && validated.subject == "run/4/data/x.csv")
+        #expect(validated.payload == AuditChain.payload(["passed": "false", "report_sha256": Digests.sha256Hex(Array("{}".utf8)),
+                                                         "record": "validation/8", "record_sha256": RecordDigest.of(report)]))
+        #expect(DataEvents.validated(report, id: 8, runUser: "ana").actor == "ana")
+    }
+}

@@ -161,3 +161,43 @@ import Testing
         #expect(try feed.wait(timeout: 30), "another connection's write did not wake the feed")
     }
 }
+
+extension ComposedAuditContractTests {
+    @Test(arguments: StoreKind.allCases)
+    func theEventsOfDataEditsAndGatesAreAppendedAsComposed(_ kind: StoreKind) throws {
+        let r = try kind.makeStore().first
+        let (dataset, isNew) = try r.addDataset(path: "d.csv", hash: "h1", size: 3, addedBy: "ana",
+                                                audit: { Self.marked(.datasetAdded, "dataset/\($0.id)/\($0.path)") })
+        #expect(isNew)
+        try Self.expectNewest(r, Self.marked(.datasetAdded, "dataset/\(dataset.id)/d.csv"))
+        // The same version again: nothing new, nothing appended.
+        let seq = try r.latestAuditSeq()
+        #expect(try r.addDataset(path: "d.csv", hash: "h1", size: 3, addedBy: "ana", audit: { Self.marked(.datasetAdded, "again/\($0.id)") }).isNew == false)
+        #expect(try r.latestAuditSeq() == seq)
+
+        let run = try startRun(r)
+        let v = try r.registerVersion(newVersion(run.id))
+        let edited = try r.editVersion(model: "clf", version: v.version, tags: ["team": "risk"], description: "d",
+                                       audit: Self.marked(.modelEdited, "edited"))
+        #expect(edited.tags == ["team": "risk"] && edited.description == "d")
+        try Self.expectNewest(r, Self.marked(.modelEdited, "edited"))
+
+        let stage = try r.addStageRuns(runID: run.id, stages: ["eval"])[0]
+        let gate = GateResultRecord(runID: run.id, stageRunID: stage.id, stage: "eval", metric: "acc", condition: ">= 0.9", candidate: 0.95,
+                                    production: nil, threshold: 0.9, baselineModel: nil, baselineVersion: nil, passed: true, explanation: "ok")
+        try r.recordGateResults([gate, gate], audit: { Self.marked(.gateDecided, "gate/\($0.metric)/\($1)") })
+        let gates = try r.auditEvents(matching: AuditQuery(kinds: [AuditKind.gateDecided.rawValue])).map(\.subject)
+        #expect(gates.count == 2 && gates[0] != gates[1] && gates.allSatisfy { $0.hasPrefix("gate/acc/") })
+        // The id handed to the composer is the row's: the digests name the rows.
+        #expect(Set(try r.auditedRecordDigests().keys.filter { $0.hasPrefix("gate/") }.map { "gate/acc/" + $0.dropFirst(5) }) == Set(gates))
+
+        try r.recordValidation(ValidationRecord(runID: run.id, stageRunID: stage.id, dataset: "d.csv", passed: true, report: "{}"),
+                               audit: { Self.marked(.dataValidated, "validated/\($0.dataset)/\($1 > 0)/\($2 ?? "none")") })
+        try Self.expectNewest(r, Self.marked(.dataValidated, "validated/d.csv/true/ana"))
+        // A report that belongs to no run is kept, not audited.
+        let before = try r.latestAuditSeq()
+        try r.recordValidation(ValidationRecord(runID: nil, stageRunID: nil, dataset: "d.csv", passed: true, report: "{}"),
+                               audit: { _, _, _ in Self.marked(.dataValidated, "never") })
+        #expect(try r.latestAuditSeq() == before)
+    }
+}

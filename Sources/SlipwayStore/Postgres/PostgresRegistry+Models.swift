@@ -143,7 +143,7 @@ extension PostgresRegistry: ModelStore {
         }
     }
 
-    public func editVersion(model: String, version: Int, tags: [String: String?], description: String?, actor: String) throws -> ModelVersionRecord {
+    public func editVersion(model: String, version: Int, tags: [String: String?], description: String?, audit draft: AuditDraft) throws -> ModelVersionRecord {
         try audited { c, audit in
             guard var record = try c.execute("""
                 SELECT \(ModelVersionRecord.pgColumns) FROM modelVersion WHERE model = $1 AND version = $2 FOR UPDATE
@@ -154,12 +154,12 @@ extension PostgresRegistry: ModelStore {
             if let description { record.description = description }
             try c.execute("UPDATE modelVersion SET tags = $1, description = $2 WHERE id = $3",
                           [try jsonMap(record.tags), record.description, record.id])
-            _ = try audit.append(RecordEvents.modelEdited(model: model, version: version, tags: tags, description: description, actor: actor))
+            _ = try audit.append(draft)
             return record
         }
     }
 
-    public func recordGateResults(_ results: [GateResultRecord], actor: String) throws {
+    public func recordGateResults(_ results: [GateResultRecord], audit compose: (_ result: GateResultRecord, _ id: Int64) -> AuditDraft) throws {
         guard !results.isEmpty else { return }
         try audited { c, audit in
             for r in results {
@@ -169,7 +169,7 @@ extension PostgresRegistry: ModelStore {
                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id
                     """, [r.runID, r.stageRunID, r.stage, r.metric, r.condition, r.candidate, r.production, r.threshold,
                           r.baselineModel, r.baselineVersion, r.passed, r.explanation]).scalar(Int64.self)
-                _ = try audit.append(RecordEvents.gateDecided(r, id: id, actor: actor))
+                _ = try audit.append(compose(r, id))
             }
         }
     }

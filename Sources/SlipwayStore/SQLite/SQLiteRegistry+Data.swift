@@ -6,7 +6,8 @@ import SlipwayCore
 // MARK: - Datasets
 
 extension SQLiteRegistry: DatasetStore {
-    public func addDataset(path: String, hash: String, size: Int64, addedBy: String) throws -> (record: DatasetRecord, isNew: Bool) {
+    public func addDataset(path: String, hash: String, size: Int64, addedBy: String,
+                           audit: AuditComposer<DatasetRecord>) throws -> (record: DatasetRecord, isNew: Bool) {
         try pool.write { db in
             if let existing = try DatasetRecord.fetchOne(db, sql: "SELECT * FROM dataset WHERE path = ? AND hash = ?",
                                                           arguments: [path, hash]) {
@@ -16,7 +17,7 @@ extension SQLiteRegistry: DatasetStore {
             try db.execute(sql: "INSERT INTO dataset (path, hash, size, addedBy, addedAt) VALUES (?, ?, ?, ?, ?)",
                            arguments: [path, hash, size, addedBy, now])
             let record = DatasetRecord(id: db.lastInsertedRowID, path: path, hash: hash, size: size, addedBy: addedBy, addedAt: now)
-            _ = try appendAudit(db, RecordEvents.datasetAdded(record), at: now)
+            _ = try appendAudit(db, audit(record), at: now)
             return (record, true)
         }
     }

@@ -131,7 +131,7 @@ extension SQLiteRegistry: ModelStore {
         }
     }
 
-    public func editVersion(model: String, version: Int, tags: [String: String?], description: String?, actor: String) throws -> ModelVersionRecord {
+    public func editVersion(model: String, version: Int, tags: [String: String?], description: String?, audit: AuditDraft) throws -> ModelVersionRecord {
         try pool.write { db in
             guard var record = try ModelVersionRecord.fetchOne(db, sql: "SELECT * FROM modelVersion WHERE model = ? AND version = ?",
                                                                arguments: [model, version]) else {
@@ -140,17 +140,17 @@ extension SQLiteRegistry: ModelStore {
             for (k, v) in tags { record.tags[k] = v }
             if let description { record.description = description }
             try record.update(db)
-            _ = try appendAudit(db, RecordEvents.modelEdited(model: model, version: version, tags: tags, description: description, actor: actor))
+            _ = try appendAudit(db, audit)
             return record
         }
     }
 
-    public func recordGateResults(_ results: [GateResultRecord], actor: String) throws {
+    public func recordGateResults(_ results: [GateResultRecord], audit: (_ result: GateResultRecord, _ id: Int64) -> AuditDraft) throws {
         guard !results.isEmpty else { return }
         try pool.write { db in
             for r in results {
                 try r.insert(db)
-                _ = try appendAudit(db, RecordEvents.gateDecided(r, id: db.lastInsertedRowID, actor: actor))
+                _ = try appendAudit(db, audit(r, db.lastInsertedRowID))
             }
         }
     }
@@ -193,13 +193,14 @@ extension SQLiteRegistry: ModelStore {
 }
 
 extension SQLiteRegistry: ValidationStore {
-    public func recordValidation(_ record: ValidationRecord) throws {
+    public func recordValidation(_ record: ValidationRecord,
+                                 audit: (_ record: ValidationRecord, _ id: Int64, _ runUser: String?) -> AuditDraft) throws {
         try pool.write { db in
             try record.insert(db)
             let id = db.lastInsertedRowID
             if let runID = record.runID {
-                let actor = try String.fetchOne(db, sql: "SELECT user FROM run WHERE id = ?", arguments: [runID]) ?? "slipway"
-                _ = try appendAudit(db, RecordEvents.dataValidated(record, id: id, runID: runID, actor: actor))
+                let user = try String.fetchOne(db, sql: "SELECT user FROM run WHERE id = ?", arguments: [runID])
+                _ = try appendAudit(db, audit(record, id, user))
             }
         }
     }
