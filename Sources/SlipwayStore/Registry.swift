@@ -57,8 +57,10 @@ public protocol RunStore: Sendable {
 
     /// Creates the stage runs of a run, all `pending`.
     func addStageRuns(runID: Int64, stages: [String]) throws -> [StageRunRecord]
-    /// Saves a stage run's new state, auditing the transitions that end it.
-    func updateStageRun(_ stageRun: StageRunRecord) throws
+    /// Saves a stage run's new state; a transition that ends it is audited
+    /// with the event `audit` composes from the stage run and its run's user
+    /// (nil when no such run is found).
+    func updateStageRun(_ stageRun: StageRunRecord, audit: (_ ended: StageRunRecord, _ runUser: String?) -> AuditDraft) throws
     /// Records the job a running stage started (its process group and the executor's handle).
     func setStageJob(stageRunID: Int64, pid: Int32?, job: String) throws
     /// Records a running stage's reported progress.
@@ -80,8 +82,8 @@ public protocol RunStore: Sendable {
     /// Records stages a run restored from the cache, in one transaction: for
     /// each, what ``recordRunDatasets``, ``copyMetrics``, ``copyValidations``,
     /// ``recordArtifacts`` and then ``updateStageRun`` (with its audit event)
-    /// record one at a time.
-    func recordRestoredStages(_ stages: [RestoredStage]) throws
+    /// record one at a time; `audit` as in ``updateStageRun(_:audit:)``.
+    func recordRestoredStages(_ stages: [RestoredStage], audit: (_ ended: StageRunRecord, _ runUser: String?) -> AuditDraft) throws
     func params(runID: Int64) throws -> [String: String]
     /// The params the run was given on the command line (`run --set`, a
     /// sweep) rather than read from params.yaml: key → value.

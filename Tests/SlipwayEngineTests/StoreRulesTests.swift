@@ -204,3 +204,20 @@ final class FakeApprovalStore: ApprovalStore, @unchecked Sendable {
         #expect(DataEvents.validated(report, id: 8, runUser: "ana").actor == "ana")
     }
 }
+
+extension CatalogueAndDataEventsTests {
+    @Test func aStagesEndKeepsItsExactPayload() {
+        var stage = StageRunRecord(id: 3, runID: 9, stage: "train", status: .failed, reason: "inputs changed")
+        stage.exitCode = 2
+        stage.cacheKey = "k1"
+        stage.message = "boom"
+        #expect(RunEvents.stageFinished(stage, runUser: "ana") == AuditDraft(
+            actor: "ana", kind: .stageFinished, subject: "run/9/train",
+            payload: #"{"cache_key":"k1","exit_code":"2","message":"boom","reason":"inputs changed","stage":"train","status":"failed"}"#))
+        stage.exitCode = nil
+        stage.cacheKey = nil
+        stage.message = nil
+        #expect(RunEvents.stageFinished(stage, runUser: nil).actor == "slipway")
+        #expect(RunEvents.stageFinished(stage, runUser: nil).payload == #"{"reason":"inputs changed","stage":"train","status":"failed"}"#)
+    }
+}

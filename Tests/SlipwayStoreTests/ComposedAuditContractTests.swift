@@ -201,3 +201,32 @@ extension ComposedAuditContractTests {
         #expect(try r.latestAuditSeq() == before)
     }
 }
+
+extension ComposedAuditContractTests {
+    @Test(arguments: StoreKind.allCases)
+    func aStageThatEndsIsAuditedAsComposedWithItsRunsUser(_ kind: StoreKind) throws {
+        let r = try kind.makeStore().first
+        let run = try startRun(r)
+        var stages = try r.addStageRuns(runID: run.id, stages: ["a", "b"])
+        let compose: (StageRunRecord, String?) -> AuditDraft = { Self.marked(.stageFinished, "stage/\($0.stage)/\($0.status.rawValue)/\($1 ?? "none")") }
+        // Starting is not an end: nothing appended.
+        let seq = try r.latestAuditSeq()
+        stages[0].status = .running
+        try r.updateStageRun(stages[0], audit: compose)
+        #expect(try r.latestAuditSeq() == seq)
+        stages[0].status = .succeeded
+        stages[0].inputs = "{}"
+        try r.updateStageRun(stages[0], audit: compose)
+        try Self.expectNewest(r, Self.marked(.stageFinished, "stage/a/succeeded/ana"))
+        // Saved again in the same state: not a new end.
+        let after = try r.latestAuditSeq()
+        try r.updateStageRun(stages[0], audit: compose)
+        #expect(try r.latestAuditSeq() == after)
+
+        var restored = stages[1]
+        restored.status = .cached
+        restored.inputs = "{}"
+        try r.recordRestoredStages([RestoredStage(stageRun: restored, source: stages[0].id, datasets: [:], outputs: [:])], audit: compose)
+        try Self.expectNewest(r, Self.marked(.stageFinished, "stage/b/cached/ana"))
+    }
+}

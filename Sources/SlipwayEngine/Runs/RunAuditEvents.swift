@@ -36,6 +36,17 @@ enum RunEvents {
                                                 "to": "pid \(owner.pid) on \(owner.host)", "reason": reason]))
     }
 
+    /// `stage.finished`: how a stage run ended, attributed to its run's user
+    /// (slipway when the run is not found).
+    static func stageFinished(_ stageRun: StageRunRecord, runUser: String?) -> AuditDraft {
+        var fields = ["stage": stageRun.stage, "status": stageRun.status.rawValue, "reason": stageRun.reason]
+        if let key = stageRun.cacheKey { fields["cache_key"] = key }
+        if let code = stageRun.exitCode { fields["exit_code"] = String(code) }
+        if let m = stageRun.message { fields["message"] = m }
+        return AuditDraft(actor: runUser ?? "slipway", kind: .stageFinished, subject: "run/\(stageRun.runID)/\(stageRun.stage)",
+                          payload: AuditChain.payload(fields))
+    }
+
     /// `run.cancel_requested`, naming the process that owns the run when asked.
     static func cancelRequested(_ run: RunRecord, actor: String) -> AuditDraft {
         AuditDraft(actor: actor, kind: .runCancelRequested, subject: "run/\(run.id)",
@@ -68,6 +79,16 @@ extension RunStore {
 
     public func takeOverRun(id: Int64, from previous: RunOwner, to owner: RunOwner, reason: String) throws -> Bool {
         try takeOverRun(id: id, from: previous, to: owner, audit: RunEvents.takenOver(runID: id, from: previous, to: owner, reason: reason))
+    }
+
+    /// Saves a stage run's new state; one that ends is audited as `stage.finished`.
+    public func updateStageRun(_ stageRun: StageRunRecord) throws {
+        try updateStageRun(stageRun, audit: RunEvents.stageFinished)
+    }
+
+    /// Records stages a run restored from the cache, each audited as `stage.finished`.
+    public func recordRestoredStages(_ stages: [RestoredStage]) throws {
+        try recordRestoredStages(stages, audit: RunEvents.stageFinished)
     }
 
     public func requestCancel(runID: Int64, actor: String) throws -> RunRecord? {

@@ -2,26 +2,15 @@ import Foundation
 import SlipwayCore
 
 /// The audit events a store still composes itself when it writes a record:
-/// stage ends, monitor batches, alerts and triggers.
+/// monitor batches, alerts and the triggers an alert fires.
 ///
 /// Written once, for every store: the SQLite and the PostgreSQL registries
 /// both call these, so they append the same events for the same writes (a
-/// contract test compares them). The events of runs, datasets, validations,
+/// contract test compares them). The events of runs and stages, datasets, validations,
 /// the model catalogue, gates, approvals and deployment starts are composed by the engine's services
 /// (`SlipwayEngine/<Feature>/*AuditEvents.swift`) and handed to the store;
 /// these follow them there.
 enum RecordEvents {
-    // MARK: - Stages
-
-    /// A stage run's end, attributed to `actor` (the run's user).
-    static func stageFinished(_ stageRun: StageRunRecord, actor: String) -> AuditDraft {
-        var fields = ["stage": stageRun.stage, "status": stageRun.status.rawValue, "reason": stageRun.reason]
-        if let key = stageRun.cacheKey { fields["cache_key"] = key }
-        if let code = stageRun.exitCode { fields["exit_code"] = String(code) }
-        if let m = stageRun.message { fields["message"] = m }
-        return AuditDraft(actor: actor, kind: .stageFinished, subject: "run/\(stageRun.runID)/\(stageRun.stage)", payload: AuditChain.payload(fields))
-    }
-
     // MARK: - Monitors and triggers
 
     static func batchRecorded(_ b: MonitorBatchRecord) -> AuditDraft {

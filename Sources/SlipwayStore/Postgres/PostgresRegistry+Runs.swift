@@ -152,7 +152,7 @@ extension PostgresRegistry: RunStore {
         }
     }
 
-    public func updateStageRun(_ stageRun: StageRunRecord) throws {
+    public func updateStageRun(_ stageRun: StageRunRecord, audit compose: (_ ended: StageRunRecord, _ runUser: String?) -> AuditDraft) throws {
         try audited { c, audit in
             let old = try c.execute("SELECT status FROM stageRun WHERE id = $1 FOR UPDATE", [stageRun.id]).first
                 .map { try $0.decode(0, as: String.self) }
@@ -165,9 +165,9 @@ extension PostgresRegistry: RunStore {
                 """, [stageRun.id, stageRun.status.rawValue, stageRun.startedAt, stageRun.endedAt, stageRun.exitCode,
                       stageRun.cacheKey, stageRun.reason, stageRun.inputs, stageRun.logPath, stageRun.message, stageRun.pid])
             if stageRun.status.isFinished, old != stageRun.status.rawValue {
-                let actor = try c.execute("SELECT \"user\" FROM run WHERE id = $1", [stageRun.runID]).first
-                    .map { try $0.decode(0, as: String.self) } ?? "slipway"
-                _ = try audit.append(RecordEvents.stageFinished(stageRun, actor: actor))
+                let user = try c.execute("SELECT \"user\" FROM run WHERE id = $1", [stageRun.runID]).first
+                    .map { try $0.decode(0, as: String.self) }
+                _ = try audit.append(compose(stageRun, user))
             }
         }
     }

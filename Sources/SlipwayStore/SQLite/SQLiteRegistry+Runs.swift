@@ -139,16 +139,16 @@ extension SQLiteRegistry: RunStore {
         }
     }
 
-    public func updateStageRun(_ stageRun: StageRunRecord) throws {
+    public func updateStageRun(_ stageRun: StageRunRecord, audit: (_ ended: StageRunRecord, _ runUser: String?) -> AuditDraft) throws {
         try pool.write { db in
-            var actors: [Int64: String] = [:]
-            try updateStageRun(db, stageRun, actors: &actors)
+            var users: [Int64: String?] = [:]
+            try updateStageRun(db, stageRun, users: &users, audit: audit)
         }
     }
 
     /// Saves a stage run's state and audits the transition that ends it.
-    /// `actors` remembers each run's user across calls in one transaction.
-    func updateStageRun(_ db: Database, _ stageRun: StageRunRecord, actors: inout [Int64: String]) throws {
+    /// `users` remembers each run's user across calls in one transaction.
+    func updateStageRun(_ db: Database, _ stageRun: StageRunRecord, users: inout [Int64: String?], audit: (_ ended: StageRunRecord, _ runUser: String?) -> AuditDraft) throws {
         let old = try String.fetchOne(db.cachedStatement(sql: "SELECT status FROM stageRun WHERE id = ?"), arguments: [stageRun.id])
         guard let old else {
             throw RecordError.recordNotFound(databaseTableName: StageRunRecord.databaseTableName, key: ["id": stageRun.id.databaseValue])
@@ -162,18 +162,18 @@ extension SQLiteRegistry: RunStore {
             """).execute(arguments: [stageRun.status.rawValue, stageRun.startedAt, stageRun.endedAt, stageRun.exitCode, stageRun.cacheKey,
                                      stageRun.reason, stageRun.inputs, stageRun.logPath, stageRun.message, stageRun.pid, stageRun.id])
         if stageRun.status.isFinished, old != stageRun.status.rawValue {
-            if actors[stageRun.runID] == nil {
-                actors[stageRun.runID] = try String.fetchOne(db.cachedStatement(sql: "SELECT user FROM run WHERE id = ?"),
-                                                             arguments: [stageRun.runID]) ?? "slipway"
+            if users[stageRun.runID] == nil {
+                users[stageRun.runID] = .some(try String.fetchOne(db.cachedStatement(sql: "SELECT user FROM run WHERE id = ?"),
+                                                                  arguments: [stageRun.runID]))
             }
-            _ = try appendAudit(db, RecordEvents.stageFinished(stageRun, actor: actors[stageRun.runID]!))
+            _ = try appendAudit(db, audit(stageRun, users[stageRun.runID]!))
         }
     }
 
-    public func recordRestoredStages(_ stages: [RestoredStage]) throws {
+    public func recordRestoredStages(_ stages: [RestoredStage], audit: (_ ended: StageRunRecord, _ runUser: String?) -> AuditDraft) throws {
         guard !stages.isEmpty else { return }
         try pool.write { db in
-            var actors: [Int64: String] = [:]
+            var users: [Int64: String?] = [:]
             for restored in stages {
                 let r = restored.stageRun
                 try recordRunDatasets(db, runID: r.runID, stage: r.stage,
@@ -181,7 +181,7 @@ extension SQLiteRegistry: RunStore {
                 try copyMetrics(db, fromStageRun: restored.source, to: r)
                 try copyValidations(db, fromStageRun: restored.source, to: r)
                 try recordArtifacts(db, runID: r.runID, stageRunID: r.id, outputs: restored.outputs)
-                try updateStageRun(db, r, actors: &actors)
+                try updateStageRun(db, r, users: &users, audit: audit)
             }
         }
     }
