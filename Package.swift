@@ -114,7 +114,7 @@ let package = Package(
         .testTarget(name: "SlipwayPostgresTests", dependencies: ["SlipwayPostgres", "PostgresTestServer"]),
         .testTarget(
             name: "SlipwayStoreTests",
-            dependencies: ["SlipwayStore", "SlipwayCore", "PostgresTestServer", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["SlipwayStore", "SlipwayEngine", "SlipwayCore", "PostgresTestServer", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(name: "SlipwayEngineTests", dependencies: ["SlipwayEngine", "SlipwayStore", "SlipwayCore"]),
         .testTarget(name: "SlipwayTrackingTests", dependencies: ["SlipwayTracking", "SlipwayEngine", "SlipwayStore", "SlipwayCore"]),

@@ -8,20 +8,28 @@
 /// This target must not import the engine or the console.
 import SlipwayCore
 
+/// The audit event of a write, composed by the caller from the row as the
+/// store wrote it (its id, its time). The engine's services decide what the
+/// trail says about each write; the store appends the draft to the chain in
+/// the write's own transaction and adds nothing to it.
+public typealias AuditComposer<Row> = (Row) -> AuditDraft
+
 /// Runs and their stage runs: the life of a pipeline execution.
 public protocol RunStore: Sendable {
     /// Creates a run in `running` state, with its provenance and params, and
-    /// audits it. Returns the new run with its id.
+    /// audits it with the event `audit` composes. Returns the new run with its id.
     /// With `run.claiming`, the queued trigger events are marked started by
     /// this run in the same transaction; if none of them is still queued the
     /// run is not created (RegistryConflict): another run took them.
-    func startRun(_ run: NewRun) throws -> RunRecord
-    /// Sets a finished run's status and end time, and audits it. With
-    /// `registering`, the run's model version is registered in the same
-    /// transaction (a run that is not marked finished never has a version),
-    /// unless the newest version of the model has the same artifact digest.
+    func startRun(_ run: NewRun, audit: AuditComposer<RunRecord>) throws -> RunRecord
+    /// Sets a finished run's status and end time, audited with the event
+    /// `audit` composes from the run as it was. With `registering`, the run's
+    /// model version is registered in the same transaction (a run that is not
+    /// marked finished never has a version), audited by `registered`, unless
+    /// the newest version of the model has the same artifact digest.
     @discardableResult
-    func finishRun(id: Int64, status: RunStatus, message: String?, registering: NewModelVersion?) throws -> Registration?
+    func finishRun(id: Int64, status: RunStatus, message: String?, registering: NewModelVersion?,
+                   audit: AuditComposer<RunRecord>, registered: AuditComposer<ModelVersionRecord>) throws -> Registration?
     /// Proves the owning process is alive (see ``RunRecord/heartbeatAt``).
     func heartbeat(runID: Int64) throws
     func run(id: Int64) throws -> RunRecord?
@@ -33,22 +41,26 @@ public protocol RunStore: Sendable {
     /// Runs whose status is still `running` (alive or not).
     func activeRuns() throws -> [RunRecord]
     /// Marks a run whose process died as `interrupted`, and its unfinished stage
-    /// runs too, keeping everything already recorded.
-    func markInterrupted(runID: Int64, reason: String) throws
+    /// runs too, keeping everything already recorded; `audit` is appended
+    /// when the run was still running.
+    func markInterrupted(runID: Int64, reason: String, audit: AuditDraft) throws
     /// Makes `owner` the owner of a running run whose owner `previous` died
     /// (to follow its cluster jobs to their end), with a fresh heartbeat, and
-    /// audits it. False when the run is no longer running or no longer
-    /// `previous`'s: another process took it first.
-    func takeOverRun(id: Int64, from previous: RunOwner, to owner: RunOwner, reason: String) throws -> Bool
-    /// Records, audited, that `actor` asked to cancel a running run; its owner
-    /// (or whoever finds it orphaned) stops its jobs. Returns the run as it is
-    /// now; a run that is not running is returned unchanged.
-    func requestCancel(runID: Int64, actor: String) throws -> RunRecord?
+    /// appends `audit`. False (nothing appended) when the run is no longer
+    /// running or no longer `previous`'s: another process took it first.
+    func takeOverRun(id: Int64, from previous: RunOwner, to owner: RunOwner, audit: AuditDraft) throws -> Bool
+    /// Records that someone asked to cancel a running run (audited with the
+    /// event `audit` composes from the run as it is then); its owner (or
+    /// whoever finds it orphaned) stops its jobs. Returns the run as it is
+    /// now; a run that is not running, or already asked, is returned unchanged.
+    func requestCancel(runID: Int64, audit: AuditComposer<RunRecord>) throws -> RunRecord?
 
     /// Creates the stage runs of a run, all `pending`.
     func addStageRuns(runID: Int64, stages: [String]) throws -> [StageRunRecord]
-    /// Saves a stage run's new state, auditing the transitions that end it.
-    func updateStageRun(_ stageRun: StageRunRecord) throws
+    /// Saves a stage run's new state; a transition that ends it is audited
+    /// with the event `audit` composes from the stage run and its run's user
+    /// (nil when no such run is found).
+    func updateStageRun(_ stageRun: StageRunRecord, audit: (_ ended: StageRunRecord, _ runUser: String?) -> AuditDraft) throws
     /// Records the job a running stage started (its process group and the executor's handle).
     func setStageJob(stageRunID: Int64, pid: Int32?, job: String) throws
     /// Records a running stage's reported progress.
@@ -70,8 +82,8 @@ public protocol RunStore: Sendable {
     /// Records stages a run restored from the cache, in one transaction: for
     /// each, what ``recordRunDatasets``, ``copyMetrics``, ``copyValidations``,
     /// ``recordArtifacts`` and then ``updateStageRun`` (with its audit event)
-    /// record one at a time.
-    func recordRestoredStages(_ stages: [RestoredStage]) throws
+    /// record one at a time; `audit` as in ``updateStageRun(_:audit:)``.
+    func recordRestoredStages(_ stages: [RestoredStage], audit: (_ ended: StageRunRecord, _ runUser: String?) -> AuditDraft) throws
     func params(runID: Int64) throws -> [String: String]
     /// The params the run was given on the command line (`run --set`, a
     /// sweep) rather than read from params.yaml: key → value.
@@ -103,18 +115,12 @@ public enum Registration: Sendable, Hashable {
     case unchanged(ModelVersionRecord)
 }
 
-extension RunStore {
-    public func finishRun(id: Int64, status: RunStatus, message: String?) throws {
-        try finishRun(id: id, status: status, message: message, registering: nil)
-    }
-}
-
 /// Registered models, their immutable versions, and which version is live in
 /// each environment (with the full history of those assignments).
 public protocol ModelStore: Sendable {
     /// Registers the next version of `model` (numbered 1, 2, … per model, never
-    /// reused), created from a run, and audits it.
-    func registerVersion(_ new: NewModelVersion) throws -> ModelVersionRecord
+    /// reused), created from a run, audited with the event `audit` composes.
+    func registerVersion(_ new: NewModelVersion, audit: AuditComposer<ModelVersionRecord>) throws -> ModelVersionRecord
     func modelVersion(model: String, version: Int) throws -> ModelVersionRecord?
     /// The version registered from a run, if any.
     func modelVersion(runID: Int64) throws -> ModelVersionRecord?
@@ -123,21 +129,24 @@ public protocol ModelStore: Sendable {
     func models() throws -> [ModelSummary]
     /// Environment → the version live there now.
     func liveVersions(model: String) throws -> [String: Int]
-    /// Points `environment` at `version` (nil to clear it) and audits the
-    /// change. With `beginning`, the deploy call that carries the change out
+    /// Points `environment` at `version` (nil to clear it), audited with the
+    /// event `audit` composes from the change. With `beginning`, the deploy call that carries the change out
     /// (named from the event) is journalled as started in the same
     /// transaction, so a driver killed after the change leaves a call the
     /// next driver makes again, never a change without one.
     @discardableResult
     func setAlias(model: String, environment: String, version: Int?, actor: String, reason: String, cause: AliasCause,
-                  beginning call: ((AliasEvent) -> DeployCallRecord)?) throws -> AliasEvent
+                  beginning call: ((AliasEvent) -> DeployCallRecord)?, audit: AuditComposer<AliasEvent>) throws -> AliasEvent
     /// The version live in `environment` at `time` (now when nil).
     func alias(model: String, environment: String, at time: Millis?) throws -> Int?
     /// Alias changes, oldest first, optionally for one environment and up to a time.
     func aliasHistory(model: String, environment: String?, until time: Millis?) throws -> [AliasEvent]
-    /// Sets tags (nil value removes one) and/or the description; audited.
-    func editVersion(model: String, version: Int, tags: [String: String?], description: String?, actor: String) throws -> ModelVersionRecord
-    func recordGateResults(_ results: [GateResultRecord], actor: String) throws
+    /// Sets tags (nil value removes one) and/or the description, appending
+    /// `audit` in the same transaction.
+    func editVersion(model: String, version: Int, tags: [String: String?], description: String?, audit: AuditDraft) throws -> ModelVersionRecord
+    /// Records gate results, each audited with the event `audit` composes
+    /// from the result and its new id.
+    func recordGateResults(_ results: [GateResultRecord], audit: (_ result: GateResultRecord, _ id: Int64) -> AuditDraft) throws
     func gateResults(runID: Int64) throws -> [GateResultRecord]
     /// Outputs (path → hash) every stage run of a run produced or restored.
     func recordArtifacts(runID: Int64, stageRunID: Int64, outputs: [String: String]) throws
@@ -148,7 +157,10 @@ public protocol ModelStore: Sendable {
 
 /// Data validation reports (schema checks and drift), kept as JSON.
 public protocol ValidationStore: Sendable {
-    func recordValidation(_ record: ValidationRecord) throws
+    /// Records a report; one that belongs to a run is audited with the event
+    /// `audit` composes from the report, its new id and the run's user (nil
+    /// when no such run is found).
+    func recordValidation(_ record: ValidationRecord, audit: (_ record: ValidationRecord, _ id: Int64, _ runUser: String?) -> AuditDraft) throws
     func validations(runID: Int64) throws -> [ValidationRecord]
     /// Copies a stage run's reports to another stage run (for a cache hit).
     func copyValidations(fromStageRun source: Int64, to target: StageRunRecord) throws
@@ -157,8 +169,9 @@ public protocol ValidationStore: Sendable {
 /// Dataset versions by content hash.
 public protocol DatasetStore: Sendable {
     /// Records a dataset version; an unchanged (path, hash) returns the existing
-    /// record with `isNew` false.
-    func addDataset(path: String, hash: String, size: Int64, addedBy: String) throws -> (record: DatasetRecord, isNew: Bool)
+    /// record with `isNew` false; a new one is audited with the event `audit` composes.
+    func addDataset(path: String, hash: String, size: Int64, addedBy: String,
+                    audit: AuditComposer<DatasetRecord>) throws -> (record: DatasetRecord, isNew: Bool)
     func datasets() throws -> [DatasetRecord]
     func recordRunDatasets(runID: Int64, stage: String, versions: [(path: String, hash: String)]) throws
     func runDatasets(runID: Int64) throws -> [RunDatasetRecord]
@@ -198,24 +211,31 @@ public protocol AuditStore: Sendable {
 
 /// Approval requests for high-risk promotions, and the signed votes on them.
 public protocol ApprovalStore: Sendable {
-    /// Creates a pending request (audited with its evidence digest, after
-    /// `new.audit`) and supersedes older pending ones for the same model and
-    /// environment, in one transaction; returns the request and the ids it superseded.
-    func createApprovalRequest(_ new: NewApprovalRequest, actor: String) throws -> (request: ApprovalRequestRecord, superseded: [Int64])
+    /// Creates a pending request, after appending `new.audit`, and marks
+    /// `superseded` the pending requests `superseding` names (it is given every
+    /// pending request as they are in the transaction; the rule is the
+    /// caller's), in one transaction. Each superseded row is audited by
+    /// `superseded`, then the new row by `requested`. Returns the request and
+    /// the ids it superseded, oldest first.
+    func createApprovalRequest(_ new: NewApprovalRequest, superseding: (_ pending: [ApprovalRequestRecord]) -> [Int64],
+                               requested: AuditComposer<ApprovalRequestRecord>,
+                               superseded: AuditComposer<ApprovalRequestRecord>) throws -> (request: ApprovalRequestRecord, superseded: [Int64])
     func approvalRequest(id: Int64) throws -> ApprovalRequestRecord?
     /// Newest first; pending only unless `all`.
     func approvalRequests(all: Bool, limit: Int) throws -> [ApprovalRequestRecord]
     func approvalVotes(requestID: Int64) throws -> [ApprovalVoteRecord]
-    /// Records a signed vote (its audit event carries the signed payload and
-    /// the signature), after the events in `audit`, in one transaction.
-    /// `check` runs first in that transaction with the request and its votes
-    /// as they are then: it throws to refuse (nothing is written), or returns
-    /// the status the vote resolves the request to (nil: still pending).
-    /// Every change of a request's row is audited with the row's digest.
+    /// Records a signed vote (audited by `voted`, with its id), after the
+    /// events in `audit`, in one transaction. `check` runs first in that
+    /// transaction with the request and its votes as they are then: it throws
+    /// to refuse (nothing is written), or returns the status the vote resolves
+    /// the request to (nil: still pending); the resolved row is audited by `resolved`.
     func recordApprovalVote(_ vote: ApprovalVoteRecord, audit: [AuditDraft],
-                            check: (ApprovalRequestRecord, [ApprovalVoteRecord]) throws -> ApprovalStatus?) throws -> ApprovalVoteRecord
-    /// Marks pending requests past their expiry `expired` (audited); returns their ids.
-    func expireApprovalRequests(now: Millis) throws -> [Int64]
+                            check: (ApprovalRequestRecord, [ApprovalVoteRecord]) throws -> ApprovalStatus?,
+                            voted: AuditComposer<ApprovalVoteRecord>,
+                            resolved: AuditComposer<ApprovalRequestRecord>) throws -> ApprovalVoteRecord
+    /// Marks pending requests past their expiry `expired`, each row audited
+    /// by `audit`; returns their ids.
+    func expireApprovalRequests(now: Millis, audit: AuditComposer<ApprovalRequestRecord>) throws -> [Int64]
 }
 
 /// Deployments in progress and done, the journal of deploy calls, and the
@@ -226,8 +246,9 @@ public protocol DeploymentStore: Sendable {
     /// deployment in the same environment is ended `aborted` first. Audited,
     /// after `new.audit`. With `new.approval`, the request must still be
     /// approved, unused and unchanged (RegistryConflict otherwise) and is
-    /// marked used by the new deployment, all in one transaction.
-    func startDeployment(_ new: NewDeployment) throws -> (deployment: DeploymentRecord, aborted: DeploymentRecord?)
+    /// marked used by the new deployment, all in one transaction. The events
+    /// are composed by the caller (`audit`).
+    func startDeployment(_ new: NewDeployment, audit: DeploymentStartEvents) throws -> (deployment: DeploymentRecord, aborted: DeploymentRecord?)
     func deployment(id: Int64) throws -> DeploymentRecord?
     /// The active (progressing, paused, watching) deployment of an environment.
     func activeDeployment(environment: String) throws -> DeploymentRecord?
@@ -255,6 +276,24 @@ public protocol DeploymentStore: Sendable {
     func analysisSamples(deploymentID: Int64) throws -> [AnalysisSampleRecord]
     /// The measurements of one round of one step's analysis, oldest first.
     func analysisSamples(deploymentID: Int64, step: Int, round: Int) throws -> [AnalysisSampleRecord]
+}
+
+/// The events of starting a deployment, composed by the caller from the rows
+/// as the store writes them.
+public struct DeploymentStartEvents {
+    /// For the active deployment the new one ends (`deployment.ended`).
+    public var ended: AuditComposer<DeploymentRecord>
+    /// For the new deployment, with its id (`deployment.started`).
+    public var started: AuditComposer<DeploymentRecord>
+    /// For the approved request it uses up, as it is after (`approval.used`).
+    public var approvalUsed: AuditComposer<ApprovalRequestRecord>
+
+    public init(ended: @escaping AuditComposer<DeploymentRecord>, started: @escaping AuditComposer<DeploymentRecord>,
+                approvalUsed: @escaping AuditComposer<ApprovalRequestRecord>) {
+        self.ended = ended
+        self.started = started
+        self.approvalUsed = approvalUsed
+    }
 }
 
 /// Monitors' production batches, their per-feature drift scores, alerts, and
@@ -320,18 +359,3 @@ public protocol ChangeFeed: AnyObject, Sendable {
 /// Everything a caller needs from the registry.
 public typealias Registry = RunStore & MetricStore & DatasetStore & CacheStore & AuditStore & ChangeSource & ModelStore & ValidationStore
     & ApprovalStore & DeploymentStore & MonitorStore & TrackingStore
-
-extension ModelStore {
-    /// A change made by a promotion (the cause of most changes; a rollback or
-    /// an abort names its cause).
-    @discardableResult
-    public func setAlias(model: String, environment: String, version: Int?, actor: String, reason: String) throws -> AliasEvent {
-        try setAlias(model: model, environment: environment, version: version, actor: actor, reason: reason, cause: .promotion, beginning: nil)
-    }
-
-    /// A change with no deploy call of its own.
-    @discardableResult
-    public func setAlias(model: String, environment: String, version: Int?, actor: String, reason: String, cause: AliasCause) throws -> AliasEvent {
-        try setAlias(model: model, environment: environment, version: version, actor: actor, reason: reason, cause: cause, beginning: nil)
-    }
-}

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import SlipwayCore
+import SlipwayEngine
 @testable import SlipwayStore
 
 /// The registry's reads and writes of many stages at once: each must answer

@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 import SlipwayStore
 import SlipwayCore
+import SlipwayEngine
 @testable import SlipwayStore
 
 /// More of the contract, for the protocols every store kind implements:

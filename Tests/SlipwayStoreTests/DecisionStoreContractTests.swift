@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import SlipwayStore
 import SlipwayCore
+import SlipwayEngine
 @testable import SlipwayStore
 
 /// The contract of the stores that keep decisions: the model catalogue,

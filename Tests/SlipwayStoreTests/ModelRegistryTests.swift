@@ -4,6 +4,7 @@ import Synchronization
 import Testing
 import SlipwayStore
 import SlipwayCore
+import SlipwayEngine
 @testable import SlipwayStore
 
 @Suite struct ModelRegistryTests {

@@ -5,6 +5,7 @@ import Synchronization
 import Testing
 import SlipwayStore
 import SlipwayCore
+import SlipwayEngine
 @testable import SlipwayStore
 
 /// A team at work on one PostgreSQL registry: eight writers (four runs logging

@@ -5,6 +5,7 @@ import Synchronization
 import Testing
 import SlipwayStore
 import SlipwayCore
+import SlipwayEngine
 @testable import SlipwayStore
 
 /// What only the PostgreSQL store has: schemas per project, migrations under

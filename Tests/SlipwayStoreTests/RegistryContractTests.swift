@@ -5,6 +5,7 @@ import Synchronization
 import Testing
 import SlipwayStore
 import SlipwayCore
+import SlipwayEngine
 @testable import SlipwayStore
 
 /// The protocols every store kind implements (all of ``Registry``; kept as

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Testing
+import SlipwayEngine
 @testable import SlipwayStore
 
 func temporaryDirectory() -> String {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SlipwayEngine
 @testable import SlipwayStore
 import SlipwayCore
 

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import SlipwayStore
 import SlipwayCore
+import SlipwayEngine
 @testable import SlipwayStore
 
 /// What stages log through the tracking endpoint, on every kind of store.

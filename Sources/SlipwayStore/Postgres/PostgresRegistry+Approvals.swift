@@ -9,20 +9,23 @@ extension PostgresRegistry: ApprovalStore {
         """
     static let voteColumns = "id, requestID, approver, keyFingerprint, decision, comment, at, payload, signature"
 
-    public func createApprovalRequest(_ new: NewApprovalRequest, actor: String) throws -> (request: ApprovalRequestRecord, superseded: [Int64]) {
+    public func createApprovalRequest(_ new: NewApprovalRequest, superseding: (_ pending: [ApprovalRequestRecord]) -> [Int64],
+                                      requested: AuditComposer<ApprovalRequestRecord>,
+                                      superseded: AuditComposer<ApprovalRequestRecord>) throws -> (request: ApprovalRequestRecord, superseded: [Int64]) {
         try audited { c, audit in
             let now = clock.now()
             for draft in new.audit { _ = try audit.append(draft, at: now) }
-            // Under the audit lock, so two requests for the same model and
-            // environment never both stay pending.
-            let older = try c.execute("""
-                UPDATE approvalRequest SET status = 'superseded', resolvedAt = $1
-                WHERE model = $2 AND environment = $3 AND status = 'pending'
-                RETURNING \(Self.requestColumns)
-                """, [now, new.model, new.environment]).map(ApprovalRequestRecord.init(pg:)).sorted { $0.id < $1.id }
-            for row in older {
-                _ = try audit.append(RecordEvents.request(row, actor: actor, kind: .approvalResolved,
-                                                          fields: ["status": "superseded", "by": "\(new.model):\(new.version)"]), at: now)
+            // Under the audit lock (and the rows locked), so the requests the
+            // rule sees pending are still pending when they are superseded.
+            let pending = try c.execute("""
+                SELECT \(Self.requestColumns) FROM approvalRequest WHERE status = 'pending' ORDER BY id FOR UPDATE
+                """).map(ApprovalRequestRecord.init(pg:))
+            let older = try Self.checkedSupersession(superseding(pending), pending: pending)
+            for id in older {
+                let row = try ApprovalRequestRecord(pg: try c.execute("""
+                    UPDATE approvalRequest SET status = 'superseded', resolvedAt = $1 WHERE id = $2 RETURNING \(Self.requestColumns)
+                    """, [now, id]).first!)
+                _ = try audit.append(superseded(row), at: now)
             }
             let reasons = String(decoding: try JSONEncoder().encode(new.reasons), as: UTF8.self)
             let row = try ApprovalRequestRecord(pg: try c.execute("""
@@ -31,9 +34,8 @@ extension PostgresRegistry: ApprovalStore {
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11) RETURNING \(Self.requestColumns)
                 """, [new.model, new.version, new.environment, new.packageDigest, reasons, new.evidence, new.requester, now,
                       new.expiresAt, new.requiredApprovals, new.reason]).first!)
-            _ = try audit.append(RecordEvents.request(row, actor: actor, kind: .approvalRequested,
-                                                      fields: RecordEvents.requestedFields(new, reasons: reasons)), at: now)
-            return (row, older.map(\.id))
+            _ = try audit.append(requested(row), at: now)
+            return (row, older)
         }
     }
 
@@ -60,7 +62,9 @@ extension PostgresRegistry: ApprovalStore {
     }
 
     public func recordApprovalVote(_ vote: ApprovalVoteRecord, audit drafts: [AuditDraft],
-                                   check: (ApprovalRequestRecord, [ApprovalVoteRecord]) throws -> ApprovalStatus?) throws -> ApprovalVoteRecord {
+                                   check: (ApprovalRequestRecord, [ApprovalVoteRecord]) throws -> ApprovalStatus?,
+                                   voted: AuditComposer<ApprovalVoteRecord>,
+                                   resolved: AuditComposer<ApprovalRequestRecord>) throws -> ApprovalVoteRecord {
         try audited { c, audit in
             // The request's row is locked, so `check` sees the votes as they are when this one lands.
             guard let request = try c.execute("SELECT \(Self.requestColumns) FROM approvalRequest WHERE id = $1 FOR UPDATE", [vote.requestID])
@@ -75,19 +79,18 @@ extension PostgresRegistry: ApprovalStore {
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id
                 """, [v.requestID, v.approver, v.keyFingerprint, v.decision.rawValue, v.comment, v.at, v.payload, v.signature])
                 .scalar(Int64.self)
-            _ = try audit.append(RecordEvents.voted(v), at: vote.at)
+            _ = try audit.append(voted(v), at: vote.at)
             if let resolving {
                 let row = try ApprovalRequestRecord(pg: try c.execute("""
                     UPDATE approvalRequest SET status = $1, resolvedAt = $2 WHERE id = $3 RETURNING \(Self.requestColumns)
                     """, [resolving.rawValue, vote.at, vote.requestID]).first!)
-                _ = try audit.append(RecordEvents.request(row, actor: vote.approver, kind: .approvalResolved,
-                                                          fields: ["status": resolving.rawValue]), at: vote.at)
+                _ = try audit.append(resolved(row), at: vote.at)
             }
             return v
         }
     }
 
-    public func expireApprovalRequests(now: Millis) throws -> [Int64] {
+    public func expireApprovalRequests(now: Millis, audit compose: AuditComposer<ApprovalRequestRecord>) throws -> [Int64] {
         let due = try pool.read { c in
             try c.execute("SELECT 1 FROM approvalRequest WHERE status = 'pending' AND expiresAt <= $1 LIMIT 1", [now]).isEmpty
         }
@@ -98,7 +101,7 @@ extension PostgresRegistry: ApprovalStore {
                 RETURNING \(Self.requestColumns)
                 """, [now]).map(ApprovalRequestRecord.init(pg:)).sorted { $0.id < $1.id }
             for row in expired {
-                _ = try audit.append(RecordEvents.request(row, actor: "slipway", kind: .approvalResolved, fields: ["status": "expired"]), at: now)
+                _ = try audit.append(compose(row), at: now)
             }
             return expired.map(\.id)
         }
@@ -106,8 +109,9 @@ extension PostgresRegistry: ApprovalStore {
 
     /// Checks, in the transaction starting a deployment, that an approved
     /// request is as the engine verified it and not used yet; then marks it
-    /// used by that deployment (audited).
-    func useApproval(_ c: PGConnection, _ audit: inout AuditAppender, _ use: ApprovalUse, deploymentID: Int64, actor: String, at: Millis) throws {
+    /// used by that deployment, audited by `compose`.
+    func useApproval(_ c: PGConnection, _ audit: inout AuditAppender, _ use: ApprovalUse, deploymentID: Int64, at: Millis,
+                     compose: AuditComposer<ApprovalRequestRecord>) throws {
         guard let request = try c.execute("SELECT \(Self.requestColumns) FROM approvalRequest WHERE id = $1 FOR UPDATE", [use.requestID])
             .first.map(ApprovalRequestRecord.init(pg:)) else {
             throw NotFound(what: "approval request \(use.requestID)")
@@ -121,6 +125,6 @@ extension PostgresRegistry: ApprovalStore {
         let row = try ApprovalRequestRecord(pg: try c.execute("""
             UPDATE approvalRequest SET deploymentID = $1 WHERE id = $2 RETURNING \(Self.requestColumns)
             """, [deploymentID, use.requestID]).first!)
-        _ = try audit.append(RecordEvents.request(row, actor: actor, kind: .approvalUsed, fields: ["deployment": String(deploymentID)]), at: at)
+        _ = try audit.append(compose(row), at: at)
     }
 }

@@ -25,7 +25,7 @@ extension PostgresRegistry {
         return found
     }
 
-    public func recordRestoredStages(_ stages: [RestoredStage]) throws {
+    public func recordRestoredStages(_ stages: [RestoredStage], audit: (_ ended: StageRunRecord, _ runUser: String?) -> AuditDraft) throws {
         let known = try stageRuns(ids: stages.map(\.stageRun.id))
         if let missing = stages.first(where: { known[$0.stageRun.id] == nil }) {
             throw NotFound(what: "stage run \(missing.stageRun.id)")
@@ -37,7 +37,7 @@ extension PostgresRegistry {
             try copyMetrics(fromStageRun: restored.source, to: r)
             try copyValidations(fromStageRun: restored.source, to: r)
             try recordArtifacts(runID: r.runID, stageRunID: r.id, outputs: restored.outputs)
-            try updateStageRun(r)
+            try updateStageRun(r, audit: audit)
         }
     }
 }

@@ -3,7 +3,8 @@ import SlipwayCore
 import SlipwayPostgres
 
 extension PostgresRegistry: DatasetStore {
-    public func addDataset(path: String, hash: String, size: Int64, addedBy: String) throws -> (record: DatasetRecord, isNew: Bool) {
+    public func addDataset(path: String, hash: String, size: Int64, addedBy: String,
+                           audit compose: AuditComposer<DatasetRecord>) throws -> (record: DatasetRecord, isNew: Bool) {
         try audited { c, audit in
             // Under the audit lock: a concurrent add of the same version has committed or not started.
             if let row = try c.execute("SELECT \(DatasetRecord.pgColumns) FROM dataset WHERE path = $1 AND hash = $2", [path, hash]).first {
@@ -14,7 +15,7 @@ extension PostgresRegistry: DatasetStore {
                 INSERT INTO dataset (path, hash, size, addedBy, addedAt) VALUES ($1, $2, $3, $4, $5) RETURNING id
                 """, [path, hash, size, addedBy, now]).scalar(Int64.self)
             let record = DatasetRecord(id: id, path: path, hash: hash, size: size, addedBy: addedBy, addedAt: now)
-            _ = try audit.append(RecordEvents.datasetAdded(record), at: now)
+            _ = try audit.append(compose(record), at: now)
             return (record, true)
         }
     }
@@ -99,16 +100,16 @@ extension PostgresRegistry: CacheStore {
 }
 
 extension PostgresRegistry: ValidationStore {
-    public func recordValidation(_ record: ValidationRecord) throws {
+    public func recordValidation(_ record: ValidationRecord,
+                                 audit compose: (_ record: ValidationRecord, _ id: Int64, _ runUser: String?) -> AuditDraft) throws {
         try audited { c, audit in
             let id = try c.execute("""
                 INSERT INTO validationReport (runID, stageRunID, dataset, passed, report, createdAt) VALUES ($1, $2, $3, $4, $5, $6)
                 RETURNING id
                 """, [record.runID, record.stageRunID, record.dataset, record.passed, record.report, record.createdAt]).scalar(Int64.self)
             if let runID = record.runID {
-                let actor = try c.execute("SELECT \"user\" FROM run WHERE id = $1", [runID]).first
-                    .map { try $0.decode(0, as: String.self) } ?? "slipway"
-                _ = try audit.append(RecordEvents.dataValidated(record, id: id, runID: runID, actor: actor))
+                let user = try c.execute("SELECT \"user\" FROM run WHERE id = $1", [runID]).first.map { try $0.decode(0, as: String.self) }
+                _ = try audit.append(compose(record, id, user))
             }
         }
     }

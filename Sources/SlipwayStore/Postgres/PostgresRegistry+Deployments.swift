@@ -5,7 +5,7 @@ import SlipwayPostgres
 private let active = "state IN ('progressing', 'paused', 'watching')"
 
 extension PostgresRegistry: DeploymentStore {
-    public func startDeployment(_ new: NewDeployment) throws -> (deployment: DeploymentRecord, aborted: DeploymentRecord?) {
+    public func startDeployment(_ new: NewDeployment, audit events: DeploymentStartEvents) throws -> (deployment: DeploymentRecord, aborted: DeploymentRecord?) {
         try audited { c, audit in
             let now = clock.now()
             for draft in new.audit { _ = try audit.append(draft, at: now) }
@@ -17,7 +17,7 @@ extension PostgresRegistry: DeploymentStore {
             if let current = aborted {
                 let old = current.aborted(by: new, at: now)
                 try save(c, old)
-                _ = try audit.append(RecordEvents.deploymentEnded(old, actor: new.actor), at: now)
+                _ = try audit.append(events.ended(old), at: now)
                 aborted = old
             }
             var record = DeploymentRecord.starting(new, at: now)
@@ -27,8 +27,8 @@ extension PostgresRegistry: DeploymentStore {
                 VALUES ($1, $2, $3, $4, $5, 'progressing', 'deploy', 0, 0, 0, $6, $6, $7, $8, $9) RETURNING id
                 """, [record.environment, record.model, record.version, record.stableVersion, record.steps, now,
                       record.actor, record.reason, record.detail]).scalar(Int64.self)
-            _ = try audit.append(RecordEvents.deploymentStarted(record, new), at: now)
-            if let use = new.approval { try useApproval(c, &audit, use, deploymentID: record.id, actor: new.actor, at: now) }
+            _ = try audit.append(events.started(record), at: now)
+            if let use = new.approval { try useApproval(c, &audit, use, deploymentID: record.id, at: now, compose: events.approvalUsed) }
             return (record, aborted)
         }
     }

@@ -3,9 +3,9 @@ import SlipwayCore
 import SlipwayPostgres
 
 extension PostgresRegistry: ModelStore {
-    public func registerVersion(_ new: NewModelVersion) throws -> ModelVersionRecord {
+    public func registerVersion(_ new: NewModelVersion, audit compose: AuditComposer<ModelVersionRecord>) throws -> ModelVersionRecord {
         try audited { c, audit in
-            guard case .registered(let v) = try registerVersion(c, &audit, new, unlessSameAsNewest: false) else {
+            guard case .registered(let v) = try registerVersion(c, &audit, new, unlessSameAsNewest: false, compose: compose) else {
                 throw RegistryConflict(reason: "unreachable: registration skipped")
             }
             return v
@@ -16,7 +16,7 @@ extension PostgresRegistry: ModelStore {
     /// (whose audit lock also serialises the numbering: two registrations
     /// never read the same highest number).
     func registerVersion(_ c: PGConnection, _ audit: inout AuditAppender, _ new: NewModelVersion,
-                         unlessSameAsNewest: Bool) throws -> Registration {
+                         unlessSameAsNewest: Bool, compose: AuditComposer<ModelVersionRecord>) throws -> Registration {
         if unlessSameAsNewest, let row = try c.execute("""
             SELECT \(ModelVersionRecord.pgColumns) FROM modelVersion WHERE model = $1 ORDER BY version DESC LIMIT 1
             """, [new.model]).first {
@@ -39,7 +39,7 @@ extension PostgresRegistry: ModelStore {
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id
             """, [record.model, record.version, record.runID, record.pipeline, record.gitCommit, record.artifactDigest, now,
                   record.createdBy, record.imageDigest]).scalar(Int64.self)
-        _ = try audit.append(RecordEvents.modelRegistered(record), at: now)
+        _ = try audit.append(compose(record), at: now)
         return .registered(record)
     }
 
@@ -98,7 +98,7 @@ extension PostgresRegistry: ModelStore {
 
     @discardableResult
     public func setAlias(model: String, environment: String, version: Int?, actor: String, reason: String, cause: AliasCause,
-                         beginning call: ((AliasEvent) -> DeployCallRecord)?) throws -> AliasEvent {
+                         beginning call: ((AliasEvent) -> DeployCallRecord)?, audit compose: AuditComposer<AliasEvent>) throws -> AliasEvent {
         try audited { c, audit in
             let now = clock.now()
             // Under the audit lock: no other alias change of this model commits between this read and the insert.
@@ -111,7 +111,7 @@ extension PostgresRegistry: ModelStore {
                 INSERT INTO aliasEvent (model, environment, version, previousVersion, at, actor, reason, cause)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id
                 """, [model, environment, version, previous, now, actor, reason, cause.rawValue]).scalar(Int64.self)
-            _ = try audit.append(RecordEvents.aliasChanged(event), at: now)
+            _ = try audit.append(compose(event), at: now)
             if let call {
                 let d = call(event)
                 try c.execute("""
@@ -143,7 +143,7 @@ extension PostgresRegistry: ModelStore {
         }
     }
 
-    public func editVersion(model: String, version: Int, tags: [String: String?], description: String?, actor: String) throws -> ModelVersionRecord {
+    public func editVersion(model: String, version: Int, tags: [String: String?], description: String?, audit draft: AuditDraft) throws -> ModelVersionRecord {
         try audited { c, audit in
             guard var record = try c.execute("""
                 SELECT \(ModelVersionRecord.pgColumns) FROM modelVersion WHERE model = $1 AND version = $2 FOR UPDATE
@@ -154,12 +154,12 @@ extension PostgresRegistry: ModelStore {
             if let description { record.description = description }
             try c.execute("UPDATE modelVersion SET tags = $1, description = $2 WHERE id = $3",
                           [try jsonMap(record.tags), record.description, record.id])
-            _ = try audit.append(RecordEvents.modelEdited(model: model, version: version, tags: tags, description: description, actor: actor))
+            _ = try audit.append(draft)
             return record
         }
     }
 
-    public func recordGateResults(_ results: [GateResultRecord], actor: String) throws {
+    public func recordGateResults(_ results: [GateResultRecord], audit compose: (_ result: GateResultRecord, _ id: Int64) -> AuditDraft) throws {
         guard !results.isEmpty else { return }
         try audited { c, audit in
             for r in results {
@@ -169,7 +169,7 @@ extension PostgresRegistry: ModelStore {
                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id
                     """, [r.runID, r.stageRunID, r.stage, r.metric, r.condition, r.candidate, r.production, r.threshold,
                           r.baselineModel, r.baselineVersion, r.passed, r.explanation]).scalar(Int64.self)
-                _ = try audit.append(RecordEvents.gateDecided(r, id: id, actor: actor))
+                _ = try audit.append(compose(r, id))
             }
         }
     }

@@ -3,7 +3,7 @@ import SlipwayCore
 import SlipwayPostgres
 
 extension PostgresRegistry: RunStore {
-    public func startRun(_ new: NewRun) throws -> RunRecord {
+    public func startRun(_ new: NewRun, audit compose: AuditComposer<RunRecord>) throws -> RunRecord {
         try audited { c, audit in
             let now = clock.now()
             var run = RunRecord(
@@ -32,12 +32,13 @@ extension PostgresRegistry: RunStore {
                     SELECT $1, * FROM unnest($2::text[], $3::text[], $4::boolean[])
                     """, [run.id, PGArray(rows.map(\.key)), PGArray(rows.map(\.value)), PGArray(rows.map { $0.overridden ? "t" : "f" })])
             }
-            _ = try audit.append(RecordEvents.runStarted(run, overrides: new.overrides), at: now)
+            _ = try audit.append(compose(run), at: now)
             return run
         }
     }
 
-    public func finishRun(id: Int64, status: RunStatus, message: String?, registering: NewModelVersion?) throws -> Registration? {
+    public func finishRun(id: Int64, status: RunStatus, message: String?, registering: NewModelVersion?,
+                          audit compose: AuditComposer<RunRecord>, registered: AuditComposer<ModelVersionRecord>) throws -> Registration? {
         try audited { c, audit in
             guard let row = try c.execute("SELECT \(RunRecord.pgColumns) FROM run WHERE id = $1 FOR UPDATE", [id]).first else {
                 throw NotFound(what: "run \(id)")
@@ -48,11 +49,11 @@ extension PostgresRegistry: RunStore {
             }
             var registration: Registration?
             if let registering {
-                registration = try registerVersion(c, &audit, registering, unlessSameAsNewest: true)
+                registration = try registerVersion(c, &audit, registering, unlessSameAsNewest: true, compose: registered)
             }
             let now = clock.now()
             try c.execute("UPDATE run SET status = $1, endedAt = $2, message = $3 WHERE id = $4", [status.rawValue, now, message, id])
-            _ = try audit.append(RecordEvents.runFinished(run, status: status, message: message), at: now)
+            _ = try audit.append(compose(run), at: now)
             return registration
         }
     }
@@ -93,7 +94,7 @@ extension PostgresRegistry: RunStore {
         }
     }
 
-    public func markInterrupted(runID: Int64, reason: String) throws {
+    public func markInterrupted(runID: Int64, reason: String, audit draft: AuditDraft) throws {
         try audited { c, audit in
             guard let status = try c.execute("SELECT status FROM run WHERE id = $1 FOR UPDATE", [runID]).first,
                   try status.decode(0, as: String.self) == RunStatus.running.rawValue else { return }
@@ -104,23 +105,23 @@ extension PostgresRegistry: RunStore {
                     message = COALESCE(message, $2)
                 WHERE runID = $3 AND status IN ('pending', 'running')
                 """, [now, reason, runID])
-            _ = try audit.append(RecordEvents.runInterrupted(runID: runID, reason: reason), at: now)
+            _ = try audit.append(draft, at: now)
         }
     }
 
-    public func takeOverRun(id: Int64, from previous: RunOwner, to owner: RunOwner, reason: String) throws -> Bool {
+    public func takeOverRun(id: Int64, from previous: RunOwner, to owner: RunOwner, audit draft: AuditDraft) throws -> Bool {
         try audited { c, audit in
             let now = clock.now()
             let taken = try c.execute("""
                 UPDATE run SET pid = $1, host = $2, heartbeatAt = $3 WHERE id = $4 AND status = 'running' AND pid = $5 AND host = $6
                 """, [owner.pid, owner.host, now, id, previous.pid, previous.host]).affectedRows
             guard taken == 1 else { return false }
-            _ = try audit.append(RecordEvents.runTakenOver(runID: id, from: previous, to: owner, reason: reason), at: now)
+            _ = try audit.append(draft, at: now)
             return true
         }
     }
 
-    public func requestCancel(runID: Int64, actor: String) throws -> RunRecord? {
+    public func requestCancel(runID: Int64, audit compose: AuditComposer<RunRecord>) throws -> RunRecord? {
         try audited { c, audit in
             guard var run = try c.execute("SELECT \(RunRecord.pgColumns) FROM run WHERE id = $1 FOR UPDATE", [runID]).first
                 .map(RunRecord.init(pg:)) else { return nil }
@@ -128,7 +129,7 @@ extension PostgresRegistry: RunStore {
             let now = clock.now()
             try c.execute("UPDATE run SET cancelRequestedAt = $1 WHERE id = $2", [now, runID])
             run.cancelRequestedAt = now
-            _ = try audit.append(RecordEvents.runCancelRequested(run, actor: actor), at: now)
+            _ = try audit.append(compose(run), at: now)
             return run
         }
     }
@@ -151,7 +152,7 @@ extension PostgresRegistry: RunStore {
         }
     }
 
-    public func updateStageRun(_ stageRun: StageRunRecord) throws {
+    public func updateStageRun(_ stageRun: StageRunRecord, audit compose: (_ ended: StageRunRecord, _ runUser: String?) -> AuditDraft) throws {
         try audited { c, audit in
             let old = try c.execute("SELECT status FROM stageRun WHERE id = $1 FOR UPDATE", [stageRun.id]).first
                 .map { try $0.decode(0, as: String.self) }
@@ -164,9 +165,9 @@ extension PostgresRegistry: RunStore {
                 """, [stageRun.id, stageRun.status.rawValue, stageRun.startedAt, stageRun.endedAt, stageRun.exitCode,
                       stageRun.cacheKey, stageRun.reason, stageRun.inputs, stageRun.logPath, stageRun.message, stageRun.pid])
             if stageRun.status.isFinished, old != stageRun.status.rawValue {
-                let actor = try c.execute("SELECT \"user\" FROM run WHERE id = $1", [stageRun.runID]).first
-                    .map { try $0.decode(0, as: String.self) } ?? "slipway"
-                _ = try audit.append(RecordEvents.stageFinished(stageRun, actor: actor))
+                let user = try c.execute("SELECT \"user\" FROM run WHERE id = $1", [stageRun.runID]).first
+                    .map { try $0.decode(0, as: String.self) }
+                _ = try audit.append(compose(stageRun, user))
             }
         }
     }

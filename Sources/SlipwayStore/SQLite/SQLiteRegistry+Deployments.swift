@@ -17,7 +17,7 @@ extension AnalysisSampleRecord: FetchableRecord, PersistableRecord {
 private let active = "state IN ('progressing', 'paused', 'watching')"
 
 extension SQLiteRegistry: DeploymentStore {
-    public func startDeployment(_ new: NewDeployment) throws -> (deployment: DeploymentRecord, aborted: DeploymentRecord?) {
+    public func startDeployment(_ new: NewDeployment, audit events: DeploymentStartEvents) throws -> (deployment: DeploymentRecord, aborted: DeploymentRecord?) {
         try pool.write { db in
             let now = clock.now()
             for draft in new.audit { _ = try appendAudit(db, draft, at: now) }
@@ -26,7 +26,7 @@ extension SQLiteRegistry: DeploymentStore {
             if let current = aborted {
                 let old = current.aborted(by: new, at: now)
                 try old.update(db)
-                _ = try appendAudit(db, RecordEvents.deploymentEnded(old, actor: new.actor), at: now)
+                _ = try appendAudit(db, events.ended(old), at: now)
                 aborted = old
             }
             var record = DeploymentRecord.starting(new, at: now)
@@ -37,8 +37,8 @@ extension SQLiteRegistry: DeploymentStore {
                 """, arguments: [record.environment, record.model, record.version, record.stableVersion, record.steps, now, now,
                                  record.actor, record.reason, record.detail])
             record.id = db.lastInsertedRowID
-            _ = try appendAudit(db, RecordEvents.deploymentStarted(record, new), at: now)
-            if let use = new.approval { try useApproval(db, use, deploymentID: record.id, actor: new.actor, at: now) }
+            _ = try appendAudit(db, events.started(record), at: now)
+            if let use = new.approval { try useApproval(db, use, deploymentID: record.id, at: now, audit: events.approvalUsed) }
             return (record, aborted)
         }
     }

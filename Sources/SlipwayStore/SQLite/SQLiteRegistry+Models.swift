@@ -3,18 +3,19 @@ import GRDB
 import SlipwayCore
 
 extension SQLiteRegistry: ModelStore {
-    public func registerVersion(_ new: NewModelVersion) throws -> ModelVersionRecord {
+    public func registerVersion(_ new: NewModelVersion, audit: AuditComposer<ModelVersionRecord>) throws -> ModelVersionRecord {
         // One immediate transaction: the next number is read and taken while no
         // other process can write, so two registrations never share a number.
         try pool.write { db in
-            guard case .registered(let v) = try registerVersion(db, new, unlessSameAsNewest: false) else {
+            guard case .registered(let v) = try registerVersion(db, new, unlessSameAsNewest: false, audit: audit) else {
                 throw RegistryConflict(reason: "unreachable: registration skipped")
             }
             return v
         }
     }
 
-    func registerVersion(_ db: Database, _ new: NewModelVersion, unlessSameAsNewest: Bool) throws -> Registration {
+    func registerVersion(_ db: Database, _ new: NewModelVersion, unlessSameAsNewest: Bool,
+                         audit: AuditComposer<ModelVersionRecord>) throws -> Registration {
         if unlessSameAsNewest, let newest = try ModelVersionRecord.fetchOne(db, sql: """
             SELECT * FROM modelVersion WHERE model = ? ORDER BY version DESC LIMIT 1
             """, arguments: [new.model]), newest.artifactDigest == new.artifactDigest {
@@ -37,7 +38,7 @@ extension SQLiteRegistry: ModelStore {
             """, arguments: [record.model, record.version, record.runID, record.pipeline, record.gitCommit,
                              record.artifactDigest, now, record.createdBy, record.imageDigest])
         record.id = db.lastInsertedRowID
-        _ = try appendAudit(db, RecordEvents.modelRegistered(record), at: now)
+        _ = try appendAudit(db, audit(record), at: now)
         return .registered(record)
     }
 
@@ -92,7 +93,7 @@ extension SQLiteRegistry: ModelStore {
     }
 
     public func setAlias(model: String, environment: String, version: Int?, actor: String, reason: String, cause: AliasCause,
-                         beginning call: ((AliasEvent) -> DeployCallRecord)?) throws -> AliasEvent {
+                         beginning call: ((AliasEvent) -> DeployCallRecord)?, audit: AuditComposer<AliasEvent>) throws -> AliasEvent {
         try pool.write { db in
             let now = clock.now()
             let previous = try Int.fetchOne(db, sql: """
@@ -104,7 +105,7 @@ extension SQLiteRegistry: ModelStore {
                 INSERT INTO aliasEvent (model, environment, version, previousVersion, at, actor, reason, cause) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [model, environment, version, previous, now, actor, reason, cause.rawValue])
             event.id = db.lastInsertedRowID
-            _ = try appendAudit(db, RecordEvents.aliasChanged(event), at: now)
+            _ = try appendAudit(db, audit(event), at: now)
             if let call { _ = try insertDeployCall(db, call(event)) }
             return event
         }
@@ -130,7 +131,7 @@ extension SQLiteRegistry: ModelStore {
         }
     }
 
-    public func editVersion(model: String, version: Int, tags: [String: String?], description: String?, actor: String) throws -> ModelVersionRecord {
+    public func editVersion(model: String, version: Int, tags: [String: String?], description: String?, audit: AuditDraft) throws -> ModelVersionRecord {
         try pool.write { db in
             guard var record = try ModelVersionRecord.fetchOne(db, sql: "SELECT * FROM modelVersion WHERE model = ? AND version = ?",
                                                                arguments: [model, version]) else {
@@ -139,17 +140,17 @@ extension SQLiteRegistry: ModelStore {
             for (k, v) in tags { record.tags[k] = v }
             if let description { record.description = description }
             try record.update(db)
-            _ = try appendAudit(db, RecordEvents.modelEdited(model: model, version: version, tags: tags, description: description, actor: actor))
+            _ = try appendAudit(db, audit)
             return record
         }
     }
 
-    public func recordGateResults(_ results: [GateResultRecord], actor: String) throws {
+    public func recordGateResults(_ results: [GateResultRecord], audit: (_ result: GateResultRecord, _ id: Int64) -> AuditDraft) throws {
         guard !results.isEmpty else { return }
         try pool.write { db in
             for r in results {
                 try r.insert(db)
-                _ = try appendAudit(db, RecordEvents.gateDecided(r, id: db.lastInsertedRowID, actor: actor))
+                _ = try appendAudit(db, audit(r, db.lastInsertedRowID))
             }
         }
     }
@@ -192,13 +193,14 @@ extension SQLiteRegistry: ModelStore {
 }
 
 extension SQLiteRegistry: ValidationStore {
-    public func recordValidation(_ record: ValidationRecord) throws {
+    public func recordValidation(_ record: ValidationRecord,
+                                 audit: (_ record: ValidationRecord, _ id: Int64, _ runUser: String?) -> AuditDraft) throws {
         try pool.write { db in
             try record.insert(db)
             let id = db.lastInsertedRowID
             if let runID = record.runID {
-                let actor = try String.fetchOne(db, sql: "SELECT user FROM run WHERE id = ?", arguments: [runID]) ?? "slipway"
-                _ = try appendAudit(db, RecordEvents.dataValidated(record, id: id, runID: runID, actor: actor))
+                let user = try String.fetchOne(db, sql: "SELECT user FROM run WHERE id = ?", arguments: [runID])
+                _ = try appendAudit(db, audit(record, id, user))
             }
         }
     }

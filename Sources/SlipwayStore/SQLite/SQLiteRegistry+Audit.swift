@@ -1,0 +1,136 @@
+import Foundation
+import GRDB
+import GRDBSQLite
+import SlipwayCore
+
+extension SQLiteRegistry {
+    /// Appends an event to the chain inside a write transaction: the store's own
+    /// part of every audited write (the payload comes composed from the caller).
+    func appendAudit(_ db: Database, _ draft: AuditDraft, at stamp: Millis? = nil) throws -> AuditEvent {
+        let time = stamp ?? clock.now()
+        let last = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM auditEvent ORDER BY seq DESC LIMIT 1"))
+        let seq: Int64 = (last?["seq"] ?? 0) + 1
+        let prev: String = last?["hash"] ?? AuditChain.genesis
+        let event = AuditEvent(
+            seq: seq, timestamp: time, actor: draft.actor, kind: draft.kind.rawValue, subject: draft.subject,
+            payload: draft.payload, prevHash: prev,
+            hash: AuditChain.hash(seq: seq, timestamp: time, actor: draft.actor, kind: draft.kind.rawValue,
+                                  subject: draft.subject, payload: draft.payload, prevHash: prev))
+        try db.cachedStatement(sql: """
+            INSERT INTO auditEvent (seq, timestamp, actor, kind, subject, payload, prevHash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [event.seq, event.timestamp, event.actor, event.kind, event.subject, event.payload,
+                                     event.prevHash, event.hash])
+        // The head file moves once per transaction, to its newest event.
+        let firstInTransaction = pendingHead.withLock { pending in
+            defer { pending = AuditHeadWitness(seq: seq, hash: event.hash) }
+            return pending == nil
+        }
+        if firstInTransaction {
+            db.afterNextTransaction(onCommit: { [self] _ in
+                CrashPoint.reach("audit.before-head")
+                if let witness = pendingHead.withLock({ p in defer { p = nil }; return p }) { head.advance(to: witness) }
+            }, onRollback: { [self] _ in pendingHead.withLock { $0 = nil } })
+        }
+        return event
+    }
+}
+
+extension SQLiteRegistry: AuditStore, ChangeSource {
+    public func appendAudit(_ event: AuditDraft) throws -> AuditEvent {
+        try pool.write { try appendAudit($0, event) }
+    }
+
+    public func appendAudit(_ events: [AuditDraft]) throws {
+        guard !events.isEmpty else { return }
+        try pool.write { db in
+            for e in events { _ = try appendAudit(db, e) }
+        }
+    }
+
+    public func auditEvents(after seq: Int64, limit: Int) throws -> [AuditEvent] {
+        try pool.read { db in
+            try AuditEvent.fetchAll(db, sql: "SELECT * FROM auditEvent WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, limit])
+        }
+    }
+
+    public func forEachAuditEvent(after seq: Int64, _ body: (AuditEvent) throws -> Bool) throws {
+        try pool.read { db in
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT seq, timestamp, actor, kind, subject, payload, prevHash, hash FROM auditEvent WHERE seq > ? ORDER BY seq
+                """, arguments: [seq])
+            while let row = try rows.next() {
+                let event = AuditEvent(seq: row[0], timestamp: row[1], actor: row[2], kind: row[3], subject: row[4],
+                                       payload: row[5], prevHash: row[6], hash: row[7])
+                if try !body(event) { break }
+            }
+        }
+    }
+
+    public func auditEvents(matching query: AuditQuery) throws -> [AuditEvent] {
+        var clauses: [String] = []
+        var arguments: [any DatabaseValueConvertible] = []
+        if let since = query.since { clauses.append("timestamp >= ?"); arguments.append(since) }
+        if let kinds = query.kinds {
+            clauses.append("kind IN (" + kinds.map { _ in "?" }.joined(separator: ",") + ")")
+            for k in kinds.sorted() { arguments.append(k) }
+        }
+        if let subject = query.subject {
+            if subject.hasSuffix("/") {
+                clauses.append("substr(subject, 1, ?) = ?")
+                arguments.append(subject.utf8.count); arguments.append(subject)
+            } else {
+                clauses.append("subject = ?"); arguments.append(subject)
+            }
+        }
+        let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+        let sql: String
+        if let limit = query.limit {
+            sql = "SELECT * FROM (SELECT * FROM auditEvent \(filter) ORDER BY seq DESC LIMIT \(max(0, limit))) ORDER BY seq"
+        } else {
+            sql = "SELECT * FROM auditEvent \(filter) ORDER BY seq"
+        }
+        return try pool.read { try AuditEvent.fetchAll($0, sql: sql, arguments: StatementArguments(arguments)) }
+    }
+
+    public func auditHeadWitness() throws -> AuditHeadWitness? { head.read() }
+
+    public func auditedRecordDigests() throws -> [String: String] {
+        try pool.read { db in
+            var digests: [String: String] = [:]
+            let gates = try Row.fetchCursor(db, sql: "SELECT * FROM gateResult")
+            while let r = try gates.next() {
+                digests[RecordDigest.key(gate: r["id"])] = RecordDigest.of(try GateResultRecord(row: r))
+            }
+            let aliases = try AliasEvent.fetchCursor(db, sql: "SELECT * FROM aliasEvent")
+            while let a = try aliases.next() { digests[RecordDigest.key(alias: a.id)] = RecordDigest.of(a) }
+            let versions = try ModelVersionRecord.fetchCursor(db, sql: "SELECT * FROM modelVersion")
+            while let v = try versions.next() { digests[RecordDigest.key(modelVersion: v.id)] = RecordDigest.of(v) }
+            if try db.tableExists("approvalVote") {
+                let votes = try ApprovalVoteRecord.fetchCursor(db, sql: "SELECT * FROM approvalVote")
+                while let v = try votes.next() { digests[RecordDigest.key(vote: v.id)] = RecordDigest.of(v) }
+                let requests = try ApprovalRequestRecord.fetchCursor(db, sql: "SELECT * FROM approvalRequest")
+                while let r = try requests.next() { digests[RecordDigest.key(request: r.id)] = RecordDigest.of(r) }
+            }
+            let reports = try Row.fetchCursor(db, sql: "SELECT * FROM validationReport")
+            while let r = try reports.next() {
+                digests[RecordDigest.key(validation: r["id"])] = RecordDigest.of(try ValidationRecord(row: r))
+            }
+            return digests
+        }
+    }
+
+    public func latestAuditSeq() throws -> Int64 {
+        try pool.read { try Int64.fetchOne($0, sql: "SELECT COALESCE(MAX(seq), 0) FROM auditEvent") ?? 0 }
+    }
+
+    /// SQLite's `PRAGMA data_version` changes when another connection commits;
+    /// combined with the last audit seq it changes on every write by anyone.
+    public func changeToken() throws -> Int64 {
+        try pool.read { db in
+            let seq = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM auditEvent") ?? 0
+            let hb = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(heartbeatAt), 0) FROM run WHERE status = 'running'") ?? 0
+            let metrics = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(rowid), 0) FROM metricPoint") ?? 0
+            return seq &* 1_000_003 &+ hb &+ metrics &* 7
+        }
+    }
+}
