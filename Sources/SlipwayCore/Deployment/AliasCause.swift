@@ -16,10 +16,4 @@ public enum AliasCause: String, Sendable, Hashable, Codable, CaseIterable {
     /// The live version was taken away from the one before: that version is
     /// no candidate for a later rollback.
     public var undoesPrevious: Bool { self == .rollback || self == .abort }
-
-    /// Alias changes recorded before causes were: their message is all
-    /// there is (every rollback's message starts with "rollback").
-    public static func recordedBefore(reason: String) -> AliasCause {
-        reason.hasPrefix("rollback") ? .rollback : .promotion
-    }
 }
