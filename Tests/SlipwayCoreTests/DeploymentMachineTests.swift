@@ -134,6 +134,15 @@ import Testing
         // The first version (nothing to compare with) is a plain promotion.
         let first = m.next(Self.record(.progressing, .promote, stable: nil), .look, now: Self.t0)
         #expect(first.effects.first == .moveAlias(.init(version: 2, actor: "ana", reason: "canary", cause: .promotion)))
+        // Without a canary the cause is what started the deployment: an approval, an automatic promotion.
+        for origin in [AliasCause.approval, .auto] {
+            let plain = DeploymentMachine(plan: DeploymentPlan(), driver: "agent", origin: origin)
+            let t = plain.next(Self.record(.progressing, .promote), .look, now: Self.t0)
+            #expect(t.effects.first == .moveAlias(.init(version: 2, actor: "ana", reason: "canary", cause: origin)))
+        }
+        // With one, a canary's last step is the cause, whatever started it.
+        let approved = DeploymentMachine(plan: Self.plan(), driver: "agent", origin: .approval)
+        #expect(approved.next(d, .look, now: Self.t0).effects.first == .moveAlias(.init(version: 2, actor: "ana", reason: "canary", cause: .canary)))
     }
 
     @Test func theWatchRollsBackOnABreachAndEndsCalm() throws {

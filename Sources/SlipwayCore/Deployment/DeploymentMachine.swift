@@ -22,10 +22,14 @@ public struct DeploymentMachine: Sendable {
     /// Who drives steps taken on their own (the agent, or the person whose
     /// command drives the deployment): actor of rollback calls and alias moves.
     public var driver: String
+    /// What started the deployment (a person's promotion, an approval, an
+    /// automatic promotion): the cause of its alias change without a canary.
+    public var origin: AliasCause
 
-    public init(plan: DeploymentPlan, driver: String) {
+    public init(plan: DeploymentPlan, driver: String, origin: AliasCause = .promotion) {
         self.plan = plan
         self.driver = driver
+        self.origin = origin
     }
 
     /// What the driver tells the machine.
@@ -181,7 +185,7 @@ public struct DeploymentMachine: Sendable {
 
     func promote(_ d: DeploymentRecord, now: Millis) -> Transition {
         let move = AliasMove(version: d.version, actor: d.actor, reason: d.reason,
-                             cause: plan.canary != nil && d.stableVersion != nil ? .canary : .promotion)
+                             cause: plan.canary != nil && d.stableVersion != nil ? .canary : origin)
         var next = d
         next.phase = .none
         if !plan.rollbackWhen.isEmpty, plan.watchSeconds > 0 {

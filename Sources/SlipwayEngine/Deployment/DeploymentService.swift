@@ -110,7 +110,7 @@ public struct DeploymentService: Sendable {
     /// after). With `approval`, the deployment carries out that request
     /// (used up in the transaction that starts it); `audit` is recorded in
     /// that transaction too.
-    public func start(model: String, version: Int, environment: String, actor: String, reason: String,
+    public func start(model: String, version: Int, environment: String, actor: String, reason: String, cause: AliasCause = .promotion,
                       approval: ApprovalUse? = nil, audit: [AuditDraft] = []) throws -> Progress {
         _ = try resumeInterruptedCalls(environment: environment, drivingDeployments: false)
         let stable = try registry.alias(model: model, environment: environment, at: nil)
@@ -120,6 +120,7 @@ public struct DeploymentService: Sendable {
         var new = NewDeployment(environment: environment, model: model, version: version, stableVersion: stable, steps: steps,
                                 actor: actor, reason: reason)
         new.approval = approval
+        new.origin = approval != nil ? .approval : cause
         new.audit = audit
         let (d, _) = try registry.startDeployment(new)
         let progress = try advanceUnlessTaken(d)
@@ -161,8 +162,9 @@ public struct DeploymentService: Sendable {
     /// and does it, feeding back what each call and measurement gave.
     @discardableResult
     public func advance(_ start: DeploymentRecord) throws -> Progress {
-        if let refused = try refuseUnaudited(start) { return Progress(deployment: refused, promoted: nil) }
-        let machine = DeploymentMachine(plan: plan(start.environment), driver: driver)
+        let (refused, origin) = try refuseUnaudited(start)
+        if let refused { return Progress(deployment: refused, promoted: nil) }
+        let machine = DeploymentMachine(plan: plan(start.environment), driver: driver, origin: origin)
         var drive = Drive(deployment: start)
         // A loop guard: each look changes the phase or takes a measurement;
         // this is every measurement of every round of every step.
@@ -271,17 +273,19 @@ public struct DeploymentService: Sendable {
     /// recorded it (model, version, environment, stable version, steps): a
     /// row inserted or edited behind Slipway's back (to put a version live
     /// without its approval, or to skip its canary) is ended `failed`,
-    /// audited, instead. Returns the ended deployment, or nil when it is sound.
-    func refuseUnaudited(_ d: DeploymentRecord) throws -> DeploymentRecord? {
-        guard d.state.isActive else { return nil }
+    /// audited, instead. Returns the ended deployment (nil when it is
+    /// sound), and what started it, as that event records (its `cause`; an
+    /// approved request's id makes it an approval).
+    func refuseUnaudited(_ d: DeploymentRecord) throws -> (refused: DeploymentRecord?, origin: AliasCause) {
+        guard d.state.isActive else { return (nil, .promotion) }
         let started = try registry.auditEvents(matching: AuditQuery(kinds: [AuditKind.deploymentStarted.rawValue], subject: "deployment/\(d.id)"))
         if let f = started.last.flatMap({ AuditVerifier.fields($0.payload) }), f["model"] == d.model, f["version"] == String(d.version),
            f["environment"] == d.environment, f["stable"] == d.stableVersion.map(String.init), f["steps"] == d.steps {
-            return nil
+            return (nil, f["cause"].flatMap(AliasCause.init(rawValue:)) ?? (f["request"] != nil ? .approval : .promotion))
         }
         let (next, events) = DeploymentMachine.refused(d)
         try registry.updateDeployment(next, expectedUpdatedAt: d.updatedAt, audit: events.map { draft($0) })
-        return try reload(next)
+        return (try reload(next), .promotion)
     }
 
     func reload(_ d: DeploymentRecord) throws -> DeploymentRecord {

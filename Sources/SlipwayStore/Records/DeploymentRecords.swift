@@ -13,6 +13,9 @@ public struct NewDeployment: Sendable {
     /// The approved request this deployment carries out (checked and used in
     /// the transaction that starts it).
     public var approval: ApprovalUse? = nil
+    /// What started it (a person's promotion, an approval, an automatic
+    /// promotion): the cause of its alias change when it goes live without a canary.
+    public var origin: AliasCause = .promotion
     /// Events recorded in the same transaction, before the deployment's own.
     public var audit: [AuditDraft] = []
 
