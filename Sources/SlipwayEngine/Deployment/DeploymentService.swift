@@ -226,8 +226,8 @@ public struct DeploymentService: Sendable {
     /// records the call's end. A call found finished in the journal is not
     /// made again (its driver died before the state change: it is applied
     /// now); one found started but unfinished (its driver died during it) is
-    /// made again with the same id; one another living driver is making
-    /// leaves the deployment to that driver.
+    /// made again with the same id; one another living driver is making is
+    /// looked at again until it is finished.
     func perform(_ call: DeploymentMachine.DeployCall, _ machine: DeploymentMachine, _ drive: inout Drive) throws -> DeploymentMachine.Then {
         let d = drive.deployment
         let isRestore = call.id == Self.restoreCallID(d)
@@ -239,7 +239,10 @@ public struct DeploymentService: Sendable {
         }
         guard let outcome = try invoke(model: d.model, environment: d.environment, version: call.version, stable: call.stable,
                                        traffic: call.traffic, callID: call.id, deploymentID: d.id, actor: call.actor, reason: call.reason) else {
-            return .wait
+            // Another driver is making this call right now: look again (bounded
+            // by the drive's guard) until it is found finished, then apply it
+            // or yield to that driver's newer state.
+            return .goOn
         }
         CrashPoint.reach("deploy.before-journal")
         let ok = outcome.result?.succeeded ?? true
