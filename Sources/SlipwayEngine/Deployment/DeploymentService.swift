@@ -201,9 +201,15 @@ public struct DeploymentService: Sendable {
                 try registry.appendAudit(draft(event))
             case .moveAlias(let move):
                 if try registry.alias(model: d.model, environment: d.environment, at: nil) != move.version {
-                    let e = try registry.setAlias(model: d.model, environment: d.environment, version: move.version, actor: move.actor,
+                    if move.cause.undoesPrevious {
+                        _ = try registry.setAlias(model: d.model, environment: d.environment, version: move.version, actor: move.actor,
                                                   reason: move.reason, cause: move.cause)
-                    if !move.cause.undoesPrevious { drive.promoted = e }
+                    } else {
+                        // Only while the deployment is as this driver read it: one
+                        // aborted or rolled back meanwhile does not go live.
+                        drive.promoted = try registry.setAlias(for: d, version: move.version, actor: move.actor, reason: move.reason,
+                                                               cause: move.cause)
+                    }
                 }
             case .checkpoint(let name):
                 CrashPoint.reach(name)

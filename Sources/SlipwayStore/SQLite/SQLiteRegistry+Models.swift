@@ -94,6 +94,13 @@ extension SQLiteRegistry: ModelStore {
     public func setAlias(model: String, environment: String, version: Int?, actor: String, reason: String, cause: AliasCause,
                          beginning call: ((AliasEvent) -> DeployCallRecord)?) throws -> AliasEvent {
         try pool.write { db in
+            try insertAlias(db, model: model, environment: environment, version: version, actor: actor, reason: reason, cause: cause, beginning: call)
+        }
+    }
+
+    func insertAlias(_ db: Database, model: String, environment: String, version: Int?, actor: String, reason: String, cause: AliasCause,
+                     beginning call: ((AliasEvent) -> DeployCallRecord)?) throws -> AliasEvent {
+        do {
             let now = clock.now()
             let previous = try Int.fetchOne(db, sql: """
                 SELECT version FROM aliasEvent WHERE model = ? AND environment = ? ORDER BY id DESC LIMIT 1
