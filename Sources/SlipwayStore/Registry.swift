@@ -269,6 +269,12 @@ public protocol DeploymentStore: Sendable {
     /// Journals a call's outcome and, in the same transaction, the
     /// deployment's next state and the audit events.
     func finishDeployCall(callID: String, outcome: String, ok: Bool, then deployment: DeploymentRecord?, audit: [AuditDraft]) throws
+    /// Makes a deployment's version live (audited) unless the deployment
+    /// changed since `deployment.updatedAt` (RegistryConflict: another driver
+    /// aborted or rolled it back meanwhile), checked in the same transaction.
+    @discardableResult
+    func setAlias(for deployment: DeploymentRecord, version: Int, actor: String, reason: String, cause: AliasCause,
+                  audit: AuditComposer<AliasEvent>) throws -> AliasEvent
     func deployCalls(environment: String?, limit: Int) throws -> [DeployCallRecord]
     /// Calls journalled as started and not finished (in flight, or cut short), oldest first.
     func unfinishedDeployCalls() throws -> [DeployCallRecord]

@@ -49,7 +49,7 @@ struct Abort: ParsableCommand {
         let p = try service.abort(environment: environment, actor: Provenance.currentUser(), reason: reason)
         let d = p.deployment
         Output.say("aborted \(d.label): " + (d.stableVersion.map { "\(d.model):\($0) is back at 100%" } ?? "nothing was live before"))
-        if let restore = try service.restoreCall(of: d), !restore.ok { throw Failure(status: .stageFailed, message: d.detail) }
+        if let restore = try p.restored ?? service.restoreCall(of: d), !restore.ok { throw Failure(status: .stageFailed, message: d.detail) }
     }
 }
 

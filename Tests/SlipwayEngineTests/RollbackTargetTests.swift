@@ -34,14 +34,4 @@ import Testing
         let promotedOnly = Array(history.prefix(3))
         #expect(DeploymentService.rollbackTarget(history: promotedOnly, current: 3, inFlight: nil) == 2)
     }
-
-    @Test func changesFromBeforeCausesAreReadByTheirMessage() {
-        let history = [
-            change(1, 1, from: nil, "first", nil),
-            change(2, 2, from: 1, "ship", nil),
-            change(3, 1, from: 2, "rollback: errors", nil),
-        ]
-        #expect(history[2].why == .rollback)
-        #expect(DeploymentService.rollbackTarget(history: history, current: 1, inFlight: nil) == nil)
-    }
 }

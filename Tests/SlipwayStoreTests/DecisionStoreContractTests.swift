@@ -52,6 +52,28 @@ import SlipwayEngine
         #expect(kinds.contains("gate.decided"))
     }
 
+    /// A deployment's version goes live only while the deployment is as
+    /// its driver read it: one aborted meanwhile does not.
+    @Test(arguments: StoreKind.complete)
+    func aDeploymentsAliasChangeIsRefusedOnceTheDeploymentChanged(_ kind: StoreKind) throws {
+        let r = try kind.makeCompleteStore().first
+        let run = try startRun(r)
+        _ = try r.registerVersion(newVersion(run.id, digest: "d1"))
+        _ = try r.registerVersion(newVersion(run.id, digest: "d2"))
+        try r.setAlias(model: "clf", environment: "production", version: 1, actor: "ana", reason: "first")
+        let (d, _) = try r.startDeployment(NewDeployment(environment: "production", model: "clf", version: 2, stableVersion: 1, steps: [100],
+                                                         actor: "ana", reason: "ship"))
+        var ended = d
+        ended.state = .aborted
+        ended.phase = .none
+        try r.updateDeployment(ended, expectedUpdatedAt: d.updatedAt, audit: [])
+        #expect(throws: RegistryConflict.self) { try r.setAlias(for: d, version: 2, actor: "ana", reason: "ship", cause: .canary) }
+        #expect(try r.alias(model: "clf", environment: "production", at: nil) == 1)
+        let now = try #require(try r.deployment(id: d.id))
+        let event = try r.setAlias(for: now, version: 2, actor: "ana", reason: "ship", cause: .canary)
+        #expect(event.version == 2 && event.previousVersion == 1 && event.cause == .canary)
+    }
+
     @Test(arguments: StoreKind.complete)
     func anAliasChangeAndItsDeployCallAreJournalledTogether(_ kind: StoreKind) throws {
         let r = try kind.makeCompleteStore().first

@@ -39,6 +39,24 @@ let provenance = Provenance(gitCommit: "abc123", gitDirty: false, user: "ana", h
             #expect(try registry.run(id: 1)?.slipwayVersion == "old")
         }
     }
+    /// Alias changes recorded before causes were get theirs once, in the
+    /// migration, from their message; nothing reads a message afterwards.
+    @Test func aliasChangesFromBeforeCausesGetTheirCause() throws {
+        let path = temporaryDirectory() + "/r.sqlite"
+        try SQLiteRegistry.create(path: path, upTo: "v16-param-overrides")
+        let queue = try DatabaseQueue(path: path)
+        try queue.write { db in
+            for (version, previous, reason) in [(1, nil, "first"), (2, 1, "ship"), (1, 2, "rollback: errors")] as [(Int, Int?, String)] {
+                try db.execute(sql: """
+                    INSERT INTO aliasEvent (model, environment, version, previousVersion, at, actor, reason) VALUES ('clf', 'production', ?, ?, 1, 'dana', ?)
+                    """, arguments: [version, previous, reason])
+            }
+        }
+        try queue.close()
+        let registry = try SQLiteRegistry(path: path)
+        let history = try registry.aliasHistory(model: "clf", environment: "production", until: nil)
+        #expect(history.map(\.cause) == [.promotion, .promotion, .rollback])
+    }
 }
 
 @Suite struct RunRecordTests {

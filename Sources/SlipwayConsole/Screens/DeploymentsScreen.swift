@@ -45,7 +45,7 @@ enum DeploymentsScreen {
         for e in lane.history {
             let change = "\(e.previousVersion.map { ":\($0)" } ?? "—") → \(e.version.map { ":\($0)" } ?? "none")"
             lines.append((columns.line([Widgets.age(e.at, now: snap.now) + " ago", change, TerminalText.oneLine(e.actor), TerminalText.oneLine(e.reason)], glyphs: g),
-                          e.reason.hasPrefix("rollback") ? .warning : .plain))
+                          e.why.undoesPrevious ? .warning : .plain))
         }
         if lines.isEmpty { lines.append(("nothing has been live here yet: `slipway promote MODEL:VERSION --to \(lane.environment)` (or p in the Registry tab)", .muted)) }
         for (k, (text, style)) in lines.prefix(lowerH - 2).enumerated() {
@@ -75,7 +75,7 @@ enum DeploymentsScreen {
         line("live    \(name)\(version)", Style(fg: .foreground, bold: true))
         if let image = lane.image { line("image   \(image)", .muted) }
         if let since = lane.since { line("since   \(Widgets.age(since, now: now)) ago · \(lane.by ?? "")", .muted) }
-        if let why = lane.reason { line("why     \(why)", why.hasPrefix("rollback") ? .warning : .muted) }
+        if let why = lane.reason { line("why     \(why)", lane.history.first?.why.undoesPrevious == true ? .warning : .muted) }
         for c in lane.unfinishedCalls {
             line("call    \(c.callID)", c.interrupted ? .error : .accent)
             line("        " + (c.interrupted ? "INTERRUPTED: driver gone" : "in flight"), c.interrupted ? .error : .accent)

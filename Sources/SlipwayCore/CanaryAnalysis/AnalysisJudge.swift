@@ -152,3 +152,13 @@ public enum JSONValuePath {
         return .failure(ParseError(message: "the value is not a number"))
     }
 }
+
+extension AnalysisVerdict {
+    /// One measurement's verdict from its values': fail, else error, else inconclusive, else pass.
+    public static func combined(_ verdicts: [AnalysisVerdict]) -> AnalysisVerdict {
+        if verdicts.contains(.fail) { return .fail }
+        if verdicts.contains(.error) { return .error }
+        if verdicts.contains(.inconclusive) { return .inconclusive }
+        return .pass
+    }
+}

@@ -33,6 +33,16 @@ public struct MeasurePlan: Sendable, Hashable {
         self.consecutiveErrorLimit = consecutiveErrorLimit
     }
 
+    /// Seconds each source of a measurement may take: `every`, at most 30 s
+    /// and at least 1 s. A hung source (a Prometheus that accepts the
+    /// connection and never answers) then holds a step no longer than one
+    /// measurement's slot, and its timeout is an `error` verdict.
+    public var measurementTimeout: Double { Swift.min(Swift.max(everySeconds, 1), Self.maxTimeout) }
+
+    /// Seconds a source may take when nothing ties it to a measurement's
+    /// slot (a canary without `measure:`, the `rollback_when` watch).
+    public static let maxTimeout: Double = 30
+
     /// The most measurements one round can take (errors included).
     public var maxMeasurements: Int { count + count * (consecutiveErrorLimit + 1) }
 }

@@ -2,10 +2,13 @@
 /// change, so decisions (which version a rollback goes back to) read a
 /// type, never the change's message.
 public enum AliasCause: String, Sendable, Hashable, Codable, CaseIterable {
-    /// `slipway promote`, the console's promote, or an approval or auto
-    /// promotion carried out without a canary.
+    /// `slipway promote` or the console's promote, carried out without a canary.
     case promotion
-    /// A deployment's canary (or watch) reached 100 %.
+    /// An approved request carried out without a canary.
+    case approval
+    /// An automatic follow-on promotion (`auto: true`, its `requires` healthy), without a canary.
+    case auto
+    /// A deployment's canary reached its last step (100 %).
     case canary
     /// A person's rollback (`slipway rollback`, the console's `r`), or the
     /// agent's rollback of a watch that breached.
@@ -16,10 +19,4 @@ public enum AliasCause: String, Sendable, Hashable, Codable, CaseIterable {
     /// The live version was taken away from the one before: that version is
     /// no candidate for a later rollback.
     public var undoesPrevious: Bool { self == .rollback || self == .abort }
-
-    /// Alias changes recorded before causes were: their message is all
-    /// there is (every rollback's message starts with "rollback").
-    public static func recordedBefore(reason: String) -> AliasCause {
-        reason.hasPrefix("rollback") ? .rollback : .promotion
-    }
 }

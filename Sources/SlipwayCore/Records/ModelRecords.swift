@@ -89,11 +89,12 @@ public struct AliasEvent: Codable, Sendable, Hashable {
     public var at: Millis
     public var actor: String
     public var reason: String
-    /// Nil on changes recorded before causes were (``AliasCause/recordedBefore(reason:)``).
+    /// Why the change was made (rows recorded before causes were got
+    /// theirs in migration v17; nil only from a store that skipped it).
     public var cause: AliasCause?
 
     /// Why the change was made, typed.
-    public var why: AliasCause { cause ?? .recordedBefore(reason: reason) }
+    public var why: AliasCause { cause ?? .promotion }
 
     public init(id: Int64, model: String, environment: String, version: Int? = nil, previousVersion: Int? = nil, at: Millis, actor: String, reason: String, cause: AliasCause? = nil) {
         self.id = id

@@ -26,8 +26,12 @@ public struct AnalysisRunner: Sendable {
         public var stable: Int?
         public var traffic: Int
         public var log: String
+        /// Seconds each source of this measurement may take (nil: the
+        /// runner's own); a source that takes longer is an `error`.
+        public var timeout: Double?
 
-        public init(environment: String, model: String, candidate: Int, stable: Int?, traffic: Int, log: String) {
+        public init(environment: String, model: String, candidate: Int, stable: Int?, traffic: Int, log: String, timeout: Double? = nil) {
+            self.timeout = timeout
             self.environment = environment
             self.model = model
             self.candidate = candidate
@@ -130,17 +134,17 @@ public struct AnalysisRunner: Sendable {
         switch source {
         case .command(let command):
             query = command
-            result = runCommand(command, env: environment(context, version: version), log: context.log)
+            result = runCommand(command, env: environment(context, version: version), log: context.log, timeout: context.timeout ?? timeout)
         case .http(let address):
             var url = address
             for token in ["${SLIPWAY_ANALYSIS_VERSION}", "$SLIPWAY_ANALYSIS_VERSION"] {
                 url = url.replacingOccurrences(of: token, with: String(version))
             }
             query = url
-            result = httpGet(url)
+            result = httpGet(url, timeout: context.timeout ?? timeout)
         case .prometheus(let p):
             query = p.queryText(version: version)
-            result = httpGet(p.url(version: version))
+            result = httpGet(p.url(version: version), timeout: context.timeout ?? timeout)
         }
         switch result {
         case .success(let d): return Answer(kind: source.kind, query: query, body: d, problem: nil)
@@ -150,7 +154,7 @@ public struct AnalysisRunner: Sendable {
 
     /// Runs `command` with `/bin/sh -c` in the workspace; stdout is the
     /// answer, stderr goes to the log.
-    func runCommand(_ command: String, env: [String: String], log: String) -> Result<Data, SourceError> {
+    func runCommand(_ command: String, env: [String: String], log: String, timeout: Double) -> Result<Data, SourceError> {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/sh")
         p.arguments = ["-c", command]
@@ -188,7 +192,7 @@ public struct AnalysisRunner: Sendable {
 
     /// A GET through the HTTP fetcher (curl in production: redirects,
     /// chunked bodies, proxies and TLS handled there); a non-2xx answer is a failure.
-    func httpGet(_ address: String) -> Result<Data, SourceError> {
+    func httpGet(_ address: String, timeout: Double) -> Result<Data, SourceError> {
         do { return .success(try http.get(address, timeout: timeout)) } catch {
             return .failure(SourceError(message: "GET \(address): \(error.message)"))
         }

@@ -15,6 +15,7 @@ enum DeploymentEvents {
                       "steps": record.steps, "reason": new.reason]
         if let s = new.stableVersion { fields["stable"] = String(s) }
         if let use = new.approval { fields["request"] = String(use.requestID) }
+        if new.origin != .promotion { fields["cause"] = new.origin.rawValue }
         return AuditDraft(actor: new.actor, kind: .deploymentStarted, subject: "deployment/\(record.id)", payload: AuditChain.payload(fields))
     }
 

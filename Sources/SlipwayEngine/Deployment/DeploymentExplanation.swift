@@ -102,13 +102,3 @@ extension DeploymentExplanation {
         }
     }
 }
-
-extension AnalysisVerdict {
-    /// One measurement's verdict from its values': fail, else error, else inconclusive, else pass.
-    public static func combined(_ verdicts: [AnalysisVerdict]) -> AnalysisVerdict {
-        if verdicts.contains(.fail) { return .fail }
-        if verdicts.contains(.error) { return .error }
-        if verdicts.contains(.inconclusive) { return .inconclusive }
-        return .pass
-    }
-}

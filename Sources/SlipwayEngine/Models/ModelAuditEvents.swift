@@ -80,3 +80,12 @@ extension ModelStore {
         try setAlias(model: model, environment: environment, version: version, actor: actor, reason: reason, cause: cause, beginning: nil)
     }
 }
+
+extension DeploymentStore {
+    /// Makes a deployment's version live, audited as `alias.changed`, unless
+    /// the deployment changed meanwhile (``RegistryConflict``).
+    @discardableResult
+    public func setAlias(for deployment: DeploymentRecord, version: Int, actor: String, reason: String, cause: AliasCause) throws -> AliasEvent {
+        try setAlias(for: deployment, version: version, actor: actor, reason: reason, cause: cause, audit: ModelEvents.aliasChanged)
+    }
+}

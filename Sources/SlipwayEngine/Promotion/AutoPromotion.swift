@@ -30,8 +30,9 @@ extension ApprovalService {
                 // Not healthy yet while its deployment (canary, watch) is still going.
                 if inFlight?.model == model.name { continue }
                 if try attempted(model: model.name, version: version, environment: env.name, requests: requests) { continue }
-                let request = PromotionService.Request(model: model.name, version: version, environment: env.name, actor: actor,
+                var request = PromotionService.Request(model: model.name, version: version, environment: env.name, actor: actor,
                                                        reason: "auto: live and healthy in \(required)")
+                request.cause = .auto
                 do {
                     done.append(FollowUp(model: model.name, version: version, environment: env.name, result: .success(try requestPromotion(request))))
                 } catch {

@@ -26,6 +26,9 @@ public struct PromotionService: Sendable {
         public var environment: String
         public var actor: String
         public var reason: String
+        /// What starts it: a person's promotion, or an automatic one
+        /// (`.auto`); an approved request's is `.approval`.
+        public var cause: AliasCause = .promotion
 
         public init(model: String, version: Int, environment: String, actor: String, reason: String) {
             self.model = model
@@ -138,14 +141,15 @@ public struct PromotionService: Sendable {
         if try registry.alias(model: version.model, environment: request.environment, at: nil) == version.version {
             return .alreadyLive
         }
+        let cause: AliasCause = approval != nil ? .approval : request.cause
         guard let workspace else {
             try registry.appendAudit(audit)
             return .promoted(try registry.setAlias(model: version.model, environment: request.environment, version: version.version,
-                                                   actor: request.actor, reason: request.reason, cause: .promotion))
+                                                   actor: request.actor, reason: request.reason, cause: cause))
         }
         let progress = try DeploymentService(workspace: workspace, registry: registry, spec: spec)
             .start(model: version.model, version: version.version, environment: request.environment, actor: request.actor, reason: request.reason,
-                   approval: approval, audit: audit)
+                   cause: cause, approval: approval, audit: audit)
         return Self.outcome(progress)
     }
 

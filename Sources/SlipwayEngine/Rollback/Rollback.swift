@@ -56,9 +56,16 @@ extension DeploymentService {
         // A canary in flight: its stable version is still the live one; putting it back at 100 % is the rollback.
         if let d = inFlight, d.model == model, d.state != .watching, explicit == nil || explicit == d.stableVersion, let stable = d.stableVersion {
             let next = try endInFlight(d, detail: "rolled back by \(actor)" + (reason.isEmpty ? "" : ": \(reason)"), actor: actor, why: words)
+            // A driver may have made the candidate live just before the
+            // deployment ended (its promotion, read before this rollback's);
+            // now ended, no driver makes it live any more: the stable version back.
+            var event: AliasEvent?
+            if try registry.alias(model: model, environment: environment, at: nil) != stable {
+                event = try registry.setAlias(model: model, environment: environment, version: stable, actor: actor, reason: words, cause: .abort)
+            }
             let outcome = try putLive(model: model, environment: environment, version: stable, stable: stable, traffic: 100,
                                       callID: Self.restoreCallID(d), deploymentID: d.id, actor: actor, reason: words)
-            return Rollback(model: model, environment: environment, to: stable, from: d.version, event: nil, aborted: next, deploy: outcome)
+            return Rollback(model: model, environment: environment, to: stable, from: d.version, event: event, aborted: next, deploy: outcome)
         }
         let history = try registry.aliasHistory(model: model, environment: environment, until: nil)
         let target: Int

@@ -201,5 +201,12 @@ extension PostgresMigrations {
         Migration(identifier: "v16-param-overrides", sql: """
             ALTER TABLE param ADD COLUMN overridden boolean NOT NULL DEFAULT false;
             """),
+        Migration(identifier: "v17-alias-cause-backfill", sql: """
+            -- Changes recorded before causes were get theirs once, from their
+            -- message (every rollback's starts with "rollback"), so no decision
+            -- reads a message afterwards.
+            UPDATE aliasEvent SET cause = CASE WHEN substr(reason, 1, 8) = 'rollback' THEN 'rollback' ELSE 'promotion' END
+            WHERE cause IS NULL;
+            """),
     ]
 }

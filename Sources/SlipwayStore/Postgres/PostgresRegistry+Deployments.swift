@@ -75,6 +75,21 @@ extension PostgresRegistry: DeploymentStore {
         }
     }
 
+    public func setAlias(for deployment: DeploymentRecord, version: Int, actor: String, reason: String, cause: AliasCause,
+                         audit compose: AuditComposer<AliasEvent>) throws -> AliasEvent {
+        try audited { c, audit in
+            guard let current = try c.execute("SELECT \(DeploymentRecord.pgColumns) FROM deployment WHERE id = $1 FOR UPDATE", [deployment.id])
+                .first.map(DeploymentRecord.init(pg:)) else {
+                throw NotFound(what: "deployment \(deployment.id)")
+            }
+            guard current.updatedAt == deployment.updatedAt else {
+                throw RegistryConflict(reason: "deployment \(deployment.id) changed meanwhile (now \(current.state.rawValue): \(current.detail))")
+            }
+            return try insertAlias(c, &audit, model: deployment.model, environment: deployment.environment, version: version, actor: actor,
+                                   reason: reason, cause: cause, beginning: nil, compose: compose)
+        }
+    }
+
     public func updateDeployment(_ deployment: DeploymentRecord, expectedUpdatedAt: Millis, audit drafts: [AuditDraft]) throws {
         try audited { c, audit in try saveDeployment(c, &audit, deployment, expectedUpdatedAt: expectedUpdatedAt, drafts: drafts) }
     }

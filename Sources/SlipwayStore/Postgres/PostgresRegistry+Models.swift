@@ -100,6 +100,15 @@ extension PostgresRegistry: ModelStore {
     public func setAlias(model: String, environment: String, version: Int?, actor: String, reason: String, cause: AliasCause,
                          beginning call: ((AliasEvent) -> DeployCallRecord)?, audit compose: AuditComposer<AliasEvent>) throws -> AliasEvent {
         try audited { c, audit in
+            try insertAlias(c, &audit, model: model, environment: environment, version: version, actor: actor, reason: reason, cause: cause,
+                            beginning: call, compose: compose)
+        }
+    }
+
+    func insertAlias(_ c: PGConnection, _ audit: inout AuditAppender, model: String, environment: String, version: Int?, actor: String,
+                     reason: String, cause: AliasCause, beginning call: ((AliasEvent) -> DeployCallRecord)?,
+                     compose: AuditComposer<AliasEvent>) throws -> AliasEvent {
+        do {
             let now = clock.now()
             // Under the audit lock: no other alias change of this model commits between this read and the insert.
             let previous: Int? = try c.execute("""

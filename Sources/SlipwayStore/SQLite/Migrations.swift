@@ -429,6 +429,15 @@ enum RegistryMigrations {
             // A param value given on the command line (`run --set`, a sweep), not read from params.yaml.
             try db.execute(sql: "ALTER TABLE param ADD COLUMN overridden INTEGER NOT NULL DEFAULT 0")
         }
+        m.registerMigration("v17-alias-cause-backfill") { db in
+            // Changes recorded before causes were get theirs once, from their
+            // message (every rollback's starts with "rollback"), so no
+            // decision reads a message afterwards.
+            try db.execute(sql: """
+                UPDATE aliasEvent SET cause = CASE WHEN substr(reason, 1, 8) = 'rollback' THEN 'rollback' ELSE 'promotion' END
+                WHERE cause IS NULL
+                """)
+        }
         return m
     }
 

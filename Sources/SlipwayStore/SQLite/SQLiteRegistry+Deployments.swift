@@ -68,6 +68,18 @@ extension SQLiteRegistry: DeploymentStore {
         }
     }
 
+    public func setAlias(for deployment: DeploymentRecord, version: Int, actor: String, reason: String, cause: AliasCause,
+                         audit: AuditComposer<AliasEvent>) throws -> AliasEvent {
+        try pool.write { db in
+            guard let current = try DeploymentRecord.fetchOne(db, key: deployment.id) else { throw NotFound(what: "deployment \(deployment.id)") }
+            guard current.updatedAt == deployment.updatedAt else {
+                throw RegistryConflict(reason: "deployment \(deployment.id) changed meanwhile (now \(current.state.rawValue): \(current.detail))")
+            }
+            return try insertAlias(db, model: deployment.model, environment: deployment.environment, version: version, actor: actor,
+                                   reason: reason, cause: cause, beginning: nil, audit: audit)
+        }
+    }
+
     public func updateDeployment(_ deployment: DeploymentRecord, expectedUpdatedAt: Millis, audit: [AuditDraft]) throws {
         try pool.write { db in try saveDeployment(db, deployment, expectedUpdatedAt: expectedUpdatedAt, audit: audit) }
     }

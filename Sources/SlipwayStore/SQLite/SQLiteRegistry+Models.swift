@@ -95,6 +95,14 @@ extension SQLiteRegistry: ModelStore {
     public func setAlias(model: String, environment: String, version: Int?, actor: String, reason: String, cause: AliasCause,
                          beginning call: ((AliasEvent) -> DeployCallRecord)?, audit: AuditComposer<AliasEvent>) throws -> AliasEvent {
         try pool.write { db in
+            try insertAlias(db, model: model, environment: environment, version: version, actor: actor, reason: reason, cause: cause, beginning: call,
+                            audit: audit)
+        }
+    }
+
+    func insertAlias(_ db: Database, model: String, environment: String, version: Int?, actor: String, reason: String, cause: AliasCause,
+                     beginning call: ((AliasEvent) -> DeployCallRecord)?, audit: AuditComposer<AliasEvent>) throws -> AliasEvent {
+        do {
             let now = clock.now()
             let previous = try Int.fetchOne(db, sql: """
                 SELECT version FROM aliasEvent WHERE model = ? AND environment = ? ORDER BY id DESC LIMIT 1

@@ -1,37 +1,33 @@
 import Foundation
-import SlipwayStore
 
-/// A canary step's analysis: one measurement per call, recorded with its
-/// evidence, then the step decided by ``MeasurementTally`` from every
-/// measurement of the round so far. A failed step rolls back in the same
-/// pass (nothing waits for the remaining measurements or steps); an
-/// inconclusive one is analysed again after `interval`, or pauses for a
-/// human once `max_inconclusive` rounds in a row were inconclusive. An
-/// error or an inconclusive measurement never counts as a pass.
-extension DeploymentService {
-    func analyse(_ d: DeploymentRecord, plan: DeploymentPlan, now: Millis) throws -> DeploymentRecord {
+/// A canary step's analysis: after each measurement the step is decided by
+/// ``MeasurementTally`` from every measurement of the round so far. A failed
+/// step rolls back in the same pass (nothing waits for the remaining
+/// measurements or steps); an inconclusive one is analysed again after
+/// `interval`, or pauses for a human once `max_inconclusive` rounds in a row
+/// were inconclusive. An error or an inconclusive measurement never counts
+/// as a pass.
+extension DeploymentMachine {
+    func decideStep(_ d: DeploymentRecord, _ m: Measurement, checks: [AnalysisCheck], now: Millis) -> Transition {
         let steps = d.stepList
         let canary = plan.canary
-        let checks = (d.stableVersion == nil) ? [] : (canary?.analysis ?? [])
         let measure = canary?.measurePlan ?? MeasurePlan(everySeconds: 0, count: 1)
         let round = d.inconclusive
-        let earlier = checks.isEmpty ? [] : try registry.analysisSamples(deploymentID: d.id, step: d.step, round: round)
-        let number = (earlier.map(\.measurement).max() ?? 0) + 1
-        let measurements = try self.measure(checks, minSamples: canary?.minSamples, d, step: d.step, round: round, measurement: number)
+        let measurements = m.values
         let verdict = AnalysisJudge.combine(measurements)
-        let verdicts = Self.verdictsByMeasurement(earlier) + [verdict]
+        let verdicts = m.earlier + [verdict]
         let decision: MeasurementTally.Decision = checks.isEmpty ? .pass : MeasurementTally.decide(verdicts, plan: measure)
         let values = measurements.map(\.explanation).joined(separator: "; ")
-        let name = "measurement \(number)/\(measure.count) of step \(d.step + 1) at \(d.traffic)% (\(Self.time(now)))"
+        let name = "measurement \(m.number)/\(measure.count) of step \(d.step + 1) at \(d.traffic)% (\(Self.time(now)))"
         var next = d
-        var audit: [AuditDraft] = []
+        var events: [DeploymentEvent] = []
         if !checks.isEmpty {
-            audit.append(AuditDraft(actor: driver, kind: .deploymentAnalysed, subject: "deployment/\(d.id)", payload: AuditChain.payload([
-                "step": String(d.step + 1), "traffic": String(d.traffic), "round": String(round + 1), "measurement": String(number),
+            events.append(DeploymentEvent(.analysed, d, [
+                "step": String(d.step + 1), "traffic": String(d.traffic), "round": String(round + 1), "measurement": String(m.number),
                 "verdict": verdict.rawValue, "values": values,
                 "queries": Self.bounded(measurements.map { "\($0.metric): \($0.query ?? "")" }.joined(separator: "\n"), 1024),
                 "answers": Self.bounded(measurements.map { "\($0.metric): \($0.answer ?? "")" }.joined(separator: "\n"), 1024),
-                "decision": Self.words(decision)])))
+                "decision": Self.words(decision)]))
         }
         switch decision {
         case .measureAgain:
@@ -46,10 +42,10 @@ extension DeploymentService {
             }
             next.detail = checks.isEmpty ? next.detail
                 : "analysis passed at \(d.traffic)%: \(verdicts.filter { $0 == .pass }.count) of \(verdicts.count) measurements passed; last: \(values)"
-        case .fail(let m):
+        case .fail(let n):
             next.phase = .rollback
             next.ending = .rolledBack
-            next.detail = "analysis failed at \(d.traffic)%: measurement \(m)/\(measure.count) of step \(d.step + 1) (\(Self.time(now))): "
+            next.detail = "analysis failed at \(d.traffic)%: measurement \(n)/\(measure.count) of step \(d.step + 1) (\(Self.time(now))): "
                 + measurements.filter { $0.verdict == .fail }.map(\.explanation).joined(separator: "; ")
         case .inconclusive(_, let why):
             next.inconclusive += 1
@@ -58,19 +54,18 @@ extension DeploymentService {
                 next.state = .paused
                 next.detail = "paused at \(d.traffic)%: inconclusive, \(why); last: \(name): \(values); "
                     + "`slipway promote --continue \(d.environment)` or `slipway abort \(d.environment)`"
-                audit.append(AuditDraft(actor: driver, kind: .deploymentPaused, subject: "deployment/\(d.id)",
-                                        payload: AuditChain.payload(["traffic": String(d.traffic), "values": values, "why": why])))
+                events.append(DeploymentEvent(.paused, d, ["traffic": String(d.traffic), "values": values, "why": why]))
             } else {
                 next.dueAt = now + Millis((canary?.intervalSeconds ?? 0) * 1000)
                 next.detail = "inconclusive at \(d.traffic)% (\(next.inconclusive) of \(limit)), \(why): \(values)"
             }
         }
-        try registry.updateDeployment(next, expectedUpdatedAt: d.updatedAt, audit: audit)
-        return try reload(next)
+        return Transition([.save(next, events: events)], then: .goOn)
     }
 
-    /// Each earlier measurement's verdict, in order (its values combined).
-    static func verdictsByMeasurement(_ samples: [AnalysisSampleRecord]) -> [AnalysisVerdict] {
+    /// Each earlier measurement's verdict, in order (its values combined), from
+    /// `(measurement number, verdict)` pairs as recorded; an unknown verdict is an error.
+    public static func verdictsByMeasurement(_ samples: [(measurement: Int, verdict: String)]) -> [AnalysisVerdict] {
         let numbers = Array(Set(samples.map(\.measurement))).sorted()
         return numbers.map { n in
             AnalysisVerdict.combined(samples.filter { $0.measurement == n }.map { AnalysisVerdict(rawValue: $0.verdict) ?? .error })
@@ -87,7 +82,7 @@ extension DeploymentService {
     }
 
     /// `10:41:02Z`, for reasons a person reads.
-    static func time(_ ms: Millis) -> String {
+    public static func time(_ ms: Millis) -> String {
         let f = ISO8601DateFormatter()
         f.formatOptions = [.withTime, .withColonSeparatorInTime, .withTimeZone]
         f.timeZone = TimeZone(identifier: "UTC")
