@@ -81,6 +81,11 @@ enum RecordEvents {
         return AuditDraft(actor: actor, kind: .modelEdited, subject: "model/\(model)/\(version)", payload: AuditChain.payload(fields))
     }
 
+    static func imagePushed(_ push: ImagePushRecord) -> AuditDraft {
+        AuditDraft(actor: push.pushedBy, kind: .imagePushed, subject: "model/\(push.model)/\(push.version)",
+                   payload: AuditChain.payload(["reference": push.reference, "digest": push.digest]))
+    }
+
     static func gateDecided(_ result: GateResultRecord, id: Int64, actor: String) -> AuditDraft {
         AuditDraft(actor: actor, kind: .gateDecided, subject: "run/\(result.runID)/\(result.stage)/\(result.metric)",
                    payload: AuditChain.payload(["passed": result.passed ? "true" : "false", "explanation": result.explanation,

@@ -481,6 +481,18 @@ enum PostgresMigrations {
         Migration(identifier: "v16-param-overrides", sql: """
             ALTER TABLE param ADD COLUMN overridden boolean NOT NULL DEFAULT false;
             """),
+        Migration(identifier: "v17-image-pushes", sql: """
+            CREATE TABLE imagePush (
+                id \(id),
+                model \(text) NOT NULL,
+                version bigint NOT NULL,
+                reference \(text) NOT NULL,
+                digest \(text) NOT NULL,
+                pushedAt bigint NOT NULL,
+                pushedBy \(text) NOT NULL
+            );
+            CREATE INDEX imagePush_version ON imagePush(model, version, id);
+            """),
     ]
 
     static var identifiers: [String] { all.map(\.identifier) }

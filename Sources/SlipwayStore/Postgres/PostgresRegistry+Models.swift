@@ -159,6 +159,29 @@ extension PostgresRegistry: ModelStore {
         }
     }
 
+    public func recordImagePush(_ push: ImagePushRecord) throws -> ImagePushRecord {
+        try audited { c, audit in
+            var record = push
+            record.pushedAt = clock.now()
+            record.id = try c.execute("""
+                INSERT INTO imagePush (model, version, reference, digest, pushedAt, pushedBy) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id
+                """, [record.model, record.version, record.reference, record.digest, record.pushedAt, record.pushedBy]).scalar(Int64.self)
+            _ = try audit.append(RecordEvents.imagePushed(record))
+            return record
+        }
+    }
+
+    public func imagePushes(model: String, version: Int) throws -> [ImagePushRecord] {
+        try pool.read { c in
+            try c.execute("""
+                SELECT id, model, version, reference, digest, pushedAt, pushedBy FROM imagePush WHERE model = $1 AND version = $2 ORDER BY id
+                """, [model, version]).map { row in
+                ImagePushRecord(id: try row["id"], model: try row["model"], version: try row["version"], reference: try row["reference"],
+                                digest: try row["digest"], pushedAt: try row["pushedAt"], pushedBy: try row["pushedBy"])
+            }
+        }
+    }
+
     public func recordGateResults(_ results: [GateResultRecord], actor: String) throws {
         guard !results.isEmpty else { return }
         try audited { c, audit in
