@@ -108,6 +108,16 @@ public struct PGURL: Sendable, Hashable, CustomStringConvertible {
         return copy
     }
 
+    /// This URL with `search_path` set to `schema` as the connection starts
+    /// (libpq's `options`, after any the URL gives): no `SET` round trip per
+    /// connection. `schema` must be a plain lower-case identifier.
+    public func with(searchPath schema: String) -> PGURL {
+        precondition(schema.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 95 }, "not a plain identifier")
+        var copy = self
+        copy.overrides["options"] = ((parameters["options"].map { $0 + " " }) ?? "") + "-c search_path=" + schema
+        return copy
+    }
+
     /// The keyword/value pairs for `PQconnectdbParams`: `defaults` first, then
     /// the URL (expanded by libpq), then this value's overrides, so the URL
     /// wins over defaults and overrides win over the URL.

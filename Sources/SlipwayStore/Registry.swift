@@ -153,6 +153,11 @@ public protocol ModelStore: Sendable {
     func artifacts(runID: Int64) throws -> [String: String]
     /// Newest run of a pipeline (any status).
     func latestRun(pipeline: String) throws -> RunRecord?
+    /// Records (and audits, `image.pushed`) that a version's image is now in
+    /// an image registry; `pushedAt` is set by the store.
+    func recordImagePush(_ push: ImagePushRecord) throws -> ImagePushRecord
+    /// Where the version's image was pushed, oldest first.
+    func imagePushes(model: String, version: Int) throws -> [ImagePushRecord]
 }
 
 /// Data validation reports (schema checks and drift), kept as JSON.
@@ -162,6 +167,8 @@ public protocol ValidationStore: Sendable {
     /// when no such run is found).
     func recordValidation(_ record: ValidationRecord, audit: (_ record: ValidationRecord, _ id: Int64, _ runUser: String?) -> AuditDraft) throws
     func validations(runID: Int64) throws -> [ValidationRecord]
+    /// The reports of several runs in one read, oldest first.
+    func validations(runIDs: [Int64]) throws -> [ValidationRecord]
     /// Copies a stage run's reports to another stage run (for a cache hit).
     func copyValidations(fromStageRun source: Int64, to target: StageRunRecord) throws
 }

@@ -14,6 +14,27 @@ extension Bench {
         defer { server.stop() }
         let url = try PGURL(server.url)
 
+        // 0. The whole way: a stage printing `::metric` lines, `slipway run` against the server.
+        let dir = scratch("pg-lines")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let count = 500_000
+        try """
+        project: bench_lines
+        registry: \(server.url)
+        pipelines:
+          main:
+            stages:
+              emit: {cmd: "awk 'BEGIN { for (i = 1; i <= \(count); i++) printf \\"::metric name=loss step=%d value=%.6f\\\\n\\", i, 1/i }'"}
+        """.write(toFile: dir + "/slipway.yaml", atomically: true, encoding: .utf8)
+        let wall = runSlipway(["run"], in: dir)
+        let lines = try PostgresRegistry(url: server.url, project: "bench_lines")
+        let linesRun = try lines.runs(limit: 1, offset: 0)[0]
+        let storedLines = try lines.metrics(runID: linesRun.id).count
+        precondition(linesRun.status == .succeeded && storedLines == count, "run \(linesRun.status), stored \(storedLines)")
+        let stageSeconds = try lines.stageRuns(runID: linesRun.id)[0].duration ?? wall
+        report("metrics from ::metric lines into PostgreSQL", String(format: "%.0f points/s", Double(count) / wall),
+               String(format: "500,000 lines, whole `slipway run` %.2f s (stage %.2f s), all stored; target >= 100,000/s", wall, stageSeconds))
+
         // 1. The path a run takes: MetricsRecorder batches into PostgresRegistry.appendMetrics.
         let registry = try PostgresRegistry(url: url, schema: "bench_metrics")
         let run = try registry.startRun(NewRun(pipeline: "p", trigger: "bench",

@@ -64,12 +64,14 @@ struct Status: ParsableCommand {
         let spec = ws.specSummary()
         // A deploy call cut short by a dead driver is made again (status is one
         // of its drivers); only then is the whole spec loaded, for its environments.
-        if spec.issues.isEmpty, try DeploymentService.unfinishedCalls(registry: registry).contains(where: \.interrupted),
-           let project = try? ws.loadSpec().spec {
+        var calls = spec.issues.isEmpty ? try DeploymentService.unfinishedCalls(registry: registry) : nil
+        if let interrupted = calls, interrupted.contains(where: \.interrupted), let project = try? ws.loadSpec().spec {
             let made = try DeploymentService(workspace: ws, registry: registry, spec: project).resumeInterruptedCalls()
             if !json { for line in made { Output.say(Output.safe(line)) } }
+            calls = nil  // changed: read again
         }
-        let report = try StatusQuery(workspace: ws, registry: registry, spec: spec.issues.isEmpty ? spec : nil).report(now: SystemClock.nowMillis())
+        let report = try StatusQuery(workspace: ws, registry: registry, spec: spec.issues.isEmpty ? spec : nil)
+            .report(now: SystemClock.nowMillis(), unfinishedCalls: calls)
         if json { try printJSON(report) } else { printText(report) }
         if !spec.issues.isEmpty { throw SpecErrors(spec.issues) }
     }

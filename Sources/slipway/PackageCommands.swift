@@ -92,17 +92,18 @@ struct Push: ParsableCommand {
         let transport = transports.first(where: destination.hasPrefix)
         let path = destination.hasPrefix("/") ? destination : FileManager.default.currentDirectoryPath + "/" + destination
         if transport == nil { try ImageCatalog.checkDestination(path) }
-        // Nothing leaves unverified: every digest, the provenance, the signatures.
-        try PackageVerifier(workspace: ws, signing: spec.signing).require(version)
         if transport == "docker://" {
+            // Verified first, pushed, and recorded (where, as what digest) for promotion to read back.
             let destination = try ImageReference.parse(self.destination)
-            let (layout, manifest, referrers) = try catalog.image(of: version)
-            let pushed = try RegistryPush().push(layout: layout, tag: version.imageTag ?? "", manifest: manifest,
-                                                  referrers: referrers, to: destination)
-            Output.say("\(version.label) (\(manifest.digest)) → \(pushed.destination), with \(pushed.referrers.count) referrers"
+            let done = try PushedImages(workspace: ws, registry: registry, signing: spec.signing)
+                .push(version, to: destination, actor: Provenance.currentUser())
+            let pushed = done.transfer
+            Output.say("\(version.label) (\(pushed.manifest)) → \(pushed.destination), with \(pushed.referrers.count) referrers"
                        + (pushed.fallbackTag.map { " (listed at tag \($0): the registry has no referrers API)" } ?? ""))
             return
         }
+        // Nothing leaves unverified: every digest, the provenance, the signatures.
+        try PackageVerifier(workspace: ws, signing: spec.signing).require(version)
         if let transport {
             let (layout, manifest, _) = try catalog.image(of: version)
             let source = "oci:\(layout.path):\(version.imageTag ?? "")"

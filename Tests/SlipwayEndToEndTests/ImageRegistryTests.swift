@@ -52,6 +52,7 @@ final class TestImageRegistry {
     }
 
     func stop() {
+        guard process.isRunning else { return }
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()
     }

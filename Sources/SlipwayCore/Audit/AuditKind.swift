@@ -13,6 +13,11 @@ public enum AuditKind: String, Sendable, CaseIterable, Codable {
     case gateDecided = "gate.decided"
     case modelRegistered = "model.registered"
     case modelEdited = "model.edited"
+    /// A version's image (with its referrers) was pushed to an image registry.
+    case imagePushed = "image.pushed"
+    /// A promotion was refused because the image in the registry it was
+    /// pushed to does not verify (digest, provenance or signatures).
+    case packageRefused = "package.refused"
     case aliasChanged = "alias.changed"
     case riskClassified = "risk.classified"
     case approvalRequested = "approval.requested"

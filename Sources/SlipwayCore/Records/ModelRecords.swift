@@ -63,6 +63,31 @@ public struct ModelVersionRecord: Codable, Sendable, Hashable {
     }
 }
 
+/// Where a version's image was pushed (`slipway push … docker://`): the
+/// registry reference as given and the manifest digest it holds there.
+/// Promotion reads the image's referrers back from there by this digest.
+public struct ImagePushRecord: Codable, Sendable, Hashable {
+    public var id: Int64
+    public var model: String
+    public var version: Int
+    /// `docker://HOST/REPO:TAG`, as pushed.
+    public var reference: String
+    /// The image manifest's digest (`sha256:…`) the registry holds under it.
+    public var digest: String
+    public var pushedAt: Millis
+    public var pushedBy: String
+
+    public init(id: Int64 = 0, model: String, version: Int, reference: String, digest: String, pushedAt: Millis, pushedBy: String) {
+        self.id = id
+        self.model = model
+        self.version = version
+        self.reference = reference
+        self.digest = digest
+        self.pushedAt = pushedAt
+        self.pushedBy = pushedBy
+    }
+}
+
 public struct ModelSummary: Codable, Sendable, Hashable {
     public var name: String
     public var latestVersion: Int?

@@ -184,18 +184,36 @@ public struct AuditVerifier: Sendable {
     func extend(_ saved: Report, slice: Int?) throws -> (QuickState?, Report) {
         // The event the last verification ended on must still be there, unchanged.
         var previous: (seq: Int64, hash: String)?
-        if saved.headSeq > 0 {
+        let gone = Problem(kind: .removed, seq: saved.headSeq, message: "event \(saved.headSeq), verified before, is gone")
+        let changed = Problem(kind: .altered, seq: saved.headSeq, message: "event \(saved.headSeq) changed since it was verified")
+        if saved.headSeq > 0, slice != nil {
             guard let anchor = try registry.auditEvents(after: saved.headSeq - 1, limit: 1).first, anchor.seq == saved.headSeq else {
-                return (.broken(Problem(kind: .removed, seq: saved.headSeq, message: "event \(saved.headSeq), verified before, is gone")), saved)
+                return (.broken(gone), saved)
             }
-            guard anchor.hash == saved.headHash else {
-                return (.broken(Problem(kind: .altered, seq: saved.headSeq, message: "event \(saved.headSeq) changed since it was verified")), saved)
-            }
+            guard anchor.hash == saved.headHash else { return (.broken(changed), saved) }
             previous = (anchor.seq, anchor.hash)
         }
         var problem: Problem?
         var more = false
-        if let slice {
+        if saved.headSeq > 0, slice == nil {
+            // The anchor and every event after it in one pass (one read when few are new).
+            var sawAnchor = false
+            var anchorProblem: Problem?
+            try registry.forEachAuditEvent(after: saved.headSeq - 1) { e in
+                if !sawAnchor {
+                    sawAnchor = true
+                    if e.seq != saved.headSeq { anchorProblem = gone; return false }
+                    if e.hash != saved.headHash { anchorProblem = changed; return false }
+                    previous = (e.seq, e.hash)
+                    return true
+                }
+                if let p = Self.chainProblem(e, previous: previous) { problem = p; return false }
+                previous = (e.seq, e.hash)
+                return true
+            }
+            if !sawAnchor { return (.broken(gone), saved) }
+            if let anchorProblem { return (.broken(anchorProblem), saved) }
+        } else if let slice {
             let batch = try registry.auditEvents(after: saved.headSeq, limit: slice)
             for e in batch {
                 if let p = Self.chainProblem(e, previous: previous) { problem = p; break }
@@ -209,7 +227,7 @@ public struct AuditVerifier: Sendable {
                 return true
             }
         }
-        if problem == nil && !more { problem = try headProblem(lastSeq: previous?.seq ?? 0) }
+        if problem == nil && !more { problem = try headProblem(lastSeq: previous?.seq ?? 0, lastHash: previous?.hash) }
         if let problem { return (.broken(problem), saved) }
         var reached = saved
         if let previous, previous.seq != saved.headSeq {
@@ -242,7 +260,8 @@ public struct AuditVerifier: Sendable {
     }
 
     /// Compares the newest event with the head kept in the store's second place.
-    func headProblem(lastSeq: Int64) throws -> Problem? {
+    /// `lastHash`: the hash of event `lastSeq` as just read (not read again).
+    func headProblem(lastSeq: Int64, lastHash: String? = nil) throws -> Problem? {
         guard let witness = try registry.auditHeadWitness() else {
             return Problem(kind: .headMissing, seq: lastSeq,
                            message: "the record of the chain head (kept outside the event table) is missing: the newest events cannot be vouched for")
@@ -258,6 +277,10 @@ public struct AuditVerifier: Sendable {
                                : "events \(lastSeq + 1)…\(witness.seq), the newest, were removed")
         }
         if witness.seq > 0 {
+            if witness.seq == lastSeq, let lastHash {
+                return lastHash == witness.hash ? nil
+                    : Problem(kind: .altered, seq: witness.seq, message: "event \(witness.seq) is not the one recorded as the chain head")
+            }
             guard let e = try registry.auditEvents(after: witness.seq - 1, limit: 1).first, e.seq == witness.seq,
                   e.hash == witness.hash else {
                 return Problem(kind: .altered, seq: witness.seq, message: "event \(witness.seq) is not the one recorded as the chain head")

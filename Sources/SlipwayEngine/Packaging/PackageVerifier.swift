@@ -56,10 +56,10 @@ public struct PackageVerifier: Sendable {
     /// Verifies an image in a registry (`docker://HOST/REPO:TAG` or
     /// `@sha256:…`): read back with its referrers into a temporary layout
     /// (``RegistryPush/pull(_:into:)``), then checked as a local version is.
-    public func verify(remote source: ImageReference, http: any HTTPFetcher = CurlFetcher()) throws -> Report {
+    public func verify(remote source: ImageReference, http: any HTTPFetcher = CurlFetcher(), transfer: RegistryPush? = nil) throws -> Report {
         let dir = NSTemporaryDirectory() + "slipway-pull-\(getpid())-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let pulled = try RegistryPush(http: http).pull(source, into: dir)
+        let pulled = try (transfer ?? RegistryPush(http: http)).pull(source, into: dir)
         var report = try verify(layout: pulled.layout, manifest: pulled.manifest, referrers: pulled.referrers,
                                 label: source.description, tag: source.tag)
         report.problems = pulled.problems + report.problems

@@ -14,10 +14,14 @@ public struct PromotionService: Sendable {
     /// The workspace, for checking packaged versions' images (nil: not checked).
     let workspace: Workspace?
 
-    public init(registry: any Registry, spec: WorkspaceSpec, workspace: Workspace? = nil) {
+    /// How an image registry is spoken to, for versions pushed to one.
+    let http: any HTTPFetcher
+
+    public init(registry: any Registry, spec: WorkspaceSpec, workspace: Workspace? = nil, http: any HTTPFetcher = CurlFetcher()) {
         self.registry = registry
         self.spec = spec
         self.workspace = workspace
+        self.http = http
     }
 
     public struct Request: Sendable {
@@ -118,6 +122,20 @@ public struct PromotionService: Sendable {
                           message: "\(version.label) failed its gates: " + failed.map(\.explanation).joined(separator: "; "))
         }
         if version.imageDigest != nil, let workspace {
+            let images = PushedImages(workspace: workspace, registry: registry, signing: spec.signing, http: http)
+            if let pushed = try images.lastPush(of: version) {
+                // Pushed to an image registry: what goes live is what that
+                // registry holds under the digest, so that is what is checked.
+                let remote = images.check(version, pushed: pushed)
+                guard remote.ok else {
+                    let why = "\(version.label)'s image in \(remote.reference) does not verify: " + remote.problems.joined(separator: "; ")
+                    _ = try registry.appendAudit(AuditDraft(actor: request.actor, kind: .packageRefused, subject: "model/\(version.model)/\(version.version)",
+                                                        payload: AuditChain.payload(["environment": request.environment, "reference": remote.reference,
+                                                                                     "why": why])))
+                    throw Refusal(request: label, reason: .packageDoesNotVerify(remote.problems), message: why)
+                }
+                return version
+            }
             let report = try PackageVerifier(workspace: workspace, signing: spec.signing).verify(version)
             if !report.ok {
                 throw Refusal(request: label, reason: .packageDoesNotVerify(report.problems),

@@ -189,9 +189,11 @@ public struct GitState: Sendable {
         return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// Why there is no commit to name, in words: no repository, or one with no commits yet.
+    /// Why there is no commit to name, in words: no repository, or one with
+    /// no commits yet. Read from `.git` as ``read(workspace:)`` does: no git
+    /// process (two spawns were most of `slipway show`'s time).
     public static func noCommitReason(in root: String) -> String {
-        guard run(["rev-parse", "--git-dir"], in: root) != nil else { return "not a git repository" }
-        return run(["rev-parse", "--verify", "-q", "HEAD"], in: root) == nil ? "no commits yet" : "none recorded"
+        guard let repo = Repository.find(from: root) else { return "not a git repository" }
+        return repo.headCommit() == nil ? "no commits yet" : "none recorded"
     }
 }

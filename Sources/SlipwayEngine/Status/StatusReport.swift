@@ -72,12 +72,16 @@ public struct StatusQuery {
         self.spec = spec
     }
 
-    public func report(now: Millis, recentRuns: Int = 5) throws -> StatusReport {
+    /// `unfinishedCalls`: the deploy calls not finished, when the caller has
+    /// just read them (read here otherwise).
+    public func report(now: Millis, recentRuns: Int = 5, unfinishedCalls: [UnfinishedCall]? = nil) throws -> StatusReport {
         var running: [StatusReport.ActiveRun] = []
         for r in try registry.activeRuns() { running.append(.init(run: r, stages: try registry.stageRuns(runID: r.id))) }
-        let recent = try registry.runs(limit: recentRuns, offset: 0).filter { $0.status != .running }
+        // One read of the newest runs serves the recent list and the drift summary.
+        let newest = try registry.runs(limit: max(recentRuns, Self.driftRuns), offset: 0)
+        let recent = Array(newest.prefix(recentRuns)).filter { $0.status != .running }
         let models = try registry.models()
-        let calls = spec == nil ? [] : try DeploymentService.unfinishedCalls(registry: registry)
+        let calls = spec == nil ? [] : try unfinishedCalls ?? DeploymentService.unfinishedCalls(registry: registry)
         var environments: [StatusReport.EnvironmentLine] = []
         for env in spec?.environments ?? [] {
             var live: [StatusReport.LiveVersion] = []
@@ -89,7 +93,7 @@ public struct StatusQuery {
                                       unfinishedCalls: calls.filter { $0.environment == env }))
         }
         var problems: [String] = []
-        let drift = try newestDrift(problems: &problems)
+        let drift = try newestDrift(Array(newest.prefix(Self.driftRuns)), problems: &problems)
         var monitors: [StatusReport.MonitorLine] = []
         for m in spec?.monitors ?? [] {
             if let last = try registry.batches(monitor: m, limit: 1).first { monitors.append(.init(name: m, latest: last)) }
@@ -103,10 +107,16 @@ public struct StatusQuery {
                             agent: Agent.heartbeat(workspace), problems: problems)
     }
 
-    /// The newest of the last 20 runs' validation reports that compared with a reference.
-    func newestDrift(problems: inout [String]) throws -> StatusReport.DriftSummary? {
-        for r in try registry.runs(limit: 20, offset: 0) {
-            guard let v = try registry.validations(runID: r.id).last else { continue }
+    /// How many of the newest runs the drift summary looks at.
+    static let driftRuns = 20
+
+    /// The newest of `runs`' validation reports (newest run first) that compared
+    /// with a reference: every report read in one query.
+    func newestDrift(_ runs: [RunRecord], problems: inout [String]) throws -> StatusReport.DriftSummary? {
+        var last: [Int64: ValidationRecord] = [:]
+        for v in try registry.validations(runIDs: runs.map(\.id)) { if let id = v.runID { last[id] = v } }
+        for r in runs {
+            guard let v = last[r.id] else { continue }
             let report: ValidationReport
             do { report = try ValidationReport.decoder.decode(ValidationReport.self, from: Data(v.report.utf8)) } catch {
                 problems.append("the validation report of \(v.dataset) in run \(r.id) cannot be read: \(error)")

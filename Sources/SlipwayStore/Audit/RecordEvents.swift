@@ -11,6 +11,11 @@ import SlipwayCore
 /// (`SlipwayEngine/<Feature>/*AuditEvents.swift`) and handed to the store;
 /// these follow them there.
 enum RecordEvents {
+    static func imagePushed(_ push: ImagePushRecord) -> AuditDraft {
+        AuditDraft(actor: push.pushedBy, kind: .imagePushed, subject: "model/\(push.model)/\(push.version)",
+                   payload: AuditChain.payload(["reference": push.reference, "digest": push.digest]))
+    }
+
     // MARK: - Monitors and triggers
 
     static func batchRecorded(_ b: MonitorBatchRecord) -> AuditDraft {

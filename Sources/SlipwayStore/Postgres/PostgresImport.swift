@@ -37,7 +37,7 @@ extension PostgresRegistry {
                                 + "open it once with this slipway (any command) and migrate again")
         }
         return try pool.write { c in
-            try c.advisoryTransactionLock(auditLock)
+            try c.advisoryTransactionLock(try auditLock(c))
             let targetTables = try Self.columns(c, schema: schema)
             for table in targetTables.keys.sorted() where !Self.storeOwnTables.contains(table) {
                 if try c.execute("SELECT EXISTS (SELECT 1 FROM \(try c.quoteIdentifier(table)))").scalar(Bool.self) == true {

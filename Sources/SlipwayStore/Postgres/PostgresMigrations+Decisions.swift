@@ -208,5 +208,17 @@ extension PostgresMigrations {
             UPDATE aliasEvent SET cause = CASE WHEN substr(reason, 1, 8) = 'rollback' THEN 'rollback' ELSE 'promotion' END
             WHERE cause IS NULL;
             """),
+        Migration(identifier: "v18-image-pushes", sql: """
+            CREATE TABLE imagePush (
+                id \(id),
+                model \(text) NOT NULL,
+                version bigint NOT NULL,
+                reference \(text) NOT NULL,
+                digest \(text) NOT NULL,
+                pushedAt bigint NOT NULL,
+                pushedBy \(text) NOT NULL
+            );
+            CREATE INDEX imagePush_version ON imagePush(model, version, id);
+            """),
     ]
 }

@@ -121,6 +121,14 @@ extension PostgresRegistry: ValidationStore {
         }
     }
 
+    public func validations(runIDs: [Int64]) throws -> [ValidationRecord] {
+        guard !runIDs.isEmpty else { return [] }
+        return try pool.read { c in
+            try c.execute("SELECT \(ValidationRecord.pgColumns) FROM validationReport WHERE runID = ANY($1::bigint[]) ORDER BY id",
+                          [PGArray(runIDs)]).map(ValidationRecord.init(pg:))
+        }
+    }
+
     public func copyValidations(fromStageRun source: Int64, to target: StageRunRecord) throws {
         try pool.write { c in
             try c.execute("""

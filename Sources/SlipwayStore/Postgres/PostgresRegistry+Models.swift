@@ -65,22 +65,28 @@ extension PostgresRegistry: ModelStore {
     }
 
     public func models() throws -> [ModelSummary] {
-        try pool.snapshot { c in
-            var live: [String: [String: Int]] = [:]
+        // One statement (one snapshot, one round trip): each model's newest
+        // version and count, joined with what is live in each environment.
+        try pool.read { c in
+            var summaries: [ModelSummary] = []
             for row in try c.execute("""
-                SELECT DISTINCT ON (model, environment) model, environment, version FROM aliasEvent
-                ORDER BY model, environment, id DESC
+                WITH live AS (
+                    SELECT DISTINCT ON (model, environment) model, environment, version FROM aliasEvent
+                    ORDER BY model, environment, id DESC),
+                counts AS (
+                    SELECT m.name, max(v.version) AS latest, count(v.id) AS versions
+                    FROM model m LEFT JOIN modelVersion v ON v.model = m.name GROUP BY m.name)
+                SELECT c.name, c.latest, c.versions, l.environment, l.version
+                FROM counts c LEFT JOIN live l ON l.model = c.name AND l.version IS NOT NULL
+                ORDER BY c.name, l.environment
                 """) {
-                if let v: Int = try row.decode(2) { live[try row.decode(0), default: [:]][try row.decode(1)] = v }
-            }
-            return try c.execute("""
-                SELECT m.name, max(v.version), count(v.id) FROM model m LEFT JOIN modelVersion v ON v.model = m.name
-                GROUP BY m.name ORDER BY m.name
-                """).map { row in
                 let name: String = try row.decode(0)
-                return ModelSummary(name: name, latestVersion: try row.decode(1), versionCount: try row.decode(2),
-                                    environments: live[name] ?? [:])
+                if summaries.last?.name != name {
+                    summaries.append(ModelSummary(name: name, latestVersion: try row.decode(1), versionCount: try row.decode(2), environments: [:]))
+                }
+                if let env: String = try row.decode(3), let v: Int = try row.decode(4) { summaries[summaries.count - 1].environments[env] = v }
             }
+            return summaries
         }
     }
 
@@ -165,6 +171,29 @@ extension PostgresRegistry: ModelStore {
                           [try jsonMap(record.tags), record.description, record.id])
             _ = try audit.append(draft)
             return record
+        }
+    }
+
+    public func recordImagePush(_ push: ImagePushRecord) throws -> ImagePushRecord {
+        try audited { c, audit in
+            var record = push
+            record.pushedAt = clock.now()
+            record.id = try c.execute("""
+                INSERT INTO imagePush (model, version, reference, digest, pushedAt, pushedBy) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id
+                """, [record.model, record.version, record.reference, record.digest, record.pushedAt, record.pushedBy]).scalar(Int64.self)
+            _ = try audit.append(RecordEvents.imagePushed(record))
+            return record
+        }
+    }
+
+    public func imagePushes(model: String, version: Int) throws -> [ImagePushRecord] {
+        try pool.read { c in
+            try c.execute("""
+                SELECT id, model, version, reference, digest, pushedAt, pushedBy FROM imagePush WHERE model = $1 AND version = $2 ORDER BY id
+                """, [model, version]).map { row in
+                ImagePushRecord(id: try row["id"], model: try row["model"], version: try row["version"], reference: try row["reference"],
+                                digest: try row["digest"], pushedAt: try row["pushedAt"], pushedBy: try row["pushedBy"])
+            }
         }
     }
 

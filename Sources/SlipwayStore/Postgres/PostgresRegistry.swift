@@ -1,6 +1,7 @@
 import Foundation
 import SlipwayCore
 import SlipwayPostgres
+import Synchronization
 
 /// The registry on a PostgreSQL server, for a team sharing one registry from
 /// several machines.
@@ -20,8 +21,9 @@ public final class PostgresRegistry: Sendable {
     public let url: PGURL
     public let schema: String
     let pool: PGPool
-    /// The key of the project's audit append lock.
-    let auditLock: Int64
+    /// The key of the project's audit append lock, asked of the server on the
+    /// first write (a read-only command never needs it: one round trip fewer).
+    let auditLockKey = Mutex<Int64?>(nil)
     /// Stamps records and audit events.
     let clock: any Clock
 
@@ -43,11 +45,8 @@ public final class PostgresRegistry: Sendable {
         self.clock = clock
         self.url = url
         self.schema = schema
-        let setUp: @Sendable (PGConnection) throws -> Void = { c in
-            try c.executeScript("SET search_path TO \(try c.quoteIdentifier(schema))")
-        }
-        pool = PGPool(url: url, maxConnections: maxConnections, policy: policy, setUp: setUp)
-        auditLock = try pool.read { try $0.advisoryKey("slipway.audit:" + schema) }
+        // search_path is set as each connection starts (libpq options), not by a SET after.
+        pool = PGPool(url: url.with(searchPath: schema), maxConnections: maxConnections, policy: policy)
         try PostgresMigrations.migrate(pool, schema: schema, clock: clock)
     }
 
@@ -114,9 +113,18 @@ public final class PostgresRegistry: Sendable {
     /// Runs `body` in a write transaction that may append audit events: the
     /// project's audit lock is taken first, before any row is written, so
     /// transactions always take locks in one order (audit lock, then rows).
+    /// The key of the project's audit append lock (hashed by the server, so
+    /// every client of every version agrees on it).
+    func auditLock(_ c: PGConnection) throws -> Int64 {
+        if let key = auditLockKey.withLock({ $0 }) { return key }
+        let key = try c.advisoryKey("slipway.audit:" + schema)
+        auditLockKey.withLock { $0 = key }
+        return key
+    }
+
     func audited<T>(_ body: (PGConnection, inout AuditAppender) throws -> T) throws -> T {
         try pool.write { c in
-            try c.advisoryTransactionLock(auditLock)
+            try c.advisoryTransactionLock(try auditLock(c))
             var appender = AuditAppender(connection: c, clock: clock)
             let value = try body(c, &appender)
             try appender.finish()

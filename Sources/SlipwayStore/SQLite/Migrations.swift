@@ -438,6 +438,23 @@ enum RegistryMigrations {
                 WHERE cause IS NULL
                 """)
         }
+        m.registerMigration("v18-image-pushes") { db in
+            // Where each version's image was pushed (an image registry
+            // reference and the digest there): promotion reads its referrers
+            // back from there by that digest.
+            try db.execute(sql: """
+                CREATE TABLE imagePush (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    model TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    reference TEXT NOT NULL,
+                    digest TEXT NOT NULL,
+                    pushedAt INTEGER NOT NULL,
+                    pushedBy TEXT NOT NULL
+                );
+                CREATE INDEX imagePush_version ON imagePush(model, version, id);
+                """)
+        }
         return m
     }
 

@@ -80,6 +80,10 @@ extension ModelVersionRecord: FetchableRecord, PersistableRecord {
     public static var databaseTableName: String { "modelVersion" }
 }
 
+extension ImagePushRecord: FetchableRecord, PersistableRecord {
+    public static var databaseTableName: String { "imagePush" }
+}
+
 extension AliasEvent: FetchableRecord, PersistableRecord {
     public static var databaseTableName: String { "aliasEvent" }
 }

@@ -153,6 +153,26 @@ extension SQLiteRegistry: ModelStore {
         }
     }
 
+    public func recordImagePush(_ push: ImagePushRecord) throws -> ImagePushRecord {
+        try pool.write { db in
+            var record = push
+            record.pushedAt = clock.now()
+            try db.execute(sql: """
+                INSERT INTO imagePush (model, version, reference, digest, pushedAt, pushedBy) VALUES (?, ?, ?, ?, ?, ?)
+                """, arguments: [record.model, record.version, record.reference, record.digest, record.pushedAt, record.pushedBy])
+            record.id = db.lastInsertedRowID
+            _ = try appendAudit(db, RecordEvents.imagePushed(record), at: record.pushedAt)
+            return record
+        }
+    }
+
+    public func imagePushes(model: String, version: Int) throws -> [ImagePushRecord] {
+        try pool.read { db in
+            try ImagePushRecord.fetchAll(db, sql: "SELECT * FROM imagePush WHERE model = ? AND version = ? ORDER BY id",
+                                         arguments: [model, version])
+        }
+    }
+
     public func recordGateResults(_ results: [GateResultRecord], audit: (_ result: GateResultRecord, _ id: Int64) -> AuditDraft) throws {
         guard !results.isEmpty else { return }
         try pool.write { db in
@@ -215,6 +235,15 @@ extension SQLiteRegistry: ValidationStore {
 
     public func validations(runID: Int64) throws -> [ValidationRecord] {
         try pool.read { try ValidationRecord.fetchAll($0, sql: "SELECT * FROM validationReport WHERE runID = ? ORDER BY id", arguments: [runID]) }
+    }
+
+    public func validations(runIDs: [Int64]) throws -> [ValidationRecord] {
+        guard !runIDs.isEmpty else { return [] }
+        let marks = Array(repeating: "?", count: runIDs.count).joined(separator: ", ")
+        return try pool.read {
+            try ValidationRecord.fetchAll($0, sql: "SELECT * FROM validationReport WHERE runID IN (\(marks)) ORDER BY id",
+                                          arguments: StatementArguments(runIDs))
+        }
     }
 
     public func copyValidations(fromStageRun source: Int64, to target: StageRunRecord) throws {
