@@ -20,6 +20,7 @@ struct Bench {
         ("registry-10k", registryTenThousandVersions),
         ("validate-1m", validateMillionRows),
         ("console-100k", consoleLargeRegistry),
+        ("console-matrix", consoleMatrixRun),
         ("noop-rerun-git", noopRerunInGit),
         ("runs-json", runsJSON),
         ("audit-verify-1m", auditVerifyMillion),

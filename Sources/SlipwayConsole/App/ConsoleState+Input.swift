@@ -112,8 +112,14 @@ extension ConsoleState {
             case .wheelDown: return runViewKey(.char("]"))
             case .wheelUp: return runViewKey(.char("["))
             case .click:
-                let stages = snapshot.detail.map { $0.run.id == v.runID ? $0.stages.count : 0 } ?? 0
-                if x < RunViewScreen.pickerWidth(width), y >= 3, y - 3 < stages { runView?.stage = y - 3; runView?.logTop = nil }
+                // The row clicked, in the picker as it is drawn (scrolled, members under their matrix stage).
+                if x < RunViewScreen.pickerWidth(width), y >= 3, let d = snapshot.detail, d.run.id == v.runID {
+                    let lines = RunViewScreen.pickerWindow(StageGroups.make(d.stages), v, visible: height - 6)
+                    if y - 3 < lines.count, case .stage(let i, _) = lines[y - 3] {
+                        runView?.stage = i
+                        runView?.logTop = nil
+                    }
+                }
                 return []
             }
         }

@@ -83,7 +83,6 @@ extension ConsoleState {
         guard var v = runView else { return [] }
         if key == .escape || key == .char("q") || key == .enter || key == .backspace { runView = nil; return [] }
         guard let action = keyMap.action(for: key, scope: .runs) else { return [] }
-        let stages = snapshot.detail.map { $0.run.id == v.runID ? $0.stages.count : 0 } ?? 0
         let layout = snapshot.detail.flatMap { $0.run.id == v.runID ? RunViewScreen.layout(self, v, $0) : nil }
         let visible = max(1, (layout?.logH ?? 2) - 1)
         let maxTop = max(0, (layout?.log.count ?? 0) - visible)
@@ -92,8 +91,14 @@ extension ConsoleState {
             v.logTop = top >= maxTop ? nil : top
         }
         switch action {
-        case .down: v.stage = min(max(0, stages - 1), v.stage + 1); v.logTop = nil; logShift = 0
-        case .up: v.stage = max(0, v.stage - 1); v.logTop = nil; logShift = 0
+        case .down, .up:
+            // In the order the picker shows them: a matrix stage's members together.
+            let order = snapshot.detail.map { $0.run.id == v.runID ? StageGroups.order(StageGroups.make($0.stages)) : [] } ?? []
+            guard !order.isEmpty else { return [] }
+            let at = order.firstIndex(of: v.stage) ?? 0
+            v.stage = order[action == .down ? min(order.count - 1, at + 1) : max(0, at - 1)]
+            v.logTop = nil
+            logShift = 0
         case .pageDown, .logDown: scroll(max(1, visible - 1))
         case .pageUp, .logUp: scroll(-max(1, visible - 1))
         case .top: v.logTop = maxTop == 0 ? nil : 0

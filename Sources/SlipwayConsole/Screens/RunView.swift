@@ -26,6 +26,21 @@ enum RunViewScreen {
             ?? d.stages.firstIndex { $0.stage == d.logStage } ?? 0
     }
 
+    /// The picker's rows in sight (`visible` of them): scrolled to keep the
+    /// chosen stage in the middle, its matrix stage's row kept on top when
+    /// that row has scrolled away.
+    static func pickerWindow(_ groups: [StageGroup], _ v: RunView, visible: Int) -> [StageGroups.PickerLine] {
+        let all = StageGroups.pickerLines(groups)
+        let selected = all.firstIndex { if case .stage(let i, _) = $0 { return i == v.stage }; return false } ?? 0
+        let top = StageGroups.top(selected: selected, count: all.count, visible: visible)
+        var lines = Array(all[top..<min(all.count, top + max(0, visible))])
+        if top > 0, visible > 2, case .stage(_, member: true) = all[selected],
+           let header = all[..<selected].lastIndex(where: { if case .header = $0 { return true }; return false }), header < top {
+            lines[0] = all[header]
+        }
+        return lines
+    }
+
     /// The right pane's parts: header rows (wrapped), log rows, and where the log starts.
     struct Layout {
         var header: [(String, Style)]
@@ -76,11 +91,28 @@ enum RunViewScreen {
         let r = d.run
         let pw = pickerWidth(s.width)
         Widgets.box(&b, 0, y, pw, h, title: "run \(r.id) · \(r.status.rawValue)", glyphs: g, focused: true)
-        for (i, st) in d.stages.prefix(h - 2).enumerated() {
-            let took = st.duration.map(Durations.format) ?? "—"
-            let text = g.symbol(StageStatusSymbol(rawValue: st.status.rawValue) ?? .pending) + " "
-                + Widgets.fit(TerminalText.oneLine(st.stage), pw - 13, glyphs: g) + " " + Widgets.fit(took, 6, glyphs: g, alignRight: true)
-            b.put(1, y + 1 + i, Widgets.fit(text, pw - 2, glyphs: g), i == v.stage ? .selected : RunsScreen.stageStyle(st.status))
+        // Members under their matrix stage; the list scrolls to keep the chosen stage in sight.
+        let groups = StageGroups.make(d.stages)
+        for (row, line) in pickerWindow(groups, v, visible: h - 2).enumerated() {
+            let text: String, style: Style
+            switch line {
+            case .header(let gi):
+                let group = groups[gi]
+                let status = StageGroups.status(group, d.stages)
+                let took = StageGroups.duration(group, d.stages, now: s.snapshot.now).map(Durations.format) ?? "—"
+                text = g.symbol(StageStatusSymbol(rawValue: status.rawValue) ?? .pending) + " "
+                    + Widgets.fit(TerminalText.oneLine(group.name) + " (\(group.members.count))", pw - 13, glyphs: g) + " "
+                    + Widgets.fit(took, 6, glyphs: g, alignRight: true)
+                style = RunsScreen.stageStyle(status)
+            case .stage(let i, let member):
+                let st = d.stages[i]
+                let took = st.duration.map(Durations.format) ?? "—"
+                let name = member ? "  " + StageGroups.memberLabel(st.stage) : Substring(st.stage)
+                text = g.symbol(StageStatusSymbol(rawValue: st.status.rawValue) ?? .pending) + " "
+                    + Widgets.fit(TerminalText.oneLine(name), pw - 13, glyphs: g) + " " + Widgets.fit(took, 6, glyphs: g, alignRight: true)
+                style = i == v.stage ? .selected : RunsScreen.stageStyle(st.status)
+            }
+            b.put(1, y + 1 + row, Widgets.fit(text, pw - 2, glyphs: g), style)
         }
         let info = [r.pipeline, r.trigger, r.gitCommit.map { String($0.prefix(7)) }, r.host].compactMap { $0 }.joined(separator: " · ")
         let lay = layout(s, v, d)

@@ -52,10 +52,17 @@ enum RunsScreen {
         }
         let r = d.run
         let title = "run \(r.id) · \(r.pipeline) · \(r.trigger)" + (r.gitCommit.map { " · \($0.prefix(7))" } ?? "")
-        let stagesH = min(d.stages.count + 2, max(4, h / 3))
+        // A matrix stage's members show as one row: the matrix stage, its members counted.
+        let groups = StageGroups.make(d.stages)
+        let stagesH = min(groups.count + 2, max(4, h / 3))
         Widgets.box(&b, x, y, w, stagesH, title: TerminalText.oneLine(title), glyphs: g, focused: false)
-        for (i, st) in d.stages.prefix(stagesH - 2).enumerated() {
+        for (i, group) in groups.prefix(stagesH - 2).enumerated() {
             let yy = y + 1 + i
+            if group.isMatrix {
+                matrixRow(&b, s, d, group, x: x, y: yy, w: w)
+                continue
+            }
+            let st = d.stages[group.members[0]]
             var col = b.put(x + 2, yy, g.symbol(StageStatusSymbol(rawValue: st.status.rawValue) ?? .pending), stageStyle(st.status))
             col = b.put(col + 1, yy, Widgets.fit(TerminalText.oneLine(st.stage), 12, glyphs: g), stageStyle(st.status))
             let took: String
@@ -123,6 +130,22 @@ enum RunsScreen {
         for (i, line) in lines.enumerated() {
             b.put(x + 2, yy + 1 + i, line, .plain, maxWidth: w - 4)
         }
+    }
+
+    /// A matrix stage in the Runs detail: how its members stand as a whole,
+    /// how many are in each state, and the member a failure or a run is in.
+    static func matrixRow(_ b: inout ScreenBuffer, _ s: ConsoleState, _ d: ConsoleSnapshot.RunDetail, _ group: StageGroup,
+                          x: Int, y yy: Int, w: Int) {
+        let g = s.glyphs
+        let status = StageGroups.status(group, d.stages)
+        var col = b.put(x + 2, yy, g.symbol(StageStatusSymbol(rawValue: status.rawValue) ?? .pending), stageStyle(status))
+        col = b.put(col + 1, yy, Widgets.fit(TerminalText.oneLine(group.name), 12, glyphs: g), stageStyle(status))
+        let took = StageGroups.duration(group, d.stages, now: s.snapshot.now).map(Durations.format) ?? "—"
+        col = b.put(col + 1, yy, Widgets.fit(took, 6, glyphs: g, alignRight: true), .plain)
+        var why = StageGroups.summary(group, d.stages)
+        let named = group.members.first { d.stages[$0].status == .failed } ?? group.members.last { d.stages[$0].status == .running }
+        if let i = named { why += " · " + d.stages[i].status.rawValue + ": " + StageGroups.memberLabel(d.stages[i].stage) }
+        b.put(col + 2, yy, TerminalText.oneLine(why), status == .failed ? .error : .muted, maxWidth: x + w - col - 4)
     }
 
     /// A log as rows of a pane `width` wide: `::metric`/`::progress` lines

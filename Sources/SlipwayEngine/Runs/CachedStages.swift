@@ -68,7 +68,8 @@ struct CachedStages {
             r.inputs = try facts.recordedInputs(of: entry) ?? String(decoding: encoder.encode(i), as: UTF8.self)
             r.reason = facts.restoredReason(entry, stage: stage)
             r.logPath = ".slipway/logs/run-\(run.id)/\(name).log"
-            try? FileSystem.writeFile(workspace.root + "/" + r.logPath!, Data("[slipway] cached: \(r.reason)\n".utf8))
+            // The run's own log folder, made for this run: no reader waits for the file whole.
+            try? FileSystem.writeFileInPlace(workspace.root + "/" + r.logPath!, Data("[slipway] cached: \(r.reason)\n".utf8))
             batch.append(RestoredStage(stageRun: r, source: entry.stageRunID, datasets: i.deps, outputs: entry.outputs))
             restored.insert(name)
             if batch.count >= Self.perTransaction { try flush() }

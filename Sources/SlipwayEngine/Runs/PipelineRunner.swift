@@ -132,11 +132,13 @@ public final class PipelineRunner: @unchecked Sendable {
         return keys
     }
 
-    /// Every stage's inputs as the workspace is now.
+    /// Every stage's inputs as the workspace is now. Called before any
+    /// command of the run starts: each folder is resolved once for the lot.
     func currentInputs() -> [String: RunPlanner.StageInputs] {
         var inputs: [String: RunPlanner.StageInputs] = [:]
         inputs.reserveCapacity(pipeline.stages.count)
-        for stage in pipeline.stages { inputs[stage.name] = facts.inputs(of: stage) }
+        let containment = FileSystem.Containment(root: workspace.root)
+        for stage in pipeline.stages { inputs[stage.name] = facts.inputs(of: stage, containment: containment) }
         return inputs
     }
 

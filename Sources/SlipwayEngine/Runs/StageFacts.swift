@@ -49,12 +49,13 @@ struct StageFacts: @unchecked Sendable {
         self.hasher = FileHasher(root: workspace.root, cache: registry)
     }
 
-    /// The stage's inputs now (its deps and env files hashed).
-    func inputs(of stage: StageSpec) -> RunPlanner.StageInputs {
+    /// The stage's inputs now (its deps and env files hashed). `containment`
+    /// answers for symlinks in a pass over many stages before any command runs.
+    func inputs(of stage: StageSpec, containment: FileSystem.Containment? = nil) -> RunPlanner.StageInputs {
         var hashes: [String: String] = [:]
         for path in (stage.deps + stage.env).map(\.value) {
             do {
-                hashes[path] = try hasher.hash(path)
+                hashes[path] = try hasher.hash(path, containment: containment)
             } catch let missing as FileHasher.Missing {
                 return .missing(path: missing.path)
             } catch {
@@ -146,7 +147,7 @@ struct StageFacts: @unchecked Sendable {
         for (path, hash) in entry.outputs.sorted(by: { $0.key < $1.key }) {
             if FileSystem.exists(workspace.absolute(path)),
                containment?.staysInside(path) ?? FileSystem.staysInside(root: workspace.root, relative: path),
-               (try? hasher.hash(path)) == hash { continue }
+               (try? hasher.hash(path, containment: containment)) == hash { continue }
             try store.restore(path, hash: hash)
         }
     }

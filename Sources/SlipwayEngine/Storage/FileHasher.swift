@@ -35,8 +35,12 @@ public final class FileHasher: @unchecked Sendable {
     /// Hash of a workspace-relative file or folder; refused when the path
     /// leads out of the workspace through a symlink (deps, env files and
     /// datasets are read here, at the moment they are used).
-    public func hash(_ relative: String) throws -> String {
-        let path = try ContainedFiles(root: root).readable(relative)
+    public func hash(_ relative: String) throws -> String { try hash(relative, containment: nil) }
+
+    /// ``hash(_:)``, with `containment` answering for the symlink check in a pass
+    /// where nothing else writes to the workspace (``ContainedFiles/readable(_:containment:)``).
+    public func hash(_ relative: String, containment: FileSystem.Containment?) throws -> String {
+        let path = try ContainedFiles(root: root).readable(relative, containment: containment)
         guard let st = FileSystem.status(path) else { throw Missing(path: relative) }
         if (st.st_mode & S_IFMT) == S_IFDIR {
             return try DirectoryManifest.build(root: root, relative: relative, hasher: self).hash

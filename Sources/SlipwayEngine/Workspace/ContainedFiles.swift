@@ -37,11 +37,15 @@ public struct ContainedFiles: Sendable {
     /// The absolute path of a workspace-relative path to read, refused when
     /// it resolves (through a symlink at its end or on the way) to a place
     /// outside the workspace. A symlink that stays inside is fine.
-    public func readable(_ relative: String) throws -> String {
+    public func readable(_ relative: String) throws -> String { try readable(relative, containment: nil) }
+
+    /// ``readable(_:)``; `containment`, when given, answers for a pass in which
+    /// nothing else writes to the workspace (planning, before any command runs).
+    public func readable(_ relative: String, containment: FileSystem.Containment?) throws -> String {
         guard case .success(let normal) = WorkspacePath.normalize(relative) else {
             throw Refused(path: relative, reason: "not a path inside the workspace")
         }
-        guard FileSystem.staysInside(root: root, relative: normal) else {
+        guard containment?.staysInside(normal) ?? FileSystem.staysInside(root: root, relative: normal) else {
             throw Refused(path: relative, reason: "resolves outside the workspace (through a symlink); refusing to read it")
         }
         return root + "/" + normal

@@ -94,6 +94,24 @@ public enum FileSystem {
         guard rename(tmp, path) == 0 else { let e = errno; unlink(tmp); throw Failure(path: path, operation: "rename", code: e) }
     }
 
+    /// Writes a file that no reader expects whole before its writer is done
+    /// (a new file in a folder of this process's own, such as a cached stage's
+    /// log): created or truncated and written in place, without the temporary
+    /// name and rename of ``writeFile(_:_:mode:)``.
+    public static func writeFileInPlace(_ path: String, _ data: Data, mode: mode_t = 0o644) throws {
+        let fd = open(path, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode)
+        guard fd >= 0 else { throw Failure(path: path, operation: "create", code: errno) }
+        defer { close(fd) }
+        try data.withUnsafeBytes { buf in
+            var off = 0
+            while off < buf.count {
+                let n = write(fd, buf.baseAddress! + off, buf.count - off)
+                if n <= 0 { if errno == EINTR { continue }; throw Failure(path: path, operation: "write", code: errno) }
+                off += n
+            }
+        }
+    }
+
     /// `FICLONE`: `_IOW(0x94, 9, int)` from `<linux/fs.h>`.
     static let ficlone: UInt = 0x4004_9409
 
