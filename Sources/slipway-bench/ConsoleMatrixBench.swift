@@ -1,5 +1,6 @@
 import Foundation
 import SlipwayEngine
+import SlipwayStore
 
 /// The console with a 1,000-member matrix run in flight (`console-matrix`):
 /// key → frame latency on the Runs tab (moving between runs, the matrix run's
