@@ -57,7 +57,11 @@ public final class ConsoleApp: @unchecked Sendable {
     public func run() {
         let poller = Thread { [self] in poll() }
         poller.start()
-        let feed = try? loader.registry.changes()
+        // Without a change feed the console polls; it says so when one could not be opened.
+        var feed: RegistryChanges?
+        do { feed = try loader.registry.changes() } catch {
+            post(.notice("live updates fall back to polling: \(error)", isError: true))
+        }
         if let feed {
             lock.withLock { feedActive = true }
             Thread { [self] in listen(feed) }.start()

@@ -109,9 +109,9 @@ extension DeploymentService {
             // What skopeo copy takes as its source, as is.
             if let tag = record?.imageTag { env["SLIPWAY_IMAGE_OCI"] = "oci:\(layout):\(tag)" }
             // Pushed to an image registry: the image there, by digest (what promotion verified).
-            if let pushed = try registry.imagePushes(model: model, version: version).last,
-               let ref = try? ImageReference.parse(pushed.reference) {
-                env["SLIPWAY_IMAGE_REGISTRY"] = ref.with(digest: digest).description
+            // A recorded reference that no longer parses is an error, not a missing variable.
+            if let pushed = try registry.imagePushes(model: model, version: version).last {
+                env["SLIPWAY_IMAGE_REGISTRY"] = try ImageReference.parse(pushed.reference).with(digest: digest).description
             }
         }
         let job = Job(command: command, workingDirectory: workspace.root, environment: env, logPath: workspace.root + "/" + log,
