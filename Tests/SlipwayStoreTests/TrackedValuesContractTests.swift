@@ -35,5 +35,18 @@ import SlipwayEngine
         #expect(copied.count == 4)
         #expect(copied.allSatisfy { $0.stageRunID == next.id && $0.runID == again.id && $0.stage == "train" })
         #expect(try r.trackedValues(runID: run.id).count == 5)
+
+        // So does a no-op re-run that records its cached stages together.
+        let third = try startRun(r)
+        var restored = try r.addStageRuns(runID: third.id, stages: ["train"])[0]
+        restored.status = .cached
+        restored.reason = "same inputs"
+        try r.recordRestoredStages([RestoredStage(stageRun: restored, source: stages[0].id, datasets: [:], outputs: [:])]) { ended, user in
+            AuditDraft(actor: user ?? "test", kind: .stageFinished, subject: "run/\(ended.runID)/\(ended.stage)",
+                       payload: AuditChain.payload(["status": ended.status.rawValue]))
+        }
+        let carried = try connect().trackedValues(runID: third.id)
+        #expect(carried.count == 4)
+        #expect(carried.allSatisfy { $0.stageRunID == restored.id && $0.stage == "train" })
     }
 }

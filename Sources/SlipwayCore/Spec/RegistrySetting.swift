@@ -30,12 +30,21 @@ public enum RegistrySetting {
         return nil
     }
 
+    /// Whether `text` can name a registry at all: a key spelled `registry`
+    /// needs those letters in the text, unless a double-quoted key spells
+    /// them with escapes (which needs a backslash). When it cannot, the
+    /// registry is the embedded one and no YAML needs parsing (a spec of
+    /// 10,000 stages takes most of `status`'s time to parse).
+    public static func mayNameRegistry(_ text: String) -> Bool {
+        text.utf8.count > BoundedYAML.maxBytes || text.contains("registry") || text.contains("\\")
+    }
+
     /// `project:` and `registry:` read from a spec's text alone, without the
     /// rest of the spec (a command that only reads the registry works while
     /// the pipelines are being edited). Throws, with the place, only for a
     /// `registry:` that is there but unusable, or a file that is not YAML.
     public static func read(_ text: String, file: String = "slipway.yaml") throws(SpecErrors) -> (project: String?, registry: String?) {
-        guard let root = try BoundedYAML.compose(text, file: file), case .mapping(let top) = root else { return (nil, nil) }
+        guard let root = try BoundedYAML.composePlain(text, file: file), case .mapping(let top) = root else { return (nil, nil) }
         func scalar(_ key: String) -> (String, Node)? {
             for (k, v) in top where k.string == key {
                 if case .scalar(let s) = v { return (s.string, v) }
@@ -72,7 +81,7 @@ public enum StoreSetting {
     /// the text has no `store:` line at all: no YAML is parsed.
     public static func read(_ text: String, file: String = "slipway.yaml") throws(SpecErrors) -> String? {
         guard text.hasPrefix("store:") || text.contains("\nstore:") else { return nil }
-        guard let root = try BoundedYAML.compose(text, file: file), case .mapping(let top) = root else { return nil }
+        guard let root = try BoundedYAML.composePlain(text, file: file), case .mapping(let top) = root else { return nil }
         for (k, v) in top where k.string == "store" {
             let path: String
             if case .scalar(let s) = v { path = s.string } else { path = "" }

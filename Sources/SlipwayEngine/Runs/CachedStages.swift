@@ -67,9 +67,8 @@ struct CachedStages {
             // The stage run that made the entry had these very inputs (the key is their digest).
             r.inputs = try facts.recordedInputs(of: entry) ?? String(decoding: encoder.encode(i), as: UTF8.self)
             r.reason = facts.restoredReason(entry, stage: stage)
-            r.logPath = ".slipway/logs/run-\(run.id)/\(name).log"
-            // The run's own log folder, made for this run: no reader waits for the file whole.
-            try? FileSystem.writeFileInPlace(workspace.root + "/" + r.logPath!, Data("[slipway] cached: \(r.reason)\n".utf8))
+            // No log file: the reason is the whole story (``StageLogLines/withoutLog(_:)``).
+            r.logPath = nil
             batch.append(RestoredStage(stageRun: r, source: entry.stageRunID, datasets: i.deps, outputs: entry.outputs))
             restored.insert(name)
             if batch.count >= Self.perTransaction { try flush() }

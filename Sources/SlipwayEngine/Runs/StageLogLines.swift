@@ -4,6 +4,15 @@ import Foundation
 /// Slipway (`::metric`, `::progress`) and which line says why it failed.
 /// Shared by every face so the console and the CLI name the same error line.
 public enum StageLogLines {
+    /// What a stage that has no log file says instead: a stage taken from
+    /// the cache before anything ran writes no log (a run of 10,000 cached
+    /// stages would create 10,000 files); its reason is in its record.
+    /// Nil for a stage that has (or will have) a log file.
+    public static func withoutLog(_ stage: StageRunRecord) -> String? {
+        guard stage.logPath == nil, stage.status == .cached else { return nil }
+        return "[slipway] cached: \(stage.reason)"
+    }
+
     /// A line the stage wrote for Slipway rather than for people.
     public static func isControl(_ line: some StringProtocol) -> Bool {
         let t = line.drop { $0 == " " || $0 == "\t" }

@@ -22,9 +22,11 @@ extension Workspace {
     /// stop commands that only read the registry).
     public func registryLocation(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> RegistryLocation {
         let text = (try? String(contentsOfFile: specPath, encoding: .utf8)) ?? ""
+        let fromEnvironment = environment[RegistrySetting.environmentVariable] ?? ""
+        if fromEnvironment.isEmpty, !RegistrySetting.mayNameRegistry(text) { return .embedded(path: registryPath) }
         let setting = try RegistrySetting.read(text, file: Self.specFileName)
         let url: String
-        if let fromEnvironment = environment[RegistrySetting.environmentVariable], !fromEnvironment.isEmpty {
+        if !fromEnvironment.isEmpty {
             if let problem = RegistrySetting.problem(fromEnvironment) {
                 throw RegistryLocation.Unusable(reason: "$\(RegistrySetting.environmentVariable) \(problem)")
             }

@@ -36,6 +36,7 @@ extension PostgresRegistry {
                                   versions: restored.datasets.sorted { $0.key < $1.key }.map { (path: $0.key, hash: $0.value) })
             try copyMetrics(fromStageRun: restored.source, to: r)
             try copyValidations(fromStageRun: restored.source, to: r)
+            try copyTracked(fromStageRun: restored.source, to: r)
             try recordArtifacts(runID: r.runID, stageRunID: r.id, outputs: restored.outputs)
             try updateStageRun(r, audit: audit)
         }

@@ -180,6 +180,7 @@ extension SQLiteRegistry: RunStore {
                                       versions: restored.datasets.sorted { $0.key < $1.key }.map { (path: $0.key, hash: $0.value) })
                 try copyMetrics(db, fromStageRun: restored.source, to: r)
                 try copyValidations(db, fromStageRun: restored.source, to: r)
+                try copyTracked(db, fromStageRun: restored.source, to: r)
                 try recordArtifacts(db, runID: r.runID, stageRunID: r.id, outputs: restored.outputs)
                 try updateStageRun(db, r, users: &users, audit: audit)
             }

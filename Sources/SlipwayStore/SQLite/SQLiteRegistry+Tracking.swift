@@ -28,11 +28,13 @@ extension SQLiteRegistry: TrackingStore {
     }
 
     public func copyTracked(fromStageRun source: Int64, to target: StageRunRecord) throws {
-        try pool.write { db in
-            try db.execute(sql: """
-                INSERT OR REPLACE INTO trackedValue (runID, stageRunID, stage, kind, key, value, size, at)
-                SELECT ?, ?, ?, kind, key, value, size, at FROM trackedValue WHERE stageRunID = ? AND stageRunID != ?
-                """, arguments: [target.runID, target.id, target.stage, source, target.id])
-        }
+        try pool.write { try copyTracked($0, fromStageRun: source, to: target) }
+    }
+
+    func copyTracked(_ db: Database, fromStageRun source: Int64, to target: StageRunRecord) throws {
+        try db.cachedStatement(sql: """
+            INSERT OR REPLACE INTO trackedValue (runID, stageRunID, stage, kind, key, value, size, at)
+            SELECT ?, ?, ?, kind, key, value, size, at FROM trackedValue WHERE stageRunID = ? AND stageRunID != ?
+            """).execute(arguments: [target.runID, target.id, target.stage, source, target.id])
     }
 }
