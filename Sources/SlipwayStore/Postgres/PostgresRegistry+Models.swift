@@ -174,14 +174,14 @@ extension PostgresRegistry: ModelStore {
         }
     }
 
-    public func recordImagePush(_ push: ImagePushRecord) throws -> ImagePushRecord {
+    public func recordImagePush(_ push: ImagePushRecord, audit compose: AuditComposer<ImagePushRecord>) throws -> ImagePushRecord {
         try audited { c, audit in
             var record = push
             record.pushedAt = clock.now()
             record.id = try c.execute("""
                 INSERT INTO imagePush (model, version, reference, digest, pushedAt, pushedBy) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id
                 """, [record.model, record.version, record.reference, record.digest, record.pushedAt, record.pushedBy]).scalar(Int64.self)
-            _ = try audit.append(RecordEvents.imagePushed(record))
+            _ = try audit.append(compose(record))
             return record
         }
     }

@@ -153,7 +153,7 @@ extension SQLiteRegistry: ModelStore {
         }
     }
 
-    public func recordImagePush(_ push: ImagePushRecord) throws -> ImagePushRecord {
+    public func recordImagePush(_ push: ImagePushRecord, audit: AuditComposer<ImagePushRecord>) throws -> ImagePushRecord {
         try pool.write { db in
             var record = push
             record.pushedAt = clock.now()
@@ -161,7 +161,7 @@ extension SQLiteRegistry: ModelStore {
                 INSERT INTO imagePush (model, version, reference, digest, pushedAt, pushedBy) VALUES (?, ?, ?, ?, ?, ?)
                 """, arguments: [record.model, record.version, record.reference, record.digest, record.pushedAt, record.pushedBy])
             record.id = db.lastInsertedRowID
-            _ = try appendAudit(db, RecordEvents.imagePushed(record), at: record.pushedAt)
+            _ = try appendAudit(db, audit(record), at: record.pushedAt)
             return record
         }
     }
