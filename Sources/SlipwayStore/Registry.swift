@@ -26,9 +26,12 @@ public protocol RunStore: Sendable {
     /// `audit` composes from the run as it was. With `registering`, the run's
     /// model version is registered in the same transaction (a run that is not
     /// marked finished never has a version), audited by `registered`, unless
-    /// the newest version of the model has the same artifact digest.
+    /// the caller's rule `unchanged`, shown the model's newest version as it
+    /// is in the transaction, says that version already is the run's (then
+    /// `.unchanged(newest)`).
     @discardableResult
     func finishRun(id: Int64, status: RunStatus, message: String?, registering: NewModelVersion?,
+                   unchanged: (_ newest: ModelVersionRecord) -> Bool,
                    audit: AuditComposer<RunRecord>, registered: AuditComposer<ModelVersionRecord>) throws -> Registration?
     /// Proves the owning process is alive (see ``RunRecord/heartbeatAt``).
     func heartbeat(runID: Int64) throws

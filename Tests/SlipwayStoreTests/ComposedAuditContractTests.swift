@@ -54,6 +54,7 @@ import Testing
         #expect(try r.latestAuditSeq() == seq)
 
         let registration = try r.finishRun(id: run.id, status: .succeeded, message: nil, registering: newVersion(run.id),
+                                           unchanged: { _ in false },
                                            audit: { Self.marked(.runFinished, "finished/\($0.id)/\($0.status.rawValue)") },
                                            registered: { Self.marked(.modelRegistered, "with/\($0.version)") })
         guard case .registered(let second)? = registration else { Issue.record("not registered: \(String(describing: registration))"); return }
