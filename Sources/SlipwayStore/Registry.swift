@@ -26,9 +26,12 @@ public protocol RunStore: Sendable {
     /// `audit` composes from the run as it was. With `registering`, the run's
     /// model version is registered in the same transaction (a run that is not
     /// marked finished never has a version), audited by `registered`, unless
-    /// the newest version of the model has the same artifact digest.
+    /// the caller's rule `unchanged`, shown the model's newest version as it
+    /// is in the transaction, says that version already is the run's (then
+    /// `.unchanged(newest)`).
     @discardableResult
     func finishRun(id: Int64, status: RunStatus, message: String?, registering: NewModelVersion?,
+                   unchanged: (_ newest: ModelVersionRecord) -> Bool,
                    audit: AuditComposer<RunRecord>, registered: AuditComposer<ModelVersionRecord>) throws -> Registration?
     /// Proves the owning process is alive (see ``RunRecord/heartbeatAt``).
     func heartbeat(runID: Int64) throws
@@ -153,9 +156,10 @@ public protocol ModelStore: Sendable {
     func artifacts(runID: Int64) throws -> [String: String]
     /// Newest run of a pipeline (any status).
     func latestRun(pipeline: String) throws -> RunRecord?
-    /// Records (and audits, `image.pushed`) that a version's image is now in
-    /// an image registry; `pushedAt` is set by the store.
-    func recordImagePush(_ push: ImagePushRecord) throws -> ImagePushRecord
+    /// Records that a version's image is now in an image registry, audited
+    /// with the event `audit` composes from the row as written (`pushedAt` and
+    /// the id are set by the store).
+    func recordImagePush(_ push: ImagePushRecord, audit: AuditComposer<ImagePushRecord>) throws -> ImagePushRecord
     /// Where the version's image was pushed, oldest first.
     func imagePushes(model: String, version: Int) throws -> [ImagePushRecord]
 }
@@ -312,10 +316,13 @@ public struct DeploymentStartEvents {
 /// Monitors' production batches, their per-feature drift scores, alerts, and
 /// the trigger events that start pipeline runs.
 public protocol MonitorStore: Sendable {
-    /// Records a batch, its scores and its alert (with the trigger events the
-    /// alert fires) in one transaction, audited, so a crash leaves all or none;
-    /// a batch whose content hash the monitor already has is not recorded again.
-    func recordBatch(_ new: NewBatch) throws -> RecordedBatch
+    /// Records a batch, its scores and its alert (with the trigger events
+    /// `audit.triggers` says the alert fires) in one transaction, each row
+    /// audited with the event `audit` composes, so a crash leaves all or none;
+    /// a batch whose content hash the monitor already has is not recorded
+    /// again (nothing is appended). The alert's `triggerID` is the first event
+    /// recorded.
+    func recordBatch(_ new: NewBatch, audit: BatchEvents) throws -> RecordedBatch
     func batch(id: Int64) throws -> MonitorBatchRecord?
     func batch(monitor: String, contentHash: String) throws -> MonitorBatchRecord?
     /// Newest first.
@@ -328,10 +335,10 @@ public protocol MonitorStore: Sendable {
     func scoreHistory(monitor: String, feature: String, limit: Int) throws -> [MonitorScoreRecord]
     /// Newest first.
     func alerts(monitor: String?, limit: Int) throws -> [MonitorAlertRecord]
-    /// Records a trigger event unless one with the same key exists for the
-    /// pipeline (then nil): the same event never starts two runs.
-    func fireTrigger(pipeline: String, kind: String, key: String, cause: [String: String], actor: String,
-                     state: TriggerEventRecord.State) throws -> TriggerEventRecord?
+    /// Records a trigger event, audited with the event `audit` composes from
+    /// it and its new id, unless one with the same key exists for the pipeline
+    /// (then nil, nothing appended): the same event never starts two runs.
+    func fireTrigger(_ new: NewTrigger, audit: TriggerComposer) throws -> TriggerEventRecord?
     func triggerEvents(pipeline: String?, state: TriggerEventRecord.State?, limit: Int) throws -> [TriggerEventRecord]
     /// The events a run started.
     func triggerEvents(runID: Int64) throws -> [TriggerEventRecord]
@@ -339,9 +346,30 @@ public protocol MonitorStore: Sendable {
     func latestTrigger(pipeline: String, keyPrefix: String) throws -> TriggerEventRecord?
 }
 
-extension MonitorStore {
-    public func fireTrigger(pipeline: String, kind: String, key: String, cause: [String: String], actor: String) throws -> TriggerEventRecord? {
-        try fireTrigger(pipeline: pipeline, kind: kind, key: key, cause: cause, actor: actor, state: .queued)
+/// The audit event of a recorded trigger event, composed by the caller from
+/// the event it asked for and the new row's id.
+public typealias TriggerComposer = (_ trigger: NewTrigger, _ id: Int64) -> AuditDraft
+
+/// The events of recording a monitor batch, composed by the caller from the
+/// rows as the store writes them, and the caller's rule for the trigger
+/// events an alert fires.
+public struct BatchEvents {
+    /// For the new batch, with its id (`batch.recorded`).
+    public var recorded: AuditComposer<MonitorBatchRecord>
+    /// For the batch's alert, with its id (`monitor.alert`).
+    public var alerted: AuditComposer<MonitorAlertRecord>
+    /// The trigger events the alert, as written (with its id), fires; none
+    /// for an alert that starts nothing. The rule is the caller's.
+    public var triggers: (MonitorAlertRecord) -> [NewTrigger]
+    /// For each trigger event recorded (`trigger.fired`).
+    public var fired: TriggerComposer
+
+    public init(recorded: @escaping AuditComposer<MonitorBatchRecord>, alerted: @escaping AuditComposer<MonitorAlertRecord>,
+                triggers: @escaping (MonitorAlertRecord) -> [NewTrigger], fired: @escaping TriggerComposer) {
+        self.recorded = recorded
+        self.alerted = alerted
+        self.triggers = triggers
+        self.fired = fired
     }
 }
 

@@ -54,6 +54,7 @@ import Testing
         #expect(try r.latestAuditSeq() == seq)
 
         let registration = try r.finishRun(id: run.id, status: .succeeded, message: nil, registering: newVersion(run.id),
+                                           unchanged: { _ in false },
                                            audit: { Self.marked(.runFinished, "finished/\($0.id)/\($0.status.rawValue)") },
                                            registered: { Self.marked(.modelRegistered, "with/\($0.version)") })
         guard case .registered(let second)? = registration else { Issue.record("not registered: \(String(describing: registration))"); return }
@@ -228,5 +229,99 @@ extension ComposedAuditContractTests {
         restored.inputs = "{}"
         try r.recordRestoredStages([RestoredStage(stageRun: restored, source: stages[0].id, datasets: [:], outputs: [:])], audit: compose)
         try Self.expectNewest(r, Self.marked(.stageFinished, "stage/b/cached/ana"))
+    }
+}
+
+extension ComposedAuditContractTests {
+    static func monitorBatch(_ hash: String) -> MonitorBatchRecord {
+        MonitorBatchRecord(monitor: "inputs", contentHash: hash, source: "b.csv", rows: 10, receivedAt: SystemClock.nowMillis(), status: .drifted,
+                           driftedFeatures: 1, features: 2, driftShare: 0.5, reason: "temp drifted", performance: "{}")
+    }
+
+    @Test(arguments: StoreKind.allCases)
+    func batchesAlertsTriggersAndPushesAreAuditedAsComposedWithTheCallersTriggerRule(_ kind: StoreKind) throws {
+        let r = try kind.makeStore().first
+        let alert = NewAlert(kind: "drift", detail: "{}", suppressed: nil, pipelines: [], actor: "slipway")
+        // The rule names three events, two with one key: the second of those is not recorded.
+        var shown: MonitorAlertRecord?
+        let recorded = try r.recordBatch(NewBatch(batch: Self.monitorBatch("h1"), scores: [], alert: alert), audit: BatchEvents(
+            recorded: { Self.marked(.batchRecorded, "batch/\($0.id)") },
+            alerted: { Self.marked(.monitorAlert, "alert/\($0.id)/\($0.batchID)") },
+            triggers: { a in
+                shown = a
+                return [NewTrigger(pipeline: "retrain", kind: "drift", key: "k/\(a.id)", cause: ["why": "x"]),
+                        NewTrigger(pipeline: "report", kind: "drift", key: "k/\(a.id)", cause: [:]),
+                        NewTrigger(pipeline: "retrain", kind: "drift", key: "k/\(a.id)", cause: [:])]
+            },
+            fired: { Self.marked(.triggerFired, "fired/\($0.pipeline)/\($1)") }))
+        let a = try #require(recorded.alert)
+        #expect(shown?.id == a.id && a.id > 0)
+        #expect(recorded.events.map(\.pipeline) == ["retrain", "report"] && a.triggerID == recorded.events.first?.id)
+        #expect(recorded.events.first?.causeFields == ["why": "x"])
+        #expect(try r.auditEvents(matching: AuditQuery(limit: 4)).map(\.subject)
+                == ["batch/\(recorded.batch.id)", "alert/\(a.id)/\(recorded.batch.id)",
+                    "fired/retrain/\(recorded.events[0].id)", "fired/report/\(recorded.events[1].id)"])
+        // A rule naming none: the alert starts nothing and links no event.
+        let quiet = try r.recordBatch(NewBatch(batch: Self.monitorBatch("h2"), scores: [], alert: alert), audit: BatchEvents(
+            recorded: { Self.marked(.batchRecorded, "batch/\($0.id)") }, alerted: { Self.marked(.monitorAlert, "alert/\($0.id)") },
+            triggers: { _ in [] }, fired: { _, _ in Self.marked(.triggerFired, "never") }))
+        #expect(quiet.events.isEmpty && quiet.alert?.triggerID == nil)
+        try Self.expectNewest(r, Self.marked(.monitorAlert, "alert/\(quiet.alert!.id)"))
+
+        let fired = try #require(try r.fireTrigger(NewTrigger(pipeline: "retrain", kind: "commit", key: "commit:main:abc", cause: [:], state: .skipped),
+                                                   audit: { Self.marked(.triggerFired, "fired/\($0.key)/\($1)") }))
+        #expect(fired.state == .skipped)
+        try Self.expectNewest(r, Self.marked(.triggerFired, "fired/commit:main:abc/\(fired.id)"))
+        let seq = try r.latestAuditSeq()
+        #expect(try r.fireTrigger(NewTrigger(pipeline: "retrain", kind: "commit", key: "commit:main:abc", cause: [:]),
+                                  audit: { _, _ in Self.marked(.triggerFired, "again") }) == nil)
+        #expect(try r.latestAuditSeq() == seq)
+
+        let run = try startRun(r)
+        let v = try r.registerVersion(newVersion(run.id))
+        let push = try r.recordImagePush(ImagePushRecord(model: "clf", version: v.version, reference: "docker://reg/clf:1", digest: "sha256:d",
+                                                         pushedAt: 0, pushedBy: "ana"),
+                                         audit: { Self.marked(.imagePushed, "push/\($0.id)/\($0.pushedAt > 0)") })
+        try Self.expectNewest(r, Self.marked(.imagePushed, "push/\(push.id)/true"))
+    }
+
+    /// The engine's composition of these events, as the trail has always said them.
+    @Test(arguments: StoreKind.allCases)
+    func theEnginesMonitorTriggerAndPushEventsKeepTheirPayloads(_ kind: StoreKind) throws {
+        let r = try kind.makeStore().first
+        let alert = NewAlert(kind: "performance", detail: "{\"auc\":0.5}", suppressed: nil, pipelines: ["retrain"], actor: "agent")
+        let recorded = try r.recordBatch(NewBatch(batch: Self.monitorBatch("h1"), scores: [], alert: alert))
+        let a = try #require(recorded.alert)
+        let b = recorded.batch.id
+        let trail = try r.auditEvents(matching: AuditQuery(limit: 3))
+        #expect(trail.map(\.kind) == ["monitor.batch", "monitor.alert", "trigger.fired"])
+        #expect(trail.map(\.actor) == ["slipway", "agent", "agent"])
+        #expect(trail.map(\.subject) == ["monitor/inputs/batch/\(b)", "monitor/inputs/alert/\(a.id)", "trigger/\(recorded.events[0].id)"])
+        #expect(trail[0].payload == AuditChain.payload(["monitor": "inputs", "sha256": "h1", "source": "b.csv", "rows": "10", "status": "drifted",
+                                                        "drifted": "1 of 2"]))
+        #expect(trail[1].payload == AuditChain.payload(["monitor": "inputs", "batch": String(b), "kind": "performance", "detail": "{\"auc\":0.5}"]))
+        #expect(trail[2].payload == AuditChain.payload(["monitor": "inputs", "alert": String(a.id), "batch": String(b), "kind": "performance",
+                                                        "detail": "{\"auc\":0.5}", "pipeline": "retrain",
+                                                        "key": "performance:inputs:alert/\(a.id)"]))
+        #expect(recorded.events.map(\.kind) == ["performance"])
+        // Suppressed: the alert says why, and fires nothing.
+        var quiet = alert
+        quiet.suppressed = "inside the cool-down"
+        let second = try r.recordBatch(NewBatch(batch: Self.monitorBatch("h2"), scores: [], alert: quiet))
+        #expect(second.events.isEmpty)
+        #expect(try Self.newest(r).payload == AuditChain.payload(["monitor": "inputs", "batch": String(second.batch.id), "kind": "performance",
+                                                                  "detail": "{\"auc\":0.5}", "suppressed": "inside the cool-down"]))
+
+        let run = try startRun(r)
+        let v = try r.registerVersion(newVersion(run.id))
+        _ = try r.recordImagePush(ImagePushRecord(model: "clf", version: v.version, reference: "docker://reg/clf:1", digest: "sha256:d",
+                                                  pushedAt: 0, pushedBy: "ana"))
+        let pushed = try Self.newest(r)
+        #expect(pushed.kind == "image.pushed" && pushed.actor == "ana" && pushed.subject == "model/clf/\(v.version)")
+        #expect(pushed.payload == AuditChain.payload(["reference": "docker://reg/clf:1", "digest": "sha256:d"]))
+        _ = try r.fireTrigger(pipeline: "retrain", kind: "commit", key: "commit:main:abc", cause: ["commit": "abc"], actor: "slipway-agent")
+        let commit = try Self.newest(r)
+        #expect(commit.actor == "slipway-agent" && commit.kind == "trigger.fired")
+        #expect(commit.payload == AuditChain.payload(["commit": "abc", "pipeline": "retrain", "key": "commit:main:abc"]))
     }
 }

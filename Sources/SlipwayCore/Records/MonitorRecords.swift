@@ -141,7 +141,10 @@ public struct NewBatch: Sendable {
 }
 
 /// A drifted batch's (or a performance breach's) alert: `suppressed` says why
-/// it starts nothing; otherwise one trigger event per pipeline is fired.
+/// it starts nothing; otherwise one trigger event per pipeline is fired. The
+/// store keeps the kind, detail and suppression; which trigger events the alert
+/// fires (from `pipelines`) and who the trail names (`actor`) are the engine's
+/// to decide (`MonitorEvents`, `AlertTriggers`).
 public struct NewAlert: Sendable {
     public var kind: String
     public var detail: String
@@ -155,6 +158,26 @@ public struct NewAlert: Sendable {
         self.suppressed = suppressed
         self.pipelines = pipelines
         self.actor = actor
+    }
+}
+
+/// A trigger event to record: unique per pipeline by `key`, so the same
+/// event never starts two runs.
+public struct NewTrigger: Sendable, Hashable {
+    public var pipeline: String
+    /// `drift`, `performance`, `commit`, `data`, `schedule`.
+    public var kind: String
+    public var key: String
+    /// Why, in words and links (kept as JSON).
+    public var cause: [String: String]
+    public var state: TriggerEventRecord.State
+
+    public init(pipeline: String, kind: String, key: String, cause: [String: String], state: TriggerEventRecord.State = .queued) {
+        self.pipeline = pipeline
+        self.kind = kind
+        self.key = key
+        self.cause = cause
+        self.state = state
     }
 }
 

@@ -66,6 +66,7 @@ extension RunStore {
     @discardableResult
     public func finishRun(id: Int64, status: RunStatus, message: String?, registering: NewModelVersion?) throws -> Registration? {
         try finishRun(id: id, status: status, message: message, registering: registering,
+                      unchanged: { newest in registering.map { ModelRegistration.isUnchanged($0, newest: newest) } ?? false },
                       audit: { RunEvents.finished($0, status: status, message: message) }, registered: ModelEvents.registered)
     }
 

@@ -4,25 +4,14 @@ import SlipwayPostgres
 
 extension PostgresRegistry: ModelStore {
     public func registerVersion(_ new: NewModelVersion, audit compose: AuditComposer<ModelVersionRecord>) throws -> ModelVersionRecord {
-        try audited { c, audit in
-            guard case .registered(let v) = try registerVersion(c, &audit, new, unlessSameAsNewest: false, compose: compose) else {
-                throw RegistryConflict(reason: "unreachable: registration skipped")
-            }
-            return v
-        }
+        try audited { c, audit in try registerVersion(c, &audit, new, compose: compose) }
     }
 
     /// Registers the next version of a model, inside an audited transaction
     /// (whose audit lock also serialises the numbering: two registrations
     /// never read the same highest number).
     func registerVersion(_ c: PGConnection, _ audit: inout AuditAppender, _ new: NewModelVersion,
-                         unlessSameAsNewest: Bool, compose: AuditComposer<ModelVersionRecord>) throws -> Registration {
-        if unlessSameAsNewest, let row = try c.execute("""
-            SELECT \(ModelVersionRecord.pgColumns) FROM modelVersion WHERE model = $1 ORDER BY version DESC LIMIT 1
-            """, [new.model]).first {
-            let newest = try ModelVersionRecord(pg: row)
-            if newest.artifactDigest == new.artifactDigest { return .unchanged(newest) }
-        }
+                         compose: AuditComposer<ModelVersionRecord>) throws -> ModelVersionRecord {
         let now = clock.now()
         try c.execute("INSERT INTO model (name, createdAt) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", [new.model, now])
         let next = try c.execute("SELECT coalesce(max(version), 0) + 1 FROM modelVersion WHERE model = $1", [new.model]).scalar(Int.self)
@@ -40,7 +29,7 @@ extension PostgresRegistry: ModelStore {
             """, [record.model, record.version, record.runID, record.pipeline, record.gitCommit, record.artifactDigest, now,
                   record.createdBy, record.imageDigest]).scalar(Int64.self)
         _ = try audit.append(compose(record), at: now)
-        return .registered(record)
+        return record
     }
 
     public func modelVersion(model: String, version: Int) throws -> ModelVersionRecord? {
@@ -174,14 +163,14 @@ extension PostgresRegistry: ModelStore {
         }
     }
 
-    public func recordImagePush(_ push: ImagePushRecord) throws -> ImagePushRecord {
+    public func recordImagePush(_ push: ImagePushRecord, audit compose: AuditComposer<ImagePushRecord>) throws -> ImagePushRecord {
         try audited { c, audit in
             var record = push
             record.pushedAt = clock.now()
             record.id = try c.execute("""
                 INSERT INTO imagePush (model, version, reference, digest, pushedAt, pushedBy) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id
                 """, [record.model, record.version, record.reference, record.digest, record.pushedAt, record.pushedBy]).scalar(Int64.self)
-            _ = try audit.append(RecordEvents.imagePushed(record))
+            _ = try audit.append(compose(record))
             return record
         }
     }

@@ -3,7 +3,7 @@ import SlipwayCore
 import SlipwayPostgres
 
 extension PostgresRegistry: MonitorStore {
-    public func recordBatch(_ new: NewBatch) throws -> RecordedBatch {
+    public func recordBatch(_ new: NewBatch, audit events: BatchEvents) throws -> RecordedBatch {
         try audited { c, audit in
             // Under the audit lock: a batch recorded at the same moment by another process has committed or not started.
             if let existing = try c.execute("SELECT \(MonitorBatchRecord.pgColumns) FROM monitorBatch WHERE monitor = $1 AND contentHash = $2",
@@ -27,7 +27,7 @@ extension PostgresRegistry: MonitorStore {
                           PGArray(s.map { $0.score.isNaN ? 0 : max(-1e300, min(1e300, $0.score)) }), PGArray(s.map(\.threshold)),
                           PGArray(s.map(\.drifted)), PGArray(s.map(\.histogram))])
             }
-            _ = try audit.append(RecordEvents.batchRecorded(b), at: b.receivedAt)
+            _ = try audit.append(events.recorded(b), at: b.receivedAt)
             guard let a = new.alert else { return RecordedBatch(batch: b, isNew: true) }
             let now = clock.now()
             var alert = MonitorAlertRecord(id: 0, monitor: b.monitor, batchID: b.id, kind: a.kind, detail: a.detail, at: now, triggerID: nil,
@@ -35,20 +35,16 @@ extension PostgresRegistry: MonitorStore {
             alert.id = try c.execute("""
                 INSERT INTO monitorAlert (monitor, batchID, kind, detail, at, suppressed) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id
                 """, [alert.monitor, alert.batchID, alert.kind, alert.detail, now, alert.suppressed]).scalar(Int64.self)
-            _ = try audit.append(RecordEvents.monitorAlert(alert, actor: a.actor), at: now)
-            var events: [TriggerEventRecord] = []
-            if a.suppressed == nil {
-                for t in RecordEvents.alertTriggers(alert, pipelines: a.pipelines) {
-                    if let e = try fire(c, &audit, pipeline: t.pipeline, kind: t.kind, key: t.key, cause: t.cause, actor: a.actor, at: now) {
-                        events.append(e)
-                    }
-                }
-                if let first = events.first {
-                    try c.execute("UPDATE monitorAlert SET triggerID = $1 WHERE id = $2", [first.id, alert.id])
-                    alert.triggerID = first.id
-                }
+            _ = try audit.append(events.alerted(alert), at: now)
+            var fired: [TriggerEventRecord] = []
+            for t in events.triggers(alert) {
+                if let e = try fire(c, &audit, t, at: now, compose: events.fired) { fired.append(e) }
             }
-            return RecordedBatch(batch: b, isNew: true, alert: alert, events: events)
+            if let first = fired.first {
+                try c.execute("UPDATE monitorAlert SET triggerID = $1 WHERE id = $2", [first.id, alert.id])
+                alert.triggerID = first.id
+            }
+            return RecordedBatch(batch: b, isNew: true, alert: alert, events: fired)
         }
     }
 
@@ -122,21 +118,20 @@ extension PostgresRegistry: MonitorStore {
     }
 
     /// Records a trigger event unless its key is taken for the pipeline (then nil).
-    private func fire(_ c: PGConnection, _ audit: inout AuditAppender, pipeline: String, kind: String, key: String, cause: [String: String],
-                      actor: String, at now: Millis, state: TriggerEventRecord.State = .queued) throws -> TriggerEventRecord? {
-        let causeText = try jsonMap(cause)
+    private func fire(_ c: PGConnection, _ audit: inout AuditAppender, _ t: NewTrigger, at now: Millis,
+                      compose: TriggerComposer) throws -> TriggerEventRecord? {
+        let causeText = try jsonMap(t.cause)
         guard let id = try c.execute("""
             INSERT INTO triggerEvent (pipeline, kind, key, cause, firedAt, state) VALUES ($1, $2, $3, $4, $5, $6)
             ON CONFLICT (pipeline, key) DO NOTHING RETURNING id
-            """, [pipeline, kind, key, causeText, now, state.rawValue]).first.map({ try $0.decode(0, as: Int64.self) }) else { return nil }
-        _ = try audit.append(RecordEvents.triggerFired(id: id, pipeline: pipeline, key: key, cause: cause, actor: actor), at: now)
-        return TriggerEventRecord(id: id, pipeline: pipeline, kind: kind, key: key, cause: causeText, firedAt: now, state: state, runID: nil)
+            """, [t.pipeline, t.kind, t.key, causeText, now, t.state.rawValue]).first.map({ try $0.decode(0, as: Int64.self) }) else { return nil }
+        _ = try audit.append(compose(t, id), at: now)
+        return TriggerEventRecord(id: id, pipeline: t.pipeline, kind: t.kind, key: t.key, cause: causeText, firedAt: now, state: t.state, runID: nil)
     }
 
-    public func fireTrigger(pipeline: String, kind: String, key: String, cause: [String: String], actor: String,
-                            state: TriggerEventRecord.State) throws -> TriggerEventRecord? {
+    public func fireTrigger(_ new: NewTrigger, audit compose: TriggerComposer) throws -> TriggerEventRecord? {
         try audited { c, audit in
-            try fire(c, &audit, pipeline: pipeline, kind: kind, key: key, cause: cause, actor: actor, at: clock.now(), state: state)
+            try fire(c, &audit, new, at: clock.now(), compose: compose)
         }
     }
 

@@ -38,6 +38,7 @@ extension PostgresRegistry: RunStore {
     }
 
     public func finishRun(id: Int64, status: RunStatus, message: String?, registering: NewModelVersion?,
+                          unchanged: (_ newest: ModelVersionRecord) -> Bool,
                           audit compose: AuditComposer<RunRecord>, registered: AuditComposer<ModelVersionRecord>) throws -> Registration? {
         try audited { c, audit in
             guard let row = try c.execute("SELECT \(RunRecord.pgColumns) FROM run WHERE id = $1 FOR UPDATE", [id]).first else {
@@ -49,7 +50,14 @@ extension PostgresRegistry: RunStore {
             }
             var registration: Registration?
             if let registering {
-                registration = try registerVersion(c, &audit, registering, unlessSameAsNewest: true, compose: registered)
+                let newest = try c.execute("""
+                    SELECT \(ModelVersionRecord.pgColumns) FROM modelVersion WHERE model = $1 ORDER BY version DESC LIMIT 1
+                    """, [registering.model]).first.map(ModelVersionRecord.init(pg:))
+                if let newest, unchanged(newest) {
+                    registration = .unchanged(newest)
+                } else {
+                    registration = .registered(try registerVersion(c, &audit, registering, compose: registered))
+                }
             }
             let now = clock.now()
             try c.execute("UPDATE run SET status = $1, endedAt = $2, message = $3 WHERE id = $4", [status.rawValue, now, message, id])

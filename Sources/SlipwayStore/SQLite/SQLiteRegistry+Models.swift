@@ -6,21 +6,11 @@ extension SQLiteRegistry: ModelStore {
     public func registerVersion(_ new: NewModelVersion, audit: AuditComposer<ModelVersionRecord>) throws -> ModelVersionRecord {
         // One immediate transaction: the next number is read and taken while no
         // other process can write, so two registrations never share a number.
-        try pool.write { db in
-            guard case .registered(let v) = try registerVersion(db, new, unlessSameAsNewest: false, audit: audit) else {
-                throw RegistryConflict(reason: "unreachable: registration skipped")
-            }
-            return v
-        }
+        try pool.write { db in try registerVersion(db, new, audit: audit) }
     }
 
-    func registerVersion(_ db: Database, _ new: NewModelVersion, unlessSameAsNewest: Bool,
-                         audit: AuditComposer<ModelVersionRecord>) throws -> Registration {
-        if unlessSameAsNewest, let newest = try ModelVersionRecord.fetchOne(db, sql: """
-            SELECT * FROM modelVersion WHERE model = ? ORDER BY version DESC LIMIT 1
-            """, arguments: [new.model]), newest.artifactDigest == new.artifactDigest {
-            return .unchanged(newest)
-        }
+    /// Registers the next version of a model inside a write transaction.
+    func registerVersion(_ db: Database, _ new: NewModelVersion, audit: AuditComposer<ModelVersionRecord>) throws -> ModelVersionRecord {
         let now = clock.now()
         try db.execute(sql: "INSERT OR IGNORE INTO model (name, createdAt) VALUES (?, ?)", arguments: [new.model, now])
         let next = (try Int.fetchOne(db, sql: "SELECT MAX(version) FROM modelVersion WHERE model = ?", arguments: [new.model]) ?? 0) + 1
@@ -39,7 +29,7 @@ extension SQLiteRegistry: ModelStore {
                              record.artifactDigest, now, record.createdBy, record.imageDigest])
         record.id = db.lastInsertedRowID
         _ = try appendAudit(db, audit(record), at: now)
-        return .registered(record)
+        return record
     }
 
     public func modelVersion(model: String, version: Int) throws -> ModelVersionRecord? {
@@ -153,7 +143,7 @@ extension SQLiteRegistry: ModelStore {
         }
     }
 
-    public func recordImagePush(_ push: ImagePushRecord) throws -> ImagePushRecord {
+    public func recordImagePush(_ push: ImagePushRecord, audit: AuditComposer<ImagePushRecord>) throws -> ImagePushRecord {
         try pool.write { db in
             var record = push
             record.pushedAt = clock.now()
@@ -161,7 +151,7 @@ extension SQLiteRegistry: ModelStore {
                 INSERT INTO imagePush (model, version, reference, digest, pushedAt, pushedBy) VALUES (?, ?, ?, ?, ?, ?)
                 """, arguments: [record.model, record.version, record.reference, record.digest, record.pushedAt, record.pushedBy])
             record.id = db.lastInsertedRowID
-            _ = try appendAudit(db, RecordEvents.imagePushed(record), at: record.pushedAt)
+            _ = try appendAudit(db, audit(record), at: record.pushedAt)
             return record
         }
     }

@@ -19,7 +19,7 @@ extension TriggerEventRecord: FetchableRecord, PersistableRecord {
 }
 
 extension SQLiteRegistry: MonitorStore {
-    public func recordBatch(_ new: NewBatch) throws -> RecordedBatch {
+    public func recordBatch(_ new: NewBatch, audit events: BatchEvents) throws -> RecordedBatch {
         try pool.write { db in
             if let existing = try MonitorBatchRecord.fetchOne(db, sql: "SELECT * FROM monitorBatch WHERE monitor = ? AND contentHash = ?",
                                                              arguments: [new.batch.monitor, new.batch.contentHash]) {
@@ -39,10 +39,10 @@ extension SQLiteRegistry: MonitorStore {
             for s in new.scores {
                 try insert.execute(arguments: [b.id, b.monitor, s.feature, s.method, s.score.isNaN ? 0 : max(-1e300, min(1e300, s.score)), s.threshold, s.drifted, s.histogram])
             }
-            _ = try appendAudit(db, RecordEvents.batchRecorded(b), at: b.receivedAt)
+            _ = try appendAudit(db, events.recorded(b), at: b.receivedAt)
             guard let a = new.alert else { return RecordedBatch(batch: b, isNew: true) }
-            let (alert, events) = try recordAlert(db, monitor: b.monitor, batchID: b.id, a)
-            return RecordedBatch(batch: b, isNew: true, alert: alert, events: events)
+            let (alert, fired) = try recordAlert(db, monitor: b.monitor, batchID: b.id, a, events: events)
+            return RecordedBatch(batch: b, isNew: true, alert: alert, events: fired)
         }
     }
 
@@ -97,30 +97,24 @@ extension SQLiteRegistry: MonitorStore {
         }
     }
 
-    private func recordAlert(_ db: Database, monitor: String, batchID: Int64, _ new: NewAlert) throws -> (alert: MonitorAlertRecord, events: [TriggerEventRecord]) {
-        let (kind, detail, suppressed, pipelines, actor) = (new.kind, new.detail, new.suppressed, new.pipelines, new.actor)
-        do {
-            let now = clock.now()
-            var alert = MonitorAlertRecord(id: 0, monitor: monitor, batchID: batchID, kind: kind, detail: detail, at: now, triggerID: nil,
-                                           suppressed: suppressed)
-            try db.execute(sql: "INSERT INTO monitorAlert (monitor, batchID, kind, detail, at, suppressed) VALUES (?, ?, ?, ?, ?, ?)",
-                           arguments: [monitor, batchID, kind, detail, now, suppressed])
-            alert.id = db.lastInsertedRowID
-            _ = try appendAudit(db, RecordEvents.monitorAlert(alert, actor: actor), at: now)
-            var events: [TriggerEventRecord] = []
-            if suppressed == nil {
-                for t in RecordEvents.alertTriggers(alert, pipelines: pipelines) {
-                    if let e = try fire(db, pipeline: t.pipeline, kind: t.kind, key: t.key, cause: t.cause, actor: actor, at: now) {
-                        events.append(e)
-                    }
-                }
-                if let first = events.first {
-                    try db.execute(sql: "UPDATE monitorAlert SET triggerID = ? WHERE id = ?", arguments: [first.id, alert.id])
-                    alert.triggerID = first.id
-                }
-            }
-            return (alert, events)
+    private func recordAlert(_ db: Database, monitor: String, batchID: Int64, _ new: NewAlert,
+                             events: BatchEvents) throws -> (alert: MonitorAlertRecord, events: [TriggerEventRecord]) {
+        let now = clock.now()
+        var alert = MonitorAlertRecord(id: 0, monitor: monitor, batchID: batchID, kind: new.kind, detail: new.detail, at: now, triggerID: nil,
+                                       suppressed: new.suppressed)
+        try db.execute(sql: "INSERT INTO monitorAlert (monitor, batchID, kind, detail, at, suppressed) VALUES (?, ?, ?, ?, ?, ?)",
+                       arguments: [monitor, batchID, new.kind, new.detail, now, new.suppressed])
+        alert.id = db.lastInsertedRowID
+        _ = try appendAudit(db, events.alerted(alert), at: now)
+        var fired: [TriggerEventRecord] = []
+        for t in events.triggers(alert) {
+            if let e = try fire(db, t, at: now, audit: events.fired) { fired.append(e) }
         }
+        if let first = fired.first {
+            try db.execute(sql: "UPDATE monitorAlert SET triggerID = ? WHERE id = ?", arguments: [first.id, alert.id])
+            alert.triggerID = first.id
+        }
+        return (alert, fired)
     }
 
     public func alerts(monitor: String?, limit: Int) throws -> [MonitorAlertRecord] {
@@ -132,22 +126,21 @@ extension SQLiteRegistry: MonitorStore {
         }
     }
 
-    private func fire(_ db: Database, pipeline: String, kind: String, key: String, cause: [String: String], actor: String, at now: Millis,
-                      state: TriggerEventRecord.State = .queued) throws -> TriggerEventRecord? {
-        let causeText = String(decoding: try JSONEncoder.sorted.encode(cause), as: UTF8.self)
+    /// Records a trigger event unless its key is taken for the pipeline (then nil).
+    private func fire(_ db: Database, _ t: NewTrigger, at now: Millis, audit: TriggerComposer) throws -> TriggerEventRecord? {
+        let causeText = String(decoding: try JSONEncoder.sorted.encode(t.cause), as: UTF8.self)
         try db.execute(sql: """
             INSERT INTO triggerEvent (pipeline, kind, key, cause, firedAt, state) VALUES (?, ?, ?, ?, ?, ?)
             ON CONFLICT(pipeline, key) DO NOTHING
-            """, arguments: [pipeline, kind, key, causeText, now, state.rawValue])
+            """, arguments: [t.pipeline, t.kind, t.key, causeText, now, t.state.rawValue])
         guard db.changesCount > 0 else { return nil }
         let id = db.lastInsertedRowID
-        _ = try appendAudit(db, RecordEvents.triggerFired(id: id, pipeline: pipeline, key: key, cause: cause, actor: actor), at: now)
-        return TriggerEventRecord(id: id, pipeline: pipeline, kind: kind, key: key, cause: causeText, firedAt: now, state: state, runID: nil)
+        _ = try appendAudit(db, audit(t, id), at: now)
+        return TriggerEventRecord(id: id, pipeline: t.pipeline, kind: t.kind, key: t.key, cause: causeText, firedAt: now, state: t.state, runID: nil)
     }
 
-    public func fireTrigger(pipeline: String, kind: String, key: String, cause: [String: String], actor: String,
-                            state: TriggerEventRecord.State) throws -> TriggerEventRecord? {
-        try pool.write { db in try fire(db, pipeline: pipeline, kind: kind, key: key, cause: cause, actor: actor, at: clock.now(), state: state) }
+    public func fireTrigger(_ new: NewTrigger, audit: TriggerComposer) throws -> TriggerEventRecord? {
+        try pool.write { db in try fire(db, new, at: clock.now(), audit: audit) }
     }
 
     public func triggerEvents(pipeline: String?, state: TriggerEventRecord.State?, limit: Int) throws -> [TriggerEventRecord] {

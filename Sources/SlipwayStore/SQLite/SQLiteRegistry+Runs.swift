@@ -36,6 +36,7 @@ extension SQLiteRegistry: RunStore {
     }
 
     public func finishRun(id: Int64, status: RunStatus, message: String?, registering: NewModelVersion?,
+                          unchanged: (_ newest: ModelVersionRecord) -> Bool,
                           audit: AuditComposer<RunRecord>, registered: AuditComposer<ModelVersionRecord>) throws -> Registration? {
         try pool.write { db in
             guard let run = try RunRecord.fetchOne(db, key: id) else { throw NotFound(what: "run \(id)") }
@@ -44,7 +45,13 @@ extension SQLiteRegistry: RunStore {
             }
             var registration: Registration?
             if let registering {
-                registration = try registerVersion(db, registering, unlessSameAsNewest: true, audit: registered)
+                if let newest = try ModelVersionRecord.fetchOne(db, sql: """
+                    SELECT * FROM modelVersion WHERE model = ? ORDER BY version DESC LIMIT 1
+                    """, arguments: [registering.model]), unchanged(newest) {
+                    registration = .unchanged(newest)
+                } else {
+                    registration = .registered(try registerVersion(db, registering, audit: registered))
+                }
             }
             let now = clock.now()
             try db.execute(sql: "UPDATE run SET status = ?, endedAt = ?, message = ? WHERE id = ?",
