@@ -145,7 +145,7 @@ struct StageFacts: @unchecked Sendable {
     /// `containment` answers for symlinks when many entries are restored at once.
     func restoreOutputs(of entry: CacheEntry, containment: FileSystem.Containment? = nil) throws {
         for (path, hash) in entry.outputs.sorted(by: { $0.key < $1.key }) {
-            if FileSystem.exists(workspace.absolute(path)),
+            if containment.map({ $0.linkStatus(path) != nil }) ?? FileSystem.exists(workspace.absolute(path)),
                containment?.staysInside(path) ?? FileSystem.staysInside(root: workspace.root, relative: path),
                (try? hasher.hash(path, containment: containment)) == hash { continue }
             try store.restore(path, hash: hash)

@@ -157,11 +157,27 @@ public enum FileSystem {
     public final class Containment {
         let root: String
         private var folders: [String: Bool] = [:]
+        /// lstat(2) of the paths asked about: nothing writes them during the pass.
+        private var leaves: [String: Glibc.stat?] = [:]
 
         public init(root: String) { self.root = root }
 
+        /// lstat(2) of a workspace-relative path, once per pass.
+        public func linkStatus(_ relative: String) -> Glibc.stat? {
+            if let known = leaves[relative] { return known }
+            let st = FileSystem.linkStatus(root + "/" + relative)
+            leaves[relative] = .some(st)
+            return st
+        }
+
+        /// stat(2) of a workspace-relative path: its lstat when it is not a symlink.
+        public func status(_ relative: String) -> Glibc.stat? {
+            guard let st = linkStatus(relative) else { return nil }
+            return st.st_mode & S_IFMT == S_IFLNK ? FileSystem.status(root + "/" + relative) : st
+        }
+
         public func staysInside(_ relative: String) -> Bool {
-            guard let st = FileSystem.linkStatus(root + "/" + relative) else {
+            guard let st = linkStatus(relative) else {
                 // Not there: the first folder above it that is decides.
                 return folderStaysInside(Self.parent(relative))
             }
