@@ -76,13 +76,15 @@ import Testing
 
     @Test func killedRunIsMarkedInterruptedAndResumesFromCache() throws {
         let s = Sandbox()
+        // A sleep no other test (or another checkout's test run) has: pgrep looks machine-wide.
+        let nap = "sleep 61.\(UInt32.random(in: 100_000...999_999))"
         s.write("slipway.yaml", """
         project: p
         pipelines:
           main:
             stages:
               quick: {cmd: "echo run >> .count-quick && echo q > q.txt", outs: [q.txt]}
-              slow: {cmd: "echo run >> .count-slow && sleep 61 && echo s > s.txt", deps: [q.txt], outs: [s.txt]}
+              slow: {cmd: "echo run >> .count-slow && \(nap) && echo s > s.txt", deps: [q.txt], outs: [s.txt]}
         """)
         let p = try s.start(["run"])
         #expect(s.waitUntil { s.count(".count-slow") == 1 })
@@ -97,11 +99,11 @@ import Testing
         #expect(run["status"] as? String == "interrupted")
         let stages = try #require(run["stages"] as? [[String: Any]])
         #expect(stages.map { $0["status"] as? String } == ["succeeded", "interrupted"])
-        // The orphaned `sleep 61` was stopped with its process group.
+        // The orphaned sleep was stopped with its process group.
         let orphanGone = s.waitUntil(timeout: 5) {
             let ps = Process()
             ps.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
-            ps.arguments = ["-f", "sleep 61"]
+            ps.arguments = ["-f", nap]
             ps.standardOutput = FileHandle.nullDevice
             try? ps.run()
             ps.waitUntilExit()
@@ -110,7 +112,7 @@ import Testing
         #expect(orphanGone)
 
         // The next run reuses the finished stage.
-        s.write("slipway.yaml", (s.read("slipway.yaml") ?? "").replacingOccurrences(of: "sleep 61", with: "true"))
+        s.write("slipway.yaml", (s.read("slipway.yaml") ?? "").replacingOccurrences(of: nap, with: "true"))
         let again = s.run("run")
         #expect(again.status == 0, "\(again.stderr)")
         #expect(s.count(".count-quick") == 1)
