@@ -37,4 +37,16 @@ import Testing
         #expect(throws: SpecErrors.self) { try RegistrySetting.read("project: churn\nregistry: sqlite:///x\n") }
         #expect(throws: SpecErrors.self) { try RegistrySetting.read("project: churn\nregistry:\n") }
     }
+
+    @Test func aSpecThatCannotNameARegistryIsNotParsedForOne() throws {
+        #expect(!RegistrySetting.mayNameRegistry("project: p\npipelines: {main: {stages: {a: {cmd: x}}}}\n"))
+        #expect(!RegistrySetting.mayNameRegistry(""))
+        #expect(RegistrySetting.mayNameRegistry("project: p\nregistry: postgres://db/x\n"))
+        #expect(RegistrySetting.mayNameRegistry("project: p\n# registry: later\n"))
+        // A double-quoted key can spell it with escapes.
+        let escaped = "project: p\n\"\\x72egistry\": postgres://ana@db/x\n"
+        #expect(RegistrySetting.mayNameRegistry(escaped))
+        #expect(try RegistrySetting.read(escaped).registry == "postgres://ana@db/x")
+        #expect(RegistrySetting.mayNameRegistry("project: é\nrégistry_registry: 1\n"))
+    }
 }
