@@ -16,7 +16,7 @@ public final class ConsoleApp: @unchecked Sendable {
     // Poller ↔ UI.
     private let lock = NSCondition()
     private var inbox: [Message] = []
-    private var wanted: (run: Int64?, model: String?) = (nil, nil)
+    private var wanted: (run: Int64?, model: String?, stage: String?) = (nil, nil, nil)
     private var reloadRequested = true
     private var stopping = false
     /// A write was announced on the registry's change feed: check now.
@@ -112,7 +112,7 @@ public final class ConsoleApp: @unchecked Sendable {
 
     /// Loads a snapshot now, on this thread (tests and the first frame).
     public func loadNow() {
-        _ = state.update(.data(loader.load(selectedRun: wanted.run, selectedModel: wanted.model)))
+        _ = state.update(.data(loader.load(selectedRun: wanted.run, selectedModel: wanted.model, shownStage: wanted.stage)))
     }
 
     func post(_ m: Message) { lock.withLock { inbox.append(m); lock.broadcast() } }
@@ -136,7 +136,7 @@ public final class ConsoleApp: @unchecked Sendable {
         var lastStatus: Int64 = -1
         var verified = false
         while true {
-            let (stop, forced, heard, want) = lock.withLock { () -> (Bool, Bool, Bool, (Int64?, String?)) in
+            let (stop, forced, heard, want) = lock.withLock { () -> (Bool, Bool, Bool, (run: Int64?, model: String?, stage: String?)) in
                 // With a change feed the token is read when a write is announced,
                 // and once a second as a fallback (a missed announcement, the demo's status file).
                 if !stopping && !reloadRequested && !changeHeard {
@@ -156,7 +156,7 @@ public final class ConsoleApp: @unchecked Sendable {
             lastToken = token
             lastStatus = status
             if heard { traceLine("reload-after-change-feed") }
-            post(.data(loader.load(selectedRun: want.0, selectedModel: want.1)))
+            post(.data(loader.load(selectedRun: want.run, selectedModel: want.model, shownStage: want.stage)))
         }
     }
 
@@ -166,9 +166,14 @@ public final class ConsoleApp: @unchecked Sendable {
         case .reload: lock.withLock { reloadRequested = true; lock.broadcast() }
         case .select(let run, let model):
             lock.withLock {
-                wanted = (run ?? wanted.run, model ?? wanted.model)
+                wanted = (run ?? wanted.run, model ?? wanted.model, run == nil || run == wanted.run ? wanted.stage : nil)
                 reloadRequested = true
                 lock.broadcast()
+            }
+        case .showStage(let stage, let reload):
+            lock.withLock {
+                wanted.stage = stage
+                if reload { reloadRequested = true; lock.broadcast() }
             }
         case .startRun(let pipeline):
             do {
