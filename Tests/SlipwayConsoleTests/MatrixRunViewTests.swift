@@ -91,6 +91,13 @@ import Testing
         // These members have no log yet: nothing to read at once.
         #expect(s.update(.event(.key(.char("j")))) == [.showStage("train[shard=402]", reload: false)])
         #expect(s.update(.event(.key(.escape))) == [.showStage(nil, reload: false)])
+        // A member that ran, whose log this snapshot did not read: read at once, said meanwhile.
+        s.snapshot.detail!.stages[404].logPath = ".slipway/logs/run-7/train[shard=403].log"
+        s.snapshot.detail!.stages[404].startedAt = 1_000
+        _ = s.update(.event(.key(.enter)))
+        _ = s.update(.event(.key(.char("j"))))
+        #expect(s.update(.event(.key(.char("j")))) == [.showStage("train[shard=403]", reload: true)])
+        #expect(ConsoleView.render(s).text.contains("(reading the log…)"))
     }
 
     @Test func theIndexAgreesWithTheGroupsWorkedOutEachTime() {

@@ -21,6 +21,12 @@ public struct ConsoleSnapshot: Sendable {
         /// Failed stage → its last error line (``StageLogLines/lastErrorLine(_:)``).
         public var errorLines: [String: String] = [:]
 
+        /// Whether stage `i` has a log this snapshot did not read (it reads those around the stage in view).
+        func lacksLog(_ i: Int) -> Bool {
+            let st = stages[i]
+            return st.logPath != nil && (st.startedAt != nil || st.status == .failed) && logs[st.stage] == nil && st.stage != logStage
+        }
+
         public init(run: RunRecord, stages: [StageRunRecord], series: [String: [String: [Double]]], logTail: [String], logStage: String?,
                     previousDurations: [String: Double] = [:], logs: [String: [String]] = [:], errorLines: [String: String] = [:]) {
             self.run = run
@@ -203,7 +209,9 @@ public final class ConsoleLoader: @unchecked Sendable {
             }
             for i in Self.logStages(index, stages, shown: shownStage.flatMap { index.names[$0] } ?? RunViewScreen.initialStage(detail)) {
                 let st = stages[i]
-                guard st.startedAt != nil || st.status == .failed, let rel = st.logPath, let path = workspace.logFile(rel) else { continue }
+                guard st.startedAt != nil || st.status == .failed, let rel = st.logPath else { continue }
+                // A log path outside the workspace's logs is read as no lines (the stage was looked at).
+                guard let path = workspace.logFile(rel) else { detail.logs[st.stage] = []; continue }
                 let lines = i == logAt ? detail.logTail : Self.tail(path: path, lines: logLines)
                 detail.logs[st.stage] = lines
                 if st.status == .failed, let line = StageLogLines.lastErrorLine(lines) { detail.errorLines[st.stage] = line }

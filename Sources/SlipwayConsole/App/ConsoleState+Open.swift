@@ -116,9 +116,7 @@ extension ConsoleState {
     /// Tells the loader which stage is in view; asks for a snapshot now when
     /// this one does not hold the stage's log (it holds those around the last one).
     static func showStage(_ i: Int, _ d: ConsoleSnapshot.RunDetail) -> Effect {
-        let st = d.stages[i]
-        let hasLog = st.logPath != nil && (st.startedAt != nil || st.status == .failed)
-        return .showStage(st.stage, reload: hasLog && d.logs[st.stage] == nil)
+        .showStage(d.stages[i].stage, reload: d.lacksLog(i))
     }
 
     /// The `?` help as a page: the current tab's keys first (what Enter does

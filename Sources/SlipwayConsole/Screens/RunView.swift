@@ -112,7 +112,11 @@ enum RunViewScreen {
         for (i, line) in lay.log.dropFirst(top).prefix(visible).enumerated() {
             b.put(lay.x + 2, lay.logY + i, line, .plain, maxWidth: lay.w - 4)
         }
-        if lay.log.isEmpty { b.put(lay.x + 2, lay.logY, "(no log lines" + (s.showControlLines ? ")" : "; m shows ::metric lines)"), .muted) }
+        if lay.log.isEmpty {
+            // A stage far from the one the snapshot was read around: its log comes with the next one.
+            let pending = v.stage < d.stages.count && d.lacksLog(v.stage)
+            b.put(lay.x + 2, lay.logY, pending ? "(reading the log…)" : "(no log lines" + (s.showControlLines ? ")" : "; m shows ::metric lines)"), .muted)
+        }
         let position = lay.log.count > visible
             ? " lines \(top + 1)–\(min(lay.log.count, top + visible)) of \(lay.log.count)" + (v.logTop == nil ? " (end)" : "") + " "
             : " \(lay.log.count) line\(lay.log.count == 1 ? "" : "s") "
