@@ -67,6 +67,9 @@ public struct ScreenBuffer: Sendable, Equatable {
         guard let s = ch.unicodeScalars.first else { return 0 }
         let v = s.value
         if v < 0x20 || (0x7F..<0xA0).contains(v) { return 0 }
+        // Box drawing, blocks, shapes, symbols, dingbats, arrows, braille (borders, bars,
+        // charts): one column, none a mark; a following combining mark is still measured.
+        if (0x2500...0x28FF).contains(v), ch.unicodeScalars.count == 1 { return 1 }
         switch s.properties.generalCategory {
         case .nonspacingMark, .enclosingMark, .format: return 0
         default: break
