@@ -196,34 +196,53 @@ public final class ConsoleLoader: @unchecked Sendable {
         s.environments = spec?.environments.map(\.name) ?? []
         s.runs = (try? registry.runs(limit: Self.runLimit, offset: 0)) ?? []
         s.runCount = (try? registry.runCount()) ?? s.runs.count
-        if let id = selectedRun ?? s.runs.first?.id, let run = try? registry.run(id: id) {
-            let stages = (try? registry.stageRuns(runID: id)) ?? []
-            var series: [String: [String: [Double]]] = [:]
-            for m in (try? registry.metrics(runID: id)) ?? [] { series[m.stage, default: [:]][m.key, default: []].append(m.value) }
-            var detail = ConsoleSnapshot.RunDetail(run: run, stages: stages, series: series, logTail: [], logStage: nil)
-            let index = detail.index
-            let logAt = index.lastRunning ?? index.lastFailed ?? index.lastStarted
-            detail.logStage = logAt.map { stages[$0].stage }
-            if let i = logAt, let rel = stages[i].logPath, let path = workspace.logFile(rel) {
-                detail.logTail = Self.tail(path: path, lines: logLines)
-            }
-            for i in Self.logStages(index, stages, shown: shownStage.flatMap { index.names[$0] } ?? RunViewScreen.initialStage(detail)) {
-                let st = stages[i]
-                guard st.startedAt != nil || st.status == .failed, let rel = st.logPath else { continue }
-                // A log path outside the workspace's logs is read as no lines (the stage was looked at).
-                guard let path = workspace.logFile(rel) else { detail.logs[st.stage] = []; continue }
-                let lines = i == logAt ? detail.logTail : Self.tail(path: path, lines: logLines)
-                detail.logs[st.stage] = lines
-                if st.status == .failed, let line = StageLogLines.lastErrorLine(lines) { detail.errorLines[st.stage] = line }
-            }
-            s.detail = detail
-            if stages.contains(where: { $0.status == .running }),
-               let previous = s.runs.first(where: { $0.pipeline == run.pipeline && $0.id < run.id && $0.status == .succeeded }) {
-                for st in (try? registry.stageRuns(runID: previous.id)) ?? [] where st.status == .succeeded {
-                    if let d = st.duration { s.detail?.previousDurations[st.stage] = d }
-                }
+        s.detail = detail(selectedRun ?? s.runs.first?.id, recent: s.runs, shownStage: shownStage, logLines: logLines)
+        loadRest(&s, spec: spec, selectedModel: selectedModel)
+        return s
+    }
+
+    /// `previous` with another run's (or stage's) detail: what choosing a run
+    /// or moving through a run's stages needs, without reading the rest again.
+    public func reloadDetail(_ previous: ConsoleSnapshot, selectedRun: Int64?, shownStage: String? = nil, logLines: Int = 400) -> ConsoleSnapshot {
+        var s = previous
+        s.now = SystemClock.nowMillis()
+        s.detail = detail(selectedRun ?? s.runs.first?.id, recent: s.runs, shownStage: shownStage, logLines: logLines)
+        return s
+    }
+
+    /// A run's detail: its stages, metrics, the logs in view (see ``load(selectedRun:selectedModel:shownStage:logLines:)``).
+    func detail(_ selected: Int64?, recent: [RunRecord], shownStage: String?, logLines: Int) -> ConsoleSnapshot.RunDetail? {
+        guard let id = selected, let run = try? registry.run(id: id) else { return nil }
+        let stages = (try? registry.stageRuns(runID: id)) ?? []
+        var series: [String: [String: [Double]]] = [:]
+        for m in (try? registry.metrics(runID: id)) ?? [] { series[m.stage, default: [:]][m.key, default: []].append(m.value) }
+        var detail = ConsoleSnapshot.RunDetail(run: run, stages: stages, series: series, logTail: [], logStage: nil)
+        let index = detail.index
+        let logAt = index.lastRunning ?? index.lastFailed ?? index.lastStarted
+        detail.logStage = logAt.map { stages[$0].stage }
+        if let i = logAt, let rel = stages[i].logPath, let path = workspace.logFile(rel) {
+            detail.logTail = Self.tail(path: path, lines: logLines)
+        }
+        for i in Self.logStages(index, stages, shown: shownStage.flatMap { index.names[$0] } ?? RunViewScreen.initialStage(detail)) {
+            let st = stages[i]
+            guard st.startedAt != nil || st.status == .failed, let rel = st.logPath else { continue }
+            // A log path outside the workspace's logs is read as no lines (the stage was looked at).
+            guard let path = workspace.logFile(rel) else { detail.logs[st.stage] = []; continue }
+            let lines = i == logAt ? detail.logTail : Self.tail(path: path, lines: logLines)
+            detail.logs[st.stage] = lines
+            if st.status == .failed, let line = StageLogLines.lastErrorLine(lines) { detail.errorLines[st.stage] = line }
+        }
+        if index.lastRunning != nil,
+           let previous = recent.first(where: { $0.pipeline == run.pipeline && $0.id < run.id && $0.status == .succeeded }) {
+            for st in (try? registry.stageRuns(runID: previous.id)) ?? [] where st.status == .succeeded {
+                if let d = st.duration { detail.previousDurations[st.stage] = d }
             }
         }
+        return detail
+    }
+
+    /// Everything but the runs and the detail.
+    func loadRest(_ s: inout ConsoleSnapshot, spec: WorkspaceSpec?, selectedModel: String?) {
         s.models = (try? registry.models()) ?? []
         let model = selectedModel ?? s.models.first?.name
         if let model {
@@ -298,7 +317,6 @@ public final class ConsoleLoader: @unchecked Sendable {
         }
         let newest = (try? registry.latestAuditSeq()) ?? 0
         s.audit = ((try? registry.auditEvents(after: max(0, newest - Int64(Self.auditLimit)), limit: Self.auditLimit)) ?? []).reversed()
-        return s
     }
 
     /// How many of a run's groups the Runs detail can list (a third of the screen's height at most).
