@@ -135,6 +135,11 @@ public final class ConsoleApp: @unchecked Sendable {
     }
 
     func poll() {
+        // The poller yields to the thread that draws: on Linux a thread's nice
+        // value is its own, so a busy read never delays a key's frame.
+        #if os(Linux)
+        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 5)
+        #endif
         var lastToken: Int64 = -1
         var lastStatus: Int64 = -1
         var verified = false
