@@ -73,4 +73,40 @@ import Testing
         for _ in 0..<2_000 { _ = s.update(.event(.key(.char("k")))) }
         #expect(s.runView?.stage == 0)
     }
+
+    @Test func theLoaderReadsOnlyTheLogsAroundTheStageInView() {
+        let d = matrixRun(members: 1_000, done: 400).snapshot.detail!
+        // Around the last running member (what the opened run starts on), not every member that started.
+        let picked = ConsoleLoader.logStages(d.index, d.stages, shown: 402)
+        #expect(picked.count == 2 * ConsoleLoader.logWindow + 1)
+        #expect(picked.contains(402 - ConsoleLoader.logWindow) && picked.contains(402 + ConsoleLoader.logWindow))
+        // At the ends of the run the window is cut, not shifted out of range.
+        #expect(ConsoleLoader.logStages(d.index, d.stages, shown: 0).first == 0)
+        #expect(ConsoleLoader.logStages(d.index, d.stages, shown: 1_001).last == 1_001)
+    }
+
+    @Test func movingThroughMembersTellsTheLoaderWhichStageIsInView() {
+        var s = matrixRun(members: 1_000, done: 400)
+        _ = s.update(.event(.key(.enter)))
+        // These members have no log yet: nothing to read at once.
+        #expect(s.update(.event(.key(.char("j")))) == [.showStage("train[shard=402]", reload: false)])
+        #expect(s.update(.event(.key(.escape))) == [.showStage(nil, reload: false)])
+        // A member that ran, whose log this snapshot did not read: read at once, said meanwhile.
+        s.snapshot.detail!.stages[404].logPath = ".slipway/logs/run-7/train[shard=403].log"
+        s.snapshot.detail!.stages[404].startedAt = 1_000
+        _ = s.update(.event(.key(.enter)))
+        _ = s.update(.event(.key(.char("j"))))
+        #expect(s.update(.event(.key(.char("j")))) == [.showStage("train[shard=403]", reload: true)])
+        #expect(ConsoleView.render(s).text.contains("(reading the log…)"))
+    }
+
+    @Test func theIndexAgreesWithTheGroupsWorkedOutEachTime() {
+        let d = matrixRun(members: 300, done: 120).snapshot.detail!
+        let groups = StageGroups.make(d.stages)
+        #expect(d.index.groups == groups)
+        #expect(d.index.order == StageGroups.order(groups))
+        #expect(d.index.standings[1]?.summary == StageGroups.summary(groups[1], d.stages))
+        #expect(d.index.standings[1]?.status == StageGroups.status(groups[1], d.stages))
+        #expect(d.index.standings[1]?.duration(now: 90_000) == StageGroups.duration(groups[1], d.stages, now: 90_000))
+    }
 }

@@ -16,8 +16,11 @@ public final class ConsoleApp: @unchecked Sendable {
     // Poller ↔ UI.
     private let lock = NSCondition()
     private var inbox: [Message] = []
-    private var wanted: (run: Int64?, model: String?) = (nil, nil)
+    private var wanted: (run: Int64?, model: String?, stage: String?) = (nil, nil, nil)
     private var reloadRequested = true
+    /// Another run or stage was chosen: its detail is read at once; the rest
+    /// of the snapshot is read again only when the registry changed.
+    private var detailRequested = false
     private var stopping = false
     /// A write was announced on the registry's change feed: check now.
     private var changeHeard = false
@@ -112,7 +115,7 @@ public final class ConsoleApp: @unchecked Sendable {
 
     /// Loads a snapshot now, on this thread (tests and the first frame).
     public func loadNow() {
-        _ = state.update(.data(loader.load(selectedRun: wanted.run, selectedModel: wanted.model)))
+        _ = state.update(.data(loader.load(selectedRun: wanted.run, selectedModel: wanted.model, shownStage: wanted.stage)))
     }
 
     func post(_ m: Message) { lock.withLock { inbox.append(m); lock.broadcast() } }
@@ -132,18 +135,24 @@ public final class ConsoleApp: @unchecked Sendable {
     }
 
     func poll() {
+        // The poller yields to the thread that draws: on Linux a thread's nice
+        // value is its own, so a busy read never delays a key's frame.
+        #if os(Linux)
+        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 5)
+        #endif
         var lastToken: Int64 = -1
         var lastStatus: Int64 = -1
         var verified = false
+        var last: (snapshot: ConsoleSnapshot, model: String?)?
         while true {
-            let (stop, forced, heard, want) = lock.withLock { () -> (Bool, Bool, Bool, (Int64?, String?)) in
+            let (stop, forced, detailOnly, heard, want) = lock.withLock { () -> (Bool, Bool, Bool, Bool, (run: Int64?, model: String?, stage: String?)) in
                 // With a change feed the token is read when a write is announced,
                 // and once a second as a fallback (a missed announcement, the demo's status file).
-                if !stopping && !reloadRequested && !changeHeard {
+                if !stopping && !reloadRequested && !detailRequested && !changeHeard {
                     _ = lock.wait(until: Date().addingTimeInterval(feedActive ? 1 : 0.25))
                 }
-                defer { reloadRequested = false; changeHeard = false }
-                return (stopping, reloadRequested, changeHeard, wanted)
+                defer { reloadRequested = false; detailRequested = false; changeHeard = false }
+                return (stopping, reloadRequested, detailRequested, changeHeard, wanted)
             }
             if stop { return }
             let token = (try? loader.registry.changeToken()) ?? 0
@@ -152,11 +161,19 @@ public final class ConsoleApp: @unchecked Sendable {
             verified = loader.verifyMore()
             // The demo's status line is a file beside the registry: it changes without a registry write.
             let status = FileSystem.status(workspace.demoStatusPath).map { Int64($0.st_mtim.tv_sec) * 1_000_000_000 + Int64($0.st_mtim.tv_nsec) } ?? 0
-            guard forced || token != lastToken || verified != wasVerified || status != lastStatus else { continue }
+            let changed = token != lastToken || verified != wasVerified || status != lastStatus
+            guard forced || detailOnly || changed else { continue }
             lastToken = token
             lastStatus = status
             if heard { traceLine("reload-after-change-feed") }
-            post(.data(loader.load(selectedRun: want.0, selectedModel: want.1)))
+            // Only the chosen run or stage moved: the rest of the last snapshot still holds.
+            if detailOnly, !forced, !changed, let last, last.model == want.model {
+                post(.data(loader.reloadDetail(last.snapshot, selectedRun: want.run, shownStage: want.stage)))
+                continue
+            }
+            let snapshot = loader.load(selectedRun: want.run, selectedModel: want.model, shownStage: want.stage)
+            last = (snapshot, want.model)
+            post(.data(snapshot))
         }
     }
 
@@ -166,9 +183,14 @@ public final class ConsoleApp: @unchecked Sendable {
         case .reload: lock.withLock { reloadRequested = true; lock.broadcast() }
         case .select(let run, let model):
             lock.withLock {
-                wanted = (run ?? wanted.run, model ?? wanted.model)
-                reloadRequested = true
+                if model != nil && model != wanted.model { reloadRequested = true } else { detailRequested = true }
+                wanted = (run ?? wanted.run, model ?? wanted.model, run == nil || run == wanted.run ? wanted.stage : nil)
                 lock.broadcast()
+            }
+        case .showStage(let stage, let reload):
+            lock.withLock {
+                wanted.stage = stage
+                if reload { detailRequested = true; lock.broadcast() }
             }
         case .startRun(let pipeline):
             do {

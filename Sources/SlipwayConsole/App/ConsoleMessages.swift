@@ -61,6 +61,9 @@ public struct Dialog: Sendable, Equatable {
 public enum Effect: Sendable, Equatable {
     case reload
     case select(run: Int64?, model: String?)
+    /// The stage an opened run shows (nil: none open), so that snapshots
+    /// read the logs around it; `reload` when the snapshot lacks its log.
+    case showStage(String?, reload: Bool)
     case startRun(pipeline: String)
     case cancelRun(runID: Int64)
     case promote(model: String, version: Int, environment: String, reason: String)

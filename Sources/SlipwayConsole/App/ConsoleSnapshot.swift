@@ -6,7 +6,10 @@ import SlipwayEngine
 public struct ConsoleSnapshot: Sendable {
     public struct RunDetail: Sendable {
         public var run: RunRecord
-        public var stages: [StageRunRecord]
+        /// Setting them works out ``index`` (once, not on every key or frame).
+        public var stages: [StageRunRecord] { didSet { index = StageIndex(stages) } }
+        /// The stages grouped and placed as they are shown.
+        var index: StageIndex
         /// Stage → metric key → points (step order).
         public var series: [String: [String: [Double]]]
         public var logTail: [String]
@@ -17,6 +20,25 @@ public struct ConsoleSnapshot: Sendable {
         public var logs: [String: [String]] = [:]
         /// Failed stage → its last error line (``StageLogLines/lastErrorLine(_:)``).
         public var errorLines: [String: String] = [:]
+
+        /// Whether stage `i` has a log this snapshot did not read (it reads those around the stage in view).
+        func lacksLog(_ i: Int) -> Bool {
+            let st = stages[i]
+            return st.logPath != nil && (st.startedAt != nil || st.status == .failed) && logs[st.stage] == nil && st.stage != logStage
+        }
+
+        public init(run: RunRecord, stages: [StageRunRecord], series: [String: [String: [Double]]], logTail: [String], logStage: String?,
+                    previousDurations: [String: Double] = [:], logs: [String: [String]] = [:], errorLines: [String: String] = [:]) {
+            self.run = run
+            self.stages = stages
+            self.index = StageIndex(stages)
+            self.series = series
+            self.logTail = logTail
+            self.logStage = logStage
+            self.previousDurations = previousDurations
+            self.logs = logs
+            self.errorLines = errorLines
+        }
     }
 
     public struct DriftRow: Sendable {
@@ -153,7 +175,17 @@ public final class ConsoleLoader: @unchecked Sendable {
         signerKey = keyPath.flatMap { try? SSHSigner(keyPath: $0).publicKey() }
     }
 
-    public func load(selectedRun: Int64?, selectedModel: String?, logLines: Int = 400) -> ConsoleSnapshot {
+    /// How many stages either side of the one in view have their logs read,
+    /// so that moving through an opened run's stages shows each log at once
+    /// while the next snapshot (around the new stage) is read.
+    public static let logWindow = 8
+
+    /// Reads a snapshot with `selectedRun`'s detail; `shownStage` is the stage
+    /// the opened run shows (nil: the one it would open on). Only the logs
+    /// the screens can show are read: the Runs detail's log, the stages
+    /// around the one in view, and the failed stages the detail lists on rows
+    /// of their own (for their error lines), never every member's.
+    public func load(selectedRun: Int64?, selectedModel: String?, shownStage: String? = nil, logLines: Int = 400) -> ConsoleSnapshot {
         var s = ConsoleSnapshot()
         s.now = SystemClock.nowMillis()
         s.workspace = workspace.root
@@ -164,30 +196,53 @@ public final class ConsoleLoader: @unchecked Sendable {
         s.environments = spec?.environments.map(\.name) ?? []
         s.runs = (try? registry.runs(limit: Self.runLimit, offset: 0)) ?? []
         s.runCount = (try? registry.runCount()) ?? s.runs.count
-        if let id = selectedRun ?? s.runs.first?.id, let run = try? registry.run(id: id) {
-            let stages = (try? registry.stageRuns(runID: id)) ?? []
-            var series: [String: [String: [Double]]] = [:]
-            for m in (try? registry.metrics(runID: id)) ?? [] { series[m.stage, default: [:]][m.key, default: []].append(m.value) }
-            let logStage = stages.last { $0.status == .running }?.stage ?? stages.last { $0.status == .failed }?.stage
-                ?? stages.last { $0.startedAt != nil }?.stage
-            var tail: [String] = []
-            if let name = logStage, let rel = stages.first(where: { $0.stage == name })?.logPath, let path = workspace.logFile(rel) {
-                tail = Self.tail(path: path, lines: logLines)
-            }
-            s.detail = .init(run: run, stages: stages, series: series, logTail: tail, logStage: logStage)
-            for st in stages where st.startedAt != nil || st.status == .failed {
-                guard let rel = st.logPath, let path = workspace.logFile(rel) else { continue }
-                let lines = st.stage == logStage ? tail : Self.tail(path: path, lines: logLines)
-                s.detail?.logs[st.stage] = lines
-                if st.status == .failed, let line = StageLogLines.lastErrorLine(lines) { s.detail?.errorLines[st.stage] = line }
-            }
-            if stages.contains(where: { $0.status == .running }),
-               let previous = s.runs.first(where: { $0.pipeline == run.pipeline && $0.id < run.id && $0.status == .succeeded }) {
-                for st in (try? registry.stageRuns(runID: previous.id)) ?? [] where st.status == .succeeded {
-                    if let d = st.duration { s.detail?.previousDurations[st.stage] = d }
-                }
+        s.detail = detail(selectedRun ?? s.runs.first?.id, recent: s.runs, shownStage: shownStage, logLines: logLines)
+        loadRest(&s, spec: spec, selectedModel: selectedModel)
+        return s
+    }
+
+    /// `previous` with another run's (or stage's) detail: what choosing a run
+    /// or moving through a run's stages needs, without reading the rest again.
+    public func reloadDetail(_ previous: ConsoleSnapshot, selectedRun: Int64?, shownStage: String? = nil, logLines: Int = 400) -> ConsoleSnapshot {
+        var s = previous
+        s.now = SystemClock.nowMillis()
+        s.detail = detail(selectedRun ?? s.runs.first?.id, recent: s.runs, shownStage: shownStage, logLines: logLines)
+        return s
+    }
+
+    /// A run's detail: its stages, metrics, the logs in view (see ``load(selectedRun:selectedModel:shownStage:logLines:)``).
+    func detail(_ selected: Int64?, recent: [RunRecord], shownStage: String?, logLines: Int) -> ConsoleSnapshot.RunDetail? {
+        guard let id = selected, let run = try? registry.run(id: id) else { return nil }
+        let stages = (try? registry.stageRuns(runID: id)) ?? []
+        var series: [String: [String: [Double]]] = [:]
+        for m in (try? registry.metrics(runID: id)) ?? [] { series[m.stage, default: [:]][m.key, default: []].append(m.value) }
+        var detail = ConsoleSnapshot.RunDetail(run: run, stages: stages, series: series, logTail: [], logStage: nil)
+        let index = detail.index
+        let logAt = index.lastRunning ?? index.lastFailed ?? index.lastStarted
+        detail.logStage = logAt.map { stages[$0].stage }
+        if let i = logAt, let rel = stages[i].logPath, let path = workspace.logFile(rel) {
+            detail.logTail = Self.tail(path: path, lines: logLines)
+        }
+        for i in Self.logStages(index, stages, shown: shownStage.flatMap { index.names[$0] } ?? RunViewScreen.initialStage(detail)) {
+            let st = stages[i]
+            guard st.startedAt != nil || st.status == .failed, let rel = st.logPath else { continue }
+            // A log path outside the workspace's logs is read as no lines (the stage was looked at).
+            guard let path = workspace.logFile(rel) else { detail.logs[st.stage] = []; continue }
+            let lines = i == logAt ? detail.logTail : Self.tail(path: path, lines: logLines)
+            detail.logs[st.stage] = lines
+            if st.status == .failed, let line = StageLogLines.lastErrorLine(lines) { detail.errorLines[st.stage] = line }
+        }
+        if index.lastRunning != nil,
+           let previous = recent.first(where: { $0.pipeline == run.pipeline && $0.id < run.id && $0.status == .succeeded }) {
+            for st in (try? registry.stageRuns(runID: previous.id)) ?? [] where st.status == .succeeded {
+                if let d = st.duration { detail.previousDurations[st.stage] = d }
             }
         }
+        return detail
+    }
+
+    /// Everything but the runs and the detail.
+    func loadRest(_ s: inout ConsoleSnapshot, spec: WorkspaceSpec?, selectedModel: String?) {
         s.models = (try? registry.models()) ?? []
         let model = selectedModel ?? s.models.first?.name
         if let model {
@@ -262,7 +317,24 @@ public final class ConsoleLoader: @unchecked Sendable {
         }
         let newest = (try? registry.latestAuditSeq()) ?? 0
         s.audit = ((try? registry.auditEvents(after: max(0, newest - Int64(Self.auditLimit)), limit: Self.auditLimit)) ?? []).reversed()
-        return s
+    }
+
+    /// How many of a run's groups the Runs detail can list (a third of the screen's height at most).
+    static let listedGroups = 100
+
+    /// The stages whose logs a snapshot holds: `logWindow` either side of
+    /// `shown` in the order the opened run lists them, and the failed stages
+    /// the Runs detail lists on rows of their own (it shows their error line).
+    static func logStages(_ index: StageIndex, _ stages: [StageRunRecord], shown: Int) -> [Int] {
+        var picked: [Int] = []
+        if !index.order.isEmpty {
+            let at = shown >= 0 && shown < index.position.count ? index.position[shown] : 0
+            picked += index.order[max(0, at - logWindow)...min(index.order.count - 1, at + logWindow)]
+        }
+        for g in index.groups.prefix(listedGroups) where !g.isMatrix && stages[g.members[0]].status == .failed {
+            if !picked.contains(g.members[0]) { picked.append(g.members[0]) }
+        }
+        return picked
     }
 
     static let monitorHistory = 200

@@ -114,10 +114,11 @@ extension ConsoleState {
             case .click:
                 // The row clicked, in the picker as it is drawn (scrolled, members under their matrix stage).
                 if x < RunViewScreen.pickerWidth(width), y >= 3, let d = snapshot.detail, d.run.id == v.runID {
-                    let lines = RunViewScreen.pickerWindow(StageGroups.make(d.stages), v, visible: height - 6)
+                    let lines = d.index.pickerWindow(stage: v.stage, visible: height - 6)
                     if y - 3 < lines.count, case .stage(let i, _) = lines[y - 3] {
                         runView?.stage = i
                         runView?.logTop = nil
+                        return [Self.showStage(i, d)]
                     }
                 }
                 return []

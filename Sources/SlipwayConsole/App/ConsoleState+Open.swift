@@ -81,9 +81,11 @@ extension ConsoleState {
     /// wraps, Esc closes. Other keys do nothing while it is open.
     mutating func runViewKey(_ key: Key) -> [Effect] {
         guard var v = runView else { return [] }
-        if key == .escape || key == .char("q") || key == .enter || key == .backspace { runView = nil; return [] }
+        if key == .escape || key == .char("q") || key == .enter || key == .backspace { runView = nil; return [.showStage(nil, reload: false)] }
         guard let action = keyMap.action(for: key, scope: .runs) else { return [] }
-        let layout = snapshot.detail.flatMap { $0.run.id == v.runID ? RunViewScreen.layout(self, v, $0) : nil }
+        // The log's rows are laid out for the keys that scroll it, not for every key.
+        let scrolls: Set<Action> = [.pageDown, .logDown, .pageUp, .logUp, .top]
+        let layout = scrolls.contains(action) ? snapshot.detail.flatMap { $0.run.id == v.runID ? RunViewScreen.layout(self, v, $0) : nil } : nil
         let visible = max(1, (layout?.logH ?? 2) - 1)
         let maxTop = max(0, (layout?.log.count ?? 0) - visible)
         func scroll(_ by: Int) {
@@ -93,22 +95,28 @@ extension ConsoleState {
         switch action {
         case .down, .up:
             // In the order the picker shows them: a matrix stage's members together.
-            let order = snapshot.detail.map { $0.run.id == v.runID ? StageGroups.order(StageGroups.make($0.stages)) : [] } ?? []
-            guard !order.isEmpty else { return [] }
-            let at = order.firstIndex(of: v.stage) ?? 0
-            v.stage = order[action == .down ? min(order.count - 1, at + 1) : max(0, at - 1)]
+            guard let d = snapshot.detail, d.run.id == v.runID, let next = d.index.step(from: v.stage, down: action == .down) else { return [] }
+            v.stage = next
             v.logTop = nil
             logShift = 0
+            runView = v
+            return [Self.showStage(next, d)]
         case .pageDown, .logDown: scroll(max(1, visible - 1))
         case .pageUp, .logUp: scroll(-max(1, visible - 1))
         case .top: v.logTop = maxTop == 0 ? nil : 0
         case .bottom, .follow: v.logTop = nil
         case .logWrap, .logLeft, .logRight, .controlLines: _ = perform(action)
-        case .back, .quit, .open: runView = nil; return []
+        case .back, .quit, .open: runView = nil; return [.showStage(nil, reload: false)]
         default: return []
         }
         runView = v
         return []
+    }
+
+    /// Tells the loader which stage is in view; asks for a snapshot now when
+    /// this one does not hold the stage's log (it holds those around the last one).
+    static func showStage(_ i: Int, _ d: ConsoleSnapshot.RunDetail) -> Effect {
+        .showStage(d.stages[i].stage, reload: d.lacksLog(i))
     }
 
     /// The `?` help as a page: the current tab's keys first (what Enter does

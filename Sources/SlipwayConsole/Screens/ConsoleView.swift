@@ -19,7 +19,9 @@ public enum ConsoleView {
         header(&b, s)
         tabs(&b, s)
         let bodyH = s.height - 4
-        switch s.tab {
+        // An opened run covers the whole body: the tab under it is not drawn.
+        switch s.runView == nil ? s.tab : nil {
+        case nil: break
         case .runs: RunsScreen.render(&b, s, y: 2, h: bodyH)
         case .evals: EvalsScreen.render(&b, s, y: 2, h: bodyH)
         case .drift: DriftScreen.render(&b, s, y: 2, h: bodyH)

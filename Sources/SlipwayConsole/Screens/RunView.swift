@@ -22,23 +22,7 @@ enum RunViewScreen {
 
     /// The stage the view starts on: the failed one, else the running one, else the one the pane showed.
     static func initialStage(_ d: ConsoleSnapshot.RunDetail) -> Int {
-        d.stages.firstIndex { $0.status == .failed } ?? d.stages.lastIndex { $0.status == .running }
-            ?? d.stages.firstIndex { $0.stage == d.logStage } ?? 0
-    }
-
-    /// The picker's rows in sight (`visible` of them): scrolled to keep the
-    /// chosen stage in the middle, its matrix stage's row kept on top when
-    /// that row has scrolled away.
-    static func pickerWindow(_ groups: [StageGroup], _ v: RunView, visible: Int) -> [StageGroups.PickerLine] {
-        let all = StageGroups.pickerLines(groups)
-        let selected = all.firstIndex { if case .stage(let i, _) = $0 { return i == v.stage }; return false } ?? 0
-        let top = StageGroups.top(selected: selected, count: all.count, visible: visible)
-        var lines = Array(all[top..<min(all.count, top + max(0, visible))])
-        if top > 0, visible > 2, case .stage(_, member: true) = all[selected],
-           let header = all[..<selected].lastIndex(where: { if case .header = $0 { return true }; return false }), header < top {
-            lines[0] = all[header]
-        }
-        return lines
+        d.index.firstFailed ?? d.index.lastRunning ?? d.logStage.flatMap { d.index.names[$0] } ?? 0
     }
 
     /// The right pane's parts: header rows (wrapped), log rows, and where the log starts.
@@ -92,14 +76,15 @@ enum RunViewScreen {
         let pw = pickerWidth(s.width)
         Widgets.box(&b, 0, y, pw, h, title: "run \(r.id) · \(r.status.rawValue)", glyphs: g, focused: true)
         // Members under their matrix stage; the list scrolls to keep the chosen stage in sight.
-        let groups = StageGroups.make(d.stages)
-        for (row, line) in pickerWindow(groups, v, visible: h - 2).enumerated() {
+        let groups = d.index.groups
+        for (row, line) in d.index.pickerWindow(stage: v.stage, visible: h - 2).enumerated() {
             let text: String, style: Style
             switch line {
             case .header(let gi):
                 let group = groups[gi]
-                let status = StageGroups.status(group, d.stages)
-                let took = StageGroups.duration(group, d.stages, now: s.snapshot.now).map(Durations.format) ?? "—"
+                let standing = d.index.standings[gi] ?? StageIndex.standing(group, d.stages)
+                let status = standing.status
+                let took = standing.duration(now: s.snapshot.now).map(Durations.format) ?? "—"
                 text = g.symbol(StageStatusSymbol(rawValue: status.rawValue) ?? .pending) + " "
                     + Widgets.fit(TerminalText.oneLine(group.name) + " (\(group.members.count))", pw - 13, glyphs: g) + " "
                     + Widgets.fit(took, 6, glyphs: g, alignRight: true)
@@ -127,7 +112,11 @@ enum RunViewScreen {
         for (i, line) in lay.log.dropFirst(top).prefix(visible).enumerated() {
             b.put(lay.x + 2, lay.logY + i, line, .plain, maxWidth: lay.w - 4)
         }
-        if lay.log.isEmpty { b.put(lay.x + 2, lay.logY, "(no log lines" + (s.showControlLines ? ")" : "; m shows ::metric lines)"), .muted) }
+        if lay.log.isEmpty {
+            // A stage far from the one the snapshot was read around: its log comes with the next one.
+            let pending = v.stage < d.stages.count && d.lacksLog(v.stage)
+            b.put(lay.x + 2, lay.logY, pending ? "(reading the log…)" : "(no log lines" + (s.showControlLines ? ")" : "; m shows ::metric lines)"), .muted)
+        }
         let position = lay.log.count > visible
             ? " lines \(top + 1)–\(min(lay.log.count, top + visible)) of \(lay.log.count)" + (v.logTop == nil ? " (end)" : "") + " "
             : " \(lay.log.count) line\(lay.log.count == 1 ? "" : "s") "

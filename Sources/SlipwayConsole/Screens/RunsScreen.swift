@@ -53,13 +53,13 @@ enum RunsScreen {
         let r = d.run
         let title = "run \(r.id) · \(r.pipeline) · \(r.trigger)" + (r.gitCommit.map { " · \($0.prefix(7))" } ?? "")
         // A matrix stage's members show as one row: the matrix stage, its members counted.
-        let groups = StageGroups.make(d.stages)
+        let groups = d.index.groups
         let stagesH = min(groups.count + 2, max(4, h / 3))
         Widgets.box(&b, x, y, w, stagesH, title: TerminalText.oneLine(title), glyphs: g, focused: false)
         for (i, group) in groups.prefix(stagesH - 2).enumerated() {
             let yy = y + 1 + i
-            if group.isMatrix {
-                matrixRow(&b, s, d, group, x: x, y: yy, w: w)
+            if group.isMatrix, let standing = d.index.standings[i] {
+                matrixRow(&b, s, d, group, standing, x: x, y: yy, w: w)
                 continue
             }
             let st = d.stages[group.members[0]]
@@ -99,9 +99,7 @@ enum RunsScreen {
         }
         // Metrics: a sparkline per key of the stage in focus: the running one,
         // else a failed one (what the on-call engineer looks at first), else the last with metrics.
-        let focusStage = d.stages.last { $0.status == .running }?.stage
-            ?? d.stages.first { $0.status == .failed && d.series[$0.stage] != nil }?.stage
-            ?? d.stages.last { d.series[$0.stage] != nil }?.stage
+        let focusStage = d.index.focusStage(d.stages, series: d.series)
         let metrics = focusStage.flatMap { d.series[$0] } ?? [:]
         let metricsH = min(metrics.count + 2, max(3, (h - stagesH) / 3))
         var yy = y + stagesH
@@ -135,16 +133,15 @@ enum RunsScreen {
     /// A matrix stage in the Runs detail: how its members stand as a whole,
     /// how many are in each state, and the member a failure or a run is in.
     static func matrixRow(_ b: inout ScreenBuffer, _ s: ConsoleState, _ d: ConsoleSnapshot.RunDetail, _ group: StageGroup,
-                          x: Int, y yy: Int, w: Int) {
+                          _ standing: StageIndex.Standing, x: Int, y yy: Int, w: Int) {
         let g = s.glyphs
-        let status = StageGroups.status(group, d.stages)
+        let status = standing.status
         var col = b.put(x + 2, yy, g.symbol(StageStatusSymbol(rawValue: status.rawValue) ?? .pending), stageStyle(status))
         col = b.put(col + 1, yy, Widgets.fit(TerminalText.oneLine(group.name), 12, glyphs: g), stageStyle(status))
-        let took = StageGroups.duration(group, d.stages, now: s.snapshot.now).map(Durations.format) ?? "—"
+        let took = standing.duration(now: s.snapshot.now).map(Durations.format) ?? "—"
         col = b.put(col + 1, yy, Widgets.fit(took, 6, glyphs: g, alignRight: true), .plain)
-        var why = StageGroups.summary(group, d.stages)
-        let named = group.members.first { d.stages[$0].status == .failed } ?? group.members.last { d.stages[$0].status == .running }
-        if let i = named { why += " · " + d.stages[i].status.rawValue + ": " + StageGroups.memberLabel(d.stages[i].stage) }
+        var why = standing.summary
+        if let i = standing.named { why += " · " + d.stages[i].status.rawValue + ": " + StageGroups.memberLabel(d.stages[i].stage) }
         b.put(col + 2, yy, TerminalText.oneLine(why), status == .failed ? .error : .muted, maxWidth: x + w - col - 4)
     }
 

@@ -62,22 +62,37 @@ public struct ScreenBuffer: Sendable, Equatable {
     /// Display width of a grapheme (wide CJK and emoji take two columns).
     /// (Independent of the locale, so tests and terminals agree.)
     public static func width(of ch: Character) -> Int {
+        // Printable ASCII (most of every frame) takes one column, no look-up.
+        if let a = ch.asciiValue { return a >= 0x20 && a != 0x7F ? 1 : 0 }
         guard let s = ch.unicodeScalars.first else { return 0 }
         let v = s.value
         if v < 0x20 || (0x7F..<0xA0).contains(v) { return 0 }
+        // Box drawing, blocks, shapes, symbols, dingbats, arrows, braille (borders, bars,
+        // charts): one column, none a mark; a following combining mark is still measured.
+        if (0x2500...0x28FF).contains(v), ch.unicodeScalars.count == 1 { return 1 }
         switch s.properties.generalCategory {
         case .nonspacingMark, .enclosingMark, .format: return 0
         default: break
         }
-        let wide: [ClosedRange<UInt32>] = [0x1100...0x115F, 0x2E80...0x303E, 0x3041...0x33FF, 0x3400...0x4DBF, 0x4E00...0x9FFF,
-                                           0xA000...0xA4CF, 0xAC00...0xD7A3, 0xF900...0xFAFF, 0xFE30...0xFE4F, 0xFF00...0xFF60,
-                                           0xFFE0...0xFFE6, 0x1F300...0x1F64F, 0x1F900...0x1F9FF, 0x20000...0x3FFFD]
-        return wide.contains { $0.contains(v) } ? 2 : 1
+        return wideRanges.contains { $0.contains(v) } ? 2 : 1
+    }
+
+    static let wideRanges: [ClosedRange<UInt32>] = [0x1100...0x115F, 0x2E80...0x303E, 0x3041...0x33FF, 0x3400...0x4DBF, 0x4E00...0x9FFF,
+                                                    0xA000...0xA4CF, 0xAC00...0xD7A3, 0xF900...0xFAFF, 0xFE30...0xFE4F, 0xFF00...0xFF60,
+                                                    0xFFE0...0xFFE6, 0x1F300...0x1F64F, 0x1F900...0x1F9FF, 0x20000...0x3FFFD]
+
+    /// Whether every byte is printable ASCII: one column each, one character each.
+    static func isPrintableASCII(_ text: some StringProtocol) -> Bool {
+        text.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F }
     }
 
     public static func width(of text: some StringProtocol) -> Int {
-        text.reduce(0) { $0 + width(of: $1) }
+        if isPrintableASCII(text) { return text.utf8.count }
+        return text.reduce(0) { $0 + width(of: $1) }
     }
+
+    /// Cell texts for printable ASCII, made once.
+    static let asciiTexts: [String] = (0..<128).map { String(UnicodeScalar(UInt8($0))) }
 
     /// Writes text at (x, y), clipped to `maxWidth` columns (and the screen);
     /// returns the column after the last one written.
@@ -86,6 +101,14 @@ public struct ScreenBuffer: Sendable, Equatable {
         guard y >= 0, y < height else { return x }
         let limit = min(width, x + (maxWidth ?? width))
         var col = x
+        if Self.isPrintableASCII(text) {
+            for byte in text.utf8 {
+                if col + 1 > limit { break }
+                if col >= 0 { self[col, y] = Cell(Self.asciiTexts[Int(byte)], style) }
+                col += 1
+            }
+            return col
+        }
         for ch in text {
             let w = Self.width(of: ch)
             if w == 0 { continue }
