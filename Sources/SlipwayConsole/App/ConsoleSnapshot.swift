@@ -222,10 +222,17 @@ public final class ConsoleLoader: @unchecked Sendable {
         detail.logStage = logAt.map { stages[$0].stage }
         if let i = logAt, let rel = stages[i].logPath, let path = workspace.logFile(rel) {
             detail.logTail = Self.tail(path: path, lines: logLines)
+        } else if let i = logAt, let note = StageLogLines.withoutLog(stages[i]) {
+            detail.logTail = [note]
         }
         for i in Self.logStages(index, stages, shown: shownStage.flatMap { index.names[$0] } ?? RunViewScreen.initialStage(detail)) {
             let st = stages[i]
-            guard st.startedAt != nil || st.status == .failed, let rel = st.logPath else { continue }
+            guard st.startedAt != nil || st.status == .failed else { continue }
+            // A stage taken from the cache with the rest has no log file: its reason is its log.
+            guard let rel = st.logPath else {
+                if let note = StageLogLines.withoutLog(st) { detail.logs[st.stage] = [note] }
+                continue
+            }
             // A log path outside the workspace's logs is read as no lines (the stage was looked at).
             guard let path = workspace.logFile(rel) else { detail.logs[st.stage] = []; continue }
             let lines = i == logAt ? detail.logTail : Self.tail(path: path, lines: logLines)
