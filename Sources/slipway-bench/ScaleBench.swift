@@ -250,5 +250,28 @@ extension Bench {
                    String(format: "%@%@; %.1f MB spec; peak RSS %d MB; load %@; target < 1 s, < 200 MB",
                           summary(runs), formatCount(instructions(["lint"], in: dir)), Double(size) / 1e6, runs.map(\.rssKiB).max()! / 1024, load))
         }
+        // The same number of stages made by one matrix stage (what a sweep writes).
+        let dir = scratch("lint-matrix")
+        defer { if !keep { try? FileManager.default.removeItem(atPath: dir) } }
+        try FileManager.default.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
+        for i in 0..<n { try "input \(i)\n".write(toFile: dir + "/in/\(i).txt", atomically: false, encoding: .utf8) }
+        try """
+            project: bench
+            pipelines:
+              main:
+                stages:
+                  s:
+                    matrix: {shard: "range(0, \(n))"}
+                    cmd: cp in/${matrix.shard}.txt out/${matrix.shard}.txt
+                    deps: ["in/${matrix.shard}.txt"]
+                    outs: ["out/${matrix.shard}.txt"]
+
+            """.write(toFile: dir + "/slipway.yaml", atomically: true, encoding: .utf8)
+        try commitAll(dir, ignore: "out/\n.slipway/\n")
+        let load = loadAverage
+        let runs = (0..<scaleReps(n)).map { _ in measureSlipway(["lint"], in: dir) }
+        report("lint, \(n) stages from one matrix", formatTime(median(runs.map(\.wall))),
+               String(format: "%@%@; peak RSS %d MB; load %@; target < 1 s, < 200 MB",
+                      summary(runs), formatCount(instructions(["lint"], in: dir)), runs.map(\.rssKiB).max()! / 1024, load))
     }
 }
