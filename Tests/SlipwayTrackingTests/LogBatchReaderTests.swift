@@ -69,6 +69,24 @@ import Testing
         #expect(LogBatchReader.read(Array(#"{"run_id": ""#.utf8) + [0xC3, 0x28] + Array(#""}"#.utf8)) == nil)
     }
 
+    /// At the edges of numbers: the reader gives up, or agrees with the
+    /// decoder; it never takes what the decoder refuses.
+    @Test func atTheEdgesOfNumbersItAgreesOrGivesUp() {
+        let values = ["1e-400", "4.9e-324", "2.2250738585072011e-308", "1.7976931348623157e308", "1.7976931348623159e308",
+                      "-0", "0e0", "-0.0e-0", "123456789012345678901234567890", "0.1e1", "1E400", "\"1e-400\"", "\"0x10\"", "\"nan\"",
+                      "\" 1\"", "\"1_0\"", "9007199254740993"]
+        let ints = ["0", "-0", "9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809",
+                    "\"+5\"", "\" 5\"", "\"05\"", "1.5", "2e3", "\"-0\""]
+        var bodies = values.map { #"{"metrics": [{"key": "k", "value": \#($0)}]}"# }
+        bodies += ints.map { #"{"metrics": [{"key": "k", "value": 1, "step": \#($0), "timestamp": \#($0)}]}"# }
+        for body in bodies {
+            let slow = Self.decoded(body)
+            guard let fast = LogBatchReader.read(Array(body.utf8)) else { continue }
+            #expect(slow != nil, "taken but the decoder refuses: \(body)")
+            if let slow { #expect(Self.summary(fast) == Self.summary(slow), "\(body)") }
+        }
+    }
+
     /// The bytes check of a key agrees with the full one on ASCII keys.
     @Test func theASCIIKeyCheckAgreesWithTheFullRules() {
         let keys = ["loss", "train/loss", "a:b-c.d_e", "val acc", "...", "a/.../b", ".hidden", "a.", "x/..y",

@@ -201,6 +201,15 @@ struct LogBatchReader {
         return (UnsafeBufferPointer(rebasing: bytes[start..<i]), integer)
     }
 
+    /// Whether a number's digits before its exponent are not all zero.
+    private static func hasNonZeroDigit(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+        for b in text {
+            if b == UInt8(ascii: "e") || b == UInt8(ascii: "E") { return false }
+            if b >= UInt8(ascii: "1") && b <= UInt8(ascii: "9") { return true }
+        }
+        return false
+    }
+
     /// An int64 as a JSON integer or a numeric string (``WireInt64``); a
     /// number with a fraction or exponent is left to the decoder.
     private mutating func optionalInt64(_ out: inout WireInt64?) -> Bool {
@@ -235,7 +244,9 @@ struct LogBatchReader {
         }
         guard let (text, _) = number(), text.count < 64,
               let v = Double(String(decoding: text, as: UTF8.self)),  // correctly rounded, in any locale
-              v.isFinite else { return false }  // out of range: the decoder's own message
+              v.isFinite, v.isNormal || (v == 0 && !Self.hasNonZeroDigit(text)) else {
+            return false  // out of range, or under it: the decoder decides, with its own message
+        }
         out = WireDouble(v)
         return true
     }
