@@ -44,21 +44,28 @@ public final class MetricsRecorder: @unchecked Sendable {
 
     deinit { timer?.cancel() }
 
-    public func record(_ point: MetricRecord) { enqueue([point]) }
+    public func record(_ point: MetricRecord) {
+        accepted(lock.withLock { buffer.append(point); return starts() })
+    }
 
     /// Buffers points as they arrive; the writer commits them. Returns at
     /// once unless more than `maxBuffered` points wait (then it waits for the
     /// writer to catch up). Never call it from the writer's queue.
     public func enqueue(_ points: [MetricRecord]) {
         guard !points.isEmpty else { return }
-        let (start, wait) = lock.withLock { () -> (Bool, Bool) in
-            buffer.append(contentsOf: points)
-            let start = buffer.count >= soon && !drainQueued
-            if start { drainQueued = true }
-            return (start, buffer.count > maxBuffered)
-        }
-        if start { writer.async { [self] in drain() } }
-        if wait { writer.sync {} }
+        accepted(lock.withLock { buffer.append(contentsOf: points); return starts() })
+    }
+
+    /// Holding `lock`: whether the writer is to start now, and whether the caller is to wait for it.
+    private func starts() -> (start: Bool, wait: Bool) {
+        let start = buffer.count >= soon && !drainQueued
+        if start { drainQueued = true }
+        return (start, buffer.count > maxBuffered)
+    }
+
+    private func accepted(_ next: (start: Bool, wait: Bool)) {
+        if next.start { writer.async { [self] in drain() } }
+        if next.wait { writer.sync {} }
     }
 
     /// Buffers points and writes them before returning.
