@@ -22,6 +22,7 @@ public final class MetricsRecorder: @unchecked Sendable {
     private var drainQueued = false
     private let interval: Double
     private let soon: Int
+    private let maxBatch: Int
     private let maxBuffered: Int
     private let writer = DispatchQueue(label: "slipway.metrics.writer", qos: .utility)
     private var timer: DispatchSourceTimer?
@@ -29,11 +30,15 @@ public final class MetricsRecorder: @unchecked Sendable {
     /// - Parameters:
     ///   - interval: how often the writer writes what waits.
     ///   - soon: this many waiting points start the writer without waiting for the tick.
+    ///   - maxBatch: the most points one transaction holds (a writer that fell
+    ///     behind commits in steps of this size, so readers see points arrive).
     ///   - maxBuffered: beyond this many waiting points, ``enqueue(_:)`` waits for the writer (back-pressure).
-    public init(store: any MetricStore, interval: Double = 0.2, soon: Int = 1_000, maxBuffered: Int = 200_000) {
+    public init(store: any MetricStore, interval: Double = 0.2, soon: Int = 1_000, maxBatch: Int = 20_000,
+                maxBuffered: Int = 200_000) {
         self.store = store
         self.interval = interval
         self.soon = max(1, soon)
+        self.maxBatch = max(1, maxBatch)
         self.maxBuffered = max(self.soon, maxBuffered)
         let t = DispatchSource.makeTimerSource(queue: writer)
         t.schedule(deadline: .now() + interval, repeating: interval)
@@ -81,8 +86,16 @@ public final class MetricsRecorder: @unchecked Sendable {
             defer { buffer.removeAll(keepingCapacity: true) }
             return buffer
         }
-        guard !batch.isEmpty else { return }
-        do { try store.appendMetrics(batch) } catch { lock.withLock { lastError = error } }
+        var start = 0
+        while start < batch.count {
+            let end = min(batch.count, start + maxBatch)
+            do {
+                try store.appendMetrics(start == 0 && end == batch.count ? batch : Array(batch[start..<end]))
+            } catch {
+                lock.withLock { lastError = error }
+            }
+            start = end
+        }
     }
 
     /// Writes what is buffered now, after the write in progress: every point
