@@ -31,6 +31,7 @@ import Testing
             #"{"tags": [{"key": "précision", "value": "día"}], "metrics": null}"#,
             #"{}"#,
             #"{"metrics": []}"#,
+            #"{"run_id": "r", "metrics": [{"key": "x", "value": 1, "timestamp": "5", "step": "0", "run_id": "r", "model_id": "m-1"}]}"#,
         ]
         for body in bodies {
             let fast = LogBatchReader.read(Array(body.utf8))
@@ -46,6 +47,7 @@ import Testing
         let bodies = [
             #"{"metrics": [{"key": "a\"b", "value": 1}]}"#,               // an escape
             #"{"metrics": [{"key": "a", "value": 1, "extra": 2}]}"#,     // an unknown field
+            #"{"metrics": [{"key": "a", "value": 1, "run_id": 2}]}"#,    // a field ignored, but not a string
             #"{"run_id": "a", "run_id": "b"}"#,                         // a repeated field
             #"{"metrics": [{"key": "a", "value": 1, "step": 1.0}]}"#,    // an integer with a fraction
             #"{"metrics": [{"key": "a", "value": 1, "step": 1e2}]}"#,

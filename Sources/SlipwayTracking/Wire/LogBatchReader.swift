@@ -46,9 +46,15 @@ struct LogBatchReader {
     private mutating func metric() -> WireMetric? {
         var m = WireMetric()
         var seen: UInt8 = 0
+        var runID: String?  // MLflow 3's `Metric.run_id`: the decoder ignores it, so does the request
         let ok = object { name, reader in
             let bit: UInt8
             switch name {
+            case "run_id":
+                guard runID == nil else { return false }
+                runID = ""
+                var ignored: String?
+                return reader.optionalString(&ignored)
             case "key": bit = 1
             case "value": bit = 2
             case "timestamp": bit = 4
