@@ -106,6 +106,8 @@ let package = Package(
                 "SlipwayStore",
                 "SlipwayEngine",
                 "SlipwayPostgres",
+                // A point count read while a run writes (mlflow-100k), without loading the points.
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         .testTarget(name: "SlipwayCoreTests", dependencies: ["SlipwayCore"], exclude: ["Fixtures"]),

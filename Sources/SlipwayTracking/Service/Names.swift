@@ -14,9 +14,12 @@ enum Names {
         return c.isLetter || c.isNumber
     }
 
-    /// Checks a metric, param or tag key; `field` names it in the error as MLflow does.
-    static func checkKey(_ key: String?, field: String) throws -> String {
-        guard let key else { throw MLflowError.invalid("Missing value for required parameter '\(field)'.") }
+    /// Checks a metric, param or tag key; `field` names it in the error as
+    /// MLflow does (built only for the error: a batch checks 1,000 keys).
+    static func checkKey(_ key: String?, field: @autoclosure () -> String) throws -> String {
+        guard let key else { throw MLflowError.invalid("Missing value for required parameter '\(field())'.") }
+        if isValidASCIIKey(key) { return key }
+        let field = field()
         guard key.allSatisfy(isKeyCharacter) else {
             throw MLflowError.invalid("Invalid value \(quoted(key)) for parameter '\(field)' supplied: Names may only contain alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ), colon(:) and slashes (/).")
         }
@@ -27,6 +30,35 @@ enum Names {
             throw MLflowError.invalid("'\(field)' exceeds the maximum length of \(maxKeyLength) characters")
         }
         return key
+    }
+
+    /// The common case, decided on the bytes: an ASCII key that passes
+    /// every rule of ``checkKey(_:field:)``. False means "look closer"
+    /// (non-ASCII, or a rule broken: the slow path names which).
+    static func isValidASCIIKey(_ key: String) -> Bool {
+        var count = 0
+        var segment = 0  // bytes in the current path segment
+        var dots = 0     // of which dots
+        for b in key.utf8 {
+            count += 1
+            switch b {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: " "), UInt8(ascii: ":"):
+                segment += 1
+            case UInt8(ascii: "."):
+                segment += 1
+                dots += 1
+            case UInt8(ascii: "/"):
+                // An empty, `.` or `..` segment (a leading `/` or `//` included).
+                if segment == 0 || segment == dots && dots <= 2 { return false }
+                segment = 0
+                dots = 0
+            default:
+                return false
+            }
+        }
+        if segment == 0 || segment == dots && dots <= 2 { return false }  // empty, trailing `/`, last segment `.`/`..`
+        return count <= maxKeyLength
     }
 
     static func checkValue(_ value: String?, field: String, limit: Int) throws -> String {

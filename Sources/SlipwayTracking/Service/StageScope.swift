@@ -172,8 +172,13 @@ final class StageScope: @unchecked Sendable {
         let now = SystemClock.nowMillis()
         var points: [(String, TrackedRun.Point)] = []
         points.reserveCapacity(metrics.count)
+        var lastKey: String?  // a batch sends one key many times: it is checked once
         for (i, m) in metrics.enumerated() {
-            let key = try Names.checkKey(m.key, field: "metrics[\(i)].key")
+            let key: String
+            if let k = m.key, k == lastKey { key = k } else {
+                key = try Names.checkKey(m.key, field: "metrics[\(i)].key")
+                lastKey = key
+            }
             guard let value = m.value?.value else { throw MLflowError.invalid("Missing value for required parameter 'metrics[\(i)].value'.") }
             let ts = m.timestamp?.value ?? now
             guard ts >= 0 else { throw MLflowError.invalid("Invalid value \(ts) for parameter 'metrics[\(i)].timestamp' supplied: Timestamp must be a nonnegative long (64-bit integer)") }
@@ -200,18 +205,14 @@ final class StageScope: @unchecked Sendable {
                     seen[k] = v
                 }
                 let freshParams = newParams.filter { r.params[$0.0] == nil }
-                var batch = Set<TrackedRun.PointID>()
-                let freshPoints = points.filter { p in
-                    let id = TrackedRun.PointID(p.0, p.1)
-                    return !r.has(id) && batch.insert(id).inserted
-                }
+                let freshPoints = r.fresh(points)
                 let prefix = r.keyPrefix
                 if !freshPoints.isEmpty {
                     try sink.logMetrics(freshPoints.map { TrackedMetric(key: prefix + $0.0, value: $0.1.value, timestamp: $0.1.timestamp, step: $0.1.step) })
                 }
                 if !freshParams.isEmpty { try sink.logParams(freshParams.map { KeyValue(prefix + $0.0, $0.1) }) }
                 if !newTags.isEmpty { try sink.setTags(newTags.map { KeyValue(prefix + $0.0, $0.1) }) }
-                for (k, p) in freshPoints { r.append(k, p) }
+                r.append(freshPoints)
                 for (k, v) in freshParams { r.setParam(k, v) }
                 for (k, v) in newTags { r.setTag(k, v) }
             }
@@ -283,7 +284,7 @@ final class StageScope: @unchecked Sendable {
             let id = try Names.checkRunID(id)
             guard let r = runs[id] else { throw MLflowError.missing("Run with id=\(id) not found") }
             let key = try Names.checkKey(key, field: "metric_key")
-            let points = r.history[key] ?? []
+            let points = r.history(key)
             let start = pageToken.flatMap { Int($0) }.map { max(0, min($0, points.count)) } ?? 0
             let end = maxResults.map { min(points.count, start + max(1, $0)) } ?? points.count
             var w = JSONWriter(capacity: 64 + (end - start) * 80)

@@ -12,19 +12,33 @@ struct TrackedRun {
         var step: Int64
     }
 
-    /// What makes a point the same point in MLflow's store: key, timestamp,
-    /// step and value (every NaN alike).
+    /// What makes a point of one key the same point in MLflow's store:
+    /// timestamp, step and value (every NaN alike).
     struct PointID: Hashable {
-        var key: String
         var timestamp: Int64
         var step: Int64
         var bits: UInt64
 
-        init(_ key: String, _ p: Point) {
-            self.key = key
+        init(_ p: Point) {
             timestamp = p.timestamp
             step = p.step
             bits = p.value.isNaN ? Double.nan.bitPattern : p.value.bitPattern
+        }
+    }
+
+    /// One metric's points, in the order logged, and its latest.
+    struct Series {
+        var points: [Point] = []
+        var ids: Set<PointID> = []
+        var latest: Point?
+
+        func has(_ id: PointID) -> Bool { ids.contains(id) }
+
+        mutating func append(_ point: Point, id: PointID) {
+            guard ids.insert(id).inserted else { return }
+            points.append(point)
+            if let best = latest, !TrackedRun.isLater(point, than: best) { return }
+            latest = point
         }
     }
 
@@ -52,10 +66,8 @@ struct TrackedRun {
     private(set) var paramOrder: [String] = []
     private(set) var tags: [String: String] = [:]
     private(set) var tagOrder: [String] = []
-    private(set) var history: [String: [Point]] = [:]
+    private(set) var series: [String: Series] = [:]
     private(set) var metricOrder: [String] = []
-    private var latest: [String: Point] = [:]
-    private var logged: Set<PointID> = []
     var datasetInputs: [DatasetInput] = []
     var modelInputs: [String] = []
     var modelOutputs: [(id: String, step: Int64)] = []
@@ -94,18 +106,52 @@ struct TrackedRun {
         return true
     }
 
-    /// Whether the run holds this very point already. MLflow's store keeps
+    /// The points of one key not held yet, each once. MLflow's store keeps
     /// a point once: the client logs a run's points again, with the model's
     /// id, when it logs a model (`log_model`), and that adds nothing.
-    func has(_ id: PointID) -> Bool { logged.contains(id) }
-
-    mutating func append(_ key: String, _ point: Point) {
-        guard logged.insert(PointID(key, point)).inserted else { return }
-        if history[key] == nil { metricOrder.append(key) }
-        history[key, default: []].append(point)
-        if let best = latest[key], !Self.isLater(point, than: best) { return }
-        latest[key] = point
+    /// `points` come grouped by key as a batch sends them: a key's series is
+    /// looked up when the key changes, not for every point.
+    func fresh(_ points: [(String, Point)]) -> [(String, Point)] {
+        var out: [(String, Point)] = []
+        out.reserveCapacity(points.count)
+        struct InBatch: Hashable { var key: Int, id: PointID }
+        var keys: [String: Int] = [:]
+        var seen: Set<InBatch> = []
+        var lastKey: String?
+        var held: Series?
+        var k = 0
+        for (key, p) in points {
+            if key != lastKey {
+                lastKey = key
+                held = series[key]
+                if let n = keys[key] { k = n } else { k = keys.count; keys[key] = k }
+            }
+            let id = PointID(p)
+            if held?.has(id) == true { continue }
+            if seen.insert(InBatch(key: k, id: id)).inserted { out.append((key, p)) }
+        }
+        return out
     }
+
+    /// Keeps points (already checked by ``fresh(_:)``).
+    mutating func append(_ points: [(String, Point)]) {
+        var lastKey: String?
+        var index: Dictionary<String, Series>.Index?
+        for (key, p) in points {
+            if key != lastKey {
+                lastKey = key
+                index = series.index(forKey: key)
+                if index == nil {
+                    metricOrder.append(key)
+                    series[key] = Series()
+                    index = series.index(forKey: key)
+                }
+            }
+            series.values[index!].append(p, id: PointID(p))
+        }
+    }
+
+    func history(_ key: String) -> [Point] { series[key]?.points ?? [] }
 
     /// MLflow's "latest" value of a metric: the greatest step, then the
     /// latest timestamp, then the greatest value.
@@ -118,7 +164,7 @@ struct TrackedRun {
     var tagList: [(key: String, value: String)] { tagOrder.compactMap { k in tags[k].map { (k, $0) } } }
 
     var latestMetrics: [(key: String, point: Point)] {
-        metricOrder.compactMap { key in latest[key].map { (key, $0) } }
+        metricOrder.compactMap { key in series[key]?.latest.map { (key, $0) } }
     }
 }
 

@@ -264,7 +264,9 @@ public final class TrackingService: @unchecked Sendable {
             guard r.body.count <= Self.maxBatchBody else {
                 throw MLflowError.invalid("Batched logging API requests must be at most \(Self.maxBatchBody) bytes, got a request of size \(r.body.count).")
             }
-            let req = try decode(LogBatchRequest.self, r)
+            // The bytes read directly when they have the client's usual
+            // shape; anything else through the decoder, with its messages.
+            let req = try LogBatchReader.read(r.body) ?? decode(LogBatchRequest.self, r)
             try s.log(runID: req.run_id, metrics: req.metrics ?? [], params: req.params ?? [], tags: req.tags ?? [])
             return .empty
         case ("POST", "runs/log-inputs"):

@@ -9,6 +9,7 @@ import Foundation
 /// An int64 written as a JSON number or a numeric string.
 struct WireInt64: Decodable, Sendable {
     var value: Int64
+    init(_ value: Int64) { self.value = value }
     init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
         if let i = try? c.decode(Int64.self) { value = i; return }
@@ -21,18 +22,22 @@ struct WireInt64: Decodable, Sendable {
 /// A double as a JSON number, or protobuf's strings for the values JSON lacks.
 struct WireDouble: Decodable, Sendable {
     var value: Double
+    init(_ value: Double) { self.value = value }
     init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
         if let d = try? c.decode(Double.self) { value = d; return }
-        if let s = try? c.decode(String.self) {
-            switch s {
-            case "NaN": value = .nan; return
-            case "Infinity": value = .infinity; return
-            case "-Infinity": value = -.infinity; return
-            default: if let d = Double(s) { value = d; return }
-            }
-        }
+        if let s = try? c.decode(String.self), let d = Self.parse(s) { value = d; return }
         throw DecodingError.dataCorruptedError(in: c, debugDescription: "not a number")
+    }
+
+    /// A double written as a string.
+    static func parse(_ s: String) -> Double? {
+        switch s {
+        case "NaN": return .nan
+        case "Infinity": return .infinity
+        case "-Infinity": return -.infinity
+        default: return Double(s)
+        }
     }
 }
 
