@@ -316,7 +316,7 @@ struct Logs: ParsableCommand {
         let writer = LogWriter()
         for s in stages {
             if stages.count > 1 { writer.write("==> \(s.stage) (\(s.status.rawValue)) <==\n") }
-            guard let rel = s.logPath else { writer.write((StageLogLines.withoutLog(s) ?? "(not started)") + "\n"); continue }
+            guard let rel = s.logPath else { writer.write(Output.safe(StageLogLines.withoutLog(s) ?? "(not started)") + "\n"); continue }
             guard let path = ws.logFile(rel) else { writer.write("(its log path \(Output.field(rel)) is not under .slipway/logs; not read)\n"); continue }
             var offset: UInt64 = 0
             while true {

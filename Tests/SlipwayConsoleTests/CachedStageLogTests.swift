@@ -36,4 +36,28 @@ import Testing
         #expect(detail.logs["train"] == [note])
         #expect(detail.logTail == [note])
     }
+
+    /// Stages outside the loader's window of logs read: the opened run still
+    /// shows a cached stage's reason, without asking for another snapshot.
+    @Test func theOpenedRunShowsWhyForCachedStagesOutsideTheLogWindow() {
+        var s = ConsoleState()
+        s.width = 120
+        s.height = 30
+        var snap = ConsoleSnapshot()
+        snap.pipelines = ["main"]
+        let run = RunRecord(id: 3, pipeline: "main", trigger: "manual", status: .succeeded, startedAt: 0, endedAt: 5_000, pid: 1,
+                            host: "h", heartbeatAt: 0, user: "ana", gitCommit: nil, gitDirty: nil, slipwayVersion: "0", message: nil)
+        snap.runs = [run]
+        let stages = (0..<100).map {
+            StageRunRecord(id: Int64($0), runID: 3, stage: "s\($0)", status: .cached, startedAt: 1_000, endedAt: 1_000,
+                           reason: "same inputs as run 2: outs restored from the store (s\($0))")
+        }
+        snap.detail = .init(run: run, stages: stages, series: [:], logTail: [], logStage: "s99")
+        _ = s.update(.data(snap))
+        _ = s.update(.event(.key(.enter)))
+        for _ in 0..<40 { _ = s.update(.event(.key(.char("k")))) }
+        let shown = s.runView?.stage ?? -1
+        #expect(shown < 99 - ConsoleLoader.logWindow)
+        #expect(ConsoleView.render(s).text.contains("[slipway] cached: same inputs as run 2"))
+    }
 }

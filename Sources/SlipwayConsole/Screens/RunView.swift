@@ -58,7 +58,8 @@ enum RunViewScreen {
         let logY = y + headerH + 2
         let logH = y + h - logY
         let stage = v.stage < d.stages.count ? d.stages[v.stage].stage : ""
-        let raw = d.logs[stage] ?? (stage == d.logStage ? d.logTail : [])
+        let cachedNote = v.stage < d.stages.count ? StageLogLines.withoutLog(d.stages[v.stage]).map { [$0] } : nil
+        let raw = d.logs[stage] ?? cachedNote ?? (stage == d.logStage ? d.logTail : [])
         let log = RunsScreen.logRows(raw, width: textW, wrap: s.logWrap, shift: s.logShift, control: s.showControlLines)
         return Layout(header: Array(header.prefix(headerH)), log: log, logY: logY, logH: logH, x: x, w: w)
     }

@@ -61,7 +61,7 @@ public enum RegistrySetting {
     /// the pipelines are being edited). Throws, with the place, only for a
     /// `registry:` that is there but unusable, or a file that is not YAML.
     public static func read(_ text: String, file: String = "slipway.yaml") throws(SpecErrors) -> (project: String?, registry: String?) {
-        guard let root = try BoundedYAML.composePlain(text, file: file), case .mapping(let top) = root else { return (nil, nil) }
+        guard let root = try BoundedYAML.compose(text, file: file, resolver: .basic), case .mapping(let top) = root else { return (nil, nil) }
         func scalar(_ key: String) -> (String, Node)? {
             for (k, v) in top where k.string == key {
                 if case .scalar(let s) = v { return (s.string, v) }
@@ -98,7 +98,7 @@ public enum StoreSetting {
     /// the text has no `store:` line at all: no YAML is parsed.
     public static func read(_ text: String, file: String = "slipway.yaml") throws(SpecErrors) -> String? {
         guard text.hasPrefix("store:") || text.contains("\nstore:") else { return nil }
-        guard let root = try BoundedYAML.composePlain(text, file: file), case .mapping(let top) = root else { return nil }
+        guard let root = try BoundedYAML.compose(text, file: file, resolver: .basic), case .mapping(let top) = root else { return nil }
         for (k, v) in top where k.string == "store" {
             let path: String
             if case .scalar(let s) = v { path = s.string } else { path = "" }

@@ -1,4 +1,3 @@
-import Foundation
 import Yams
 
 /// A place in a YAML file, 1-based.
@@ -136,24 +135,4 @@ public enum BoundedYAML {
         }
         return root
     }
-
-    /// `compose` with no implicit tags resolved (``Resolver/basic``), for
-    /// `slipway.yaml`. A command reads that file twice, for its registry
-    /// setting and then for its spec: the second read of the same text
-    /// reuses the first's nodes (one slot, per process).
-    public static func composePlain(_ text: String, file: String) throws(SpecErrors) -> Node? {
-        lastPlainLock.lock()
-        let last = lastPlain
-        lastPlainLock.unlock()
-        if let last, last.text == text { return last.node }
-        let node = try compose(text, file: file, resolver: .basic)
-        lastPlainLock.lock()
-        lastPlain = (text, node)
-        lastPlainLock.unlock()
-        return node
-    }
-
-    private static let lastPlainLock = NSLock()
-    // Guarded by `lastPlainLock`; `Node` is a value, but not marked Sendable.
-    nonisolated(unsafe) private static var lastPlain: (text: String, node: Node?)?
 }

@@ -45,7 +45,7 @@ public struct SpecParser {
         do {
             // Tags are never asked for: every number, bool and null is read
             // from the text (`Node.int`, `.float`, `Self.bool`, `isNull`).
-            root = try BoundedYAML.composePlain(text, file: file)
+            root = try BoundedYAML.compose(text, file: file, resolver: .basic)
         } catch {
             issues.append(contentsOf: error.issues)
             return nil

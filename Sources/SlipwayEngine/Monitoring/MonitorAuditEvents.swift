@@ -1,11 +1,11 @@
 import SlipwayCore
 import SlipwayStore
 
-/// What the audit trail says about monitors: `batch.recorded` for every
+/// What the audit trail says about monitors: `monitor.batch` for every
 /// production batch, `monitor.alert` for the alert it raises, composed here
 /// once for every store.
 enum MonitorEvents {
-    /// `batch.recorded`: the batch's bytes, size and verdict (the reason it
+    /// `monitor.batch`: the batch's bytes, size and verdict (the reason it
     /// was rejected, or how many features drifted).
     static func batchRecorded(_ b: MonitorBatchRecord) -> AuditDraft {
         var fields = ["monitor": b.monitor, "sha256": b.contentHash, "source": b.source, "rows": String(b.rows), "status": b.status.rawValue]

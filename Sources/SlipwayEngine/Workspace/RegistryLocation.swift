@@ -19,7 +19,9 @@ public enum RegistryLocation: Sendable, Hashable {
 extension Workspace {
     /// Reads where the registry is from the environment and `slipway.yaml`
     /// (its `project:` and `registry:` only, so a spec being edited does not
-    /// stop commands that only read the registry).
+    /// stop commands that only read the registry). A spec that cannot name a
+    /// registry (``RegistrySetting/mayNameRegistry(_:)``) is not parsed here
+    /// at all, so an unparsable one is reported by the commands that read it.
     public func registryLocation(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> RegistryLocation {
         let text = (try? String(contentsOfFile: specPath, encoding: .utf8)) ?? ""
         let fromEnvironment = environment[RegistrySetting.environmentVariable] ?? ""
