@@ -4,7 +4,7 @@ import SlipwayStore
 
 /// Benchmarks for docs/benchmarks.md. Build and run in release mode:
 ///
-///     swift build -c release && .build/release/slipway-bench [NAME…]
+///     swift build -c release --static-swift-stdlib && .build/release/slipway-bench [NAME…]
 ///
 /// Each benchmark prints one line: what it measured, the median (and spread)
 /// of its repetitions, and the target. Whole-process timings run the real

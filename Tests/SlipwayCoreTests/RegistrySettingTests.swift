@@ -29,6 +29,19 @@ import Testing
         #expect(error?.issues.map(\.keyPath) == ["store"])
     }
 
+    @Test func aStoreKeyInAnySpellingIsFoundAndASpecWithoutOneIsNotParsed() throws {
+        #expect(!StoreSetting.mayNameStore("project: p\npipelines: {main: {stages: {a: {cmd: x}}}}\n"))
+        // Spellings the YAML allows besides `store:` at the start of a line.
+        #expect(try StoreSetting.read("project: p\n\"store\": /mnt/a\n") == "/mnt/a")
+        #expect(try StoreSetting.read("project: p\nstore : /mnt/b\n") == "/mnt/b")
+        #expect(try StoreSetting.read("{project: p, store: /mnt/c}") == "/mnt/c")
+        let escaped = "project: p\n\"\\x73tore\": /mnt/d\n"
+        #expect(StoreSetting.mayNameStore(escaped))
+        #expect(try StoreSetting.read(escaped) == "/mnt/d")
+        // A stage whose command restores something is parsed, and names no store.
+        #expect(try StoreSetting.read("project: p\npipelines: {main: {stages: {a: {cmd: restore.sh}}}}\n") == nil)
+    }
+
     @Test func onlyProjectAndRegistryAreReadToFindTheRegistry() throws {
         // The rest of the spec may be mid-edit.
         let read = try RegistrySetting.read("project: churn\nregistry: postgres://ana@db/slipway\npipelines: {broken\n".replacingOccurrences(of: "{broken\n", with: "7\n"))

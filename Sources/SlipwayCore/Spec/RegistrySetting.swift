@@ -94,10 +94,17 @@ public enum StoreSetting {
         return nil
     }
 
+    /// Whether `text` can name a store at all (as ``RegistrySetting/mayNameRegistry(_:)``
+    /// for `registry:`): every command opens the workspace, so this is a byte
+    /// search, not a YAML parse of a 10,000-stage spec.
+    public static func mayNameStore(_ text: String) -> Bool {
+        text.utf8.count > BoundedYAML.maxBytes || RegistrySetting.contains(text, "store") || RegistrySetting.contains(text, "\\")
+    }
+
     /// `store:` read from a spec's text alone (nil when absent). Cheap when
-    /// the text has no `store:` line at all: no YAML is parsed.
+    /// the text cannot name one (``mayNameStore(_:)``): no YAML is parsed.
     public static func read(_ text: String, file: String = "slipway.yaml") throws(SpecErrors) -> String? {
-        guard text.hasPrefix("store:") || text.contains("\nstore:") else { return nil }
+        guard mayNameStore(text) else { return nil }
         guard let root = try BoundedYAML.compose(text, file: file, resolver: .basic), case .mapping(let top) = root else { return nil }
         for (k, v) in top where k.string == "store" {
             let path: String
