@@ -11,7 +11,8 @@ import SlipwayEngine
 /// prepare.py write temperatures in °F: v4 passes its gates (its test split
 /// is converted too) but fails its canary on production's °C batches and is
 /// rolled back automatically; and a request to put v1 back into production
-/// is rejected by the demo approver.
+/// is rejected by the demo approver. Production runs on HAProxy and
+/// Prometheus when both are installed (``DemoProduction``), else simulated.
 public final class DemoScenario: @unchecked Sendable {
     public struct Options: Sendable {
         /// Seconds between months and the canary interval are divided by this.

@@ -113,6 +113,22 @@ import Testing
         #expect(sent > 100, "\(load)")
     }
 
+    /// Asked to simulate production (as without haproxy or prometheus), the
+    /// demo starts nothing and judges its canaries with probe.py, as before.
+    @Test func theSimulatedProductionStartsNothing() throws {
+        let s = Sandbox()
+        let dir = s.root + "/demo"
+        let r = s.run(["demo", dir, "--no-console", "--fast", "--simulate-production"])
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        #expect(r.stdout.contains("production: simulated — asked for (--simulate-production)"), "\(r.stdout)")
+        #expect(r.stdout.contains("weather-classifier:4 rolled back automatically, production is back on :3: analysis failed at 25%: measurement 1/1 of step 1 ("),
+                "\(r.stdout)")
+        #expect(!r.stdout.contains("measured by Prometheus"), "\(r.stdout)")
+        let demo = Sandbox(existing: dir)
+        #expect(demo.exists("probe.py") && !demo.exists("production.py") && !demo.exists("serving/production"))
+        #expect(demo.read("slipway.yaml")?.contains("error_rate: {cmd: python3 probe.py, fail_if: \"> production + 0.05\"}") == true)
+    }
+
     /// Interrupted (SIGTERM as from `kill`, SIGINT as from Ctrl-C), the demo
     /// leaves no HAProxy, Prometheus or Python process of its workspace.
     @Test(arguments: [SIGTERM, SIGINT]) func anInterruptedDemoLeavesNothingRunning(signal: Int32) throws {
