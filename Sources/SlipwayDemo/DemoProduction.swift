@@ -42,6 +42,12 @@ final class DemoProduction: @unchecked Sendable {
 
     var endpoints: Endpoints? { if case .real(let e, _) = kind { return e } else { return nil } }
 
+    /// Why the real production stopped on its own (a component died), if it did.
+    var failure: String? {
+        guard endpoints != nil, let data = FileManager.default.contents(atPath: folder + "/failed.txt") else { return nil }
+        return String(decoding: data, as: UTF8.self)
+    }
+
     private init(kind: Kind, folder: String, supervisor: Process? = nil, input: Pipe? = nil) {
         self.kind = kind
         self.folder = folder

@@ -327,6 +327,7 @@ public final class DemoScenario: @unchecked Sendable {
         let end = Date().addingTimeInterval(timeout)
         while Date() < end {
             if let v = try body() { return v }
+            if let why = production?.failure { throw Failed(message: "production stopped while waiting for \(what): \(why)") }
             usleep(100_000)
         }
         throw Failed(message: "timed out after \(Durations.format(timeout)) waiting for \(what)")

@@ -129,6 +129,32 @@ import Testing
         #expect(demo.read("slipway.yaml")?.contains("error_rate: {cmd: python3 probe.py, fail_if: \"> production + 0.05\"}") == true)
     }
 
+    /// A component of production that dies (Prometheus, killed) fails the
+    /// demo, saying so, and the rest of production is stopped with it.
+    @Test func aDemoWhoseProductionDiesFailsAndLeavesNothingRunning() throws {
+        try skipWithoutTools()
+        let s = Sandbox()
+        let dir = s.root + "/demo"
+        let p = s.process(["demo", dir, "--no-console", "--fast"])
+        let log = s.root + "/demo.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let out = try #require(FileHandle(forWritingAtPath: log))
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        try out.close()
+        let said = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+        #expect(s.waitUntil(timeout: 120) { said().contains("weather-classifier:1 is live in production") }, "\(said())")
+        let pids = try #require(try? String(contentsOfFile: dir + "/serving/production/pids.txt", encoding: .utf8))
+        let prometheus = try #require(pids.split(separator: "\n").first { $0.hasPrefix("prometheus ") }?.split(separator: " ").last.flatMap { Int32($0) })
+        kill(prometheus, SIGKILL)
+        let status = s.reap(p, timeout: 120)
+        #expect(status != 0 && status != -1, "\(said())")
+        #expect(said().contains("production stopped while waiting for"), "\(said())")
+        #expect(said().contains("prometheus exited"), "\(said())")
+        #expect(Self.leftovers(dir).isEmpty, "\(Self.leftovers(dir))")
+    }
+
     /// Interrupted (SIGTERM as from `kill`, SIGINT as from Ctrl-C), the demo
     /// leaves no HAProxy, Prometheus or Python process of its workspace.
     @Test(arguments: [SIGTERM, SIGINT]) func anInterruptedDemoLeavesNothingRunning(signal: Int32) throws {
