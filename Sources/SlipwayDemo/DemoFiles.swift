@@ -17,6 +17,11 @@ enum DemoFiles {
     /// The tour's deploy command and canary probe.
     static let tourOnly = ["deploy.py", "probe.py"]
 
+    /// The tour's production on HAProxy and Prometheus, instead of the probe:
+    /// the supervisor with its scorers and load generator, and the deploy
+    /// recipe of `examples/deploy/haproxy/deploy.sh` (the same file).
+    static let realProduction = ["deploy.py", "production.py", "haproxy-deploy.sh"]
+
     struct Missing: SlipwayError {
         var name: String
         var exitStatus: ExitStatus { .internalError }
@@ -47,6 +52,20 @@ enum DemoFiles {
             .replacingOccurrences(of: "{{APPROVER_KEY}}", with: approverKey)
             .replacingOccurrences(of: "{{SIGNER_KEY}}", with: signerKey)
             .replacingOccurrences(of: "{{CANARY_INTERVAL}}", with: canaryInterval)
+    }
+
+    /// The tour's `slipway.yaml` with production on HAProxy and Prometheus
+    /// (`production-haproxy.yaml` instead of the simulated production block).
+    static func realTourSpec(approverKey: String, signerKey: String, canaryInterval: String, prometheus: String, socket: String) throws -> String {
+        let tour = try tourSpec(approverKey: approverKey, signerKey: signerKey, canaryInterval: canaryInterval)
+        guard let start = tour.range(of: "\n  production:\n"), let end = tour.range(of: "\npolicy:", range: start.upperBound..<tour.endIndex) else {
+            throw Missing(name: "tour.yaml's production block")
+        }
+        let block = try text("production-haproxy.yaml")
+            .replacingOccurrences(of: "{{CANARY_INTERVAL}}", with: canaryInterval)
+            .replacingOccurrences(of: "{{PROMETHEUS}}", with: prometheus)
+            .replacingOccurrences(of: "{{HAPROXY_SOCKET}}", with: socket)
+        return String(tour[..<start.lowerBound]) + "\n" + block + String(tour[end.lowerBound...])
     }
 }
 

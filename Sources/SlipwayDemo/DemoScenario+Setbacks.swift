@@ -26,7 +26,10 @@ extension DemoScenario {
         step("a commit makes prepare.py write temperatures in °F: the agent starts a run", hint: "1: Runs")
         let v4 = try waitForVersion(4, what: "the run of the °F commit")
         try report(v4)
-        step("v4's test split is in °F too, so its gates passed; production's batches are still in °C: watch its canary",
+        let real = production?.endpoints != nil
+        step("v4's test split is in °F too, so its gates passed; production's " + (real
+                ? "requests are still in °C, and v4's scorer refuses readings that far from its training data: watch its canary"
+                : "batches are still in °C: watch its canary"),
              hint: "6: Deployments")
         let d = try followCanary(4)
         guard d.state == .rolledBack else {
@@ -34,6 +37,7 @@ extension DemoScenario {
         }
         let live = try registry.alias(model: "weather-classifier", environment: "production", at: nil)
         guard live == 3 else { throw Failed(message: "after \(d.label)'s rollback production runs :\(live.map(String.init) ?? "nothing"), not :3") }
+        try sayMeasured(d)
         step("weather-classifier:4 rolled back automatically, production is back on :3: \(d.detail)",
              hint: "6, then Enter on production shows the measurements")
     }

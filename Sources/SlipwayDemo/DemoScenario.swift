@@ -11,7 +11,8 @@ import SlipwayEngine
 /// prepare.py write temperatures in °F: v4 passes its gates (its test split
 /// is converted too) but fails its canary on production's °C batches and is
 /// rolled back automatically; and a request to put v1 back into production
-/// is rejected by the demo approver.
+/// is rejected by the demo approver. Production runs on HAProxy and
+/// Prometheus when both are installed (``DemoProduction``), else simulated.
 public final class DemoScenario: @unchecked Sendable {
     public struct Options: Sendable {
         /// Seconds between months and the canary interval are divided by this.
@@ -20,11 +21,14 @@ public final class DemoScenario: @unchecked Sendable {
         public var approveItself = false
         /// The longest any step may take, in seconds.
         public var stepTimeout: Double = 300
+        /// Simulate production by scripts even when HAProxy and Prometheus are installed.
+        public var simulateProduction = false
 
-        public init(speed: Double = 1, approveItself: Bool = false, stepTimeout: Double = 300) {
+        public init(speed: Double = 1, approveItself: Bool = false, stepTimeout: Double = 300, simulateProduction: Bool = false) {
             self.speed = speed
             self.approveItself = approveItself
             self.stepTimeout = stepTimeout
+            self.simulateProduction = simulateProduction
         }
     }
 
@@ -41,6 +45,8 @@ public final class DemoScenario: @unchecked Sendable {
     let say: @Sendable (String) -> Void
     var registry: RegistryConnection!
     var agent: Agent?
+    /// Production: HAProxy and Prometheus started by ``prepare()``, or simulated.
+    var production: DemoProduction?
     let started = Date()
     public var approverKey: String { workspace.root + "/keys/approver" }
     public var statusPath: String { workspace.demoStatusPath }
@@ -80,15 +86,26 @@ public final class DemoScenario: @unchecked Sendable {
         let days = rows.dropFirst().map(String.init)
         let history = days.filter { $0.hasPrefix("2012") || $0.hasPrefix("2013") }
         let reference = days.filter { $0.hasPrefix("2013/11") || $0.hasPrefix("2013/12") }
-        let interval = max(1, Int((6 / options.speed).rounded()))
         let files: [(String, String)] = [
-            ("slipway.yaml", try DemoFiles.tourSpec(approverKey: approver.line, signerKey: signer.line, canaryInterval: "\(interval)s")),
             (".gitignore", try DemoFiles.text("gitignore.txt")),
-        ] + (try DemoFiles.files(DemoFiles.shared + DemoFiles.tourOnly)) + [
+        ] + (try DemoFiles.files(DemoFiles.shared)) + [
             ("data/history.csv", ([header] + history).joined(separator: "\n") + "\n"),
             ("data/reference.csv", ([header] + reference).joined(separator: "\n") + "\n"),
         ]
         for (path, text) in files { try FileSystem.writeFile(root + "/" + path, Data(text.utf8)) }
+        let production = try startProduction()
+        self.production = production
+        let spec: String
+        if let e = production.endpoints {
+            // Real traffic needs a few seconds to be counted: HAProxy's counters, scraped every second.
+            let interval = max(4, Int((8 / options.speed).rounded()))
+            spec = try DemoFiles.realTourSpec(approverKey: approver.line, signerKey: signer.line, canaryInterval: "\(interval)s",
+                                              prometheus: e.prometheus, socket: e.socket)
+        } else {
+            let interval = max(1, Int((6 / options.speed).rounded()))
+            spec = try DemoFiles.tourSpec(approverKey: approver.line, signerKey: signer.line, canaryInterval: "\(interval)s")
+        }
+        try FileSystem.writeFile(root + "/slipway.yaml", Data(spec.utf8))
         try git(["init", "-q", "-b", "main"])
         try git(["add", "-A"])
         try git(["commit", "-q", "-m", "Seattle weather classifier: softmax regression on 2012–2013"])
@@ -107,6 +124,10 @@ public final class DemoScenario: @unchecked Sendable {
     public func play() throws {
         if registry == nil { registry = try workspace.connect() }
         let spec = try workspace.loadSpec().spec
+        if let production {
+            step(production.summary, hint: production.endpoints == nil ? "" : "its canaries are measured on real requests")
+            pause(2)
+        }
         // The agent: canaries, auto environments, the drop folder, triggers.
         let agent = Agent(workspace: workspace, registry: registry, actor: "slipway-agent",
                           duties: [DropFolderDuty(launcher: launcher), TriggerDuty(launcher: launcher)])
@@ -280,6 +301,7 @@ public final class DemoScenario: @unchecked Sendable {
     func watchCanary(_ version: Int) throws {
         let d = try followCanary(version)
         guard d.state == .succeeded || d.state == .watching else { throw Failed(message: "\(d.label) \(d.state.rawValue): \(d.detail)") }
+        try sayMeasured(d)
         step("weather-classifier:\(version) is live in production after its canary")
     }
 
@@ -305,6 +327,7 @@ public final class DemoScenario: @unchecked Sendable {
         let end = Date().addingTimeInterval(timeout)
         while Date() < end {
             if let v = try body() { return v }
+            if let why = production?.failure { throw Failed(message: "production stopped while waiting for \(what): \(why)") }
             usleep(100_000)
         }
         throw Failed(message: "timed out after \(Durations.format(timeout)) waiting for \(what)")

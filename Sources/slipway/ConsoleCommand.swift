@@ -92,7 +92,10 @@ struct Demo: ParsableCommand {
         of model.arch, whose production promotion waits for the demo approver (you: press 4, then a, then Enter); puts v3 \
         through its canary; commits a prepare.py that writes temperatures in °F, whose v4 passes its gates but fails its \
         canary on production's °C batches and is rolled back automatically (the reason names the measurement); and has \
-        the demo approver reject a request to put v1 back into production. The first run is paced so its stages can be \
+        the demo approver reject a request to put v1 back into production. Production runs on HAProxy and Prometheus on \
+        free loopback ports when both are installed (started in the workspace and stopped with the demo, which installs \
+        nothing; canaries judged on real request counts), else it is simulated; the first step says which. \
+        The first run is paced so its stages can be \
         watched. The status line follows each step and says what to try. With --no-console the same plays \
         headless, approved by the demo approver's key, each step printed; it exits 0 only when every step happened.
         """)
@@ -102,6 +105,7 @@ struct Demo: ParsableCommand {
     @Option(help: "How much faster than the default pace (months, canary intervals).") var speed: Double = 1
     @Option(help: "Colour theme for the console.") var theme: String?
     @Flag(help: "Draw with ASCII only.") var ascii = false
+    @Flag(help: "Simulate production by scripts even when haproxy and prometheus are installed.") var simulateProduction = false
 
     func validate() throws {
         if !(speed > 0) { throw ValidationError("--speed must be positive") }
@@ -120,10 +124,13 @@ struct Demo: ParsableCommand {
             print(Output.safe(line))
             fflush(nil)
         }
-        let scenario = DemoScenario(directory: dir, options: .init(speed: fast ? max(speed, 30) : speed, approveItself: noConsole),
+        let scenario = DemoScenario(directory: dir, options: .init(speed: fast ? max(speed, 30) : speed, approveItself: noConsole,
+                                                                   simulateProduction: simulateProduction),
                                     launcher: SelfLauncher(workspace: ws), say: say)
         print("slipway demo workspace: \(dir)")
         fflush(nil)
+        // Production's processes (HAProxy, Prometheus, scorers, load) end with the demo, however it ends.
+        defer { scenario.finish() }
         try scenario.prepare()
         if noConsole {
             try scenario.play()

@@ -42,6 +42,30 @@ import SlipwayEngine
         #expect(loaded.spec.monitorSpecs.map(\.name) == ["weather"])
     }
 
+    /// Production on HAProxy: the tour's spec with the real production block
+    /// loads, and the deploy recipe is the one in examples/deploy/haproxy/.
+    @Test func theRealProductionSpecLoadsAndUsesTheHAProxyRecipe() throws {
+        let root = temporaryFolder()
+        let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBcW7+zGw5Uu1QmFdLZWZ9Rf0U0sbA7iU1zXk0y1r2u3 demo@example.org"
+        let spec = try DemoFiles.realTourSpec(approverKey: key, signerKey: key, canaryInterval: "4s",
+                                              prometheus: "http://127.0.0.1:9999", socket: "/tmp/x/haproxy.sock")
+        #expect(!spec.contains("{{"))
+        #expect(!spec.contains("probe.py"))
+        #expect(spec.contains("deploy: python3 deploy.py && HAPROXY_SOCKET='/tmp/x/haproxy.sock' sh haproxy-deploy.sh"))
+        try FileSystem.makeDirectory(root + "/data")
+        for (name, text) in try DemoFiles.files(DemoFiles.shared + DemoFiles.realProduction) + [("slipway.yaml", spec), ("data/history.csv", "x\n"), ("data/reference.csv", "x\n")] {
+            try FileSystem.writeFile(root + "/" + name, Data(text.utf8))
+        }
+        let loaded = try Workspace(root: root).loadSpec()
+        #expect(loaded.spec.environments.map(\.name) == ["dev", "staging", "production"])
+        let recipe = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("examples/deploy/haproxy/deploy.sh")
+        #expect(try DemoFiles.text("haproxy-deploy.sh") == String(contentsOf: recipe, encoding: .utf8),
+                "Resources/seattle-weather/haproxy-deploy.sh must be a copy of examples/deploy/haproxy/deploy.sh")
+        let r = try OutsideTool.run(["python3", "-m", "py_compile", root + "/production.py"])
+        #expect(r.succeeded, "\(r.stderr)")
+    }
+
     @Test func theScriptsAreValidPython() throws {
         let root = temporaryFolder()
         var paths: [String] = []
