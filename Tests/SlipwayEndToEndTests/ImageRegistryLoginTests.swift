@@ -126,4 +126,50 @@ extension PackagingTests {
         #expect(!TestLogin.leaks(trail.stdout, wrong) && !TestLogin.leaks(trail.stdout) && !TestLogin.leaks(badLogin.stdout + badLogin.stderr, wrong))
         #expect(s.run("audit", "verify").status == 0)
     }
+
+    /// Debian's docker-registry with token auth (`auth: token:`): its
+    /// bearer tokens come from the fake registry's token service (`--jwt`:
+    /// RS256 tokens, a throw-away certificate), asked with the login.
+    @Test func aRegistryWithTokenAuthIsUsedThroughItsTokenService() throws {
+        guard installed("docker-registry") && installed("skopeo") && installed("openssl") else {
+            print("skipped: docker-registry, skopeo or openssl is not installed")
+            return
+        }
+        let s = try packaged(signing: true)
+        let made = tool(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", s.root + "/token.key", "-out", s.root + "/token.crt",
+                         "-days", "1", "-subj", "/CN=slipway-test-token"])
+        #expect(made.status == 0, "\(made.out)")
+        let tokens = try FakeOCIRegistry(in: s.root, referrers: false, token: TestLogin.basic,
+                                         jwt: (s.root + "/token.key", s.root + "/token.crt", "slipway-test-issuer", "slipway-test"))
+        defer { tokens.stop() }
+        #expect(tokens.ready(), "the token service did not start: \(s.read("fake-registry/out") ?? "")")
+        let registry = try TestImageRegistry(in: s.root, token: ("http://\(tokens.host)/token", "slipway-test", "slipway-test-issuer", s.root + "/token.crt"))
+        defer { registry.stop() }
+        #expect(registry.ready(), "the registry did not start: \(s.read("registry/log") ?? "")")
+        let digest = try manifestDigest(s)
+        let hex = String(digest.dropFirst(7))
+        let repo = "docker://\(registry.host)/team/clf"
+        s.write("auth.json", TestLogin.authFile(host: registry.host))
+        let env = ["REGISTRY_AUTH_FILE": s.root + "/auth.json"]
+
+        let pushed = s.run(["push", "clf:1", repo], environment: env)
+        #expect(pushed.status == 0, "\(pushed.stdout)\(pushed.stderr)")
+        #expect(pushed.stdout.contains("3 referrers") && pushed.stdout.contains("sha256-" + hex), "\(pushed.stdout)")
+        #expect(tokens.requests.contains { $0.hasPrefix("GET /token?") && $0.contains("scope=repository%3Ateam%2Fclf%3Apull%2Cpush") && $0.hasSuffix(" 200") },
+                "\(tokens.requests)")
+        let inspect = tool(["skopeo", "inspect", "--tls-verify=false", "--authfile", s.root + "/auth.json", "\(repo):1-\(hex.prefix(12))"])
+        #expect(inspect.status == 0 && inspect.out.contains(digest), "\(inspect.out)")
+        let verified = s.run(["verify", "\(repo)@\(digest)"], environment: env)
+        #expect(verified.status == 0 && verified.stdout.contains("verified"), "\(verified.stdout)\(verified.stderr)")
+        let promoted = s.run(["promote", "clf:1", "--to", "production"], environment: env)
+        #expect(promoted.status == 0, "\(promoted.stdout)\(promoted.stderr)")
+
+        // The token service refuses a wrong login: nothing pushed, said with how to log in.
+        s.write("wrong.json", TestLogin.authFile(host: registry.host, login: "ci:not-the-password-4711"))
+        let wrong = s.run(["push", "clf:1", "\(repo):again"], environment: ["REGISTRY_AUTH_FILE": s.root + "/wrong.json"])
+        #expect(wrong.status == 1 && wrong.stderr.contains("refused the login of ci") && wrong.stderr.contains("token server")
+                && wrong.stderr.contains("skopeo login --tls-verify=false \(registry.host)"), "\(wrong.stderr)")
+        #expect(!TestLogin.leaks(wrong.stdout + wrong.stderr, "ci:not-the-password-4711"))
+        #expect(try auditEvents(s, kind: "image.pushed").count == 1)
+    }
 }

@@ -14,7 +14,10 @@ final class FakeOCIRegistry {
 
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/fake_oci_registry.py").path
 
-    init(in folder: String, referrers: Bool, token: String? = nil) throws {
+    /// `jwt`: only a token service for a real registry (`--jwt`), its
+    /// tokens signed with that key and certificate.
+    init(in folder: String, referrers: Bool, token: String? = nil,
+         jwt: (key: String, certificate: String, issuer: String, service: String)? = nil) throws {
         root = folder + "/fake-registry"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         port = TestImageRegistry.freePort()
@@ -22,6 +25,7 @@ final class FakeOCIRegistry {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", Self.script, "--port", "\(port)", "--log", logPath]
             + (referrers ? [] : ["--no-referrers"]) + (token.map { ["--token", $0] } ?? [])
+            + (jwt.map { ["--jwt", $0.key, $0.certificate, $0.issuer, $0.service] } ?? [])
         FileManager.default.createFile(atPath: root + "/out", contents: nil)
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: root + "/out"))
         process.standardOutput = out

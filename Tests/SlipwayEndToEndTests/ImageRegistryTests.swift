@@ -26,8 +26,10 @@ final class TestImageRegistry {
     }
 
     /// With `htpasswd` (lines `USER:BCRYPT-HASH`), every request needs HTTP
-    /// Basic auth (`auth: htpasswd: {realm, path}`).
-    init(in folder: String, htpasswd: String? = nil) throws {
+    /// Basic auth (`auth: htpasswd: {realm, path}`); with `token`, a bearer
+    /// token from that token service (`auth: token: {realm, service, issuer,
+    /// rootcertbundle}`).
+    init(in folder: String, htpasswd: String? = nil, token: (realm: String, service: String, issuer: String, certificate: String)? = nil) throws {
         root = folder + "/registry"
         try FileManager.default.createDirectory(atPath: root + "/data", withIntermediateDirectories: true)
         port = Self.freePort()
@@ -35,6 +37,10 @@ final class TestImageRegistry {
         if let htpasswd {
             try Data(htpasswd.utf8).write(to: URL(fileURLWithPath: root + "/htpasswd"))
             config += "auth:\n  htpasswd:\n    realm: slipway-test\n    path: \(root)/htpasswd\n"
+        }
+        if let token {
+            config += "auth:\n  token:\n    realm: \(token.realm)\n    service: \(token.service)\n    issuer: \(token.issuer)\n"
+                + "    rootcertbundle: \(token.certificate)\n"
         }
         try Data(config.utf8).write(to: URL(fileURLWithPath: root + "/config.yml"))
         process = Process()

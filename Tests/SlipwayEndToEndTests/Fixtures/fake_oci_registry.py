@@ -12,11 +12,16 @@ GET, monolithic and chunked uploads), manifests by tag or digest (HEAD, GET,
 PUT), tags/list.
 
     fake_oci_registry.py --port P [--no-referrers] [--token USER:PASSWORD] --log FILE
+    fake_oci_registry.py --port P --token USER:PASSWORD --jwt KEY.pem CERT.pem ISSUER SERVICE --log FILE
 
 --no-referrers: the referrers endpoint answers 404 and no OCI-Subject is set
 (clients must use the `sha256-<hex>` fallback tag). --token: every /v2/
 request needs a bearer token from /token, issued for USER:PASSWORD only,
-scoped to repository:NAME:pull[,push]. Each request is logged to FILE as
+scoped to repository:NAME:pull[,push]. --jwt: /token issues the JSON web
+tokens a real Distribution registry (`auth: token:`) checks: RS256, signed with
+KEY.pem through openssl, the certificate in the `x5c` header, `iss` ISSUER,
+`aud` SERVICE, and the `access` asked for (the token service of a real
+registry, for Debian's docker-registry). Each request is logged to FILE as
 `METHOD PATH STATUS` (the Authorization header never is).
 """
 import argparse
@@ -25,6 +30,8 @@ import hashlib
 import json
 import secrets
 import signal
+import subprocess
+import time
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -89,10 +96,32 @@ class Handler(BaseHTTPRequestHandler):
             parts = scope.split(":")
             if len(parts) == 3 and parts[0] == "repository":
                 granted |= {(parts[1], a) for a in parts[2].split(",")}
-        token = secrets.token_hex(16)
-        with LOCK:
-            TOKENS[token] = granted
+        if self.server.jwt:
+            token = self.jwt(granted, query)
+        else:
+            token = secrets.token_hex(16)
+            with LOCK:
+                TOKENS[token] = granted
         self.answer(200, {"token": token, "access_token": token, "expires_in": 300})
+
+    def jwt(self, granted, query):
+        key, cert, issuer, service = self.server.jwt
+        def b64(data):
+            return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+        with open(cert) as f:
+            der = "".join(line.strip() for line in f if not line.startswith("-----"))
+        now = int(time.time())
+        access = {}
+        for repo, action in sorted(granted):
+            access.setdefault(repo, []).append(action)
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [der]}
+        claims = {"iss": issuer, "sub": self.server.token_login.split(":")[0], "aud": query.get("service", [service])[0],
+                  "exp": now + 300, "nbf": now - 10, "iat": now, "jti": secrets.token_hex(8),
+                  "access": [{"type": "repository", "name": r, "actions": a} for r, a in access.items()]}
+        signing_input = b64(json.dumps(header).encode()) + "." + b64(json.dumps(claims).encode())
+        signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key], input=signing_input.encode(),
+                                   capture_output=True, check=True).stdout
+        return signing_input + "." + b64(signature)
 
     def authorized(self, repo, action, head):
         if not self.server.token_login:
@@ -245,11 +274,13 @@ def main():
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--no-referrers", action="store_true")
     p.add_argument("--token", default="")
+    p.add_argument("--jwt", nargs=4, metavar=("KEY", "CERT", "ISSUER", "SERVICE"))
     p.add_argument("--log", required=True)
     a = p.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", a.port), Handler)
     server.referrers = not a.no_referrers
     server.token_login = a.token
+    server.jwt = a.jwt
     server.log_path = a.log
     open(a.log, "w").close()
     server.serve_forever()
