@@ -153,6 +153,17 @@ struct RegistryAuthTests {
         }
     }
 
+    @Test func skopeosRefusalsAreTold() throws {
+        let f = files()
+        let creds = RegistryCredentials(username: "ana", password: Self.password, file: "/x/auth.json", key: "h")
+        let denied = RegistryAccessDenied.fromSkopeo(
+            "time=… level=fatal msg=\"copying: trying to reuse blob: requested access to the resource is denied\"", reference: ref, what: "pushing",
+            credentials: creds, files: f)
+        #expect(denied?.reason == .forbidden && denied?.message.contains("skopeo login registry.example.org") == true)
+        #expect(RegistryAccessDenied.fromSkopeo("unauthorized: authentication required", reference: ref, what: "reading", credentials: nil, files: f)?.reason == .noLogin)
+        #expect(RegistryAccessDenied.fromSkopeo("open /tmp/x/blobs: permission denied", reference: ref, what: "reading", credentials: creds, files: f) == nil)
+    }
+
     /// The referrers API with a filter the registry did not apply: applied here.
     @Test func anUnappliedArtifactTypeFilterIsAppliedByTheClient() throws {
         let index = OCI.Index(manifests: [

@@ -192,9 +192,11 @@ public struct RegistryAccessDenied: SlipwayError {
     /// A skopeo failure that is a refused login, from its message; nil otherwise.
     static func fromSkopeo(_ stderr: String, reference: ImageReference, what: String, credentials: RegistryCredentials?,
                            files: RegistryAuthFiles) -> RegistryAccessDenied? {
+        // The registry's words as skopeo passes them on (not a local "permission denied").
         let lower = stderr.lowercased()
-        let forbidden = lower.contains("denied") || lower.contains("403")
-        guard forbidden || lower.contains("unauthorized") || lower.contains("authentication required") || lower.contains("401") else { return nil }
+        let forbidden = ["access to the resource is denied", "denied: ", "403 (forbidden)"].contains { lower.contains($0) }
+        let unauthorized = ["unauthorized", "authentication required", "invalid username/password", "401 (unauthorized)"].contains { lower.contains($0) }
+        guard forbidden || unauthorized else { return nil }
         let last = stderr.split(separator: "\n").last.map { TerminalText.oneLine(String($0.suffix(200))) }
         let reason: Reason = credentials == nil ? .noLogin : forbidden ? .forbidden : .refused
         return RegistryAccessDenied(reason: reason, reference: reference, what: what, status: nil, registryError: last.map { "skopeo: " + $0 },
