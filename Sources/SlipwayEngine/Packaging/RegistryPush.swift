@@ -45,13 +45,16 @@ public struct RegistryPush: Sendable {
         ref.isLoopback ? ["--\(side)-tls-verify=false"] : []
     }
 
-    func skopeo(_ args: [String], _ what: String, registry: ImageReference) throws {
+    /// Runs skopeo on `registry` for `action` (pushing, reading); a refused
+    /// login is ``RegistryAccessDenied``.
+    func skopeo(_ args: [String], _ action: String, registry: ImageReference) throws {
+        let what = "\(action) \(registry)"
         let r: OutsideTool.Result
         do { r = try run(["skopeo"] + args) } catch {
             throw ImageReference.Bad(message: "\(what) needs skopeo (apt-get install skopeo): \(error)")
         }
         guard r.succeeded else {
-            if let denied = RegistryAccessDenied.fromSkopeo(r.stderr, reference: registry, what: what,
+            if let denied = RegistryAccessDenied.fromSkopeo(r.stderr, reference: registry, what: action,
                                                             credentials: try auth.credentials(for: registry), files: auth.files) {
                 throw denied
             }
@@ -70,7 +73,7 @@ public struct RegistryPush: Sendable {
         let target = destination.tag == nil ? destination.with(tag: tag) : destination
         try auth.signIn(target, "pushing")
         try skopeo(["copy", "--quiet", "--preserve-digests"] + Self.tlsFlag(target, "dest") + (try auth.skopeoFlags(for: target, side: "dest"))
-                   + ["oci:\(layout.path):\(tag)", target.description], "pushing \(target)", registry: target)
+                   + ["oci:\(layout.path):\(tag)", target.description], "pushing", registry: target)
         let client = RegistryClient(reference: target, auth: auth)
         var listed: [OCI.Descriptor] = []
         var indexedByRegistry = !referrers.isEmpty
@@ -114,7 +117,7 @@ public struct RegistryPush: Sendable {
         let layout = OCILayoutDirectory(path: directory)
         try auth.signIn(source, "reading")
         try skopeo(["copy", "--quiet", "--preserve-digests"] + Self.tlsFlag(source, "src") + (try auth.skopeoFlags(for: source, side: "src"))
-                   + [source.description, "oci:\(directory):pulled"], "reading \(source)", registry: source)
+                   + [source.description, "oci:\(directory):pulled"], "reading", registry: source)
         let (descriptor, _) = try layout.manifest(tagged: "pulled")
         var problems: [String] = []
         if let asked = source.digest, asked != descriptor.digest {
