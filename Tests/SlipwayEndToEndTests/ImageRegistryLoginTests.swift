@@ -139,7 +139,7 @@ extension PackagingTests {
         let made = tool(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", s.root + "/token.key", "-out", s.root + "/token.crt",
                          "-days", "1", "-subj", "/CN=slipway-test-token"])
         #expect(made.status == 0, "\(made.out)")
-        let tokens = try FakeOCIRegistry(in: s.root, referrers: false, token: TestLogin.basic,
+        let tokens = try FakeOCIRegistry(in: s.root, referrers: false, token: TestLogin.basic, reader: "auditor:reader-password",
                                          jwt: (s.root + "/token.key", s.root + "/token.crt", "slipway-test-issuer", "slipway-test"))
         defer { tokens.stop() }
         #expect(tokens.ready(), "the token service did not start: \(s.read("fake-registry/out") ?? "")")
@@ -170,6 +170,16 @@ extension PackagingTests {
         #expect(wrong.status == 1 && wrong.stderr.contains("refused the login of ci") && wrong.stderr.contains("token server")
                 && wrong.stderr.contains("skopeo login --tls-verify=false \(registry.host)"), "\(wrong.stderr)")
         #expect(!TestLogin.leaks(wrong.stdout + wrong.stderr, "ci:not-the-password-4711"))
+
+        // A login that may pull but not push: verify works, push is refused by
+        // the registry through skopeo, nothing recorded.
+        s.write("reader.json", TestLogin.authFile(host: registry.host, login: "auditor:reader-password"))
+        let reader = ["REGISTRY_AUTH_FILE": s.root + "/reader.json"]
+        #expect(s.run(["verify", "\(repo)@\(digest)"], environment: reader).status == 0)
+        let readOnly = s.run(["push", "clf:1", "\(repo):again"], environment: reader)
+        #expect(readOnly.status == 1 && readOnly.stderr.contains("does not let auditor (from \(s.root)/reader.json) do this")
+                && readOnly.stderr.contains("skopeo login --tls-verify=false \(registry.host)"), "\(readOnly.stderr)")
+        #expect(!TestLogin.leaks(readOnly.stdout + readOnly.stderr, "auditor:reader-password"))
         #expect(try auditEvents(s, kind: "image.pushed").count == 1)
     }
 }

@@ -16,7 +16,7 @@ final class FakeOCIRegistry {
 
     /// `jwt`: only a token service for a real registry (`--jwt`), its
     /// tokens signed with that key and certificate.
-    init(in folder: String, referrers: Bool, token: String? = nil,
+    init(in folder: String, referrers: Bool, token: String? = nil, reader: String? = nil,
          jwt: (key: String, certificate: String, issuer: String, service: String)? = nil) throws {
         root = folder + "/fake-registry"
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
@@ -25,6 +25,7 @@ final class FakeOCIRegistry {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", Self.script, "--port", "\(port)", "--log", logPath]
             + (referrers ? [] : ["--no-referrers"]) + (token.map { ["--token", $0] } ?? [])
+            + (reader.map { ["--reader", $0] } ?? [])
             + (jwt.map { ["--jwt", $0.key, $0.certificate, $0.issuer, $0.service] } ?? [])
         FileManager.default.createFile(atPath: root + "/out", contents: nil)
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: root + "/out"))

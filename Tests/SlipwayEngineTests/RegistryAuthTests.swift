@@ -141,6 +141,12 @@ struct RegistryAuthTests {
             r.headers["Authorization"] == nil ? basic(r) : HTTPResponse(status: 403, body: Data(#"{"errors":[{"code":"DENIED","message":"no"}]}"#.utf8))
         })
         #expect(forbidden.reason == .forbidden && forbidden.message.contains("does not let ana") && forbidden.message.contains("HTTP 403: DENIED: no"))
+        // A good token without the scope asked for: a missing right, not a bad login.
+        let scoped = try #require(refusal(["REGISTRY_AUTH_FILE": dir + "/ci.json"]) { r in
+            r.url.hasPrefix("https://auth.example.org/") ? HTTPResponse(status: 200, body: Data(#"{"token":"T"}"#.utf8))
+                : HTTPResponse(status: 401, body: Data(), headers: ["www-authenticate": #"Bearer realm="https://auth.example.org/t",scope="repository:team/clf:pull",error="insufficient_scope""#])
+        })
+        #expect(scoped.reason == .forbidden, "\(scoped.message)")
         for m in [none.message, refused.message, forbidden.message] {
             #expect(!m.contains(Self.password) && !m.contains(Data("ana:\(Self.password)".utf8).base64EncodedString()))
         }

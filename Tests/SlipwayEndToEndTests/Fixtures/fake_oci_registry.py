@@ -12,12 +12,13 @@ GET, monolithic and chunked uploads), manifests by tag or digest (HEAD, GET,
 PUT), tags/list.
 
     fake_oci_registry.py --port P [--no-referrers] [--token USER:PASSWORD] --log FILE
-    fake_oci_registry.py --port P --token USER:PASSWORD --jwt KEY.pem CERT.pem ISSUER SERVICE --log FILE
+    fake_oci_registry.py --port P --token USER:PASSWORD [--reader USER:PASSWORD] --jwt KEY.pem CERT.pem ISSUER SERVICE --log FILE
 
 --no-referrers: the referrers endpoint answers 404 and no OCI-Subject is set
 (clients must use the `sha256-<hex>` fallback tag). --token: every /v2/
 request needs a bearer token from /token, issued for USER:PASSWORD only,
-scoped to repository:NAME:pull[,push]. --jwt: /token issues the JSON web
+scoped to repository:NAME:pull[,push]; --reader USER:PASSWORD, a second
+login granted pull only. --jwt: /token issues the JSON web
 tokens a real Distribution registry (`auth: token:`) checks: RS256, signed with
 KEY.pem through openssl, the certificate in the `x5c` header, `iss` ISSUER,
 `aud` SERVICE, and the `access` asked for (the token service of a real
@@ -88,23 +89,26 @@ class Handler(BaseHTTPRequestHandler):
 
     def token_endpoint(self, query):
         auth = self.headers.get("Authorization", "")
-        expected = "Basic " + base64.b64encode(self.server.token_login.encode()).decode()
-        if auth != expected:
+        logins = {"Basic " + base64.b64encode(login.encode()).decode(): login
+                  for login in [self.server.token_login, self.server.reader_login] if login}
+        if auth not in logins:
             return self.error(401, "UNAUTHORIZED", "invalid username/password")
+        login = logins[auth]
+        read_only = login == self.server.reader_login
         granted = set()
         for scope in query.get("scope", []):
             parts = scope.split(":")
             if len(parts) == 3 and parts[0] == "repository":
-                granted |= {(parts[1], a) for a in parts[2].split(",")}
+                granted |= {(parts[1], a) for a in parts[2].split(",") if a == "pull" or not read_only}
         if self.server.jwt:
-            token = self.jwt(granted, query)
+            token = self.jwt(granted, query, login)
         else:
             token = secrets.token_hex(16)
             with LOCK:
                 TOKENS[token] = granted
         self.answer(200, {"token": token, "access_token": token, "expires_in": 300})
 
-    def jwt(self, granted, query):
+    def jwt(self, granted, query, login):
         key, cert, issuer, service = self.server.jwt
         def b64(data):
             return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
@@ -115,7 +119,7 @@ class Handler(BaseHTTPRequestHandler):
         for repo, action in sorted(granted):
             access.setdefault(repo, []).append(action)
         header = {"typ": "JWT", "alg": "RS256", "x5c": [der]}
-        claims = {"iss": issuer, "sub": self.server.token_login.split(":")[0], "aud": query.get("service", [service])[0],
+        claims = {"iss": issuer, "sub": login.split(":")[0], "aud": query.get("service", [service])[0],
                   "exp": now + 300, "nbf": now - 10, "iat": now, "jti": secrets.token_hex(8),
                   "access": [{"type": "repository", "name": r, "actions": a} for r, a in access.items()]}
         signing_input = b64(json.dumps(header).encode()) + "." + b64(json.dumps(claims).encode())
@@ -274,6 +278,7 @@ def main():
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--no-referrers", action="store_true")
     p.add_argument("--token", default="")
+    p.add_argument("--reader", default="")
     p.add_argument("--jwt", nargs=4, metavar=("KEY", "CERT", "ISSUER", "SERVICE"))
     p.add_argument("--log", required=True)
     a = p.parse_args()
@@ -281,6 +286,7 @@ def main():
     server.referrers = not a.no_referrers
     server.token_login = a.token
     server.jwt = a.jwt
+    server.reader_login = a.reader
     server.log_path = a.log
     open(a.log, "w").close()
     server.serve_forever()

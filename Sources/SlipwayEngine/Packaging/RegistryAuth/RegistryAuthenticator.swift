@@ -83,7 +83,9 @@ public final class RegistryAuthenticator: @unchecked Sendable {
         }
         if r.status == 401 || r.status == 403 {
             let creds = try credentials(for: reference)
-            throw denied(creds == nil ? .noLogin : r.status == 403 ? .forbidden : .refused, r, reference, what, creds)
+            // A token that is good but not for this (`error="insufficient_scope"`): a right, not the login, is missing.
+            let lacksScope = RegistryChallenge.parse(r.headers["www-authenticate"] ?? "")?.parameters["error"] == "insufficient_scope"
+            throw denied(creds == nil ? .noLogin : r.status == 403 || lacksScope ? .forbidden : .refused, r, reference, what, creds)
         }
         if let header = request.headers["Authorization"] { lock.withLock { accepted[reference.host] = header } }
         return r
