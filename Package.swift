@@ -123,6 +123,7 @@ let package = Package(
         .testTarget(name: "SlipwayDemoTests", dependencies: ["SlipwayDemo", "SlipwayEngine"]),
         .testTarget(name: "SlipwayConsoleTests", dependencies: ["SlipwayConsole", "SlipwayEngine", "SlipwayStore", "SlipwayTracking"], exclude: ["Snapshots"]),
         // Drives the built `slipway` binary; depending on it makes sure it is built.
-        .testTarget(name: "SlipwayEndToEndTests", dependencies: ["slipway", "SlipwayStore", "SlipwayCore", "PostgresTestServer"]),
+        .testTarget(name: "SlipwayEndToEndTests", dependencies: ["slipway", "SlipwayStore", "SlipwayCore", "PostgresTestServer"],
+                    exclude: ["Fixtures"]),
     ]
 )

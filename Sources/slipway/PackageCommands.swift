@@ -8,7 +8,8 @@ struct Verify: ParsableCommand {
         abstract: "Check a version's package: every digest in its image, its provenance, its signatures.",
         discussion: "Exit 0 when all hold; 3 with what failed. Signatures count when made by a key under signing.signers in slipway.yaml. "
             + "docker://HOST/REPO:TAG (or @sha256:…) reads the image from the registry (skopeo) and its provenance and signatures "
-            + "(OCI 1.1 referrers: the referrers API, else the sha256-<hex> tag) and checks them the same way.")
+            + "(OCI 1.1 referrers: the referrers API, else the sha256-<hex> tag) and checks them the same way, with the login "
+            + "`skopeo login HOST` keeps (docs/packaging.md); exit 1 when the registry cannot be read or refuses the login.")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "MODEL:VERSION, MODEL for its newest version, or an image in a registry: docker://HOST/REPO:TAG or docker://HOST/REPO@sha256:….")
     var ref: String
@@ -73,11 +74,14 @@ struct Push: ParsableCommand {
         docker://registry.example.org/team/clf:3, oci-archive:/tmp/clf.tar, … (skopeo must be installed; \
         it copies the image). To docker://HOST/REPO[:TAG] the provenance and signatures go too, as OCI 1.1 \
         referrers (the referrers API where the registry has it, else the index at tag sha256-<hex of the image \
-        digest>); `slipway verify docker://…` reads them back. Plain http only to a loopback registry; registries \
-        that ask for credentials are not supported yet. Other transports carry the image alone. The version is \
+        digest>); `slipway verify docker://…` reads them back. Plain http only to a loopback registry. A registry \
+        that wants a login gets the one `skopeo login HOST` (or podman/docker login) keeps: $REGISTRY_AUTH_FILE, \
+        $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json, ~/.docker/config.json (docs/packaging.md). \
+        Other transports carry the image alone. The version is \
         verified first, as `slipway verify` does. Blobs pushed to a directory are new read-only files \
         (reflinked where the file system can, else copied), never hard links into the store. \
-        Exit status: 0 pushed; 2 a bad destination (a file, say); 3 the image does not verify.
+        Exit status: 0 pushed; 1 the registry cannot be reached or refuses the login (nothing pushed); \
+        2 a bad destination (a file, say); 3 the image does not verify.
         """)
     @OptionGroup var global: GlobalOptions
     @Argument(help: "MODEL:VERSION, or MODEL for its newest version.") var ref: ModelRef

@@ -25,11 +25,23 @@ final class TestImageRegistry {
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
-    init(in folder: String) throws {
+    /// With `htpasswd` (lines `USER:BCRYPT-HASH`), every request needs HTTP
+    /// Basic auth (`auth: htpasswd: {realm, path}`); with `token`, a bearer
+    /// token from that token service (`auth: token: {realm, service, issuer,
+    /// rootcertbundle}`).
+    init(in folder: String, htpasswd: String? = nil, token: (realm: String, service: String, issuer: String, certificate: String)? = nil) throws {
         root = folder + "/registry"
         try FileManager.default.createDirectory(atPath: root + "/data", withIntermediateDirectories: true)
         port = Self.freePort()
-        let config = "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: \(root)/data\nhttp:\n  addr: 127.0.0.1:\(port)\n"
+        var config = "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: \(root)/data\nhttp:\n  addr: 127.0.0.1:\(port)\n"
+        if let htpasswd {
+            try Data(htpasswd.utf8).write(to: URL(fileURLWithPath: root + "/htpasswd"))
+            config += "auth:\n  htpasswd:\n    realm: slipway-test\n    path: \(root)/htpasswd\n"
+        }
+        if let token {
+            config += "auth:\n  token:\n    realm: \(token.realm)\n    service: \(token.service)\n    issuer: \(token.issuer)\n"
+                + "    rootcertbundle: \(token.certificate)\n"
+        }
         try Data(config.utf8).write(to: URL(fileURLWithPath: root + "/config.yml"))
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/docker-registry")
@@ -41,11 +53,11 @@ final class TestImageRegistry {
         try process.run()
     }
 
-    /// Waits until `GET /v2/` answers 200.
+    /// Waits until `GET /v2/` answers (200, or 401 when it wants a login).
     func ready(timeout: Double = 20) -> Bool {
         let end = Date().addingTimeInterval(timeout)
         while Date() < end {
-            if tool(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://\(host)/v2/"]).out == "200" { return true }
+            if ["200", "401"].contains(tool(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://\(host)/v2/"]).out) { return true }
             usleep(100_000)
         }
         return false
@@ -57,9 +69,9 @@ final class TestImageRegistry {
         process.waitUntilExit()
     }
 
-    /// A manifest or index by tag or digest, as JSON.
-    func manifest(_ repo: String, _ ref: String) throws -> [String: Any] {
-        let r = tool(["curl", "-sS", "-f", "-H", "Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json",
+    /// A manifest or index by tag or digest, as JSON (`login`: `USER:PASSWORD`).
+    func manifest(_ repo: String, _ ref: String, login: String? = nil) throws -> [String: Any] {
+        let r = tool(["curl", "-sS", "-f"] + (login.map { ["-u", $0] } ?? []) + ["-H", "Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json",
                       "http://\(host)/v2/\(repo)/manifests/\(ref)"])
         return try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any], "\(r.out)")
     }

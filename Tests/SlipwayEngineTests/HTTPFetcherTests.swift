@@ -16,6 +16,9 @@ final class LoopbackHTTP {
             protocol_version = "HTTP/1.1"
             def log_message(self, *a): pass
             def do_GET(self):
+                if self.path == "/headers":
+                    body = ("%s|%s" % (self.headers.get("Authorization"), self.headers.get("Accept"))).encode()
+                    self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body); return
                 if self.path == "/old":
                     self.send_response(302); self.send_header("Location", "/value?x=1"); self.send_header("Content-Length", "0"); self.end_headers(); return
                 if self.path.startswith("/value"):
@@ -73,6 +76,14 @@ final class LoopbackHTTP {
         #expect(String(decoding: redirected, as: UTF8.self).contains("0.25"))
         let chunked = try http.get(server.base + "/chunked", timeout: 10)
         #expect(String(decoding: chunked, as: UTF8.self) == #"{"p99": 12.5}"#)
+    }
+
+    /// Request headers reach curl through a private file, not its command line.
+    @Test func requestHeadersArriveFromAFile() throws {
+        let server = try LoopbackHTTP()
+        let r = try CurlFetcher().fetch(HTTPRequest(url: server.base + "/headers", headers: ["Authorization": "Bearer abc", "Accept": "a/b, c/d"]))
+        #expect(String(decoding: r.body, as: UTF8.self) == "Bearer abc|a/b, c/d")
+        #expect(throws: HTTPFailure.self) { try CurlFetcher().fetch(HTTPRequest(url: server.base + "/headers", headers: ["X": "a\nb"])) }
     }
 
     @Test func failuresSayWhy() throws {

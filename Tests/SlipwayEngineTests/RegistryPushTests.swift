@@ -43,6 +43,7 @@ struct RegistryPushTests {
 
         let http = FakeHTTP { request throws(HTTPFailure) in
             switch (request.method, request.url) {
+            case ("GET", let u) where u.hasSuffix("/v2/"): return HTTPResponse(status: 200, body: Data("{}".utf8))
             case ("GET", let u) where u.hasSuffix("/manifests/" + fallback): return HTTPResponse(status: 200, body: existing)
             case ("GET", _): return HTTPResponse(status: 404, body: Data())
             case ("POST", _): return HTTPResponse(status: 202, body: Data(), headers: ["location": "/v2/ml/clf/blobs/uploads/u1?_state=s"])
@@ -65,12 +66,15 @@ struct RegistryPushTests {
         #expect(merged.manifests.last?.artifactType == OCI.inTotoMediaType)
     }
 
-    @Test func aRegistryAskingForCredentialsIsNamed() throws {
+    @Test func aRegistryAskingForALoginNobodyKeptIsNamed() throws {
         let http = FakeHTTP { _ throws(HTTPFailure) in HTTPResponse(status: 401, body: Data()) }
-        let client = RegistryClient(reference: try ImageReference.parse("docker://registry.example.org/ml/clf:1"), http: http)
-        #expect(throws: RegistryClient.Failed.self) { try client.fallbackIndex("sha256:" + String(repeating: "c", count: 64)) }
+        let nowhere = RegistryAuthFiles(environment: ["REGISTRY_AUTH_FILE": "/nonexistent/auth.json"], home: "/nonexistent", uid: 0)
+        let client = RegistryClient(reference: try ImageReference.parse("docker://registry.example.org/ml/clf:1"),
+                                    auth: RegistryAuthenticator(http: http, files: nowhere))
+        #expect(throws: RegistryAccessDenied.self) { try client.fallbackIndex("sha256:" + String(repeating: "c", count: 64)) }
         do { _ = try client.fallbackIndex("sha256:" + String(repeating: "c", count: 64)) } catch {
-            #expect("\(error)".contains("docker://registry.example.org/ml/clf:1") && "\(error)".contains("not supported yet"))
+            #expect("\(error)".contains("docker://registry.example.org/ml/clf:1") && "\(error)".contains("asks for a login")
+                    && "\(error)".contains("`skopeo login registry.example.org`"), "\(error)")
         }
     }
 }

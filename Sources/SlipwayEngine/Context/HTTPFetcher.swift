@@ -77,7 +77,9 @@ public struct CurlFetcher: HTTPFetcher {
             throw HTTPFailure("'\(request.url)' is not an http:// or https:// address")
         }
         let dir = NSTemporaryDirectory() + "slipway-http-\(getpid())-\(UUID().uuidString.prefix(8))"
-        guard (try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)) != nil else {
+        // Private to this user: it may hold a request's Authorization header.
+        guard (try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o700])) != nil else {
             throw HTTPFailure("cannot make a temporary folder for the answer")
         }
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -86,11 +88,21 @@ public struct CurlFetcher: HTTPFetcher {
         var args = ["curl", "-q", "-sS", "-g", "-L", "--max-redirs", "5", "--proto", "=http,https", "--proto-redir", "=http,https",
                     "--max-time", String(format: "%.3f", max(0.001, request.timeout)), "--max-filesize", String(Self.maxBody),
                     "-X", request.method, "-o", bodyPath, "-D", headersPath, "-w", "%{http_code} %{content_type}"]
+        // Headers go in a file (`-H @FILE`), so a login or token is never on
+        // a command line another user's `ps` shows.
+        var headerLines = ""
         for (name, value) in request.headers.sorted(by: { $0.key < $1.key }) {
             guard !name.contains(where: { $0 == "\r" || $0 == "\n" || $0 == ":" }), !value.contains(where: { $0 == "\r" || $0 == "\n" }) else {
                 throw HTTPFailure("header '\(name)' holds a line break")
             }
-            args += ["-H", "\(name): \(value)"]
+            headerLines += "\(name): \(value)\n"
+        }
+        if !headerLines.isEmpty {
+            let headerFile = dir + "/request-headers"
+            guard FileManager.default.createFile(atPath: headerFile, contents: Data(headerLines.utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw HTTPFailure("cannot write the request headers")
+            }
+            args += ["-H", "@" + headerFile]
         }
         if let body = request.body {
             let requestBody = dir + "/request"

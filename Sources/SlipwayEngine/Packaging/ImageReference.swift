@@ -27,6 +27,13 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
     }
 
     public static func parse(_ text: String) throws -> ImageReference {
+        // A login written into the reference (docker://USER:PASSWORD@HOST/…) is never repeated.
+        let beforePath = text.dropFirst(text.hasPrefix(scheme) ? scheme.count : 0).prefix { $0 != "/" }
+        if let at = beforePath.lastIndex(of: "@") {
+            let host = TerminalText.oneLine(beforePath[beforePath.index(after: at)...])
+            throw Bad(message: "an image reference holds a login before \(host): logins are not taken from references or slipway.yaml; "
+                      + "log in with `skopeo login \(host)` and give docker://\(host)/REPO")
+        }
         let shown = TerminalText.oneLine(text)
         func bad(_ why: String) -> Bad { Bad(message: "'\(shown)' is not an image reference: \(why) (docker://HOST[:PORT]/REPO[:TAG] or docker://HOST[:PORT]/REPO@sha256:…)") }
         guard text.hasPrefix(scheme) else { throw bad("it does not start with docker://") }
@@ -63,13 +70,19 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Plain http only to the machine itself.
-    public var isLoopback: Bool {
+    public var isLoopback: Bool { Self.isLoopback(host: host) }
+
+    /// Whether `HOST[:PORT]` is this machine.
+    public static func isLoopback(host: String) -> Bool {
         let name = host.hasPrefix("[") ? String(host.prefix { $0 != "]" }) + "]" : String(host.prefix { $0 != ":" })
         return ["127.0.0.1", "localhost", "[::1]"].contains(name)
     }
 
+    /// `http(s)://HOST/v2/`: the registry's API root (its version check).
+    public var apiRoot: String { (isLoopback ? "http://" : "https://") + host + "/v2/" }
+
     /// `http(s)://HOST/v2/REPO`: where the distribution API of this repository starts.
-    public var apiBase: String { (isLoopback ? "http://" : "https://") + host + "/v2/" + repository }
+    public var apiBase: String { apiRoot + repository }
 
     /// The same repository with another tag or a digest.
     public func with(tag: String? = nil, digest: String? = nil) -> ImageReference {

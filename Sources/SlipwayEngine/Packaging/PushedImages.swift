@@ -76,12 +76,15 @@ public struct PushedImages: Sendable {
         }
         if let tag = ref.tag {
             do {
-                if let bytes = try RegistryClient(reference: ref, http: http).manifest(tag) {
+                if let bytes = try RegistryClient(reference: ref, auth: transfer.auth).manifest(tag) {
                     let now = OCI.sha256(bytes)
                     if now != digest { problems.append("\(ref) now names \(now), not the pushed \(digest)") }
                 } else {
                     problems.append("\(ref) is no longer in the registry")
                 }
+            } catch let denied as RegistryAccessDenied {
+                // No login, or a refused one: said once, with how to log in.
+                return RemoteCheck(reference: byDigest.description, report: nil, problems: problems + [denied.message])
             } catch {
                 problems.append("\(ref) cannot be read: \(TerminalText.oneLine("\(error)"))")
             }

@@ -6,15 +6,20 @@ import Foundation
 /// (layers of any size) travel through skopeo; what goes through here is
 /// small (artifact manifests, provenance statements, signatures, indexes).
 ///
-/// Anonymous access only: a registry that answers 401 (token or basic auth)
-/// is reported as not yet supported, naming the reference.
+/// Every request goes through a ``RegistryAuthenticator``: anonymous while
+/// the registry lets it, else with the login kept for the registry (HTTP
+/// Basic or the bearer-token flow); a refusal is ``RegistryAccessDenied``.
 public struct RegistryClient: Sendable {
     public let reference: ImageReference
-    let http: any HTTPFetcher
+    let auth: RegistryAuthenticator
 
     public init(reference: ImageReference, http: any HTTPFetcher = CurlFetcher()) {
+        self.init(reference: reference, auth: RegistryAuthenticator(http: http))
+    }
+
+    public init(reference: ImageReference, auth: RegistryAuthenticator) {
         self.reference = reference
-        self.http = http
+        self.auth = auth
     }
 
     /// Why a registry call did not succeed (exit 1: the outside failed).
@@ -25,14 +30,7 @@ public struct RegistryClient: Sendable {
     }
 
     func send(_ request: HTTPRequest, _ what: String) throws -> HTTPResponse {
-        let r: HTTPResponse
-        do { r = try http.fetch(request) } catch {
-            throw Failed(message: "\(reference): \(what): \(TerminalText.oneLine("\(error)"))")
-        }
-        if r.status == 401 || r.status == 403 {
-            throw Failed(message: "\(reference): \(what): the registry asks for credentials (HTTP \(r.status)); registries with token or basic auth are not supported yet")
-        }
-        return r
+        try auth.send(request, to: reference, what)
     }
 
     func failure(_ r: HTTPResponse, _ what: String) -> Failed {
@@ -86,13 +84,22 @@ public struct RegistryClient: Sendable {
         return r.body
     }
 
-    /// The referrers of `digest` through the referrers API; nil when the
-    /// registry does not have the API (a 404 that is not an index).
-    public func referrersAPI(_ digest: String) throws -> OCI.Index? {
-        let r = try send(HTTPRequest(url: reference.apiBase + "/referrers/" + digest, headers: ["Accept": OCI.indexMediaType]),
+    /// The referrers of `digest` through the referrers API
+    /// (`GET /v2/REPO/referrers/DIGEST`, an image index); nil when the
+    /// registry does not have the API (a 404, or an answer that is not an
+    /// index), and then the fallback tag is where they are. With
+    /// `artifactType`, only those; a registry that did not apply the filter
+    /// (no `OCI-Filters-Applied: artifactType`) has it applied here.
+    public func referrersAPI(_ digest: String, artifactType: String? = nil) throws -> OCI.Index? {
+        let filter = artifactType.map { "?artifactType=" + RegistryAuthenticator.percentEncoded($0) } ?? ""
+        let r = try send(HTTPRequest(url: reference.apiBase + "/referrers/" + digest + filter, headers: ["Accept": OCI.indexMediaType]),
                          "listing referrers")
-        guard r.status == 200 else { return nil }
-        return try? JSONDecoder().decode(OCI.Index.self, from: r.body)
+        guard r.status == 200, var index = try? JSONDecoder().decode(OCI.Index.self, from: r.body) else { return nil }
+        let applied = (r.headers["oci-filters-applied"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        if let artifactType, !applied.contains("artifactType") {
+            index.manifests.removeAll { $0.artifactType != artifactType }
+        }
+        return index
     }
 
     /// The OCI 1.1 fallback tag for the referrers of `digest`: `sha256-<hex>`.

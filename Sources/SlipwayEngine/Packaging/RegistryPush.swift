@@ -16,13 +16,19 @@ import Foundation
 /// skopeo into an OCI layout, then its referrers (API, else fallback tag),
 /// each manifest checked against its digest, into the same layout, so
 /// ``PackageVerifier`` checks it as it checks a local version.
+///
+/// A registry that wants a login gets the one kept for it in the standard
+/// auth files (``RegistryAuthFiles``): checked first (`GET /v2/`, so a
+/// missing or refused login changes nothing), handed to skopeo as
+/// `--src-authfile`/`--dest-authfile` (the same file), and used by
+/// ``RegistryClient`` through one ``RegistryAuthenticator`` per command.
 public struct RegistryPush: Sendable {
-    let http: any HTTPFetcher
+    public let auth: RegistryAuthenticator
     let run: @Sendable ([String]) throws -> OutsideTool.Result
 
-    public init(http: any HTTPFetcher = CurlFetcher(),
+    public init(http: any HTTPFetcher = CurlFetcher(), authFiles: RegistryAuthFiles = .standard,
                 run: @escaping @Sendable ([String]) throws -> OutsideTool.Result = { try OutsideTool.run($0) }) {
-        self.http = http
+        self.auth = RegistryAuthenticator(http: http, files: authFiles)
         self.run = run
     }
 
@@ -39,12 +45,19 @@ public struct RegistryPush: Sendable {
         ref.isLoopback ? ["--\(side)-tls-verify=false"] : []
     }
 
-    func skopeo(_ args: [String], _ what: String) throws {
+    /// Runs skopeo on `registry` for `action` (pushing, reading); a refused
+    /// login is ``RegistryAccessDenied``.
+    func skopeo(_ args: [String], _ action: String, registry: ImageReference) throws {
+        let what = "\(action) \(registry)"
         let r: OutsideTool.Result
         do { r = try run(["skopeo"] + args) } catch {
             throw ImageReference.Bad(message: "\(what) needs skopeo (apt-get install skopeo): \(error)")
         }
         guard r.succeeded else {
+            if let denied = RegistryAccessDenied.fromSkopeo(r.stderr, reference: registry, what: action,
+                                                            credentials: try auth.credentials(for: registry), files: auth.files) {
+                throw denied
+            }
             let why = r.stderr.split(separator: "\n").last.map { TerminalText.oneLine($0) } ?? "exit \(r.status)"
             throw RegistryClient.Failed(message: "\(what): skopeo failed: \(why)")
         }
@@ -58,9 +71,10 @@ public struct RegistryPush: Sendable {
             throw ImageReference.Bad(message: "\(destination): push names a tag, not a digest (\(digest) is what the registry will compute)")
         }
         let target = destination.tag == nil ? destination.with(tag: tag) : destination
-        try skopeo(["copy", "--quiet", "--preserve-digests"] + Self.tlsFlag(target, "dest") + ["oci:\(layout.path):\(tag)", target.description],
-                   "pushing \(target)")
-        let client = RegistryClient(reference: target, http: http)
+        try auth.signIn(target, "pushing")
+        try skopeo(["copy", "--quiet", "--preserve-digests"] + Self.tlsFlag(target, "dest") + (try auth.skopeoFlags(for: target, side: "dest"))
+                   + ["oci:\(layout.path):\(tag)", target.description], "pushing", registry: target)
+        let client = RegistryClient(reference: target, auth: auth)
         var listed: [OCI.Descriptor] = []
         var indexedByRegistry = !referrers.isEmpty
         for r in referrers {
@@ -101,14 +115,15 @@ public struct RegistryPush: Sendable {
             throw ImageReference.Bad(message: "\(source) names no tag or digest: verify reads one image (REPO:TAG or REPO@sha256:…)")
         }
         let layout = OCILayoutDirectory(path: directory)
-        try skopeo(["copy", "--quiet", "--preserve-digests"] + Self.tlsFlag(source, "src") + [source.description, "oci:\(directory):pulled"],
-                   "reading \(source)")
+        try auth.signIn(source, "reading")
+        try skopeo(["copy", "--quiet", "--preserve-digests"] + Self.tlsFlag(source, "src") + (try auth.skopeoFlags(for: source, side: "src"))
+                   + [source.description, "oci:\(directory):pulled"], "reading", registry: source)
         let (descriptor, _) = try layout.manifest(tagged: "pulled")
         var problems: [String] = []
         if let asked = source.digest, asked != descriptor.digest {
             problems.append("\(source) arrived as \(descriptor.digest)")
         }
-        let client = RegistryClient(reference: source, http: http)
+        let client = RegistryClient(reference: source, auth: auth)
         let listed = try client.referrersAPI(descriptor.digest)?.manifests ?? client.fallbackIndex(descriptor.digest).manifests
         var index = try layout.index()
         var referrers: [OCI.Descriptor] = []
