@@ -21,6 +21,30 @@ let provenance = Provenance(gitCommit: "abc123", gitDirty: false, user: "ana", h
         #expect(mode == 0o600)
     }
 
+    /// Opens that write (a new registry, or one whose WAL file is gone) take
+    /// turns under the migration lock; the others do not wait for it.
+    @Test func opensThatWriteTakeTurnsAndAllSucceed() throws {
+        let path = temporaryDirectory() + "/r.sqlite"
+        #expect(SQLiteRegistry.writesOnOpen(path: path))
+        let opened = Mutex(0)
+        let failures = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            do {
+                let registry = try SQLiteRegistry(path: path)
+                _ = try registry.appliedMigrations()
+                opened.withLock { $0 += 1 }
+            } catch {
+                failures.withLock { $0.append("\(error)") }
+            }
+        }
+        #expect(failures.withLock { $0 } == [])
+        #expect(opened.withLock { $0 } == 8)
+        let registry = try SQLiteRegistry(path: path)
+        // While a connection has the WAL file, an open writes nothing and takes no lock.
+        #expect(!SQLiteRegistry.writesOnOpen(path: path))
+        #expect(try registry.appliedMigrations() == SQLiteRegistry.knownMigrations.sorted())
+    }
+
     @Test func fromEveryEarlierSchema() throws {
         for (i, migration) in SQLiteRegistry.knownMigrations.enumerated() {
             let path = temporaryDirectory() + "/r.sqlite"

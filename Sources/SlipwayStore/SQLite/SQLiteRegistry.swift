@@ -47,13 +47,21 @@ public final class SQLiteRegistry: Sendable {
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
+        // An open that writes (a new registry: its journal mode and schema; a
+        // registry no process has open: GRDB's first write to its WAL file) takes
+        // turns with the others under the migration lock. Four `slipway run`s
+        // started at once on a new workspace otherwise raced there, and one of
+        // them could be refused with "database is locked" by a lock SQLite does
+        // not wait for.
+        let turn = readOnly || !Self.writesOnOpen(path: path) ? nil : OpenLock(path: path)
+        defer { turn?.release() }
         do {
             try Self.checkIntegrity(path: path)
             pool = try DatabasePool(path: path, configuration: config)
             if !readOnly {
                 let hadWitness = try pool.read { try RegistryMigrations.migrator.appliedIdentifiers($0) }
                     .contains(RegistryMigrations.auditWitness)
-                try Self.migrate(pool, path: path)
+                try Self.migrate(pool, path: path, locked: turn != nil)
                 // The head file is made once, with the registry (or when an older
                 // registry is upgraded); a missing one is never re-created after.
                 if !hadWitness, !head.exists {
@@ -113,18 +121,39 @@ public final class SQLiteRegistry: Sendable {
 
     /// Brings the schema up to date. Processes that open a new or old registry
     /// at the same moment take turns under a file lock, so each migration runs once.
-    static func migrate(_ pool: DatabasePool, path: String) throws {
+    /// `locked`: the caller already holds the lock (an open that writes).
+    static func migrate(_ pool: DatabasePool, path: String, locked: Bool = false) throws {
         let migrator = RegistryMigrations.migrator
         if try pool.read({ try migrator.hasCompletedMigrations($0) }) { return }
-        let lockPath = path + ".migrate-lock"
-        let fd = open(lockPath, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
-        if fd >= 0 {
-            while flock(fd, LOCK_EX) != 0 && errno == EINTR {}
+        let turn = locked ? nil : OpenLock(path: path)
+        defer { turn?.release() }
+        try migrator.migrate(pool)
+    }
+
+    /// Whether opening `path` writes to it: a new (empty) file, or one whose WAL
+    /// file is missing or empty (GRDB then writes to create it).
+    static func writesOnOpen(path: String) -> Bool {
+        var info = stat()
+        if stat(path, &info) != 0 || info.st_size == 0 { return true }
+        return stat(path + "-wal", &info) != 0 || info.st_size == 0
+    }
+
+    /// The registry's migration lock (`registry.sqlite.migrate-lock`), held
+    /// until released or the process ends. Without a lock file (a read-only
+    /// folder) the open goes ahead unlocked, as it did before.
+    struct OpenLock {
+        let fd: Int32
+
+        init(path: String) {
+            fd = open(path + ".migrate-lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+            if fd >= 0 {
+                while flock(fd, LOCK_EX) != 0 && errno == EINTR {}
+            }
         }
-        defer {
+
+        func release() {
             if fd >= 0 { flock(fd, LOCK_UN); close(fd) }
         }
-        try migrator.migrate(pool)
     }
 
     /// Identifiers of the migrations applied to this database.
