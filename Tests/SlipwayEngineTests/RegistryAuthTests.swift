@@ -93,6 +93,33 @@ struct RegistryAuthTests {
         #expect(http.requests.map { $0.headers["Authorization"] != nil } == [false, true, true])
     }
 
+    /// An upload location on plain http (or another port) of an https
+    /// registry never gets the remembered login.
+    @Test func aLoginGoesOnlyToTheRegistrysOwnOrigin() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        write("ci.json", "{\"auths\": {\"registry.example.org\": \(entry("ana:" + Self.password))}}")
+        let good = "Basic " + Data("ana:\(Self.password)".utf8).base64EncodedString()
+        for location in ["http://registry.example.org/v2/team/clf/blobs/uploads/u1", "https://registry.example.org:8443/v2/team/clf/blobs/uploads/u1"] {
+            let http = FakeHTTP { r throws(HTTPFailure) in
+                if r.method == "PUT" { return HTTPResponse(status: 201, body: Data()) }
+                if r.headers["Authorization"] != good {
+                    return HTTPResponse(status: 401, body: Data(), headers: ["www-authenticate": "Basic realm=\"registry\""])
+                }
+                if r.method == "POST" { return HTTPResponse(status: 202, body: Data(), headers: ["location": location]) }
+                return HTTPResponse(status: 404, body: Data())
+            }
+            let client = RegistryClient(reference: ref, auth: RegistryAuthenticator(http: http, files: files(["REGISTRY_AUTH_FILE": dir + "/ci.json"])))
+            try client.uploadBlob(Data("x".utf8), digest: OCI.sha256(Data("x".utf8)))
+            let put = try #require(http.requests.last)
+            #expect(put.method == "PUT" && put.url.hasPrefix(location) && put.headers["Authorization"] == nil, "\(put.url)")
+        }
+        #expect(RegistryAuthenticator.mayCarryLogin("https://registry.example.org/v2/x", for: ref))
+        #expect(!RegistryAuthenticator.mayCarryLogin("http://registry.example.org/v2/x", for: ref))
+        let local = try ImageReference.parse("docker://localhost:5000/team/clf:1")
+        #expect(RegistryAuthenticator.mayCarryLogin("http://localhost:5000/v2/x", for: local))
+        #expect(!RegistryAuthenticator.mayCarryLogin("http://localhost:5001/v2/x", for: local))
+    }
+
     /// The token flow: the realm asked with the login for the challenge's
     /// service and scope; a new token when another scope is asked for.
     @Test func bearerTokensComeFromTheRealmWithTheLogin() throws {

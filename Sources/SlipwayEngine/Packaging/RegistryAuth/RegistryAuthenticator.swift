@@ -18,7 +18,8 @@ import Foundation
 ///   what was refused and how to log in, never the password or the token.
 ///
 /// The login goes to curl in a header file, never on its command line; a
-/// token realm on plain http gets it only on loopback.
+/// token realm on plain http gets it only on loopback, and a request goes
+/// out with it only to the registry's own origin (scheme, host, port).
 public final class RegistryAuthenticator: @unchecked Sendable {
     let http: any HTTPFetcher
     public let files: RegistryAuthFiles
@@ -60,8 +61,10 @@ public final class RegistryAuthenticator: @unchecked Sendable {
     /// Sends `request` to `reference`'s registry, answering its challenge;
     /// throws ``RegistryAccessDenied`` when it still refuses.
     public func send(_ request: HTTPRequest, to reference: ImageReference, _ what: String) throws -> HTTPResponse {
-        // A login goes only to the registry's own host (an upload location elsewhere gets none).
-        guard Self.host(of: request.url) == reference.host else { return try fetch(request, reference, what) }
+        // A login goes only to the registry's own origin (scheme, host and port: an upload location
+        // elsewhere, or on plain http from an https registry, gets none), and never over plain http
+        // except to loopback.
+        guard Self.mayCarryLogin(request.url, for: reference) else { return try fetch(request, reference, what) }
         var request = request
         let remembered = lock.withLock { accepted[reference.host] }
         if let remembered { request.headers["Authorization"] = remembered }
@@ -128,6 +131,14 @@ public final class RegistryAuthenticator: @unchecked Sendable {
             throw RegistryClient.Failed(message: "\(reference): \(what): the token server \(shownRealm) answered HTTP \(r.status) without a token")
         }
         return token
+    }
+
+    /// Whether `url` is on `reference`'s registry's own origin (same scheme,
+    /// host and port as its API root) and not plain http off loopback.
+    static func mayCarryLogin(_ url: String, for reference: ImageReference) -> Bool {
+        let origin = RegistryClient.origin(of: url).lowercased()
+        guard origin == RegistryClient.origin(of: reference.apiRoot).lowercased() else { return false }
+        return origin.hasPrefix("https://") || (origin.hasPrefix("http://") && ImageReference.isLoopback(host: host(of: url)))
     }
 
     static func host(of url: String) -> String {
