@@ -67,6 +67,14 @@ struct RegistryAuthTests {
         do { _ = try ImageReference.parse("docker://ana:\(Self.password)@registry.example.org/team/clf"); Issue.record("parsed") } catch {
             #expect(!"\(error)".contains(Self.password) && "\(error)".contains("skopeo login registry.example.org"), "\(error)")
         }
+        // Nor a password holding `/` or `@`, nor one before no repository.
+        for text in ["docker://ana:pa/ss-SECRET@host/repo:1", "docker://ana:p@ss/x-SECRET@host/repo@sha256:" + String(repeating: "a", count: 64),
+                     "docker://ana:SECRET@host", "ana:pa/ss-SECRET@host/repo"] {
+            do { _ = try ImageReference.parse(text); Issue.record("parsed \(text)") } catch {
+                #expect(!"\(error)".contains("SECRET") && "\(error)".contains("skopeo login host"), "\(error)")
+            }
+        }
+        #expect(try ImageReference.parse("docker://localhost:5000/team/clf@sha256:" + String(repeating: "a", count: 64)).host == "localhost:5000")
     }
 
     @Test func challengesParse() {
