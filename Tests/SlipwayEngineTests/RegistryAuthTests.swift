@@ -220,5 +220,10 @@ struct RegistryAuthTests {
         #expect(try client.referrersAPI(subject)?.manifests.count == 2)
         http.answer { _ throws(HTTPFailure) in HTTPResponse(status: 404, body: Data()) }
         #expect(try client.referrersAPI(subject) == nil)
+        // Only a 404 means no API: a failing registry is reported, not read past.
+        http.answer { _ throws(HTTPFailure) in HTTPResponse(status: 500, body: Data("oops".utf8)) }
+        do { _ = try client.referrersAPI(subject); Issue.record("no failure") } catch {
+            #expect("\(error)".contains("the registry answered 500: oops") && (error as? RegistryClient.Failed)?.exitStatus == .stageFailed, "\(error)")
+        }
     }
 }
