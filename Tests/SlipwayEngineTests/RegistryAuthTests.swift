@@ -128,6 +128,25 @@ struct RegistryAuthTests {
         #expect(!RegistryAuthenticator.mayCarryLogin("http://localhost:5001/v2/x", for: local))
     }
 
+    /// Logins per repository on one host: the one accepted for teamA is
+    /// never sent ahead to teamB.
+    @Test func aLoginAcceptedForOneRepositoryIsNotSentToAnother() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        write("ci.json", "{\"auths\": {\"registry.example.org/teama\": \(entry("a:pass-a")), \"registry.example.org/teamb\": \(entry("b:pass-b"))}}")
+        let a = "Basic " + Data("a:pass-a".utf8).base64EncodedString(), b = "Basic " + Data("b:pass-b".utf8).base64EncodedString()
+        let http = FakeHTTP { r throws(HTTPFailure) in
+            let ok = r.url.contains("/v2/teama/") ? r.headers["Authorization"] == a : r.headers["Authorization"] == b
+            return ok ? HTTPResponse(status: 200, body: Data("{}".utf8)) : HTTPResponse(status: 401, body: Data(), headers: ["www-authenticate": "Basic realm=r"])
+        }
+        let auth = RegistryAuthenticator(http: http, files: files(["REGISTRY_AUTH_FILE": dir + "/ci.json"]))
+        let teamA = RegistryClient(reference: try ImageReference.parse("docker://registry.example.org/teama/x:1"), auth: auth)
+        let teamB = RegistryClient(reference: try ImageReference.parse("docker://registry.example.org/teamb/y:1"), auth: auth)
+        #expect(try teamA.manifest("1") != nil)
+        #expect(try teamB.manifest("1") != nil)
+        #expect(try teamA.manifest("2") != nil)
+        #expect(http.requests.map { $0.headers["Authorization"] } == [nil, a, nil, b, a])
+    }
+
     /// The token flow: the realm asked with the login for the challenge's
     /// service and scope; a new token when another scope is asked for.
     @Test func bearerTokensComeFromTheRealmWithTheLogin() throws {

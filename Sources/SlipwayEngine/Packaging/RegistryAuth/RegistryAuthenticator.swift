@@ -4,8 +4,10 @@ import Foundation
 /// for it (``RegistryAuthFiles``), as the OCI distribution spec and Docker's
 /// token authentication describe:
 ///
-/// - a request goes out with the authorization last accepted by that host
-///   (none at first: anonymous registries never see a login);
+/// - a request goes out with the authorization last accepted for the same
+///   login (file and key: a login may be per repository), or for the same
+///   repository when it has none (none at first: anonymous registries never
+///   see a login);
 /// - a 401 with `WWW-Authenticate: Basic …` is answered once with the user
 ///   and password;
 /// - a 401 with `WWW-Authenticate: Bearer realm=…,service=…,scope=…` gets a
@@ -66,7 +68,8 @@ public final class RegistryAuthenticator: @unchecked Sendable {
         // except to loopback.
         guard Self.mayCarryLogin(request.url, for: reference) else { return try fetch(request, reference, what) }
         var request = request
-        let remembered = lock.withLock { accepted[reference.host] }
+        let slot = acceptedSlot(reference)
+        let remembered = lock.withLock { accepted[slot] }
         if let remembered { request.headers["Authorization"] = remembered }
         var r = try fetch(request, reference, what)
         if r.status == 401, let challenge = RegistryChallenge.parse(r.headers["www-authenticate"] ?? "") {
@@ -90,8 +93,17 @@ public final class RegistryAuthenticator: @unchecked Sendable {
             let lacksScope = RegistryChallenge.parse(r.headers["www-authenticate"] ?? "")?.parameters["error"] == "insufficient_scope"
             throw denied(creds == nil ? .noLogin : r.status == 403 || lacksScope ? .forbidden : .refused, r, reference, what, creds)
         }
-        if let header = request.headers["Authorization"] { lock.withLock { accepted[reference.host] = header } }
+        if let header = request.headers["Authorization"] { lock.withLock { accepted[slot] = header } }
         return r
+    }
+
+    /// Where the authorization accepted for `reference` is remembered: its
+    /// login's file and key (logins may be per repository: `HOST/teamA` and
+    /// `HOST/teamB`), or its repository when it has no login (or the auth
+    /// files cannot be read: that is told when a login is asked for).
+    private func acceptedSlot(_ reference: ImageReference) -> String {
+        if let creds = (try? credentials(for: reference)) ?? nil { return "login\u{0}" + creds.file + "\u{0}" + creds.key }
+        return "anonymous\u{0}" + reference.host + "/" + reference.repository
     }
 
     private func fetch(_ request: HTTPRequest, _ reference: ImageReference, _ what: String) throws -> HTTPResponse {
