@@ -54,6 +54,9 @@ struct RegistryAuthTests {
                 == dir + "/ci.json: auths.\"registry.example.org\".auth is not base64 of USER:PASSWORD")
         #expect(problem("{\"credHelpers\": {\"registry.example.org\": \"ecr-login\"}}").contains("docker-credential-ecr-login, which Slipway does not run"))
         #expect(problem("{\"auths\": {\"registry.example.org\": {\"identitytoken\": \"t\"}}}").contains("identity token"))
+        #expect(problem("{\"auths\": {\"registry.example.org\": {\"auth\": 42}}}") == dir + "/ci.json: auths.\"registry.example.org\".auth is not a string")
+        #expect(problem("{\"auths\": {}, \"x\": \"" + String(repeating: "a", count: RegistryAuthFiles.maxFileSize) + "\"}")
+                == dir + "/ci.json: not a registry auth file: larger than 1 MiB")
     }
 
     @Test func aLoginIsNeverShown() throws {
