@@ -11,13 +11,28 @@ final class LoopbackHTTP {
 
     init() throws {
         let script = """
-        import http.server, socketserver, sys, time
+        import http.server, socketserver, sys, time, os, urllib.parse
         class H(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             def log_message(self, *a): pass
             def do_GET(self):
                 if self.path == "/headers":
                     body = ("%s|%s" % (self.headers.get("Authorization"), self.headers.get("Accept"))).encode()
+                    self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body); return
+                if self.path.startswith("/scan?"):
+                    # While the request is open: any file under the temporary folder holding its Authorization?
+                    top = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)["dir"][0]
+                    secret = self.headers.get("Authorization", "").encode()
+                    found = []
+                    for entry in os.listdir(top):
+                        if not entry.startswith("slipway-http-"): continue
+                        for root, dirs, files in os.walk(os.path.join(top, entry)):
+                            for f in files:
+                                try:
+                                    with open(os.path.join(root, f), "rb") as h:
+                                        if secret and secret in h.read(): found.append(f)
+                                except OSError: pass
+                    body = ("found " + ",".join(found) if found else "clean").encode()
                     self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body); return
                 if self.path == "/old":
                     self.send_response(302); self.send_header("Location", "/value?x=1"); self.send_header("Content-Length", "0"); self.end_headers(); return
@@ -78,11 +93,18 @@ final class LoopbackHTTP {
         #expect(String(decoding: chunked, as: UTF8.self) == #"{"p99": 12.5}"#)
     }
 
-    /// Request headers reach curl through a private file, not its command line.
-    @Test func requestHeadersArriveFromAFile() throws {
+    /// Request headers reach curl through a pipe: not its command line, and
+    /// no file holds them while the request is open (a killed slipway leaves
+    /// none behind).
+    @Test func requestHeadersArriveThroughAPipe() throws {
         let server = try LoopbackHTTP()
         let r = try CurlFetcher().fetch(HTTPRequest(url: server.base + "/headers", headers: ["Authorization": "Bearer abc", "Accept": "a/b, c/d"]))
         #expect(String(decoding: r.body, as: UTF8.self) == "Bearer abc|a/b, c/d")
+        let secret = "Bearer secret-\(UUID().uuidString)"
+        let tmp = (NSTemporaryDirectory() as NSString).standardizingPath
+        let dir = tmp.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? tmp
+        let scan = try CurlFetcher().fetch(HTTPRequest(url: server.base + "/scan?dir=" + dir, method: "GET", headers: ["Authorization": secret], body: Data("b".utf8)))
+        #expect(String(decoding: scan.body, as: UTF8.self) == "clean")
         #expect(throws: HTTPFailure.self) { try CurlFetcher().fetch(HTTPRequest(url: server.base + "/headers", headers: ["X": "a\nb"])) }
     }
 

@@ -54,6 +54,9 @@ struct RegistryAuthTests {
                 == dir + "/ci.json: auths.\"registry.example.org\".auth is not base64 of USER:PASSWORD")
         #expect(problem("{\"credHelpers\": {\"registry.example.org\": \"ecr-login\"}}").contains("docker-credential-ecr-login, which Slipway does not run"))
         #expect(problem("{\"auths\": {\"registry.example.org\": {\"identitytoken\": \"t\"}}}").contains("identity token"))
+        #expect(problem("{\"auths\": {\"registry.example.org\": {\"auth\": 42}}}") == dir + "/ci.json: auths.\"registry.example.org\".auth is not a string")
+        #expect(problem("{\"auths\": {}, \"x\": \"" + String(repeating: "a", count: RegistryAuthFiles.maxFileSize) + "\"}")
+                == dir + "/ci.json: not a registry auth file: larger than 1 MiB")
     }
 
     @Test func aLoginIsNeverShown() throws {
@@ -67,6 +70,14 @@ struct RegistryAuthTests {
         do { _ = try ImageReference.parse("docker://ana:\(Self.password)@registry.example.org/team/clf"); Issue.record("parsed") } catch {
             #expect(!"\(error)".contains(Self.password) && "\(error)".contains("skopeo login registry.example.org"), "\(error)")
         }
+        // Nor a password holding `/` or `@`, nor one before no repository.
+        for text in ["docker://ana:pa/ss-SECRET@host/repo:1", "docker://ana:p@ss/x-SECRET@host/repo@sha256:" + String(repeating: "a", count: 64),
+                     "docker://ana:SECRET@host", "ana:pa/ss-SECRET@host/repo"] {
+            do { _ = try ImageReference.parse(text); Issue.record("parsed \(text)") } catch {
+                #expect(!"\(error)".contains("SECRET") && "\(error)".contains("skopeo login host"), "\(error)")
+            }
+        }
+        #expect(try ImageReference.parse("docker://localhost:5000/team/clf@sha256:" + String(repeating: "a", count: 64)).host == "localhost:5000")
     }
 
     @Test func challengesParse() {
@@ -91,6 +102,52 @@ struct RegistryAuthTests {
         #expect(try client.manifest("1") != nil)
         #expect(try client.manifest("2") != nil)
         #expect(http.requests.map { $0.headers["Authorization"] != nil } == [false, true, true])
+    }
+
+    /// An upload location on plain http (or another port) of an https
+    /// registry never gets the remembered login.
+    @Test func aLoginGoesOnlyToTheRegistrysOwnOrigin() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        write("ci.json", "{\"auths\": {\"registry.example.org\": \(entry("ana:" + Self.password))}}")
+        let good = "Basic " + Data("ana:\(Self.password)".utf8).base64EncodedString()
+        for location in ["http://registry.example.org/v2/team/clf/blobs/uploads/u1", "https://registry.example.org:8443/v2/team/clf/blobs/uploads/u1"] {
+            let http = FakeHTTP { r throws(HTTPFailure) in
+                if r.method == "PUT" { return HTTPResponse(status: 201, body: Data()) }
+                if r.headers["Authorization"] != good {
+                    return HTTPResponse(status: 401, body: Data(), headers: ["www-authenticate": "Basic realm=\"registry\""])
+                }
+                if r.method == "POST" { return HTTPResponse(status: 202, body: Data(), headers: ["location": location]) }
+                return HTTPResponse(status: 404, body: Data())
+            }
+            let client = RegistryClient(reference: ref, auth: RegistryAuthenticator(http: http, files: files(["REGISTRY_AUTH_FILE": dir + "/ci.json"])))
+            try client.uploadBlob(Data("x".utf8), digest: OCI.sha256(Data("x".utf8)))
+            let put = try #require(http.requests.last)
+            #expect(put.method == "PUT" && put.url.hasPrefix(location) && put.headers["Authorization"] == nil, "\(put.url)")
+        }
+        #expect(RegistryAuthenticator.mayCarryLogin("https://registry.example.org/v2/x", for: ref))
+        #expect(!RegistryAuthenticator.mayCarryLogin("http://registry.example.org/v2/x", for: ref))
+        let local = try ImageReference.parse("docker://localhost:5000/team/clf:1")
+        #expect(RegistryAuthenticator.mayCarryLogin("http://localhost:5000/v2/x", for: local))
+        #expect(!RegistryAuthenticator.mayCarryLogin("http://localhost:5001/v2/x", for: local))
+    }
+
+    /// Logins per repository on one host: the one accepted for teamA is
+    /// never sent ahead to teamB.
+    @Test func aLoginAcceptedForOneRepositoryIsNotSentToAnother() throws {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        write("ci.json", "{\"auths\": {\"registry.example.org/teama\": \(entry("a:pass-a")), \"registry.example.org/teamb\": \(entry("b:pass-b"))}}")
+        let a = "Basic " + Data("a:pass-a".utf8).base64EncodedString(), b = "Basic " + Data("b:pass-b".utf8).base64EncodedString()
+        let http = FakeHTTP { r throws(HTTPFailure) in
+            let ok = r.url.contains("/v2/teama/") ? r.headers["Authorization"] == a : r.headers["Authorization"] == b
+            return ok ? HTTPResponse(status: 200, body: Data("{}".utf8)) : HTTPResponse(status: 401, body: Data(), headers: ["www-authenticate": "Basic realm=r"])
+        }
+        let auth = RegistryAuthenticator(http: http, files: files(["REGISTRY_AUTH_FILE": dir + "/ci.json"]))
+        let teamA = RegistryClient(reference: try ImageReference.parse("docker://registry.example.org/teama/x:1"), auth: auth)
+        let teamB = RegistryClient(reference: try ImageReference.parse("docker://registry.example.org/teamb/y:1"), auth: auth)
+        #expect(try teamA.manifest("1") != nil)
+        #expect(try teamB.manifest("1") != nil)
+        #expect(try teamA.manifest("2") != nil)
+        #expect(http.requests.map { $0.headers["Authorization"] } == [nil, a, nil, b, a])
     }
 
     /// The token flow: the realm asked with the login for the challenge's
@@ -185,5 +242,10 @@ struct RegistryAuthTests {
         #expect(try client.referrersAPI(subject)?.manifests.count == 2)
         http.answer { _ throws(HTTPFailure) in HTTPResponse(status: 404, body: Data()) }
         #expect(try client.referrersAPI(subject) == nil)
+        // Only a 404 means no API: a failing registry is reported, not read past.
+        http.answer { _ throws(HTTPFailure) in HTTPResponse(status: 500, body: Data("oops".utf8)) }
+        do { _ = try client.referrersAPI(subject); Issue.record("no failure") } catch {
+            #expect("\(error)".contains("the registry answered 500: oops") && (error as? RegistryClient.Failed)?.exitStatus == .stageFailed, "\(error)")
+        }
     }
 }

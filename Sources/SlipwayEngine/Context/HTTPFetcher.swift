@@ -77,7 +77,7 @@ public struct CurlFetcher: HTTPFetcher {
             throw HTTPFailure("'\(request.url)' is not an http:// or https:// address")
         }
         let dir = NSTemporaryDirectory() + "slipway-http-\(getpid())-\(UUID().uuidString.prefix(8))"
-        // Private to this user: it may hold a request's Authorization header.
+        // Private to this user: it holds the answer and the request's body.
         guard (try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
                                                         attributes: [.posixPermissions: 0o700])) != nil else {
             throw HTTPFailure("cannot make a temporary folder for the answer")
@@ -88,8 +88,9 @@ public struct CurlFetcher: HTTPFetcher {
         var args = ["curl", "-q", "-sS", "-g", "-L", "--max-redirs", "5", "--proto", "=http,https", "--proto-redir", "=http,https",
                     "--max-time", String(format: "%.3f", max(0.001, request.timeout)), "--max-filesize", String(Self.maxBody),
                     "-X", request.method, "-o", bodyPath, "-D", headersPath, "-w", "%{http_code} %{content_type}"]
-        // Headers go in a file (`-H @FILE`), so a login or token is never on
-        // a command line another user's `ps` shows.
+        // Headers go to curl's standard input (`-H @-`, a pipe), so a login or
+        // token is never on a command line another user's `ps` shows, nor in a
+        // file left behind when slipway is killed mid-request.
         var headerLines = ""
         for (name, value) in request.headers.sorted(by: { $0.key < $1.key }) {
             guard !name.contains(where: { $0 == "\r" || $0 == "\n" || $0 == ":" }), !value.contains(where: { $0 == "\r" || $0 == "\n" }) else {
@@ -97,13 +98,7 @@ public struct CurlFetcher: HTTPFetcher {
             }
             headerLines += "\(name): \(value)\n"
         }
-        if !headerLines.isEmpty {
-            let headerFile = dir + "/request-headers"
-            guard FileManager.default.createFile(atPath: headerFile, contents: Data(headerLines.utf8), attributes: [.posixPermissions: 0o600]) else {
-                throw HTTPFailure("cannot write the request headers")
-            }
-            args += ["-H", "@" + headerFile]
-        }
+        if !headerLines.isEmpty { args += ["-H", "@-"] }
         if let body = request.body {
             let requestBody = dir + "/request"
             guard FileManager.default.createFile(atPath: requestBody, contents: body) else { throw HTTPFailure("cannot write the request body") }
@@ -111,7 +106,7 @@ public struct CurlFetcher: HTTPFetcher {
         }
         args += ["--", request.url]
         let result: OutsideTool.Result
-        do { result = try OutsideTool.run(args) } catch {
+        do { result = try OutsideTool.run(args, input: headerLines.isEmpty ? nil : Data(headerLines.utf8)) } catch {
             throw HTTPFailure("HTTP needs curl, which cannot be run: \(error)")
         }
         guard result.succeeded else {

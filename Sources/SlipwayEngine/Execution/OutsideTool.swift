@@ -20,18 +20,30 @@ public enum OutsideTool {
     /// Runs `args` (the tool first). Standard input is `/dev/null` unless
     /// `inheritInput`; with `capture` false the tool writes to this process's
     /// own output (a progress display), and the result's texts are empty.
-    public static func run(_ args: [String], in dir: String? = nil, inheritInput: Bool = false, capture: Bool = true) throws -> Result {
+    /// With `input`, standard input is a pipe that gets those bytes and is
+    /// then closed (a secret for the tool that never touches the disk).
+    public static func run(_ args: [String], in dir: String? = nil, inheritInput: Bool = false, capture: Bool = true,
+                           input: Data? = nil) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = args
         if let dir { p.currentDirectoryURL = URL(fileURLWithPath: dir) }
-        if !inheritInput { p.standardInput = FileHandle.nullDevice }
+        let inPipe = input.map { _ in Pipe() }
+        if let inPipe { p.standardInput = inPipe } else if !inheritInput { p.standardInput = FileHandle.nullDevice }
         let out = Pipe(), err = Pipe()
         if capture {
             p.standardOutput = out
             p.standardError = err
         }
         do { try p.run() } catch { throw NotFound(tool: args.first ?? "?", reason: "\(error)") }
+        if let inPipe, let input {
+            // Written from another thread, so input larger than the pipe's buffer never blocks the reading below.
+            let writer = inPipe.fileHandleForWriting
+            DispatchQueue.global().async {
+                try? writer.write(contentsOf: input)
+                try? writer.close()
+            }
+        }
         guard capture else {
             p.waitUntilExit()
             return Result(status: p.terminationStatus, stdout: "", stderr: "")

@@ -27,10 +27,10 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
     }
 
     public static func parse(_ text: String) throws -> ImageReference {
-        // A login written into the reference (docker://USER:PASSWORD@HOST/…) is never repeated.
-        let beforePath = text.dropFirst(text.hasPrefix(scheme) ? scheme.count : 0).prefix { $0 != "/" }
-        if let at = beforePath.lastIndex(of: "@") {
-            let host = TerminalText.oneLine(beforePath[beforePath.index(after: at)...])
+        // A login written into the reference (docker://USER:PASSWORD@HOST/…, the
+        // password perhaps holding `/` or `@`) is never repeated.
+        if let at = loginEnd(text) {
+            let host = TerminalText.oneLine(text[text.index(after: at)...].prefix { $0 != "/" })
             throw Bad(message: "an image reference holds a login before \(host): logins are not taken from references or slipway.yaml; "
                       + "log in with `skopeo login \(host)` and give docker://\(host)/REPO")
         }
@@ -67,6 +67,19 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
             throw bad("the repository '\(TerminalText.oneLine(path))' is not lower-case letters, digits and . _ - /")
         }
         return ImageReference(host: host, repository: path, tag: tag, digest: digest)
+    }
+
+    /// The `@` ending a login written before the host, the password perhaps
+    /// holding `/` or `@`: the last `@` unless a digest (`@sha256:…`) follows
+    /// it, else the last `@` before the digest that a `/` follows (the
+    /// login's end before HOST/REPO); nil when there is none.
+    static func loginEnd(_ text: String) -> String.Index? {
+        let rest = text.hasPrefix(scheme) ? text[text.index(text.startIndex, offsetBy: scheme.count)...] : text[...]
+        guard let last = rest.lastIndex(of: "@") else { return nil }
+        guard rest[rest.index(after: last)...].hasPrefix("sha256:") else { return last }
+        let beforeDigest = rest[..<last]
+        guard let slash = beforeDigest.lastIndex(of: "/") else { return nil }
+        return beforeDigest[..<slash].lastIndex(of: "@")
     }
 
     /// Plain http only to the machine itself.

@@ -86,14 +86,22 @@ public struct RegistryClient: Sendable {
 
     /// The referrers of `digest` through the referrers API
     /// (`GET /v2/REPO/referrers/DIGEST`, an image index); nil when the
-    /// registry does not have the API (a 404, or an answer that is not an
-    /// index), and then the fallback tag is where they are. With
+    /// registry does not have the API (a 404, or a 2xx that is not an
+    /// index), and then the fallback tag is where they are; any other status
+    /// is a ``Failed`` naming it. With
     /// `artifactType`, only those; a registry that did not apply the filter
     /// (no `OCI-Filters-Applied: artifactType`) has it applied here.
     public func referrersAPI(_ digest: String, artifactType: String? = nil) throws -> OCI.Index? {
         let filter = artifactType.map { "?artifactType=" + RegistryAuthenticator.percentEncoded($0) } ?? ""
         let r = try send(HTTPRequest(url: reference.apiBase + "/referrers/" + digest + filter, headers: ["Accept": OCI.indexMediaType]),
                          "listing referrers")
+        // Only a 404 says the registry has no referrers API (OCI distribution spec 1.1);
+        // any other failure is the registry's, not a reason to read the fallback tag.
+        if r.status == 404 { return nil }
+        guard r.isSuccess else {
+            let text = TerminalText.oneLine(String(decoding: r.body.prefix(200), as: UTF8.self))
+            throw Failed(message: "\(reference): listing referrers of \(digest): the registry answered \(r.status)" + (text.isEmpty ? "" : ": \(text)"))
+        }
         guard r.status == 200, var index = try? JSONDecoder().decode(OCI.Index.self, from: r.body) else { return nil }
         let applied = (r.headers["oci-filters-applied"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         if let artifactType, !applied.contains("artifactType") {

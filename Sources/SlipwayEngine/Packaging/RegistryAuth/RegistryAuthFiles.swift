@@ -86,11 +86,21 @@ public struct RegistryAuthFiles: Sendable {
         ["index.docker.io", "registry-1.docker.io"].contains(host) ? "docker.io" : host
     }
 
+    /// The largest auth file read (1 MiB).
+    public static let maxFileSize = 1 << 20
+
     /// The credentials for `reference`'s registry; nil when no file has any.
     public func credentials(for reference: ImageReference) throws -> RegistryCredentials? {
         let wanted = Self.keys(for: reference)
         for path in paths {
-            guard let data = FileManager.default.contents(atPath: path) else { continue }
+            guard let handle = FileHandle(forReadingAtPath: path) else { continue }
+            // At most a little over the cap is read: an auth file is a few logins, not megabytes.
+            defer { try? handle.close() }
+            let data: Data
+            do { data = try handle.read(upToCount: Self.maxFileSize + 1) ?? Data() } catch { continue }
+            guard data.count <= Self.maxFileSize else {
+                throw Bad(message: "\(TerminalText.oneLine(path)): not a registry auth file: larger than 1 MiB")
+            }
             if let found = try Self.credentials(in: data, file: path, keys: wanted, host: reference.host) { return found }
         }
         return nil
@@ -119,6 +129,7 @@ public struct RegistryAuthFiles: Sendable {
             let (key, entry) = (match.key, match.value)
             let place = "\(shownFile): auths.\"\(TerminalText.oneLine(key))\""
             guard let fields = entry as? [String: Any] else { throw Bad(message: "\(place) is not a JSON object") }
+            if let field = fields["auth"], !(field is String) { throw Bad(message: "\(place).auth is not a string") }
             let auth = fields["auth"] as? String ?? ""
             if auth.isEmpty {
                 if fields["identitytoken"] != nil {

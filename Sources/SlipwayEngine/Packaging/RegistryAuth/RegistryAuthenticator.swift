@@ -4,8 +4,10 @@ import Foundation
 /// for it (``RegistryAuthFiles``), as the OCI distribution spec and Docker's
 /// token authentication describe:
 ///
-/// - a request goes out with the authorization last accepted by that host
-///   (none at first: anonymous registries never see a login);
+/// - a request goes out with the authorization last accepted for the same
+///   login (file and key: a login may be per repository), or for the same
+///   repository when it has none (none at first: anonymous registries never
+///   see a login);
 /// - a 401 with `WWW-Authenticate: Basic …` is answered once with the user
 ///   and password;
 /// - a 401 with `WWW-Authenticate: Bearer realm=…,service=…,scope=…` gets a
@@ -18,7 +20,8 @@ import Foundation
 ///   what was refused and how to log in, never the password or the token.
 ///
 /// The login goes to curl in a header file, never on its command line; a
-/// token realm on plain http gets it only on loopback.
+/// token realm on plain http gets it only on loopback, and a request goes
+/// out with it only to the registry's own origin (scheme, host, port).
 public final class RegistryAuthenticator: @unchecked Sendable {
     let http: any HTTPFetcher
     public let files: RegistryAuthFiles
@@ -60,10 +63,13 @@ public final class RegistryAuthenticator: @unchecked Sendable {
     /// Sends `request` to `reference`'s registry, answering its challenge;
     /// throws ``RegistryAccessDenied`` when it still refuses.
     public func send(_ request: HTTPRequest, to reference: ImageReference, _ what: String) throws -> HTTPResponse {
-        // A login goes only to the registry's own host (an upload location elsewhere gets none).
-        guard Self.host(of: request.url) == reference.host else { return try fetch(request, reference, what) }
+        // A login goes only to the registry's own origin (scheme, host and port: an upload location
+        // elsewhere, or on plain http from an https registry, gets none), and never over plain http
+        // except to loopback.
+        guard Self.mayCarryLogin(request.url, for: reference) else { return try fetch(request, reference, what) }
         var request = request
-        let remembered = lock.withLock { accepted[reference.host] }
+        let slot = acceptedSlot(reference)
+        let remembered = lock.withLock { accepted[slot] }
         if let remembered { request.headers["Authorization"] = remembered }
         var r = try fetch(request, reference, what)
         if r.status == 401, let challenge = RegistryChallenge.parse(r.headers["www-authenticate"] ?? "") {
@@ -87,8 +93,17 @@ public final class RegistryAuthenticator: @unchecked Sendable {
             let lacksScope = RegistryChallenge.parse(r.headers["www-authenticate"] ?? "")?.parameters["error"] == "insufficient_scope"
             throw denied(creds == nil ? .noLogin : r.status == 403 || lacksScope ? .forbidden : .refused, r, reference, what, creds)
         }
-        if let header = request.headers["Authorization"] { lock.withLock { accepted[reference.host] = header } }
+        if let header = request.headers["Authorization"] { lock.withLock { accepted[slot] = header } }
         return r
+    }
+
+    /// Where the authorization accepted for `reference` is remembered: its
+    /// login's file and key (logins may be per repository: `HOST/teamA` and
+    /// `HOST/teamB`), or its repository when it has no login (or the auth
+    /// files cannot be read: that is told when a login is asked for).
+    private func acceptedSlot(_ reference: ImageReference) -> String {
+        if let creds = (try? credentials(for: reference)) ?? nil { return "login\u{0}" + creds.file + "\u{0}" + creds.key }
+        return "anonymous\u{0}" + reference.host + "/" + reference.repository
     }
 
     private func fetch(_ request: HTTPRequest, _ reference: ImageReference, _ what: String) throws -> HTTPResponse {
@@ -128,6 +143,14 @@ public final class RegistryAuthenticator: @unchecked Sendable {
             throw RegistryClient.Failed(message: "\(reference): \(what): the token server \(shownRealm) answered HTTP \(r.status) without a token")
         }
         return token
+    }
+
+    /// Whether `url` is on `reference`'s registry's own origin (same scheme,
+    /// host and port as its API root) and not plain http off loopback.
+    static func mayCarryLogin(_ url: String, for reference: ImageReference) -> Bool {
+        let origin = RegistryClient.origin(of: url).lowercased()
+        guard origin == RegistryClient.origin(of: reference.apiRoot).lowercased() else { return false }
+        return origin.hasPrefix("https://") || (origin.hasPrefix("http://") && ImageReference.isLoopback(host: host(of: url)))
     }
 
     static func host(of url: String) -> String {
