@@ -22,7 +22,7 @@ from those the model was trained on is refused (422), as a model trained in °F 
 readings in °C. The load generator sends the newest production batch's days
 (incoming/processed/), or the last days of data/history.csv before one arrives.
 """
-import csv, glob, shutil, tempfile, json, math, os, signal, socket, subprocess, sys, threading, time, urllib.error, urllib.parse, urllib.request
+import csv, ctypes, glob, shutil, tempfile, json, math, os, signal, socket, subprocess, sys, threading, time, urllib.error, urllib.parse, urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VERSIONS = range(1, 7)
@@ -56,6 +56,20 @@ def answers(url, timeout=1.0):
         return None
 
 
+LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+def die_with(parent):
+    """A preexec_fn: the child gets SIGTERM when `parent` ends, even by SIGKILL
+    (its own session means nothing else would reach it)."""
+    def arm():
+        if LIBC is not None:
+            LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent ended before the line above
+            os._exit(1)
+    return arm
+
+
 class Supervisor:
     def __init__(self, base):
         self.base = base
@@ -64,8 +78,11 @@ class Supervisor:
         self.scratch = None  # a short folder for the socket, when the workspace's path is too long for one
 
     def spawn(self, name, args):
+        # Called from the main thread only: PR_SET_PDEATHSIG fires when the thread that
+        # forked ends, and the main thread is the last of this process to end.
         log = open(os.path.join(self.base, name + ".log"), "ab")
-        p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                             preexec_fn=die_with(os.getpid()))
         log.close()
         self.children.append((name, p))
         write_atomically(os.path.join(self.base, "pids.txt"), "".join(f"{n} {c.pid}\n" for n, c in self.children))
@@ -190,6 +207,7 @@ def supervise(base, rate, seconds, most):
 
 
 def scorer(port, version, workspace):
+    parent = os.getppid()  # before anything slow: the supervisor may end meanwhile
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
     sys.path.insert(0, workspace)
     from predict import predict
@@ -237,8 +255,6 @@ def scorer(port, version, workspace):
 
         def log_message(self, *args):
             pass
-
-    parent = os.getppid()
 
     def orphaned():
         # Never outlives the supervisor, however it ended.
