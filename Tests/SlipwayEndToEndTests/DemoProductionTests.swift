@@ -80,7 +80,8 @@ import Testing
         let seconds = Date().timeIntervalSince(started)
         FileHandle.standardError.write(Data("the headless demo on HAProxy and Prometheus took \(Int(seconds)) s\n".utf8))
         #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
-        #expect(r.stdout.contains("production: HAProxy 2.6 + Prometheus on 127.0.0.1:"), "\(r.stdout)")
+        #expect(r.stdout.contains("production: HAProxy "), "\(r.stdout)")
+        #expect(r.stdout.contains(" + Prometheus on 127.0.0.1:"), "\(r.stdout)")
         #expect(!r.stdout.contains("production: simulated"), "\(r.stdout)")
         #expect(r.stdout.contains("weather-classifier:4 rolled back automatically, production is back on :3: analysis failed at 25%: measurement 1/1 of step 1 ("),
                 "\(r.stdout)")
@@ -162,6 +163,7 @@ import Testing
         p.standardOutput = out
         p.standardError = out
         try p.run()
+        defer { Self.end(p, s) }
         try out.close()
         let said = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
         #expect(s.waitUntil(timeout: 120) { said().contains("weather-classifier:1 is live in production") }, "\(said())")
@@ -188,6 +190,7 @@ import Testing
         p.standardOutput = out
         p.standardError = out
         try p.run()
+        defer { Self.end(p, s) }
         try out.close()
         // Production is up and serving v1.
         let up = s.waitUntil(timeout: 120) {
