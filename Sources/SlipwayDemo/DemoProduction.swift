@@ -107,8 +107,10 @@ final class DemoProduction: @unchecked Sendable {
 
     /// Starts the real production with `production.py` in `root` (already
     /// written there); its state goes to `root/serving/production`. Throws
-    /// when it does not come up, with what its log says.
-    static func start(root: String, timeout: Double = 90) throws -> DemoProduction {
+    /// when it does not come up, with what its log says. `timeout` outlasts
+    /// production.py's own start-up budget (`STARTUP`, 100 s), so that its
+    /// failure, saying which component, is what the demo shows.
+    static func start(root: String, timeout: Double = 120) throws -> DemoProduction {
         let folder = root + "/serving/production"
         try FileSystem.makeDirectory(folder)
         let logPath = folder + "/supervisor.log"

@@ -26,6 +26,8 @@ import csv, ctypes, glob, shutil, tempfile, json, math, os, signal, socket, subp
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VERSIONS = range(1, 7)
+# The whole start-up's budget, in seconds; DemoProduction.start waits longer (120 s).
+STARTUP = 100
 SCRAPE = "global: {scrape_interval: 1s, evaluation_interval: 1s}\nscrape_configs:\n  - job_name: haproxy\n    static_configs: [{targets: ['127.0.0.1:%d']}]\n"
 
 
@@ -76,6 +78,7 @@ class Supervisor:
         self.children = []   # (name, Popen)
         self.stopping = threading.Event()
         self.scratch = None  # a short folder for the socket, when the workspace's path is too long for one
+        self.deadline = time.monotonic() + STARTUP
 
     def spawn(self, name, args):
         # Called from the main thread only: PR_SET_PDEATHSIG fires when the thread that
@@ -89,7 +92,8 @@ class Supervisor:
         return p
 
     def wait_for(self, what, seconds, check):
-        end = time.monotonic() + seconds
+        # Every wait also ends by the start-up's whole budget, which the demo waits out.
+        end = min(time.monotonic() + seconds, self.deadline)
         while time.monotonic() < end:
             if self.stopping.is_set():
                 raise RuntimeError("stopped during start-up")
@@ -99,6 +103,8 @@ class Supervisor:
             if dead:
                 raise RuntimeError(f"{dead[0]} exited during start-up: " + self.tail(dead[0]))
             time.sleep(0.1)
+        if time.monotonic() >= self.deadline:
+            raise RuntimeError(f"{what} did not happen within start-up's {STARTUP} s")
         raise RuntimeError(f"{what} did not happen within {seconds} s")
 
     def tail(self, name):
