@@ -1,4 +1,5 @@
 import Foundation
+import SlipwayCore
 import SlipwayEngine
 
 /// The demo's production environment: HAProxy and Prometheus on loopback
@@ -42,10 +43,31 @@ final class DemoProduction: @unchecked Sendable {
 
     var endpoints: Endpoints? { if case .real(let e, _) = kind { return e } else { return nil } }
 
-    /// Why the real production stopped on its own (a component died), if it did.
+    /// Why the real production stopped on its own (a component died, or the
+    /// supervisor itself ended, killed for instance), if it did; sanitised.
     var failure: String? {
-        guard endpoints != nil, let data = FileManager.default.contents(atPath: folder + "/failed.txt") else { return nil }
-        return String(decoding: data, as: UTF8.self)
+        guard endpoints != nil else { return nil }
+        if let said = failedText { return said }
+        guard supervisor != nil, !supervisorRunning else { return nil }
+        // It may have said why just before it exited.
+        return failedText ?? ("production.py exited" + (logTail.map { ": " + $0 } ?? ""))
+    }
+
+    /// What `failed.txt` says, sanitised for the terminal.
+    private var failedText: String? {
+        FileManager.default.contents(atPath: folder + "/failed.txt").map { Self.shown(String(decoding: $0, as: UTF8.self)) }
+    }
+
+    /// The end of `supervisor.log`, sanitised, if it says anything.
+    private var logTail: String? {
+        guard let text = try? String(contentsOfFile: folder + "/supervisor.log", encoding: .utf8) else { return nil }
+        let tail = Self.shown(String(text.suffix(400)))
+        return tail.isEmpty ? nil : tail
+    }
+
+    /// Outside text as the terminal may show it: trimmed, controls made visible.
+    static func shown(_ text: String) -> String {
+        TerminalText.sanitize(text.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     private init(kind: Kind, folder: String, supervisor: Process? = nil, input: Pipe? = nil) {
@@ -85,8 +107,10 @@ final class DemoProduction: @unchecked Sendable {
 
     /// Starts the real production with `production.py` in `root` (already
     /// written there); its state goes to `root/serving/production`. Throws
-    /// when it does not come up, with what its log says.
-    static func start(root: String, timeout: Double = 90) throws -> DemoProduction {
+    /// when it does not come up, with what its log says. `timeout` outlasts
+    /// production.py's own start-up budget (`STARTUP`, 100 s), so that its
+    /// failure, saying which component, is what the demo shows.
+    static func start(root: String, timeout: Double = 120) throws -> DemoProduction {
         let folder = root + "/serving/production"
         try FileSystem.makeDirectory(folder)
         let logPath = folder + "/supervisor.log"
@@ -115,13 +139,13 @@ final class DemoProduction: @unchecked Sendable {
             }
             if let failed = FileManager.default.contents(atPath: folder + "/failed.txt") {
                 production.stop()
-                throw DemoScenario.Failed(message: "HAProxy and Prometheus did not start: " + String(decoding: failed, as: UTF8.self))
+                throw DemoScenario.Failed(message: "HAProxy and Prometheus did not start: " + shown(String(decoding: failed, as: UTF8.self)))
             }
             if !production.supervisorRunning { break }
             usleep(100_000)
         }
         production.stop()
-        let said = (try? String(contentsOfFile: logPath, encoding: .utf8)).map { String($0.suffix(400)) } ?? ""
+        let said = production.logTail ?? ""
         throw DemoScenario.Failed(message: "HAProxy and Prometheus did not start within \(Int(timeout)) s: \(said) (see \(folder))")
     }
 

@@ -22,10 +22,12 @@ from those the model was trained on is refused (422), as a model trained in °F 
 readings in °C. The load generator sends the newest production batch's days
 (incoming/processed/), or the last days of data/history.csv before one arrives.
 """
-import csv, glob, shutil, tempfile, json, math, os, signal, socket, subprocess, sys, threading, time, urllib.error, urllib.parse, urllib.request
+import csv, ctypes, glob, shutil, tempfile, json, math, os, signal, socket, subprocess, sys, threading, time, urllib.error, urllib.parse, urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VERSIONS = range(1, 7)
+# The whole start-up's budget, in seconds; DemoProduction.start waits longer (120 s).
+STARTUP = 100
 SCRAPE = "global: {scrape_interval: 1s, evaluation_interval: 1s}\nscrape_configs:\n  - job_name: haproxy\n    static_configs: [{targets: ['127.0.0.1:%d']}]\n"
 
 
@@ -56,23 +58,42 @@ def answers(url, timeout=1.0):
         return None
 
 
+LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+def die_with(parent):
+    """A preexec_fn: the child gets SIGTERM when `parent` ends, even by SIGKILL
+    (its own session means nothing else would reach it)."""
+    def arm():
+        if LIBC is not None:
+            LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent ended before the line above
+            os._exit(1)
+    return arm
+
+
 class Supervisor:
     def __init__(self, base):
         self.base = base
         self.children = []   # (name, Popen)
         self.stopping = threading.Event()
         self.scratch = None  # a short folder for the socket, when the workspace's path is too long for one
+        self.deadline = time.monotonic() + STARTUP
 
     def spawn(self, name, args):
+        # Called from the main thread only: PR_SET_PDEATHSIG fires when the thread that
+        # forked ends, and the main thread is the last of this process to end.
         log = open(os.path.join(self.base, name + ".log"), "ab")
-        p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                             preexec_fn=die_with(os.getpid()))
         log.close()
         self.children.append((name, p))
         write_atomically(os.path.join(self.base, "pids.txt"), "".join(f"{n} {c.pid}\n" for n, c in self.children))
         return p
 
     def wait_for(self, what, seconds, check):
-        end = time.monotonic() + seconds
+        # Every wait also ends by the start-up's whole budget, which the demo waits out.
+        end = min(time.monotonic() + seconds, self.deadline)
         while time.monotonic() < end:
             if self.stopping.is_set():
                 raise RuntimeError("stopped during start-up")
@@ -82,6 +103,8 @@ class Supervisor:
             if dead:
                 raise RuntimeError(f"{dead[0]} exited during start-up: " + self.tail(dead[0]))
             time.sleep(0.1)
+        if time.monotonic() >= self.deadline:
+            raise RuntimeError(f"{what} did not happen within start-up's {STARTUP} s")
         raise RuntimeError(f"{what} did not happen within {seconds} s")
 
     def tail(self, name):
@@ -190,6 +213,7 @@ def supervise(base, rate, seconds, most):
 
 
 def scorer(port, version, workspace):
+    parent = os.getppid()  # before anything slow: the supervisor may end meanwhile
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
     sys.path.insert(0, workspace)
     from predict import predict
@@ -237,8 +261,6 @@ def scorer(port, version, workspace):
 
         def log_message(self, *args):
             pass
-
-    parent = os.getppid()
 
     def orphaned():
         # Never outlives the supervisor, however it ended.
