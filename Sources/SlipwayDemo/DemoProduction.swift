@@ -77,15 +77,6 @@ final class DemoProduction: @unchecked Sendable {
         self.input = input
     }
 
-    /// The folder on PATH holding an executable `name`, if any.
-    static func onPath(_ name: String) -> String? {
-        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
-            let path = String(dir) + "/" + name
-            if FileManager.default.isExecutableFile(atPath: path) { return path }
-        }
-        return nil
-    }
-
     /// `HAProxy 2.6` from `haproxy -v`.
     static func haproxyName() -> String {
         let out = (try? OutsideTool.run(["haproxy", "-v"]))?.stdout ?? ""
@@ -102,7 +93,7 @@ final class DemoProduction: @unchecked Sendable {
 
     /// Which tools are missing for the real production (empty: none).
     static func missingTools() -> [String] {
-        ["haproxy", "prometheus", "python3"].filter { onPath($0) == nil }
+        ["haproxy", "prometheus", "python3"].filter { OutsideTool.locate($0) == nil }
     }
 
     /// Starts the real production with `production.py` in `root` (already
@@ -149,14 +140,7 @@ final class DemoProduction: @unchecked Sendable {
         throw DemoScenario.Failed(message: "HAProxy and Prometheus did not start within \(Int(timeout)) s: \(said) (see \(folder))")
     }
 
-    private var supervisorRunning: Bool {
-        guard let p = supervisor else { return false }
-        var status: Int32 = 0
-        let r = waitpid(p.processIdentifier, &status, WNOHANG)
-        if r == p.processIdentifier { return false }
-        if r < 0 { return p.isRunning && kill(p.processIdentifier, 0) == 0 }
-        return true
-    }
+    private var supervisorRunning: Bool { supervisor.map { isAlive($0.processIdentifier) } ?? false }
 
     /// Stops every process the supervisor started, and the supervisor; waits
     /// for them (at most about ten seconds). Safe to call more than once.

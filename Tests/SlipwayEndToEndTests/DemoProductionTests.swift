@@ -37,6 +37,20 @@ import Testing
     }
 
     /// Kills and reaps the demo `p` if it is still running (a wait that timed out).
+    /// `slipway demo` started headless in `s`, its output going to the returned log.
+    static func startDemo(_ s: Sandbox) throws -> (demo: Process, dir: String, log: String) {
+        let dir = s.root + "/demo"
+        let p = s.process(["demo", dir, "--no-console", "--fast"])
+        let log = s.root + "/demo.log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let out = try #require(FileHandle(forWritingAtPath: log))
+        defer { try? out.close() }
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        return (p, dir, log)
+    }
+
     static func end(_ p: Process, _ s: Sandbox) {
         var status: Int32 = 0
         // 0: still our running child, so its pid cannot have been reused.
@@ -155,16 +169,8 @@ import Testing
     @Test func aDemoWhoseProductionDiesFailsAndLeavesNothingRunning() throws {
         try skipWithoutTools()
         let s = Sandbox()
-        let dir = s.root + "/demo"
-        let p = s.process(["demo", dir, "--no-console", "--fast"])
-        let log = s.root + "/demo.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
-        let out = try #require(FileHandle(forWritingAtPath: log))
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
+        let (p, dir, log) = try Self.startDemo(s)
         defer { Self.end(p, s) }
-        try out.close()
         let said = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
         #expect(s.waitUntil(timeout: 120) { said().contains("weather-classifier:1 is live in production") }, "\(said())")
         let pids = try #require(try? String(contentsOfFile: dir + "/serving/production/pids.txt", encoding: .utf8))
@@ -182,16 +188,8 @@ import Testing
     @Test(arguments: [SIGTERM, SIGINT]) func anInterruptedDemoLeavesNothingRunning(signal: Int32) throws {
         try skipWithoutTools()
         let s = Sandbox()
-        let dir = s.root + "/demo"
-        let p = s.process(["demo", dir, "--no-console", "--fast"])
-        let log = s.root + "/demo.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
-        let out = try #require(FileHandle(forWritingAtPath: log))
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
+        let (p, dir, log) = try Self.startDemo(s)
         defer { Self.end(p, s) }
-        try out.close()
         // Production is up and serving v1.
         let up = s.waitUntil(timeout: 120) {
             (try? String(contentsOfFile: log, encoding: .utf8))?.contains("weather-classifier:1 is live in production") == true
@@ -209,16 +207,8 @@ import Testing
     @Test func aDemoWhoseSupervisorIsKilledFailsAndLeavesNothingRunning() throws {
         try skipWithoutTools()
         let s = Sandbox()
-        let dir = s.root + "/demo"
-        let p = s.process(["demo", dir, "--no-console", "--fast"])
-        let log = s.root + "/demo.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
-        let out = try #require(FileHandle(forWritingAtPath: log))
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
+        let (p, dir, log) = try Self.startDemo(s)
         defer { Self.end(p, s) }
-        try out.close()
         let said = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
         #expect(s.waitUntil(timeout: 120) { said().contains("weather-classifier:1 is live in production") }, "\(said())")
         let supervisor = try #require(Self.supervisor(dir), "\(Self.leftovers(dir))")

@@ -34,14 +34,7 @@ final class FakeOCIRegistry {
         try process.run()
     }
 
-    func ready(timeout: Double = 20) -> Bool {
-        let end = Date().addingTimeInterval(timeout)
-        while Date() < end {
-            if ["200", "401"].contains(tool(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://\(host)/v2/"]).out) { return true }
-            usleep(100_000)
-        }
-        return false
-    }
+    func ready(timeout: Double = 20) -> Bool { registryAnswers(host, process: process, timeout: timeout) }
 
     /// `METHOD PATH STATUS` of each request so far.
     var requests: [String] {

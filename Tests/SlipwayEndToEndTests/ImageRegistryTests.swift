@@ -1,6 +1,20 @@
 import Foundation
 import Testing
 
+/// Polls until the registry `process` serves on `host`: `GET /v2/` answers 200,
+/// or 401 when it wants a login. A registry that exited is not ready, so a
+/// port taken meanwhile by another's server is not mistaken for this one.
+func registryAnswers(_ host: String, process: Process, timeout: Double) -> Bool {
+    let end = Date().addingTimeInterval(timeout)
+    while Date() < end, process.isRunning {
+        if ["200", "401"].contains(tool(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://\(host)/v2/"]).out) {
+            return process.isRunning
+        }
+        usleep(100_000)
+    }
+    return false
+}
+
 /// Debian's `docker-registry` (CNCF Distribution 2.8: no referrers API, so
 /// referrers go through the OCI 1.1 fallback tag) on a free loopback port,
 /// its storage in a temporary folder. Stopped with ``stop()``.
@@ -53,15 +67,7 @@ final class TestImageRegistry {
         try process.run()
     }
 
-    /// Waits until `GET /v2/` answers (200, or 401 when it wants a login).
-    func ready(timeout: Double = 20) -> Bool {
-        let end = Date().addingTimeInterval(timeout)
-        while Date() < end {
-            if ["200", "401"].contains(tool(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://\(host)/v2/"]).out) { return true }
-            usleep(100_000)
-        }
-        return false
-    }
+    func ready(timeout: Double = 20) -> Bool { registryAnswers(host, process: process, timeout: timeout) }
 
     func stop() {
         guard process.isRunning else { return }

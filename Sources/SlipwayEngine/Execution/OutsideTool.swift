@@ -17,6 +17,9 @@ public enum OutsideTool {
         public var description: String { "cannot run \(tool): \(reason)" }
     }
 
+    /// Where `name` is found on PATH, if it is (a path is taken as is).
+    public static func locate(_ name: String) -> String? { ToolProcess.locate(name) }
+
     /// Runs `args` (the tool first). Standard input is `/dev/null` unless
     /// `inheritInput`; with `capture` false the tool writes to this process's
     /// own output (a progress display), and the result's texts are empty.
