@@ -165,10 +165,13 @@ import SlipwayEngine
         let run = try startRun(r)
         let admin = try PGConnection(url)
         // Every session of the registry is ended, as by a failover or an administrator.
-        try admin.execute("""
-            SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+        // Only this registry's: the other tests' sessions share the server and its application name.
+        let sessions = try admin.execute("""
+            SELECT pid FROM pg_stat_activity
             WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'slipway'
-            """)
+            """).map { try $0.decode(0, as: Int32.self) }.filter { r.pool.isOwnBackend($0) }
+        #expect(!sessions.isEmpty)
+        for pid in sessions { try admin.execute("SELECT pg_terminate_backend($1)", [pid]) }
         try r.appendMetrics((0..<1_000).map { MetricRecord(runID: run.id, stageRunID: nil, stage: "s", key: "k", step: Int64($0), value: 1, timestamp: 0) })
         try r.finishRun(id: run.id, status: .succeeded, message: nil)
         #expect(try r.metrics(runID: run.id).count == 1_000)
