@@ -142,6 +142,8 @@ import Testing
         #expect(WorkspacePath.reserved("Params.yaml", writing: true) != nil)
         #expect(WorkspacePath.reserved("sub/params.yaml", writing: true) == nil)
         #expect(WorkspacePath.reserved(".github/workflows/ci.yaml", writing: true) == nil)
+        #expect(WorkspacePath.reserved("données/.SLIPWAY/x", writing: false) != nil)
+        #expect(WorkspacePath.reserved("données/.gît", writing: false) == nil && WorkspacePath.reserved(".gi", writing: false) == nil)
     }
 
     @Test func suggestions() {

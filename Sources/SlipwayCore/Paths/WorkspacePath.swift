@@ -80,14 +80,26 @@ public enum WorkspacePath {
     /// and params files may be read but never written (`writing`). Names are
     /// compared ignoring case, as a case-insensitive file system would.
     public static func reserved(_ path: String, writing: Bool) -> String? {
-        let parts = path.split(separator: "/").map { $0.lowercased() }
-        if parts.contains(".git") { return "names git's own files (.git)" }
-        if parts.contains(stateFolder) { return "names Slipway's own state (\(stateFolder))" }
+        let parts = path.split(separator: "/")
+        if parts.contains(where: { named($0, ".git") }) { return "names git's own files (.git)" }
+        if parts.contains(where: { named($0, stateFolder) }) { return "names Slipway's own state (\(stateFolder))" }
         if writing, parts.count == 1 {
-            if parts[0] == specFile { return "is the workspace's spec" }
-            if parts[0] == paramsFile { return "is the workspace's params file" }
+            if named(parts[0], specFile) { return "is the workspace's spec" }
+            if named(parts[0], paramsFile) { return "is the workspace's params file" }
         }
         return nil
+    }
+
+    /// Whether `part` is `name` (lower-case ASCII) ignoring case. ASCII parts
+    /// are compared byte by byte; others are lower-cased first, since a few
+    /// letters (the Kelvin sign) lower-case to ASCII ones.
+    static func named(_ part: Substring, _ name: String) -> Bool {
+        let bytes = part.utf8
+        guard bytes.allSatisfy({ $0 < 0x80 }) else { return part.lowercased() == name }
+        guard bytes.count == name.utf8.count else { return false }
+        return zip(bytes, name.utf8).allSatisfy { b, n in
+            (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z") ? b + 32 : b) == n
+        }
     }
 
     /// True when `inner` is `outer` or lies below it (both normalised).

@@ -10,8 +10,16 @@ extension SpecParser {
         SpecIssue(file: file, mark: node.mark, keyPath: keyPath, message: message)
     }
 
+    /// The value of `key` in `map` (the first, as YAML readers take it).
+    /// By index: iterating a `Node.Mapping` copies all its pairs first, and a
+    /// stage's keys are looked up a dozen times.
     func value(_ map: Node.Mapping, _ key: String) -> Node? {
-        for (k, v) in map where k.string == key { return v }
+        var i = map.startIndex
+        while i != map.endIndex {
+            let (k, v) = map[i]
+            if case .scalar(let s) = k, s.string == key { return v }
+            i = map.index(after: i)
+        }
         return nil
     }
 

@@ -164,9 +164,8 @@ extension SpecParser {
                 issues.append(issue(n, path + ".on_no_baseline", "must be `pass` or `fail`, found '\(text)'"))
             }
         }
-        let common = Set(Self.stageKeys).subtracting(["description"])
         for (k, v) in map {
-            guard let key = k.string, !common.contains(key) else { continue }
+            guard let key = k.string, !Self.commonStageKeys.contains(key) else { continue }
             stage.options[key] = specValue(v)
         }
         if stage.builtin == .package {

@@ -12,6 +12,8 @@ public struct SpecParser {
     public static let pipelineKeys = ["stages", "triggers", "model", "description", "max_concurrent_runs", "executor"]
     public static let monitorKeys = ["reference", "env", "features", "method", "threshold", "drift_share", "cooldown", "pipeline",
                                      "incoming", "label", "prediction", "task", "performance", "description"]
+    /// The keys every stage reads itself; the others are a built-in's options.
+    static let commonStageKeys = Set(stageKeys).subtracting(["description"])
     public static let stageKeys = ["cmd", "uses", "deps", "params", "outs", "metrics", "needs",
                                    "timeout", "env", "gates", "baseline", "on_no_baseline", "description", "executor", "matrix"]
     public static let environmentKeys = ["deploy", "canary", "description", "requires", "auto", "timeout", "rollback_when", "watch"]
