@@ -1,3 +1,5 @@
+import Foundation
+
 /// What an executor says about a stage's job: while it waits (and why), where
 /// it runs, and in the end what it used. Recorded with the stage run, so
 /// `slipway show`, `status` and the console's Runs tab can say "pending:
@@ -72,5 +74,38 @@ public struct JobStatus: Sendable, Hashable, Codable {
         if let requested, !requested.isEmpty { parts.append("asked \(requested)") }
         if let allocated, !allocated.isEmpty { parts.append("got \(allocated)") }
         return parts.joined(separator: " · ")
+    }
+}
+
+extension JobStatus {
+    /// The status a registry row holds (JSON, as `Encodable` wrote it): read
+    /// by ``FlatJSON`` when it can, else by `JSONDecoder`, whose answer it is either way.
+    public static func decode(_ data: Data) throws -> JobStatus {
+        if let members = FlatJSON.object(data), let fast = JobStatus(members) { return fast }
+        return try JSONDecoder().decode(JobStatus.self, from: data)
+    }
+
+    /// What the synthesised `Decodable` makes of these members; nil where it would throw.
+    init?(_ m: [String: FlatJSON.Value]) {
+        func text(_ key: String) -> String?? {
+            switch m[key] {
+            case nil, .null?: return .some(nil)
+            case .string(let s)?: return .some(s)
+            default: return nil
+            }
+        }
+        func seconds(_ key: String) -> Double?? {
+            switch m[key] {
+            case nil, .null?: return .some(nil)
+            case .number(let n)?: return .some(n)
+            default: return nil
+            }
+        }
+        guard case .string(let executor)? = m["executor"], case .string(let state)? = m["state"],
+              let jobID = text("jobID"), let reason = text("reason"), let node = text("node"),
+              let requested = text("requested"), let allocated = text("allocated"), let timeLimit = text("timeLimit"),
+              let exitCode = text("exitCode"), let elapsed = seconds("elapsed"), let queued = seconds("queued") else { return nil }
+        self.init(executor: executor, jobID: jobID, state: state, reason: reason, node: node, requested: requested,
+                  allocated: allocated, elapsed: elapsed, queued: queued, timeLimit: timeLimit, exitCode: exitCode)
     }
 }

@@ -20,7 +20,7 @@ extension PGRow {
     func decodeJSONMap(_ name: String) throws -> [String: String] {
         let text: String = try decode(name)
         do {
-            return try JSONDecoder().decode([String: String].self, from: Data(text.utf8))
+            return try FlatJSON.decodeStrings(Data(text.utf8))
         } catch {
             throw PGError(kind: .decoding, message: "column \(name): not a JSON object of strings")
         }
@@ -28,13 +28,13 @@ extension PGRow {
 }
 
 extension PGRow {
-    /// A nullable column holding a JSON-encoded value.
-    func decodeJSON<T: Decodable>(_ name: String, as type: T.Type = T.self) throws -> T? {
+    /// A nullable column holding a job's status (read by ``JobStatus/decode(_:)``).
+    func decodeJobStatus(_ name: String) throws -> JobStatus? {
         guard let text: String = try decode(name) else { return nil }
         do {
-            return try JSONDecoder().decode(T.self, from: Data(text.utf8))
+            return try JobStatus.decode(Data(text.utf8))
         } catch {
-            throw PGError(kind: .decoding, message: "column \(name): not a JSON \(T.self)")
+            throw PGError(kind: .decoding, message: "column \(name): not a JSON JobStatus")
         }
     }
 }
@@ -64,7 +64,7 @@ extension StageRunRecord {
                   startedAt: try row["startedAt"], endedAt: try row["endedAt"], exitCode: try row["exitCode"],
                   cacheKey: try row["cacheKey"], reason: try row["reason"], inputs: try row["inputs"], logPath: try row["logPath"],
                   message: try row["message"], pid: try row["pid"], job: try row["job"], progressDone: try row["progressDone"],
-                  progressTotal: try row["progressTotal"], jobStatus: try row.decodeJSON("jobStatus"))
+                  progressTotal: try row["progressTotal"], jobStatus: try row.decodeJobStatus("jobStatus"))
     }
 }
 

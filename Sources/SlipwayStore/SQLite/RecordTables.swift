@@ -32,7 +32,7 @@ extension StageRunRecord: FetchableRecord, PersistableRecord {
                   startedAt: row["startedAt"], endedAt: row["endedAt"], exitCode: row["exitCode"], cacheKey: row["cacheKey"],
                   reason: row["reason"], inputs: row["inputs"], logPath: row["logPath"], message: row["message"], pid: row["pid"],
                   job: row["job"], progressDone: row["progressDone"], progressTotal: row["progressTotal"],
-                  jobStatus: try (row["jobStatus"] as Data?).map { try JSONDecoder().decode(JobStatus.self, from: $0) })
+                  jobStatus: try (row["jobStatus"] as Data?).map(JobStatus.decode))
     }
 }
 
@@ -60,7 +60,7 @@ extension CacheEntry: FetchableRecord, PersistableRecord {
     public init(row: Row) throws {
         let outputs: Data = row["outputs"]
         self.init(key: row["key"], pipeline: row["pipeline"], stage: row["stage"], stageRunID: row["stageRunID"],
-                  outputs: try JSONDecoder().decode([String: String].self, from: outputs), createdAt: row["createdAt"])
+                  outputs: try FlatJSON.decodeStrings(outputs), createdAt: row["createdAt"])
     }
 }
 
