@@ -30,10 +30,13 @@ struct StageFacts: @unchecked Sendable {
         var producersAsked: Set<Int64> = []
         var previous: [String: StageRunRecord] = [:]
         var previousAsked: Set<String> = []
+        /// Keys whose outputs were all found in the store: planning and
+        /// restoring ask about the same entries, and the store only grows.
+        var stored: Set<String> = []
 
         func forget() {
             lock.withLock {
-                entries = [:]; entriesAsked = []
+                entries = [:]; entriesAsked = []; stored = []
                 producers = [:]; producerFacts = [:]; producersAsked = []
                 previous = [:]; previousAsked = []
             }
@@ -114,7 +117,10 @@ struct StageFacts: @unchecked Sendable {
         let entry: CacheEntry?
         if let cached { entry = cached } else { entry = try? registry.cacheEntry(key: key) }
         guard let entry else { return nil }
-        return entry.outputs.values.allSatisfy(store.contains) ? entry : nil
+        if known.lock.withLock({ known.stored.contains(key) }) { return entry }
+        guard entry.outputs.values.allSatisfy(store.contains) else { return nil }
+        known.lock.withLock { _ = known.stored.insert(key) }
+        return entry
     }
 
     /// A stage run whose results a run reuses after one of its own stage runs
