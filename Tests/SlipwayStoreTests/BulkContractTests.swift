@@ -151,6 +151,17 @@ import SlipwayEngine
         #expect(bulkEvents.map(\.subject) == bulk.map { "run/\(bulkRun.id)/\($0.stageRun.stage)" })
         // The chain still verifies, and the head moved to the newest event.
         #expect(try r.auditHeadWitness()?.seq == r.latestAuditSeq())
+        // A batch in which one stage run is finished already: that one is left
+        // as it is, without an event, and the chain goes on whole around it.
+        let mixedRun = try startRun(r)
+        let mixed = try r.addStageRuns(runID: mixedRun.id, stages: ["a", "b"]).map(restored)
+        let beforeMixed = try r.latestAuditSeq()
+        try r.recordRestoredStages([mixed[0], bulk[2], mixed[1]])
+        let mixedEvents = try r.auditEvents(after: beforeMixed, limit: 100)
+        #expect(mixedEvents.map(\.subject) == ["run/\(mixedRun.id)/a", "run/\(mixedRun.id)/b"])
+        #expect(AuditChain.verify(try r.auditEvents(after: 0, limit: 1_000)) == nil)
+        #expect(try r.auditHeadWitness()?.seq == r.latestAuditSeq())
+        #expect(try r.stageRuns(runID: bulkRun.id) == bulk.map(\.stageRun))
         // A stage run that does not exist is refused, and nothing of the call is kept.
         var ghost = bulk[0]
         ghost.stageRun.id = 987_654

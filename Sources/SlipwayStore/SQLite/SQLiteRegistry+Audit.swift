@@ -7,10 +7,19 @@ extension SQLiteRegistry {
     /// Appends an event to the chain inside a write transaction: the store's own
     /// part of every audited write (the payload comes composed from the caller).
     func appendAudit(_ db: Database, _ draft: AuditDraft, at stamp: Millis? = nil) throws -> AuditEvent {
+        var newest: AuditHeadWitness?
+        return try appendAudit(db, draft, at: stamp, head: &newest)
+    }
+
+    /// ``appendAudit(_:_:at:)`` after `newest`, the newest event when known (a
+    /// batch in one transaction, where no one else appends); moves it on.
+    func appendAudit(_ db: Database, _ draft: AuditDraft, at stamp: Millis? = nil, head newest: inout AuditHeadWitness?) throws -> AuditEvent {
         let time = stamp ?? clock.now()
-        let last = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM auditEvent ORDER BY seq DESC LIMIT 1"))
-        let seq: Int64 = (last?["seq"] ?? 0) + 1
-        let prev: String = last?["hash"] ?? AuditChain.genesis
+        if newest == nil, let last = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM auditEvent ORDER BY seq DESC LIMIT 1")) {
+            newest = AuditHeadWitness(seq: last["seq"], hash: last["hash"])
+        }
+        let seq: Int64 = (newest?.seq ?? 0) + 1
+        let prev: String = newest?.hash ?? AuditChain.genesis
         let event = AuditEvent(
             seq: seq, timestamp: time, actor: draft.actor, kind: draft.kind.rawValue, subject: draft.subject,
             payload: draft.payload, prevHash: prev,
@@ -25,6 +34,7 @@ extension SQLiteRegistry {
             defer { pending = AuditHeadWitness(seq: seq, hash: event.hash) }
             return pending == nil
         }
+        newest = AuditHeadWitness(seq: seq, hash: event.hash)
         if firstInTransaction {
             db.afterNextTransaction(onCommit: { [self] _ in
                 CrashPoint.reach("audit.before-head")

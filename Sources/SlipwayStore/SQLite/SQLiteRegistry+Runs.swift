@@ -181,6 +181,7 @@ extension SQLiteRegistry: RunStore {
         guard !stages.isEmpty else { return }
         try pool.write { db in
             var users: [Int64: String?] = [:]
+            var head: AuditHeadWitness?
             // Most stages log no metrics, reports or tracked values: ask which
             // sources have any once, instead of three statements per stage.
             let sources = Array(Set(stages.map(\.source)))
@@ -195,7 +196,24 @@ extension SQLiteRegistry: RunStore {
                 if withReports.contains(restored.source) { try copyValidations(db, fromStageRun: restored.source, to: r) }
                 if withTracked.contains(restored.source) { try copyTracked(db, fromStageRun: restored.source, to: r) }
                 try recordArtifacts(db, runID: r.runID, stageRunID: r.id, outputs: restored.outputs)
-                try updateStageRun(db, r, users: &users, audit: audit)
+                // The run added these rows pending: one statement finishes each, and
+                // the audit chain goes on from the head this batch keeps.
+                try db.cachedStatement(sql: """
+                    UPDATE stageRun SET status = ?, startedAt = ?, endedAt = ?, exitCode = ?, cacheKey = ?, reason = ?, inputs = ?,
+                        logPath = ?, message = ?, pid = ?
+                    WHERE id = ? AND status = 'pending'
+                    """).execute(arguments: [r.status.rawValue, r.startedAt, r.endedAt, r.exitCode, r.cacheKey,
+                                             r.reason, r.inputs, r.logPath, r.message, r.pid, r.id])
+                if db.changesCount == 1, r.status.isFinished {
+                    if users[r.runID] == nil {
+                        users[r.runID] = .some(try String.fetchOne(db.cachedStatement(sql: "SELECT user FROM run WHERE id = ?"), arguments: [r.runID]))
+                    }
+                    _ = try appendAudit(db, audit(r, users[r.runID]!), head: &head)
+                } else {
+                    // Not pending (or not there): the general path decides, and the head is read again after it.
+                    try updateStageRun(db, r, users: &users, audit: audit)
+                    head = nil
+                }
             }
         }
     }
