@@ -37,6 +37,35 @@ import Testing
         #expect(!FileSystem.exists(ws.root + "/model.bin"))
     }
 
+    /// A pass over many paths of one folder reads the folder once; its answers
+    /// are those of a path-by-path check, symlinks and missing paths included.
+    @Test func aPassOverAFolderOfPathsAnswersAsThePathByPathCheck() throws {
+        let outside = try outsideFolder()
+        defer { try? FileManager.default.removeItem(atPath: outside) }
+        let (ws, _, registry) = try makeWorkspace("project: p\npipelines: {main: {stages: {a: {cmd: a}}}}\n")
+        _ = registry
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: ws.root + "/in/sub", withIntermediateDirectories: true)
+        var paths: [String] = []
+        for i in 0..<40 {
+            try "\(i)".write(toFile: ws.root + "/in/\(i).txt", atomically: true, encoding: .utf8)
+            paths.append("in/\(i).txt")
+        }
+        try fm.createSymbolicLink(atPath: ws.root + "/in/leak.csv", withDestinationPath: outside + "/secret.csv")
+        try fm.createSymbolicLink(atPath: ws.root + "/in/leakdir", withDestinationPath: outside + "/folder")
+        try fm.createSymbolicLink(atPath: ws.root + "/in/near.txt", withDestinationPath: ws.root + "/in/0.txt")
+        try fm.createSymbolicLink(atPath: ws.root + "/in/dangling", withDestinationPath: outside + "/gone")
+        try fm.createSymbolicLink(atPath: ws.root + "/outlink", withDestinationPath: outside + "/folder")
+        paths += ["in/leak.csv", "in/leakdir", "in/leakdir/inside.csv", "in/near.txt", "in/dangling", "in/sub", "in/missing.txt",
+                  "in/sub/new.txt", "outlink/inside.csv", "outlink/none.csv", "nothere/x.txt"]
+        let containment = FileSystem.Containment(root: ws.root)
+        for path in paths {
+            #expect(containment.staysInside(path) == FileSystem.staysInside(root: ws.root, relative: path), "\(path)")
+        }
+        #expect(!containment.staysInside("in/leak.csv") && !containment.staysInside("in/leakdir") && !containment.staysInside("in/dangling"))
+        #expect(containment.staysInside("in/near.txt") && containment.staysInside("in/39.txt") && containment.staysInside("in/missing.txt"))
+    }
+
     @Test func aPathLeadingOutOfTheWorkspaceIsNeitherHashedNorStored() throws {
         let outside = try outsideFolder()
         let (ws, _, registry) = try makeWorkspace("project: p\npipelines: {main: {stages: {a: {cmd: a}}}}\n")

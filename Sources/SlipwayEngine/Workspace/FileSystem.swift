@@ -153,12 +153,22 @@ public enum FileSystem {
 
     /// ``staysInside(root:relative:)`` for many paths of one workspace, each
     /// folder resolved once: a path that exists and is not a symlink costs one
-    /// `lstat`. For one pass over paths (answers about folders are kept).
+    /// `lstat`, or a share of its folder's listing when many paths of that
+    /// folder are asked about. For one pass over paths (answers are kept).
     public final class Containment {
         let root: String
         private var folders: [String: Bool] = [:]
         /// lstat(2) of the paths asked about: nothing writes them during the pass.
         private var leaves: [String: Glibc.stat?] = [:]
+
+        /// Entry kinds (`d_type`) of folders read whole: a pass that asks about
+        /// many paths in one folder (a thousand deps in `data/`) reads it once
+        /// instead of an lstat(2) per path. Nil when it could not be read.
+        private var listings: [String: [String: UInt8]?] = [:]
+        /// Paths asked about per folder, before it is read whole.
+        private var asked: [String: Int] = [:]
+        /// A folder is read whole at its this-many-th path.
+        static let listAfter = 16
 
         public init(root: String) { self.root = root }
 
@@ -177,6 +187,15 @@ public enum FileSystem {
         }
 
         public func staysInside(_ relative: String) -> Bool {
+            if leaves[relative] == nil, let listed = listedKind(relative) {
+                switch listed {
+                // Not there: the first folder above it that is decides.
+                case nil: return folderStaysInside(Self.parent(relative))
+                case UInt8(DT_REG)?: return folderStaysInside(Self.parent(relative))
+                case UInt8(DT_DIR)?: return folderStaysInside(relative)
+                default: break  // a symlink, or a kind the listing does not tell: look closer
+                }
+            }
             guard let st = linkStatus(relative) else {
                 // Not there: the first folder above it that is decides.
                 return folderStaysInside(Self.parent(relative))
@@ -187,6 +206,36 @@ public enum FileSystem {
             case S_IFREG: return folderStaysInside(Self.parent(relative))
             default: return FileSystem.staysInside(root: root, relative: relative)
             }
+        }
+
+        /// The kind of `relative` by its folder's listing: `.some(nil)` when it
+        /// is not there, nil when the folder is not (or cannot be) read whole.
+        private func listedKind(_ relative: String) -> UInt8?? {
+            let folder = Self.parent(relative)
+            let name = relative.lastIndex(of: "/").map { String(relative[relative.index(after: $0)...]) } ?? relative
+            guard name != "." && name != ".." && !name.isEmpty else { return nil }
+            if listings[folder] == nil {
+                let count = asked[folder, default: 0] + 1
+                asked[folder] = count
+                guard count >= Self.listAfter else { return nil }
+                listings[folder] = .some(Self.list(folder.isEmpty ? root : root + "/" + folder))
+            }
+            guard let listing = listings[folder]! else { return nil }
+            return .some(listing[name])
+        }
+
+        /// Name → `d_type` of a folder's entries; nil when it cannot be read.
+        static func list(_ path: String) -> [String: UInt8]? {
+            guard let dir = opendir(path) else { return nil }
+            defer { closedir(dir) }
+            var kinds: [String: UInt8] = [:]
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+                }
+                kinds[name] = entry.pointee.d_type
+            }
+            return kinds
         }
 
         private func folderStaysInside(_ relative: String) -> Bool {
