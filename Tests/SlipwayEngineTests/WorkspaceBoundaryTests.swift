@@ -66,6 +66,37 @@ import Testing
         #expect(containment.staysInside("in/near.txt") && containment.staysInside("in/39.txt") && containment.staysInside("in/missing.txt"))
     }
 
+    /// Names that are equal as text but not as bytes are different files: a
+    /// plain file with one spelling does not vouch for a symlink with the other.
+    @Test func aPlainFileDoesNotVouchForASymlinkSpelledAlike() throws {
+        let outside = try outsideFolder()
+        defer { try? FileManager.default.removeItem(atPath: outside) }
+        let (ws, _, registry) = try makeWorkspace("project: p\npipelines: {main: {stages: {a: {cmd: a}}}}\n")
+        _ = registry
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: ws.root + "/data", withIntermediateDirectories: true)
+        for i in 0..<20 { try "\(i)".write(toFile: ws.root + "/data/\(i).csv", atomically: true, encoding: .utf8) }
+        // Decomposed é leads out; composed é is a plain file beside it.
+        try fm.createSymbolicLink(atPath: ws.root + "/data/cafe\u{301}.csv", withDestinationPath: outside + "/secret.csv")
+        try "x".write(toFile: ws.root + "/data/caf\u{e9}.csv", atomically: true, encoding: .utf8)
+        // U+FFFD leads out; a name with the byte 0xFF (what U+FFFD replaces when read as text) is a plain file.
+        try fm.createSymbolicLink(atPath: ws.root + "/data/x\u{FFFD}", withDestinationPath: outside + "/secret.csv")
+        let raw = Array((ws.root + "/data/x").utf8) + [0xFF, 0]
+        let fd = raw.withUnsafeBufferPointer { p in
+            p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: raw.count) { open($0, O_CREAT | O_WRONLY, 0o644) }
+        }
+        #expect(fd >= 0)
+        close(fd)
+        for order in [["cafe\u{301}.csv", "x\u{FFFD}"], ["caf\u{e9}.csv", "cafe\u{301}.csv", "x\u{FFFD}"]] {
+            let containment = FileSystem.Containment(root: ws.root)
+            for i in 0..<20 { #expect(containment.staysInside("data/\(i).csv")) }
+            for name in order {
+                #expect(containment.staysInside("data/" + name) == FileSystem.staysInside(root: ws.root, relative: "data/" + name), "\(name)")
+            }
+            #expect(!containment.staysInside("data/cafe\u{301}.csv") && !containment.staysInside("data/x\u{FFFD}"))
+        }
+    }
+
     @Test func aPathLeadingOutOfTheWorkspaceIsNeitherHashedNorStored() throws {
         let outside = try outsideFolder()
         let (ws, _, registry) = try makeWorkspace("project: p\npipelines: {main: {stages: {a: {cmd: a}}}}\n")

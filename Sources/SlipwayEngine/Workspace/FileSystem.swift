@@ -157,16 +157,19 @@ public enum FileSystem {
     /// folder are asked about. For one pass over paths (answers are kept).
     public final class Containment {
         let root: String
-        private var folders: [String: Bool] = [:]
+        // Every cache is keyed by a path's bytes: two spellings of one text
+        // (composed and decomposed accents, a name that is not UTF-8) are equal
+        // Strings but different files.
+        private var folders: [[UInt8]: Bool] = [:]
         /// lstat(2) of the paths asked about: nothing writes them during the pass.
-        private var leaves: [String: Glibc.stat?] = [:]
+        private var leaves: [[UInt8]: Glibc.stat?] = [:]
 
         /// Entry kinds (`d_type`) of folders read whole: a pass that asks about
         /// many paths in one folder (a thousand deps in `data/`) reads it once
         /// instead of an lstat(2) per path. Nil when it could not be read.
-        private var listings: [String: [String: UInt8]?] = [:]
+        private var listings: [[UInt8]: [[UInt8]: UInt8]?] = [:]
         /// Paths asked about per folder, before it is read whole.
-        private var asked: [String: Int] = [:]
+        private var asked: [[UInt8]: Int] = [:]
         /// A folder is read whole at its this-many-th path.
         static let listAfter = 16
 
@@ -174,9 +177,10 @@ public enum FileSystem {
 
         /// lstat(2) of a workspace-relative path, once per pass.
         public func linkStatus(_ relative: String) -> Glibc.stat? {
-            if let known = leaves[relative] { return known }
+            let key = Array(relative.utf8)
+            if let known = leaves[key] { return known }
             let st = FileSystem.linkStatus(root + "/" + relative)
-            leaves[relative] = .some(st)
+            leaves[key] = .some(st)
             return st
         }
 
@@ -187,12 +191,13 @@ public enum FileSystem {
         }
 
         public func staysInside(_ relative: String) -> Bool {
-            if leaves[relative] == nil, let listed = listedKind(relative) {
-                switch listed {
-                // Not there: the first folder above it that is decides.
-                case nil: return folderStaysInside(Self.parent(relative))
-                case UInt8(DT_REG)?: return folderStaysInside(Self.parent(relative))
-                case UInt8(DT_DIR)?: return folderStaysInside(relative)
+            // The listing answers only for an entry of exactly these bytes that is
+            // a plain file or folder. A name it does not hold gets its lstat: a
+            // case-insensitive file system finds `Data.csv` under `data.csv`.
+            if leaves[Array(relative.utf8)] == nil, let kind = listedKind(relative) {
+                switch kind {
+                case UInt8(DT_REG): return folderStaysInside(Self.parent(relative))
+                case UInt8(DT_DIR): return folderStaysInside(relative)
                 default: break  // a symlink, or a kind the listing does not tell: look closer
                 }
             }
@@ -208,31 +213,31 @@ public enum FileSystem {
             }
         }
 
-        /// The kind of `relative` by its folder's listing: `.some(nil)` when it
-        /// is not there, nil when the folder is not (or cannot be) read whole.
-        private func listedKind(_ relative: String) -> UInt8?? {
-            let folder = Self.parent(relative)
-            let name = relative.lastIndex(of: "/").map { String(relative[relative.index(after: $0)...]) } ?? relative
-            guard name != "." && name != ".." && !name.isEmpty else { return nil }
+        /// The kind (`d_type`) of `relative` by its folder's listing; nil when the
+        /// folder is not (or cannot be) read whole, or holds no entry of exactly that name.
+        private func listedKind(_ relative: String) -> UInt8? {
+            let bytes = Array(relative.utf8)
+            let slash = bytes.lastIndex(of: UInt8(ascii: "/"))
+            let folder = slash.map { Array(bytes[..<$0]) } ?? []
+            let name = slash.map { Array(bytes[($0 + 1)...]) } ?? bytes
+            guard !name.isEmpty, name != [UInt8(ascii: ".")], name != [UInt8(ascii: "."), UInt8(ascii: ".")] else { return nil }
             if listings[folder] == nil {
                 let count = asked[folder, default: 0] + 1
                 asked[folder] = count
                 guard count >= Self.listAfter else { return nil }
-                listings[folder] = .some(Self.list(folder.isEmpty ? root : root + "/" + folder))
+                let path = Self.parent(relative)
+                listings[folder] = .some(Self.list(path.isEmpty ? root : root + "/" + path))
             }
-            guard let listing = listings[folder]! else { return nil }
-            return .some(listing[name])
+            return listings[folder]!?[name]
         }
 
-        /// Name → `d_type` of a folder's entries; nil when it cannot be read.
-        static func list(_ path: String) -> [String: UInt8]? {
+        /// Name (its bytes) → `d_type` of a folder's entries; nil when it cannot be read.
+        static func list(_ path: String) -> [[UInt8]: UInt8]? {
             guard let dir = opendir(path) else { return nil }
             defer { closedir(dir) }
-            var kinds: [String: UInt8] = [:]
+            var kinds: [[UInt8]: UInt8] = [:]
             while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-                }
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
                 kinds[name] = entry.pointee.d_type
             }
             return kinds
@@ -240,9 +245,10 @@ public enum FileSystem {
 
         private func folderStaysInside(_ relative: String) -> Bool {
             if relative.isEmpty { return true }
-            if let known = folders[relative] { return known }
+            let key = Array(relative.utf8)
+            if let known = folders[key] { return known }
             let inside = FileSystem.staysInside(root: root, relative: relative)
-            folders[relative] = inside
+            folders[key] = inside
             return inside
         }
 
