@@ -64,13 +64,16 @@ import Testing
     @Test func numbersBooleansAndNullsAreReadAsJSONDecoderReadsThem() throws {
         struct Probe: Decodable, Equatable { var d: Double?; var b: Bool?; var s: String? }
         for text in [#"{"d":0.004,"b":true,"s":null}"#, #"{"d":-0,"b":false}"#, #"{"d":1e3}"#, #"{"d":12.5E-2}"#,
-                     #"{"d":1.7976931348623157e308}"#, #"{"d":5e-324}"#, #"{"d":0.1}"#, #"{"d":123456789012345678901234567890}"#] {
+                     #"{"d":1.7976931348623157e308}"#, #"{"d":5e-324}"#, #"{"d":0.1}"#, #"{"d":0e-400}"#, #"{"d":-0.000e5}"#, #"{"d":123456789012345678901234567890}"#] {
             let reference = try JSONDecoder().decode(Probe.self, from: Data(text.utf8))
             let m = try #require(FlatJSON.object(Data(text.utf8)), "\(text)")
             if case .number(let d)? = m["d"] { #expect(d.bitPattern == reference.d?.bitPattern, "\(text)") }
             if case .bool(let b)? = m["b"] { #expect(b == reference.b, "\(text)") }
         }
-        for bad in [#"{"d":01}"#, #"{"d":1.}"#, #"{"d":.5}"#, #"{"d":-}"#, #"{"d":1e}"#, #"{"d":1e400}"#, #"{"d":+1}"#, #"{"d":tru}"#] {
+        for bad in [#"{"d":01}"#, #"{"d":1.}"#, #"{"d":.5}"#, #"{"d":-}"#, #"{"d":1e}"#, #"{"d":1e400}"#, #"{"d":+1}"#, #"{"d":tru}"#,
+                    // Not zero, but rounds to it: JSONDecoder refuses these.
+                    #"{"d":1e-400}"#, #"{"d":-1e-400}"#, #"{"d":2e-324}"#, #"{"d":0.0000001e-330}"#] {
+            #expect(throws: (any Error).self, "\(bad)") { try JSONDecoder().decode(Probe.self, from: Data(bad.utf8)) }
             #expect(FlatJSON.object(Data(bad.utf8)) == nil, "\(bad)")
         }
     }

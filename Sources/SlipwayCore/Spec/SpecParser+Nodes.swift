@@ -17,7 +17,7 @@ extension SpecParser {
         var i = map.startIndex
         while i != map.endIndex {
             let (k, v) = map[i]
-            if case .scalar(let s) = k, s.string == key { return v }
+            if k.string == key { return v }
             i = map.index(after: i)
         }
         return nil

@@ -100,8 +100,11 @@ public enum FlatJSON {
                 if !take(UInt8(ascii: "+")) { _ = take(UInt8(ascii: "-")) }
                 if digits() == 0 { return nil }
             }
-            let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
-            guard let value = Double(text), value.isFinite else { return nil }
+            let text = UnsafeBufferPointer(rebasing: bytes[start..<i])
+            guard let value = Double(String(decoding: text, as: UTF8.self)), value.isFinite else { return nil }
+            // JSONDecoder refuses a number that is not zero but rounds to it (1e-400).
+            if value == 0, text.prefix(while: { $0 != UInt8(ascii: "e") && $0 != UInt8(ascii: "E") })
+                .contains(where: { $0 >= UInt8(ascii: "1") && $0 <= UInt8(ascii: "9") }) { return nil }
             return value
         }
 
