@@ -18,6 +18,11 @@ import PackageDescription
 // through `RegistryReading` (a `RegistryConnection`) and act through the engine's services.
 let faceSettings: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility")]
 
+// `SLIPWAY_WITHOUT_TRACKING=1 swift build --product slipway` builds a `slipway` without the
+// MLflow endpoint and SwiftNIO, only to measure what the serving code costs the commands
+// that do not serve (docs/benchmarks.md). Its runs serve no endpoint.
+let withoutTracking = Context.environment["SLIPWAY_WITHOUT_TRACKING"] == "1"
+
 let package = Package(
     name: "Slipway",
     platforms: [.macOS(.v13)],
@@ -93,11 +98,10 @@ let package = Package(
                 "SlipwayCore",
                 "SlipwayEngine",
                 "SlipwayConsole",
-                "SlipwayTracking",
                 "SlipwayDemo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            swiftSettings: faceSettings
+            ] + (withoutTracking ? [] : ["SlipwayTracking"]),
+            swiftSettings: faceSettings + (withoutTracking ? [.define("SLIPWAY_WITHOUT_TRACKING")] : [])
         ),
         .executableTarget(
             name: "slipway-bench",
