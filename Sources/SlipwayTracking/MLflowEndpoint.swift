@@ -42,6 +42,9 @@ public final class MLflowEndpoint: TrackingEndpoint, @unchecked Sendable {
             "MLFLOW_RUN_ID": opened.runID,
             "MLFLOW_EXPERIMENT_ID": opened.experimentID,
             "MLFLOW_EXPERIMENT_NAME": pipeline,
+            // The client prints "View run … at: URI" when a run ends: a link to a UI
+            // this endpoint does not have, carrying the token into the stage's log.
+            "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
         ])
     }
 

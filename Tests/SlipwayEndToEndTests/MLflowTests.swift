@@ -79,6 +79,8 @@ struct MLflowTests {
                 return model_input + 1
 
         given = os.environ["MLFLOW_RUN_ID"]  # start_run takes it out of the environment
+        token = os.environ["MLFLOW_TRACKING_URI"].rsplit("/", 1)[-1]
+        mlflow.set_experiment("any-name-is-the-pipeline")
         with mlflow.start_run() as run:
             assert run.info.run_id == given, "start_run attaches to the stage's run"
             mlflow.log_param("lr", 0.01)
@@ -97,6 +99,9 @@ struct MLflowTests {
             open("plots/sub/b.csv", "w").write("x,y\n3,4\n")
             mlflow.log_artifacts("plots", artifact_path="plots")
             mlflow.set_tags({"owner": "ana", "purpose": "e2e"})
+            import numpy as np
+            mlflow.log_input(mlflow.data.from_numpy(np.array([[1, 2], [3, 4]]), name="train-set", source="data/train.npy"),
+                             context="training")
             client = MlflowClient()
             base = 1_700_000_000_000
             client.log_batch(run.info.run_id,
@@ -115,7 +120,7 @@ struct MLflowTests {
             again = client.get_run(run.info.run_id)
             json.dump({"history": history, "params": again.data.params, "tags": {k: v for k, v in again.data.tags.items()},
                        "child_history": [[m.value, m.timestamp, m.step] for m in client.get_metric_history(child.info.run_id, "loss")],
-                       "model_uri": info.model_uri, "artifacts": sorted(f.path for f in client.list_artifacts(run.info.run_id))},
+                       "model_uri": info.model_uri, "token": token, "artifacts": sorted(f.path for f in client.list_artifacts(run.info.run_id))},
                       open("logged.json", "w"))
         """#
 
@@ -173,6 +178,14 @@ struct MLflowTests {
         let log = sb.run("logs", "latest", "train").stdout
         #expect(log.contains("[slipway] mlflow: model logged: mlflow-artifacts/train/models/model"))
         #expect(!log.contains("does not serve"), "\(log)")
+        // The client's "View run … at: URI" would put the stage's token in its log.
+        let token = try #require(logged["token"] as? String)
+        #expect(token.count == 64)
+        #expect(!log.contains(token), "\(log)")
+        #expect(!log.contains("View run"), "\(log)")
+        // set_experiment(any name) resolved to the pipeline's experiment; log_input was kept.
+        #expect(tracked.first { $0["kind"] as? String == "input" && $0["key"] as? String == "train-set" }?["value"] as? String
+                    == #"8be7b4a3 {"uri": "data/train.npy"}"#)
 
         // The gate decided on the MLflow-logged metric.
         let gates = try #require((try sb.json("run", "--json", "--force") as? [String: Any])?["gates"] as? [[String: Any]])
@@ -352,6 +365,8 @@ struct MLflowTests {
         #expect(tracked.contains { $0["kind"] as? String == "param" && $0["key"] as? String == "C" && $0["value"] as? String == "0.5" })
         #expect(tracked.contains { $0["kind"] as? String == "artifact" && ($0["key"] as? String ?? "").hasSuffix("/MLmodel") })
         #expect(!log.contains("does not serve"), "\(log)")
+        // The client would print "View run … at: URI", the stage's token in it.
+        #expect(!log.contains("View run"), "\(log)")
     }
 }
 

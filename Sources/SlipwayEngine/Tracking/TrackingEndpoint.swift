@@ -4,7 +4,7 @@ import Foundation
 // (MLflow's REST API, in the SlipwayTracking target). The engine knows only
 // these types: the server and its HTTP library stay out of every command
 // that does not run a pipeline, and a run without an endpoint factory
-// (tests, `--no-tracking`) behaves exactly as before.
+// (tests; a build made with SLIPWAY_WITHOUT_TRACKING=1) behaves exactly as before.
 
 /// A metric point a stage logged through the endpoint.
 public struct TrackedMetric: Sendable, Hashable {
