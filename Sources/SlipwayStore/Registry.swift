@@ -75,6 +75,9 @@ public protocol RunStore: Sendable {
     func stageRun(id: Int64) throws -> StageRunRecord?
     /// Stage runs by id, read together; ids that name none are left out.
     func stageRuns(ids: [Int64]) throws -> [Int64: StageRunRecord]
+    /// What ``stageRuns(ids:)`` would answer, narrowed to ``StageRunOrigin``:
+    /// the planner asks it of every cache entry's producer.
+    func stageRunOrigins(ids: [Int64]) throws -> [Int64: StageRunOrigin]
     /// The stage run of this pipeline's stage that finished with known inputs
     /// (succeeded or cached) in the newest run where one did: what "why did it
     /// run" compares with.

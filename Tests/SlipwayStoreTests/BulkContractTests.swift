@@ -31,6 +31,27 @@ import SlipwayEngine
     }
 
     @Test(arguments: StoreKind.allCases)
+    func stageRunOriginsAreTheNarrowedStageRuns(_ kind: StoreKind) throws {
+        let r = try kind.makeStore().first
+        let run = try startRun(r)
+        let stages = try r.addStageRuns(runID: run.id, stages: (0..<1_200).map { "s\($0)" })
+        for (i, s) in stages.enumerated() where i % 3 == 0 {
+            var done = s
+            done.cacheKey = "key\(i)"
+            try complete(r, done, inputs: #"{"deps":{"in/\#(i)":"h"}}"#)
+            try r.setStageJob(stageRunID: s.id, pid: nil, job: "local:host:\(i)")
+        }
+        let asked = stages.map(\.id) + [stages[3].id, 999_999]
+        let origins = try r.stageRunOrigins(ids: asked)
+        let full = try r.stageRuns(ids: asked)
+        #expect(origins.count == stages.count)
+        #expect(origins == full.mapValues(StageRunOrigin.init))
+        #expect(origins[stages[3].id] == StageRunOrigin(runID: run.id, cacheKey: "key3", inputs: #"{"deps":{"in/3":"h"}}"#, job: "local:host:3"))
+        #expect(origins[stages[4].id] == StageRunOrigin(runID: run.id, cacheKey: nil, inputs: nil, job: nil))
+        #expect(try r.stageRunOrigins(ids: []).isEmpty)
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func cacheEntriesByKey(_ kind: StoreKind) throws {
         let r = try kind.makeStore().first
         let run = try startRun(r)

@@ -104,6 +104,27 @@ public struct RunOwner: Sendable, Hashable, Codable {
     }
 }
 
+/// What a cache entry's planner needs of the stage run that made it: its run,
+/// the key it was cached under, the inputs it ran with and its job handle.
+/// A narrow read of a ``StageRunRecord`` (``RunStore/stageRunOrigins(ids:)``).
+public struct StageRunOrigin: Sendable, Hashable {
+    public var runID: Int64
+    public var cacheKey: String?
+    public var inputs: String?
+    public var job: String?
+
+    public init(runID: Int64, cacheKey: String?, inputs: String?, job: String?) {
+        self.runID = runID
+        self.cacheKey = cacheKey
+        self.inputs = inputs
+        self.job = job
+    }
+
+    public init(_ r: StageRunRecord) {
+        self.init(runID: r.runID, cacheKey: r.cacheKey, inputs: r.inputs, job: r.job)
+    }
+}
+
 public struct StageRunRecord: Codable, Sendable, Hashable, Identifiable {
     public var id: Int64
     public var runID: Int64

@@ -76,7 +76,7 @@ struct StageFacts: @unchecked Sendable {
         let todo = keys.filter { !asked.contains($0) }
         guard !todo.isEmpty, let found = try? registry.cacheEntries(keys: todo) else { return }
         let ids = found.values.map(\.stageRunID)
-        let runs = try? registry.stageRuns(ids: ids)
+        let runs = try? registry.stageRunOrigins(ids: ids)
         known.lock.withLock {
             known.entries.merge(found) { _, new in new }
             known.entriesAsked.formUnion(todo)

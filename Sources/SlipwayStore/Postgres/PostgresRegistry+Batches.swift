@@ -13,6 +13,10 @@ extension PostgresRegistry {
         return found
     }
 
+    public func stageRunOrigins(ids: [Int64]) throws -> [Int64: StageRunOrigin] {
+        try stageRuns(ids: ids).mapValues(StageRunOrigin.init)
+    }
+
     public func lastCompletedStageRuns(pipeline: String, stages: [String]) throws -> [String: StageRunRecord] {
         var found: [String: StageRunRecord] = [:]
         for stage in Set(stages) { if let r = try lastCompletedStageRun(pipeline: pipeline, stage: stage) { found[stage] = r } }

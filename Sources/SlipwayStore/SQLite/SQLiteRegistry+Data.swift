@@ -54,8 +54,20 @@ extension SQLiteRegistry: CacheStore {
         guard !keys.isEmpty else { return [:] }
         return try pool.read { db in
             var result: [String: CacheEntry] = [:]
+            result.reserveCapacity(keys.count)
             for chunk in Array(Set(keys)).chunks(of: Self.keysPerQuery) {
-                for e in try CacheEntry.fetchAll(db, keys: chunk) { result[e.key] = e }
+                // Plain SQL and columns by position: a no-op re-run of 10,000 stages asks for
+                // 10,000 entries, and the query builder and by-name reads cost more than SQLite.
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                let rows = try Row.fetchCursor(db.cachedStatement(sql: """
+                    SELECT key, pipeline, stage, stageRunID, outputs, createdAt FROM cacheEntry WHERE key IN (\(marks))
+                    """), arguments: StatementArguments(chunk))
+                while let row = try rows.next() {
+                    let outputs: Data = row[4]
+                    let e = CacheEntry(key: row[0], pipeline: row[1], stage: row[2], stageRunID: row[3],
+                                       outputs: try FlatJSON.decodeStrings(outputs), createdAt: row[5])
+                    result[e.key] = e
+                }
             }
             return result
         }

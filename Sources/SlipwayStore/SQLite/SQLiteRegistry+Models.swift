@@ -187,6 +187,11 @@ extension SQLiteRegistry: ModelStore {
     func recordArtifacts(_ db: Database, runID: Int64, stageRunID: Int64, outputs: [String: String]) throws {
         guard !outputs.isEmpty else { return }
         try db.cachedStatement(sql: "DELETE FROM artifact WHERE stageRunID = ?").execute(arguments: [stageRunID])
+        try insertArtifacts(db, runID: runID, stageRunID: stageRunID, outputs: outputs)
+    }
+
+    /// Adds the artifacts of a stage run that has none yet.
+    func insertArtifacts(_ db: Database, runID: Int64, stageRunID: Int64, outputs: [String: String]) throws {
         for (path, hash) in outputs.sorted(by: { $0.key < $1.key }) {
             try db.cachedStatement(sql: "INSERT INTO artifact (runID, stageRunID, path, hash) VALUES (?, ?, ?, ?)")
                 .execute(arguments: [runID, stageRunID, path, hash])

@@ -195,9 +195,8 @@ extension SQLiteRegistry: RunStore {
                 if withMetrics.contains(restored.source) { try copyMetrics(db, fromStageRun: restored.source, to: r) }
                 if withReports.contains(restored.source) { try copyValidations(db, fromStageRun: restored.source, to: r) }
                 if withTracked.contains(restored.source) { try copyTracked(db, fromStageRun: restored.source, to: r) }
-                try recordArtifacts(db, runID: r.runID, stageRunID: r.id, outputs: restored.outputs)
-                // The run added these rows pending: one statement finishes each, and
-                // the audit chain goes on from the head this batch keeps.
+                // The run added these rows pending (so without artifacts): one statement
+                // finishes each, and the audit chain goes on from the head this batch keeps.
                 try db.cachedStatement(sql: """
                     UPDATE stageRun SET status = ?, startedAt = ?, endedAt = ?, exitCode = ?, cacheKey = ?, reason = ?, inputs = ?,
                         logPath = ?, message = ?, pid = ?
@@ -205,12 +204,14 @@ extension SQLiteRegistry: RunStore {
                     """).execute(arguments: [r.status.rawValue, r.startedAt, r.endedAt, r.exitCode, r.cacheKey,
                                              r.reason, r.inputs, r.logPath, r.message, r.pid, r.id])
                 if db.changesCount == 1, r.status.isFinished {
+                    try insertArtifacts(db, runID: r.runID, stageRunID: r.id, outputs: restored.outputs)
                     if users[r.runID] == nil {
                         users[r.runID] = .some(try String.fetchOne(db.cachedStatement(sql: "SELECT user FROM run WHERE id = ?"), arguments: [r.runID]))
                     }
                     _ = try appendAudit(db, audit(r, users[r.runID]!), head: &head)
                 } else {
                     // Not pending (or not there): the general path decides, and the head is read again after it.
+                    try recordArtifacts(db, runID: r.runID, stageRunID: r.id, outputs: restored.outputs)
                     try updateStageRun(db, r, users: &users, audit: audit)
                     head = nil
                 }
@@ -265,6 +266,24 @@ extension SQLiteRegistry: RunStore {
             var result: [Int64: StageRunRecord] = [:]
             for chunk in Array(Set(ids)).chunks(of: Self.keysPerQuery) {
                 for r in try StageRunRecord.fetchAll(db, keys: chunk) { result[r.id] = r }
+            }
+            return result
+        }
+    }
+
+    public func stageRunOrigins(ids: [Int64]) throws -> [Int64: StageRunOrigin] {
+        guard !ids.isEmpty else { return [:] }
+        return try pool.read { db in
+            var result: [Int64: StageRunOrigin] = [:]
+            result.reserveCapacity(ids.count)
+            for chunk in Array(Set(ids)).chunks(of: Self.keysPerQuery) {
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                // Five columns by position: the planner reads one of these per cached stage.
+                let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT id, runID, cacheKey, inputs, job FROM stageRun WHERE id IN (\(marks))"),
+                                               arguments: StatementArguments(chunk))
+                while let row = try rows.next() {
+                    result[row[0]] = StageRunOrigin(runID: row[1], cacheKey: row[2], inputs: row[3], job: row[4])
+                }
             }
             return result
         }
