@@ -59,7 +59,7 @@ extension SQLiteRegistry: CacheStore {
                 // Plain SQL and columns by position: a no-op re-run of 10,000 stages asks for
                 // 10,000 entries, and the query builder and by-name reads cost more than SQLite.
                 let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
-                let rows = try Row.fetchCursor(db.cachedStatement(sql: """
+                let rows = try Row.fetchCursor(statement(db, chunk.count, sql: """
                     SELECT key, pipeline, stage, stageRunID, outputs, createdAt FROM cacheEntry WHERE key IN (\(marks))
                     """), arguments: StatementArguments(chunk))
                 while let row = try rows.next() {
