@@ -81,8 +81,17 @@ extension SQLiteRegistry: CacheStore {
         guard !paths.isEmpty else { return [:] }
         return try pool.read { db in
             var result: [String: FileState] = [:]
+            result.reserveCapacity(paths.count)
             for chunk in Array(Set(paths)).chunks(of: Self.keysPerQuery) {
-                for state in try FileState.fetchAll(db, keys: chunk) { result[state.path] = state }
+                // As cacheEntries(keys:): plain SQL, columns by position.
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                let rows = try Row.fetchCursor(statement(db, chunk.count, sql: """
+                    SELECT path, size, mtimeNanos, inode, hash FROM fileState WHERE path IN (\(marks))
+                    """), arguments: StatementArguments(chunk))
+                while let row = try rows.next() {
+                    let state = FileState(path: row[0], size: row[1], mtimeNanos: row[2], inode: row[3], hash: row[4])
+                    result[state.path] = state
+                }
             }
             return result
         }
