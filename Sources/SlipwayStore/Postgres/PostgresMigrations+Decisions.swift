@@ -220,5 +220,11 @@ extension PostgresMigrations {
             );
             CREATE INDEX imagePush_version ON imagePush(model, version, id);
             """),
+        Migration(identifier: "v19-stage-run-index", sql: """
+            -- The newest completed run of a stage is read newest first by id; an index
+            -- without the status is not written when a stage row's status changes.
+            DROP INDEX IF EXISTS stageRun_stage;
+            CREATE INDEX stageRun_stage_id ON stageRun(stage, id);
+            """),
     ]
 }

@@ -247,5 +247,13 @@ extension RegistryMigrations {
                 CREATE INDEX imagePush_version ON imagePush(model, version, id);
                 """)
         }
+        m.registerMigration("v19-stage-run-index") { db in
+            // stageRun(stage, status) took each stage row twice a run (added pending,
+            // then moved to how it ended), each time at its stage name's place: a run
+            // of 1,000 stages wrote into most of the index's pages. No query here uses
+            // it: the newest completed run of a stage is found through
+            // run(pipeline, id) and stageRun(runID, stage).
+            try db.execute(sql: "DROP INDEX IF EXISTS stageRun_stage")
+        }
     }
 }
