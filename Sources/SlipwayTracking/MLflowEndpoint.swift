@@ -32,22 +32,21 @@ public final class MLflowEndpoint: TrackingEndpoint, @unchecked Sendable {
         self.pipeline = pipeline
     }
 
-    /// The address a stage's client uses. The token goes in `MLFLOW_TRACKING_TOKEN`, which
-    /// the client sends as `Authorization: Bearer …`, and not in the URI: the client names
-    /// the URI in its messages (a failed request, a retry), and those go to the stage's log.
-    /// A token as the path's first part (`URI/TOKEN/api/…`) is accepted too.
-    public var uri: String { "http://127.0.0.1:\(server.port)" }
+    /// The address a stage's client uses: the token is the first part of the path. Not
+    /// `MLFLOW_TRACKING_TOKEN`: the client lets a user name and password (from the
+    /// environment or `~/.mlflow/credentials`) replace that header, and a stage that sends
+    /// its data to another server by setting only `MLFLOW_TRACKING_URI` would send it there.
+    public func uri(token: String) -> String { "http://127.0.0.1:\(server.port)/\(token)" }
 
     public func openStage(_ stage: TrackedStageInfo, sink: any TrackingSink) throws -> TrackingScope {
         let opened = service.open(stage: stage, sink: sink)
         return TrackingScope(token: opened.token, environment: [
-            "MLFLOW_TRACKING_URI": uri,
-            "MLFLOW_TRACKING_TOKEN": opened.token,
+            "MLFLOW_TRACKING_URI": uri(token: opened.token),
             "MLFLOW_RUN_ID": opened.runID,
             "MLFLOW_EXPERIMENT_ID": opened.experimentID,
             "MLFLOW_EXPERIMENT_NAME": pipeline,
             // The client prints "View run … at: URI" when a run ends: a link to a UI
-            // this endpoint does not have.
+            // this endpoint does not have, and the token in the stage's log.
             "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
         ])
     }

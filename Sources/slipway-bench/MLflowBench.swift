@@ -26,7 +26,7 @@ extension Bench {
             pipelines:
               main:
                 stages:
-                  train: {cmd: "echo \\"$MLFLOW_TRACKING_URI/$MLFLOW_TRACKING_TOKEN $MLFLOW_RUN_ID\\" > endpoint.txt; while [ ! -e done ]; do sleep 0.02; done"}
+                  train: {cmd: "echo \\"$MLFLOW_TRACKING_URI $MLFLOW_RUN_ID\\" > endpoint.txt; while [ ! -e done ]; do sleep 0.02; done"}
             """.write(toFile: dir + "/slipway.yaml", atomically: true, encoding: .utf8)
             let p = Process()
             p.executableURL = URL(fileURLWithPath: slipway)

@@ -11,7 +11,9 @@ import SlipwayPostgres
 /// PostgreSQL additions, each in the version that introduced its SQLite
 /// counterpart: v1 brings the change counter and its NOTIFY (what SQLite's
 /// `changeToken` derives from its files) and the append-only audit rules;
-/// v4 keeps the audit head in a table (SQLite keeps it in a file).
+/// v4 keeps the audit head in a table (SQLite keeps it in a file). Where the
+/// schemas differ: v19 drops `stageRun(stage, status)` on SQLite, whose planner
+/// never used it, and replaces it with `stageRun(stage, id)` here.
 ///
 /// Migrations are never edited once shipped: a change is a new one appended here.
 enum PostgresMigrations {
