@@ -55,19 +55,11 @@ extension SQLiteRegistry: CacheStore {
         return try pool.read { db in
             var result: [String: CacheEntry] = [:]
             result.reserveCapacity(keys.count)
-            for chunk in Array(Set(keys)).chunks(of: Self.keysPerQuery) {
-                // Plain SQL and columns by position: a no-op re-run of 10,000 stages asks for
-                // 10,000 entries, and the query builder and by-name reads cost more than SQLite.
-                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
-                let rows = try Row.fetchCursor(statement(db, chunk.count, sql: """
-                    SELECT key, pipeline, stage, stageRunID, outputs, createdAt FROM cacheEntry WHERE key IN (\(marks))
-                    """), arguments: StatementArguments(chunk))
-                while let row = try rows.next() {
-                    let outputs: Data = row[4]
-                    let e = CacheEntry(key: row[0], pipeline: row[1], stage: row[2], stageRunID: row[3],
-                                       outputs: try FlatJSON.decodeStrings(outputs), createdAt: row[5])
-                    result[e.key] = e
-                }
+            try forEachRow(db, "SELECT key, pipeline, stage, stageRunID, outputs, createdAt FROM cacheEntry WHERE key IN", in: keys) { row in
+                let outputs: Data = row[4]
+                let e = CacheEntry(key: row[0], pipeline: row[1], stage: row[2], stageRunID: row[3],
+                                   outputs: try FlatJSON.decodeStrings(outputs), createdAt: row[5])
+                result[e.key] = e
             }
             return result
         }
@@ -82,16 +74,9 @@ extension SQLiteRegistry: CacheStore {
         return try pool.read { db in
             var result: [String: FileState] = [:]
             result.reserveCapacity(paths.count)
-            for chunk in Array(Set(paths)).chunks(of: Self.keysPerQuery) {
-                // As cacheEntries(keys:): plain SQL, columns by position.
-                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
-                let rows = try Row.fetchCursor(statement(db, chunk.count, sql: """
-                    SELECT path, size, mtimeNanos, inode, hash FROM fileState WHERE path IN (\(marks))
-                    """), arguments: StatementArguments(chunk))
-                while let row = try rows.next() {
-                    let state = FileState(path: row[0], size: row[1], mtimeNanos: row[2], inode: row[3], hash: row[4])
-                    result[state.path] = state
-                }
+            try forEachRow(db, "SELECT path, size, mtimeNanos, inode, hash FROM fileState WHERE path IN", in: paths) { row in
+                let state = FileState(path: row[0], size: row[1], mtimeNanos: row[2], inode: row[3], hash: row[4])
+                result[state.path] = state
             }
             return result
         }

@@ -271,26 +271,14 @@ extension SQLiteRegistry: RunStore {
         }
     }
 
-    /// A statement with `count` placeholders in an `IN` list: kept in the connection's
-    /// cache only for a full chunk, since the cache keeps every statement it is given
-    /// and the last chunk of each read has a size of its own.
-    func statement(_ db: Database, _ count: Int, sql: String) throws -> Statement {
-        count == Self.keysPerQuery ? try db.cachedStatement(sql: sql) : try db.makeStatement(sql: sql)
-    }
-
     public func stageRunOrigins(ids: [Int64]) throws -> [Int64: StageRunOrigin] {
         guard !ids.isEmpty else { return [:] }
         return try pool.read { db in
             var result: [Int64: StageRunOrigin] = [:]
             result.reserveCapacity(ids.count)
-            for chunk in Array(Set(ids)).chunks(of: Self.keysPerQuery) {
-                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
-                // Five columns by position: the planner reads one of these per cached stage.
-                let rows = try Row.fetchCursor(statement(db, chunk.count, sql: "SELECT id, runID, cacheKey, inputs, job FROM stageRun WHERE id IN (\(marks))"),
-                                               arguments: StatementArguments(chunk))
-                while let row = try rows.next() {
-                    result[row[0]] = StageRunOrigin(runID: row[1], cacheKey: row[2], inputs: row[3], job: row[4])
-                }
+            // Five columns: the planner reads one of these per cached stage.
+            try forEachRow(db, "SELECT id, runID, cacheKey, inputs, job FROM stageRun WHERE id IN", in: ids) { row in
+                result[row[0]] = StageRunOrigin(runID: row[1], cacheKey: row[2], inputs: row[3], job: row[4])
             }
             return result
         }
