@@ -6,8 +6,10 @@ import PackageDescription
 //   SlipwayPostgres a small synchronous PostgreSQL client over libpq (opened with dlopen)
 //   SlipwayStore    the registry: protocols + the SQLite (GRDB) and PostgreSQL implementations
 //   SlipwayEngine   services (every decision), workspace, content store, executors, scheduler
-//   SlipwayTracking the MLflow-compatible tracking endpoint a run serves (SwiftNIO);
-//                   the engine knows it only through its TrackingEndpoint protocols
+//   SlipwayTracking the MLflow-compatible tracking endpoint a run serves (SwiftNIO), in
+//                   its own executable, slipway-mlflow, which a run starts when a stage
+//                   first connects; the engine knows it only through its TrackingEndpoint
+//                   protocols and the frames it exchanges with it
 //   SlipwayConsole  the full-screen console (a face)
 //   SlipwayDemo     the bundled example and `slipway demo` (a face)
 //   slipway         the command line (a face), thin over the engine
@@ -18,16 +20,13 @@ import PackageDescription
 // through `RegistryReading` (a `RegistryConnection`) and act through the engine's services.
 let faceSettings: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility")]
 
-// `SLIPWAY_WITHOUT_TRACKING=1 swift build --product slipway` builds a `slipway` without the
-// MLflow endpoint and SwiftNIO, only to measure what the serving code costs the commands
-// that do not serve (docs/benchmarks.md). Its runs serve no endpoint.
-let withoutTracking = Context.environment["SLIPWAY_WITHOUT_TRACKING"] == "1"
-
 let package = Package(
     name: "Slipway",
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "slipway", targets: ["slipway"]),
+        // Installed beside `slipway`: serves a run's MLflow endpoint (docs/mlflow.md).
+        .executable(name: "slipway-mlflow", targets: ["slipway-mlflow"]),
         .executable(name: "slipway-bench", targets: ["slipway-bench"]),
         // For the fuzzers in Fuzz/, a separate package that depends on this one by path.
         .library(name: "SlipwayCore", targets: ["SlipwayCore"]),
@@ -100,9 +99,10 @@ let package = Package(
                 "SlipwayConsole",
                 "SlipwayDemo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ] + (withoutTracking ? [] : ["SlipwayTracking"]),
-            swiftSettings: faceSettings + (withoutTracking ? [.define("SLIPWAY_WITHOUT_TRACKING")] : [])
+            ],
+            swiftSettings: faceSettings
         ),
+        .executableTarget(name: "slipway-mlflow", dependencies: ["SlipwayTracking"]),
         .executableTarget(
             name: "slipway-bench",
             dependencies: [
@@ -126,8 +126,9 @@ let package = Package(
         .testTarget(name: "SlipwayTrackingTests", dependencies: ["SlipwayTracking", "SlipwayEngine", "SlipwayStore", "SlipwayCore"]),
         .testTarget(name: "SlipwayDemoTests", dependencies: ["SlipwayDemo", "SlipwayEngine"]),
         .testTarget(name: "SlipwayConsoleTests", dependencies: ["SlipwayConsole", "SlipwayEngine", "SlipwayStore", "SlipwayTracking"], exclude: ["Snapshots"]),
-        // Drives the built `slipway` binary; depending on it makes sure it is built.
-        .testTarget(name: "SlipwayEndToEndTests", dependencies: ["slipway", "SlipwayStore", "SlipwayCore", "PostgresTestServer"],
+        // Drives the built `slipway` binary (and the helper it starts); depending on them
+        // makes sure they are built.
+        .testTarget(name: "SlipwayEndToEndTests", dependencies: ["slipway", "slipway-mlflow", "SlipwayStore", "SlipwayCore", "PostgresTestServer"],
                     exclude: ["Fixtures"]),
     ]
 )

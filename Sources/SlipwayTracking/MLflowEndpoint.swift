@@ -7,9 +7,11 @@ import SlipwayEngine
 ///
 /// - ``TrackingService``: MLflow's REST API over stage scopes (no HTTP);
 /// - ``TrackingServer``: HTTP/1.1 on loopback through SwiftNIO;
-/// - ``MLflowEndpointFactory``: the engine's ``TrackingEndpointFactory``.
+/// - ``TrackingHost``: the `slipway-mlflow` executable a run starts when a stage
+///   first connects (the engine's ``HelperEndpoint`` is its other end);
+/// - ``MLflowEndpointFactory``: the same endpoint inside the calling process (tests).
 ///
-/// Only the commands that run pipelines link this target.
+/// The `slipway` executable does not link this target.
 public struct MLflowEndpointFactory: TrackingEndpointFactory {
     public init() {}
 
@@ -32,23 +34,13 @@ public final class MLflowEndpoint: TrackingEndpoint, @unchecked Sendable {
         self.pipeline = pipeline
     }
 
-    /// The address a stage's client uses: the token is the first part of the path. Not
-    /// `MLFLOW_TRACKING_TOKEN`: the client lets a user name and password (from the
-    /// environment or `~/.mlflow/credentials`) replace that header, and a stage that sends
-    /// its data to another server by setting only `MLFLOW_TRACKING_URI` would send it there.
-    public func uri(token: String) -> String { "http://127.0.0.1:\(server.port)/\(token)" }
+    /// The address a stage's client uses (``TrackingAddress/uri(port:token:)``).
+    public func uri(token: String) -> String { TrackingAddress.uri(port: server.port, token: token) }
 
     public func openStage(_ stage: TrackedStageInfo, sink: any TrackingSink) throws -> TrackingScope {
         let opened = service.open(stage: stage, sink: sink)
-        return TrackingScope(token: opened.token, environment: [
-            "MLFLOW_TRACKING_URI": uri(token: opened.token),
-            "MLFLOW_RUN_ID": opened.runID,
-            "MLFLOW_EXPERIMENT_ID": opened.experimentID,
-            "MLFLOW_EXPERIMENT_NAME": pipeline,
-            // The client prints "View run … at: URI" when a run ends: a link to a UI
-            // this endpoint does not have, and the token in the stage's log.
-            "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
-        ])
+        return TrackingScope(token: opened.token, environment: TrackingAddress.environment(
+            port: server.port, token: opened.token, runID: opened.runID, pipeline: pipeline))
     }
 
     public func closeStage(_ scope: TrackingScope) -> TrackedStageSummary {

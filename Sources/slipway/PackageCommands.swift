@@ -144,7 +144,7 @@ struct Reproduce: ParsableCommand {
         let spec = try ws.loadSpec().spec
         let version = try ref.resolve(in: registry)
         if Output.stderrIsTTY && !json { Output.err("rebuilding \(version.label) from commit \(version.gitCommit?.prefix(12) ?? "?")…") }
-        let report = try ReproduceService(workspace: ws, registry: registry, tracking: TrackingChoice.factory).reproduce(version, spec: spec)
+        let report = try ReproduceService(workspace: ws, registry: registry, tracking: HelperEndpointFactory.besideRunningExecutable()).reproduce(version, spec: spec)
         if json {
             try Output.json(report)
         } else if let reason = report.reason {

@@ -49,7 +49,7 @@ struct Run: ParsableCommand {
         let cancellation = CancellationFlag()
         let reporter: ProgressPrinter? = Output.stderrIsTTY && !json ? ProgressPrinter() : nil
         let runner = try PipelineRunner(workspace: ws, loaded: loaded, pipeline: pipeline, registry: registry,
-                                        cancellation: cancellation, reporter: reporter, tracking: TrackingChoice.factory,
+                                        cancellation: cancellation, reporter: reporter, tracking: HelperEndpointFactory.besideRunningExecutable(),
                                         overrides: overrides)
         if explain {
             for plan in runner.plan(force: force) {
@@ -114,7 +114,7 @@ extension Run {
         let name = pipeline
         let service = SweepService(workspace: ws, cancellation: cancellation) { overrides, place in
             try PipelineRunner(workspace: place, loaded: loaded, pipeline: name, registry: registry, cancellation: cancellation,
-                               reporter: reporter, tracking: TrackingChoice.factory, overrides: overrides)
+                               reporter: reporter, tracking: HelperEndpointFactory.besideRunningExecutable(), overrides: overrides)
         }
         let jobs = self.jobs ?? ProcessInfo.processInfo.activeProcessorCount
         let signals = SignalTrap(signals: [SIGINT, SIGTERM, SIGHUP]) { cancellation.cancel() }

@@ -2,9 +2,10 @@ import Foundation
 
 // The seam between a run and a tracking endpoint it serves to its stages
 // (MLflow's REST API, in the SlipwayTracking target). The engine knows only
-// these types: the server and its HTTP library stay out of every command
-// that does not run a pipeline, and a run without an endpoint factory
-// (tests; a build made with SLIPWAY_WITHOUT_TRACKING=1) behaves exactly as before.
+// these types: a run serves through ``HelperEndpoint``, which starts the
+// `slipway-mlflow` executable when a stage first connects, so the server and its
+// HTTP library stay out of the `slipway` executable; a run without an endpoint
+// factory (tests) serves nothing.
 
 /// A metric point a stage logged through the endpoint.
 public struct TrackedMetric: Sendable, Hashable {
@@ -76,7 +77,7 @@ public struct KeyValue: Sendable, Hashable {
 }
 
 /// The stage a scope is opened for.
-public struct TrackedStageInfo: Sendable {
+public struct TrackedStageInfo: Sendable, Equatable {
     public var runID: Int64
     public var stageRunID: Int64
     public var pipeline: String
@@ -111,7 +112,7 @@ public struct TrackingScope: Sendable {
 }
 
 /// What a stage logged through its scope, once it is closed.
-public struct TrackedStageSummary: Sendable {
+public struct TrackedStageSummary: Sendable, Equatable {
     /// Params logged to the stage's own run (not to runs it created).
     public var params: [KeyValue]
     /// Requests that reached the endpoint.

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import SlipwayEngine
 
 /// Serves a ``TrackingService`` over HTTP/1.1 on 127.0.0.1 (SwiftNIO).
 ///
@@ -25,30 +26,9 @@ public final class TrackingServer: @unchecked Sendable {
     /// Binds 127.0.0.1 on a free port (nothing else: serving starts on demand).
     public init(service: TrackingService) throws {
         self.service = service
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ServerError("socket: \(String(cString: strerror(errno)))") }
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = 0
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var bound = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        if bound == 0 { bound = listen(fd, 128) }
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        if bound == 0 {
-            bound = withUnsafeMutablePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
-            }
-        }
-        guard bound == 0 else {
-            let e = errno
-            close(fd)
-            throw ServerError("cannot listen on 127.0.0.1: \(String(cString: strerror(e)))")
-        }
+        let (fd, port) = try LoopbackListener.open()
         listenFD = fd
-        port = Int(UInt16(bigEndian: addr.sin_port))
+        self.port = port
         let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: .global(qos: .userInitiated))
         source.setEventHandler { [weak self] in self?.startServing() }
         // A source's descriptor may be closed only once it is cancelled: the
@@ -60,6 +40,15 @@ public final class TrackingServer: @unchecked Sendable {
         }
         watcher = source
         source.resume()
+    }
+
+    /// Serves at once on a socket already listening (the `slipway-mlflow` helper's, which
+    /// the run bound and handed over when a stage first connected).
+    public init(service: TrackingService, listening fd: Int32, port: Int) {
+        self.service = service
+        self.port = port
+        listenFD = fd
+        lock.withLock { serve() }
     }
 
     deinit { stop() }
@@ -80,6 +69,11 @@ public final class TrackingServer: @unchecked Sendable {
         closeOnCancel.value = false
         watcher.cancel()
         self.watcher = nil
+        serve()
+    }
+
+    /// Starts the event loops on the listening socket (the lock is held).
+    private func serve() {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, min(2, System.coreCount)))
         self.group = group
         let service = self.service

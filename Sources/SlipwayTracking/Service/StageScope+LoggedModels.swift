@@ -15,7 +15,7 @@ extension StageScope {
         let id: String = try lock.withLock {
             let folder = uniqueFolderName(name, under: "models")
             let now = SystemClock.nowMillis()
-            var m = TrackedModel(id: "m-" + Identifiers.hex128(), name: name, experimentID: experiment.id,
+            var m = TrackedModel(id: "m-" + TrackingAddress.hex128(), name: name, experimentID: experiment.id,
                                  sourceRunID: req.source_run_id.flatMap { $0.isEmpty ? nil : $0 }, modelType: req.model_type,
                                  artifactFolder: "models/" + folder, createdAt: now, updatedAt: now)
             for (i, p) in (req.params ?? []).enumerated() {

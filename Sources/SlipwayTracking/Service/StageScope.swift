@@ -31,13 +31,13 @@ final class StageScope: @unchecked Sendable {
     static let maxBatchParamsOrTags = 100
     static let maxBatchEntities = 1000
 
-    init(token: String, info: TrackedStageInfo, sink: any TrackingSink, experiment: Experiment, area: ArtifactArea) {
+    init(token: String, runID: String, info: TrackedStageInfo, sink: any TrackingSink, experiment: Experiment, area: ArtifactArea) {
         self.token = token
         self.info = info
         self.sink = sink
         self.experiment = experiment
         self.area = area
-        self.runID = Identifiers.hex128()
+        self.runID = runID
         let own = TrackedRun(id: runID, name: info.stage, experimentID: experiment.id, userID: info.user,
                              startTime: info.startedAt, artifactFolder: "", keyPrefix: "", isStageRun: true)
         runs[runID] = own
@@ -112,7 +112,7 @@ final class StageScope: @unchecked Sendable {
         let id: String = try lock.withLock {
             let name = try Names.checkValue(requested, field: "run_name", limit: Names.maxRunNameLength)
             let label = uniqueFolderName(name.isEmpty ? "run-\(runOrder.count)" : name, under: "runs")
-            var r = TrackedRun(id: Identifiers.hex128(), name: name.isEmpty ? label : name, experimentID: experiment.id,
+            var r = TrackedRun(id: TrackingAddress.hex128(), name: name.isEmpty ? label : name, experimentID: experiment.id,
                                userID: req.user_id ?? info.user, startTime: req.start_time?.value ?? SystemClock.nowMillis(),
                                artifactFolder: "runs/" + label, keyPrefix: label + "/", isStageRun: false)
             for (k, v) in tags { r.setTag(k, v) }

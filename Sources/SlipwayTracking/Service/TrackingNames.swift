@@ -17,14 +17,3 @@ enum RunStatusName {
         return nil
     }
 }
-
-enum Identifiers {
-    /// 32 lowercase hex digits, as MLflow's run ids.
-    static func hex128() -> String {
-        var g = SystemRandomNumberGenerator()
-        return [g.next(), g.next()].map { (v: UInt64) in
-            let s = String(v, radix: 16)
-            return String(repeating: "0", count: 16 - s.count) + s
-        }.joined()
-    }
-}

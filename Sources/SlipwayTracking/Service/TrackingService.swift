@@ -56,24 +56,22 @@ public final class TrackingService: @unchecked Sendable {
 
     public init(workspace: Workspace, pipeline: String) {
         self.workspace = workspace
-        self.experiment = Experiment(id: Self.experimentID(pipeline), name: pipeline,
+        self.experiment = Experiment(id: TrackingAddress.experimentID(pipeline), name: pipeline,
                                      artifactLocation: "mlflow-artifacts:/", createdAt: SystemClock.nowMillis())
-    }
-
-    /// The same id for the same pipeline, in every run: a number, as MLflow's are.
-    static func experimentID(_ pipeline: String) -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in pipeline.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return String(h % 1_000_000_000_000 + 1)
     }
 
     /// Opens a stage's scope: a fresh secret token and the stage's run.
     public func open(stage: TrackedStageInfo, sink: any TrackingSink) -> (token: String, runID: String, experimentID: String) {
-        let token = Identifiers.hex128() + Identifiers.hex128()
+        let token = TrackingAddress.newToken(), runID = TrackingAddress.hex128()
+        open(stage: stage, token: token, runID: runID, sink: sink)
+        return (token, runID, experiment.id)
+    }
+
+    /// Opens a stage's scope under the token and MLflow run id the run chose for it.
+    public func open(stage: TrackedStageInfo, token: String, runID: String, sink: any TrackingSink) {
         let area = ArtifactArea(folder: stage.artifactArea, files: ContainedFiles(root: workspace.root))
-        let scope = StageScope(token: token, info: stage, sink: sink, experiment: experiment, area: area)
+        let scope = StageScope(token: token, runID: runID, info: stage, sink: sink, experiment: experiment, area: area)
         lock.withLock { scopes[token] = scope }
-        return (token, scope.runID, experiment.id)
     }
 
     public func close(token: String) -> TrackedStageSummary {
