@@ -34,7 +34,10 @@ import Testing
         "SlipwayEngine": ["SlipwayCore", "SlipwayStore"],
         "SlipwayConsole": ["SlipwayCore", "SlipwayEngine", "CNcursesw"],
         "SlipwayDemo": ["SlipwayCore", "SlipwayEngine"],
-        "slipway": ["SlipwayCore", "SlipwayEngine", "SlipwayConsole", "SlipwayTracking", "SlipwayDemo"],
+        // The command line links no HTTP server: a run starts slipway-mlflow for that.
+        "slipway": ["SlipwayCore", "SlipwayEngine", "SlipwayConsole", "SlipwayDemo"],
+        "SlipwayTracking": ["SlipwayCore", "SlipwayEngine"],
+        "slipway-mlflow": ["SlipwayTracking"],
     ]
     static let slipwayModules: Set<String> = [
         "SlipwayCore", "SlipwayPostgres", "SlipwayStore", "SlipwayEngine", "SlipwayTracking",

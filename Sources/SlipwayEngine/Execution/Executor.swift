@@ -16,6 +16,9 @@ public struct Job: Sendable {
     /// A folder of the run's own where the executor may keep files (a batch
     /// script); nil when it has none.
     public var workArea: String?
+    /// Values in the environment that must not reach the log (a tracking scope's token),
+    /// written there as `***`.
+    public var secrets: [String] = []
 
     public init(command: String, workingDirectory: String, environment: [String: String], logPath: String, timeout: Double?,
                 resources: ExecutorSpec = .local, name: String = "slipway", workArea: String? = nil) {

@@ -91,7 +91,7 @@ public struct ProcessExecutor: Executor {
         group.enter()
         let readEnd = outPipe[0]
         Thread.detachNewThread {
-            Self.pump(fd: readEnd, log: logFD, lines: observer)
+            Self.pump(fd: readEnd, log: logFD, lines: observer, secrets: job.secrets)
             close(readEnd)
             group.leave()
         }
@@ -132,29 +132,27 @@ public struct ProcessExecutor: Executor {
     }
 
     /// Copies the pipe into the log, handing complete lines to `lines`.
-    private static func pump(fd: Int32, log: Int32, lines: (any JobObserver)?) {
+    static func pump(fd: Int32, log: Int32, lines: (any JobObserver)?, secrets: [String] = []) {
         let size = 64 * 1024
         let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: size)
         defer { buffer.deallocate() }
+        var mask = SecretMask(secrets)
         var partial: [UInt8] = []
         // A line longer than this is still logged but not parsed for metrics.
         let maxLine = 64 * 1024
         var overlong = false
-        while true {
-            let n = read(fd, buffer, size)
-            if n < 0 { if errno == EINTR { continue }; break }
-            if n == 0 { break }
+        func emit(_ bytes: UnsafeBufferPointer<UInt8>) {
             var off = 0
-            while off < n {
-                let w = write(log, buffer + off, n - off)
+            while off < bytes.count {
+                let w = write(log, bytes.baseAddress! + off, bytes.count - off)
                 if w <= 0 { if errno == EINTR { continue }; break }
                 off += w
             }
-            guard let lines else { continue }
+            guard let lines else { return }
             var start = 0
-            for i in 0..<n where buffer[i] == UInt8(ascii: "\n") {
+            for i in 0..<bytes.count where bytes[i] == UInt8(ascii: "\n") {
                 if !overlong {
-                    partial.append(contentsOf: UnsafeBufferPointer(start: buffer + start, count: i - start))
+                    partial.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<i]))
                     let text = String(decoding: partial, as: UTF8.self)
                     lines.stdoutLine(Substring(text))
                 }
@@ -162,11 +160,23 @@ public struct ProcessExecutor: Executor {
                 overlong = false
                 start = i + 1
             }
-            if start < n, !overlong {
-                partial.append(contentsOf: UnsafeBufferPointer(start: buffer + start, count: n - start))
+            if start < bytes.count, !overlong {
+                partial.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...]))
                 if partial.count > maxLine { overlong = true; partial.removeAll() }
             }
         }
+        while true {
+            let n = read(fd, buffer, size)
+            if n < 0 { if errno == EINTR { continue }; break }
+            if n == 0 { break }
+            let chunk = UnsafeBufferPointer(start: buffer, count: n)
+            if mask.isEmpty {
+                emit(chunk)
+            } else {
+                mask.pass(chunk).withUnsafeBufferPointer { emit($0) }
+            }
+        }
+        mask.finish().withUnsafeBufferPointer { if $0.count > 0 { emit($0) } }
         if !partial.isEmpty, !overlong, let lines {
             lines.stdoutLine(Substring(String(decoding: partial, as: UTF8.self)))
         }

@@ -117,6 +117,7 @@ struct StageExecution: @unchecked Sendable {
                              warnings: &trackingWarnings)
             : nil
         job.environment.merge(tracked?.environment ?? [:]) { _, endpoint in endpoint }
+        if let tracked { job.secrets.append(tracked.scope.token) }
         let observer = StageObserver(registry: registry, record: r, metrics: metrics, logPath: logPath)
         let started = SystemClock.nowMillis()
         let outcome = executor.run(job, observer: observer, cancellation: cancellation)

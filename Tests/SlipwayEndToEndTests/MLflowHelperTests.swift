@@ -1,0 +1,156 @@
+import Foundation
+import Testing
+
+/// The run's MLflow endpoint lives in `slipway-mlflow`, which the run starts when a stage
+/// first connects and which never outlives the run.
+@Suite(.serialized, .enabled(if: MLflowClient.available, "needs the MLflow client environment (.ci/mlflow-venv)"))
+struct MLflowHelperTests {
+    /// Python that names the `slipway-mlflow` processes whose parent is the `slipway`
+    /// running this stage (found by walking up from the stage).
+    static let helpers = #"""
+        import os
+        def stat(pid):
+            text = open(f"/proc/{pid}/stat").read()
+            comm = text[text.index("(") + 1:text.rindex(")")]
+            return comm, int(text[text.rindex(")") + 2:].split()[1])
+        def slipway():
+            pid = os.getpid()
+            while pid > 1:
+                comm, parent = stat(pid)
+                if comm == "slipway":
+                    return pid
+                pid = parent
+            raise SystemExit("no slipway above this stage")
+        def helpers():
+            run, found = slipway(), []
+            for entry in os.listdir("/proc"):
+                if entry.isdigit():
+                    try:
+                        comm, parent = stat(entry)
+                    except OSError:
+                        continue
+                    if comm == "slipway-mlflow" and parent == run:
+                        found.append(entry)
+            return found
+        """#
+
+    @Test func theHelperStartsOnlyWhenAStageConnectsAndEndsWithTheRun() throws {
+        let sb = Sandbox()
+        sb.write("helpers.py", Self.helpers)
+        sb.write("quiet.py", "from helpers import helpers\nopen('quiet.txt', 'w').write(' '.join(helpers()) or 'none')\n")
+        sb.write("train.py", """
+            import os, mlflow
+            from helpers import helpers
+            with mlflow.start_run():
+                mlflow.log_metric("loss", 0.5)
+            open("train.txt", "w").write(" ".join(helpers()))
+            uri = os.environ["MLFLOW_TRACKING_URI"]
+            open("token.txt", "w").write(uri.rsplit("/", 1)[-1])
+            print("tracking at", uri, flush=True)  # as the client's error messages do
+            """)
+        sb.write("slipway.yaml", """
+            project: helper-e2e
+            pipelines:
+              main:
+                stages:
+                  quiet:
+                    cmd: \(MLflowClient.path) quiet.py
+                    deps: [quiet.py]
+                    outs: [quiet.txt]
+                  train:
+                    cmd: \(MLflowClient.path) train.py
+                    deps: [train.py, quiet.txt]
+            """)
+        let r = sb.run("run")
+        #expect(r.status == 0, "\(r.stderr)\n\(sb.run("logs", "latest").stdout)")
+        // The first stage never called MLflow: nothing was started for it.
+        #expect(sb.read("quiet.txt") == "none")
+        // The second one did: one helper, a child of the run, gone when the run returned.
+        let started = (sb.read("train.txt") ?? "").split(separator: " ").map(String.init)
+        #expect(started.count == 1, "\(started)")
+        for pid in started { #expect(!FileManager.default.fileExists(atPath: "/proc/\(pid)"), "helper \(pid) outlived its run") }
+        let show = try #require(try sb.json("show", "latest", "--json") as? [String: Any])
+        #expect((show["metrics"] as? [[String: Any]] ?? []).compactMap { $0["key"] as? String } == ["loss"])
+        // The stage printed its address: the log has it without the token.
+        let token = try #require(sb.read("token.txt"))
+        let log = sb.run("logs", "latest", "train").stdout
+        #expect(token.count == 64 && !log.contains(token), "\(log)")
+        #expect(log.contains("tracking at http://127.0.0.1:") && log.contains("/***"), "\(log)")
+    }
+
+    @Test func killingTheRunEndsItsHelper() throws {
+        let sb = Sandbox()
+        sb.write("helpers.py", Self.helpers)
+        sb.write("train.py", """
+            import os, time, mlflow
+            from helpers import helpers
+            with mlflow.start_run():
+                mlflow.log_metric("loss", 0.5)
+                open("pids.txt", "w").write(" ".join(helpers()) + "\\n" + str(os.getpid()))
+                for _ in range(1200):
+                    if os.path.exists("go"):
+                        break
+                    time.sleep(0.05)
+            """)
+        sb.write("slipway.yaml", """
+            project: helper-e2e
+            pipelines:
+              main:
+                stages:
+                  train:
+                    cmd: \(MLflowClient.path) train.py
+                    deps: [train.py]
+            """)
+        let run = try sb.start(["run"])
+        defer { sb.write("go", "") }
+        #expect(sb.waitUntil(timeout: 60) { (sb.read("pids.txt") ?? "").contains("\n") })
+        let helper = try #require((sb.read("pids.txt") ?? "").split(separator: "\n").first.map(String.init))
+        #expect(FileManager.default.fileExists(atPath: "/proc/\(helper)"))
+        kill(run.processIdentifier, SIGKILL)
+        _ = sb.reap(run)
+        // Its end of the socket pair closed with it: the helper stops serving and exits.
+        func gone() -> Bool {
+            guard let stat = try? String(contentsOfFile: "/proc/\(helper)/stat", encoding: .utf8) else { return true }
+            return stat[stat.range(of: ")")!.upperBound...].hasPrefix(" Z")
+        }
+        #expect(sb.waitUntil(timeout: 20, gone), "helper \(helper) outlived the killed run")
+    }
+}
+
+/// A `slipway` installed without its helper still runs every stage.
+@Suite struct MissingHelperTests {
+    @Test func aRunWithoutTheHelperSaysSoAndRunsItsStages() throws {
+        let sb = Sandbox()
+        let alone = sb.root + "/bin"
+        try FileManager.default.createDirectory(atPath: alone, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Sandbox.binary, toPath: alone + "/slipway")
+        sb.write("slipway.yaml", """
+            project: helper-e2e
+            pipelines:
+              main:
+                stages:
+                  train:
+                    cmd: echo "${MLFLOW_TRACKING_URI:-none}" > uri.txt
+                    outs: [uri.txt]
+            """)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: alone + "/slipway")
+        p.arguments = ["run"]
+        p.currentDirectoryURL = URL(fileURLWithPath: sb.root)
+        var env = ProcessInfo.processInfo.environment
+        for k in env.keys where k.hasPrefix("MLFLOW_") || k == "SLIPWAY_WORKSPACE" { env.removeValue(forKey: k) }
+        p.environment = env
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let said = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            + String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(said)")
+        #expect(sb.read("uri.txt") == "none\n")
+        #expect(said.contains("slipway-mlflow is missing"), "\(said)")
+        #expect((sb.run("logs", "latest").stdout).contains("bin/slipway-mlflow is missing"))
+    }
+}
