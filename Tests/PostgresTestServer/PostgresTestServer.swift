@@ -1,7 +1,11 @@
 import Foundation
 import SlipwayPostgres
 import Synchronization
+// Not in every toolchain configuration (a release build with --static-swift-stdlib has
+// no Testing module); this target is built there too, by `swift build` of everything.
+#if canImport(Testing)
 import Testing
+#endif
 
 /// The throw-away PostgreSQL server of a test process, shared by every test
 /// that needs one: started by `scripts/pg-test-server.sh` on first use, on a
@@ -33,7 +37,10 @@ public enum PostgresTestServer {
         switch shared {
         case .success(let server): return server
         case .failure(let why) where why.notInstalled:
+            #if canImport(Testing)
             try Test.cancel("PostgreSQL tests skipped: \(why.description)")
+            #endif
+            throw why
         case .failure(let why):
             throw why
         }
