@@ -9,4 +9,8 @@ guard CommandLine.arguments.count == 1, fcntl(3, F_GETFD) >= 0, fcntl(4, F_GETFD
     FileHandle.standardError.write(Data("slipway-mlflow serves the MLflow endpoint of a `slipway run`, which starts it; it takes no arguments\n".utf8))
     exit(2)
 }
+// Whatever else it inherited (descriptors the run's own parent left open) is not its to hold.
+for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [] {
+    if let fd = Int32(name), fd > 4 { close(fd) }
+}
 exit(TrackingHost.run(listening: 3, control: 4))

@@ -39,8 +39,9 @@ public enum PostgresTestServer {
         case .failure(let why) where why.notInstalled:
             #if canImport(Testing)
             try Test.cancel("PostgreSQL tests skipped: \(why.description)")
-            #endif
+            #else
             throw why
+            #endif
         case .failure(let why):
             throw why
         }

@@ -60,6 +60,19 @@ struct MLflowHelperTests {
                   train:
                     cmd: \(MLflowClient.path) train.py
                     deps: [train.py, quiet.txt]
+                    outs: [train.txt, token.txt]
+                  evaluate:
+                    cmd: \(MLflowClient.path) evaluate.py
+                    deps: [evaluate.py, train.txt]
+                    params: [train.lr]
+            """)
+        // The second stage to log opens its scope while the helper already serves.
+        sb.write("params.yaml", "train:\n  lr: 0.01\n")
+        sb.write("evaluate.py", """
+            import mlflow
+            with mlflow.start_run():
+                mlflow.log_metric("acc", 0.9, step=3)
+                mlflow.log_param("lr", 0.02)
             """)
         let r = sb.run("run")
         #expect(r.status == 0, "\(r.stderr)\n\(sb.run("logs", "latest").stdout)")
@@ -70,7 +83,9 @@ struct MLflowHelperTests {
         #expect(started.count == 1, "\(started)")
         for pid in started { #expect(!FileManager.default.fileExists(atPath: "/proc/\(pid)"), "helper \(pid) outlived its run") }
         let show = try #require(try sb.json("show", "latest", "--json") as? [String: Any])
-        #expect((show["metrics"] as? [[String: Any]] ?? []).compactMap { $0["key"] as? String } == ["loss"])
+        let metrics = (show["metrics"] as? [[String: Any]] ?? []).map { "\($0["stage"] ?? "")/\($0["key"] ?? "")/\($0["step"] ?? "")" }
+        #expect(metrics.sorted() == ["evaluate/acc/3", "train/loss/0"])
+        #expect(r.stderr.contains("logged param 'lr' = '0.02' differs from declared param 'train.lr' = '0.01'"), "\(r.stderr)")
         // The stage printed its address: the log has it without the token.
         let token = try #require(sb.read("token.txt"))
         let log = sb.run("logs", "latest", "train").stdout
@@ -104,7 +119,8 @@ struct MLflowHelperTests {
         let run = try sb.start(["run"])
         defer { sb.write("go", "") }
         #expect(sb.waitUntil(timeout: 60) { (sb.read("pids.txt") ?? "").contains("\n") })
-        let helper = try #require((sb.read("pids.txt") ?? "").split(separator: "\n").first.map(String.init))
+        let helper = try #require((sb.read("pids.txt") ?? "").components(separatedBy: "\n").first)
+        #expect(!helper.isEmpty, "the stage found no helper")
         #expect(FileManager.default.fileExists(atPath: "/proc/\(helper)"))
         kill(run.processIdentifier, SIGKILL)
         _ = sb.reap(run)

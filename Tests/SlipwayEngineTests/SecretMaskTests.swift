@@ -46,12 +46,20 @@ struct SecretMaskTests {
         #expect(SecretMask([]).isEmpty && SecretMask([""]).isEmpty)
     }
 
+    /// Where one secret may begin and another is whole, the whole one is masked.
+    @Test func aWholeSecretIsMaskedThoughALongerOneMayBeginThere() {
+        #expect(masked("x abc", cuts: [], secrets: ["abcdef", "abc"]) == "x ***")
+        for cut in [0, 3, 4, 5, 8] { #expect(masked("x abcdef y", cuts: [cut], secrets: ["abcdef", "abc"]) == "x *** y", "cut at \(cut)") }
+        #expect(masked("x ab", cuts: [], secrets: ["abcdef", "abc"]) == "x ab")
+    }
+
     /// Through the executor's pump: the log and the lines read for metrics.
     @Test func theLogAndTheMetricLinesGetTheMaskedText() throws {
         var fds: [Int32] = [0, 0]
-        #expect(pipe(&fds) == 0)
+        // Close-on-exec: other suites spawn stages meanwhile, which must not hold the write end.
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0)
         let log = NSTemporaryDirectory() + "mask-\(UUID().uuidString).log"
-        let logFD = open(log, O_CREAT | O_WRONLY | O_APPEND, 0o644)
+        let logFD = open(log, O_CREAT | O_WRONLY | O_APPEND | O_CLOEXEC, 0o644)
         defer { close(logFD); unlink(log) }
         let lines = LineRecorder()
         let text = "::metric loss=0.5\nurl http://127.0.0.1:1/\(Self.token)/api\n"

@@ -20,32 +20,39 @@ struct SecretMask {
     mutating func pass(_ chunk: UnsafeBufferPointer<UInt8>) -> [UInt8] {
         var data = held
         data.append(contentsOf: chunk)
+        return scan(data, final: false)
+    }
+
+    /// The output ended: what was held back is written, masked where it holds a secret.
+    mutating func finish() -> [UInt8] { scan(held, final: true) }
+
+    /// Masks each secret in `data`; unless the output has ended, keeps back the rest of it
+    /// from where a secret may begin but the data ends first (the longest secret wins, so
+    /// a short secret is never masked where a longer one goes on).
+    private mutating func scan(_ data: [UInt8], final: Bool) -> [UInt8] {
         held = []
         var out: [UInt8] = []
         out.reserveCapacity(data.count)
         var i = 0
-        scan: while i < data.count {
+        while i < data.count {
+            var whole = 0, mayGoOn = false
             for secret in secrets where data[i] == secret[0] {
                 let available = min(secret.count, data.count - i)
                 guard data[i..<i + available].elementsEqual(secret[..<available]) else { continue }
-                if available == secret.count {
-                    out += Self.mask
-                    i += secret.count
-                    continue scan
-                }
-                // The read ends inside what may be a secret: wait for the rest.
-                held = Array(data[i...])
-                break scan
+                if available == secret.count { whole = max(whole, secret.count) } else { mayGoOn = true }
             }
-            out.append(data[i])
-            i += 1
+            if mayGoOn && !final {
+                held = Array(data[i...])
+                break
+            }
+            if whole > 0 {
+                out += Self.mask
+                i += whole
+            } else {
+                out.append(data[i])
+                i += 1
+            }
         }
         return out
-    }
-
-    /// The output ended: what was held back is not a secret.
-    mutating func finish() -> [UInt8] {
-        defer { held = [] }
-        return held
     }
 }

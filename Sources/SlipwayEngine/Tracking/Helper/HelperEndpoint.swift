@@ -108,7 +108,7 @@ final class HelperEndpoint: TrackingEndpoint, @unchecked Sendable {
             }
         }
         if let waiter {
-            waiter.done.wait()
+            awaitAnswer(waiter)
             guard case .done(_, nil)? = waiter.frame else {
                 _ = lock.withLock { scopes.removeValue(forKey: scope.token) }
                 var reason = "the tracking helper stopped"
@@ -130,7 +130,7 @@ final class HelperEndpoint: TrackingEndpoint, @unchecked Sendable {
             return waiter
         }
         guard let waiter else { return TrackedStageSummary() }
-        waiter.done.wait()
+        awaitAnswer(waiter)
         if case .summary(_, let summary)? = waiter.frame { return summary }
         return TrackedStageSummary()
     }
@@ -144,12 +144,32 @@ final class HelperEndpoint: TrackingEndpoint, @unchecked Sendable {
         case .listening(_, let watcher):
             watcher.cancel()
             released.wait()  // the port is free when stop returns
-        case .serving(let channel, _):
+        case .serving(let channel, let pid):
             try? channel.send(.stop)
-            readerEnded.wait()  // the helper has closed the port and exited
+            // The helper closes the port and exits; one that does not is killed.
+            if readerEnded.wait(timeout: .now() + Self.answerTime) == .timedOut {
+                kill(pid, SIGKILL)
+                readerEnded.wait()
+            }
         case .failed, .stopped:
             break
         }
+    }
+
+    /// How long the helper may take to answer a call or to stop (seconds): it answers at
+    /// once unless it is wedged, and a wedged helper must not hold the run.
+    static let answerTime: Double = 30
+
+    /// Waits for a call's answer; a helper that does not answer in time is killed (its
+    /// reader then fails every waiting call and says so in the stages' logs).
+    private func awaitAnswer(_ waiter: Waiter) {
+        guard waiter.done.wait(timeout: .now() + Self.answerTime) == .timedOut else { return }
+        let pid: pid_t? = lock.withLock {
+            if case .serving(_, let pid) = state { return pid }
+            return nil
+        }
+        if let pid { kill(pid, SIGKILL) }
+        waiter.done.wait()
     }
 
     /// A waiter for the answer to a new call (the lock is held).
@@ -197,18 +217,26 @@ final class HelperEndpoint: TrackingEndpoint, @unchecked Sendable {
         var pair: [Int32] = [0, 0]
         ProcessExecutor.spawnLock.lock()
         defer { ProcessExecutor.spawnLock.unlock() }
-        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0 else {
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
             throw HelperEndpointFactory.Missing(description: "socketpair: \(String(cString: strerror(errno)))")
         }
-        for end in pair { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        // The helper gets them as 3 and 4. Copies above 4 first: a dup2 of a descriptor onto
+        // itself would leave it close-on-exec on some C libraries (glibc before 2.29).
+        let listening = fcntl(fd, F_DUPFD_CLOEXEC, 5), control = fcntl(pair[1], F_DUPFD_CLOEXEC, 5)
+        close(pair[1])
+        defer { if listening >= 0 { close(listening) }; if control >= 0 { close(control) } }
+        guard listening >= 0, control >= 0 else {
+            close(pair[0])
+            throw HelperEndpointFactory.Missing(description: "fcntl: \(String(cString: strerror(errno)))")
+        }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, fd, 3)
-        posix_spawn_file_actions_adddup2(&actions, pair[1], 4)
+        posix_spawn_file_actions_adddup2(&actions, listening, 3)
+        posix_spawn_file_actions_adddup2(&actions, control, 4)
         var attrs = posix_spawnattr_t()
         posix_spawnattr_init(&attrs)
         defer { posix_spawnattr_destroy(&attrs) }
@@ -224,7 +252,6 @@ final class HelperEndpoint: TrackingEndpoint, @unchecked Sendable {
         let rc = withCStrings([executable]) { argv in
             withCStrings(env) { envp in posix_spawn(&pid, executable, &actions, &attrs, argv, envp) }
         }
-        close(pair[1])
         guard rc == 0 else {
             close(pair[0])
             throw HelperEndpointFactory.Missing(description: "cannot start \(executable): \(String(cString: strerror(rc)))")
@@ -256,22 +283,33 @@ final class HelperEndpoint: TrackingEndpoint, @unchecked Sendable {
         } catch {
             lost = "\(error)"
         }
-        channel.close()
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        // The state changes before the socket closes, so no one sends on a closed (or
+        // reused) descriptor: a sender sees the endpoint failed or stopped, or a closed channel.
         let (pending, open, stopping) = lock.withLock { () -> ([Waiter], [Scope], Bool) in
             let pending = Array(waiters.values)
             waiters = [:]
             if case .stopped = state { return (pending, [], true) }
-            state = .failed(lost ?? "the tracking helper exited (status \(status))")
+            state = .failed(lost ?? "the tracking helper exited")
             return (pending, Array(scopes.values), false)
         }
+        channel.close()
+        // A helper that sent what it should not is not left to decide when it stops.
+        if lost != nil { kill(pid, SIGKILL) }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         for waiter in pending { waiter.done.signal() }
         if !stopping {
-            let reason = lost ?? "it exited with status \(status)"
+            let reason = lost ?? Self.describe(status: status)
             for s in open { s.sink.note("the tracking endpoint stopped during the run: \(reason)") }
         }
         readerEnded.signal()
+    }
+
+    /// A wait status in words.
+    static func describe(status: Int32) -> String {
+        let signal = status & 0x7f
+        if signal == 0 { return "the helper exited with status \((status >> 8) & 0xff)" }
+        return "the helper was killed by signal \(signal)"
     }
 
     /// Hands what a stage logged to its sink: nil, or why it was not kept.

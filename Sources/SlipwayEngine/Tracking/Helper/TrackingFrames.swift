@@ -188,6 +188,7 @@ struct FrameReader {
 public final class FrameChannel: @unchecked Sendable {
     public let fd: Int32
     private let writeLock = NSLock()
+    private var closed = false
     private var buffer: [UInt8] = []
     private var start = 0
 
@@ -200,6 +201,7 @@ public final class FrameChannel: @unchecked Sendable {
     public func send(_ frame: TrackingFrame) throws {
         let bytes = frame.encoded
         try writeLock.withLock {
+            guard !closed else { throw Broken(description: "the tracking helper's socket is closed") }
             var sent = 0
             while sent < bytes.count {
                 let n = bytes[sent...].withUnsafeBytes { Foundation.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -245,5 +247,13 @@ public final class FrameChannel: @unchecked Sendable {
         }
     }
 
-    public func close() { _ = Foundation.close(fd) }
+    /// Closes the socket; a later ``send(_:)`` throws rather than write to a descriptor
+    /// whose number may have been given to another file.
+    public func close() {
+        writeLock.withLock {
+            guard !closed else { return }
+            closed = true
+            _ = Foundation.close(fd)
+        }
+    }
 }
