@@ -133,6 +133,53 @@ struct MLflowHelperTests {
     }
 }
 
+extension MLflowHelperTests {
+    /// A helper that dies is said in the stage's log, and the stages after it run without
+    /// an endpoint (a warning each), the run going on.
+    @Test func aHelperThatDiesIsSaidAndTheRunGoesOn() throws {
+        let sb = Sandbox()
+        sb.write("helpers.py", Self.helpers)
+        sb.write("train.py", """
+            import os, signal, time, mlflow
+            from helpers import helpers
+            with mlflow.start_run():
+                mlflow.log_metric("loss", 0.5)
+            pids = helpers()
+            assert len(pids) == 1, pids
+            os.kill(int(pids[0]), signal.SIGKILL)
+            # Until the run has reaped it: by then the run knows it is gone.
+            for _ in range(400):
+                if not os.path.exists(f"/proc/{pids[0]}"):
+                    break
+                time.sleep(0.05)
+            open("train.txt", "w").write("done")
+            """)
+        sb.write("slipway.yaml", """
+            project: helper-e2e
+            pipelines:
+              main:
+                stages:
+                  train:
+                    cmd: \(MLflowClient.path) train.py
+                    deps: [train.py]
+                    outs: [train.txt]
+                  evaluate:
+                    cmd: echo "${MLFLOW_TRACKING_URI:-none}" > uri.txt
+                    deps: [train.txt]
+                    outs: [uri.txt]
+            """)
+        let r = sb.run("run")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(sb.read("uri.txt") == "none\n")
+        #expect(r.stderr.contains("the tracking endpoint stopped"), "\(r.stderr)")
+        // The run's reader saw the helper go before it closed the first stage's scope.
+        let log = sb.run("logs", "latest", "train").stdout
+        #expect(log.contains("the tracking endpoint stopped during the run: the helper was killed by signal 9"), "\(log)")
+        let show = try #require(try sb.json("show", "latest", "--json") as? [String: Any])
+        #expect((show["metrics"] as? [[String: Any]] ?? []).compactMap { $0["key"] as? String } == ["loss"])
+    }
+}
+
 /// A `slipway` installed without its helper still runs every stage.
 @Suite struct MissingHelperTests {
     @Test func aRunWithoutTheHelperSaysSoAndRunsItsStages() throws {

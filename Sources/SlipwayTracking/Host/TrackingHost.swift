@@ -23,7 +23,15 @@ public enum TrackingHost {
                 service.open(stage: stage, token: token, runID: runID, sink: RunSink(token: token, channel: channel, calls: calls))
                 if call != 0 { try? channel.send(.done(call: call, error: nil)) }
             case .serve:
-                if server == nil { server = TrackingServer(service: service, listening: listenFD, port: 0) }
+                guard server == nil else { continue }
+                do { server = try TrackingServer(service: service, listening: listenFD, port: 0) } catch {
+                    // Said on standard error, which the run keeps in the run's folder; the
+                    // run sees the helper exit and says so in the stages' logs.
+                    FileHandle.standardError.write(Data("slipway-mlflow: \(error)\n".utf8))
+                    calls.abandon()
+                    channel.close()
+                    return 1
+                }
             case .close(let call, let token):
                 // Off this thread: a request of the stage may hold its scope while it
                 // waits for the run's answer, which only this thread can read.

@@ -44,11 +44,13 @@ public final class TrackingServer: @unchecked Sendable {
 
     /// Serves at once on a socket already listening (the `slipway-mlflow` helper's, which
     /// the run bound and handed over when a stage first connected).
-    public init(service: TrackingService, listening fd: Int32, port: Int) {
+    public init(service: TrackingService, listening fd: Int32, port: Int) throws {
         self.service = service
         self.port = port
         listenFD = fd
-        lock.withLock { serve() }
+        if let failure = lock.withLock({ serve() }) {
+            throw ServerError("cannot serve on the run's socket: \(failure)")
+        }
     }
 
     deinit { stop() }
@@ -72,8 +74,9 @@ public final class TrackingServer: @unchecked Sendable {
         serve()
     }
 
-    /// Starts the event loops on the listening socket (the lock is held).
-    private func serve() {
+    /// Starts the event loops on the listening socket (the lock is held); why it could not.
+    @discardableResult
+    private func serve() -> (any Error)? {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, min(2, System.coreCount)))
         self.group = group
         let service = self.service
@@ -89,9 +92,12 @@ public final class TrackingServer: @unchecked Sendable {
         do {
             channel = try bootstrap.withBoundSocket(listenFD).wait()
             listenFD = -1  // the channel owns it now
+            return nil
         } catch {
+            // Waiting clients are refused rather than left waiting.
             close(listenFD)
             listenFD = -1
+            return error
         }
     }
 

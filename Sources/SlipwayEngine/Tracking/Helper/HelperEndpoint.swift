@@ -26,7 +26,8 @@ public struct HelperEndpointFactory: TrackingEndpointFactory {
         guard access(executable, X_OK) == 0 else {
             throw Missing(description: "\(executable) is missing; it is built beside slipway by `swift build -c release --static-swift-stdlib`")
         }
-        return try HelperEndpoint(executable: executable, root: workspace.root, pipeline: pipeline)
+        return try HelperEndpoint(executable: executable, root: workspace.root, pipeline: pipeline,
+                                  errorLog: workspace.stateDir + "/runs/run-\(runID)/slipway-mlflow.log")
     }
 }
 
@@ -36,6 +37,8 @@ final class HelperEndpoint: TrackingEndpoint, @unchecked Sendable {
     let root: String
     let pipeline: String
     let port: Int
+    /// Where the helper's standard error goes (a crash's message, a failure to serve).
+    let errorLog: String
 
     private enum State {
         case listening(fd: Int32, watcher: any DispatchSourceRead)
@@ -61,15 +64,17 @@ final class HelperEndpoint: TrackingEndpoint, @unchecked Sendable {
     private var scopes: [String: Scope] = [:]
     private var waiters: [UInt64: Waiter] = [:]
     private var nextCall: UInt64 = 1
+    private var readerStarted = false
     /// Signalled when the listening socket's watcher has let go of it.
     private let released = DispatchSemaphore(value: 0)
     /// Signalled when the helper's reader has finished (the helper exited or was lost).
     private let readerEnded = DispatchSemaphore(value: 0)
 
-    init(executable: String, root: String, pipeline: String) throws {
+    init(executable: String, root: String, pipeline: String, errorLog: String) throws {
         self.executable = executable
         self.root = root
         self.pipeline = pipeline
+        self.errorLog = errorLog
         let (fd, port) = try LoopbackListener.open()
         self.port = port
         let watcher = DispatchSource.makeReadSource(fileDescriptor: fd, queue: .global(qos: .userInitiated))
@@ -136,11 +141,13 @@ final class HelperEndpoint: TrackingEndpoint, @unchecked Sendable {
     }
 
     func stop() {
-        let previous = lock.withLock { () -> State in
-            defer { if case .failed = state {} else { state = .stopped } }
-            return state
+        let (previous, reading) = lock.withLock { () -> (State, Bool) in
+            defer { state = .stopped }
+            return (state, readerStarted)
         }
         switch previous {
+        case .failed where reading:
+            readerEnded.wait()  // what it says in the stages' logs is written before the run ends
         case .listening(_, let watcher):
             watcher.cancel()
             released.wait()  // the port is free when stop returns
@@ -197,6 +204,7 @@ final class HelperEndpoint: TrackingEndpoint, @unchecked Sendable {
                 try channel.send(.open(call: 0, token: s.token, runID: s.runID, stage: s.stage))
             }
             try channel.send(.serve)
+            readerStarted = true
             Thread.detachNewThread { [self] in read(channel, pid: pid) }
         } catch {
             if case .serving(let channel, let pid) = state {
@@ -234,7 +242,8 @@ final class HelperEndpoint: TrackingEndpoint, @unchecked Sendable {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        try? FileManager.default.createDirectory(atPath: (errorLog as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        posix_spawn_file_actions_addopen(&actions, 2, errorLog, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0o644)
         posix_spawn_file_actions_adddup2(&actions, listening, 3)
         posix_spawn_file_actions_adddup2(&actions, control, 4)
         var attrs = posix_spawnattr_t()
@@ -299,10 +308,17 @@ final class HelperEndpoint: TrackingEndpoint, @unchecked Sendable {
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         for waiter in pending { waiter.done.signal() }
         if !stopping {
-            let reason = lost ?? Self.describe(status: status)
+            let reason = (lost ?? Self.describe(status: status)) + Self.excerpt(of: errorLog)
             for s in open { s.sink.note("the tracking endpoint stopped during the run: \(reason)") }
         }
         readerEnded.signal()
+    }
+
+    /// The end of what the helper said on standard error, if anything (`; it said: …`).
+    static func excerpt(of log: String) -> String {
+        guard let text = try? String(contentsOfFile: log, encoding: .utf8) else { return "" }
+        let last = text.split(separator: "\n").suffix(3).joined(separator: " / ")
+        return last.isEmpty ? "" : "; it said: " + String(last.suffix(500)) + " (\(log))"
     }
 
     /// A wait status in words.
