@@ -47,6 +47,12 @@ struct MLflowHelperTests {
             uri = os.environ["MLFLOW_TRACKING_URI"]
             open("token.txt", "w").write(uri.rsplit("/", 1)[-1])
             print("tracking at", uri, flush=True)  # as the client's error messages do
+            # A path slipway does not serve, with the token in it twice: named in the log, masked.
+            import urllib.request, urllib.error
+            try:
+                urllib.request.urlopen(uri + "/" + uri.rsplit("/", 1)[-1] + "/api/2.0/mlflow/nothing")
+            except urllib.error.HTTPError as e:
+                assert e.code == 404, e.code
             """)
         sb.write("slipway.yaml", """
             project: helper-e2e
@@ -91,6 +97,7 @@ struct MLflowHelperTests {
         let log = sb.run("logs", "latest", "train").stdout
         #expect(token.count == 64 && !log.contains(token), "\(log)")
         #expect(log.contains("tracking at http://127.0.0.1:") && log.contains("/***"), "\(log)")
+        #expect(log.contains("called GET /***/api/2.0/mlflow/nothing"), "\(log)")
     }
 
     @Test func killingTheRunEndsItsHelper() throws {

@@ -106,3 +106,38 @@ func sha256Hex(_ s: String) -> String {
     p.waitUntilExit()
     return String(String(decoding: out, as: UTF8.self).prefix(64))
 }
+
+/// What a stage leaves behind when it ends in the middle of an upload, or plants in its folder.
+@Suite struct ArtifactEndTests {
+    /// The files in the stage's folder, hidden ones included.
+    func files(_ f: ServiceFixture) -> [String] {
+        (try? FileManager.default.contentsOfDirectory(atPath: f.root + "/mlflow-artifacts/train")) ?? []
+    }
+
+    @Test func anUploadUnderWayWhenTheStageEndsLeavesNothing() throws {
+        let f = try ServiceFixture()
+        let scope = f.scope
+        let upload = try f.service.upload(scope, path: TrackingService.artifactsPrefix + "/train/late.bin")
+        try Array(repeating: UInt8(7), count: 1000).withUnsafeBytes { try upload.write($0) }
+        #expect(files(f).count == 1)  // the partial file, under its temporary name
+        _ = f.service.close(token: f.token)
+        // Gone before the run reads the stage's outputs, and nothing more lands.
+        #expect(files(f).isEmpty)
+        #expect(throws: MLflowError.self) { try [UInt8(1)].withUnsafeBytes { try upload.write($0) } }
+        #expect(f.service.finished(scope, upload: upload).status == 403)
+        #expect(files(f).isEmpty)
+        #expect(f.sink.artifacts.isEmpty)
+        // A request that found the scope before it closed cannot start another.
+        #expect(throws: MLflowError.self) { try f.service.upload(scope, path: TrackingService.artifactsPrefix + "/train/later.bin") }
+        #expect(files(f).isEmpty)
+    }
+
+    @Test func aFIFOInTheFolderIsRefusedWithoutWaiting() throws {
+        let f = try ServiceFixture()
+        #expect(try f.put("train/ok.txt", "fine").status == 200)
+        #expect(mkfifo(f.root + "/mlflow-artifacts/train/pipe", 0o644) == 0)
+        // Opening it for reading would wait for a writer: it is not opened that way.
+        #expect(try f.get("train/pipe").status == 404)
+        #expect(try f.get("train/ok.txt").text == "fine")
+    }
+}

@@ -101,3 +101,47 @@ func exchange(port: Int, _ head: String, body: [UInt8] = []) -> (status: Int, bo
         #expect(exchange(port: busy.port, "GET / HTTP/1.1\r\nHost: x\r\n").status == -1)
     }
 }
+
+/// A refusal does not wait for the body it refuses.
+@Suite struct EarlyRefusalTests {
+    /// Sends only a request's head, promising `length` bytes of body; what comes back
+    /// before any of the body is sent (nil if nothing within 10 s).
+    func headOnly(port: Int, _ head: String, length: Int64) -> String? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = UInt16(port).bigEndian
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let ok = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard ok == 0 else { return nil }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let request = Array((head + "Content-Length: \(length)\r\n\r\n").utf8)
+        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }  // closed by the server (or the timeout)
+            response += buffer.prefix(n)
+        }
+        return response.isEmpty ? nil : String(decoding: response, as: UTF8.self)
+    }
+
+    @Test func aRequestWithoutTheTokenIsRefusedBeforeItsBody() throws {
+        let f = try ServiceFixture()
+        let server = try TrackingServer(service: f.service)
+        defer { server.stop() }
+        let refused = headOnly(port: server.port, "POST /api/2.0/mlflow/runs/log-batch HTTP/1.1\r\nHost: x\r\n", length: 1_000_000_000)
+        #expect(refused?.hasPrefix("HTTP/1.1 401") == true, "\(refused ?? "nothing")")
+        #expect(refused?.lowercased().contains("connection: close") == true)
+        let tooLarge = headOnly(port: server.port, "POST /\(f.token)/api/2.0/mlflow/runs/log-batch HTTP/1.1\r\nHost: x\r\n", length: 1_000_000_000)
+        #expect(tooLarge?.hasPrefix("HTTP/1.1 413") == true, "\(tooLarge ?? "nothing")")
+        // The server goes on answering.
+        let body = Array(#"{"run_id":"\#(f.runID)","key":"loss","value":0.5,"timestamp":12,"step":3}"#.utf8)
+        #expect(exchange(port: server.port, "POST /\(f.token)/api/2.0/mlflow/runs/log-metric HTTP/1.1\r\nHost: x\r\n", body: body).status == 200)
+    }
+}

@@ -3,8 +3,8 @@ import NIOCore
 import NIOHTTP1
 
 /// One connection: each request is checked for its token as soon as its head
-/// arrives (a request without one is answered 401 and its body is never
-/// kept), a JSON body is collected up to its limit, an artifact's body is
+/// arrives (a request without one is answered 401 at once, its body never
+/// kept, and the connection closed), a JSON body is collected up to its limit, an artifact's body is
 /// streamed to its file as it arrives, and a downloaded artifact is sent in
 /// chunks, each after the previous one was written (memory stays bounded
 /// whatever the file's size).
@@ -22,6 +22,9 @@ final class TrackingHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
         case uploading(HTTPRequestHead, StageScope, ArtifactUpload)
         /// The answer is decided; the rest of the body is read and dropped.
         case answered(HTTPRequestHead, TrackingResponse)
+        /// Answered before the body ended (a refusal): the connection closes once the
+        /// answer is written, and nothing more of the request is read into anything.
+        case closing
     }
 
     private let service: TrackingService
@@ -31,10 +34,23 @@ final class TrackingHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head(let head): begin(head)
-        case .body(let buffer): receive(buffer)
+        case .head(let head):
+            begin(head)
+            // Refused with a body still to come: answered now, not after the body.
+            let framed = head.headers.first(name: "content-length").map { $0 != "0" } ?? head.headers.contains(name: "transfer-encoding")
+            if framed { answerEarly(context: context) }
+        case .body(let buffer):
+            receive(buffer)
+            answerEarly(context: context)
         case .end: end(context: context)
         }
+    }
+
+    /// Sends a refusal decided before the body ended, and closes the connection after it.
+    private func answerEarly(context: ChannelHandlerContext) {
+        guard case .answered(let head, let response) = state else { return }
+        state = .closing
+        respond(context: context, head: head, response, keepAlive: false)
     }
 
     private func begin(_ head: HTTPRequestHead) {
@@ -98,7 +114,7 @@ final class TrackingHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
                 upload.abort()
                 state = .answered(head, .error(error as? MLflowError ?? MLflowError(.internalError, "\(error)")))
             }
-        case .answered, .idle:
+        case .answered, .idle, .closing:
             return
         }
     }
@@ -108,16 +124,18 @@ final class TrackingHTTPHandler: ChannelInboundHandler, @unchecked Sendable {
         state = .idle
         switch current {
         case .idle: return
+        case .closing:
+            state = .closing
         case .answered(let head, let response): respond(context: context, head: head, response)
         case .collecting(let head, let scope, let request): respond(context: context, head: head, service.handle(request, scope: scope))
         case .uploading(let head, let scope, let upload): respond(context: context, head: head, service.finished(scope, upload: upload))
         }
     }
 
-    private func respond(context: ChannelHandlerContext, head: HTTPRequestHead, _ response: TrackingResponse) {
+    private func respond(context: ChannelHandlerContext, head: HTTPRequestHead, _ response: TrackingResponse, keepAlive: Bool? = nil) {
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: response.contentType)
-        let keepAlive = head.isKeepAlive
+        let keepAlive = keepAlive ?? head.isKeepAlive
         headers.add(name: "connection", value: keepAlive ? "keep-alive" : "close")
         let status = HTTPResponseStatus(statusCode: response.status)
         switch response.body {

@@ -60,13 +60,15 @@ struct ArtifactArea: Sendable {
             throw MLflowError.missing("Artifact '\(inner)' does not exist")
         }
         defer { parent.close() }
-        let fd = openat(parent.fd, parent.leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        // Non-blocking: opening a FIFO planted in the folder must not stall the event loop.
+        let fd = openat(parent.fd, parent.leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw MLflowError.missing("Artifact '\(inner)' does not exist") }
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
             close(fd)
             throw MLflowError.missing("Artifact '\(inner)' is not a file")
         }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         return (fd, Int64(st.st_size))
     }
 
@@ -104,11 +106,17 @@ struct ArtifactArea: Sendable {
 
 /// A file being uploaded: written to a temporary name beside its place,
 /// hashed as it arrives, renamed into place when complete.
+///
+/// When its stage ends first, the upload is cancelled (``cancel()``): its temporary
+/// file leaves the workspace before the stage's outputs are read, and nothing more of
+/// it is written there or renamed into place.
 final class ArtifactUpload: @unchecked Sendable {
     let path: String
     private let parent: ContainedFiles.Parent
     private let temp: String
+    private let lock = NSLock()
     private var fd: Int32
+    private var cancelled = false
     private var hasher = SHA256()
     private(set) var size: Int64 = 0
 
@@ -121,46 +129,71 @@ final class ArtifactUpload: @unchecked Sendable {
 
     deinit { abort() }
 
+    static func stageEnded(_ path: String) -> MLflowError {
+        MLflowError(.permissionDenied, "the stage ended before the upload of \(path) was complete; it was not kept")
+    }
+
     func write(_ bytes: UnsafeRawBufferPointer) throws {
-        hasher.update(bufferPointer: bytes)
-        var off = 0
-        while off < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + off, bytes.count - off)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw MLflowError(.internalError, "cannot write \(path): \(String(cString: strerror(errno)))")
+        try lock.withLock {
+            guard !cancelled else { throw Self.stageEnded(path) }
+            hasher.update(bufferPointer: bytes)
+            var off = 0
+            while off < bytes.count {
+                let n = Glibc.write(fd, bytes.baseAddress! + off, bytes.count - off)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw MLflowError(.internalError, "cannot write \(path): \(String(cString: strerror(errno)))")
+                }
+                off += n
             }
-            off += n
+            size += Int64(bytes.count)
         }
-        size += Int64(bytes.count)
     }
 
     /// Moves the file into place; its digest and size.
     func finish() throws -> TrackedArtifact {
-        guard fd >= 0 else { throw MLflowError(.internalError, "upload of \(path) already ended") }
-        close(fd)
-        fd = -1
-        defer { parent.close() }
-        var st = stat()
-        if fstatat(parent.fd, parent.leaf, &st, AT_SYMLINK_NOFOLLOW) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
-            unlinkat(parent.fd, temp, 0)
-            throw MLflowError.invalid("cannot write \(path): a folder of that name exists")
+        try lock.withLock {
+            guard !cancelled else { throw Self.stageEnded(path) }
+            guard fd >= 0 else { throw MLflowError(.internalError, "upload of \(path) already ended") }
+            close(fd)
+            fd = -1
+            defer { parent.close() }
+            var st = stat()
+            if fstatat(parent.fd, parent.leaf, &st, AT_SYMLINK_NOFOLLOW) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
+                unlinkat(parent.fd, temp, 0)
+                throw MLflowError.invalid("cannot write \(path): a folder of that name exists")
+            }
+            guard renameat(parent.fd, temp, parent.fd, parent.leaf) == 0 else {
+                let e = errno
+                unlinkat(parent.fd, temp, 0)
+                throw MLflowError(.internalError, "cannot write \(path): \(String(cString: strerror(e)))")
+            }
+            let digest = "sha256:" + hasher.finalize().map { String(format: "%02x", $0) }.joined()
+            return TrackedArtifact(path: path, digest: digest, size: size)
         }
-        guard renameat(parent.fd, temp, parent.fd, parent.leaf) == 0 else {
-            let e = errno
+    }
+
+    /// The stage ended: the partial file leaves the workspace now (a write in progress
+    /// finishes first), and the upload refuses what still arrives.
+    func cancel() {
+        lock.withLock {
+            guard !cancelled, fd >= 0 else { return }
+            cancelled = true
+            close(fd)
+            fd = -1
             unlinkat(parent.fd, temp, 0)
-            throw MLflowError(.internalError, "cannot write \(path): \(String(cString: strerror(e)))")
+            parent.close()
         }
-        let digest = "sha256:" + hasher.finalize().map { String(format: "%02x", $0) }.joined()
-        return TrackedArtifact(path: path, digest: digest, size: size)
     }
 
     /// Drops a partial upload.
     func abort() {
-        guard fd >= 0 else { return }
-        close(fd)
-        fd = -1
-        unlinkat(parent.fd, temp, 0)
-        parent.close()
+        lock.withLock {
+            guard fd >= 0 else { return }
+            close(fd)
+            fd = -1
+            unlinkat(parent.fd, temp, 0)
+            parent.close()
+        }
     }
 }

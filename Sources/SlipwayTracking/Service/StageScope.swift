@@ -26,6 +26,10 @@ final class StageScope: @unchecked Sendable {
     var takenFolders: Set<String> = []
     var notedEndpoints: Set<String> = []
     var requestCount = 0
+    /// Uploads under way (weakly: one that ends is let go by its request).
+    private var uploads: [Weak] = []
+    private var ended = false
+    private final class Weak { weak var upload: ArtifactUpload?; init(_ u: ArtifactUpload) { upload = u } }
 
     static let maxBatchMetrics = 1000
     static let maxBatchParamsOrTags = 100
@@ -50,6 +54,27 @@ final class StageScope: @unchecked Sendable {
     }
 
     func counted() { lock.withLock { requestCount += 1 } }
+
+    /// Starts an upload (`start` makes its file) and keeps track of it, to cancel it if
+    /// the stage ends first; refused once the stage has ended.
+    func track(_ path: String, _ start: () throws -> ArtifactUpload) throws -> ArtifactUpload {
+        try lock.withLock {
+            guard !ended else { throw ArtifactUpload.stageEnded(path) }
+            let upload = try start()
+            uploads.removeAll { $0.upload == nil }
+            uploads.append(Weak(upload))
+            return upload
+        }
+    }
+
+    /// The stage ended: uploads still under way are cancelled, later ones refused.
+    func cancelUploads() {
+        let live = lock.withLock { () -> [ArtifactUpload] in
+            ended = true
+            return uploads.compactMap(\.upload)
+        }
+        for u in live { u.cancel() }
+    }
 
     var summary: TrackedStageSummary {
         lock.withLock {

@@ -80,6 +80,8 @@ public final class TrackingService: @unchecked Sendable {
             finished[token] = s.info.stage
             return s
         }
+        // Before the run reads the stage's outputs: no partial upload is among them.
+        scope?.cancelUploads()
         return scope?.summary ?? TrackedStageSummary()
     }
 
@@ -135,7 +137,8 @@ public final class TrackingService: @unchecked Sendable {
     /// Starts an artifact upload (`PUT …/mlflow-artifacts/artifacts/PATH`).
     func upload(_ scope: StageScope, path: String) throws -> ArtifactUpload {
         scope.counted()
-        return try scope.area.upload(try artifactPath(scope, path))
+        let inner = try artifactPath(scope, path)
+        return try scope.track(inner) { try scope.area.upload(inner) }
     }
 
     /// An upload is complete: its file is in place; the sink records it.

@@ -280,7 +280,8 @@ final class HelperEndpoint: TrackingEndpoint, @unchecked Sendable {
                     waiter?.frame = frame
                     waiter?.done.signal()
                 case .note(let token, let message):
-                    lock.withLock { scopes[token]?.sink }?.note(message)
+                    // A note may quote a request's path, which may hold the token.
+                    lock.withLock { scopes[token]?.sink }?.note(message.replacingOccurrences(of: token, with: "***"))
                 case .metrics(let call, let token, _), .params(let call, let token, _), .tags(let call, let token, _),
                      .artifact(let call, let token, _), .inputs(let call, let token, _):
                     let error = deliver(frame, to: lock.withLock { scopes[token]?.sink })
