@@ -106,13 +106,16 @@ struct MLflowHelperTests {
         sb.write("train.py", """
             import os, time, mlflow
             from helpers import helpers
-            with mlflow.start_run():
-                mlflow.log_metric("loss", 0.5)
-                open("pids.txt", "w").write(" ".join(helpers()) + "\\n" + str(os.getpid()))
-                for _ in range(1200):
-                    if os.path.exists("go"):
-                        break
-                    time.sleep(0.05)
+            mlflow.start_run()
+            mlflow.log_metric("loss", 0.5)
+            open("pids.txt", "w").write(" ".join(helpers()) + "\\n" + str(os.getpid()))
+            for _ in range(1200):
+                if os.path.exists("go"):
+                    break
+                time.sleep(0.05)
+            # Not end_run: its endpoint is gone with the killed run, and the client would
+            # retry for minutes.
+            os._exit(0)
             """)
         sb.write("slipway.yaml", """
             project: helper-e2e
@@ -124,7 +127,11 @@ struct MLflowHelperTests {
                     deps: [train.py]
             """)
         let run = try sb.start(["run"])
-        defer { sb.write("go", "") }
+        defer {
+            sb.write("go", "")
+            // The stage outlives its killed run (it has a process group of its own).
+            if let stage = (sb.read("pids.txt") ?? "").components(separatedBy: "\n").last.flatMap({ Int32($0) }) { kill(stage, SIGKILL) }
+        }
         #expect(sb.waitUntil(timeout: 60) { (sb.read("pids.txt") ?? "").contains("\n") })
         let helper = try #require((sb.read("pids.txt") ?? "").components(separatedBy: "\n").first)
         #expect(!helper.isEmpty, "the stage found no helper")
