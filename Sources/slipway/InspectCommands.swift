@@ -235,22 +235,22 @@ struct Show: ParsableCommand {
         Output.say("  started   \(Output.timestamp(r.startedAt)) by \(r.user) on \(r.host) (trigger: \(r.trigger))")
         Output.say("  commit    " + (r.gitCommit.map { $0 + (r.gitDirty == true ? " (uncommitted changes)" : "") } ?? GitState.noCommitReason(in: ws.root)))
         Output.say("  slipway   \(r.slipwayVersion)")
-        if let m = r.message { Output.say("  message   \(Output.safe(m))") }
+        if let m = r.message { Output.say("  message   \(Output.field(m))") }
         let causes = try RunCause.of(run: r.id, registry: registry)
         if !causes.isEmpty {
             Output.say("triggered by")
-            for line in causes.flatMap(\.lines) { Output.say("  " + Output.safe(line)) }
+            for line in causes.flatMap(\.lines) { Output.say("  " + Output.field(line)) }
         }
         if !params.isEmpty {
             Output.say("params")
             for (k, v) in params.sorted(by: { $0.key < $1.key }) {
-                Output.say("  \(k) = \(Output.safe(v))" + (overrides[k] != nil ? "  (set for this run by --set or --sweep; not from params.yaml)" : ""))
+                Output.say("  \(k) = \(Output.field(v))" + (overrides[k] != nil ? "  (set for this run by --set or --sweep; not from params.yaml)" : ""))
             }
         }
         Output.say("stages")
         let rows = stages.map { s in
             ["  \(Output.symbol(s.status)) \(s.stage)", s.status.rawValue, s.duration.map(Durations.format) ?? "—",
-             Output.safe(s.status == .failed ? (s.message ?? s.reason) : s.reason)]
+             Output.field(s.status == .failed ? (s.message ?? s.reason) : s.reason)]
         }
         Output.say(Output.table(["  stage", "status", "took", "why"], rows).split(separator: "\n").dropFirst().joined(separator: "\n"))
         // Where each stage ran and what it used (a cluster job: its id, node, queue wait, resources).
@@ -261,7 +261,7 @@ struct Show: ParsableCommand {
                 let what = s.status == .running || j.isPending ? j.summary
                     : (j.executor == "local" ? "local" : "\(j.executor) job \(j.jobID ?? "?") \(j.state)")
                         + (j.exitCode.map { " (exit \($0))" } ?? "")
-                return ["  \(s.stage)", Output.safe(what), Output.safe(s.status == .running || j.isPending ? (j.requested.map { "asked \($0)" } ?? "") : j.usage)]
+                return ["  \(s.stage)", Output.field(what), Output.field(s.status == .running || j.isPending ? (j.requested.map { "asked \($0)" } ?? "") : j.usage)]
             }
             Output.say(Output.table(["", "", ""], rows).split(separator: "\n").dropFirst().joined(separator: "\n"))
         }
@@ -276,19 +276,19 @@ struct Show: ParsableCommand {
             }
             for k in order {
                 let m = last[k]!
-                Output.say("  \(Output.safe(m.stage)).\(Output.safe(m.key)) = \(m.value)" + (m.step.map { " (step \($0))" } ?? ""))
+                Output.say("  \(Output.field(m.stage)).\(Output.field(m.key)) = \(m.value)" + (m.step.map { " (step \($0))" } ?? ""))
             }
         }
         if !tracked.isEmpty {
             Output.say("logged through MLflow")
             for t in tracked {
                 let value = t.kind == .artifact ? "\(t.value.prefix(19)) \(t.size.map { "\($0) bytes" } ?? "")" : t.value
-                Output.say("  \(Output.safe(t.stage)) \(t.kind.rawValue) \(Output.safe(t.key)) = \(Output.safe(String(value.prefix(200))))")
+                Output.say("  \(Output.field(t.stage)) \(t.kind.rawValue) \(Output.field(t.key)) = \(Output.field(String(value.prefix(200))))")
             }
         }
         if !datasets.isEmpty {
             Output.say("inputs")
-            for d in datasets { Output.say("  \(d.stage): \(Output.safe(d.path)) \(d.hash.prefix(12))") }
+            for d in datasets { Output.say("  \(d.stage): \(Output.field(d.path)) \(d.hash.prefix(12))") }
         }
     }
 }

@@ -43,6 +43,7 @@ struct MLflowHelperTests {
             from helpers import helpers
             with mlflow.start_run():
                 mlflow.log_metric("loss", 0.5)
+                mlflow.set_tag("note", "one\\n[slipway] fake warning\\x1b[31m")
             open("train.txt", "w").write(" ".join(helpers()))
             uri = os.environ["MLFLOW_TRACKING_URI"]
             open("token.txt", "w").write(uri.rsplit("/", 1)[-1])
@@ -92,6 +93,10 @@ struct MLflowHelperTests {
         let metrics = (show["metrics"] as? [[String: Any]] ?? []).map { "\($0["stage"] ?? "")/\($0["key"] ?? "")/\($0["step"] ?? "")" }
         #expect(metrics.sorted() == ["evaluate/acc/3", "train/loss/0"])
         #expect(r.stderr.contains("logged param 'lr' = '0.02' differs from declared param 'train.lr' = '0.01'"), "\(r.stderr)")
+        // A value logged from outside is one field of one line, piped or not.
+        let shown = sb.run("show", "latest").stdout
+        #expect(shown.contains("note = one^J[slipway] fake warning^[[31m"), "\(shown)")
+        #expect(!shown.split(separator: "\n").contains { $0.hasPrefix("[slipway]") } && !shown.contains("\u{1b}"))
         // The stage printed its address: the log has it without the token.
         let token = try #require(sb.read("token.txt"))
         let log = sb.run("logs", "latest", "train").stdout
