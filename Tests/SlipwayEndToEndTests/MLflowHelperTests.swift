@@ -34,9 +34,30 @@ struct MLflowHelperTests {
             return found
         """#
 
-    @Test func theHelperStartsOnlyWhenAStageConnectsAndEndsWithTheRun() throws {
+    /// A workspace with `helpers.py` and a pipeline `main` of `stages` (YAML, indented
+    /// for their place under `stages:`).
+    static func workspace(_ stages: String) -> Sandbox {
         let sb = Sandbox()
-        sb.write("helpers.py", Self.helpers)
+        sb.write("helpers.py", helpers)
+        sb.write("slipway.yaml", "project: helper-e2e\npipelines:\n  main:\n    stages:\n" + stages)
+        return sb
+    }
+
+    @Test func theHelperStartsOnlyWhenAStageConnectsAndEndsWithTheRun() throws {
+        let sb = Self.workspace("""
+                  quiet:
+                    cmd: \(MLflowClient.path) quiet.py
+                    deps: [quiet.py]
+                    outs: [quiet.txt]
+                  train:
+                    cmd: \(MLflowClient.path) train.py
+                    deps: [train.py, quiet.txt]
+                    outs: [train.txt, token.txt]
+                  evaluate:
+                    cmd: \(MLflowClient.path) evaluate.py
+                    deps: [evaluate.py, train.txt]
+                    params: [train.lr]
+            """)
         sb.write("quiet.py", "from helpers import helpers\nopen('quiet.txt', 'w').write(' '.join(helpers()) or 'none')\n")
         sb.write("train.py", """
             import os, mlflow
@@ -54,24 +75,6 @@ struct MLflowHelperTests {
                 urllib.request.urlopen(uri + "/" + uri.rsplit("/", 1)[-1] + "/api/2.0/mlflow/nothing")
             except urllib.error.HTTPError as e:
                 assert e.code == 404, e.code
-            """)
-        sb.write("slipway.yaml", """
-            project: helper-e2e
-            pipelines:
-              main:
-                stages:
-                  quiet:
-                    cmd: \(MLflowClient.path) quiet.py
-                    deps: [quiet.py]
-                    outs: [quiet.txt]
-                  train:
-                    cmd: \(MLflowClient.path) train.py
-                    deps: [train.py, quiet.txt]
-                    outs: [train.txt, token.txt]
-                  evaluate:
-                    cmd: \(MLflowClient.path) evaluate.py
-                    deps: [evaluate.py, train.txt]
-                    params: [train.lr]
             """)
         // The second stage to log opens its scope while the helper already serves.
         sb.write("params.yaml", "train:\n  lr: 0.01\n")
@@ -106,8 +109,11 @@ struct MLflowHelperTests {
     }
 
     @Test func killingTheRunEndsItsHelper() throws {
-        let sb = Sandbox()
-        sb.write("helpers.py", Self.helpers)
+        let sb = Self.workspace("""
+                  train:
+                    cmd: \(MLflowClient.path) train.py
+                    deps: [train.py]
+            """)
         sb.write("train.py", """
             import os, time, mlflow
             from helpers import helpers
@@ -121,15 +127,6 @@ struct MLflowHelperTests {
             # Not end_run: its endpoint is gone with the killed run, and the client would
             # retry for minutes.
             os._exit(0)
-            """)
-        sb.write("slipway.yaml", """
-            project: helper-e2e
-            pipelines:
-              main:
-                stages:
-                  train:
-                    cmd: \(MLflowClient.path) train.py
-                    deps: [train.py]
             """)
         let run = try sb.start(["run"])
         defer {
@@ -156,8 +153,16 @@ extension MLflowHelperTests {
     /// A helper that dies is said in the stage's log, and the stages after it run without
     /// an endpoint (a warning each), the run going on.
     @Test func aHelperThatDiesIsSaidAndTheRunGoesOn() throws {
-        let sb = Sandbox()
-        sb.write("helpers.py", Self.helpers)
+        let sb = Self.workspace("""
+                  train:
+                    cmd: \(MLflowClient.path) train.py
+                    deps: [train.py]
+                    outs: [train.txt]
+                  evaluate:
+                    cmd: echo "${MLFLOW_TRACKING_URI:-none}" > uri.txt
+                    deps: [train.txt]
+                    outs: [uri.txt]
+            """)
         sb.write("train.py", """
             import os, signal, time, mlflow
             from helpers import helpers
@@ -172,20 +177,6 @@ extension MLflowHelperTests {
                     break
                 time.sleep(0.05)
             open("train.txt", "w").write("done")
-            """)
-        sb.write("slipway.yaml", """
-            project: helper-e2e
-            pipelines:
-              main:
-                stages:
-                  train:
-                    cmd: \(MLflowClient.path) train.py
-                    deps: [train.py]
-                    outs: [train.txt]
-                  evaluate:
-                    cmd: echo "${MLFLOW_TRACKING_URI:-none}" > uri.txt
-                    deps: [train.txt]
-                    outs: [uri.txt]
             """)
         let r = sb.run("run")
         #expect(r.status == 0, "\(r.stderr)")

@@ -3,9 +3,10 @@ import Testing
 @testable import SlipwayEngine
 @testable import SlipwayTracking
 
-/// One HTTP/1.1 exchange over a fresh loopback connection (Connection: close).
-func exchange(port: Int, _ head: String, body: [UInt8] = []) -> (status: Int, body: String) {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+/// Sends `request` over a fresh loopback connection and reads until the server closes
+/// it (or `timeout` seconds pass); nil when it cannot connect.
+func rawExchange(port: Int, _ request: [UInt8], timeout: Int = 20) -> [UInt8]? {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     defer { close(fd) }
     var addr = sockaddr_in()
     addr.sin_family = sa_family_t(AF_INET)
@@ -14,10 +15,9 @@ func exchange(port: Int, _ head: String, body: [UInt8] = []) -> (status: Int, bo
     let ok = withUnsafePointer(to: &addr) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
-    guard ok == 0 else { return (-1, "connect failed") }
-    var timeout = timeval(tv_sec: 20, tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    let request = Array((head + "Connection: close\r\nContent-Length: \(body.count)\r\n\r\n").utf8) + body
+    guard ok == 0 else { return nil }
+    var limit = timeval(tv_sec: timeout, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
     var sent = 0
     while sent < request.count {
         let n = request[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -31,6 +31,13 @@ func exchange(port: Int, _ head: String, body: [UInt8] = []) -> (status: Int, bo
         if n <= 0 { break }
         response += buffer.prefix(n)
     }
+    return response
+}
+
+/// One HTTP/1.1 exchange over a fresh loopback connection (Connection: close).
+func exchange(port: Int, _ head: String, body: [UInt8] = []) -> (status: Int, body: String) {
+    let request = Array((head + "Connection: close\r\nContent-Length: \(body.count)\r\n\r\n").utf8) + body
+    guard let response = rawExchange(port: port, request) else { return (-1, "connect failed") }
     let text = String(decoding: response, as: UTF8.self)
     let status = text.split(separator: " ", maxSplits: 2).dropFirst().first.flatMap { Int($0) } ?? -1
     let body = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
@@ -107,27 +114,7 @@ func exchange(port: Int, _ head: String, body: [UInt8] = []) -> (status: Int, bo
     /// Sends only a request's head, promising `length` bytes of body; what comes back
     /// before any of the body is sent (nil if nothing within 10 s).
     func headOnly(port: Int, _ head: String, length: Int64) -> String? {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = UInt16(port).bigEndian
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let ok = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard ok == 0 else { return nil }
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        let request = Array((head + "Content-Length: \(length)\r\n\r\n").utf8)
-        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        var response: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { break }  // closed by the server (or the timeout)
-            response += buffer.prefix(n)
-        }
+        let response = rawExchange(port: port, Array((head + "Content-Length: \(length)\r\n\r\n").utf8), timeout: 10) ?? []
         return response.isEmpty ? nil : String(decoding: response, as: UTF8.self)
     }
 

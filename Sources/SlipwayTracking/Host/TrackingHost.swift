@@ -17,7 +17,15 @@ public enum TrackingHost {
         let calls = PendingCalls()
         var server: TrackingServer?
         loop: while true {
-            guard let frame = try? channel.receive() else { break }
+            let frame: TrackingFrame
+            do {
+                guard let next = try channel.receive() else { break }  // the run went away
+                frame = next
+            } catch {
+                // On standard error, which the run keeps and quotes in the stages' logs.
+                FileHandle.standardError.write(Data("slipway-mlflow: \(error)\n".utf8))
+                break
+            }
             switch frame {
             case .open(let call, let token, let runID, let stage):
                 service.open(stage: stage, token: token, runID: runID, sink: RunSink(token: token, channel: channel, calls: calls))
