@@ -110,6 +110,16 @@ func pipeline(_ yaml: String) throws -> PipelineSpec {
         }
     }
 
+    /// The count is skipped only for short text without aliases, which cannot
+    /// hold `maxNodes` values: a long flat list is still counted and refused.
+    @Test func manyValuesWithoutAliasesAreStillCounted() throws {
+        let flat = "k: [" + Array(repeating: "a", count: BoundedYAML.maxNodes).joined(separator: ",") + "]\n"
+        #expect(!flat.contains("*"))
+        #expect(throws: SpecErrors.self) { try BoundedYAML.compose(flat, file: "params.yaml", resolver: .basic) }
+        let short = "k: [" + Array(repeating: "a", count: 1_000).joined(separator: ",") + "]\n"
+        #expect(try BoundedYAML.compose(short, file: "params.yaml", resolver: .basic)?.mapping?["k"]?.sequence?.count == 1_000)
+    }
+
     @Test func oversizedDocumentsAreRefused() {
         let big = "k: \"" + String(repeating: "x", count: BoundedYAML.maxBytes) + "\"\n"
         #expect(throws: SpecErrors.self) { try Params.parse(yaml: big) }

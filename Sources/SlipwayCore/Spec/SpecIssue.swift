@@ -107,6 +107,10 @@ public enum BoundedYAML {
         let root: Node?
         do { root = try Yams.compose(yaml: text, resolver) } catch { throw SpecErrors([YAMLErrors.issue(from: error, file: file)]) }
         guard let root else { return nil }
+        // Without an alias (`*`) nothing is read twice: the text is all there
+        // is, and text this short holds fewer values than `maxNodes` (a value
+        // takes at least half a byte: `{a,b}` is four in five).
+        if text.utf8.count < maxNodes / 2 - 1, !text.utf8.contains(UInt8(ascii: "*")) { return root }
         // Count values and their text as a reader would see them, with every
         // alias expanded (an alias shares its anchor's node, so nothing is
         // copied here); stop at the first node past either budget.

@@ -16,34 +16,46 @@ extension SpecParser {
     func value(_ map: Node.Mapping, _ key: String) -> Node? {
         var i = map.startIndex
         while i != map.endIndex {
-            let (k, v) = map[i]
-            if k.string == key { return v }
+            // The scalar's text, as `Node.string` gives it, without its constructor.
+            if case .scalar(let k) = map[i].key, k.string == key { return map[i].value }
             i = map.index(after: i)
         }
         return nil
     }
 
-    mutating func mapping(_ node: Node, _ path: String) -> Node.Mapping? {
+    /// Each key and value of `map` in order, without the copy of all its pairs
+    /// that `for (k, v) in map` makes first (a spec has one mapping per stage).
+    func forEachPair(_ map: Node.Mapping, _ body: (_ key: Node, _ value: Node) throws -> Void) rethrows {
+        var i = map.startIndex
+        while i != map.endIndex {
+            let pair = map[i]
+            try body(pair.key, pair.value)
+            i = map.index(after: i)
+        }
+    }
+
+    mutating func mapping(_ node: Node, _ path: @autoclosure () -> String) -> Node.Mapping? {
         if case .mapping(let m) = node { return m }
-        issues.append(issue(node, path, "must be a mapping (key: value), found \(kind(node))"))
+        issues.append(issue(node, path(), "must be a mapping (key: value), found \(kind(node))"))
         return nil
     }
 
-    mutating func sequence(_ node: Node, _ path: String) -> Node.Sequence? {
+    mutating func sequence(_ node: Node, _ path: @autoclosure () -> String) -> Node.Sequence? {
         if case .sequence(let s) = node { return s }
-        issues.append(issue(node, path, "must be a list, found \(kind(node))"))
+        issues.append(issue(node, path(), "must be a list, found \(kind(node))"))
         return nil
     }
 
-    mutating func string(_ node: Node, _ path: String) -> String? {
+    /// The key path is built only for an issue: most values have none.
+    mutating func string(_ node: Node, _ path: @autoclosure () -> String) -> String? {
         if case .scalar(let s) = node {
             if s.style == .plain, s.string.isEmpty || s.string == "~" || s.string == "null" {
-                issues.append(issue(node, path, "is empty"))
+                issues.append(issue(node, path(), "is empty"))
                 return nil
             }
             return s.string
         }
-        issues.append(issue(node, path, "must be a string, found \(kind(node))"))
+        issues.append(issue(node, path(), "must be a string, found \(kind(node))"))
         return nil
     }
 
@@ -68,8 +80,10 @@ extension SpecParser {
         let items: [Node]
         if case .scalar = node { items = [node] } else if let seq = sequence(node, p) { items = Array(seq) } else { return [] }
         var result: [Located<String>] = []
+        let listed = node.sequence != nil
         for (i, item) in items.enumerated() {
-            let ip = node.sequence != nil ? "\(p)[\(i)]" : p
+            // The item's key path, for an issue only (most paths have none).
+            var ip: String { listed ? "\(p)[\(i)]" : p }
             if case .scalar(let s) = item, s.style == .plain, Self.mayReadAsNumberOrBool(s.string),
                item.int != nil || item.float != nil || Self.bool(item) != nil {
                 issues.append(issue(item, ip, "must be a path or a list of paths, found \(kind(item)) (quote it if a file has that name)"))
@@ -85,27 +99,25 @@ extension SpecParser {
     /// The path in normal form, or nil with an issue: it leaves the
     /// workspace, or names git's or Slipway's own files (which a stage may
     /// neither read nor, with `writing`, write and delete).
-    mutating func checkedPath(_ raw: String, _ node: Node, _ path: String, writing: Bool) -> String? {
+    mutating func checkedPath(_ raw: String, _ node: Node, _ path: @autoclosure () -> String, writing: Bool) -> String? {
         switch WorkspacePath.normalize(raw) {
         case .success(let p):
             if let reason = WorkspacePath.reserved(p, writing: writing) {
-                issues.append(issue(node, path, "'\(raw)' \(reason): " + (writing ? "Slipway may not write or delete it" : "Slipway may not read it for a stage")))
+                issues.append(issue(node, path(), "'\(raw)' \(reason): " + (writing ? "Slipway may not write or delete it" : "Slipway may not read it for a stage")))
                 return nil
             }
             return p
         case .failure(let problem):
-            issues.append(issue(node, path, "'\(raw)' \(problem)"))
+            issues.append(issue(node, path(), "'\(raw)' \(problem)"))
             return nil
         }
     }
 
     mutating func checkKeys(_ map: Node.Mapping, allowed: [String], path: String) {
-        for (k, _) in map {
-            guard let key = k.string else { continue }
-            if !allowed.contains(key) {
-                let p = path.isEmpty ? key : "\(path).\(key)"
-                issues.append(issue(k, p, "unknown key" + didYouMean(key, allowed)))
-            }
+        forEachPair(map) { k, _ in
+            guard let key = k.string, !allowed.contains(key) else { return }
+            let p = path.isEmpty ? key : "\(path).\(key)"
+            issues.append(issue(k, p, "unknown key" + didYouMean(key, allowed)))
         }
     }
 

@@ -164,8 +164,8 @@ extension SpecParser {
                 issues.append(issue(n, path + ".on_no_baseline", "must be `pass` or `fail`, found '\(text)'"))
             }
         }
-        for (k, v) in map {
-            guard let key = k.string, !Self.commonStageKeys.contains(key) else { continue }
+        forEachPair(map) { k, v in
+            guard let key = k.string, !Self.commonStageKeys.contains(key) else { return }
             stage.options[key] = specValue(v)
         }
         if stage.builtin == .package {
