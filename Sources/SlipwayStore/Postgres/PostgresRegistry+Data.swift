@@ -130,11 +130,13 @@ extension PostgresRegistry: ValidationStore {
     }
 
     public func copyValidations(fromStageRun source: Int64, to target: StageRunRecord) throws {
-        try pool.write { c in
-            try c.execute("""
-                INSERT INTO validationReport (runID, stageRunID, dataset, passed, report, createdAt)
-                SELECT $1, $2, dataset, passed, report, createdAt FROM validationReport WHERE stageRunID = $3 ORDER BY id
-                """, [target.runID, target.id, source])
-        }
+        try pool.write { try copyValidations($0, fromStageRun: source, to: target) }
+    }
+
+    func copyValidations(_ c: PGConnection, fromStageRun source: Int64, to target: StageRunRecord) throws {
+        try c.execute("""
+            INSERT INTO validationReport (runID, stageRunID, dataset, passed, report, createdAt)
+            SELECT $1, $2, dataset, passed, report, createdAt FROM validationReport WHERE stageRunID = $3 ORDER BY id
+            """, [target.runID, target.id, source])
     }
 }

@@ -97,22 +97,24 @@ extension PostgresRegistry: MetricStore {
     }
 
     public func copyMetrics(fromStageRun source: Int64, to target: StageRunRecord) throws {
-        try pool.write { c in
-            try c.execute("""
-                INSERT INTO metricSeries (runID, stageRunID, stage, key)
-                SELECT $1, $2, stage, key FROM metricSeries WHERE stageRunID = $3 AND stageRunID <> 0 ORDER BY id
-                ON CONFLICT (runID, stageRunID, stage, key) DO NOTHING
-                """, [target.runID, target.id, source])
-            try c.execute("""
-                INSERT INTO metricPoint (seriesID, step, value, timestamp)
-                SELECT t.id, p.step, p.value, p.timestamp
-                FROM metricSeries s
-                JOIN metricPoint p ON p.seriesID = s.id
-                JOIN metricSeries t ON t.runID = $1 AND t.stageRunID = $2 AND t.stage = s.stage AND t.key = s.key
-                WHERE s.stageRunID = $3 AND s.stageRunID <> 0
-                ORDER BY s.id, p.id
-                """, [target.runID, target.id, source])
-        }
+        try pool.write { try copyMetrics($0, fromStageRun: source, to: target) }
+    }
+
+    func copyMetrics(_ c: PGConnection, fromStageRun source: Int64, to target: StageRunRecord) throws {
+        try c.execute("""
+            INSERT INTO metricSeries (runID, stageRunID, stage, key)
+            SELECT $1, $2, stage, key FROM metricSeries WHERE stageRunID = $3 AND stageRunID <> 0 ORDER BY id
+            ON CONFLICT (runID, stageRunID, stage, key) DO NOTHING
+            """, [target.runID, target.id, source])
+        try c.execute("""
+            INSERT INTO metricPoint (seriesID, step, value, timestamp)
+            SELECT t.id, p.step, p.value, p.timestamp
+            FROM metricSeries s
+            JOIN metricPoint p ON p.seriesID = s.id
+            JOIN metricSeries t ON t.runID = $1 AND t.stageRunID = $2 AND t.stage = s.stage AND t.key = s.key
+            WHERE s.stageRunID = $3 AND s.stageRunID <> 0
+            ORDER BY s.id, p.id
+            """, [target.runID, target.id, source])
     }
 }
 

@@ -34,12 +34,15 @@ extension PostgresRegistry: TrackingStore {
 
     public func copyTracked(fromStageRun source: Int64, to target: StageRunRecord) throws {
         guard source != target.id else { return }
-        try pool.write { c in
-            try c.execute("""
-                INSERT INTO trackedValue (runID, stageRunID, stage, kind, key, value, size, at)
-                SELECT $1, $2, $3, kind, key, value, size, at FROM trackedValue WHERE stageRunID = $4
-                ON CONFLICT (stageRunID, kind, key) DO UPDATE SET value = excluded.value, size = excluded.size, at = excluded.at
-                """, [target.runID, target.id, target.stage, source])
-        }
+        try pool.write { try copyTracked($0, fromStageRun: source, to: target) }
+    }
+
+    func copyTracked(_ c: PGConnection, fromStageRun source: Int64, to target: StageRunRecord) throws {
+        guard source != target.id else { return }
+        try c.execute("""
+            INSERT INTO trackedValue (runID, stageRunID, stage, kind, key, value, size, at)
+            SELECT $1, $2, $3, kind, key, value, size, at FROM trackedValue WHERE stageRunID = $4
+            ON CONFLICT (stageRunID, kind, key) DO UPDATE SET value = excluded.value, size = excluded.size, at = excluded.at
+            """, [target.runID, target.id, target.stage, source])
     }
 }

@@ -172,6 +172,38 @@ struct AuditAppender {
         return event
     }
 
+    /// Appends `drafts` in order with one statement (a batch of restored
+    /// stages): the same events, chained the same way, as appending each.
+    mutating func append(_ drafts: [AuditDraft], at time: Millis) throws {
+        guard !drafts.isEmpty else { return }
+        var last: AuditHeadWitness
+        if let newest {
+            last = newest
+        } else {
+            let row = try connection.execute("SELECT seq, hash FROM auditEvent ORDER BY seq DESC LIMIT 1").first
+            last = try row.map { AuditHeadWitness(seq: try $0.decode(0), hash: try $0.decode(1)) }
+                ?? AuditHeadWitness(seq: 0, hash: AuditChain.genesis)
+        }
+        var events: [AuditEvent] = []
+        events.reserveCapacity(drafts.count)
+        for draft in drafts {
+            let seq = last.seq + 1, kind = draft.kind.rawValue
+            let hash = AuditChain.hash(seq: seq, timestamp: time, actor: draft.actor, kind: kind, subject: draft.subject,
+                                       payload: draft.payload, prevHash: last.hash)
+            events.append(AuditEvent(seq: seq, timestamp: time, actor: draft.actor, kind: kind, subject: draft.subject,
+                                     payload: draft.payload, prevHash: last.hash, hash: hash))
+            last = AuditHeadWitness(seq: seq, hash: hash)
+        }
+        try connection.execute("""
+            INSERT INTO auditEvent (seq, timestamp, actor, kind, subject, payload, prevHash, hash)
+            SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+            """, [PGArray(events.map(\.seq)), PGArray(events.map(\.timestamp)), PGArray(events.map(\.actor)), PGArray(events.map(\.kind)),
+                  PGArray(events.map(\.subject)), PGArray(events.map(\.payload)), PGArray(events.map(\.prevHash)),
+                  PGArray(events.map(\.hash))])
+        newest = last
+        appended = true
+    }
+
     /// Moves the head witness to the newest event appended (forward only; a
     /// missing head row stays missing, which `audit verify` reports).
     func finish() throws {
