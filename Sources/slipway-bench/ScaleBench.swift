@@ -11,7 +11,10 @@ import SlipwayEngine
 /// - `SCALE_REPS=N` repetitions of each whole-process timing (default 9,
 ///   5 from 5,000 stages);
 /// - `DVC=/path/to/dvc` the `dvc` to compare with (default
-///   /tmp/dvc-venv/bin/dvc when present), `DVC_MAX=N` the largest size it is run at (default 1000).
+///   /tmp/dvc-venv/bin/dvc when present), `DVC_MAX=N` the largest size it is run at (default 1000);
+/// - `SCALE_STORES=sqlite,postgres` the registries (default sqlite): with
+///   `postgres`, each workspace is a project (a schema) on a throw-away
+///   server (`scripts/pg-test-server.sh`, or `SLIPWAY_BENCH_POSTGRES_URL`).
 extension Bench {
     enum ScaleShape: String, CaseIterable {
         /// Every stage reads its own input: no edges.
@@ -40,6 +43,15 @@ extension Bench {
         return FileManager.default.isExecutableFile(atPath: path) ? path : nil
     }
 
+    enum ScaleStore: String {
+        case sqlite, postgres
+    }
+
+    static var scaleStores: [ScaleStore] {
+        let text = ProcessInfo.processInfo.environment["SCALE_STORES"] ?? "sqlite"
+        return text.split(separator: ",").compactMap { ScaleStore(rawValue: String($0)) }
+    }
+
     static var dvcMax: Int { ProcessInfo.processInfo.environment["DVC_MAX"].flatMap { Int($0) } ?? 1_000 }
 
     /// The command of stage `i`: the same text for Slipway and DVC.
@@ -55,11 +67,11 @@ extension Bench {
     }
 
     /// Writes the inputs and `slipway.yaml` (or `dvc.yaml`) of an `n`-stage pipeline.
-    static func writeScalePipeline(in dir: String, stages n: Int, shape: ScaleShape, dvc: Bool) throws {
+    static func writeScalePipeline(in dir: String, stages n: Int, shape: ScaleShape, dvc: Bool, project: String = "bench") throws {
         let fm = FileManager.default
         try fm.createDirectory(atPath: dir + "/in", withIntermediateDirectories: true)
         try fm.createDirectory(atPath: dir + "/out", withIntermediateDirectories: true)
-        var text = dvc ? "stages:\n" : "project: bench\npipelines:\n  main:\n    stages:\n"
+        var text = dvc ? "stages:\n" : "project: \(project)\npipelines:\n  main:\n    stages:\n"
         text.reserveCapacity(n * 120)
         let indent = dvc ? "  " : "      "
         for i in 0..<n {
@@ -186,13 +198,25 @@ extension Bench {
 
     /// No-op re-runs and `status` at each size, beside DVC.
     static func scalePipelines() throws {
+        for store in scaleStores {
+            // Each workspace is its own project, so its own schema, on one server.
+            let server = store == .postgres ? try BenchPostgres.start() : nil
+            defer { server?.stop() }
+            if let server { setenv("SLIPWAY_REGISTRY_URL", server.url, 1) } else { unsetenv("SLIPWAY_REGISTRY_URL") }
+            defer { unsetenv("SLIPWAY_REGISTRY_URL") }
+            try scalePipelines(store: store)
+        }
+    }
+
+    static func scalePipelines(store: ScaleStore) throws {
+        let on = store == .postgres ? " (PostgreSQL)" : ""
         for shape in scaleShapes {
             for n in scaleSizes {
-                let root = scratch("scale-\(shape.rawValue)-\(n)")
+                let root = scratch("scale-\(store.rawValue)-\(shape.rawValue)-\(n)")
                 defer { if !keep { try? FileManager.default.removeItem(atPath: root) } }
                 let dir = root + "/slipway"
                 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-                try writeScalePipeline(in: dir, stages: n, shape: shape, dvc: false)
+                try writeScalePipeline(in: dir, stages: n, shape: shape, dvc: false, project: "bench_\(shape.rawValue)_\(n)")
                 try commitAll(dir, ignore: "out/\n.slipway/\n")
                 // History: the first run, three no-op runs, and 100 runs of another pipeline's model.
                 let t0 = now()
@@ -208,12 +232,12 @@ extension Bench {
                     statuses.append(measureSlipway(["status"], in: dir))
                 }
                 let runCount = instructions(["run"], in: dir), statusCount = instructions(["status"], in: dir)
-                let dvcText = try dvcScale(root, stages: n, shape: shape)
+                let dvcText = store == .sqlite ? try dvcScale(root, stages: n, shape: shape) : "dvc: run with the SQLite registry"
                 let perStage = median(runs.map(\.cpu)) / Double(n) * 1e6
-                report("no-op re-run, \(n) \(shape.rawValue)", formatTime(median(runs.map(\.wall))),
+                report("no-op re-run, \(n) \(shape.rawValue)\(on)", formatTime(median(runs.map(\.wall))),
                        String(format: "%@; %.0f µs CPU/stage%@; first run %@, setup %.0f s; load %@; %@; target: 1,000 <= 150 ms, 10,000 <= 1.5 s",
                               summary(runs), perStage, formatCount(runCount), formatTime(first), setup, load, dvcText))
-                report("status, \(n) \(shape.rawValue)", formatTime(median(statuses.map(\.wall))),
+                report("status, \(n) \(shape.rawValue)\(on)", formatTime(median(statuses.map(\.wall))),
                        "\(summary(statuses))\(formatCount(statusCount)); target <= 50 ms")
             }
         }
