@@ -49,7 +49,11 @@ extension Bench {
 
     static var scaleStores: [ScaleStore] {
         let text = ProcessInfo.processInfo.environment["SCALE_STORES"] ?? "sqlite"
-        return text.split(separator: ",").compactMap { ScaleStore(rawValue: String($0)) }
+        return text.split(separator: ",").map { name in
+            let name = name.trimmingCharacters(in: .whitespaces)
+            guard let store = ScaleStore(rawValue: name) else { fatalError("SCALE_STORES: unknown store '\(name)' (sqlite, postgres)") }
+            return store
+        }
     }
 
     static var dvcMax: Int { ProcessInfo.processInfo.environment["DVC_MAX"].flatMap { Int($0) } ?? 1_000 }
@@ -216,7 +220,7 @@ extension Bench {
                 defer { if !keep { try? FileManager.default.removeItem(atPath: root) } }
                 let dir = root + "/slipway"
                 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-                try writeScalePipeline(in: dir, stages: n, shape: shape, dvc: false, project: "bench_\(shape.rawValue)_\(n)")
+                try writeScalePipeline(in: dir, stages: n, shape: shape, dvc: false, project: "bench_\(shape.rawValue)_\(n)_\(getpid())")
                 try commitAll(dir, ignore: "out/\n.slipway/\n")
                 // History: the first run, three no-op runs, and 100 runs of another pipeline's model.
                 let t0 = now()

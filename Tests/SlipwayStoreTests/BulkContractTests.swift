@@ -191,4 +191,25 @@ import SlipwayEngine
         #expect(try r.latestAuditSeq() == afterGhost)
         try r.recordRestoredStages([])
     }
+
+    /// A batch naming one stage run twice leaves what two calls leave: the
+    /// second outputs and state win, and each change to an end is audited.
+    @Test(arguments: StoreKind.allCases)
+    func aStageRunGivenTwiceInABatchEndsAsTwoCallsLeaveIt(_ kind: StoreKind) throws {
+        let r = try kind.makeStore().first
+        let run = try startRun(r)
+        let stage = try r.addStageRuns(runID: run.id, stages: ["a"])[0]
+        func restored(_ status: StageStatus, _ outputs: [String: String]) -> RestoredStage {
+            var s = stage
+            s.status = status
+            s.reason = "\(status.rawValue) \(outputs.keys.sorted())"
+            return RestoredStage(stageRun: s, source: stage.id, datasets: ["in": "h"], outputs: outputs)
+        }
+        let before = try r.latestAuditSeq()
+        try r.recordRestoredStages([restored(.cached, ["x": "1", "y": "1"]), restored(.failed, ["y": "2"]), restored(.failed, [:])])
+        #expect(try r.artifacts(runID: run.id) == ["y": "2"])
+        #expect(try r.stageRun(id: stage.id)?.status == .failed)
+        #expect(try r.auditEvents(after: before, limit: 10).map { $0.payload.contains("\"failed\"") } == [false, true])
+        #expect(try r.runDatasets(runID: run.id).map(\.hash) == ["h"])
+    }
 }

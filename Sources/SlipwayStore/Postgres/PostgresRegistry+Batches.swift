@@ -47,11 +47,14 @@ extension PostgresRegistry {
         return try pool.read { c in
             var found: [String: StageRunRecord] = [:]
             found.reserveCapacity(unique.count)
+            // Each stage's newest row first through stageRun(stage, id), as the
+            // one-stage query reads it: history does not add to the cost.
             for row in try c.execute("""
-                SELECT DISTINCT ON (s.stage) \(columns)
-                FROM stageRun s JOIN run r ON r.id = s.runID
-                WHERE r.pipeline = $1 AND s.stage = ANY($2::text[]) AND s.status IN ('succeeded', 'cached') AND s.inputs IS NOT NULL
-                ORDER BY s.stage, s.id DESC
+                SELECT \(columns) FROM unnest($2::text[]) AS q(stage) CROSS JOIN LATERAL (
+                    SELECT s.* FROM stageRun s JOIN run r ON r.id = s.runID
+                    WHERE s.stage = q.stage AND r.pipeline = $1 AND s.status IN ('succeeded', 'cached') AND s.inputs IS NOT NULL
+                    ORDER BY s.id DESC LIMIT 1
+                ) AS s
                 """, [pipeline, PGArray(unique)]) {
                 let r = try StageRunRecord(pg: row)
                 found[r.stage] = r
@@ -101,9 +104,9 @@ extension PostgresRegistry {
             var drafts: [AuditDraft] = []
             for restored in stages {
                 let r = restored.stageRun
-                guard r.status.isFinished, let before = old[r.id], before.status != r.status.rawValue else { continue }
-                drafts.append(compose(r, before.user))
+                guard let before = old[r.id] else { continue }
                 old[r.id]?.status = r.status.rawValue
+                if r.status.isFinished, before.status != r.status.rawValue { drafts.append(compose(r, before.user)) }
             }
             try audit.append(drafts, at: clock.now())
         }
@@ -147,9 +150,12 @@ extension PostgresRegistry {
         }
     }
 
-    /// Each stage run's artifacts become its outputs (those it had are replaced).
+    /// Each stage run's artifacts become its outputs (those it had are
+    /// replaced; given twice, the last outputs given win).
     private func replaceArtifacts(_ c: PGConnection, of stages: [RestoredStage]) throws {
-        let written = stages.filter { !$0.outputs.isEmpty }
+        var last: [Int64: Int] = [:]
+        for (i, restored) in stages.enumerated() where !restored.outputs.isEmpty { last[restored.stageRun.id] = i }
+        let written = stages.indices.filter { last[stages[$0].stageRun.id] == $0 }.map { stages[$0] }
         guard !written.isEmpty else { return }
         try c.execute("DELETE FROM artifact WHERE stageRunID = ANY($1::bigint[])", [PGArray(written.map(\.stageRun.id))])
         var runIDs: [Int64] = [], stageRunIDs: [Int64] = [], paths: [String] = [], hashes: [String] = []
