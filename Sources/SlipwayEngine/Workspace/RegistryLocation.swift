@@ -26,7 +26,7 @@ extension Workspace {
         let text = (try? String(contentsOfFile: specPath, encoding: .utf8)) ?? ""
         let fromEnvironment = environment[RegistrySetting.environmentVariable] ?? ""
         if fromEnvironment.isEmpty, !RegistrySetting.mayNameRegistry(text) { return .embedded(path: registryPath) }
-        let setting = try RegistrySetting.read(text, file: Self.specFileName)
+        let setting = try registrySetting(text)
         let url: String
         if !fromEnvironment.isEmpty {
             if let problem = RegistrySetting.problem(fromEnvironment) {

@@ -1,0 +1,45 @@
+import Foundation
+import Testing
+@testable import SlipwayEngine
+
+/// Where the registry is, read from a kept copy while the spec's bytes are
+/// unchanged: the same answers as reading the spec, never stale.
+@Suite struct RegistrySettingCacheTests {
+    func workspace(_ spec: String) throws -> Workspace {
+        let root = NSTemporaryDirectory() + "slipway-regset-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: root + "/.slipway", withIntermediateDirectories: true)
+        try spec.write(toFile: root + "/slipway.yaml", atomically: true, encoding: .utf8)
+        return Workspace(root: root)
+    }
+
+    @Test func keptWhileTheSpecIsUnchangedAndReadAgainWhenItChanges() throws {
+        let ws = try workspace("project: churn\nregistry: postgres://db.example/mlops\npipelines: {}\n")
+        defer { try? FileManager.default.removeItem(atPath: ws.root) }
+        #expect(try ws.registryLocation(environment: [:]) == .postgres(url: "postgres://db.example/mlops", project: "churn"))
+        let kept = try #require(FileManager.default.contents(atPath: ws.registrySettingPath))
+        #expect(try JSONDecoder().decode(RegistrySettingCache.self, from: kept).project == "churn")
+        // Read back: the same answer.
+        #expect(try ws.registryLocation(environment: [:]) == .postgres(url: "postgres://db.example/mlops", project: "churn"))
+        // Another spec: another answer, whatever was kept.
+        try "project: fraud\nregistry: postgres://db.example/other\n".write(toFile: ws.specPath, atomically: true, encoding: .utf8)
+        #expect(try ws.registryLocation(environment: [:]) == .postgres(url: "postgres://db.example/other", project: "fraud"))
+        // The environment still wins over the spec's URL, and the project still comes from the spec.
+        #expect(try ws.registryLocation(environment: ["SLIPWAY_REGISTRY_URL": "postgres://elsewhere/x"])
+                == .postgres(url: "postgres://elsewhere/x", project: "fraud"))
+        // A kept copy that is not JSON, or made from other bytes, is not believed.
+        try Data("{garbage".utf8).write(to: URL(fileURLWithPath: ws.registrySettingPath))
+        #expect(try ws.registryLocation(environment: [:]) == .postgres(url: "postgres://db.example/other", project: "fraud"))
+        let forged = RegistrySettingCache(digest: RegistrySettingCache.digest(of: "project: x\n"), project: "x", registry: "postgres://evil/x")
+        try JSONEncoder().encode(forged).write(to: URL(fileURLWithPath: ws.registrySettingPath))
+        #expect(try ws.registryLocation(environment: [:]) == .postgres(url: "postgres://db.example/other", project: "fraud"))
+    }
+
+    @Test func anUnusableSettingIsReportedEachTimeAndNotKept() throws {
+        let ws = try workspace("project: churn\nregistry: mysql://db.example/x\n")
+        defer { try? FileManager.default.removeItem(atPath: ws.root) }
+        for _ in 0..<2 {
+            #expect(throws: SpecErrors.self) { try ws.registryLocation(environment: [:]) }
+        }
+        #expect(!FileManager.default.fileExists(atPath: ws.registrySettingPath))
+    }
+}
