@@ -148,14 +148,7 @@ struct AuditAppender {
 
     mutating func append(_ draft: AuditDraft, at stamp: Millis? = nil) throws -> AuditEvent {
         let time = stamp ?? clock.now()
-        let last: AuditHeadWitness
-        if let newest {
-            last = newest
-        } else {
-            let row = try connection.execute("SELECT seq, hash FROM auditEvent ORDER BY seq DESC LIMIT 1").first
-            last = try row.map { AuditHeadWitness(seq: try $0.decode(0), hash: try $0.decode(1)) }
-                ?? AuditHeadWitness(seq: 0, hash: AuditChain.genesis)
-        }
+        let last = try head()
         let seq = last.seq + 1
         let kind = draft.kind.rawValue
         let event = AuditEvent(
@@ -176,14 +169,7 @@ struct AuditAppender {
     /// stages): the same events, chained the same way, as appending each.
     mutating func append(_ drafts: [AuditDraft], at time: Millis) throws {
         guard !drafts.isEmpty else { return }
-        var last: AuditHeadWitness
-        if let newest {
-            last = newest
-        } else {
-            let row = try connection.execute("SELECT seq, hash FROM auditEvent ORDER BY seq DESC LIMIT 1").first
-            last = try row.map { AuditHeadWitness(seq: try $0.decode(0), hash: try $0.decode(1)) }
-                ?? AuditHeadWitness(seq: 0, hash: AuditChain.genesis)
-        }
+        var last = try head()
         var events: [AuditEvent] = []
         events.reserveCapacity(drafts.count)
         for draft in drafts {
@@ -202,6 +188,14 @@ struct AuditAppender {
                   PGArray(events.map(\.hash))])
         newest = last
         appended = true
+    }
+
+    /// The newest event: as appended in this transaction, else read (once).
+    private func head() throws -> AuditHeadWitness {
+        if let newest { return newest }
+        let row = try connection.execute("SELECT seq, hash FROM auditEvent ORDER BY seq DESC LIMIT 1").first
+        return try row.map { AuditHeadWitness(seq: try $0.decode(0), hash: try $0.decode(1)) }
+            ?? AuditHeadWitness(seq: 0, hash: AuditChain.genesis)
     }
 
     /// Moves the head witness to the newest event appended (forward only; a
