@@ -73,8 +73,19 @@ public enum AuditChain {
     }
 
     /// Canonical JSON for a flat payload (keys sorted, strings escaped).
+    /// The same text as the fields' ``SpecValue/canonical`` form, written
+    /// directly: a run restoring 1,000 stages from the cache composes 1,000.
     public static func payload(_ fields: [String: String]) -> String {
-        SpecValue.map(fields.map { .init(key: $0.key, value: .string($0.value)) }).canonical
+        var out = "{"
+        out.reserveCapacity(fields.reduce(2) { $0 + $1.key.utf8.count + $1.value.utf8.count + 6 })
+        for (i, field) in fields.sorted(by: { $0.key < $1.key }).enumerated() {
+            if i > 0 { out += "," }
+            SpecValue.appendQuoted(field.key, to: &out)
+            out += ":"
+            SpecValue.appendQuoted(field.value, to: &out)
+        }
+        out += "}"
+        return out
     }
 
     public enum Problem: Sendable, Hashable, CustomStringConvertible {

@@ -62,11 +62,21 @@ public enum SpecValue: Sendable, Hashable, Codable, CustomStringConvertible {
 
     /// A JSON string literal: quotes, backslashes and control characters escaped.
     static func quoted(_ s: String) -> String {
+        var out = ""
+        appendQuoted(s, to: &out)
+        return out
+    }
+
+    /// Appends `s` as a JSON string literal (see ``quoted(_:)``).
+    static func appendQuoted(_ s: String, to out: inout String) {
         // Most text needs no escape at all: one pass over its bytes tells.
         if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            return "\"" + s + "\""
+            out += "\""
+            out += s
+            out += "\""
+            return
         }
-        var out = "\""
+        out += "\""
         for u in s.unicodeScalars {
             switch u {
             case "\"": out += "\\\""
@@ -83,7 +93,7 @@ public enum SpecValue: Sendable, Hashable, Codable, CustomStringConvertible {
                 }
             }
         }
-        return out + "\""
+        out += "\""
     }
 
     public var description: String {
