@@ -16,8 +16,8 @@ import Testing
         let ws = try workspace("project: churn\nregistry: postgres://db.example/mlops\npipelines: {}\n")
         defer { try? FileManager.default.removeItem(atPath: ws.root) }
         #expect(try ws.registryLocation(environment: [:]) == .postgres(url: "postgres://db.example/mlops", project: "churn"))
-        let kept = try #require(FileManager.default.contents(atPath: ws.registrySettingPath))
-        #expect(try JSONDecoder().decode(RegistrySettingCache.self, from: kept).project == "churn")
+        let text = try String(contentsOfFile: ws.specPath, encoding: .utf8)
+        #expect(ws.keptRegistrySetting(text).read() == KeptRegistrySetting(project: "churn", registry: "postgres://db.example/mlops"))
         // Read back: the same answer.
         #expect(try ws.registryLocation(environment: [:]) == .postgres(url: "postgres://db.example/mlops", project: "churn"))
         // Another spec: another answer, whatever was kept.
@@ -29,8 +29,13 @@ import Testing
         // A kept copy that is not JSON, or made from other bytes, is not believed.
         try Data("{garbage".utf8).write(to: URL(fileURLWithPath: ws.registrySettingPath))
         #expect(try ws.registryLocation(environment: [:]) == .postgres(url: "postgres://db.example/other", project: "fraud"))
-        let forged = RegistrySettingCache(digest: RegistrySettingCache.digest(of: "project: x\n"), project: "x", registry: "postgres://evil/x")
-        try JSONEncoder().encode(forged).write(to: URL(fileURLWithPath: ws.registrySettingPath))
+        ws.keptRegistrySetting("project: x\n").keep(KeptRegistrySetting(project: "x", registry: "postgres://evil/x"))
+        #expect(FileManager.default.fileExists(atPath: ws.registrySettingPath))
+        #expect(try ws.registryLocation(environment: [:]) == .postgres(url: "postgres://db.example/other", project: "fraud"))
+        // A copy kept for this very spec, holding a URL the spec's rules refuse, is not believed either.
+        let text2 = try String(contentsOfFile: ws.specPath, encoding: .utf8)
+        ws.keptRegistrySetting(text2).keep(KeptRegistrySetting(project: "fraud", registry: "postgres://u:secret@evil/x"))
+        #expect(ws.keptRegistrySetting(text2).read()?.registry == "postgres://u:secret@evil/x")
         #expect(try ws.registryLocation(environment: [:]) == .postgres(url: "postgres://db.example/other", project: "fraud"))
     }
 

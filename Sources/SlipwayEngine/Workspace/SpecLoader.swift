@@ -46,17 +46,31 @@ extension Workspace {
     /// The spec and params as their text says: read and checked, without
     /// looking where their paths lead.
     func loadSpecText() throws(SpecErrors) -> LoadedSpec {
-        let (spec, params, issues) = try readSpec()
-        if !issues.isEmpty { throw SpecErrors(issues) }
-        return LoadedSpec(spec: spec!, params: params)
+        try loaded(readSpec())
+    }
+
+    /// ``loadSpecText()`` of bytes already read (`params` nil: there is no params file).
+    func loadSpecText(spec: Data, params: Data?) throws(SpecErrors) -> LoadedSpec {
+        try loaded(parseSpec(spec, params: params))
+    }
+
+    private func loaded(_ read: (spec: WorkspaceSpec?, params: Params, issues: [SpecIssue])) throws(SpecErrors) -> LoadedSpec {
+        if !read.issues.isEmpty { throw SpecErrors(read.issues) }
+        return LoadedSpec(spec: read.spec!, params: read.params)
     }
 
     private func readSpec() throws(SpecErrors) -> (spec: WorkspaceSpec?, params: Params, issues: [SpecIssue]) {
-        let specText = try readText(specPath, name: Self.specFileName)
+        let spec = try readBytes(specPath, name: Self.specFileName)
+        let params = FileSystem.exists(paramsPath) ? try readBytes(paramsPath, name: Self.paramsFileName) : nil
+        return try parseSpec(spec, params: params)
+    }
+
+    private func parseSpec(_ specData: Data, params paramsData: Data?) throws(SpecErrors) -> (spec: WorkspaceSpec?, params: Params, issues: [SpecIssue]) {
+        let specText = try text(specData, name: Self.specFileName)
         var params = Params()
         var issues: [SpecIssue] = []
-        if FileSystem.exists(paramsPath) {
-            let text = try readText(paramsPath, name: Self.paramsFileName)
+        if let paramsData {
+            let text = try text(paramsData, name: Self.paramsFileName)
             do { params = try Params.parse(yaml: text, file: Self.paramsFileName) } catch { issues += error.issues }
         }
         var spec: WorkspaceSpec?
@@ -68,10 +82,14 @@ extension Workspace {
         return (spec, params, issues)
     }
 
-    private func readText(_ path: String, name: String) throws(SpecErrors) -> String {
+    private func readBytes(_ path: String, name: String) throws(SpecErrors) -> Data {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw SpecErrors([SpecIssue(file: name, keyPath: "", message: "cannot be read")])
         }
+        return data
+    }
+
+    private func text(_ data: Data, name: String) throws(SpecErrors) -> String {
         guard let text = String(validating: data, as: UTF8.self) else {
             // Find the first bad byte to point at it.
             var line = 1, column = 1

@@ -5,9 +5,9 @@ import Foundation
 ///
 /// Reading a 10,000-stage spec takes longer than all the rest of `status`,
 /// and none of its stages are shown there, so the summary is kept in
-/// `.slipway/spec-summary.json` under the SHA-256 of both files' bytes (and
-/// this build's version): while the files are unchanged it is read back, not
-/// recomputed. It depends on nothing but those bytes, so it is never stale.
+/// `.slipway/spec-summary.json` under the SHA-256 of both files' bytes
+/// (``DigestKeptFile``): while the files are unchanged it is read back, not
+/// recomputed.
 /// (Where the spec's paths lead through symlinks is checked by the commands
 /// that use them, when they use them: `lint` and `run`.)
 public struct SpecSummary: Sendable, Codable, Equatable {
@@ -17,23 +17,37 @@ public struct SpecSummary: Sendable, Codable, Equatable {
     public var monitors: [String]
     /// Every problem found (empty when the spec loads).
     public var issues: [SpecIssue]
-    /// What the summary was made from.
-    var digest: String
 
-    init(_ loaded: LoadedSpec, digest: String) {
+    init(_ loaded: LoadedSpec) {
         project = loaded.spec.project
         environments = loaded.spec.environments.map(\.name)
         monitors = loaded.spec.monitorSpecs.map(\.name)
         issues = []
-        self.digest = digest
     }
 
-    init(issues: [SpecIssue], digest: String) {
+    init(issues: [SpecIssue]) {
         project = nil
         environments = []
         monitors = []
         self.issues = issues
-        self.digest = digest
+    }
+
+    /// The summary of `spec` and `params` (nil: no params file), bytes read from the workspace's files.
+    init(_ workspace: Workspace, spec: Data, params: Data?) {
+        do {
+            self.init(try workspace.loadSpecText(spec: spec, params: params))
+        } catch {
+            self.init(issues: error.issues)
+        }
+    }
+
+    /// The summary of what the workspace's files hold now (or why they cannot be read).
+    init(reading workspace: Workspace) {
+        do {
+            self.init(try workspace.loadSpecText())
+        } catch {
+            self.init(issues: error.issues)
+        }
     }
 }
 
@@ -43,36 +57,16 @@ extension Workspace {
     /// The spec's summary: read back while both files are unchanged, else
     /// made from the files (and kept for next time).
     public func specSummary() -> SpecSummary {
-        guard let spec = FileManager.default.contents(atPath: specPath) else {
-            do {
-                return SpecSummary(try loadSpecText(), digest: "")
-            } catch {
-                return SpecSummary(issues: error.issues, digest: "")
-            }
-        }
-        let params = FileManager.default.contents(atPath: paramsPath)
-        let digest = Self.summaryDigest(spec: spec, params: params)
-        if let data = FileManager.default.contents(atPath: specSummaryPath),
-           let kept = try? JSONDecoder().decode(SpecSummary.self, from: data), kept.digest == digest {
-            return kept
-        }
-        let summary: SpecSummary
-        do {
-            summary = SpecSummary(try loadSpecText(), digest: digest)
-        } catch {
-            summary = SpecSummary(issues: error.issues, digest: digest)
-        }
-        // Best effort: a workspace that cannot be written to still has a status.
-        if FileSystem.isDirectory(stateDir), let data = try? JSONEncoder.sorted.encode(summary) {
-            try? FileSystem.writeFile(specSummaryPath, data, mode: 0o600)
-        }
+        // Kept only for bytes in hand: a file that is there but cannot be read is reported, never kept.
+        let paramsThere = FileSystem.exists(paramsPath)
+        guard let spec = FileManager.default.contents(atPath: specPath) else { return SpecSummary(reading: self) }
+        let params = paramsThere ? FileManager.default.contents(atPath: paramsPath) : nil
+        if paramsThere, params == nil { return SpecSummary(reading: self) }
+        let kept = DigestKeptFile<SpecSummary>(path: specSummaryPath, purpose: "slipway-spec-summary/2", parts: [spec, params])
+        if let summary = kept.read() { return summary }
+        // Made from the very bytes the digest is of.
+        let summary = SpecSummary(self, spec: spec, params: params)
+        kept.keep(summary)
         return summary
-    }
-
-    static func summaryDigest(spec: Data, params: Data?) -> String {
-        var bytes = Array("slipway-spec-summary/1 \(Slipway.version)\n".utf8)
-        bytes += Array("\(spec.count)\n".utf8) + spec
-        if let params { bytes += Array("params \(params.count)\n".utf8) + params } else { bytes += Array("no params\n".utf8) }
-        return Digests.sha256Hex(bytes)
     }
 }

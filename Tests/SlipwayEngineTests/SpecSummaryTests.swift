@@ -1,0 +1,57 @@
+import Foundation
+import Testing
+@testable import SlipwayEngine
+
+/// What `status` shows of the spec, kept while `slipway.yaml` and
+/// `params.yaml` are unchanged: the same answers as reading them, never stale.
+@Suite struct SpecSummaryTests {
+    func workspace(_ spec: String) throws -> Workspace {
+        let root = NSTemporaryDirectory() + "slipway-summary-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: root + "/.slipway", withIntermediateDirectories: true)
+        try spec.write(toFile: root + "/slipway.yaml", atomically: true, encoding: .utf8)
+        return Workspace(root: root)
+    }
+
+    static let spec = """
+        project: churn
+        pipelines:
+          main:
+            stages:
+              train: {cmd: "echo ${params.lr}"}
+        environments: {staging: {}}
+
+        """
+
+    @Test func keptWhileTheFilesAreUnchangedAndMadeAgainWhenOneChanges() throws {
+        let ws = try workspace(Self.spec)
+        defer { try? FileManager.default.removeItem(atPath: ws.root) }
+        try "lr: 0.1\n".write(toFile: ws.paramsPath, atomically: true, encoding: .utf8)
+        let first = ws.specSummary()
+        #expect(first.project == "churn" && first.environments == ["staging"] && first.issues.isEmpty)
+        #expect(FileManager.default.fileExists(atPath: ws.specSummaryPath))
+        #expect(ws.specSummary() == first)
+        // params.yaml is broken: the summary says so.
+        try "lr: [0.1\n".write(toFile: ws.paramsPath, atomically: true, encoding: .utf8)
+        let broken = ws.specSummary()
+        #expect(broken.issues.contains { $0.file == "params.yaml" }, "\(broken)")
+        // Garbage in the kept file is not believed.
+        try Data("{garbage".utf8).write(to: URL(fileURLWithPath: ws.specSummaryPath))
+        #expect(ws.specSummary() == broken)
+        try "lr: 0.2\n".write(toFile: ws.paramsPath, atomically: true, encoding: .utf8)
+        #expect(ws.specSummary() == first)
+    }
+
+    @Test func aParamsFileThatCannotBeReadIsReportedAndNotKept() throws {
+        let ws = try workspace(Self.spec)
+        defer { try? FileManager.default.removeItem(atPath: ws.root) }
+        try FileManager.default.createSymbolicLink(atPath: ws.paramsPath, withDestinationPath: ws.root + "/nowhere.yaml")
+        for _ in 0..<2 {
+            let summary = ws.specSummary()
+            #expect(summary.issues.contains { $0.file == "params.yaml" && $0.message == "cannot be read" }, "\(summary.issues)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: ws.specSummaryPath))
+        // Once it is gone, the spec reads without params.yaml.
+        try FileManager.default.removeItem(atPath: ws.paramsPath)
+        #expect(!ws.specSummary().issues.contains { $0.file == "params.yaml" })
+    }
+}
