@@ -62,4 +62,15 @@ import Testing
         #expect(try RegistrySetting.read(escaped).registry == "postgres://ana@db/x")
         #expect(RegistrySetting.mayNameRegistry("project: é\nrégistry_registry: 1\n"))
     }
+
+    @Test func theByteSearchFindsANeedleAnywhereAndNothingElse() {
+        #expect(RegistrySetting.contains("registry: x", "registry"))
+        #expect(RegistrySetting.contains("x: 1\nregistry", "registry"))
+        #expect(RegistrySetting.contains("é régistry registr", "registry") == false)
+        #expect(RegistrySetting.contains("éregistry", "registry"))
+        #expect(RegistrySetting.contains("regis", "registry") == false)
+        #expect(RegistrySetting.contains("", "registry") == false)
+        #expect(RegistrySetting.contains("anything", ""))
+        #expect(RegistrySetting.contains(String(repeating: "registr", count: 100_000) + "y", "registry"))
+    }
 }

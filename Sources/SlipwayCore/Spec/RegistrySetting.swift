@@ -36,23 +36,36 @@ public enum RegistrySetting {
     /// registry is the embedded one and no YAML needs parsing (a spec of
     /// 10,000 stages takes most of `status`'s time to parse).
     public static func mayNameRegistry(_ text: String) -> Bool {
-        text.utf8.count > BoundedYAML.maxBytes || contains(text, "registry") || contains(text, "\\")
+        var text = text
+        return text.withUTF8 { mayNameRegistry(bytes: UnsafeRawBufferPointer($0)) }
     }
 
-    /// A byte search (`String.contains` goes through NSString here, ten times slower on a large spec).
+    /// ``mayNameRegistry(_:)`` of the file's bytes, before any text is made of them.
+    public static func mayNameRegistry(bytes: UnsafeRawBufferPointer) -> Bool {
+        bytes.count > BoundedYAML.maxBytes || contains(bytes, "registry") || contains(bytes, "\\")
+    }
+
+    /// A byte search (`String.contains` goes through NSString here, ten times
+    /// slower on a large spec).
     static func contains(_ text: String, _ needle: String) -> Bool {
-        var text = text, needle = needle
-        return text.withUTF8 { t in
-            needle.withUTF8 { n in
-                guard let first = n.first else { return true }
-                guard t.count >= n.count else { return false }
-                var i = 0
-                while i <= t.count - n.count {
-                    if t[i] == first, memcmp(t.baseAddress! + i, n.baseAddress!, n.count) == 0 { return true }
-                    i += 1
-                }
-                return false
+        var text = text
+        return text.withUTF8 { contains(UnsafeRawBufferPointer($0), needle) }
+    }
+
+    /// C's `memchr` finds each place the needle's first byte is, several times
+    /// faster than looking at every byte from Swift.
+    static func contains(_ text: UnsafeRawBufferPointer, _ needle: String) -> Bool {
+        var needle = needle
+        return needle.withUTF8 { n in
+            guard let first = n.first else { return true }
+            guard text.count >= n.count, let base = text.baseAddress, let nb = n.baseAddress else { return false }
+            let last = base + (text.count - n.count)  // the last place the needle can start
+            var from = base
+            while from <= last, let hit = memchr(from, Int32(first), last - from + 1) {
+                if memcmp(hit, nb, n.count) == 0 { return true }
+                from = UnsafeRawPointer(hit) + 1
             }
+            return false
         }
     }
 
@@ -98,7 +111,13 @@ public enum StoreSetting {
     /// for `registry:`): every command opens the workspace, so this is a byte
     /// search, not a YAML parse of a 10,000-stage spec.
     public static func mayNameStore(_ text: String) -> Bool {
-        text.utf8.count > BoundedYAML.maxBytes || RegistrySetting.contains(text, "store") || RegistrySetting.contains(text, "\\")
+        var text = text
+        return text.withUTF8 { mayNameStore(bytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// ``mayNameStore(_:)`` of the file's bytes, before any text is made of them.
+    public static func mayNameStore(bytes: UnsafeRawBufferPointer) -> Bool {
+        bytes.count > BoundedYAML.maxBytes || RegistrySetting.contains(bytes, "store") || RegistrySetting.contains(bytes, "\\")
     }
 
     /// `store:` read from a spec's text alone (nil when absent). Cheap when

@@ -23,9 +23,10 @@ extension Workspace {
     /// registry (``RegistrySetting/mayNameRegistry(_:)``) is not parsed here
     /// at all, so an unparsable one is reported by the commands that read it.
     public func registryLocation(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> RegistryLocation {
-        let text = (try? String(contentsOfFile: specPath, encoding: .utf8)) ?? ""
+        let bytes = FileManager.default.contents(atPath: specPath) ?? Data()
         let fromEnvironment = environment[RegistrySetting.environmentVariable] ?? ""
-        if fromEnvironment.isEmpty, !RegistrySetting.mayNameRegistry(text) { return .embedded(path: registryPath) }
+        if fromEnvironment.isEmpty, !bytes.withUnsafeBytes({ RegistrySetting.mayNameRegistry(bytes: $0) }) { return .embedded(path: registryPath) }
+        let text = String(validating: bytes, as: UTF8.self) ?? ""
         let setting = try registrySetting(text)
         let url: String
         if !fromEnvironment.isEmpty {

@@ -22,7 +22,10 @@ public struct Workspace: Sendable {
     /// is an error (an unmounted share must not silently become an empty store).
     public static func opening(root: String) throws -> Workspace {
         let plain = Workspace(root: root)
-        let text = (try? String(contentsOfFile: plain.specPath, encoding: .utf8)) ?? ""
+        // Most specs cannot name a store: their bytes tell, without making text of them.
+        let bytes = FileManager.default.contents(atPath: plain.specPath) ?? Data()
+        guard bytes.withUnsafeBytes({ StoreSetting.mayNameStore(bytes: $0) }) else { return plain }
+        let text = String(validating: bytes, as: UTF8.self) ?? ""
         guard let path = try StoreSetting.read(text, file: specFileName) else { return plain }
         let absolute = path.hasPrefix("/") ? path : plain.root + "/" + path
         guard FileSystem.isDirectory(absolute) else {
