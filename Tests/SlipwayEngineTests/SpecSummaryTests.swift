@@ -54,4 +54,20 @@ import Testing
         try FileManager.default.removeItem(atPath: ws.paramsPath)
         #expect(!ws.specSummary().issues.contains { $0.file == "params.yaml" })
     }
+
+    /// Editors on Windows write a byte order mark: it is not part of the first key.
+    @Test func aSpecWithAByteOrderMarkReadsAsOneWithout() throws {
+        let ws = try workspace("")
+        defer { try? FileManager.default.removeItem(atPath: ws.root) }
+        // "restore" and "registry" in the text make the commands look for store: and registry: in it.
+        let spec = Self.spec.replacingOccurrences(of: "train:", with: "restore:") + "# registry: later\n"
+        try (Data([0xEF, 0xBB, 0xBF]) + Data(spec.utf8)).write(to: URL(fileURLWithPath: ws.specPath))
+        try "lr: 0.1\n".write(toFile: ws.paramsPath, atomically: true, encoding: .utf8)
+        let opened = try Workspace.opening(root: ws.root)
+        #expect(opened.sharedStore == nil)
+        #expect(try opened.registryLocation(environment: [:]) == .embedded(path: opened.registryPath))
+        let summary = opened.specSummary()
+        #expect(summary.project == "churn" && summary.issues.isEmpty, "\(summary.issues)")
+        #expect(try opened.loadSpecText().spec.project == "churn")
+    }
 }

@@ -58,7 +58,7 @@ struct DigestKeptFile<Value: Codable> {
 private enum DigestKeptFileProgram {
     static let identity: String = {
         var st = stat()
-        guard stat("/proc/self/exe", &st) == 0 else { return "unknown" }
+        guard stat("/proc/self/exe", &st) == 0 || stat(CommandLine.arguments[0], &st) == 0 else { return "unknown" }
         return "\(st.st_size)-\(st.st_ctim.tv_sec).\(st.st_ctim.tv_nsec)-\(st.st_ino)"
     }()
 }

@@ -26,7 +26,7 @@ extension Workspace {
         let bytes = FileManager.default.contents(atPath: specPath) ?? Data()
         let fromEnvironment = environment[RegistrySetting.environmentVariable] ?? ""
         if fromEnvironment.isEmpty, !bytes.withUnsafeBytes({ RegistrySetting.mayNameRegistry(bytes: $0) }) { return .embedded(path: registryPath) }
-        let text = String(validating: bytes, as: UTF8.self) ?? ""
+        let text = Self.text(ofSpec: bytes) ?? ""
         let setting = try registrySetting(text)
         let url: String
         if !fromEnvironment.isEmpty {

@@ -51,7 +51,7 @@ extension Workspace {
 
     /// ``loadSpecText()`` of bytes already read (`params` nil: there is no params file).
     func loadSpecText(spec: Data, params: Data?) throws(SpecErrors) -> LoadedSpec {
-        try loaded(parseSpec(spec, params: params))
+        try loaded(parseSpec(text(spec, name: Self.specFileName), params: params))
     }
 
     private func loaded(_ read: (spec: WorkspaceSpec?, params: Params, issues: [SpecIssue])) throws(SpecErrors) -> LoadedSpec {
@@ -60,13 +60,12 @@ extension Workspace {
     }
 
     private func readSpec() throws(SpecErrors) -> (spec: WorkspaceSpec?, params: Params, issues: [SpecIssue]) {
-        let spec = try readBytes(specPath, name: Self.specFileName)
+        let specText = try text(readBytes(specPath, name: Self.specFileName), name: Self.specFileName)
         let params = FileSystem.exists(paramsPath) ? try readBytes(paramsPath, name: Self.paramsFileName) : nil
-        return try parseSpec(spec, params: params)
+        return try parseSpec(specText, params: params)
     }
 
-    private func parseSpec(_ specData: Data, params paramsData: Data?) throws(SpecErrors) -> (spec: WorkspaceSpec?, params: Params, issues: [SpecIssue]) {
-        let specText = try text(specData, name: Self.specFileName)
+    private func parseSpec(_ specText: String, params paramsData: Data?) throws(SpecErrors) -> (spec: WorkspaceSpec?, params: Params, issues: [SpecIssue]) {
         var params = Params()
         var issues: [SpecIssue] = []
         if let paramsData {
@@ -90,7 +89,7 @@ extension Workspace {
     }
 
     private func text(_ data: Data, name: String) throws(SpecErrors) -> String {
-        guard let text = String(validating: data, as: UTF8.self) else {
+        guard let text = Self.text(ofSpec: data) else {
             // Find the first bad byte to point at it.
             var line = 1, column = 1
             var decoder = UTF8()

@@ -25,13 +25,21 @@ public struct Workspace: Sendable {
         // Most specs cannot name a store: their bytes tell, without making text of them.
         let bytes = FileManager.default.contents(atPath: plain.specPath) ?? Data()
         guard bytes.withUnsafeBytes({ StoreSetting.mayNameStore(bytes: $0) }) else { return plain }
-        let text = String(validating: bytes, as: UTF8.self) ?? ""
+        let text = text(ofSpec: bytes) ?? ""
         guard let path = try StoreSetting.read(text, file: specFileName) else { return plain }
         let absolute = path.hasPrefix("/") ? path : plain.root + "/" + path
         guard FileSystem.isDirectory(absolute) else {
             throw SharedStoreMissing(path: absolute)
         }
         return Workspace(root: plain.root, sharedStore: FileSystem.realPath(absolute) ?? absolute)
+    }
+
+    /// A spec file's bytes as text: nil when they are not UTF-8. A byte order
+    /// mark in front is dropped, as Foundation's file reading does (libyaml,
+    /// told the encoding, would take it for part of the first key).
+    static func text(ofSpec bytes: Data) -> String? {
+        let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
+        return String(validating: bytes.starts(with: bom) ? bytes.dropFirst(3) : bytes[...], as: UTF8.self)
     }
 
     public struct SharedStoreMissing: SlipwayError {
