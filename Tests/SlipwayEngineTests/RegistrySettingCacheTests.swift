@@ -5,15 +5,8 @@ import Testing
 /// Where the registry is, read from a kept copy while the spec's bytes are
 /// unchanged: the same answers as reading the spec, never stale.
 @Suite struct RegistrySettingCacheTests {
-    func workspace(_ spec: String) throws -> Workspace {
-        let root = NSTemporaryDirectory() + "slipway-regset-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: root + "/.slipway", withIntermediateDirectories: true)
-        try spec.write(toFile: root + "/slipway.yaml", atomically: true, encoding: .utf8)
-        return Workspace(root: root)
-    }
-
     @Test func keptWhileTheSpecIsUnchangedAndReadAgainWhenItChanges() throws {
-        let ws = try workspace("project: churn\nregistry: postgres://db.example/mlops\npipelines: {}\n")
+        let ws = try Workspace.scratch("project: churn\nregistry: postgres://db.example/mlops\npipelines: {}\n")
         defer { try? FileManager.default.removeItem(atPath: ws.root) }
         #expect(try ws.registryLocation(environment: [:]) == .postgres(url: "postgres://db.example/mlops", project: "churn"))
         let text = try String(contentsOfFile: ws.specPath, encoding: .utf8)
@@ -40,7 +33,7 @@ import Testing
     }
 
     @Test func anUnusableSettingIsReportedEachTimeAndNotKept() throws {
-        let ws = try workspace("project: churn\nregistry: mysql://db.example/x\n")
+        let ws = try Workspace.scratch("project: churn\nregistry: mysql://db.example/x\n")
         defer { try? FileManager.default.removeItem(atPath: ws.root) }
         for _ in 0..<2 {
             #expect(throws: SpecErrors.self) { try ws.registryLocation(environment: [:]) }

@@ -5,13 +5,6 @@ import Testing
 /// What `status` shows of the spec, kept while `slipway.yaml` and
 /// `params.yaml` are unchanged: the same answers as reading them, never stale.
 @Suite struct SpecSummaryTests {
-    func workspace(_ spec: String) throws -> Workspace {
-        let root = NSTemporaryDirectory() + "slipway-summary-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: root + "/.slipway", withIntermediateDirectories: true)
-        try spec.write(toFile: root + "/slipway.yaml", atomically: true, encoding: .utf8)
-        return Workspace(root: root)
-    }
-
     static let spec = """
         project: churn
         pipelines:
@@ -23,7 +16,7 @@ import Testing
         """
 
     @Test func keptWhileTheFilesAreUnchangedAndMadeAgainWhenOneChanges() throws {
-        let ws = try workspace(Self.spec)
+        let ws = try Workspace.scratch(Self.spec)
         defer { try? FileManager.default.removeItem(atPath: ws.root) }
         try "lr: 0.1\n".write(toFile: ws.paramsPath, atomically: true, encoding: .utf8)
         let first = ws.specSummary()
@@ -42,7 +35,7 @@ import Testing
     }
 
     @Test func aParamsFileThatCannotBeReadIsReportedAndNotKept() throws {
-        let ws = try workspace(Self.spec)
+        let ws = try Workspace.scratch(Self.spec)
         defer { try? FileManager.default.removeItem(atPath: ws.root) }
         try FileManager.default.createSymbolicLink(atPath: ws.paramsPath, withDestinationPath: ws.root + "/nowhere.yaml")
         for _ in 0..<2 {
@@ -57,7 +50,7 @@ import Testing
 
     /// Editors on Windows write a byte order mark: it is not part of the first key.
     @Test func aSpecWithAByteOrderMarkReadsAsOneWithout() throws {
-        let ws = try workspace("")
+        let ws = try Workspace.scratch("")
         defer { try? FileManager.default.removeItem(atPath: ws.root) }
         // "restore" and "registry" in the text make the commands look for store: and registry: in it.
         let spec = Self.spec.replacingOccurrences(of: "train:", with: "restore:") + "# registry: later\n"

@@ -32,19 +32,10 @@ public struct SpecSummary: Sendable, Codable, Equatable {
         self.issues = issues
     }
 
-    /// The summary of `spec` and `params` (nil: no params file), bytes read from the workspace's files.
-    init(_ workspace: Workspace, spec: Data, params: Data?) {
+    /// The summary of what `load` reads (or of why it cannot).
+    init(_ load: () throws(SpecErrors) -> LoadedSpec) {
         do {
-            self.init(try workspace.loadSpecText(spec: spec, params: params))
-        } catch {
-            self.init(issues: error.issues)
-        }
-    }
-
-    /// The summary of what the workspace's files hold now (or why they cannot be read).
-    init(reading workspace: Workspace) {
-        do {
-            self.init(try workspace.loadSpecText())
+            self.init(try load())
         } catch {
             self.init(issues: error.issues)
         }
@@ -59,13 +50,13 @@ extension Workspace {
     public func specSummary() -> SpecSummary {
         // Kept only for bytes in hand: a file that is there but cannot be read is reported, never kept.
         let paramsThere = FileSystem.exists(paramsPath)
-        guard let spec = FileManager.default.contents(atPath: specPath) else { return SpecSummary(reading: self) }
+        let spec = FileManager.default.contents(atPath: specPath)
         let params = paramsThere ? FileManager.default.contents(atPath: paramsPath) : nil
-        if paramsThere, params == nil { return SpecSummary(reading: self) }
+        guard let spec, !paramsThere || params != nil else { return SpecSummary { () throws(SpecErrors) in try loadSpecText() } }
         let kept = DigestKeptFile<SpecSummary>(path: specSummaryPath, purpose: "slipway-spec-summary/2", parts: [spec, params])
         if let summary = kept.read() { return summary }
         // Made from the very bytes the digest is of.
-        let summary = SpecSummary(self, spec: spec, params: params)
+        let summary = SpecSummary { () throws(SpecErrors) in try loadSpecText(spec: spec, params: params) }
         kept.keep(summary)
         return summary
     }
