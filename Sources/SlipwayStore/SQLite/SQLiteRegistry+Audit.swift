@@ -14,34 +14,64 @@ extension SQLiteRegistry {
     /// ``appendAudit(_:_:at:)`` after `newest`, the newest event when known (a
     /// batch in one transaction, where no one else appends); moves it on.
     func appendAudit(_ db: Database, _ draft: AuditDraft, at stamp: Millis? = nil, head newest: inout AuditHeadWitness?) throws -> AuditEvent {
-        let time = stamp ?? clock.now()
+        let event = try chain([draft], at: stamp ?? clock.now(), after: &newest, db)[0]
+        try db.cachedStatement(sql: Self.insertAuditEvent)
+            .execute(arguments: [event.seq, event.timestamp, event.actor, event.kind, event.subject, event.payload, event.prevHash, event.hash])
+        headMoves(db, to: event)
+        return event
+    }
+
+    private static let insertAuditEvent = """
+        INSERT INTO auditEvent (seq, timestamp, actor, kind, subject, payload, prevHash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        """
+
+    /// Appends `drafts` in order, all stamped `stamp`, through one statement
+    /// (``RowBatch``); `newest` as in ``appendAudit(_:_:at:head:)``.
+    func appendAudit(_ db: Database, _ drafts: [AuditDraft], at stamp: Millis, head newest: inout AuditHeadWitness?) throws {
+        guard !drafts.isEmpty else { return }
+        let events = try chain(drafts, at: stamp, after: &newest, db)
+        try RowBatch.execute(db, Self.insertAuditEvent, count: events.count) { i, values in
+            let e = events[i]
+            values.bind(e.seq); values.bind(e.timestamp); values.bind(e.actor); values.bind(e.kind)
+            values.bind(e.subject); values.bind(e.payload); values.bind(e.prevHash); values.bind(e.hash)
+        }
+        headMoves(db, to: events[events.count - 1])
+    }
+
+    /// The events `drafts` become after `newest` (read from the table when
+    /// not known), each hashed over the one before; moves `newest` on.
+    private func chain(_ drafts: [AuditDraft], at time: Millis, after newest: inout AuditHeadWitness?, _ db: Database) throws -> [AuditEvent] {
         if newest == nil, let last = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM auditEvent ORDER BY seq DESC LIMIT 1")) {
             newest = AuditHeadWitness(seq: last["seq"], hash: last["hash"])
         }
-        let seq: Int64 = (newest?.seq ?? 0) + 1
-        let prev: String = newest?.hash ?? AuditChain.genesis
-        let event = AuditEvent(
-            seq: seq, timestamp: time, actor: draft.actor, kind: draft.kind.rawValue, subject: draft.subject,
-            payload: draft.payload, prevHash: prev,
-            hash: AuditChain.hash(seq: seq, timestamp: time, actor: draft.actor, kind: draft.kind.rawValue,
-                                  subject: draft.subject, payload: draft.payload, prevHash: prev))
-        try db.cachedStatement(sql: """
-            INSERT INTO auditEvent (seq, timestamp, actor, kind, subject, payload, prevHash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [event.seq, event.timestamp, event.actor, event.kind, event.subject, event.payload,
-                                     event.prevHash, event.hash])
-        // The head file moves once per transaction, to its newest event.
+        var events: [AuditEvent] = []
+        events.reserveCapacity(drafts.count)
+        for draft in drafts {
+            let seq: Int64 = (newest?.seq ?? 0) + 1
+            let prev: String = newest?.hash ?? AuditChain.genesis
+            let event = AuditEvent(
+                seq: seq, timestamp: time, actor: draft.actor, kind: draft.kind.rawValue, subject: draft.subject,
+                payload: draft.payload, prevHash: prev,
+                hash: AuditChain.hash(seq: seq, timestamp: time, actor: draft.actor, kind: draft.kind.rawValue,
+                                      subject: draft.subject, payload: draft.payload, prevHash: prev))
+            events.append(event)
+            newest = AuditHeadWitness(seq: seq, hash: event.hash)
+        }
+        return events
+    }
+
+    /// The head file moves once per transaction, to its newest event, after it commits.
+    private func headMoves(_ db: Database, to event: AuditEvent) {
         let firstInTransaction = pendingHead.withLock { pending in
-            defer { pending = AuditHeadWitness(seq: seq, hash: event.hash) }
+            defer { pending = AuditHeadWitness(seq: event.seq, hash: event.hash) }
             return pending == nil
         }
-        newest = AuditHeadWitness(seq: seq, hash: event.hash)
         if firstInTransaction {
             db.afterNextTransaction(onCommit: { [self] _ in
                 CrashPoint.reach("audit.before-head")
                 if let witness = pendingHead.withLock({ p in defer { p = nil }; return p }) { head.advance(to: witness) }
             }, onRollback: { [self] _ in pendingHead.withLock { $0 = nil } })
         }
-        return event
     }
 }
 

@@ -136,12 +136,11 @@ extension SQLiteRegistry: RunStore {
         try pool.write { db in
             var result: [StageRunRecord] = []
             result.reserveCapacity(stages.count)
-            let insert = try db.cachedStatement(sql: "INSERT INTO stageRun (runID, stage, status, reason) VALUES (?, ?, 'pending', '')")
-            for stage in stages {
-                try insert.execute(arguments: [runID, stage])
-                result.append(StageRunRecord(id: db.lastInsertedRowID, runID: runID, stage: stage, status: .pending,
-                                             reason: ""))
-            }
+            try RowBatch.execute(db, "INSERT INTO stageRun (runID, stage, status, reason) VALUES (?, ?, 'pending', '')", count: stages.count,
+                                 bind: { i, values in values.bind(runID); values.bind(stages[i]) },
+                                 done: { i in
+                result.append(StageRunRecord(id: db.lastInsertedRowID, runID: runID, stage: stages[i], status: .pending, reason: ""))
+            })
             return result
         }
     }
@@ -177,11 +176,15 @@ extension SQLiteRegistry: RunStore {
         }
     }
 
+    /// One transaction for the batch. The usual batch is stages the run added
+    /// pending moments ago: each kind of row is then written for all of them
+    /// with a few statements (``RowBatch``). Any other batch (a stage not
+    /// pending, or named twice) goes stage by stage; both leave what
+    /// ``recordRunDatasets``, the copies, ``recordArtifacts`` and
+    /// ``updateStageRun`` leave, stage after stage.
     public func recordRestoredStages(_ stages: [RestoredStage], audit: (_ ended: StageRunRecord, _ runUser: String?) -> AuditDraft) throws {
         guard !stages.isEmpty else { return }
         try pool.write { db in
-            var users: [Int64: String?] = [:]
-            var head: AuditHeadWitness?
             // Most stages log no metrics, reports or tracked values: ask which
             // sources have any once, instead of three statements per stage.
             let sources = Array(Set(stages.map(\.source)))
@@ -190,33 +193,62 @@ extension SQLiteRegistry: RunStore {
             let withTracked = try stageRunsHaving(db, table: "trackedValue", among: sources)
             for restored in stages {
                 let r = restored.stageRun
-                try recordRunDatasets(db, runID: r.runID, stage: r.stage,
-                                      versions: restored.datasets.sorted { $0.key < $1.key }.map { (path: $0.key, hash: $0.value) })
                 if withMetrics.contains(restored.source) { try copyMetrics(db, fromStageRun: restored.source, to: r) }
                 if withReports.contains(restored.source) { try copyValidations(db, fromStageRun: restored.source, to: r) }
                 if withTracked.contains(restored.source) { try copyTracked(db, fromStageRun: restored.source, to: r) }
-                // The run added these rows pending (so without artifacts): one statement
-                // finishes each, and the audit chain goes on from the head this batch keeps.
-                try db.cachedStatement(sql: """
-                    UPDATE stageRun SET status = ?, startedAt = ?, endedAt = ?, exitCode = ?, cacheKey = ?, reason = ?, inputs = ?,
-                        logPath = ?, message = ?, pid = ?
-                    WHERE id = ? AND status = 'pending'
-                    """).execute(arguments: [r.status.rawValue, r.startedAt, r.endedAt, r.exitCode, r.cacheKey,
-                                             r.reason, r.inputs, r.logPath, r.message, r.pid, r.id])
-                if db.changesCount == 1, r.status.isFinished {
-                    try insertArtifacts(db, runID: r.runID, stageRunID: r.id, outputs: restored.outputs)
-                    if users[r.runID] == nil {
-                        users[r.runID] = .some(try String.fetchOne(db.cachedStatement(sql: "SELECT user FROM run WHERE id = ?"), arguments: [r.runID]))
-                    }
-                    _ = try appendAudit(db, audit(r, users[r.runID]!), head: &head)
-                } else {
-                    // Not pending (or not there): the general path decides, and the head is read again after it.
-                    try recordArtifacts(db, runID: r.runID, stageRunID: r.id, outputs: restored.outputs)
-                    try updateStageRun(db, r, users: &users, audit: audit)
-                    head = nil
-                }
+            }
+            if try allPendingOnce(db, stages) {
+                try recordRestoredPending(db, stages, audit: audit)
+                return
+            }
+            var users: [Int64: String?] = [:]
+            for restored in stages {
+                let r = restored.stageRun
+                try recordRunDatasets(db, runID: r.runID, stage: r.stage,
+                                      versions: restored.datasets.sorted { $0.key < $1.key }.map { (path: $0.key, hash: $0.value) })
+                try recordArtifacts(db, runID: r.runID, stageRunID: r.id, outputs: restored.outputs)
+                try updateStageRun(db, r, users: &users, audit: audit)
             }
         }
+    }
+
+    /// Whether the batch names each stage run once, each pending and each given finished.
+    private func allPendingOnce(_ db: Database, _ stages: [RestoredStage]) throws -> Bool {
+        let ids = stages.map(\.stageRun.id)
+        guard stages.allSatisfy(\.stageRun.status.isFinished), Set(ids).count == ids.count else { return false }
+        var pending = 0
+        try forEachRow(db, "SELECT id FROM stageRun WHERE status = 'pending' AND id IN", in: ids) { _ in pending += 1 }
+        return pending == ids.count
+    }
+
+    /// ``recordRestoredStages(_:audit:)`` for stages that are each pending,
+    /// so without artifacts and with no audited end yet.
+    private func recordRestoredPending(_ db: Database, _ stages: [RestoredStage], audit: (_ ended: StageRunRecord, _ runUser: String?) -> AuditDraft) throws {
+        var users: [Int64: String?] = [:]
+        try forEachRow(db, "SELECT id, user FROM run WHERE id IN", in: stages.map(\.stageRun.runID)) { row in users[row[0]] = .some(row[1]) }
+        let datasets = stages.flatMap { s in s.datasets.sorted { $0.key < $1.key }.map { (s.stageRun, $0.key, $0.value) } }
+        try RowBatch.execute(db, "INSERT OR REPLACE INTO runDataset (runID, stage, path, hash) VALUES (?, ?, ?, ?)", count: datasets.count) { i, values in
+            let (r, path, hash) = datasets[i]
+            values.bind(r.runID); values.bind(r.stage); values.bind(path); values.bind(hash)
+        }
+        let artifacts = stages.flatMap { s in s.outputs.sorted { $0.key < $1.key }.map { (s.stageRun, $0.key, $0.value) } }
+        try RowBatch.execute(db, "INSERT INTO artifact (runID, stageRunID, path, hash) VALUES (?, ?, ?, ?)", count: artifacts.count) { i, values in
+            let (r, path, hash) = artifacts[i]
+            values.bind(r.runID); values.bind(r.id); values.bind(path); values.bind(hash)
+        }
+        // The job handle and progress stay the observer's, as in updateStageRun.
+        try RowBatch.execute(db, """
+            UPDATE stageRun SET status = ?, startedAt = ?, endedAt = ?, exitCode = ?, cacheKey = ?, reason = ?, inputs = ?,
+                logPath = ?, message = ?, pid = ?
+            WHERE id = ?
+            """, count: stages.count) { i, values in
+            let r = stages[i].stageRun
+            values.bind(r.status.rawValue); values.bind(r.startedAt); values.bind(r.endedAt); values.bind(r.exitCode)
+            values.bind(r.cacheKey); values.bind(r.reason); values.bind(r.inputs); values.bind(r.logPath)
+            values.bind(r.message); values.bind(r.pid); values.bind(r.id)
+        }
+        var head: AuditHeadWitness?
+        try appendAudit(db, stages.map { audit($0.stageRun, users[$0.stageRun.runID] ?? nil) }, at: clock.now(), head: &head)
     }
 
     public func setStageJob(stageRunID: Int64, pid: Int32?, job: String) throws {

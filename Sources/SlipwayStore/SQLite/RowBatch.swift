@@ -1,0 +1,67 @@
+import Foundation
+import GRDB
+import GRDBSQLite
+
+/// Writes many rows through one prepared statement, bound directly: a batch
+/// of restored stages is thousands of rows of each kind, and going through
+/// argument arrays and GRDB's per-statement bookkeeping costs several times
+/// SQLite's own insert (as ``SQLiteRegistry/appendMetrics(_:)`` found for
+/// metric points). One statement per row, not one statement of many rows:
+/// parsing a statement with thousands of placeholders costs more than the
+/// steps it saves, and every command parses its statements afresh.
+enum RowBatch {
+    /// Runs `sql` once per row, `bind` giving row `i`'s values in order;
+    /// `done` is called after each row is written (to read its rowid).
+    static func execute(_ db: Database, _ sql: String, count: Int,
+                        bind: (_ row: Int, _ values: inout RowBinder) throws -> Void,
+                        done: (_ row: Int) throws -> Void = { _ in }) throws {
+        guard count > 0 else { return }
+        // A statement of its own, not the connection's cached one: GRDB keeps
+        // state about the statements it steps, and this one it never sees.
+        let statement = try db.makeStatement(sql: sql)
+        let stmt = statement.sqliteStatement
+        let columns = Int32(sqlite3_bind_parameter_count(stmt))
+        defer { withExtendedLifetime(statement) { _ = sqlite3_reset(stmt) } }
+        for i in 0..<count {
+            sqlite3_reset(stmt)
+            var binder = RowBinder(statement: stmt)
+            try bind(i, &binder)
+            precondition(binder.next == columns + 1, "RowBatch: row \(i) bound \(binder.next - 1) of \(columns) values")
+            let rc = sqlite3_step(stmt)
+            guard rc == SQLITE_DONE else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: sql)
+            }
+            try done(i)
+        }
+    }
+}
+
+/// Binds one row's values, in order.
+struct RowBinder {
+    let statement: OpaquePointer
+    fileprivate(set) var next: Int32 = 1
+
+    init(statement: OpaquePointer) { self.statement = statement }
+
+    mutating func bind(_ value: Int64) {
+        sqlite3_bind_int64(statement, next, value)
+        next += 1
+    }
+
+    mutating func bind(_ value: Int64?) {
+        if let value { sqlite3_bind_int64(statement, next, value) } else { sqlite3_bind_null(statement, next) }
+        next += 1
+    }
+
+    mutating func bind(_ value: Int32?) { bind(value.map(Int64.init)) }
+
+    mutating func bind(_ value: String) {
+        // SQLITE_TRANSIENT: SQLite copies the text before the Swift string goes.
+        sqlite3_bind_text(statement, next, value, -1, unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+        next += 1
+    }
+
+    mutating func bind(_ value: String?) {
+        if let value { bind(value) } else { sqlite3_bind_null(statement, next); next += 1 }
+    }
+}
