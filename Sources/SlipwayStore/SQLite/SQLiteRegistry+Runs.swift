@@ -226,15 +226,18 @@ extension SQLiteRegistry: RunStore {
     private func recordRestoredPending(_ db: Database, _ stages: [RestoredStage], audit: (_ ended: StageRunRecord, _ runUser: String?) -> AuditDraft) throws {
         var users: [Int64: String?] = [:]
         try forEachRow(db, "SELECT id, user FROM run WHERE id IN", in: stages.map(\.stageRun.runID)) { row in users[row[0]] = .some(row[1]) }
-        let datasets = stages.flatMap { s in s.datasets.sorted { $0.key < $1.key }.map { (s.stageRun, $0.key, $0.value) } }
-        try RowBatch.execute(db, "INSERT OR REPLACE INTO runDataset (runID, stage, path, hash) VALUES (?, ?, ?, ?)", count: datasets.count) { i, values in
-            let (r, path, hash) = datasets[i]
-            values.bind(r.runID); values.bind(r.stage); values.bind(path); values.bind(hash)
+        // Rows as plain values: each copy of a whole stage run record costs a retain per field.
+        let datasets = stages.flatMap { s in
+            s.datasets.sorted { $0.key < $1.key }.map { (runID: s.stageRun.runID, stage: s.stageRun.stage, path: $0.key, hash: $0.value) }
         }
-        let artifacts = stages.flatMap { s in s.outputs.sorted { $0.key < $1.key }.map { (s.stageRun, $0.key, $0.value) } }
+        try RowBatch.execute(db, "INSERT OR REPLACE INTO runDataset (runID, stage, path, hash) VALUES (?, ?, ?, ?)", count: datasets.count) { i, values in
+            values.bind(datasets[i].runID); values.bind(datasets[i].stage); values.bind(datasets[i].path); values.bind(datasets[i].hash)
+        }
+        let artifacts = stages.flatMap { s in
+            s.outputs.sorted { $0.key < $1.key }.map { (runID: s.stageRun.runID, id: s.stageRun.id, path: $0.key, hash: $0.value) }
+        }
         try RowBatch.execute(db, "INSERT INTO artifact (runID, stageRunID, path, hash) VALUES (?, ?, ?, ?)", count: artifacts.count) { i, values in
-            let (r, path, hash) = artifacts[i]
-            values.bind(r.runID); values.bind(r.id); values.bind(path); values.bind(hash)
+            values.bind(artifacts[i].runID); values.bind(artifacts[i].id); values.bind(artifacts[i].path); values.bind(artifacts[i].hash)
         }
         // The job handle and progress stay the observer's, as in updateStageRun.
         try RowBatch.execute(db, """
