@@ -125,7 +125,7 @@ func workspaceRelative(_ path: String, in ws: Workspace, cwd: String = FileManag
     let resolvedParent = FileSystem.realPath((absolute as NSString).deletingLastPathComponent) ?? (absolute as NSString).deletingLastPathComponent
     let full = resolvedParent + "/" + (absolute as NSString).lastPathComponent
     let root = FileSystem.realPath(ws.root) ?? ws.root
-    guard full.hasPrefix(root + "/") else {
+    guard full != root, WorkspacePath.contains(root, full) else {
         throw Failure(status: .usage, message: "\(path) is outside the workspace \(ws.root)")
     }
     switch WorkspacePath.normalize(String(full.dropFirst(root.count + 1))) {

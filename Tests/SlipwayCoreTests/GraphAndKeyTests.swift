@@ -133,8 +133,16 @@ import Testing
         #expect(WorkspacePath.normalize("..") == .failure(.escapes))
         #expect(WorkspacePath.normalize("/x") == .failure(.absolute))
         #expect(WorkspacePath.normalize(".") == .failure(.empty))
+        // A combining mark after a slash does not join it to the next name:
+        // the file system splits on the byte.
+        #expect(WorkspacePath.normalize("../\u{301}x") == .failure(.escapes))
+        #expect(try WorkspacePath.normalize("a/../\u{301}x/./").get() == "\u{301}x")
+        #expect(WorkspacePath.reserved("a/\u{301}/.git", writing: false) != nil)
+        #expect(WorkspacePath.selfAndAncestors("a/\u{301}b/c") == ["a/\u{301}b/c", "a/\u{301}b", "a"])
         #expect(WorkspacePath.contains("data", "data/x.csv"))
         #expect(!WorkspacePath.contains("data", "database.csv"))
+        #expect(WorkspacePath.contains("data", "data/\u{301}x") && WorkspacePath.contains("data", "data"))
+        #expect(!WorkspacePath.contains("data/x", "data") && !WorkspacePath.contains("dat", "data"))
         #expect(WorkspacePath.reserved(".git", writing: false) != nil)
         #expect(WorkspacePath.reserved("sub/.GIT/config", writing: false) != nil)
         #expect(WorkspacePath.reserved(".slipway/registry.sqlite", writing: false) != nil)

@@ -37,6 +37,24 @@ import Testing
         #expect(!FileSystem.exists(ws.root + "/model.bin"))
     }
 
+    /// A slash followed by a combining mark is one Character to Swift but a
+    /// slash to the file system: `../\u{301}x` is `..` then a name, and no
+    /// write or removal may go through it.
+    @Test func aSlashJoinedToACombiningMarkStillSeparatesFolders() throws {
+        let (ws, _, registry) = try makeWorkspace("project: p\npipelines: {main: {stages: {a: {cmd: a}}}}\n")
+        _ = registry
+        let outside = (ws.root as NSString).deletingLastPathComponent
+        let victim = outside + "/\u{301}x"
+        try "keep".write(toFile: victim, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: victim) }
+        let files = ContainedFiles(root: ws.root)
+        for path in ["../\u{301}x", "sub/../../\u{301}x"] {
+            #expect(throws: (any Error).self, "\(path)") { try files.remove(path) }
+            #expect(throws: (any Error).self, "\(path)") { try files.makeParent(path) }
+        }
+        #expect(FileSystem.isFile(victim))
+    }
+
     /// A pass over many paths of one folder reads the folder once; its answers
     /// are those of a path-by-path check, symlinks and missing paths included.
     @Test func aPassOverAFolderOfPathsAnswersAsThePathByPathCheck() throws {

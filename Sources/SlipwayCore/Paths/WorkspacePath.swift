@@ -32,13 +32,13 @@ public enum WorkspacePath {
         if raw.hasPrefix("/") || raw.hasPrefix("~") { return .failure(.absolute) }
         if isNormal(raw) { return .success(raw) }
         var parts: [Substring] = []
-        for component in raw.split(separator: "/", omittingEmptySubsequences: true) {
-            switch component {
-            case ".": continue
-            case "..":
+        for component in components(raw) {
+            if component.utf8.elementsEqual(".".utf8) { continue }
+            if component.utf8.elementsEqual("..".utf8) {
                 if parts.isEmpty { return .failure(.escapes) }
                 parts.removeLast()
-            default: parts.append(component)
+            } else {
+                parts.append(component)
             }
         }
         if parts.isEmpty { return .failure(.empty) }
@@ -80,7 +80,7 @@ public enum WorkspacePath {
     /// and params files may be read but never written (`writing`). Names are
     /// compared ignoring case, as a case-insensitive file system would.
     public static func reserved(_ path: String, writing: Bool) -> String? {
-        let parts = path.split(separator: "/")
+        let parts = components(path)
         if parts.contains(where: { named($0, ".git") }) { return "names git's own files (.git)" }
         if parts.contains(where: { named($0, stateFolder) }) { return "names Slipway's own state (\(stateFolder))" }
         if writing, parts.count == 1 {
@@ -88,6 +88,14 @@ public enum WorkspacePath {
             if named(parts[0], paramsFile) { return "is the workspace's params file" }
         }
         return nil
+    }
+
+    /// The non-empty components of `path`, split at each `/` byte. Not at
+    /// each `/` Character: a slash followed by a combining mark is one
+    /// Character to Swift, while the file system sees a slash and a name
+    /// (`../\u{301}x` is `..` and then `\u{301}x`).
+    public static func components(_ path: String) -> [Substring] {
+        path.utf8.split(separator: UInt8(ascii: "/")).map { Substring($0) }
     }
 
     /// Whether `part` is `name` (lower-case ASCII) ignoring case. ASCII parts
@@ -103,16 +111,20 @@ public enum WorkspacePath {
     }
 
     /// True when `inner` is `outer` or lies below it (both normalised).
+    /// By byte, as ``components(_:)`` splits: `data/\u{301}x` is inside `data`.
     public static func contains(_ outer: String, _ inner: String) -> Bool {
-        inner == outer || inner.hasPrefix(outer + "/")
+        let o = outer.utf8, i = inner.utf8
+        guard i.starts(with: o) else { return false }
+        let rest = i.dropFirst(o.count)
+        return rest.isEmpty || rest.first == UInt8(ascii: "/")
     }
 
     /// A normalised path and every folder above it, innermost first
     /// (`a/b/c` → `a/b/c`, `a/b`, `a`): the paths that `contains` it.
     public static func selfAndAncestors(_ path: String) -> [String] {
         var result = [path]
-        var end = path.endIndex
-        while let slash = path[..<end].lastIndex(of: "/") {
+        var end = path.utf8.endIndex
+        while let slash = path.utf8[..<end].lastIndex(of: UInt8(ascii: "/")) {
             if slash > path.startIndex { result.append(String(path[..<slash])) }
             end = slash
         }

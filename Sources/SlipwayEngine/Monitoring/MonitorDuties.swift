@@ -49,7 +49,7 @@ public final class DropFolderDuty: AgentDuty, @unchecked Sendable {
             try FileSystem.makeDirectory(dir)
             // The folder itself must not lead out of the workspace (a symlink).
             guard let real = FileSystem.realPath(dir), let root = FileSystem.realPath(c.workspace.root),
-                  real == root || real.hasPrefix(root + "/") else {
+                  WorkspacePath.contains(root, real) else {
                 lines.append("monitor \(monitor.name): \(incoming) leads outside the workspace; not read")
                 continue
             }

@@ -78,7 +78,7 @@ public struct ReproduceService: Sendable {
             return report
         }
         let realTop = FileSystem.realPath(top) ?? top, realRoot = FileSystem.realPath(workspace.root) ?? workspace.root
-        let sub = realRoot == realTop ? "" : String(realRoot.dropFirst(realTop.count + 1))
+        let sub = realRoot == realTop ? "" : String(Substring(realRoot.utf8.dropFirst(realTop.utf8.count + 1)))
         let tree = NSTemporaryDirectory() + "slipway-reproduce-\(UUID().uuidString.prefix(8))"
         guard GitState.run(["worktree", "add", "--detach", tree, commit], in: workspace.root) != nil else {
             report.reason = "cannot check out commit \(commit.prefix(12)) (is it still in the repository?)"

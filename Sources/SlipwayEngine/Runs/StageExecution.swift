@@ -229,7 +229,7 @@ struct StageExecution: @unchecked Sendable {
         var outs = stage.cachedOutputs
         let area = RunTracking.artifactArea(stage: stage.name)
         if stage.builtin == nil, FileSystem.exists(workspace.absolute(area)),
-           !outs.contains(where: { area == $0 || area.hasPrefix($0 + "/") }) {
+           !outs.contains(where: { WorkspacePath.contains($0, area) }) {
             outs.append(area)
         }
         return outs

@@ -41,7 +41,7 @@ public final class FileHasher: @unchecked Sendable {
     /// where nothing else writes to the workspace (``ContainedFiles/readable(_:containment:)``).
     public func hash(_ relative: String, containment: FileSystem.Containment?) throws -> String {
         let path = try ContainedFiles(root: root).readable(relative, containment: containment)
-        let status = containment.map { $0.status(String(path.dropFirst(root.count + 1))) } ?? FileSystem.status(path)
+        let status = containment.map { $0.status(String(Substring(path.utf8.dropFirst(root.utf8.count + 1)))) } ?? FileSystem.status(path)
         guard let st = status else { throw Missing(path: relative) }
         if (st.st_mode & S_IFMT) == S_IFDIR {
             return try DirectoryManifest.build(root: root, relative: relative, hasher: self).hash

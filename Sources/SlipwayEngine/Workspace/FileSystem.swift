@@ -253,7 +253,7 @@ public enum FileSystem {
         }
 
         static func parent(_ relative: String) -> String {
-            relative.lastIndex(of: "/").map { String(relative[..<$0]) } ?? ""
+            relative.utf8.lastIndex(of: UInt8(ascii: "/")).map { String(relative[..<$0]) } ?? ""
         }
     }
 
@@ -272,6 +272,6 @@ public enum FileSystem {
             // A dangling symlink: judge by where it points.
             return false
         }
-        return resolved == realRoot || resolved.hasPrefix(realRoot + "/")
+        return WorkspacePath.contains(realRoot, resolved)
     }
 }
