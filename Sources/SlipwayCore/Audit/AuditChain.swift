@@ -75,17 +75,20 @@ public enum AuditChain {
     /// Canonical JSON for a flat payload (keys sorted, strings escaped).
     /// The same text as the fields' ``SpecValue/canonical`` form, written
     /// directly: a run restoring 1,000 stages from the cache composes 1,000.
+    /// Written as UTF-8 bytes and made text once: appending to a `String`
+    /// piece by piece costs more than the quoting.
     public static func payload(_ fields: [String: String]) -> String {
-        var out = "{"
-        out.reserveCapacity(fields.reduce(2) { $0 + $1.key.utf8.count + $1.value.utf8.count + 6 })
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(fields.reduce(2) { $0 + $1.key.utf8.count + $1.value.utf8.count + 6 })
+        bytes.append(UInt8(ascii: "{"))
         for (i, field) in fields.sorted(by: { $0.key < $1.key }).enumerated() {
-            if i > 0 { out += "," }
-            SpecValue.appendQuoted(field.key, to: &out)
-            out += ":"
-            SpecValue.appendQuoted(field.value, to: &out)
+            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            SpecValue.appendQuoted(field.key, to: &bytes)
+            bytes.append(UInt8(ascii: ":"))
+            SpecValue.appendQuoted(field.value, to: &bytes)
         }
-        out += "}"
-        return out
+        bytes.append(UInt8(ascii: "}"))
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     public enum Problem: Sendable, Hashable, CustomStringConvertible {

@@ -67,6 +67,17 @@ public enum SpecValue: Sendable, Hashable, Codable, CustomStringConvertible {
         return out
     }
 
+    /// Appends `s` as a JSON string literal's UTF-8 (see ``quoted(_:)``).
+    static func appendQuoted(_ s: String, to bytes: inout [UInt8]) {
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            bytes.append(UInt8(ascii: "\""))
+            bytes.append(contentsOf: s.utf8)
+            bytes.append(UInt8(ascii: "\""))
+        } else {
+            bytes.append(contentsOf: quoted(s).utf8)
+        }
+    }
+
     /// Appends `s` as a JSON string literal (see ``quoted(_:)``).
     static func appendQuoted(_ s: String, to out: inout String) {
         // Most text needs no escape at all: one pass over its bytes tells.

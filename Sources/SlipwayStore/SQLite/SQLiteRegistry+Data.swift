@@ -56,9 +56,8 @@ extension SQLiteRegistry: CacheStore {
             var result: [String: CacheEntry] = [:]
             result.reserveCapacity(keys.count)
             try forEachRow(db, "SELECT key, pipeline, stage, stageRunID, outputs, createdAt FROM cacheEntry WHERE key IN", in: keys) { row in
-                let outputs: Data = row[4]
-                let e = CacheEntry(key: row[0], pipeline: row[1], stage: row[2], stageRunID: row[3],
-                                   outputs: try FlatJSON.decodeStrings(outputs), createdAt: row[5])
+                let e = CacheEntry(key: row.string(0), pipeline: row.string(1), stage: row.string(2), stageRunID: row.int64(3),
+                                   outputs: try FlatJSON.decodeStrings(row.data(4)), createdAt: row.int64(5))
                 result[e.key] = e
             }
             return result
@@ -75,7 +74,7 @@ extension SQLiteRegistry: CacheStore {
             var result: [String: FileState] = [:]
             result.reserveCapacity(paths.count)
             try forEachRow(db, "SELECT path, size, mtimeNanos, inode, hash FROM fileState WHERE path IN", in: paths) { row in
-                let state = FileState(path: row[0], size: row[1], mtimeNanos: row[2], inode: row[3], hash: row[4])
+                let state = FileState(path: row.string(0), size: row.int64(1), mtimeNanos: row.int64(2), inode: row.int64(3), hash: row.string(4))
                 result[state.path] = state
             }
             return result

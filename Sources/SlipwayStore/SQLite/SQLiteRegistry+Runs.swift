@@ -225,7 +225,7 @@ extension SQLiteRegistry: RunStore {
     /// so without artifacts and with no audited end yet.
     private func recordRestoredPending(_ db: Database, _ stages: [RestoredStage], audit: (_ ended: StageRunRecord, _ runUser: String?) -> AuditDraft) throws {
         var users: [Int64: String?] = [:]
-        try forEachRow(db, "SELECT id, user FROM run WHERE id IN", in: stages.map(\.stageRun.runID)) { row in users[row[0]] = .some(row[1]) }
+        try forEachRow(db, "SELECT id, user FROM run WHERE id IN", in: stages.map(\.stageRun.runID)) { row in users[row.int64(0)] = .some(row.string(1)) }
         // Rows as plain values: each copy of a whole stage run record costs a retain per field.
         let datasets = stages.flatMap { s in
             s.datasets.sorted { $0.key < $1.key }.map { (runID: s.stageRun.runID, stage: s.stageRun.stage, path: $0.key, hash: $0.value) }
@@ -285,12 +285,20 @@ extension SQLiteRegistry: RunStore {
     }
 
     /// Which of `ids` have rows in `table` (a table with an indexed `stageRunID`).
+    /// The ids are mostly one earlier run's stage runs, numbered together: then
+    /// one read of their range answers, instead of a probe of the index per id.
     private func stageRunsHaving(_ db: Database, table: String, among ids: [Int64]) throws -> Set<Int64> {
+        let wanted = Set(ids)
+        guard let low = wanted.min(), let high = wanted.max() else { return [] }
         var found: Set<Int64> = []
-        for chunk in ids.chunks(of: Self.keysPerQuery) {
-            let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
-            found.formUnion(try Int64.fetchAll(db, sql: "SELECT DISTINCT stageRunID FROM \(table) WHERE stageRunID IN (\(marks))",
-                                               arguments: StatementArguments(chunk)))
+        if high - low < 4 * Int64(wanted.count) {
+            let statement = try db.makeStatement(sql: "SELECT DISTINCT stageRunID FROM \(table) WHERE stageRunID BETWEEN ? AND ?")
+            try RowRead.forEach(db, statement, bind: { $0.bind(low); $0.bind(high) }) { row in
+                let id = row.int64(0)
+                if wanted.contains(id) { found.insert(id) }
+            }
+        } else {
+            try forEachRow(db, "SELECT DISTINCT stageRunID FROM \(table) WHERE stageRunID IN", in: ids) { found.insert($0.int64(0)) }
         }
         return found
     }
@@ -313,7 +321,8 @@ extension SQLiteRegistry: RunStore {
             result.reserveCapacity(ids.count)
             // Five columns: the planner reads one of these per cached stage.
             try forEachRow(db, "SELECT id, runID, cacheKey, inputs, job FROM stageRun WHERE id IN", in: ids) { row in
-                result[row[0]] = StageRunOrigin(runID: row[1], cacheKey: row[2], inputs: row[3], job: row[4])
+                result[row.int64(0)] = StageRunOrigin(runID: row.int64(1), cacheKey: row.stringOrNil(2), inputs: row.stringOrNil(3),
+                                                      job: row.stringOrNil(4))
             }
             return result
         }

@@ -176,18 +176,21 @@ extension SQLiteRegistry {
     static let keysPerQuery = 1_000
 
     /// Calls `body` with every row `select` (which ends with `IN`) finds for `keys`, asked
-    /// without duplicates and a chunk at a time. Plain SQL, so callers read columns by
-    /// position: a no-op re-run of 10,000 stages reads 10,000 rows of a kind, and the query
-    /// builder and reads by column name cost more than SQLite does. A statement is kept in
-    /// the connection's cache only for a full chunk: the cache keeps every statement it
-    /// is given, and each read's last chunk has a size of its own.
-    func forEachRow<Key: DatabaseValueConvertible & Hashable>(_ db: Database, _ select: String, in keys: [Key],
-                                                              _ body: (Row) throws -> Void) throws {
+    /// without duplicates and a chunk at a time. Plain SQL read by column position
+    /// (``RowRead``): a no-op re-run of 10,000 stages reads 10,000 rows of a kind, and the
+    /// query builder, reads by column name and GRDB's rows cost more than SQLite does.
+    /// Full chunks share one statement; the last chunk has a size of its own.
+    func forEachRow<Key: RowKey>(_ db: Database, _ select: String, in keys: [Key], _ body: (Columns) throws -> Void) throws {
+        var full: Statement?
         for chunk in Array(Set(keys)).chunks(of: Self.keysPerQuery) {
-            let sql = select + " (" + Array(repeating: "?", count: chunk.count).joined(separator: ",") + ")"
-            let statement = chunk.count == Self.keysPerQuery ? try db.cachedStatement(sql: sql) : try db.makeStatement(sql: sql)
-            let rows = try Row.fetchCursor(statement, arguments: StatementArguments(chunk))
-            while let row = try rows.next() { try body(row) }
+            let statement: Statement
+            if chunk.count == Self.keysPerQuery, let full {
+                statement = full
+            } else {
+                statement = try db.makeStatement(sql: select + " (" + Array(repeating: "?", count: chunk.count).joined(separator: ",") + ")")
+                if chunk.count == Self.keysPerQuery { full = statement }
+            }
+            try RowRead.forEach(db, statement, bind: { values in for key in chunk { key.bind(to: &values) } }, body)
         }
     }
 }
