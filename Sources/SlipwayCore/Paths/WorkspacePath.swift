@@ -33,12 +33,12 @@ public enum WorkspacePath {
         if isNormal(raw) { return .success(raw) }
         var parts: [Substring] = []
         for component in components(raw) {
-            if component.utf8.elementsEqual(".".utf8) { continue }
-            if component.utf8.elementsEqual("..".utf8) {
+            switch component {
+            case ".": continue
+            case "..":
                 if parts.isEmpty { return .failure(.escapes) }
                 parts.removeLast()
-            } else {
-                parts.append(component)
+            default: parts.append(component)
             }
         }
         if parts.isEmpty { return .failure(.empty) }

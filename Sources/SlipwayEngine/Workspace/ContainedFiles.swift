@@ -56,8 +56,8 @@ public struct ContainedFiles: Sendable {
     /// git's or Slipway's own files, checked here, where they would be used.
     public func openParent(_ relative: String, create: Bool) throws -> Parent {
         // Split by byte, as the file system does (``WorkspacePath/components(_:)``).
-        let parts = WorkspacePath.components(relative).map(String.init).filter { !$0.utf8.elementsEqual(".".utf8) }
-        guard let leaf = parts.last, !parts.contains(where: { $0.utf8.elementsEqual("..".utf8) }), !relative.hasPrefix("/") else {
+        let parts = WorkspacePath.components(relative).map(String.init).filter { $0 != "." }
+        guard let leaf = parts.last, !parts.contains(".."), !relative.hasPrefix("/") else {
             throw Refused(path: relative, reason: "not a path inside the workspace")
         }
         if let reason = WorkspacePath.reserved(parts.joined(separator: "/"), writing: true) {

@@ -28,11 +28,16 @@ enum RowBatch {
             try bind(i, &binder)
             precondition(binder.next == columns + 1, "RowBatch: row \(i) bound \(binder.next - 1) of \(columns) values")
             let rc = sqlite3_step(stmt)
-            guard rc == SQLITE_DONE else {
-                throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: sql)
-            }
+            guard rc == SQLITE_DONE else { throw failure(db, rc, sql: sql) }
             try done(i)
         }
+    }
+}
+
+extension RowBatch {
+    /// The error of a step that failed with `rc`, with SQLite's message.
+    static func failure(_ db: Database, _ rc: Int32, sql: String) -> DatabaseError {
+        DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: sql)
     }
 }
 

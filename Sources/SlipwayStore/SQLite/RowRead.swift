@@ -11,10 +11,8 @@ enum RowRead {
     static func forEach(_ db: Database, _ statement: Statement, bind: (inout RowBinder) -> Void,
                         _ body: (Columns) throws -> Void) throws {
         let stmt = statement.sqliteStatement
-        sqlite3_reset(stmt)
-        sqlite3_clear_bindings(stmt)
         // Reset after the last row, thrown or not: a statement left mid-step
-        // would keep its read transaction open.
+        // would keep its read transaction open, and the next use binds afresh.
         defer { withExtendedLifetime(statement) { _ = sqlite3_reset(stmt) } }
         var binder = RowBinder(statement: stmt)
         bind(&binder)
@@ -22,10 +20,7 @@ enum RowRead {
         while true {
             let rc = sqlite3_step(stmt)
             if rc == SQLITE_DONE { return }
-            guard rc == SQLITE_ROW else {
-                throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
-                                    sql: statement.sql)
-            }
+            guard rc == SQLITE_ROW else { throw RowBatch.failure(db, rc, sql: statement.sql) }
             try body(Columns(statement: stmt))
         }
     }
@@ -39,8 +34,6 @@ struct Columns {
     func isNull(_ i: Int32) -> Bool { sqlite3_column_type(statement, i) == SQLITE_NULL }
 
     func int64(_ i: Int32) -> Int64 { sqlite3_column_int64(statement, i) }
-
-    func int64OrNil(_ i: Int32) -> Int64? { isNull(i) ? nil : int64(i) }
 
     /// The column's text (SQLite converts a number); empty for NULL.
     func string(_ i: Int32) -> String {
