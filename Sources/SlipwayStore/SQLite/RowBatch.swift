@@ -27,6 +27,7 @@ enum RowBatch {
             var binder = RowBinder(statement: stmt)
             try bind(i, &binder)
             precondition(binder.next == columns + 1, "RowBatch: row \(i) bound \(binder.next - 1) of \(columns) values")
+            if let rc = binder.failed { throw failure(db, rc, sql: sql) }
             let rc = sqlite3_step(stmt)
             guard rc == SQLITE_DONE else { throw failure(db, rc, sql: sql) }
             try done(i)
@@ -41,32 +42,38 @@ extension RowBatch {
     }
 }
 
-/// Binds one row's values, in order.
+/// Binds one row's values, in order. A bind SQLite refuses (a text over its
+/// length limit, memory) is remembered in ``failed`` and the caller throws it
+/// before stepping: a refused bind leaves the previous row's value in place.
 struct RowBinder {
     let statement: OpaquePointer
     fileprivate(set) var next: Int32 = 1
+    /// The result code of the first bind SQLite refused, if any.
+    private(set) var failed: Int32?
 
     init(statement: OpaquePointer) { self.statement = statement }
 
-    mutating func bind(_ value: Int64) {
-        sqlite3_bind_int64(statement, next, value)
+    private mutating func check(_ rc: Int32) {
+        if rc != SQLITE_OK, failed == nil { failed = rc }
         next += 1
     }
 
+    mutating func bind(_ value: Int64) {
+        check(sqlite3_bind_int64(statement, next, value))
+    }
+
     mutating func bind(_ value: Int64?) {
-        if let value { sqlite3_bind_int64(statement, next, value) } else { sqlite3_bind_null(statement, next) }
-        next += 1
+        check(value.map { sqlite3_bind_int64(statement, next, $0) } ?? sqlite3_bind_null(statement, next))
     }
 
     mutating func bind(_ value: Int32?) { bind(value.map(Int64.init)) }
 
     mutating func bind(_ value: String) {
         // SQLITE_TRANSIENT: SQLite copies the text before the Swift string goes.
-        sqlite3_bind_text(statement, next, value, -1, unsafeBitCast(-1, to: sqlite3_destructor_type.self))
-        next += 1
+        check(sqlite3_bind_text(statement, next, value, -1, unsafeBitCast(-1, to: sqlite3_destructor_type.self)))
     }
 
     mutating func bind(_ value: String?) {
-        if let value { bind(value) } else { sqlite3_bind_null(statement, next); next += 1 }
+        if let value { bind(value) } else { check(sqlite3_bind_null(statement, next)) }
     }
 }

@@ -17,6 +17,7 @@ enum RowRead {
         var binder = RowBinder(statement: stmt)
         bind(&binder)
         precondition(binder.next == Int32(sqlite3_bind_parameter_count(stmt)) + 1, "RowRead: bound \(binder.next - 1) values")
+        if let rc = binder.failed { throw RowBatch.failure(db, rc, sql: statement.sql) }
         while true {
             let rc = sqlite3_step(stmt)
             if rc == SQLITE_DONE { return }
