@@ -8,7 +8,7 @@ import Foundation
 /// (`inconclusive_limit: 0`), and at most 2 source errors in a row
 /// (`consecutive_error_limit: 2`). Without `measure:` a step is measured
 /// once, `interval` after its deploy, with the same limits.
-public struct MeasurePlan: Sendable, Hashable {
+public struct MeasurePlan: Sendable, Hashable, Codable {
     public var everySeconds: Double
     public var count: Int
     /// Failed measurements tolerated; one more fails the step at once.
@@ -95,7 +95,7 @@ public enum MeasurementTally {
 /// Too little traffic makes a canary's analysis inconclusive, however good
 /// its values look: `min_samples` reads the candidate's request count from
 /// a source and needs at least `atLeast`.
-public struct MinSamples: Sendable, Hashable {
+public struct MinSamples: Sendable, Hashable, Codable {
     public var source: AnalysisCheck.Source
     /// A path into a JSON answer (`cmd`, `http`); unused for `prometheus`.
     public var valuePath: String

@@ -8,7 +8,7 @@ import Foundation
 /// for that version, so one query, sent once per version or once for both,
 /// gives the candidate's value and, for `production` in a condition, the
 /// stable version's.
-public struct PrometheusSource: Sendable, Hashable {
+public struct PrometheusSource: Sendable, Hashable, Codable {
     /// `http://127.0.0.1:9090` (a path prefix is kept: `http://host/prometheus`).
     public var address: String
     /// PromQL, as written in slipway.yaml.

@@ -2,7 +2,7 @@ import Foundation
 
 /// How an environment receives versions: its place in the order, what it
 /// requires first, its deploy command, its canary and what is watched after.
-public struct DeploymentPlan: Sendable, Hashable {
+public struct DeploymentPlan: Sendable, Hashable, Codable {
     /// The environment a version must be live in first (nil: none).
     public var requires: String?
     /// Follows on its own once `requires` is healthy and the policy says low risk.
@@ -17,7 +17,7 @@ public struct DeploymentPlan: Sendable, Hashable {
     public init() {}
 }
 
-public struct CanarySpec: Sendable, Hashable {
+public struct CanarySpec: Sendable, Hashable, Codable {
     /// Percent of traffic on the candidate at each step; the last is 100.
     public var steps: [Int]
     /// Seconds between a step's deploy and its analysis.
@@ -48,8 +48,8 @@ public struct CanarySpec: Sendable, Hashable {
 
 /// One measured metric of an analysis: where its value comes from and the
 /// conditions that fail or pass it.
-public struct AnalysisCheck: Sendable, Hashable {
-    public enum Source: Sendable, Hashable {
+public struct AnalysisCheck: Sendable, Hashable, Codable {
+    public enum Source: Sendable, Hashable, Codable {
         /// A command printing JSON (run in the workspace).
         case command(String)
         /// A GET returning JSON.

@@ -1,17 +1,17 @@
 /// `monitors: {NAME: …}`: production batches compared with a reference, and
 /// the pipeline a drifted batch (or a performance breach) starts.
-public struct MonitorSpec: Sendable, Hashable {
-    public enum Reference: Sendable, Hashable {
+public struct MonitorSpec: Sendable, Hashable, Codable {
+    public enum Reference: Sendable, Hashable, Codable {
         /// A dataset in the workspace.
         case dataset(String)
         /// The training data recorded for the version of `model` live in the monitor's `env`.
         case model(String)
     }
 
-    public enum Task: String, Sendable, Hashable, CaseIterable { case classification, regression }
+    public enum Task: String, Sendable, Hashable, CaseIterable, Codable { case classification, regression }
 
     /// A breach of the model's measured performance.
-    public struct PerformanceRule: Sendable, Hashable {
+    public struct PerformanceRule: Sendable, Hashable, Codable {
         /// `accuracy`, `error_rate` or `mae`.
         public var metric: String
         /// Breached when the batch's value is below this (for accuracy) or above it (error rate, MAE).

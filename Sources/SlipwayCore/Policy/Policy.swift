@@ -2,8 +2,8 @@ import Foundation
 
 /// `policy:` in slipway.yaml: which promotions are high risk, who may
 /// approve them, how many approvals they need and for how long a request stands.
-public struct PolicySpec: Sendable, Hashable {
-    public enum Rule: Sendable, Hashable {
+public struct PolicySpec: Sendable, Hashable, Codable {
+    public enum Rule: Sendable, Hashable, Codable {
         case paramsChanged([String])
         case tag(String)
         case metricDrop(metric: String, moreThan: Double)
@@ -12,7 +12,7 @@ public struct PolicySpec: Sendable, Hashable {
         case always
     }
 
-    public struct Approver: Sendable, Hashable {
+    public struct Approver: Sendable, Hashable, Codable {
         public var name: String
         /// OS user names and commit e-mails that are this person (for the no-self-approval rule).
         public var users: [String]
@@ -25,7 +25,7 @@ public struct PolicySpec: Sendable, Hashable {
         }
     }
 
-    public struct Override: Sendable, Hashable {
+    public struct Override: Sendable, Hashable, Codable {
         public var requiredApprovals: Int?
         public var expiresSeconds: Double?
     }

@@ -14,7 +14,7 @@ public enum SSHSig {
     }
 
     /// An `ssh-ed25519 AAAA… comment` public key.
-    public struct PublicKey: Sendable, Hashable, CustomStringConvertible {
+    public struct PublicKey: Sendable, Hashable, Codable, CustomStringConvertible {
         public var raw: [UInt8]
         public var comment: String
 

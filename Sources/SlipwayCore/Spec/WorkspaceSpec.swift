@@ -10,7 +10,7 @@ public struct Located<Value: Sendable & Hashable>: Sendable, Hashable {
 }
 
 /// The whole of `slipway.yaml`, parsed and checked.
-public struct WorkspaceSpec: Sendable {
+public struct WorkspaceSpec: Sendable, Equatable {
     public var file: String
     public var project: String
     public var pipelines: [PipelineSpec]
@@ -57,7 +57,7 @@ public struct WorkspaceSpec: Sendable {
 }
 
 /// `signing: {key: PATH, signers: [ssh-ed25519 AAAA… who@where, …]}`.
-public struct SigningSpec: Sendable, Hashable {
+public struct SigningSpec: Sendable, Hashable, Codable {
     /// The private key (or its `.pub`, with the private half in ssh-agent) the package stage signs with.
     public var key: String?
     /// Public keys whose signatures count for `slipway verify`.
@@ -78,7 +78,7 @@ public enum TriggerSpec: Sendable, Hashable {
     case drift(monitor: String)
 }
 
-public struct PipelineSpec: Sendable {
+public struct PipelineSpec: Sendable, Equatable {
     public var name: String
     public var location: SourceLocation?
     public var model: String?
@@ -216,7 +216,7 @@ public struct StageSpec: Sendable, Hashable {
     public var cachedOutputs: [String] { outs.map(\.value) + metrics.map(\.value) }
 }
 
-public struct EnvironmentSpec: Sendable, Hashable {
+public struct EnvironmentSpec: Sendable, Hashable, Codable {
     public var name: String
     public var location: SourceLocation?
     public var deploy: String?
@@ -230,3 +230,5 @@ public struct EnvironmentSpec: Sendable, Hashable {
         self.settings = settings
     }
 }
+
+extension Located: Codable where Value: Codable {}

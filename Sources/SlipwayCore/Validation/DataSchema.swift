@@ -39,7 +39,7 @@ public struct DataSchema: Sendable, Hashable {
         public var appliesToCategorical: Bool { [.chi_square, .jensen_shannon, .l_infinity, .psi].contains(self) }
     }
 
-    public struct DriftRule: Sendable, Hashable {
+    public struct DriftRule: Sendable, Hashable, Codable {
         public var method: DriftMethod
         public var threshold: Double
 

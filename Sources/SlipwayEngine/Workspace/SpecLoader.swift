@@ -59,10 +59,25 @@ extension Workspace {
         return LoadedSpec(spec: read.spec!, params: read.params)
     }
 
+    var specArchivePath: String { stateDir + "/spec-archive" }
+
+    /// Parsing and checking the spec is most of a no-op `run` of a big
+    /// pipeline, so a spec that loads is kept in `.slipway/spec-archive`
+    /// (``SpecArchive``) under the digest of both files' bytes and of this
+    /// program, and read back while they are unchanged. A spec with problems
+    /// is never kept: it is read, and reported, each time.
     private func readSpec() throws(SpecErrors) -> (spec: WorkspaceSpec?, params: Params, issues: [SpecIssue]) {
-        let specText = try text(readBytes(specPath, name: Self.specFileName), name: Self.specFileName)
+        let specBytes = try readBytes(specPath, name: Self.specFileName)
         let params = FileSystem.exists(paramsPath) ? try readBytes(paramsPath, name: Self.paramsFileName) : nil
-        return try parseSpec(specText, params: params)
+        let kept = DigestKeptBytes(path: specArchivePath, purpose: "slipway-spec-archive/1", parts: [specBytes, params])
+        if let bytes = kept.read(), let archived = SpecArchive.decode(bytes) {
+            return (archived.spec, archived.params, [])
+        }
+        let read = try parseSpec(text(specBytes, name: Self.specFileName), params: params)
+        if read.issues.isEmpty, let spec = read.spec, let bytes = SpecArchive.encode(spec, params: read.params) {
+            kept.keep(bytes)
+        }
+        return read
     }
 
     private func parseSpec(_ specText: String, params paramsData: Data?) throws(SpecErrors) -> (spec: WorkspaceSpec?, params: Params, issues: [SpecIssue]) {

@@ -1,0 +1,123 @@
+import Foundation
+import SlipwayCore
+import Testing
+@testable import SlipwayEngine
+
+/// `loadSpec` keeps a spec that loads in `.slipway/spec-archive` and reads it
+/// back while `slipway.yaml` and `params.yaml` are unchanged: never stale,
+/// never a spec with problems, never past the checks of where paths lead.
+@Suite struct SpecArchiveLoadTests {
+    static let spec = """
+        project: churn
+        pipelines:
+          main:
+            stages:
+              train: {cmd: "echo ${params.lr}", params: [lr], outs: [out/model.json]}
+        environments: {staging: {}}
+
+        """
+
+    func scratch() throws -> Workspace {
+        let ws = try Workspace.scratch(Self.spec)
+        try "lr: 0.1\n".write(toFile: ws.paramsPath, atomically: true, encoding: .utf8)
+        return ws
+    }
+
+    @Test func keptAndReadBackOnlyWhileBothFilesAreUnchanged() throws {
+        let ws = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: ws.root) }
+        let first = try ws.loadSpec()
+        #expect(FileManager.default.fileExists(atPath: ws.specArchivePath))
+        let again = try ws.loadSpec()
+        #expect(again.spec == first.spec && again.params == first.params)
+
+        try Self.spec.replacingOccurrences(of: "echo", with: "printf").write(toFile: ws.specPath, atomically: true, encoding: .utf8)
+        #expect(try ws.loadSpec().spec.pipelines[0].stages[0].command?.value == "printf ${params.lr}")
+        try "lr: 0.2\n".write(toFile: ws.paramsPath, atomically: true, encoding: .utf8)
+        #expect(try ws.loadSpec().params["lr"] == "0.2")
+        // Without params.yaml the stage's param is undefined: reported, not read from the copy.
+        try FileManager.default.removeItem(atPath: ws.paramsPath)
+        #expect(throws: SpecErrors.self) { _ = try ws.loadSpec() }
+    }
+
+    /// What is kept is what loads: a copy made for the same bytes with
+    /// another project is believed (which is why only this program's own
+    /// digest of the files opens it).
+    @Test func theKeptCopyIsWhatLoads() throws {
+        let ws = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: ws.root) }
+        var loaded = try ws.loadSpec()
+        loaded.spec.project = "kept"
+        let kept = DigestKeptBytes(path: ws.specArchivePath, purpose: "slipway-spec-archive/1",
+                                   parts: [FileManager.default.contents(atPath: ws.specPath), FileManager.default.contents(atPath: ws.paramsPath)])
+        kept.keep(try #require(SpecArchive.encode(loaded.spec, params: loaded.params)))
+        #expect(try ws.loadSpec().spec.project == "kept")
+        // Made for other bytes, the same copy is not.
+        try "lr: 0.3\n".write(toFile: ws.paramsPath, atomically: true, encoding: .utf8)
+        #expect(try ws.loadSpec().spec.project == "churn")
+    }
+
+    @Test func aSpecWithProblemsIsReportedEachTimeAndNeverKept() throws {
+        let ws = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: ws.root) }
+        try (Self.spec + "extra: 1\n").write(toFile: ws.specPath, atomically: true, encoding: .utf8)
+        for _ in 0..<2 {
+            #expect(throws: SpecErrors.self) { _ = try ws.loadSpec() }
+        }
+        #expect(!FileManager.default.fileExists(atPath: ws.specArchivePath))
+        // Broken params are a problem too.
+        try Self.spec.write(toFile: ws.specPath, atomically: true, encoding: .utf8)
+        try "lr: [0.1\n".write(toFile: ws.paramsPath, atomically: true, encoding: .utf8)
+        #expect(throws: SpecErrors.self) { _ = try ws.loadSpec() }
+        #expect(!FileManager.default.fileExists(atPath: ws.specArchivePath))
+    }
+
+    @Test func aDamagedCopyIsNotBelievedAndIsReplaced() throws {
+        let ws = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: ws.root) }
+        let first = try ws.loadSpec()
+        let good = try #require(FileManager.default.contents(atPath: ws.specArchivePath))
+        // The right digest, then bytes cut short: read from the files instead, and kept again whole.
+        try good.prefix(good.count - 3).write(to: URL(fileURLWithPath: ws.specArchivePath))
+        #expect(try ws.loadSpec().spec == first.spec)
+        #expect(FileManager.default.contents(atPath: ws.specArchivePath) == good)
+        try Data("garbage".utf8).write(to: URL(fileURLWithPath: ws.specArchivePath))
+        #expect(try ws.loadSpec().spec == first.spec)
+    }
+
+    /// The archive holds what the text says; where its paths lead is looked
+    /// at on every load.
+    @Test func aPathThroughASymlinkOutOfTheWorkspaceIsCaughtOnAKeptSpec() throws {
+        let ws = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: ws.root) }
+        _ = try ws.loadSpec()
+        let outside = NSTemporaryDirectory() + "slipway-outside-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: outside) }
+        try FileManager.default.createSymbolicLink(atPath: ws.root + "/out", withDestinationPath: outside)
+        do {
+            _ = try ws.loadSpec()
+            Issue.record("a kept spec skipped the symlink check")
+        } catch {
+            #expect(error.description.contains("leaves the workspace through a symlink"), "\(error)")
+        }
+    }
+
+    /// Loads at once (two commands in one workspace) all see the whole spec:
+    /// the copy is written under a temporary name and renamed.
+    @Test func loadsAtOnceAllSeeTheWholeSpec() async throws {
+        let ws = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: ws.root) }
+        let expected = try Workspace(root: ws.root).loadSpec().spec
+        try FileManager.default.removeItem(atPath: ws.specArchivePath)
+        let results = await withTaskGroup(of: WorkspaceSpec?.self) { group in
+            for _ in 0..<16 { group.addTask { try? Workspace(root: ws.root).loadSpec().spec } }
+            var all: [WorkspaceSpec?] = []
+            for await r in group { all.append(r) }
+            return all
+        }
+        #expect(results.count == 16 && results.allSatisfy { $0 == expected })
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: ws.stateDir).filter { $0.contains(".tmp-") }
+        #expect(leftovers.isEmpty, "\(leftovers)")
+    }
+}
