@@ -5,12 +5,12 @@ import Testing
 @testable import SlipwayStore
 
 /// Rows written and read through bound statements: a value SQLite refuses to
-/// bind stops the write instead of leaving the previous row's value in place.
+/// bind stops the write instead of storing NULL (or looking up nothing).
 @Suite struct RowBatchTests {
     func database() throws -> DatabaseQueue {
         let queue = try DatabaseQueue()
         try queue.write { db in
-            try db.execute(sql: "CREATE TABLE t (n INTEGER NOT NULL, s TEXT NOT NULL)")
+            try db.execute(sql: "CREATE TABLE t (n INTEGER NOT NULL, s TEXT)")
             // Texts over 16 bytes are too big for this connection.
             _ = sqlite3_limit(db.sqliteConnection, SQLITE_LIMIT_LENGTH, 16)
         }
@@ -28,7 +28,7 @@ import Testing
                 }
             }
         }
-        // The transaction rolled back: not row 0, and never row 1 with row 0's text.
+        // The transaction rolled back: not row 0, and never row 1 with a NULL text (the column allows one).
         #expect(try queue.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM t") } == 0)
         // Reading binds the same way: a refused key is an error, not a look-up of the last one.
         try queue.write { db in
@@ -43,5 +43,23 @@ import Testing
             }
         }
         #expect(seen == [7])
+    }
+
+    /// A text is bound by its length: a NUL inside it is kept, not the end of it.
+    @Test func textsKeepANulInsideAndTheEmptyTextIsNotNull() throws {
+        let queue = try DatabaseQueue()
+        let texts = ["a\u{0}b", "", "é"]
+        try queue.write { db in
+            try db.execute(sql: "CREATE TABLE t (n INTEGER NOT NULL, s TEXT)")
+            try RowBatch.execute(db, "INSERT INTO t (n, s) VALUES (?, ?)", count: texts.count) { i, row in
+                row.bind(Int64(i))
+                row.bind(texts[i])
+            }
+        }
+        let stored = try queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT length(CAST(s AS BLOB)) AS bytes, s IS NULL AS missing FROM t ORDER BY n")
+        }
+        #expect(stored.map { $0["bytes"] as Int? } == [3, 0, 2])
+        #expect(stored.map { $0["missing"] as Bool } == [false, false, false])
     }
 }

@@ -44,7 +44,8 @@ extension RowBatch {
 
 /// Binds one row's values, in order. A bind SQLite refuses (a text over its
 /// length limit, memory) is remembered in ``failed`` and the caller throws it
-/// before stepping: a refused bind leaves the previous row's value in place.
+/// before stepping: SQLite leaves a refused parameter NULL, which a nullable
+/// column would store and a look-up would match nothing with, silently.
 struct RowBinder {
     let statement: OpaquePointer
     fileprivate(set) var next: Int32 = 1
@@ -69,8 +70,19 @@ struct RowBinder {
     mutating func bind(_ value: Int32?) { bind(value.map(Int64.init)) }
 
     mutating func bind(_ value: String) {
-        // SQLITE_TRANSIENT: SQLite copies the text before the Swift string goes.
-        check(sqlite3_bind_text(statement, next, value, -1, unsafeBitCast(-1, to: sqlite3_destructor_type.self)))
+        // By its byte count, not as a C string, which would end at a NUL
+        // inside it; SQLITE_TRANSIENT: SQLite copies the text before the
+        // Swift string goes. An empty text still needs a pointer (a null one binds NULL).
+        var text = value
+        let rc = text.withUTF8 { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { chars in
+                withUnsafePointer(to: CChar(0)) { empty in
+                    sqlite3_bind_text(statement, next, chars.baseAddress ?? empty, Int32(clamping: chars.count),
+                                      unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+                }
+            }
+        }
+        check(rc)
     }
 
     mutating func bind(_ value: String?) {
