@@ -144,6 +144,18 @@ import Testing
         #expect(throws: ArchiveReader.Malformed.self) { _ = try reader.value(depth: 0) }
     }
 
+    /// Texts Swift holds equal but whose bytes differ (a precomposed `é` and
+    /// `e` with a combining accent) are different files: each reads back as written.
+    @Test func textsReadBackByteForByte() throws {
+        let composed = "caf\u{E9}", decomposed = "cafe\u{301}"
+        #expect(composed == decomposed && Array(composed.utf8) != Array(decomposed.utf8))
+        var w = ArchiveWriter()
+        for text in [composed, decomposed, composed] { w.string(text) }
+        var r = try ArchiveReader(w.finished(magic: []), magic: [])
+        let back = try [r.string(), r.string(), r.string()]
+        #expect(back.map { Array($0.utf8) } == [composed, decomposed, composed].map { Array($0.utf8) })
+    }
+
     @Test func anotherLayoutIsNotRead() throws {
         let spec = try SpecParser.parse("project: p\npipelines: {main: {stages: {a: {cmd: x}}}}\n")
         var bytes = try #require(SpecArchive.encode(spec, params: Params()))

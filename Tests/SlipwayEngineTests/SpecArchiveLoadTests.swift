@@ -57,6 +57,52 @@ import Testing
         #expect(try ws.loadSpec().spec.project == "churn")
     }
 
+    /// Someone who can write `.slipway/` but not read the user's key: a copy
+    /// filed under the plain SHA-256 of the files and program (all they can
+    /// compute), or a kept copy with its bytes changed, is not believed.
+    @Test func aCopyForgedWithoutTheUsersKeyOrChangedOnDiskIsNotBelieved() throws {
+        let ws = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: ws.root) }
+        var loaded = try ws.loadSpec()
+        loaded.spec.project = "forged"
+        let body = try #require(SpecArchive.encode(loaded.spec, params: loaded.params))
+        let parts = [FileManager.default.contents(atPath: ws.specPath), FileManager.default.contents(atPath: ws.paramsPath)]
+        var plain = Array("slipway-spec-archive/1 \(Slipway.version) \(KeptDigest.program)\n".utf8)
+        for part in parts { plain += Array("\(part!.count)\n".utf8) + part! }
+        let forged = Digests.sha256Hex(plain) + "\n" + Digests.sha256Hex(body) + "\n"
+        try Data(Array(forged.utf8) + body).write(to: URL(fileURLWithPath: ws.specArchivePath))
+        #expect(try ws.loadSpec().spec.project == "churn")
+        // The user's own copy, one byte of its body changed (a path, say): read from the files instead.
+        var kept = try #require(FileManager.default.contents(atPath: ws.specArchivePath))
+        let at = try #require(kept.range(of: Data("out/model.json".utf8)))
+        kept[at.lowerBound] = UInt8(ascii: ".")
+        try kept.write(to: URL(fileURLWithPath: ws.specArchivePath))
+        #expect(try ws.loadSpec().spec.pipelines[0].stages[0].outs.map(\.value) == ["out/model.json"])
+    }
+
+    /// The key: the user's alone, made once, refused when anyone else could read or replace it.
+    @Test func theKeyIsTheUsersAlone() throws {
+        let folder = NSTemporaryDirectory() + "slipway-key-\(UUID().uuidString.prefix(8))/slipway"
+        defer { try? FileManager.default.removeItem(atPath: (folder as NSString).deletingLastPathComponent) }
+        let key = try #require(KeptSecret.load(folder: folder))
+        #expect(key.count == 32 && KeptSecret.load(folder: folder) == key)
+        let path = folder + "/kept-key"
+        #expect(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int == 0o600)
+        #expect(try FileManager.default.attributesOfItem(atPath: folder)[.posixPermissions] as? Int == 0o700)
+        chmod(path, 0o644)
+        #expect(KeptSecret.load(folder: folder) == nil)
+        // A symlink in its place is not followed (nor replaced).
+        try FileManager.default.removeItem(atPath: path)
+        let elsewhere = folder + "/elsewhere"
+        try Data(key).write(to: URL(fileURLWithPath: elsewhere))
+        chmod(elsewhere, 0o600)
+        try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: elsewhere)
+        #expect(KeptSecret.load(folder: folder) == nil)
+        #expect(KeptSecret.folder(environment: ["HOME": "/home/ana"]) == "/home/ana/.cache/slipway")
+        #expect(KeptSecret.folder(environment: ["HOME": "/home/ana", "XDG_CACHE_HOME": "/tmp/c"]) == "/tmp/c/slipway")
+        #expect(KeptSecret.folder(environment: ["HOME": "relative"]) == nil)
+    }
+
     @Test func aSpecWithProblemsIsReportedEachTimeAndNeverKept() throws {
         let ws = try scratch()
         defer { try? FileManager.default.removeItem(atPath: ws.root) }

@@ -34,6 +34,20 @@ import Testing
         #expect(ws.specSummary() == first)
     }
 
+    /// The kept file's digest says which files it was made from, its MAC what
+    /// it says: a summary edited in place (the digest left as it was) is not believed.
+    @Test func aSummaryEditedInPlaceIsNotBelieved() throws {
+        let ws = try Workspace.scratch(Self.spec)
+        defer { try? FileManager.default.removeItem(atPath: ws.root) }
+        try "lr: 0.1\n".write(toFile: ws.paramsPath, atomically: true, encoding: .utf8)
+        #expect(ws.specSummary().project == "churn")
+        let kept = try #require(FileManager.default.contents(atPath: ws.specSummaryPath))
+        let edited = String(decoding: kept, as: UTF8.self).replacingOccurrences(of: "\"churn\"", with: "\"other\"")
+        #expect(edited != String(decoding: kept, as: UTF8.self))
+        try edited.write(toFile: ws.specSummaryPath, atomically: true, encoding: .utf8)
+        #expect(ws.specSummary().project == "churn")
+    }
+
     @Test func aParamsFileThatCannotBeReadIsReportedAndNotKept() throws {
         let ws = try Workspace.scratch(Self.spec)
         defer { try? FileManager.default.removeItem(atPath: ws.root) }

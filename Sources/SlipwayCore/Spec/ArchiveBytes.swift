@@ -9,7 +9,9 @@
 struct ArchiveWriter {
     private var body: [UInt8] = []
     private var table: [String] = []
-    private var index: [String: Int] = [:]
+    /// By bytes: two texts Swift holds equal (a precomposed `é` and `e` with
+    /// a combining accent) are different paths to the file system.
+    private var index: [[UInt8]: Int] = [:]
 
     init() {
         body.reserveCapacity(1 << 16)
@@ -42,8 +44,9 @@ struct ArchiveWriter {
     }
 
     mutating func string(_ s: String) {
-        if let i = index[s] { return count(i) }
-        index[s] = table.count
+        let bytes = Array(s.utf8)
+        if let i = index[bytes] { return count(i) }
+        index[bytes] = table.count
         count(table.count)
         table.append(s)
     }
@@ -83,6 +86,8 @@ struct ArchiveReader {
     private var table: [String] = []
     /// How deep nested values (``SpecValue`` lists and maps) may go.
     static let maxDepth = 256
+    /// The most elements reserved ahead of reading them.
+    static let maxReserve = 4096
 
     init(_ bytes: [UInt8], magic: [UInt8]) throws(Malformed) {
         buffer = bytes
@@ -90,7 +95,7 @@ struct ArchiveReader {
         guard bytes.count >= magic.count, bytes[0..<magic.count].elementsEqual(magic) else { throw Malformed() }
         at = magic.count
         let n = try count()
-        table.reserveCapacity(n)
+        table.reserveCapacity(Swift.min(n, Self.maxReserve))
         for _ in 0..<n {
             let length = try count()
             table.append(String(decoding: buffer[at..<at + length], as: UTF8.self))
@@ -169,7 +174,9 @@ struct ArchiveReader {
     mutating func array<T>(_ read: (inout ArchiveReader) throws(Malformed) -> T) throws(Malformed) -> [T] {
         let n = try count()
         var result: [T] = []
-        result.reserveCapacity(n)
+        // A count is at most the bytes left, but an element takes more
+        // memory than its bytes: reserve no more than a damaged count could cost.
+        result.reserveCapacity(Swift.min(n, Self.maxReserve))
         for _ in 0..<n { result.append(try read(&self)) }
         return result
     }

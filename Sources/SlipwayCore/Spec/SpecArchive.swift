@@ -48,7 +48,7 @@ public enum SpecArchive {
             let restBytes = try r.blob()
             var values: [String: String] = [:]
             let n = try r.count()
-            values.reserveCapacity(n)
+            values.reserveCapacity(Swift.min(n, ArchiveReader.maxReserve))
             for _ in 0..<n { values[try r.string()] = try r.string() }
             guard r.atEnd, let rest = try? JSONDecoder().decode(Rest.self, from: Data(restBytes)) else { return nil }
             rest.apply(to: &spec)
@@ -238,7 +238,6 @@ extension ArchiveReader {
         s.baseline = try string()
         s.onNoBaseline = try raw(NoBaselinePolicy.self)
         let n = try count()
-        s.options.reserveCapacity(n)
         for _ in 0..<n { s.options[try string()] = try value(depth: 0) }
         s.executor = try executor()
         s.matrix = try optional { r throws(Failure) in

@@ -74,6 +74,29 @@ public enum FileSystem {
         return data
     }
 
+    /// The bytes of a regular file of at most `limit` bytes, read without
+    /// following a symlink in its last component or waiting on a FIFO; nil
+    /// for anything else (gone, another kind of file, too big, unreadable).
+    public static func readRegularFile(_ path: String, limit: Int) -> Data? {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_size <= limit else { return nil }
+        var data = Data(count: Int(st.st_size))
+        var off = 0
+        let ok = data.withUnsafeMutableBytes { buf -> Bool in
+            while off < buf.count {
+                let n = read(fd, buf.baseAddress! + off, buf.count - off)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { return false }
+                off += n
+            }
+            return true
+        }
+        return ok ? data : nil
+    }
+
     /// Writes atomically: a temporary file beside it, then rename.
     public static func writeFile(_ path: String, _ data: Data, mode: mode_t = 0o644) throws {
         let tmp = temporaryName(beside: path)
