@@ -47,8 +47,11 @@ struct DigestKeptBytes {
         digest = KeptDigest.of(purpose: purpose, parts: parts)
     }
 
+    /// The MAC covers the digest with the bytes: a body the user's program
+    /// once kept cannot be moved under another digest (another kind of kept
+    /// file, or the same file after the spec changed).
     private func header(_ body: some Collection<UInt8>) -> [UInt8]? {
-        guard let digest, let mac = KeptDigest.of(purpose: "body", parts: [Data(body)]) else { return nil }
+        guard let digest, let mac = KeptDigest.of(purpose: "body", parts: [Data(digest.utf8), Data(body)]) else { return nil }
         return Array("\(digest)\n\(mac)\n".utf8)
     }
 

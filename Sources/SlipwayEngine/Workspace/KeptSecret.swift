@@ -17,9 +17,16 @@ enum KeptSecret {
     /// The key in `folder`, made on first use; nil when it cannot be made or
     /// is not the user's alone.
     static func load(folder: String) -> [UInt8]? {
-        if let key = read(folder + "/kept-key") { return key }
-        guard make(folder) else { return nil }
-        return read(folder + "/kept-key")
+        let path = folder + "/kept-key"
+        if let key = read(path) { return key }
+        // A key of the user's own that is unusable (cut short by a crash,
+        // loosened by a chmod) is replaced; anything else (a symlink, another
+        // user's file) is left alone and nothing is kept.
+        var st = stat()
+        let there = lstat(path, &st) == 0
+        if there, st.st_mode & S_IFMT != S_IFREG || st.st_uid != getuid() { return nil }
+        guard make(folder, replacing: there) else { return nil }
+        return read(path)
     }
 
     /// The folder the key lives in, from the environment.
@@ -45,8 +52,8 @@ enum KeptSecret {
 
     /// Makes the folder (0700) and the key under a temporary name, then
     /// links it into place: of two processes making it at once, one key wins
-    /// and both read it whole.
-    private static func make(_ folder: String) -> Bool {
+    /// and both read it whole. `replacing` renames it over an unusable one.
+    private static func make(_ folder: String, replacing: Bool) -> Bool {
         try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true,
                                                  attributes: [.posixPermissions: 0o700])
         let tmp = FileSystem.temporaryName(beside: folder + "/kept-key")
@@ -59,6 +66,7 @@ enum KeptSecret {
         let written = key.withUnsafeBytes { write(fd, $0.baseAddress, length) }
         close(fd)
         guard written == length else { return false }
+        if replacing { return rename(tmp, folder + "/kept-key") == 0 }
         // link() fails when the key is already there: the other one wins.
         _ = link(tmp, folder + "/kept-key")
         return true

@@ -2,8 +2,8 @@ import Foundation
 import SlipwayCore
 
 /// `project:` and `registry:` of a spec that names a registry, kept in
-/// `.slipway/registry-setting.json` under the SHA-256 of the spec's bytes
-/// (``DigestKeptFile``).
+/// `.slipway/registry-setting.json` under a digest of the spec's bytes keyed
+/// by the user's own key (``DigestKeptFile``).
 ///
 /// Every command on a team registry needs them before it connects, and
 /// reading them meant composing the whole YAML document: 250 ms of a

@@ -5,8 +5,8 @@ import Foundation
 ///
 /// Reading a 10,000-stage spec takes longer than all the rest of `status`,
 /// and none of its stages are shown there, so the summary is kept in
-/// `.slipway/spec-summary.json` under the SHA-256 of both files' bytes
-/// (``DigestKeptFile``): while the files are unchanged it is read back, not
+/// `.slipway/spec-summary.json` under a digest of both files' bytes keyed by
+/// the user's own key (``DigestKeptFile``): while the files are unchanged it is read back, not
 /// recomputed.
 /// (Where the spec's paths lead through symlinks is checked by the commands
 /// that use them, when they use them: `lint` and `run`.)
