@@ -89,7 +89,7 @@ struct Status: ParsableCommand {
     }
 
     func printText(_ r: StatusReport) {
-        Output.say("\(r.project ?? "(slipway.yaml does not parse: run `slipway lint`)")  ·  \(r.workspace)")
+        Output.say("\(r.project ?? "(the spec does not load: run `slipway lint`)")  ·  \(r.workspace)")
         if r.running.isEmpty {
             Output.say("running      none")
         } else {

@@ -136,8 +136,14 @@ import Testing
         chmod(elsewhere, 0o600)
         try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: elsewhere)
         #expect(KeptSecret.load(folder: folder) == nil)
-        #expect(KeptSecret.folder(environment: ["HOME": "/home/ana"]) == "/home/ana/.cache/slipway")
-        #expect(KeptSecret.folder(environment: ["HOME": "/home/ana", "XDG_CACHE_HOME": "/tmp/c"]) == "/tmp/c/slipway")
+        // Under XDG_CACHE_HOME or HOME, when it is a folder that is there: a missing home is not made.
+        let home = (folder as NSString).deletingLastPathComponent
+        let cache = home + "/xdg"
+        try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+        #expect(KeptSecret.folder(environment: ["HOME": home]) == home + "/.cache/slipway")
+        #expect(KeptSecret.folder(environment: ["HOME": home, "XDG_CACHE_HOME": cache]) == cache + "/slipway")
+        #expect(KeptSecret.folder(environment: ["HOME": home, "XDG_CACHE_HOME": home + "/missing"]) == home + "/.cache/slipway")
+        #expect(KeptSecret.folder(environment: ["HOME": home + "/missing"]) == nil)
         #expect(KeptSecret.folder(environment: ["HOME": "relative"]) == nil)
     }
 

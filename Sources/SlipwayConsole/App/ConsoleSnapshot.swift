@@ -191,7 +191,7 @@ public final class ConsoleLoader: @unchecked Sendable {
         s.workspace = workspace.root
         var spec: WorkspaceSpec?
         do { spec = try workspace.loadSpec().spec } catch { s.specError = "\(error)".split(separator: "\n").first.map(String.init) }
-        s.project = spec?.project ?? "(slipway.yaml does not parse)"
+        s.project = spec?.project ?? "(the spec does not load)"
         s.pipelines = spec?.pipelines.map(\.name) ?? []
         s.environments = spec?.environments.map(\.name) ?? []
         s.runs = (try? registry.runs(limit: Self.runLimit, offset: 0)) ?? []

@@ -57,7 +57,7 @@ extension ConsoleState {
             return []
         case .startRun:
             let pipelines = snapshot.pipelines
-            guard !pipelines.isEmpty else { notice = ("cannot start a run: slipway.yaml declares no pipeline (or does not parse)", true); return [] }
+            guard !pipelines.isEmpty else { notice = ("cannot start a run: slipway.yaml declares no pipeline (or the spec does not load)", true); return [] }
             dialog = Dialog(title: "Start a run?", lines: ["Runs the chosen pipeline now, in the background,", "as `slipway run PIPELINE` would."],
                             purpose: .startRun(pipelines: pipelines), choices: pipelines, buttons: ["Start", "Cancel"])
             return []

@@ -29,10 +29,12 @@ enum KeptSecret {
         return read(path)
     }
 
-    /// The folder the key lives in, from the environment.
+    /// The folder the key lives in, from the environment: under
+    /// `XDG_CACHE_HOME` or `HOME`, whichever names a folder that is there
+    /// (a home that does not exist is not made for a key).
     static func folder(environment: [String: String]) -> String? {
-        if let cache = environment["XDG_CACHE_HOME"], cache.hasPrefix("/") { return cache + "/slipway" }
-        guard let home = environment["HOME"], home.hasPrefix("/") else { return nil }
+        if let cache = environment["XDG_CACHE_HOME"], cache.hasPrefix("/"), FileSystem.isDirectory(cache) { return cache + "/slipway" }
+        guard let home = environment["HOME"], home.hasPrefix("/"), FileSystem.isDirectory(home) else { return nil }
         return home + "/.cache/slipway"
     }
 
