@@ -58,15 +58,12 @@ public enum RunPlanner {
                             force: Bool, keys: [String: String] = [:]) -> [StagePlan] {
         var willRun: Set<String> = []
         var plans: [StagePlan] = []
-        var stages: [String: StageSpec] = [:]
+        let stages = Set(pipeline.stages.map(\.name))
         var written: Set<String> = []
-        for s in pipeline.stages {
-            if stages[s.name] == nil { stages[s.name] = s }
-            written.formUnion(s.cachedOutputs)
-        }
+        for s in pipeline.stages { written.formUnion(s.cachedOutputs) }
         plans.reserveCapacity(pipeline.stages.count)
         for name in graph.topologicalOrder() ?? graph.names {
-            guard stages[name] != nil else { continue }
+            guard stages.contains(name) else { continue }
             let runningUps = graph.upstream[name, default: []].filter(willRun.contains)
             if !runningUps.isEmpty {
                 willRun.insert(name)

@@ -20,7 +20,7 @@ struct CachedStages {
     static let perTransaction = 1_000
 
     /// The stages that can be taken from the cache before anything runs, in plan (DAG) order.
-    static func candidates(plans: [StagePlan], graph: StageGraph, stages: [String: StageSpec]) -> [String] {
+    static func candidates(plans: [StagePlan], graph: StageGraph, stages: StagesByName) -> [String] {
         var chosen: Set<String> = []
         var result: [String] = []
         for plan in plans {
@@ -35,13 +35,15 @@ struct CachedStages {
     /// Restores `names` (in DAG order) and records them as `cached` in `run`,
     /// handing each transaction's records to `recorded` once committed.
     /// Throws when the registry fails.
-    func restore(_ names: [String], stages: [String: StageSpec], graph: StageGraph, inputs: [String: RunPlanner.StageInputs], keys: [String: String],
+    func restore(_ names: [String], stages: StagesByName, graph: StageGraph, inputs: [String: RunPlanner.StageInputs], keys: [String: String],
                  records: [String: StageRunRecord], run: RunRecord, recorded: ([StageRunRecord]) -> Void) throws {
         let encoder = JSONEncoder.sorted
         // No command runs meanwhile: each folder is resolved once for the lot.
-        let containment = FileSystem.Containment(root: workspace.root)
+        let containment = FileSystem.Containment(root: workspace.root, expecting: stages.stages.reduce(0) { $0 + $1.outs.count })
         var restored: Set<String> = []
         var batch: [RestoredStage] = []
+        batch.reserveCapacity(min(names.count, Self.perTransaction))
+        restored.reserveCapacity(names.count)
         func flush() throws {
             guard !batch.isEmpty else { return }
             try registry.recordRestoredStages(batch)

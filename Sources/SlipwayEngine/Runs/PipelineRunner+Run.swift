@@ -45,6 +45,8 @@ extension PipelineRunner {
         let metrics = MetricsRecorder(store: registry)
         let state = RunState(scheduler: SchedulerState(graph: graph, jobs: options.jobs), registry: registry, reporter: reporter)
         do {
+            state.records.reserveCapacity(state.scheduler.order.count)
+            state.outcomes.reserveCapacity(state.scheduler.order.count)
             for r in try registry.addStageRuns(runID: run.id, stages: state.scheduler.order) { state.records[r.stage] = r }
             try FileSystem.makeDirectory(workspace.logsDir + "/run-\(run.id)")
         } catch {

@@ -78,7 +78,7 @@ public final class PipelineRunner: @unchecked Sendable {
     /// Params given for this run only (`run --set`, a sweep member).
     let overrides: [ParamOverride]
     /// The pipeline's stages by name.
-    let stages: [String: StageSpec]
+    let stages: StagesByName
 
     public init(workspace: Workspace, loaded: LoadedSpec, pipeline name: String?, registry: any Registry,
                 executor: any Executor = ProcessExecutor(), cancellation: CancellationFlag = CancellationFlag(),
@@ -109,9 +109,7 @@ public final class PipelineRunner: @unchecked Sendable {
         self.builtins = builtins ?? [.validate: ValidateStage(), .package: PackageStage(),
                                      .deploy: DeployStage(environments: loaded.spec.environments.map(\.name))]
         self.facts = StageFacts(pipeline: chosen, params: loaded.params, registry: registry, workspace: workspace)
-        var stages: [String: StageSpec] = [:]
-        for stage in chosen.stages where stages[stage.name] == nil { stages[stage.name] = stage }
-        self.stages = stages
+        self.stages = StagesByName(chosen.stages)
     }
 
     public var pipelineName: String { pipeline.name }
@@ -137,7 +135,7 @@ public final class PipelineRunner: @unchecked Sendable {
     func currentInputs() -> [String: RunPlanner.StageInputs] {
         var inputs: [String: RunPlanner.StageInputs] = [:]
         inputs.reserveCapacity(pipeline.stages.count)
-        let containment = FileSystem.Containment(root: workspace.root)
+        let containment = FileSystem.Containment(root: workspace.root, expecting: pipeline.stages.reduce(0) { $0 + $1.deps.count + $1.env.count })
         for stage in pipeline.stages { inputs[stage.name] = facts.inputs(of: stage, containment: containment) }
         return inputs
     }

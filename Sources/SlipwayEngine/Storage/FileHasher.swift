@@ -29,7 +29,9 @@ public final class FileHasher: @unchecked Sendable {
     /// Loads the stat cache rows for these workspace-relative paths in one query.
     public func preload(_ paths: [String]) {
         guard let cache, let states = try? cache.fileStates(paths: paths) else { return }
-        lock.withLock { for (k, v) in states { known[k] = v } }
+        lock.withLock {
+            if known.isEmpty { known = states } else { known.merge(states) { _, read in read } }
+        }
     }
 
     /// Hash of a workspace-relative file or folder; refused when the path

@@ -196,7 +196,11 @@ public enum FileSystem {
         /// A folder is read whole at its this-many-th path.
         static let listAfter = 16
 
-        public init(root: String) { self.root = root }
+        /// `paths`: about how many paths the pass asks about (room is made for them at once).
+        public init(root: String, expecting paths: Int = 0) {
+            self.root = root
+            leaves.reserveCapacity(paths)
+        }
 
         /// lstat(2) of a workspace-relative path, once per pass.
         public func linkStatus(_ relative: String) -> Glibc.stat? {

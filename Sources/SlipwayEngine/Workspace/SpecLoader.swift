@@ -26,7 +26,8 @@ extension Workspace {
     public func loadSpec() throws(SpecErrors) -> LoadedSpec {
         var (spec, params, issues) = try readSpec()
         if let spec {
-            let containment = FileSystem.Containment(root: root)
+            let containment = FileSystem.Containment(root: root, expecting: spec.pipelines.reduce(0) { total, p in
+                p.stages.reduce(total) { $0 + $1.deps.count + $1.outs.count + $1.metrics.count + $1.env.count } })
             for pipeline in spec.pipelines {
                 for stage in pipeline.stages {
                     for (key, paths) in [("deps", stage.deps), ("outs", stage.outs), ("metrics", stage.metrics), ("env", stage.env)] {
