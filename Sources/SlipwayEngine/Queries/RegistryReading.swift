@@ -101,13 +101,3 @@ public final class RegistryChanges: Sendable {
     public func close() { feed.close() }
 }
 
-extension Workspace {
-    /// The registry this workspace names, opened for a face (see ``RegistryReading``).
-    public func connect(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> RegistryConnection {
-        let registry = try openRegistry(environment: environment)
-        guard let connection = registry as? RegistryConnection else {
-            preconditionFailure("every store conforms to RegistryReading (\(type(of: registry)))")
-        }
-        return connection
-    }
-}

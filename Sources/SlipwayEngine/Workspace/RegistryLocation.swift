@@ -50,6 +50,13 @@ extension Workspace {
     /// project's schema, on first use).
     /// The one place above the store that names the store implementations.
     public func openRegistry(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> any Registry {
+        try connect(environment: environment)
+    }
+
+    /// The registry this workspace names, opened for a face (see ``RegistryReading``).
+    /// Typed by the concrete store: converting an `any Registry` to this
+    /// composition at run time would look up each protocol's conformance.
+    public func connect(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> RegistryConnection {
         try prepareStateDirectory()
         switch try registryLocation(environment: environment) {
         case .embedded(let path):

@@ -92,24 +92,31 @@ public final class SQLiteRegistry: Sendable {
     /// a read-only connection never checkpoints, so a corrupt file is left
     /// exactly as it was found.
     static func checkIntegrity(path: String) throws {
-        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? 0
-        guard size > 0 else { return }
-        var config = Configuration()
-        config.readonly = true
-        config.busyMode = .timeout(15)
-        let queue = try DatabaseQueue(path: path, configuration: config)
-        defer { try? queue.close() }
-        let problem: String? = try queue.read { db in
-            if size <= fullCheckLimit {
-                let rows = try String.fetchAll(db, sql: "PRAGMA quick_check(5)")
-                return rows == ["ok"] ? nil : rows.joined(separator: "; ")
-            }
-            let tables = Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'"))
+        var st = stat()
+        guard stat(path, &st) == 0, st.st_size > 0 else { return }
+        let size = Int64(st.st_size)
+        // SQLite's own API, not a GRDB queue: this runs on every command, and
+        // setting up a whole GRDB connection for a few pragmas cost more than them.
+        var handle: OpaquePointer?
+        let opened = sqlite3_open_v2(path, &handle, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nil)
+        defer { sqlite3_close_v2(handle) }
+        guard opened == SQLITE_OK, let db = handle else {
+            throw OpenError(path: path, reason: handle.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory")
+        }
+        sqlite3_busy_timeout(db, 15_000)
+        // One read transaction: the checks see one state of the file.
+        try Self.integrityRows(db, path: path, "BEGIN")
+        defer { _ = sqlite3_exec(db, "COMMIT", nil, nil, nil) }
+        var problem: String?
+        if size <= fullCheckLimit {
+            let rows = try Self.integrityRows(db, path: path, "PRAGMA quick_check(5)")
+            problem = rows == ["ok"] ? nil : rows.joined(separator: "; ")
+        } else {
+            let tables = Set(try Self.integrityRows(db, path: path, "SELECT name FROM sqlite_master WHERE type = 'table'"))
             for table in decisionTables where tables.contains(table) {
-                let rows = try String.fetchAll(db, sql: "PRAGMA quick_check(\(table))")
-                if rows != ["ok"] { return rows.joined(separator: "; ") }
+                let rows = try Self.integrityRows(db, path: path, "PRAGMA quick_check(\(table))")
+                if rows != ["ok"] { problem = rows.joined(separator: "; "); break }
             }
-            return nil
         }
         if let problem {
             let summary = problem.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
@@ -117,6 +124,27 @@ public final class SQLiteRegistry: Sendable {
             throw OpenError(path: path, reason: "the registry is corrupt (\(summary)); nothing was read or written. "
                                 + "Restore it from a backup; `sqlite3 \(path) .recover` may save what is left")
         }
+    }
+
+    /// The first column of each row `sql` returns, as text (for ``checkIntegrity(path:)``).
+    @discardableResult
+    private static func integrityRows(_ db: OpaquePointer, path: String, _ sql: String) throws -> [String] {
+        var statement: OpaquePointer?
+        var code = sqlite3_prepare_v2(db, sql, -1, &statement, nil)
+        defer { sqlite3_finalize(statement) }
+        var rows: [String] = []
+        if code == SQLITE_OK, let statement {
+            repeat {
+                code = sqlite3_step(statement)
+                if code == SQLITE_ROW, sqlite3_column_count(statement) > 0 {
+                    rows.append(sqlite3_column_text(statement, 0).map { String(cString: $0) } ?? "")
+                }
+            } while code == SQLITE_ROW
+        }
+        guard code == SQLITE_OK || code == SQLITE_DONE else {
+            throw OpenError(path: path, reason: String(cString: sqlite3_errmsg(db)))
+        }
+        return rows
     }
 
     /// Brings the schema up to date. Processes that open a new or old registry
