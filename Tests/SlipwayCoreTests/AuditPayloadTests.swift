@@ -31,4 +31,15 @@ import Testing
             #expect(AuditChain.payload(fields) == canonical)
         }
     }
+
+    /// The form for fields already in order (a stage's end) writes the same
+    /// text as the dictionary form, and leaves out the fields that are nil.
+    @Test func aPayloadFromOrderedFieldsIsTheSameText() {
+        #expect(AuditChain.payload(ascending: [:]) == "{}")
+        #expect(AuditChain.payload(ascending: ["a": nil, "b": nil]) == "{}")
+        let ordered = AuditChain.payload(ascending: [
+            "cache_key": "ab12", "exit_code": nil, "message": "said \"no\"\n", "reason": "", "stage": "train", "status": "cached",
+        ])
+        #expect(ordered == AuditChain.payload(["stage": "train", "status": "cached", "cache_key": "ab12", "reason": "", "message": "said \"no\"\n"]))
+    }
 }

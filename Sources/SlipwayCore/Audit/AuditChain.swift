@@ -78,10 +78,21 @@ public enum AuditChain {
     /// Written as UTF-8 bytes and made text once: appending to a `String`
     /// piece by piece costs more than the quoting.
     public static func payload(_ fields: [String: String]) -> String {
+        payload(ascending: fields.sorted(by: { $0.key < $1.key }).map { ($0.key, $0.value) })
+    }
+
+    /// ``payload(_:)`` for fields already in ascending key order, nil values
+    /// left out: the same text, without a dictionary made and sorted per event.
+    public static func payload(ascending fields: KeyValuePairs<String, String?>) -> String {
+        payload(ascending: fields.compactMap { field in field.value.map { (field.key, $0) } })
+    }
+
+    private static func payload(ascending fields: [(key: String, value: String)]) -> String {
+        assert(zip(fields, fields.dropFirst()).allSatisfy { $0.key < $1.key }, "payload keys out of order or repeated")
         var bytes: [UInt8] = []
         bytes.reserveCapacity(fields.reduce(2) { $0 + $1.key.utf8.count + $1.value.utf8.count + 6 })
         bytes.append(UInt8(ascii: "{"))
-        for (i, field) in fields.sorted(by: { $0.key < $1.key }).enumerated() {
+        for (i, field) in fields.enumerated() {
             if i > 0 { bytes.append(UInt8(ascii: ",")) }
             SpecValue.appendQuoted(field.key, to: &bytes)
             bytes.append(UInt8(ascii: ":"))

@@ -39,12 +39,13 @@ enum RunEvents {
     /// `stage.finished`: how a stage run ended, attributed to its run's user
     /// (slipway when the run is not found).
     static func stageFinished(_ stageRun: StageRunRecord, runUser: String?) -> AuditDraft {
-        var fields = ["stage": stageRun.stage, "status": stageRun.status.rawValue, "reason": stageRun.reason]
-        if let key = stageRun.cacheKey { fields["cache_key"] = key }
-        if let code = stageRun.exitCode { fields["exit_code"] = String(code) }
-        if let m = stageRun.message { fields["message"] = m }
+        // A run restoring 1,000 stages from the cache composes 1,000 of these.
+        let payload = AuditChain.payload(ascending: [
+            "cache_key": stageRun.cacheKey, "exit_code": stageRun.exitCode.map { String($0) }, "message": stageRun.message,
+            "reason": stageRun.reason, "stage": stageRun.stage, "status": stageRun.status.rawValue,
+        ])
         return AuditDraft(actor: runUser ?? "slipway", kind: .stageFinished, subject: "run/\(stageRun.runID)/\(stageRun.stage)",
-                          payload: AuditChain.payload(fields))
+                          payload: payload)
     }
 
     /// `run.cancel_requested`, naming the process that owns the run when asked.

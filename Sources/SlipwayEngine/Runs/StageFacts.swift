@@ -167,7 +167,10 @@ struct StageFacts: @unchecked Sendable {
         if made == nil { made = (try? registry.stageRun(id: id)).map { ($0?.runID, $0?.job) } ?? (nil, nil) }
         var reason = "same inputs as " + (made?.run.map { "run \($0)" } ?? "an earlier run")
         // The executor is not an input: a result from the other kind counts, and says so.
-        if stage.builtin == nil, let ranOn = made?.job.flatMap(JobHandle.init)?.executor, ranOn != stage.executor.kind.rawValue {
+        // (A handle that starts with the stage's own executor is not parsed: the common case, once per restored stage.)
+        let kind = stage.executor.kind.rawValue
+        if stage.builtin == nil, let job = made?.job, !job.utf8.starts(with: (kind + ":").utf8),
+           let ranOn = JobHandle(job)?.executor, ranOn != kind {
             reason += " (which ran on \(ranOn); the executor is not part of the cache key)"
         }
         return reason + ": outs restored from the store"
