@@ -41,5 +41,7 @@ import Testing
             "cache_key": "ab12", "exit_code": nil, "message": "said \"no\"\n", "reason": "", "stage": "train", "status": "cached",
         ])
         #expect(ordered == AuditChain.payload(["stage": "train", "status": "cached", "cache_key": "ab12", "reason": "", "message": "said \"no\"\n"]))
+        #expect(AuditChain.payload(ascending: ["cache_key": nil, "exit_code": "-9", "message": nil, "reason": "killed", "stage": "s", "status": "failed"])
+                == #"{"exit_code":"-9","reason":"killed","stage":"s","status":"failed"}"#)
     }
 }

@@ -88,7 +88,7 @@ public enum AuditChain {
     }
 
     private static func payload(ascending fields: [(key: String, value: String)]) -> String {
-        assert(zip(fields, fields.dropFirst()).allSatisfy { $0.key < $1.key }, "payload keys out of order or repeated")
+        precondition(zip(fields, fields.dropFirst()).allSatisfy { $0.key < $1.key }, "payload keys out of order or repeated")
         var bytes: [UInt8] = []
         bytes.reserveCapacity(fields.reduce(2) { $0 + $1.key.utf8.count + $1.value.utf8.count + 6 })
         bytes.append(UInt8(ascii: "{"))

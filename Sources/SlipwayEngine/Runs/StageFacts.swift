@@ -169,7 +169,7 @@ struct StageFacts: @unchecked Sendable {
         // The executor is not an input: a result from the other kind counts, and says so.
         // (A handle that starts with the stage's own executor is not parsed: the common case, once per restored stage.)
         let kind = stage.executor.kind.rawValue
-        if stage.builtin == nil, let job = made?.job, !job.utf8.starts(with: (kind + ":").utf8),
+        if stage.builtin == nil, let job = made?.job, !job.hasPrefix(kind + ":"),
            let ranOn = JobHandle(job)?.executor, ranOn != kind {
             reason += " (which ran on \(ranOn); the executor is not part of the cache key)"
         }
