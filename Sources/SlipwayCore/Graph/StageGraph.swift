@@ -82,7 +82,8 @@ public struct StageGraph: Sendable {
         upstreamCounts = counts
     }
 
-    private static func positions(of names: [String]) -> [String: Int] {
+    /// Each name's position, its first should it repeat (also ``StagesByName``'s).
+    static func positions(of names: [String]) -> [String: Int] {
         var position: [String: Int] = [:]
         position.reserveCapacity(names.count)
         for (i, n) in names.enumerated() where position[n] == nil { position[n] = i }

@@ -9,17 +9,11 @@ public struct StagesByName: Sendable {
     private let position: [String: Int]
 
     public init(_ stages: [StageSpec]) {
-        var position: [String: Int] = [:]
-        position.reserveCapacity(stages.count)
-        for (i, stage) in stages.enumerated() where position[stage.name] == nil { position[stage.name] = i }
         self.stages = stages
-        self.position = position
+        self.position = StageGraph.positions(of: stages.map(\.name))
     }
 
     public subscript(name: String) -> StageSpec? {
         position[name].map { stages[$0] }
     }
-
-    /// Whether a stage has this name.
-    public func contains(_ name: String) -> Bool { position[name] != nil }
 }
