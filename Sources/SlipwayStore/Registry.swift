@@ -89,7 +89,7 @@ public protocol RunStore: Sendable {
     /// each, what ``recordRunDatasets``, ``copyMetrics``, ``copyValidations``,
     /// ``recordArtifacts`` and then ``updateStageRun`` (with its audit event)
     /// record one at a time; `audit` as in ``updateStageRun(_:audit:)``.
-    func recordRestoredStages(_ stages: [RestoredStage], audit: (_ ended: StageRunRecord, _ runUser: String?) -> AuditDraft) throws
+    func recordRestoredStages(_ stages: [RestoredStage], audit: @escaping @Sendable (_ ended: StageRunRecord, _ runUser: String?) -> AuditDraft) throws
     func params(runID: Int64) throws -> [String: String]
     /// The params the run was given on the command line (`run --set`, a
     /// sweep) rather than read from params.yaml: key → value.

@@ -42,8 +42,7 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
-        let (ws, registry) = try global.open()
-        let loaded = try ws.loadSpec()
+        let (ws, registry, loaded) = try global.openWithSpec()
         if !sweep.isEmpty { return try runSweep(ws, registry, loaded) }
         let overrides = try loaded.overrides(sets: sets)
         let cancellation = CancellationFlag()

@@ -44,21 +44,25 @@ extension PipelineRunner {
 
         let metrics = MetricsRecorder(store: registry)
         let state = RunState(scheduler: SchedulerState(graph: graph, jobs: options.jobs), registry: registry, reporter: reporter)
+        // The run's stages are written pending on a second thread while this
+        // one works out which of them the cache has (reads only).
+        let adding = StageRunsAdding(registry: registry, runID: run.id, stages: state.scheduler.order)
+        // What an earlier process read may be stale now that this run holds the pipeline.
+        facts.known.forget()
+        facts.preload()
+        let cached = options.force ? nil : cachedCandidates()
         do {
             state.records.reserveCapacity(state.scheduler.order.count)
             state.outcomes.reserveCapacity(state.scheduler.order.count)
-            for r in try registry.addStageRuns(runID: run.id, stages: state.scheduler.order) { state.records[r.stage] = r }
+            for r in try adding.wait() { state.records[r.stage] = r }
             try FileSystem.makeDirectory(workspace.logsDir + "/run-\(run.id)")
         } catch {
             state.fatal = error
         }
-        // What an earlier process read may be stale now that this run holds the pipeline.
-        facts.known.forget()
-        facts.preload()
         let runTracking = tracking.map { RunTracking(factory: $0, workspace: workspace, runID: run.id, pipeline: pipeline.name) }
         defer { runTracking?.stop() }
-        if !options.force, state.fatal == nil, !cancellation.isCancelled {
-            restoreCachedStages(run: run, state: state)
+        if let cached, state.fatal == nil, !cancellation.isCancelled {
+            restoreCachedStages(cached, run: run, state: state)
         }
         let execution = StageExecution(workspace: workspace, facts: facts, registry: registry, executors: executors,
                                        cancellation: cancellation, reporter: reporter, builtins: builtins, metrics: metrics,
@@ -188,19 +192,32 @@ extension PipelineRunner {
         return result
     }
 
-    /// Takes what the cache has from the cache before anything runs: the
-    /// stages ``CachedStages`` picks from the plan are restored and recorded
-    /// together, and settled in the scheduler; the rest run as usual.
-    private func restoreCachedStages(run: RunRecord, state: RunState) {
+    /// The stages the cache may give this run (``CachedStages/candidates(plans:graph:stages:)``),
+    /// with the inputs and keys they were picked by.
+    struct CachedCandidates {
+        let names: [String]
+        let inputs: [String: RunPlanner.StageInputs]
+        let keys: [String: String]
+    }
+
+    private func cachedCandidates() -> CachedCandidates {
         let inputs = currentInputs()
         let keys = Self.keys(of: inputs)
         let names = CachedStages.candidates(plans: plan(force: false, inputs: inputs, keys: keys), graph: graph, stages: stages)
-        guard !names.isEmpty else { return }
+        return CachedCandidates(names: names, inputs: inputs, keys: keys)
+    }
+
+    /// Takes what the cache has from the cache before anything runs: the
+    /// candidates ``CachedStages`` picked from the plan are restored and
+    /// recorded together, and settled in the scheduler; the rest run as usual.
+    private func restoreCachedStages(_ cached: CachedCandidates, run: RunRecord, state: RunState) {
+        guard !cached.names.isEmpty else { return }
         let batch = CachedStages(workspace: workspace, facts: facts, registry: registry, reporter: reporter)
         state.lock.lock()
         defer { state.lock.unlock() }
         do {
-            try batch.restore(names, stages: stages, graph: graph, inputs: inputs, keys: keys, records: state.records, run: run) { recorded in
+            try batch.restore(cached.names, stages: stages, graph: graph, inputs: cached.inputs, keys: cached.keys,
+                              records: state.records, run: run) { recorded in
                 for r in recorded {
                     state.records[r.stage] = r
                     state.outcomes[r.stage] = StageOutcome(record: r)
@@ -265,4 +282,22 @@ private final class RunState: @unchecked Sendable {
 struct ImageMissing: Error, CustomStringConvertible {
     var reason: String
     var description: String { reason }
+}
+
+/// ``Registry/addStageRuns(runID:stages:)`` on a thread of its own, waited for with ``wait()``.
+private final class StageRunsAdding: @unchecked Sendable {
+    private let group = DispatchGroup()
+    /// Set by the adding thread before it leaves the group; read after `wait`.
+    private var result: Result<[StageRunRecord], any Error> = .success([])
+
+    init(registry: any Registry, runID: Int64, stages: [String]) {
+        DispatchQueue.global(qos: .userInitiated).async(group: group) { [self] in
+            result = Result { try registry.addStageRuns(runID: runID, stages: stages) }
+        }
+    }
+
+    func wait() throws -> [StageRunRecord] {
+        group.wait()
+        return try result.get()
+    }
 }

@@ -82,7 +82,7 @@ extension PostgresRegistry {
     /// exist writes nothing), then each kind of row is written for all of
     /// them at once. The result is what ``recordRunDatasets``, the copies,
     /// ``recordArtifacts`` and ``updateStageRun`` leave, stage after stage.
-    public func recordRestoredStages(_ stages: [RestoredStage], audit compose: (_ ended: StageRunRecord, _ runUser: String?) -> AuditDraft) throws {
+    public func recordRestoredStages(_ stages: [RestoredStage], audit compose: @escaping @Sendable (_ ended: StageRunRecord, _ runUser: String?) -> AuditDraft) throws {
         guard !stages.isEmpty else { return }
         let ids = stages.map(\.stageRun.id)
         try audited { c, audit in

@@ -182,7 +182,7 @@ extension SQLiteRegistry: RunStore {
     /// pending, or named twice) goes stage by stage; both leave what
     /// ``recordRunDatasets``, the copies, ``recordArtifacts`` and
     /// ``updateStageRun`` leave, stage after stage.
-    public func recordRestoredStages(_ stages: [RestoredStage], audit: (_ ended: StageRunRecord, _ runUser: String?) -> AuditDraft) throws {
+    public func recordRestoredStages(_ stages: [RestoredStage], audit: @escaping @Sendable (_ ended: StageRunRecord, _ runUser: String?) -> AuditDraft) throws {
         guard !stages.isEmpty else { return }
         try pool.write { db in
             // Most stages log no metrics, reports or tracked values: ask which
@@ -223,35 +223,36 @@ extension SQLiteRegistry: RunStore {
 
     /// ``recordRestoredStages(_:audit:)`` for stages that are each pending,
     /// so without artifacts and with no audited end yet.
-    private func recordRestoredPending(_ db: Database, _ stages: [RestoredStage], audit: (_ ended: StageRunRecord, _ runUser: String?) -> AuditDraft) throws {
+    private func recordRestoredPending(_ db: Database, _ stages: [RestoredStage], audit: @escaping @Sendable (_ ended: StageRunRecord, _ runUser: String?) -> AuditDraft) throws {
         var users: [Int64: String?] = [:]
         try forEachRow(db, "SELECT id, user FROM run WHERE id IN", in: stages.map(\.stageRun.runID)) { row in users[row.int64(0)] = .some(row.string(1)) }
-        // Rows as plain values: each copy of a whole stage run record costs a retain per field.
-        let datasets = stages.flatMap { s in
-            s.datasets.sorted { $0.key < $1.key }.map { (runID: s.stageRun.runID, stage: s.stageRun.stage, path: $0.key, hash: $0.value) }
+        let runUsers = users
+        try appendAudit(db, at: clock.now(), drafts: { stages.map { audit($0.stageRun, runUsers[$0.stageRun.runID] ?? nil) } }) {
+            // Rows as plain values: each copy of a whole stage run record costs a retain per field.
+            let datasets = stages.flatMap { s in
+                s.datasets.sorted { $0.key < $1.key }.map { (runID: s.stageRun.runID, stage: s.stageRun.stage, path: $0.key, hash: $0.value) }
+            }
+            try RowBatch.execute(db, "INSERT OR REPLACE INTO runDataset (runID, stage, path, hash) VALUES (?, ?, ?, ?)", count: datasets.count) { i, values in
+                values.bind(datasets[i].runID); values.bind(datasets[i].stage); values.bind(datasets[i].path); values.bind(datasets[i].hash)
+            }
+            let artifacts = stages.flatMap { s in
+                s.outputs.sorted { $0.key < $1.key }.map { (runID: s.stageRun.runID, id: s.stageRun.id, path: $0.key, hash: $0.value) }
+            }
+            try RowBatch.execute(db, "INSERT INTO artifact (runID, stageRunID, path, hash) VALUES (?, ?, ?, ?)", count: artifacts.count) { i, values in
+                values.bind(artifacts[i].runID); values.bind(artifacts[i].id); values.bind(artifacts[i].path); values.bind(artifacts[i].hash)
+            }
+            // The job handle and progress stay the observer's, as in updateStageRun.
+            try RowBatch.execute(db, """
+                UPDATE stageRun SET status = ?, startedAt = ?, endedAt = ?, exitCode = ?, cacheKey = ?, reason = ?, inputs = ?,
+                    logPath = ?, message = ?, pid = ?
+                WHERE id = ?
+                """, count: stages.count) { i, values in
+                let r = stages[i].stageRun
+                values.bind(r.status.rawValue); values.bind(r.startedAt); values.bind(r.endedAt); values.bind(r.exitCode)
+                values.bind(r.cacheKey); values.bind(r.reason); values.bind(r.inputs); values.bind(r.logPath)
+                values.bind(r.message); values.bind(r.pid); values.bind(r.id)
+            }
         }
-        try RowBatch.execute(db, "INSERT OR REPLACE INTO runDataset (runID, stage, path, hash) VALUES (?, ?, ?, ?)", count: datasets.count) { i, values in
-            values.bind(datasets[i].runID); values.bind(datasets[i].stage); values.bind(datasets[i].path); values.bind(datasets[i].hash)
-        }
-        let artifacts = stages.flatMap { s in
-            s.outputs.sorted { $0.key < $1.key }.map { (runID: s.stageRun.runID, id: s.stageRun.id, path: $0.key, hash: $0.value) }
-        }
-        try RowBatch.execute(db, "INSERT INTO artifact (runID, stageRunID, path, hash) VALUES (?, ?, ?, ?)", count: artifacts.count) { i, values in
-            values.bind(artifacts[i].runID); values.bind(artifacts[i].id); values.bind(artifacts[i].path); values.bind(artifacts[i].hash)
-        }
-        // The job handle and progress stay the observer's, as in updateStageRun.
-        try RowBatch.execute(db, """
-            UPDATE stageRun SET status = ?, startedAt = ?, endedAt = ?, exitCode = ?, cacheKey = ?, reason = ?, inputs = ?,
-                logPath = ?, message = ?, pid = ?
-            WHERE id = ?
-            """, count: stages.count) { i, values in
-            let r = stages[i].stageRun
-            values.bind(r.status.rawValue); values.bind(r.startedAt); values.bind(r.endedAt); values.bind(r.exitCode)
-            values.bind(r.cacheKey); values.bind(r.reason); values.bind(r.inputs); values.bind(r.logPath)
-            values.bind(r.message); values.bind(r.pid); values.bind(r.id)
-        }
-        var head: AuditHeadWitness?
-        try appendAudit(db, stages.map { audit($0.stageRun, users[$0.stageRun.runID] ?? nil) }, at: clock.now(), head: &head)
     }
 
     public func setStageJob(stageRunID: Int64, pid: Int32?, job: String) throws {
