@@ -209,7 +209,7 @@ extension ComposedAuditContractTests {
         let r = try kind.makeStore().first
         let run = try startRun(r)
         var stages = try r.addStageRuns(runID: run.id, stages: ["a", "b"])
-        let compose: (StageRunRecord, String?) -> AuditDraft = { Self.marked(.stageFinished, "stage/\($0.stage)/\($0.status.rawValue)/\($1 ?? "none")") }
+        let compose: @Sendable (StageRunRecord, String?) -> AuditDraft = { Self.marked(.stageFinished, "stage/\($0.stage)/\($0.status.rawValue)/\($1 ?? "none")") }
         // Starting is not an end: nothing appended.
         let seq = try r.latestAuditSeq()
         stages[0].status = .running

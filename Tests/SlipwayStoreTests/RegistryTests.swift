@@ -183,6 +183,45 @@ let provenance = Provenance(gitCommit: "abc123", gitDirty: false, user: "ana", h
     }
 }
 
+@Suite struct RestoredBatchTests {
+    /// The events of a batch of restored stages are hashed on a second thread
+    /// while the rows are written: a write that fails there keeps nothing of
+    /// the batch, events included, and the same batch goes through afterwards.
+    @Test func aFailedWriteKeepsNoneOfTheBatchAndItsEvents() throws {
+        let path = temporaryDirectory() + "/r.sqlite"
+        let registry = try SQLiteRegistry(path: path)
+        let run = try startRun(registry)
+        let batch = try registry.addStageRuns(runID: run.id, stages: (0..<300).map { "s\($0)" }).map { pending in
+            var r = pending
+            r.status = .cached
+            r.startedAt = 10
+            r.endedAt = 10
+            r.cacheKey = "key-\(r.stage)"
+            r.reason = "same inputs as run 1: outs restored from the store"
+            return RestoredStage(stageRun: r, source: r.id, datasets: ["in/\(r.stage)": "d"], outputs: ["out/\(r.stage)": "o"])
+        }
+        let before = try registry.latestAuditSeq()
+        let head = try registry.auditHeadWitness()
+        let queue = try DatabaseQueue(path: path)
+        try queue.write { db in
+            try db.execute(sql: "CREATE TRIGGER refuse_artifacts BEFORE INSERT ON artifact BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+        }
+        #expect(throws: DatabaseError.self) { try registry.recordRestoredStages(batch) }
+        #expect(try registry.latestAuditSeq() == before)
+        #expect(try registry.auditHeadWitness() == head)
+        #expect(try registry.stageRuns(runID: run.id).allSatisfy { $0.status == .pending })
+        #expect(try registry.runDatasets(runID: run.id).isEmpty)
+
+        try queue.write { try $0.execute(sql: "DROP TRIGGER refuse_artifacts") }
+        try registry.recordRestoredStages(batch)
+        let events = try registry.auditEvents(after: before, limit: 1_000)
+        #expect(events.map(\.subject) == batch.map { "run/\(run.id)/\($0.stageRun.stage)" })
+        #expect(AuditChain.verify(try registry.auditEvents(after: 0, limit: 1_000)) == nil)
+        #expect(try registry.auditHeadWitness()?.seq == registry.latestAuditSeq())
+        #expect(try registry.stageRuns(runID: run.id) == batch.map(\.stageRun))
+    }
+}
+
 @Suite struct ConcurrencyTests {
     /// Two registries on one file are two connections, locking exactly as two
     /// processes do; the end-to-end tests repeat this with two real processes.
