@@ -88,7 +88,8 @@ public protocol RunStore: Sendable {
     /// Records stages a run restored from the cache, in one transaction: for
     /// each, what ``recordRunDatasets``, ``copyMetrics``, ``copyValidations``,
     /// ``recordArtifacts`` and then ``updateStageRun`` (with its audit event)
-    /// record one at a time; `audit` as in ``updateStageRun(_:audit:)``.
+    /// record one at a time; `audit` as in ``updateStageRun(_:audit:)``, and
+    /// pure: a store may call it on another thread while the rows are written.
     func recordRestoredStages(_ stages: [RestoredStage], audit: @escaping @Sendable (_ ended: StageRunRecord, _ runUser: String?) -> AuditDraft) throws
     func params(runID: Int64) throws -> [String: String]
     /// The params the run was given on the command line (`run --set`, a

@@ -154,4 +154,46 @@ import SlipwayStore
         #expect(second.run.status == .failed)
         #expect(idle.ran.isEmpty)
     }
+
+    /// Past ``PipelineRunner/stagesPerThread`` twice over, the stages' inputs
+    /// are worked out in two halves on two threads: the plan is the one a
+    /// single pass makes, whichever half a changed dep falls in.
+    @Test func aBigPipelineIsPlannedInHalvesAsOnePassWouldPlanIt() throws {
+        let n = PipelineRunner.stagesPerThread * 3 / 2
+        var yaml = "project: p\npipelines:\n  main:\n    stages:\n"
+        var scripts: [String: FakeExecutor.Script] = [:]
+        for i in 0..<n {
+            yaml += "      c\(i): {cmd: c\(i), deps: [\(i == 0 ? "raw.txt" : "chain/\(i - 1).txt")], outs: [chain/\(i).txt]}\n"
+            yaml += "      i\(i): {cmd: i\(i), deps: [in/\(i).txt], outs: [solo/\(i).txt]}\n"
+            scripts["c\(i)"] = .init(writes: ["chain/\(i).txt": "link \(i)"])
+            scripts["i\(i)"] = .init(writes: ["solo/\(i).txt": "alone \(i)"])
+        }
+        let (ws, loaded, registry) = try makeWorkspace(yaml)
+        try "raw".write(toFile: ws.root + "/raw.txt", atomically: true, encoding: .utf8)
+        for dir in ["chain", "solo", "in"] { try FileManager.default.createDirectory(atPath: ws.root + "/" + dir, withIntermediateDirectories: true) }
+        for i in 0..<n { try "input \(i)".write(toFile: ws.root + "/in/\(i).txt", atomically: true, encoding: .utf8) }
+        #expect(try run(ws, loaded, registry, FakeExecutor(scripts)).run.status == .succeeded)
+
+        // One changed dep in each half (the stages alternate c, i: i10 is in
+        // the first half, i250 in the second), and one dep gone from the second.
+        try "changed".write(toFile: ws.root + "/in/10.txt", atomically: true, encoding: .utf8)
+        try "changed".write(toFile: ws.root + "/in/250.txt", atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(atPath: ws.root + "/in/260.txt")
+        let runner = try PipelineRunner(workspace: ws, loaded: loaded, pipeline: nil, registry: registry, executor: FakeExecutor(scripts))
+        let plans = Dictionary(uniqueKeysWithValues: runner.plan().map { ($0.stage, $0) })
+        #expect(plans.count == 2 * n)
+        #expect(plans.filter { if case .cached = $0.value.decision { false } else { true } }.keys.sorted() == ["i10", "i250", "i260"])
+        #expect(plans["i10"]?.explanation.contains("in/10.txt") == true)
+        #expect(plans["i250"]?.explanation.contains("in/250.txt") == true)
+        #expect(plans["i260"]?.explanation.contains("in/260.txt") == true)
+
+        let fake = FakeExecutor(scripts)
+        let second = try run(ws, loaded, registry, fake)
+        #expect(fake.ran == ["i10", "i250"])
+        let byStage = Dictionary(uniqueKeysWithValues: second.stages.map { ($0.record.stage, $0.record) })
+        #expect(byStage.values.filter { $0.status == .cached }.count == 2 * n - 3)
+        #expect(byStage["i260"]?.status == .failed)
+        #expect(byStage["i10"]?.reason == "dep changed: in/10.txt")
+        #expect(byStage["i250"]?.reason == "dep changed: in/250.txt")
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import SlipwayStore
 
 /// A run from start to end: the run lock and orphans followed first, the
@@ -50,7 +51,9 @@ extension PipelineRunner {
         // What an earlier process read may be stale now that this run holds the pipeline.
         facts.known.forget()
         facts.preload()
-        let cached = options.force ? nil : cachedCandidates()
+        // Not for a run that is over already: a registry that failed to take
+        // the stages would fail each read of the plan too (after its retries).
+        let cached = options.force || cancellation.isCancelled || adding.hasFailed ? nil : cachedCandidates()
         do {
             state.records.reserveCapacity(state.scheduler.order.count)
             state.outcomes.reserveCapacity(state.scheduler.order.count)
@@ -201,8 +204,7 @@ extension PipelineRunner {
     }
 
     private func cachedCandidates() -> CachedCandidates {
-        let inputs = currentInputs()
-        let keys = Self.keys(of: inputs)
+        let (inputs, keys) = currentInputs()
         let names = CachedStages.candidates(plans: plan(force: false, inputs: inputs, keys: keys), graph: graph, stages: stages)
         return CachedCandidates(names: names, inputs: inputs, keys: keys)
     }
@@ -289,12 +291,17 @@ private final class StageRunsAdding: @unchecked Sendable {
     private let group = DispatchGroup()
     /// Set by the adding thread before it leaves the group; read after `wait`.
     private var result: Result<[StageRunRecord], any Error> = .success([])
+    private let failed = Mutex(false)
 
     init(registry: any Registry, runID: Int64, stages: [String]) {
         DispatchQueue.global(qos: .userInitiated).async(group: group) { [self] in
             result = Result { try registry.addStageRuns(runID: runID, stages: stages) }
+            if case .failure = result { failed.withLock { $0 = true } }
         }
     }
+
+    /// Whether the stages could not be written (known before ``wait()`` when it is over already).
+    var hasFailed: Bool { failed.withLock { $0 } }
 
     func wait() throws -> [StageRunRecord] {
         group.wait()

@@ -118,27 +118,45 @@ public final class PipelineRunner: @unchecked Sendable {
     public func plan(force: Bool = false) -> [StagePlan] {
         facts.preload()
         defer { facts.hasher.flush() }
-        let inputs = currentInputs()
-        return plan(force: force, inputs: inputs, keys: Self.keys(of: inputs))
+        let current = currentInputs()
+        return plan(force: force, inputs: current.inputs, keys: current.keys)
     }
 
-    /// The cache key of each stage whose inputs are all there.
-    static func keys(of inputs: [String: RunPlanner.StageInputs]) -> [String: String] {
-        var keys: [String: String] = [:]
-        keys.reserveCapacity(inputs.count)
-        for (name, input) in inputs { if case .ready(let i) = input { keys[name] = i.key } }
-        return keys
-    }
-
-    /// Every stage's inputs as the workspace is now. Called before any
-    /// command of the run starts: each folder is resolved once for the lot.
-    func currentInputs() -> [String: RunPlanner.StageInputs] {
+    /// Every stage's inputs as the workspace is now, and the cache key of each
+    /// stage whose inputs are all there. Called before any command of the run
+    /// starts: each folder is resolved once per pass. A big pipeline is done
+    /// in two halves on two threads (a stat per dep and a digest per stage,
+    /// each half with its own pass); a stage named twice keeps its last entry, as one pass would.
+    func currentInputs() -> (inputs: [String: RunPlanner.StageInputs], keys: [String: String]) {
+        let all = pipeline.stages
+        let parts = all.count >= Self.stagesPerThread * 2 ? 2 : 1
+        let found = InputsFound(parts: parts)
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let mine = all[all.count * part / parts ..< all.count * (part + 1) / parts]
+            let containment = FileSystem.Containment(root: workspace.root, expecting: mine.reduce(0) { $0 + $1.deps.count + $1.env.count })
+            var inputs: [(String, RunPlanner.StageInputs, String?)] = []
+            inputs.reserveCapacity(mine.count)
+            for stage in mine {
+                let input = facts.inputs(of: stage, containment: containment)
+                if case .ready(let i) = input { inputs.append((stage.name, input, i.key)) } else { inputs.append((stage.name, input, nil)) }
+            }
+            found.set(part, inputs)
+        }
         var inputs: [String: RunPlanner.StageInputs] = [:]
-        inputs.reserveCapacity(pipeline.stages.count)
-        let containment = FileSystem.Containment(root: workspace.root, expecting: pipeline.stages.reduce(0) { $0 + $1.deps.count + $1.env.count })
-        for stage in pipeline.stages { inputs[stage.name] = facts.inputs(of: stage, containment: containment) }
-        return inputs
+        var keys: [String: String] = [:]
+        inputs.reserveCapacity(all.count)
+        keys.reserveCapacity(all.count)
+        for part in found.parts {
+            for (name, input, key) in part {
+                inputs[name] = input
+                keys[name] = key
+            }
+        }
+        return (inputs, keys)
     }
+
+    /// Below twice this many stages, one thread works out the inputs (a second costs more than it saves).
+    static let stagesPerThread = 200
 
     /// The plan for these inputs. The registry is read in bulk: the cache
     /// entries of every key at once, then the previous inputs of every stage
@@ -157,4 +175,19 @@ public final class PipelineRunner: @unchecked Sendable {
                                    return facts.previousInputs(of: name)
                                }, force: force, keys: keys)
     }
+}
+
+/// The halves ``PipelineRunner/currentInputs()`` works out, one slot per thread.
+private final class InputsFound: @unchecked Sendable {
+    private let lock = NSLock()
+    private var found: [[(String, RunPlanner.StageInputs, String?)]]
+
+    init(parts: Int) { found = Array(repeating: [], count: parts) }
+
+    func set(_ part: Int, _ inputs: [(String, RunPlanner.StageInputs, String?)]) {
+        lock.withLock { found[part] = inputs }
+    }
+
+    /// Read once every thread is done.
+    var parts: [[(String, RunPlanner.StageInputs, String?)]] { lock.withLock { found } }
 }

@@ -76,7 +76,8 @@ extension SQLiteRegistry {
     /// on a second thread while `meanwhile` writes, on this one, the rows they
     /// speak of: for a big batch of restored stages the hashing is a fifth of
     /// the write. The events follow the newest one at the start, as
-    /// ``appendAudit(_:_:at:head:)``'s would; `drafts` must not touch `db`.
+    /// ``appendAudit(_:_:at:head:)``'s would, so `meanwhile` must append no
+    /// event of its own; `drafts` must not touch `db` (nor the registry).
     func appendAudit(_ db: Database, at stamp: Millis, drafts: @escaping @Sendable () -> [AuditDraft], meanwhile: () throws -> Void) throws {
         let start = try auditHead(db)
         let made = AuditBatch()
@@ -92,6 +93,8 @@ extension SQLiteRegistry {
             throw error
         }
         group.wait()
+        // The events were chained after the head read at the start: `meanwhile` appends none.
+        assert((try? auditHead(db)) == start, "the audit head moved while a batch's events were hashed")
         try insert(db, made.events)
     }
 
