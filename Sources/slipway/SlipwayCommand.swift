@@ -78,13 +78,13 @@ struct GlobalOptions: ParsableArguments {
     /// is reported before a spec with problems, as one after the other would.
     func openWithSpec() throws -> (Workspace, RegistryConnection, LoadedSpec) {
         let ws = try workspace()
-        let reading = SpecReading(ws)
+        let reading = Background { try ws.loadSpec() }
         let opened = Result { () throws -> RegistryConnection in
             let registry = try ws.connect()
             try Self.reaper(ws).reap(registry)
             return registry
         }
-        let loaded = reading.wait()
+        let loaded = Result { try reading.wait() }
         return (ws, try opened.get(), try loaded.get())
     }
 
@@ -92,24 +92,6 @@ struct GlobalOptions: ParsableArguments {
     /// whose process died with cluster jobs still queued or running.
     static func reaper(_ ws: Workspace) -> RunReaper {
         RunReaper(executors: Executors().all, follower: SelfLauncher(workspace: ws))
-    }
-}
-
-/// ``Workspace/loadSpec()`` on a thread of its own, waited for with ``wait()``.
-private final class SpecReading: @unchecked Sendable {
-    private let group = DispatchGroup()
-    /// Set by the reading thread before it leaves the group; read after `wait`.
-    private var result: Result<LoadedSpec, SpecErrors>?
-
-    init(_ ws: Workspace) {
-        DispatchQueue.global(qos: .userInitiated).async(group: group) { [self] in
-            result = Result { () throws(SpecErrors) in try ws.loadSpec() }
-        }
-    }
-
-    func wait() -> Result<LoadedSpec, SpecErrors> {
-        group.wait()
-        return result!
     }
 }
 

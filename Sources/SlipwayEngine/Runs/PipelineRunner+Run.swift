@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import SlipwayStore
 
 /// A run from start to end: the run lock and orphans followed first, the
@@ -47,7 +46,7 @@ extension PipelineRunner {
         let state = RunState(scheduler: SchedulerState(graph: graph, jobs: options.jobs), registry: registry, reporter: reporter)
         // The run's stages are written pending on a second thread while this
         // one works out which of them the cache has (reads only).
-        let adding = StageRunsAdding(registry: registry, runID: run.id, stages: state.scheduler.order)
+        let adding = Background { [registry, order = state.scheduler.order] in try registry.addStageRuns(runID: run.id, stages: order) }
         // What an earlier process read may be stale now that this run holds the pipeline.
         facts.known.forget()
         facts.preload()
@@ -284,27 +283,4 @@ private final class RunState: @unchecked Sendable {
 struct ImageMissing: Error, CustomStringConvertible {
     var reason: String
     var description: String { reason }
-}
-
-/// ``Registry/addStageRuns(runID:stages:)`` on a thread of its own, waited for with ``wait()``.
-private final class StageRunsAdding: @unchecked Sendable {
-    private let group = DispatchGroup()
-    /// Set by the adding thread before it leaves the group; read after `wait`.
-    private var result: Result<[StageRunRecord], any Error> = .success([])
-    private let failed = Mutex(false)
-
-    init(registry: any Registry, runID: Int64, stages: [String]) {
-        DispatchQueue.global(qos: .userInitiated).async(group: group) { [self] in
-            result = Result { try registry.addStageRuns(runID: runID, stages: stages) }
-            if case .failure = result { failed.withLock { $0 = true } }
-        }
-    }
-
-    /// Whether the stages could not be written (known before ``wait()`` when it is over already).
-    var hasFailed: Bool { failed.withLock { $0 } }
-
-    func wait() throws -> [StageRunRecord] {
-        group.wait()
-        return try result.get()
-    }
 }
