@@ -122,8 +122,12 @@ import Testing
         #expect(requests["source"] as? String == "prometheus", "\(requests)")
         #expect((requests["query"] as? String ?? "").contains("haproxy_server_http_responses_total"), "\(requests)")
         #expect((requests["answer"] as? String ?? "").contains("\"server\":\"v4\""), "\(requests)")
+        // How many requests reach v4 before its first measurement depends on the
+        // machine's load; what must hold is that they were counted, as a whole
+        // number, and judged by the spec's `at_least: 10`.
         let counted = try #require(requests["value"] as? Double, "\(requests)")
-        #expect(counted >= 10 && counted == counted.rounded(), "\(requests)")
+        #expect(counted > 0 && counted == counted.rounded(), "\(requests)")
+        #expect(requests["verdict"] as? String == (counted >= 10 ? "pass" : "inconclusive"), "\(requests)")
         let errorRate = try #require(v4.first { $0["metric"] as? String == "error_rate" }, "\(v4)")
         #expect(errorRate["source"] as? String == "prometheus", "\(errorRate)")
         #expect(errorRate["deciding"] as? Bool == true && errorRate["verdict"] as? String == "fail", "\(errorRate)")
@@ -138,8 +142,13 @@ import Testing
             guard !rows.isEmpty else { continue }
             let samples = rows.filter { $0["metric"] as? String == "samples" }
             guard rows.contains(where: { $0["verdict"] as? String == "fail" }) == false else { continue }
-            #expect(samples.allSatisfy { ($0["value"] as? Double ?? 0) > 0 && $0["source"] as? String == "prometheus" }, "\(samples)")
-            if samples.count >= 2 { passed += 1 }
+            // A measurement taken before enough requests were scraped is
+            // inconclusive and taken again; each step passes on a counted one.
+            #expect(samples.allSatisfy { value in
+                let n = value["value"] as? Double ?? -1
+                return n >= 0 && n == n.rounded() && value["source"] as? String == "prometheus"
+            }, "\(samples)")
+            if samples.filter({ $0["verdict"] as? String == "pass" && ($0["value"] as? Double ?? 0) >= 10 }).count >= 2 { passed += 1 }
         }
         #expect(passed == 2, "the canaries of v2 and v3 should each have counted requests at 25% and 100%")
         // The load generator sent production's days through HAProxy.
