@@ -67,9 +67,7 @@ struct GlobalOptions: ParsableArguments {
     /// interrupted, or their cluster jobs handed to a process that follows them.
     func open() throws -> (Workspace, RegistryConnection) {
         let ws = try workspace()
-        let registry = try ws.connect()
-        try Self.reaper(ws).reap(registry)
-        return (ws, registry)
+        return (ws, try Self.connectAndReap(ws))
     }
 
     /// ``open()`` and the workspace's spec, read on a second thread while
@@ -79,13 +77,16 @@ struct GlobalOptions: ParsableArguments {
     func openWithSpec() throws -> (Workspace, RegistryConnection, LoadedSpec) {
         let ws = try workspace()
         let reading = Background { try ws.loadSpec() }
-        let opened = Result { () throws -> RegistryConnection in
-            let registry = try ws.connect()
-            try Self.reaper(ws).reap(registry)
-            return registry
-        }
+        let opened = Result { try Self.connectAndReap(ws) }
         let loaded = Result { try reading.wait() }
         return (ws, try opened.get(), try loaded.get())
+    }
+
+    /// The workspace's registry, once the reaper has looked at its runs.
+    static func connectAndReap(_ ws: Workspace) throws -> RegistryConnection {
+        let registry = try ws.connect()
+        try reaper(ws).reap(registry)
+        return registry
     }
 
     /// The reaper every command runs: it starts `slipway follow` for runs
