@@ -109,6 +109,54 @@ import SlipwayStore
         #expect(idle.ran.isEmpty)
     }
 
+    /// A link of a chain whose out cannot be put in place is left to the
+    /// scheduler with everything after it; the rest of the batch is taken
+    /// from the cache. Each stage ends once in the trail and the chain verifies.
+    @Test func aChainLinkWhoseOutCannotBePlacedLeavesWhatFollowsToTheScheduler() throws {
+        // A chain of ten whose sixth link writes into `side/`, and ten stages beside it.
+        var yaml = "project: p\npipelines:\n  main:\n    stages:\n"
+        var scripts: [String: FakeExecutor.Script] = [:]
+        func out(_ i: Int) -> String { i == 5 ? "side/5.txt" : "chain/\(i).txt" }
+        for i in 0..<10 {
+            yaml += "      c\(i): {cmd: c\(i), deps: [\(i == 0 ? "raw.txt" : out(i - 1))], outs: [\(out(i))]}\n"
+            yaml += "      i\(i): {cmd: i\(i), outs: [solo/\(i).txt]}\n"
+            scripts["c\(i)"] = .init(writes: [out(i): "link \(i)"])
+            scripts["i\(i)"] = .init(writes: ["solo/\(i).txt": "alone \(i)"])
+        }
+        let (ws, loaded, registry) = try makeWorkspace(yaml)
+        let fm = FileManager.default
+        try "raw".write(toFile: ws.root + "/raw.txt", atomically: true, encoding: .utf8)
+        for dir in ["chain", "solo", "side"] { try fm.createDirectory(atPath: ws.root + "/" + dir, withIntermediateDirectories: true) }
+        let first = try run(ws, loaded, registry, FakeExecutor(scripts))
+        #expect(first.run.status == .succeeded)
+        // `side/` becomes a symlink (to a folder inside the workspace) without
+        // c5's out: a restore will not write through it. solo/3.txt is gone too.
+        try fm.moveItem(atPath: ws.root + "/side", toPath: ws.root + "/elsewhere")
+        try fm.removeItem(atPath: ws.root + "/elsewhere/5.txt")
+        try fm.createSymbolicLink(atPath: ws.root + "/side", withDestinationPath: "elsewhere")
+        try fm.removeItem(atPath: ws.root + "/solo/3.txt")
+        let before = try registry.latestAuditSeq()
+        let idle = FakeExecutor([:])
+        let second = try run(ws, loaded, registry, idle)
+        let byStage = Dictionary(uniqueKeysWithValues: second.stages.map { ($0.record.stage, $0.record) })
+        // Before it in the chain, and beside it, from the cache (solo/3.txt put back).
+        for name in ["c0", "c4"] + (0..<10).map({ "i\($0)" }) { #expect(byStage[name]?.status == .cached, "\(name)") }
+        #expect(try String(contentsOfFile: ws.root + "/solo/3.txt", encoding: .utf8) == "alone 3")
+        // c5 was left to the scheduler, which could not restore its out either; what follows it never ran.
+        #expect(byStage["c5"]?.status == .failed && byStage["c5"]?.reason.hasPrefix("cache restore failed") == true, "\(String(describing: byStage["c5"]))")
+        for i in 6..<10 { #expect(byStage["c\(i)"]?.status == .cancelled, "c\(i)") }
+        #expect(!fm.fileExists(atPath: ws.root + "/elsewhere/5.txt"))
+        #expect(idle.ran.isEmpty)
+        // One end per stage, and the chain verifies.
+        let records = try registry.stageRuns(runID: second.run.id)
+        let ended = try registry.auditEvents(after: before, limit: 1_000).filter { $0.kind == "stage.finished" }.map(\.subject)
+        #expect(ended.count == Set(ended).count)
+        #expect(Set(ended) == Set(records.filter { $0.status.isFinished }.map { "run/\(second.run.id)/\($0.stage)" }))
+        #expect(records.filter { $0.status == .cached }.count == 15)
+        #expect(try registry.artifacts(runID: second.run.id).count == 15)
+        #expect(try AuditVerifier(registry: registry, workspace: ws).verify().ok)
+    }
+
     @Test func aChangeInTheMiddleOfAChainRunsTheRestAfterIt() throws {
         let (ws, loaded, registry) = try prepare()
         #expect(try run(ws, loaded, registry, FakeExecutor(Self.scripts)).run.status == .succeeded)
