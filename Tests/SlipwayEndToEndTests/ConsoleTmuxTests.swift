@@ -76,7 +76,7 @@ final class TmuxSession {
         pipelines:
           main:
             stages:
-              first: {cmd: "while [ ! -e go ]; do sleep 0.05; done; echo first-done"}
+              first: {cmd: "for i in $(seq 6000); do [ -e go ] && break; sleep 0.05; done; echo first-done"}
               second: {cmd: "sleep 1; echo second-done", needs: [first]}
         """)
         _ = s.run("status")  // create the registry

@@ -105,9 +105,15 @@ struct Sandbox {
     }
 
     /// How many `deploy.ran` events the audit trail holds for the deploy
-    /// call `callID` (a call journalled as finished has one).
+    /// call `callID` (a call journalled as finished has one). Throws, without
+    /// recording an issue, when the trail cannot be read: a test polling it
+    /// while an agent writes asks again.
     func deployRan(_ callID: String) throws -> Int {
-        let events = try #require(try json("audit", "--kind", "deploy.ran", "--json") as? [[String: Any]])
+        struct Unreadable: Error { var said: String }
+        let r = run("audit", "--kind", "deploy.ran", "--json")
+        guard r.status == 0, let events = try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]] else {
+            throw Unreadable(said: r.stderr)
+        }
         return events.filter { ($0["payload"] as? String ?? "").contains("\"deployment\":\"\(callID)\"") }.count
     }
 

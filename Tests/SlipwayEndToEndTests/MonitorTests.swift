@@ -211,7 +211,7 @@ func triggerEvents(_ s: Sandbox) throws -> [TriggerEventRecord] {
         let s = workspace(pipelineExtra: "\n    max_concurrent_runs: 1")
         // The retraining stage runs until the test releases it, so run 1 is
         // still running when d2 and d3 arrive, however slowly they are ingested.
-        s.write("slipway.yaml", s.read("slipway.yaml")!.replacingOccurrences(of: "sleep 0.3", with: "while [ ! -e release ]; do sleep 0.05; done")
+        s.write("slipway.yaml", s.read("slipway.yaml")!.replacingOccurrences(of: "sleep 0.3", with: "for i in $(seq 6000); do [ -e release ] && break; sleep 0.05; done")
             .replacingOccurrences(of: "cooldown: 1h", with: "cooldown: 0s"))
         s.write("d1.csv", Self.batch(shift: 8, seed: 10))
         s.write("d2.csv", Self.batch(shift: 9, seed: 11))

@@ -78,12 +78,10 @@ import Testing
                 "\(a.read(".slipway/agent.log") ?? "no agent.log")")
         #expect(b.run("run").status == 0)
         #expect(b.run("promote", "clf:1", "--to", "staging").status == 0)
-        let registered = Date()
+        // Woken by the change feed: this wait is far shorter than the agent's
+        // 600 s interval, with room for a loaded machine.
         #expect(a.waitUntil(timeout: 30) { a.read(".slipway/agent.log")?.contains("auto: clf:1 → production") == true },
                 "\(a.read(".slipway/agent.log") ?? "")")
-        // Woken by the change feed: far sooner than the 600 s interval, with
-        // room for a loaded machine.
-        #expect(Date().timeIntervalSince(registered) < 60)
         let models = try #require(try b.json("models", "--json") as? [[String: Any]])
         #expect("\(models)".contains("production"))
     }
