@@ -67,11 +67,22 @@ import SlipwayEngine
         for e in saved { #expect(found[e.key] == e) }
         #expect(try r.cacheEntry(key: "key3") == found["key3"])
         #expect(try r.cacheEntries(keys: []).isEmpty)
+        // Most of the table (a store may read it whole), and a small part of it:
+        // only what was asked for comes back.
+        for share in [800, 300, 5] {
+            let asked = saved.prefix(share).map(\.key) + ["missing"]
+            let part = try r.cacheEntries(keys: asked)
+            #expect(part.count == share && part.values.allSatisfy { found[$0.key] == $0 } && part["key\(share)"] == nil, "\(share)")
+        }
         // The stat cache is read in bulk the same way.
         let states = (0..<2_000).map { FileState(path: "f\($0)", size: Int64($0), mtimeNanos: 1, inode: 2, hash: "h\($0)") }
         try r.saveFileStates(states)
         let back = try r.fileStates(paths: states.map(\.path) + ["nope"])
         #expect(back.count == states.count && back["f1999"] == states[1999])
+        for share in [1_200, 250, 3] {
+            let part = try r.fileStates(paths: states.suffix(share).map(\.path))
+            #expect(part.count == share && part.values.allSatisfy { back[$0.path] == $0 } && part["f0"] == nil, "\(share)")
+        }
     }
 
     @Test(arguments: StoreKind.allCases)

@@ -55,7 +55,7 @@ extension SQLiteRegistry: CacheStore {
         return try pool.read { db in
             var result: [String: CacheEntry] = [:]
             result.reserveCapacity(keys.count)
-            try forEachRow(db, "SELECT key, pipeline, stage, stageRunID, outputs, createdAt FROM cacheEntry WHERE key IN", in: keys) { row in
+            try forEachRow(db, "key, pipeline, stage, stageRunID, outputs, createdAt", from: "cacheEntry", key: "key", in: keys) { row in
                 let e = CacheEntry(key: row.string(0), pipeline: row.string(1), stage: row.string(2), stageRunID: row.int64(3),
                                    outputs: try FlatJSON.decodeStrings(row.data(4)), createdAt: row.int64(5))
                 result[e.key] = e
@@ -73,7 +73,7 @@ extension SQLiteRegistry: CacheStore {
         return try pool.read { db in
             var result: [String: FileState] = [:]
             result.reserveCapacity(paths.count)
-            try forEachRow(db, "SELECT path, size, mtimeNanos, inode, hash FROM fileState WHERE path IN", in: paths) { row in
+            try forEachRow(db, "path, size, mtimeNanos, inode, hash", from: "fileState", key: "path", in: paths) { row in
                 let state = FileState(path: row.string(0), size: row.int64(1), mtimeNanos: row.int64(2), inode: row.int64(3), hash: row.string(4))
                 result[state.path] = state
             }

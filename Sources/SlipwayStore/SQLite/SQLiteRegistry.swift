@@ -221,6 +221,26 @@ extension SQLiteRegistry {
             try RowRead.forEach(db, statement, bind: { values in for key in chunk { key.bind(to: &values) } }, body)
         }
     }
+
+    /// Calls `body` with every row of `table` whose `key` (the first column
+    /// `columns` names) is one of `keys`. When the keys are most of the table
+    /// (a run asking for the file states or cache entries of all its stages),
+    /// one pass over the table is cheaper than a thousand-parameter statement
+    /// to parse and a probe of the key's index per key; otherwise as
+    /// ``forEachRow(_:_:in:_:)``.
+    func forEachRow(_ db: Database, _ columns: String, from table: String, key: String, in keys: [String], _ body: (Columns) throws -> Void) throws {
+        if keys.count >= Self.scanFrom, let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table)"), rows <= 2 * keys.count {
+            let wanted = Set(keys)
+            try RowRead.forEach(db, try db.makeStatement(sql: "SELECT \(columns) FROM \(table)"), bind: { _ in }) { row in
+                if wanted.contains(row.string(0)) { try body(row) }
+            }
+            return
+        }
+        try forEachRow(db, "SELECT \(columns) FROM \(table) WHERE \(key) IN", in: keys, body)
+    }
+
+    /// From this many keys on, a look-up may read the whole table instead.
+    static let scanFrom = 200
 }
 
 extension Array {
