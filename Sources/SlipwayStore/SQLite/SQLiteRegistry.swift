@@ -229,7 +229,10 @@ extension SQLiteRegistry {
     /// to parse and a probe of the key's index per key; otherwise as
     /// ``forEachRow(_:_:in:_:)``.
     func forEachRow(_ db: Database, _ columns: String, from table: String, key: String, in keys: [String], _ body: (Columns) throws -> Void) throws {
-        if keys.count >= Self.scanFrom, let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table)"), rows <= 2 * keys.count {
+        // Counted no further than the bound: a table with a long history is not walked to say it is big.
+        if keys.count >= Self.scanFrom,
+           let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM (SELECT 1 FROM \(table) LIMIT ?)", arguments: [2 * keys.count + 1]),
+           rows <= 2 * keys.count {
             let wanted = Set(keys)
             try RowRead.forEach(db, try db.makeStatement(sql: "SELECT \(columns) FROM \(table)"), bind: { _ in }) { row in
                 if wanted.contains(row.string(0)) { try body(row) }
