@@ -83,6 +83,13 @@ import SlipwayEngine
             let part = try r.fileStates(paths: states.suffix(share).map(\.path))
             #expect(part.count == share && part.values.allSatisfy { back[$0.path] == $0 } && part["f0"] == nil, "\(share)")
         }
+        // Two paths Swift holds equal (é written whole, and e with an accent
+        // after it) are two files: asking for one never gives the other's state.
+        let decomposed = FileState(path: "caf\u{65}\u{301}.csv", size: 1, mtimeNanos: 1, inode: 1, hash: "decomposed")
+        try r.saveFileStates([decomposed])
+        let composed = try r.fileStates(paths: ["caf\u{e9}.csv"] + states.prefix(1_500).map(\.path))
+        #expect(composed.count == 1_500 && composed.values.allSatisfy { $0.hash != "decomposed" })
+        #expect(try r.fileStates(paths: [decomposed.path] + states.prefix(1_500).map(\.path)).values.contains { $0.hash == "decomposed" })
     }
 
     @Test(arguments: StoreKind.allCases)

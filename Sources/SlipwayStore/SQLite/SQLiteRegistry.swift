@@ -233,9 +233,11 @@ extension SQLiteRegistry {
         if keys.count >= Self.scanFrom,
            let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM (SELECT 1 FROM \(table) LIMIT ?)", arguments: [2 * keys.count + 1]),
            rows <= 2 * keys.count {
-            let wanted = Set(keys)
+            // Byte for byte, as SQLite compares keys: not Swift's canonical equivalence,
+            // which would take `cafe\u{301}` for `café`, two different files.
+            let wanted = Set(keys.map(ExactKey.init))
             try RowRead.forEach(db, try db.makeStatement(sql: "SELECT \(columns) FROM \(table)"), bind: { _ in }) { row in
-                if wanted.contains(row.string(0)) { try body(row) }
+                if wanted.contains(ExactKey(row.string(0))) { try body(row) }
             }
             return
         }
@@ -244,6 +246,16 @@ extension SQLiteRegistry {
 
     /// From this many keys on, a look-up may read the whole table instead.
     static let scanFrom = 200
+}
+
+/// A key compared and hashed by its UTF-8 bytes.
+private struct ExactKey: Hashable {
+    let text: String
+    init(_ text: String) { self.text = text }
+    static func == (a: ExactKey, b: ExactKey) -> Bool { a.text.utf8.elementsEqual(b.text.utf8) }
+    func hash(into hasher: inout Hasher) {
+        for byte in text.utf8 { hasher.combine(byte) }
+    }
 }
 
 extension Array {
