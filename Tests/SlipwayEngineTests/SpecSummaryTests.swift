@@ -34,6 +34,29 @@ import Testing
         #expect(ws.specSummary() == first)
     }
 
+    /// A command that parses the spec (`run`, `lint`) keeps the summary of
+    /// what it read: the `status` after an edit then reads it back instead of
+    /// parsing a big spec again. A spec with problems leaves its problems.
+    @Test func parsingTheSpecKeepsItsSummaryForStatus() throws {
+        let ws = try Workspace.scratch(Self.spec)
+        defer { try? FileManager.default.removeItem(atPath: ws.root) }
+        try "lr: 0.1\n".write(toFile: ws.paramsPath, atomically: true, encoding: .utf8)
+        #expect(!FileManager.default.fileExists(atPath: ws.specSummaryPath))
+        _ = try ws.loadSpec()
+        let spec = try #require(FileManager.default.contents(atPath: ws.specPath))
+        let params = FileManager.default.contents(atPath: ws.paramsPath)
+        let kept = try #require(DigestKeptFile<SpecSummary>(path: ws.specSummaryPath, purpose: "slipway-spec-summary/2", parts: [spec, params]).read())
+        #expect(kept.project == "churn" && kept.environments == ["staging"] && kept.issues.isEmpty)
+        #expect(ws.specSummary() == kept)
+        // An edit that breaks the spec: the parse keeps the summary of its problems.
+        try (Self.spec + "bogus: 1\n").write(toFile: ws.specPath, atomically: true, encoding: .utf8)
+        #expect(throws: SpecErrors.self) { try ws.loadSpec() }
+        let edited = try #require(FileManager.default.contents(atPath: ws.specPath))
+        let broken = try #require(DigestKeptFile<SpecSummary>(path: ws.specSummaryPath, purpose: "slipway-spec-summary/2", parts: [edited, params]).read())
+        #expect(broken.project == nil && broken.issues.contains { $0.keyPath.contains("bogus") }, "\(broken.issues)")
+        #expect(ws.specSummary() == broken)
+    }
+
     /// The kept file's digest says which files it was made from, its MAC what
     /// it says: a summary edited in place (the digest left as it was) is not believed.
     @Test func aSummaryEditedInPlaceIsNotBelieved() throws {

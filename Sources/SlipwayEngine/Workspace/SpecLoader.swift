@@ -78,6 +78,10 @@ extension Workspace {
         if read.issues.isEmpty, let spec = read.spec, let bytes = SpecArchive.encode(spec, params: read.params) {
             kept.keep(bytes)
         }
+        // `status` reads only the summary: made here from what was just parsed,
+        // the first `status` after an edit (and a `run`) need not parse it again.
+        keepSpecSummary(read.issues.isEmpty ? SpecSummary(LoadedSpec(spec: read.spec!, params: read.params)) : SpecSummary(issues: read.issues),
+                        spec: specBytes, params: params)
         return read
     }
 

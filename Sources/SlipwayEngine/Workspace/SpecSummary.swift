@@ -53,11 +53,21 @@ extension Workspace {
         let spec = FileManager.default.contents(atPath: specPath)
         let params = paramsThere ? FileManager.default.contents(atPath: paramsPath) : nil
         guard let spec, !paramsThere || params != nil else { return SpecSummary { () throws(SpecErrors) in try loadSpecText() } }
-        let kept = DigestKeptFile<SpecSummary>(path: specSummaryPath, purpose: "slipway-spec-summary/2", parts: [spec, params])
+        let kept = keptSpecSummary(spec: spec, params: params)
         if let summary = kept.read() { return summary }
         // Made from the very bytes the digest is of.
         let summary = SpecSummary { () throws(SpecErrors) in try loadSpecText(spec: spec, params: params) }
         kept.keep(summary)
         return summary
+    }
+
+    private func keptSpecSummary(spec: Data, params: Data?) -> DigestKeptFile<SpecSummary> {
+        DigestKeptFile(path: specSummaryPath, purpose: "slipway-spec-summary/2", parts: [spec, params])
+    }
+
+    /// Keeps the summary of the spec and params text these bytes hold (what
+    /// ``specSummary()`` would make of them), for the next `status`.
+    func keepSpecSummary(_ summary: SpecSummary, spec: Data, params: Data?) {
+        keptSpecSummary(spec: spec, params: params).keep(summary)
     }
 }
