@@ -44,6 +44,40 @@ import Testing
         #expect(train.stage(named: "fit")?.executor.requestSummary == "partition=gpu gres=gpu:1 cpus=8 mem=32G time=2:00:00 account=ml qos=normal --constraint=a100 --exclusive")
     }
 
+    /// Every member of a matrix runs where its stage says, over the
+    /// pipeline's default; a stage beside it keeps the default.
+    @Test func matrixMembersRunWhereTheirStageSays() throws {
+        let spec = try parse("""
+        project: p
+        pipelines:
+          sweep:
+            executor: {kind: slurm, partition: cpu, account: ml}
+            stages:
+              prep: {cmd: ./prep.sh, outs: [data.csv]}
+              train:
+                cmd: python3 train.py
+                deps: [data.csv]
+                matrix: {lr: [0.1, 0.01], arch: [small, large]}
+                outs: ["model-${matrix.lr}-${matrix.arch}.pt"]
+                executor: {partition: gpu, gres: "gpu:1"}
+              local:
+                cmd: ./report.sh
+                matrix: {shard: range(2)}
+                executor: local
+                needs: [train]
+        """)
+        let sweep = try #require(spec.pipeline(named: "sweep"))
+        let members = sweep.stages.filter { $0.matrix?.base == "train" }
+        #expect(members.count == 4)
+        for member in members {
+            #expect(member.executor == ExecutorSpec(kind: .slurm, partition: "gpu", gres: "gpu:1", account: "ml"), "\(member.name)")
+        }
+        #expect(sweep.stage(named: "train[lr=0.1,arch=small]")?.executor.partition == "gpu")
+        #expect(sweep.stage(named: "prep")?.executor == ExecutorSpec(kind: .slurm, partition: "cpu", account: "ml"))
+        let shards = sweep.stages.filter { $0.matrix?.base == "local" }
+        #expect(shards.count == 2 && shards.allSatisfy { $0.executor == .local })
+    }
+
     @Test func lintNamesEveryBadKeyAndValueWithItsPlace() {
         let found = issues("""
         project: p

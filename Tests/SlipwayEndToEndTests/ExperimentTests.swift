@@ -23,13 +23,15 @@ import Testing
                   echo "$SLIPWAY_PARAM_TRAIN_LR" >> \(counter)
                   echo "lr=$SLIPWAY_PARAM_TRAIN_LR arch=$SLIPWAY_PARAM_MODEL_ARCH" > model.txt
                   case "$SLIPWAY_PARAM_TRAIN_LR" in 0.03) auc=0.91;; 0.1) auc=0.84;; *) auc=0.7;; esac
-                  printf '{"auc": %s}' "$auc" > eval.json
+                  printf '{"auc": %s, "loss": %s}' "$auc" "$SLIPWAY_PARAM_TRAIN_LR" > eval.json
                 deps: [data.txt]
                 params: [train.lr, model.arch]
                 outs: [model.txt]
                 metrics: [eval.json]
                 gates:
                   auc: ">= 0.8"
+        environments:
+          production: {requires: none}
         """)
         s.write("params.yaml", "train:\n  lr: 0.1\nmodel:\n  arch: small\n")
         try! FileManager.default.createDirectory(atPath: s.root + "/.slipway", withIntermediateDirectories: true)
@@ -102,17 +104,38 @@ import Testing
         #expect((asc["entries"] as? [[String: Any]])?.first?["run"] as? Int == 3)
     }
 
-    /// With --jobs 3 the members after the first run at once, each in a copy
-    /// of the workspace: no member sees another's outs, the shared stage runs
-    /// once, every log is where `slipway logs` looks, and the copies are gone.
+    /// With --jobs 2 the members after the first run two at a time, each in
+    /// a copy of the workspace: two of them wait for each other (so they ran
+    /// at once) and none saw more than two running; no member sees another's
+    /// outs, the shared stage runs once, every log is where `slipway logs`
+    /// looks, and the copies are gone.
     @Test func sweepMembersRunAtOnceInCopiesOfTheWorkspace() throws {
         let s = Self.workspace()
+        let meet = s.root + "/.meet"
+        // Each member's train marks itself running and notes how many are.
+        // The members after the first (lr 0.1) wait until two of them have
+        // arrived: alone, each gives up after five minutes and says so.
+        let hold = """
+                  mkdir -p \(meet)/running \(meet)/arrived
+                  touch \(meet)/running/$SLIPWAY_PARAM_TRAIN_LR \(meet)/arrived/$SLIPWAY_PARAM_TRAIN_LR
+                  ls \(meet)/running | wc -l >> \(meet)/concurrent
+                  if [ "$SLIPWAY_PARAM_TRAIN_LR" != 0.1 ]; then
+                    for i in $(seq 6000); do [ $(ls \(meet)/arrived | wc -l) -ge 3 ] && break; sleep 0.05; done
+                    [ $(ls \(meet)/arrived | wc -l) -ge 3 ] || echo "$SLIPWAY_PARAM_TRAIN_LR" >> \(meet)/alone
+                  fi
+                  rm \(meet)/running/$SLIPWAY_PARAM_TRAIN_LR
+                  echo "start $SLIPWAY_PARAM_TRAIN_LR"
+
+        """
         s.write("slipway.yaml", (s.read("slipway.yaml") ?? "").replacingOccurrences(
-            of: "      train:\n        cmd: |\n", with: "      train:\n        cmd: |\n          echo \"start $SLIPWAY_PARAM_TRAIN_LR\"; sleep 0.5\n"))
+            of: "      train:\n        cmd: |\n", with: "      train:\n        cmd: |\n" + hold))
         // Copies left by a sweep killed with -9 (its pid is gone) are cleared by the next sweep.
         s.write(".slipway/sweeps/1700000000-4194000/2/model.txt", "stale")
-        let r = s.run("run", "--sweep", "train.lr=0.1,0.03,0.5,0.2", "--jobs", "3")
+        let r = s.run("run", "--sweep", "train.lr=0.1,0.03,0.5,0.2", "--jobs", "2")
         #expect(r.status == 3, "\(r.stderr)")
+        #expect(!s.exists(".meet/alone"), "members that ran alone: \(s.read(".meet/alone") ?? "")")
+        let concurrent = (s.read(".meet/concurrent") ?? "").split(separator: "\n").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        #expect(concurrent.count == 4 && concurrent.allSatisfy { $0 <= 2 } && concurrent.contains(2), "\(concurrent)")
         #expect(s.count(".count-prepare") == 1)
         let trained = (s.read(".count-train") ?? "").split(separator: "\n").map(String.init)
         #expect(trained.sorted() == ["0.03", "0.1", "0.2", "0.5"], "\(trained)")
@@ -127,6 +150,12 @@ import Testing
         #expect((board["entries"] as? [[String: Any]])?.compactMap { ($0["overrides"] as? [String: String])?["train.lr"] }.first == "0.03")
         #expect(!s.exists(".slipway/sweeps"))
         #expect(s.read("model.txt") == "lr=0.1 arch=small\n")
+        // The winner ran in a copy that is gone: it is promoted like any
+        // version, through the environment's policy, from what the registry and store hold.
+        let winner = try #require((board["entries"] as? [[String: Any]])?.first?["version"] as? String)
+        let promoted = s.run("promote", winner, "--to", "production")
+        #expect(promoted.status == 0 && promoted.stdout.contains("\(winner) → production"), "\(promoted.stdout)\(promoted.stderr)")
+        #expect(s.run("status").stdout.contains("production  \(winner)"))
         #expect(s.run("audit", "verify").status == 0)
     }
 
@@ -137,9 +166,14 @@ import Testing
         let twice = s.run("run", "--sweep", "train.lr=0.1,0.1")
         #expect(twice.status == 2 && twice.stderr.contains("listed twice"), "\(twice.stderr)")
         #expect(!s.exists(".count-prepare"))
-        let grid = s.run("run", "--sweep", "train.lr=0.1,0.03", "--sweep", "arch=small,large", "--jobs", "1")
+        let grid = s.run("run", "--sweep", "train.lr=0.1,0.03", "--sweep", "arch=small,large", "--jobs", "1", "--by", "loss")
         #expect(grid.status == 0, "\(grid.stderr)")
         #expect(s.read(".count-train")?.split(separator: "\n").count == 4)
         #expect(grid.stderr.contains("sweep 4/4: train.lr=0.03 model.arch=large"), "\(grid.stderr)")
+        // Ranked by the metric asked for (loss is the lr here; no gate reads it: high first), not by auc.
+        let lines = grid.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first?.hasPrefix("ranked by loss (high first)") == true, "\(grid.stdout)")
+        let rows = lines.filter { $0.contains("run ") && $0.contains("train.lr=") }
+        #expect(rows.count == 4 && rows.prefix(2).allSatisfy { $0.contains("train.lr=0.1") }, "\(grid.stdout)")
     }
 }
