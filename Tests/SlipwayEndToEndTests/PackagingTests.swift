@@ -314,6 +314,22 @@ func installed(_ name: String) -> Bool {
         #expect(s.run("verify", "clf").status == 0)
     }
 
+    /// A version whose run was given a value on the command line (`run --set`,
+    /// a sweep member) is rebuilt with that value again, not params.yaml's.
+    @Test func reproduceGivesTheRunItsOverridesAgain() throws {
+        let s = try packaged()
+        s.write("train.sh", "#!/bin/sh\nmkdir -p model && echo \"lr=$SLIPWAY_PARAM_TRAIN_LR\" > model/weights.txt && cat data.csv >> model/weights.txt && echo 'print(1)' > predict.py\n",
+                executable: true)
+        gitIn("commit", "-q", "-am", "lr from the environment", in: s.root)
+        let set = s.run("run", "--set", "train.lr=0.7", "--json")
+        #expect(set.status == 0, "\(set.stderr)")
+        #expect(s.read("model/weights.txt")?.hasPrefix("lr=0.7\n") == true)
+        let again = s.run("reproduce", "clf:2")
+        #expect(again.status == 0, "\(again.stdout)\(again.stderr)")
+        #expect(again.stdout.contains("reproduced: every output identical"), "\(again.stdout)")
+        #expect(s.read("params.yaml") == "train:\n  lr: 0.1\n")
+    }
+
     @Test func reproduceRebuildsFromTheRecordedCommitAndData() throws {
         let s = try packaged()
         // Data outside git, restored from the store by reproduce.
