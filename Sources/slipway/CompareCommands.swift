@@ -8,19 +8,24 @@ struct Compare: ParsableCommand {
         discussion: """
         With no versions: the newest run's candidate (registered or not) against the version live in the \
         gated stage's baseline environment (default production). Exit status 3 when a gate fails.
-        With --runs (a sweep's runs, say): the runs ranked by --by (default: the first gated metric), \
-        each with its overrides, its version and its gates against the baseline; the best that passed \
-        every gate is named. Exit status 3 when none passed.
+        With --runs (a sweep's runs, say), or three or more versions: the runs (those that made the \
+        versions) ranked by --by (default: the first gated metric), each with its overrides, its version \
+        and its gates against the baseline; the best that passed every gate is named. Exit status 3 when \
+        none passed.
         """)
 
     @OptionGroup var global: GlobalOptions
-    @Argument(help: "MODEL:A (the baseline)") var a: ModelRef?
-    @Argument(help: "MODEL:B (the candidate)") var b: ModelRef?
+    @Argument(help: ArgumentHelp("MODEL:A MODEL:B: the baseline and the candidate; three or more versions: ranked as --runs ranks runs.",
+                                 valueName: "MODEL:VERSION"))
+    var versions: [ModelRef] = []
+    var a: ModelRef? { versions.count == 2 ? versions[0] : nil }
+    var b: ModelRef? { versions.count == 2 ? versions[1] : nil }
     @Option(help: "The pipeline, when slipway.yaml has several.") var pipeline: String?
     @Option(help: ArgumentHelp("Rank these runs instead (ids and ranges: 12,14,20-23).", valueName: "RUNS")) var runs: String?
-    @Option(help: ArgumentHelp("With --runs: the metric to rank by (default: the first gated metric).", valueName: "METRIC"))
+    @Option(help: ArgumentHelp("With --runs or three or more versions: the metric to rank by (default: the first gated metric).", valueName: "METRIC"))
     var by: String?
-    @Option(help: ArgumentHelp("With --runs: desc (high first) or asc (default: the way the metric's gate reads).", valueName: "ORDER"))
+    @Option(help: ArgumentHelp("With --runs or three or more versions: desc (high first) or asc (default: the way the metric's gate reads).",
+                               valueName: "ORDER"))
     var order: String?
     @Flag(help: "Print as JSON.") var json = false
 
@@ -44,14 +49,17 @@ struct Compare: ParsableCommand {
     }
 
     func validate() throws {
-        if (a == nil) != (b == nil) { throw ValidationError("give both MODEL:A and MODEL:B, or neither") }
-        if runs != nil && a != nil { throw ValidationError("give MODEL:A MODEL:B or --runs, not both") }
-        if runs == nil && (by != nil || order != nil) { throw ValidationError("--by and --order go with --runs") }
+        if versions.count == 1 { throw ValidationError("give both MODEL:A and MODEL:B, or neither") }
+        if runs != nil && !versions.isEmpty { throw ValidationError("give versions or --runs, not both") }
+        if runs == nil && versions.count < 3 && (by != nil || order != nil) {
+            throw ValidationError("--by and --order go with --runs or three or more versions")
+        }
         if let order, Leaderboard.Order(rawValue: order) == nil { throw ValidationError("--order is desc or asc, not '\(order)'") }
     }
 
     func run() throws {
         if let runs { return try rank(runs) }
+        if versions.count >= 3 { return try rankVersions() }
         let (ws, registry) = try global.open()
         let spec: WorkspaceSpec?
         if a == nil { spec = try ws.loadSpec().spec } else { spec = (try? ws.loadSpec())?.spec }
@@ -91,7 +99,21 @@ struct Compare: ParsableCommand {
 extension Compare {
     func rank(_ list: String) throws {
         let (ws, registry) = try global.open()
-        let ids = try Leaderboard.runIDs(parsing: list)
+        try rank(try Leaderboard.runIDs(parsing: list), ws: ws, registry: registry)
+    }
+
+    /// Three or more versions: the runs that made them, ranked.
+    func rankVersions() throws {
+        let (ws, registry) = try global.open()
+        var ids: [Int64] = []
+        for ref in versions {
+            let id = try ref.resolve(in: registry).runID
+            if !ids.contains(id) { ids.append(id) }
+        }
+        try rank(ids, ws: ws, registry: registry)
+    }
+
+    func rank(_ ids: [Int64], ws: Workspace, registry: RegistryConnection) throws {
         let spec = try ws.loadSpec().spec
         let service = ComparisonService(registry: registry, spec: spec)
         let first = try registry.run(id: ids[0])

@@ -159,7 +159,7 @@ import Testing
         #expect(s.run("audit", "verify").status == 0)
     }
 
-    @Test func sweepsMultiplyAndRefuseMistakes() {
+    @Test func sweepsMultiplyAndRefuseMistakes() throws {
         let s = Self.workspace()
         let both = s.run("run", "--sweep", "train.lr=0.1,0.03", "--set", "train.lr=0.2")
         #expect(both.status == 2 && both.stderr.contains("both set (--set) and swept (--sweep)"), "\(both.stderr)")
@@ -175,5 +175,13 @@ import Testing
         #expect(lines.first?.hasPrefix("ranked by loss (high first)") == true, "\(grid.stdout)")
         let rows = lines.filter { $0.contains("run ") && $0.contains("train.lr=") }
         #expect(rows.count == 4 && rows.prefix(2).allSatisfy { $0.contains("train.lr=0.1") }, "\(grid.stdout)")
+        // Versions ranked the same way as runs: those that made them, each once.
+        let byVersion = try #require(try s.json("compare", "clf:1", "clf:2", "clf:3", "clf:4", "clf:4", "--by", "loss", "--order", "asc", "--json")
+                                     as? [String: Any])
+        let ranked = try #require(byVersion["entries"] as? [[String: Any]])
+        #expect(Set(ranked.compactMap { $0["version"] as? String }) == ["clf:1", "clf:2", "clf:3", "clf:4"], "\(ranked)")
+        #expect(ranked.prefix(2).allSatisfy { ($0["overrides"] as? [String: String])?["train.lr"] == "0.03" }, "\(ranked)")
+        let two = s.run("compare", "clf:1", "clf:2", "--by", "auc")
+        #expect(two.status == 2 && two.stderr.contains("three or more versions"), "\(two.stderr)")
     }
 }
