@@ -111,18 +111,19 @@ import Testing
     /// looks, and the copies are gone.
     @Test func sweepMembersRunAtOnceInCopiesOfTheWorkspace() throws {
         let s = Self.workspace()
-        let meet = s.root + "/.meet"
-        // Each member's train marks itself running and notes how many are.
-        // The members after the first (lr 0.1) wait until two of them have
-        // arrived: alone, each gives up after five minutes and says so.
+        // Under .slipway/, which the members' copies leave out.
+        let meet = s.root + "/.slipway/meet"
+        // Each member's train marks itself running. The members after the
+        // first (lr 0.1) wait until two of them have arrived (alone, each gives
+        // up after five minutes and says so); then each notes how many run.
         let hold = """
                   mkdir -p \(meet)/running \(meet)/arrived
                   touch \(meet)/running/$SLIPWAY_PARAM_TRAIN_LR \(meet)/arrived/$SLIPWAY_PARAM_TRAIN_LR
-                  ls \(meet)/running | wc -l >> \(meet)/concurrent
                   if [ "$SLIPWAY_PARAM_TRAIN_LR" != 0.1 ]; then
                     for i in $(seq 6000); do [ $(ls \(meet)/arrived | wc -l) -ge 3 ] && break; sleep 0.05; done
                     [ $(ls \(meet)/arrived | wc -l) -ge 3 ] || echo "$SLIPWAY_PARAM_TRAIN_LR" >> \(meet)/alone
                   fi
+                  ls \(meet)/running | wc -l >> \(meet)/concurrent
                   rm \(meet)/running/$SLIPWAY_PARAM_TRAIN_LR
                   echo "start $SLIPWAY_PARAM_TRAIN_LR"
 
@@ -133,8 +134,8 @@ import Testing
         s.write(".slipway/sweeps/1700000000-4194000/2/model.txt", "stale")
         let r = s.run("run", "--sweep", "train.lr=0.1,0.03,0.5,0.2", "--jobs", "2")
         #expect(r.status == 3, "\(r.stderr)")
-        #expect(!s.exists(".meet/alone"), "members that ran alone: \(s.read(".meet/alone") ?? "")")
-        let concurrent = (s.read(".meet/concurrent") ?? "").split(separator: "\n").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        #expect(!s.exists(".slipway/meet/alone"), "members that ran alone: \(s.read(".slipway/meet/alone") ?? "")")
+        let concurrent = (s.read(".slipway/meet/concurrent") ?? "").split(separator: "\n").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         #expect(concurrent.count == 4 && concurrent.allSatisfy { $0 <= 2 } && concurrent.contains(2), "\(concurrent)")
         #expect(s.count(".count-prepare") == 1)
         let trained = (s.read(".count-train") ?? "").split(separator: "\n").map(String.init)
@@ -179,8 +180,11 @@ import Testing
         let byVersion = try #require(try s.json("compare", "clf:1", "clf:2", "clf:3", "clf:4", "clf:4", "--by", "loss", "--order", "asc", "--json")
                                      as? [String: Any])
         let ranked = try #require(byVersion["entries"] as? [[String: Any]])
-        #expect(Set(ranked.compactMap { $0["version"] as? String }) == ["clf:1", "clf:2", "clf:3", "clf:4"], "\(ranked)")
+        #expect(ranked.count == 4 && Set(ranked.compactMap { $0["version"] as? String }) == ["clf:1", "clf:2", "clf:3", "clf:4"], "\(ranked)")
         #expect(ranked.prefix(2).allSatisfy { ($0["overrides"] as? [String: String])?["train.lr"] == "0.03" }, "\(ranked)")
+        // Another model's version among them: refused, naming it.
+        let mixed = s.run("compare", "clf:1", "clf:2", "other:1")
+        #expect(mixed.status != 0 && mixed.stderr.contains("other"), "\(mixed.stderr)")
         let two = s.run("compare", "clf:1", "clf:2", "--by", "auc")
         #expect(two.status == 2 && two.stderr.contains("three or more versions"), "\(two.stderr)")
     }

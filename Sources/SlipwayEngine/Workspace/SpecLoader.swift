@@ -66,7 +66,8 @@ extension Workspace {
     /// pipeline, so a spec that loads is kept in `.slipway/spec-archive`
     /// (``SpecArchive``) under the digest of both files' bytes and of this
     /// program, and read back while they are unchanged. A spec with problems
-    /// is never kept: it is read, and reported, each time.
+    /// is never archived: it is read, and reported, each time. Either way the
+    /// summary `status` reads is kept (``keepSpecSummary(_:spec:params:)``).
     private func readSpec() throws(SpecErrors) -> (spec: WorkspaceSpec?, params: Params, issues: [SpecIssue]) {
         let specBytes = try readBytes(specPath, name: Self.specFileName)
         let params = FileSystem.exists(paramsPath) ? try readBytes(paramsPath, name: Self.paramsFileName) : nil
