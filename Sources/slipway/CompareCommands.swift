@@ -53,6 +53,10 @@ struct Compare: ParsableCommand {
         if versions.count == 1 {
             throw ValidationError("give two versions (side by side), three or more (ranked), or none (the candidate against production)")
         }
+        // One model's versions: a leaderboard ranks one pipeline's runs.
+        if versions.count >= 3, let other = versions.first(where: { $0.model != versions[0].model }) {
+            throw ValidationError("\(Output.safeErr(other.model)) is another model than \(Output.safeErr(versions[0].model)): rank one model's versions")
+        }
         if runs == nil && versions.count < 3 && (by != nil || order != nil) {
             throw ValidationError("--by and --order go with --runs or three or more versions")
         }
@@ -109,10 +113,6 @@ extension Compare {
         let (ws, registry) = try global.open()
         var ids: [Int64] = []
         for ref in versions {
-            // One model's versions: a leaderboard ranks one pipeline's runs.
-            guard ref.model == versions[0].model else {
-                throw Failure(status: .usage, message: "\(Output.safeErr(ref.model)) is another model than \(Output.safeErr(versions[0].model)): rank one model's versions")
-            }
             let id = try ref.resolve(in: registry).runID
             if !ids.contains(id) { ids.append(id) }
         }
