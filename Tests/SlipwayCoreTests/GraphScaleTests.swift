@@ -134,12 +134,12 @@ import Testing
         }
         let g = StageGraph(pipeline: Self.pipeline(stages))
         // The rule: needs first (known, not itself), then every other stage
-        // with an out the dep lies in, in declaration order, each once.
+        // with an out the dep lies in, or that lies in the dep, in declaration order, each once.
         for stage in stages {
             var expected: [String] = []
             for need in stage.needs where need.value != stage.name && !expected.contains(need.value) { expected.append(need.value) }
             for other in stages where other.name != stage.name {
-                let makes = stage.deps.contains { d in other.cachedOutputs.contains { WorkspacePath.contains($0, d.value) } }
+                let makes = stage.deps.contains { d in other.cachedOutputs.contains { WorkspacePath.contains($0, d.value) || WorkspacePath.contains(d.value, $0) } }
                 if makes, !expected.contains(other.name) { expected.append(other.name) }
             }
             #expect(g.upstream[stage.name] == expected)
@@ -326,13 +326,13 @@ import Testing
             let dep = s.deps[0].value
             inputs[s.name] = RunPlanner.inputs(of: s, hashes: [dep: i == 0 ? "new" : "h\(i - 1)"], params: Params())
         }
-        let plans = RunPlanner.plan(pipeline: p, graph: g, inputs: inputs, cachedRun: { _ in .some(1) },
-                                    previous: { _ in nil }, force: false)
+        let plans = RunPlanner.plan(pipeline: p, graph: g, inputs: inputs, stored: { _ in .init(run: 1, outputs: [:]) },
+                                    previous: { _ in nil }, force: false).stages
         #expect(plans.map(\.stage) == stages.map(\.name))
         // Everything is in the cache, so the head comes from it and so does the rest.
         #expect(plans.allSatisfy { $0.decision == .cached(fromRun: 1) })
-        let head = RunPlanner.plan(pipeline: p, graph: g, inputs: inputs, cachedRun: { _ in nil },
-                                   previous: { _ in nil }, force: false)
+        let head = RunPlanner.plan(pipeline: p, graph: g, inputs: inputs, stored: { _ in nil },
+                                   previous: { _ in nil }, force: false).stages
         #expect(head[0].decision == .run(reasons: ["first run"]))
         #expect(head[1].decision == .afterUpstream(["s0"]))
         #expect(head[n - 1].decision == .afterUpstream(["s\(n - 2)"]))
@@ -340,8 +340,8 @@ import Testing
         var missing = inputs
         missing["s5"] = .missing(path: "out/4.txt")
         missing["s6"] = .missing(path: "elsewhere.csv")
-        let partial = RunPlanner.plan(pipeline: p, graph: g, inputs: missing, cachedRun: { _ in .some(nil) },
-                                      previous: { _ in nil }, force: false)
+        let partial = RunPlanner.plan(pipeline: p, graph: g, inputs: missing, stored: { _ in .init(run: nil, outputs: [:]) },
+                                      previous: { _ in nil }, force: false).stages
         #expect(partial[5].decision == .run(reasons: ["dep out/4.txt will be restored or rebuilt"]))
         #expect(partial[6].decision == .afterUpstream(["s5"]))
         #expect(partial[4].decision == .cached(fromRun: nil))

@@ -87,12 +87,78 @@ func pipeline(_ yaml: String) throws -> PipelineSpec {
         for s in p.stages { inputs[s.name] = RunPlanner.inputs(of: s, hashes: ["a.out": "h"], params: Params()) }
         guard case .ready(let d) = inputs["d"] else { Issue.record("d"); return }
         let plans = RunPlanner.plan(pipeline: p, graph: graph, inputs: inputs,
-                                    cachedRun: { $0 == d.key ? .some(7) : nil }, previous: { _ in nil }, force: false)
+                                    stored: { $0 == d.key ? .init(run: 7, outputs: [:]) : nil }, previous: { _ in nil }, force: false).stages
         let byStage = Dictionary(uniqueKeysWithValues: plans.map { ($0.stage, $0.decision) })
         #expect(byStage["a"] == .run(reasons: ["first run"]))
         #expect(byStage["b"] == .afterUpstream(["a"]))
         #expect(byStage["c"] == .blocked("dep missing.csv does not exist"))
         #expect(byStage["d"] == .cached(fromRun: 7))
+    }
+}
+
+extension RunPlannerTests {
+    /// `a` comes from the cache with an out other than the workspace's (a
+    /// param set back to an earlier value): `b`, which reads it, is planned
+    /// with the stored out, not with the file the restore replaces.
+    @Test func aStageAfterACachedOneIsPlannedWithWhatTheRestorePutsInPlace() throws {
+        let p = try pipeline("""
+              a: {cmd: a, params: [p], outs: [x.txt, d/y.txt]}
+              b: {cmd: b, deps: [x.txt], outs: [b.out]}
+              c: {cmd: c, deps: [d], outs: [c.out]}
+              e: {cmd: e, deps: [b.out], outs: [e.out]}
+
+        """)
+        let graph = StageGraph(pipeline: p)
+        #expect(graph.upstream["c"] == ["a"])
+        var inputs: [String: RunPlanner.StageInputs] = [:]
+        let now = ["x.txt": "x-now", "d": "d-now", "b.out": "b-now"]
+        for s in p.stages { inputs[s.name] = RunPlanner.inputs(of: s, hashes: now, params: Params(values: ["p": "1"])) }
+        guard case .ready(let a) = inputs["a"], case .ready(var b) = inputs["b"] else { Issue.record("inputs"); return }
+        b.deps["x.txt"] = "x-stored"
+        let stored: [String: RunPlanner.StoredResult] = [
+            a.key: .init(run: 1, outputs: ["x.txt": "x-stored", "d/y.txt": "y-stored"]),
+            b.key: .init(run: 1, outputs: ["b.out": "b-now"]),
+        ]
+        func plan(differs: Bool) -> RunPlanner.Plan {
+            RunPlanner.plan(pipeline: p, graph: graph, inputs: inputs, stored: { stored[$0] }, previous: { _ in nil },
+                            force: false, differsNow: { _, _ in differs })
+        }
+        let planned = plan(differs: true)
+        let by = Dictionary(uniqueKeysWithValues: planned.stages.map { ($0.stage, $0.decision) })
+        #expect(by["a"] == .cached(fromRun: 1))
+        // The key b would have with today's x.txt is not the one it is planned with.
+        #expect(by["b"] == .cached(fromRun: 1))
+        #expect(planned.keys["b"] == b.key)
+        #expect(planned.inputs["b"] == .ready(b))
+        // A folder holding a restored out that changes cannot be hashed before the restore.
+        #expect(by["c"] == .afterRestore(["a"]))
+        // b restores the b.out the workspace holds: e is planned as it is.
+        #expect(by["e"] == .run(reasons: ["first run"]))
+        // Restored outs the workspace already holds change nothing.
+        let same = Dictionary(uniqueKeysWithValues: plan(differs: false).stages.map { ($0.stage, $0.decision) })
+        #expect(same["c"] == .run(reasons: ["first run"]))
+    }
+
+    /// A folder dep waits for the stages that write inside it, and a
+    /// missing one that they make is rebuilt, not blocked.
+    @Test func aFolderDepWaitsForTheStagesWritingInsideIt() throws {
+        let p = try pipeline("""
+              m1: {cmd: m1, outs: [models/1.pkl]}
+              m2: {cmd: m2, outs: [models/2.pkl]}
+              pick: {cmd: pick, deps: [models], outs: [best.pkl]}
+              other: {cmd: o, deps: [models/raw.csv]}
+
+        """)
+        let graph = StageGraph(pipeline: p)
+        #expect(graph.upstream["pick"] == ["m1", "m2"])
+        #expect(graph.upstream["other"] == [])
+        var inputs: [String: RunPlanner.StageInputs] = [:]
+        for s in p.stages { inputs[s.name] = RunPlanner.inputs(of: s, hashes: [:], params: Params()) }
+        let plans = RunPlanner.plan(pipeline: p, graph: graph, inputs: inputs, stored: { _ in nil }, previous: { _ in nil }, force: false)
+        let by = Dictionary(uniqueKeysWithValues: plans.stages.map { ($0.stage, $0.decision) })
+        #expect(by["pick"] == .afterUpstream(["m1", "m2"]))
+        // A sibling of the outs is not made by them.
+        #expect(by["other"] == .blocked("dep models/raw.csv does not exist"))
     }
 }
 

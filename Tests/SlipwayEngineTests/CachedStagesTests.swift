@@ -245,3 +245,58 @@ import SlipwayStore
         #expect(byStage["i250"]?.reason == "dep changed: in/250.txt")
     }
 }
+
+/// A param set back to an earlier value restores the upstream stage's old
+/// outs; what reads them must be taken from the cache entry made from those
+/// outs, not from the one made from the outs the restore replaced.
+@Suite struct RestoredUpstreamTests {
+    static let spec = """
+        project: p
+        pipelines:
+          main:
+            stages:
+              a: {cmd: a, params: [p], outs: [x.txt, d/y.txt]}
+              b: {cmd: b, deps: [x.txt], outs: [b.txt]}
+              c: {cmd: c, deps: [d], outs: [c.txt]}
+
+        """
+
+    static func scripts(_ v: String) -> [String: FakeExecutor.Script] {
+        ["a": .init(writes: ["x.txt": "x\(v)", "d/y.txt": "y\(v)"]),
+         "b": .init(writes: ["b.txt": "b from x\(v)"]),
+         "c": .init(writes: ["c.txt": "c from y\(v)"])]
+    }
+
+    @Test func goingBackToAnEarlierParamRestoresWhatFollowsFromThatParam() throws {
+        let (ws, _, registry) = try makeWorkspace("project: p\npipelines:\n  main:\n    stages:\n      a: {cmd: a}\n")
+        try "p: 0\n".write(toFile: ws.paramsPath, atomically: true, encoding: .utf8)
+        try Self.spec.write(toFile: ws.specPath, atomically: true, encoding: .utf8)
+        let loaded = try ws.loadSpec()
+        try FileManager.default.createDirectory(atPath: ws.root + "/d", withIntermediateDirectories: true)
+        func run(_ v: String, _ fake: FakeExecutor) throws -> RunResult {
+            try PipelineRunner(workspace: ws, loaded: loaded, pipeline: nil, registry: registry, executor: fake,
+                               overrides: [ParamOverride(key: "p", value: v)]).run(options: .init(jobs: 2))
+        }
+        func read(_ path: String) throws -> String { try String(contentsOfFile: ws.root + "/" + path, encoding: .utf8) }
+        #expect(try run("1", FakeExecutor(Self.scripts("1"))).run.status == .succeeded)
+        #expect(try run("2", FakeExecutor(Self.scripts("2"))).run.status == .succeeded)
+        for v in ["1", "2", "1"] {
+            let idle = FakeExecutor([:])
+            let again = try run(v, idle)
+            #expect(again.run.status == .succeeded, "\(again.stages.compactMap(\.record.message))")
+            #expect(idle.ran.isEmpty)
+            #expect(try read("x.txt") == "x\(v)")
+            #expect(try read("b.txt") == "b from x\(v)")
+            #expect(try read("c.txt") == "c from y\(v)")
+            // What each stage is recorded to have read is what it was given.
+            let made = v == "1" ? 1 : 2
+            for r in try registry.stageRuns(runID: again.run.id) {
+                #expect(r.status == .cached, "\(r.stage)")
+                #expect(r.reason.hasPrefix("same inputs as run \(made)"), "\(r.stage): \(r.reason)")
+            }
+            let read = Dictionary(uniqueKeysWithValues: try registry.runDatasets(runID: again.run.id).map { ("\($0.stage) \($0.path)", $0.hash) })
+            let first = Dictionary(uniqueKeysWithValues: try registry.runDatasets(runID: Int64(made)).map { ("\($0.stage) \($0.path)", $0.hash) })
+            #expect(read == first)
+        }
+    }
+}

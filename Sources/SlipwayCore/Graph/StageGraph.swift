@@ -27,10 +27,16 @@ public struct StageGraph: Sendable {
         let position = Self.positions(of: names)
         // Who writes each path: a dep lies inside an out when the out is the
         // dep itself or one of its ancestors, so a dep costs one look-up per
-        // path component instead of a scan of every stage.
+        // path component instead of a scan of every stage. A dep that is a
+        // folder holding outs (`deps: [models]`, `outs: [models/a.pkl]`)
+        // waits for their stages too: one look-up in `writersBelow`.
         var writers: [String: [Int]] = [:]
+        var writersBelow: [String: [Int]] = [:]
         for (i, stage) in stages.enumerated() {
-            for out in stage.cachedOutputs { writers[out, default: []].append(i) }
+            for out in stage.cachedOutputs {
+                writers[out, default: []].append(i)
+                for folder in WorkspacePath.selfAndAncestors(out).dropFirst() { writersBelow[folder, default: []].append(i) }
+            }
         }
         var up: [String: [String]] = [:]
         up.reserveCapacity(stages.count)
@@ -45,6 +51,7 @@ public struct StageGraph: Sendable {
                 for path in WorkspacePath.selfAndAncestors(dep.value) {
                     if let w = writers[path] { producers += w }
                 }
+                if let w = writersBelow[dep.value] { producers += w }
             }
             // In declaration order, as a scan of the stages would find them.
             producers.sort()

@@ -44,23 +44,64 @@ public enum RunPlanner {
         return changes.isEmpty ? ["outputs of the last run are not in the store"] : changes
     }
 
+    /// A stored result a stage can be given: the run that made it (nil when
+    /// unknown) and the content hash of each of its outs.
+    public struct StoredResult: Sendable, Hashable {
+        public var run: Int64?
+        public var outputs: [String: String]
+        public init(run: Int64?, outputs: [String: String]) {
+            self.run = run
+            self.outputs = outputs
+        }
+    }
+
+    /// A run's plan, with the inputs and cache keys it was decided by: a
+    /// stage downstream of a cached one is planned with what the restore
+    /// will put in place, not with what the workspace holds now.
+    public struct Plan: Sendable {
+        public var stages: [StagePlan]
+        public var inputs: [String: StageInputs]
+        public var keys: [String: String]
+    }
+
     /// What a run would do now, stage by stage in DAG order.
+    ///
+    /// A cached stage's outs are restored before what follows it is decided.
+    /// So a dep that is one of those outs is planned with the stored result's
+    /// hash: after a param is set back to an earlier value, `a` restores its
+    /// old out, and `b`, which reads it, must be planned (and restored) with
+    /// that out, not with the one the workspace holds now. A dep that holds
+    /// such an out, or lies inside one, cannot be hashed before the restore
+    /// when the restore changes it: its stage is decided then
+    /// (``StagePlan/Decision/afterRestore(_:)``).
     ///
     /// - Parameters:
     ///   - inputs: each stage's inputs as the workspace is now.
-    ///   - cachedRun: for a cache key with a usable stored result, the run that
-    ///     produced it (`.some(nil)` when that run is unknown); nil for a miss.
+    ///   - stored: for a cache key with a usable stored result, that result; nil for a miss.
     ///   - previous: each stage's inputs in its last completed run.
     ///   - keys: the cache keys of `inputs`, by stage, when the caller has
     ///     them already (the others are computed).
+    ///   - differsNow: whether the workspace's content at a path differs from
+    ///     a hash (asked only of restored outs that overlap a dep without being it).
     public static func plan(pipeline: PipelineSpec, graph: StageGraph, inputs: [String: StageInputs],
-                            cachedRun: (String) -> Int64??, previous: (String) -> CacheInputs?,
-                            force: Bool, keys: [String: String] = [:]) -> [StagePlan] {
+                            stored: (String) -> StoredResult?, previous: (String) -> CacheInputs?,
+                            force: Bool, keys: [String: String] = [:],
+                            differsNow: (_ path: String, _ hash: String) -> Bool = { _, _ in true }) -> Plan {
         var willRun: Set<String> = []
         var plans: [StagePlan] = []
+        var inputs = inputs
+        var keys = keys
         let stages = Set(pipeline.stages.map(\.name))
+        // What the stages write, and the folders that hold some of it.
         var written: Set<String> = []
-        for s in pipeline.stages { written.formUnion(s.cachedOutputs) }
+        var writtenBelow: Set<String> = []
+        for s in pipeline.stages {
+            for out in s.cachedOutputs {
+                written.insert(out)
+                writtenBelow.formUnion(WorkspacePath.selfAndAncestors(out).dropFirst())
+            }
+        }
+        var restoring = RestoredOuts()
         plans.reserveCapacity(pipeline.stages.count)
         for name in graph.topologicalOrder() ?? graph.names {
             guard stages.contains(name) else { continue }
@@ -72,22 +113,83 @@ public enum RunPlanner {
             }
             switch inputs[name] ?? .missing(path: "?") {
             case .missing(let path):
-                // Some stage writes it when one of its outs is the path or a folder above it.
-                if WorkspacePath.selfAndAncestors(path).contains(where: written.contains) {
+                // Some stage writes it when one of its outs is the path, a folder above it or a path inside it.
+                if writtenBelow.contains(path) || WorkspacePath.selfAndAncestors(path).contains(where: written.contains) {
                     willRun.insert(name)
                     plans.append(StagePlan(stage: name, decision: .run(reasons: ["dep \(path) will be restored or rebuilt"])))
                 } else {
                     plans.append(StagePlan(stage: name, decision: .blocked("dep \(path) does not exist")))
                 }
-            case .ready(let i):
-                if !force, let run = cachedRun(keys[name] ?? i.key) {
-                    plans.append(StagePlan(stage: name, decision: .cached(fromRun: run)))
+            case .ready(var i):
+                if !restoring.isEmpty {
+                    switch restoring.apply(to: &i, differsNow: differsNow) {
+                    case .unchanged: break
+                    case .changed:
+                        inputs[name] = .ready(i)
+                        keys[name] = i.key
+                    case .unknown(let by):
+                        willRun.insert(name)
+                        inputs[name] = nil
+                        keys[name] = nil
+                        plans.append(StagePlan(stage: name, decision: .afterRestore(by)))
+                        continue
+                    }
+                }
+                let key = keys[name] ?? i.key
+                if !force, let result = stored(key) {
+                    restoring.add(result.outputs, by: name)
+                    plans.append(StagePlan(stage: name, decision: .cached(fromRun: result.run)))
                 } else {
                     willRun.insert(name)
                     plans.append(StagePlan(stage: name, decision: .run(reasons: reasons(inputs: i, previous: previous(name), forced: force))))
                 }
             }
         }
-        return plans
+        return Plan(stages: plans, inputs: inputs, keys: keys)
+    }
+}
+
+/// The outs that restoring the plan's cached stages puts in place, and what
+/// that does to a later stage's deps.
+private struct RestoredOuts {
+    /// Out path → (its stored hash, the stage restoring it).
+    var outs: [String: (hash: String, by: String)] = [:]
+    /// Folder → the restored outs below it.
+    var under: [String: [String]] = [:]
+
+    var isEmpty: Bool { outs.isEmpty }
+
+    enum Effect { case unchanged, changed, unknown([String]) }
+
+    mutating func add(_ outputs: [String: String], by stage: String) {
+        for (path, hash) in outputs {
+            outs[path] = (hash, stage)
+            for folder in WorkspacePath.selfAndAncestors(path).dropFirst() { under[folder, default: []].append(path) }
+        }
+    }
+
+    /// Gives `inputs` the stored hash of each dep (and env file) that is a
+    /// restored out; `.unknown` names the stages whose restore changes a dep
+    /// that is a folder around their outs, or a path inside one.
+    func apply(to inputs: inout CacheInputs, differsNow: (String, String) -> Bool) -> Effect {
+        var changed = false
+        var by: Set<String> = []
+        func look(_ path: String, _ current: String) -> String? {
+            if let o = outs[path] {
+                if o.hash != current { changed = true }
+                return o.hash
+            }
+            for folder in WorkspacePath.selfAndAncestors(path).dropFirst() {
+                if let o = outs[folder], differsNow(folder, o.hash) { by.insert(o.by) }
+            }
+            for inner in under[path] ?? [] {
+                if let o = outs[inner], differsNow(inner, o.hash) { by.insert(o.by) }
+            }
+            return nil
+        }
+        for (path, hash) in inputs.deps { if let h = look(path, hash) { inputs.deps[path] = h } }
+        for (path, hash) in inputs.envFiles { if let h = look(path, hash) { inputs.envFiles[path] = h } }
+        if !by.isEmpty { return .unknown(by.sorted()) }
+        return changed ? .changed : .unchanged
     }
 }

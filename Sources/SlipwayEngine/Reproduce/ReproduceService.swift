@@ -94,11 +94,12 @@ public struct ReproduceService: Sendable {
             return report
         }
 
-        // The data the run read, that no stage makes, back from the store.
+        // The data the run read, that no stage makes (or makes part of: a
+        // folder of stages' outs), back from the store.
         let made = Set(pipeline.stages.flatMap(\.cachedOutputs))
         let store = ContentStore(store: workspace, restoringInto: copy)
         var restored: Set<String> = []
-        for d in try registry.runDatasets(runID: run.id) where !made.contains(where: { WorkspacePath.contains($0, d.path) }) {
+        for d in try registry.runDatasets(runID: run.id) where !made.contains(where: { WorkspacePath.contains($0, d.path) || WorkspacePath.contains(d.path, $0) }) {
             guard restored.insert(d.path).inserted else { continue }
             if FileSystem.exists(copy.absolute(d.path)), (try? FileHasher(root: copy.root, cache: nil).hash(d.path)) == d.hash { continue }
             guard store.contains(d.hash) else {

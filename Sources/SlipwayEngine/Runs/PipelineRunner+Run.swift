@@ -204,8 +204,10 @@ extension PipelineRunner {
 
     private func cachedCandidates() -> CachedCandidates {
         let (inputs, keys) = currentInputs()
-        let names = CachedStages.candidates(plans: plan(force: false, inputs: inputs, keys: keys), graph: graph, stages: stages)
-        return CachedCandidates(names: names, inputs: inputs, keys: keys)
+        // The plan's inputs: a stage after a cached one has those the restore puts in place.
+        let planned = plan(force: false, inputs: inputs, keys: keys)
+        let names = CachedStages.candidates(plans: planned.stages, graph: graph, stages: stages)
+        return CachedCandidates(names: names, inputs: planned.inputs, keys: planned.keys)
     }
 
     /// Takes what the cache has from the cache before anything runs: the

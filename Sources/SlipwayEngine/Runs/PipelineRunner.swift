@@ -119,7 +119,7 @@ public final class PipelineRunner: @unchecked Sendable {
         facts.preload()
         defer { facts.hasher.flush() }
         let current = currentInputs()
-        return plan(force: force, inputs: current.inputs, keys: current.keys)
+        return plan(force: force, inputs: current.inputs, keys: current.keys).stages
     }
 
     /// Every stage's inputs as the workspace is now, and the cache key of each
@@ -161,11 +161,13 @@ public final class PipelineRunner: @unchecked Sendable {
     /// The plan for these inputs. The registry is read in bulk: the cache
     /// entries of every key at once, then the previous inputs of every stage
     /// that misses the cache at once.
-    func plan(force: Bool, inputs: [String: RunPlanner.StageInputs], keys: [String: String]) -> [StagePlan] {
+    func plan(force: Bool, inputs: [String: RunPlanner.StageInputs], keys: [String: String]) -> RunPlanner.Plan {
         if !force { facts.prefetchCache(keys: Array(keys.values)) }
         var prefetched = false
         return RunPlanner.plan(pipeline: pipeline, graph: graph, inputs: inputs,
-                               cachedRun: { key in facts.usableCacheEntry(key).map { facts.producingRun(of: $0) } },
+                               stored: { key in
+                                   facts.usableCacheEntry(key).map { .init(run: facts.producingRun(of: $0), outputs: $0.outputs) }
+                               },
                                previous: { name in
                                    if !prefetched {
                                        prefetched = true
@@ -173,7 +175,8 @@ public final class PipelineRunner: @unchecked Sendable {
                                        facts.prefetchPrevious(stages: keys.filter { force || known[$0.value] == nil }.map(\.key).sorted())
                                    }
                                    return facts.previousInputs(of: name)
-                               }, force: force, keys: keys)
+                               }, force: force, keys: keys,
+                               differsNow: { path, hash in (try? facts.hasher.hash(path)) != hash })
     }
 }
 
