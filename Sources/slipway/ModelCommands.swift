@@ -109,18 +109,18 @@ struct Models: ParsableCommand {
             Output.say("  digest      \(v.artifactDigest)")
             if let tag = v.imageTag { Output.say("  image       \(tag)  (\(ws.sharedStore == nil ? ".slipway/images" : Output.safe(ws.imagesDir))/\(v.model), `slipway verify \(v.label)`)") }
             if !v.description.isEmpty { Output.say("  description \(Output.safe(v.description))") }
-            if !v.tags.isEmpty { Output.say("  tags        " + v.tags.sorted { $0.key < $1.key }.map { "\($0.key)=\(Output.safe($0.value))" }.joined(separator: " ")) }
+            if !v.tags.isEmpty { Output.say("  tags        " + v.tags.sorted { $0.key < $1.key }.map { "\(Output.field($0.key))=\(Output.field($0.value))" }.joined(separator: " ")) }
             if !params.isEmpty {
                 Output.say("params")
-                for (k, val) in params.sorted(by: { $0.key < $1.key }) { Output.say("  \(k) = \(Output.safe(val))") }
+                for (k, val) in params.sorted(by: { $0.key < $1.key }) { Output.say("  \(Output.field(k)) = \(Output.field(val))") }
             }
             if !metrics.isEmpty {
                 Output.say("metrics")
-                for (k, val) in metrics.sorted(by: { $0.key < $1.key }) { Output.say("  \(Output.safe(k)) = \(Gates.format(val))") }
+                for (k, val) in metrics.sorted(by: { $0.key < $1.key }) { Output.say("  \(Output.field(k)) = \(Gates.format(val))") }
             }
             if !datasets.isEmpty {
                 Output.say("inputs")
-                for d in datasets { Output.say("  \(d.stage): \(Output.safe(d.path)) \(d.hash.prefix(12))") }
+                for d in datasets { Output.say("  \(Output.field(d.stage)): \(Output.field(d.path)) \(d.hash.prefix(12))") }
             }
         }
     }
