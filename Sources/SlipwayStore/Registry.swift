@@ -28,7 +28,9 @@ public protocol RunStore: Sendable {
     /// marked finished never has a version), audited by `registered`, unless
     /// the caller's rule `unchanged`, shown the model's newest version as it
     /// is in the transaction, says that version already is the run's (then
-    /// `.unchanged(newest)`).
+    /// `.unchanged(newest)`), or, shown the newest version with the run's
+    /// artifact digest, says that one is (a run gone back to an earlier
+    /// config: `.unchanged` with that version, never a second copy of it).
     @discardableResult
     func finishRun(id: Int64, status: RunStatus, message: String?, registering: NewModelVersion?,
                    unchanged: (_ newest: ModelVersionRecord) -> Bool,

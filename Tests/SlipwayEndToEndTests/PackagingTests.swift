@@ -330,6 +330,26 @@ func installed(_ name: String) -> Bool {
         #expect(s.read("params.yaml") == "train:\n  lr: 0.1\n")
     }
 
+    /// A param set back to an earlier value takes the package from the
+    /// cache, built as that value's version: the run makes that version again
+    /// (exit 0), not a conflict over its number, nor a copy of it.
+    @Test func goingBackToAnEarlierParamMakesItsVersionAgain() throws {
+        let s = try packaged()
+        s.write("train.sh", "#!/bin/sh\nmkdir -p model && echo \"lr=$SLIPWAY_PARAM_TRAIN_LR\" > model/weights.txt && echo 'print(1)' > predict.py\n",
+                executable: true)
+        gitIn("commit", "-q", "-am", "lr from the environment", in: s.root)
+        #expect(s.run("run", "--set", "train.lr=0.7").status == 0)
+        #expect(s.run("run", "--set", "train.lr=0.9").status == 0)
+        let newest = { (try? s.json("models", "show", "clf", "--json") as? [String: Any])?["version"] as? Int }
+        #expect(newest() == 3)
+        let back = s.run("run", "--set", "train.lr=0.7", "--json")
+        #expect(back.status == 0, "\(back.stderr)")
+        let j = try #require(try JSONSerialization.jsonObject(with: Data(back.stdout.utf8)) as? [String: Any])
+        #expect(j["status"] as? String == "succeeded" && j["registered"] == nil, "\(back.stdout)")
+        #expect(s.read("model/weights.txt") == "lr=0.7\n")
+        #expect(newest() == 3)
+    }
+
     @Test func reproduceRebuildsFromTheRecordedCommitAndData() throws {
         let s = try packaged()
         // Data outside git, restored from the store by reproduce.

@@ -52,6 +52,13 @@ import SlipwayEngine
             Issue.record("not registered"); return
         }
         #expect(v2.version == 2)
+        // Back to the first config: its package was built as :1, which the
+        // run makes again. That is version 1, not a conflict or a copy.
+        let four = try startRun(r)
+        var again = newVersion(four.id, digest: "d1")
+        again.expectedVersion = 1
+        #expect(try r.finishRun(id: four.id, status: .succeeded, message: nil, registering: again) == .unchanged(v1))
+        #expect(try r.run(id: four.id)?.status == .succeeded)
         let registered = try r.auditEvents(matching: AuditQuery(kinds: ["model.registered"]))
         #expect(registered.map(\.subject) == ["model/clf/1", "model/clf/2"])
         #expect(AuditChain.verify(try r.auditEvents(after: 0, limit: 100)) == nil)

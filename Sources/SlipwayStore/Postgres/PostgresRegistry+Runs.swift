@@ -55,6 +55,11 @@ extension PostgresRegistry: RunStore {
                     """, [registering.model]).first.map(ModelVersionRecord.init(pg:))
                 if let newest, unchanged(newest) {
                     registration = .unchanged(newest)
+                } else if let same = try c.execute("""
+                    SELECT \(ModelVersionRecord.pgColumns) FROM modelVersion WHERE model = $1 AND artifactDigest = $2
+                    ORDER BY version DESC LIMIT 1
+                    """, [registering.model, registering.artifactDigest]).first.map(ModelVersionRecord.init(pg:)), unchanged(same) {
+                    registration = .unchanged(same)
                 } else {
                     registration = .registered(try registerVersion(c, &audit, registering, compose: registered))
                 }

@@ -49,6 +49,10 @@ extension SQLiteRegistry: RunStore {
                     SELECT * FROM modelVersion WHERE model = ? ORDER BY version DESC LIMIT 1
                     """, arguments: [registering.model]), unchanged(newest) {
                     registration = .unchanged(newest)
+                } else if let same = try ModelVersionRecord.fetchOne(db, sql: """
+                    SELECT * FROM modelVersion WHERE model = ? AND artifactDigest = ? ORDER BY version DESC LIMIT 1
+                    """, arguments: [registering.model, registering.artifactDigest]), unchanged(same) {
+                    registration = .unchanged(same)
                 } else {
                     registration = .registered(try registerVersion(db, registering, audit: registered))
                 }
