@@ -139,6 +139,26 @@ extension RunPlannerTests {
         #expect(same["c"] == .run(reasons: ["first run"]))
     }
 
+    /// A matrix over the shards of a cached stage's folder out: the folder
+    /// is compared with the stored one once, not once per member.
+    @Test func aRestoredFolderIsComparedOncePerPlan() throws {
+        var yaml = "      split: {cmd: split, outs: [shards]}\n"
+        for i in 0..<2_000 { yaml += "      m\(i): {cmd: m, deps: [shards/\(i).csv], outs: [m/\(i).txt]}\n" }
+        let p = try pipeline(yaml + "\n")
+        let graph = StageGraph(pipeline: p)
+        var inputs: [String: RunPlanner.StageInputs] = [:]
+        var hashes: [String: String] = [:]
+        for i in 0..<2_000 { hashes["shards/\(i).csv"] = "s\(i)" }
+        for s in p.stages { inputs[s.name] = RunPlanner.inputs(of: s, hashes: hashes, params: Params()) }
+        guard case .ready(let split) = inputs["split"] else { Issue.record("split"); return }
+        var asked = 0
+        let plan = RunPlanner.plan(pipeline: p, graph: graph, inputs: inputs,
+                                   stored: { $0 == split.key ? .init(run: 1, outputs: ["shards": "stored"]) : nil },
+                                   previous: { _ in nil }, force: false, differsNow: { _, _ in asked += 1; return true })
+        #expect(asked == 1)
+        #expect(plan.stages.filter { $0.decision == .afterRestore(["split"]) }.count == 2_000)
+    }
+
     /// A folder dep waits for the stages that write inside it, and a
     /// missing one that they make is rebuilt, not blocked.
     @Test func aFolderDepWaitsForTheStagesWritingInsideIt() throws {

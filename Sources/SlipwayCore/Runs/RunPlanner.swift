@@ -82,7 +82,8 @@ public enum RunPlanner {
     ///   - keys: the cache keys of `inputs`, by stage, when the caller has
     ///     them already (the others are computed).
     ///   - differsNow: whether the workspace's content at a path differs from
-    ///     a hash (asked only of restored outs that overlap a dep without being it).
+    ///     a hash (asked only of restored outs that overlap a dep without being
+    ///     it, once per path).
     public static func plan(pipeline: PipelineSpec, graph: StageGraph, inputs: [String: StageInputs],
                             stored: (String) -> StoredResult?, previous: (String) -> CacheInputs?,
                             force: Bool, keys: [String: String] = [:],
@@ -102,6 +103,7 @@ public enum RunPlanner {
             }
         }
         var restoring = RestoredOuts()
+        var differs: [String: Bool] = [:]
         plans.reserveCapacity(pipeline.stages.count)
         for name in graph.topologicalOrder() ?? graph.names {
             guard stages.contains(name) else { continue }
@@ -122,7 +124,14 @@ public enum RunPlanner {
                 }
             case .ready(var i):
                 if !restoring.isEmpty {
-                    switch restoring.apply(to: &i, differsNow: differsNow) {
+                    switch restoring.apply(to: &i, differsNow: { path, hash in
+                        // Nothing changes the workspace while it plans: a folder is
+                        // hashed once however many stages read inside it (a matrix over its shards).
+                        if let known = differs[path] { return known }
+                        let answer = differsNow(path, hash)
+                        differs[path] = answer
+                        return answer
+                    }) {
                     case .unchanged: break
                     case .changed:
                         inputs[name] = .ready(i)

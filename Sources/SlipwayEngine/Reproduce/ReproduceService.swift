@@ -94,15 +94,18 @@ public struct ReproduceService: Sendable {
             return report
         }
 
-        // The data the run read, that no stage makes (or makes part of: a
-        // folder of stages' outs), back from the store.
+        // The data the run read, that no stage makes, back from the store. A
+        // folder that holds stages' outs is restored whole when the store has
+        // it (the stages, forced, make their parts again); when it does not,
+        // its stages make their parts and the rest is what the commit holds.
         let made = Set(pipeline.stages.flatMap(\.cachedOutputs))
         let store = ContentStore(store: workspace, restoringInto: copy)
         var restored: Set<String> = []
-        for d in try registry.runDatasets(runID: run.id) where !made.contains(where: { WorkspacePath.contains($0, d.path) || WorkspacePath.contains(d.path, $0) }) {
+        for d in try registry.runDatasets(runID: run.id) where !made.contains(where: { WorkspacePath.contains($0, d.path) }) {
             guard restored.insert(d.path).inserted else { continue }
             if FileSystem.exists(copy.absolute(d.path)), (try? FileHasher(root: copy.root, cache: nil).hash(d.path)) == d.hash { continue }
             guard store.contains(d.hash) else {
+                if made.contains(where: { WorkspacePath.contains(d.path, $0) }) { continue }
                 report.reason = "dataset \(d.path) as run \(run.id) read it (\(d.hash.prefix(12))) is not in the store"
                 return report
             }
