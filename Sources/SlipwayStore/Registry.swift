@@ -31,6 +31,8 @@ public protocol RunStore: Sendable {
     /// `.unchanged(newest)`), or, shown the newest version with the run's
     /// artifact digest, says that one is (a run gone back to an earlier
     /// config: `.unchanged` with that version, never a second copy of it).
+    /// Either way the run is recorded as having made that version
+    /// (``ModelStore/modelVersion(runID:)``).
     @discardableResult
     func finishRun(id: Int64, status: RunStatus, message: String?, registering: NewModelVersion?,
                    unchanged: (_ newest: ModelVersionRecord) -> Bool,
@@ -122,6 +124,13 @@ public enum Registration: Sendable, Hashable {
     case registered(ModelVersionRecord)
     /// The artifacts are those of this, the newest, version: nothing new.
     case unchanged(ModelVersionRecord)
+
+    /// The version the run's outputs are, new or not.
+    public var version: ModelVersionRecord {
+        switch self {
+        case .registered(let v), .unchanged(let v): return v
+        }
+    }
 }
 
 /// Registered models, their immutable versions, and which version is live in
@@ -131,7 +140,9 @@ public protocol ModelStore: Sendable {
     /// reused), created from a run, audited with the event `audit` composes.
     func registerVersion(_ new: NewModelVersion, audit: AuditComposer<ModelVersionRecord>) throws -> ModelVersionRecord
     func modelVersion(model: String, version: Int) throws -> ModelVersionRecord?
-    /// The version registered from a run, if any.
+    /// The version a run made: the one it registered, or the one its outputs
+    /// already were when it finished (``Registration/unchanged(_:)``); nil
+    /// when it made none.
     func modelVersion(runID: Int64) throws -> ModelVersionRecord?
     /// Newest first.
     func modelVersions(model: String, limit: Int) throws -> [ModelVersionRecord]

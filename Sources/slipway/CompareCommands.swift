@@ -22,7 +22,7 @@ struct Compare: ParsableCommand {
     var b: ModelRef? { versions.count == 2 ? versions[1] : nil }
     @Option(help: "The pipeline, when slipway.yaml has several.") var pipeline: String?
     @Option(help: ArgumentHelp("Rank these runs instead (ids and ranges: 12,14,20-23).", valueName: "RUNS")) var runs: String?
-    @Option(help: ArgumentHelp("With --runs or three or more versions: the metric to rank by (default: the first gated metric).", valueName: "METRIC"))
+    @Option(help: ArgumentHelp("With --runs or three or more versions: the metric to rank by, or STAGE.METRIC for one stage's value (default: the first gated metric, its gated stage's value).", valueName: "METRIC"))
     var by: String?
     @Option(help: ArgumentHelp("With --runs or three or more versions: desc (high first) or asc (default: the way the metric's gate reads).",
                                valueName: "ORDER"))
@@ -150,6 +150,8 @@ struct LeaderboardJSON: Encodable {
         var failed: [String]
     }
     var metric: String
+    /// The stage whose value ranks, when one does.
+    var stage: String?
     var order: String
     var baseline: String
     var winner: Int64?
@@ -157,6 +159,7 @@ struct LeaderboardJSON: Encodable {
 
     init(_ b: Leaderboard) {
         metric = b.metric
+        stage = b.stage
         order = b.order.rawValue
         baseline = b.baselineLabel
         winner = b.winner?.run.id
@@ -174,7 +177,8 @@ enum LeaderboardTable {
             let set = e.overrides.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
             return ["\(i + 1)", "run \(e.run.id)", Output.safe(set.isEmpty ? "—" : set), e.value.map(Gates.format) ?? "—",
                     e.gateCount == 0 ? "—" : (e.failedGates.isEmpty ? "✓ \(e.gatesPassed)/\(e.gateCount)" : "✗ \(e.gatesPassed)/\(e.gateCount)"),
-                    e.version.map { Output.safe($0.label) } ?? (e.run.status == .succeeded ? "not registered" : e.run.status.rawValue)]
+                    e.version.map { Output.safe($0.label) + ($0.runID == e.run.id ? "" : " again") }
+                        ?? (e.run.status == .succeeded ? "not registered" : e.run.status.rawValue)]
         }
         var text = "ranked by \(Output.safe(b.metric)) (\(b.order == .highFirst ? "high" : "low") first) · gates against \(Output.safe(b.baselineLabel))\n"
         text += Output.table(["#", "run", "params set", Output.safe(b.metric), "gates", "version"], rows)

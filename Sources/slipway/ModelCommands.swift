@@ -90,7 +90,7 @@ struct Models: ParsableCommand {
             let (ws, registry) = try global.open()
             let v = try ref.resolve(in: registry)
             let params = try registry.params(runID: v.runID)
-            let metrics = GateEvaluator.lastValues(try registry.metrics(runID: v.runID))
+            let metrics = GateEvaluator.namedValues(try registry.metrics(runID: v.runID))
             let datasets = try registry.runDatasets(runID: v.runID)
             let live = try registry.liveVersions(model: v.model).filter { $0.value == v.version }.map(\.key).sorted()
             if json {

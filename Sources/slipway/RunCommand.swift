@@ -27,7 +27,7 @@ struct Run: ParsableCommand {
             help: ArgumentHelp("Run once per value (repeatable: every combination), each a candidate, then rank the runs. The first runs in the workspace; the rest --jobs at a time in copies of it (.slipway/sweeps/).",
                                valueName: "KEY=V1,V2,…"))
     var sweep: [String] = []
-    @Option(help: ArgumentHelp("With --sweep: the metric to rank by (default: the first gated metric).", valueName: "METRIC"))
+    @Option(help: ArgumentHelp("With --sweep: the metric to rank by, or STAGE.METRIC for one stage's value (default: the first gated metric, its gated stage's value).", valueName: "METRIC"))
     var by: String?
     @Option(help: .hidden) var trigger: String = "manual"
     @Option(help: .hidden) var claim: String?
@@ -108,6 +108,10 @@ extension Run {
     /// `--sweep`: one run per combination, then the runs ranked.
     func runSweep(_ ws: Workspace, _ registry: RegistryConnection, _ loaded: LoadedSpec) throws {
         let members = try SweepService.plan(sweeps: sweep, sets: sets, loaded: loaded)
+        // What the runs will be ranked by is checked before any of them runs.
+        if let chosen = try ComparisonService(registry: registry, spec: loaded.spec).pipeline(named: pipeline) {
+            _ = try Leaderboard.RankedMetric.choose(by, pipeline: chosen)
+        }
         let cancellation = CancellationFlag()
         let reporter: ProgressPrinter? = Output.stderrIsTTY && !json ? ProgressPrinter() : nil
         let name = pipeline
@@ -124,7 +128,8 @@ extension Run {
                                  },
                                  finished: { m in
                                      if let r = m.result {
-                                         Output.err("  run \(r.run.id) \(r.run.status.rawValue)" + (r.registered.map { " · registered \($0.model):\($0.version)" } ?? ""))
+                                         Output.err("  run \(r.run.id) \(r.run.status.rawValue)" + (r.registered.map { " · registered \($0.model):\($0.version)" } ?? "")
+                                                    + (r.unchangedVersion.map { " · made \($0.model):\($0.version) again" } ?? ""))
                                      } else if let e = m.error {
                                          Output.err("  not run: " + Output.safeErr(e))
                                      }

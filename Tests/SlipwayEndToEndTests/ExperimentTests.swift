@@ -104,6 +104,59 @@ import Testing
         #expect((asc["entries"] as? [[String: Any]])?.first?["run"] as? Int == 3)
     }
 
+    /// The deploy stage follows the version a run makes: a new one, or an
+    /// earlier one made again by a param set back; a sweep's members are
+    /// candidates and deploy nothing; ranking shows a member that made an
+    /// earlier version again as that version.
+    @Test func theDeployStageFollowsARunButNotASweepMember() throws {
+        let s = Sandbox()
+        s.write("slipway.yaml", """
+        project: d
+        pipelines:
+          p:
+            stages:
+              train:
+                cmd: |
+                  echo "$SLIPWAY_PARAM_LR" > model.txt && printf '{"auc": %s}' "$SLIPWAY_PARAM_LR" > m.json
+                params: [lr]
+                outs: [model.txt]
+                metrics: [m.json]
+                gates: {auc: ">= 0"}
+              deploy: {uses: deploy, model: clf, needs: [train]}
+        environments: {dev: {}, production: {}}
+        """)
+        s.write("params.yaml", "lr: 0.1\n")
+        func live() throws -> Int? {
+            let lanes = try #require(try s.json("deployments", "--json") as? [[String: Any]])
+            return lanes.first { $0["environment"] as? String == "dev" }?["live"] as? Int
+        }
+        #expect(s.run("run").status == 0)
+        #expect(try live() == 1)
+        #expect(s.run("run", "--set", "lr=0.2").status == 0)
+        #expect(try live() == 2)
+        // lr back to 0.1: the run makes clf:1 again, and dev follows it.
+        let back = s.run("run", "--set", "lr=0.1")
+        #expect(back.status == 0, "\(back.stderr)")
+        #expect(try live() == 1)
+        let started = { (try s.json("audit", "--kind", "deployment.started", "--json") as? [[String: Any]])?.count }
+        #expect(try started() == 3)
+
+        let sweep = s.run("run", "--sweep", "lr=0.3,0.2", "--jobs", "1")
+        #expect(sweep.status == 0, "\(sweep.stderr)")
+        #expect(try live() == 1)
+        #expect(try started() == 3)
+        #expect(sweep.stderr.contains("made clf:2 again"), "\(sweep.stderr)")
+        // The member with lr=0.2 ranks as clf:2, made again.
+        #expect(sweep.stdout.contains("clf:2 again"), "\(sweep.stdout)")
+        #expect(sweep.stdout.contains("best that passed every gate: clf:3"), "\(sweep.stdout)")
+        let member = try #require(try s.json("show", "4", "--json") as? [String: Any])
+        let deployStage = ((member["run"] as? [String: Any])?["stages"] as? [[String: Any]])?.first { $0["stage"] as? String == "deploy" }
+        #expect((deployStage?["reason"] as? String)?.contains("sweep member") == true, "\(String(describing: deployStage))")
+        let ranked = try #require(try s.json("compare", "--runs", "4,5", "--json") as? [String: Any])
+        #expect((ranked["entries"] as? [[String: Any]])?.map { $0["version"] as? String } == ["clf:3", "clf:2"])
+        #expect(ranked["stage"] as? String == "train")
+    }
+
     /// With --jobs 2 the members after the first run two at a time, each in
     /// a copy of the workspace: two of them wait for each other (so they ran
     /// at once) and none saw more than two running; no member sees another's

@@ -59,6 +59,11 @@ import SlipwayEngine
         again.expectedVersion = 1
         #expect(try r.finishRun(id: four.id, status: .succeeded, message: nil, registering: again) == .unchanged(v1))
         #expect(try r.run(id: four.id)?.status == .succeeded)
+        // Each run is recorded as having made its version, new or not; a failed one made none.
+        #expect(try [one, two, three, four].map { try r.modelVersion(runID: $0.id)?.version } == [1, 1, 2, 1])
+        let failed = try startRun(r)
+        try r.finishRun(id: failed.id, status: .failed, message: "no", registering: nil)
+        #expect(try r.modelVersion(runID: failed.id) == nil)
         let registered = try r.auditEvents(matching: AuditQuery(kinds: ["model.registered"]))
         #expect(registered.map(\.subject) == ["model/clf/1", "model/clf/2"])
         #expect(AuditChain.verify(try r.auditEvents(after: 0, limit: 100)) == nil)

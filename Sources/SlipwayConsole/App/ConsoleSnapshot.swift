@@ -256,7 +256,7 @@ public final class ConsoleLoader: @unchecked Sendable {
             s.versions = (try? registry.modelVersions(model: model, limit: 200)) ?? []
             if let v = s.versions.first {
                 s.versionParams = (try? registry.params(runID: v.runID)) ?? [:]
-                s.versionMetrics = GateEvaluator.lastValues((try? registry.metrics(runID: v.runID)) ?? [])
+                s.versionMetrics = GateEvaluator.namedValues((try? registry.metrics(runID: v.runID)) ?? [])
                 s.versionDatasets = (try? registry.runDatasets(runID: v.runID)) ?? []
             }
         }

@@ -128,8 +128,14 @@ public struct ComparisonService: Sendable {
         let gates = Self.gates(of: pipeline)
         var history: [String: [(version: Int, value: Double)]] = [:]
         for v in try registry.modelVersions(model: pipeline.modelName, limit: limit).reversed() {
-            let values = GateEvaluator.lastValues(try registry.metrics(runID: v.runID))
-            for g in gates { if let x = values[g.gate.metric] { history[g.gate.metric, default: []].append((v.version, x)) } }
+            let metrics = try registry.metrics(runID: v.runID)
+            let values = GateEvaluator.lastValues(metrics)
+            for g in gates {
+                // The gated stage's value; any stage's for a version made before the stage was gated.
+                if let x = GateEvaluator.lastValues(metrics, stage: g.stage)[g.gate.metric] ?? values[g.gate.metric] {
+                    history[g.gate.metric, default: []].append((v.version, x))
+                }
+            }
         }
         return history
     }

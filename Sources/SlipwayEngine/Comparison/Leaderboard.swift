@@ -29,7 +29,10 @@ public struct Leaderboard: Sendable {
         public var eligible: Bool { version != nil && failedGates.isEmpty && run.status == .succeeded }
     }
 
+    /// The metric as shown: its key, or `stage.key` when it is one stage's value.
     public var metric: String
+    /// The stage whose value ranks, when one does (a gated metric, `--by stage.key`).
+    public var stage: String?
     public var order: Order
     public var baselineLabel: String
     /// Best first.
@@ -44,14 +47,61 @@ public struct Leaderboard: Sendable {
         public var description: String { message }
     }
 
-    /// Ranks `runIDs` (runs of `pipeline`) by `metric`, in `order`.
+    /// What a ranking reads from each run: one stage's value of a metric, or
+    /// the value of the only stage that reports it.
+    public struct RankedMetric: Sendable, Hashable {
+        public var stage: String?
+        public var key: String
+        public var name: String
+
+        /// `by` is a metric key or `stage.key` (the longest stage name that
+        /// prefixes it wins: `train[lr=0.1].auc`). A key with a gate reads
+        /// the first gated stage's value; no `by` is the first gate's metric.
+        public static func choose(_ by: String?, pipeline: PipelineSpec) throws(Problem) -> RankedMetric {
+            let gates = ComparisonService.gates(of: pipeline)
+            func gated(_ key: String) -> RankedMetric? {
+                let all = gates.filter { $0.gate.metric == key }
+                guard let first = all.first else { return nil }
+                let stages = Set(all.map(\.stage))
+                return RankedMetric(stage: first.stage, key: key, name: stages.count > 1 ? "\(first.stage).\(key)" : key)
+            }
+            guard let by else {
+                guard let first = gates.first, let m = gated(first.gate.metric) else {
+                    throw Problem(message: "pipeline '\(pipeline.name)' has no gates: name the metric to rank by with --by")
+                }
+                return m
+            }
+            guard !by.isEmpty, !by.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                throw Problem(message: "--by '\(TerminalText.oneLine(by))': expected a metric name, or stage.metric")
+            }
+            if let stage = pipeline.stages.map(\.name).filter({ by.count > $0.count + 1 && by.hasPrefix($0 + ".") })
+                .max(by: { $0.count < $1.count }) {
+                return RankedMetric(stage: stage, key: String(by.dropFirst(stage.count + 1)), name: by)
+            }
+            return gated(by) ?? RankedMetric(stage: nil, key: by, name: by)
+        }
+
+        /// This metric's value in a run's metrics; nil when not reported.
+        /// Throws when no stage is named and several report the key.
+        public func value(in metrics: [MetricRecord], runID: Int64) throws(Problem) -> Double? {
+            if let stage { return GateEvaluator.lastValues(metrics, stage: stage)[key] }
+            let stages = Set(metrics.filter { $0.key == key }.map(\.stage)).sorted()
+            guard stages.count <= 1 else {
+                let list = stages.prefix(3).map { "'\(TerminalText.oneLine($0))'" }.joined(separator: ", ") + (stages.count > 3 ? ", …" : "")
+                throw Problem(message: "run \(runID) reports '\(TerminalText.oneLine(key))' from \(stages.count) stages (\(list)): "
+                              + "rank by one of them, as in --by '\(TerminalText.oneLine(stages[0])).\(TerminalText.oneLine(key))'")
+            }
+            return GateEvaluator.lastValues(metrics)[key]
+        }
+    }
+
+    /// Ranks `runIDs` (runs of `pipeline`) by `metric` (see
+    /// ``RankedMetric/choose(_:pipeline:)``), in `order`.
     public static func build(runIDs: [Int64], pipeline: PipelineSpec, metric: String?, order: Order?,
                              registry: any Registry, spec: WorkspaceSpec?) throws -> Leaderboard {
         let gates = ComparisonService.gates(of: pipeline)
-        guard let metric = metric ?? gates.first?.gate.metric else {
-            throw Problem(message: "pipeline '\(pipeline.name)' has no gates: name the metric to rank by with --by")
-        }
-        let order = order ?? defaultOrder(metric: metric, gates: gates)
+        let ranked = try RankedMetric.choose(metric, pipeline: pipeline)
+        let order = order ?? defaultOrder(metric: ranked, gates: gates)
         let baseline = try ComparisonService(registry: registry, spec: spec).baseline(of: pipeline)
         var entries: [Entry] = []
         for id in runIDs {
@@ -62,20 +112,21 @@ public struct Leaderboard: Sendable {
             let metrics = try registry.metrics(runID: id)
             let comparison = MetricComparison.build(baseline: baseline.metrics, candidate: metrics, gates: gates,
                                                     hasBaseline: baseline.exists)
-            let value = GateEvaluator.lastValues(metrics)[metric]
             entries.append(Entry(run: run, version: try registry.modelVersion(runID: id),
                                  overrides: try registry.paramOverrides(runID: id),
-                                 value: value, gatesPassed: comparison.gateCount - comparison.failedGates.count,
+                                 value: try ranked.value(in: metrics, runID: id),
+                                 gatesPassed: comparison.gateCount - comparison.failedGates.count,
                                  gateCount: comparison.gateCount, failedGates: comparison.failedGates))
         }
         entries = rank(entries, order: order)
-        return Leaderboard(metric: metric, order: order, baselineLabel: baseline.label, entries: entries)
+        return Leaderboard(metric: ranked.name, stage: ranked.stage, order: order, baselineLabel: baseline.label, entries: entries)
     }
 
     /// High first when the metric's first gate asks for more (`>=`, `>`), low
     /// first when it asks for less; high first for an ungated metric.
-    static func defaultOrder(metric: String, gates: [(stage: String, gate: GateSpec, policy: NoBaselinePolicy)]) -> Order {
-        guard let g = gates.first(where: { $0.gate.metric == metric }) else { return .highFirst }
+    static func defaultOrder(metric: RankedMetric, gates: [(stage: String, gate: GateSpec, policy: NoBaselinePolicy)]) -> Order {
+        guard let g = gates.first(where: { $0.gate.metric == metric.key && (metric.stage == nil || $0.stage == metric.stage) })
+                ?? gates.first(where: { $0.gate.metric == metric.key }) else { return .highFirst }
         switch g.gate.condition.comparison {
         case .less, .lessOrEqual: return .lowFirst
         default: return .highFirst

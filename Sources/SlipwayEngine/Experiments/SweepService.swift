@@ -12,6 +12,8 @@ import Synchronization
 /// members writing the same outs never overwrite each other; with `parallel`
 /// 1 they run one after another in the workspace itself. A member that fails
 /// does not stop the sweep; a cancel does (members in flight are cancelled).
+/// Members never deploy: each is a candidate, and promoting the winner is the
+/// user's step (``PipelineRunner/Options/deploys``).
 public struct SweepService: Sendable {
     /// More members than this is almost certainly a mistake (a range typed wrong).
     public static let maximumMembers = 1_000
@@ -101,6 +103,7 @@ public struct SweepService: Sendable {
                 }
                 var o = options
                 o.jobs = jobs
+                o.deploys = false
                 member.result = try makeRunner(overrides, where_).run(options: o)
             } catch {
                 member.error = "\(error)"

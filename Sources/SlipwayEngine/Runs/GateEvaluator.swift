@@ -25,6 +25,22 @@ public struct GateEvaluator: Sendable {
         return values.mapValues(\.value)
     }
 
+    /// The last value of each metric of a run, named by its key when one stage
+    /// reports it and `stage.key` when several do (matrix members each
+    /// reporting `auc`), as ``MetricComparison`` names its rows.
+    public static func namedValues(_ metrics: [MetricRecord]) -> [String: Double] {
+        var byStage: [String: [MetricRecord]] = [:]
+        for m in metrics { byStage[m.stage, default: []].append(m) }
+        let last = byStage.mapValues { lastValues($0) }
+        var stagesPerKey: [String: Int] = [:]
+        for values in last.values { for key in values.keys { stagesPerKey[key, default: 0] += 1 } }
+        var named: [String: Double] = [:]
+        for (stage, values) in last {
+            for (key, value) in values { named[stagesPerKey[key, default: 0] > 1 ? "\(stage).\(key)" : key] = value }
+        }
+        return named
+    }
+
     /// The version live in `environment` now and its metrics for `stage`
     /// (falling back to any stage's metric of that name).
     public func baseline(environment: String, stage: String) throws -> (version: ModelVersionRecord, metrics: [String: Double])? {

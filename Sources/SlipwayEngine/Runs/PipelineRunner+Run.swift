@@ -179,8 +179,7 @@ extension PipelineRunner {
         let finalRun = try registry.run(id: run.id) ?? run
         var result = RunResult(run: finalRun, stages: order.map { outcomes[$0] ?? StageOutcome(record: records[$0]!) },
                                gates: try registry.gateResults(runID: run.id), registration: registration)
-        if case .registered(let v) = registration, let env = DeployStage.target(pipeline, loaded.spec) {
-            let summary = deploy(v, to: env, run: finalRun)
+        if let env = DeployStage.target(pipeline, loaded.spec), let summary = deployment(registration, to: env, run: finalRun, deploys: options.deploys) {
             result.deployment = summary
             // The deploy stage says what it deployed (a cache hit of its inputs
             // would otherwise say "outs restored" for a new version).
@@ -230,6 +229,27 @@ extension PipelineRunner {
         } catch {
             state.fatal = error
         }
+    }
+
+    /// What the deploy stage does once the run has finished: promote a new
+    /// version, or an earlier one the run made again (a param set back), unless
+    /// this run does not deploy (a sweep member). Nil when there is nothing
+    /// to deploy: no version, or the newest made again (a no-op run does not
+    /// undo a rollback).
+    private func deployment(_ registration: Registration?, to env: String, run: RunRecord, deploys: Bool) -> String? {
+        guard let registration else { return nil }
+        if case .unchanged(let v) = registration {
+            do {
+                if try registry.modelVersions(model: v.model, limit: 1).first?.version == v.version { return nil }
+            } catch {
+                return "\(v.label) not deployed to \(env): the registry could not be read: \(error)"
+            }
+        }
+        guard deploys else {
+            return "\(registration.version.label) not deployed to \(env): run \(run.id) is a sweep member; "
+                + "promote the sweep's winner with `slipway promote`"
+        }
+        return deploy(registration.version, to: env, run: run)
     }
 
     /// The deploy stage's promotion, after the run registered its version: a

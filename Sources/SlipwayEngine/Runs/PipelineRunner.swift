@@ -20,14 +20,19 @@ public final class PipelineRunner: @unchecked Sendable {
         public var packageVersion: Int?
         /// Queued trigger events this run starts (claimed when the run is created).
         public var claiming: [Int64]
+        /// The pipeline's deploy stage promotes the version the run makes.
+        /// Off for a sweep's members: they are candidates, and the winner is
+        /// promoted once the sweep is ranked.
+        public var deploys: Bool
 
         public init(jobs: Int = ProcessInfo.processInfo.activeProcessorCount, force: Bool = false, trigger: String = "manual",
-                    packageVersion: Int? = nil, claiming: [Int64] = []) {
+                    packageVersion: Int? = nil, claiming: [Int64] = [], deploys: Bool = true) {
             self.jobs = max(1, jobs)
             self.force = force
             self.trigger = trigger
             self.packageVersion = packageVersion
             self.claiming = claiming
+            self.deploys = deploys
         }
     }
 

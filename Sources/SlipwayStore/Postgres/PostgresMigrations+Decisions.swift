@@ -226,5 +226,11 @@ extension PostgresMigrations {
             DROP INDEX IF EXISTS stageRun_stage;
             CREATE INDEX stageRun_stage_id ON stageRun(stage, id);
             """),
+        Migration(identifier: "v20-run-made-version", sql: """
+            -- The version a run made, registered or made again; a finishing run
+            -- looks its outputs' version up by digest.
+            ALTER TABLE run ADD COLUMN madeVersionID bigint;
+            CREATE INDEX modelVersion_digest ON modelVersion(model, artifactDigest, version);
+            """),
     ]
 }

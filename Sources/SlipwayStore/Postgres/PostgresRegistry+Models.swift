@@ -41,8 +41,11 @@ extension PostgresRegistry: ModelStore {
 
     public func modelVersion(runID: Int64) throws -> ModelVersionRecord? {
         try pool.read { c in
-            try c.execute("SELECT \(ModelVersionRecord.pgColumns) FROM modelVersion WHERE runID = $1 ORDER BY id DESC LIMIT 1", [runID])
-                .first.map(ModelVersionRecord.init(pg:))
+            // Recorded when the run finished; a run finished before that was recorded registered it.
+            try c.execute("""
+                SELECT \(ModelVersionRecord.pgColumns) FROM modelVersion WHERE id = coalesce((SELECT madeVersionID FROM run WHERE id = $1),
+                    (SELECT id FROM modelVersion WHERE runID = $1 ORDER BY id DESC LIMIT 1))
+                """, [runID]).first.map(ModelVersionRecord.init(pg:))
         }
     }
 

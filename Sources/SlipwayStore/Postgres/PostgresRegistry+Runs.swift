@@ -65,7 +65,8 @@ extension PostgresRegistry: RunStore {
                 }
             }
             let now = clock.now()
-            try c.execute("UPDATE run SET status = $1, endedAt = $2, message = $3 WHERE id = $4", [status.rawValue, now, message, id])
+            try c.execute("UPDATE run SET status = $1, endedAt = $2, message = $3, madeVersionID = $4 WHERE id = $5",
+                          [status.rawValue, now, message, registration?.version.id, id])
             _ = try audit.append(compose(run), at: now)
             return registration
         }

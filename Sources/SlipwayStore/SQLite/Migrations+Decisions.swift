@@ -255,5 +255,14 @@ extension RegistryMigrations {
             // run(pipeline, id) and stageRun(runID, stage).
             try db.execute(sql: "DROP INDEX IF EXISTS stageRun_stage")
         }
+        m.registerMigration("v20-run-made-version") { db in
+            // The version a run made, registered or made again (a run gone back
+            // to an earlier config finishes as that version): what rankings show.
+            // A run finishing looks its outputs' version up by digest.
+            try db.execute(sql: """
+                ALTER TABLE run ADD COLUMN madeVersionID INTEGER;
+                CREATE INDEX modelVersion_digest ON modelVersion(model, artifactDigest, version);
+                """)
+        }
     }
 }

@@ -40,7 +40,11 @@ extension SQLiteRegistry: ModelStore {
 
     public func modelVersion(runID: Int64) throws -> ModelVersionRecord? {
         try pool.read { db in
-            try ModelVersionRecord.fetchOne(db, sql: "SELECT * FROM modelVersion WHERE runID = ? ORDER BY id DESC LIMIT 1", arguments: [runID])
+            // Recorded when the run finished; a run finished before that was recorded registered it.
+            try ModelVersionRecord.fetchOne(db, sql: """
+                SELECT * FROM modelVersion WHERE id = coalesce((SELECT madeVersionID FROM run WHERE id = ?1),
+                    (SELECT id FROM modelVersion WHERE runID = ?1 ORDER BY id DESC LIMIT 1))
+                """, arguments: [runID])
         }
     }
 

@@ -58,8 +58,8 @@ extension SQLiteRegistry: RunStore {
                 }
             }
             let now = clock.now()
-            try db.execute(sql: "UPDATE run SET status = ?, endedAt = ?, message = ? WHERE id = ?",
-                           arguments: [status.rawValue, now, message, id])
+            try db.execute(sql: "UPDATE run SET status = ?, endedAt = ?, message = ?, madeVersionID = ? WHERE id = ?",
+                           arguments: [status.rawValue, now, message, registration?.version.id, id])
             _ = try appendAudit(db, audit(run), at: now)
             return registration
         }
