@@ -134,6 +134,7 @@ extension Run {
                                          Output.err("  not run: " + Output.safeErr(e))
                                      }
                                  })
+        for warning in result.warnings { Output.err("slipway: warning: " + Output.safeErr(warning)) }
         let ids = result.runIDs.sorted()
         var board: Leaderboard?
         if !ids.isEmpty, let chosen = try ComparisonService(registry: registry, spec: loaded.spec)

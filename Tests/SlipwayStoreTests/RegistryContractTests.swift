@@ -130,7 +130,8 @@ func newVersion(_ run: Int64, model: String = "clf", digest: String = UUID().uui
         // The same artifacts: no new version.
         #expect(try r.finishRun(id: two.id, status: .succeeded, message: nil, registering: newVersion(two.id, digest: "d1"))
                 == .unchanged(v1))
-        #expect(try r.modelVersion(runID: two.id) == nil)
+        // It made v1 again: that is its version, registered by run one.
+        #expect(try r.modelVersion(runID: two.id) == v1)
         let three = try startRun(r)
         guard case .registered(let v2) = try r.finishRun(id: three.id, status: .succeeded, message: nil,
                                                           registering: newVersion(three.id, digest: "d2")) else {

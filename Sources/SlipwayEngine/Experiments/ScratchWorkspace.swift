@@ -34,24 +34,101 @@ public struct ScratchWorkspace: Sendable {
         return ScratchWorkspace(workspace: copy, parent: parent)
     }
 
-    /// Removes the copy (its logs stay in the workspace's `.slipway/logs`).
-    public func remove() {
-        try? FileSystem.remove(workspace.root)
+    /// Removes the copy (its logs stay in the workspace's `.slipway/logs`);
+    /// a copy that cannot be removed is reported, and the next sweep tries again.
+    public func remove() throws {
+        try FileSystem.remove(workspace.root)
         let sweep = (workspace.root as NSString).deletingLastPathComponent
         rmdir(sweep)  // the sweep's folder, once its last member is gone
         rmdir(Self.sweepsDir(of: parent))
     }
 
-    /// Removes the copies left by a sweep whose process died (`kill -9`): the
-    /// sweep folders are named `TIME-PID`.
-    public static func removeAbandoned(in parent: Workspace) {
+    /// Held by a running sweep for as long as it runs: an exclusive `flock`
+    /// on `.slipway/locks/sweep-ID.lock`, taken before the sweep's folder
+    /// exists. The kernel drops it when the process ends, however it ends,
+    /// so a copy whose lock can be taken belongs to no running sweep, whatever
+    /// became of its pid (reused, or a zombie).
+    public final class Claim: @unchecked Sendable {
+        public let id: String
+        private var fd: Int32
+
+        private init(id: String, fd: Int32) { self.id = id; self.fd = fd }
+
+        static func lockPath(_ parent: Workspace, id: String) -> String { parent.stateDir + "/locks/sweep-\(id).lock" }
+
+        /// A new sweep's claim on the id `TIME-PID-N`.
+        public static func take(in parent: Workspace) throws -> Claim {
+            let base = "\(Int(Date().timeIntervalSince1970))-\(getpid())"
+            for n in 0..<1_000 {
+                let id = n == 0 ? base : "\(base)-\(n)"
+                guard !FileManager.default.fileExists(atPath: sweepsDir(of: parent) + "/" + id) else { continue }
+                if let claim = try attempt(parent, id: id) { return claim }
+            }
+            throw FileSystem.Failure(path: lockPath(parent, id: base), operation: "lock", code: EWOULDBLOCK)
+        }
+
+        /// The claim on `id` when no process holds it, else nil.
+        static func attempt(_ parent: Workspace, id: String) throws -> Claim? {
+            try FileSystem.makeDirectory(parent.stateDir + "/locks")
+            let path = lockPath(parent, id: id)
+            while true {
+                let fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+                guard fd >= 0 else { throw FileSystem.Failure(path: path, operation: "open", code: errno) }
+                while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+                    let e = errno
+                    if e == EINTR { continue }
+                    close(fd)
+                    if e == EWOULDBLOCK { return nil }
+                    throw FileSystem.Failure(path: path, operation: "lock", code: e)
+                }
+                // Another process may have released and unlinked this file
+                // between our open and our lock: then the lock is on nothing.
+                var held = stat(), named = stat()
+                if fstat(fd, &held) == 0, stat(path, &named) == 0, held.st_ino == named.st_ino, held.st_dev == named.st_dev {
+                    return Claim(id: id, fd: fd)
+                }
+                close(fd)
+            }
+        }
+
+        /// Lets go of the claim, removing its lock file (the sweep's folder is gone by then).
+        public func release(_ parent: Workspace) {
+            guard fd >= 0 else { return }
+            unlink(Self.lockPath(parent, id: id))
+            flock(fd, LOCK_UN)
+            close(fd)
+            fd = -1
+        }
+
+        deinit { if fd >= 0 { close(fd) } }
+    }
+
+    /// Removes the copies left by sweeps that no longer run (`kill -9`): each
+    /// sweep folder whose claim (``Claim``) can be taken. Returns what could
+    /// not be removed, for the caller to report.
+    public static func removeAbandoned(in parent: Workspace) -> [String] {
         let dir = sweepsDir(of: parent)
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
-        for name in names {
-            guard let pid = name.split(separator: "-").last.flatMap({ Int32($0) }), pid != getpid() else { continue }
-            if kill(pid, 0) != 0 && errno == ESRCH { try? FileSystem.remove(dir + "/" + name) }
+        // Claims of sweeps killed before they made a copy: nothing to remove but the lock file.
+        let locks = (try? FileManager.default.contentsOfDirectory(atPath: parent.stateDir + "/locks")) ?? []
+        for lock in locks where lock.hasPrefix("sweep-") && lock.hasSuffix(".lock") {
+            let id = String(lock.dropFirst("sweep-".count).dropLast(".lock".count))
+            if !FileManager.default.fileExists(atPath: dir + "/" + id), let claim = try? Claim.attempt(parent, id: id) {
+                claim.release(parent)
+            }
+        }
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [] }
+        var problems: [String] = []
+        for name in names.sorted() where !name.hasPrefix(".") && !name.contains("/") {
+            do {
+                guard let claim = try Claim.attempt(parent, id: name) else { continue }  // its sweep runs
+                defer { claim.release(parent) }
+                try FileSystem.remove(dir + "/" + name)
+            } catch {
+                problems.append("the copies of an ended sweep in \(dir)/\(name) could not be removed: \(error)")
+            }
         }
         rmdir(dir)
+        return problems
     }
 
     static func copyTree(from source: String, to target: String, top: Bool) throws {

@@ -30,6 +30,8 @@ public struct SweepService: Sendable {
     public struct Result: Sendable {
         public var members: [Member]
         public var cancelled: Bool
+        /// What went wrong beside the members (a copy that could not be removed).
+        public var warnings: [String] = []
 
         public var runIDs: [Int64] { members.compactMap { $0.result?.run.id } }
         /// 0 when every member succeeded; else the worst member's status.
@@ -88,8 +90,16 @@ public struct SweepService: Sendable {
                     finished: @escaping @Sendable (Member) -> Void = { _ in }) -> Result {
         let parallel = max(1, min(parallel, members.count))
         let done = Mutex([Member]())
-        let sweepID = "\(Int(Date().timeIntervalSince1970))-\(getpid())"
-        ScratchWorkspace.removeAbandoned(in: workspace)
+        let warnings = Mutex(ScratchWorkspace.removeAbandoned(in: workspace))
+        // Copies are made only under a claim: a sweep that cannot take one runs its members in the workspace.
+        var claim: ScratchWorkspace.Claim?
+        if parallel > 1 {
+            do { claim = try ScratchWorkspace.Claim.take(in: workspace) } catch {
+                warnings.withLock { $0.append("members run one after another in the workspace: no sweep folder could be claimed (\(error))") }
+            }
+        }
+        defer { claim?.release(workspace) }
+        let sweepID = claim?.id ?? ""
         @Sendable func runMember(_ i: Int, in scratch: Bool, jobs: Int) {
             let overrides = members[i]
             started(i + 1, overrides)
@@ -108,14 +118,16 @@ public struct SweepService: Sendable {
             } catch {
                 member.error = "\(error)"
             }
-            copy?.remove()
+            do { try copy?.remove() } catch {
+                warnings.withLock { $0.append("the copy member \(i + 1) ran in could not be removed (the next sweep tries again): \(error)") }
+            }
             done.withLock { $0.append(member) }
             finished(member)
         }
         if !members.isEmpty, !cancellation.isCancelled {
             runMember(0, in: false, jobs: options.jobs)
         }
-        if parallel == 1 {
+        if parallel == 1 || claim == nil {
             for i in members.indices.dropFirst() where !cancellation.isCancelled { runMember(i, in: false, jobs: options.jobs) }
         } else {
             // Members share the cores: `jobs` stages at once in all.
@@ -136,6 +148,6 @@ public struct SweepService: Sendable {
             group.wait()
         }
         let ordered = done.withLock { $0 }.sorted { $0.position < $1.position }
-        return Result(members: ordered, cancelled: cancellation.isCancelled)
+        return Result(members: ordered, cancelled: cancellation.isCancelled, warnings: warnings.withLock { $0 })
     }
 }
