@@ -130,7 +130,10 @@ import Testing
                 }
             }
             let needs = i > 0 && rng.below(5) == 0 ? [Located("s\(rng.below(i))")] : []
-            stages.append(StageSpec(name: "s\(i)", deps: deps, outs: [Located(out)], needs: needs))
+            // An env file read is an edge like a dep.
+            let k = rng.below(n)
+            let env = rng.below(4) == 0 ? [Located(k % 3 == 0 ? "d\(k % 50)/o\(k)" : "o\(k).bin")] : []
+            stages.append(StageSpec(name: "s\(i)", deps: deps, outs: [Located(out)], needs: needs, env: env))
         }
         let g = StageGraph(pipeline: Self.pipeline(stages))
         // The rule: needs first (known, not itself), then every other stage
@@ -139,7 +142,7 @@ import Testing
             var expected: [String] = []
             for need in stage.needs where need.value != stage.name && !expected.contains(need.value) { expected.append(need.value) }
             for other in stages where other.name != stage.name {
-                let makes = stage.deps.contains { d in other.cachedOutputs.contains { WorkspacePath.contains($0, d.value) || WorkspacePath.contains(d.value, $0) } }
+                let makes = (stage.deps + stage.env).contains { d in other.cachedOutputs.contains { WorkspacePath.contains($0, d.value) || WorkspacePath.contains(d.value, $0) } }
                 if makes, !expected.contains(other.name) { expected.append(other.name) }
             }
             #expect(g.upstream[stage.name] == expected)
@@ -182,8 +185,32 @@ import Testing
             let issues = (error as? SpecErrors)?.issues ?? []
             guard issues.count == 1, let message = issues.first?.message else { return false }
             // Found from s0, the first stage declared; told in the order work would flow.
-            return message.hasPrefix("stages form a cycle: s1 → s2 → s3 → ") && message.hasSuffix(" → s2999 → s0 → s1")
+            return message.hasPrefix("stages form a cycle: s1 → s2 → s3 → ")
+                && message.hasSuffix(" → s2999 → s0 → s1 (s2 needs s1; s3 needs s2; s4 needs s3; …)")
         }
+    }
+
+    /// Two stages that read a folder and each write into it wait for each
+    /// other, as do two that read each other's env file and out: the message
+    /// says which paths tie them.
+    @Test func aCycleThroughAFolderOrAnEnvFileNamesThePaths() {
+        let yaml = """
+        project: p
+        pipelines:
+          folder:
+            stages:
+              a: {cmd: x, deps: [data], outs: [data/a.csv]}
+              b: {cmd: x, deps: [data], outs: [data/b.csv]}
+          env:
+            stages:
+              c: {cmd: x, deps: [y.txt], outs: [x.env]}
+              d: {cmd: x, env: [x.env], outs: [y.txt]}
+        """
+        var messages: [String] = []
+        do { _ = try SpecParser.parse(yaml) } catch { messages = ((error as? SpecErrors)?.issues ?? []).map(\.message) }
+        #expect(messages.contains("stages form a cycle: b → a → b (a reads data, which holds b's data/b.csv; b reads data, which holds a's data/a.csv)"),
+                "\(messages)")
+        #expect(messages.contains("stages form a cycle: d → c → d (c reads y.txt, which d writes; d reads x.env, which c writes)"), "\(messages)")
     }
 
     @Test func clashingOutsInABigSpecNameTheFirstWriter() throws {

@@ -300,3 +300,43 @@ import SlipwayStore
         }
     }
 }
+
+/// An env file another stage writes is read after that stage, wherever the
+/// reader is declared, and a restored one is what the reader is planned with.
+@Suite struct EnvFileEdgeTests {
+    @Test func aReaderDeclaredBeforeTheWriterOfItsEnvFileWaitsForIt() throws {
+        let spec = """
+            project: p
+            pipelines:
+              main:
+                stages:
+                  reader: {cmd: r, env: [cfg.env], outs: [r.txt]}
+                  writer: {cmd: w, params: [p], outs: [cfg.env]}
+
+            """
+        let (ws, _, registry) = try makeWorkspace("project: p\npipelines:\n  main:\n    stages:\n      a: {cmd: a}\n")
+        try "p: 0\n".write(toFile: ws.paramsPath, atomically: true, encoding: .utf8)
+        try spec.write(toFile: ws.specPath, atomically: true, encoding: .utf8)
+        let loaded = try ws.loadSpec()
+        func run(_ v: String, _ fake: FakeExecutor) throws -> RunResult {
+            try PipelineRunner(workspace: ws, loaded: loaded, pipeline: nil, registry: registry, executor: fake,
+                               overrides: [ParamOverride(key: "p", value: v)]).run(options: .init(jobs: 2))
+        }
+        func scripts(_ v: String) -> [String: FakeExecutor.Script] {
+            ["writer": .init(seconds: 0.05, writes: ["cfg.env": "P=\(v)\n"]), "reader": .init(writes: ["r.txt": "read P=\(v)"])]
+        }
+        for v in ["1", "2"] {
+            let fake = FakeExecutor(scripts(v))
+            let result = try run(v, fake)
+            #expect(result.run.status == .succeeded, "\(result.stages.compactMap(\.record.message))")
+            let w = try #require(fake.spans["writer"]), r = try #require(fake.spans["reader"])
+            #expect(r.start >= w.end)
+        }
+        // Back to 1: both from the cache, the reader with the env file the restore puts back.
+        let idle = FakeExecutor([:])
+        let back = try run("1", idle)
+        #expect(back.run.status == .succeeded && idle.ran.isEmpty)
+        #expect(try String(contentsOfFile: ws.root + "/r.txt", encoding: .utf8) == "read P=1")
+        #expect(try String(contentsOfFile: ws.root + "/cfg.env", encoding: .utf8) == "P=1\n")
+    }
+}

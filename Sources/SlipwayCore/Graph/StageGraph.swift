@@ -1,7 +1,8 @@
 /// The stages of one pipeline as a DAG.
 ///
 /// Edges come from `needs:` and from data: a stage that reads (a path inside)
-/// another stage's out depends on that stage, as in DVC.
+/// another stage's out, as a dep or an env file, depends on that stage, as in
+/// DVC; so does one that reads a folder holding it.
 ///
 /// Every query is linear in the size of the graph (stages plus edges), or
 /// `n log n` where an order is chosen: the graph is built from an index of
@@ -30,14 +31,7 @@ public struct StageGraph: Sendable {
         // path component instead of a scan of every stage. A dep that is a
         // folder holding outs (`deps: [models]`, `outs: [models/a.pkl]`)
         // waits for their stages too: one look-up in `writersBelow`.
-        var writers: [String: [Int]] = [:]
-        var writersBelow: [String: [Int]] = [:]
-        for (i, stage) in stages.enumerated() {
-            for out in stage.cachedOutputs {
-                writers[out, default: []].append(i)
-                for folder in WorkspacePath.selfAndAncestors(out).dropFirst() { writersBelow[folder, default: []].append(i) }
-            }
-        }
+        let (writers, writersBelow) = Self.writers(of: stages)
         var up: [String: [String]] = [:]
         up.reserveCapacity(stages.count)
         for (i, stage) in stages.enumerated() {
@@ -47,7 +41,7 @@ public struct StageGraph: Sendable {
                 if seen.insert(need.value).inserted { deps.append(need.value) }
             }
             var producers: [Int] = []
-            for dep in stage.deps {
+            for dep in stage.deps + stage.env {
                 for path in WorkspacePath.selfAndAncestors(dep.value) {
                     if let w = writers[path] { producers += w }
                 }
@@ -61,6 +55,38 @@ public struct StageGraph: Sendable {
             up[stage.name] = deps
         }
         self.init(names: names, upstream: up, position: position)
+    }
+
+    /// The stages (positions) writing each out path, and those writing
+    /// inside each folder that holds outs.
+    public static func writers(of stages: [StageSpec]) -> (at: [String: [Int]], below: [String: [Int]]) {
+        var at: [String: [Int]] = [:]
+        var below: [String: [Int]] = [:]
+        for (i, stage) in stages.enumerated() {
+            for out in stage.cachedOutputs {
+                at[out, default: []].append(i)
+                for folder in WorkspacePath.selfAndAncestors(out).dropFirst() { below[folder, default: []].append(i) }
+            }
+        }
+        return (at, below)
+    }
+
+    /// Why `reader` waits for `writer`, for a message: the `needs:`, or the
+    /// path it reads that the writer writes (or a folder holding it). Nil when
+    /// it does not.
+    public static func reason(_ reader: StageSpec, waitsFor writer: StageSpec) -> String? {
+        if reader.needs.contains(where: { $0.value == writer.name }) { return "\(reader.name) needs \(writer.name)" }
+        for dep in reader.deps + reader.env {
+            for out in writer.cachedOutputs {
+                if WorkspacePath.selfAndAncestors(dep.value).contains(out) {
+                    return "\(reader.name) reads \(dep.value)" + (dep.value == out ? "" : ", inside \(out)") + ", which \(writer.name) writes"
+                }
+                if WorkspacePath.selfAndAncestors(out).dropFirst().contains(dep.value) {
+                    return "\(reader.name) reads \(dep.value), which holds \(writer.name)'s \(out)"
+                }
+            }
+        }
+        return nil
     }
 
     public init(names: [String], upstream: [String: [String]]) {

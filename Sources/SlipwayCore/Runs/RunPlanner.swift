@@ -94,14 +94,7 @@ public enum RunPlanner {
         var keys = keys
         let stages = Set(pipeline.stages.map(\.name))
         // What the stages write, and the folders that hold some of it.
-        var written: Set<String> = []
-        var writtenBelow: Set<String> = []
-        for s in pipeline.stages {
-            for out in s.cachedOutputs {
-                written.insert(out)
-                writtenBelow.formUnion(WorkspacePath.selfAndAncestors(out).dropFirst())
-            }
-        }
+        let writers = StageGraph.writers(of: pipeline.stages)
         var restoring = RestoredOuts()
         var differs: [String: Bool] = [:]
         plans.reserveCapacity(pipeline.stages.count)
@@ -116,7 +109,7 @@ public enum RunPlanner {
             switch inputs[name] ?? .missing(path: "?") {
             case .missing(let path):
                 // Some stage writes it when one of its outs is the path, a folder above it or a path inside it.
-                if writtenBelow.contains(path) || WorkspacePath.selfAndAncestors(path).contains(where: written.contains) {
+                if writers.below[path] != nil || WorkspacePath.selfAndAncestors(path).contains(where: { writers.at[$0] != nil }) {
                     willRun.insert(name)
                     plans.append(StagePlan(stage: name, decision: .run(reasons: ["dep \(path) will be restored or rebuilt"])))
                 } else {

@@ -75,8 +75,14 @@ enum SpecChecks {
             }
             let graph = StageGraph(pipeline: pipeline)
             if let cycle = graph.findCycle() {
+                // Why each stage waits for the one before it, for the first few steps.
+                let byName = Dictionary(pipeline.stages.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+                let why = zip(cycle, cycle.dropFirst()).prefix(3).compactMap { writer, reader in
+                    byName[reader].flatMap { r in byName[writer].flatMap { StageGraph.reason(r, waitsFor: $0) } }
+                }
                 issues.append(SpecIssue(at: pipeline.location, file: file, keyPath: "pipelines.\(pipeline.name)",
-                                        message: "stages form a cycle: \(cycle.joined(separator: " → "))"))
+                                        message: "stages form a cycle: \(cycle.joined(separator: " → "))"
+                                            + (why.isEmpty ? "" : " (" + why.joined(separator: "; ") + (cycle.count > 4 ? "; …" : "") + ")")))
             }
             if let params {
                 for stage in pipeline.stages {
