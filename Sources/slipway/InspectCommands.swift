@@ -298,7 +298,7 @@ struct Logs: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The run id, or `latest`.") var runID: String
-    @Argument(help: "One stage.") var stage: String?
+    @Argument(help: "One stage, or a matrix stage's name for all its members.") var stage: String?
     @Flag(name: .shortAndLong, help: "Keep printing as the stage writes, until it finishes.") var follow = false
 
     func run() throws {
@@ -306,12 +306,15 @@ struct Logs: ParsableCommand {
         let r = try resolveRun(runID, in: registry)
         var stages = try registry.stageRuns(runID: r.id)
         if let stage {
-            guard stages.contains(where: { $0.stage == stage }) else {
+            if stages.contains(where: { $0.stage == stage }) {
+                stages = stages.filter { $0.stage == stage }
+            } else if case let members = stages.filter({ MatrixMember.base(ofName: $0.stage).map(String.init) == stage }), !members.isEmpty {
+                stages = members  // a matrix stage: each member's log, under its name
+            } else {
                 let names = stages.map(\.stage)
-                let hint = Suggestions.closest(to: stage, in: names).map { " (did you mean '\($0)'?)" } ?? ""
-                throw Failure(status: .usage, message: "run \(r.id) has no stage '\(stage)'\(hint)")
+                let hint = Suggestions.closest(to: stage, in: names).map { " (did you mean \(Output.shellWord($0))?)" } ?? ""
+                throw Failure(status: .usage, message: "run \(r.id) has no stage '\(Output.field(stage))'\(hint)")
             }
-            stages = stages.filter { $0.stage == stage }
         }
         let writer = LogWriter()
         for s in stages {

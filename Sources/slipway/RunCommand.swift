@@ -95,7 +95,7 @@ struct Run: ParsableCommand {
         if result.exitStatus != .success {
             var msg = "run \(result.run.id) \(result.run.status.rawValue)"
             if let failed = result.stages.first(where: { $0.record.status == .failed }) {
-                msg += ": stage '\(failed.record.stage)' failed (\(failed.record.message ?? "see its log")); see `slipway logs \(result.run.id) \(failed.record.stage)`"
+                msg += ": stage '\(failed.record.stage)' failed (\(failed.record.message ?? "see its log")); see `slipway logs \(result.run.id) \(Output.shellWord(failed.record.stage))`"
             } else if let why = result.run.message, result.run.status == .failed {
                 msg += ": " + Output.safeErr(why)
             }

@@ -37,11 +37,13 @@ struct SlipwayCommand: ParsableCommand {
             command = try parseAsRoot()
         } catch {
             let code = exitCode(for: error)
-            let message = fullMessage(for: error)
+            var message = fullMessage(for: error)
             if code == .success {
                 print(message)
                 Foundation.exit(0)
             }
+            // Every error this program prints starts with its name.
+            if message.hasPrefix("Error: ") { message = "slipway: " + message.dropFirst("Error: ".count) }
             FileHandle.standardError.write(Data((message + "\n").utf8))
             Foundation.exit(ExitStatus.usage.rawValue)
         }
@@ -169,6 +171,15 @@ enum Output {
     /// (or a record) of its own.
     static func field(_ text: String) -> String {
         TerminalText.oneLine(text)
+    }
+
+    /// A word for a command line shown to be copied: single-quoted when a
+    /// shell would read it otherwise (`'train[lr=0.1]'` is not a glob).
+    static func shellWord(_ text: String) -> String {
+        let plain = !text.isEmpty && text.unicodeScalars.allSatisfy {
+            CharacterSet.alphanumerics.contains($0) && $0.isASCII || "-_./:=,@%+".unicodeScalars.contains($0)
+        }
+        return plain ? text : "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 
     static func age(_ ms: Millis, now: Millis = SystemClock.nowMillis()) -> String {

@@ -207,7 +207,7 @@ import Testing
               d: {cmd: x, env: [x.env], outs: [y.txt]}
         """
         var messages: [String] = []
-        do { _ = try SpecParser.parse(yaml) } catch { messages = ((error as? SpecErrors)?.issues ?? []).map(\.message) }
+        do { _ = try SpecParser.parse(yaml) } catch { messages = error.issues.map(\.message) }
         #expect(messages.contains("stages form a cycle: b → a → b (a reads data, which holds b's data/b.csv; b reads data, which holds a's data/a.csv)"),
                 "\(messages)")
         #expect(messages.contains("stages form a cycle: d → c → d (c reads y.txt, which d writes; d reads x.env, which c writes)"), "\(messages)")

@@ -122,6 +122,10 @@ import Testing
             let found = issues("project: p\npipelines: {main: {stages: {t: {matrix: \(matrix), cmd: ./t.sh, outs: [o/x]}}}}\n")
             #expect(found.contains { $0.message.contains(expected) && $0.keyPath.hasPrefix("pipelines.main.stages.t.matrix") }, "\(matrix): \(found)")
         }
+        // A matrix that cannot expand is still a stage its dependents may name: one issue, not two.
+        let needed = issues("project: p\npipelines: {main: {stages: {t: {matrix: {lr: [1, 1]}, cmd: ./t.sh, outs: [\"o/${matrix.lr}\"]}, "
+                            + "r: {cmd: ./r.sh, needs: [t]}}}}\n")
+        #expect(needed.count == 1 && needed[0].message.contains("lists '1' twice"), "\(needed)")
         let typo = issues("project: p\npipelines: {main: {stages: {t: {matrix: {lr: [1, 2]}, cmd: \"./t.sh --lr ${matrix.rl}\", outs: [\"o/${matrix.lr}\"]}}}}\n")
         #expect(typo.count == 1 && typo[0].message.contains("${matrix.rl} names no axis (did you mean 'lr'?)"), "\(typo)")
         #expect(typo.first?.keyPath == "pipelines.main.stages.t.cmd")

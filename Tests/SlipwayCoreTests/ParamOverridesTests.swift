@@ -24,7 +24,15 @@ import Testing
         #expect(problem("=1") == "--set '=1': no param name before '='")
         #expect(problem("train.lr=") == "--set 'train.lr=': no value after '='")
         #expect(problem("train.lrr=1").hasPrefix("--set 'train.lrr=1': no param named 'train.lrr' in params.yaml or a stage's params (known: "))
-        #expect(problem("train.lr=1\u{1B}[2J") == "--set 'train.lr=1^[[2J': the value holds a control character")
+        #expect(problem("train.lr=1\u{1B}[2J") == "--set 'train.lr=1^[[2J': the value holds a control character (U+001B)")
+        #expect(problem("train.lr=1\u{9B}2J").hasSuffix(": the value holds a control character (U+009B)"))
+        #expect(problem("train.lr=0.1\u{200B}").hasSuffix(": the value holds an invisible character (U+200B)"))
+        #expect(problem("train.lr=\u{202E}1.0").hasSuffix(": the value holds an invisible character (U+202E)"))
+        func swept(_ arg: String) -> String {
+            do { _ = try ParamOverrides.parse(sweeps: [arg], known: known); return "" } catch { return error.description }
+        }
+        #expect(swept("train.lr=0.1,") == "--sweep 'train.lr=0.1,': value 2 of 2 is empty (a stray ',')")
+        #expect(swept("train.lr=") == "--sweep 'train.lr=': no value after '='")
         #expect(problem("train.lr=" + String(repeating: "9", count: 5000)).hasSuffix("the value is longer than 4096 bytes"))
         #expect(throws: ParamOverrideError.self) { try ParamOverrides.parse(sets: ["train.lr=1", "lr=2"], known: known) }
     }

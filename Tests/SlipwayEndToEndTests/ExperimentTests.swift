@@ -73,6 +73,15 @@ import Testing
             #expect(!r.stderr.contains("\u{1B}"))
         }
         #expect(!s.exists(".count-prepare"))
+        // Mistakes the argument parser finds are told as the program's own.
+        for args in [["run", "--jobs", "0"], ["run", "--sweep", "train.lr=0.1,0.2", "--explain"], ["run", "--nope"]] {
+            let r = s.run(args)
+            #expect(r.status == 2, "\(args): \(r.stderr)")
+            #expect(r.stderr.hasPrefix("slipway: ") && !r.stderr.contains("Error:"), "\(args): \(r.stderr)")
+        }
+        // What a sweep is ranked by is checked before any member runs.
+        let badBy = s.run("run", "--sweep", "train.lr=0.1,0.2", "--by", "")
+        #expect(badBy.status == 2 && badBy.stderr.contains("--by ''"), "\(badBy.stderr)")
         #expect((try? s.json("runs", "--json") as? [Any])??.isEmpty == true)
     }
 

@@ -52,6 +52,26 @@ import Testing
         #expect(s.read("report.txt")?.split(separator: "\n").count == 8)
     }
 
+    /// `logs RUN train` prints every member's log under its name; a failed
+    /// member's hint quotes its name so a shell does not glob it.
+    @Test func logsOfAMatrixStageShowEveryMember() throws {
+        let s = Self.workspace("[1, 2]")
+        s.write("slipway.yaml", (s.read("slipway.yaml") ?? "").replacingOccurrences(
+            of: "cmd: echo run", with: "cmd: echo \"member $SLIPWAY_MATRIX_SEED-$SLIPWAY_MATRIX_ARCH\" && test $SLIPWAY_MATRIX_SEED$SLIPWAY_MATRIX_ARCH != 2large && echo run"))
+        let r = s.run("run", "--jobs", "1")
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("see `slipway logs 1 'train[seed=2,arch=large]'`"), "\(r.stderr)")
+        let logs = s.run("logs", "1", "train")
+        #expect(logs.status == 0, "\(logs.stderr)")
+        for (seed, arch) in [("1", "small"), ("1", "large"), ("2", "small"), ("2", "large")] {
+            #expect(logs.stdout.contains("==> train[seed=\(seed),arch=\(arch)] ("), "\(logs.stdout)")
+            #expect(logs.stdout.contains("member \(seed)-\(arch)\n"), "\(logs.stdout)")
+        }
+        #expect(!logs.stdout.contains("==> report"))
+        let typo = s.run("logs", "1", "trian")
+        #expect(typo.status == 2 && typo.stderr.contains("has no stage 'trian'"), "\(typo.stderr)")
+    }
+
     @Test func lintExpandShowsEveryMember() {
         let s = Self.workspace("[7, 9]")
         let lint = s.run("lint", "--expand")

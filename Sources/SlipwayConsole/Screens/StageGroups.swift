@@ -16,10 +16,7 @@ struct StageGroup: Equatable {
 enum StageGroups {
     /// The matrix stage a member belongs to (the name before `[`), or nil for
     /// a stage that is no matrix member.
-    static func matrixBase(_ name: String) -> Substring? {
-        guard name.utf8.last == UInt8(ascii: "]"), let open = name.firstIndex(of: "["), open != name.startIndex else { return nil }
-        return name[..<open]
-    }
+    static func matrixBase(_ name: String) -> Substring? { MatrixMember.base(ofName: name) }
 
     /// A member's `axis=value` pairs as written in its name (`lr=0.1,arch=small`).
     static func memberLabel(_ name: String) -> Substring {

@@ -65,8 +65,13 @@ public enum ParamOverrides {
                 throw ParamOverrideError(option: "--sweep", argument: argument, problem: "\(key) is swept twice")
             }
             var values: [String] = []
-            for raw in list.split(separator: ",", omittingEmptySubsequences: false) {
-                let value = raw.trimmingCharacters(in: .whitespaces)
+            let listed = list.split(separator: ",", omittingEmptySubsequences: false)
+            for (i, raw) in listed.enumerated() {
+                let value = raw.trimmingCharacters(in: Self.blanks)
+                if value.isEmpty && listed.count > 1 {
+                    throw ParamOverrideError(option: "--sweep", argument: argument,
+                                             problem: "value \(i + 1) of \(listed.count) is empty (a stray ',')")
+                }
                 try check(value: value, option: "--sweep", argument: argument)
                 if values.contains(value) {
                     throw ParamOverrideError(option: "--sweep", argument: argument, problem: "the value '\(value)' is listed twice")
@@ -94,12 +99,16 @@ public enum ParamOverrides {
         return Params(values: values)
     }
 
+    /// Spaces and tabs around a name or value are dropped; an invisible
+    /// character (Foundation counts U+200B as white space) is refused instead.
+    static let blanks = CharacterSet(charactersIn: " \t")
+
     static func split(_ argument: String, option: String) throws(ParamOverrideError) -> (String, String) {
         guard let eq = argument.firstIndex(of: "=") else {
             throw ParamOverrideError(option: option, argument: argument, problem: "expected KEY=VALUE" + (option == "--sweep" ? "1,VALUE2,…" : ""))
         }
-        let name = argument[..<eq].trimmingCharacters(in: .whitespaces)
-        let value = argument[argument.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+        let name = argument[..<eq].trimmingCharacters(in: Self.blanks)
+        let value = argument[argument.index(after: eq)...].trimmingCharacters(in: Self.blanks)
         if name.isEmpty { throw ParamOverrideError(option: option, argument: argument, problem: "no param name before '='") }
         return (name, value)
     }
@@ -109,8 +118,14 @@ public enum ParamOverrides {
         if value.utf8.count > maximumValueLength {
             throw ParamOverrideError(option: option, argument: argument, problem: "the value is longer than \(maximumValueLength) bytes")
         }
-        if value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
-            throw ParamOverrideError(option: option, argument: argument, problem: "the value holds a control character")
+        // Controls (C0, DEL, C1) and invisible format characters (a zero-width
+        // space, a bidi override): a value must read on a terminal as it is.
+        if let bad = value.unicodeScalars.first(where: {
+            $0.value < 0x20 || (0x7F...0x9F).contains($0.value) || $0.properties.generalCategory == .format
+        }) {
+            let code = "U+" + String(bad.value, radix: 16, uppercase: true).leftPadded(to: 4)
+            let what = bad.properties.generalCategory == .format ? "an invisible character" : "a control character"
+            throw ParamOverrideError(option: option, argument: argument, problem: "the value holds \(what) (\(code))")
         }
     }
 

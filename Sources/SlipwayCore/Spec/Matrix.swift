@@ -189,6 +189,13 @@ public struct MatrixMember: Sendable, Hashable {
         self.values = values
     }
 
+    /// The matrix stage a stage name belongs to (the name before `[`, as in
+    /// `train[lr=0.1]`), or nil for a name that is no member's.
+    public static func base(ofName name: String) -> Substring? {
+        guard name.utf8.last == UInt8(ascii: "]"), let open = name.firstIndex(of: "["), open != name.startIndex else { return nil }
+        return name[..<open]
+    }
+
     /// Axis → value.
     public var byAxis: [String: String] {
         var d: [String: String] = [:]

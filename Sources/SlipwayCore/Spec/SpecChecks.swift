@@ -1,7 +1,7 @@
 /// Checks that need the whole spec: references between stages, cycles,
 /// clashing outs, and params that `params.yaml` does not define.
 enum SpecChecks {
-    static func check(_ spec: WorkspaceSpec, params: Params?) -> [SpecIssue] {
+    static func check(_ spec: WorkspaceSpec, params: Params?, unexpanded: [String: Set<String>] = [:]) -> [SpecIssue] {
         var issues: [SpecIssue] = []
         let file = spec.file
         // Every out has one writer across the whole workspace: two pipelines
@@ -18,7 +18,8 @@ enum SpecChecks {
         for pipeline in spec.pipelines {
             let base = "pipelines.\(pipeline.name).stages"
             let names = pipeline.stages.map(\.name)
-            let known = Set(names)
+            // A matrix that could not be expanded is known: its own issues say why it has no members.
+            let known = Set(names).union(unexpanded[pipeline.name] ?? [])
             // A matrix's members share their template's mistakes: each is said once.
             var saidForMatrix: Set<String> = []
             for stage in pipeline.stages {

@@ -27,7 +27,9 @@ extension SpecParser {
             guard let stageName = self.name(k, path + ".stages", what: "stage") else { continue }
             if let s = stage(stageName, v, k, path: "\(path).stages.\(stageName)") {
                 if let m = v.mapping, let matrixNode = value(m, "matrix") {
-                    pipeline.stages += matrixMembers(of: s, matrixNode, path: "\(path).stages.\(stageName)")
+                    let members = matrixMembers(of: s, matrixNode, path: "\(path).stages.\(stageName)")
+                    if members.isEmpty { unexpanded[name, default: []].insert(stageName) }
+                    pipeline.stages += members
                 } else {
                     pipeline.stages.append(s)
                 }

@@ -25,6 +25,9 @@ public struct SpecParser {
 
     let file: String
     var issues: [SpecIssue] = []
+    /// Matrix stages that could not be expanded (their issues said why), by
+    /// pipeline: a `needs:` naming one is not also an unknown stage.
+    var unexpanded: [String: Set<String>] = [:]
 
     public init(file: String = "slipway.yaml") { self.file = file }
 
@@ -34,7 +37,7 @@ public struct SpecParser {
         var parser = SpecParser(file: file)
         let spec = parser.read(text)
         if let spec {
-            parser.issues += SpecChecks.check(spec, params: params)
+            parser.issues += SpecChecks.check(spec, params: params, unexpanded: parser.unexpanded)
         }
         if !parser.issues.isEmpty { throw SpecErrors(parser.issues) }
         return spec!
