@@ -201,16 +201,21 @@ enum PGDiagnostic {
 
 /// Calls `body` with C strings for `strings` (nil stays NULL), all in one buffer.
 func withCStringArray<R>(_ strings: [String?], _ body: ([UnsafePointer<CChar>?]) throws -> R) rethrows -> R {
-    var buffer: [CChar] = []
+    // One buffer for every parameter, each copied in whole (a parameter may
+    // be a text array of thousands of elements).
+    var buffer: [UInt8] = []
+    buffer.reserveCapacity(strings.reduce(0) { $0 + ($1?.utf8.count ?? 0) + 1 })
     var offsets: [Int?] = []
     offsets.reserveCapacity(strings.count)
     for s in strings {
         guard let s else { offsets.append(nil); continue }
         offsets.append(buffer.count)
-        for byte in s.utf8 { buffer.append(CChar(bitPattern: byte)) }
+        buffer.append(contentsOf: s.utf8)
         buffer.append(0)
     }
-    return try buffer.withUnsafeBufferPointer { base in
-        try body(offsets.map { offset in offset.map { base.baseAddress! + $0 } })
+    return try buffer.withUnsafeBufferPointer { bytes in
+        try bytes.withMemoryRebound(to: CChar.self) { base in
+            try body(offsets.map { offset in offset.map { UnsafePointer(base.baseAddress! + $0) } })
+        }
     }
 }

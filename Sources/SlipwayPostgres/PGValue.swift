@@ -183,18 +183,24 @@ public struct PGArray: PGEncodable {
 
     /// Text elements, quoted; nil is NULL.
     public init(_ strings: [String?]) {
-        var text = "{"
+        // Built as UTF-8 bytes (a registry write sends thousands of elements):
+        // a quote or backslash is escaped, every other byte is copied as is.
+        var bytes: [UInt8] = [UInt8(ascii: "{")]
+        bytes.reserveCapacity(strings.reduce(2) { $0 + ($1?.utf8.count ?? 4) + 3 })
         for (i, s) in strings.enumerated() {
-            if i > 0 { text += "," }
-            guard let s else { text += "NULL"; continue }
-            text += "\""
-            for ch in s.unicodeScalars {
-                if ch == "\"" || ch == "\\" { text += "\\" }
-                text.unicodeScalars.append(ch)
+            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            guard var s else { bytes += "NULL".utf8; continue }
+            bytes.append(UInt8(ascii: "\""))
+            s.withUTF8 { utf8 in
+                for b in utf8 {
+                    if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { bytes.append(UInt8(ascii: "\\")) }
+                    bytes.append(b)
+                }
             }
-            text += "\""
+            bytes.append(UInt8(ascii: "\""))
         }
-        pgText = text + "}"
+        bytes.append(UInt8(ascii: "}"))
+        pgText = String(decoding: bytes, as: UTF8.self)
     }
 
     public init(_ strings: [String]) { self.init(strings.map(Optional.some)) }

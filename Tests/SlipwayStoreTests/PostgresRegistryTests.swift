@@ -16,6 +16,21 @@ import SlipwayEngine
         (try PostgresTestServer.require().url, PostgresTestServer.freshSchemaName())
     }
 
+    /// Text arrays and parameters reach the server as written: quotes,
+    /// backslashes, commas, braces, non-ASCII, empty text, NULL and the word NULL.
+    @Test func textArraysRoundTripWhateverTheyHold() throws {
+        let c = try PGConnection(try PostgresTestServer.require().url)
+        let values: [String?] = ["a\"b", "c\\d", "e,f", "{g}", "héllo ✓", "", nil, "NULL", "line\nbreak", "train[lr=0.1]"]
+        let rows = try c.execute("SELECT x, x IS NULL FROM unnest($1::text[]) WITH ORDINALITY AS t(x, n) ORDER BY n", [PGArray(values)])
+        #expect(rows.count == values.count)
+        for (i, v) in values.enumerated() {
+            let isNull: Bool = try rows[i].decode(1)
+            #expect(isNull == (v == nil), "\(i)")
+            if let v { #expect(try rows[i].decode(0, as: String.self) == v, "\(i)") }
+        }
+        #expect(try c.execute("SELECT $1::text || $2::text", ["é", "✓"]).first?.decode(0, as: String.self) == "é✓")
+    }
+
     @Test func openersRacingOnANewSchemaMigrateItOnce() throws {
         let (url, schema) = try fresh()
         let opened = Mutex([PostgresRegistry]())
