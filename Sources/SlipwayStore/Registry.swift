@@ -30,7 +30,7 @@ public protocol RunStore: Sendable {
     /// is in the transaction, says that version already is the run's (then
     /// `.unchanged(newest)`), or, shown the newest version with the run's
     /// artifact digest, says that one is (a run gone back to an earlier
-    /// config: `.unchanged` with that version, never a second copy of it).
+    /// config: `.madeAgain` with that version, never a second copy of it).
     /// Either way the run is recorded as having made that version
     /// (``ModelStore/modelVersion(runID:)``).
     @discardableResult
@@ -124,11 +124,14 @@ public enum Registration: Sendable, Hashable {
     case registered(ModelVersionRecord)
     /// The artifacts are those of this, the newest, version: nothing new.
     case unchanged(ModelVersionRecord)
+    /// The artifacts are those of this earlier version (a param set back to
+    /// an earlier value): the run made it again, and nothing new is registered.
+    case madeAgain(ModelVersionRecord)
 
     /// The version the run's outputs are, new or not.
     public var version: ModelVersionRecord {
         switch self {
-        case .registered(let v), .unchanged(let v): return v
+        case .registered(let v), .unchanged(let v), .madeAgain(let v): return v
         }
     }
 }

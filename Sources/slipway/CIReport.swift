@@ -57,7 +57,7 @@ struct CIReport {
         let validatedStages = Set(((try? registry.validations(runID: result.run.id)) ?? []).compactMap(\.stageRunID))
         for s in result.stages.map(\.record) where s.status == .failed && !result.gates.contains(where: { $0.stageRunID == s.id })
             && !validatedStages.contains(s.id) {
-            print("::error title=\(Self.property("Stage failed: \(s.stage)"))::\(Self.data(s.message ?? "failed; see slipway logs \(result.run.id) \(s.stage)"))")
+            print("::error title=\(Self.property("Stage failed: \(s.stage)"))::\(Self.data(s.message ?? "failed; see slipway logs \(result.run.id) \(Output.shellWord(s.stage))"))")
         }
         guard let summaryPath = ProcessInfo.processInfo.environment["GITHUB_STEP_SUMMARY"], !summaryPath.isEmpty else { return }
         var md = "## Slipway run \(result.run.id) · \(pipeline) · \(result.run.status.rawValue)\n\n"

@@ -143,6 +143,8 @@ struct LeaderboardJSON: Encodable {
         var run: Int64
         var status: String
         var version: String?
+        /// The version is an earlier one this run made again (another run registered it).
+        var madeAgain: Bool
         var overrides: [String: String]
         var value: Double?
         var gatesPassed: Int
@@ -164,7 +166,8 @@ struct LeaderboardJSON: Encodable {
         baseline = b.baselineLabel
         winner = b.winner?.run.id
         entries = b.entries.enumerated().map { i, e in
-            Entry(rank: i + 1, run: e.run.id, status: e.run.status.rawValue, version: e.version?.label, overrides: e.overrides,
+            Entry(rank: i + 1, run: e.run.id, status: e.run.status.rawValue, version: e.version?.label,
+                  madeAgain: e.madeAgain, overrides: e.overrides,
                   value: e.value.flatMap { $0.isFinite ? $0 : nil }, gatesPassed: e.gatesPassed, gates: e.gateCount,
                   failed: e.failedGates.map(\.explanation))
         }
@@ -177,7 +180,7 @@ enum LeaderboardTable {
             let set = e.overrides.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
             return ["\(i + 1)", "run \(e.run.id)", Output.safe(set.isEmpty ? "—" : set), e.value.map(Gates.format) ?? "—",
                     e.gateCount == 0 ? "—" : (e.failedGates.isEmpty ? "✓ \(e.gatesPassed)/\(e.gateCount)" : "✗ \(e.gatesPassed)/\(e.gateCount)"),
-                    e.version.map { Output.safe($0.label) + ($0.runID == e.run.id ? "" : " again") }
+                    e.version.map { Output.safe($0.label) + (e.madeAgain ? " again" : "") }
                         ?? (e.run.status == .succeeded ? "not registered" : e.run.status.rawValue)]
         }
         var text = "ranked by \(Output.safe(b.metric)) (\(b.order == .highFirst ? "high" : "low") first) · gates against \(Output.safe(b.baselineLabel))\n"

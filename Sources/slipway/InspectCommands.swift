@@ -212,6 +212,10 @@ struct Show: ParsableCommand {
         var triggeredBy: [RunCause]
         /// Params, tags, artifacts and inputs stages logged through MLflow.
         var tracked: [TrackedJSON]
+        /// The version the run made (`MODEL:N`), registered or made again.
+        var version: String?
+        /// The run made an earlier version again (another run registered it).
+        var madeAgain: Bool?
     }
 
     func run() throws {
@@ -223,12 +227,14 @@ struct Show: ParsableCommand {
         let metrics = try registry.metrics(runID: r.id)
         let datasets = try registry.runDatasets(runID: r.id)
         let tracked = try registry.trackedValues(runID: r.id)
+        let made = try registry.modelVersion(runID: r.id)
         if json {
             try Output.json(ShowJSON(run: RunJSON(r, stages: stages), params: params, overrides: overrides,
                                      metrics: metrics.map(MetricJSON.init),
                                      datasets: datasets.map { ["stage": $0.stage, "path": $0.path, "hash": $0.hash] },
                                      triggeredBy: try RunCause.of(run: r.id, registry: registry),
-                                     tracked: tracked.map(TrackedJSON.init)))
+                                     tracked: tracked.map(TrackedJSON.init), version: made?.label,
+                                     madeAgain: made.map { $0.runID != r.id }))
             return
         }
         Output.say("run \(r.id) · \(r.pipeline) · \(Output.symbol(r.status)) \(r.status.rawValue)" + (r.duration.map { " in \(Durations.format($0))" } ?? ""))
@@ -236,6 +242,9 @@ struct Show: ParsableCommand {
         Output.say("  commit    " + (r.gitCommit.map { $0 + (r.gitDirty == true ? " (uncommitted changes)" : "") } ?? GitState.noCommitReason(in: ws.root)))
         Output.say("  slipway   \(r.slipwayVersion)")
         if let m = r.message { Output.say("  message   \(Output.field(m))") }
+        if let v = made {
+            Output.say("  version   \(Output.field(v.label))" + (v.runID == r.id ? " (registered)" : " (made again; registered by run \(v.runID))"))
+        }
         let causes = try RunCause.of(run: r.id, registry: registry)
         if !causes.isEmpty {
             Output.say("triggered by")

@@ -22,6 +22,8 @@ struct RunJSON: Encodable {
     var stages: [StageJSON]?
     var gates: [GateJSON]?
     var registered: String?
+    /// The earlier version the run made again (its params set back), when it did.
+    var madeAgain: String?
 
     init(_ r: RunRecord, stages: [StageRunRecord]? = nil) {
         id = r.id; pipeline = r.pipeline; trigger = r.trigger; status = r.status.rawValue

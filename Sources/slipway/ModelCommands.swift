@@ -41,9 +41,13 @@ struct VersionJSON: Encodable {
     var tags: [String: String]
     var environments: [String]?
     var params: [String: String]?
-    /// Non-finite values are null here, named in `nonFiniteMetrics`.
+    /// Each key's last value, whichever stage reported it last (see
+    /// `metricsByStage` when several stages report one key). Non-finite
+    /// values are null here, named in `nonFiniteMetrics`.
     var metrics: [String: Double?]?
     var nonFiniteMetrics: [String: String]?
+    /// Stage → key → last value; non-finite values null.
+    var metricsByStage: [String: [String: Double?]]?
     var datasets: [[String: String]]?
     var imageDigest: String?
     var imageTag: String?
@@ -90,13 +94,19 @@ struct Models: ParsableCommand {
             let (ws, registry) = try global.open()
             let v = try ref.resolve(in: registry)
             let params = try registry.params(runID: v.runID)
-            let metrics = GateEvaluator.namedValues(try registry.metrics(runID: v.runID))
+            let recorded = try registry.metrics(runID: v.runID)
+            let metrics = GateEvaluator.namedValues(recorded)
             let datasets = try registry.runDatasets(runID: v.runID)
             let live = try registry.liveVersions(model: v.model).filter { $0.value == v.version }.map(\.key).sorted()
             if json {
                 var j = VersionJSON(v)
-                j.environments = live; j.params = params; j.metrics = metrics.mapValues { $0.isFinite ? $0 : nil }
-                let nonFinite = metrics.compactMapValues(NonFinite.name)
+                // The keys as they always were; per stage beside them.
+                let byKey = GateEvaluator.lastValues(recorded)
+                j.environments = live; j.params = params; j.metrics = byKey.mapValues { $0.isFinite ? $0 : nil }
+                let nonFinite = byKey.compactMapValues(NonFinite.name)
+                j.metricsByStage = Dictionary(grouping: recorded, by: \.stage).mapValues {
+                    GateEvaluator.lastValues($0).mapValues { $0.isFinite ? $0 : nil }
+                }
                 j.nonFiniteMetrics = nonFinite.isEmpty ? nil : nonFinite
                 j.datasets = datasets.map { ["stage": $0.stage, "path": $0.path, "hash": $0.hash] }
                 try Output.json(j)

@@ -81,12 +81,14 @@ struct Run: ParsableCommand {
             var j = RunJSON(result.run, stages: result.stages.map(\.record))
             j.gates = result.gates.map(GateJSON.init)
             j.registered = result.registered.map { "\($0.model):\($0.version)" }
+            j.madeAgain = result.madeAgainVersion.map { "\($0.model):\($0.version)" }
             try Output.json(j)
         } else if Output.stdoutIsTTY {
             Output.say("run \(result.run.id) \(result.run.status.rawValue)" + (result.run.duration.map { " in \(Durations.format($0))" } ?? ""))
             for g in result.gates { Output.say("  gate  \(g.passed ? "✓" : "✗") \(g.explanation)") }
             if let v = result.registered { Output.say("registered \(v.model):\(v.version)") }
             if let v = result.unchangedVersion { Output.say("model unchanged: same artifacts as \(v.model):\(v.version)") }
+            if let v = result.madeAgainVersion { Output.say("made \(v.model):\(v.version) again: its artifacts, from an earlier run") }
             if let d = result.deployment { Output.say("deploy: " + d) }
         } else {
             Output.say(String(result.run.id))
@@ -129,7 +131,7 @@ extension Run {
                                  finished: { m in
                                      if let r = m.result {
                                          Output.err("  run \(r.run.id) \(r.run.status.rawValue)" + (r.registered.map { " · registered \($0.model):\($0.version)" } ?? "")
-                                                    + (r.unchangedVersion.map { " · made \($0.model):\($0.version) again" } ?? ""))
+                                                    + (r.madeAgainVersion.map { " · made \($0.model):\($0.version) again" } ?? ""))
                                      } else if let e = m.error {
                                          Output.err("  not run: " + Output.safeErr(e))
                                      }

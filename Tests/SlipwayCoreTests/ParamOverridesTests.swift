@@ -15,7 +15,7 @@ import Testing
         #expect(try ParamOverrides.parse(sets: ["model.arch=a=b,c"], known: known).first?.value == "a=b,c")
     }
 
-    @Test func mistakesNameTheArgument() {
+    @Test func mistakesNameTheArgument() throws {
         func problem(_ arg: String) -> String {
             do { _ = try ParamOverrides.parse(sets: [arg], known: known); return "" } catch { return error.description }
         }
@@ -28,6 +28,10 @@ import Testing
         #expect(problem("train.lr=1\u{9B}2J").hasSuffix(": the value holds a control character (U+009B)"))
         #expect(problem("train.lr=0.1\u{200B}").hasSuffix(": the value holds an invisible character (U+200B)"))
         #expect(problem("train.lr=\u{202E}1.0").hasSuffix(": the value holds an invisible character (U+202E)"))
+        #expect(problem("train.lr=0.1\u{2003}").hasSuffix(": the value holds a space or line break other than ' ' (U+2003)"))
+        #expect(problem("train.lr=0.1\u{A0}").hasSuffix(": the value holds a space or line break other than ' ' (U+00A0)"))
+        #expect(problem("train.lr=a\u{2028}b").hasSuffix(": the value holds a space or line break other than ' ' (U+2028)"))
+        #expect(try ParamOverrides.parse(sets: ["train.lr=a b ✓"], known: known).first?.value == "a b ✓")
         func swept(_ arg: String) -> String {
             do { _ = try ParamOverrides.parse(sweeps: [arg], known: known); return "" } catch { return error.description }
         }

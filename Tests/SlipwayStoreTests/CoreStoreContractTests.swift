@@ -57,7 +57,7 @@ import SlipwayEngine
         let four = try startRun(r)
         var again = newVersion(four.id, digest: "d1")
         again.expectedVersion = 1
-        #expect(try r.finishRun(id: four.id, status: .succeeded, message: nil, registering: again) == .unchanged(v1))
+        #expect(try r.finishRun(id: four.id, status: .succeeded, message: nil, registering: again) == .madeAgain(v1))
         #expect(try r.run(id: four.id)?.status == .succeeded)
         // Each run is recorded as having made its version, new or not; a failed one made none.
         #expect(try [one, two, three, four].map { try r.modelVersion(runID: $0.id)?.version } == [1, 1, 2, 1])

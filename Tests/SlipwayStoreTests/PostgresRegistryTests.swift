@@ -67,6 +67,25 @@ import SlipwayEngine
         }
     }
 
+    /// A version registered before runs recorded the version they made is
+    /// still its run's; a run that made one again then is not known to have.
+    @Test func runsFinishedBeforeMadeVersionsWereRecordedKeepTheirRegisteredVersion() throws {
+        let url = try PostgresTestServer.require().url
+        let schema = PostgresTestServer.freshSchemaName("made")
+        try PostgresRegistry.create(url: url, schema: schema, upTo: "v19-stage-run-index")
+        let c = try PGConnection(url)
+        try c.executeScript("""
+            INSERT INTO \(schema).run (pipeline, trigger, status, startedAt, pid, host, heartbeatAt, "user", slipwayVersion)
+            VALUES ('p', 'manual', 'succeeded', 1, 1, 'h', 1, 'u', 'old'), ('p', 'manual', 'succeeded', 1, 1, 'h', 1, 'u', 'old');
+            INSERT INTO \(schema).model (name, createdAt) VALUES ('clf', 1);
+            INSERT INTO \(schema).modelVersion (model, version, runID, pipeline, artifactDigest, createdAt, createdBy)
+            VALUES ('clf', 1, 1, 'p', 'd1', 1, 'u');
+            """)
+        let r = try PostgresRegistry(url: url, schema: schema)
+        #expect(try r.modelVersion(runID: 1)?.version == 1)
+        #expect(try r.modelVersion(runID: 2) == nil)
+    }
+
     @Test func projectsSharingADatabaseSeeOnlyTheirOwnRecords() throws {
         let url = try PostgresTestServer.require().url
         let a = try PostgresRegistry(url: url, schema: PostgresTestServer.freshSchemaName("a"))

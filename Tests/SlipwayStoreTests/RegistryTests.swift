@@ -63,6 +63,31 @@ let provenance = Provenance(gitCommit: "abc123", gitDirty: false, user: "ana", h
             #expect(try registry.run(id: 1)?.slipwayVersion == "old")
         }
     }
+    /// A version registered before runs recorded the version they made is
+    /// still its run's; a run that made one again then is not known to have.
+    @Test func runsFinishedBeforeMadeVersionsWereRecordedKeepTheirRegisteredVersion() throws {
+        let path = temporaryDirectory() + "/r.sqlite"
+        try SQLiteRegistry.create(path: path, upTo: "v19-stage-run-index")
+        let queue = try DatabaseQueue(path: path)
+        try queue.write { db in
+            for _ in 0..<2 {
+                try db.execute(sql: """
+                    INSERT INTO run (pipeline, trigger, status, startedAt, pid, host, heartbeatAt, user, slipwayVersion)
+                    VALUES ('p', 'manual', 'succeeded', 1, 1, 'h', 1, 'u', 'old')
+                    """)
+            }
+            try db.execute(sql: "INSERT INTO model (name, createdAt) VALUES ('clf', 1)")
+            try db.execute(sql: """
+                INSERT INTO modelVersion (model, version, runID, pipeline, artifactDigest, createdAt, createdBy)
+                VALUES ('clf', 1, 1, 'p', 'd1', 1, 'u')
+                """)
+        }
+        try queue.close()
+        let registry = try SQLiteRegistry(path: path)
+        #expect(try registry.modelVersion(runID: 1)?.version == 1)
+        #expect(try registry.modelVersion(runID: 2) == nil)
+    }
+
     /// Alias changes recorded before causes were get theirs once, in the
     /// migration, from their message; nothing reads a message afterwards.
     @Test func aliasChangesFromBeforeCausesGetTheirCause() throws {

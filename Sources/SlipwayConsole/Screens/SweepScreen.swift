@@ -60,7 +60,8 @@ enum SweepScreen {
         let set = e.overrides.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         let ok = s.ascii ? "+" : "✓", bad = s.ascii ? "x" : "✗"
         let gates = e.gateCount == 0 || e.run.status == .running ? "—" : "\(e.failedGates.isEmpty ? ok : bad) \(e.gatesPassed)/\(e.gateCount)"
-        let version = e.version?.label ?? (e.run.status == .succeeded ? "not registered" : e.run.status.rawValue)
+        let version = e.version.map { $0.label + (e.madeAgain ? " again" : "") }
+            ?? (e.run.status == .succeeded ? "not registered" : e.run.status.rawValue)
         return [winner ? "\(rank)\(s.ascii ? "*" : "★")" : "\(rank)", "run \(e.run.id)", TerminalText.oneLine(set.isEmpty ? "—" : set),
                 e.value.map(Gates.format) ?? "—", gates, TerminalText.oneLine(version)]
     }

@@ -118,14 +118,24 @@ public enum ParamOverrides {
         if value.utf8.count > maximumValueLength {
             throw ParamOverrideError(option: option, argument: argument, problem: "the value is longer than \(maximumValueLength) bytes")
         }
-        // Controls (C0, DEL, C1) and invisible format characters (a zero-width
-        // space, a bidi override): a value must read on a terminal as it is.
-        if let bad = value.unicodeScalars.first(where: {
-            $0.value < 0x20 || (0x7F...0x9F).contains($0.value) || $0.properties.generalCategory == .format
-        }) {
+        // Controls (C0, DEL, C1), invisible format characters (a zero-width
+        // space, a bidi override), line and paragraph separators and spaces
+        // other than ' ' (no-break, em): a value must read on a terminal as it is.
+        if let bad = value.unicodeScalars.first(where: Self.unclear) {
             let code = "U+" + String(bad.value, radix: 16, uppercase: true).leftPadded(to: 4)
-            let what = bad.properties.generalCategory == .format ? "an invisible character" : "a control character"
+            let what = bad.value < 0x20 || (0x7F...0x9F).contains(bad.value) ? "a control character"
+                : bad.properties.generalCategory == .format ? "an invisible character" : "a space or line break other than ' '"
             throw ParamOverrideError(option: option, argument: argument, problem: "the value holds \(what) (\(code))")
+        }
+    }
+
+    /// A character that does not read as itself on a terminal.
+    public static func unclear(_ c: Unicode.Scalar) -> Bool {
+        if c.value < 0x20 || (0x7F...0x9F).contains(c.value) { return true }
+        switch c.properties.generalCategory {
+        case .format, .lineSeparator, .paragraphSeparator: return true
+        case .spaceSeparator: return c != " "
+        default: return false
         }
     }
 

@@ -16,7 +16,7 @@ public struct Leaderboard: Sendable {
 
     public struct Entry: Sendable {
         public var run: RunRecord
-        /// The version the run registered, if any.
+        /// The version the run made, if any: registered, or made again.
         public var version: ModelVersionRecord?
         /// The params the run was given on the command line.
         public var overrides: [String: String]
@@ -25,6 +25,9 @@ public struct Leaderboard: Sendable {
         public var gateCount: Int
         public var failedGates: [GateResult]
 
+        /// The version is an earlier one the run made again (its params set
+        /// back): registered by another run.
+        public var madeAgain: Bool { version.map { $0.runID != run.id } ?? false }
         /// Passed every gate (and has something to promote).
         public var eligible: Bool { version != nil && failedGates.isEmpty && run.status == .succeeded }
     }
@@ -71,7 +74,7 @@ public struct Leaderboard: Sendable {
                 }
                 return m
             }
-            guard !by.isEmpty, !by.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            guard !by.isEmpty, !by.unicodeScalars.contains(where: ParamOverrides.unclear) else {
                 throw Problem(message: "--by '\(TerminalText.oneLine(by))': expected a metric name, or stage.metric")
             }
             if let stage = pipeline.stages.map(\.name).filter({ by.count > $0.count + 1 && by.hasPrefix($0 + ".") })

@@ -35,12 +35,18 @@ public struct ScratchWorkspace: Sendable {
     }
 
     /// Removes the copy (its logs stay in the workspace's `.slipway/logs`);
-    /// a copy that cannot be removed is reported, and the next sweep tries again.
+    /// a copy that cannot be removed is reported, and the next sweep tries
+    /// again. The sweep's folder stays until the sweep ends (``removeFolder(of:in:)``):
+    /// another member may be making its copy there.
     public func remove() throws {
         try FileSystem.remove(workspace.root)
-        let sweep = (workspace.root as NSString).deletingLastPathComponent
-        rmdir(sweep)  // the sweep's folder, once its last member is gone
-        rmdir(Self.sweepsDir(of: parent))
+    }
+
+    /// Removes a sweep's folder once its members are done (if it is empty).
+    /// The sweeps folder itself stays: removing it, empty, could pull it from
+    /// under another sweep making its first copy.
+    public static func removeFolder(of sweepID: String, in parent: Workspace) {
+        rmdir(sweepsDir(of: parent) + "/" + sweepID)
     }
 
     /// Held by a running sweep for as long as it runs: an exclusive `flock`
@@ -91,10 +97,14 @@ public struct ScratchWorkspace: Sendable {
             }
         }
 
-        /// Lets go of the claim, removing its lock file (the sweep's folder is gone by then).
+        /// Lets go of the claim. Its lock file goes once the sweep's folder
+        /// has (a copy that could not be removed keeps it, so the next sweep
+        /// knows the folder for one whose claim it can take).
         public func release(_ parent: Workspace) {
             guard fd >= 0 else { return }
-            unlink(Self.lockPath(parent, id: id))
+            if !FileManager.default.fileExists(atPath: ScratchWorkspace.sweepsDir(of: parent) + "/" + id) {
+                unlink(Self.lockPath(parent, id: id))
+            }
             flock(fd, LOCK_UN)
             close(fd)
             fd = -1
@@ -104,8 +114,9 @@ public struct ScratchWorkspace: Sendable {
     }
 
     /// Removes the copies left by sweeps that no longer run (`kill -9`): each
-    /// sweep folder whose claim (``Claim``) can be taken. Returns what could
-    /// not be removed, for the caller to report.
+    /// sweep folder whose claim (``Claim``) can be taken (one made by an
+    /// earlier slipway, which took no claim: when its pid is gone). Returns
+    /// what could not be removed, for the caller to report.
     public static func removeAbandoned(in parent: Workspace) -> [String] {
         let dir = sweepsDir(of: parent)
         // Claims of sweeps killed before they made a copy: nothing to remove but the lock file.
@@ -119,6 +130,12 @@ public struct ScratchWorkspace: Sendable {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [] }
         var problems: [String] = []
         for name in names.sorted() where !name.hasPrefix(".") && !name.contains("/") {
+            // A folder without a lock file is an earlier slipway's (named TIME-PID,
+            // no claim): left alone while a process with that pid lives.
+            if !FileManager.default.fileExists(atPath: Claim.lockPath(parent, id: name)),
+               let pid = name.split(separator: "-").last.flatMap({ Int32($0) }), pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH {
+                continue
+            }
             do {
                 guard let claim = try Claim.attempt(parent, id: name) else { continue }  // its sweep runs
                 defer { claim.release(parent) }
@@ -127,7 +144,6 @@ public struct ScratchWorkspace: Sendable {
                 problems.append("the copies of an ended sweep in \(dir)/\(name) could not be removed: \(error)")
             }
         }
-        rmdir(dir)
         return problems
     }
 

@@ -98,7 +98,12 @@ public struct SweepService: Sendable {
                 warnings.withLock { $0.append("members run one after another in the workspace: no sweep folder could be claimed (\(error))") }
             }
         }
-        defer { claim?.release(workspace) }
+        defer {
+            if let claim {
+                ScratchWorkspace.removeFolder(of: claim.id, in: workspace)
+                claim.release(workspace)
+            }
+        }
         let sweepID = claim?.id ?? ""
         @Sendable func runMember(_ i: Int, in scratch: Bool, jobs: Int) {
             let overrides = members[i]

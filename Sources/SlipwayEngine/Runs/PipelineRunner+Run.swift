@@ -235,16 +235,12 @@ extension PipelineRunner {
     /// version, or an earlier one the run made again (a param set back), unless
     /// this run does not deploy (a sweep member). Nil when there is nothing
     /// to deploy: no version, or the newest made again (a no-op run does not
-    /// undo a rollback).
+    /// undo a rollback). Which of these it is was decided where the run
+    /// finished, in the registry's transaction: a version registered since
+    /// by another run does not change it.
     private func deployment(_ registration: Registration?, to env: String, run: RunRecord, deploys: Bool) -> String? {
         guard let registration else { return nil }
-        if case .unchanged(let v) = registration {
-            do {
-                if try registry.modelVersions(model: v.model, limit: 1).first?.version == v.version { return nil }
-            } catch {
-                return "\(v.label) not deployed to \(env): the registry could not be read: \(error)"
-            }
-        }
+        if case .unchanged = registration { return nil }
         guard deploys else {
             return "\(registration.version.label) not deployed to \(env): run \(run.id) is a sweep member; "
                 + "promote the sweep's winner with `slipway promote`"

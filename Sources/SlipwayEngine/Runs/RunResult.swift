@@ -76,6 +76,12 @@ public struct RunResult: Sendable {
         return nil
     }
 
+    /// The earlier version this run made again (its params set back), if it did.
+    public var madeAgainVersion: ModelVersionRecord? {
+        if case .madeAgain(let v) = registration { return v }
+        return nil
+    }
+
     public var warnings: [String] { stages.flatMap { s in s.warnings.map { "\(s.record.stage): \($0)" } } }
 
     /// The exit status the command line should report.

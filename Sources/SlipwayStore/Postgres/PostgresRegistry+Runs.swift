@@ -59,7 +59,7 @@ extension PostgresRegistry: RunStore {
                     SELECT \(ModelVersionRecord.pgColumns) FROM modelVersion WHERE model = $1 AND artifactDigest = $2
                     ORDER BY version DESC LIMIT 1
                     """, [registering.model, registering.artifactDigest]).first.map(ModelVersionRecord.init(pg:)), unchanged(same) {
-                    registration = .unchanged(same)
+                    registration = .madeAgain(same)
                 } else {
                     registration = .registered(try registerVersion(c, &audit, registering, compose: registered))
                 }

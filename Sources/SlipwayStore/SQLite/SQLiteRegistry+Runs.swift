@@ -52,7 +52,7 @@ extension SQLiteRegistry: RunStore {
                 } else if let same = try ModelVersionRecord.fetchOne(db, sql: """
                     SELECT * FROM modelVersion WHERE model = ? AND artifactDigest = ? ORDER BY version DESC LIMIT 1
                     """, arguments: [registering.model, registering.artifactDigest]), unchanged(same) {
-                    registration = .unchanged(same)
+                    registration = .madeAgain(same)
                 } else {
                     registration = .registered(try registerVersion(db, registering, audit: registered))
                 }
