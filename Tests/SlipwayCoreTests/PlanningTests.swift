@@ -139,6 +139,48 @@ extension RunPlannerTests {
         #expect(same["c"] == .run(reasons: ["first run"]))
     }
 
+    /// After a param is set back, the keys a restore gives the stages below
+    /// are read together, a level per round; none is looked up alone.
+    @Test func keysARestoreChangesAreReadInBulk() throws {
+        var yaml = "      a: {cmd: a, params: [p], outs: [x.txt]}\n"
+        for i in 0..<300 { yaml += "      m\(i): {cmd: m, deps: [x.txt], outs: [m/\(i).txt]}\n" }
+        yaml += "      report: {cmd: r, deps: [m], outs: [r.txt]}\n"
+        let p = try pipeline(yaml + "\n")
+        let graph = StageGraph(pipeline: p)
+        func inputs(_ x: String, _ param: String) -> [String: RunPlanner.StageInputs] {
+            var hashes = ["x.txt": x, "m": "m-" + x]
+            for i in 0..<300 { hashes["m/\(i).txt"] = "m\(i)-" + x }
+            var result: [String: RunPlanner.StageInputs] = [:]
+            for s in p.stages { result[s.name] = RunPlanner.inputs(of: s, hashes: hashes, params: Params(values: ["p": param])) }
+            return result
+        }
+        // The store holds every stage's result for p=1; the workspace holds p=2's.
+        var stored: [String: RunPlanner.StoredResult] = [:]
+        for (name, i) in inputs("x1", "1") {
+            guard case .ready(let ready) = i else { continue }
+            let out = p.stages.first { $0.name == name }!.cachedOutputs[0]
+            stored[ready.key] = .init(run: 1, outputs: [out: name == "a" ? "x1" : name == "report" ? "r1" : "\(out)-1"])
+        }
+        let now = inputs("x2", "1")
+        var asked: Set<String> = []
+        var bulk: [Int] = []
+        var alone = 0
+        let keys = now.compactMapValues { i -> String? in if case .ready(let r) = i { return r.key } else { return nil } }
+        asked.formUnion(keys.values)
+        let plan = RunPlanner.plan(pipeline: p, graph: graph, inputs: now,
+                                   read: { asked.contains($0) ? .some(stored[$0]) : nil },
+                                   readAll: { bulk.append($0.count); asked.formUnion($0) },
+                                   lookUp: { alone += 1; return stored[$0] },
+                                   previous: { _ in nil }, force: false, keys: keys, differsNow: { _, _ in true })
+        let by = Dictionary(uniqueKeysWithValues: plan.stages.map { ($0.stage, $0.decision) })
+        #expect(by["a"] == .cached(fromRun: 1))
+        #expect((0..<300).allSatisfy { by["m\($0)"] == .cached(fromRun: 1) })
+        // report reads the folder the members' restores change: decided then.
+        #expect(by["report"] == .afterRestore((0..<300).map { "m\($0)" }.sorted()))
+        #expect(bulk == [300])
+        #expect(alone == 0)
+    }
+
     /// A matrix over the shards of a cached stage's folder out: the folder
     /// is compared with the stored one once, not once per member.
     @Test func aRestoredFolderIsComparedOncePerPlan() throws {

@@ -149,6 +149,38 @@ public enum RunPlanner {
         }
         return Plan(stages: plans, inputs: inputs, keys: keys)
     }
+
+    /// ``plan(pipeline:graph:inputs:stored:previous:force:keys:differsNow:)``
+    /// with the stored results read in bulk. A stage after a cached one may be
+    /// planned with another key than the workspace gives it; the plan is made
+    /// again with such keys read together, up to `rounds` times (each round
+    /// reaches one level further down), and only then are the keys still
+    /// unread looked up one by one. After a param is set back, a matrix of
+    /// 1,000 members below the restored stage costs one more read, not 1,000.
+    ///
+    /// - Parameters:
+    ///   - read: the result for a key the store has been asked about
+    ///     (`.some(nil)`: a miss), nil for a key not asked yet.
+    ///   - readAll: asks the store about these keys at once.
+    ///   - lookUp: asks the store about one key.
+    public static func plan(pipeline: PipelineSpec, graph: StageGraph, inputs: [String: StageInputs],
+                            read: (String) -> StoredResult??, readAll: ([String]) -> Void, lookUp: (String) -> StoredResult?,
+                            previous: (String) -> CacheInputs?, force: Bool, keys: [String: String] = [:],
+                            rounds: Int = 4, differsNow: (_ path: String, _ hash: String) -> Bool = { _, _ in true }) -> Plan {
+        if !force {
+            for _ in 0..<rounds {
+                var unread: [String] = []
+                let attempt = plan(pipeline: pipeline, graph: graph, inputs: inputs, stored: { key in
+                    guard let known = read(key) else { unread.append(key); return nil }
+                    return known
+                }, previous: previous, force: false, keys: keys, differsNow: differsNow)
+                if unread.isEmpty { return attempt }
+                readAll(unread)
+            }
+        }
+        return plan(pipeline: pipeline, graph: graph, inputs: inputs, stored: { read($0) ?? lookUp($0) },
+                    previous: previous, force: force, keys: keys, differsNow: differsNow)
+    }
 }
 
 /// The outs that restoring the plan's cached stages puts in place, and what

@@ -164,15 +164,19 @@ public final class PipelineRunner: @unchecked Sendable {
     static let stagesPerThread = 200
 
     /// The plan for these inputs. The registry is read in bulk: the cache
-    /// entries of every key at once, then the previous inputs of every stage
-    /// that misses the cache at once.
+    /// entries of every key at once (and of the keys a restore changes, a
+    /// level at a time: ``RunPlanner/plan(pipeline:graph:inputs:read:readAll:lookUp:previous:force:keys:rounds:differsNow:)``),
+    /// then the previous inputs of every stage that misses the cache at once.
     func plan(force: Bool, inputs: [String: RunPlanner.StageInputs], keys: [String: String]) -> RunPlanner.Plan {
         if !force { facts.prefetchCache(keys: Array(keys.values)) }
         var prefetched = false
+        func result(_ entry: CacheEntry?) -> RunPlanner.StoredResult? {
+            entry.map { .init(run: facts.producingRun(of: $0), outputs: $0.outputs) }
+        }
         return RunPlanner.plan(pipeline: pipeline, graph: graph, inputs: inputs,
-                               stored: { key in
-                                   facts.usableCacheEntry(key).map { .init(run: facts.producingRun(of: $0), outputs: $0.outputs) }
-                               },
+                               read: { key in facts.hasAsked(key) ? .some(result(facts.usableCacheEntry(key))) : nil },
+                               readAll: { facts.prefetchCache(keys: $0) },
+                               lookUp: { result(facts.usableCacheEntry($0)) },
                                previous: { name in
                                    if !prefetched {
                                        prefetched = true
