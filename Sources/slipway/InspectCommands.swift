@@ -320,7 +320,10 @@ struct Logs: ParsableCommand {
             } else if case let members = stages.filter({ MatrixMember.base(ofName: $0.stage).map(String.init) == stage }), !members.isEmpty {
                 stages = members  // a matrix stage: each member's log, under its name
             } else {
-                let names = stages.map(\.stage)
+                // Matrix names too: `trian` is closest to `train`, not to one of its members.
+                var names = stages.map(\.stage)
+                var bases: Set<String> = []
+                for s in stages { if let base = MatrixMember.base(ofName: s.stage).map(String.init), bases.insert(base).inserted { names.append(base) } }
                 let hint = Suggestions.closest(to: stage, in: names).map { " (did you mean \(Output.shellWord($0))?)" } ?? ""
                 throw Failure(status: .usage, message: "run \(r.id) has no stage '\(Output.field(stage))'\(hint)")
             }

@@ -22,7 +22,8 @@ struct RunJSON: Encodable {
     var stages: [StageJSON]?
     var gates: [GateJSON]?
     var registered: String?
-    /// The earlier version the run made again (its params set back), when it did.
+    /// The version the run made again when it registered none: an earlier
+    /// one (its params set back) or the newest (nothing changed).
     var madeAgain: String?
 
     init(_ r: RunRecord, stages: [StageRunRecord]? = nil) {

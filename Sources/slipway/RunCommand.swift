@@ -81,7 +81,8 @@ struct Run: ParsableCommand {
             var j = RunJSON(result.run, stages: result.stages.map(\.record))
             j.gates = result.gates.map(GateJSON.init)
             j.registered = result.registered.map { "\($0.model):\($0.version)" }
-            j.madeAgain = result.madeAgainVersion.map { "\($0.model):\($0.version)" }
+            // Made again: an earlier version, or the newest one (nothing changed).
+            j.madeAgain = result.existingVersion.map { "\($0.model):\($0.version)" }
             try Output.json(j)
         } else if Output.stdoutIsTTY {
             Output.say("run \(result.run.id) \(result.run.status.rawValue)" + (result.run.duration.map { " in \(Durations.format($0))" } ?? ""))
@@ -131,7 +132,7 @@ extension Run {
                                  finished: { m in
                                      if let r = m.result {
                                          Output.err("  run \(r.run.id) \(r.run.status.rawValue)" + (r.registered.map { " · registered \($0.model):\($0.version)" } ?? "")
-                                                    + (r.madeAgainVersion.map { " · made \($0.model):\($0.version) again" } ?? ""))
+                                                    + (r.existingVersion.map { " · made \($0.model):\($0.version) again" } ?? ""))
                                      } else if let e = m.error {
                                          Output.err("  not run: " + Output.safeErr(e))
                                      }

@@ -42,8 +42,16 @@ struct SlipwayCommand: ParsableCommand {
                 print(message)
                 Foundation.exit(0)
             }
-            // Every error this program prints starts with its name.
-            if message.hasPrefix("Error: ") { message = "slipway: " + message.dropFirst("Error: ".count) }
+            // Every error this program prints is one line starting with its name
+            // (the parser's usage lines are what `--help` prints).
+            if message.hasPrefix("Error: ") {
+                let lines = message.split(separator: "\n")
+                let help = lines.first { $0.contains("See '") }.flatMap { line -> Substring? in
+                    guard let open = line.firstIndex(of: "'"), let close = line[line.index(after: open)...].firstIndex(of: "'") else { return nil }
+                    return line[line.index(after: open)..<close]
+                }
+                message = "slipway: " + lines[0].dropFirst("Error: ".count) + (help.map { " (see `\($0)`)" } ?? "")
+            }
             FileHandle.standardError.write(Data((message + "\n").utf8))
             Foundation.exit(ExitStatus.usage.rawValue)
         }

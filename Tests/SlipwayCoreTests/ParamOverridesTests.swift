@@ -28,6 +28,9 @@ import Testing
         #expect(problem("train.lr=1\u{9B}2J").hasSuffix(": the value holds a control character (U+009B)"))
         #expect(problem("train.lr=0.1\u{200B}").hasSuffix(": the value holds an invisible character (U+200B)"))
         #expect(problem("train.lr=\u{202E}1.0").hasSuffix(": the value holds an invisible character (U+202E)"))
+        // A name quoted in the problem is shown as safely as the argument.
+        #expect(problem("train.lr\nslipway: run 99 succeeded=1") == "--set 'train.lr^Jslipway: run 99 succeeded=1': "
+                + "no param named 'train.lr^Jslipway: run 99 succeeded' in params.yaml or a stage's params (known: data.arch, model.arch, train.epochs, train.lr)")
         #expect(problem("train.lr=0.1\u{2003}").hasSuffix(": the value holds a space or line break other than ' ' (U+2003)"))
         #expect(problem("train.lr=0.1\u{A0}").hasSuffix(": the value holds a space or line break other than ' ' (U+00A0)"))
         #expect(problem("train.lr=a\u{2028}b").hasSuffix(": the value holds a space or line break other than ' ' (U+2028)"))

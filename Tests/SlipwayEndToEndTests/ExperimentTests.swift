@@ -78,6 +78,7 @@ import Testing
             let r = s.run(args)
             #expect(r.status == 2, "\(args): \(r.stderr)")
             #expect(r.stderr.hasPrefix("slipway: ") && !r.stderr.contains("Error:"), "\(args): \(r.stderr)")
+            #expect(r.stderr.split(separator: "\n").count == 1 && r.stderr.contains("(see `slipway run --help`)"), "\(args): \(r.stderr)")
         }
         // What a sweep is ranked by is checked before any member runs.
         let badBy = s.run("run", "--sweep", "train.lr=0.1,0.2", "--by", "")
@@ -113,10 +114,11 @@ import Testing
         #expect((asc["entries"] as? [[String: Any]])?.first?["run"] as? Int == 3)
     }
 
-    /// The deploy stage follows the version a run makes: a new one, or an
-    /// earlier one made again by a param set back; a sweep's members are
-    /// candidates and deploy nothing; ranking shows a member that made an
-    /// earlier version again as that version.
+    /// The deploy stage follows the version a run makes when the run before
+    /// made another: a new one, or an earlier one made again by a param set
+    /// back. A re-run deploys nothing, so it never undoes a rollback; a
+    /// sweep's members are candidates and deploy nothing; ranking shows a
+    /// member that made an earlier version again as that version.
     @Test func theDeployStageFollowsARunButNotASweepMember() throws {
         let s = Sandbox()
         s.write("slipway.yaml", """
@@ -149,21 +151,35 @@ import Testing
         #expect(try live() == 1)
         let started = { (try s.json("audit", "--kind", "deployment.started", "--json") as? [[String: Any]])?.count }
         #expect(try started() == 3)
+        // Rolled back, then the same run again: the rollback stands.
+        #expect(s.run("rollback", "dev", "--reason", "clf:1 is bad").status == 0)
+        #expect(try live() == 2)
+        let again = s.run("run", "--set", "lr=0.1", "--json")
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(try live() == 2)
+        let said = try #require(try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any])
+        #expect(said["madeAgain"] as? String == "clf:1")
+        let deployReason = (said["stages"] as? [[String: Any]])?.first { $0["stage"] as? String == "deploy" }?["reason"] as? String
+        #expect(deployReason?.contains("not deployed to dev again: run 3 made it too") == true, "\(String(describing: deployReason))")
 
         let sweep = s.run("run", "--sweep", "lr=0.3,0.2", "--jobs", "1")
         #expect(sweep.status == 0, "\(sweep.stderr)")
-        #expect(try live() == 1)
+        #expect(try live() == 2)
         #expect(try started() == 3)
         #expect(sweep.stderr.contains("made clf:2 again"), "\(sweep.stderr)")
         // The member with lr=0.2 ranks as clf:2, made again.
         #expect(sweep.stdout.contains("clf:2 again"), "\(sweep.stdout)")
         #expect(sweep.stdout.contains("best that passed every gate: clf:3"), "\(sweep.stdout)")
-        let member = try #require(try s.json("show", "4", "--json") as? [String: Any])
+        let member = try #require(try s.json("show", "6", "--json") as? [String: Any])
         let deployStage = ((member["run"] as? [String: Any])?["stages"] as? [[String: Any]])?.first { $0["stage"] as? String == "deploy" }
         #expect((deployStage?["reason"] as? String)?.contains("sweep member") == true, "\(String(describing: deployStage))")
-        let ranked = try #require(try s.json("compare", "--runs", "4,5", "--json") as? [String: Any])
+        let ranked = try #require(try s.json("compare", "--runs", "5,6", "--json") as? [String: Any])
         #expect((ranked["entries"] as? [[String: Any]])?.map { $0["version"] as? String } == ["clf:3", "clf:2"])
         #expect(ranked["stage"] as? String == "train")
+        // The sweep's winner is the newest version, which no run deployed:
+        // a run that makes it (params set to its value) deploys it.
+        #expect(s.run("run", "--set", "lr=0.3").status == 0)
+        #expect(try live() == 3)
     }
 
     /// With --jobs 2 the members after the first run two at a time, each in

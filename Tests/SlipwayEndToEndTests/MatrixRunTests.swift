@@ -69,7 +69,7 @@ import Testing
         }
         #expect(!logs.stdout.contains("==> report"))
         let typo = s.run("logs", "1", "trian")
-        #expect(typo.status == 2 && typo.stderr.contains("has no stage 'trian'"), "\(typo.stderr)")
+        #expect(typo.status == 2 && typo.stderr.contains("has no stage 'trian' (did you mean train?)"), "\(typo.stderr)")
     }
 
     @Test func lintExpandShowsEveryMember() {

@@ -80,6 +80,16 @@ import Testing
             try ungated.value(in: try f.registry.metrics(runID: a.id), runID: a.id)
         }
         #expect(throws: Leaderboard.Problem.self) { try Leaderboard.RankedMetric.choose("bad\u{9B}name", pipeline: pipeline) }
+        // The matrix's name is not a stage; a name no run reports is a typo.
+        #expect {
+            try Leaderboard.RankedMetric.choose("train.auc", pipeline: pipeline)
+        } throws: { "\($0)" == "--by 'train.auc': 'train' is a matrix; name one member, as in --by 'train[lr=0.1].auc'" }
+        #expect(throws: Leaderboard.Problem.self) { try Leaderboard.RankedMetric.choose("train[lr=0.1].", pipeline: pipeline) }
+        #expect {
+            try Leaderboard.build(runIDs: [a.id, b.id], pipeline: pipeline, metric: "nope", order: nil, registry: f.registry, spec: f.spec)
+        } throws: {
+            "\($0)" == "none of the 2 runs reports 'nope'; --by takes one of: evaluate.auc, train[lr=0.1].auc, train[lr=0.2].auc"
+        }
         #expect(try Leaderboard.RankedMetric.choose("loss", pipeline: pipeline) == .init(stage: nil, key: "loss", name: "loss"))
     }
 

@@ -30,7 +30,8 @@ public struct ParamOverrideError: SlipwayError, Equatable {
     public var argument: String
     public var problem: String
 
-    public var description: String { "\(option) '\(TerminalText.oneLine(argument))': \(problem)" }
+    /// One line whatever the argument and the names it quotes hold.
+    public var description: String { "\(option) '\(TerminalText.oneLine(argument))': \(TerminalText.oneLine(problem))" }
 }
 
 public enum ParamOverrides {

@@ -185,6 +185,7 @@ extension PipelineRunner {
             // would otherwise say "outs restored" for a new version).
             if let name = pipeline.stages.first(where: { $0.builtin == .deploy })?.name, var record = records[name] {
                 record.reason = summary
+                if let i = result.stages.firstIndex(where: { $0.record.stage == name }) { result.stages[i].record.reason = summary }
                 do { try registry.updateStageRun(record) } catch {
                     reporter?.waiting("the deploy stage's record could not say what it deployed (\(summary)): \(error)")
                 }
@@ -231,21 +232,39 @@ extension PipelineRunner {
         }
     }
 
-    /// What the deploy stage does once the run has finished: promote a new
-    /// version, or an earlier one the run made again (a param set back), unless
-    /// this run does not deploy (a sweep member). Nil when there is nothing
-    /// to deploy: no version, or the newest made again (a no-op run does not
-    /// undo a rollback). Which of these it is was decided where the run
-    /// finished, in the registry's transaction: a version registered since
-    /// by another run does not change it.
+    /// What the deploy stage does once the run has finished: promote the
+    /// version the run made when it is not the one the pipeline's run before
+    /// made (a new version, or an earlier one a param set back made again).
+    /// A run that makes what the run before it made deploys nothing, so a
+    /// re-run does not undo a rollback or a promotion; a sweep's members
+    /// deploy nothing (``Options/deploys``), and do not count as the run
+    /// before. Nil when the run made no version.
     private func deployment(_ registration: Registration?, to env: String, run: RunRecord, deploys: Bool) -> String? {
         guard let registration else { return nil }
-        if case .unchanged = registration { return nil }
+        let made = registration.version
         guard deploys else {
-            return "\(registration.version.label) not deployed to \(env): run \(run.id) is a sweep member; "
+            return "\(made.label) not deployed to \(env): run \(run.id) is a sweep member; "
                 + "promote the sweep's winner with `slipway promote`"
         }
-        return deploy(registration.version, to: env, run: run)
+        if case .registered = registration { return deploy(made, to: env, run: run) }
+        do {
+            if let before = try runBefore(run), let theirs = try registry.modelVersion(runID: before.id),
+               theirs.model == made.model, theirs.version == made.version {
+                return "\(made.label) not deployed to \(env) again: run \(before.id) made it too "
+                    + "(promote it to put it back: `slipway promote \(made.label) --to \(env)`)"
+            }
+        } catch {
+            return "\(made.label) not deployed to \(env): the registry could not be read: \(error)"
+        }
+        return deploy(made, to: env, run: run)
+    }
+
+    /// The pipeline's newest run started before `run` that succeeded and was
+    /// not a sweep member: what a deploy stage last saw.
+    private func runBefore(_ run: RunRecord) throws -> RunRecord? {
+        try registry.runs(pipeline: pipeline.name, limit: 200).first {
+            $0.id < run.id && $0.status == .succeeded && $0.trigger != "sweep"
+        }
     }
 
     /// The deploy stage's promotion, after the run registered its version: a

@@ -76,6 +76,15 @@ public struct RunResult: Sendable {
         return nil
     }
 
+    /// The existing version the run's outputs are, when it registered none:
+    /// the newest (nothing changed) or an earlier one (``madeAgainVersion``).
+    public var existingVersion: ModelVersionRecord? {
+        switch registration {
+        case .unchanged(let v)?, .madeAgain(let v)?: return v
+        default: return nil
+        }
+    }
+
     /// The earlier version this run made again (its params set back), if it did.
     public var madeAgainVersion: ModelVersionRecord? {
         if case .madeAgain(let v) = registration { return v }
