@@ -314,6 +314,29 @@ func installed(_ name: String) -> Bool {
         #expect(s.run("verify", "clf").status == 0)
     }
 
+    /// Reproducing a version rebuilds it to compare, and deploys nothing: the
+    /// environment's deploy command runs for the real run only.
+    @Test func reproduceNeverDeploys() throws {
+        let s = try packaged()
+        // Outside the workspace, as a real deploy's effects are.
+        let marker = NSTemporaryDirectory() + "slipway-deployed-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: marker) }
+        func deployed() -> String? { try? String(contentsOfFile: marker, encoding: .utf8) }
+        s.write("slipway.yaml", (s.read("slipway.yaml") ?? "")
+            .replacingOccurrences(of: "environments:\n  production: {requires: none}",
+                                  with: "environments:\n  production: {requires: none, deploy: 'echo $SLIPWAY_VERSION >> \(marker)'}")
+            .replacingOccurrences(of: "    stages:\n", with: "    stages:\n      ship: {uses: deploy, model: clf, needs: [package]}\n"))
+        gitIn("commit", "-q", "-am", "a deploy stage", in: s.root)
+        s.write("params.yaml", "train:\n  lr: 0.2\n")
+        gitIn("commit", "-q", "-am", "lr 0.2", in: s.root)
+        let r = s.run("run")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(deployed() == "2\n", "\(r.stdout)\(r.stderr)")
+        let again = s.run("reproduce", "clf:2")
+        #expect(again.status == 0, "\(again.stdout)\(again.stderr)")
+        #expect(deployed() == "2\n")
+    }
+
     /// A version whose run was given a value on the command line (`run --set`,
     /// a sweep member) is rebuilt with that value again, not params.yaml's.
     @Test func reproduceGivesTheRunItsOverridesAgain() throws {

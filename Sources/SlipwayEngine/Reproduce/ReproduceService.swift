@@ -124,7 +124,8 @@ public struct ReproduceService: Sendable {
             .map { ParamOverride(key: $0.key, value: $0.value) }
         let result = try PipelineRunner(workspace: copy, loaded: loaded, pipeline: pipeline.name, registry: copyRegistry,
                                         tracking: tracking, overrides: overrides)
-            .run(options: .init(force: true, trigger: "reproduce", packageVersion: version.version))
+            // A rebuild to compare: its deploy stage, if any, deploys nothing.
+            .run(options: .init(force: true, trigger: "reproduce", packageVersion: version.version, deploys: false))
         report.reproducible = true
         let recorded = try registry.artifacts(runID: run.id)
         let again = try copyRegistry.artifacts(runID: result.run.id)
