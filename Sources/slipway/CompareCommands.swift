@@ -60,7 +60,7 @@ struct Compare: ParsableCommand {
         if runs == nil && versions.count < 3 && (by != nil || order != nil) {
             throw ValidationError("--by and --order go with --runs or three or more versions")
         }
-        if let order, Leaderboard.Order(rawValue: order) == nil { throw ValidationError("--order is desc or asc, not '\(order)'") }
+        if let order, Leaderboard.Order(rawValue: order) == nil { throw ValidationError("--order is desc or asc, not '\(Output.field(order))'") }
     }
 
     func run() throws {

@@ -46,7 +46,8 @@ struct SlipwayCommand: ParsableCommand {
             // (the parser's usage lines are what `--help` prints).
             if message.hasPrefix("Error: ") {
                 let lines = message.split(separator: "\n")
-                let help = lines.first { $0.contains("See '") }.flatMap { line -> Substring? in
+                // The parser's own line, not the first (which may quote the argument).
+                let help = lines.dropFirst().first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("See '") }.flatMap { line -> Substring? in
                     guard let open = line.firstIndex(of: "'"), let close = line[line.index(after: open)...].firstIndex(of: "'") else { return nil }
                     return line[line.index(after: open)..<close]
                 }

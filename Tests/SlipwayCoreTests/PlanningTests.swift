@@ -165,13 +165,14 @@ extension RunPlannerTests {
         var asked: Set<String> = []
         var bulk: [Int] = []
         var alone = 0
+        var previousAsked = 0
         let keys = now.compactMapValues { i -> String? in if case .ready(let r) = i { return r.key } else { return nil } }
         asked.formUnion(keys.values)
         let plan = RunPlanner.plan(pipeline: p, graph: graph, inputs: now,
                                    read: { asked.contains($0) ? .some(stored[$0]) : nil },
                                    readAll: { bulk.append($0.count); asked.formUnion($0) },
                                    lookUp: { alone += 1; return stored[$0] },
-                                   previous: { _ in nil }, force: false, keys: keys, differsNow: { _, _ in true })
+                                   previous: { _ in previousAsked += 1; return nil }, force: false, keys: keys, differsNow: { _, _ in true })
         let by = Dictionary(uniqueKeysWithValues: plan.stages.map { ($0.stage, $0.decision) })
         #expect(by["a"] == .cached(fromRun: 1))
         #expect((0..<300).allSatisfy { by["m\($0)"] == .cached(fromRun: 1) })
@@ -179,6 +180,8 @@ extension RunPlannerTests {
         #expect(by["report"] == .afterRestore((0..<300).map { "m\($0)" }.sorted()))
         #expect(bulk == [300])
         #expect(alone == 0)
+        // Only report runs (after the restore): a trial round asks no stage's previous run.
+        #expect(previousAsked == 0)
     }
 
     /// A matrix over the shards of a cached stage's folder out: the folder

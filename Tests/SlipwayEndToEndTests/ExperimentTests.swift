@@ -162,7 +162,12 @@ import Testing
         let deployReason = (said["stages"] as? [[String: Any]])?.first { $0["stage"] as? String == "deploy" }?["reason"] as? String
         #expect(deployReason?.contains("not deployed to dev again: run 3 made it too") == true, "\(String(describing: deployReason))")
 
-        let sweep = s.run("run", "--sweep", "lr=0.3,0.2", "--jobs", "1")
+        // A plain run with params.yaml's lr (0.1) is the same run again: nothing deployed.
+        #expect(s.run("run").status == 0)
+        #expect(try live() == 2)
+
+        // The sweep's last member makes the newest version: were members deploying, it would be live.
+        let sweep = s.run("run", "--sweep", "lr=0.2,0.3", "--jobs", "1")
         #expect(sweep.status == 0, "\(sweep.stderr)")
         #expect(try live() == 2)
         #expect(try started() == 3)
@@ -170,16 +175,48 @@ import Testing
         // The member with lr=0.2 ranks as clf:2, made again.
         #expect(sweep.stdout.contains("clf:2 again"), "\(sweep.stdout)")
         #expect(sweep.stdout.contains("best that passed every gate: clf:3"), "\(sweep.stdout)")
-        let member = try #require(try s.json("show", "6", "--json") as? [String: Any])
+        let member = try #require(try s.json("show", "7", "--json") as? [String: Any])
         let deployStage = ((member["run"] as? [String: Any])?["stages"] as? [[String: Any]])?.first { $0["stage"] as? String == "deploy" }
         #expect((deployStage?["reason"] as? String)?.contains("sweep member") == true, "\(String(describing: deployStage))")
-        let ranked = try #require(try s.json("compare", "--runs", "5,6", "--json") as? [String: Any])
+        let ranked = try #require(try s.json("compare", "--runs", "6,7", "--json") as? [String: Any])
         #expect((ranked["entries"] as? [[String: Any]])?.map { $0["version"] as? String } == ["clf:3", "clf:2"])
         #expect(ranked["stage"] as? String == "train")
         // The sweep's winner is the newest version, which no run deployed:
         // a run that makes it (params set to its value) deploys it.
         #expect(s.run("run", "--set", "lr=0.3").status == 0)
         #expect(try live() == 3)
+    }
+
+    /// A registry from before runs recorded the version they made again: a
+    /// re-run after a rollback, whose run before made the newest version again
+    /// then (recorded as nothing), still deploys nothing.
+    @Test func aReRunAfterAnUpgradeDoesNotUndoARollback() throws {
+        let s = Sandbox()
+        s.write("slipway.yaml", """
+        project: d
+        pipelines:
+          p:
+            stages:
+              train: {cmd: echo "$SLIPWAY_PARAM_LR" > model.txt, params: [lr], outs: [model.txt]}
+              deploy: {uses: deploy, model: clf, needs: [train]}
+        environments: {dev: {}}
+        """)
+        s.write("params.yaml", "lr: 0.1\n")
+        func live() throws -> Int? {
+            (try s.json("deployments", "--json") as? [[String: Any]])?.first { $0["environment"] as? String == "dev" }?["live"] as? Int
+        }
+        #expect(s.run("run").status == 0)
+        #expect(s.run("run", "--set", "lr=0.2").status == 0)
+        #expect(s.run("run", "--set", "lr=0.2").status == 0)
+        #expect(try live() == 2)
+        // Run 3 made clf:2 again; an earlier slipway recorded no version for it.
+        tamper(s, "UPDATE run SET madeVersionID = NULL WHERE id = 3")
+        #expect(s.run("rollback", "dev", "--reason", "back to 1").status == 0)
+        #expect(try live() == 1)
+        let again = s.run("run", "--set", "lr=0.2", "--json")
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(try live() == 1)
+        #expect(again.stdout.contains("it is the newest version, and run 3 recorded none"), "\(again.stdout)")
     }
 
     /// With --jobs 2 the members after the first run two at a time, each in

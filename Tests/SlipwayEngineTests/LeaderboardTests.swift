@@ -91,6 +91,10 @@ import Testing
             "\($0)" == "none of the 2 runs reports 'nope'; --by takes one of: evaluate.auc, train[lr=0.1].auc, train[lr=0.2].auc"
         }
         #expect(try Leaderboard.RankedMetric.choose("loss", pipeline: pipeline) == .init(stage: nil, key: "loss", name: "loss"))
+        // Runs that reported nothing yet (failed early, still running) rank with blanks by the default metric.
+        let (quiet, _) = try Self.run(f, [:], digest: "sha256:q")
+        let blank = try Leaderboard.build(runIDs: [quiet.id], pipeline: pipeline, metric: nil, order: nil, registry: f.registry, spec: f.spec)
+        #expect(blank.entries.map(\.value) == [nil])
     }
 
     /// A run whose outputs are an existing version's (a param set back) ranks

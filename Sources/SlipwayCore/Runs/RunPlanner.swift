@@ -170,12 +170,21 @@ public enum RunPlanner {
         if !force {
             for _ in 0..<rounds {
                 var unread: [String] = []
+                var runs = false
+                // A trial: no stage's previous run is read for reasons it may not keep.
                 let attempt = plan(pipeline: pipeline, graph: graph, inputs: inputs, stored: { key in
                     guard let known = read(key) else { unread.append(key); return nil }
                     return known
-                }, previous: previous, force: false, keys: keys, differsNow: differsNow)
-                if unread.isEmpty { return attempt }
+                }, previous: { _ in runs = true; return nil }, force: false, keys: keys, differsNow: differsNow)
+                if unread.isEmpty {
+                    // Every key was read: the plan stands (a stage that runs is told why).
+                    if !runs { return attempt }
+                    return plan(pipeline: pipeline, graph: graph, inputs: inputs, stored: { read($0) ?? nil },
+                                previous: previous, force: false, keys: keys, differsNow: differsNow)
+                }
                 readAll(unread)
+                // A read that failed answers nothing: looking again would too.
+                if unread.allSatisfy({ read($0) == nil }) { break }
             }
         }
         return plan(pipeline: pipeline, graph: graph, inputs: inputs, stored: { read($0) ?? lookUp($0) },

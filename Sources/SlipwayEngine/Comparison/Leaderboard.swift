@@ -81,6 +81,7 @@ public struct Leaderboard: Sendable {
                 .max(by: { $0.count < $1.count }) {
                 return RankedMetric(stage: stage, key: String(by.dropFirst(stage.count + 1)), name: by)
             }
+            if let g = gated(by) { return g }
             // `train.auc` with `train` a matrix: its members each report `auc`.
             if let matrix = pipeline.stages.first(where: { m in m.matrix.map { by.hasPrefix($0.base + ".") } ?? false }) {
                 let base = matrix.matrix!.base
@@ -90,7 +91,7 @@ public struct Leaderboard: Sendable {
             if by.hasSuffix(".") || by.hasPrefix(".") {
                 throw Problem(message: "--by '\(TerminalText.oneLine(by))': expected a metric name, or stage.metric")
             }
-            return gated(by) ?? RankedMetric(stage: nil, key: by, name: by)
+            return RankedMetric(stage: nil, key: by, name: by)
         }
 
         /// This metric's value in a run's metrics; nil when not reported.
@@ -130,8 +131,10 @@ public struct Leaderboard: Sendable {
                                  gatesPassed: comparison.gateCount - comparison.failedGates.count,
                                  gateCount: comparison.gateCount, failedGates: comparison.failedGates))
         }
-        // A name no run reports is a typo, not a ranking of blanks.
-        if !entries.isEmpty, entries.allSatisfy({ $0.value == nil }) {
+        // A name asked for that no run reports, while they report others, is a
+        // typo, not a ranking of blanks (runs that failed early, or still run,
+        // rank with blanks).
+        if metric != nil, !entries.isEmpty, entries.allSatisfy({ $0.value == nil }) {
             var reported: Set<String> = []
             for id in runIDs.prefix(20) {
                 let metrics = try registry.metrics(runID: id)
@@ -139,10 +142,11 @@ public struct Leaderboard: Sendable {
                 for m in metrics { reported.insert("\(m.stage).\(m.key)") }
             }
             let listed = reported.sorted()
-            let some = listed.prefix(12).map(TerminalText.oneLine).joined(separator: ", ") + (listed.count > 12 ? ", …" : "")
-            let who = runIDs.count == 1 ? "run \(runIDs[0]) does not report" : "none of the \(runIDs.count) runs reports"
-            throw Problem(message: "\(who) '\(TerminalText.oneLine(ranked.name))'"
-                          + (listed.isEmpty ? " (they report no metric)" : "; --by takes one of: \(some)"))
+            if !listed.isEmpty {
+                let some = listed.prefix(12).map(TerminalText.oneLine).joined(separator: ", ") + (listed.count > 12 ? ", …" : "")
+                let who = runIDs.count == 1 ? "run \(runIDs[0]) does not report" : "none of the \(runIDs.count) runs reports"
+                throw Problem(message: "\(who) '\(TerminalText.oneLine(ranked.name))'; --by takes one of: \(some)")
+            }
         }
         entries = rank(entries, order: order)
         return Leaderboard(metric: ranked.name, stage: ranked.stage, order: order, baselineLabel: baseline.label, entries: entries)

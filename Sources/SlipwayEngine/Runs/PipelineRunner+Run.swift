@@ -243,15 +243,24 @@ extension PipelineRunner {
         guard let registration else { return nil }
         let made = registration.version
         guard deploys else {
-            return "\(made.label) not deployed to \(env): run \(run.id) is a sweep member; "
-                + "promote the sweep's winner with `slipway promote`"
+            return "\(made.label) not deployed to \(env): " + (run.trigger == "sweep"
+                ? "run \(run.id) is a sweep member; promote the sweep's winner with `slipway promote`"
+                : "run \(run.id) (\(run.trigger)) does not deploy")
         }
         if case .registered = registration { return deploy(made, to: env, run: run) }
         do {
-            if let before = try runBefore(run), let theirs = try registry.modelVersion(runID: before.id),
-               theirs.model == made.model, theirs.version == made.version {
-                return "\(made.label) not deployed to \(env) again: run \(before.id) made it too "
-                    + "(promote it to put it back: `slipway promote \(made.label) --to \(env)`)"
+            let again = "\(made.label) not deployed to \(env) again: "
+            let hint = " (promote it to put it back: `slipway promote \(made.label) --to \(env)`)"
+            if let before = try runBefore(run) {
+                let theirs = try registry.modelVersion(runID: before.id)
+                if let theirs, theirs.model == made.model, theirs.version == made.version {
+                    return again + "run \(before.id) made it too" + hint
+                }
+                // A run finished before runs recorded the version they made
+                // again: the newest made again is taken as nothing new, as then.
+                if theirs == nil, case .unchanged = registration {
+                    return again + "it is the newest version, and run \(before.id) recorded none" + hint
+                }
             }
         } catch {
             return "\(made.label) not deployed to \(env): the registry could not be read: \(error)"
@@ -260,9 +269,10 @@ extension PipelineRunner {
     }
 
     /// The pipeline's newest run started before `run` that succeeded and was
-    /// not a sweep member: what a deploy stage last saw.
+    /// not a sweep member: what a deploy stage last saw. Looked for among the
+    /// newest runs, past a sweep of the most members and as many failures.
     private func runBefore(_ run: RunRecord) throws -> RunRecord? {
-        try registry.runs(pipeline: pipeline.name, limit: 200).first {
+        try registry.runs(pipeline: pipeline.name, limit: SweepService.maximumMembers * 4).first {
             $0.id < run.id && $0.status == .succeeded && $0.trigger != "sweep"
         }
     }

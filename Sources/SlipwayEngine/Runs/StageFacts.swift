@@ -110,13 +110,13 @@ struct StageFacts: @unchecked Sendable {
         return try? JSONDecoder().decode(CacheInputs.self, from: Data(json.utf8))
     }
 
-    /// A cache entry for `key` whose outputs are all still in the store (a
-    /// read that fails counts as a miss: the stage then runs).
     /// The registry has been asked about this key (it has an entry or not).
     func hasAsked(_ key: String) -> Bool {
         known.lock.withLock { known.entriesAsked.contains(key) }
     }
 
+    /// A cache entry for `key` whose outputs are all still in the store (a
+    /// read that fails counts as a miss: the stage then runs).
     func usableCacheEntry(_ key: String) -> CacheEntry? {
         let cached: CacheEntry?? = known.lock.withLock { known.entriesAsked.contains(key) ? .some(known.entries[key]) : nil }
         let entry: CacheEntry?
