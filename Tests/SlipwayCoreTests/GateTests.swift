@@ -90,6 +90,27 @@ import Testing
         }
     }
 
+    /// Absolute gates compare with no version: a pipeline without a
+    /// `production` environment needs no `baseline:` for them; a gate that
+    /// compares with production does.
+    @Test func onlyAGateThatComparesNeedsItsBaselineEnvironment() throws {
+        let absolute = """
+        project: p
+        environments: {dev: {}}
+        pipelines:
+          m:
+            stages:
+              e: {cmd: x, gates: {auc: ">= 0.8"}}
+        """
+        _ = try SpecParser.parse(absolute)
+        do {
+            _ = try SpecParser.parse(absolute.replacingOccurrences(of: "\">= 0.8\"", with: "\">= production - 0.01\""))
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.issues.map(\.description).contains { $0.contains("environment 'production' is not declared; environments: dev") })
+        }
+    }
+
     @Test func numbersPrintShort() {
         #expect(Gates.format(0.895) == "0.895")
         #expect(Gates.format(0.905 - 0.01) == "0.895")

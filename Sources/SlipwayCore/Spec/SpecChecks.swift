@@ -68,7 +68,10 @@ enum SpecChecks {
                 }
             }
             let envNames = spec.environments.map(\.name)
-            for stage in pipeline.stages where !envNames.isEmpty && (stage.options["baseline"] != nil || !stage.gates.isEmpty)
+            // The baseline environment must exist when it is named, or a gate
+            // compares with it (`>= production`); absolute gates need none.
+            for stage in pipeline.stages where !envNames.isEmpty
+                && (stage.options["baseline"] != nil || stage.gates.contains(where: { $0.condition.isRelative }))
                 && !envNames.contains(stage.baseline) {
                 let hint = Suggestions.closest(to: stage.baseline, in: envNames).map { " (did you mean '\($0)'?)" } ?? ""
                 issues.append(SpecIssue(at: stage.location, file: file, keyPath: "\(base).\(stage.name).baseline",
