@@ -98,7 +98,7 @@ struct Run: ParsableCommand {
         if result.exitStatus != .success {
             var msg = "run \(result.run.id) \(result.run.status.rawValue)"
             if let failed = result.stages.first(where: { $0.record.status == .failed }) {
-                msg += ": stage '\(failed.record.stage)' failed (\(failed.record.message ?? "see its log")); see `slipway logs \(result.run.id) \(Output.shellWord(failed.record.stage))`"
+                msg += ": stage '\(failed.record.stage)' failed (\(failed.record.message ?? "see its log")); see `\(global.commandLine) logs \(result.run.id) \(Output.shellWord(failed.record.stage))`"
             } else if let why = result.run.message, result.run.status == .failed {
                 msg += ": " + Output.safeErr(why)
             }
@@ -153,7 +153,7 @@ extension Run {
         } else {
             if let board { Output.say(LeaderboardTable.render(board)) }
             if let first = ids.first, let last = ids.last {
-                Output.say("the sweep's runs: \(first == last ? "\(first)" : ids.map(String.init).joined(separator: ",")) · compare again with `slipway compare --runs \(ids.map(String.init).joined(separator: ","))`")
+                Output.say("the sweep's runs: \(first == last ? "\(first)" : ids.map(String.init).joined(separator: ",")) · compare again with `\(global.commandLine) compare --runs \(ids.map(String.init).joined(separator: ","))`")
             }
         }
         if result.cancelled { throw Failure(status: .stageFailed, message: "sweep cancelled after \(ids.count) of \(members.count) runs") }

@@ -70,6 +70,10 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .customShort("C"), help: ArgumentHelp("Use the workspace in DIR (else $SLIPWAY_WORKSPACE, else the current folder and its parents).", valueName: "DIR"))
     var directory: String?
 
+    /// `slipway`, with `-C DIR` when it was given: how a hint names the
+    /// command, so that pasted from here it finds the same workspace.
+    var commandLine: String { directory.map { "slipway -C \(Output.shellWord($0))" } ?? "slipway" }
+
     func workspace() throws -> Workspace {
         try Workspace.discover(explicit: directory)
     }

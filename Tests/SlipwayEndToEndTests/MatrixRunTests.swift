@@ -61,6 +61,9 @@ import Testing
         let r = s.run("run", "--jobs", "1")
         #expect(r.status == 1)
         #expect(r.stderr.contains("see `slipway logs 1 'train[seed=2,arch=large]'`"), "\(r.stderr)")
+        // Run from elsewhere with -C, the hint names the workspace too.
+        let elsewhere = s.run(["-C", s.root, "run", "--jobs", "1"], directory: NSTemporaryDirectory())
+        #expect(elsewhere.stderr.contains("see `slipway -C \(s.root) logs 2 'train[seed=2,arch=large]'`"), "\(elsewhere.stderr)")
         let logs = s.run("logs", "1", "train")
         #expect(logs.status == 0, "\(logs.stderr)")
         for (seed, arch) in [("1", "small"), ("1", "large"), ("2", "small"), ("2", "large")] {
