@@ -185,6 +185,14 @@ import Testing
         // a run that makes it (params set to its value) deploys it.
         #expect(s.run("run", "--set", "lr=0.3").status == 0)
         #expect(try live() == 3)
+        // What a run made, as show and models show tell it.
+        #expect(s.run("show", "5").stdout.contains("version   clf:1 (made again; registered by run 1)"))
+        #expect(s.run("show", "2").stdout.contains("version   clf:2 (registered)"))
+        let shown = try #require(try s.json("show", "5", "--json") as? [String: Any])
+        #expect(shown["version"] as? String == "clf:1" && shown["madeAgain"] as? Bool == true)
+        let model = try #require(try s.json("models", "show", "clf:3", "--json") as? [String: Any])
+        #expect((model["metrics"] as? [String: Any])?["auc"] as? Double == 0.3)
+        #expect(((model["metricsByStage"] as? [String: Any])?["train"] as? [String: Any])?["auc"] as? Double == 0.3)
     }
 
     /// A registry from before runs recorded the version they made again: a
