@@ -119,16 +119,24 @@ public struct ScratchWorkspace: Sendable {
     /// what could not be removed, for the caller to report.
     public static func removeAbandoned(in parent: Workspace) -> [String] {
         let dir = sweepsDir(of: parent)
-        // Claims of sweeps killed before they made a copy: nothing to remove but the lock file.
-        let locks = (try? FileManager.default.contentsOfDirectory(atPath: parent.stateDir + "/locks")) ?? []
-        for lock in locks where lock.hasPrefix("sweep-") && lock.hasSuffix(".lock") {
+        var problems: [String] = []
+        /// A folder's names; none when it does not exist, and a problem reported when it cannot be read.
+        func names(in folder: String) -> [String] {
+            guard FileSystem.linkStatus(folder) != nil else { return [] }
+            do { return try FileManager.default.contentsOfDirectory(atPath: folder) } catch {
+                problems.append("\(folder) could not be read, so copies left by ended sweeps stay: \(error)")
+                return []
+            }
+        }
+        // Claims of sweeps killed before they made a copy: nothing to remove but
+        // the lock file (one that cannot be taken now is tried again next time).
+        for lock in names(in: parent.stateDir + "/locks") where lock.hasPrefix("sweep-") && lock.hasSuffix(".lock") {
             let id = String(lock.dropFirst("sweep-".count).dropLast(".lock".count))
             if !FileManager.default.fileExists(atPath: dir + "/" + id), let claim = try? Claim.attempt(parent, id: id) {
                 claim.release(parent)
             }
         }
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [] }
-        var problems: [String] = []
+        let names = names(in: dir)
         for name in names.sorted() where !name.hasPrefix(".") && !name.contains("/") {
             // A folder without a lock file is an earlier slipway's (named TIME-PID,
             // no claim): left alone while a process with that pid lives.
